@@ -1,0 +1,1 @@
+//! The gate lane controller.

@@ -1,0 +1,9 @@
+//! Gatehouse: vehicle access control and gate checkpoints for university campuses.
+//!
+//! The library holds everything the `gatehouse` binary runs; the binary only parses the command
+//! line and calls in here. See ARCHITECTURE.md for the codemap and the invariants.
+
+pub mod domain;
+pub mod gate;
+pub mod serial;
+pub mod sim;

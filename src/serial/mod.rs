@@ -1,0 +1,3 @@
+//! Serial links: opening real ports (and pseudo-terminals that stand in for them).
+
+pub mod pty;

@@ -1,0 +1,10 @@
+//! Device simulators: the lane's UHF reader and Modbus I/O module, played in software so that the
+//! whole system runs, and is tested, on a machine with no hardware.
+//!
+//! Simulators speak the devices' real bytes (through `firmware-protocols`) over any
+//! `AsyncRead + AsyncWrite` transport: a real pseudo-terminal (see [`crate::serial::pty`]) for
+//! end-to-end tests and the demo, or `tokio::io::duplex` for fast in-process tests.
+
+pub mod barrier;
+pub mod lane_io;
+pub mod uhf_reader;
