@@ -1,1 +1,3 @@
 //! The gate lane controller.
+
+pub mod journal;

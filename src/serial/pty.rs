@@ -146,7 +146,9 @@ pub fn is_hangup(err: &io::Error) -> bool {
     err.raw_os_error() == Some(Errno::EIO as i32)
         || matches!(
             err.kind(),
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+            io::ErrorKind::BrokenPipe
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::UnexpectedEof
         )
 }
 
