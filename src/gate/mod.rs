@@ -1,3 +1,4 @@
 //! The gate lane controller.
 
+pub mod config;
 pub mod journal;
