@@ -218,7 +218,7 @@ impl HostCommand {
                 repeat,
             },
             (cmd::FAST_SWITCH_INVENTORY, data)
-                if data.len() % 2 == 0
+                if data.len().is_multiple_of(2)
                     && data.len() >= 4
                     && data.len() <= 2 * FastSwitch::MAX_STEPS + 2 =>
             {

@@ -168,7 +168,7 @@ pub fn epc_len_from_pc(pc: u16) -> usize {
 
 /// The PC word (other bits zero) announcing an EPC of `len` bytes, if `len` is even and ≤ 62.
 pub fn pc_for_epc_len(len: usize) -> Option<u16> {
-    (len % 2 == 0 && len <= 62).then(|| ((len / 2) as u16) << 11)
+    (len.is_multiple_of(2) && len <= 62).then_some(((len / 2) as u16) << 11)
 }
 
 /// One tag read: `FreqAnt | PC(2, big-endian) | EPC(N) | RSSI [| Phase(2)]`.
