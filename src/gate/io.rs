@@ -116,10 +116,11 @@ impl IoLink {
         let address = self.map.coil_address(coil);
         let mut attempt = 0;
         loop {
-            let outcome = tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, on))
-                .await
-                .map_err(|_| IoError::Timeout(self.timeout))
-                .and_then(flatten);
+            let outcome =
+                tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, on))
+                    .await
+                    .map_err(|_| IoError::Timeout(self.timeout))
+                    .and_then(flatten);
             match outcome {
                 Err(IoError::Timeout(_)) if attempt < self.retries => attempt += 1,
                 other => return other,

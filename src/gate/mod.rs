@@ -1,5 +1,6 @@
 //! The gate lane controller.
 
 pub mod config;
-pub mod journal;
 pub mod io;
+pub mod journal;
+pub mod reader;
