@@ -70,7 +70,10 @@ mod tests {
         // Real-time inventory, address 1, repeat 0xFF: A0 04 01 89 FF | D3 (protocols.md §1).
         let body = [0xA0, 0x04, 0x01, 0x89, 0xFF];
         assert_eq!(uhf_check(&body), 0xD3);
-        let sum = body.iter().chain([0xD3].iter()).fold(0u8, |s, b| s.wrapping_add(*b));
+        let sum = body
+            .iter()
+            .chain([0xD3].iter())
+            .fold(0u8, |s, b| s.wrapping_add(*b));
         assert_eq!(sum, 0);
     }
 
