@@ -15,6 +15,7 @@ pub mod permit;
 pub mod plate;
 pub mod reason;
 pub mod tag;
+pub mod text;
 mod time;
 pub mod vehicle;
 
