@@ -1,6 +1,7 @@
 //! The gate lane controller.
 
 pub mod config;
+pub mod import;
 pub mod io;
 pub mod journal;
 pub mod reader;
