@@ -1,3 +1,5 @@
 //! The `gatehouse` command line: parses arguments and calls into the library.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    gatehouse::cli::main()
+}

@@ -1,0 +1,151 @@
+//! `gatehouse gate …`: run the lane controller, import permits, read the journal, show status.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::gate::config::GateConfig;
+use crate::gate::journal::Journal;
+use crate::gate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum GateCommand {
+    /// Load permits from a CSV file into the gate's local store (for commissioning a lane before
+    /// a central server exists). Nothing is imported if any row is bad.
+    ImportPermits {
+        /// The gate configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The CSV file (columns: see the README, "Commissioning a lane").
+        file: PathBuf,
+    },
+    /// Print the event journal, newest last.
+    Events {
+        /// The gate configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How many of the newest events to print.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show the journal's fill, the stored data and each lane's mode.
+    Status {
+        /// The gate configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
+    match cmd {
+        GateCommand::ImportPermits { config, file } => {
+            let config = load_offline(&config)?;
+            let store = open_store(&config).await?;
+            let tz: chrono_tz::Tz = config.gate.timezone.parse().map_err(anyhow::Error::msg)?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let summary = crate::gate::import::import(input, tz, &store).await?;
+            println!(
+                "imported {} permits, {} vehicles, {} tags",
+                summary.permits, summary.vehicles, summary.credentials
+            );
+            Ok(())
+        }
+        GateCommand::Events {
+            config,
+            json,
+            limit,
+        } => {
+            let config = load_offline(&config)?;
+            let journal = open_journal(&config).await?;
+            let mut events = journal.read_latest(limit).await?;
+            events.reverse();
+            for event in events {
+                if json {
+                    println!("{}", serde_json::to_string(&event)?);
+                } else {
+                    let local = event.at.with_timezone(&chrono_tz::Asia::Shanghai);
+                    println!(
+                        "{:>8}  {}  {:<8}  {}",
+                        event.seq,
+                        local.format("%Y-%m-%d %H:%M:%S%.3f"),
+                        event.lane,
+                        serde_json::to_string(&event.body)?
+                    );
+                }
+            }
+            Ok(())
+        }
+        GateCommand::Status { config } => {
+            let config = load_offline(&config)?;
+            let journal = open_journal(&config).await?;
+            let store = open_store(&config).await?;
+            let stats = journal.stats().await;
+            let (permits, vehicles, credentials) = store.counts().await?;
+            println!("gate {} {}", config.gate.id, config.gate.name);
+            println!(
+                "journal: {} events stored of {} ({}%), last seq {}, acknowledged by the centre up to {}",
+                stats.stored,
+                stats.capacity,
+                stats.fill_percent(),
+                stats.last_seq,
+                stats.acked_seq
+            );
+            println!(
+                "data: version {}, {permits} permits, {vehicles} vehicles, {credentials} tags",
+                store.data_version().await?
+            );
+            for lane in &config.lanes {
+                let mode = store
+                    .lane_mode(&lane.id)
+                    .await?
+                    .unwrap_or_else(|| "normal".into());
+                println!("lane {}: mode {mode}", lane.id);
+            }
+            match std::fs::read_to_string(config.gate.data_dir.join("status.json")) {
+                Ok(live) => println!("live: {live}"),
+                Err(_) => println!(
+                    "live: the controller has not reported (is `gatehouse gate run` running?)"
+                ),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Loads a configuration for commands that do not open serial ports: the ports need not exist.
+fn load_offline(path: &std::path::Path) -> anyhow::Result<GateConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration {}", path.display()))?;
+    let config =
+        GateConfig::parse(&text).with_context(|| format!("configuration {}", path.display()))?;
+    Ok(config)
+}
+
+pub(super) async fn open_store(config: &GateConfig) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.gate.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            config.gate.data_dir.display()
+        )
+    })?;
+    Ok(Store::open(&config.gate.data_dir.join("store.db")).await?)
+}
+
+pub(super) async fn open_journal(config: &GateConfig) -> anyhow::Result<Journal> {
+    std::fs::create_dir_all(&config.gate.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            config.gate.data_dir.display()
+        )
+    })?;
+    Ok(Journal::open(
+        &config.gate.data_dir.join("journal.db"),
+        config.journal.capacity,
+    )
+    .await?)
+}

@@ -1,0 +1,598 @@
+//! Chinese licence plates: normalisation, validation and classification (protocols.md §7).
+//!
+//! What it is for: every plate typed by a guard, read by a camera or stored in a list goes through
+//! [`Plate::parse`], so that `京A·12345`, `京a 12345` and `京Ａ１２３４５` are one plate and a
+//! mistyped plate is refused with a precise, renderable reason ([`PlateError`]).
+//!
+//! What it never does: fuzzy matching (a plate either parses to exactly one normalised text or is
+//! refused — suggestions for the guard belong elsewhere), allocation (a [`Plate`] is an inline
+//! 16-byte value), or guessing the colour (identity is plate **and** [`PlateColour`]).
+//!
+//! Military and armed-police (WJ) plates are accepted as [`PlateKind::Special`] without checking
+//! their inner structure: the formats are not public enough to validate and refusing a real army
+//! vehicle at the gate is worse than storing its text as typed.
+
+use std::fmt;
+
+/// The 31 province-level abbreviations that start an ordinary plate.
+pub const PROVINCES: [char; 31] = [
+    '京', '津', '冀', '晋', '蒙', '辽', '吉', '黑', '沪', '苏', '浙', '皖', '闽', '赣', '鲁', '豫',
+    '鄂', '湘', '粤', '桂', '琼', '渝', '川', '贵', '云', '藏', '陕', '甘', '青', '宁', '新',
+];
+
+/// Suffix characters that replace the last serial character of a 7-character plate.
+const SUFFIXES: [char; 6] = ['警', '学', '挂', '港', '澳', '领'];
+
+/// Longest normalised plate, in UTF-8 bytes (a suffix plate is 11, an embassy plate 9).
+const MAX_BYTES: usize = 15;
+/// Longest plate text in characters that is even looked at.
+const MAX_CHARS: usize = 10;
+
+/// A validated, normalised plate text: half-width, upper case, no separators.
+///
+/// Stored inline (no heap): `Copy`, 16 bytes, cheap to hash — the gate indexes a million of them.
+/// The only way to build one is [`Plate::parse`], so every `Plate` is valid.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Plate {
+    len: u8,
+    bytes: [u8; MAX_BYTES],
+}
+
+/// What kind of plate a [`Plate`] is, as far as its text tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlateKind {
+    /// Province + letter + 5 serial characters (7 characters).
+    Ordinary,
+    /// New-energy small vehicle: province + letter + D/F/A/B/C/E/G/H/J/K + letter-or-digit + 4 digits.
+    NewEnergySmall,
+    /// New-energy large vehicle: province + letter + 5 digits + D/F.
+    NewEnergyLarge,
+    /// Province + letter + 4 serial characters + a suffix character.
+    Suffix(PlateSuffix),
+    /// Embassy: 使 + 6 digits.
+    Embassy,
+    /// Military (2 letters + 5 characters) or armed police (WJ…): accepted, not validated.
+    Special,
+}
+
+/// The suffix of a [`PlateKind::Suffix`] plate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlateSuffix {
+    /// 警: police.
+    Police,
+    /// 学: driving school.
+    DrivingSchool,
+    /// 挂: trailer.
+    Trailer,
+    /// 港: Hong Kong cross-border (粤Z only).
+    HongKong,
+    /// 澳: Macau cross-border (粤Z only).
+    Macau,
+    /// 领: consulate.
+    Consulate,
+}
+
+/// The colour of the plate, part of the vehicle's identity: 京A12345 blue and 京A12345 yellow are
+/// different vehicles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PlateColour {
+    /// 蓝牌: ordinary small vehicles.
+    Blue,
+    /// 黄牌: large vehicles, driving school, motorcycles.
+    Yellow,
+    /// 绿牌 (gradient green): new-energy small vehicles.
+    Green,
+    /// 黄绿牌: new-energy large vehicles.
+    YellowGreen,
+    /// 白牌: police, military, armed police.
+    White,
+    /// 黑牌: embassy, consulate, foreign, Hong Kong / Macau cross-border.
+    Black,
+}
+
+/// A plate together with its colour: how vehicles, lock entries and bookings are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlateIdentity {
+    /// The normalised plate text.
+    pub plate: Plate,
+    /// The plate's colour.
+    pub colour: PlateColour,
+}
+
+/// Why a plate text was refused. Positions are 0-based character positions in the normalised text.
+/// Each variant has a stable [`PlateError::code`] for translation (zh-CN / English).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlateError {
+    /// Nothing left after removing separators.
+    #[error("the plate is empty")]
+    Empty,
+    /// Longer than any plate format.
+    #[error("the plate has {found} characters; no plate format is longer than 8")]
+    TooLong {
+        /// Characters after normalisation.
+        found: usize,
+    },
+    /// The first character is neither a province abbreviation nor 使 / a military or WJ prefix.
+    #[error("'{0}' is not a province abbreviation")]
+    UnknownProvince(char),
+    /// The second character must be the issuing authority's letter A–Z.
+    #[error("the second character must be a letter A-Z, found '{0}'")]
+    BadAuthorityLetter(char),
+    /// Province plates are 7 (ordinary, suffix) or 8 (new-energy) characters.
+    #[error("the plate has {found} characters; ordinary plates have 7 and new-energy plates 8")]
+    WrongLength {
+        /// Characters after normalisation.
+        found: usize,
+    },
+    /// I and O are never used in serials (they look like 1 and 0).
+    #[error("the letter '{letter}' at position {position} is never used on plates")]
+    ForbiddenLetter {
+        /// Position in the normalised text.
+        position: usize,
+        /// `I` or `O`.
+        letter: char,
+    },
+    /// A character that cannot appear at this position.
+    #[error("'{found}' at position {position} is not allowed there")]
+    InvalidCharacter {
+        /// Position in the normalised text.
+        position: usize,
+        /// The offending character.
+        found: char,
+    },
+    /// An 8-character plate that fits neither new-energy pattern.
+    #[error(
+        "an 8-character plate is new-energy: D/F/A/B/C/E/G/H/J/K, a letter or digit, then 4 digits; or 5 digits then D/F"
+    )]
+    NewEnergyFormat,
+    /// 使 must be followed by exactly 6 digits.
+    #[error("an embassy plate is 使 followed by 6 digits")]
+    EmbassyFormat,
+    /// 港 and 澳 plates are issued only as 粤Z….
+    #[error("港/澳 plates are issued only as 粤Z")]
+    CrossBorderNotYueZ,
+    /// A suffix character (警 学 挂 港 澳 领) somewhere other than the last position.
+    #[error("'{found}' may only be the last character")]
+    MisplacedSuffix {
+        /// The suffix character.
+        found: char,
+    },
+}
+
+impl PlateError {
+    /// A stable snake_case code for this refusal, the key for translated messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PlateError::Empty => "plate_empty",
+            PlateError::TooLong { .. } => "plate_too_long",
+            PlateError::UnknownProvince(_) => "plate_unknown_province",
+            PlateError::BadAuthorityLetter(_) => "plate_bad_authority_letter",
+            PlateError::WrongLength { .. } => "plate_wrong_length",
+            PlateError::ForbiddenLetter { .. } => "plate_forbidden_letter",
+            PlateError::InvalidCharacter { .. } => "plate_invalid_character",
+            PlateError::NewEnergyFormat => "plate_new_energy_format",
+            PlateError::EmbassyFormat => "plate_embassy_format",
+            PlateError::CrossBorderNotYueZ => "plate_cross_border_not_yue_z",
+            PlateError::MisplacedSuffix { .. } => "plate_misplaced_suffix",
+        }
+    }
+}
+
+/// Normalises one character: full-width ASCII to half-width, lower to upper case. Returns `None`
+/// for separators, which are dropped.
+fn normalise_char(c: char) -> Option<char> {
+    let c = match c {
+        // Full-width ASCII block U+FF01..=U+FF5E maps onto U+0021..=U+007E.
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    };
+    match c {
+        // Separators: space, hyphen, middle dots (Latin ·, katakana ・, half-width ･, bullet •,
+        // hyphenation point ‧, dot operator ⋅), tab.
+        ' ' | '\t' | '-' | '\u{00B7}' | '\u{30FB}' | '\u{FF65}' | '\u{2022}' | '\u{2027}'
+        | '\u{22C5}' => None,
+        _ => Some(c.to_ascii_uppercase()),
+    }
+}
+
+/// Checks one serial character: an ASCII digit or upper-case letter other than I and O.
+fn serial_char(position: usize, c: char) -> Result<(), PlateError> {
+    match c {
+        'I' | 'O' => Err(PlateError::ForbiddenLetter {
+            position,
+            letter: c,
+        }),
+        '0'..='9' | 'A'..='Z' => Ok(()),
+        _ if SUFFIXES.contains(&c) => Err(PlateError::MisplacedSuffix { found: c }),
+        _ => Err(PlateError::InvalidCharacter { position, found: c }),
+    }
+}
+
+fn suffix_of(c: char) -> Option<PlateSuffix> {
+    Some(match c {
+        '警' => PlateSuffix::Police,
+        '学' => PlateSuffix::DrivingSchool,
+        '挂' => PlateSuffix::Trailer,
+        '港' => PlateSuffix::HongKong,
+        '澳' => PlateSuffix::Macau,
+        '领' => PlateSuffix::Consulate,
+        _ => return None,
+    })
+}
+
+/// Classifies normalised characters.
+fn classify(cs: &[char]) -> Result<PlateKind, PlateError> {
+    let Some(&first) = cs.first() else {
+        return Err(PlateError::Empty);
+    };
+    if first == '使' {
+        if cs.len() != 7 || !cs[1..].iter().all(char::is_ascii_digit) {
+            return Err(PlateError::EmbassyFormat);
+        }
+        return Ok(PlateKind::Embassy);
+    }
+    if first.is_ascii_uppercase() {
+        // Armed police (WJ…) and military (two letters + five characters): special, unvalidated
+        // beyond being plausible plate characters.
+        let military = cs.len() == 7
+            && cs[1].is_ascii_uppercase()
+            && cs[2..].iter().all(char::is_ascii_alphanumeric);
+        let armed_police = cs.len() >= 7 && cs[1] == 'J' && first == 'W';
+        if military || armed_police {
+            return Ok(PlateKind::Special);
+        }
+        return Err(PlateError::UnknownProvince(first));
+    }
+    if !PROVINCES.contains(&first) {
+        return Err(PlateError::UnknownProvince(first));
+    }
+    match cs.get(1) {
+        None => return Err(PlateError::WrongLength { found: cs.len() }),
+        Some(c) if !c.is_ascii_uppercase() => return Err(PlateError::BadAuthorityLetter(*c)),
+        Some(_) => {}
+    }
+    match cs.len() {
+        7 => {
+            if let Some(suffix) = suffix_of(cs[6]) {
+                for (i, &c) in cs.iter().enumerate().take(6).skip(2) {
+                    serial_char(i, c)?;
+                }
+                if matches!(suffix, PlateSuffix::HongKong | PlateSuffix::Macau)
+                    && (first != '粤' || cs[1] != 'Z')
+                {
+                    return Err(PlateError::CrossBorderNotYueZ);
+                }
+                Ok(PlateKind::Suffix(suffix))
+            } else {
+                for (i, &c) in cs.iter().enumerate().skip(2) {
+                    serial_char(i, c)?;
+                }
+                Ok(PlateKind::Ordinary)
+            }
+        }
+        8 => {
+            for (i, &c) in cs.iter().enumerate().skip(2) {
+                serial_char(i, c)?;
+            }
+            let s = &cs[2..];
+            let small = "DFABCEGHJK".contains(s[0]) && s[2..].iter().all(char::is_ascii_digit);
+            let large = s[..5].iter().all(char::is_ascii_digit) && matches!(s[5], 'D' | 'F');
+            if small {
+                Ok(PlateKind::NewEnergySmall)
+            } else if large {
+                Ok(PlateKind::NewEnergyLarge)
+            } else {
+                Err(PlateError::NewEnergyFormat)
+            }
+        }
+        n => {
+            // Report a bad character before a bad length where one is obvious.
+            for (i, &c) in cs.iter().enumerate().skip(2).take(n.saturating_sub(3)) {
+                serial_char(i, c)?;
+            }
+            Err(PlateError::WrongLength { found: n })
+        }
+    }
+}
+
+impl Plate {
+    /// Normalises `input` (full-width → half-width, upper case, separators · ・ space - removed),
+    /// validates it and returns the plate, or the precise reason it is not one.
+    pub fn parse(input: &str) -> Result<Plate, PlateError> {
+        let mut cs = ['\0'; MAX_CHARS];
+        let mut n = 0;
+        for c in input.chars().filter_map(normalise_char) {
+            if n == MAX_CHARS {
+                let found = input.chars().filter_map(normalise_char).count();
+                return Err(PlateError::TooLong { found });
+            }
+            cs[n] = c;
+            n += 1;
+        }
+        let cs = &cs[..n];
+        if cs.len() > 8 && !(cs.first() == Some(&'W') && cs.get(1) == Some(&'J')) {
+            return Err(PlateError::TooLong { found: cs.len() });
+        }
+        classify(cs)?;
+        let mut plate = Plate {
+            len: 0,
+            bytes: [0; MAX_BYTES],
+        };
+        for c in cs {
+            let mut buf = [0u8; 4];
+            let enc = c.encode_utf8(&mut buf).as_bytes();
+            let at = usize::from(plate.len);
+            if at + enc.len() > MAX_BYTES {
+                return Err(PlateError::TooLong { found: cs.len() });
+            }
+            plate.bytes[at..at + enc.len()].copy_from_slice(enc);
+            plate.len += enc.len() as u8;
+        }
+        Ok(plate)
+    }
+
+    /// The normalised text, e.g. `京A12345`.
+    pub fn as_str(&self) -> &str {
+        // The bytes were written from `char`s, so they are valid UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// The kind of plate this is.
+    pub fn kind(&self) -> PlateKind {
+        let mut cs = ['\0'; MAX_CHARS];
+        let mut n = 0;
+        for c in self.as_str().chars() {
+            cs[n] = c;
+            n += 1;
+        }
+        // A Plate was classified when it was built; this cannot fail.
+        classify(&cs[..n]).unwrap_or(PlateKind::Special)
+    }
+
+    /// This plate with a colour: the identity vehicles are keyed by.
+    pub fn with_colour(self, colour: PlateColour) -> PlateIdentity {
+        PlateIdentity {
+            plate: self,
+            colour,
+        }
+    }
+}
+
+impl fmt::Debug for Plate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Plate({})", self.as_str())
+    }
+}
+
+impl fmt::Display for Plate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Plate {
+    type Err = PlateError;
+    fn from_str(s: &str) -> Result<Plate, PlateError> {
+        Plate::parse(s)
+    }
+}
+
+impl PlateColour {
+    /// Every colour, in declaration order.
+    pub const ALL: [PlateColour; 6] = [
+        PlateColour::Blue,
+        PlateColour::Yellow,
+        PlateColour::Green,
+        PlateColour::YellowGreen,
+        PlateColour::White,
+        PlateColour::Black,
+    ];
+
+    /// A stable snake_case code (`blue`, `yellow_green`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlateColour::Blue => "blue",
+            PlateColour::Yellow => "yellow",
+            PlateColour::Green => "green",
+            PlateColour::YellowGreen => "yellow_green",
+            PlateColour::White => "white",
+            PlateColour::Black => "black",
+        }
+    }
+
+    /// The colour for a code produced by [`PlateColour::as_str`].
+    pub fn from_code(code: &str) -> Option<PlateColour> {
+        PlateColour::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl fmt::Display for PlateIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.plate, self.colour.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Case = (&'static str, Result<(&'static str, PlateKind), PlateError>);
+
+    /// (input, expected normalised text and kind, or error)
+    fn table() -> Vec<Case> {
+        use PlateError as E;
+        use PlateKind as K;
+        vec![
+            // Ordinary, with every separator and width.
+            ("京A12345", Ok(("京A12345", K::Ordinary))),
+            ("京a12345", Ok(("京A12345", K::Ordinary))),
+            ("京A·12345", Ok(("京A12345", K::Ordinary))),
+            ("京A・12345", Ok(("京A12345", K::Ordinary))),
+            ("京 A-123 45", Ok(("京A12345", K::Ordinary))),
+            ("京Ａ１２３４５", Ok(("京A12345", K::Ordinary))),
+            ("京ａ　１２Ｘ４５", Ok(("京A12X45", K::Ordinary))),
+            ("沪B8AB23", Ok(("沪B8AB23", K::Ordinary))),
+            ("新Z00001", Ok(("新Z00001", K::Ordinary))),
+            // New energy small and large.
+            ("粤BD12345", Ok(("粤BD12345", K::NewEnergySmall))),
+            ("粤bfx1234", Ok(("粤BFX1234", K::NewEnergySmall))),
+            ("苏AK12345", Ok(("苏AK12345", K::NewEnergySmall))),
+            ("浙A·A12345", Ok(("浙AA12345", K::NewEnergySmall))),
+            ("京A12345D", Ok(("京A12345D", K::NewEnergyLarge))),
+            ("京Ａ１２３４５Ｆ", Ok(("京A12345F", K::NewEnergyLarge))),
+            // Suffix plates.
+            (
+                "京A1234警",
+                Ok(("京A1234警", K::Suffix(PlateSuffix::Police))),
+            ),
+            ("鲁B123学", Err(E::WrongLength { found: 6 })),
+            (
+                "鲁B1234学",
+                Ok(("鲁B1234学", K::Suffix(PlateSuffix::DrivingSchool))),
+            ),
+            (
+                "冀C5678挂",
+                Ok(("冀C5678挂", K::Suffix(PlateSuffix::Trailer))),
+            ),
+            (
+                "粤Z1234港",
+                Ok(("粤Z1234港", K::Suffix(PlateSuffix::HongKong))),
+            ),
+            (
+                "粤z·1a34澳",
+                Ok(("粤Z1A34澳", K::Suffix(PlateSuffix::Macau))),
+            ),
+            (
+                "沪A1234领",
+                Ok(("沪A1234领", K::Suffix(PlateSuffix::Consulate))),
+            ),
+            ("京A1234港", Err(E::CrossBorderNotYueZ)),
+            ("粤B1234澳", Err(E::CrossBorderNotYueZ)),
+            ("京A12警45", Err(E::MisplacedSuffix { found: '警' })),
+            // Embassy.
+            ("使123456", Ok(("使123456", K::Embassy))),
+            ("使１２３-４５６", Ok(("使123456", K::Embassy))),
+            ("使12345", Err(E::EmbassyFormat)),
+            ("使12345A", Err(E::EmbassyFormat)),
+            // Military and armed police: special, unvalidated.
+            ("KA12345", Ok(("KA12345", K::Special))),
+            ("WJ京12345", Ok(("WJ京12345", K::Special))),
+            ("wj 01-12345", Ok(("WJ0112345", K::Special))),
+            // I and O.
+            (
+                "京A1I345",
+                Err(E::ForbiddenLetter {
+                    position: 3,
+                    letter: 'I',
+                }),
+            ),
+            (
+                "京AO2345",
+                Err(E::ForbiddenLetter {
+                    position: 2,
+                    letter: 'O',
+                }),
+            ),
+            (
+                "粤BDO2345",
+                Err(E::ForbiddenLetter {
+                    position: 3,
+                    letter: 'O',
+                }),
+            ),
+            (
+                "京A1234o",
+                Err(E::ForbiddenLetter {
+                    position: 6,
+                    letter: 'O',
+                }),
+            ),
+            // Unknown provinces and prefixes.
+            ("港A12345", Err(E::UnknownProvince('港'))),
+            ("北A12345", Err(E::UnknownProvince('北'))),
+            ("A12345", Err(E::UnknownProvince('A'))),
+            ("1A12345", Err(E::UnknownProvince('1'))),
+            // Authority letter.
+            ("京112345", Err(E::BadAuthorityLetter('1'))),
+            ("京京12345", Err(E::BadAuthorityLetter('京'))),
+            // Lengths.
+            ("", Err(E::Empty)),
+            (" · - ", Err(E::Empty)),
+            ("京", Err(E::WrongLength { found: 1 })),
+            ("京A1234", Err(E::WrongLength { found: 6 })),
+            ("京A123456789", Err(E::TooLong { found: 11 })),
+            ("京A1234567", Err(E::TooLong { found: 9 })),
+            // New energy shapes.
+            ("粤BX12345", Err(E::NewEnergyFormat)),
+            ("粤B1234DD", Err(E::NewEnergyFormat)),
+            ("粤BD1234A", Err(E::NewEnergyFormat)),
+            // Characters that are not plate characters at all.
+            (
+                "京A12#45",
+                Err(E::InvalidCharacter {
+                    position: 4,
+                    found: '#',
+                }),
+            ),
+            (
+                "京A1234é",
+                Err(E::InvalidCharacter {
+                    position: 6,
+                    found: 'é',
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_plate_format_is_normalised_classified_or_refused_precisely() {
+        for (input, expected) in table() {
+            let got = Plate::parse(input).map(|p| (p.as_str().to_owned(), p.kind()));
+            let expected = expected.map(|(s, k)| (s.to_owned(), k));
+            assert_eq!(got, expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn full_width_lower_case_and_separated_forms_are_the_same_plate() {
+        let a = Plate::parse("京A12345").unwrap();
+        for variant in [
+            "京a12345",
+            "京Ａ·１２３４５",
+            "京-a 123-45",
+            "京ａ１２３４５",
+        ] {
+            assert_eq!(Plate::parse(variant).unwrap(), a, "{variant}");
+        }
+    }
+
+    #[test]
+    fn identity_keeps_the_colour_so_blue_and_yellow_are_different_vehicles() {
+        let p = Plate::parse("京A12345").unwrap();
+        assert_ne!(
+            p.with_colour(PlateColour::Blue),
+            p.with_colour(PlateColour::Yellow)
+        );
+    }
+
+    #[test]
+    fn colour_codes_round_trip_and_errors_have_distinct_codes() {
+        for c in PlateColour::ALL {
+            assert_eq!(PlateColour::from_code(c.as_str()), Some(c));
+        }
+        let mut codes: Vec<_> = table()
+            .into_iter()
+            .filter_map(|(_, r)| r.err())
+            .map(|e| e.code())
+            .collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), 11, "every error variant is covered: {codes:?}");
+    }
+
+    #[test]
+    fn a_plate_is_a_small_inline_value() {
+        assert_eq!(std::mem::size_of::<Plate>(), 16);
+    }
+}

@@ -1,0 +1,409 @@
+//! The gate controller's configuration: one TOML file (`gate.toml`), every key documented in
+//! `examples/gate.toml` with its default.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default at a barrier), and
+//! [`GateConfig::validate`] checks what TOML cannot: ids, directions against antennas, timings,
+//! and that each serial port exists. This module never opens a port or a database.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use firmware_protocols::lane_io::LaneIoMap;
+use serde::Deserialize;
+
+/// Why a configuration was refused; each message names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} cannot be read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole gate configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    pub gate: GateSection,
+    #[serde(default)]
+    pub journal: JournalSection,
+    #[serde(rename = "lane", default)]
+    pub lanes: Vec<LaneConfig>,
+}
+
+/// `[gate]`: who this controller is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSection {
+    /// The gate's id, as the centre knows it (e.g. `north`).
+    pub id: String,
+    /// Display name (e.g. `北门`).
+    #[serde(default)]
+    pub name: String,
+    /// Where the local store and journal live.
+    pub data_dir: PathBuf,
+    /// The site's time zone, for permit schedules. Default `Asia/Shanghai`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Anti-passback at this gate: `off`, `hard`, `soft`, or `timed:MINUTES`. Default `hard`.
+    #[serde(default = "default_anti_passback")]
+    pub anti_passback: String,
+}
+
+/// `[journal]`: the event journal.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// Events kept at least (only delivered ones are ever pruned). Default 1,000,000.
+    #[serde(default = "default_capacity")]
+    pub capacity: u64,
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        JournalSection {
+            capacity: default_capacity(),
+        }
+    }
+}
+
+/// Which way a lane lets vehicles through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneDirection {
+    Entry,
+    Exit,
+    /// Both; the reader antenna that saw the tag tells which way the vehicle faces.
+    TwoWay,
+}
+
+/// `[[lane]]`: one lane, its reader and its I/O module.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneConfig {
+    /// The lane's id within the gate (e.g. `entry`).
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub direction: LaneDirection,
+    /// Milliseconds the arm stays up after the vehicle clears the safety loop. Default 1000.
+    #[serde(default = "default_close_delay_ms")]
+    pub close_delay_ms: u64,
+    /// Milliseconds the arm may take to reach a limit before it is a fault. Default 6000.
+    #[serde(default = "default_arm_timeout_ms")]
+    pub arm_timeout_ms: u64,
+    pub reader: ReaderConfig,
+    pub io: IoConfig,
+}
+
+/// `[lane.reader]`: the long-range UHF reader.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    /// Serial port path (e.g. `/dev/ttyUSB0`, or a simulator's link).
+    pub port: PathBuf,
+    /// Default 115200.
+    #[serde(default = "default_reader_baud")]
+    pub baud: u32,
+    /// Reader address; 255 = broadcast. Default 255.
+    #[serde(default = "default_reader_address")]
+    pub address: u8,
+    /// Reads weaker than this are ignored (dBm). Default -75.
+    #[serde(default = "default_rssi_floor")]
+    pub rssi_floor_dbm: i16,
+    /// A tag seen again within this many milliseconds is the same read. Default 3000.
+    #[serde(default = "default_tag_hold_ms")]
+    pub tag_hold_ms: u64,
+    /// Which way a tag seen on each antenna faces, for two-way lanes: `{ "0" = "entry", "1" =
+    /// "exit" }`. One-way lanes may leave it empty: every antenna faces the lane's direction.
+    #[serde(default)]
+    pub antennas: BTreeMap<u8, AntennaDirection>,
+    /// Milliseconds to wait for an answer before the reader counts as silent. Default 1000.
+    #[serde(default = "default_reader_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// The direction a reader antenna faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AntennaDirection {
+    Entry,
+    Exit,
+}
+
+/// Serial parity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    None,
+    Even,
+    Odd,
+}
+
+/// `[lane.io]`: the Modbus RTU lane I/O module (barrier contacts, loops, fire, tamper).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IoConfig {
+    pub port: PathBuf,
+    /// Default 9600 (what cheap boards ship with; the Modbus spec default is 19200 8E1).
+    #[serde(default = "default_io_baud")]
+    pub baud: u32,
+    /// Default `none`.
+    #[serde(default = "default_parity")]
+    pub parity: Parity,
+    /// Milliseconds between input polls. Default 50 (the issue's ceiling).
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// Milliseconds to wait for each Modbus answer. Default 200.
+    #[serde(default = "default_io_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Extra attempts for a command that timed out. Default 2.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The I/O map: slave address, coil and input addresses, OPEN pulse length.
+    #[serde(default)]
+    pub map: LaneIoMap,
+}
+
+fn default_timezone() -> String {
+    "Asia/Shanghai".into()
+}
+fn default_anti_passback() -> String {
+    "hard".into()
+}
+fn default_capacity() -> u64 {
+    crate::gate::journal::DEFAULT_CAPACITY
+}
+fn default_close_delay_ms() -> u64 {
+    1000
+}
+fn default_arm_timeout_ms() -> u64 {
+    6000
+}
+fn default_reader_baud() -> u32 {
+    115_200
+}
+fn default_reader_address() -> u8 {
+    0xFF
+}
+fn default_rssi_floor() -> i16 {
+    -75
+}
+fn default_tag_hold_ms() -> u64 {
+    3000
+}
+fn default_reader_timeout_ms() -> u64 {
+    1000
+}
+fn default_io_baud() -> u32 {
+    9600
+}
+fn default_parity() -> Parity {
+    Parity::None
+}
+fn default_poll_ms() -> u64 {
+    50
+}
+fn default_io_timeout_ms() -> u64 {
+    200
+}
+fn default_retries() -> u32 {
+    2
+}
+
+impl GateConfig {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<GateConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = GateConfig::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text without validating it (tests build configurations this way).
+    pub fn parse(text: &str) -> Result<GateConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.message().to_string()
+                + &e.span()
+                    .map(|s| format!(" (at byte {})", s.start))
+                    .unwrap_or_default(),
+        })
+    }
+
+    /// Checks what the types cannot: ids, timings, time zone, antennas, and that ports exist.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.gate.id.trim().is_empty() {
+            return bad("gate.id must not be empty".into());
+        }
+        if self.gate.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return bad(format!(
+                "gate.timezone: unknown time zone {:?} (e.g. Asia/Shanghai)",
+                self.gate.timezone
+            ));
+        }
+        parse_anti_passback(&self.gate.anti_passback).map_err(ConfigError::Invalid)?;
+        if self.journal.capacity < 1000 {
+            return bad("journal.capacity must be at least 1000 events".into());
+        }
+        if self.lanes.is_empty() {
+            return bad("at least one [[lane]] is required".into());
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for lane in &self.lanes {
+            let at = format!("lane {:?}", lane.id);
+            if lane.id.trim().is_empty() {
+                return bad("lane.id must not be empty".into());
+            }
+            if !ids.insert(lane.id.as_str()) {
+                return bad(format!("{at}: two lanes share this id"));
+            }
+            if lane.direction == LaneDirection::TwoWay && lane.reader.antennas.is_empty() {
+                return bad(format!(
+                    "{at}: a two_way lane needs reader.antennas to say which antenna faces which way"
+                ));
+            }
+            if let Some(a) = lane.reader.antennas.keys().find(|a| **a > 7) {
+                return bad(format!(
+                    "{at}: reader.antennas: antenna {a} does not exist (0-7)"
+                ));
+            }
+            if lane.io.poll_ms == 0 || lane.io.poll_ms > 50 {
+                return bad(format!(
+                    "{at}: io.poll_ms must be 1-50 (loops are polled at least every 50 ms)"
+                ));
+            }
+            if lane.close_delay_ms > 10_000 {
+                return bad(format!(
+                    "{at}: close_delay_ms over 10 s lets a second vehicle through"
+                ));
+            }
+            lane.io
+                .map
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("{at}: io.map: {e}")))?;
+            for (what, port) in [
+                ("reader.port", &lane.reader.port),
+                ("io.port", &lane.io.port),
+            ] {
+                if !port.exists() {
+                    return bad(format!(
+                        "{at}: {what}: serial port {} not found",
+                        port.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses an anti-passback setting: `off`, `hard`, `soft` or `timed:MINUTES`.
+pub fn parse_anti_passback(text: &str) -> Result<AntiPassbackSetting, String> {
+    match text {
+        "off" => Ok(AntiPassbackSetting::Off),
+        "hard" => Ok(AntiPassbackSetting::Hard),
+        "soft" => Ok(AntiPassbackSetting::Soft),
+        other => match other.strip_prefix("timed:").map(str::parse::<u32>) {
+            Some(Ok(minutes)) if minutes > 0 => Ok(AntiPassbackSetting::Timed(minutes)),
+            _ => Err(format!(
+                "gate.anti_passback: {other:?} is not off, hard, soft or timed:MINUTES"
+            )),
+        },
+    }
+}
+
+/// The anti-passback setting as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AntiPassbackSetting {
+    Off,
+    Hard,
+    Soft,
+    Timed(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(reader: &str, io: &str) -> String {
+        format!(
+            r#"
+            [gate]
+            id = "north"
+            data_dir = "/tmp/gatehouse-test"
+            [[lane]]
+            id = "entry"
+            direction = "entry"
+            [lane.reader]
+            port = "{reader}"
+            [lane.io]
+            port = "{io}"
+            "#
+        )
+    }
+
+    #[test]
+    fn a_minimal_configuration_gets_the_documented_defaults() {
+        let config = GateConfig::parse(&example("/dev/null", "/dev/null")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.gate.timezone, "Asia/Shanghai");
+        assert_eq!(config.journal.capacity, 1_000_000);
+        let lane = &config.lanes[0];
+        assert_eq!(lane.close_delay_ms, 1000);
+        assert_eq!(lane.reader.baud, 115_200);
+        assert_eq!(lane.io.poll_ms, 50);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_its_name() {
+        let text = example("/dev/null", "/dev/null")
+            .replace("direction = \"entry\"", "direction = \"entry\"\nspeed = 3");
+        let err = GateConfig::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `speed`"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_serial_port_is_refused_with_its_path() {
+        let config = GateConfig::parse(&example("/dev/does-not-exist", "/dev/null")).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("reader.port: serial port /dev/does-not-exist not found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_two_way_lane_without_antenna_directions_is_refused() {
+        let text = example("/dev/null", "/dev/null").replace("\"entry\"\n", "\"two_way\"\n");
+        let config = GateConfig::parse(&text).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("two_way lane needs reader.antennas"), "{err}");
+    }
+
+    #[test]
+    fn anti_passback_settings_parse_and_nonsense_is_refused() {
+        assert_eq!(
+            parse_anti_passback("timed:30"),
+            Ok(AntiPassbackSetting::Timed(30))
+        );
+        assert_eq!(parse_anti_passback("soft"), Ok(AntiPassbackSetting::Soft));
+        assert!(parse_anti_passback("timed:0").is_err());
+        assert!(parse_anti_passback("strict").is_err());
+    }
+}

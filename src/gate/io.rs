@@ -1,0 +1,169 @@
+//! The lane I/O module driver: the controller's side of the Modbus RTU link to the relay/input
+//! board that makes the barrier's contacts and reads the loops (protocols.md §2).
+//!
+//! It speaks through the tokio-modbus RTU client over any `AsyncRead + AsyncWrite` transport;
+//! only [`IoLink::open`] touches a real serial port. Every request is bounded by a timeout.
+//! Commands are retried on a timeout (writing a coil is idempotent); input polls are not — the
+//! next poll is the retry, and the caller turns a failed poll into a lane fault that leaves the
+//! arm as it is.
+//!
+//! A decoding error ends a tokio-util `Framed` stream for good, so after a transport or
+//! protocol error [`IoError::needs_reconnect`] tells the caller to drop this link and open a
+//! new one. This module never decides when the barrier moves: it carries out commands.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use firmware_protocols::lane_io::{LaneCoil, LaneInputs, LaneIoMap};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_modbus::client::{Context, Reader, Writer};
+use tokio_modbus::{ExceptionCode, Slave};
+
+use crate::gate::config::{IoConfig, Parity};
+
+/// Why a request to the I/O module failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("cannot open I/O module port {path}: {source}")]
+    Open {
+        path: String,
+        source: tokio_serial::Error,
+    },
+    #[error("I/O module did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("I/O module link failed: {0}")]
+    Transport(#[from] std::io::Error),
+    #[error("I/O module answered out of protocol: {0}")]
+    Protocol(String),
+    #[error("I/O module refused the request: {0:?}")]
+    Exception(ExceptionCode),
+}
+
+impl IoError {
+    /// Must the link be dropped and opened again before the next request?
+    pub fn needs_reconnect(&self) -> bool {
+        matches!(self, IoError::Transport(_) | IoError::Protocol(_))
+    }
+}
+
+/// An open link to one lane's I/O module.
+pub struct IoLink {
+    ctx: Context,
+    map: LaneIoMap,
+    timeout: Duration,
+    retries: u32,
+}
+
+impl fmt::Debug for IoLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoLink")
+            .field("slave", &self.map.slave)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IoLink {
+    /// Opens the configured serial port (8 data bits, 1 stop bit, the configured parity).
+    pub fn open(config: &IoConfig) -> Result<IoLink, IoError> {
+        let port = open_serial(&config.port, config.baud, config.parity)?;
+        Ok(IoLink::attach(
+            port,
+            config.map,
+            Duration::from_millis(config.timeout_ms),
+            config.retries,
+        ))
+    }
+
+    /// Wraps any transport (a serial port, a pseudo-terminal, an in-memory pipe).
+    pub fn attach<T>(transport: T, map: LaneIoMap, timeout: Duration, retries: u32) -> IoLink
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug + 'static,
+    {
+        IoLink {
+            ctx: tokio_modbus::client::rtu::attach_slave(transport, Slave(map.slave)),
+            map,
+            timeout,
+            retries,
+        }
+    }
+
+    /// The I/O map in use.
+    pub fn map(&self) -> &LaneIoMap {
+        &self.map
+    }
+
+    /// Reads every mapped input in one request. Not retried: a failed poll is a fault.
+    pub async fn read_inputs(&mut self) -> Result<LaneInputs, IoError> {
+        let span = self.map.input_span();
+        let bits = flatten(
+            tokio::time::timeout(
+                self.timeout,
+                self.ctx.read_discrete_inputs(span.start, span.count),
+            )
+            .await
+            .map_err(|_| IoError::Timeout(self.timeout))?,
+        )?;
+        self.map
+            .inputs_from_bits(span.start, &bits)
+            .map_err(|e| IoError::Protocol(e.to_string()))
+    }
+
+    /// Sets one coil on or off, retrying after a timeout.
+    pub async fn write_coil(&mut self, coil: LaneCoil, on: bool) -> Result<(), IoError> {
+        let address = self.map.coil_address(coil);
+        let mut attempt = 0;
+        loop {
+            let outcome =
+                tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, on))
+                    .await
+                    .map_err(|_| IoError::Timeout(self.timeout))
+                    .and_then(flatten);
+            match outcome {
+                Err(IoError::Timeout(_)) if attempt < self.retries => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Releases the OPEN and CLOSE contacts. Run at start: a controller killed in the middle of
+    /// a pulse must not leave a contact made.
+    pub async fn release_pulse_contacts(&mut self) -> Result<(), IoError> {
+        self.write_coil(LaneCoil::Open, false).await?;
+        self.write_coil(LaneCoil::Close, false).await
+    }
+}
+
+/// Opens a serial port the way the controller does for every device: 8 data bits, 1 stop bit.
+pub fn open_serial(
+    path: &Path,
+    baud: u32,
+    parity: Parity,
+) -> Result<tokio_serial::SerialStream, IoError> {
+    use tokio_serial::SerialPortBuilderExt;
+    let parity = match parity {
+        Parity::None => tokio_serial::Parity::None,
+        Parity::Even => tokio_serial::Parity::Even,
+        Parity::Odd => tokio_serial::Parity::Odd,
+    };
+    tokio_serial::new(path.to_string_lossy(), baud)
+        .data_bits(tokio_serial::DataBits::Eight)
+        .stop_bits(tokio_serial::StopBits::One)
+        .parity(parity)
+        .open_native_async()
+        .map_err(|source| IoError::Open {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn flatten<T>(result: tokio_modbus::Result<T>) -> Result<T, IoError> {
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(code)) => Err(IoError::Exception(code)),
+        Err(tokio_modbus::Error::Transport(e)) => Err(IoError::Transport(e)),
+        Err(tokio_modbus::Error::Protocol(e)) => Err(IoError::Protocol(e.to_string())),
+    }
+}

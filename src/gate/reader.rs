@@ -1,0 +1,305 @@
+//! The UHF reader driver: the controller's side of the "0xA0" serial link (protocols.md §1).
+//!
+//! A reader's real-time inventory runs its rounds and stops, so the driver re-issues it as soon
+//! as the completion (or an error status) arrives: the reader is always inventorying. Every tag
+//! report becomes a [`TagRead`] sent to the lane runtime; line noise is dropped and counted by
+//! the decoder and never ends the link. A read that stays silent past the timeout is retried;
+//! [`SILENT_ROUNDS_OFFLINE`] silent rounds in a row, or a hang-up, end [`ReaderLink::run`] so the
+//! caller can mark the reader offline and reopen it with backoff.
+//!
+//! Filtering is separate and pure ([`TagFilter`]): an RSSI floor and a tag hold time that
+//! suppresses repeats of a tag the lane already acted on. The lane runtime applies it only while
+//! the presence loop is occupied — a read with no vehicle on the loop is a skim, a neighbouring
+//! lane or an attack, and opens nothing. This module never decides anything.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use firmware_protocols::uhf::{
+    HostCommand, HostFrame, ReaderDecoder, ReaderReply, StatusCode, UhfFrame,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Silent inventory rounds in a row after which the reader counts as offline.
+pub const SILENT_ROUNDS_OFFLINE: u32 = 3;
+
+/// One tag seen by the reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRead {
+    pub epc: Vec<u8>,
+    pub antenna: u8,
+    pub rssi_dbm: i16,
+    /// When the driver decoded it (monotonic).
+    pub at: Instant,
+}
+
+/// What the driver reports to the lane runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderEvent {
+    Tag(TagRead),
+    /// The reader answered an inventory with an error (e.g. antenna missing).
+    DeviceError(StatusCode),
+}
+
+/// Why [`ReaderLink::run`] ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    #[error("cannot open reader port {path}: {source}")]
+    Open {
+        path: String,
+        source: tokio_serial::Error,
+    },
+    #[error("reader hung up")]
+    HungUp,
+    #[error("reader link failed: {0}")]
+    Transport(#[from] std::io::Error),
+    #[error("reader silent for {rounds} inventory rounds")]
+    Silent { rounds: u32 },
+    #[error("the lane runtime stopped listening")]
+    Closed,
+}
+
+/// Counters the driver keeps (for metrics and `gate status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderCounters {
+    pub frames: u64,
+    pub tags: u64,
+    pub dropped_bytes: u64,
+    pub timeouts: u64,
+}
+
+/// An open link to one reader.
+pub struct ReaderLink<T> {
+    transport: T,
+    decoder: ReaderDecoder,
+    address: u8,
+    timeout: Duration,
+    counters: ReaderCounters,
+}
+
+impl<T> fmt::Debug for ReaderLink<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReaderLink")
+            .field("address", &self.address)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a reader's serial port (8N1 at the given speed).
+pub fn open_port(path: &Path, baud: u32) -> Result<tokio_serial::SerialStream, ReaderError> {
+    use tokio_serial::SerialPortBuilderExt;
+    tokio_serial::new(path.to_string_lossy(), baud)
+        .open_native_async()
+        .map_err(|source| ReaderError::Open {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
+    /// Wraps any transport (a serial port, a pseudo-terminal, an in-memory pipe).
+    pub fn new(transport: T, address: u8, timeout: Duration) -> ReaderLink<T> {
+        ReaderLink {
+            transport,
+            decoder: ReaderDecoder::new(),
+            address,
+            timeout,
+            counters: ReaderCounters::default(),
+        }
+    }
+
+    /// The driver's counters so far (bytes dropped as noise included).
+    pub fn counters(&self) -> ReaderCounters {
+        ReaderCounters {
+            dropped_bytes: self.decoder.dropped_bytes(),
+            ..self.counters
+        }
+    }
+
+    /// Inventories forever, sending every tag to `events`, until the link fails, the reader goes
+    /// silent or the receiver is gone. `on_counters` is called after each round.
+    pub async fn run(
+        &mut self,
+        events: &mpsc::Sender<ReaderEvent>,
+        mut on_counters: impl FnMut(ReaderCounters),
+    ) -> ReaderError {
+        let mut silent = 0;
+        loop {
+            match self.inventory_round(events).await {
+                Ok(true) => silent = 0,
+                Ok(false) => {
+                    silent += 1;
+                    self.counters.timeouts += 1;
+                    if silent >= SILENT_ROUNDS_OFFLINE {
+                        return ReaderError::Silent { rounds: silent };
+                    }
+                }
+                Err(e) => return e,
+            }
+            on_counters(self.counters());
+        }
+    }
+
+    /// Sends one real-time inventory and forwards its tag reports until the completion. Returns
+    /// `Ok(false)` if the reader stayed silent past the timeout.
+    async fn inventory_round(
+        &mut self,
+        events: &mpsc::Sender<ReaderEvent>,
+    ) -> Result<bool, ReaderError> {
+        let mut out = Vec::with_capacity(8);
+        HostFrame {
+            address: self.address,
+            command: HostCommand::RealTimeInventory { repeat: 1 },
+        }
+        .encode(&mut out)
+        .expect("a real-time inventory command always encodes");
+        self.transport.write_all(&out).await?;
+        // Bytes of an answer to an earlier, timed-out command are stale: a partial frame left in
+        // the decoder would only delay resynchronisation.
+        let mut buf = [0u8; 512];
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let n = match tokio::time::timeout_at(deadline, self.transport.read(&mut buf)).await {
+                Err(_elapsed) => {
+                    self.decoder.discard_partial();
+                    return Ok(false);
+                }
+                Ok(Ok(0)) => return Err(ReaderError::HungUp),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) if crate::serial::pty::is_hangup(&e) => return Err(ReaderError::HungUp),
+                Ok(Err(e)) => return Err(e.into()),
+            };
+            let at = Instant::now();
+            self.decoder.push(&buf[..n]);
+            while let Some(frame) = self.decoder.next_frame() {
+                self.counters.frames += 1;
+                match frame.reply {
+                    ReaderReply::Tag { report, .. } => {
+                        self.counters.tags += 1;
+                        let read = TagRead {
+                            antenna: report.antenna(),
+                            rssi_dbm: report.dbm(),
+                            epc: report.epc,
+                            at,
+                        };
+                        events
+                            .send(ReaderEvent::Tag(read))
+                            .await
+                            .map_err(|_| ReaderError::Closed)?;
+                    }
+                    ReaderReply::InventoryDone { .. } => return Ok(true),
+                    ReaderReply::Status { code, .. } => {
+                        if code != StatusCode::Success {
+                            events
+                                .send(ReaderEvent::DeviceError(code))
+                                .await
+                                .map_err(|_| ReaderError::Closed)?;
+                        }
+                        return Ok(true);
+                    }
+                    // Replies to nothing we asked (another host's command, a buffered tag):
+                    // counted as frames, otherwise ignored.
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Which reads the lane acts on: strong enough, and not a repeat of a tag acted on within the
+/// hold time. Pure: time is an argument.
+#[derive(Debug)]
+pub struct TagFilter {
+    rssi_floor_dbm: i16,
+    hold: Duration,
+    acted: HashMap<Vec<u8>, Instant>,
+}
+
+/// Why a read was not acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppressed {
+    /// Weaker than the RSSI floor.
+    Weak,
+    /// The same tag was acted on within the hold time.
+    Held,
+}
+
+impl TagFilter {
+    pub fn new(rssi_floor_dbm: i16, hold: Duration) -> TagFilter {
+        TagFilter {
+            rssi_floor_dbm,
+            hold,
+            acted: HashMap::new(),
+        }
+    }
+
+    /// Should the lane act on this read? If yes, the tag is held from `now`.
+    pub fn admit(&mut self, read: &TagRead, now: Instant) -> Result<(), Suppressed> {
+        if read.rssi_dbm < self.rssi_floor_dbm {
+            return Err(Suppressed::Weak);
+        }
+        if let Some(at) = self.acted.get(&read.epc)
+            && now.saturating_duration_since(*at) < self.hold
+        {
+            return Err(Suppressed::Held);
+        }
+        // Keep the map small: forget tags whose hold has long passed.
+        if self.acted.len() > 256 {
+            let hold = self.hold;
+            self.acted
+                .retain(|_, at| now.saturating_duration_since(*at) < hold);
+        }
+        self.acted.insert(read.epc.clone(), now);
+        Ok(())
+    }
+
+    /// Forgets every hold (e.g. when the lane's vehicle left, the next one starts fresh).
+    pub fn clear(&mut self) {
+        self.acted.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(epc: u8, dbm: i16) -> TagRead {
+        TagRead {
+            epc: vec![epc; 12],
+            antenna: 0,
+            rssi_dbm: dbm,
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_read_below_the_rssi_floor_is_not_acted_on() {
+        let mut filter = TagFilter::new(-70, Duration::from_secs(3));
+        let now = Instant::now();
+        assert_eq!(filter.admit(&read(1, -71), now), Err(Suppressed::Weak));
+        assert_eq!(filter.admit(&read(1, -70), now), Ok(()));
+    }
+
+    #[test]
+    fn a_tag_is_held_for_the_hold_time_then_acted_on_again() {
+        let mut filter = TagFilter::new(-90, Duration::from_secs(3));
+        let t0 = Instant::now();
+        assert_eq!(filter.admit(&read(1, -50), t0), Ok(()));
+        assert_eq!(
+            filter.admit(&read(1, -50), t0 + Duration::from_millis(2999)),
+            Err(Suppressed::Held)
+        );
+        assert_eq!(
+            filter.admit(&read(2, -50), t0 + Duration::from_millis(10)),
+            Ok(())
+        );
+        assert_eq!(
+            filter.admit(&read(1, -50), t0 + Duration::from_secs(3)),
+            Ok(())
+        );
+    }
+}

@@ -1,0 +1,952 @@
+//! The gate's local store: the permits, vehicles, credentials and lists the lane decides from,
+//! and the lane state that must survive a restart (presence, consumed passes, lane modes).
+//!
+//! It is a SQLite file of its own (WAL), apart from the journal, so that writing a large update
+//! never delays an event commit. Data arrives as **rows** — the text/DTO form that the CSV import
+//! and the centre's sync both produce ([`PermitRow`], [`VehicleRow`], ...). [`Store::apply`]
+//! validates every row of an [`Update`] by converting it to the domain first and writes nothing
+//! if any row is bad; a valid update is written in one transaction with its data version.
+//! [`Store::load`] reads everything back as plain domain `Vec`s ([`Snapshot`]) for the in-memory
+//! index, which is what the lane actually decides from.
+//!
+//! This module never decides and never touches a device.
+
+use std::collections::HashMap;
+use std::num::NonZeroU16;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use crate::domain::text::{TextError, parse_category, parse_gate_rights, parse_schedule};
+use crate::domain::{
+    AlarmLevel, BlacklistEntry, BlacklistId, BlacklistSubject, BookingId, BookingStatus,
+    Credential, Epc, Holder, LockEntry, LockId, Permit, PermitId, PermitStatus, PersonId, Plate,
+    PlateColour, PlateIdentity, Tid, UtcMinute, Vehicle, VehicleId, VisitorBooking,
+};
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 14 columns.
+const INSERT_CHUNK: usize = 1000;
+
+/// What can go wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row of an update is not valid; nothing of the update was written.
+    #[error("{what} {key}: {message}")]
+    InvalidRow {
+        what: &'static str,
+        key: String,
+        message: String,
+    },
+}
+
+fn invalid(what: &'static str, key: impl ToString, e: impl ToString) -> StoreError {
+    StoreError::InvalidRow {
+        what,
+        key: key.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// A permit as rows carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermitRow {
+    pub id: u32,
+    /// staff, student, family, contractor, official, visitor.
+    pub category: String,
+    pub holder_id: u32,
+    pub holder_name: String,
+    #[serde(default)]
+    pub department: String,
+    /// active, suspended, revoked.
+    pub status: String,
+    #[serde(default)]
+    pub status_reason: String,
+    /// UTC minutes since the epoch, inclusive.
+    pub valid_from: u32,
+    /// UTC minutes since the epoch, exclusive.
+    pub valid_until: u32,
+    /// Gate rights in text form (`all`, `1;2:exit`).
+    pub gates: String,
+    /// Schedule in text form (empty = always).
+    #[serde(default)]
+    pub schedule: String,
+    #[serde(default)]
+    pub single_use: bool,
+    #[serde(default)]
+    pub max_inside: Option<u16>,
+    #[serde(default = "one")]
+    pub version: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl PermitRow {
+    /// Converts to the domain, saying what is wrong.
+    pub fn to_domain(&self) -> Result<Permit, TextError> {
+        let status = match self.status.as_str() {
+            "active" => PermitStatus::Active,
+            "suspended" => PermitStatus::Suspended {
+                reason: self.status_reason.as_str().into(),
+            },
+            "revoked" => PermitStatus::Revoked {
+                reason: self.status_reason.as_str().into(),
+            },
+            other => {
+                return Err(TextError(format!(
+                    "status {other:?} is not active, suspended or revoked"
+                )));
+            }
+        };
+        if self.valid_until <= self.valid_from {
+            return Err(TextError("valid_until must be after valid_from".into()));
+        }
+        Ok(Permit {
+            id: PermitId(self.id),
+            category: parse_category(&self.category)?,
+            holder: Holder {
+                person_id: PersonId(self.holder_id),
+                name: self.holder_name.as_str().into(),
+                department: self.department.as_str().into(),
+            },
+            status,
+            valid_from: UtcMinute(self.valid_from),
+            valid_until: UtcMinute(self.valid_until),
+            gates: parse_gate_rights(&self.gates)?,
+            schedule: parse_schedule(&self.schedule)?,
+            single_use: self.single_use,
+            max_inside: self.max_inside.and_then(NonZeroU16::new),
+            version: self.version,
+        })
+    }
+}
+
+/// A vehicle as rows carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VehicleRow {
+    pub id: u32,
+    pub plate: String,
+    /// blue, yellow, green, yellow_green, white, black.
+    pub colour: String,
+    pub permit_ids: Vec<u32>,
+}
+
+fn parse_colour(text: &str) -> Result<PlateColour, TextError> {
+    PlateColour::from_code(text).ok_or_else(|| {
+        TextError(format!(
+            "plate colour {text:?} is not blue, yellow, green, yellow_green, white or black"
+        ))
+    })
+}
+
+fn parse_plate(text: &str) -> Result<Plate, TextError> {
+    Plate::parse(text).map_err(|e| TextError(format!("plate {text:?}: {e}")))
+}
+
+impl VehicleRow {
+    pub fn to_domain(&self) -> Result<Vehicle, TextError> {
+        Ok(Vehicle {
+            id: VehicleId(self.id),
+            plate: PlateIdentity {
+                plate: parse_plate(&self.plate)?,
+                colour: parse_colour(&self.colour)?,
+            },
+            permit_ids: self.permit_ids.iter().copied().map(PermitId).collect(),
+        })
+    }
+}
+
+/// A tag credential as rows carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRow {
+    /// EPC in hex.
+    pub epc: String,
+    /// TID in hex, when the credential is bound to the tag's factory TID.
+    #[serde(default)]
+    pub tid: Option<String>,
+    pub vehicle_id: u32,
+}
+
+impl CredentialRow {
+    pub fn to_domain(&self) -> Result<Credential, TextError> {
+        Ok(Credential {
+            epc: Epc::from_hex(&self.epc)
+                .map_err(|e| TextError(format!("EPC {:?}: {e}", self.epc)))?,
+            tid: self
+                .tid
+                .as_deref()
+                .map(|t| Tid::from_hex(t).map_err(|e| TextError(format!("TID {t:?}: {e}"))))
+                .transpose()?,
+            vehicle_id: VehicleId(self.vehicle_id),
+        })
+    }
+}
+
+/// A blacklist entry as rows carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistRow {
+    pub id: u32,
+    /// plate, tag or person.
+    pub subject_kind: String,
+    /// Plate text, EPC hex or person id.
+    pub subject: String,
+    #[serde(default)]
+    pub colour: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    pub valid_from: u32,
+    pub valid_until: u32,
+    /// silent, guard, urgent.
+    #[serde(default = "guard")]
+    pub alarm: String,
+}
+
+fn guard() -> String {
+    "guard".into()
+}
+
+impl BlacklistRow {
+    pub fn to_domain(&self) -> Result<BlacklistEntry, TextError> {
+        let subject = match self.subject_kind.as_str() {
+            "plate" => BlacklistSubject::Plate {
+                plate: parse_plate(&self.subject)?,
+                colour: self.colour.as_deref().map(parse_colour).transpose()?,
+            },
+            "tag" => BlacklistSubject::Tag(
+                Epc::from_hex(&self.subject).map_err(|e| TextError(format!("EPC: {e}")))?,
+            ),
+            "person" => BlacklistSubject::Person(PersonId(self.subject.parse().map_err(|_| {
+                TextError(format!("person id {:?} is not a number", self.subject))
+            })?)),
+            other => {
+                return Err(TextError(format!(
+                    "subject_kind {other:?} is not plate, tag or person"
+                )));
+            }
+        };
+        let alarm = match self.alarm.as_str() {
+            "silent" => AlarmLevel::Silent,
+            "guard" => AlarmLevel::Guard,
+            "urgent" => AlarmLevel::Urgent,
+            other => {
+                return Err(TextError(format!(
+                    "alarm {other:?} is not silent, guard or urgent"
+                )));
+            }
+        };
+        Ok(BlacklistEntry {
+            id: BlacklistId(self.id),
+            subject,
+            reason: self.reason.as_str().into(),
+            from: UtcMinute(self.valid_from),
+            until: UtcMinute(self.valid_until),
+            alarm,
+        })
+    }
+}
+
+/// A lock-vehicle entry (must not leave) as rows carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockRow {
+    pub id: u32,
+    pub plate: String,
+    #[serde(default)]
+    pub colour: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    pub valid_from: u32,
+    pub valid_until: u32,
+}
+
+impl LockRow {
+    pub fn to_domain(&self) -> Result<LockEntry, TextError> {
+        Ok(LockEntry {
+            id: LockId(self.id),
+            plate: parse_plate(&self.plate)?,
+            colour: self.colour.as_deref().map(parse_colour).transpose()?,
+            reason: self.reason.as_str().into(),
+            from: UtcMinute(self.valid_from),
+            until: UtcMinute(self.valid_until),
+        })
+    }
+}
+
+/// A visitor booking as rows carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingRow {
+    pub id: u32,
+    pub plate: String,
+    #[serde(default)]
+    pub colour: Option<String>,
+    #[serde(default)]
+    pub visitor_name: String,
+    #[serde(default)]
+    pub host_id: u32,
+    #[serde(default)]
+    pub purpose: String,
+    pub slot_from: u32,
+    pub slot_until: u32,
+    /// pending, approved, rejected, cancelled.
+    pub status: String,
+}
+
+impl BookingRow {
+    pub fn to_domain(&self) -> Result<VisitorBooking, TextError> {
+        let status = match self.status.as_str() {
+            "pending" => BookingStatus::Pending,
+            "approved" => BookingStatus::Approved,
+            "rejected" => BookingStatus::Rejected,
+            "cancelled" => BookingStatus::Cancelled,
+            other => {
+                return Err(TextError(format!(
+                    "booking status {other:?} is not pending, approved, rejected or cancelled"
+                )));
+            }
+        };
+        Ok(VisitorBooking {
+            id: BookingId(self.id),
+            plate: parse_plate(&self.plate)?,
+            colour: self.colour.as_deref().map(parse_colour).transpose()?,
+            visitor_name: self.visitor_name.as_str().into(),
+            slot_from: UtcMinute(self.slot_from),
+            slot_until: UtcMinute(self.slot_until),
+            status,
+            host: PersonId(self.host_id),
+            purpose: self.purpose.as_str().into(),
+        })
+    }
+}
+
+/// A batch of changes, applied all or nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Update {
+    /// The data version the store has after this update.
+    pub data_version: u64,
+    /// Replace everything (a full snapshot) instead of merging.
+    pub replace_all: bool,
+    pub permits: Vec<PermitRow>,
+    pub delete_permits: Vec<u32>,
+    pub vehicles: Vec<VehicleRow>,
+    pub delete_vehicles: Vec<u32>,
+    pub credentials: Vec<CredentialRow>,
+    /// EPCs in hex.
+    pub delete_credentials: Vec<String>,
+    pub blacklist: Vec<BlacklistRow>,
+    pub delete_blacklist: Vec<u32>,
+    pub locks: Vec<LockRow>,
+    pub delete_locks: Vec<u32>,
+    pub bookings: Vec<BookingRow>,
+    pub delete_bookings: Vec<u32>,
+}
+
+/// Everything the lane decides from, as domain values.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub data_version: u64,
+    pub permits: Vec<Permit>,
+    pub vehicles: Vec<Vehicle>,
+    pub credentials: Vec<Credential>,
+    pub blacklist: Vec<BlacklistEntry>,
+    pub locks: Vec<LockEntry>,
+    pub bookings: Vec<VisitorBooking>,
+}
+
+/// Where a vehicle was last seen, for anti-passback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceRecord {
+    pub vehicle_id: VehicleId,
+    pub inside: bool,
+    /// UTC milliseconds of the passage that set it.
+    pub since_ms: i64,
+    pub gate: u16,
+}
+
+/// The gate's local store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and applies its migrations.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/gate-store").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The data version of what is stored.
+    pub async fn data_version(&self) -> Result<u64, StoreError> {
+        let v: i64 = sqlx::query_scalar("SELECT data_version FROM store_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v as u64)
+    }
+
+    /// Validates every row, then writes the whole update in one transaction. If any row is
+    /// invalid, nothing is written and the error names the row.
+    pub async fn apply(&self, update: &Update) -> Result<(), StoreError> {
+        for p in &update.permits {
+            p.to_domain().map_err(|e| invalid("permit", p.id, e))?;
+        }
+        for v in &update.vehicles {
+            v.to_domain().map_err(|e| invalid("vehicle", v.id, e))?;
+        }
+        for c in &update.credentials {
+            c.to_domain()
+                .map_err(|e| invalid("credential", &c.epc, e))?;
+        }
+        for b in &update.blacklist {
+            b.to_domain()
+                .map_err(|e| invalid("blacklist entry", b.id, e))?;
+        }
+        for l in &update.locks {
+            l.to_domain().map_err(|e| invalid("lock entry", l.id, e))?;
+        }
+        for b in &update.bookings {
+            b.to_domain().map_err(|e| invalid("booking", b.id, e))?;
+        }
+
+        let mut tx = self.pool.begin().await?;
+        if update.replace_all {
+            for table in [
+                "permits",
+                "vehicles",
+                "credentials",
+                "blacklist",
+                "locks",
+                "bookings",
+            ] {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        delete_ids(&mut tx, "permits", "id", &update.delete_permits).await?;
+        delete_ids(&mut tx, "vehicles", "id", &update.delete_vehicles).await?;
+        delete_ids(&mut tx, "blacklist", "id", &update.delete_blacklist).await?;
+        delete_ids(&mut tx, "locks", "id", &update.delete_locks).await?;
+        delete_ids(&mut tx, "bookings", "id", &update.delete_bookings).await?;
+        for epc in &update.delete_credentials {
+            sqlx::query("DELETE FROM credentials WHERE epc = ?")
+                .bind(epc.to_ascii_uppercase())
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        for chunk in update.permits.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO permits (id, category, holder_id, holder_name, department, \
+                 status, status_reason, valid_from, valid_until, gates, schedule, single_use, \
+                 max_inside, version) ",
+            );
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(p.id)
+                    .push_bind(&p.category)
+                    .push_bind(p.holder_id)
+                    .push_bind(&p.holder_name)
+                    .push_bind(&p.department)
+                    .push_bind(&p.status)
+                    .push_bind(&p.status_reason)
+                    .push_bind(p.valid_from)
+                    .push_bind(p.valid_until)
+                    .push_bind(&p.gates)
+                    .push_bind(&p.schedule)
+                    .push_bind(p.single_use)
+                    .push_bind(p.max_inside)
+                    .push_bind(p.version);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in update.vehicles.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO vehicles (id, plate, colour, permit_ids) ",
+            );
+            q.push_values(chunk, |mut b, v| {
+                let ids: Vec<String> = v.permit_ids.iter().map(u32::to_string).collect();
+                let plate = Plate::parse(&v.plate).expect("validated above");
+                b.push_bind(v.id)
+                    .push_bind(plate.as_str().to_string())
+                    .push_bind(&v.colour)
+                    .push_bind(ids.join(","));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in update.credentials.chunks(INSERT_CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT OR REPLACE INTO credentials (epc, tid, vehicle_id) ",
+            );
+            q.push_values(chunk, |mut b, c| {
+                b.push_bind(c.epc.to_ascii_uppercase())
+                    .push_bind(c.tid.as_ref().map(|t| t.to_ascii_uppercase()))
+                    .push_bind(c.vehicle_id);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        for b in &update.blacklist {
+            sqlx::query(
+                "INSERT OR REPLACE INTO blacklist (id, subject_kind, subject, colour, reason, \
+                 valid_from, valid_until, alarm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(b.id)
+            .bind(&b.subject_kind)
+            .bind(&b.subject)
+            .bind(&b.colour)
+            .bind(&b.reason)
+            .bind(b.valid_from)
+            .bind(b.valid_until)
+            .bind(&b.alarm)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for l in &update.locks {
+            sqlx::query(
+                "INSERT OR REPLACE INTO locks (id, plate, colour, reason, valid_from, valid_until) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(l.id)
+            .bind(&l.plate)
+            .bind(&l.colour)
+            .bind(&l.reason)
+            .bind(l.valid_from)
+            .bind(l.valid_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for b in &update.bookings {
+            sqlx::query(
+                "INSERT OR REPLACE INTO bookings (id, plate, colour, visitor_name, host_id, purpose, \
+                 slot_from, slot_until, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(b.id)
+            .bind(&b.plate)
+            .bind(&b.colour)
+            .bind(&b.visitor_name)
+            .bind(b.host_id)
+            .bind(&b.purpose)
+            .bind(b.slot_from)
+            .bind(b.slot_until)
+            .bind(&b.status)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE store_state SET data_version = ? WHERE id = 1")
+            .bind(update.data_version as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reads everything the lane decides from.
+    pub async fn load(&self) -> Result<Snapshot, StoreError> {
+        let corrupt = |what: &'static str, key: String, e: TextError| invalid(what, key, e);
+        let mut snapshot = Snapshot {
+            data_version: self.data_version().await?,
+            ..Snapshot::default()
+        };
+        let rows = sqlx::query(
+            "SELECT id, category, holder_id, holder_name, department, status, status_reason, \
+             valid_from, valid_until, gates, schedule, single_use, max_inside, version FROM permits",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        snapshot.permits.reserve(rows.len());
+        // Most permits share a handful of gate-rights and schedule texts: parse each text once.
+        let mut gates_cache: HashMap<String, crate::domain::GateRights> = HashMap::new();
+        let mut schedule_cache: HashMap<String, crate::domain::Schedule> = HashMap::new();
+        for row in rows {
+            let gates: String = row.get(9);
+            let schedule: String = row.get(10);
+            let id: u32 = row.get(0);
+            let parsed_gates = match gates_cache.get(&gates) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = parse_gate_rights(&gates)
+                        .map_err(|e| corrupt("permit", id.to_string(), e))?;
+                    gates_cache.insert(gates.clone(), g.clone());
+                    g
+                }
+            };
+            let parsed_schedule = match schedule_cache.get(&schedule) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = parse_schedule(&schedule)
+                        .map_err(|e| corrupt("permit", id.to_string(), e))?;
+                    schedule_cache.insert(schedule.clone(), s.clone());
+                    s
+                }
+            };
+            let status: String = row.get(5);
+            let reason: String = row.get(6);
+            let status = match status.as_str() {
+                "active" => PermitStatus::Active,
+                "suspended" => PermitStatus::Suspended {
+                    reason: reason.into(),
+                },
+                _ => PermitStatus::Revoked {
+                    reason: reason.into(),
+                },
+            };
+            let category: String = row.get(1);
+            snapshot.permits.push(Permit {
+                id: PermitId(id),
+                category: parse_category(&category)
+                    .map_err(|e| corrupt("permit", id.to_string(), e))?,
+                holder: Holder {
+                    person_id: PersonId(row.get(2)),
+                    name: row.get::<String, _>(3).into(),
+                    department: row.get::<String, _>(4).into(),
+                },
+                status,
+                valid_from: UtcMinute(row.get(7)),
+                valid_until: UtcMinute(row.get(8)),
+                gates: parsed_gates,
+                schedule: parsed_schedule,
+                single_use: row.get(11),
+                max_inside: row.get::<Option<u16>, _>(12).and_then(NonZeroU16::new),
+                version: row.get(13),
+            });
+        }
+
+        let rows = sqlx::query("SELECT id, plate, colour, permit_ids FROM vehicles")
+            .fetch_all(&self.pool)
+            .await?;
+        snapshot.vehicles.reserve(rows.len());
+        for row in rows {
+            let id: u32 = row.get(0);
+            let plate: String = row.get(1);
+            let colour: String = row.get(2);
+            let ids: String = row.get(3);
+            let permit_ids = ids
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map(PermitId))
+                .collect::<Result<Box<[_]>, _>>()
+                .map_err(|_| invalid("vehicle", id, "permit ids are not numbers"))?;
+            snapshot.vehicles.push(Vehicle {
+                id: VehicleId(id),
+                plate: PlateIdentity {
+                    plate: parse_plate(&plate)
+                        .map_err(|e| corrupt("vehicle", id.to_string(), e))?,
+                    colour: parse_colour(&colour)
+                        .map_err(|e| corrupt("vehicle", id.to_string(), e))?,
+                },
+                permit_ids,
+            });
+        }
+
+        let rows = sqlx::query("SELECT epc, tid, vehicle_id FROM credentials")
+            .fetch_all(&self.pool)
+            .await?;
+        snapshot.credentials.reserve(rows.len());
+        for row in rows {
+            let c = CredentialRow {
+                epc: row.get(0),
+                tid: row.get(1),
+                vehicle_id: row.get(2),
+            };
+            snapshot.credentials.push(
+                c.to_domain()
+                    .map_err(|e| corrupt("credential", c.epc.clone(), e))?,
+            );
+        }
+
+        let rows = sqlx::query(
+            "SELECT id, subject_kind, subject, colour, reason, valid_from, valid_until, alarm FROM blacklist",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let b = BlacklistRow {
+                id: row.get(0),
+                subject_kind: row.get(1),
+                subject: row.get(2),
+                colour: row.get(3),
+                reason: row.get(4),
+                valid_from: row.get(5),
+                valid_until: row.get(6),
+                alarm: row.get(7),
+            };
+            snapshot.blacklist.push(
+                b.to_domain()
+                    .map_err(|e| corrupt("blacklist entry", b.id.to_string(), e))?,
+            );
+        }
+
+        let rows =
+            sqlx::query("SELECT id, plate, colour, reason, valid_from, valid_until FROM locks")
+                .fetch_all(&self.pool)
+                .await?;
+        for row in rows {
+            let l = LockRow {
+                id: row.get(0),
+                plate: row.get(1),
+                colour: row.get(2),
+                reason: row.get(3),
+                valid_from: row.get(4),
+                valid_until: row.get(5),
+            };
+            snapshot.locks.push(
+                l.to_domain()
+                    .map_err(|e| corrupt("lock entry", l.id.to_string(), e))?,
+            );
+        }
+
+        let rows = sqlx::query(
+            "SELECT id, plate, colour, visitor_name, host_id, purpose, slot_from, slot_until, status FROM bookings",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let b = BookingRow {
+                id: row.get(0),
+                plate: row.get(1),
+                colour: row.get(2),
+                visitor_name: row.get(3),
+                host_id: row.get(4),
+                purpose: row.get(5),
+                slot_from: row.get(6),
+                slot_until: row.get(7),
+                status: row.get(8),
+            };
+            snapshot.bookings.push(
+                b.to_domain()
+                    .map_err(|e| corrupt("booking", b.id.to_string(), e))?,
+            );
+        }
+        Ok(snapshot)
+    }
+
+    /// Every vehicle's last known presence.
+    pub async fn load_presence(&self) -> Result<Vec<PresenceRecord>, StoreError> {
+        let rows = sqlx::query("SELECT vehicle_id, inside, since_ms, gate FROM presence")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| PresenceRecord {
+                vehicle_id: VehicleId(row.get(0)),
+                inside: row.get(1),
+                since_ms: row.get(2),
+                gate: row.get(3),
+            })
+            .collect())
+    }
+
+    /// Records where a vehicle now is.
+    pub async fn set_presence(&self, record: PresenceRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO presence (vehicle_id, inside, since_ms, gate) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (vehicle_id) DO UPDATE SET inside = excluded.inside, \
+             since_ms = excluded.since_ms, gate = excluded.gate \
+             WHERE excluded.since_ms >= presence.since_ms",
+        )
+        .bind(record.vehicle_id.0)
+        .bind(record.inside)
+        .bind(record.since_ms)
+        .bind(record.gate)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Single-use permits already used here.
+    pub async fn load_consumed(&self) -> Result<Vec<PermitId>, StoreError> {
+        let ids: Vec<u32> = sqlx::query_scalar("SELECT permit_id FROM consumed")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.into_iter().map(PermitId).collect())
+    }
+
+    /// Marks a single-use permit as used.
+    pub async fn consume(&self, permit: PermitId, at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO consumed (permit_id, at_ms) VALUES (?, ?)")
+            .bind(permit.0)
+            .bind(at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The stored mode of a lane, if one was ever set.
+    pub async fn lane_mode(&self, lane: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT mode FROM lane_modes WHERE lane = ?")
+                .bind(lane)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Stores a lane's mode.
+    pub async fn set_lane_mode(&self, lane: &str, mode: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO lane_modes (lane, mode) VALUES (?, ?) \
+             ON CONFLICT (lane) DO UPDATE SET mode = excluded.mode",
+        )
+        .bind(lane)
+        .bind(mode)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts of stored rows: (permits, vehicles, credentials).
+    pub async fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM permits), (SELECT COUNT(*) FROM vehicles), \
+             (SELECT COUNT(*) FROM credentials)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            row.get::<i64, _>(0) as u64,
+            row.get::<i64, _>(1) as u64,
+            row.get::<i64, _>(2) as u64,
+        ))
+    }
+}
+
+async fn delete_ids(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    table: &str,
+    column: &str,
+    ids: &[u32],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn permit_row(id: u32) -> PermitRow {
+        PermitRow {
+            id,
+            category: "staff".into(),
+            holder_id: id,
+            holder_name: "张三".into(),
+            department: "计算机学院".into(),
+            status: "active".into(),
+            status_reason: String::new(),
+            valid_from: 0,
+            valid_until: u32::MAX,
+            gates: "all".into(),
+            schedule: "mon-fri 07:00-22:00".into(),
+            single_use: false,
+            max_inside: Some(1),
+            version: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_round_trips_through_the_store_as_domain_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.db")).await.unwrap();
+        let update = Update {
+            data_version: 7,
+            permits: vec![permit_row(1)],
+            vehicles: vec![VehicleRow {
+                id: 10,
+                plate: "京a·12345".into(),
+                colour: "blue".into(),
+                permit_ids: vec![1],
+            }],
+            credentials: vec![CredentialRow {
+                epc: "e2003098881900722140369e".into(),
+                tid: None,
+                vehicle_id: 10,
+            }],
+            blacklist: vec![BlacklistRow {
+                id: 1,
+                subject_kind: "plate".into(),
+                subject: "沪B67890".into(),
+                colour: None,
+                reason: "盗抢车辆".into(),
+                valid_from: 0,
+                valid_until: u32::MAX,
+                alarm: "urgent".into(),
+            }],
+            ..Update::default()
+        };
+        store.apply(&update).await.unwrap();
+        let snap = store.load().await.unwrap();
+        assert_eq!(snap.data_version, 7);
+        assert_eq!(snap.permits, vec![permit_row(1).to_domain().unwrap()]);
+        assert_eq!(snap.vehicles[0].plate.plate.as_str(), "京A12345");
+        assert_eq!(snap.credentials[0].epc.as_bytes()[0], 0xE2);
+        assert_eq!(snap.blacklist[0].alarm, AlarmLevel::Urgent);
+    }
+
+    #[tokio::test]
+    async fn an_update_with_one_bad_row_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.db")).await.unwrap();
+        let mut bad = permit_row(2);
+        bad.valid_until = 0;
+        let update = Update {
+            data_version: 3,
+            permits: vec![permit_row(1), bad],
+            ..Update::default()
+        };
+        let err = store.apply(&update).await.unwrap_err().to_string();
+        assert!(
+            err.contains("permit 2: valid_until must be after valid_from"),
+            "{err}"
+        );
+        assert_eq!(store.counts().await.unwrap(), (0, 0, 0));
+        assert_eq!(store.data_version().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn presence_never_goes_back_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.db")).await.unwrap();
+        let at = |inside, since_ms| PresenceRecord {
+            vehicle_id: VehicleId(1),
+            inside,
+            since_ms,
+            gate: 1,
+        };
+        store.set_presence(at(true, 2000)).await.unwrap();
+        store.set_presence(at(false, 1000)).await.unwrap();
+        assert_eq!(store.load_presence().await.unwrap(), vec![at(true, 2000)]);
+        store.set_presence(at(false, 3000)).await.unwrap();
+        assert_eq!(store.load_presence().await.unwrap(), vec![at(false, 3000)]);
+    }
+}
