@@ -40,8 +40,8 @@ pub struct GateConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateSection {
-    /// The gate's id, as the centre knows it (e.g. `north`).
-    pub id: String,
+    /// The gate's number, as the centre knows it (1–65535).
+    pub id: u16,
     /// Display name (e.g. `北门`).
     #[serde(default)]
     pub name: String,
@@ -248,8 +248,8 @@ impl GateConfig {
     /// Checks what the types cannot: ids, timings, time zone, antennas, and that ports exist.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.gate.id.trim().is_empty() {
-            return bad("gate.id must not be empty".into());
+        if self.gate.id == 0 {
+            return bad("gate.id must be a gate number from 1".into());
         }
         if self.gate.timezone.parse::<chrono_tz::Tz>().is_err() {
             return bad(format!(
@@ -345,7 +345,7 @@ mod tests {
         format!(
             r#"
             [gate]
-            id = "north"
+            id = 1
             data_dir = "/tmp/gatehouse-test"
             [[lane]]
             id = "entry"

@@ -307,6 +307,50 @@ impl Journal {
         Ok(seq)
     }
 
+    /// Appends several events in one transaction (one commit) and returns the sequence number of
+    /// the first. The lane uses it to journal a decision and the barrier command it causes with a
+    /// single commit before the command is sent.
+    pub async fn append_batch(
+        &self,
+        at: DateTime<Utc>,
+        lane: &str,
+        bodies: &[EventBody],
+    ) -> Result<Seq, JournalError> {
+        let mut guard = self.writer.lock().await;
+        let w = &mut *guard;
+        let before = w.last_seq;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
+        let mut outcome = Ok(());
+        for body in bodies {
+            if let Err(e) = w.insert(at, lane, body).await {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if outcome.is_ok() {
+            outcome = sqlx::query("COMMIT")
+                .execute(&mut w.conn)
+                .await
+                .map(|_| ())
+                .map_err(JournalError::from);
+        }
+        if let Err(e) = outcome {
+            let _ = sqlx::query("ROLLBACK").execute(&mut w.conn).await;
+            w.last_seq = before;
+            return Err(e);
+        }
+        let stored = w.stored();
+        if !w.alarm_raised && stored * 100 >= self.capacity * ALARM_PERCENT {
+            let alarm = EventBody::JournalAlarm {
+                stored,
+                capacity: self.capacity,
+            };
+            w.insert(at, lane, &alarm).await?;
+            w.alarm_raised = true;
+        }
+        Ok(before + 1)
+    }
+
     /// Records that the centre has stored every event up to and including `seq`, and prunes
     /// acknowledged events if the journal is over capacity.
     ///
@@ -444,6 +488,19 @@ mod tests {
         let seqs: Vec<_> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(events[5].body, barrier(BarrierAction::Close));
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_committed_whole_with_consecutive_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db"), 100).await.unwrap();
+        journal.append(Utc::now(), "entry", barrier(BarrierAction::Close)).await.unwrap();
+        let bodies = [barrier(BarrierAction::Open), barrier(BarrierAction::Hold)];
+        let first = journal.append_batch(Utc::now(), "entry", &bodies).await.unwrap();
+        assert_eq!(first, 2);
+        let events = journal.read_after(1, 10).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(events[1].body, bodies[1]);
     }
 
     #[tokio::test]
