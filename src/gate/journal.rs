@@ -108,6 +108,14 @@ pub enum EventBody {
     },
     /// The lane itself saw a fault (arm did not reach its limit, I/O read failed, tamper).
     LaneFault { fault: String, detail: String },
+    /// A tag was read but not acted on (e.g. no vehicle on the presence loop: a skim, a
+    /// neighbouring lane or an attack). Journalled once per tag hold time.
+    TagIgnored {
+        epc: String,
+        antenna: u8,
+        rssi_dbm: i16,
+        why: String,
+    },
     /// The journal passed its alarm threshold.
     JournalAlarm { stored: u64, capacity: u64 },
 }
@@ -123,6 +131,7 @@ impl EventBody {
             EventBody::ModeChange { .. } => "mode_change",
             EventBody::Device { .. } => "device",
             EventBody::LaneFault { .. } => "lane_fault",
+            EventBody::TagIgnored { .. } => "tag_ignored",
             EventBody::JournalAlarm { .. } => "journal_alarm",
         }
     }

@@ -25,4 +25,5 @@ pub mod journal;
 pub mod lane;
 pub mod presence;
 pub mod reader;
+pub mod runtime;
 pub mod store;

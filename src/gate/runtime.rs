@@ -1,0 +1,1065 @@
+//! The gate runtime: one task per lane that wires the devices to the pure core.
+//!
+//! For each lane, a reader task keeps the UHF reader open (reopening with backoff after a hang-up
+//! or silence) and forwards tag reads; the lane task owns the [`Lane`] state machine and the I/O
+//! link. On every tag read it: applies the [`TagFilter`] while the presence loop is occupied,
+//! decides against the current [`Index`] snapshot, journals the decision *and* the barrier
+//! commands the machine answers with in one commit, and only then writes the commands to the I/O
+//! module. It polls the lane's inputs every `poll_ms`, steps the machine at its deadlines and
+//! releases OPEN/CLOSE pulses when they have been held for `pulse_ms`.
+//!
+//! The index is swapped whole ([`GateHandle::apply_update`]): a decision sees either the old
+//! snapshot or the new one, never half an update. Presence (anti-passback) and consumed
+//! single-use passes are shared by the gate's lanes in memory and written through to the store
+//! when a vehicle actually passes.
+//!
+//! If the journal cannot commit, commands are still carried out (a barrier that cannot close
+//! behind a car, or open for a fire evacuation, is worse than a missing record) and the failure is
+//! logged as an error. This module never parses device bytes and never decides by itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use firmware_protocols::lane_io::{LaneCoil, LaneInputs};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{Direction, Epc, GateId, LaneId, PlateIdentity};
+use crate::gate::config::{
+    AntennaDirection, AntiPassbackSetting, GateConfig, LaneConfig, LaneDirection,
+    parse_anti_passback,
+};
+use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
+use crate::gate::index::{Index, IndexBuilder};
+use crate::gate::io::IoLink;
+use crate::gate::journal::{BarrierAction, DecisionRecord, EventBody, Journal, JournalStats};
+use crate::gate::lane::{
+    BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneInput, LaneOutput,
+    LaneSignals, LaneState, Mode,
+};
+use crate::gate::presence::{Presence, PresenceTable, PresenceView};
+use crate::gate::reader::{ReaderEvent, ReaderLink, TagFilter, TagRead};
+use crate::gate::store::{PresenceRecord, Store, Update};
+
+/// What a guard or the centre asks a lane to do.
+#[derive(Debug)]
+pub enum LaneCommand {
+    /// Open (or keep closed, or release) by hand, with a reason. Always journalled.
+    Guard {
+        operator: String,
+        command: GuardCommand,
+        /// The reason code (visitor_registered, permit_holder_without_tag, emergency_vehicle,
+        /// official_business, device_fault, other).
+        reason: String,
+        note: Option<String>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Change the lane's mode.
+    SetMode {
+        mode: Mode,
+        by: String,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// A plate presented another way than a tag (typed by the guard, a camera, a QR pass),
+    /// decided by the same rules.
+    Plate {
+        plate: PlateIdentity,
+        direction: Direction,
+    },
+}
+
+/// A lane's live state, for the status file, the console and tests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LaneStatus {
+    pub lane: String,
+    pub state: String,
+    pub mode: String,
+    pub reader_online: bool,
+    pub io_online: bool,
+    pub last_decision: Option<DecisionRecord>,
+    pub tags_ignored_no_vehicle: u64,
+    pub decisions: u64,
+    pub reader_dropped_bytes: u64,
+}
+
+/// The state shared by a gate's lanes.
+#[derive(Debug)]
+pub struct Shared {
+    pub gate: GateId,
+    pub tz: Tz,
+    pub passback: AntiPassback,
+    index: RwLock<Arc<Index>>,
+    presence: Mutex<PresenceTable>,
+    pub journal: Arc<Journal>,
+    pub store: Store,
+}
+
+impl Shared {
+    /// The current index snapshot.
+    pub fn index(&self) -> Arc<Index> {
+        self.index.read().expect("index lock poisoned").clone()
+    }
+}
+
+/// A running gate controller.
+#[derive(Debug)]
+pub struct GateHandle {
+    shared: Arc<Shared>,
+    lanes: HashMap<String, mpsc::Sender<LaneCommand>>,
+    status: HashMap<String, watch::Receiver<LaneStatus>>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+/// Builds the decision index from what the store holds.
+pub async fn build_index(store: &Store) -> anyhow::Result<Index> {
+    let snapshot = store.load().await?;
+    let builder = IndexBuilder {
+        data_version: snapshot.data_version,
+        permits: snapshot.permits,
+        vehicles: snapshot.vehicles,
+        credentials: snapshot.credentials,
+        blacklist: snapshot.blacklist,
+        locks: snapshot.locks,
+        bookings: snapshot.bookings,
+    };
+    tokio::task::spawn_blocking(move || builder.build())
+        .await?
+        .context("building the permit index")
+}
+
+fn anti_passback(setting: AntiPassbackSetting) -> AntiPassback {
+    match setting {
+        AntiPassbackSetting::Off => AntiPassback::Off,
+        AntiPassbackSetting::Hard => AntiPassback::Hard,
+        AntiPassbackSetting::Soft => AntiPassback::Soft,
+        AntiPassbackSetting::Timed(m) => AntiPassback::Timed {
+            minutes: m.min(u32::from(u16::MAX)) as u16,
+        },
+    }
+}
+
+impl GateHandle {
+    /// Opens the store and journal, builds the index and starts every lane. Serial ports that
+    /// cannot be opened yet are retried in the background (the device is offline meanwhile).
+    pub async fn start(config: GateConfig) -> anyhow::Result<GateHandle> {
+        std::fs::create_dir_all(&config.gate.data_dir).with_context(|| {
+            format!("cannot create data directory {}", config.gate.data_dir.display())
+        })?;
+        let store = Store::open(&config.gate.data_dir.join("store.db")).await?;
+        let journal = Arc::new(
+            Journal::open(&config.gate.data_dir.join("journal.db"), config.journal.capacity)
+                .await?,
+        );
+        let index = build_index(&store).await?;
+        let mut presence = PresenceTable::new();
+        for record in store.load_presence().await? {
+            let since = DateTime::<Utc>::from_timestamp_millis(record.since_ms).unwrap_or_default();
+            presence.set_vehicle(
+                record.vehicle_id,
+                if record.inside {
+                    Presence::Inside {
+                        since,
+                        gate: GateId(record.gate),
+                    }
+                } else {
+                    Presence::Outside { since }
+                },
+            );
+        }
+        for permit in store.load_consumed().await? {
+            presence.consume(permit);
+        }
+        let tz: Tz = config
+            .gate
+            .timezone
+            .parse()
+            .map_err(|e| anyhow::anyhow!("gate.timezone: {e}"))?;
+        let passback =
+            anti_passback(parse_anti_passback(&config.gate.anti_passback).map_err(anyhow::Error::msg)?);
+        let shared = Arc::new(Shared {
+            gate: GateId(config.gate.id),
+            tz,
+            passback,
+            index: RwLock::new(Arc::new(index)),
+            presence: Mutex::new(presence),
+            journal,
+            store,
+        });
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let mut lanes = HashMap::new();
+        let mut status = HashMap::new();
+        tasks.spawn(checkpoint_loop(shared.journal.clone(), shutdown.clone()));
+        for (number, lane_config) in config.lanes.iter().enumerate() {
+            let (cmd_tx, cmd_rx) = mpsc::channel(64);
+            let (reader_tx, reader_rx) = mpsc::channel(256);
+            let (status_tx, status_rx) = watch::channel(LaneStatus {
+                lane: lane_config.id.clone(),
+                ..LaneStatus::default()
+            });
+            let mode = match shared.store.lane_mode(&lane_config.id).await? {
+                Some(text) => parse_mode(&text).unwrap_or(Mode::Normal),
+                None => Mode::Normal,
+            };
+            let task = LaneTask::new(
+                LaneId(number as u16 + 1),
+                lane_config.clone(),
+                shared.clone(),
+                mode,
+                status_tx.clone(),
+            );
+            tasks.spawn(reader_loop(
+                lane_config.clone(),
+                shared.journal.clone(),
+                reader_tx,
+                status_tx,
+                shutdown.clone(),
+            ));
+            tasks.spawn(task.run(reader_rx, cmd_rx, shutdown.clone()));
+            lanes.insert(lane_config.id.clone(), cmd_tx);
+            status.insert(lane_config.id.clone(), status_rx);
+        }
+        Ok(GateHandle {
+            shared,
+            lanes,
+            status,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.shared.journal
+    }
+
+    /// The shared state (store, index).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Writes an update to the store and swaps the rebuilt index in whole.
+    pub async fn apply_update(&self, update: &Update) -> anyhow::Result<()> {
+        self.shared.store.apply(update).await?;
+        let index = build_index(&self.shared.store).await?;
+        *self.shared.index.write().expect("index lock poisoned") = Arc::new(index);
+        Ok(())
+    }
+
+    /// Sends a command to a lane and waits until the lane has carried it out (for guard and
+    /// mode commands).
+    pub async fn command(&self, lane: &str, command: LaneCommand) -> anyhow::Result<()> {
+        let (done_tx, done_rx) = oneshot::channel();
+        let command = match command {
+            LaneCommand::Guard {
+                operator,
+                command,
+                reason,
+                note,
+                ..
+            } => LaneCommand::Guard {
+                operator,
+                command,
+                reason,
+                note,
+                done: Some(done_tx),
+            },
+            LaneCommand::SetMode { mode, by, .. } => LaneCommand::SetMode {
+                mode,
+                by,
+                done: Some(done_tx),
+            },
+            other => {
+                drop(done_tx);
+                other
+            }
+        };
+        let sender = self
+            .lanes
+            .get(lane)
+            .with_context(|| format!("no lane {lane:?} at this gate"))?;
+        sender
+            .send(command)
+            .await
+            .map_err(|_| anyhow::anyhow!("lane {lane} has stopped"))?;
+        let _ = done_rx.await;
+        Ok(())
+    }
+
+    /// Every lane's live status.
+    pub fn status(&self) -> Vec<LaneStatus> {
+        let mut all: Vec<LaneStatus> = self.status.values().map(|rx| rx.borrow().clone()).collect();
+        all.sort_by(|a, b| a.lane.cmp(&b.lane));
+        all
+    }
+
+    /// A receiver of one lane's live status.
+    pub fn watch_lane(&self, lane: &str) -> Option<watch::Receiver<LaneStatus>> {
+        self.status.get(lane).cloned()
+    }
+
+    /// Journal counters.
+    pub async fn journal_stats(&self) -> JournalStats {
+        self.shared.journal.stats().await
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Parses a stored mode name.
+pub fn parse_mode(text: &str) -> Option<Mode> {
+    use crate::domain::DirectionSet;
+    Some(match text {
+        "normal" => Mode::Normal,
+        "locked_closed" => Mode::LockedClosed,
+        "locked_open" => Mode::LockedOpen,
+        "manual_only" => Mode::ManualOnly(DirectionSet::BOTH),
+        "manual_only_entry" => Mode::ManualOnly(DirectionSet::ENTRY),
+        "manual_only_exit" => Mode::ManualOnly(DirectionSet::EXIT),
+        _ => return None,
+    })
+}
+
+/// The stable name of a mode.
+pub fn mode_name(mode: Mode) -> &'static str {
+    use crate::domain::DirectionSet;
+    match mode {
+        Mode::Normal => "normal",
+        Mode::LockedClosed => "locked_closed",
+        Mode::LockedOpen => "locked_open",
+        Mode::ManualOnly(d) if d == DirectionSet::ENTRY => "manual_only_entry",
+        Mode::ManualOnly(d) if d == DirectionSet::EXIT => "manual_only_exit",
+        Mode::ManualOnly(_) => "manual_only",
+    }
+}
+
+fn state_name(state: LaneState) -> String {
+    let debug = format!("{state:?}");
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn signals(inputs: LaneInputs) -> LaneSignals {
+    LaneSignals {
+        presence: inputs.presence,
+        safety: inputs.safety,
+        open_limit: inputs.open_limit,
+        closed_limit: inputs.closed_limit,
+        fire: inputs.fire,
+        tamper: inputs.tamper,
+    }
+}
+
+async fn checkpoint_loop(journal: Arc<Journal>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(crate::gate::journal::CHECKPOINT_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = every.tick() => {
+                if let Err(e) = journal.checkpoint().await {
+                    tracing::warn!(error = %e, "journal checkpoint failed");
+                }
+            }
+        }
+    }
+    let _ = journal.checkpoint().await;
+}
+
+/// Exponential backoff for reopening a device: 100 ms doubling to 5 s.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Backoff {
+        Backoff { next: Backoff::FIRST }
+    }
+
+    fn reset(&mut self) {
+        self.next = Backoff::FIRST;
+    }
+
+    fn take(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Backoff::MAX);
+        wait
+    }
+}
+
+fn device_event(device: &str, status: &str, detail: String) -> EventBody {
+    EventBody::Device {
+        device: device.into(),
+        status: status.into(),
+        detail,
+    }
+}
+
+/// Keeps one lane's reader open and inventorying; journals it going offline and online.
+async fn reader_loop(
+    config: LaneConfig,
+    journal: Arc<Journal>,
+    events: mpsc::Sender<ReaderEvent>,
+    status: watch::Sender<LaneStatus>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new();
+    let mut was_online: Option<bool> = None;
+    let timeout = Duration::from_millis(config.reader.timeout_ms);
+    loop {
+        let outcome = match crate::gate::reader::open_port(&config.reader.port, config.reader.baud) {
+            Ok(port) => {
+                if was_online != Some(true) {
+                    let _ = journal
+                        .append(Utc::now(), &config.id, device_event("reader", "online", String::new()))
+                        .await;
+                    was_online = Some(true);
+                }
+                status.send_modify(|s| s.reader_online = true);
+                backoff.reset();
+                let mut link = ReaderLink::new(port, config.reader.address, timeout);
+                let status = status.clone();
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    e = link.run(&events, |c| status.send_modify(|s| s.reader_dropped_bytes = c.dropped_bytes)) => e.to_string(),
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        if events.is_closed() {
+            return;
+        }
+        status.send_modify(|s| s.reader_online = false);
+        if was_online != Some(false) {
+            tracing::warn!(lane = %config.id, error = %outcome, "reader offline");
+            let _ = journal
+                .append(Utc::now(), &config.id, device_event("reader", "offline", outcome))
+                .await;
+            was_online = Some(false);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff.take()) => {}
+        }
+    }
+}
+
+/// A granted decision waiting for its vehicle to pass.
+#[derive(Debug, Clone)]
+struct Pending {
+    effects: crate::gate::decision::Effects,
+    record: DecisionRecord,
+}
+
+struct LaneTask {
+    number: LaneId,
+    config: LaneConfig,
+    shared: Arc<Shared>,
+    machine: Lane,
+    epoch: Instant,
+    io: Option<IoLink>,
+    io_online: Option<bool>,
+    io_backoff: Backoff,
+    io_retry_at: Instant,
+    present: bool,
+    filter: TagFilter,
+    skims: TagFilter,
+    pending: Option<Pending>,
+    pulses: Vec<(Instant, LaneCoil)>,
+    deadline: Option<Instant>,
+    status: watch::Sender<LaneStatus>,
+    last_reader_error: Option<(u8, Instant)>,
+}
+
+impl LaneTask {
+    fn new(
+        number: LaneId,
+        config: LaneConfig,
+        shared: Arc<Shared>,
+        mode: Mode,
+        status: watch::Sender<LaneStatus>,
+    ) -> LaneTask {
+        let direction = match config.direction {
+            LaneDirection::Exit => Direction::Exit,
+            _ => Direction::Entry,
+        };
+        let mut lane_config = crate::gate::lane::LaneConfig::new(direction);
+        lane_config.close_delay = Duration::from_millis(config.close_delay_ms);
+        lane_config.limit_timeout = Duration::from_millis(config.arm_timeout_ms);
+        let mut machine = Lane::new(lane_config);
+        let epoch = Instant::now();
+        if mode != Mode::Normal {
+            let _ = machine.step(Duration::ZERO, LaneInput::SetMode(mode));
+        }
+        let hold = Duration::from_millis(config.reader.tag_hold_ms);
+        status.send_modify(|s| s.mode = mode_name(mode).into());
+        LaneTask {
+            number,
+            filter: TagFilter::new(config.reader.rssi_floor_dbm, hold),
+            skims: TagFilter::new(config.reader.rssi_floor_dbm, hold),
+            config,
+            shared,
+            machine,
+            epoch,
+            io: None,
+            io_online: None,
+            io_backoff: Backoff::new(),
+            io_retry_at: epoch,
+            present: false,
+            pending: None,
+            pulses: Vec::new(),
+            deadline: None,
+            status,
+            last_reader_error: None,
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut reader: mpsc::Receiver<ReaderEvent>,
+        mut commands: mpsc::Receiver<LaneCommand>,
+        shutdown: CancellationToken,
+    ) {
+        let mut poll = tokio::time::interval(Duration::from_millis(self.config.io.poll_ms));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far = || Instant::now() + Duration::from_secs(3600);
+        loop {
+            let pulse_at = self.pulses.iter().map(|(at, _)| *at).min();
+            let deadline = self.deadline;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(event) = reader.recv() => self.on_reader(event).await,
+                Some(command) = commands.recv() => self.on_command(command).await,
+                _ = tokio::time::sleep_until(pulse_at.unwrap_or_else(far)), if pulse_at.is_some() => {
+                    self.release_pulses().await
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() => {
+                    self.deadline = None;
+                    self.step(LaneInput::Tick, "auto", Vec::new()).await;
+                }
+                _ = poll.tick() => self.poll().await,
+            }
+        }
+        // Leave the arm as it is, but never a pulse contact made.
+        if let Some(io) = self.io.as_mut() {
+            let _ = io.release_pulse_contacts().await;
+        }
+    }
+
+    fn now(&self) -> Duration {
+        Instant::now().duration_since(self.epoch)
+    }
+
+    async fn journal(&mut self, bodies: &[EventBody]) {
+        if bodies.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .shared
+            .journal
+            .append_batch(Utc::now(), &self.config.id, bodies)
+            .await
+        {
+            tracing::error!(lane = %self.config.id, error = %e, "cannot journal events; carrying on");
+        }
+    }
+
+    /// Makes sure the I/O link is open; returns whether it is.
+    async fn ensure_io(&mut self) -> bool {
+        if self.io.is_some() {
+            return true;
+        }
+        if Instant::now() < self.io_retry_at {
+            return false;
+        }
+        match IoLink::open(&self.config.io) {
+            Ok(mut io) => {
+                // A controller killed mid-pulse must not leave OPEN or CLOSE made.
+                match io.release_pulse_contacts().await {
+                    Ok(()) => {
+                        self.io = Some(io);
+                        self.io_backoff.reset();
+                        true
+                    }
+                    Err(e) => {
+                        self.io_retry_at = Instant::now() + self.io_backoff.take();
+                        self.io_offline(e.to_string()).await;
+                        false
+                    }
+                }
+            }
+            Err(e) => {
+                self.io_retry_at = Instant::now() + self.io_backoff.take();
+                self.io_offline(e.to_string()).await;
+                false
+            }
+        }
+    }
+
+    async fn io_offline(&mut self, why: String) {
+        self.status.send_modify(|s| s.io_online = false);
+        if self.io_online != Some(false) {
+            tracing::warn!(lane = %self.config.id, error = %why, "I/O module offline");
+            self.journal(&[device_event("io", "offline", why)]).await;
+            self.io_online = Some(false);
+        }
+    }
+
+    async fn io_online(&mut self) {
+        self.status.send_modify(|s| s.io_online = true);
+        if self.io_online != Some(true) {
+            self.journal(&[device_event("io", "online", String::new())]).await;
+            self.io_online = Some(true);
+        }
+    }
+
+    async fn poll(&mut self) {
+        if !self.ensure_io().await {
+            self.present = false;
+            self.step(LaneInput::IoReadFailed, "io", Vec::new()).await;
+            return;
+        }
+        let io = self.io.as_mut().expect("ensured above");
+        match io.read_inputs().await {
+            Ok(inputs) => {
+                self.io_online().await;
+                self.present = inputs.presence;
+                self.step(LaneInput::Signals(signals(inputs)), "auto", Vec::new())
+                    .await;
+            }
+            Err(e) => {
+                if e.needs_reconnect() {
+                    self.io = None;
+                }
+                self.present = false;
+                self.io_offline(e.to_string()).await;
+                self.step(LaneInput::IoReadFailed, "io", Vec::new()).await;
+            }
+        }
+    }
+
+    fn direction_of(&self, read: &TagRead) -> Direction {
+        match self.config.direction {
+            LaneDirection::Entry => Direction::Entry,
+            LaneDirection::Exit => Direction::Exit,
+            LaneDirection::TwoWay => match self.config.reader.antennas.get(&read.antenna) {
+                Some(AntennaDirection::Exit) => Direction::Exit,
+                _ => Direction::Entry,
+            },
+        }
+    }
+
+    async fn on_reader(&mut self, event: ReaderEvent) {
+        match event {
+            ReaderEvent::DeviceError(code) => {
+                let raw = code.to_byte();
+                let now = Instant::now();
+                let repeat = self
+                    .last_reader_error
+                    .is_some_and(|(c, at)| c == raw && now.duration_since(at) < Duration::from_secs(60));
+                if !repeat {
+                    self.last_reader_error = Some((raw, now));
+                    self.journal(&[device_event("reader", "error", format!("{code:?}"))])
+                        .await;
+                }
+            }
+            ReaderEvent::Tag(read) => self.on_tag(read).await,
+        }
+    }
+
+    async fn on_tag(&mut self, read: TagRead) {
+        let now = Instant::now();
+        let Ok(epc) = Epc::from_bytes(&read.epc) else {
+            return;
+        };
+        if !self.present {
+            // A skim, a neighbouring lane or an attack: opens nothing; journalled once per hold.
+            if self.skims.admit(&read, now.into_std()).is_ok() {
+                self.status.send_modify(|s| s.tags_ignored_no_vehicle += 1);
+                self.journal(&[EventBody::TagIgnored {
+                    epc: epc.to_string(),
+                    antenna: read.antenna,
+                    rssi_dbm: read.rssi_dbm,
+                    why: "no_vehicle_on_loop".into(),
+                }])
+                .await;
+            }
+            return;
+        }
+        if self.filter.admit(&read, now.into_std()).is_err() {
+            return;
+        }
+        let direction = self.direction_of(&read);
+        let out = self.machine.step(self.now(), LaneInput::Read);
+        self.handle(out, "grant", Vec::new()).await;
+        let mut record = self.decide(CredentialRead::Tag { epc, tid: None }, direction);
+        record.epc = Some(epc.to_string());
+        record.antenna = Some(read.antenna);
+        record.rssi_dbm = Some(read.rssi_dbm);
+        self.decided(record).await;
+    }
+
+    /// Runs the decision and returns its journal record; remembers a grant's effects.
+    fn decide(&mut self, read: CredentialRead, direction: Direction) -> DecisionRecord {
+        let index = self.shared.index();
+        let input = DecisionInput {
+            read,
+            gate: self.shared.gate,
+            lane: self.number,
+            direction,
+            now: Utc::now(),
+            tz: self.shared.tz,
+            passback: self.shared.passback,
+        };
+        let started = std::time::Instant::now();
+        let decision = {
+            let presence = self.shared.presence.lock().expect("presence lock poisoned");
+            decide(&index, &*presence as &dyn PresenceView, &input)
+        };
+        let decide_ns = started.elapsed().as_nanos() as u64;
+        let mut flags = Vec::new();
+        for (flag, name) in [
+            (Flags::SOFT_PASSBACK, "soft_passback"),
+            (Flags::TID_MISMATCH, "tid_mismatch"),
+            (Flags::OVERSTAY, "overstay"),
+            (Flags::EXIT_WITHOUT_ENTRY, "exit_without_entry"),
+        ] {
+            if decision.flags.contains(flag) {
+                flags.push(name.to_string());
+            }
+        }
+        if let Some(hit) = decision.blacklist {
+            flags.push(format!("blacklist_alarm_{:?}", hit.alarm).to_ascii_lowercase());
+        }
+        let record = DecisionRecord {
+            direction: direction.as_str().into(),
+            credential: match read {
+                CredentialRead::Tag { .. } => "tag".into(),
+                CredentialRead::Plate(_) => "plate".into(),
+            },
+            epc: None,
+            tid: None,
+            antenna: None,
+            rssi_dbm: None,
+            plate: decision.plate.map(|p| p.plate.as_str().to_string()),
+            granted: decision.granted,
+            reason: decision.reason.as_str().into(),
+            flags,
+            permit_id: decision.permit_id.map(|p| i64::from(p.0)),
+            vehicle_id: decision.vehicle_id.map(|v| i64::from(v.0)),
+            holder: decision.holder_name.map(str::to_string),
+            category: decision.category.map(|c| c.as_str().to_string()),
+            data_version: decision.data_version,
+            decide_ns,
+        };
+        self.pending = decision.granted.then(|| Pending {
+            effects: decision.effects,
+            record: record.clone(),
+        });
+        record
+    }
+
+    /// Feeds a decision to the machine and journals it with whatever the machine answers.
+    async fn decided(&mut self, record: DecisionRecord) {
+        let reason = crate::domain::ReasonCode::from_code(&record.reason)
+            .expect("the decision's own reason code");
+        let granted = record.granted;
+        self.status.send_modify(|s| {
+            s.decisions += 1;
+            s.last_decision = Some(record.clone());
+        });
+        let out = self
+            .machine
+            .step(self.now(), LaneInput::Decision { granted, reason });
+        self.handle(out, "grant", vec![EventBody::Decision(record)]).await;
+    }
+
+    async fn on_command(&mut self, command: LaneCommand) {
+        match command {
+            LaneCommand::Guard {
+                operator,
+                command,
+                reason,
+                note,
+                done,
+            } => {
+                let action = match command {
+                    GuardCommand::Open(_) => "open",
+                    GuardCommand::KeepClosed => "keep_closed",
+                    GuardCommand::Release => "release",
+                };
+                let body = EventBody::Override {
+                    operator,
+                    action: action.into(),
+                    reason,
+                    note,
+                };
+                self.step(LaneInput::Guard(command), "guard", vec![body]).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+            LaneCommand::SetMode { mode, by, done } => {
+                let from = self.machine.mode();
+                if let Err(e) = self
+                    .shared
+                    .store
+                    .set_lane_mode(&self.config.id, mode_name(mode))
+                    .await
+                {
+                    tracing::error!(error = %e, "cannot store the lane mode");
+                }
+                let body = EventBody::ModeChange {
+                    from: mode_name(from).into(),
+                    to: mode_name(mode).into(),
+                    by,
+                };
+                self.status.send_modify(|s| s.mode = mode_name(mode).into());
+                let cause = if mode == Mode::LockedOpen { "locked_open" } else { "mode" };
+                self.step(LaneInput::SetMode(mode), cause, vec![body]).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+            LaneCommand::Plate { plate, direction } => {
+                let out = self.machine.step(self.now(), LaneInput::Read);
+                self.handle(out, "grant", Vec::new()).await;
+                let record = self.decide(CredentialRead::Plate(plate), direction);
+                self.decided(record).await;
+            }
+        }
+    }
+
+    async fn step(&mut self, input: LaneInput, cause: &str, bodies: Vec<EventBody>) {
+        let out = self.machine.step(self.now(), input);
+        self.handle(out, cause, bodies).await;
+    }
+
+    /// Journals the machine's events and commands (with `bodies` first) in one commit, then
+    /// carries the commands out.
+    async fn handle(&mut self, out: LaneOutput, cause: &str, mut bodies: Vec<EventBody>) {
+        let mut passed = false;
+        for event in &out.events {
+            match event {
+                LaneEvent::StateChanged { .. } => {}
+                LaneEvent::VehiclePassed(_) => passed = true,
+                // Already journalled by the runtime in richer form (the decision record, the
+                // override with its operator, the mode change with who asked).
+                LaneEvent::Denied(_)
+                | LaneEvent::GuardOpened(_)
+                | LaneEvent::GuardKeptClosed
+                | LaneEvent::GuardReleased => {}
+                LaneEvent::ModeChanged { .. }
+                    if bodies.iter().any(|b| matches!(b, EventBody::ModeChange { .. })) => {}
+                other => bodies.push(lane_event_body(other)),
+            }
+        }
+        if passed && let Some(pending) = self.pending.take() {
+            bodies.push(EventBody::Passage {
+                direction: pending.record.direction.clone(),
+                plate: pending.record.plate.clone(),
+                vehicle_id: pending.record.vehicle_id,
+                permit_id: pending.record.permit_id,
+            });
+            self.record_passage(&pending).await;
+        }
+        if out
+            .events
+            .iter()
+            .any(|e| matches!(e, LaneEvent::VehicleBackedOut))
+        {
+            self.pending = None;
+        }
+        for command in &out.commands {
+            let (action, cause) = match command {
+                BarrierCommand::Open => (BarrierAction::Open, cause),
+                BarrierCommand::Close => (BarrierAction::Close, "auto_close"),
+                BarrierCommand::StopOn => (BarrierAction::Hold, cause),
+                BarrierCommand::StopOff => (BarrierAction::Release, cause),
+            };
+            bodies.push(EventBody::Barrier {
+                action,
+                cause: cause.into(),
+            });
+        }
+        self.journal(&bodies).await;
+        for command in out.commands {
+            self.execute(command).await;
+        }
+        self.deadline = out.deadline.map(|d| self.epoch + d);
+        let state = state_name(self.machine.state());
+        let mode = mode_name(self.machine.mode());
+        self.status.send_if_modified(|s| {
+            let changed = s.state != state || s.mode != mode;
+            s.state = state;
+            s.mode = mode.into();
+            changed
+        });
+    }
+
+    async fn record_passage(&mut self, pending: &Pending) {
+        let at = Utc::now();
+        {
+            let mut presence = self.shared.presence.lock().expect("presence lock poisoned");
+            presence.record(&pending.effects, at);
+        }
+        use crate::gate::decision::PresenceEffect;
+        let record = match pending.effects.presence {
+            Some(PresenceEffect::VehicleInside { vehicle, gate }) => Some(PresenceRecord {
+                vehicle_id: vehicle,
+                inside: true,
+                since_ms: at.timestamp_millis(),
+                gate: gate.0,
+            }),
+            Some(PresenceEffect::VehicleOutside { vehicle }) => Some(PresenceRecord {
+                vehicle_id: vehicle,
+                inside: false,
+                since_ms: at.timestamp_millis(),
+                gate: self.shared.gate.0,
+            }),
+            _ => None,
+        };
+        if let Some(record) = record
+            && let Err(e) = self.shared.store.set_presence(record).await
+        {
+            tracing::error!(error = %e, "cannot store presence");
+        }
+        if let Some(permit) = pending.effects.consume_single_use
+            && let Err(e) = self.shared.store.consume(permit, at.timestamp_millis()).await
+        {
+            tracing::error!(error = %e, "cannot store a consumed pass");
+        }
+    }
+
+    async fn execute(&mut self, command: BarrierCommand) {
+        let pulse = Duration::from_millis(u64::from(self.config.io.map.pulse_ms));
+        let (coil, on, pulse_off) = match command {
+            BarrierCommand::Open => (LaneCoil::Open, true, Some(pulse)),
+            BarrierCommand::Close => (LaneCoil::Close, true, Some(pulse)),
+            BarrierCommand::StopOn => (LaneCoil::Stop, true, None),
+            BarrierCommand::StopOff => (LaneCoil::Stop, false, None),
+        };
+        if !self.ensure_io().await {
+            tracing::error!(lane = %self.config.id, ?command, "I/O module offline: command not sent");
+            return;
+        }
+        let io = self.io.as_mut().expect("ensured above");
+        match io.write_coil(coil, on).await {
+            Ok(()) => {
+                if let Some(pulse) = pulse_off {
+                    self.pulses.retain(|(_, c)| *c != coil);
+                    self.pulses.push((Instant::now() + pulse, coil));
+                }
+            }
+            Err(e) => {
+                if e.needs_reconnect() {
+                    self.io = None;
+                }
+                tracing::error!(lane = %self.config.id, ?command, error = %e, "barrier command failed");
+                self.journal(&[EventBody::LaneFault {
+                    fault: "command_failed".into(),
+                    detail: format!("{command:?}: {e}"),
+                }])
+                .await;
+            }
+        }
+    }
+
+    async fn release_pulses(&mut self) {
+        let now = Instant::now();
+        let due: Vec<LaneCoil> = self
+            .pulses
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, c)| *c)
+            .collect();
+        self.pulses.retain(|(at, _)| *at > now);
+        for coil in due {
+            if !self.ensure_io().await {
+                return;
+            }
+            let io = self.io.as_mut().expect("ensured above");
+            if let Err(e) = io.write_coil(coil, false).await {
+                if e.needs_reconnect() {
+                    self.io = None;
+                }
+                tracing::error!(lane = %self.config.id, ?coil, error = %e, "cannot release a pulse");
+                // Try again at the next turn: a made contact must not be forgotten.
+                self.pulses.push((Instant::now() + Duration::from_millis(50), coil));
+            }
+        }
+    }
+}
+
+fn lane_event_body(event: &LaneEvent) -> EventBody {
+    use crate::gate::lane::LaneFault;
+    let fault = |fault: &str, detail: String| EventBody::LaneFault {
+        fault: fault.into(),
+        detail,
+    };
+    match event {
+        LaneEvent::Fault(f) => fault(
+            match f {
+                LaneFault::ArmDidNotOpen => "arm_did_not_open",
+                LaneFault::ArmDidNotClose => "arm_did_not_close",
+                LaneFault::IoReadFailed => "io_read_failed",
+                LaneFault::Tamper => "tamper",
+            },
+            String::new(),
+        ),
+        LaneEvent::IoRecovered => fault("io_recovered", String::new()),
+        LaneEvent::FireAlarm { active } => fault(
+            if *active { "fire_alarm" } else { "fire_alarm_cleared" },
+            String::new(),
+        ),
+        LaneEvent::ReadWithoutVehicle => fault("read_without_vehicle", String::new()),
+        LaneEvent::GrantWithoutVehicle => fault("grant_without_vehicle", String::new()),
+        LaneEvent::GrantNotActed => fault("grant_not_acted", "mode or fault".into()),
+        LaneEvent::Denied(reason) => fault("denied", reason.as_str().into()),
+        LaneEvent::GuardOpened(reason) => fault("guard_opened", guard_reason(*reason).into()),
+        LaneEvent::GuardKeptClosed => fault("guard_kept_closed", String::new()),
+        LaneEvent::GuardReleased => fault("guard_released", String::new()),
+        LaneEvent::ModeChanged { from, to } => EventBody::ModeChange {
+            from: mode_name(*from).into(),
+            to: mode_name(*to).into(),
+            by: "lane".into(),
+        },
+        LaneEvent::VehiclePassed(_) | LaneEvent::StateChanged { .. } => {
+            fault("internal", format!("{event:?}"))
+        }
+        LaneEvent::VehicleBackedOut => fault("vehicle_backed_out", String::new()),
+    }
+}
+
+/// The stable code of a guard's open reason.
+pub fn guard_reason(reason: GuardOpenReason) -> &'static str {
+    match reason {
+        GuardOpenReason::VisitorRegistered => "visitor_registered",
+        GuardOpenReason::EmergencyVehicle => "emergency_vehicle",
+        GuardOpenReason::EquipmentFault => "device_fault",
+        GuardOpenReason::PermitChecked => "permit_holder_without_tag",
+        GuardOpenReason::Other => "other",
+    }
+}
