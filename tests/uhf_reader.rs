@@ -1,5 +1,6 @@
 //! The UHF reader emulator against a controller-side decoder, over real byte transports:
-//! `tokio::io::duplex` for the in-process cases.
+//! `tokio::io::duplex` for the in-process cases, and a real pseudo-terminal that the controller
+//! side opens with tokio-serial, exactly as it opens a USB–RS-485 adaptor on a gate.
 //!
 //! The controller side here is written the way the gate driver talks to a reader: it sends encoded
 //! host frames and decodes whatever comes back with `ReaderDecoder`. Nothing sleeps to let things
@@ -11,8 +12,10 @@ use firmware_protocols::uhf::{
     HostCommand, HostFrame, InventoryCmd, OutputPower, ReaderDecoder, ReaderFrame, ReaderReply,
     Session, StatusCode, Target, UhfFrame,
 };
+use gatehouse::serial::pty::{PtyDevice, is_hangup};
 use gatehouse::sim::uhf_reader::{FieldTag, Noise, ReaderControl, ServeEnd};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 /// How long any single exchange may take before the test fails.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -421,4 +424,133 @@ async fn a_reader_ignores_commands_for_another_address_and_answers_broadcast() {
     assert_eq!(frame.address, 3, "answers carry the reader's own address");
     assert!(matches!(frame.reply, ReaderReply::FirmwareVersion { .. }));
     assert_eq!(reader.stats().commands_ignored, 1);
+}
+
+/// Starts the emulator on a new pseudo-terminal published at `link`; the task owns the device,
+/// so when serving ends the master closes and the controller sees a hang-up.
+fn serve_on_pty(
+    reader: &ReaderControl,
+    link: &std::path::Path,
+) -> tokio::task::JoinHandle<std::io::Result<ServeEnd>> {
+    let device = PtyDevice::create(Some(link)).expect("create a pseudo-terminal");
+    assert_eq!(device.path(), link);
+    let reader = reader.clone();
+    tokio::spawn(async move { reader.serve(device).await })
+}
+
+/// Opens the reader's port the way the gate controller opens a real one.
+fn open_port(link: &std::path::Path) -> SerialStream {
+    tokio_serial::new(link.to_string_lossy(), 115_200)
+        .open_native_async()
+        .expect("open the pseudo-terminal with tokio-serial")
+}
+
+#[tokio::test]
+async fn inventory_over_a_pseudo_terminal_opened_with_tokio_serial_returns_exactly_the_tags_in_the_field()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("north-entry-reader");
+    let reader = ReaderControl::new();
+    let expected = put_three_tags(&reader);
+    let _task = serve_on_pty(&reader, &link);
+    let mut host = Host::new(open_port(&link), &reader);
+
+    let answer = host
+        .exchange(HostCommand::RealTimeInventory { repeat: 0xFF })
+        .await;
+    // EPC, antenna (6 is antenna 2 of the high bank, RSSI bit 7) and dBm as placed.
+    assert_eq!(answer.tags(), expected);
+    assert!(answer.ends_with_completion());
+    assert_eq!(answer.frames.len(), 4);
+    assert_eq!(host.decoder.dropped_bytes(), 0);
+}
+
+#[tokio::test]
+async fn over_a_pseudo_terminal_corrupted_frames_and_garbage_are_dropped_and_counted_exactly_over_many_rounds()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("reader");
+    let reader = ReaderControl::new();
+    let expected = put_three_tags(&reader);
+    reader.set_noise(Noise {
+        corrupt_percent: 10,
+        garbage_percent: 10,
+        max_garbage_len: 24,
+        seed: 2026,
+    });
+    let _task = serve_on_pty(&reader, &link);
+    let mut host = Host::new(open_port(&link), &reader);
+
+    let rounds = 300;
+    let mut intact = 0u64;
+    let mut complete_rounds = 0;
+    for _ in 0..rounds {
+        let answer = host
+            .exchange(HostCommand::RealTimeInventory { repeat: 1 })
+            .await;
+        for tag in answer.tags() {
+            assert!(expected.contains(&tag), "a tag not in the field: {tag:?}");
+        }
+        if answer.tags() == expected && answer.ends_with_completion() {
+            complete_rounds += 1;
+        }
+        intact += answer.frames.len() as u64;
+    }
+    let stats = reader.stats();
+    assert_eq!(stats.frames_sent, rounds * 4);
+    assert!(
+        stats.frames_corrupted >= 30 && stats.garbage_bytes >= 100,
+        "the noise was real: {stats:?}"
+    );
+    assert!(complete_rounds > rounds / 2, "most rounds are untouched");
+    assert_eq!(
+        intact,
+        stats.intact_frames(),
+        "every intact frame was decoded"
+    );
+    assert_eq!(
+        host.decoder.dropped_bytes(),
+        stats.injected_bytes(),
+        "the decoder dropped exactly what the reader injected"
+    );
+    assert_eq!(host.decoder.buffered_len(), 0);
+}
+
+#[tokio::test]
+async fn a_hang_up_is_a_disconnect_for_the_controller_and_the_same_link_can_be_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("reader");
+    let reader = ReaderControl::new();
+    let expected = put_three_tags(&reader);
+    let task = serve_on_pty(&reader, &link);
+    let mut host = Host::new(open_port(&link), &reader);
+    assert_eq!(
+        host.exchange(HostCommand::RealTimeInventory { repeat: 1 })
+            .await
+            .tags(),
+        expected
+    );
+
+    reader.hang_up();
+    assert_eq!(task.await.unwrap().unwrap(), ServeEnd::HungUp);
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(EXCHANGE_TIMEOUT, host.io.read(&mut buf))
+        .await
+        .expect("a hang-up ends the controller's read");
+    match read {
+        Ok(0) => {}
+        Ok(n) => panic!("read {n} bytes from a hung-up reader"),
+        Err(e) => assert!(is_hangup(&e), "not a hang-up: {e}"),
+    }
+    drop(host);
+
+    // The field changes while the line is down; the reader keeps its state.
+    reader.take_tag(&EPC_C).unwrap();
+    let _task = serve_on_pty(&reader, &link);
+    let mut host = Host::new(open_port(&link), &reader);
+    let answer = host
+        .exchange(HostCommand::RealTimeInventory { repeat: 1 })
+        .await;
+    let epcs: Vec<_> = answer.tags().into_iter().map(|t| t.0).collect();
+    assert_eq!(epcs, vec![EPC_A.to_vec(), EPC_B.to_vec()]);
 }

@@ -6,6 +6,11 @@
 //! [`ReaderControl::serve`] on a new transport. Every byte it injects as noise or corrupts is
 //! counted in [`ReaderStats`], so a test can compare the count with a decoder's drop counter.
 //!
+//! Simplifications, on purpose: an inventory reports every tag in the field once (on whichever
+//! antenna the tag is, not only the work antenna) whatever its repeat count; 0x8A gets the 7-byte
+//! completion of 0x89; and host bytes that arrive while a command runs are queued, not lost as on
+//! a real reader.
+//!
 //! It never opens a port or a pseudo-terminal itself (the caller hands it a transport), and it
 //! never sleeps except for the configured inventory delay.
 
@@ -115,7 +120,9 @@ pub struct ReaderStats {
     pub corrupted_bytes: u64,
     /// Garbage bytes sent between frames.
     pub garbage_bytes: u64,
-    /// Every byte sent: frames, corrupted frames and garbage.
+    /// Every byte sent: frames, corrupted frames and garbage. Counted when an answer is prepared,
+    /// just before it is written, so once a host has decoded or dropped this many bytes it has the
+    /// whole answer (a hang-up during the write can leave it counting bytes never delivered).
     pub bytes_sent: u64,
 }
 
