@@ -437,14 +437,16 @@ mod tests {
 
     #[test]
     fn inputs_are_read_relative_to_the_start_address_of_the_read() {
-        let mut map = LaneIoMap::default();
-        map.inputs = InputAddresses {
-            presence: 12,
-            safety: 10,
-            open_limit: 11,
-            closed_limit: 13,
-            fire: 14,
-            tamper: 15,
+        let map = LaneIoMap {
+            inputs: InputAddresses {
+                presence: 12,
+                safety: 10,
+                open_limit: 11,
+                closed_limit: 13,
+                fire: 14,
+                tamper: 15,
+            },
+            ..LaneIoMap::default()
         };
         assert_eq!(
             map.input_span(),
