@@ -503,9 +503,15 @@ mod tests {
     async fn a_batch_is_committed_whole_with_consecutive_sequence_numbers() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j.db"), 100).await.unwrap();
-        journal.append(Utc::now(), "entry", barrier(BarrierAction::Close)).await.unwrap();
+        journal
+            .append(Utc::now(), "entry", barrier(BarrierAction::Close))
+            .await
+            .unwrap();
         let bodies = [barrier(BarrierAction::Open), barrier(BarrierAction::Hold)];
-        let first = journal.append_batch(Utc::now(), "entry", &bodies).await.unwrap();
+        let first = journal
+            .append_batch(Utc::now(), "entry", &bodies)
+            .await
+            .unwrap();
         assert_eq!(first, 2);
         let events = journal.read_after(1, 10).await.unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);

@@ -151,12 +151,18 @@ impl GateHandle {
     /// cannot be opened yet are retried in the background (the device is offline meanwhile).
     pub async fn start(config: GateConfig) -> anyhow::Result<GateHandle> {
         std::fs::create_dir_all(&config.gate.data_dir).with_context(|| {
-            format!("cannot create data directory {}", config.gate.data_dir.display())
+            format!(
+                "cannot create data directory {}",
+                config.gate.data_dir.display()
+            )
         })?;
         let store = Store::open(&config.gate.data_dir.join("store.db")).await?;
         let journal = Arc::new(
-            Journal::open(&config.gate.data_dir.join("journal.db"), config.journal.capacity)
-                .await?,
+            Journal::open(
+                &config.gate.data_dir.join("journal.db"),
+                config.journal.capacity,
+            )
+            .await?,
         );
         let index = build_index(&store).await?;
         let mut presence = PresenceTable::new();
@@ -182,8 +188,9 @@ impl GateHandle {
             .timezone
             .parse()
             .map_err(|e| anyhow::anyhow!("gate.timezone: {e}"))?;
-        let passback =
-            anti_passback(parse_anti_passback(&config.gate.anti_passback).map_err(anyhow::Error::msg)?);
+        let passback = anti_passback(
+            parse_anti_passback(&config.gate.anti_passback).map_err(anyhow::Error::msg)?,
+        );
         let shared = Arc::new(Shared {
             gate: GateId(config.gate.id),
             tz,
@@ -394,7 +401,9 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(5);
 
     fn new() -> Backoff {
-        Backoff { next: Backoff::FIRST }
+        Backoff {
+            next: Backoff::FIRST,
+        }
     }
 
     fn reset(&mut self) {
@@ -428,11 +437,16 @@ async fn reader_loop(
     let mut was_online: Option<bool> = None;
     let timeout = Duration::from_millis(config.reader.timeout_ms);
     loop {
-        let outcome = match crate::gate::reader::open_port(&config.reader.port, config.reader.baud) {
+        let outcome = match crate::gate::reader::open_port(&config.reader.port, config.reader.baud)
+        {
             Ok(port) => {
                 if was_online != Some(true) {
                     let _ = journal
-                        .append(Utc::now(), &config.id, device_event("reader", "online", String::new()))
+                        .append(
+                            Utc::now(),
+                            &config.id,
+                            device_event("reader", "online", String::new()),
+                        )
                         .await;
                     was_online = Some(true);
                 }
@@ -454,7 +468,11 @@ async fn reader_loop(
         if was_online != Some(false) {
             tracing::warn!(lane = %config.id, error = %outcome, "reader offline");
             let _ = journal
-                .append(Utc::now(), &config.id, device_event("reader", "offline", outcome))
+                .append(
+                    Utc::now(),
+                    &config.id,
+                    device_event("reader", "offline", outcome),
+                )
                 .await;
             was_online = Some(false);
         }
@@ -630,7 +648,8 @@ impl LaneTask {
     async fn io_online(&mut self) {
         self.status.send_modify(|s| s.io_online = true);
         if self.io_online != Some(true) {
-            self.journal(&[device_event("io", "online", String::new())]).await;
+            self.journal(&[device_event("io", "online", String::new())])
+                .await;
             self.io_online = Some(true);
         }
     }
@@ -676,9 +695,9 @@ impl LaneTask {
             ReaderEvent::DeviceError(code) => {
                 let raw = code.to_byte();
                 let now = Instant::now();
-                let repeat = self
-                    .last_reader_error
-                    .is_some_and(|(c, at)| c == raw && now.duration_since(at) < Duration::from_secs(60));
+                let repeat = self.last_reader_error.is_some_and(|(c, at)| {
+                    c == raw && now.duration_since(at) < Duration::from_secs(60)
+                });
                 if !repeat {
                     self.last_reader_error = Some((raw, now));
                     self.journal(&[device_event("reader", "error", format!("{code:?}"))])
@@ -793,7 +812,8 @@ impl LaneTask {
         let out = self
             .machine
             .step(self.now(), LaneInput::Decision { granted, reason });
-        self.handle(out, "grant", vec![EventBody::Decision(record)]).await;
+        self.handle(out, "grant", vec![EventBody::Decision(record)])
+            .await;
     }
 
     async fn on_command(&mut self, command: LaneCommand) {
@@ -816,7 +836,8 @@ impl LaneTask {
                     reason,
                     note,
                 };
-                self.step(LaneInput::Guard(command), "guard", vec![body]).await;
+                self.step(LaneInput::Guard(command), "guard", vec![body])
+                    .await;
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
@@ -837,7 +858,11 @@ impl LaneTask {
                     by,
                 };
                 self.status.send_modify(|s| s.mode = mode_name(mode).into());
-                let cause = if mode == Mode::LockedOpen { "locked_open" } else { "mode" };
+                let cause = if mode == Mode::LockedOpen {
+                    "locked_open"
+                } else {
+                    "mode"
+                };
                 self.step(LaneInput::SetMode(mode), cause, vec![body]).await;
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -872,7 +897,9 @@ impl LaneTask {
                 | LaneEvent::GuardKeptClosed
                 | LaneEvent::GuardReleased => {}
                 LaneEvent::ModeChanged { .. }
-                    if bodies.iter().any(|b| matches!(b, EventBody::ModeChange { .. })) => {}
+                    if bodies
+                        .iter()
+                        .any(|b| matches!(b, EventBody::ModeChange { .. })) => {}
                 other => bodies.push(lane_event_body(other)),
             }
         }
@@ -947,7 +974,11 @@ impl LaneTask {
             tracing::error!(error = %e, "cannot store presence");
         }
         if let Some(permit) = pending.effects.consume_single_use
-            && let Err(e) = self.shared.store.consume(permit, at.timestamp_millis()).await
+            && let Err(e) = self
+                .shared
+                .store
+                .consume(permit, at.timestamp_millis())
+                .await
         {
             tracing::error!(error = %e, "cannot store a consumed pass");
         }
@@ -1007,7 +1038,8 @@ impl LaneTask {
                 }
                 tracing::error!(lane = %self.config.id, ?coil, error = %e, "cannot release a pulse");
                 // Try again at the next turn: a made contact must not be forgotten.
-                self.pulses.push((Instant::now() + Duration::from_millis(50), coil));
+                self.pulses
+                    .push((Instant::now() + Duration::from_millis(50), coil));
             }
         }
     }
@@ -1031,7 +1063,11 @@ fn lane_event_body(event: &LaneEvent) -> EventBody {
         ),
         LaneEvent::IoRecovered => fault("io_recovered", String::new()),
         LaneEvent::FireAlarm { active } => fault(
-            if *active { "fire_alarm" } else { "fire_alarm_cleared" },
+            if *active {
+                "fire_alarm"
+            } else {
+                "fire_alarm_cleared"
+            },
             String::new(),
         ),
         LaneEvent::ReadWithoutVehicle => fault("read_without_vehicle", String::new()),
