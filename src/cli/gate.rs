@@ -11,6 +11,13 @@ use crate::gate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum GateCommand {
+    /// Run the lane controller: open every lane's reader and I/O module, decide locally from the
+    /// stored permits, drive the barriers and journal every event, until Ctrl-C or SIGTERM.
+    Run {
+        /// The gate configuration file (see examples/gate.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Load permits from a CSV file into the gate's local store (for commissioning a lane before
     /// a central server exists). Nothing is imported if any row is bad.
     ImportPermits {
@@ -42,6 +49,7 @@ pub(super) enum GateCommand {
 
 pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
     match cmd {
+        GateCommand::Run { config } => run_gate(&config).await,
         GateCommand::ImportPermits { config, file } => {
             let config = load_offline(&config)?;
             let store = open_store(&config).await?;
@@ -114,6 +122,50 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = GateConfig::load(path)?;
+    let status_path = config.gate.data_dir.join("status.json");
+    let lanes: Vec<String> = config.lanes.iter().map(|l| l.id.clone()).collect();
+    let handle = crate::gate::runtime::GateHandle::start(config.clone()).await?;
+    let index = handle.shared().index();
+    tracing::info!(
+        gate = config.gate.id,
+        lanes = ?lanes,
+        permits = index.permit_count(),
+        data_version = index.data_version(),
+        "gate controller running"
+    );
+    drop(index);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = every.tick() => write_status(&handle, &status_path).await,
+        }
+    }
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// Writes the live status for `gatehouse gate status` (atomically: a new file renamed over).
+async fn write_status(handle: &crate::gate::runtime::GateHandle, path: &std::path::Path) {
+    let status = serde_json::json!({
+        "at": chrono::Utc::now(),
+        "journal": handle.journal_stats().await,
+        "data_version": handle.shared().index().data_version(),
+        "lanes": handle.status(),
+    });
+    let tmp = path.with_extension("json.tmp");
+    let written =
+        std::fs::write(&tmp, status.to_string()).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "cannot write the status file");
     }
 }
 

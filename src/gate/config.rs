@@ -371,6 +371,27 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses_and_states_the_real_defaults() {
+        let documented = GateConfig::parse(include_str!("../../examples/gate.toml")).unwrap();
+        let minimal = GateConfig::parse(&example("/dev/ttyUSB0", "/dev/ttyUSB1")).unwrap();
+        let (d, m) = (&documented.lanes[0], &minimal.lanes[0]);
+        assert_eq!(documented.gate.timezone, minimal.gate.timezone);
+        assert_eq!(documented.gate.anti_passback, minimal.gate.anti_passback);
+        assert_eq!(documented.journal.capacity, minimal.journal.capacity);
+        assert_eq!((d.close_delay_ms, d.arm_timeout_ms), (m.close_delay_ms, m.arm_timeout_ms));
+        let (dr, mr) = (&d.reader, &m.reader);
+        assert_eq!(
+            (dr.baud, dr.address, dr.rssi_floor_dbm, dr.tag_hold_ms, dr.timeout_ms),
+            (mr.baud, mr.address, mr.rssi_floor_dbm, mr.tag_hold_ms, mr.timeout_ms)
+        );
+        let (di, mi) = (&d.io, &m.io);
+        assert_eq!(
+            (di.baud, di.parity, di.poll_ms, di.timeout_ms, di.retries, di.map),
+            (mi.baud, mi.parity, mi.poll_ms, mi.timeout_ms, mi.retries, mi.map)
+        );
+    }
+
+    #[test]
     fn an_unknown_key_is_refused_with_its_name() {
         let text = example("/dev/null", "/dev/null")
             .replace("direction = \"entry\"", "direction = \"entry\"\nspeed = 3");
