@@ -41,7 +41,7 @@ pub struct PtyDevice {
     /// A slave descriptor held open for the device's whole life, so that the master does not
     /// read `EIO` while no controller has the port open (between a controller's close and its
     /// reopen, or before it first opens).
-    _slave: OwnedFd,
+    slave: OwnedFd,
     tty: PathBuf,
     link: Option<PathBuf>,
 }
@@ -68,7 +68,7 @@ impl PtyDevice {
         Ok(PtyDevice {
             reader: pipe::Receiver::from_owned_fd_unchecked(pair.master)?,
             writer: pipe::Sender::from_owned_fd_unchecked(write_fd)?,
-            _slave: pair.slave,
+            slave: pair.slave,
             tty,
             link: link.map(Path::to_path_buf),
         })
@@ -77,6 +77,17 @@ impl PtyDevice {
     /// The path a controller opens: the symlink if one was asked for, else the tty itself.
     pub fn path(&self) -> &Path {
         self.link.as_deref().unwrap_or(&self.tty)
+    }
+
+    /// Clears the tty's exclusive-open flag (TIOCEXCL).
+    ///
+    /// tokio-serial opens ports exclusively and clears the flag when it closes them; a controller
+    /// killed with SIGKILL never does, and because this device keeps a slave open the flag
+    /// outlives it, so only root could reopen the port. A real adaptor is freed when its last user
+    /// dies; call this after the controller died to get the same. (A second live opener is still
+    /// refused by serialport's `flock`, which the kernel releases when its holder dies.)
+    pub fn release_exclusive(&self) -> io::Result<()> {
+        rustix::termios::ioctl_tiocnxcl(&self.slave).map_err(io::Error::from)
     }
 
     /// The pseudo-terminal's own device path (`/dev/pts/N`).
