@@ -14,7 +14,10 @@
 //! Memory: a million permits must fit comfortably in a lane controller. Rows are compact (u32 ids,
 //! interned departments, reasons, gate rights and schedules, one shared text arena for names,
 //! inline 16-byte plates and EPCs) and the hash indexes are open-addressing tables of `u32` row
-//! numbers (4 bytes a slot, load ≤ 1/2) whose keys live in the rows themselves.
+//! numbers (4 bytes a slot, load ≤ 1/2) whose keys live in the rows themselves. Measured for a
+//! million permits (one vehicle and one TID-bound tag each, release build, shared 2-core machine):
+//! build 1.2 s, index 182 MiB (RSS 199 MiB after the input rows are dropped, 344 MiB peak while the
+//! builder's input `Vec`s and the index coexist).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
