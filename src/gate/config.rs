@@ -378,16 +378,45 @@ mod tests {
         assert_eq!(documented.gate.timezone, minimal.gate.timezone);
         assert_eq!(documented.gate.anti_passback, minimal.gate.anti_passback);
         assert_eq!(documented.journal.capacity, minimal.journal.capacity);
-        assert_eq!((d.close_delay_ms, d.arm_timeout_ms), (m.close_delay_ms, m.arm_timeout_ms));
+        assert_eq!(
+            (d.close_delay_ms, d.arm_timeout_ms),
+            (m.close_delay_ms, m.arm_timeout_ms)
+        );
         let (dr, mr) = (&d.reader, &m.reader);
         assert_eq!(
-            (dr.baud, dr.address, dr.rssi_floor_dbm, dr.tag_hold_ms, dr.timeout_ms),
-            (mr.baud, mr.address, mr.rssi_floor_dbm, mr.tag_hold_ms, mr.timeout_ms)
+            (
+                dr.baud,
+                dr.address,
+                dr.rssi_floor_dbm,
+                dr.tag_hold_ms,
+                dr.timeout_ms
+            ),
+            (
+                mr.baud,
+                mr.address,
+                mr.rssi_floor_dbm,
+                mr.tag_hold_ms,
+                mr.timeout_ms
+            )
         );
         let (di, mi) = (&d.io, &m.io);
         assert_eq!(
-            (di.baud, di.parity, di.poll_ms, di.timeout_ms, di.retries, di.map),
-            (mi.baud, mi.parity, mi.poll_ms, mi.timeout_ms, mi.retries, mi.map)
+            (
+                di.baud,
+                di.parity,
+                di.poll_ms,
+                di.timeout_ms,
+                di.retries,
+                di.map
+            ),
+            (
+                mi.baud,
+                mi.parity,
+                mi.poll_ms,
+                mi.timeout_ms,
+                mi.retries,
+                mi.map
+            )
         );
     }
 

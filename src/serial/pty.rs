@@ -90,6 +90,14 @@ impl PtyDevice {
         rustix::termios::ioctl_tiocnxcl(&self.slave).map_err(io::Error::from)
     }
 
+    /// A handle that can [`PortReleaser::release`] the port later, after the device itself has
+    /// been moved into a simulator's serve loop.
+    pub fn releaser(&self) -> io::Result<PortReleaser> {
+        Ok(PortReleaser {
+            slave: self.slave.try_clone()?,
+        })
+    }
+
     /// The pseudo-terminal's own device path (`/dev/pts/N`).
     pub fn tty_path(&self) -> &Path {
         &self.tty
@@ -104,6 +112,19 @@ impl Drop for PtyDevice {
                 let _ = std::fs::remove_file(link);
             }
         }
+    }
+}
+
+/// Frees a pseudo-terminal's exclusive-open flag; see [`PtyDevice::release_exclusive`].
+#[derive(Debug)]
+pub struct PortReleaser {
+    slave: OwnedFd,
+}
+
+impl PortReleaser {
+    /// Clears TIOCEXCL so the next controller can open the port.
+    pub fn release(&self) -> io::Result<()> {
+        rustix::termios::ioctl_tiocnxcl(&self.slave).map_err(io::Error::from)
     }
 }
 
