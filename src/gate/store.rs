@@ -17,6 +17,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -570,17 +571,21 @@ impl Store {
             data_version: self.data_version().await?,
             ..Snapshot::default()
         };
-        let rows = sqlx::query(
+        // The big tables are streamed row by row: a million rows fetched at once would hold
+        // every SQLite row in memory beside the domain values built from them.
+        let (permits, vehicles, credentials) = self.counts().await?;
+        snapshot.permits.reserve(permits as usize);
+        snapshot.vehicles.reserve(vehicles as usize);
+        snapshot.credentials.reserve(credentials as usize);
+        let mut rows = sqlx::query(
             "SELECT id, category, holder_id, holder_name, department, status, status_reason, \
              valid_from, valid_until, gates, schedule, single_use, max_inside, version FROM permits",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        snapshot.permits.reserve(rows.len());
+        .fetch(&self.pool);
         // Most permits share a handful of gate-rights and schedule texts: parse each text once.
         let mut gates_cache: HashMap<String, crate::domain::GateRights> = HashMap::new();
         let mut schedule_cache: HashMap<String, crate::domain::Schedule> = HashMap::new();
-        for row in rows {
+        while let Some(row) = rows.try_next().await? {
             let gates: String = row.get(9);
             let schedule: String = row.get(10);
             let id: u32 = row.get(0);
@@ -634,11 +639,10 @@ impl Store {
             });
         }
 
-        let rows = sqlx::query("SELECT id, plate, colour, permit_ids FROM vehicles")
-            .fetch_all(&self.pool)
-            .await?;
-        snapshot.vehicles.reserve(rows.len());
-        for row in rows {
+        drop(rows);
+        let mut rows =
+            sqlx::query("SELECT id, plate, colour, permit_ids FROM vehicles").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
             let id: u32 = row.get(0);
             let plate: String = row.get(1);
             let colour: String = row.get(2);
@@ -661,11 +665,10 @@ impl Store {
             });
         }
 
-        let rows = sqlx::query("SELECT epc, tid, vehicle_id FROM credentials")
-            .fetch_all(&self.pool)
-            .await?;
-        snapshot.credentials.reserve(rows.len());
-        for row in rows {
+        drop(rows);
+        let mut rows =
+            sqlx::query("SELECT epc, tid, vehicle_id FROM credentials").fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
             let c = CredentialRow {
                 epc: row.get(0),
                 tid: row.get(1),
@@ -677,6 +680,7 @@ impl Store {
             );
         }
 
+        drop(rows);
         let rows = sqlx::query(
             "SELECT id, subject_kind, subject, colour, reason, valid_from, valid_until, alarm FROM blacklist",
         )

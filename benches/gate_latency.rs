@@ -1,0 +1,419 @@
+//! Gate lane benchmark (issue 3). Measures, does not assert; prints one `name value unit` line
+//! per figure.
+//!
+//! With 1,000,000 permits (one vehicle and one tag each) in the gate's SQLite store:
+//! - the time to load them into the decision index as the controller does at start, and the
+//!   index's size and the process's resident memory afterwards;
+//! - the in-process decision time alone (random tags, p50/p99/max);
+//! - over real pseudo-terminals, the time from the **last byte of a tag report** written on the
+//!   reader's line to the **first byte of the OPEN command** read on the I/O module's line, with
+//!   the real lane runtime in between (filter, decision, journal commit, Modbus write), over at
+//!   least 10,000 decisions (`GATEHOUSE_BENCH_DECISIONS` to change).
+//!
+//! The device ends are minimal byte-level responders written here (not the full simulators), so
+//! that the instants taken are exactly those of the bytes. Run: `cargo bench --bench gate_latency`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use firmware_protocols::modbus::{CoilValue, Request, RequestDecoder, Response, ResponseFrame};
+use firmware_protocols::uhf::{
+    FreqAnt, HostCommand, HostDecoder, InventoryCmd, InventoryDone, ReaderFrame, ReaderReply, Rssi,
+    TagReport, UhfFrame, pc_for_epc_len,
+};
+use gatehouse::domain::{Direction, Epc, GateId, LaneId};
+use gatehouse::gate::config::GateConfig;
+use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
+use gatehouse::gate::presence::PresenceTable;
+use gatehouse::gate::runtime::GateHandle;
+use gatehouse::gate::store::{CredentialRow, PermitRow, Store, Update, VehicleRow};
+use gatehouse::serial::pty::PtyDevice;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+const PERMITS: u32 = 1_000_000;
+
+fn epc(n: u32) -> [u8; 12] {
+    let mut epc = [0xE2, 0x00, 0x30, 0x98, 0, 0, 0, 0, 0x21, 0x40, 0x36, 0x9E];
+    epc[4..8].copy_from_slice(&n.to_be_bytes());
+    epc
+}
+
+fn plate(n: u32) -> String {
+    // 京 + authority letter + 5 digits: 26 × 100,000 distinct ordinary plates.
+    let letters = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    format!(
+        "京{}{:05}",
+        letters[(n / 100_000) as usize % letters.len()] as char,
+        n % 100_000
+    )
+}
+
+fn line(name: &str, value: f64, unit: &str) {
+    println!("{name} {value:.3} {unit}");
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+async fn fill_store(store: &Store) {
+    let chunk = 50_000;
+    let mut first = 1;
+    while first <= PERMITS {
+        let last = (first + chunk - 1).min(PERMITS);
+        let mut update = Update {
+            data_version: u64::from(last),
+            ..Update::default()
+        };
+        for n in first..=last {
+            update.permits.push(PermitRow {
+                id: n,
+                category: "staff".into(),
+                holder_id: n,
+                holder_name: format!("教职工{n}"),
+                department: "计算机学院".into(),
+                status: "active".into(),
+                status_reason: String::new(),
+                valid_from: 0,
+                valid_until: u32::MAX,
+                gates: "all".into(),
+                schedule: String::new(),
+                single_use: false,
+                max_inside: None,
+                version: 1,
+            });
+            update.vehicles.push(VehicleRow {
+                id: n,
+                plate: plate(n),
+                colour: "blue".into(),
+                permit_ids: vec![n],
+            });
+            update.credentials.push(CredentialRow {
+                epc: hex::encode_upper(epc(n)),
+                tid: None,
+                vehicle_id: n,
+            });
+        }
+        store.apply(&update).await.expect("bench data is valid");
+        first = last + 1;
+    }
+}
+
+/// What the fake devices share with the bench loop.
+#[derive(Default)]
+struct Bench {
+    /// The tag to report at the next inventory.
+    pending_tag: Mutex<Option<[u8; 12]>>,
+    /// When the last byte of the tag report was written.
+    tag_sent: Mutex<Option<Instant>>,
+    /// When the read holding the first byte of an OPEN arrived.
+    open_seen: Mutex<Option<Instant>>,
+    inputs: Mutex<[bool; 8]>,
+    input_reads: std::sync::atomic::AtomicU64,
+    opened: Notify,
+    closed: Notify,
+}
+
+async fn reader_end(mut dev: PtyDevice, bench: Arc<Bench>) {
+    let mut decoder = HostDecoder::new();
+    let mut buf = [0u8; 256];
+    let mut out = Vec::new();
+    loop {
+        let Ok(n) = dev.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        decoder.push(&buf[..n]);
+        while let Some(frame) = decoder.next_frame() {
+            if !matches!(frame.command, HostCommand::RealTimeInventory { .. }) {
+                continue;
+            }
+            let tag = bench.pending_tag.lock().unwrap().take();
+            if let Some(tag) = tag {
+                out.clear();
+                ReaderFrame {
+                    address: 1,
+                    reply: ReaderReply::Tag {
+                        cmd: InventoryCmd::RealTime,
+                        report: TagReport {
+                            freq_ant: FreqAnt::new(7, 0),
+                            pc: pc_for_epc_len(12).unwrap(),
+                            epc: tag.to_vec(),
+                            rssi: Rssi::from_dbm(-50, false),
+                            phase: None,
+                        },
+                    },
+                }
+                .encode(&mut out)
+                .unwrap();
+                dev.write_all(&out).await.unwrap();
+                *bench.tag_sent.lock().unwrap() = Some(Instant::now());
+            } else {
+                // A real reader spends milliseconds per round; don't spin the controller.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            out.clear();
+            ReaderFrame {
+                address: 1,
+                reply: ReaderReply::InventoryDone {
+                    cmd: InventoryCmd::RealTime,
+                    done: InventoryDone {
+                        antenna: 0,
+                        read_rate: 40,
+                        total_read: 1,
+                        trailing: None,
+                    },
+                },
+            }
+            .encode(&mut out)
+            .unwrap();
+            dev.write_all(&out).await.unwrap();
+        }
+    }
+}
+
+async fn io_end(mut dev: PtyDevice, bench: Arc<Bench>) {
+    let mut decoder = RequestDecoder::new();
+    let mut buf = [0u8; 256];
+    loop {
+        let Ok(n) = dev.read(&mut buf).await else {
+            return;
+        };
+        let arrived = Instant::now();
+        if n == 0 {
+            return;
+        }
+        decoder.push(&buf[..n]);
+        while let Some(frame) = decoder.next_frame() {
+            let response = match frame.request {
+                Request::ReadDiscreteInputs { quantity, .. } => {
+                    bench
+                        .input_reads
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let inputs = *bench.inputs.lock().unwrap();
+                    Response::ReadDiscreteInputs {
+                        bits: inputs.iter().copied().take(usize::from(quantity)).collect(),
+                    }
+                }
+                Request::WriteSingleCoil { address, value } => {
+                    let on = value == CoilValue::On;
+                    let mut inputs = bench.inputs.lock().unwrap();
+                    match (address, on) {
+                        (0, true) => {
+                            *bench.open_seen.lock().unwrap() = Some(arrived);
+                            inputs[2] = true; // open limit
+                            inputs[3] = false;
+                            bench.opened.notify_one();
+                        }
+                        (1, true) => {
+                            inputs[2] = false;
+                            inputs[3] = true; // closed limit
+                            bench.closed.notify_one();
+                        }
+                        _ => {}
+                    }
+                    Response::WriteSingleCoil { address, value }
+                }
+                other => Response::Exception {
+                    function: other.function_code(),
+                    code: firmware_protocols::modbus::ExceptionCode::IllegalFunction,
+                },
+            };
+            let bytes = ResponseFrame {
+                slave: frame.slave,
+                response,
+            }
+            .encode()
+            .unwrap();
+            dev.write_all(&bytes).await.unwrap();
+        }
+    }
+}
+
+/// Waits until the controller has read the inputs twice since now (so it saw the change).
+async fn two_polls(bench: &Bench) {
+    use std::sync::atomic::Ordering;
+    let start = bench.input_reads.load(Ordering::SeqCst);
+    while bench.input_reads.load(Ordering::SeqCst) < start + 2 {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let decisions: usize = std::env::var("GATEHOUSE_BENCH_DECISIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+
+    let started = Instant::now();
+    {
+        let store = Store::open(&data.join("store.db")).await.unwrap();
+        fill_store(&store).await;
+    }
+    line(
+        "store_write_1m_permits",
+        started.elapsed().as_secs_f64(),
+        "s",
+    );
+
+    let reader_dev = PtyDevice::create(Some(&dir.path().join("reader"))).unwrap();
+    let io_dev = PtyDevice::create(Some(&dir.path().join("io"))).unwrap();
+    let config = GateConfig::parse(&format!(
+        r#"
+[gate]
+id = 1
+data_dir = "{data}"
+anti_passback = "off"
+[[lane]]
+id = "entry"
+direction = "entry"
+close_delay_ms = 0
+[lane.reader]
+port = "{reader}"
+tag_hold_ms = 1
+[lane.io]
+port = "{io}"
+baud = 115200
+poll_ms = 1
+[lane.io.map]
+pulse_ms = 1
+"#,
+        data = data.display(),
+        reader = reader_dev.path().display(),
+        io = io_dev.path().display(),
+    ))
+    .unwrap();
+    let bench = Arc::new(Bench::default());
+    bench.inputs.lock().unwrap()[3] = true; // the arm starts down
+    tokio::spawn(reader_end(reader_dev, bench.clone()));
+    tokio::spawn(io_end(io_dev, bench.clone()));
+
+    let rss_before = rss_mib();
+    let started = Instant::now();
+    let gate = GateHandle::start(config).await.unwrap();
+    line(
+        "gate_start_load_1m_permits",
+        started.elapsed().as_secs_f64(),
+        "s",
+    );
+    let index = gate.shared().index();
+    line(
+        "index_size_1m_permits",
+        index.memory().total() as f64 / 1024.0 / 1024.0,
+        "MiB",
+    );
+    line("rss_before_start", rss_before, "MiB");
+    line("rss_after_start_1m_permits", rss_mib(), "MiB");
+
+    // In-process decision time alone.
+    let presence = PresenceTable::new();
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    let mut times = Vec::with_capacity(100_000);
+    let mut granted = 0;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = (x % u64::from(PERMITS)) as u32 + 1;
+        let input = DecisionInput {
+            read: CredentialRead::Tag {
+                epc: Epc::from_bytes(&epc(n)).unwrap(),
+                tid: None,
+            },
+            gate: GateId(1),
+            lane: LaneId(1),
+            direction: Direction::Entry,
+            now: chrono::Utc::now(),
+            tz: chrono_tz::Asia::Shanghai,
+            passback: AntiPassback::Off,
+        };
+        let t = Instant::now();
+        let d = decide(&index, &presence, &input);
+        times.push(t.elapsed().as_nanos() as u64);
+        granted += usize::from(d.granted);
+    }
+    assert_eq!(granted, 100_000, "every bench tag has a valid permit");
+    times.sort_unstable();
+    line(
+        "decide_in_process_p50",
+        percentile(&times, 0.5) as f64,
+        "ns",
+    );
+    line(
+        "decide_in_process_p99",
+        percentile(&times, 0.99) as f64,
+        "ns",
+    );
+    line("decide_in_process_max", *times.last().unwrap() as f64, "ns");
+    drop(index);
+
+    // Tag report to OPEN over the pseudo-terminals, through the real lane runtime.
+    let mut latencies = Vec::with_capacity(decisions);
+    let mut missed = 0;
+    let cycle_start = Instant::now();
+    for i in 0..decisions {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = (x % u64::from(PERMITS)) as u32 + 1;
+        bench.inputs.lock().unwrap()[0] = true; // a vehicle on the presence loop
+        two_polls(&bench).await;
+        *bench.open_seen.lock().unwrap() = None;
+        *bench.pending_tag.lock().unwrap() = Some(epc(n));
+        let opened = tokio::time::timeout(Duration::from_secs(2), bench.opened.notified()).await;
+        let sent = bench.tag_sent.lock().unwrap().take();
+        let seen = bench.open_seen.lock().unwrap().take();
+        match (opened, sent, seen) {
+            (Ok(()), Some(sent), Some(seen)) => {
+                latencies.push(seen.saturating_duration_since(sent).as_nanos() as u64)
+            }
+            _ => {
+                missed += 1;
+                if missed > 10 {
+                    panic!("the lane stopped opening at decision {i}");
+                }
+            }
+        }
+        // The vehicle drives through: presence clears, the safety loop is crossed.
+        {
+            let mut inputs = bench.inputs.lock().unwrap();
+            inputs[0] = false;
+            inputs[1] = true;
+        }
+        two_polls(&bench).await;
+        bench.inputs.lock().unwrap()[1] = false;
+        let _ = tokio::time::timeout(Duration::from_secs(2), bench.closed.notified()).await;
+    }
+    let elapsed = cycle_start.elapsed();
+    latencies.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    line("tag_to_open_decisions", latencies.len() as f64, "count");
+    line("tag_to_open_missed", missed as f64, "count");
+    line("tag_to_open_p50", us(percentile(&latencies, 0.5)), "us");
+    line("tag_to_open_p99", us(percentile(&latencies, 0.99)), "us");
+    line("tag_to_open_max", us(*latencies.last().unwrap()), "us");
+    line(
+        "lane_cycles_per_second",
+        decisions as f64 / elapsed.as_secs_f64(),
+        "1/s",
+    );
+    let stats = gate.journal_stats().await;
+    line("journal_events_written", stats.last_seq as f64, "count");
+    gate.shutdown().await;
+}
