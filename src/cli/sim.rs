@@ -1,10 +1,254 @@
 //! `gatehouse sim …`: simulated lane devices on pseudo-terminals.
+//!
+//! Each command publishes its emulators' pseudo-terminals at the links given, runs until Ctrl-C
+//! (or, for `sim lane`, until its vehicles are done) and then closes them, removing the links.
+//! The SIGINT handler is installed before any link appears, so a Ctrl-C that arrives as soon as a
+//! link exists still shuts down cleanly. Nothing here talks to a gate controller.
 
-use clap::Subcommand;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+
+use crate::sim::lane::{DEFAULT_REPLUG_DELAY, ServedPort, SimLane, SimLaneConfig, Traffic};
+use crate::sim::lane_io::{LaneIoModule, LaneIoModuleConfig};
+use crate::sim::uhf_reader::{FieldTag, ReaderControl};
+use crate::sim::vehicle::{VehicleOutcome, hex};
+
+/// Antenna a `--tag` is seen on when it does not say.
+const DEFAULT_ANTENNA: u8 = 0;
+/// RSSI a `--tag` is read at when it does not say: a car a few metres from the antenna.
+const DEFAULT_DBM: i16 = -55;
 
 #[derive(Debug, Subcommand)]
-pub(super) enum SimCommand {}
+pub(super) enum SimCommand {
+    /// Run a UHF reader emulator (0xA0 protocol) on a pseudo-terminal until Ctrl-C.
+    Reader(ReaderArgs),
+    /// Run a lane I/O module emulator (Modbus RTU slave with a barrier) until Ctrl-C.
+    Io(IoArgs),
+    /// Run a whole lane (reader + I/O module) with a stream of simulated vehicles.
+    Lane(LaneArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ReaderArgs {
+    /// Path of the symlink to publish the reader's pseudo-terminal at (the port a gate opens).
+    #[arg(long, value_name = "PATH")]
+    link: PathBuf,
+    /// A tag kept in the reader's field: hex EPC, optionally its antenna (0–7, default 0) and
+    /// RSSI in dBm (default -55). Repeatable.
+    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM]]", value_parser = parse_tag)]
+    tags: Vec<FieldTag>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct IoArgs {
+    /// Path of the symlink to publish the module's pseudo-terminal at (the port a gate opens).
+    #[arg(long, value_name = "PATH")]
+    link: PathBuf,
+    /// Time the barrier arm takes between its limits, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 1500)]
+    travel_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LaneArgs {
+    /// Path of the symlink to publish the reader's pseudo-terminal at.
+    #[arg(long, value_name = "PATH")]
+    reader_link: PathBuf,
+    /// Path of the symlink to publish the I/O module's pseudo-terminal at.
+    #[arg(long, value_name = "PATH")]
+    io_link: PathBuf,
+    /// A tag carried by the simulated vehicles, in turn (hex EPC, optionally :ANTENNA[:DBM]).
+    /// Repeatable; after each round of tags one vehicle comes without a tag.
+    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM]]", value_parser = parse_tag)]
+    tags: Vec<FieldTag>,
+    /// Milliseconds between one vehicle's arrival and the next (the next also waits for the
+    /// previous one to leave).
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    every_ms: u64,
+    /// Stop after this many vehicles; 0 sends none and keeps the devices up until Ctrl-C.
+    /// Without it, vehicles come until Ctrl-C.
+    #[arg(long, value_name = "N")]
+    vehicles: Option<u64>,
+    /// Time the barrier arm takes between its limits, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 1500)]
+    travel_ms: u64,
+    /// Milliseconds a driver waits for the arm before backing out.
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    patience_ms: u64,
+}
 
 pub(super) async fn run(cmd: SimCommand) -> anyhow::Result<()> {
-    match cmd {}
+    // Install the SIGINT handler now, before any link exists: polling `ctrl_c` once registers
+    // it, and a SIGINT from then on is delivered to the future instead of killing the process.
+    let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+    if let Poll::Ready(signal) = futures::poll!(ctrl_c.as_mut()) {
+        signal.context("listening for Ctrl-C")?;
+        return Ok(());
+    }
+    match cmd {
+        SimCommand::Reader(args) => run_reader(args, ctrl_c).await,
+        SimCommand::Io(args) => run_io(args, ctrl_c).await,
+        SimCommand::Lane(args) => run_lane(args, ctrl_c).await,
+    }
+}
+
+async fn run_reader(
+    args: ReaderArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    let reader = ReaderControl::new();
+    for tag in args.tags {
+        reader.put_tag(tag).context("--tag")?;
+    }
+    let port = ServedPort::reader(reader, &args.link, DEFAULT_REPLUG_DELAY)
+        .with_context(|| format!("cannot create the reader's port at {}", args.link.display()))?;
+    println!(
+        "reader emulator on {} (Ctrl-C to stop)",
+        port.link().display()
+    );
+    let signal = ctrl_c.await;
+    port.shutdown().await;
+    signal.context("listening for Ctrl-C")
+}
+
+async fn run_io(
+    args: IoArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    let module = LaneIoModule::new(LaneIoModuleConfig {
+        travel: Duration::from_millis(args.travel_ms),
+        ..LaneIoModuleConfig::default()
+    })?;
+    let port =
+        ServedPort::io_module(module, &args.link, DEFAULT_REPLUG_DELAY).with_context(|| {
+            format!(
+                "cannot create the I/O module's port at {}",
+                args.link.display()
+            )
+        })?;
+    println!(
+        "lane I/O module emulator on {} (Ctrl-C to stop)",
+        port.link().display()
+    );
+    let signal = ctrl_c.await;
+    port.shutdown().await;
+    signal.context("listening for Ctrl-C")
+}
+
+async fn run_lane(
+    args: LaneArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    let mut config = SimLaneConfig::new(&args.reader_link, &args.io_link);
+    config.io.travel = Duration::from_millis(args.travel_ms);
+    let mut mix: Vec<Option<FieldTag>> = args.tags.into_iter().map(Some).collect();
+    mix.push(None);
+    let mut traffic = Traffic::new(mix, Duration::from_millis(args.every_ms)).context("--tag")?;
+    traffic.count = args.vehicles;
+    traffic.timing.patience = Duration::from_millis(args.patience_ms);
+
+    let lane = SimLane::start(config)?;
+    println!(
+        "lane: reader on {}, I/O module on {} (Ctrl-C to stop)",
+        lane.reader_port().link().display(),
+        lane.io_port().link().display()
+    );
+    let signal = if args.vehicles == Some(0) {
+        ctrl_c.await
+    } else {
+        let vehicles = lane.run_traffic(&traffic, |report| {
+            let who = report
+                .epc
+                .as_deref()
+                .map_or_else(|| "no tag".to_owned(), |epc| format!("tag {}", hex(epc)));
+            let line = match report.passage.outcome {
+                VehicleOutcome::Passed { waited } => {
+                    format!(
+                        "passed, the arm was open after {:.2} s",
+                        waited.as_secs_f64()
+                    )
+                }
+                VehicleOutcome::GaveUp => format!(
+                    "gave up after {:.2} s",
+                    report
+                        .passage
+                        .left_at
+                        .duration_since(report.passage.arrived_at)
+                        .as_secs_f64()
+                ),
+            };
+            println!("vehicle {} ({who}): {line}", report.index + 1);
+        });
+        tokio::select! {
+            tally = vehicles => {
+                println!("{} passed, {} gave up", tally.passed, tally.gave_up);
+                Ok(())
+            }
+            signal = ctrl_c => signal,
+        }
+    };
+    lane.shutdown().await;
+    signal.context("listening for Ctrl-C")
+}
+
+/// Parses `EPC[:ANTENNA[:DBM]]`; the EPC is hex, spaces and dashes allowed.
+fn parse_tag(text: &str) -> anyhow::Result<FieldTag> {
+    let mut parts = text.split(':');
+    let epc_text: String = parts
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    let epc = hex::decode(&epc_text).with_context(|| format!("EPC {epc_text:?} is not hex"))?;
+    let antenna = match parts.next() {
+        Some(a) => a.parse().with_context(|| format!("antenna {a:?}"))?,
+        None => DEFAULT_ANTENNA,
+    };
+    let dbm = match parts.next() {
+        Some(d) => d.parse().with_context(|| format!("RSSI {d:?}"))?,
+        None => DEFAULT_DBM,
+    };
+    if parts.next().is_some() {
+        bail!("expected EPC[:ANTENNA[:DBM]], got {text:?}");
+    }
+    let tag = FieldTag::new(epc, antenna, dbm);
+    // The reader's own rules (even EPC length ≤ 62 bytes, antenna 0–7, RSSI range).
+    ReaderControl::new().put_tag(tag.clone())?;
+    Ok(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_argument_gives_the_epc_and_defaults_antenna_and_rssi() {
+        let tag = parse_tag("E2003098-88190072").unwrap();
+        assert_eq!(
+            tag,
+            FieldTag::new(
+                [0xE2, 0x00, 0x30, 0x98, 0x88, 0x19, 0x00, 0x72],
+                DEFAULT_ANTENNA,
+                DEFAULT_DBM
+            )
+        );
+        let tag = parse_tag("30141234:2:-61").unwrap();
+        assert_eq!(tag, FieldTag::new([0x30, 0x14, 0x12, 0x34], 2, -61));
+    }
+
+    #[test]
+    fn a_tag_argument_no_reader_could_report_is_refused() {
+        assert!(parse_tag("E20030").is_err(), "odd number of bytes");
+        assert!(parse_tag("30141234:9").is_err(), "antenna 9");
+        assert!(parse_tag("30141234:0:-1").is_err(), "RSSI above -2 dBm");
+        assert!(parse_tag("zz").is_err());
+        assert!(parse_tag("30141234:0:-50:x").is_err());
+    }
 }

@@ -6,5 +6,7 @@
 //! end-to-end tests and the demo, or `tokio::io::duplex` for fast in-process tests.
 
 pub mod barrier;
+pub mod lane;
 pub mod lane_io;
 pub mod uhf_reader;
+pub mod vehicle;
