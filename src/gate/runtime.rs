@@ -679,6 +679,15 @@ impl LaneTask {
         }
     }
 
+    /// The lane's direction as journalled when no read tells it (`unknown` on a two-way lane).
+    fn lane_direction(&self) -> &'static str {
+        match self.config.direction {
+            LaneDirection::Entry => Direction::Entry.as_str(),
+            LaneDirection::Exit => Direction::Exit.as_str(),
+            LaneDirection::TwoWay => "unknown",
+        }
+    }
+
     fn direction_of(&self, read: &TagRead) -> Direction {
         match self.config.direction {
             LaneDirection::Entry => Direction::Entry,
@@ -903,20 +912,40 @@ impl LaneTask {
                 other => bodies.push(lane_event_body(other)),
             }
         }
-        if passed && let Some(pending) = self.pending.take() {
-            bodies.push(EventBody::Passage {
-                direction: pending.record.direction.clone(),
-                plate: pending.record.plate.clone(),
-                vehicle_id: pending.record.vehicle_id,
-                permit_id: pending.record.permit_id,
-            });
-            self.record_passage(&pending).await;
+        if passed {
+            match self.pending.take() {
+                Some(pending) => {
+                    bodies.push(EventBody::Passage {
+                        direction: pending.record.direction.clone(),
+                        plate: pending.record.plate.clone(),
+                        vehicle_id: pending.record.vehicle_id,
+                        permit_id: pending.record.permit_id,
+                    });
+                    self.record_passage(&pending).await;
+                }
+                // A vehicle let through by the guard, or following under the raised arm: it
+                // passed, but no decision identifies it.
+                None => bodies.push(EventBody::Passage {
+                    direction: self.lane_direction().into(),
+                    plate: None,
+                    vehicle_id: None,
+                    permit_id: None,
+                }),
+            }
         }
-        if out
-            .events
-            .iter()
-            .any(|e| matches!(e, LaneEvent::VehicleBackedOut))
-        {
+        // A grant belongs to the vehicle on the loop: once that vehicle has left without
+        // passing (backed out, or turned away by a lockdown), its effects must not be recorded
+        // for the next vehicle through.
+        if out.events.iter().any(|e| {
+            matches!(
+                e,
+                LaneEvent::VehicleBackedOut
+                    | LaneEvent::StateChanged {
+                        to: LaneState::Idle,
+                        ..
+                    }
+            )
+        }) {
             self.pending = None;
         }
         for command in &out.commands {
