@@ -665,7 +665,9 @@ impl LaneTask {
             Ok(inputs) => {
                 self.io_online().await;
                 self.present = inputs.presence;
-                self.step(LaneInput::Signals(signals(inputs)), "auto", Vec::new())
+                // With the fire linkage active the machine opens for nothing else.
+                let cause = if inputs.fire { "fire" } else { "auto" };
+                self.step(LaneInput::Signals(signals(inputs)), cause, Vec::new())
                     .await;
             }
             Err(e) => {
