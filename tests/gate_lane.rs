@@ -204,8 +204,7 @@ async fn a_permit_outside_its_schedule_is_denied_as_outside_schedule_and_nothing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blacklisted_plate_is_denied_as_blacklisted_despite_an_active_permit_and_nothing_opens()
-{
+async fn a_blacklisted_plate_is_denied_as_blacklisted_despite_an_active_permit_and_nothing_opens() {
     let now = now_minute();
     let extra = Update {
         blacklist: vec![BlacklistRow {
@@ -256,8 +255,7 @@ async fn a_locked_vehicle_is_denied_exit_as_locked_vehicle_and_nothing_opens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tag_read_with_nothing_on_the_presence_loop_opens_nothing_and_is_journalled_as_ignored()
-{
+async fn a_tag_read_with_nothing_on_the_presence_loop_opens_nothing_and_is_journalled_as_ignored() {
     let gate = spawn_gate(&[LaneSpec::entry("entry")]).await;
     let tag = epc(5);
     gate.seed(vehicle_with_tag(5, PLATE, permit(5), &tag)).await;
@@ -398,7 +396,10 @@ async fn garbage_on_the_io_line_is_counted_and_changes_nothing_and_a_permitted_v
     // No fault, no device event, no command: the garbage changed nothing.
     let events = gate.events().await;
     let since: Vec<_> = events.iter().filter(|e| e.seq > seq).collect();
-    assert!(since.is_empty(), "I/O garbage changed something: {since:#?}");
+    assert!(
+        since.is_empty(),
+        "I/O garbage changed something: {since:#?}"
+    );
 
     gate.drive_through("entry", &tag).await;
     assert_eq!(lane.opens().len(), 1);
@@ -501,7 +502,8 @@ async fn the_fire_input_opens_the_arm_and_holds_it_open_with_no_close_until_it_c
 async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is_journalled() {
     let gate = spawn_gate(&[LaneSpec::entry("entry")]).await;
     let tag = epc(10);
-    gate.seed(vehicle_with_tag(10, PLATE, permit(10), &tag)).await;
+    gate.seed(vehicle_with_tag(10, PLATE, permit(10), &tag))
+        .await;
     let lane = gate.lane("entry");
 
     gate.handle()
@@ -516,7 +518,9 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
         .await
         .unwrap();
     let mode = gate
-        .wait_event("mode change", |e| matches!(e.body, EventBody::ModeChange { .. }))
+        .wait_event("mode change", |e| {
+            matches!(e.body, EventBody::ModeChange { .. })
+        })
         .await;
     assert!(
         matches!(&mode.body, EventBody::ModeChange { from, to, by }
@@ -526,7 +530,17 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
     assert_eq!(gate.status("entry").mode, "locked_closed");
 
     // A permitted vehicle: decided, not acted on, the arm stays down.
-    let (seq, _decision) = gate.present("entry", &tag).await;
+    let (seq, decision) = gate.present("entry", &tag).await;
+    // The journal and the guard's screen say why it stayed shut: the lane, not the permit.
+    assert!(
+        !decision.granted && decision.reason == "denied_lane_locked",
+        "{decision:?}"
+    );
+    assert_eq!(decision.permit_id, Some(10));
+    assert_eq!(
+        gate.status("entry").last_decision.map(|d| d.reason),
+        Some("denied_lane_locked".to_string())
+    );
     gate.wait_event_after(seq - 1, "grant_not_acted", |e| {
         lane_fault(e, "entry", "grant_not_acted")
     })

@@ -812,17 +812,29 @@ impl LaneTask {
     }
 
     /// Feeds a decision to the machine and journals it with whatever the machine answers.
-    async fn decided(&mut self, record: DecisionRecord) {
+    async fn decided(&mut self, mut record: DecisionRecord) {
         let reason = crate::domain::ReasonCode::from_code(&record.reason)
             .expect("the decision's own reason code");
         let granted = record.granted;
+        let out = self
+            .machine
+            .step(self.now(), LaneInput::Decision { granted, reason });
+        // A grant the lane refuses to act on (lockdown, manual only, fault) is journalled and
+        // shown as the lane's denial; the permit fields still say which permit would have let
+        // the vehicle in.
+        if granted
+            && let Some(lane_reason) = out.events.iter().find_map(|e| match e {
+                LaneEvent::Denied(r) => Some(*r),
+                _ => None,
+            })
+        {
+            record.granted = false;
+            record.reason = lane_reason.as_str().into();
+        }
         self.status.send_modify(|s| {
             s.decisions += 1;
             s.last_decision = Some(record.clone());
         });
-        let out = self
-            .machine
-            .step(self.now(), LaneInput::Decision { granted, reason });
         self.handle(out, "grant", vec![EventBody::Decision(record)])
             .await;
     }

@@ -374,7 +374,10 @@ pub async fn spawn_gate_with(lanes: &[LaneSpec], options: GateOptions) -> TestGa
     gate
 }
 
-fn start_reader(link: &Path, inventory_delay: Duration) -> (ReaderControl, Arc<Notify>, JoinHandle<()>) {
+fn start_reader(
+    link: &Path,
+    inventory_delay: Duration,
+) -> (ReaderControl, Arc<Notify>, JoinHandle<()>) {
     let reader = ReaderControl::new();
     reader.set_inventory_delay(inventory_delay);
     let replug = Arc::new(Notify::new());
@@ -507,7 +510,11 @@ impl TestGate {
     }
 
     /// Waits for the first event (of the whole journal) that `pred` accepts.
-    pub async fn wait_event(&self, what: &str, pred: impl Fn(&JournalEvent) -> bool) -> JournalEvent {
+    pub async fn wait_event(
+        &self,
+        what: &str,
+        pred: impl Fn(&JournalEvent) -> bool,
+    ) -> JournalEvent {
         self.wait_event_after(0, what, pred).await
     }
 
@@ -654,7 +661,9 @@ pub fn permit(id: u32) -> PermitRow {
 
 /// A 12-byte EPC whose last byte is `n`.
 pub fn epc(n: u8) -> [u8; 12] {
-    [0xE2, 0x00, 0x30, 0x98, 0x88, 0x19, 0x00, 0x72, 0x21, 0x40, 0x36, n]
+    [
+        0xE2, 0x00, 0x30, 0x98, 0x88, 0x19, 0x00, 0x72, 0x21, 0x40, 0x36, n,
+    ]
 }
 
 /// Upper-case hex, as the journal writes EPCs.
