@@ -606,5 +606,52 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
         "{passage:?}"
     );
     assert_eq!(gate.status("entry").mode, "locked_closed");
+
+    // The permit holder comes back, is refused by the lockdown again, and the guard lets them
+    // through by hand: this passage is theirs.
+    let (_, again) = gate.present("entry", &tag).await;
+    assert_eq!(again.reason, "denied_lane_locked");
+    gate.wait_lane_state("entry", "denied").await;
+    assert_eq!(lane.opens().len(), 1);
+    let before_second = gate.last_seq().await;
+    gate.handle()
+        .command(
+            "entry",
+            LaneCommand::Guard {
+                operator: "guard:王五".into(),
+                command: GuardCommand::Open(GuardOpenReason::PermitChecked),
+                reason: "permit_holder_without_tag".into(),
+                note: None,
+                done: None,
+            },
+        )
+        .await
+        .unwrap();
+    lane.wait_arm(ArmState::Open).await;
+    lane.tag_out_of_field(&tag);
+    lane.set_safety(true);
+    gate.wait_lane_state("entry", "passing").await;
+    lane.set_presence(false);
+    lane.wait_polls(2).await;
+    lane.set_safety(false);
+    lane.wait_arm(ArmState::Closed).await;
+    let passage = gate
+        .wait_event_after(before_second, "passage", |e| {
+            matches!(e.body, EventBody::Passage { .. })
+        })
+        .await;
+    assert!(
+        matches!(
+            &passage.body,
+            EventBody::Passage {
+                vehicle_id: Some(10),
+                permit_id: Some(10),
+                ..
+            }
+        ),
+        "{passage:?}"
+    );
+    assert_eq!(lane.opens().len(), 2);
+    lane.assert_no_close_over_vehicle();
     gate.shutdown().await;
 }
