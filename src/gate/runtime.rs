@@ -665,7 +665,9 @@ impl LaneTask {
             Ok(inputs) => {
                 self.io_online().await;
                 self.present = inputs.presence;
-                self.step(LaneInput::Signals(signals(inputs)), "auto", Vec::new())
+                // With the fire linkage active the machine opens for nothing else.
+                let cause = if inputs.fire { "fire" } else { "auto" };
+                self.step(LaneInput::Signals(signals(inputs)), cause, Vec::new())
                     .await;
             }
             Err(e) => {
@@ -676,6 +678,15 @@ impl LaneTask {
                 self.io_offline(e.to_string()).await;
                 self.step(LaneInput::IoReadFailed, "io", Vec::new()).await;
             }
+        }
+    }
+
+    /// The lane's direction as journalled when no read tells it (`unknown` on a two-way lane).
+    fn lane_direction(&self) -> &'static str {
+        match self.config.direction {
+            LaneDirection::Entry => Direction::Entry.as_str(),
+            LaneDirection::Exit => Direction::Exit.as_str(),
+            LaneDirection::TwoWay => "unknown",
         }
     }
 
@@ -801,17 +812,29 @@ impl LaneTask {
     }
 
     /// Feeds a decision to the machine and journals it with whatever the machine answers.
-    async fn decided(&mut self, record: DecisionRecord) {
+    async fn decided(&mut self, mut record: DecisionRecord) {
         let reason = crate::domain::ReasonCode::from_code(&record.reason)
             .expect("the decision's own reason code");
         let granted = record.granted;
+        let out = self
+            .machine
+            .step(self.now(), LaneInput::Decision { granted, reason });
+        // A grant the lane refuses to act on (lockdown, manual only, fault) is journalled and
+        // shown as the lane's denial; the permit fields still say which permit would have let
+        // the vehicle in.
+        if granted
+            && let Some(lane_reason) = out.events.iter().find_map(|e| match e {
+                LaneEvent::Denied(r) => Some(*r),
+                _ => None,
+            })
+        {
+            record.granted = false;
+            record.reason = lane_reason.as_str().into();
+        }
         self.status.send_modify(|s| {
             s.decisions += 1;
             s.last_decision = Some(record.clone());
         });
-        let out = self
-            .machine
-            .step(self.now(), LaneInput::Decision { granted, reason });
         self.handle(out, "grant", vec![EventBody::Decision(record)])
             .await;
     }
@@ -903,20 +926,40 @@ impl LaneTask {
                 other => bodies.push(lane_event_body(other)),
             }
         }
-        if passed && let Some(pending) = self.pending.take() {
-            bodies.push(EventBody::Passage {
-                direction: pending.record.direction.clone(),
-                plate: pending.record.plate.clone(),
-                vehicle_id: pending.record.vehicle_id,
-                permit_id: pending.record.permit_id,
-            });
-            self.record_passage(&pending).await;
+        if passed {
+            match self.pending.take() {
+                Some(pending) => {
+                    bodies.push(EventBody::Passage {
+                        direction: pending.record.direction.clone(),
+                        plate: pending.record.plate.clone(),
+                        vehicle_id: pending.record.vehicle_id,
+                        permit_id: pending.record.permit_id,
+                    });
+                    self.record_passage(&pending).await;
+                }
+                // A vehicle let through by the guard, or following under the raised arm: it
+                // passed, but no decision identifies it.
+                None => bodies.push(EventBody::Passage {
+                    direction: self.lane_direction().into(),
+                    plate: None,
+                    vehicle_id: None,
+                    permit_id: None,
+                }),
+            }
         }
-        if out
-            .events
-            .iter()
-            .any(|e| matches!(e, LaneEvent::VehicleBackedOut))
-        {
+        // A grant belongs to the vehicle on the loop: once that vehicle has left without
+        // passing (backed out, or turned away by a lockdown), its effects must not be recorded
+        // for the next vehicle through.
+        if out.events.iter().any(|e| {
+            matches!(
+                e,
+                LaneEvent::VehicleBackedOut
+                    | LaneEvent::StateChanged {
+                        to: LaneState::Idle,
+                        ..
+                    }
+            )
+        }) {
             self.pending = None;
         }
         for command in &out.commands {
