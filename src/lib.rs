@@ -3,6 +3,7 @@
 //! The library holds everything the `gatehouse` binary runs; the binary only parses the command
 //! line and calls in here. See ARCHITECTURE.md for the codemap and the invariants.
 
+pub mod central;
 pub mod cli;
 pub mod domain;
 pub mod gate;

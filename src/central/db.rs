@@ -1,0 +1,319 @@
+//! The central database: SQLite (a file, the default) or PostgreSQL (large sites, several server
+//! instances), behind **one code path**.
+//!
+//! sqlx checks queries at compile time against one database per crate, so writing every query
+//! twice (once per database) would double the code and let the two drift. Instead the server
+//! talks to both through `sqlx::Any` with portable SQL: `$1` placeholders (SQLite accepts them
+//! too), 64-bit integers for ids, instants (UTC milliseconds) and flags, TEXT for strings and
+//! JSON. Only the schema differs, one folder per database kind (`migrations/sqlite`,
+//! `migrations/postgres`), and the same behavioural tests run against both. The cost — queries
+//! are checked when the tests run, not when the crate compiles — is paid by running those tests
+//! on both databases in CI.
+//!
+//! Also here: the error every repository returns ([`RepoError`]), who acts ([`Actor`]),
+//! pagination ([`Page`], [`Paged`]), and the two rows every change writes in its own transaction:
+//! the audit entry and the change-log entry the gates sync from.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+
+/// Which database the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Why the database could not be opened or prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database URL {0:?} is neither sqlite:// nor postgres://")]
+    UnknownKind(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error(
+        "the database schema is newer than this gatehouse binary (it has migration {0}, which this \
+         binary does not know); upgrade gatehouse instead of running an older one"
+    )]
+    SchemaNewer(i64),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+/// What a repository operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken (e.g. the plate is already registered).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row changed since the caller read it (optimistic concurrency).
+    #[error("stale: the current version is {current}")]
+    Stale { current: i64 },
+    /// A referenced row does not exist, or the row is still referenced.
+    #[error("reference: {0}")]
+    Reference(String),
+    #[error("database: {0}")]
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for RepoError {
+    fn from(e: sqlx::Error) -> RepoError {
+        if let sqlx::Error::Database(db) = &e {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    return RepoError::Conflict(db.message().to_string());
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => {
+                    return RepoError::Reference(db.message().to_string());
+                }
+                _ => {}
+            }
+        }
+        if matches!(e, sqlx::Error::RowNotFound) {
+            return RepoError::NotFound;
+        }
+        RepoError::Database(e)
+    }
+}
+
+/// Who is making a change, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The operator, or `None` for the system itself (imports, gates, the scheduler).
+    pub operator_id: Option<i64>,
+    pub name: String,
+}
+
+impl Actor {
+    /// The system acting on its own.
+    pub fn system() -> Actor {
+        Actor {
+            operator_id: None,
+            name: "system".into(),
+        }
+    }
+}
+
+/// A page request; the API validates the bounds before it reaches here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The biggest page the API serves.
+pub const MAX_PAGE: i64 = 500;
+
+impl Default for Page {
+    fn default() -> Page {
+        Page {
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// One page of results and the total count.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+}
+
+/// The database handle.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+/// The current time in UTC milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`) and applies migrations. Refuses a
+    /// database whose schema is newer than this binary.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        let db = Db::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Opens (creating) a SQLite database file.
+    pub async fn open_sqlite(path: &Path) -> Result<Db, DbError> {
+        Db::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        sqlx::any::install_default_drivers();
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            DbKind::Postgres
+        } else {
+            return Err(DbError::UnknownKind(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(DbError::Connect)?
+            .log_statements(tracing::log::LevelFilter::Trace);
+        let pool = AnyPoolOptions::new()
+            .max_connections(if kind == DbKind::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if kind == DbKind::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA foreign_keys = ON",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(DbError::Connect)?;
+        Ok(Db { pool, kind })
+    }
+
+    /// Applies the migrations of this database kind.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let migrator = match self.kind {
+            DbKind::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            DbKind::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        match migrator.run(&self.pool).await {
+            Ok(()) => Ok(()),
+            Err(sqlx::migrate::MigrateError::VersionMissing(v)) => Err(DbError::SchemaNewer(v)),
+            Err(e) => Err(DbError::Migrate(e)),
+        }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Writes an audit entry (in the caller's transaction).
+pub async fn audit(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    entity_id: impl ToString,
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> Result<(), RepoError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at_ms, operator_id, operator_name, action, entity, entity_id, \
+         before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(now_ms())
+    .bind(actor.operator_id)
+    .bind(&actor.name)
+    .bind(action)
+    .bind(entity)
+    .bind(entity_id.to_string())
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends to the change log the gates sync from (in the caller's transaction).
+pub async fn record_change(
+    conn: &mut AnyConnection,
+    entity: &str,
+    entity_id: impl ToString,
+    op: &str,
+) -> Result<(), RepoError> {
+    sqlx::query("INSERT INTO change_log (at_ms, entity, entity_id, op) VALUES ($1, $2, $3, $4)")
+        .bind(now_ms())
+        .bind(entity)
+        .bind(entity_id.to_string())
+        .bind(op)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_database_is_created_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(&dir.path().join("central.db"))
+            .await
+            .unwrap();
+        assert_eq!(db.kind(), DbKind::Sqlite);
+        let mut conn = db.pool().acquire().await.unwrap();
+        audit(
+            &mut conn,
+            &Actor::system(),
+            "create",
+            "person",
+            1,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_schema_newer_than_the_binary_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("central.db");
+        let db = Db::open_sqlite(&path).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99990101000000, 'from the future', 1, x'00', 0)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        db.close().await;
+        let err = Db::open_sqlite(&path).await.unwrap_err();
+        assert!(matches!(err, DbError::SchemaNewer(99990101000000)), "{err}");
+        assert!(err.to_string().contains("newer than this gatehouse binary"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_database_url_is_refused() {
+        let err = Db::open("mysql://localhost/x").await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("neither sqlite:// nor postgres://")
+        );
+    }
+}

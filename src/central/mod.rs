@@ -1,0 +1,10 @@
+//! The central server: people, vehicles, permits, visitors, lists, gates and operators, the
+//! admin API, and (later) the gates' sync.
+//!
+//! - [`db`] — the database (SQLite by default, PostgreSQL at scale) behind one code path.
+//! - [`repo`] — one module per resource: its rows, queries and changes (with audit).
+//! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
+
+pub mod db;
+pub mod api;
+pub mod repo;

@@ -1,0 +1,14 @@
+//! Repositories: one module per resource. Each change runs in one transaction that also writes
+//! the audit entry and the change-log entry (see [`crate::central::db`]).
+
+pub mod audit;
+pub mod blacklist;
+pub mod bookings;
+pub mod credentials;
+pub mod events;
+pub mod gates;
+pub mod locks;
+pub mod operators;
+pub mod permits;
+pub mod persons;
+pub mod vehicles;
