@@ -677,7 +677,13 @@ async fn a_vehicle_following_under_the_raised_arm_is_journalled_as_an_unauthoriz
     lane.wait_polls(2).await;
     lane.set_safety(false);
     gate.wait_event("the permitted car's passage", |e| {
-        matches!(e.body, EventBody::Passage { vehicle_id: Some(1), .. })
+        matches!(
+            e.body,
+            EventBody::Passage {
+                vehicle_id: Some(1),
+                ..
+            }
+        )
     })
     .await;
     // The follower passes under the still-raised arm.
@@ -694,7 +700,13 @@ async fn a_vehicle_following_under_the_raised_arm_is_journalled_as_an_unauthoriz
     let events = gate.events().await;
     assert!(
         events.iter().any(|e| e.seq < alarm.seq
-            && matches!(e.body, EventBody::Passage { vehicle_id: None, .. })),
+            && matches!(
+                e.body,
+                EventBody::Passage {
+                    vehicle_id: None,
+                    ..
+                }
+            )),
         "the anonymous passage is journalled with its alarm: {events:#?}"
     );
     assert_eq!(lane.opens().len(), 1, "nothing opened for the follower");

@@ -17,7 +17,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -382,6 +381,7 @@ pub struct PresenceRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -398,7 +398,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/gate-store").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The data version of what is stored.
@@ -564,187 +567,16 @@ impl Store {
         Ok(())
     }
 
-    /// Reads everything the lane decides from.
+    /// Reads everything the lane decides from, as one consistent snapshot.
+    ///
+    /// A million permits are three million rows; sqlx hands SQLite rows over one by one through
+    /// its worker thread (about 15 s for that), so this bulk read goes through rusqlite on the
+    /// blocking pool instead, in one read transaction.
     pub async fn load(&self) -> Result<Snapshot, StoreError> {
-        let corrupt = |what: &'static str, key: String, e: TextError| invalid(what, key, e);
-        let mut snapshot = Snapshot {
-            data_version: self.data_version().await?,
-            ..Snapshot::default()
-        };
-        // The big tables are streamed row by row: a million rows fetched at once would hold
-        // every SQLite row in memory beside the domain values built from them.
-        let (permits, vehicles, credentials) = self.counts().await?;
-        snapshot.permits.reserve(permits as usize);
-        snapshot.vehicles.reserve(vehicles as usize);
-        snapshot.credentials.reserve(credentials as usize);
-        let mut rows = sqlx::query(
-            "SELECT id, category, holder_id, holder_name, department, status, status_reason, \
-             valid_from, valid_until, gates, schedule, single_use, max_inside, version FROM permits",
-        )
-        .fetch(&self.pool);
-        // Most permits share a handful of gate-rights and schedule texts: parse each text once.
-        let mut gates_cache: HashMap<String, crate::domain::GateRights> = HashMap::new();
-        let mut schedule_cache: HashMap<String, crate::domain::Schedule> = HashMap::new();
-        while let Some(row) = rows.try_next().await? {
-            let gates: String = row.get(9);
-            let schedule: String = row.get(10);
-            let id: u32 = row.get(0);
-            let parsed_gates = match gates_cache.get(&gates) {
-                Some(g) => g.clone(),
-                None => {
-                    let g = parse_gate_rights(&gates)
-                        .map_err(|e| corrupt("permit", id.to_string(), e))?;
-                    gates_cache.insert(gates.clone(), g.clone());
-                    g
-                }
-            };
-            let parsed_schedule = match schedule_cache.get(&schedule) {
-                Some(s) => s.clone(),
-                None => {
-                    let s = parse_schedule(&schedule)
-                        .map_err(|e| corrupt("permit", id.to_string(), e))?;
-                    schedule_cache.insert(schedule.clone(), s.clone());
-                    s
-                }
-            };
-            let status: String = row.get(5);
-            let reason: String = row.get(6);
-            let status = match status.as_str() {
-                "active" => PermitStatus::Active,
-                "suspended" => PermitStatus::Suspended {
-                    reason: reason.into(),
-                },
-                _ => PermitStatus::Revoked {
-                    reason: reason.into(),
-                },
-            };
-            let category: String = row.get(1);
-            snapshot.permits.push(Permit {
-                id: PermitId(id),
-                category: parse_category(&category)
-                    .map_err(|e| corrupt("permit", id.to_string(), e))?,
-                holder: Holder {
-                    person_id: PersonId(row.get(2)),
-                    name: row.get::<String, _>(3).into(),
-                    department: row.get::<String, _>(4).into(),
-                },
-                status,
-                valid_from: UtcMinute(row.get(7)),
-                valid_until: UtcMinute(row.get(8)),
-                gates: parsed_gates,
-                schedule: parsed_schedule,
-                single_use: row.get(11),
-                max_inside: row.get::<Option<u16>, _>(12).and_then(NonZeroU16::new),
-                version: row.get(13),
-            });
-        }
-
-        drop(rows);
-        let mut rows =
-            sqlx::query("SELECT id, plate, colour, permit_ids FROM vehicles").fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let id: u32 = row.get(0);
-            let plate: String = row.get(1);
-            let colour: String = row.get(2);
-            let ids: String = row.get(3);
-            let permit_ids = ids
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map(PermitId))
-                .collect::<Result<Box<[_]>, _>>()
-                .map_err(|_| invalid("vehicle", id, "permit ids are not numbers"))?;
-            snapshot.vehicles.push(Vehicle {
-                id: VehicleId(id),
-                plate: PlateIdentity {
-                    plate: parse_plate(&plate)
-                        .map_err(|e| corrupt("vehicle", id.to_string(), e))?,
-                    colour: parse_colour(&colour)
-                        .map_err(|e| corrupt("vehicle", id.to_string(), e))?,
-                },
-                permit_ids,
-            });
-        }
-
-        drop(rows);
-        let mut rows =
-            sqlx::query("SELECT epc, tid, vehicle_id FROM credentials").fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let c = CredentialRow {
-                epc: row.get(0),
-                tid: row.get(1),
-                vehicle_id: row.get(2),
-            };
-            snapshot.credentials.push(
-                c.to_domain()
-                    .map_err(|e| corrupt("credential", c.epc.clone(), e))?,
-            );
-        }
-
-        drop(rows);
-        let rows = sqlx::query(
-            "SELECT id, subject_kind, subject, colour, reason, valid_from, valid_until, alarm FROM blacklist",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
-            let b = BlacklistRow {
-                id: row.get(0),
-                subject_kind: row.get(1),
-                subject: row.get(2),
-                colour: row.get(3),
-                reason: row.get(4),
-                valid_from: row.get(5),
-                valid_until: row.get(6),
-                alarm: row.get(7),
-            };
-            snapshot.blacklist.push(
-                b.to_domain()
-                    .map_err(|e| corrupt("blacklist entry", b.id.to_string(), e))?,
-            );
-        }
-
-        let rows =
-            sqlx::query("SELECT id, plate, colour, reason, valid_from, valid_until FROM locks")
-                .fetch_all(&self.pool)
-                .await?;
-        for row in rows {
-            let l = LockRow {
-                id: row.get(0),
-                plate: row.get(1),
-                colour: row.get(2),
-                reason: row.get(3),
-                valid_from: row.get(4),
-                valid_until: row.get(5),
-            };
-            snapshot.locks.push(
-                l.to_domain()
-                    .map_err(|e| corrupt("lock entry", l.id.to_string(), e))?,
-            );
-        }
-
-        let rows = sqlx::query(
-            "SELECT id, plate, colour, visitor_name, host_id, purpose, slot_from, slot_until, status FROM bookings",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
-            let b = BookingRow {
-                id: row.get(0),
-                plate: row.get(1),
-                colour: row.get(2),
-                visitor_name: row.get(3),
-                host_id: row.get(4),
-                purpose: row.get(5),
-                slot_from: row.get(6),
-                slot_until: row.get(7),
-                status: row.get(8),
-            };
-            snapshot.bookings.push(
-                b.to_domain()
-                    .map_err(|e| corrupt("booking", b.id.to_string(), e))?,
-            );
-        }
-        Ok(snapshot)
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || load_blocking(&path))
+            .await
+            .map_err(|e| invalid("store", "load", e))?
     }
 
     /// Every vehicle's last known presence.
@@ -835,6 +667,244 @@ impl Store {
             row.get::<i64, _>(2) as u64,
         ))
     }
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    StoreError::InvalidRow {
+        what: "store",
+        key: "read".into(),
+        message: e.to_string(),
+    }
+}
+
+/// The bulk read behind [`Store::load`] (blocking).
+fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
+    use rusqlite::OpenFlags;
+    let corrupt = |what: &'static str, key: u32, e: TextError| invalid(what, key, e);
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
+    let tx = conn.transaction().map_err(sql_err)?;
+    let count = |table: &str| -> Result<usize, StoreError> {
+        tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as usize)
+        .map_err(sql_err)
+    };
+    let mut snapshot = Snapshot {
+        data_version: tx
+            .query_row(
+                "SELECT data_version FROM store_state WHERE id = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(sql_err)? as u64,
+        ..Snapshot::default()
+    };
+    snapshot.permits.reserve(count("permits")?);
+    snapshot.vehicles.reserve(count("vehicles")?);
+    snapshot.credentials.reserve(count("credentials")?);
+
+    // Most permits share a handful of gate-rights and schedule texts: parse each text once.
+    let mut gates_cache: HashMap<String, crate::domain::GateRights> = HashMap::new();
+    let mut schedule_cache: HashMap<String, crate::domain::Schedule> = HashMap::new();
+    let mut stmt = tx
+        .prepare(
+            "SELECT id, category, holder_id, holder_name, department, status, status_reason, \
+             valid_from, valid_until, gates, schedule, single_use, max_inside, version FROM permits",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let text = |i: usize| -> Result<&str, StoreError> {
+            row.get_ref(i)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .map_err(sql_err)
+        };
+        let int = |i: usize| -> Result<i64, StoreError> { row.get::<_, i64>(i).map_err(sql_err) };
+        let id = int(0)? as u32;
+        let gates = text(9)?;
+        let parsed_gates = match gates_cache.get(gates) {
+            Some(g) => g.clone(),
+            None => {
+                let g = parse_gate_rights(gates).map_err(|e| corrupt("permit", id, e))?;
+                gates_cache.insert(gates.to_string(), g.clone());
+                g
+            }
+        };
+        let schedule = text(10)?;
+        let parsed_schedule = match schedule_cache.get(schedule) {
+            Some(s) => s.clone(),
+            None => {
+                let s = parse_schedule(schedule).map_err(|e| corrupt("permit", id, e))?;
+                schedule_cache.insert(schedule.to_string(), s.clone());
+                s
+            }
+        };
+        let reason = text(6)?;
+        let status = match text(5)? {
+            "active" => PermitStatus::Active,
+            "suspended" => PermitStatus::Suspended {
+                reason: reason.into(),
+            },
+            _ => PermitStatus::Revoked {
+                reason: reason.into(),
+            },
+        };
+        snapshot.permits.push(Permit {
+            id: PermitId(id),
+            category: parse_category(text(1)?).map_err(|e| corrupt("permit", id, e))?,
+            holder: Holder {
+                person_id: PersonId(int(2)? as u32),
+                name: text(3)?.into(),
+                department: text(4)?.into(),
+            },
+            status,
+            valid_from: UtcMinute(int(7)? as u32),
+            valid_until: UtcMinute(int(8)? as u32),
+            gates: parsed_gates,
+            schedule: parsed_schedule,
+            single_use: int(11)? != 0,
+            max_inside: row
+                .get::<_, Option<i64>>(12)
+                .map_err(sql_err)?
+                .and_then(|n| NonZeroU16::new(n as u16)),
+            version: int(13)? as u32,
+        });
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = tx
+        .prepare("SELECT id, plate, colour, permit_ids FROM vehicles")
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let id = row.get::<_, i64>(0).map_err(sql_err)? as u32;
+        let text = |i: usize| -> Result<&str, StoreError> {
+            row.get_ref(i)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .map_err(sql_err)
+        };
+        let permit_ids = text(3)?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map(PermitId))
+            .collect::<Result<Box<[_]>, _>>()
+            .map_err(|_| invalid("vehicle", id, "permit ids are not numbers"))?;
+        snapshot.vehicles.push(Vehicle {
+            id: VehicleId(id),
+            plate: PlateIdentity {
+                plate: parse_plate(text(1)?).map_err(|e| corrupt("vehicle", id, e))?,
+                colour: parse_colour(text(2)?).map_err(|e| corrupt("vehicle", id, e))?,
+            },
+            permit_ids,
+        });
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = tx
+        .prepare("SELECT epc, tid, vehicle_id FROM credentials")
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let epc = row
+            .get_ref(0)
+            .and_then(|v| v.as_str().map_err(Into::into))
+            .map_err(sql_err)?;
+        let tid: Option<&str> = row
+            .get_ref(1)
+            .and_then(|v| v.as_str_or_null().map_err(Into::into))
+            .map_err(sql_err)?;
+        let vehicle_id = row.get::<_, i64>(2).map_err(sql_err)? as u32;
+        snapshot.credentials.push(Credential {
+            epc: Epc::from_hex(epc).map_err(|e| invalid("credential", epc, e))?,
+            tid: tid
+                .map(|t| Tid::from_hex(t).map_err(|e| invalid("credential", epc, e)))
+                .transpose()?,
+            vehicle_id: VehicleId(vehicle_id),
+        });
+    }
+    drop(rows);
+    drop(stmt);
+
+    let opt_text = |row: &rusqlite::Row<'_>, i: usize| -> Result<Option<String>, StoreError> {
+        row.get::<_, Option<String>>(i).map_err(sql_err)
+    };
+    let mut stmt = tx
+        .prepare(
+            "SELECT id, subject_kind, subject, colour, reason, valid_from, valid_until, alarm FROM blacklist",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let b = BlacklistRow {
+            id: row.get::<_, i64>(0).map_err(sql_err)? as u32,
+            subject_kind: row.get(1).map_err(sql_err)?,
+            subject: row.get(2).map_err(sql_err)?,
+            colour: opt_text(row, 3)?,
+            reason: row.get(4).map_err(sql_err)?,
+            valid_from: row.get::<_, i64>(5).map_err(sql_err)? as u32,
+            valid_until: row.get::<_, i64>(6).map_err(sql_err)? as u32,
+            alarm: row.get(7).map_err(sql_err)?,
+        };
+        snapshot.blacklist.push(
+            b.to_domain()
+                .map_err(|e| corrupt("blacklist entry", b.id, e))?,
+        );
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = tx
+        .prepare("SELECT id, plate, colour, reason, valid_from, valid_until FROM locks")
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let l = LockRow {
+            id: row.get::<_, i64>(0).map_err(sql_err)? as u32,
+            plate: row.get(1).map_err(sql_err)?,
+            colour: opt_text(row, 2)?,
+            reason: row.get(3).map_err(sql_err)?,
+            valid_from: row.get::<_, i64>(4).map_err(sql_err)? as u32,
+            valid_until: row.get::<_, i64>(5).map_err(sql_err)? as u32,
+        };
+        snapshot
+            .locks
+            .push(l.to_domain().map_err(|e| corrupt("lock entry", l.id, e))?);
+    }
+    drop(rows);
+    drop(stmt);
+
+    let mut stmt = tx
+        .prepare(
+            "SELECT id, plate, colour, visitor_name, host_id, purpose, slot_from, slot_until, status FROM bookings",
+        )
+        .map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let b = BookingRow {
+            id: row.get::<_, i64>(0).map_err(sql_err)? as u32,
+            plate: row.get(1).map_err(sql_err)?,
+            colour: opt_text(row, 2)?,
+            visitor_name: row.get(3).map_err(sql_err)?,
+            host_id: row.get::<_, i64>(4).map_err(sql_err)? as u32,
+            purpose: row.get(5).map_err(sql_err)?,
+            slot_from: row.get::<_, i64>(6).map_err(sql_err)? as u32,
+            slot_until: row.get::<_, i64>(7).map_err(sql_err)? as u32,
+            status: row.get(8).map_err(sql_err)?,
+        };
+        snapshot
+            .bookings
+            .push(b.to_domain().map_err(|e| corrupt("booking", b.id, e))?);
+    }
+    Ok(snapshot)
 }
 
 async fn delete_ids(
