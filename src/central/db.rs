@@ -260,6 +260,105 @@ pub async fn record_change(
     Ok(())
 }
 
+/// A value bound to a [`Filter`] placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// A `WHERE` clause assembled from optional search filters, with `$1, $2…` placeholders that
+/// both databases accept.
+///
+/// Not `QueryBuilder<Any>`: in sqlx 0.8 `AnyArguments` keeps the default placeholder, so
+/// `push_bind` writes `?`, which PostgreSQL refuses. This numbers its own placeholders; a
+/// placeholder may be used more than once in a condition (SQLite's sqlx driver binds `$N` to the
+/// N-th argument, PostgreSQL does natively).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    conditions: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filter {
+    /// An empty filter: matches every row.
+    pub fn new() -> Filter {
+        Filter::default()
+    }
+
+    /// Stores `value` and returns its placeholder (`$n`) for use in a condition.
+    pub fn arg(&mut self, value: Arg) -> String {
+        self.args.push(value);
+        format!("${}", self.args.len())
+    }
+
+    /// Adds a condition, joined to the others with `AND`.
+    pub fn and(&mut self, condition: String) {
+        self.conditions.push(condition);
+    }
+
+    /// ` WHERE a AND b`, or nothing when there are no conditions.
+    pub fn where_sql(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conditions.join(" AND "))
+        }
+    }
+
+    /// ` LIMIT $n OFFSET $m` for `page`, numbered after this filter's own placeholders. Bind
+    /// with [`Filter::bind_page`].
+    pub fn page_sql(&self) -> String {
+        let n = self.args.len();
+        format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2)
+    }
+
+    /// Binds the filter's values to `query`, in placeholder order.
+    pub fn bind<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for a in &self.args {
+            query = match a {
+                Arg::Int(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        query
+    }
+
+    /// Binds the filter's values, then the page's limit and offset (see [`Filter::page_sql`]).
+    pub fn bind_page<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        page: Page,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        self.bind(query).bind(page.limit).bind(page.offset)
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere (`%text%`), with `\`, `%` and `_` escaped; use
+/// with `ESCAPE '\'`.
+pub fn like_contains(text: &str) -> String {
+    format!("%{}%", like_escape(text))
+}
+
+/// A `LIKE` pattern matching values that start with `text`; use with `ESCAPE '\'`.
+pub fn like_prefix(text: &str) -> String {
+    format!("{}%", like_escape(text))
+}
+
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

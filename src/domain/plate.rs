@@ -178,6 +178,12 @@ impl PlateError {
     }
 }
 
+/// Normalises plate text the way [`Plate::parse`] does (full-width → half-width, upper case,
+/// separators removed) without validating it: for partial plates typed into a search box.
+pub fn normalise_fragment(input: &str) -> String {
+    input.chars().filter_map(normalise_char).collect()
+}
+
 /// Normalises one character: full-width ASCII to half-width, lower to upper case. Returns `None`
 /// for separators, which are dropped.
 fn normalise_char(c: char) -> Option<char> {

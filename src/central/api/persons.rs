@@ -1,9 +1,376 @@
-//! (being written)
+//! `/api/v1/persons`: persons (人员) — search, read, create, replace, delete.
+//!
+//! Owner roles: admin and security write; admin, security, guard and viewer read every person;
+//! a department approver reads the persons of their own department only. 身份证号 and phone
+//! numbers are shown in full to admin and security only and masked (`1101**********1234`,
+//! `138****5678`) for everyone else, and only those two roles can find a person by phone digits.
+//!
+//! What it never does: write anything when the input is invalid (every field is checked first and
+//! all problems are reported together), or show an unmasked number to a role that may not see it.
 
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::auth::{Authed, Role};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use crate::central::db::RepoError;
+use crate::central::repo::persons::{
+    self, CATEGORIES, IdCardError, NewPerson, Person, PersonSearch, check_id_card, check_phone,
+    mask_id_card, mask_phone,
+};
+
+const READERS: [Role; 5] = [
+    Role::Admin,
+    Role::Security,
+    Role::Guard,
+    Role::Viewer,
+    Role::Approver,
+];
+const WRITERS: [Role; 2] = [Role::Admin, Role::Security];
+
+/// Longest name or department accepted, in characters.
+const MAX_TEXT: usize = 100;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(search_persons, create_person))
+        .routes(routes!(get_person, update_person, delete_person))
+}
+
+/// Query parameters of `GET /api/v1/persons`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PersonParams {
+    /// A substring of the name (case-insensitive); for admin and security also of the phone.
+    q: Option<String>,
+    /// staff, student, family, contractor, official or visitor.
+    category: Option<String>,
+    /// Exact department.
+    department: Option<String>,
+    /// Page number, from 1.
+    page: Option<i64>,
+    /// Items per page, 1 to 500 (default 50).
+    per_page: Option<i64>,
+}
+
+/// Which persons the caller may read: all (`None`) or one department's (an approver who holds
+/// no other reading role).
+fn department_scope(authed: &Authed) -> ApiResult<Option<String>> {
+    authed.require(&READERS)?;
+    if [Role::Admin, Role::Security, Role::Guard, Role::Viewer]
+        .into_iter()
+        .any(|r| authed.has(r))
+    {
+        return Ok(None);
+    }
+    if authed.department.is_empty() {
+        // An approver of no department approves for nobody.
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Some(authed.department.clone()))
+}
+
+/// The person as this caller may see them.
+fn shown(mut p: Person, authed: &Authed) -> Person {
+    if !authed.sees_personal_ids() {
+        p.id_card = mask_id_card(&p.id_card);
+        p.phone = mask_phone(&p.phone);
+    }
+    p
+}
+
+fn category_error(f: &mut Fields, field: &'static str, found: &str) {
+    f.add(
+        field,
+        "invalid_category",
+        Msg::new(
+            format!(
+                "人员类别“{found}”无效，应为 staff、student、family、contractor、official 或 visitor 之一"
+            ),
+            format!(
+                "category {found:?} is not one of staff, student, family, contractor, official, visitor"
+            ),
+        ),
+    );
+}
+
+fn id_card_message(e: &IdCardError) -> Msg {
+    match e {
+        IdCardError::Length(n) => Msg::new(
+            format!("身份证号应为 18 位（旧证 15 位数字），实际为 {n} 位"),
+            e.to_string(),
+        ),
+        IdCardError::Characters => Msg::new(
+            "身份证号只能由数字组成，18 位号码的最后一位可以是 X",
+            e.to_string(),
+        ),
+        IdCardError::BirthDate => Msg::new("身份证号中的出生日期不是有效日期", e.to_string()),
+        IdCardError::CheckDigit { expected } => Msg::new(
+            format!("身份证号校验位错误（按 GB 11643 应为 {expected}）"),
+            e.to_string(),
+        ),
+    }
+}
+
+/// Checks and normalises a person's fields, reporting every problem at once.
+fn validated(new: NewPerson) -> ApiResult<NewPerson> {
+    let mut f = Fields::new();
+    let name = new.name.trim().to_string();
+    if name.is_empty() {
+        f.add(
+            "name",
+            "required",
+            Msg::new("姓名不能为空", "the name is required"),
+        );
+    } else if name.chars().count() > MAX_TEXT {
+        f.add(
+            "name",
+            "too_long",
+            Msg::new(
+                format!("姓名最多 {MAX_TEXT} 个字符"),
+                format!("the name has more than {MAX_TEXT} characters"),
+            ),
+        );
+    }
+    if !CATEGORIES.contains(&new.category.as_str()) {
+        category_error(&mut f, "category", &new.category);
+    }
+    let department = new.department.trim().to_string();
+    if department.chars().count() > MAX_TEXT {
+        f.add(
+            "department",
+            "too_long",
+            Msg::new(
+                format!("部门名称最多 {MAX_TEXT} 个字符"),
+                format!("the department has more than {MAX_TEXT} characters"),
+            ),
+        );
+    }
+    let phone = match check_phone(&new.phone) {
+        Ok(p) => p,
+        Err(e) => {
+            f.add(
+                "phone",
+                "invalid_phone",
+                Msg::new("电话号码应为 5 到 20 位数字，可以 + 开头", e.to_string()),
+            );
+            String::new()
+        }
+    };
+    let id_card = if new.id_card.trim().is_empty() {
+        String::new()
+    } else {
+        match check_id_card(&new.id_card) {
+            Ok(c) => c,
+            Err(e) => {
+                f.add("id_card", e.code(), id_card_message(&e));
+                String::new()
+            }
+        }
+    };
+    f.finish()?;
+    Ok(NewPerson {
+        name,
+        category: new.category,
+        department,
+        phone,
+        id_card,
+    })
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound(Msg::new(
+        format!("人员 {id} 不存在"),
+        format!("person {id} does not exist"),
+    ))
+}
+
+fn repo_error(id: i64) -> impl FnOnce(RepoError) -> ApiError {
+    move |e| match e {
+        RepoError::NotFound => not_found(id),
+        e => e.into(),
+    }
+}
+
+/// Search persons
+///
+/// By name (or phone, for admin and security) substring, category and department, a page at a
+/// time, ordered by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/persons",
+    tag = "persons",
+    params(PersonParams),
+    responses(
+        (status = 200, description = "One page of persons", body = PageOf<Person>),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "The role may not read persons (or not this department)", body = ErrorBody),
+        (status = 422, description = "A bad filter or page", body = ErrorBody),
+    )
+)]
+async fn search_persons(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiQuery(params): ApiQuery<PersonParams>,
+) -> ApiResult<ApiJson<PageOf<Person>>> {
+    let scope = department_scope(&authed)?;
+    let page_query = PageQuery {
+        page: params.page,
+        per_page: params.per_page,
+    };
+    let page = page_query.page()?;
+    let mut f = Fields::new();
+    if let Some(c) = &params.category
+        && !CATEGORIES.contains(&c.as_str())
+    {
+        category_error(&mut f, "category", c);
+    }
+    f.finish()?;
+    let department = match (scope, params.department) {
+        (None, d) => d,
+        (Some(own), None) => Some(own),
+        (Some(own), Some(d)) if d == own => Some(own),
+        (Some(_), Some(_)) => return Err(ApiError::Forbidden),
+    };
+    let query = PersonSearch {
+        text: params.q.map(|q| q.trim().to_string()),
+        text_matches_phone: authed.sees_personal_ids(),
+        category: params.category,
+        department,
+    };
+    let mut found = persons::search(&state.db, &query, page).await?;
+    found.items = found.items.into_iter().map(|p| shown(p, &authed)).collect();
+    Ok(ApiJson(paged(found, &page_query)))
+}
+
+/// Read a person
+#[utoipa::path(
+    get,
+    path = "/api/v1/persons/{id}",
+    tag = "persons",
+    params(("id" = i64, Path, description = "Person id")),
+    responses(
+        (status = 200, description = "The person", body = Person),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "The role may not read this person", body = ErrorBody),
+        (status = 404, description = "No such person", body = ErrorBody),
+    )
+)]
+async fn get_person(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<Person>> {
+    let scope = department_scope(&authed)?;
+    let p = persons::get(&state.db, id).await.map_err(repo_error(id))?;
+    if let Some(own) = scope
+        && p.department != own
+    {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(ApiJson(shown(p, &authed)))
+}
+
+/// Create a person
+#[utoipa::path(
+    post,
+    path = "/api/v1/persons",
+    tag = "persons",
+    request_body = NewPerson,
+    responses(
+        (status = 201, description = "Created", body = Person),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "Only admin and security create persons", body = ErrorBody),
+        (status = 422, description = "Invalid fields, each named", body = ErrorBody),
+    )
+)]
+async fn create_person(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(new): ApiJson<NewPerson>,
+) -> ApiResult<(StatusCode, ApiJson<Person>)> {
+    authed.require(&WRITERS)?;
+    let new = validated(new)?;
+    let p = persons::create(&state.db, &authed.actor(), new).await?;
+    Ok((StatusCode::CREATED, ApiJson(shown(p, &authed))))
+}
+
+/// Replace a person
+///
+/// Every field is replaced (omitted optional fields become empty).
+#[utoipa::path(
+    put,
+    path = "/api/v1/persons/{id}",
+    tag = "persons",
+    params(("id" = i64, Path, description = "Person id")),
+    request_body = NewPerson,
+    responses(
+        (status = 200, description = "Replaced", body = Person),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "Only admin and security change persons", body = ErrorBody),
+        (status = 404, description = "No such person", body = ErrorBody),
+        (status = 422, description = "Invalid fields, each named", body = ErrorBody),
+    )
+)]
+async fn update_person(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    ApiJson(new): ApiJson<NewPerson>,
+) -> ApiResult<ApiJson<Person>> {
+    authed.require(&WRITERS)?;
+    let new = validated(new)?;
+    let p = persons::update(&state.db, &authed.actor(), id, new)
+        .await
+        .map_err(repo_error(id))?;
+    Ok(ApiJson(shown(p, &authed)))
+}
+
+/// Delete a person
+///
+/// Refused (409) while the person holds permits or vehicles or hosts visitor bookings.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/persons/{id}",
+    tag = "persons",
+    params(("id" = i64, Path, description = "Person id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "Only admin and security delete persons", body = ErrorBody),
+        (status = 404, description = "No such person", body = ErrorBody),
+        (status = 409, description = "The person still holds permits, vehicles or bookings", body = ErrorBody),
+    )
+)]
+async fn delete_person(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    authed.require(&WRITERS)?;
+    match persons::delete(&state.db, &authed.actor(), id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(RepoError::Reference(_)) => {
+            let h = persons::holdings(&state.db, id).await?;
+            Err(ApiError::Conflict(Msg::new(
+                format!(
+                    "人员 {id} 仍持有 {} 张通行证、{} 辆车、{} 个访客预约，不能删除；请先移除它们",
+                    h.permits, h.vehicles, h.bookings
+                ),
+                format!(
+                    "person {id} still holds {} permits, {} vehicles and {} visitor bookings; \
+                     remove those first",
+                    h.permits, h.vehicles, h.bookings
+                ),
+            )))
+        }
+        Err(e) => Err(repo_error(id)(e)),
+    }
 }
