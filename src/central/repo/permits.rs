@@ -490,6 +490,7 @@ pub async fn act(
         });
     }
     let to = action.to_state();
+    let reason_given = reason;
     let reason = if to == PermitStatus::Active {
         ""
     } else {
@@ -514,6 +515,12 @@ pub async fn act(
         return Err(missed(db, id).await.into());
     }
     let after = fetch(&mut tx, id).await?;
+    // The audit keeps the reason given for every action, reactivation included (whose reason
+    // is not stored on the permit).
+    let mut after_json = json(&after);
+    if let Some(o) = after_json.as_object_mut() {
+        o.insert("action_reason".into(), reason_given.into());
+    }
     audit(
         &mut tx,
         actor,
@@ -521,7 +528,7 @@ pub async fn act(
         ENTITY,
         id,
         Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&after_json),
     )
     .await?;
     record_change(&mut tx, ENTITY, id, "upsert").await?;
