@@ -13,7 +13,7 @@ use gatehouse::central::repo::permits::{
 };
 
 // ---------------------------------------------------------------------------------------------
-// Fixtures: persons, vehicles and gates are written with plain SQL (their repositories are not
+// Fixtures: persons and vehicles are written with plain SQL (their repositories are not
 // this file's subject).
 
 async fn person(db: &Db, name: &str, department: &str) -> i64 {
@@ -37,15 +37,6 @@ async fn vehicle(db: &Db, plate: &str) -> i64 {
     .fetch_one(db.pool())
     .await
     .unwrap()
-}
-
-async fn gate(db: &Db, id: i64) {
-    sqlx::query("INSERT INTO gates (id, name, created_ms, updated_ms) VALUES ($1, $2, 0, 0)")
-        .bind(id)
-        .bind(format!("gate {id}"))
-        .execute(db.pool())
-        .await
-        .unwrap();
 }
 
 async fn count(db: &Db, sql: &str) -> i64 {
@@ -624,5 +615,1186 @@ async fn bookings_are_found_by_partial_plate_host_department_status_and_day() {
             ..BookingQuery::default()
         };
         assert_eq!(ids(q).await, [b2.id]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Permits: API.
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use central_support::{APPROVER_DEPARTMENT, TestApp};
+use gatehouse::central::api::auth::Role;
+use serde_json::{Value, json};
+
+const ALL_ROLES: [Role; 5] = [
+    Role::Admin,
+    Role::Security,
+    Role::Guard,
+    Role::Approver,
+    Role::Viewer,
+];
+
+fn permit_body(holder_id: i64, vehicle_ids: &[i64]) -> Value {
+    json!({
+        "category": "staff",
+        "holder_id": holder_id,
+        "valid_from": "2025-01-01T00:00:00Z",
+        "valid_until": "2030-01-01T00:00:00+08:00",
+        "gates": "1;2:exit",
+        "schedule": "mon-fri 07:00-22:00",
+        "max_inside": 1,
+        "vehicle_ids": vehicle_ids,
+    })
+}
+
+fn fields(body: &Value) -> Vec<(String, String)> {
+    body["fields"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn create_permit(app: &TestApp, holder: i64, vehicles: &[i64]) -> Value {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/permits",
+            Some(Role::Security),
+            Some(permit_body(holder, vehicles)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_permit_is_created_read_with_its_etag_replaced_with_if_match_and_deleted_by_an_admin() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let holder = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
+        let (v1, v2) = (
+            vehicle(&app.db, "京A12345").await,
+            vehicle(&app.db, "京B23456").await,
+        );
+        let (status, headers, created) = app
+            .call_with_headers(
+                Method::POST,
+                "/api/v1/permits",
+                Some(Role::Admin),
+                Some(permit_body(holder, &[v1])),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{:?}: {created}", app.kind);
+        assert_eq!(headers["etag"], "\"1\"");
+        assert_eq!(created["valid_until"], "2029-12-31T16:00:00Z");
+        assert_eq!(created["holder_department"], APPROVER_DEPARTMENT);
+        let id = created["id"].as_i64().unwrap();
+        let path = format!("/api/v1/permits/{id}");
+
+        let (status, headers, got) = app
+            .call_with_headers(Method::GET, &path, Some(Role::Viewer), None, &[])
+            .await;
+        assert_eq!((status, &got), (StatusCode::OK, &created));
+        assert_eq!(headers["etag"], "\"1\"");
+
+        let mut change = permit_body(holder, &[v1, v2]);
+        change["gates"] = json!(" all ");
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &path,
+                Some(Role::Security),
+                Some(change.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "no If-Match: {body}");
+        assert!(body["message"].as_str().unwrap().contains("If-Match"));
+
+        let (status, headers, updated) = app
+            .call_with_headers(
+                Method::PUT,
+                &path,
+                Some(Role::Security),
+                Some(change.clone()),
+                &[("if-match", "\"1\"")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!(headers["etag"], "\"2\"");
+        assert_eq!(updated["vehicle_ids"], json!([v1, v2]));
+        assert_eq!(updated["gates"], "all");
+
+        let (status, body) = app
+            .call_lang(
+                Method::GET,
+                "/api/v1/permits?plate=京b·234",
+                Some(Role::Guard),
+                None,
+                "en",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["total"], 1);
+        assert_eq!(body["items"][0]["id"], id);
+
+        let (status, body) = app
+            .call(Method::DELETE, &path, Some(Role::Security), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, _) = app
+            .call(Method::DELETE, &path, Some(Role::Admin), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = app.call(Method::GET, &path, Some(Role::Admin), None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+        assert_eq!(
+            audit_actions(&app.db, "permit", id).await,
+            ["create", "update", "delete"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_put_with_an_old_etag_is_a_409_stale_version_carrying_the_current_version() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let holder = person(&app.db, "张三", "").await;
+        let id = create_permit(&app, holder, &[]).await["id"]
+            .as_i64()
+            .unwrap();
+        let path = format!("/api/v1/permits/{id}");
+        let headers = [("if-match", "\"1\"")];
+        let (status, _, _) = app
+            .call_with_headers(
+                Method::PUT,
+                &path,
+                Some(Role::Admin),
+                Some(permit_body(holder, &[])),
+                &headers,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let mut change = permit_body(holder, &[]);
+        change["category"] = json!("contractor");
+        let (status, _, body) = app
+            .call_with_headers(
+                Method::PUT,
+                &path,
+                Some(Role::Admin),
+                Some(change),
+                &headers,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{:?}: {body}", app.kind);
+        assert_eq!(body["code"], "stale_version");
+        assert_eq!(body["current_version"], 2);
+        let (_, got) = app.call(Method::GET, &path, Some(Role::Admin), None).await;
+        assert_eq!(got["category"], "staff", "the stale update changed nothing");
+        let (status, _, body) = app
+            .call_with_headers(
+                Method::PUT,
+                &path,
+                Some(Role::Admin),
+                Some(permit_body(holder, &[])),
+                &[("if-match", "*")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_puts_from_the_same_version_give_exactly_one_200_and_one_409() {
+    for t in central_support::each_database().await {
+        let app = Arc::new(TestApp::spawn(t).await);
+        let holder = person(&app.db, "张三", "").await;
+        let (v1, v2) = (
+            vehicle(&app.db, "京A12345").await,
+            vehicle(&app.db, "京B23456").await,
+        );
+        let id = create_permit(&app, holder, &[]).await["id"]
+            .as_i64()
+            .unwrap();
+        for round in 1..=8 {
+            let etag = format!("\"{round}\"");
+            let mut tasks = Vec::new();
+            for (role, vehicle) in [(Role::Admin, v1), (Role::Security, v2)] {
+                let (app, etag) = (app.clone(), etag.clone());
+                tasks.push(tokio::spawn(async move {
+                    app.call_with_headers(
+                        Method::PUT,
+                        &format!("/api/v1/permits/{id}"),
+                        Some(role),
+                        Some(permit_body(holder, &[vehicle])),
+                        &[("if-match", &etag)],
+                    )
+                    .await
+                }));
+            }
+            let mut statuses = Vec::new();
+            for task in tasks {
+                let (status, _, body) = task.await.unwrap();
+                if status == StatusCode::CONFLICT {
+                    assert_eq!(body["code"], "stale_version");
+                    assert_eq!(body["current_version"], round + 1);
+                }
+                statuses.push(status);
+            }
+            statuses.sort();
+            assert_eq!(
+                statuses,
+                [StatusCode::OK, StatusCode::CONFLICT],
+                "{:?} round {round}",
+                app.kind
+            );
+        }
+        let (_, got) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/permits/{id}"),
+                Some(Role::Admin),
+                None,
+            )
+            .await;
+        assert_eq!(got["version"], 9);
+        assert_eq!(got["vehicle_ids"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn permits_need_a_session_and_only_admin_and_security_change_them() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let holder = person(&app.db, "张三", "物理学院").await;
+        let id = create_permit(&app, holder, &[]).await["id"]
+            .as_i64()
+            .unwrap();
+        let path = format!("/api/v1/permits/{id}");
+        for (method, path) in [
+            (Method::GET, "/api/v1/permits".to_string()),
+            (Method::GET, path.clone()),
+            (Method::DELETE, path.clone()),
+        ] {
+            let (status, body) = app.call(method, &path, None, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{:?} {path}", app.kind);
+            assert_eq!(body["code"], "unauthenticated");
+        }
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/permits",
+                None,
+                Some(permit_body(holder, &[])),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        for role in [Role::Guard, Role::Approver, Role::Viewer] {
+            let (status, _) = app
+                .call(
+                    Method::POST,
+                    "/api/v1/permits",
+                    Some(role),
+                    Some(permit_body(holder, &[])),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} creates");
+            let (status, _, _) = app
+                .call_with_headers(
+                    Method::PUT,
+                    &path,
+                    Some(role),
+                    Some(permit_body(holder, &[])),
+                    &[("if-match", "\"1\"")],
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} updates");
+            let (status, _) = app
+                .call(
+                    Method::POST,
+                    &format!("{path}/suspend"),
+                    Some(role),
+                    Some(json!({"reason": "x"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} suspends");
+        }
+        for role in [Role::Admin, Role::Security, Role::Guard, Role::Viewer] {
+            let (status, _) = app.call(Method::GET, &path, Some(role), None).await;
+            assert_eq!(status, StatusCode::OK, "{role:?} reads");
+        }
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM permits").await, 1);
+        assert_eq!(
+            count(&app.db, "SELECT version FROM permits").await,
+            1,
+            "no refused call changed the permit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_approver_sees_only_permits_whose_holder_is_in_their_department() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let own = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
+        let other = person(&app.db, "李四", "物理学院").await;
+        let own_id = create_permit(&app, own, &[]).await["id"].as_i64().unwrap();
+        let other_id = create_permit(&app, other, &[]).await["id"]
+            .as_i64()
+            .unwrap();
+        let (status, body) = app
+            .call(Method::GET, "/api/v1/permits", Some(Role::Approver), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{:?}", app.kind);
+        assert_eq!(body["total"], 1);
+        assert_eq!(body["items"][0]["id"], own_id);
+        let (status, body) = app
+            .call(
+                Method::GET,
+                "/api/v1/permits?department=物理学院",
+                Some(Role::Approver),
+                None,
+            )
+            .await;
+        assert_eq!((status, body["total"].as_i64()), (StatusCode::OK, Some(0)));
+        let (status, _) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/permits/{own_id}"),
+                Some(Role::Approver),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/permits/{other_id}"),
+                Some(Role::Approver),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, body) = app
+            .call(Method::GET, "/api/v1/permits", Some(Role::Viewer), None)
+            .await;
+        assert_eq!(body["total"], 2);
+    }
+}
+
+#[tokio::test]
+async fn every_bad_permit_field_is_a_422_naming_it_and_nothing_is_stored() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let holder = person(&app.db, "张三", "").await;
+        let v1 = vehicle(&app.db, "京A12345").await;
+        let body = json!({
+            "category": "teacher",
+            "holder_id": holder + 100,
+            "valid_from": "2025-01-01T08:30:15Z",
+            "valid_until": "2024-01-01T00:00:00Z",
+            "gates": "north",
+            "schedule": "someday 25:00-26:00",
+            "max_inside": 0,
+            "vehicle_ids": [v1, v1, v1 + 100],
+        });
+        let (status, resp) = app
+            .call(
+                Method::POST,
+                "/api/v1/permits",
+                Some(Role::Admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}: {resp}",
+            app.kind
+        );
+        assert_eq!(resp["code"], "validation_failed");
+        let mut got = fields(&resp);
+        got.sort();
+        let mut want: Vec<(String, String)> = [
+            ("category", "invalid_category"),
+            ("holder_id", "unknown_person"),
+            ("valid_from", "not_whole_minute"),
+            ("valid_until", "reversed_window"),
+            ("gates", "invalid_gates"),
+            ("schedule", "invalid_schedule"),
+            ("max_inside", "out_of_range"),
+            ("vehicle_ids[1]", "duplicate_vehicle"),
+            ("vehicle_ids[2]", "unknown_vehicle"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        want.sort();
+        assert_eq!(got, want);
+
+        let mut unknown_gate = permit_body(holder, &[]);
+        unknown_gate["gates"] = json!("1;7:exit");
+        let (status, resp) = app
+            .call_lang(
+                Method::POST,
+                "/api/v1/permits",
+                Some(Role::Admin),
+                Some(unknown_gate),
+                "en",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            fields(&resp),
+            [("gates".to_string(), "unknown_gate".to_string())]
+        );
+        assert_eq!(resp["fields"][0]["message"], "no such gate: 7");
+
+        let mut extra = permit_body(holder, &[]);
+        extra["status"] = json!("revoked");
+        let (status, resp) = app
+            .call(
+                Method::POST,
+                "/api/v1/permits",
+                Some(Role::Admin),
+                Some(extra),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields(&resp)[0].1, "unknown_field");
+
+        let (status, resp) = app
+            .call(
+                Method::GET,
+                "/api/v1/permits?status=expired&valid_at=yesterday",
+                Some(Role::Admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let got: Vec<String> = fields(&resp).into_iter().map(|f| f.0).collect();
+        assert_eq!(got, ["status", "valid_at"]);
+
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM permits").await, 0);
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM permit_vehicles").await,
+            0
+        );
+        assert_eq!(
+            count(
+                &app.db,
+                "SELECT COUNT(*) FROM audit_log WHERE entity = 'permit'"
+            )
+            .await,
+            0
+        );
+
+        // A bad update leaves the permit as it was.
+        let id = create_permit(&app, holder, &[v1]).await["id"]
+            .as_i64()
+            .unwrap();
+        let mut bad = permit_body(holder, &[v1 + 100]);
+        bad["valid_until"] = json!("2020-01-01T00:00:00Z");
+        let (status, _, _) = app
+            .call_with_headers(
+                Method::PUT,
+                &format!("/api/v1/permits/{id}"),
+                Some(Role::Admin),
+                Some(bad),
+                &[("if-match", "\"1\"")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let stored = permits::get(&app.db, id).await.unwrap();
+        assert_eq!((stored.version, stored.vehicle_ids), (1, vec![v1]));
+    }
+}
+
+#[tokio::test]
+async fn suspend_revoke_and_reactivate_take_a_reason_and_an_illegal_one_names_the_current_status() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let holder = person(&app.db, "张三", "").await;
+        let id = create_permit(&app, holder, &[]).await["id"]
+            .as_i64()
+            .unwrap();
+        let path = |a: &str| format!("/api/v1/permits/{id}/{a}");
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &path("suspend"),
+                Some(Role::Security),
+                Some(json!({"reason": "  "})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", app.kind);
+        assert_eq!(
+            fields(&body),
+            [("reason".to_string(), "required".to_string())]
+        );
+        let (status, headers, body) = app
+            .call_with_headers(
+                Method::POST,
+                &path("suspend"),
+                Some(Role::Security),
+                Some(json!({"reason": "标签丢失"})),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            (body["status"].as_str(), body["status_reason"].as_str()),
+            (Some("suspended"), Some("标签丢失"))
+        );
+        assert_eq!(headers["etag"], "\"2\"");
+        let (status, _, body) = app
+            .call_with_headers(
+                Method::POST,
+                &path("revoke"),
+                Some(Role::Admin),
+                Some(json!({"reason": "x"})),
+                &[("if-match", "\"1\"")],
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::CONFLICT, Some("stale_version"))
+        );
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &path("reactivate"),
+                Some(Role::Security),
+                Some(json!({"reason": "找到了"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("active"))
+        );
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &path("revoke"),
+                Some(Role::Security),
+                Some(json!({"reason": "离校"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("revoked"))
+        );
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &path("reactivate"),
+                Some(Role::Security),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body["code"], "conflict");
+        assert!(
+            body["message"].as_str().unwrap().contains("已吊销"),
+            "{body}"
+        );
+        let (_, body) = app
+            .call_lang(
+                Method::POST,
+                &path("suspend"),
+                Some(Role::Security),
+                Some(json!({"reason": "x"})),
+                "en",
+            )
+            .await;
+        assert_eq!(
+            body["message"],
+            "The permit is revoked; it cannot be suspended"
+        );
+        assert_eq!(
+            audit_actions(&app.db, "permit", id).await,
+            ["create", "suspend", "reactivate", "revoke"]
+        );
+        let reason: String =
+            sqlx::query_scalar("SELECT after_json FROM audit_log WHERE action = 'reactivate'")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        assert!(
+            reason.contains("找到了"),
+            "the reactivation's reason is audited: {reason}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn permits_are_searched_by_status_category_department_holder_and_validity_through_the_api() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let a_holder = person(&app.db, "张三", "Physics").await;
+        let b_holder = person(&app.db, "李四", "计算机学院").await;
+        let a = create_permit(&app, a_holder, &[]).await["id"]
+            .as_i64()
+            .unwrap();
+        let mut body = permit_body(b_holder, &[]);
+        body["category"] = json!("contractor");
+        body["valid_from"] = json!("2031-01-01T00:00:00Z");
+        body["valid_until"] = json!("2031-02-01T00:00:00Z");
+        let (_, b) = app
+            .call(
+                Method::POST,
+                "/api/v1/permits",
+                Some(Role::Admin),
+                Some(body),
+            )
+            .await;
+        let b = b["id"].as_i64().unwrap();
+        app.call(
+            Method::POST,
+            &format!("/api/v1/permits/{b}/suspend"),
+            Some(Role::Admin),
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+        for (query, want) in [
+            ("", vec![b, a]),
+            ("?status=suspended", vec![b]),
+            ("?category=staff", vec![a]),
+            ("?department=PHYSICS", vec![a]),
+            (&format!("?holder_id={b_holder}") as &str, vec![b]),
+            ("?valid_at=2031-01-15T00:00:00Z", vec![b]),
+            ("?valid_at=2026-01-15T08:00:00%2B08:00", vec![a]),
+            ("?per_page=1&page=2", vec![a]),
+        ] {
+            let (status, body) = app
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/permits{query}"),
+                    Some(Role::Viewer),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{:?} {query}: {body}", app.kind);
+            let ids: Vec<i64> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_i64().unwrap())
+                .collect();
+            assert_eq!(ids, want, "{query}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Visitor bookings: API.
+
+/// An RFC 3339 whole minute `hours` from now.
+fn in_hours(hours: i64) -> String {
+    let t = Utc::now() + Duration::hours(hours);
+    Utc.timestamp_opt(t.timestamp() / 60 * 60, 0)
+        .single()
+        .unwrap()
+        .to_rfc3339()
+}
+
+fn booking_body(host_id: i64, plate: &str) -> Value {
+    json!({
+        "host_id": host_id,
+        "purpose": "学术讲座",
+        "plate": plate,
+        "plate_colour": "blue",
+        "driver_name": "周九",
+        "driver_phone": "138 1234 5678",
+        "slot_from": in_hours(1),
+        "slot_until": in_hours(3),
+    })
+}
+
+#[tokio::test]
+async fn a_booking_is_made_by_the_departments_approver_approved_arrives_and_leaves() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let host = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
+        let (status, b) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Approver),
+                Some(booking_body(host, "京ａ·12345")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{:?}: {b}", app.kind);
+        assert_eq!(b["status"], "pending");
+        assert_eq!(b["plate"], "京A12345");
+        assert_eq!(
+            b["department"], APPROVER_DEPARTMENT,
+            "defaults to the host's"
+        );
+        assert_eq!(b["driver_phone"], "13812345678");
+        let id = b["id"].as_i64().unwrap();
+        let step = |s: &str| format!("/api/v1/bookings/{id}/{s}");
+
+        let (status, _) = app
+            .call(Method::POST, &step("approve"), Some(Role::Guard), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = app
+            .call(Method::POST, &step("arrive"), Some(Role::Approver), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = app
+            .call(Method::POST, &step("arrive"), Some(Role::Guard), None)
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "not approved yet: {body}");
+        assert_eq!(body["message"], "预约当前状态为“待审批”，不能登记到达");
+
+        let (status, body) = app
+            .call(Method::POST, &step("approve"), Some(Role::Approver), None)
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("approved"))
+        );
+        let (status, body) = app
+            .call(Method::POST, &step("arrive"), Some(Role::Guard), None)
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("arrived"))
+        );
+        assert!(body["arrived_at"].is_string());
+
+        let (_, seen) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/bookings/{id}"),
+                Some(Role::Viewer),
+                None,
+            )
+            .await;
+        assert_eq!(
+            seen["driver_phone"], "138****5678",
+            "a viewer sees a masked phone"
+        );
+        let (_, seen) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/bookings/{id}"),
+                Some(Role::Guard),
+                None,
+            )
+            .await;
+        assert_eq!(
+            seen["driver_phone"], "13812345678",
+            "the guard calls the driver"
+        );
+
+        let (status, body) = app
+            .call(Method::POST, &step("leave"), Some(Role::Guard), None)
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("left"))
+        );
+        let (status, body) = app
+            .call_lang(
+                Method::POST,
+                &step("cancel"),
+                Some(Role::Security),
+                None,
+                "en",
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(
+            body["message"],
+            "The booking is left; it cannot be cancelled"
+        );
+        assert_eq!(
+            audit_actions(&app.db, "visitor_booking", id).await,
+            ["create", "approve", "arrive", "leave"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn booking_roles_are_enforced_per_department_and_guards_register_only_walk_ins() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let own = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
+        let other = person(&app.db, "李四", "物理学院").await;
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                None,
+                Some(booking_body(own, "京A12345")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{:?}", app.kind);
+        let (status, _) = app.call(Method::GET, "/api/v1/bookings", None, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        for role in [Role::Viewer, Role::Guard] {
+            let (status, _) = app
+                .call(
+                    Method::POST,
+                    "/api/v1/bookings",
+                    Some(role),
+                    Some(booking_body(own, "京A12345")),
+                )
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role:?} pre-books");
+        }
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Approver),
+                Some(booking_body(other, "京A12345")),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "an approver books for another department"
+        );
+        let mut walk_in = booking_body(other, "京B23456");
+        walk_in["walk_in"] = json!(true);
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Approver),
+                Some(walk_in.clone()),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "approvers do not register walk-ins"
+        );
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM visitor_bookings").await,
+            0
+        );
+
+        let (status, w) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Guard),
+                Some(walk_in),
+            )
+            .await;
+        assert_eq!(
+            (status, w["status"].as_str()),
+            (StatusCode::CREATED, Some("arrived")),
+            "{w}"
+        );
+
+        let (status, b) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Security),
+                Some(booking_body(other, "京C34567")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let other_id = b["id"].as_i64().unwrap();
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/bookings/{other_id}/approve"),
+                Some(Role::Approver),
+                None,
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "another department's booking"
+        );
+        let (status, _) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/bookings/{other_id}"),
+                Some(Role::Approver),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, list) = app
+            .call(Method::GET, "/api/v1/bookings", Some(Role::Approver), None)
+            .await;
+        assert_eq!(list["total"], 0, "nothing of the approver's department yet");
+        for role in ALL_ROLES {
+            let (status, _) = app
+                .call(Method::GET, "/api/v1/bookings", Some(role), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{role:?} lists");
+        }
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/bookings/{other_id}/cancel"),
+                Some(Role::Guard),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, b) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/bookings/{other_id}/cancel"),
+                Some(Role::Security),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, b["status"].as_str()),
+            (StatusCode::OK, Some("cancelled"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_bad_booking_field_is_a_422_naming_it_and_nothing_is_stored() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let host = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
+        let body = json!({
+            "host_id": host + 100,
+            "plate": "X12345",
+            "plate_colour": "pink",
+            "driver_name": " ",
+            "driver_phone": "12345",
+            "slot_from": in_hours(3),
+            "slot_until": in_hours(1),
+        });
+        let (status, resp) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{:?}: {resp}",
+            app.kind
+        );
+        let mut got = fields(&resp);
+        got.sort();
+        let mut want: Vec<(String, String)> = [
+            ("host_id", "unknown_person"),
+            ("plate", "plate_unknown_province"),
+            ("plate_colour", "invalid_plate_colour"),
+            ("driver_name", "required"),
+            ("driver_phone", "invalid_phone"),
+            ("slot_until", "reversed_window"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(
+            resp["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["message"] == "车牌号不正确：“X”不是省份简称"),
+            "{resp}"
+        );
+
+        let mut long = booking_body(host, "京A12345");
+        long["slot_until"] = json!(in_hours(24 * 8));
+        let (status, resp) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Admin),
+                Some(long),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            fields(&resp),
+            [("slot_until".to_string(), "slot_too_long".to_string())]
+        );
+
+        let mut past = booking_body(host, "京A12345");
+        past["slot_from"] = json!(in_hours(-3));
+        past["slot_until"] = json!(in_hours(-1));
+        let (_, resp) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Admin),
+                Some(past),
+            )
+            .await;
+        assert_eq!(
+            fields(&resp),
+            [("slot_until".to_string(), "slot_in_past".to_string())]
+        );
+
+        let mut seconds = booking_body(host, "京A12345");
+        seconds["slot_from"] = json!("2030-01-01T08:00:30Z");
+        seconds["slot_until"] = json!("2030-01-01T09:00:00Z");
+        let (_, resp) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Admin),
+                Some(seconds),
+            )
+            .await;
+        assert_eq!(
+            fields(&resp),
+            [("slot_from".to_string(), "not_whole_minute".to_string())]
+        );
+
+        let (status, resp) = app
+            .call(
+                Method::GET,
+                "/api/v1/bookings?date=2030-13-01&status=gone",
+                Some(Role::Admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let got: Vec<String> = fields(&resp).into_iter().map(|f| f.0).collect();
+        assert_eq!(got, ["status", "date"]);
+
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM visitor_bookings").await,
+            0
+        );
+        assert_eq!(
+            count(
+                &app.db,
+                "SELECT COUNT(*) FROM audit_log WHERE entity = 'visitor_booking'"
+            )
+            .await,
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pending_booking_is_edited_and_bookings_are_searched_by_plate_status_host_and_day() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let host = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
+        let other = person(&app.db, "李四", "Physics").await;
+        let (_, a) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Admin),
+                Some(booking_body(host, "京A12345")),
+            )
+            .await;
+        let a = a["id"].as_i64().unwrap();
+        let mut later = booking_body(other, "沪C34567");
+        later["slot_from"] = json!("2030-05-01T17:00:00Z");
+        later["slot_until"] = json!("2030-05-01T18:00:00Z");
+        later["driver_phone"] = json!("010-62345678");
+        let (status, b) = app
+            .call(
+                Method::POST,
+                "/api/v1/bookings",
+                Some(Role::Admin),
+                Some(later.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{:?}: {b}", app.kind);
+        let b = b["id"].as_i64().unwrap();
+
+        later["plate"] = json!("沪C34568");
+        later["purpose"] = json!("送货");
+        let (status, edited) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/bookings/{b}"),
+                Some(Role::Security),
+                Some(later.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{edited}");
+        assert_eq!(
+            (edited["plate"].as_str(), edited["purpose"].as_str()),
+            (Some("沪C34568"), Some("送货"))
+        );
+        app.call(
+            Method::POST,
+            &format!("/api/v1/bookings/{b}/approve"),
+            Some(Role::Admin),
+            None,
+        )
+        .await;
+        let (status, resp) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/bookings/{b}"),
+                Some(Role::Security),
+                Some(later),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{resp}");
+        assert!(resp["message"].as_str().unwrap().contains("已批准"));
+
+        for (query, want) in [
+            ("", vec![a, b]),
+            ("?plate=c3456", vec![b]),
+            ("?plate=京A", vec![a]),
+            ("?status=approved", vec![b]),
+            (&format!("?host_id={host}") as &str, vec![a]),
+            ("?department=physics", vec![b]),
+            ("?date=2030-05-02", vec![b]),
+            ("?date=2030-05-01", vec![]),
+        ] {
+            let (status, body) = app
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/bookings{query}"),
+                    Some(Role::Viewer),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            let ids: Vec<i64> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_i64().unwrap())
+                .collect();
+            assert_eq!(ids, want, "{query}");
+            if let Some(first) = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == b)
+            {
+                assert_eq!(first["driver_phone"], "010-****5678");
+            }
+        }
     }
 }

@@ -89,7 +89,7 @@ fn plate_zh(e: &PlateError) -> String {
 }
 
 /// Normalises a mainland phone number: an 11-digit mobile (`+86` allowed) becomes its 11 digits,
-/// a landline becomes `AREA-NUMBER` (`010-12345678`, `0755-1234567`). `None` if it is neither.
+/// a landline becomes `AREA-NUMBER` (`010-62345678`, `0755-2345678`). `None` if it is neither.
 pub(crate) fn normalise_phone(text: &str) -> Option<String> {
     let trimmed = text.trim();
     let had_plus86 = trimmed.starts_with("+86");
@@ -231,8 +231,8 @@ async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<New
             "driver_phone",
             "invalid_phone",
             Msg::new(
-                "驾驶人电话须为 11 位手机号或带区号的固定电话（如 010-12345678）",
-                "driver_phone must be an 11-digit mainland mobile or a landline with its area code (e.g. 010-12345678)",
+                "驾驶人电话须为 11 位手机号或带区号的固定电话（如 010-62345678）",
+                "driver_phone must be an 11-digit mainland mobile or a landline with its area code (e.g. 010-62345678)",
             ),
         );
         String::new()
@@ -561,16 +561,16 @@ mod tests {
             Some("13812345678")
         );
         assert_eq!(
-            normalise_phone("010-12345678").as_deref(),
-            Some("010-12345678")
+            normalise_phone("010-62345678").as_deref(),
+            Some("010-62345678")
         );
         assert_eq!(
-            normalise_phone("01012345678").as_deref(),
-            Some("010-12345678")
+            normalise_phone("01062345678").as_deref(),
+            Some("010-62345678")
         );
         assert_eq!(
-            normalise_phone("(0755)1234567").as_deref(),
-            Some("0755-1234567")
+            normalise_phone("(0755)2345678").as_deref(),
+            Some("0755-2345678")
         );
         for bad in [
             "",
@@ -579,7 +579,8 @@ mod tests {
             "138123456789",
             "abc",
             "010-0234567",
-            "+86 010-12345678",
+            "010-12345678",
+            "+86 010-62345678",
         ] {
             assert_eq!(normalise_phone(bad), None, "{bad}");
         }
@@ -588,7 +589,7 @@ mod tests {
     #[test]
     fn a_masked_phone_keeps_only_its_ends() {
         assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("010-12345678"), "010-****5678");
-        assert_eq!(mask_phone("0755-1234567"), "0755-****4567");
+        assert_eq!(mask_phone("010-62345678"), "010-****5678");
+        assert_eq!(mask_phone("0755-2345678"), "0755-****5678");
     }
 }

@@ -162,7 +162,7 @@ pub struct Booking {
     /// Plate colour code, or `null` for any colour.
     pub plate_colour: Option<String>,
     pub driver_name: String,
-    /// Mainland mobile (11 digits) or landline (`010-12345678`); masked (`138****5678`) for roles
+    /// Mainland mobile (11 digits) or landline (`010-62345678`); masked (`138****5678`) for roles
     /// that do not need it.
     pub driver_phone: String,
     /// Start of the slot (inclusive); a whole minute.
@@ -193,7 +193,7 @@ pub struct BookingInput {
     #[serde(default)]
     pub plate_colour: Option<String>,
     pub driver_name: String,
-    /// 11-digit mainland mobile (`13812345678`, `+86` allowed) or landline (`010-12345678`).
+    /// 11-digit mainland mobile (`13812345678`, `+86` allowed) or landline (`010-62345678`).
     pub driver_phone: String,
     /// RFC 3339, a whole minute.
     pub slot_from: DateTime<Utc>,
