@@ -1798,3 +1798,36 @@ async fn a_pending_booking_is_edited_and_bookings_are_searched_by_plate_status_h
         }
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_permit_and_booking_route() {
+    let t = central_support::sqlite().await;
+    let app = TestApp::spawn(t).await;
+    let (status, doc) = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, method) in [
+        ("/api/v1/permits", "get"),
+        ("/api/v1/permits", "post"),
+        ("/api/v1/permits/{id}", "get"),
+        ("/api/v1/permits/{id}", "put"),
+        ("/api/v1/permits/{id}", "delete"),
+        ("/api/v1/permits/{id}/suspend", "post"),
+        ("/api/v1/permits/{id}/revoke", "post"),
+        ("/api/v1/permits/{id}/reactivate", "post"),
+        ("/api/v1/bookings", "get"),
+        ("/api/v1/bookings", "post"),
+        ("/api/v1/bookings/{id}", "get"),
+        ("/api/v1/bookings/{id}", "put"),
+        ("/api/v1/bookings/{id}/approve", "post"),
+        ("/api/v1/bookings/{id}/reject", "post"),
+        ("/api/v1/bookings/{id}/cancel", "post"),
+        ("/api/v1/bookings/{id}/arrive", "post"),
+        ("/api/v1/bookings/{id}/leave", "post"),
+        ("/api/v1/bookings/{id}/no-show", "post"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+    }
+    assert!(doc["components"]["schemas"]["Permit"].is_object());
+}

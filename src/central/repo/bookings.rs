@@ -124,7 +124,7 @@ impl Transition {
     }
 
     /// The statuses the step applies to.
-    pub fn from_states(self) -> &'static [BookingStatus] {
+    pub fn applies_to(self) -> &'static [BookingStatus] {
         match self {
             Transition::Approve | Transition::Reject => &[BookingStatus::Pending],
             Transition::Cancel => &[BookingStatus::Pending, BookingStatus::Approved],
@@ -134,7 +134,7 @@ impl Transition {
     }
 
     /// The status the step leads to.
-    pub fn to_state(self) -> BookingStatus {
+    pub fn leads_to(self) -> BookingStatus {
         match self {
             Transition::Approve => BookingStatus::Approved,
             Transition::Reject => BookingStatus::Rejected,
@@ -413,12 +413,12 @@ pub async fn transition(
     // still apply to the new status (pending → approved while cancelling), or it no longer does.
     for _ in 0..3 {
         let before = get(db, id).await?;
-        if !step.from_states().contains(&before.status) {
+        if !step.applies_to().contains(&before.status) {
             return Err(TransitionError::Illegal {
                 current: before.status,
             });
         }
-        let to = step.to_state();
+        let to = step.leads_to();
         let stamp = match to {
             BookingStatus::Arrived => ", arrived_ms = $3",
             BookingStatus::Left => ", left_ms = $3",

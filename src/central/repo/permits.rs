@@ -185,7 +185,7 @@ impl Action {
         }
     }
 
-    fn from_states(self) -> &'static [PermitStatus] {
+    fn applies_to(self) -> &'static [PermitStatus] {
         match self {
             Action::Suspend => &[PermitStatus::Active],
             Action::Revoke => &[PermitStatus::Active, PermitStatus::Suspended],
@@ -193,7 +193,7 @@ impl Action {
         }
     }
 
-    fn to_state(self) -> PermitStatus {
+    fn leads_to(self) -> PermitStatus {
         match self {
             Action::Suspend => PermitStatus::Suspended,
             Action::Revoke => PermitStatus::Revoked,
@@ -484,12 +484,12 @@ pub async fn act(
         }
         .into());
     }
-    if !action.from_states().contains(&before.status) {
+    if !action.applies_to().contains(&before.status) {
         return Err(ActionError::Illegal {
             current: before.status,
         });
     }
-    let to = action.to_state();
+    let to = action.leads_to();
     let reason_given = reason;
     let reason = if to == PermitStatus::Active {
         ""
