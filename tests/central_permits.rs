@@ -235,6 +235,69 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins_in_the
     }
 }
 
+/// The interleaving the concurrent test can only hope for, forced: the update reads version 1
+/// (its early check passes) while another transaction has already moved the row to version 2
+/// but not committed. Only the conditional `UPDATE … AND version = $2` can refuse it now.
+/// PostgreSQL only: it shows who waits on a lock (`pg_stat_activity`), so the test knows the
+/// update is queued without sleeping; SQLite has no such view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_that_passed_its_version_check_loses_to_a_commit_it_waited_for_on_postgres() {
+    let Some(url) = central_support::postgres_url() else {
+        return;
+    };
+    let t = central_support::postgres(&url).await;
+    let db = t.db.clone();
+    let holder = person(&db, "赵六", "").await;
+    let v1 = vehicle(&db, "京A12345").await;
+    let p = permits::create(&db, &actor(), &permit_input(holder, vec![]))
+        .await
+        .unwrap();
+    let mut other = db.pool().begin().await.unwrap();
+    sqlx::query(
+        "UPDATE permits SET category = 'contractor', version = version + 1 \
+         WHERE id = $1 AND version = 1",
+    )
+    .bind(p.id)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let racer = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            permits::update(&db, &actor(), p.id, 1, &permit_input(holder, vec![v1])).await
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never queued"
+        );
+        tokio::task::yield_now().await;
+    }
+    other.commit().await.unwrap();
+    let result = racer.await.unwrap();
+    assert!(
+        matches!(result, Err(RepoError::Stale { current: 2 })),
+        "{result:?}"
+    );
+    let now = permits::get(&db, p.id).await.unwrap();
+    assert_eq!(
+        (now.category.as_str(), now.vehicle_ids.len()),
+        ("contractor", 0)
+    );
+}
+
 #[tokio::test]
 async fn suspend_revoke_and_reactivate_follow_the_status_rules_and_are_audited_by_name() {
     for t in central_support::each_database().await {
