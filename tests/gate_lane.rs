@@ -655,3 +655,48 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
     lane.assert_no_close_over_vehicle();
     gate.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_vehicle_following_under_the_raised_arm_is_journalled_as_an_unauthorized_passage() {
+    let gate = spawn_gate(&[LaneSpec::entry("entry")]).await;
+    let tag = epc(1);
+    gate.seed(vehicle_with_tag(1, PLATE, permit(1), &tag)).await;
+    let lane = gate.lane("entry");
+
+    let (_, decision) = gate.present("entry", &tag).await;
+    assert!(decision.granted);
+    lane.wait_arm(ArmState::Open).await;
+    // The permitted car drives on; a second car without a tag noses onto the presence loop
+    // before the first has cleared the safety loop, so the arm cannot close on it.
+    lane.tag_out_of_field(&tag);
+    lane.set_safety(true);
+    gate.wait_lane_state("entry", "passing").await;
+    lane.set_presence(false);
+    lane.wait_polls(2).await;
+    lane.set_presence(true);
+    lane.wait_polls(2).await;
+    lane.set_safety(false);
+    gate.wait_event("the permitted car's passage", |e| {
+        matches!(e.body, EventBody::Passage { vehicle_id: Some(1), .. })
+    })
+    .await;
+    // The follower passes under the still-raised arm.
+    lane.set_safety(true);
+    lane.wait_polls(2).await;
+    lane.set_presence(false);
+    lane.wait_polls(2).await;
+    lane.set_safety(false);
+    let alarm = gate
+        .wait_event("an unauthorized passage alarm", |e| {
+            matches!(&e.body, EventBody::LaneFault { fault, .. } if fault == "unauthorized_passage")
+        })
+        .await;
+    let events = gate.events().await;
+    assert!(
+        events.iter().any(|e| e.seq < alarm.seq
+            && matches!(e.body, EventBody::Passage { vehicle_id: None, .. })),
+        "the anonymous passage is journalled with its alarm: {events:#?}"
+    );
+    assert_eq!(lane.opens().len(), 1, "nothing opened for the follower");
+    lane.assert_no_close_over_vehicle();
+}

@@ -6,5 +6,6 @@
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
 
 pub mod api;
+pub mod config;
 pub mod db;
 pub mod repo;

@@ -42,7 +42,7 @@ use crate::gate::io::IoLink;
 use crate::gate::journal::{BarrierAction, DecisionRecord, EventBody, Journal, JournalStats};
 use crate::gate::lane::{
     BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneInput, LaneOutput,
-    LaneSignals, LaneState, Mode,
+    LaneSignals, LaneState, Mode, OpenCause,
 };
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, ReaderLink, TagFilter, TagRead};
@@ -908,11 +908,11 @@ impl LaneTask {
     /// Journals the machine's events and commands (with `bodies` first) in one commit, then
     /// carries the commands out.
     async fn handle(&mut self, out: LaneOutput, cause: &str, mut bodies: Vec<EventBody>) {
-        let mut passed = false;
+        let mut passed = None;
         for event in &out.events {
             match event {
                 LaneEvent::StateChanged { .. } => {}
-                LaneEvent::VehiclePassed(_) => passed = true,
+                LaneEvent::VehiclePassed(cause) => passed = Some(*cause),
                 // Already journalled by the runtime in richer form (the decision record, the
                 // override with its operator, the mode change with who asked).
                 LaneEvent::Denied(_)
@@ -926,7 +926,7 @@ impl LaneTask {
                 other => bodies.push(lane_event_body(other)),
             }
         }
-        if passed {
+        if let Some(open_cause) = passed {
             match self.pending.take() {
                 Some(pending) => {
                     bodies.push(EventBody::Passage {
@@ -939,12 +939,22 @@ impl LaneTask {
                 }
                 // A vehicle let through by the guard, or following under the raised arm: it
                 // passed, but no decision identifies it.
-                None => bodies.push(EventBody::Passage {
-                    direction: self.lane_direction().into(),
-                    plate: None,
-                    vehicle_id: None,
-                    permit_id: None,
-                }),
+                None => {
+                    bodies.push(EventBody::Passage {
+                        direction: self.lane_direction().into(),
+                        plate: None,
+                        vehicle_id: None,
+                        permit_id: None,
+                    });
+                    // Nobody let this one through: it followed another vehicle, or drove under an
+                    // arm the barrier's own safety reversing held up. The guard must know.
+                    if !matches!(open_cause, OpenCause::Guard | OpenCause::Evacuation) {
+                        bodies.push(EventBody::LaneFault {
+                            fault: "unauthorized_passage".into(),
+                            detail: "a vehicle passed without a grant (tailgating, or under an arm held up for safety)".into(),
+                        });
+                    }
+                }
             }
         }
         // A grant belongs to the vehicle on the loop: once that vehicle has left without
