@@ -1,9 +1,595 @@
-//! (being written)
+//! `/api/v1/bookings`: visitor bookings (访客预约) — search, book, read, edit while pending, and
+//! the lifecycle steps `approve`, `reject`, `cancel`, `arrive`, `leave`, `no-show`.
+//!
+//! Who:
+//! - read: admin, security, guard, viewer; an approver only their department's bookings;
+//! - book: admin, security, an approver for their own department; a guard registers walk-ins
+//!   only (`walk_in: true`, stored as already arrived) — admin and security may too;
+//! - edit (pending only), approve, reject, cancel: admin, security, an approver for their own
+//!   department;
+//! - arrive, leave, no-show: admin, security, guard.
+//!
+//! A step that does not apply to the booking's status is a 409 whose message names the current
+//! status. The driver's phone is shown in full to roles that act on the visit (admin, security,
+//! guard, approver) and masked (`138****5678`) for viewers.
+//!
+//! Slots are whole minutes (as permit validity, see [`super::permits`]), end after they start,
+//! last at most 7 days and must not have ended already. `?date=YYYY-MM-DD` is a day in the
+//! site's time zone, Asia/Shanghai.
+//!
+//! What it never does: write anything when any field is invalid, or show a viewer a full phone.
 
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::auth::{Authed, Role};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::permits::{check_len, check_minute, check_window, plate_fragment};
+use crate::central::db::Db;
+use crate::central::repo::bookings::{
+    self, Booking, BookingInput, BookingQuery, BookingStatus, NewBooking, Transition,
+    TransitionError,
+};
+use crate::central::repo::permits::person_department;
+use crate::domain::{Plate, PlateColour, PlateError};
+
+/// The site's time zone, for `?date=`.
+const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;
+/// The longest slot.
+const MAX_SLOT_DAYS: i64 = 7;
+
+/// Search filters for `GET /api/v1/bookings`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BookingSearch {
+    /// A plate or part of one (normalised).
+    pub plate: Option<String>,
+    /// The host's person id.
+    pub host_id: Option<i64>,
+    /// The department (case-insensitive, exact).
+    pub department: Option<String>,
+    /// pending, approved, rejected, cancelled, arrived, left or no_show.
+    pub status: Option<String>,
+    /// `YYYY-MM-DD` in the site's time zone: bookings whose slot overlaps that day.
+    pub date: Option<String>,
+}
+
+/// The Chinese text for a plate refusal (the English is the error's own text).
+fn plate_zh(e: &PlateError) -> String {
+    match e {
+        PlateError::Empty => "车牌号不能为空".into(),
+        PlateError::TooLong { found } => format!("车牌号有 {found} 个字符，任何车牌都不超过 8 个"),
+        PlateError::UnknownProvince(c) => format!("“{c}”不是省份简称"),
+        PlateError::BadAuthorityLetter(c) => format!("第二个字符须为字母 A-Z，实际为“{c}”"),
+        PlateError::WrongLength { found } => {
+            format!("车牌号有 {found} 个字符；普通车牌 7 个，新能源车牌 8 个")
+        }
+        PlateError::ForbiddenLetter { position, letter } => {
+            format!("第 {} 位的字母“{letter}”不用于车牌", position + 1)
+        }
+        PlateError::InvalidCharacter { position, found } => {
+            format!("第 {} 位不能是“{found}”", position + 1)
+        }
+        PlateError::NewEnergyFormat => {
+            "8 位车牌为新能源车牌：D/F/A/B/C/E/G/H/J/K 加一位字母或数字再加 4 位数字，或 5 位数字加 D/F"
+                .into()
+        }
+        PlateError::EmbassyFormat => "使馆车牌为“使”加 6 位数字".into(),
+        PlateError::CrossBorderNotYueZ => "港/澳车牌只有粤Z".into(),
+        PlateError::MisplacedSuffix { found } => format!("“{found}”只能是最后一个字符"),
+    }
+}
+
+/// Normalises a mainland phone number: an 11-digit mobile (`+86` allowed) becomes its 11 digits,
+/// a landline becomes `AREA-NUMBER` (`010-62345678`, `0755-2345678`). `None` if it is neither.
+pub(crate) fn normalise_phone(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    let had_plus86 = trimmed.starts_with("+86");
+    let digits: String = trimmed
+        .trim_start_matches("+86")
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let b = digits.as_bytes();
+    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+        return Some(digits);
+    }
+    if had_plus86 || b.first() != Some(&b'0') {
+        return None;
+    }
+    // 3-digit area codes are 010 and 020–029; all others have 4 digits.
+    let area = if b.len() > 1 && (b[1] == b'1' || b[1] == b'2') {
+        3
+    } else {
+        4
+    };
+    let number = &digits[area.min(digits.len())..];
+    let ok = (7..=8).contains(&number.len()) && !number.starts_with(['0', '1']);
+    ok.then(|| format!("{}-{number}", &digits[..area]))
+}
+
+/// `138****5678` / `010-****5678`: the first 3 and last 4 characters kept.
+pub(crate) fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    if let Some(dash) = phone.find('-') {
+        format!("{}-{}{tail}", &phone[..dash], "*".repeat(4))
+    } else {
+        format!("{head}****{tail}")
+    }
+}
+
+fn sees_phone(authed: &Authed) -> bool {
+    [Role::Admin, Role::Security, Role::Guard, Role::Approver]
+        .iter()
+        .any(|r| authed.has(*r))
+}
+
+fn shown(authed: &Authed, mut b: Booking) -> Booking {
+    if !sees_phone(authed) {
+        b.driver_phone = mask_phone(&b.driver_phone);
+    }
+    b
+}
+
+/// `None` for roles that read every booking; an approver's department otherwise.
+fn read_scope(authed: &Authed) -> ApiResult<Option<String>> {
+    if [Role::Admin, Role::Security, Role::Guard, Role::Viewer]
+        .iter()
+        .any(|r| authed.has(*r))
+    {
+        return Ok(None);
+    }
+    authed.require(&[Role::Approver])?;
+    Ok(Some(authed.department.clone()))
+}
+
+/// Admin and security for any department, an approver for their own.
+fn may_decide(authed: &Authed, department: &str) -> bool {
+    authed.has(Role::Admin)
+        || authed.has(Role::Security)
+        || (authed.has(Role::Approver) && authed.department == department)
+}
+
+/// Checks every field and builds the booking to store. Writes nothing.
+async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<NewBooking> {
+    let mut f = Fields::new();
+    let host_department = person_department(db, input.host_id).await?;
+    if host_department.is_none() {
+        f.add(
+            "host_id",
+            "unknown_person",
+            Msg::new(
+                format!("接待人 {} 不存在", input.host_id),
+                format!("no such person: {}", input.host_id),
+            ),
+        );
+    }
+    let department = match &input.department {
+        Some(d) => d.trim().to_string(),
+        None => host_department.unwrap_or_default(),
+    };
+    check_len(&mut f, "department", &department, 100);
+    let purpose = input.purpose.trim().to_string();
+    check_len(&mut f, "purpose", &purpose, 200);
+    let plate = match Plate::parse(&input.plate) {
+        Ok(p) => p.as_str().to_string(),
+        Err(e) => {
+            f.add(
+                "plate",
+                e.code(),
+                Msg::new(
+                    format!("车牌号不正确：{}", plate_zh(&e)),
+                    format!("invalid plate: {e}"),
+                ),
+            );
+            String::new()
+        }
+    };
+    let plate_colour = match input.plate_colour.as_deref().map(str::trim) {
+        None => None,
+        Some(code) => {
+            if PlateColour::from_code(code).is_none() {
+                f.add(
+                    "plate_colour",
+                    "invalid_plate_colour",
+                    Msg::new(
+                        "车牌颜色应为 blue、yellow、green、yellow_green、white 或 black",
+                        "plate_colour must be blue, yellow, green, yellow_green, white or black",
+                    ),
+                );
+            }
+            Some(code.to_string())
+        }
+    };
+    let driver_name = input.driver_name.trim().to_string();
+    if driver_name.is_empty() {
+        f.add(
+            "driver_name",
+            "required",
+            Msg::new("请填写驾驶人姓名", "driver_name is required"),
+        );
+    }
+    check_len(&mut f, "driver_name", &driver_name, 50);
+    let driver_phone = normalise_phone(&input.driver_phone).unwrap_or_else(|| {
+        f.add(
+            "driver_phone",
+            "invalid_phone",
+            Msg::new(
+                "驾驶人电话须为 11 位手机号或带区号的固定电话（如 010-62345678）",
+                "driver_phone must be an 11-digit mainland mobile or a landline with its area code (e.g. 010-62345678)",
+            ),
+        );
+        String::new()
+    });
+    check_minute(&mut f, "slot_from", input.slot_from);
+    check_minute(&mut f, "slot_until", input.slot_until);
+    if input.slot_until <= input.slot_from {
+        check_window(
+            &mut f,
+            "slot_from",
+            "slot_until",
+            input.slot_from,
+            input.slot_until,
+        );
+    } else if input.slot_until - input.slot_from > Duration::days(MAX_SLOT_DAYS) {
+        f.add(
+            "slot_until",
+            "slot_too_long",
+            Msg::new(
+                format!("预约时段最长 {MAX_SLOT_DAYS} 天"),
+                format!("a slot lasts at most {MAX_SLOT_DAYS} days"),
+            ),
+        );
+    } else if input.slot_until <= Utc::now() {
+        f.add(
+            "slot_until",
+            "slot_in_past",
+            Msg::new("预约时段已经结束", "the slot has already ended"),
+        );
+    }
+    if input.walk_in && !creating {
+        f.add(
+            "walk_in",
+            "not_allowed",
+            Msg::new(
+                "walk_in 只能在登记时使用",
+                "walk_in applies only when registering",
+            ),
+        );
+    }
+    f.finish()?;
+    Ok(NewBooking {
+        host_id: input.host_id,
+        department,
+        purpose,
+        plate,
+        plate_colour,
+        driver_name,
+        driver_phone,
+        slot_from: input.slot_from,
+        slot_until: input.slot_until,
+        walk_in: input.walk_in,
+    })
+}
+
+/// Search bookings.
+#[utoipa::path(get, path = "/api/v1/bookings", tag = "bookings", params(BookingSearch, PageQuery),
+    responses((status = 200, body = PageOf<Booking>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn list_bookings(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiQuery(s): ApiQuery<BookingSearch>,
+    ApiQuery(p): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<PageOf<Booking>>> {
+    let scope_department = read_scope(&authed)?;
+    let mut f = Fields::new();
+    let status = s.status.as_deref().and_then(|code| {
+        let status = BookingStatus::from_code(code.trim());
+        if status.is_none() {
+            f.add(
+                "status",
+                "invalid_status",
+                Msg::new(
+                    "status 应为 pending、approved、rejected、cancelled、arrived、left 或 no_show",
+                    "status must be pending, approved, rejected, cancelled, arrived, left or no_show",
+                ),
+            );
+        }
+        status
+    });
+    let plate = match s.plate.as_deref() {
+        Some(text) => {
+            let fragment = plate_fragment(text);
+            if fragment.is_none() {
+                f.add(
+                    "plate",
+                    "plate_empty",
+                    Msg::new("车牌查询不能为空", "plate must not be empty"),
+                );
+            }
+            fragment
+        }
+        None => None,
+    };
+    let overlapping = match s.date.as_deref() {
+        None => None,
+        Some(text) => {
+            let day = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .ok()
+                .and_then(|d| {
+                    let start = SITE_TZ
+                        .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+                        .earliest()?;
+                    let end = SITE_TZ
+                        .from_local_datetime(&d.succ_opt()?.and_hms_opt(0, 0, 0)?)
+                        .earliest()?;
+                    Some((start.with_timezone(&Utc), end.with_timezone(&Utc)))
+                });
+            if day.is_none() {
+                f.add(
+                    "date",
+                    "invalid_date",
+                    Msg::new(
+                        "date 须为 YYYY-MM-DD 格式的日期",
+                        "date must be a date YYYY-MM-DD",
+                    ),
+                );
+            }
+            day
+        }
+    };
+    let page = p.page();
+    f.finish()?;
+    let query = BookingQuery {
+        plate,
+        host_id: s.host_id,
+        department: s.department.map(|d| d.trim().to_string()),
+        status,
+        overlapping,
+        scope_department,
+    };
+    let mut result = bookings::search(&state.db, &query, page?).await?;
+    result.items = result
+        .items
+        .into_iter()
+        .map(|b| shown(&authed, b))
+        .collect();
+    Ok(ApiJson(paged(result, &p)))
+}
+
+/// Book a visit (pending), or register a walk-in (`walk_in: true`, stored as arrived).
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", request_body = BookingInput,
+    responses((status = 201, body = Booking), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_booking(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(input): ApiJson<BookingInput>,
+) -> ApiResult<(StatusCode, ApiJson<Booking>)> {
+    if input.walk_in {
+        authed.require(&[Role::Admin, Role::Security, Role::Guard])?;
+    } else {
+        authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
+    }
+    let new = validate(&state.db, input, true).await?;
+    if !new.walk_in && !may_decide(&authed, &new.department) {
+        return Err(ApiError::Forbidden);
+    }
+    let booking = bookings::create(&state.db, &authed.actor(), &new).await?;
+    Ok((StatusCode::CREATED, ApiJson(shown(&authed, booking))))
+}
+
+/// One booking.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = i64, Path)),
+    responses((status = 200, body = Booking), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_booking(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<Booking>> {
+    let scope = read_scope(&authed)?;
+    let booking = bookings::get(&state.db, id).await?;
+    if scope.is_some_and(|d| d != booking.department) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(ApiJson(shown(&authed, booking)))
+}
+
+fn illegal(current: BookingStatus, step: Transition) -> ApiError {
+    let (zh, en) = current.label();
+    let (verb_zh, verb_en) = step.label();
+    ApiError::Conflict(Msg::new(
+        format!("预约当前状态为“{zh}”，不能{verb_zh}"),
+        format!("The booking is {en}; it cannot be {verb_en}"),
+    ))
+}
+
+/// Edit a pending booking.
+#[utoipa::path(put, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = i64, Path)),
+    request_body = BookingInput,
+    responses((status = 200, body = Booking), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_booking(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<BookingInput>,
+) -> ApiResult<ApiJson<Booking>> {
+    authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
+    let current = bookings::get(&state.db, id).await?;
+    if !may_decide(&authed, &current.department) {
+        return Err(ApiError::Forbidden);
+    }
+    let new = validate(&state.db, input, false).await?;
+    if !may_decide(&authed, &new.department) {
+        return Err(ApiError::Forbidden);
+    }
+    match bookings::update(&state.db, &authed.actor(), id, &new).await {
+        Ok(b) => Ok(ApiJson(shown(&authed, b))),
+        Err(TransitionError::Repo(e)) => Err(e.into()),
+        Err(TransitionError::Illegal { current }) => {
+            let (zh, en) = current.label();
+            Err(ApiError::Conflict(Msg::new(
+                format!("预约当前状态为“{zh}”，只有待审批的预约可以修改"),
+                format!("The booking is {en}; only a pending booking can be edited"),
+            )))
+        }
+    }
+}
+
+async fn step(
+    state: &AppState,
+    authed: &Authed,
+    id: i64,
+    step: Transition,
+) -> ApiResult<ApiJson<Booking>> {
+    match step {
+        Transition::Approve | Transition::Reject | Transition::Cancel => {
+            authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
+            let current = bookings::get(&state.db, id).await?;
+            if !may_decide(authed, &current.department) {
+                return Err(ApiError::Forbidden);
+            }
+        }
+        Transition::Arrive | Transition::Leave | Transition::NoShow => {
+            authed.require(&[Role::Admin, Role::Security, Role::Guard])?;
+        }
+    }
+    match bookings::transition(&state.db, &authed.actor(), id, step).await {
+        Ok(b) => Ok(ApiJson(shown(authed, b))),
+        Err(TransitionError::Repo(e)) => Err(e.into()),
+        Err(TransitionError::Illegal { current }) => Err(illegal(current, step)),
+    }
+}
+
+macro_rules! step_handler {
+    ($name:ident, $path:literal, $step:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "bookings", params(("id" = i64, Path)),
+            responses((status = 200, body = Booking), (status = 401, body = ErrorBody),
+                (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+                (status = 409, body = ErrorBody, description = "The step does not apply to the current status")))]
+        async fn $name(
+            State(state): State<AppState>,
+            authed: Authed,
+            Path(id): Path<i64>,
+        ) -> ApiResult<ApiJson<Booking>> {
+            step(&state, &authed, id, $step).await
+        }
+    };
+}
+
+step_handler!(
+    approve_booking,
+    "/api/v1/bookings/{id}/approve",
+    Transition::Approve,
+    "Approve a pending booking (admin, security, the department's approver)."
+);
+step_handler!(
+    reject_booking,
+    "/api/v1/bookings/{id}/reject",
+    Transition::Reject,
+    "Reject a pending booking (admin, security, the department's approver)."
+);
+step_handler!(
+    cancel_booking,
+    "/api/v1/bookings/{id}/cancel",
+    Transition::Cancel,
+    "Cancel a pending or approved booking (admin, security, the department's approver)."
+);
+step_handler!(
+    arrive_booking,
+    "/api/v1/bookings/{id}/arrive",
+    Transition::Arrive,
+    "Record an approved visitor's arrival (admin, security, guard)."
+);
+step_handler!(
+    leave_booking,
+    "/api/v1/bookings/{id}/leave",
+    Transition::Leave,
+    "Record an arrived visitor's departure (admin, security, guard)."
+);
+step_handler!(
+    no_show_booking,
+    "/api/v1/bookings/{id}/no-show",
+    Transition::NoShow,
+    "Record that an approved visitor did not come (admin, security, guard)."
+);
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_bookings, create_booking))
+        .routes(routes!(get_booking, update_booking))
+        .routes(routes!(approve_booking))
+        .routes(routes!(reject_booking))
+        .routes(routes!(cancel_booking))
+        .routes(routes!(arrive_booking))
+        .routes(routes!(leave_booking))
+        .routes(routes!(no_show_booking))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mainland_mobiles_and_landlines_are_normalised_and_anything_else_is_refused() {
+        assert_eq!(
+            normalise_phone("138 1234 5678").as_deref(),
+            Some("13812345678")
+        );
+        assert_eq!(
+            normalise_phone("+86 138-1234-5678").as_deref(),
+            Some("13812345678")
+        );
+        assert_eq!(
+            normalise_phone("010-62345678").as_deref(),
+            Some("010-62345678")
+        );
+        assert_eq!(
+            normalise_phone("01062345678").as_deref(),
+            Some("010-62345678")
+        );
+        assert_eq!(
+            normalise_phone("(0755)2345678").as_deref(),
+            Some("0755-2345678")
+        );
+        for bad in [
+            "",
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "abc",
+            "010-0234567",
+            "010-12345678",
+            "+86 010-62345678",
+        ] {
+            assert_eq!(normalise_phone(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_masked_phone_keeps_only_its_ends() {
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("010-62345678"), "010-****5678");
+        assert_eq!(mask_phone("0755-2345678"), "0755-****5678");
+    }
 }

@@ -1,1 +1,525 @@
-//! (being written)
+//! Visitor bookings (访客预约) in the central database: their rows, search, and every change —
+//! create (a booking, or a guard's walk-in registered as already arrived), edit while pending, and
+//! the status lifecycle — each in one transaction with its audit entry and change-log entry.
+//!
+//! The lifecycle:
+//!
+//! ```text
+//! pending ──approve──▶ approved ──arrive──▶ arrived ──leave──▶ left
+//!    │ ╲                  │  ╲
+//! reject cancel        cancel no_show
+//!    ▼     ▼              ▼      ▼
+//! rejected cancelled   cancelled no_show
+//! ```
+//!
+//! A transition is one conditional `UPDATE … WHERE id = $1 AND status = $2` (the status it was
+//! read in), so two concurrent transitions cannot both apply, and the audit "before" image is
+//! exactly the row the transition replaced.
+//!
+//! What it never does: validate input or decide who may call it (the API does both before calling,
+//! so a refused request writes nothing), mask phone numbers (the API does, per role).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::permits::{Arg, Filter, from_ms, like_pattern};
+use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+
+/// The entity name in the audit log and the change log.
+pub const ENTITY: &str = "visitor_booking";
+
+/// Where a booking is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Cancelled,
+    Arrived,
+    Left,
+    NoShow,
+}
+
+impl BookingStatus {
+    /// Every status.
+    pub const ALL: [BookingStatus; 7] = [
+        BookingStatus::Pending,
+        BookingStatus::Approved,
+        BookingStatus::Rejected,
+        BookingStatus::Cancelled,
+        BookingStatus::Arrived,
+        BookingStatus::Left,
+        BookingStatus::NoShow,
+    ];
+
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::Pending => "pending",
+            BookingStatus::Approved => "approved",
+            BookingStatus::Rejected => "rejected",
+            BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Arrived => "arrived",
+            BookingStatus::Left => "left",
+            BookingStatus::NoShow => "no_show",
+        }
+    }
+
+    /// The status for a stored code.
+    pub fn from_code(code: &str) -> Option<BookingStatus> {
+        BookingStatus::ALL.into_iter().find(|s| s.as_str() == code)
+    }
+
+    /// The name shown to people: (zh-CN, English).
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            BookingStatus::Pending => ("待审批", "pending"),
+            BookingStatus::Approved => ("已批准", "approved"),
+            BookingStatus::Rejected => ("已拒绝", "rejected"),
+            BookingStatus::Cancelled => ("已取消", "cancelled"),
+            BookingStatus::Arrived => ("已到达", "arrived"),
+            BookingStatus::Left => ("已离开", "left"),
+            BookingStatus::NoShow => ("未到访", "no-show"),
+        }
+    }
+}
+
+/// A step of the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Approve,
+    Reject,
+    Cancel,
+    Arrive,
+    Leave,
+    NoShow,
+}
+
+impl Transition {
+    /// The audit action name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transition::Approve => "approve",
+            Transition::Reject => "reject",
+            Transition::Cancel => "cancel",
+            Transition::Arrive => "arrive",
+            Transition::Leave => "leave",
+            Transition::NoShow => "no_show",
+        }
+    }
+
+    /// The verb shown to people: (zh-CN, English).
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Transition::Approve => ("批准", "approved"),
+            Transition::Reject => ("拒绝", "rejected"),
+            Transition::Cancel => ("取消", "cancelled"),
+            Transition::Arrive => ("登记到达", "marked arrived"),
+            Transition::Leave => ("登记离开", "marked left"),
+            Transition::NoShow => ("登记未到访", "marked no-show"),
+        }
+    }
+
+    /// The statuses the step applies to.
+    pub fn applies_to(self) -> &'static [BookingStatus] {
+        match self {
+            Transition::Approve | Transition::Reject => &[BookingStatus::Pending],
+            Transition::Cancel => &[BookingStatus::Pending, BookingStatus::Approved],
+            Transition::Arrive | Transition::NoShow => &[BookingStatus::Approved],
+            Transition::Leave => &[BookingStatus::Arrived],
+        }
+    }
+
+    /// The status the step leads to.
+    pub fn leads_to(self) -> BookingStatus {
+        match self {
+            Transition::Approve => BookingStatus::Approved,
+            Transition::Reject => BookingStatus::Rejected,
+            Transition::Cancel => BookingStatus::Cancelled,
+            Transition::Arrive => BookingStatus::Arrived,
+            Transition::Leave => BookingStatus::Left,
+            Transition::NoShow => BookingStatus::NoShow,
+        }
+    }
+}
+
+/// A booking as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Booking {
+    pub id: i64,
+    /// The host (a person) the visitor comes to.
+    pub host_id: i64,
+    /// The host's name (read-only, from the person).
+    pub host_name: String,
+    /// The department the visit is booked with (its approvers decide).
+    pub department: String,
+    pub purpose: String,
+    /// Normalised plate.
+    pub plate: String,
+    /// Plate colour code, or `null` for any colour.
+    pub plate_colour: Option<String>,
+    pub driver_name: String,
+    /// Mainland mobile (11 digits) or landline (`010-62345678`); masked (`138****5678`) for roles
+    /// that do not need it.
+    pub driver_phone: String,
+    /// Start of the slot (inclusive); a whole minute.
+    pub slot_from: DateTime<Utc>,
+    /// End of the slot (exclusive); a whole minute, at most 7 days after the start.
+    pub slot_until: DateTime<Utc>,
+    pub status: BookingStatus,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A booking request as the API takes it (create and edit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookingInput {
+    /// The host; must exist.
+    pub host_id: i64,
+    /// The department the visit is booked with; default: the host's department.
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub purpose: String,
+    /// Any way people type it (`京A·12345`, `京ａ12345`); stored normalised.
+    pub plate: String,
+    /// blue, yellow, green, yellow_green, white, black; omitted or `null` for any colour.
+    #[serde(default)]
+    pub plate_colour: Option<String>,
+    pub driver_name: String,
+    /// 11-digit mainland mobile (`13812345678`, `+86` allowed) or landline (`010-62345678`).
+    pub driver_phone: String,
+    /// RFC 3339, a whole minute.
+    pub slot_from: DateTime<Utc>,
+    /// RFC 3339, a whole minute, after `slot_from` and at most 7 days later.
+    pub slot_until: DateTime<Utc>,
+    /// A visitor already at the gate, registered by the guard: stored as `arrived` now.
+    /// Only when creating.
+    #[serde(default)]
+    pub walk_in: bool,
+}
+
+/// A validated booking, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBooking {
+    pub host_id: i64,
+    pub department: String,
+    pub purpose: String,
+    /// Normalised.
+    pub plate: String,
+    pub plate_colour: Option<String>,
+    pub driver_name: String,
+    /// Normalised.
+    pub driver_phone: String,
+    pub slot_from: DateTime<Utc>,
+    pub slot_until: DateTime<Utc>,
+    /// Register as already arrived (a walk-in) instead of pending.
+    pub walk_in: bool,
+}
+
+/// Search filters; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BookingQuery {
+    /// A normalised plate fragment the plate contains.
+    pub plate: Option<String>,
+    pub host_id: Option<i64>,
+    /// Case-insensitive, exact.
+    pub department: Option<String>,
+    pub status: Option<BookingStatus>,
+    /// Bookings whose slot overlaps `[from, until)` (e.g. one local day).
+    pub overlapping: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Only bookings of this department (an approver's scope); exact.
+    pub scope_department: Option<String>,
+}
+
+/// Why a transition or an edit was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    /// The step does not apply to the booking's current status.
+    #[error("the booking is {}", .current.as_str())]
+    Illegal { current: BookingStatus },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<sqlx::Error> for TransitionError {
+    fn from(e: sqlx::Error) -> TransitionError {
+        TransitionError::Repo(e.into())
+    }
+}
+
+const SELECT: &str = "SELECT b.id, b.host_id, h.name AS host_name, b.department, b.purpose, \
+     b.plate, b.plate_colour, b.driver_name, b.driver_phone, b.slot_from_ms, b.slot_until_ms, \
+     b.status, b.arrived_ms, b.left_ms, b.created_ms, b.updated_ms \
+     FROM visitor_bookings b JOIN persons h ON h.id = b.host_id";
+
+fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
+    let status: String = row.try_get("status")?;
+    Ok(Booking {
+        id: row.try_get("id")?,
+        host_id: row.try_get("host_id")?,
+        host_name: row.try_get("host_name")?,
+        department: row.try_get("department")?,
+        purpose: row.try_get("purpose")?,
+        plate: row.try_get("plate")?,
+        plate_colour: row.try_get("plate_colour")?,
+        driver_name: row.try_get("driver_name")?,
+        driver_phone: row.try_get("driver_phone")?,
+        slot_from: from_ms(row.try_get("slot_from_ms")?),
+        slot_until: from_ms(row.try_get("slot_until_ms")?),
+        // An unknown stored code (written by hand) reads as cancelled: it opens nothing.
+        status: BookingStatus::from_code(&status).unwrap_or(BookingStatus::Cancelled),
+        arrived_at: row.try_get::<Option<i64>, _>("arrived_ms")?.map(from_ms),
+        left_at: row.try_get::<Option<i64>, _>("left_ms")?.map(from_ms),
+        created_at: from_ms(row.try_get("created_ms")?),
+        updated_at: from_ms(row.try_get("updated_ms")?),
+    })
+}
+
+async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Booking, RepoError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE b.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)?;
+    map_row(&row)
+}
+
+/// One booking.
+pub async fn get(db: &Db, id: i64) -> Result<Booking, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    fetch(&mut conn, id).await
+}
+
+fn json(b: &Booking) -> serde_json::Value {
+    serde_json::to_value(b).unwrap_or(serde_json::Value::Null)
+}
+
+/// Stores a booking: `pending`, or `arrived` now for a walk-in.
+pub async fn create(db: &Db, actor: &Actor, new: &NewBooking) -> Result<Booking, RepoError> {
+    let now = now_ms();
+    let (status, arrived) = if new.walk_in {
+        (BookingStatus::Arrived, Some(now))
+    } else {
+        (BookingStatus::Pending, None)
+    };
+    let mut tx = db.pool().begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO visitor_bookings (host_id, department, purpose, plate, plate_colour, \
+         driver_name, driver_phone, slot_from_ms, slot_until_ms, status, arrived_ms, created_ms, \
+         updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+    )
+    .bind(new.host_id)
+    .bind(&new.department)
+    .bind(&new.purpose)
+    .bind(&new.plate)
+    .bind(new.plate_colour.clone())
+    .bind(&new.driver_name)
+    .bind(&new.driver_phone)
+    .bind(new.slot_from.timestamp_millis())
+    .bind(new.slot_until.timestamp_millis())
+    .bind(status.as_str())
+    .bind(arrived)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let booking = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "create",
+        ENTITY,
+        id,
+        None,
+        Some(&json(&booking)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(booking)
+}
+
+/// Replaces the booking's details while it is still pending (`walk_in` is ignored).
+pub async fn update(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    new: &NewBooking,
+) -> Result<Booking, TransitionError> {
+    let before = get(db, id).await?;
+    if before.status != BookingStatus::Pending {
+        return Err(TransitionError::Illegal {
+            current: before.status,
+        });
+    }
+    let mut tx = db.pool().begin().await?;
+    let changed = sqlx::query(
+        "UPDATE visitor_bookings SET host_id = $2, department = $3, purpose = $4, plate = $5, \
+         plate_colour = $6, driver_name = $7, driver_phone = $8, slot_from_ms = $9, \
+         slot_until_ms = $10, updated_ms = $11 WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(new.host_id)
+    .bind(&new.department)
+    .bind(&new.purpose)
+    .bind(&new.plate)
+    .bind(new.plate_colour.clone())
+    .bind(&new.driver_name)
+    .bind(&new.driver_phone)
+    .bind(new.slot_from.timestamp_millis())
+    .bind(new.slot_until.timestamp_millis())
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        drop(tx);
+        let current = get(db, id).await?;
+        return Err(TransitionError::Illegal {
+            current: current.status,
+        });
+    }
+    let after = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "update",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Moves the booking one step along its lifecycle; [`TransitionError::Illegal`] names the
+/// current status when the step does not apply to it. Audited as the step's name.
+pub async fn transition(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    step: Transition,
+) -> Result<Booking, TransitionError> {
+    // A concurrent change between the read and the conditional write is retried: the step may
+    // still apply to the new status (pending → approved while cancelling), or it no longer does.
+    for _ in 0..3 {
+        let before = get(db, id).await?;
+        if !step.applies_to().contains(&before.status) {
+            return Err(TransitionError::Illegal {
+                current: before.status,
+            });
+        }
+        let to = step.leads_to();
+        let stamp = match to {
+            BookingStatus::Arrived => ", arrived_ms = $3",
+            BookingStatus::Left => ", left_ms = $3",
+            _ => "",
+        };
+        let mut tx = db.pool().begin().await?;
+        let changed = sqlx::query(&format!(
+            "UPDATE visitor_bookings SET status = $4, updated_ms = $3{stamp} \
+             WHERE id = $1 AND status = $2"
+        ))
+        .bind(id)
+        .bind(before.status.as_str())
+        .bind(now_ms())
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            continue;
+        }
+        let after = fetch(&mut tx, id).await?;
+        audit(
+            &mut tx,
+            actor,
+            step.name(),
+            ENTITY,
+            id,
+            Some(&json(&before)),
+            Some(&json(&after)),
+        )
+        .await?;
+        record_change(&mut tx, ENTITY, id, "upsert").await?;
+        tx.commit().await?;
+        return Ok(after);
+    }
+    let current = get(db, id).await?;
+    Err(TransitionError::Illegal {
+        current: current.status,
+    })
+}
+
+/// Bookings matching `query`, by slot start then id.
+pub async fn search(
+    db: &Db,
+    query: &BookingQuery,
+    page: Page,
+) -> Result<Paged<Booking>, RepoError> {
+    let mut f = Filter::default();
+    if let Some(v) = &query.plate {
+        f.and(
+            "b.plate LIKE {} ESCAPE '\\'",
+            vec![Arg::Text(like_pattern(v))],
+        );
+    }
+    if let Some(v) = query.host_id {
+        f.and("b.host_id = {}", vec![Arg::Int(v)]);
+    }
+    if let Some(v) = &query.department {
+        f.and(
+            "LOWER(b.department) = LOWER({})",
+            vec![Arg::Text(v.clone())],
+        );
+    }
+    if let Some(v) = &query.scope_department {
+        f.and("b.department = {}", vec![Arg::Text(v.clone())]);
+    }
+    if let Some(v) = query.status {
+        f.and("b.status = {}", vec![Arg::Text(v.as_str().into())]);
+    }
+    if let Some((from, until)) = query.overlapping {
+        f.and(
+            "b.slot_from_ms < {} AND b.slot_until_ms > {}",
+            vec![
+                Arg::Int(until.timestamp_millis()),
+                Arg::Int(from.timestamp_millis()),
+            ],
+        );
+    }
+    let mut conn = db.pool().acquire().await?;
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM visitor_bookings b JOIN persons h ON h.id = b.host_id WHERE 1 = 1{}",
+        f.sql
+    );
+    let total: i64 = f
+        .bind(sqlx::query(&count_sql))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let n = f.next();
+    let list_sql = format!(
+        "{SELECT} WHERE 1 = 1{} ORDER BY b.slot_from_ms, b.id LIMIT ${} OFFSET ${}",
+        f.sql,
+        n,
+        n + 1
+    );
+    let rows = f
+        .bind(sqlx::query(&list_sql))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&mut *conn)
+        .await?;
+    let items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Paged { items, total })
+}

@@ -1,1 +1,718 @@
-//! (being written)
+//! Permits (出门证 / 通行证) in the central database: their rows, the vehicles each covers
+//! (`permit_vehicles`), search, and every change — create, full update, suspend / revoke /
+//! reactivate, delete — each in one transaction with its audit entry and change-log entry.
+//!
+//! **Optimistic concurrency.** Every permit carries a `version`, bumped by every change. A change
+//! names the version it was based on and is one conditional
+//! `UPDATE permits … WHERE id = $1 AND version = $2`, issued as the transaction's *first*
+//! statement: on PostgreSQL the second of two concurrent writers waits on the row lock and then
+//! finds the version moved (0 rows); on SQLite the first write takes the database's write lock, so
+//! the second waits (busy timeout) and then finds the version moved — neither can read an old
+//! snapshot and win. The audit "before" image is the row read at that same version, which is exact
+//! because nothing changes a permit without bumping its version.
+//!
+//! What it never does: validate input (the API does that before calling, so a bad request writes
+//! nothing), decide who may call it, or talk SQL that only one database kind understands.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+
+/// The entity name in the audit log and the change log.
+pub const ENTITY: &str = "permit";
+
+/// Whether a permit works: `active`, `suspended` (may be reactivated) or `revoked` (for good).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PermitStatus {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl PermitStatus {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermitStatus::Active => "active",
+            PermitStatus::Suspended => "suspended",
+            PermitStatus::Revoked => "revoked",
+        }
+    }
+
+    /// The status for a stored code.
+    pub fn from_code(code: &str) -> Option<PermitStatus> {
+        match code {
+            "active" => Some(PermitStatus::Active),
+            "suspended" => Some(PermitStatus::Suspended),
+            "revoked" => Some(PermitStatus::Revoked),
+            _ => None,
+        }
+    }
+
+    /// The name shown to people: (zh-CN, English).
+    pub fn label(self) -> (&'static str, &'static str) {
+        match self {
+            PermitStatus::Active => ("有效", "active"),
+            PermitStatus::Suspended => ("已暂停", "suspended"),
+            PermitStatus::Revoked => ("已吊销", "revoked"),
+        }
+    }
+}
+
+/// A permit as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Permit {
+    pub id: i64,
+    /// Holder category code: staff, student, family, contractor, official, visitor.
+    pub category: String,
+    pub holder_id: i64,
+    /// The holder's name (read-only, from the person).
+    pub holder_name: String,
+    /// The holder's department (read-only, from the person).
+    pub holder_department: String,
+    /// First instant the permit works (inclusive); always a whole minute.
+    pub valid_from: DateTime<Utc>,
+    /// Instant the permit stops working (exclusive); always a whole minute.
+    pub valid_until: DateTime<Utc>,
+    /// Gate rights in text form: `all`, `all:exit`, `1;2:exit`.
+    pub gates: String,
+    /// Weekday/time windows in text form (`mon-fri 07:00-22:00`); empty = always.
+    pub schedule: String,
+    /// A one-off pass, consumed by the first passage it grants.
+    pub single_use: bool,
+    /// How many of its vehicles may be inside at once; `null` = no limit.
+    pub max_inside: Option<i64>,
+    /// The vehicles the permit covers, in ascending id order.
+    pub vehicle_ids: Vec<i64>,
+    pub status: PermitStatus,
+    /// Why the permit is suspended or revoked; empty when active.
+    pub status_reason: String,
+    /// Bumped by every change; the `ETag` of the permit.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The fields a permit is created with, and replaced by on update (status changes have their
+/// own actions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PermitInput {
+    /// Holder category code: staff, student, family, contractor, official, visitor.
+    pub category: String,
+    /// The holding person; must exist.
+    pub holder_id: i64,
+    /// RFC 3339; must be a whole minute (seconds and fractions 0).
+    pub valid_from: DateTime<Utc>,
+    /// RFC 3339, after `valid_from`; must be a whole minute.
+    pub valid_until: DateTime<Utc>,
+    /// Gate rights in text form; default `all`.
+    #[serde(default = "all_gates")]
+    pub gates: String,
+    /// Schedule in text form; default empty (always).
+    #[serde(default)]
+    pub schedule: String,
+    #[serde(default)]
+    pub single_use: bool,
+    /// At least 1, or `null` for no limit.
+    #[serde(default)]
+    pub max_inside: Option<i64>,
+    /// Vehicles covered; each must exist, none twice.
+    #[serde(default)]
+    pub vehicle_ids: Vec<i64>,
+}
+
+fn all_gates() -> String {
+    "all".into()
+}
+
+/// Search filters; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PermitQuery {
+    pub holder_id: Option<i64>,
+    pub vehicle_id: Option<i64>,
+    /// A normalised plate fragment: permits covering a vehicle whose plate contains it.
+    pub plate: Option<String>,
+    /// The holder's department (case-insensitive, exact).
+    pub department: Option<String>,
+    pub status: Option<PermitStatus>,
+    pub category: Option<String>,
+    /// Permits whose validity window contains this instant.
+    pub valid_at: Option<DateTime<Utc>>,
+    /// Only permits whose holder is in this department (an approver's scope); exact.
+    pub scope_department: Option<String>,
+}
+
+/// Why a status action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The action does not apply to the permit's current status (e.g. reactivating a revoked
+    /// permit).
+    #[error("the permit is {}", .current.as_str())]
+    Illegal { current: PermitStatus },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<sqlx::Error> for ActionError {
+    fn from(e: sqlx::Error) -> ActionError {
+        ActionError::Repo(e.into())
+    }
+}
+
+/// A status action on a permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// active → suspended.
+    Suspend,
+    /// active or suspended → revoked (for good).
+    Revoke,
+    /// suspended → active.
+    Reactivate,
+}
+
+impl Action {
+    /// The audit action name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Suspend => "suspend",
+            Action::Revoke => "revoke",
+            Action::Reactivate => "reactivate",
+        }
+    }
+
+    fn applies_to(self) -> &'static [PermitStatus] {
+        match self {
+            Action::Suspend => &[PermitStatus::Active],
+            Action::Revoke => &[PermitStatus::Active, PermitStatus::Suspended],
+            Action::Reactivate => &[PermitStatus::Suspended],
+        }
+    }
+
+    fn leads_to(self) -> PermitStatus {
+        match self {
+            Action::Suspend => PermitStatus::Suspended,
+            Action::Revoke => PermitStatus::Revoked,
+            Action::Reactivate => PermitStatus::Active,
+        }
+    }
+}
+
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+const SELECT: &str = "SELECT p.id, p.category, p.holder_id, h.name AS holder_name, \
+     h.department AS holder_department, p.valid_from_ms, p.valid_until_ms, p.gates, p.schedule, \
+     p.single_use, p.max_inside, p.status, p.status_reason, p.version, p.created_ms, p.updated_ms \
+     FROM permits p JOIN persons h ON h.id = p.holder_id";
+
+fn map_row(row: &AnyRow) -> Result<Permit, RepoError> {
+    let status: String = row.try_get("status")?;
+    Ok(Permit {
+        id: row.try_get("id")?,
+        category: row.try_get("category")?,
+        holder_id: row.try_get("holder_id")?,
+        holder_name: row.try_get("holder_name")?,
+        holder_department: row.try_get("holder_department")?,
+        valid_from: from_ms(row.try_get("valid_from_ms")?),
+        valid_until: from_ms(row.try_get("valid_until_ms")?),
+        gates: row.try_get("gates")?,
+        schedule: row.try_get("schedule")?,
+        single_use: row.try_get::<i64, _>("single_use")? != 0,
+        max_inside: row.try_get("max_inside")?,
+        vehicle_ids: Vec::new(),
+        // An unknown stored code (written by hand) reads as revoked: fail closed.
+        status: PermitStatus::from_code(&status).unwrap_or(PermitStatus::Revoked),
+        status_reason: row.try_get("status_reason")?,
+        version: row.try_get("version")?,
+        created_at: from_ms(row.try_get("created_ms")?),
+        updated_at: from_ms(row.try_get("updated_ms")?),
+    })
+}
+
+/// Fills `vehicle_ids` of `permits` with one query.
+async fn load_vehicles(
+    conn: &mut sqlx::AnyConnection,
+    permits: &mut [Permit],
+) -> Result<(), RepoError> {
+    if permits.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (1..=permits.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT permit_id, vehicle_id FROM permit_vehicles WHERE permit_id IN ({}) \
+         ORDER BY permit_id, vehicle_id",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for p in permits.iter() {
+        q = q.bind(p.id);
+    }
+    for row in q.fetch_all(&mut *conn).await? {
+        let (pid, vid): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if let Some(p) = permits.iter_mut().find(|p| p.id == pid) {
+            p.vehicle_ids.push(vid);
+        }
+    }
+    Ok(())
+}
+
+async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Permit, RepoError> {
+    let row = sqlx::query(&format!("{SELECT} WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)?;
+    let mut permit = [map_row(&row)?];
+    load_vehicles(conn, &mut permit).await?;
+    let [permit] = permit;
+    Ok(permit)
+}
+
+/// One permit with its vehicles.
+pub async fn get(db: &Db, id: i64) -> Result<Permit, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    fetch(&mut conn, id).await
+}
+
+/// The department of person `id`, or `None` if there is no such person.
+pub async fn person_department(db: &Db, id: i64) -> Result<Option<String>, RepoError> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT department FROM persons WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
+/// The ids among `ids` that name no vehicle, in the order given.
+pub async fn unknown_vehicle_ids(db: &Db, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM vehicles WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_scalar::<_, i64>(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let found = q.fetch_all(db.pool()).await?;
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(id))
+        .collect())
+}
+
+/// The gate ids among `ids` that name no gate, in the order given.
+pub async fn unknown_gate_ids(db: &Db, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id FROM gates WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_scalar::<_, i64>(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let found = q.fetch_all(db.pool()).await?;
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(id))
+        .collect())
+}
+
+async fn insert_vehicles(
+    conn: &mut sqlx::AnyConnection,
+    permit_id: i64,
+    vehicle_ids: &[i64],
+) -> Result<(), RepoError> {
+    for vid in vehicle_ids {
+        sqlx::query("INSERT INTO permit_vehicles (permit_id, vehicle_id) VALUES ($1, $2)")
+            .bind(permit_id)
+            .bind(*vid)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn json(p: &Permit) -> serde_json::Value {
+    serde_json::to_value(p).unwrap_or(serde_json::Value::Null)
+}
+
+/// Creates an active permit (version 1) covering `input.vehicle_ids`.
+pub async fn create(db: &Db, actor: &Actor, input: &PermitInput) -> Result<Permit, RepoError> {
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO permits (category, holder_id, valid_from_ms, valid_until_ms, gates, schedule, \
+         single_use, max_inside, status, status_reason, version, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', '', 1, $9, $9) RETURNING id",
+    )
+    .bind(&input.category)
+    .bind(input.holder_id)
+    .bind(input.valid_from.timestamp_millis())
+    .bind(input.valid_until.timestamp_millis())
+    .bind(&input.gates)
+    .bind(&input.schedule)
+    .bind(i64::from(input.single_use))
+    .bind(input.max_inside)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
+    let permit = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "create",
+        ENTITY,
+        id,
+        None,
+        Some(&json(&permit)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(permit)
+}
+
+/// What a conditional update found when it changed no row.
+async fn missed(db: &Db, id: i64) -> RepoError {
+    match sqlx::query_scalar::<_, i64>("SELECT version FROM permits WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+    {
+        Ok(Some(current)) => RepoError::Stale { current },
+        Ok(None) => RepoError::NotFound,
+        Err(e) => e.into(),
+    }
+}
+
+/// Replaces the permit's fields and vehicles if it is still at `version`; its status is kept.
+/// Fails with [`RepoError::Stale`] (with the current version) when it has moved on.
+pub async fn update(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    version: i64,
+    input: &PermitInput,
+) -> Result<Permit, RepoError> {
+    let before = get(db, id).await?;
+    if before.version != version {
+        return Err(RepoError::Stale {
+            current: before.version,
+        });
+    }
+    let mut tx = db.pool().begin().await?;
+    // The single conditional write that decides which of two concurrent updates wins.
+    let changed = sqlx::query(
+        "UPDATE permits SET category = $3, holder_id = $4, valid_from_ms = $5, \
+         valid_until_ms = $6, gates = $7, schedule = $8, single_use = $9, max_inside = $10, \
+         version = version + 1, updated_ms = $11 WHERE id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(&input.category)
+    .bind(input.holder_id)
+    .bind(input.valid_from.timestamp_millis())
+    .bind(input.valid_until.timestamp_millis())
+    .bind(&input.gates)
+    .bind(&input.schedule)
+    .bind(i64::from(input.single_use))
+    .bind(input.max_inside)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        drop(tx);
+        return Err(missed(db, id).await);
+    }
+    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
+    let after = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "update",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Suspends, revokes or reactivates the permit, recording `reason` (kept empty on reactivation).
+/// With `version`, refuses ([`RepoError::Stale`]) a permit that has moved on; without, acts on
+/// the current version. Audited as the action's name.
+pub async fn act(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    version: Option<i64>,
+    action: Action,
+    reason: &str,
+) -> Result<Permit, ActionError> {
+    let before = get(db, id).await?;
+    if let Some(v) = version
+        && v != before.version
+    {
+        return Err(RepoError::Stale {
+            current: before.version,
+        }
+        .into());
+    }
+    if !action.applies_to().contains(&before.status) {
+        return Err(ActionError::Illegal {
+            current: before.status,
+        });
+    }
+    let to = action.leads_to();
+    let reason_given = reason;
+    let reason = if to == PermitStatus::Active {
+        ""
+    } else {
+        reason
+    };
+    let mut tx = db.pool().begin().await?;
+    let changed = sqlx::query(
+        "UPDATE permits SET status = $3, status_reason = $4, version = version + 1, \
+         updated_ms = $5 WHERE id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(before.version)
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await
+    .map_err(RepoError::from)?
+    .rows_affected();
+    if changed == 0 {
+        drop(tx);
+        return Err(missed(db, id).await.into());
+    }
+    let after = fetch(&mut tx, id).await?;
+    // The audit keeps the reason given for every action, reactivation included (whose reason
+    // is not stored on the permit).
+    let mut after_json = json(&after);
+    if let Some(o) = after_json.as_object_mut() {
+        o.insert("action_reason".into(), reason_given.into());
+    }
+    audit(
+        &mut tx,
+        actor,
+        action.name(),
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        Some(&after_json),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await.map_err(RepoError::from)?;
+    Ok(after)
+}
+
+/// Deletes the permit and its vehicle links. With `version`, refuses a permit that has moved on.
+pub async fn delete(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    version: Option<i64>,
+) -> Result<(), RepoError> {
+    let before = get(db, id).await?;
+    let expected = version.unwrap_or(before.version);
+    if expected != before.version {
+        return Err(RepoError::Stale {
+            current: before.version,
+        });
+    }
+    let mut tx = db.pool().begin().await?;
+    // Lock the row at the version the before-image was read at (the first write, see the
+    // module header), then remove the links and the row.
+    let changed =
+        sqlx::query("UPDATE permits SET version = version WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if changed == 0 {
+        drop(tx);
+        return Err(missed(db, id).await);
+    }
+    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM permits WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        actor,
+        "delete",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        None,
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "delete").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// SQL text with `$n` placeholders and the values to bind, in order. (`QueryBuilder<Any>` writes
+/// `?` placeholders, which PostgreSQL refuses, so filters are assembled here.)
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    pub(crate) sql: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+impl Filter {
+    /// Appends ` AND <clause>`, where each `{}` in `clause` takes the next argument.
+    pub(crate) fn and(&mut self, clause: &str, args: Vec<Arg>) {
+        let mut parts = clause.split("{}");
+        self.sql.push_str(" AND ");
+        self.sql.push_str(parts.next().unwrap_or(""));
+        for (part, arg) in parts.zip(args) {
+            self.args.push(arg);
+            self.sql.push_str(&format!("${}", self.args.len()));
+            self.sql.push_str(part);
+        }
+    }
+
+    /// The next placeholder number.
+    pub(crate) fn next(&self) -> usize {
+        self.args.len() + 1
+    }
+
+    pub(crate) fn bind<'q>(
+        &self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for a in &self.args {
+            q = match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }
+}
+
+/// `%fragment%` for `LIKE … ESCAPE '\'`, with `%`, `_` and `\` in the fragment taken literally.
+pub(crate) fn like_pattern(fragment: &str) -> String {
+    let mut p = String::with_capacity(fragment.len() + 2);
+    p.push('%');
+    for c in fragment.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// Permits matching `query`, newest first.
+pub async fn search(db: &Db, query: &PermitQuery, page: Page) -> Result<Paged<Permit>, RepoError> {
+    let mut f = Filter::default();
+    if let Some(v) = query.holder_id {
+        f.and("p.holder_id = {}", vec![Arg::Int(v)]);
+    }
+    if let Some(v) = query.vehicle_id {
+        f.and(
+            "EXISTS (SELECT 1 FROM permit_vehicles pv WHERE pv.permit_id = p.id \
+             AND pv.vehicle_id = {})",
+            vec![Arg::Int(v)],
+        );
+    }
+    if let Some(v) = &query.plate {
+        f.and(
+            "EXISTS (SELECT 1 FROM permit_vehicles pv JOIN vehicles v ON v.id = pv.vehicle_id \
+             WHERE pv.permit_id = p.id AND v.plate LIKE {} ESCAPE '\\')",
+            vec![Arg::Text(like_pattern(v))],
+        );
+    }
+    if let Some(v) = &query.department {
+        f.and(
+            "LOWER(h.department) = LOWER({})",
+            vec![Arg::Text(v.clone())],
+        );
+    }
+    if let Some(v) = &query.scope_department {
+        f.and("h.department = {}", vec![Arg::Text(v.clone())]);
+    }
+    if let Some(v) = query.status {
+        f.and("p.status = {}", vec![Arg::Text(v.as_str().into())]);
+    }
+    if let Some(v) = &query.category {
+        f.and("p.category = {}", vec![Arg::Text(v.clone())]);
+    }
+    if let Some(t) = query.valid_at {
+        let t = t.timestamp_millis();
+        f.and(
+            "p.valid_from_ms <= {} AND {} < p.valid_until_ms",
+            vec![Arg::Int(t), Arg::Int(t)],
+        );
+    }
+    let mut conn = db.pool().acquire().await?;
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM permits p JOIN persons h ON h.id = p.holder_id WHERE 1 = 1{}",
+        f.sql
+    );
+    let total: i64 = f
+        .bind(sqlx::query(&count_sql))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    let n = f.next();
+    let list_sql = format!(
+        "{SELECT} WHERE 1 = 1{} ORDER BY p.id DESC LIMIT ${} OFFSET ${}",
+        f.sql,
+        n,
+        n + 1
+    );
+    let rows = f
+        .bind(sqlx::query(&list_sql))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
+    load_vehicles(&mut conn, &mut items).await?;
+    Ok(Paged { items, total })
+}
