@@ -297,6 +297,17 @@ impl Filter {
         self.conditions.push(condition);
     }
 
+    /// Adds a condition in which each `{}` takes the next of `args`, in order.
+    pub fn and_args(&mut self, clause: &str, args: Vec<Arg>) {
+        let mut parts = clause.split("{}");
+        let mut condition = parts.next().unwrap_or("").to_string();
+        for (part, arg) in parts.zip(args) {
+            condition.push_str(&self.arg(arg));
+            condition.push_str(part);
+        }
+        self.and(condition);
+    }
+
     /// ` WHERE a AND b`, or nothing when there are no conditions.
     pub fn where_sql(&self) -> String {
         if self.conditions.is_empty() {

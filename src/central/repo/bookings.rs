@@ -24,8 +24,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::permits::{Arg, Filter, from_ms, like_pattern};
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use super::permits::from_ms;
+use crate::central::db::{
+    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+};
 
 /// The entity name in the audit log and the change log.
 pub const ENTITY: &str = "visitor_booking";
@@ -466,30 +468,30 @@ pub async fn search(
     query: &BookingQuery,
     page: Page,
 ) -> Result<Paged<Booking>, RepoError> {
-    let mut f = Filter::default();
+    let mut f = Filter::new();
     if let Some(v) = &query.plate {
-        f.and(
+        f.and_args(
             "b.plate LIKE {} ESCAPE '\\'",
-            vec![Arg::Text(like_pattern(v))],
+            vec![Arg::Text(like_contains(v))],
         );
     }
     if let Some(v) = query.host_id {
-        f.and("b.host_id = {}", vec![Arg::Int(v)]);
+        f.and_args("b.host_id = {}", vec![Arg::Int(v)]);
     }
     if let Some(v) = &query.department {
-        f.and(
+        f.and_args(
             "LOWER(b.department) = LOWER({})",
             vec![Arg::Text(v.clone())],
         );
     }
     if let Some(v) = &query.scope_department {
-        f.and("b.department = {}", vec![Arg::Text(v.clone())]);
+        f.and_args("b.department = {}", vec![Arg::Text(v.clone())]);
     }
     if let Some(v) = query.status {
-        f.and("b.status = {}", vec![Arg::Text(v.as_str().into())]);
+        f.and_args("b.status = {}", vec![Arg::Text(v.as_str().into())]);
     }
     if let Some((from, until)) = query.overlapping {
-        f.and(
+        f.and_args(
             "b.slot_from_ms < {} AND b.slot_until_ms > {}",
             vec![
                 Arg::Int(until.timestamp_millis()),
@@ -499,25 +501,21 @@ pub async fn search(
     }
     let mut conn = db.pool().acquire().await?;
     let count_sql = format!(
-        "SELECT COUNT(*) FROM visitor_bookings b JOIN persons h ON h.id = b.host_id WHERE 1 = 1{}",
-        f.sql
+        "SELECT COUNT(*) FROM visitor_bookings b JOIN persons h ON h.id = b.host_id {}",
+        f.where_sql()
     );
     let total: i64 = f
         .bind(sqlx::query(&count_sql))
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
-    let n = f.next();
     let list_sql = format!(
-        "{SELECT} WHERE 1 = 1{} ORDER BY b.slot_from_ms, b.id LIMIT ${} OFFSET ${}",
-        f.sql,
-        n,
-        n + 1
+        "{SELECT} {} ORDER BY b.slot_from_ms, b.id{}",
+        f.where_sql(),
+        f.page_sql()
     );
     let rows = f
-        .bind(sqlx::query(&list_sql))
-        .bind(page.limit)
-        .bind(page.offset)
+        .bind_page(sqlx::query(&list_sql), page)
         .fetch_all(&mut *conn)
         .await?;
     let items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;

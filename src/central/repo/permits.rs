@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{
+    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+};
 
 /// The entity name in the audit log and the change log.
 pub const ENTITY: &str = "permit";
@@ -587,129 +589,65 @@ pub async fn delete(
     Ok(())
 }
 
-/// SQL text with `$n` placeholders and the values to bind, in order. (`QueryBuilder<Any>` writes
-/// `?` placeholders, which PostgreSQL refuses, so filters are assembled here.)
-#[derive(Debug, Default)]
-pub(crate) struct Filter {
-    pub(crate) sql: String,
-    pub(crate) args: Vec<Arg>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Int(i64),
-    Text(String),
-}
-
-impl Filter {
-    /// Appends ` AND <clause>`, where each `{}` in `clause` takes the next argument.
-    pub(crate) fn and(&mut self, clause: &str, args: Vec<Arg>) {
-        let mut parts = clause.split("{}");
-        self.sql.push_str(" AND ");
-        self.sql.push_str(parts.next().unwrap_or(""));
-        for (part, arg) in parts.zip(args) {
-            self.args.push(arg);
-            self.sql.push_str(&format!("${}", self.args.len()));
-            self.sql.push_str(part);
-        }
-    }
-
-    /// The next placeholder number.
-    pub(crate) fn next(&self) -> usize {
-        self.args.len() + 1
-    }
-
-    pub(crate) fn bind<'q>(
-        &self,
-        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        for a in &self.args {
-            q = match a {
-                Arg::Int(v) => q.bind(*v),
-                Arg::Text(s) => q.bind(s.clone()),
-            };
-        }
-        q
-    }
-}
-
-/// `%fragment%` for `LIKE … ESCAPE '\'`, with `%`, `_` and `\` in the fragment taken literally.
-pub(crate) fn like_pattern(fragment: &str) -> String {
-    let mut p = String::with_capacity(fragment.len() + 2);
-    p.push('%');
-    for c in fragment.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
 /// Permits matching `query`, newest first.
 pub async fn search(db: &Db, query: &PermitQuery, page: Page) -> Result<Paged<Permit>, RepoError> {
-    let mut f = Filter::default();
+    let mut f = Filter::new();
     if let Some(v) = query.holder_id {
-        f.and("p.holder_id = {}", vec![Arg::Int(v)]);
+        f.and_args("p.holder_id = {}", vec![Arg::Int(v)]);
     }
     if let Some(v) = query.vehicle_id {
-        f.and(
+        f.and_args(
             "EXISTS (SELECT 1 FROM permit_vehicles pv WHERE pv.permit_id = p.id \
              AND pv.vehicle_id = {})",
             vec![Arg::Int(v)],
         );
     }
     if let Some(v) = &query.plate {
-        f.and(
+        f.and_args(
             "EXISTS (SELECT 1 FROM permit_vehicles pv JOIN vehicles v ON v.id = pv.vehicle_id \
              WHERE pv.permit_id = p.id AND v.plate LIKE {} ESCAPE '\\')",
-            vec![Arg::Text(like_pattern(v))],
+            vec![Arg::Text(like_contains(v))],
         );
     }
     if let Some(v) = &query.department {
-        f.and(
+        f.and_args(
             "LOWER(h.department) = LOWER({})",
             vec![Arg::Text(v.clone())],
         );
     }
     if let Some(v) = &query.scope_department {
-        f.and("h.department = {}", vec![Arg::Text(v.clone())]);
+        f.and_args("h.department = {}", vec![Arg::Text(v.clone())]);
     }
     if let Some(v) = query.status {
-        f.and("p.status = {}", vec![Arg::Text(v.as_str().into())]);
+        f.and_args("p.status = {}", vec![Arg::Text(v.as_str().into())]);
     }
     if let Some(v) = &query.category {
-        f.and("p.category = {}", vec![Arg::Text(v.clone())]);
+        f.and_args("p.category = {}", vec![Arg::Text(v.clone())]);
     }
     if let Some(t) = query.valid_at {
         let t = t.timestamp_millis();
-        f.and(
+        f.and_args(
             "p.valid_from_ms <= {} AND {} < p.valid_until_ms",
             vec![Arg::Int(t), Arg::Int(t)],
         );
     }
     let mut conn = db.pool().acquire().await?;
     let count_sql = format!(
-        "SELECT COUNT(*) FROM permits p JOIN persons h ON h.id = p.holder_id WHERE 1 = 1{}",
-        f.sql
+        "SELECT COUNT(*) FROM permits p JOIN persons h ON h.id = p.holder_id {}",
+        f.where_sql()
     );
     let total: i64 = f
         .bind(sqlx::query(&count_sql))
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
-    let n = f.next();
     let list_sql = format!(
-        "{SELECT} WHERE 1 = 1{} ORDER BY p.id DESC LIMIT ${} OFFSET ${}",
-        f.sql,
-        n,
-        n + 1
+        "{SELECT} {} ORDER BY p.id DESC{}",
+        f.where_sql(),
+        f.page_sql()
     );
     let rows = f
-        .bind(sqlx::query(&list_sql))
-        .bind(page.limit)
-        .bind(page.offset)
+        .bind_page(sqlx::query(&list_sql), page)
         .fetch_all(&mut *conn)
         .await?;
     let mut items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
