@@ -5,7 +5,8 @@
 //! `routes!`, which registers a handler and its OpenAPI entry together: the document is
 //! generated from the handlers and cannot drift from them. Errors are [`error::ApiError`]
 //! (one body shape, messages in zh-CN or English by `Accept-Language`); who may call what is
-//! checked in every handler with [`auth::Authed::require`].
+//! checked for every route from one table ([`policy::POLICY`]) before any body is read, and
+//! handlers add the finer checks (an approver's department, a guard's gates).
 
 pub mod audit;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod locks;
 pub mod operators;
 pub mod permits;
 pub mod persons;
+pub mod policy;
 pub mod vehicles;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -66,6 +68,10 @@ pub fn app(state: AppState) -> axum::Router {
     let (router, _) = api_routes().split_for_parts();
     let doc = std::sync::Arc::new(openapi());
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            policy::enforce,
+        ))
         .route(
             "/api/v1/openapi.json",
             get(move || {

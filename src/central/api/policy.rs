@@ -1,0 +1,181 @@
+//! Who may call which route: one table, enforced by a route layer **before any request body is
+//! read**, so a role that may not call a route gets 403 whatever it sends (a malformed body
+//! from an unauthorised caller is not validated, and teaches it nothing about the schema).
+//!
+//! Every route must be in [`POLICY`]: a route missing from it is refused to everyone (and
+//! `tests/central_matrix.rs` fails), so every endpoint has an owner role. Handlers still make the
+//! finer checks the table cannot: an approver's department, a guard's gates.
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::auth::{Authed, Role};
+use super::error::ApiError;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (signing in).
+    Public,
+    /// Anyone signed in (their own session).
+    SignedIn,
+    /// Operators with one of these roles.
+    Roles(&'static [Role]),
+}
+
+use Role::{Admin, Approver, Guard, Security, Viewer};
+
+const ADMIN: Access = Access::Roles(&[Admin]);
+const OFFICE: Access = Access::Roles(&[Admin, Security]);
+const BOOTH_READ: Access = Access::Roles(&[Admin, Security, Guard, Viewer]);
+const ALL_READ: Access = Access::Roles(&[Admin, Security, Guard, Viewer, Approver]);
+
+/// (method, route, access) for every route of the API.
+pub const POLICY: &[(&str, &str, Access)] = &[
+    ("POST", "/api/v1/auth/login", Access::Public),
+    ("POST", "/api/v1/auth/logout", Access::SignedIn),
+    ("GET", "/api/v1/auth/me", Access::SignedIn),
+    ("POST", "/api/v1/auth/password", Access::SignedIn),
+    // Operators and roles: administrators only.
+    ("GET", "/api/v1/operators", ADMIN),
+    ("POST", "/api/v1/operators", ADMIN),
+    ("GET", "/api/v1/operators/{id}", ADMIN),
+    ("PUT", "/api/v1/operators/{id}", ADMIN),
+    ("DELETE", "/api/v1/operators/{id}", ADMIN),
+    // People: approvers read their own department's (checked in the handler).
+    ("GET", "/api/v1/persons", ALL_READ),
+    ("POST", "/api/v1/persons", OFFICE),
+    ("GET", "/api/v1/persons/{id}", ALL_READ),
+    ("PUT", "/api/v1/persons/{id}", OFFICE),
+    ("DELETE", "/api/v1/persons/{id}", OFFICE),
+    // Vehicles and tags: the booth looks them up.
+    ("GET", "/api/v1/vehicles", BOOTH_READ),
+    ("POST", "/api/v1/vehicles", OFFICE),
+    ("GET", "/api/v1/vehicles/by-plate/{plate}", BOOTH_READ),
+    ("GET", "/api/v1/vehicles/{id}", BOOTH_READ),
+    ("PUT", "/api/v1/vehicles/{id}", OFFICE),
+    ("DELETE", "/api/v1/vehicles/{id}", OFFICE),
+    ("GET", "/api/v1/credentials", BOOTH_READ),
+    ("POST", "/api/v1/credentials", OFFICE),
+    ("GET", "/api/v1/credentials/{id}", BOOTH_READ),
+    ("PUT", "/api/v1/credentials/{id}", OFFICE),
+    ("DELETE", "/api/v1/credentials/{id}", OFFICE),
+    // Permits (exit passes): the security office issues and withdraws them.
+    ("GET", "/api/v1/permits", ALL_READ),
+    ("POST", "/api/v1/permits", OFFICE),
+    ("GET", "/api/v1/permits/{id}", ALL_READ),
+    ("PUT", "/api/v1/permits/{id}", OFFICE),
+    ("DELETE", "/api/v1/permits/{id}", ADMIN),
+    ("POST", "/api/v1/permits/{id}/suspend", OFFICE),
+    ("POST", "/api/v1/permits/{id}/revoke", OFFICE),
+    ("POST", "/api/v1/permits/{id}/reactivate", OFFICE),
+    // Visitor bookings: hosts' departments approve, guards register arrivals and walk-ins.
+    ("GET", "/api/v1/bookings", ALL_READ),
+    (
+        "POST",
+        "/api/v1/bookings",
+        Access::Roles(&[Admin, Security, Approver, Guard]),
+    ),
+    ("GET", "/api/v1/bookings/{id}", ALL_READ),
+    (
+        "PUT",
+        "/api/v1/bookings/{id}",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/bookings/{id}/approve",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/bookings/{id}/reject",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/bookings/{id}/cancel",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/bookings/{id}/arrive",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/bookings/{id}/leave",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/bookings/{id}/no-show",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    // Lists: the security office keeps them; the booth must see them.
+    ("GET", "/api/v1/blacklist", BOOTH_READ),
+    ("POST", "/api/v1/blacklist", OFFICE),
+    ("GET", "/api/v1/blacklist/{id}", BOOTH_READ),
+    ("PUT", "/api/v1/blacklist/{id}", OFFICE),
+    ("DELETE", "/api/v1/blacklist/{id}", OFFICE),
+    ("POST", "/api/v1/blacklist/{id}/lift", OFFICE),
+    ("GET", "/api/v1/locks", BOOTH_READ),
+    ("POST", "/api/v1/locks", OFFICE),
+    ("GET", "/api/v1/locks/{id}", BOOTH_READ),
+    ("PUT", "/api/v1/locks/{id}", OFFICE),
+    ("DELETE", "/api/v1/locks/{id}", OFFICE),
+    ("POST", "/api/v1/locks/{id}/lift", OFFICE),
+    // Gates and lanes: guards see their own (checked in the handler); modes by the office.
+    ("GET", "/api/v1/gates", BOOTH_READ),
+    ("POST", "/api/v1/gates", ADMIN),
+    ("GET", "/api/v1/gates/{id}", BOOTH_READ),
+    ("PUT", "/api/v1/gates/{id}", ADMIN),
+    ("DELETE", "/api/v1/gates/{id}", ADMIN),
+    ("POST", "/api/v1/gates/{id}/mode", OFFICE),
+    ("GET", "/api/v1/gates/{id}/lanes", BOOTH_READ),
+    ("POST", "/api/v1/gates/{id}/lanes", ADMIN),
+    ("GET", "/api/v1/gates/{id}/lanes/{lane_id}", BOOTH_READ),
+    ("PUT", "/api/v1/gates/{id}/lanes/{lane_id}", ADMIN),
+    ("DELETE", "/api/v1/gates/{id}/lanes/{lane_id}", ADMIN),
+    // Records.
+    ("GET", "/api/v1/events", BOOTH_READ),
+    ("GET", "/api/v1/audit", OFFICE),
+];
+
+/// The access rule of a route, if it has one.
+pub fn access(method: &Method, route: &str) -> Option<Access> {
+    POLICY
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, a)| *a)
+}
+
+/// The route layer: authenticates and checks the role before the handler's extractors run.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let Some(access) = access(request.method(), &route) else {
+        tracing::error!(method = %request.method(), %route, "route has no access rule; refused");
+        return ApiError::Forbidden.into_response();
+    };
+    if access == Access::Public {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let authed = match Authed::from_request_parts(&mut parts, &state).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    if let Access::Roles(roles) = access
+        && authed.require(roles).is_err()
+    {
+        return ApiError::Forbidden.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
