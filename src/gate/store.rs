@@ -677,39 +677,11 @@ fn sql_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// The bulk read behind [`Store::load`] (blocking).
-fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
-    use rusqlite::OpenFlags;
-    let corrupt = |what: &'static str, key: u32, e: TextError| invalid(what, key, e);
-    let mut conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql_err)?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(sql_err)?;
-    let tx = conn.transaction().map_err(sql_err)?;
-    let count = |table: &str| -> Result<usize, StoreError> {
-        tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map(|n| n as usize)
-        .map_err(sql_err)
-    };
-    let mut snapshot = Snapshot {
-        data_version: tx
-            .query_row(
-                "SELECT data_version FROM store_state WHERE id = 1",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(sql_err)? as u64,
-        ..Snapshot::default()
-    };
-    snapshot.permits.reserve(count("permits")?);
-    snapshot.vehicles.reserve(count("vehicles")?);
-    snapshot.credentials.reserve(count("credentials")?);
+fn corrupt(what: &'static str, key: u32, e: TextError) -> StoreError {
+    invalid(what, key, e)
+}
 
+fn read_permits(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result<(), StoreError> {
     // Most permits share a handful of gate-rights and schedule texts: parse each text once.
     let mut gates_cache: HashMap<String, crate::domain::GateRights> = HashMap::new();
     let mut schedule_cache: HashMap<String, crate::domain::Schedule> = HashMap::new();
@@ -780,6 +752,13 @@ fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
     drop(rows);
     drop(stmt);
 
+    Ok(())
+}
+
+fn read_vehicles(
+    tx: &rusqlite::Transaction<'_>,
+    snapshot: &mut Snapshot,
+) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare("SELECT id, plate, colour, permit_ids FROM vehicles")
         .map_err(sql_err)?;
@@ -809,6 +788,13 @@ fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
     drop(rows);
     drop(stmt);
 
+    Ok(())
+}
+
+fn read_credentials(
+    tx: &rusqlite::Transaction<'_>,
+    snapshot: &mut Snapshot,
+) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare("SELECT epc, tid, vehicle_id FROM credentials")
         .map_err(sql_err)?;
@@ -834,6 +820,10 @@ fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
     drop(rows);
     drop(stmt);
 
+    Ok(())
+}
+
+fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result<(), StoreError> {
     let opt_text = |row: &rusqlite::Row<'_>, i: usize| -> Result<Option<String>, StoreError> {
         row.get::<_, Option<String>>(i).map_err(sql_err)
     };
@@ -904,7 +894,64 @@ fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
             .bookings
             .push(b.to_domain().map_err(|e| corrupt("booking", b.id, e))?);
     }
-    Ok(snapshot)
+    Ok(())
+}
+
+/// Opens a read-only connection and runs `read` in one read transaction; returns the data
+/// version that transaction saw.
+fn read_part(
+    path: &Path,
+    read: &[fn(&rusqlite::Transaction<'_>, &mut Snapshot) -> Result<(), StoreError>],
+) -> Result<(u64, Snapshot), StoreError> {
+    use rusqlite::OpenFlags;
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
+    let tx = conn.transaction().map_err(sql_err)?;
+    let version = tx
+        .query_row(
+            "SELECT data_version FROM store_state WHERE id = 1",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(sql_err)? as u64;
+    let mut snapshot = Snapshot::default();
+    for f in read {
+        f(&tx, &mut snapshot)?;
+    }
+    Ok((version, snapshot))
+}
+
+/// The bulk read behind [`Store::load`] (blocking).
+///
+/// The permits and the vehicles with their tags are read on two threads, each in its own read
+/// transaction; if an update slipped in between (their data versions differ), everything is
+/// read again in one transaction, so the snapshot is always consistent.
+fn load_blocking(path: &Path) -> Result<Snapshot, StoreError> {
+    let (a, b) = std::thread::scope(|scope| {
+        let permits = scope.spawn(|| read_part(path, &[read_permits]));
+        let rest = read_part(path, &[read_vehicles, read_credentials, read_lists]);
+        (
+            permits.join().expect("the permit reader does not panic"),
+            rest,
+        )
+    });
+    let ((va, a), (vb, mut b)) = (a?, b?);
+    if va == vb {
+        b.permits = a.permits;
+        b.data_version = va;
+        return Ok(b);
+    }
+    let (version, mut all) = read_part(
+        path,
+        &[read_permits, read_vehicles, read_credentials, read_lists],
+    )?;
+    all.data_version = version;
+    Ok(all)
 }
 
 async fn delete_ids(
