@@ -897,11 +897,14 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
     Ok(())
 }
 
+/// One part of the bulk read: some tables, into a snapshot.
+type ReadPart = fn(&rusqlite::Transaction<'_>, &mut Snapshot) -> Result<(), StoreError>;
+
 /// Opens a read-only connection and runs `read` in one read transaction; returns the data
 /// version that transaction saw.
 fn read_part(
     path: &Path,
-    read: &[fn(&rusqlite::Transaction<'_>, &mut Snapshot) -> Result<(), StoreError>],
+    read: &[ReadPart],
 ) -> Result<(u64, Snapshot), StoreError> {
     use rusqlite::OpenFlags;
     let mut conn = rusqlite::Connection::open_with_flags(
