@@ -22,7 +22,7 @@ fn documented_routes(doc: &serde_json::Value) -> Vec<(Method, String)> {
 
 fn concrete(path: &str) -> String {
     path.replace("{plate}", "%E4%BA%ACA12345")
-        .replace(|c: char| c == '{' || c == '}', "")
+        .replace(['{', '}'], "")
         .replace("/id", "/999999")
         .replace("/lane_id", "/999999")
 }

@@ -902,10 +902,7 @@ type ReadPart = fn(&rusqlite::Transaction<'_>, &mut Snapshot) -> Result<(), Stor
 
 /// Opens a read-only connection and runs `read` in one read transaction; returns the data
 /// version that transaction saw.
-fn read_part(
-    path: &Path,
-    read: &[ReadPart],
-) -> Result<(u64, Snapshot), StoreError> {
+fn read_part(path: &Path, read: &[ReadPart]) -> Result<(u64, Snapshot), StoreError> {
     use rusqlite::OpenFlags;
     let mut conn = rusqlite::Connection::open_with_flags(
         path,
