@@ -394,7 +394,7 @@ pulse_ms = 1
         drop(index);
     }
 
- over the pseudo-terminals, through the real lane runtime.
+    // Tag report to OPEN over the pseudo-terminals, through the real lane runtime.
     let mut latencies = Vec::with_capacity(decisions);
     // Misses by kind: no OPEN within 2 s; OPEN but the tag-sent instant missing; OPEN seen
     // before the tag was sent (an OPEN left over from the previous cycle).
