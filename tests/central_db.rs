@@ -8,9 +8,17 @@ use gatehouse::central::db::{Actor, audit};
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {
     for t in central_support::each_database().await {
         let mut conn = t.db.pool().acquire().await.unwrap();
-        audit(&mut conn, &Actor::system(), "create", "person", 7, None, None)
-            .await
-            .unwrap();
+        audit(
+            &mut conn,
+            &Actor::system(),
+            "create",
+            "person",
+            7,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity_id = $1")
             .bind("7")
             .fetch_one(t.db.pool())

@@ -30,9 +30,10 @@ impl Drop for TestDb {
                     .unwrap();
                 rt.block_on(async move {
                     if let Ok(admin) = Db::connect(&admin_url).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(admin.pool())
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(admin.pool())
+                                .await;
                         admin.close().await;
                     }
                 });
@@ -58,7 +59,9 @@ pub fn postgres_url() -> Option<String> {
 /// A fresh SQLite database.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(&dir.path().join("central.db")).await.unwrap();
+    let db = Db::open_sqlite(&dir.path().join("central.db"))
+        .await
+        .unwrap();
     TestDb {
         db,
         kind: DbKind::Sqlite,
@@ -75,7 +78,9 @@ pub async fn postgres(admin_url: &str) -> TestDb {
         COUNTER.fetch_add(1, Ordering::SeqCst),
         chrono::Utc::now().timestamp_micros() % 1_000_000
     );
-    let admin = Db::connect(admin_url).await.expect("DATABASE_URL reachable");
+    let admin = Db::connect(admin_url)
+        .await
+        .expect("DATABASE_URL reachable");
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(admin.pool())
         .await
