@@ -5,6 +5,7 @@
 //! - [`repo`] — one module per resource: its rows, queries and changes (with audit).
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
 
-pub mod db;
 pub mod api;
+pub mod config;
+pub mod db;
 pub mod repo;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod gate;
+mod server;
 mod sim;
 
 /// Gatehouse — vehicle access control and gate checkpoints for university campuses
@@ -37,6 +38,9 @@ enum Command {
     /// Run and inspect a gate lane controller.
     #[command(subcommand)]
     Gate(gate::GateCommand),
+    /// Run the central server and manage its first administrator.
+    #[command(subcommand)]
+    Server(server::ServerCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Sim(cmd) => sim::run(cmd).await,
             Command::Gate(cmd) => gate::run(cmd).await,
+            Command::Server(cmd) => server::run(cmd).await,
         }
     });
     match outcome {

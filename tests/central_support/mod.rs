@@ -111,3 +111,166 @@ pub async fn each_database() -> Vec<TestDb> {
     }
     dbs
 }
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking};
+use gatehouse::central::api::{AppState, app};
+use gatehouse::central::db::Actor;
+use gatehouse::central::repo::operators::{self, NewOperator};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The password of every operator the harness creates.
+pub const PASSWORD: &str = "Gatehouse-Test-2026";
+
+/// The department the harness's approver approves for.
+pub const APPROVER_DEPARTMENT: &str = "计算机学院";
+
+fn password_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password_blocking(PASSWORD))
+}
+
+/// The API over a fresh database, with gates 1 and 2 and one signed-in operator per role
+/// (`<role>` user names; the guard works at gate 1 only).
+pub struct TestApp {
+    pub db: Db,
+    pub kind: DbKind,
+    router: axum::Router,
+    tokens: HashMap<Role, String>,
+    ids: HashMap<Role, i64>,
+    _t: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(t: TestDb) -> TestApp {
+        let db = t.db.clone();
+        for (id, name) in [(1, "北门"), (2, "南门")] {
+            sqlx::query(
+                "INSERT INTO gates (id, name, created_ms, updated_ms) VALUES ($1, $2, 0, 0)",
+            )
+            .bind(id as i64)
+            .bind(name)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let mut tokens = HashMap::new();
+        let mut ids = HashMap::new();
+        for role in Role::ALL {
+            let op = operators::create(
+                &db,
+                &Actor::system(),
+                NewOperator {
+                    username: role.as_str().into(),
+                    display_name: format!("测试{}", role.as_str()),
+                    password_hash: password_hash().into(),
+                    roles: vec![role.as_str().into()],
+                    gates: if role == Role::Guard { vec![1] } else { vec![] },
+                    department: if role == Role::Approver {
+                        APPROVER_DEPARTMENT.into()
+                    } else {
+                        String::new()
+                    },
+                },
+            )
+            .await
+            .unwrap();
+            let session = create_session(&db, op.id, 3_600_000).await.unwrap();
+            tokens.insert(role, session.token);
+            ids.insert(role, op.id);
+        }
+        TestApp {
+            router: app(AppState::new(db.clone())),
+            db,
+            kind: t.kind,
+            tokens,
+            ids,
+            _t: t,
+        }
+    }
+
+    /// The bearer token of the operator with `role`.
+    pub fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+
+    /// The operator id of the operator with `role`.
+    pub fn operator_id(&self, role: Role) -> i64 {
+        self.ids[&role]
+    }
+
+    /// Sends a raw request and returns status, headers and the body as JSON (Null if empty,
+    /// a JSON string if not JSON).
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, headers, body)
+    }
+
+    /// A request as `role` (None: not signed in) with a JSON body and extra headers.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<Role>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(role) = role {
+            builder = builder.header("authorization", format!("Bearer {}", self.token(role)));
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        self.send(request).await
+    }
+
+    /// A request as `role` with a JSON body; returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<Role>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, _, body) = self.call_with_headers(method, path, role, body, &[]).await;
+        (status, body)
+    }
+
+    /// Like [`TestApp::call`], asking for messages in `lang` (e.g. "en", "zh-CN").
+    pub async fn call_lang(
+        &self,
+        method: Method,
+        path: &str,
+        role: Option<Role>,
+        body: Option<Value>,
+        lang: &str,
+    ) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .call_with_headers(method, path, role, body, &[("accept-language", lang)])
+            .await;
+        (status, body)
+    }
+}

@@ -30,6 +30,52 @@ use crate::central::db::Db;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
+    /// How long a session lasts (a guard's shift and a bit).
+    pub session_ttl_ms: i64,
+    /// Mark the session cookie `Secure` (when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    /// State with the default settings: 12-hour sessions, cookies without `Secure`.
+    pub fn new(db: Db) -> AppState {
+        AppState {
+            db,
+            session_ttl_ms: 12 * 3600 * 1000,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// The largest request body accepted (1 MiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_routes().split_for_parts();
+    doc.info.title = "Gatehouse API".into();
+    doc.info.description = Some("校园车辆门禁与大门卡口管理系统 — admin API".into());
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc
+}
+
+/// The whole API as an axum router: routes, the OpenAPI document at `/api/v1/openapi.json`,
+/// the body limit and error localisation.
+pub fn app(state: AppState) -> axum::Router {
+    use axum::routing::get;
+    let (router, _) = api_routes().split_for_parts();
+    let doc = std::sync::Arc::new(openapi());
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(error::localize))
 }
 
 /// The API's routes with their OpenAPI entries, before state is attached.
