@@ -617,3 +617,761 @@ async fn stored_events_keep_the_gates_time_and_are_searched_newest_first_by_thei
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The API.
+
+use axum::http::{Method, StatusCode};
+use central_support::TestApp;
+use gatehouse::central::api::auth::Role;
+use serde_json::json;
+
+const READ_ROLES: [Role; 4] = [Role::Admin, Role::Security, Role::Guard, Role::Viewer];
+
+#[tokio::test]
+async fn the_blacklist_api_stores_lifts_searches_and_names_every_bad_field_in_both_languages() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let body = json!({"subject_kind": "plate", "subject": "京ａ·12345", "plate_colour": "blue",
+            "reason": "被盗车辆", "alarm_level": "urgent"});
+        assert_eq!(
+            app.call(Method::POST, "/api/v1/blacklist", None, Some(body.clone()))
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        for role in [Role::Guard, Role::Viewer, Role::Approver] {
+            let (s, _) = app
+                .call(
+                    Method::POST,
+                    "/api/v1/blacklist",
+                    Some(role),
+                    Some(body.clone()),
+                )
+                .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{role:?}");
+        }
+        let (s, e) = app
+            .call(
+                Method::POST,
+                "/api/v1/blacklist",
+                Some(Role::Security),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{e}");
+        assert_eq!(
+            (e["subject"].as_str(), e["active"].as_bool()),
+            (Some("京A12345"), Some(true))
+        );
+        let id = e["id"].as_i64().unwrap();
+        for role in READ_ROLES {
+            let (s, page) = app
+                .call(
+                    Method::GET,
+                    "/api/v1/blacklist?subject=a１2&kind=plate",
+                    Some(role),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (s, page["total"].as_i64()),
+                (StatusCode::OK, Some(1)),
+                "{role:?}"
+            );
+        }
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/blacklist", Some(Role::Approver), None)
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+
+        // Every wrong field at once, nothing stored.
+        let before = count(&app.db, "SELECT COUNT(*) FROM blacklist").await;
+        let bad = json!({"subject_kind": "plate", "subject": "京AI2345", "plate_colour": "pink",
+            "alarm_level": "loud", "valid_from": "2026-03-01T08:00:00+08:00",
+            "valid_until": "2026-02-01T08:00:00+08:00"});
+        let (s, err) = app
+            .call_lang(
+                Method::POST,
+                "/api/v1/blacklist",
+                Some(Role::Admin),
+                Some(bad.clone()),
+                "en",
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<(&str, &str)> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["field"].as_str().unwrap(), f["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("plate_colour", "invalid_colour"),
+                ("subject", "invalid_plate"),
+                ("reason", "required"),
+                ("alarm_level", "invalid_alarm_level"),
+                ("valid_until", "reversed_window")
+            ]
+        );
+        assert!(
+            err["fields"][1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("never used on plates"),
+            "{err}"
+        );
+        let (_, zh) = app
+            .call(
+                Method::POST,
+                "/api/v1/blacklist",
+                Some(Role::Admin),
+                Some(bad),
+            )
+            .await;
+        assert!(
+            zh["fields"][1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("不用于车牌"),
+            "{zh}"
+        );
+        for (body, field, code) in [
+            (
+                json!({"subject_kind": "person", "subject": "999", "reason": "x"}),
+                "subject",
+                "unknown_person",
+            ),
+            (
+                json!({"subject_kind": "tag", "subject": "XYZ", "reason": "x"}),
+                "subject",
+                "invalid_epc",
+            ),
+            (
+                json!({"subject_kind": "tag", "subject": "E200", "plate_colour": "blue", "reason": "x"}),
+                "plate_colour",
+                "not_allowed",
+            ),
+            (
+                json!({"subject_kind": "car", "subject": "x", "reason": "x"}),
+                "subject_kind",
+                "invalid_kind",
+            ),
+            (
+                json!({"subject_kind": "plate", "subject": "京A12345", "reason": "x", "valid_from": "tomorrow"}),
+                "valid_from",
+                "invalid_time",
+            ),
+            (
+                json!({"subject_kind": "plate", "subject": "京A12345", "reason": "x", "colour": "blue"}),
+                "colour",
+                "unknown_field",
+            ),
+        ] {
+            let (s, err) = app
+                .call(
+                    Method::POST,
+                    "/api/v1/blacklist",
+                    Some(Role::Admin),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+            assert_eq!(
+                (
+                    err["fields"][0]["field"].as_str(),
+                    err["fields"][0]["code"].as_str()
+                ),
+                (Some(field), Some(code)),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM blacklist").await,
+            before
+        );
+
+        // Replace, lift (twice: 409), delete.
+        let (s, upd) = app.call(Method::PUT, &format!("/api/v1/blacklist/{id}"), Some(Role::Admin),
+            Some(json!({"subject_kind": "tag", "subject": "e2003098881900722140369e", "reason": "丢失的标签"}))).await;
+        assert_eq!(
+            (s, upd["subject"].as_str()),
+            (StatusCode::OK, Some("E2003098881900722140369E"))
+        );
+        let (s, lifted) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/blacklist/{id}/lift"),
+                Some(Role::Security),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, lifted["active"].as_bool()),
+            (StatusCode::OK, Some(false))
+        );
+        let (s, again) = app
+            .call_lang(
+                Method::POST,
+                &format!("/api/v1/blacklist/{id}/lift"),
+                Some(Role::Security),
+                None,
+                "en",
+            )
+            .await;
+        assert_eq!(
+            (s, again["message"].as_str()),
+            (
+                StatusCode::CONFLICT,
+                Some("This blacklist entry has already ended")
+            )
+        );
+        let (s, page) = app
+            .call(
+                Method::GET,
+                "/api/v1/blacklist?active_at=2030-01-01T00:00:00Z",
+                Some(Role::Viewer),
+                None,
+            )
+            .await;
+        assert_eq!((s, page["total"].as_i64()), (StatusCode::OK, Some(0)));
+        assert_eq!(
+            app.call(
+                Method::DELETE,
+                &format!("/api/v1/blacklist/{id}"),
+                Some(Role::Guard),
+                None
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(
+                Method::DELETE,
+                &format!("/api/v1/blacklist/{id}"),
+                Some(Role::Admin),
+                None
+            )
+            .await
+            .0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            app.call(
+                Method::GET,
+                &format!("/api/v1/blacklist/{id}"),
+                Some(Role::Admin),
+                None
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND
+        );
+        let (_, log) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/audit?entity=blacklist&entity_id={id}"),
+                Some(Role::Security),
+                None,
+            )
+            .await;
+        let actions: Vec<&str> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, vec!["delete", "lift", "update", "create"]);
+        assert_eq!(log["items"][0]["operator_name"], "admin");
+    }
+}
+
+#[tokio::test]
+async fn the_lock_api_locks_a_vehicle_lifts_it_and_refuses_a_bad_plate_without_storing_it() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let (s, lock) = app.call(Method::POST, "/api/v1/locks", Some(Role::Admin),
+            Some(json!({"plate": "沪b d12345", "reason": "欠费", "valid_until": "2099-01-01T00:00:00Z"}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{lock}");
+        assert_eq!(lock["plate"], "沪BD12345");
+        let id = lock["id"].as_i64().unwrap();
+        assert_eq!(
+            app.call(
+                Method::POST,
+                "/api/v1/locks",
+                Some(Role::Viewer),
+                Some(json!({}))
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        for role in READ_ROLES {
+            let (s, page) = app
+                .call(Method::GET, "/api/v1/locks?plate=bd1", Some(role), None)
+                .await;
+            assert_eq!(
+                (s, page["total"].as_i64()),
+                (StatusCode::OK, Some(1)),
+                "{role:?}"
+            );
+        }
+        let (s, err) = app
+            .call(
+                Method::POST,
+                "/api/v1/locks",
+                Some(Role::Security),
+                Some(json!({"plate": "京A1234", "plate_colour": "green", "reason": " "})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, vec!["plate", "reason"]);
+        assert_eq!(err["fields"][0]["code"], "invalid_plate");
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM vehicle_locks").await,
+            1
+        );
+        let (s, lifted) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/locks/{id}/lift"),
+                Some(Role::Security),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (s, lifted["active"].as_bool()),
+            (StatusCode::OK, Some(false))
+        );
+        let (s, _) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/locks/{id}"),
+                Some(Role::Security),
+                Some(json!({"plate": "沪BD12345", "plate_colour": "green", "reason": "复核"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/locks/999", Some(Role::Admin), None)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their_own() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        // Lists: a guard sees gate 1 only; another gate's details and lanes are a 403.
+        let (_, all) = app
+            .call(Method::GET, "/api/v1/gates", Some(Role::Viewer), None)
+            .await;
+        assert_eq!(all["total"], 2);
+        let (_, own) = app
+            .call(Method::GET, "/api/v1/gates", Some(Role::Guard), None)
+            .await;
+        assert_eq!(
+            (own["total"].as_i64(), own["items"][0]["id"].as_i64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/gates/1", Some(Role::Guard), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/gates/2", Some(Role::Guard), None)
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(
+                Method::GET,
+                "/api/v1/gates/2/lanes",
+                Some(Role::Guard),
+                None
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/gates", Some(Role::Approver), None)
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/gates", None, None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+
+        let gate = json!({"name": "东门", "anti_passback": "timed:30", "offline_policy": "cached"});
+        assert_eq!(
+            app.call(
+                Method::POST,
+                "/api/v1/gates",
+                Some(Role::Security),
+                Some(gate.clone())
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, east) = app
+            .call(Method::POST, "/api/v1/gates", Some(Role::Admin), Some(gate))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{east}");
+        let id = east["id"].as_i64().unwrap();
+        assert_eq!(
+            (east["mode"].as_str(), east["enabled"].as_bool()),
+            (Some("normal"), Some(true))
+        );
+        let (s, err) = app
+            .call(
+                Method::POST,
+                "/api/v1/gates",
+                Some(Role::Admin),
+                Some(json!({"name": "", "anti_passback": "timed:0", "offline_policy": "panic"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, vec!["name", "anti_passback", "offline_policy"]);
+        let (s, err) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/gates/{id}"),
+                Some(Role::Admin),
+                Some(json!({"name": "东门", "mode": "locked_open"})),
+            )
+            .await;
+        assert_eq!(
+            (s, err["fields"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("mode")),
+            "the mode changes only through /mode"
+        );
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM gates").await, 3);
+
+        // Lanes.
+        let lane = json!({"lane_key": "entry-1", "name": "入口一", "direction": "entry", "settings": {"reader": "tcp://10.0.0.5"}});
+        let (s, l) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/gates/{id}/lanes"),
+                Some(Role::Admin),
+                Some(lane.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{l}");
+        let (s, dup) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/gates/{id}/lanes"),
+                Some(Role::Admin),
+                Some(lane),
+            )
+            .await;
+        assert_eq!(
+            (s, dup["code"].as_str()),
+            (StatusCode::CONFLICT, Some("conflict"))
+        );
+        let (s, err) = app.call(Method::POST, &format!("/api/v1/gates/{id}/lanes"), Some(Role::Admin),
+            Some(json!({"lane_key": "Entry 1", "direction": "sideways", "mode": "off", "settings": [1]}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, vec!["lane_key", "direction", "mode", "settings"]);
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lanes").await, 1);
+        let lane_id = l["id"].as_i64().unwrap();
+        let (s, l2) = app.call(Method::PUT, &format!("/api/v1/gates/{id}/lanes/{lane_id}"), Some(Role::Admin),
+            Some(json!({"lane_key": "entry-1", "direction": "two_way", "mode": "manual_only_exit"}))).await;
+        assert_eq!(
+            (s, l2["mode"].as_str()),
+            (StatusCode::OK, Some("manual_only_exit"))
+        );
+        assert_eq!(
+            app.call(
+                Method::GET,
+                &format!("/api/v1/gates/1/lanes/{lane_id}"),
+                Some(Role::Admin),
+                None
+            )
+            .await
+            .0,
+            StatusCode::NOT_FOUND,
+            "a lane of another gate"
+        );
+        let (_, lanes) = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/gates/{id}/lanes"),
+                Some(Role::Viewer),
+                None,
+            )
+            .await;
+        assert_eq!(lanes.as_array().unwrap().len(), 1);
+
+        // Mode: admin and security, with a reason, audited as set_mode.
+        assert_eq!(
+            app.call(
+                Method::POST,
+                "/api/v1/gates/1/mode",
+                Some(Role::Guard),
+                Some(json!({"mode": "locked_open", "reason": "fire"}))
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, err) = app
+            .call(
+                Method::POST,
+                "/api/v1/gates/1/mode",
+                Some(Role::Security),
+                Some(json!({"mode": "emergency"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err["fields"].as_array().unwrap().len(), 2);
+        let (s, g) = app
+            .call(
+                Method::POST,
+                "/api/v1/gates/1/mode",
+                Some(Role::Security),
+                Some(json!({"mode": "locked_closed", "reason": "校内突发事件"})),
+            )
+            .await;
+        assert_eq!(
+            (s, g["mode"].as_str()),
+            (StatusCode::OK, Some("locked_closed"))
+        );
+        let (_, log) = app
+            .call(
+                Method::GET,
+                "/api/v1/audit?action=set_mode&operator=SECURITY",
+                Some(Role::Admin),
+                None,
+            )
+            .await;
+        assert_eq!(log["total"], 1);
+        assert_eq!(log["items"][0]["after"]["reason"], "校内突发事件");
+
+        // Delete: lanes go with the gate; a gate a guard is bound to stays.
+        assert_eq!(
+            app.call(
+                Method::DELETE,
+                &format!("/api/v1/gates/{id}"),
+                Some(Role::Admin),
+                None
+            )
+            .await
+            .0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lanes").await, 0);
+        assert_eq!(
+            app.call(Method::DELETE, "/api/v1/gates/1", Some(Role::Admin), None)
+                .await
+                .0,
+            StatusCode::CONFLICT
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let t0 = Utc::now().timestamp_millis() - 600_000;
+        events::ingest(
+            &app.db,
+            1,
+            &[
+                decision(1, t0, "京A12345", true),
+                passage(2, t0 + 10, "京A12345"),
+                decision(3, t0 + 20, "沪B99999", false),
+            ],
+        )
+        .await
+        .unwrap();
+        events::ingest(&app.db, 2, &[decision(1, t0 + 5, "京A12345", true)])
+            .await
+            .unwrap();
+
+        let (s, all) = app
+            .call(Method::GET, "/api/v1/events", Some(Role::Viewer), None)
+            .await;
+        assert_eq!((s, all["total"].as_i64()), (StatusCode::OK, Some(4)));
+        assert_eq!(all["items"][0]["seq"], 3);
+        let (_, own) = app
+            .call(Method::GET, "/api/v1/events", Some(Role::Guard), None)
+            .await;
+        assert_eq!(own["total"], 3, "a guard sees gate 1 only");
+        assert_eq!(
+            app.call(
+                Method::GET,
+                "/api/v1/events?gate_id=2",
+                Some(Role::Guard),
+                None
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/events", Some(Role::Approver), None)
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.call(Method::GET, "/api/v1/events", None, None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+
+        let (_, plate) = app
+            .call(
+                Method::GET,
+                "/api/v1/events?plate=%E4%BA%ACa%C2%B712345&kind=decision",
+                Some(Role::Security),
+                None,
+            )
+            .await;
+        assert_eq!(plate["total"], 2);
+        let (_, denied) = app
+            .call(
+                Method::GET,
+                "/api/v1/events?granted=false&reason=denied_revoked&gate_id=1&lane=entry",
+                Some(Role::Admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (
+                denied["total"].as_i64(),
+                denied["items"][0]["plate"].as_str()
+            ),
+            (Some(1), Some("沪B99999"))
+        );
+        let (s, err) = app
+            .call_lang(
+                Method::GET,
+                "/api/v1/events?plate=%E4%BA%ACI&from=yesterday",
+                Some(Role::Admin),
+                None,
+                "en",
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, vec!["plate", "from"]);
+        assert_eq!(
+            app.call(
+                Method::GET,
+                "/api/v1/events?per_page=501",
+                Some(Role::Admin),
+                None
+            )
+            .await
+            .0,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_is_read_by_admin_and_security_only_and_no_route_changes_it() {
+    for t in central_support::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/locks",
+                Some(Role::Admin),
+                Some(json!({"plate": "京A12345", "reason": "测试"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        for role in [Role::Guard, Role::Viewer, Role::Approver] {
+            assert_eq!(
+                app.call(Method::GET, "/api/v1/audit", Some(role), None)
+                    .await
+                    .0,
+                StatusCode::FORBIDDEN,
+                "{role:?}"
+            );
+        }
+        let (s, log) = app
+            .call(
+                Method::GET,
+                "/api/v1/audit?entity=vehicle_lock&from=2000-01-01T00:00:00Z",
+                Some(Role::Security),
+                None,
+            )
+            .await;
+        assert_eq!((s, log["total"].as_i64()), (StatusCode::OK, Some(1)));
+        let id = log["items"][0]["id"].as_i64().unwrap();
+        let snapshot = |db: Db| async move {
+            use sqlx::Row;
+            sqlx::query("SELECT id, at_ms, operator_name, action, entity, entity_id, after_json FROM audit_log ORDER BY id")
+                .fetch_all(db.pool()).await.unwrap().iter()
+                .map(|r| format!("{}|{}|{}|{}|{}|{}|{:?}", r.get::<i64, _>(0), r.get::<i64, _>(1), r.get::<String, _>(2),
+                    r.get::<String, _>(3), r.get::<String, _>(4), r.get::<String, _>(5), r.get::<Option<String>, _>(6)))
+                .collect::<Vec<_>>()
+        };
+        let before = snapshot(app.db.clone()).await;
+        for (method, path) in [
+            (Method::PUT, format!("/api/v1/audit/{id}")),
+            (Method::DELETE, format!("/api/v1/audit/{id}")),
+            (Method::PATCH, format!("/api/v1/audit/{id}")),
+            (Method::POST, "/api/v1/audit".to_string()),
+            (Method::DELETE, "/api/v1/audit".to_string()),
+            (Method::PUT, "/api/v1/audit".to_string()),
+        ] {
+            let (s, _) = app
+                .call(
+                    method.clone(),
+                    &path,
+                    Some(Role::Admin),
+                    Some(json!({"action": "nothing"})),
+                )
+                .await;
+            assert!(
+                s == StatusCode::NOT_FOUND || s == StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {s}"
+            );
+        }
+        assert_eq!(snapshot(app.db.clone()).await, before);
+    }
+}

@@ -15,7 +15,9 @@ fn free_port() -> u16 {
 }
 
 async fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -25,7 +27,9 @@ async fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, S
     let mut response = String::new();
     stream.read_to_string(&mut response).await.ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
     Some((status, body))
 }
 
@@ -35,7 +39,10 @@ async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
-        format!("[server]\ndata_dir = \"{}\"\n", dir.path().join("data").display()),
+        format!(
+            "[server]\ndata_dir = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_gatehouse");
@@ -57,10 +64,17 @@ async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let out = String::from_utf8_lossy(&created.stdout);
     assert!(out.contains("administrator admin created"));
-    assert!(!out.contains("Campus-Security-2026"), "the password is never printed");
+    assert!(
+        !out.contains("Campus-Security-2026"),
+        "the password is never printed"
+    );
 
     let port = free_port();
     let mut server = Command::new(bin)
@@ -93,5 +107,8 @@ async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops
     )
     .unwrap();
     let status = server.wait().unwrap();
-    assert!(status.success(), "SIGTERM stops the server cleanly: {status}");
+    assert!(
+        status.success(),
+        "SIGTERM stops the server cleanly: {status}"
+    );
 }
