@@ -16,13 +16,18 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::{Arg, Where, at};
-use crate::central::db::{Db, Page, Paged, RepoError, now_ms};
+use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
 use crate::domain::Plate;
 use crate::gate::journal::{EventBody, JournalEvent};
 
-/// Events per INSERT statement: 13 values each, well under SQLite's 32,766 and PostgreSQL's
-/// 65,535 bound parameters.
-const BATCH: usize = 500;
+/// Events per INSERT statement on PostgreSQL: 13 values each, well under its 65,535 bound
+/// parameters; one statement saves 499 round trips.
+const PG_BATCH: usize = 500;
+/// Events per INSERT statement on SQLite. SQLite is in-process (no round trips), and through
+/// sqlx a statement with thousands of parameters is slower per row than a small one reused from
+/// the statement cache (measured: 5,000 events in ~1.2 s at 500 a statement, ~65 ms at 10,
+/// ~105 ms at 50, ~120 ms at 1).
+const SQLITE_BATCH: usize = 10;
 
 /// What an [`ingest`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -167,7 +172,12 @@ pub async fn ingest(
     let received = now_ms();
     let mut tx = db.pool().begin().await?;
     let mut stored = 0;
-    for chunk in unique.chunks(BATCH) {
+    // The one dialect difference here: the batch size (see the constants).
+    let batch = match db.kind() {
+        DbKind::Sqlite => SQLITE_BATCH,
+        DbKind::Postgres => PG_BATCH,
+    };
+    for chunk in unique.chunks(batch) {
         let mut w = Where::default();
         let mut values = Vec::with_capacity(chunk.len());
         for e in chunk {
