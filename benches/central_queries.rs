@@ -72,13 +72,13 @@ fn plate(k: u64) -> String {
 }
 
 fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
-    let granted = k % 10 != 0;
+    let granted = !k.is_multiple_of(10);
     JournalEvent {
         seq,
         at: Utc.timestamp_millis_opt(at_ms).unwrap(),
-        lane: if k % 2 == 0 { "entry" } else { "exit" }.into(),
+        lane: if k.is_multiple_of(2) { "entry" } else { "exit" }.into(),
         body: EventBody::Decision(DecisionRecord {
-            direction: if k % 2 == 0 { "entry" } else { "exit" }.into(),
+            direction: if k.is_multiple_of(2) { "entry" } else { "exit" }.into(),
             credential: "tag".into(),
             epc: Some(format!("E20030988819{k:012X}")),
             tid: None,
@@ -188,7 +188,8 @@ async fn run(kind: &str, db: &Db, n: u64) {
     sqlx::query(analyze).execute(db.pool()).await.unwrap();
 
     // 1. The events of plate X in the last 30 days.
-    let x = plate(4242);
+    // The plate of the newest event: it has events in the last 30 days at any count.
+    let x = plate((n - 1) % PLATES);
     let q1 = EventQuery {
         plate: Some(x.clone()),
         from_ms: Some(now - 30 * DAY_MS),
