@@ -149,14 +149,16 @@ impl TestApp {
     pub async fn spawn(t: TestDb) -> TestApp {
         let db = t.db.clone();
         for (id, name) in [(1, "北门"), (2, "南门")] {
-            sqlx::query(
-                "INSERT INTO gates (id, name, created_ms, updated_ms) VALUES ($1, $2, 0, 0)",
+            // No explicit id: PostgreSQL's identity sequence would not advance past it, and the
+            // next gate created through the API would collide with gate 1.
+            let row = sqlx::query(
+                "INSERT INTO gates (name, created_ms, updated_ms) VALUES ($1, 0, 0) RETURNING id",
             )
-            .bind(id as i64)
             .bind(name)
-            .execute(db.pool())
+            .fetch_one(db.pool())
             .await
             .unwrap();
+            assert_eq!(sqlx::Row::try_get::<i64, _>(&row, "id").unwrap(), id as i64);
         }
         let mut tokens = HashMap::new();
         let mut ids = HashMap::new();

@@ -1,1 +1,413 @@
-//! (being written)
+//! The blacklist (黑名单): plates, tags and persons that must not enter while an entry is in
+//! force, with how loudly a hit is raised. Create, read, replace, delete, lift (end now) and
+//! search; every change is audited and recorded in the change log the gates sync from.
+//!
+//! What it never does: validate wire input. [`NewBlacklistEntry`] holds typed values only (a
+//! [`Plate`] is always normalised, an [`Epc`] always hex), so nothing unnormalised can be stored;
+//! turning a [`BlacklistInput`] into one, with messages for each wrong field, is the API's job.
+//! It never decides a passage either (that is the gate's [`crate::gate::decision`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{Where, at, contains_pattern};
+use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
+
+/// The entity name in the audit and change logs.
+pub const ENTITY: &str = "blacklist";
+
+/// A blacklist entry as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BlacklistEntryRow {
+    pub id: i64,
+    /// `plate`, `tag` or `person`.
+    pub subject_kind: String,
+    /// The normalised plate (`京A12345`), the EPC in upper-case hex, or the person's id.
+    pub subject: String,
+    /// For plates: `blue`, `yellow`, `green`, `yellow_green`, `white`, `black`; `null` = any.
+    pub plate_colour: Option<String>,
+    pub reason: String,
+    /// `silent`, `guard` or `urgent`.
+    pub alarm_level: String,
+    /// In force from (inclusive).
+    pub valid_from: DateTime<Utc>,
+    /// In force until (exclusive); `null` = until lifted.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Whether the entry is in force now.
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A blacklist entry as a client sends it (create and replace). Every field is checked by the
+/// API and each wrong one named in the 422 answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlacklistInput {
+    /// `plate`, `tag` or `person`. Required.
+    pub subject_kind: Option<String>,
+    /// A plate (any common spelling: `京a·12345`, full-width), an EPC in hex, or a person id.
+    /// Required.
+    pub subject: Option<String>,
+    /// Plates only: the colour; omitted = every colour of the plate.
+    pub plate_colour: Option<String>,
+    /// Why (required, at most 500 characters).
+    pub reason: Option<String>,
+    /// `silent`, `guard` (default) or `urgent`.
+    pub alarm_level: Option<String>,
+    /// RFC 3339; default now.
+    #[schema(format = DateTime)]
+    pub valid_from: Option<String>,
+    /// RFC 3339, after `valid_from`; omitted = until lifted.
+    #[schema(format = DateTime)]
+    pub valid_until: Option<String>,
+}
+
+/// What a blacklist entry is about, typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Plate {
+        plate: Plate,
+        colour: Option<PlateColour>,
+    },
+    Tag(Epc),
+    /// A person by id; must exist.
+    Person(i64),
+}
+
+impl Subject {
+    fn kind(&self) -> &'static str {
+        match self {
+            Subject::Plate { .. } => "plate",
+            Subject::Tag(_) => "tag",
+            Subject::Person(_) => "person",
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Subject::Plate { plate, .. } => plate.as_str().to_string(),
+            Subject::Tag(epc) => epc.to_string(),
+            Subject::Person(id) => id.to_string(),
+        }
+    }
+
+    fn colour(&self) -> Option<&'static str> {
+        match self {
+            Subject::Plate {
+                colour: Some(c), ..
+            } => Some(c.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// A checked blacklist entry, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBlacklistEntry {
+    pub subject: Subject,
+    /// Non-empty.
+    pub reason: String,
+    pub alarm_level: AlarmLevel,
+    pub valid_from_ms: i64,
+    /// After `valid_from_ms`, or `None` for until lifted.
+    pub valid_until_ms: Option<i64>,
+}
+
+/// The stable code of an alarm level.
+pub fn alarm_code(level: AlarmLevel) -> &'static str {
+    match level {
+        AlarmLevel::Silent => "silent",
+        AlarmLevel::Guard => "guard",
+        AlarmLevel::Urgent => "urgent",
+    }
+}
+
+/// The alarm level for a code from [`alarm_code`].
+pub fn parse_alarm(code: &str) -> Option<AlarmLevel> {
+    Some(match code {
+        "silent" => AlarmLevel::Silent,
+        "guard" => AlarmLevel::Guard,
+        "urgent" => AlarmLevel::Urgent,
+        _ => return None,
+    })
+}
+
+/// Filters for [`search`], combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlacklistQuery {
+    /// Part of the subject, case-insensitive (plates: normalise it first, see
+    /// [`normalise_fragment`]).
+    pub subject: Option<String>,
+    /// `plate`, `tag` or `person`.
+    pub kind: Option<String>,
+    /// Only entries in force at this instant (UTC ms).
+    pub active_at_ms: Option<i64>,
+}
+
+/// The result of [`lift`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lifted {
+    /// The entry now ends at the time of the lift.
+    Lifted(BlacklistEntryRow),
+    /// It had already ended; nothing changed.
+    AlreadyEnded(BlacklistEntryRow),
+}
+
+const COLUMNS: &str = "id, subject_kind, subject, plate_colour, reason, alarm_level, \
+                       valid_from_ms, valid_until_ms, created_ms, updated_ms";
+
+/// Whether a person with this id exists.
+pub async fn person_exists(conn: &mut AnyConnection, id: i64) -> Result<bool, RepoError> {
+    let row = sqlx::query("SELECT id FROM persons WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Stores a new entry. A person subject that does not exist is [`RepoError::Reference`].
+pub async fn create(
+    db: &Db,
+    actor: &Actor,
+    new: NewBlacklistEntry,
+) -> Result<BlacklistEntryRow, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    check_person(&mut tx, &new.subject).await?;
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO blacklist (subject_kind, subject, plate_colour, reason, alarm_level, \
+         valid_from_ms, valid_until_ms, created_ms, updated_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+    )
+    .bind(new.subject.kind())
+    .bind(new.subject.text())
+    .bind(new.subject.colour())
+    .bind(&new.reason)
+    .bind(alarm_code(new.alarm_level))
+    .bind(new.valid_from_ms)
+    .bind(new.valid_until_ms)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let id: i64 = row.try_get("id")?;
+    let after = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "create",
+        ENTITY,
+        id,
+        None,
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// One entry.
+pub async fn get(db: &Db, id: i64) -> Result<BlacklistEntryRow, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    fetch(&mut conn, id).await
+}
+
+/// Replaces an entry's fields.
+pub async fn update(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    new: NewBlacklistEntry,
+) -> Result<BlacklistEntryRow, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch(&mut tx, id).await?;
+    check_person(&mut tx, &new.subject).await?;
+    sqlx::query(
+        "UPDATE blacklist SET subject_kind = $1, subject = $2, plate_colour = $3, reason = $4, \
+         alarm_level = $5, valid_from_ms = $6, valid_until_ms = $7, updated_ms = $8 WHERE id = $9",
+    )
+    .bind(new.subject.kind())
+    .bind(new.subject.text())
+    .bind(new.subject.colour())
+    .bind(&new.reason)
+    .bind(alarm_code(new.alarm_level))
+    .bind(new.valid_from_ms)
+    .bind(new.valid_until_ms)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let after = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "update",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Deletes an entry (lifting keeps the history; deleting is for entries made in error).
+pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch(&mut tx, id).await?;
+    sqlx::query("DELETE FROM blacklist WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        actor,
+        "delete",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        None,
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "delete").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends an entry now (audited as `lift`). An entry that has not started yet ends at its start,
+/// so it never comes into force.
+pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch(&mut tx, id).await?;
+    let now = now_ms();
+    let until = before.valid_until.map(|t| t.timestamp_millis());
+    if until.is_some_and(|u| u <= now) {
+        return Ok(Lifted::AlreadyEnded(before));
+    }
+    let end = now.max(before.valid_from.timestamp_millis());
+    sqlx::query("UPDATE blacklist SET valid_until_ms = $1, updated_ms = $2 WHERE id = $3")
+        .bind(end)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let after = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "lift",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(Lifted::Lifted(after))
+}
+
+/// Entries matching `q`, newest first.
+pub async fn search(
+    db: &Db,
+    q: &BlacklistQuery,
+    page: Page,
+) -> Result<Paged<BlacklistEntryRow>, RepoError> {
+    let mut w = Where::default();
+    if let Some(s) = q.subject.as_deref().filter(|s| !s.is_empty()) {
+        let p = w.arg(contains_pattern(s));
+        w.and(format!("LOWER(subject) LIKE LOWER({p}) ESCAPE '\\'"));
+    }
+    if let Some(kind) = &q.kind {
+        let p = w.arg(kind.as_str());
+        w.and(format!("subject_kind = {p}"));
+    }
+    if let Some(t) = q.active_at_ms {
+        active_at(&mut w, t);
+    }
+    let total = w.count(db, "blacklist").await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM blacklist{} ORDER BY id DESC {}",
+        w.sql(),
+        w.limit(page)
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let now = now_ms();
+    let items = rows
+        .iter()
+        .map(|r| entry(r, now))
+        .collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+/// Adds "in force at `t`" to `w` (for tables with `valid_from_ms` / `valid_until_ms`).
+pub fn active_at(w: &mut Where, t: i64) {
+    let p = w.arg(t);
+    w.and(format!(
+        "valid_from_ms <= {p} AND (valid_until_ms IS NULL OR valid_until_ms > {p})"
+    ));
+}
+
+/// A search fragment spelled like a plate: full-width to half-width, upper case, separators
+/// (space, `-`, middle dots) removed. `a·12` → `A12`.
+pub fn normalise_fragment(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|c| {
+            !matches!(
+                c,
+                ' ' | '\t' | '\u{3000}' | '-' | '\u{00B7}' | '\u{30FB}' | '\u{FF65}' | '\u{2022}'
+            )
+        })
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+async fn check_person(conn: &mut AnyConnection, subject: &Subject) -> Result<(), RepoError> {
+    if let Subject::Person(pid) = subject
+        && !person_exists(conn, *pid).await?
+    {
+        return Err(RepoError::Reference(format!("person {pid} does not exist")));
+    }
+    Ok(())
+}
+
+async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<BlacklistEntryRow, RepoError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)?;
+    entry(&row, now_ms())
+}
+
+fn entry(r: &AnyRow, now: i64) -> Result<BlacklistEntryRow, RepoError> {
+    let from: i64 = r.try_get("valid_from_ms")?;
+    let until: Option<i64> = r.try_get("valid_until_ms")?;
+    Ok(BlacklistEntryRow {
+        id: r.try_get("id")?,
+        subject_kind: r.try_get("subject_kind")?,
+        subject: r.try_get("subject")?,
+        plate_colour: r.try_get("plate_colour")?,
+        reason: r.try_get("reason")?,
+        alarm_level: r.try_get("alarm_level")?,
+        valid_from: at(from),
+        valid_until: until.map(at),
+        active: from <= now && until.is_none_or(|u| u > now),
+        created_at: at(r.try_get("created_ms")?),
+        updated_at: at(r.try_get("updated_ms")?),
+    })
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

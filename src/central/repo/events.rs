@@ -1,1 +1,358 @@
-//! (being written)
+//! Passage events as the gates upload them: stored idempotently on (gate, sequence number), with
+//! the fields the office filters on (plate, vehicle, permit, direction, granted, reason) copied
+//! out of the event body, and read back newest first.
+//!
+//! [`ingest`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`), and
+//! advances the gate's **watermark**: the highest sequence number up to which every event is
+//! stored, which is what the centre acknowledges to the gate.
+//!
+//! What it never does: change or delete a stored event (a re-sent event is counted as a
+//! duplicate and ignored, even if its body differs), authenticate a gate (the sync layer does),
+//! or decide who may read which gate's events (the API passes [`EventQuery::only_gates`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{Arg, Where, at};
+use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
+use crate::domain::Plate;
+use crate::gate::journal::{EventBody, JournalEvent};
+
+/// Events per INSERT statement on PostgreSQL: 13 values each, well under its 65,535 bound
+/// parameters; one statement saves 499 round trips.
+const PG_BATCH: usize = 500;
+/// Events per INSERT statement on SQLite. SQLite is in-process (no round trips), and through
+/// sqlx a statement with thousands of parameters is slower per row than a small one reused from
+/// the statement cache (measured: 5,000 events in ~1.2 s at 500 a statement, ~65 ms at 10,
+/// ~105 ms at 50, ~120 ms at 1).
+const SQLITE_BATCH: usize = 10;
+
+/// What an [`ingest`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    /// Events stored now.
+    pub stored: u64,
+    /// Events that were already stored (or repeated within the upload) and were ignored.
+    pub duplicates: u64,
+    /// The gate's watermark after this upload: every event 1..=this is stored.
+    pub highest_contiguous: u64,
+}
+
+/// A stored passage event as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PassageEvent {
+    pub gate_id: i64,
+    /// The gate's sequence number.
+    pub seq: i64,
+    /// The lane's key within its gate.
+    pub lane: String,
+    /// `decision`, `barrier`, `passage`, `override`, `mode_change`, `device`, `lane_fault`,
+    /// `tag_ignored` or `journal_alarm`.
+    pub kind: String,
+    /// When it happened, by the gate's clock.
+    pub at: DateTime<Utc>,
+    /// When the centre stored it.
+    pub received_at: DateTime<Utc>,
+    pub plate: Option<String>,
+    pub vehicle_id: Option<i64>,
+    pub permit_id: Option<i64>,
+    /// `entry` or `exit`, for decisions and passages.
+    pub direction: Option<String>,
+    /// For decisions: whether the credential was granted.
+    pub granted: Option<bool>,
+    /// The decision's reason code (`granted`, `denied_revoked`, …) or a guard override's reason.
+    pub reason: Option<String>,
+    /// The event as the gate sent it (`kind` plus the kind's fields).
+    #[schema(value_type = Object)]
+    pub body: serde_json::Value,
+}
+
+/// Filters for [`search`], combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Exact normalised plate.
+    pub plate: Option<String>,
+    pub gate_id: Option<i64>,
+    /// Only these gates (a guard's own); `None` = all.
+    pub only_gates: Option<Vec<i64>>,
+    pub lane: Option<String>,
+    pub kind: Option<String>,
+    pub granted: Option<bool>,
+    pub reason: Option<String>,
+    /// From this instant (inclusive), by the gate's clock, UTC ms.
+    pub from_ms: Option<i64>,
+    /// Until this instant (exclusive).
+    pub until_ms: Option<i64>,
+}
+
+/// The columns copied out of an event body.
+struct Flat {
+    plate: Option<String>,
+    vehicle_id: Option<i64>,
+    permit_id: Option<i64>,
+    direction: Option<String>,
+    granted: Option<i64>,
+    reason: Option<String>,
+}
+
+fn flatten(body: &EventBody) -> Flat {
+    let norm = |p: &Option<String>| {
+        p.as_ref().map(|p| {
+            Plate::parse(p)
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|_| p.clone())
+        })
+    };
+    match body {
+        EventBody::Decision(d) => Flat {
+            plate: norm(&d.plate),
+            vehicle_id: d.vehicle_id,
+            permit_id: d.permit_id,
+            direction: Some(d.direction.clone()),
+            granted: Some(i64::from(d.granted)),
+            reason: Some(d.reason.clone()),
+        },
+        EventBody::Passage {
+            direction,
+            plate,
+            vehicle_id,
+            permit_id,
+        } => Flat {
+            plate: norm(plate),
+            vehicle_id: *vehicle_id,
+            permit_id: *permit_id,
+            direction: Some(direction.clone()),
+            granted: None,
+            reason: None,
+        },
+        EventBody::Override { reason, .. } => Flat {
+            plate: None,
+            vehicle_id: None,
+            permit_id: None,
+            direction: None,
+            granted: None,
+            reason: Some(reason.clone()),
+        },
+        _ => Flat {
+            plate: None,
+            vehicle_id: None,
+            permit_id: None,
+            direction: None,
+            granted: None,
+            reason: None,
+        },
+    }
+}
+
+/// Stores a gate's uploaded events, exactly once each: an event whose (gate, seq) is already
+/// stored is skipped and counted as a duplicate. Runs in one transaction with batched multi-row
+/// INSERTs, and advances the gate's watermark in the same transaction.
+///
+/// A sequence number of 0 or above `i64::MAX` cannot come from a journal and is refused with
+/// [`RepoError::Conflict`] before anything is stored.
+pub async fn ingest(
+    db: &Db,
+    gate_id: i64,
+    events: &[JournalEvent],
+) -> Result<IngestOutcome, RepoError> {
+    if let Some(bad) = events
+        .iter()
+        .find(|e| e.seq == 0 || i64::try_from(e.seq).is_err())
+    {
+        return Err(RepoError::Conflict(format!(
+            "sequence number {} is out of range",
+            bad.seq
+        )));
+    }
+    // Repeats within the upload count as duplicates; the first copy is the one stored.
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
+    let unique: Vec<&JournalEvent> = events.iter().filter(|e| seen.insert(e.seq)).collect();
+    let received = now_ms();
+    let mut tx = db.pool().begin().await?;
+    let mut stored = 0;
+    // The one dialect difference here: the batch size (see the constants).
+    let batch = match db.kind() {
+        DbKind::Sqlite => SQLITE_BATCH,
+        DbKind::Postgres => PG_BATCH,
+    };
+    for chunk in unique.chunks(batch) {
+        let mut w = Where::default();
+        let mut values = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let flat = flatten(&e.body);
+            let body = serde_json::to_string(&e.body).expect("event bodies always serialise");
+            let args: [Arg; 13] = [
+                gate_id.into(),
+                (e.seq as i64).into(),
+                e.lane.as_str().into(),
+                e.body.kind().into(),
+                e.at.timestamp_millis().into(),
+                received.into(),
+                flat.plate.into(),
+                flat.vehicle_id.into(),
+                flat.permit_id.into(),
+                flat.direction.into(),
+                flat.granted.into(),
+                flat.reason.into(),
+                body.into(),
+            ];
+            let ps: Vec<String> = args.into_iter().map(|a| w.arg(a)).collect();
+            values.push(format!("({})", ps.join(", ")));
+        }
+        let sql = format!(
+            "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, plate, \
+             vehicle_id, permit_id, direction, granted, reason, body) VALUES {} \
+             ON CONFLICT (gate_id, seq) DO NOTHING",
+            values.join(", ")
+        );
+        stored += w
+            .bind(sqlx::query(&sql))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    }
+    let highest = advance_watermark(&mut tx, gate_id).await?;
+    tx.commit().await?;
+    Ok(IngestOutcome {
+        stored,
+        duplicates: events.len() as u64 - stored,
+        highest_contiguous: highest as u64,
+    })
+}
+
+/// Moves the gate's watermark past every stored event that follows it without a gap.
+async fn advance_watermark(conn: &mut AnyConnection, gate_id: i64) -> Result<i64, RepoError> {
+    let start: i64 =
+        sqlx::query("SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1")
+            .bind(gate_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("contiguous_seq"))
+            .transpose()?
+            .unwrap_or(0);
+    let mut mark = start;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq FROM passage_events WHERE gate_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000",
+        )
+        .bind(gate_id)
+        .bind(mark)
+        .fetch_all(&mut *conn)
+        .await?;
+        let n = rows.len();
+        let mut gap = false;
+        for r in &rows {
+            let seq: i64 = r.try_get("seq")?;
+            if seq != mark + 1 {
+                gap = true;
+                break;
+            }
+            mark = seq;
+        }
+        if gap || n < 1000 {
+            break;
+        }
+    }
+    if mark > start {
+        sqlx::query(
+            "INSERT INTO passage_event_watermarks (gate_id, contiguous_seq) VALUES ($1, $2) \
+             ON CONFLICT (gate_id) DO UPDATE SET contiguous_seq = excluded.contiguous_seq \
+             WHERE passage_event_watermarks.contiguous_seq < excluded.contiguous_seq",
+        )
+        .bind(gate_id)
+        .bind(mark)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(mark)
+}
+
+/// The gate's watermark: every event 1..=this is stored (0 if none is).
+pub async fn watermark(db: &Db, gate_id: i64) -> Result<u64, RepoError> {
+    let row = sqlx::query("SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1")
+        .bind(gate_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64, _>("contiguous_seq")? as u64,
+        None => 0,
+    })
+}
+
+/// Events matching `q`, newest first (by the gate's time, then gate and sequence number, so
+/// pages are stable).
+pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<PassageEvent>, RepoError> {
+    let mut w = Where::default();
+    if let Some(plate) = &q.plate {
+        let p = w.arg(plate.as_str());
+        w.and(format!("plate = {p}"));
+    }
+    if let Some(gate) = q.gate_id {
+        let p = w.arg(gate);
+        w.and(format!("gate_id = {p}"));
+    }
+    if let Some(only) = &q.only_gates {
+        if only.is_empty() {
+            w.and("1 = 0".into());
+        } else {
+            let ps: Vec<String> = only.iter().map(|id| w.arg(*id)).collect();
+            w.and(format!("gate_id IN ({})", ps.join(", ")));
+        }
+    }
+    if let Some(lane) = &q.lane {
+        let p = w.arg(lane.as_str());
+        w.and(format!("lane = {p}"));
+    }
+    if let Some(kind) = &q.kind {
+        let p = w.arg(kind.as_str());
+        w.and(format!("kind = {p}"));
+    }
+    if let Some(granted) = q.granted {
+        let p = w.arg(i64::from(granted));
+        w.and(format!("granted = {p}"));
+    }
+    if let Some(reason) = &q.reason {
+        let p = w.arg(reason.as_str());
+        w.and(format!("reason = {p}"));
+    }
+    if let Some(from) = q.from_ms {
+        let p = w.arg(from);
+        w.and(format!("at_ms >= {p}"));
+    }
+    if let Some(until) = q.until_ms {
+        let p = w.arg(until);
+        w.and(format!("at_ms < {p}"));
+    }
+    let total = w.count(db, "passage_events").await?;
+    let sql = format!(
+        "SELECT gate_id, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, permit_id, \
+         direction, granted, reason, body FROM passage_events{} \
+         ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
+        w.sql(),
+        w.limit(page)
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let items = rows.iter().map(event).collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+fn event(r: &AnyRow) -> Result<PassageEvent, RepoError> {
+    let body: String = r.try_get("body")?;
+    Ok(PassageEvent {
+        gate_id: r.try_get("gate_id")?,
+        seq: r.try_get("seq")?,
+        lane: r.try_get("lane")?,
+        kind: r.try_get("kind")?,
+        at: at(r.try_get("at_ms")?),
+        received_at: at(r.try_get("received_ms")?),
+        plate: r.try_get("plate")?,
+        vehicle_id: r.try_get("vehicle_id")?,
+        permit_id: r.try_get("permit_id")?,
+        direction: r.try_get("direction")?,
+        granted: r.try_get::<Option<i64>, _>("granted")?.map(|g| g != 0),
+        reason: r.try_get("reason")?,
+        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    })
+}

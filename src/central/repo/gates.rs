@@ -1,1 +1,512 @@
-//! (being written)
+//! Gates (大门 / 卡口) and their lanes: names, modes, anti-passback, offline policy and the
+//! lanes' device settings. Create, read, replace, delete, set a gate's mode (audited as
+//! `set_mode`), and list — optionally only the gates an operator is bound to.
+//!
+//! What it never does: validate wire input (the `New…` types hold checked values; the API builds
+//! them from [`GateInput`] / [`LaneInput`]), decide who may see a gate (the API passes the guard's
+//! gates as [`GateQuery::only`]), or talk to a gate.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::audit::{Where, at, contains_pattern};
+use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+
+/// The entity names in the audit and change logs.
+pub const GATE: &str = "gate";
+/// See [`GATE`].
+pub const LANE: &str = "lane";
+
+/// Gate modes: `normal`, `locked_closed` (lockdown: only guard overrides open), `locked_open`
+/// (evacuation / fire linkage: everything opens).
+pub const GATE_MODES: [&str; 3] = ["normal", "locked_closed", "locked_open"];
+/// Lane modes: the gate modes plus manual-only (every opening by a guard), per direction.
+pub const LANE_MODES: [&str; 6] = [
+    "normal",
+    "locked_closed",
+    "locked_open",
+    "manual_only",
+    "manual_only_entry",
+    "manual_only_exit",
+];
+/// What a gate does while it cannot reach the centre: `cached` (decide from its local copy, the
+/// default), `locked_closed` (open only by a guard), `locked_open` (open for everyone).
+pub const OFFLINE_POLICIES: [&str; 3] = ["cached", "locked_closed", "locked_open"];
+/// Lane directions.
+pub const DIRECTIONS: [&str; 3] = ["entry", "exit", "two_way"];
+
+/// A gate as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Gate {
+    pub id: i64,
+    pub name: String,
+    /// `normal`, `locked_closed` or `locked_open`; changed only through the mode endpoint.
+    pub mode: String,
+    /// `off`, `hard`, `soft` or `timed:MINUTES`.
+    pub anti_passback: String,
+    /// `cached`, `locked_closed` or `locked_open`.
+    pub offline_policy: String,
+    /// A disabled gate's certificate is refused.
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A gate as a client sends it (create and replace). The mode is not here: it changes only
+/// through `POST /gates/{id}/mode`, with a reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GateInput {
+    /// Required, at most 100 characters.
+    pub name: Option<String>,
+    /// `off`, `hard` (default), `soft` or `timed:MINUTES` (1–1440).
+    pub anti_passback: Option<String>,
+    /// `cached` (default), `locked_closed` or `locked_open`.
+    pub offline_policy: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// A checked gate, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGate {
+    pub name: String,
+    /// One of the forms [`GateInput::anti_passback`] lists.
+    pub anti_passback: String,
+    /// One of [`OFFLINE_POLICIES`].
+    pub offline_policy: String,
+    pub enabled: bool,
+}
+
+/// A mode change as a client sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModeInput {
+    /// `normal`, `locked_closed` or `locked_open`.
+    pub mode: Option<String>,
+    /// Why (required, at most 500 characters): kept in the audit log.
+    pub reason: Option<String>,
+}
+
+/// A lane as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Lane {
+    pub id: i64,
+    pub gate_id: i64,
+    /// The lane's id in the gate's configuration (`entry`, `exit-2`).
+    pub lane_key: String,
+    pub name: String,
+    /// `entry`, `exit` or `two_way`.
+    pub direction: String,
+    /// One of the lane modes (`normal`, `locked_closed`, `locked_open`, `manual_only`,
+    /// `manual_only_entry`, `manual_only_exit`).
+    pub mode: String,
+    /// Device settings (a JSON object).
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A lane as a client sends it (create and replace).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LaneInput {
+    /// Required: 1–32 characters of a–z, 0–9, `-` and `_`; unique within the gate.
+    pub lane_key: Option<String>,
+    /// At most 100 characters.
+    pub name: Option<String>,
+    /// `entry`, `exit` or `two_way`. Required.
+    pub direction: Option<String>,
+    /// A lane mode; default `normal`.
+    pub mode: Option<String>,
+    /// A JSON object; default `{}`.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// A checked lane, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLane {
+    pub lane_key: String,
+    pub name: String,
+    /// One of [`DIRECTIONS`].
+    pub direction: String,
+    /// One of [`LANE_MODES`].
+    pub mode: String,
+    /// A JSON object.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Filters for [`search`], combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GateQuery {
+    /// Part of the name, case-insensitive.
+    pub name: Option<String>,
+    pub mode: Option<String>,
+    pub enabled: Option<bool>,
+    /// Only these gates (a guard's own); `None` = all.
+    pub only: Option<Vec<i64>>,
+}
+
+const GATE_COLUMNS: &str =
+    "id, name, mode, anti_passback, offline_policy, enabled, created_ms, updated_ms";
+const LANE_COLUMNS: &str =
+    "id, gate_id, lane_key, name, direction, mode, settings, created_ms, updated_ms";
+
+/// Stores a new gate (in mode `normal`).
+pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let row = sqlx::query(
+        "INSERT INTO gates (name, mode, anti_passback, offline_policy, enabled, created_ms, \
+         updated_ms) VALUES ($1, 'normal', $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(&new.name)
+    .bind(&new.anti_passback)
+    .bind(&new.offline_policy)
+    .bind(i64::from(new.enabled))
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?;
+    let id: i64 = row.try_get("id")?;
+    let after = fetch_gate(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "create",
+        GATE,
+        id,
+        None,
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, GATE, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// One gate.
+pub async fn get(db: &Db, id: i64) -> Result<Gate, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    fetch_gate(&mut conn, id).await
+}
+
+/// Replaces a gate's fields (not its mode).
+pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gate, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch_gate(&mut tx, id).await?;
+    sqlx::query(
+        "UPDATE gates SET name = $1, anti_passback = $2, offline_policy = $3, enabled = $4, \
+         updated_ms = $5 WHERE id = $6",
+    )
+    .bind(&new.name)
+    .bind(&new.anti_passback)
+    .bind(&new.offline_policy)
+    .bind(i64::from(new.enabled))
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let after = fetch_gate(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "update",
+        GATE,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, GATE, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Deletes a gate and its lanes. A gate operators are still bound to is
+/// [`RepoError::Reference`]: unbind them first.
+pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let gate = fetch_gate(&mut tx, id).await?;
+    let bound = sqlx::query("SELECT operator_id FROM operator_gates WHERE gate_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if bound.is_some() {
+        return Err(RepoError::Reference(format!(
+            "operators are still bound to gate {id}"
+        )));
+    }
+    let lanes = fetch_lanes(&mut tx, id).await?;
+    for lane in &lanes {
+        audit(
+            &mut tx,
+            actor,
+            "delete",
+            LANE,
+            lane.id,
+            Some(&json(lane)),
+            None,
+        )
+        .await?;
+        record_change(&mut tx, LANE, lane.id, "delete").await?;
+    }
+    sqlx::query("DELETE FROM lanes WHERE gate_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM gates WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(&mut tx, actor, "delete", GATE, id, Some(&json(&gate)), None).await?;
+    record_change(&mut tx, GATE, id, "delete").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a gate's mode (one of [`GATE_MODES`]), audited as `set_mode` with the reason.
+pub async fn set_mode(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    mode: &str,
+    reason: &str,
+) -> Result<Gate, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch_gate(&mut tx, id).await?;
+    sqlx::query("UPDATE gates SET mode = $1, updated_ms = $2 WHERE id = $3")
+        .bind(mode)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let after = fetch_gate(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "set_mode",
+        GATE,
+        id,
+        Some(&serde_json::json!({ "mode": before.mode })),
+        Some(&serde_json::json!({ "mode": after.mode, "reason": reason })),
+    )
+    .await?;
+    record_change(&mut tx, GATE, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Gates matching `q`, by id.
+pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, RepoError> {
+    let mut w = Where::default();
+    if let Some(s) = q.name.as_deref().filter(|s| !s.is_empty()) {
+        let p = w.arg(contains_pattern(s));
+        w.and(format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'"));
+    }
+    if let Some(mode) = &q.mode {
+        let p = w.arg(mode.as_str());
+        w.and(format!("mode = {p}"));
+    }
+    if let Some(enabled) = q.enabled {
+        let p = w.arg(i64::from(enabled));
+        w.and(format!("enabled = {p}"));
+    }
+    if let Some(only) = &q.only {
+        if only.is_empty() {
+            w.and("1 = 0".into());
+        } else {
+            let ps: Vec<String> = only.iter().map(|id| w.arg(*id)).collect();
+            w.and(format!("id IN ({})", ps.join(", ")));
+        }
+    }
+    let total = w.count(db, "gates").await?;
+    let sql = format!(
+        "SELECT {GATE_COLUMNS} FROM gates{} ORDER BY id {}",
+        w.sql(),
+        w.limit(page)
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let items = rows.iter().map(gate).collect::<Result<_, _>>()?;
+    Ok(Paged { items, total })
+}
+
+/// Adds a lane to a gate. A `lane_key` the gate already has is [`RepoError::Conflict`].
+pub async fn create_lane(
+    db: &Db,
+    actor: &Actor,
+    gate_id: i64,
+    new: NewLane,
+) -> Result<Lane, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    fetch_gate(&mut tx, gate_id).await?;
+    let row = sqlx::query(
+        "INSERT INTO lanes (gate_id, lane_key, name, direction, mode, settings, created_ms, \
+         updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(gate_id)
+    .bind(&new.lane_key)
+    .bind(&new.name)
+    .bind(&new.direction)
+    .bind(&new.mode)
+    .bind(serde_json::Value::Object(new.settings.clone()).to_string())
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?;
+    let id: i64 = row.try_get("id")?;
+    let after = fetch_lane(&mut tx, gate_id, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "create",
+        LANE,
+        id,
+        None,
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, LANE, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// One lane of a gate ([`RepoError::NotFound`] if it belongs to another gate).
+pub async fn get_lane(db: &Db, gate_id: i64, id: i64) -> Result<Lane, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    fetch_lane(&mut conn, gate_id, id).await
+}
+
+/// The lanes of a gate, by key.
+pub async fn lanes(db: &Db, gate_id: i64) -> Result<Vec<Lane>, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    fetch_gate(&mut conn, gate_id).await?;
+    fetch_lanes(&mut conn, gate_id).await
+}
+
+/// Replaces a lane's fields.
+pub async fn update_lane(
+    db: &Db,
+    actor: &Actor,
+    gate_id: i64,
+    id: i64,
+    new: NewLane,
+) -> Result<Lane, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch_lane(&mut tx, gate_id, id).await?;
+    sqlx::query(
+        "UPDATE lanes SET lane_key = $1, name = $2, direction = $3, mode = $4, settings = $5, \
+         updated_ms = $6 WHERE id = $7",
+    )
+    .bind(&new.lane_key)
+    .bind(&new.name)
+    .bind(&new.direction)
+    .bind(&new.mode)
+    .bind(serde_json::Value::Object(new.settings.clone()).to_string())
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let after = fetch_lane(&mut tx, gate_id, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "update",
+        LANE,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
+    record_change(&mut tx, LANE, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Deletes a lane.
+pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Result<(), RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let before = fetch_lane(&mut tx, gate_id, id).await?;
+    sqlx::query("DELETE FROM lanes WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        actor,
+        "delete",
+        LANE,
+        id,
+        Some(&json(&before)),
+        None,
+    )
+    .await?;
+    record_change(&mut tx, LANE, id, "delete").await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn fetch_gate(conn: &mut AnyConnection, id: i64) -> Result<Gate, RepoError> {
+    let row = sqlx::query(&format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)?;
+    gate(&row)
+}
+
+async fn fetch_lane(conn: &mut AnyConnection, gate_id: i64, id: i64) -> Result<Lane, RepoError> {
+    let row = sqlx::query(&format!(
+        "SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1 AND gate_id = $2"
+    ))
+    .bind(id)
+    .bind(gate_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(RepoError::NotFound)?;
+    lane(&row)
+}
+
+async fn fetch_lanes(conn: &mut AnyConnection, gate_id: i64) -> Result<Vec<Lane>, RepoError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {LANE_COLUMNS} FROM lanes WHERE gate_id = $1 ORDER BY lane_key"
+    ))
+    .bind(gate_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(lane).collect()
+}
+
+fn gate(r: &AnyRow) -> Result<Gate, RepoError> {
+    Ok(Gate {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        mode: r.try_get("mode")?,
+        anti_passback: r.try_get("anti_passback")?,
+        offline_policy: r.try_get("offline_policy")?,
+        enabled: r.try_get::<i64, _>("enabled")? != 0,
+        created_at: at(r.try_get("created_ms")?),
+        updated_at: at(r.try_get("updated_ms")?),
+    })
+}
+
+fn lane(r: &AnyRow) -> Result<Lane, RepoError> {
+    let settings: String = r.try_get("settings")?;
+    Ok(Lane {
+        id: r.try_get("id")?,
+        gate_id: r.try_get("gate_id")?,
+        lane_key: r.try_get("lane_key")?,
+        name: r.try_get("name")?,
+        direction: r.try_get("direction")?,
+        mode: r.try_get("mode")?,
+        settings: serde_json::from_str(&settings)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
+        created_at: at(r.try_get("created_ms")?),
+        updated_at: at(r.try_get("updated_ms")?),
+    })
+}
+
+fn json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
