@@ -14,8 +14,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
+use gatehouse::central::db::Filter;
 use gatehouse::central::db::{Db, DbKind, Page};
-use gatehouse::central::repo::audit::Where;
 use gatehouse::central::repo::events::{self, EventQuery};
 use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
 use sqlx::Row;
@@ -107,7 +107,7 @@ async fn run(kind: &str, db: &Db, n: u64) {
     let t = Instant::now();
     let mut tx = db.pool().begin().await.unwrap();
     for chunk in (1..=PERSONS).collect::<Vec<_>>().chunks(500) {
-        let mut w = Where::default();
+        let mut w = Filter::new();
         let rows: Vec<String> = chunk
             .iter()
             .map(|i| {
@@ -124,7 +124,7 @@ async fn run(kind: &str, db: &Db, n: u64) {
             rows.join(", ")
         );
         w.bind(sqlx::query(&sql)).execute(&mut *tx).await.unwrap();
-        let mut w = Where::default();
+        let mut w = Filter::new();
         let rows: Vec<String> = chunk
             .iter()
             .map(|i| {

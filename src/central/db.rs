@@ -260,11 +260,43 @@ pub async fn record_change(
     Ok(())
 }
 
-/// A value bound to a [`Filter`] placeholder.
+/// A value bound to a [`Filter`] placeholder (the `Opt…` forms bind NULL for `None`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Int(i64),
     Text(String),
+    OptInt(Option<i64>),
+    OptText(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Arg {
+        Arg::OptInt(v)
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_string())
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Arg {
+        Arg::OptText(v)
+    }
 }
 
 /// A `WHERE` clause assembled from optional search filters, with `$1, $2…` placeholders that
@@ -287,8 +319,8 @@ impl Filter {
     }
 
     /// Stores `value` and returns its placeholder (`$n`) for use in a condition.
-    pub fn arg(&mut self, value: Arg) -> String {
-        self.args.push(value);
+    pub fn arg(&mut self, value: impl Into<Arg>) -> String {
+        self.args.push(value.into());
         format!("${}", self.args.len())
     }
 
@@ -333,9 +365,28 @@ impl Filter {
             query = match a {
                 Arg::Int(v) => query.bind(*v),
                 Arg::Text(v) => query.bind(v.as_str()),
+                Arg::OptInt(v) => query.bind(*v),
+                Arg::OptText(v) => query.bind(v.as_deref()),
             };
         }
         query
+    }
+
+    /// `LIMIT $n OFFSET $m` with the page's values added as arguments (for queries bound with
+    /// [`Filter::bind`] after this call).
+    pub fn limit(&mut self, page: Page) -> String {
+        let l = self.arg(page.limit);
+        let o = self.arg(page.offset);
+        format!("LIMIT {l} OFFSET {o}")
+    }
+
+    /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
+    /// [`Filter::limit`] adds the paging values).
+    pub async fn count(&self, db: &Db, table: &str) -> Result<i64, RepoError> {
+        use sqlx::Row;
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", self.where_sql());
+        let row = self.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Binds the filter's values, then the page's limit and offset (see [`Filter::page_sql`]).

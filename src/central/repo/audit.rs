@@ -5,17 +5,14 @@
 //! [`crate::central::db::audit`], inside the transaction of the change they describe; this module
 //! has no function that updates or deletes them, and neither has the API.
 //!
-//! Also here, because every list repository of the central server needs it: [`Where`], a small
-//! filter builder that numbers its `$n` placeholders itself. (sqlx's `QueryBuilder<Any>` writes
-//! `?` for every bind, which PostgreSQL refuses, so it cannot be used with `push_bind` here.)
+//! Also here: [`at`], the millisecond-to-time conversion the list repositories share.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{Any, Row};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use crate::central::db::{Db, Page, Paged, RepoError};
+use crate::central::db::{Db, Filter, Page, Paged, RepoError};
 
 /// One audit entry as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -60,7 +57,7 @@ pub struct AuditQuery {
 
 /// Audit entries matching `q`, newest first.
 pub async fn search(db: &Db, q: &AuditQuery, page: Page) -> Result<Paged<AuditEntry>, RepoError> {
-    let mut w = Where::default();
+    let mut w = Filter::new();
     if let Some(entity) = &q.entity {
         let p = w.arg(entity.clone());
         w.and(format!("entity = {p}"));
@@ -89,7 +86,7 @@ pub async fn search(db: &Db, q: &AuditQuery, page: Page) -> Result<Paged<AuditEn
     let sql = format!(
         "SELECT id, at_ms, operator_id, operator_name, action, entity, entity_id, before_json, \
          after_json FROM audit_log{} ORDER BY at_ms DESC, id DESC {}",
-        w.sql(),
+        w.where_sql(),
         w.limit(page)
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
@@ -120,115 +117,4 @@ fn entry(r: &AnyRow) -> Result<AuditEntry, RepoError> {
 /// UTC milliseconds as an instant (the epoch for the impossible out-of-range value).
 pub fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-/// A value bound to a `$n` placeholder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Arg {
-    Int(Option<i64>),
-    Text(Option<String>),
-}
-
-impl From<i64> for Arg {
-    fn from(v: i64) -> Arg {
-        Arg::Int(Some(v))
-    }
-}
-
-impl From<Option<i64>> for Arg {
-    fn from(v: Option<i64>) -> Arg {
-        Arg::Int(v)
-    }
-}
-
-impl From<String> for Arg {
-    fn from(v: String) -> Arg {
-        Arg::Text(Some(v))
-    }
-}
-
-impl From<&str> for Arg {
-    fn from(v: &str) -> Arg {
-        Arg::Text(Some(v.to_string()))
-    }
-}
-
-impl From<Option<String>> for Arg {
-    fn from(v: Option<String>) -> Arg {
-        Arg::Text(v)
-    }
-}
-
-/// A WHERE clause under construction: conditions joined with AND, and the values of their
-/// `$1, $2, …` placeholders in order. Conditions are SQL text written by the repository; user
-/// input only ever enters as bound values.
-#[derive(Debug, Clone, Default)]
-pub struct Where {
-    clauses: Vec<String>,
-    args: Vec<Arg>,
-}
-
-impl Where {
-    /// Adds a value and returns its placeholder (`$3`).
-    pub fn arg(&mut self, value: impl Into<Arg>) -> String {
-        self.args.push(value.into());
-        format!("${}", self.args.len())
-    }
-
-    /// Adds a condition.
-    pub fn and(&mut self, clause: String) {
-        self.clauses.push(clause);
-    }
-
-    /// ` WHERE a AND b`, or nothing.
-    pub fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-
-    /// `LIMIT $n OFFSET $m` for `page` (adds the two values).
-    pub fn limit(&mut self, page: Page) -> String {
-        let l = self.arg(page.limit);
-        let o = self.arg(page.offset);
-        format!("LIMIT {l} OFFSET {o}")
-    }
-
-    /// Binds every value to `q`, in order.
-    pub fn bind<'q>(
-        &self,
-        mut q: Query<'q, Any, AnyArguments<'q>>,
-    ) -> Query<'q, Any, AnyArguments<'q>> {
-        for a in &self.args {
-            q = match a.clone() {
-                Arg::Int(v) => q.bind(v),
-                Arg::Text(v) => q.bind(v),
-            };
-        }
-        q
-    }
-
-    /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far. Call it before
-    /// [`Where::limit`] adds the paging values.
-    pub async fn count(&self, db: &Db, table: &str) -> Result<i64, RepoError> {
-        let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", self.sql());
-        let row = self.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
-        Ok(row.try_get("n")?)
-    }
-}
-
-/// `%text%` for `LIKE … ESCAPE '\'`, with the wildcards in `text` escaped.
-pub fn contains_pattern(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::{Where, at, contains_pattern};
+use super::audit::at;
 use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Filter, like_contains};
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 
 /// The entity name in the audit and change logs.
@@ -319,9 +320,9 @@ pub async fn search(
     q: &BlacklistQuery,
     page: Page,
 ) -> Result<Paged<BlacklistEntryRow>, RepoError> {
-    let mut w = Where::default();
+    let mut w = Filter::new();
     if let Some(s) = q.subject.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(contains_pattern(s));
+        let p = w.arg(like_contains(s));
         w.and(format!("LOWER(subject) LIKE LOWER({p}) ESCAPE '\\'"));
     }
     if let Some(kind) = &q.kind {
@@ -334,7 +335,7 @@ pub async fn search(
     let total = w.count(db, "blacklist").await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM blacklist{} ORDER BY id DESC {}",
-        w.sql(),
+        w.where_sql(),
         w.limit(page)
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
@@ -347,7 +348,7 @@ pub async fn search(
 }
 
 /// Adds "in force at `t`" to `w` (for tables with `valid_from_ms` / `valid_until_ms`).
-pub fn active_at(w: &mut Where, t: i64) {
+pub fn active_at(w: &mut Filter, t: i64) {
     let p = w.arg(t);
     w.and(format!(
         "valid_from_ms <= {p} AND (valid_until_ms IS NULL OR valid_until_ms > {p})"

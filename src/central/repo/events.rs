@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::{Arg, Where, at};
+use super::audit::at;
+use crate::central::db::{Arg, Filter};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
 use crate::domain::Plate;
 use crate::gate::journal::{EventBody, JournalEvent};
@@ -178,7 +179,7 @@ pub async fn ingest(
         DbKind::Postgres => PG_BATCH,
     };
     for chunk in unique.chunks(batch) {
-        let mut w = Where::default();
+        let mut w = Filter::new();
         let mut values = Vec::with_capacity(chunk.len());
         for e in chunk {
             let flat = flatten(&e.body);
@@ -284,7 +285,7 @@ pub async fn watermark(db: &Db, gate_id: i64) -> Result<u64, RepoError> {
 /// Events matching `q`, newest first (by the gate's time, then gate and sequence number, so
 /// pages are stable).
 pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<PassageEvent>, RepoError> {
-    let mut w = Where::default();
+    let mut w = Filter::new();
     if let Some(plate) = &q.plate {
         let p = w.arg(plate.as_str());
         w.and(format!("plate = {p}"));
@@ -330,7 +331,7 @@ pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<Passage
         "SELECT gate_id, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, permit_id, \
          direction, granted, reason, body FROM passage_events{} \
          ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
-        w.sql(),
+        w.where_sql(),
         w.limit(page)
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::{Where, at, contains_pattern};
+use super::audit::at;
 use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Filter, like_contains};
 
 /// The entity names in the audit and change logs.
 pub const GATE: &str = "gate";
@@ -301,9 +302,9 @@ pub async fn set_mode(
 
 /// Gates matching `q`, by id.
 pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, RepoError> {
-    let mut w = Where::default();
+    let mut w = Filter::new();
     if let Some(s) = q.name.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(contains_pattern(s));
+        let p = w.arg(like_contains(s));
         w.and(format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'"));
     }
     if let Some(mode) = &q.mode {
@@ -325,7 +326,7 @@ pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, R
     let total = w.count(db, "gates").await?;
     let sql = format!(
         "SELECT {GATE_COLUMNS} FROM gates{} ORDER BY id {}",
-        w.sql(),
+        w.where_sql(),
         w.limit(page)
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;

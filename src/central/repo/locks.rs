@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::audit::{Where, at, contains_pattern};
+use super::audit::at;
 use super::blacklist::active_at;
 use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Filter, like_contains};
 use crate::domain::{Plate, PlateColour};
 
 /// The entity name in the audit and change logs.
@@ -223,9 +224,9 @@ pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> 
 
 /// Locks matching `q`, newest first.
 pub async fn search(db: &Db, q: &LockQuery, page: Page) -> Result<Paged<VehicleLock>, RepoError> {
-    let mut w = Where::default();
+    let mut w = Filter::new();
     if let Some(s) = q.plate.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(contains_pattern(s));
+        let p = w.arg(like_contains(s));
         w.and(format!("LOWER(plate) LIKE LOWER({p}) ESCAPE '\\'"));
     }
     if let Some(t) = q.active_at_ms {
@@ -234,7 +235,7 @@ pub async fn search(db: &Db, q: &LockQuery, page: Page) -> Result<Paged<VehicleL
     let total = w.count(db, "vehicle_locks").await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM vehicle_locks{} ORDER BY id DESC {}",
-        w.sql(),
+        w.where_sql(),
         w.limit(page)
     );
     let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
