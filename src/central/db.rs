@@ -171,11 +171,12 @@ impl Db {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if kind == DbKind::Sqlite {
+                        // The busy timeout first, so the others wait for a lock instead of
+                        // failing; WAL is a property of the file, set once below.
                         for pragma in [
-                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA busy_timeout = 10000",
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA foreign_keys = ON",
-                            "PRAGMA busy_timeout = 10000",
                         ] {
                             conn.execute(pragma).await?;
                         }
@@ -186,6 +187,12 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(DbError::Connect)?;
+        if kind == DbKind::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(DbError::Connect)?;
+        }
         Ok(Db { pool, kind })
     }
 
