@@ -326,7 +326,9 @@ pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<Passage
         let p = w.arg(until);
         w.and(format!("at_ms < {p}"));
     }
-    let total = w.count(db, "passage_events").await?;
+    // The exact total and the page are independent reads: run them at once, on two pooled
+    // connections, so a deep page of a busy gate costs the slower of the two, not their sum.
+    let counter = w.clone();
     let sql = format!(
         "SELECT gate_id, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, permit_id, \
          direction, granted, reason, body FROM passage_events{} \
@@ -334,7 +336,9 @@ pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<Passage
         w.where_sql(),
         w.limit(page)
     );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let (total, rows) = tokio::try_join!(counter.count(db, "passage_events"), async {
+        Ok::<_, RepoError>(w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?)
+    },)?;
     let items = rows.iter().map(event).collect::<Result<_, _>>()?;
     Ok(Paged { items, total })
 }
