@@ -41,12 +41,18 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(10_000_000);
         println!("events {n} count");
+        // GATEHOUSE_BENCH_STORES=sqlite|postgres measures one store only (default: both).
+        let stores = std::env::var("GATEHOUSE_BENCH_STORES").unwrap_or_default();
+        let wants = |store: &str| stores.is_empty() || stores == store;
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = Db::open_sqlite(&dir.path().join("bench.db")).await.unwrap();
-        run("sqlite", &sqlite, n).await;
-        sqlite.close().await;
+        if wants("sqlite") {
+            let sqlite = Db::open_sqlite(&dir.path().join("bench.db")).await.unwrap();
+            run("sqlite", &sqlite, n).await;
+            sqlite.close().await;
+        }
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.is_empty()
+            && wants("postgres")
         {
             let name = format!("gatehouse_bench_{}", std::process::id());
             let admin = Db::connect(&url).await.unwrap();
