@@ -454,4 +454,67 @@ pulse_ms = 1
     let stats = gate.journal_stats().await;
     line("journal_events_written", stats.last_seq as f64, "count");
     gate.shutdown().await;
+
+    // The controller as it runs at a gate: the real binary, on the same store, its resident
+    // memory once the million permits are loaded (the in-process figure above also holds this
+    // benchmark's own data).
+    let reader = PtyDevice::create(Some(&dir.path().join("reader2"))).unwrap();
+    let io = PtyDevice::create(Some(&dir.path().join("io2"))).unwrap();
+    let config_path = dir.path().join("gate2.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[gate]\nid = 1\ndata_dir = \"{}\"\n[[lane]]\nid = \"entry\"\ndirection = \"entry\"\n\
+             [lane.reader]\nport = \"{}\"\n[lane.io]\nport = \"{}\"\n",
+            data.display(),
+            reader.path().display(),
+            io.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["gate", "run", "--config"])
+        .arg(&config_path)
+        .env("GATEHOUSE_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    use tokio::io::AsyncBufReadExt;
+    while !text.contains("gate controller running") {
+        text.clear();
+        if stderr.read_line(&mut text).await.unwrap() == 0 {
+            panic!("the controller stopped before it ran");
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = child.id().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    line("controller_rss_1m_permits", kib("VmRSS:") / 1024.0, "MiB");
+    line(
+        "controller_rss_1m_permits_mb",
+        kib("VmRSS:") * 1024.0 / 1e6,
+        "MB",
+    );
+    line(
+        "controller_peak_rss_while_loading",
+        kib("VmHWM:") / 1024.0,
+        "MiB",
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let _ = child.wait().await;
+    drop((reader, io));
 }
