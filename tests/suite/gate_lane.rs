@@ -3,8 +3,7 @@
 //! pseudo-terminals (see `support`). Nothing is mocked; every wait is on a condition with a
 //! deadline.
 
-mod support;
-
+use crate::support::*;
 use chrono::{Timelike, Utc};
 use gatehouse::gate::journal::{BarrierAction, EventBody, JournalEvent};
 use gatehouse::gate::lane::{GuardCommand, GuardOpenReason, Mode};
@@ -12,7 +11,6 @@ use gatehouse::gate::runtime::LaneCommand;
 use gatehouse::gate::store::{BlacklistRow, LockRow, PermitRow, Update};
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sim::uhf_reader::Noise;
-use support::*;
 
 const PLATE: &str = "京A12345";
 

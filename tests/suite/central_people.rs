@@ -2,8 +2,6 @@
 //! pagination, audit and change-log rows, uniqueness) and the admin API over them (roles, masks,
 //! validation, nothing written on bad input), each on SQLite and PostgreSQL.
 
-mod central_support;
-
 use gatehouse::central::db::{Actor, Db, Page, RepoError};
 use gatehouse::central::repo::credentials::{self, CredentialSearch, NewCredential};
 use gatehouse::central::repo::persons::{self, NewPerson, PersonSearch};
@@ -86,7 +84,7 @@ async fn trail(db: &Db, entity: &str, id: i64) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn a_person_is_created_read_updated_and_deleted_with_an_audit_and_change_entry_each() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let p = persons::create(
             db,
@@ -131,7 +129,7 @@ async fn a_person_is_created_read_updated_and_deleted_with_an_audit_and_change_e
 #[tokio::test]
 async fn persons_are_searched_by_name_or_phone_substring_category_and_department_a_page_at_a_time()
 {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         for (name, cat, dept, phone) in [
             ("Zhang Wei", "staff", "CS", "13812345678"),
@@ -193,7 +191,7 @@ async fn persons_are_searched_by_name_or_phone_substring_category_and_department
 
 #[tokio::test]
 async fn a_person_holding_a_vehicle_or_a_permit_is_not_deleted() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let p = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -231,7 +229,7 @@ async fn a_person_holding_a_vehicle_or_a_permit_is_not_deleted() {
 
 #[tokio::test]
 async fn a_vehicle_is_registered_found_by_plate_updated_and_deleted_with_its_trail() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -272,7 +270,7 @@ async fn a_vehicle_is_registered_found_by_plate_updated_and_deleted_with_its_tra
 
 #[tokio::test]
 async fn the_same_plate_and_colour_cannot_be_registered_twice_but_another_colour_can() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -326,7 +324,7 @@ async fn the_same_plate_and_colour_cannot_be_registered_twice_but_another_colour
 
 #[tokio::test]
 async fn vehicles_are_searched_by_partial_plate_owner_and_type() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let a = persons::create(db, &admin(), person("A", "staff", "", ""))
             .await
@@ -388,7 +386,7 @@ async fn vehicles_are_searched_by_partial_plate_owner_and_type() {
 
 #[tokio::test]
 async fn a_vehicle_with_a_credential_is_not_deleted() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -407,7 +405,7 @@ async fn a_vehicle_with_a_credential_is_not_deleted() {
 
 #[tokio::test]
 async fn a_credential_is_issued_reported_lost_searched_by_epc_prefix_and_deleted() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -470,7 +468,7 @@ async fn a_credential_is_issued_reported_lost_searched_by_epc_prefix_and_deleted
 
 #[tokio::test]
 async fn an_epc_is_issued_only_once() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -496,14 +494,14 @@ async fn an_epc_is_issued_only_once() {
 // ---------------------------------------------------------------------------------------------
 // The API
 
+use crate::central_support::{APPROVER_DEPARTMENT, TestApp};
 use axum::http::{Method, StatusCode};
-use central_support::{APPROVER_DEPARTMENT, TestApp};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};
 
 async fn apps() -> Vec<TestApp> {
     let mut apps = Vec::new();
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         apps.push(TestApp::spawn(t).await);
     }
     apps

@@ -2,11 +2,9 @@
 //! every role. Only the allowed combinations get past the door; the rest get 401 or 403 — even
 //! with a malformed body, which an unauthorised caller must not get validated.
 
-mod central_support;
-
+use crate::central_support::{TestApp, sqlite};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use central_support::{TestApp, sqlite};
 use gatehouse::central::api::auth::{Role, create_session};
 use gatehouse::central::api::policy::{Access, POLICY, access};
 

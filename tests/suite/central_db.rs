@@ -1,12 +1,10 @@
 //! The central database opens and migrates on every database kind.
 
-mod central_support;
-
 use gatehouse::central::db::{Actor, audit};
 
 #[tokio::test]
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {
-    for t in central_support::each_database().await {
+    for t in crate::central_support::each_database().await {
         let mut conn = t.db.pool().acquire().await.unwrap();
         audit(
             &mut conn,

@@ -1,10 +1,8 @@
 //! Sign-in, sessions and the API's error shape, on every database kind.
 
-mod central_support;
-
+use crate::central_support::{PASSWORD, TestApp, each_database};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use central_support::{PASSWORD, TestApp, each_database};
 use gatehouse::central::api::auth::Role;
 use serde_json::json;
 
