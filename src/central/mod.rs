@@ -4,8 +4,12 @@
 //! - [`db`] — the database (SQLite by default, PostgreSQL at scale) behind one code path.
 //! - [`repo`] — one module per resource: its rows, queries and changes (with audit).
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
+//! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
+//! - [`live`] — the in-process channel the live pages listen on.
 
 pub mod api;
 pub mod config;
 pub mod db;
+pub mod ingest;
+pub mod live;
 pub mod repo;

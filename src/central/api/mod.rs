@@ -36,6 +36,8 @@ pub struct AppState {
     pub session_ttl_ms: i64,
     /// Mark the session cookie `Secure` (when served over HTTPS).
     pub secure_cookies: bool,
+    /// What the live pages listen on.
+    pub live: crate::central::live::LiveHub,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             db,
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: false,
+            live: crate::central::live::LiveHub::new(),
         }
     }
 }

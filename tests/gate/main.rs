@@ -1,0 +1,17 @@
+//! Integration tests of the lane: device protocols over real pseudo-terminals, the simulators,
+//! the decision table, the lane state machine and the gate controller (in process and as the
+//! real binary, killed at random).
+//!
+//! One binary per surface (`tests/gate`, `tests/api`, …), not one per file: each test binary
+//! links the whole dependency tree, and sixteen of them filled the CI machine's disk.
+
+mod support;
+
+mod decision;
+mod gate_crash;
+mod gate_import;
+mod gate_lane;
+mod lane_io;
+mod lane_machine;
+mod sim_lane;
+mod uhf_reader;
