@@ -9,3 +9,4 @@ pub mod domain;
 pub mod gate;
 pub mod serial;
 pub mod sim;
+pub mod sync;
