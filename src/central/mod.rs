@@ -8,6 +8,7 @@
 //! - [`live`] — the in-process channel the live pages listen on.
 
 pub mod api;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod ingest;
