@@ -21,6 +21,7 @@ pub mod decision;
 pub mod import;
 pub mod index;
 pub mod io;
+pub mod io_task;
 pub mod journal;
 pub mod lane;
 pub mod presence;

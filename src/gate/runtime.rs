@@ -1,12 +1,13 @@
 //! The gate runtime: one task per lane that wires the devices to the pure core.
 //!
 //! For each lane, a reader task keeps the UHF reader open (reopening with backoff after a hang-up
-//! or silence) and forwards tag reads; the lane task owns the [`Lane`] state machine and the I/O
-//! link. On every tag read it: applies the [`TagFilter`] while the presence loop is occupied,
-//! decides against the current [`Index`] snapshot, journals the decision *and* the barrier
-//! commands the machine answers with in one commit, and only then writes the commands to the I/O
-//! module. It polls the lane's inputs every `poll_ms`, steps the machine at its deadlines and
-//! releases OPEN/CLOSE pulses when they have been held for `pulse_ms`.
+//! or silence) and forwards tag reads; an I/O task ([`crate::gate::io_task`]) owns the Modbus
+//! link, polls the inputs every `poll_ms` and carries out barrier commands ahead of polls; the
+//! lane task owns the [`Lane`] state machine. On every tag read it: applies the [`TagFilter`]
+//! while the presence loop is occupied, decides against the current [`Index`] snapshot, journals
+//! the decision *and* the barrier commands the machine answers with in one commit, and only then
+//! hands the commands to the I/O task. It steps the machine on every input poll and at its
+//! deadlines.
 //!
 //! The index is swapped whole ([`GateHandle::apply_update`]): a decision sees either the old
 //! snapshot or the new one, never half an update. Presence (anti-passback) and consumed
@@ -24,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use firmware_protocols::lane_io::{LaneCoil, LaneInputs};
+use firmware_protocols::lane_io::LaneInputs;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -38,7 +39,7 @@ use crate::gate::config::{
 };
 use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
 use crate::gate::index::{Index, IndexBuilder};
-use crate::gate::io::IoLink;
+use crate::gate::io_task::{IoReport, IoTask};
 use crate::gate::journal::{BarrierAction, DecisionRecord, EventBody, Journal, JournalStats};
 use crate::gate::lane::{
     BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneInput, LaneOutput,
@@ -208,6 +209,10 @@ impl GateHandle {
         for (number, lane_config) in config.lanes.iter().enumerate() {
             let (cmd_tx, cmd_rx) = mpsc::channel(64);
             let (reader_tx, reader_rx) = mpsc::channel(256);
+            // Unbounded: a barrier command is never dropped or delayed for lack of room; there
+            // are at most a few per vehicle.
+            let (io_tx, io_rx) = mpsc::unbounded_channel();
+            let (io_reports_tx, io_reports_rx) = mpsc::channel(16);
             let (status_tx, status_rx) = watch::channel(LaneStatus {
                 lane: lane_config.id.clone(),
                 ..LaneStatus::default()
@@ -222,6 +227,15 @@ impl GateHandle {
                 shared.clone(),
                 mode,
                 status_tx.clone(),
+                io_tx,
+            );
+            tasks.spawn(
+                IoTask::new(
+                    lane_config.clone(),
+                    shared.journal.clone(),
+                    status_tx.clone(),
+                )
+                .run(io_rx, io_reports_tx, shutdown.clone()),
             );
             tasks.spawn(reader_loop(
                 lane_config.clone(),
@@ -230,7 +244,7 @@ impl GateHandle {
                 status_tx,
                 shutdown.clone(),
             ));
-            tasks.spawn(task.run(reader_rx, cmd_rx, shutdown.clone()));
+            tasks.spawn(task.run(reader_rx, cmd_rx, io_reports_rx, shutdown.clone()));
             lanes.insert(lane_config.id.clone(), cmd_tx);
             status.insert(lane_config.id.clone(), status_rx);
         }
@@ -392,7 +406,8 @@ async fn checkpoint_loop(journal: Arc<Journal>, shutdown: CancellationToken) {
 
 /// Exponential backoff for reopening a device: 100 ms doubling to 5 s.
 #[derive(Debug)]
-struct Backoff {
+/// Reopening a device link: 100 ms, doubling up to 5 s, back to 100 ms once it works.
+pub(crate) struct Backoff {
     next: Duration,
 }
 
@@ -400,24 +415,24 @@ impl Backoff {
     const FIRST: Duration = Duration::from_millis(100);
     const MAX: Duration = Duration::from_secs(5);
 
-    fn new() -> Backoff {
+    pub(crate) fn new() -> Backoff {
         Backoff {
             next: Backoff::FIRST,
         }
     }
 
-    fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = Backoff::FIRST;
     }
 
-    fn take(&mut self) -> Duration {
+    pub(crate) fn take(&mut self) -> Duration {
         let wait = self.next;
         self.next = (self.next * 2).min(Backoff::MAX);
         wait
     }
 }
 
-fn device_event(device: &str, status: &str, detail: String) -> EventBody {
+pub(crate) fn device_event(device: &str, status: &str, detail: String) -> EventBody {
     EventBody::Device {
         device: device.into(),
         status: status.into(),
@@ -496,15 +511,12 @@ struct LaneTask {
     shared: Arc<Shared>,
     machine: Lane,
     epoch: Instant,
-    io: Option<IoLink>,
-    io_online: Option<bool>,
-    io_backoff: Backoff,
-    io_retry_at: Instant,
+    /// Barrier commands to the lane's I/O task, sent after they are journalled.
+    io: mpsc::UnboundedSender<BarrierCommand>,
     present: bool,
     filter: TagFilter,
     skims: TagFilter,
     pending: Option<Pending>,
-    pulses: Vec<(Instant, LaneCoil)>,
     deadline: Option<Instant>,
     status: watch::Sender<LaneStatus>,
     last_reader_error: Option<(u8, Instant)>,
@@ -517,6 +529,7 @@ impl LaneTask {
         shared: Arc<Shared>,
         mode: Mode,
         status: watch::Sender<LaneStatus>,
+        io: mpsc::UnboundedSender<BarrierCommand>,
     ) -> LaneTask {
         let direction = match config.direction {
             LaneDirection::Exit => Direction::Exit,
@@ -540,13 +553,9 @@ impl LaneTask {
             shared,
             machine,
             epoch,
-            io: None,
-            io_online: None,
-            io_backoff: Backoff::new(),
-            io_retry_at: epoch,
+            io,
             present: false,
             pending: None,
-            pulses: Vec::new(),
             deadline: None,
             status,
             last_reader_error: None,
@@ -557,32 +566,23 @@ impl LaneTask {
         mut self,
         mut reader: mpsc::Receiver<ReaderEvent>,
         mut commands: mpsc::Receiver<LaneCommand>,
+        mut io_reports: mpsc::Receiver<IoReport>,
         shutdown: CancellationToken,
     ) {
-        let mut poll = tokio::time::interval(Duration::from_millis(self.config.io.poll_ms));
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let far = || Instant::now() + Duration::from_secs(3600);
         loop {
-            let pulse_at = self.pulses.iter().map(|(at, _)| *at).min();
             let deadline = self.deadline;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(event) = reader.recv() => self.on_reader(event).await,
                 Some(command) = commands.recv() => self.on_command(command).await,
-                _ = tokio::time::sleep_until(pulse_at.unwrap_or_else(far)), if pulse_at.is_some() => {
-                    self.release_pulses().await
-                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() => {
                     self.deadline = None;
                     self.step(LaneInput::Tick, "auto", Vec::new()).await;
                 }
-                _ = poll.tick() => self.poll().await,
+                Some(report) = io_reports.recv() => self.on_io(report).await,
             }
-        }
-        // Leave the arm as it is, but never a pulse contact made.
-        if let Some(io) = self.io.as_mut() {
-            let _ = io.release_pulse_contacts().await;
         }
     }
 
@@ -604,78 +604,18 @@ impl LaneTask {
         }
     }
 
-    /// Makes sure the I/O link is open; returns whether it is.
-    async fn ensure_io(&mut self) -> bool {
-        if self.io.is_some() {
-            return true;
-        }
-        if Instant::now() < self.io_retry_at {
-            return false;
-        }
-        match IoLink::open(&self.config.io) {
-            Ok(mut io) => {
-                // A controller killed mid-pulse must not leave OPEN or CLOSE made.
-                match io.release_pulse_contacts().await {
-                    Ok(()) => {
-                        self.io = Some(io);
-                        self.io_backoff.reset();
-                        true
-                    }
-                    Err(e) => {
-                        self.io_retry_at = Instant::now() + self.io_backoff.take();
-                        self.io_offline(e.to_string()).await;
-                        false
-                    }
-                }
-            }
-            Err(e) => {
-                self.io_retry_at = Instant::now() + self.io_backoff.take();
-                self.io_offline(e.to_string()).await;
-                false
-            }
-        }
-    }
-
-    async fn io_offline(&mut self, why: String) {
-        self.status.send_modify(|s| s.io_online = false);
-        if self.io_online != Some(false) {
-            tracing::warn!(lane = %self.config.id, error = %why, "I/O module offline");
-            self.journal(&[device_event("io", "offline", why)]).await;
-            self.io_online = Some(false);
-        }
-    }
-
-    async fn io_online(&mut self) {
-        self.status.send_modify(|s| s.io_online = true);
-        if self.io_online != Some(true) {
-            self.journal(&[device_event("io", "online", String::new())])
-                .await;
-            self.io_online = Some(true);
-        }
-    }
-
-    async fn poll(&mut self) {
-        if !self.ensure_io().await {
-            self.present = false;
-            self.step(LaneInput::IoReadFailed, "io", Vec::new()).await;
-            return;
-        }
-        let io = self.io.as_mut().expect("ensured above");
-        match io.read_inputs().await {
-            Ok(inputs) => {
-                self.io_online().await;
+    /// Steps the machine with an input poll's outcome.
+    async fn on_io(&mut self, report: IoReport) {
+        match report {
+            IoReport::Inputs(inputs) => {
                 self.present = inputs.presence;
                 // With the fire linkage active the machine opens for nothing else.
                 let cause = if inputs.fire { "fire" } else { "auto" };
                 self.step(LaneInput::Signals(signals(inputs)), cause, Vec::new())
                     .await;
             }
-            Err(e) => {
-                if e.needs_reconnect() {
-                    self.io = None;
-                }
+            IoReport::Failed => {
                 self.present = false;
-                self.io_offline(e.to_string()).await;
                 self.step(LaneInput::IoReadFailed, "io", Vec::new()).await;
             }
         }
@@ -986,7 +926,7 @@ impl LaneTask {
         }
         self.journal(&bodies).await;
         for command in out.commands {
-            self.execute(command).await;
+            self.execute(command);
         }
         self.deadline = out.deadline.map(|d| self.epoch + d);
         let state = state_name(self.machine.state());
@@ -1037,63 +977,11 @@ impl LaneTask {
         }
     }
 
-    async fn execute(&mut self, command: BarrierCommand) {
-        let pulse = Duration::from_millis(u64::from(self.config.io.map.pulse_ms));
-        let (coil, on, pulse_off) = match command {
-            BarrierCommand::Open => (LaneCoil::Open, true, Some(pulse)),
-            BarrierCommand::Close => (LaneCoil::Close, true, Some(pulse)),
-            BarrierCommand::StopOn => (LaneCoil::Stop, true, None),
-            BarrierCommand::StopOff => (LaneCoil::Stop, false, None),
-        };
-        if !self.ensure_io().await {
-            tracing::error!(lane = %self.config.id, ?command, "I/O module offline: command not sent");
-            return;
-        }
-        let io = self.io.as_mut().expect("ensured above");
-        match io.write_coil(coil, on).await {
-            Ok(()) => {
-                if let Some(pulse) = pulse_off {
-                    self.pulses.retain(|(_, c)| *c != coil);
-                    self.pulses.push((Instant::now() + pulse, coil));
-                }
-            }
-            Err(e) => {
-                if e.needs_reconnect() {
-                    self.io = None;
-                }
-                tracing::error!(lane = %self.config.id, ?command, error = %e, "barrier command failed");
-                self.journal(&[EventBody::LaneFault {
-                    fault: "command_failed".into(),
-                    detail: format!("{command:?}: {e}"),
-                }])
-                .await;
-            }
-        }
-    }
-
-    async fn release_pulses(&mut self) {
-        let now = Instant::now();
-        let due: Vec<LaneCoil> = self
-            .pulses
-            .iter()
-            .filter(|(at, _)| *at <= now)
-            .map(|(_, c)| *c)
-            .collect();
-        self.pulses.retain(|(at, _)| *at > now);
-        for coil in due {
-            if !self.ensure_io().await {
-                return;
-            }
-            let io = self.io.as_mut().expect("ensured above");
-            if let Err(e) = io.write_coil(coil, false).await {
-                if e.needs_reconnect() {
-                    self.io = None;
-                }
-                tracing::error!(lane = %self.config.id, ?coil, error = %e, "cannot release a pulse");
-                // Try again at the next turn: a made contact must not be forgotten.
-                self.pulses
-                    .push((Instant::now() + Duration::from_millis(50), coil));
-            }
+    /// Hands a journalled command to the I/O task, which puts it on the wire ahead of the next
+    /// input poll.
+    fn execute(&mut self, command: BarrierCommand) {
+        if self.io.send(command).is_err() {
+            tracing::error!(lane = %self.config.id, ?command, "the lane's I/O task has ended: command not sent");
         }
     }
 }

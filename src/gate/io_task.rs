@@ -1,0 +1,243 @@
+//! The lane's I/O task: the one owner of a lane's Modbus link to its I/O module. It carries out
+//! barrier commands, releases OPEN/CLOSE pulses after `pulse_ms`, and polls the inputs every
+//! `poll_ms`, reporting each poll to the lane task.
+//!
+//! Why a task of its own: Modbus RTU carries one request at a time. When the lane task did its
+//! own polling, a tag read that arrived while a poll was on the wire waited for that poll's
+//! answer, then for the decision and the journal commit, one after the other. Now the lane task
+//! decides and journals while a poll is in flight, and the OPEN goes on the wire the moment the
+//! bus is free: a waiting command is always taken before the next poll.
+//!
+//! It reopens the link with backoff after a transport or protocol error (a tokio-modbus context
+//! is unusable after one), releases both pulse contacts whenever it opens the link (a controller
+//! killed mid-pulse must not leave OPEN or CLOSE made) and when it stops, and journals the module
+//! going offline and online, and commands that failed.
+//!
+//! What it never does: decide whether the barrier moves. The lane task journals every command
+//! before it sends it here; this task only carries it out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use firmware_protocols::lane_io::{LaneCoil, LaneInputs};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::config::LaneConfig;
+use crate::gate::io::IoLink;
+use crate::gate::journal::{EventBody, Journal};
+use crate::gate::lane::BarrierCommand;
+use crate::gate::runtime::{Backoff, LaneStatus, device_event};
+
+/// One input poll, as the lane task is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoReport {
+    /// The module answered with these inputs.
+    Inputs(LaneInputs),
+    /// The module could not be read (link down, timeout, bad answer): the lane must treat its
+    /// inputs as unknown.
+    Failed,
+}
+
+/// How long a pulse contact that could not be released waits before the next try.
+const RELEASE_RETRY: Duration = Duration::from_millis(50);
+
+pub(crate) struct IoTask {
+    config: LaneConfig,
+    journal: Arc<Journal>,
+    status: watch::Sender<LaneStatus>,
+    link: Option<IoLink>,
+    /// What was last journalled: `None` before the first attempt.
+    online: Option<bool>,
+    backoff: Backoff,
+    retry_at: Instant,
+    /// Pulse contacts made, and when each must be released.
+    pulses: Vec<(Instant, LaneCoil)>,
+}
+
+impl IoTask {
+    pub(crate) fn new(
+        config: LaneConfig,
+        journal: Arc<Journal>,
+        status: watch::Sender<LaneStatus>,
+    ) -> IoTask {
+        IoTask {
+            config,
+            journal,
+            status,
+            link: None,
+            online: None,
+            backoff: Backoff::new(),
+            retry_at: Instant::now(),
+            pulses: Vec::new(),
+        }
+    }
+
+    /// Runs until `shutdown`, or until the lane task has gone (its report channel closed).
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<BarrierCommand>,
+        reports: mpsc::Sender<IoReport>,
+        shutdown: CancellationToken,
+    ) {
+        let mut poll = tokio::time::interval(Duration::from_millis(self.config.io.poll_ms));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let far = || Instant::now() + Duration::from_secs(3600);
+        loop {
+            let pulse_at = self.pulses.iter().map(|(at, _)| *at).min();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(command) = commands.recv() => self.execute(command).await,
+                _ = tokio::time::sleep_until(pulse_at.unwrap_or_else(far)), if pulse_at.is_some() => {
+                    self.release_pulses().await
+                }
+                _ = poll.tick() => {
+                    let report = self.poll().await;
+                    if reports.send(report).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Leave the arm as it is, but never a pulse contact made.
+        if let Some(link) = self.link.as_mut() {
+            let _ = link.release_pulse_contacts().await;
+        }
+    }
+
+    async fn journal(&mut self, body: EventBody) {
+        if let Err(e) = self.journal.append(Utc::now(), &self.config.id, body).await {
+            tracing::error!(lane = %self.config.id, error = %e, "cannot journal an I/O event; carrying on");
+        }
+    }
+
+    /// Makes sure the link is open; returns whether it is.
+    async fn ensure_link(&mut self) -> bool {
+        if self.link.is_some() {
+            return true;
+        }
+        if Instant::now() < self.retry_at {
+            return false;
+        }
+        let opened = match IoLink::open(&self.config.io) {
+            Ok(mut link) => match link.release_pulse_contacts().await {
+                Ok(()) => Ok(link),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match opened {
+            Ok(link) => {
+                self.link = Some(link);
+                self.backoff.reset();
+                true
+            }
+            Err(why) => {
+                self.retry_at = Instant::now() + self.backoff.take();
+                self.offline(why).await;
+                false
+            }
+        }
+    }
+
+    async fn offline(&mut self, why: String) {
+        self.status.send_modify(|s| s.io_online = false);
+        if self.online != Some(false) {
+            tracing::warn!(lane = %self.config.id, error = %why, "I/O module offline");
+            self.journal(device_event("io", "offline", why)).await;
+            self.online = Some(false);
+        }
+    }
+
+    async fn online(&mut self) {
+        self.status.send_modify(|s| s.io_online = true);
+        if self.online != Some(true) {
+            self.journal(device_event("io", "online", String::new()))
+                .await;
+            self.online = Some(true);
+        }
+    }
+
+    async fn poll(&mut self) -> IoReport {
+        if !self.ensure_link().await {
+            return IoReport::Failed;
+        }
+        let link = self.link.as_mut().expect("ensured above");
+        match link.read_inputs().await {
+            Ok(inputs) => {
+                self.online().await;
+                IoReport::Inputs(inputs)
+            }
+            Err(e) => {
+                if e.needs_reconnect() {
+                    self.link = None;
+                }
+                self.offline(e.to_string()).await;
+                IoReport::Failed
+            }
+        }
+    }
+
+    async fn execute(&mut self, command: BarrierCommand) {
+        let pulse = Duration::from_millis(u64::from(self.config.io.map.pulse_ms));
+        let (coil, on, pulse_off) = match command {
+            BarrierCommand::Open => (LaneCoil::Open, true, Some(pulse)),
+            BarrierCommand::Close => (LaneCoil::Close, true, Some(pulse)),
+            BarrierCommand::StopOn => (LaneCoil::Stop, true, None),
+            BarrierCommand::StopOff => (LaneCoil::Stop, false, None),
+        };
+        if !self.ensure_link().await {
+            tracing::error!(lane = %self.config.id, ?command, "I/O module offline: command not sent");
+            return;
+        }
+        let link = self.link.as_mut().expect("ensured above");
+        match link.write_coil(coil, on).await {
+            Ok(()) => {
+                if let Some(pulse) = pulse_off {
+                    self.pulses.retain(|(_, c)| *c != coil);
+                    self.pulses.push((Instant::now() + pulse, coil));
+                }
+            }
+            Err(e) => {
+                if e.needs_reconnect() {
+                    self.link = None;
+                }
+                tracing::error!(lane = %self.config.id, ?command, error = %e, "barrier command failed");
+                self.journal(EventBody::LaneFault {
+                    fault: "command_failed".into(),
+                    detail: format!("{command:?}: {e}"),
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn release_pulses(&mut self) {
+        let now = Instant::now();
+        let due: Vec<LaneCoil> = self
+            .pulses
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|(_, c)| *c)
+            .collect();
+        self.pulses.retain(|(at, _)| *at > now);
+        for coil in due {
+            if !self.ensure_link().await {
+                // Released when the link is back (opening it releases both pulse contacts).
+                return;
+            }
+            let link = self.link.as_mut().expect("ensured above");
+            if let Err(e) = link.write_coil(coil, false).await {
+                if e.needs_reconnect() {
+                    self.link = None;
+                }
+                tracing::error!(lane = %self.config.id, ?coil, error = %e, "cannot release a pulse");
+                // Try again shortly: a made contact must not be forgotten.
+                self.pulses.push((Instant::now() + RELEASE_RETRY, coil));
+            }
+        }
+    }
+}
