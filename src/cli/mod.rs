@@ -1,4 +1,4 @@
-//! The command line: `gatehouse sim …`, `gatehouse gate …`. Parses arguments (clap), sets up
+//! The command line: `gatehouse demo`, `gatehouse sim …`, `gatehouse gate …`, `gatehouse server …`. Parses arguments (clap), sets up
 //! logging and the runtime, and calls the library; errors end the process with a one-line
 //! message and a non-zero exit code. No product logic lives here.
 

@@ -178,7 +178,7 @@ pub enum BarrierAction {
 pub enum JournalError {
     #[error("journal database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("journal migration: {0}")]
+    #[error("journal.db: {}", crate::gate::store::migration_message(.0))]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("event {seq} is not valid JSON: {source}")]
     Corrupt { seq: Seq, source: serde_json::Error },

@@ -1,0 +1,15 @@
+//! Integration tests of operating Gatehouse: configuration refusals, the command-line help,
+//! Prometheus metrics and health endpoints, backup and restore, and the one-command demo.
+//! They run the real `gatehouse` binary, real pseudo-terminals and real SQLite files.
+//!
+//! One binary per surface (see tests/gate/main.rs); the gate harness is shared with the gate
+//! surface rather than copied.
+
+#[path = "../gate/support/mod.rs"]
+mod gate_support;
+mod http;
+
+mod backup;
+mod config;
+mod help;
+mod metrics;
