@@ -11,5 +11,6 @@ mod http;
 
 mod backup;
 mod config;
+mod demo;
 mod help;
 mod metrics;
