@@ -155,3 +155,34 @@ async fn gate_and_central_metrics_count_decisions_devices_journal_lag_ingest_and
     gate.shutdown().await;
     db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_central_health_endpoints_answer_on_every_database_without_a_sign_in() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    for t in crate::central_support::each_database().await {
+        let app = crate::central_support::TestApp::spawn(t).await;
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let (status, _, body) = app.send(get("/healthz")).await;
+        assert_eq!(status, StatusCode::OK, "{:?}: {body}", app.kind);
+        let (status, _, body) = app.send(get("/readyz")).await;
+        assert_eq!(status, StatusCode::OK, "{:?}: {body}", app.kind);
+        let (status, headers, body) = app.send(get("/metrics")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers[axum::http::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/openmetrics-text")
+        );
+        let text = body.as_str().unwrap();
+        assert!(
+            sample(
+                text,
+                "gatehouse_http_request_duration_seconds_count",
+                &[("route", "/readyz"), ("status", "200")]
+            ) >= Some(1.0),
+            "{text}"
+        );
+    }
+}
