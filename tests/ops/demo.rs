@@ -190,3 +190,19 @@ async fn the_demo_runs_every_lane_grants_and_denies_at_each_gate_and_stops_clean
     );
     tokio::task::block_in_place(|| again.interrupt_and_expect_clean_exit());
 }
+
+#[test]
+fn reset_refuses_to_delete_a_directory_that_is_not_a_demo_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let precious = dir.path().join("thesis.tex");
+    std::fs::write(&precious, "\\documentclass{article}").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["demo", "--reset", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("not a demo data directory"), "{stderr}");
+    assert!(precious.exists(), "nothing was deleted");
+}
