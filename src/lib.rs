@@ -3,10 +3,13 @@
 //! The library holds everything the `gatehouse` binary runs; the binary only parses the command
 //! line and calls in here. See ARCHITECTURE.md for the codemap and the invariants.
 
+pub mod backup;
 pub mod central;
 pub mod cli;
+pub mod demo;
 pub mod domain;
 pub mod gate;
+pub mod metrics;
 pub mod serial;
 pub mod sim;
 pub mod sync;

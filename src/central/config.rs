@@ -97,7 +97,11 @@ impl ServerConfig {
         let mut config: ServerConfig =
             toml::from_str(&text).map_err(|e| ServerConfigError::Parse {
                 path: path.to_path_buf(),
-                message: e.message().to_string(),
+                message: e
+                    .span()
+                    .map(|s| format!("line {}: ", crate::gate::config::line_of(&text, s.start)))
+                    .unwrap_or_default()
+                    + e.message().trim_end(),
             })?;
         config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;

@@ -21,6 +21,7 @@ pub async fn accept(
 ) -> Result<IngestOutcome, RepoError> {
     let before = events::watermark(&state.db, gate_id).await?;
     let outcome = events::ingest(&state.db, gate_id, events).await?;
+    crate::metrics::ingested(gate_id, outcome.stored as u64);
     if outcome.stored > 0 {
         // Events above the old watermark, once each and in order. (An event above a gap that
         // an earlier upload already stored can be published twice; the live view shows the

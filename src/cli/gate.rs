@@ -1,4 +1,5 @@
-//! `gatehouse gate …`: run the lane controller, import permits, read the journal, show status.
+//! `gatehouse gate …`: run the lane controller, import permits, read the journal, show status,
+//! back up the gate's files.
 
 use std::path::PathBuf;
 
@@ -45,10 +46,43 @@ pub(super) enum GateCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Back up the gate's two files (store.db, journal.db) into a new directory, while the
+    /// controller runs (consistent copies, SQLite's VACUUM INTO).
+    Backup {
+        /// The gate configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The directory to create for the copies; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
     match cmd {
+        GateCommand::Backup { config, to } => {
+            let config = load_offline(&config)?;
+            if to.exists() {
+                anyhow::bail!("{} already exists; choose a new directory", to.display());
+            }
+            let partial = PathBuf::from(format!("{}.partial", to.display()));
+            let _ = std::fs::remove_dir_all(&partial);
+            std::fs::create_dir_all(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            for file in ["store.db", "journal.db"] {
+                if let Err(e) =
+                    crate::backup::backup(&config.gate.data_dir.join(file), &partial.join(file))
+                        .await
+                {
+                    let _ = std::fs::remove_dir_all(&partial);
+                    return Err(e.into());
+                }
+            }
+            std::fs::rename(&partial, &to)
+                .with_context(|| format!("cannot create {}", to.display()))?;
+            println!("backed up store.db and journal.db to {}", to.display());
+            Ok(())
+        }
         GateCommand::Run { config } => run_gate(&config).await,
         GateCommand::ImportPermits { config, file } => {
             let config = load_offline(&config)?;
@@ -129,11 +163,22 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
     let config = GateConfig::load(path)?;
     let status_path = config.gate.data_dir.join("status.json");
     let lanes: Vec<String> = config.lanes.iter().map(|l| l.id.clone()).collect();
+    let http = crate::gate::http::bind(config.http.listen).await?;
     let handle = crate::gate::runtime::GateHandle::start(config.clone()).await?;
+    let http_stop = tokio_util::sync::CancellationToken::new();
+    let http_task = tokio::spawn(crate::gate::http::serve(
+        http,
+        crate::gate::http::router(crate::gate::http::GateView::new(
+            &handle,
+            &config.gate.data_dir,
+        )),
+        http_stop.clone(),
+    ));
     let index = handle.shared().index();
     tracing::info!(
         gate = config.gate.id,
         lanes = ?lanes,
+        http = %config.http.listen,
         permits = index.permit_count(),
         data_version = index.data_version(),
         "gate controller running"
@@ -149,6 +194,8 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
+    http_stop.cancel();
+    let _ = http_task.await;
     handle.shutdown().await;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The command line: `gatehouse sim …`, `gatehouse gate …`. Parses arguments (clap), sets up
+//! The command line: `gatehouse demo`, `gatehouse sim …`, `gatehouse gate …`, `gatehouse server …`. Parses arguments (clap), sets up
 //! logging and the runtime, and calls the library; errors end the process with a one-line
 //! message and a non-zero exit code. No product logic lives here.
 
@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod demo;
 mod gate;
 mod server;
 mod sim;
@@ -32,6 +33,10 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole system on this machine, no hardware or database server needed: a central
+    /// server, two gates whose lanes talk over pseudo-terminals to simulated readers and I/O
+    /// modules, demo data and continuous simulated traffic. Ctrl-C stops it.
+    Demo(demo::DemoArgs),
     /// Run simulated lane devices (UHF reader, lane I/O module, vehicles) on pseudo-terminals.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -56,6 +61,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
             Command::Sim(cmd) => sim::run(cmd).await,
             Command::Gate(cmd) => gate::run(cmd).await,
             Command::Server(cmd) => server::run(cmd).await,

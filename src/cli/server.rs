@@ -1,4 +1,5 @@
-//! `gatehouse server …`: run the central server, create the first administrator.
+//! `gatehouse server …`: run the central server, create the first administrator, back up and
+//! restore its SQLite database.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -36,6 +37,26 @@ pub(super) enum ServerCommand {
         #[arg(long, default_value = "系统管理员")]
         display_name: String,
     },
+    /// Back up the SQLite database while the server runs (a consistent copy, SQLite's VACUUM
+    /// INTO). For PostgreSQL use pg_dump (see the README).
+    Backup {
+        /// The server configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The backup file to write; it must not exist.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore the SQLite database from a backup. The server must be stopped (refused while its
+    /// listen address is in use); the current database is moved aside, not deleted.
+    Restore {
+        /// The server configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The backup file to restore.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 pub(super) async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
@@ -46,7 +67,61 @@ pub(super) async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
             username,
             display_name,
         } => create_admin(&config, username, display_name).await,
+        ServerCommand::Backup { config, to } => {
+            let db = sqlite_file(&ServerConfig::load(&config)?)?;
+            crate::backup::backup(&db, &to).await?;
+            println!("backed up {} to {}", db.display(), to.display());
+            Ok(())
+        }
+        ServerCommand::Restore { config, from } => restore(&config, &from).await,
     }
+}
+
+/// The SQLite file of a configuration; PostgreSQL is refused with the advice to use its tools.
+fn sqlite_file(config: &ServerConfig) -> anyhow::Result<PathBuf> {
+    let url = config.database_url();
+    let Some(rest) = url.expose().strip_prefix("sqlite://") else {
+        anyhow::bail!(
+            "the database is not SQLite: back up PostgreSQL with pg_dump and restore with pg_restore (README, Deployment)"
+        );
+    };
+    Ok(PathBuf::from(rest.split('?').next().unwrap_or(rest)))
+}
+
+async fn restore(path: &Path, from: &Path) -> anyhow::Result<()> {
+    let config = ServerConfig::load(path)?;
+    let db = sqlite_file(&config)?;
+    // A running server holds its listen address; restoring under it would lose its writes.
+    if let Err(e) = std::net::TcpListener::bind(config.server.listen)
+        && e.kind() == std::io::ErrorKind::AddrInUse
+    {
+        anyhow::bail!(
+            "server.listen {} is in use: stop the server before restoring",
+            config.server.listen
+        );
+    }
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            config.server.data_dir.display()
+        )
+    })?;
+    let known = sqlx::migrate!("./migrations/sqlite")
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    let aside = crate::backup::restore(from, &db, known).await?;
+    match aside {
+        Some(old) => println!(
+            "restored {} from {}; the previous database is kept as {}",
+            db.display(),
+            from.display(),
+            old.display()
+        ),
+        None => println!("restored {} from {}", db.display(), from.display()),
+    }
+    Ok(())
 }
 
 async fn open_db(config: &ServerConfig) -> anyhow::Result<Db> {
@@ -61,13 +136,14 @@ async fn open_db(config: &ServerConfig) -> anyhow::Result<Db> {
 
 async fn run_server(path: &Path) -> anyhow::Result<()> {
     let config = ServerConfig::load(path)?;
+    // Bind first: a port in use is refused before anything is created on disk.
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
     let db = open_db(&config).await?;
     let mut state = AppState::new(db.clone());
     state.session_ttl_ms = i64::from(config.server.session_hours) * 3_600_000;
     state.secure_cookies = config.server.secure_cookies;
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     tracing::info!(
         listen = %listener.local_addr()?,
         database = ?db.kind(),

@@ -34,6 +34,29 @@ pub struct GateConfig {
     pub journal: JournalSection,
     #[serde(rename = "lane", default)]
     pub lanes: Vec<LaneConfig>,
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`: the local listener for `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address and port. Default 127.0.0.1:9180 (loopback: the cabinet's own scraper).
+    #[serde(default = "default_http_listen")]
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: default_http_listen(),
+        }
+    }
+}
+
+fn default_http_listen() -> std::net::SocketAddr {
+    "127.0.0.1:9180".parse().expect("a valid default")
 }
 
 /// `[gate]`: who this controller is.
@@ -223,25 +246,43 @@ impl GateConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = GateConfig::parse(&text).map_err(|e| match e {
+        let mut config = GateConfig::parse(&text).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_path_buf(),
                 message,
             },
             other => other,
         })?;
+        config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Applies the environment overrides: `GATEHOUSE_GATE_DATA_DIR` (gate.data_dir) and
+    /// `GATEHOUSE_GATE_HTTP_LISTEN` (http.listen).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(dir) = var("GATEHOUSE_GATE_DATA_DIR") {
+            self.gate.data_dir = PathBuf::from(dir);
+        }
+        if let Some(listen) = var("GATEHOUSE_GATE_HTTP_LISTEN") {
+            self.http.listen = listen.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "GATEHOUSE_GATE_HTTP_LISTEN {listen:?} is not ADDRESS:PORT"
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// Parses TOML text without validating it (tests build configurations this way).
     pub fn parse(text: &str) -> Result<GateConfig, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
-            message: e.message().to_string()
-                + &e.span()
-                    .map(|s| format!(" (at byte {})", s.start))
-                    .unwrap_or_default(),
+            message: e
+                .span()
+                .map(|s| format!("line {}: ", line_of(text, s.start)))
+                .unwrap_or_default()
+                + e.message().trim_end(),
         })
     }
 
@@ -311,6 +352,15 @@ impl GateConfig {
         }
         Ok(())
     }
+}
+
+/// The 1-based line of byte `at` in `text`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// Parses an anti-passback setting: `off`, `hard`, `soft` or `timed:MINUTES`.

@@ -178,7 +178,7 @@ pub enum BarrierAction {
 pub enum JournalError {
     #[error("journal database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("journal migration: {0}")]
+    #[error("journal.db: {}", crate::gate::store::migration_message(.0))]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("event {seq} is not valid JSON: {source}")]
     Corrupt { seq: Seq, source: serde_json::Error },
@@ -247,6 +247,9 @@ impl Writer {
 pub struct Journal {
     writer: Mutex<Writer>,
     readers: SqlitePool,
+    /// A writable connection of its own for checkpoints: a read-only connection cannot
+    /// checkpoint (SQLite answers "disk I/O error"), and the writer's must not wait for one.
+    checkpointer: Mutex<SqliteConnection>,
     capacity: u64,
 }
 
@@ -274,6 +277,7 @@ impl Journal {
         let acked = row.get::<i64, _>(2) as u64;
         let last_seq = max.map_or(acked, |m| m as u64);
         let first_seq = min.map_or(last_seq + 1, |m| m as u64);
+        let checkpointer = SqliteConnection::connect_with(&options).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -289,6 +293,7 @@ impl Journal {
         Ok(Journal {
             writer: Mutex::new(writer),
             readers,
+            checkpointer: Mutex::new(checkpointer),
             capacity: capacity.max(1),
         })
     }
@@ -439,7 +444,7 @@ impl Journal {
     /// Forces the write-ahead log to disk (a passive checkpoint syncs the WAL first). Run it
     /// every [`CHECKPOINT_INTERVAL`]; it does not block appends.
     pub async fn checkpoint(&self) -> Result<(), JournalError> {
-        let mut conn = self.readers.acquire().await?;
+        let mut conn = self.checkpointer.lock().await;
         sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&mut *conn)
             .await?;

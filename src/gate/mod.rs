@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod http;
 pub mod import;
 pub mod index;
 pub mod io;

@@ -520,6 +520,7 @@ struct LaneTask {
     deadline: Option<Instant>,
     status: watch::Sender<LaneStatus>,
     last_reader_error: Option<(u8, Instant)>,
+    metrics: crate::metrics::LaneMetrics,
 }
 
 impl LaneTask {
@@ -545,6 +546,7 @@ impl LaneTask {
         }
         let hold = Duration::from_millis(config.reader.tag_hold_ms);
         status.send_modify(|s| s.mode = mode_name(mode).into());
+        let metrics = crate::metrics::LaneMetrics::new(shared.gate.0, &config.id);
         LaneTask {
             number,
             filter: TagFilter::new(config.reader.rssi_floor_dbm, hold),
@@ -559,6 +561,7 @@ impl LaneTask {
             deadline: None,
             status,
             last_reader_error: None,
+            metrics,
         }
     }
 
@@ -756,6 +759,7 @@ impl LaneTask {
         let reason = crate::domain::ReasonCode::from_code(&record.reason)
             .expect("the decision's own reason code");
         let granted = record.granted;
+        let mut counted = reason;
         let out = self
             .machine
             .step(self.now(), LaneInput::Decision { granted, reason });
@@ -770,7 +774,9 @@ impl LaneTask {
         {
             record.granted = false;
             record.reason = lane_reason.as_str().into();
+            counted = lane_reason;
         }
+        self.metrics.decision(counted, record.decide_ns);
         self.status.send_modify(|s| {
             s.decisions += 1;
             s.last_decision = Some(record.clone());

@@ -36,7 +36,7 @@ const INSERT_CHUNK: usize = 1000;
 pub enum StoreError {
     #[error("store database: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("store migration: {0}")]
+    #[error("store.db: {}", migration_message(.0))]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A row of an update is not valid; nothing of the update was written.
     #[error("{what} {key}: {message}")]
@@ -45,6 +45,18 @@ pub enum StoreError {
         key: String,
         message: String,
     },
+}
+
+/// A migration error in words; a file whose schema is newer than this binary (an upgrade
+/// rolled back) is refused with the advice to upgrade.
+pub(crate) fn migration_message(e: &sqlx::migrate::MigrateError) -> String {
+    match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => format!(
+            "the schema is newer than this gatehouse binary (it has migration {v}, which this \
+             binary does not know); upgrade gatehouse instead of running an older one"
+        ),
+        other => format!("cannot apply migrations: {other}"),
+    }
 }
 
 fn invalid(what: &'static str, key: impl ToString, e: impl ToString) -> StoreError {

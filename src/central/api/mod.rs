@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod gates;
+pub mod health;
 pub mod locks;
 pub mod operators;
 pub mod permits;
@@ -65,7 +66,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole API as an axum router: routes, the OpenAPI document at `/api/v1/openapi.json`,
-/// the body limit and error localisation.
+/// the body limit and error localisation; plus `/healthz`, `/readyz` and `/metrics`
+/// ([`health`], outside the policy table: open, no personal data).
 pub fn app(state: AppState) -> axum::Router {
     use axum::routing::get;
     let (router, _) = api_routes().split_for_parts();
@@ -82,6 +84,8 @@ pub fn app(state: AppState) -> axum::Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
+        .merge(health::routes())
+        .route_layer(axum::middleware::from_fn(health::track))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::localize))

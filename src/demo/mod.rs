@@ -1,0 +1,495 @@
+//! `gatehouse demo`: the whole system in one process, with no hardware and no database server.
+//!
+//! It starts the central server on the embedded default (SQLite in `--data-dir`), seeds the demo
+//! campus on first run ([`data`]; a version marker makes a second run reuse it), starts two
+//! gate controllers — north (an entry and an exit lane) and south (one two-way lane) — whose
+//! lanes open simulated UHF readers and lane I/O modules over real pseudo-terminals
+//! ([`crate::sim::lane::SimLane`]), keeps each gate in sync with the centre ([`bridge`], in
+//! process until the mutual-TLS sync lands), and sends simulated traffic through every lane:
+//! grants, each kind of denial, visitors and the occasional device fault.
+//!
+//! One shutdown token ends everything; [`run`] returns when every task has ended.
+//!
+//! What it never does: touch a directory it did not create as a demo directory (`--reset`
+//! refuses to delete anything else), or run on PostgreSQL.
+
+pub mod bridge;
+pub mod data;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::central::api::{AppState, app};
+use crate::central::db::Db;
+use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
+use crate::gate::config::GateConfig;
+use crate::gate::runtime::{GateHandle, LaneCommand};
+use crate::sim::lane::{SimLane, SimLaneConfig};
+use crate::sim::uhf_reader::FieldTag;
+use crate::sim::vehicle::{Vehicle, VehicleTiming};
+use data::{Kind, Plan};
+
+/// The demo data's version; data seeded by another version is not reused.
+pub const DATA_VERSION: &str = "1";
+/// The marker file in the data directory.
+const MARKER: &str = "demo-data-version";
+
+/// How the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the central database, the gates' files and the pty links live.
+    pub data_dir: PathBuf,
+    /// The central server's address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Delete the data directory first.
+    pub reset: bool,
+    /// Mean time between vehicles on each lane.
+    pub every: Duration,
+}
+
+/// A lane of the demo: gate number, key, direction.
+struct LaneSpec {
+    gate: i64,
+    key: &'static str,
+    direction: &'static str,
+}
+
+const LANES: [LaneSpec; 3] = [
+    LaneSpec {
+        gate: data::NORTH,
+        key: "entry",
+        direction: "entry",
+    },
+    LaneSpec {
+        gate: data::NORTH,
+        key: "exit",
+        direction: "exit",
+    },
+    LaneSpec {
+        gate: data::SOUTH,
+        key: "both",
+        direction: "two_way",
+    },
+];
+
+/// Runs the demo until `shutdown` completes, then stops everything and returns.
+pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let dir = &options.data_dir;
+    if options.reset {
+        reset(dir)?;
+    }
+    std::fs::create_dir_all(dir.join("dev"))
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    // Bind first: a port in use is refused before anything is seeded.
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("--listen: cannot listen on {}", options.listen))?;
+    let central_addr = listener.local_addr()?;
+    let marker = dir.join(MARKER);
+    let seeded = std::fs::read_to_string(&marker).ok();
+    let db_path = dir.join("central.db");
+    if seeded.is_none() && db_path.exists() {
+        anyhow::bail!(
+            "{} holds a database without a finished demo seed; run `gatehouse demo --reset` to start over",
+            dir.display()
+        );
+    }
+    if let Some(version) = &seeded
+        && version.trim() != DATA_VERSION
+    {
+        anyhow::bail!(
+            "{} holds demo data of version {}, this binary seeds version {DATA_VERSION}; run `gatehouse demo --reset`",
+            dir.display(),
+            version.trim()
+        );
+    }
+    let db = Db::open_sqlite(&db_path).await?;
+    let plan = Arc::new(data::plan());
+    if seeded.is_none() {
+        println!("首次运行，正在生成演示数据 First run: seeding the demo campus (a few seconds)…");
+        data::seed(&db, &plan)
+            .await
+            .context("seeding the demo data")?;
+        let tmp = marker.with_extension("tmp");
+        std::fs::write(&tmp, DATA_VERSION).and_then(|()| std::fs::rename(&tmp, &marker))?;
+    }
+
+    let stop = CancellationToken::new();
+    let state = AppState::new(db.clone());
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    {
+        let stop = stop.clone();
+        let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .context("central server")
+        });
+    }
+
+    let mut gates = Vec::new();
+    let mut sims = Vec::new();
+    let mut banner = Vec::new();
+    for (gate_no, name) in [
+        (data::NORTH, "北门 North gate"),
+        (data::SOUTH, "南门 South gate"),
+    ] {
+        let mut toml = format!(
+            "[gate]\nid = {gate_no}\nname = \"{name}\"\ndata_dir = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+            dir.join(format!("gate-{gate_no}")).display()
+        );
+        let mut lane_sims = Vec::new();
+        for lane in LANES.iter().filter(|l| l.gate == gate_no) {
+            let reader = dir
+                .join("dev")
+                .join(format!("gate{gate_no}-{}-reader", lane.key));
+            let io = dir
+                .join("dev")
+                .join(format!("gate{gate_no}-{}-io", lane.key));
+            let mut config = SimLaneConfig::new(&reader, &io);
+            // A fault keeps the device away long enough to be seen in the console.
+            config.replug_delay = Duration::from_secs(3);
+            let sim = SimLane::start(config)?;
+            toml.push_str(&format!(
+                "\n[[lane]]\nid = \"{}\"\ndirection = \"{}\"\n[lane.reader]\nport = \"{}\"\n{}[lane.io]\nport = \"{}\"\n",
+                lane.key,
+                lane.direction,
+                reader.display(),
+                if lane.direction == "two_way" {
+                    "antennas = { 0 = \"entry\", 1 = \"exit\" }\n"
+                } else {
+                    ""
+                },
+                io.display()
+            ));
+            banner.push(format!(
+                "    lane {:<5} reader {} · I/O {}",
+                lane.key,
+                reader.display(),
+                io.display()
+            ));
+            lane_sims.push((lane, Arc::new(sim)));
+        }
+        let config = GateConfig::parse(&toml)?;
+        config.validate()?;
+        let http = crate::gate::http::bind(config.http.listen).await?;
+        let http_addr = http.local_addr()?;
+        let handle = Arc::new(GateHandle::start(config.clone()).await?);
+        let view = crate::gate::http::GateView::new(&handle, &config.gate.data_dir);
+        {
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                crate::gate::http::serve(http, crate::gate::http::router(view), stop)
+                    .await
+                    .context("gate http")
+            });
+        }
+        tasks.spawn(bridge::run(
+            state.clone(),
+            handle.clone(),
+            gate_no,
+            stop.clone(),
+        ));
+        banner.insert(
+            banner.len() - lane_sims.len(),
+            format!("  gate {gate_no} {name}: http://{http_addr}/metrics"),
+        );
+        let inside = Arc::new(Mutex::new(HashSet::new()));
+        for (n, (lane, sim)) in lane_sims.iter().enumerate() {
+            tasks.spawn(traffic(
+                sim.clone(),
+                handle.clone(),
+                lane.key,
+                lane.direction,
+                gate_no,
+                plan.clone(),
+                inside.clone(),
+                options.every,
+                (gate_no as u64) << 8 | n as u64,
+                stop.clone(),
+            ));
+        }
+        gates.push(handle);
+        sims.extend(lane_sims.into_iter().map(|(_, s)| s));
+    }
+
+    println!("Gatehouse 演示 demo — running; Ctrl-C stops it.");
+    println!(
+        "  data:    {} (a second run reuses it; --reset starts over)",
+        dir.display()
+    );
+    println!(
+        "  central: http://{central_addr} (admin API /api/v1, OpenAPI /api/v1/openapi.json, /metrics)"
+    );
+    for line in &banner {
+        println!("{line}");
+    }
+    println!("  logins (demo only):");
+    for login in &data::LOGINS {
+        println!(
+            "    {:<9} {:<19} {} ({})",
+            login.username, login.password, login.display_name, login.role
+        );
+    }
+    println!(
+        "  gates sync with the centre in process (src/demo/bridge.rs) until the mutual-TLS sync lands."
+    );
+
+    tokio::select! {
+        () = shutdown => {}
+        Some(ended) = tasks.join_next() => {
+            // A task ended on its own: that is a failure; stop the rest and report it.
+            stop.cancel();
+            let why = match ended {
+                Ok(Ok(())) => anyhow::anyhow!("a demo task ended unexpectedly"),
+                Ok(Err(e)) => e,
+                Err(e) => e.into(),
+            };
+            finish(tasks, gates, sims, db).await;
+            return Err(why);
+        }
+    }
+    println!("stopping…");
+    stop.cancel();
+    let mut failure = None;
+    while let Some(ended) = tasks.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => failure = Some(e.into()),
+        }
+    }
+    finish(tasks, gates, sims, db).await;
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            println!("stopped.");
+            Ok(())
+        }
+    }
+}
+
+/// Waits for the remaining tasks, then stops the gates, the simulators and the database.
+async fn finish(
+    mut tasks: JoinSet<anyhow::Result<()>>,
+    gates: Vec<Arc<GateHandle>>,
+    sims: Vec<Arc<SimLane>>,
+    db: Db,
+) {
+    while tasks.join_next().await.is_some() {}
+    for gate in gates {
+        if let Ok(gate) = Arc::try_unwrap(gate) {
+            gate.shutdown().await;
+        }
+    }
+    for sim in sims {
+        if let Ok(sim) = Arc::try_unwrap(sim) {
+            sim.shutdown().await;
+        }
+    }
+    db.close().await;
+}
+
+/// Deletes a demo data directory; refuses a directory that is not one.
+fn reset(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(dir)?.next().is_none();
+    if !empty && !dir.join(MARKER).exists() && !dir.join("central.db").exists() {
+        anyhow::bail!(
+            "--reset: {} is not a demo data directory (no {MARKER}); refusing to delete it",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir)
+        .with_context(|| format!("--reset: cannot delete {}", dir.display()))
+}
+
+/// A small deterministic generator for the traffic (see `data::Rng`).
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+}
+
+/// What the next vehicle at a lane is.
+enum Arrival {
+    Tag { vehicle: usize, epc: Vec<u8> },
+    Visitor { plate: String },
+    Fault,
+}
+
+/// Sends vehicles through one lane, one at a time (never two on the loops: no tailgating),
+/// a vehicle every `every` on average, until `stop`.
+#[allow(clippy::too_many_arguments)]
+async fn traffic(
+    sim: Arc<SimLane>,
+    gate: Arc<GateHandle>,
+    lane: &'static str,
+    lane_direction: &'static str,
+    gate_no: i64,
+    plan: Arc<Plan>,
+    inside: Arc<Mutex<HashSet<usize>>>,
+    every: Duration,
+    seed: u64,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut dice = Dice(seed ^ 0x5EED);
+    // Denied drivers back out after a few seconds, so the lane keeps moving.
+    let timing = VehicleTiming {
+        patience: Duration::from_millis(2500),
+        ..VehicleTiming::default()
+    };
+    // Wait for the controller to open both devices before the first vehicle.
+    let mut status = gate.watch_lane(lane).context("the demo lane exists")?;
+    tokio::select! {
+        _ = stop.cancelled() => return Ok(()),
+        r = status.wait_for(|s| s.reader_online && s.io_online) => { r?; }
+    }
+    loop {
+        let direction = match lane_direction {
+            "entry" => Direction::Entry,
+            "exit" => Direction::Exit,
+            _ if dice.roll(2) == 0 => Direction::Entry,
+            _ => Direction::Exit,
+        };
+        let arrival = choose(&mut dice, &plan, &inside, direction);
+        let antenna = u8::from(direction == Direction::Exit && lane_direction == "two_way");
+        let drive = async {
+            match &arrival {
+                Arrival::Tag { vehicle: _, epc } => {
+                    let tag = FieldTag::new(epc.clone(), antenna, -50);
+                    let vehicle = Vehicle::tagged(tag)?.with_timing(timing);
+                    Ok::<_, anyhow::Error>(sim.drive(&vehicle).await.passed())
+                }
+                Arrival::Visitor { plate } => {
+                    let vehicle = Vehicle::untagged().with_timing(timing);
+                    let identity = PlateIdentity {
+                        plate: Plate::parse(plate).map_err(|e| anyhow::anyhow!("{plate}: {e}"))?,
+                        colour: PlateColour::Blue,
+                    };
+                    let camera = async {
+                        // The plate camera reads the plate a moment after the car stops.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        gate.command(
+                            lane,
+                            LaneCommand::Plate {
+                                plate: identity,
+                                direction,
+                            },
+                        )
+                        .await
+                    };
+                    let (passage, sent) = tokio::join!(sim.drive(&vehicle), camera);
+                    sent?;
+                    Ok(passage.passed())
+                }
+                Arrival::Fault => {
+                    // The reader's cable is pulled; it comes back after the replug delay.
+                    tracing::info!(gate = gate_no, lane, "demo: unplugging the reader");
+                    sim.reader_port().unplug();
+                    Ok(false)
+                }
+            }
+        };
+        let passed = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            passed = drive => passed?,
+        };
+        if let (Arrival::Tag { vehicle, .. }, true) = (&arrival, passed) {
+            let mut inside = inside.lock().expect("inside set");
+            if direction == Direction::Entry {
+                inside.insert(*vehicle);
+            } else {
+                inside.remove(vehicle);
+            }
+        }
+        // A minimum headway of a second, the rest random around `every`.
+        let ms = every.as_millis() as u64;
+        let gap = Duration::from_millis(1000 + dice.roll(ms.max(1)));
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(gap) => {}
+        }
+    }
+}
+
+fn choose(
+    dice: &mut Dice,
+    plan: &Plan,
+    inside: &Mutex<HashSet<usize>>,
+    direction: Direction,
+) -> Arrival {
+    let of_kind = |dice: &mut Dice, kind: Kind| -> usize {
+        let all: Vec<usize> = (0..plan.vehicles.len())
+            .filter(|i| plan.vehicles[*i].kind == kind)
+            .collect();
+        all[dice.roll(all.len() as u64) as usize]
+    };
+    let tag = |i: usize| Arrival::Tag {
+        vehicle: i,
+        epc: hex::decode(&plan.vehicles[i].epc).expect("planned EPCs are hex"),
+    };
+    let now_inside: Vec<usize> = inside.lock().expect("inside set").iter().copied().collect();
+    let roll = dice.roll(100);
+    match roll {
+        // Regular holders: in from outside, out from inside.
+        0..=51 => {
+            if direction == Direction::Exit && !now_inside.is_empty() {
+                return tag(now_inside[dice.roll(now_inside.len() as u64) as usize]);
+            }
+            loop {
+                let i = of_kind(dice, Kind::Regular);
+                if !now_inside.contains(&i) {
+                    return tag(i);
+                }
+            }
+        }
+        52..=56 => tag(of_kind(dice, Kind::NoPermit)),
+        57..=61 => tag(of_kind(dice, Kind::Expired)),
+        // A north-only permit at the south gate is a wrong gate; at the north gate it passes.
+        62..=66 => tag(of_kind(dice, Kind::NorthOnly)),
+        // An exit-only permit at an entry is the wrong direction.
+        67..=71 => tag(of_kind(dice, Kind::ExitOnly)),
+        72..=75 => tag(of_kind(dice, Kind::Blacklisted)),
+        // A locked vehicle may enter but not leave.
+        76..=80 => tag(of_kind(dice, Kind::Locked)),
+        // Anti-passback: a vehicle already inside tries to enter again.
+        81..=84 if direction == Direction::Entry && !now_inside.is_empty() => {
+            tag(now_inside[dice.roll(now_inside.len() as u64) as usize])
+        }
+        // A tag nobody registered.
+        81..=86 => Arrival::Tag {
+            vehicle: usize::MAX,
+            epc: {
+                let mut epc = hex::decode("E2801160600002FF00000000").expect("hex");
+                epc[11] = dice.roll(256) as u8;
+                epc[10] = dice.roll(256) as u8;
+                epc
+            },
+        },
+        87..=97 => {
+            let v = &plan.visitors[dice.roll(plan.visitors.len() as u64) as usize];
+            Arrival::Visitor {
+                plate: v.plate.clone(),
+            }
+        }
+        _ => Arrival::Fault,
+    }
+}

@@ -1,0 +1,18 @@
+//! Integration tests of operating Gatehouse: configuration refusals, the command-line help,
+//! Prometheus metrics and health endpoints, backup and restore, and the one-command demo.
+//! They run the real `gatehouse` binary, real pseudo-terminals and real SQLite files.
+//!
+//! One binary per surface (see tests/gate/main.rs); the gate and central harnesses are shared
+//! with their surfaces rather than copied.
+
+#[path = "../api/central_support/mod.rs"]
+mod central_support;
+#[path = "../gate/support/mod.rs"]
+mod gate_support;
+mod http;
+
+mod backup;
+mod config;
+mod demo;
+mod help;
+mod metrics;
