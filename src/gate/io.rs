@@ -3,13 +3,15 @@
 //!
 //! It speaks through the tokio-modbus RTU client over any `AsyncRead + AsyncWrite` transport;
 //! only [`IoLink::open`] touches a real serial port. Every request is bounded by a timeout.
-//! Commands are retried on a timeout (writing a coil is idempotent); input polls are not — the
-//! next poll is the retry, and the caller turns a failed poll into a lane fault that leaves the
-//! arm as it is.
 //!
-//! A decoding error ends a tokio-util `Framed` stream for good, so after a transport or
-//! protocol error [`IoError::needs_reconnect`] tells the caller to drop this link and open a
-//! new one. This module never decides when the barrier moves: it carries out commands.
+//! After a timeout the link is out of step: RTU has no transaction ids, so an answer that comes
+//! late would be taken as the answer to the next request (tokio-modbus even asserts on it in
+//! debug builds). So [`IoError::needs_reconnect`] is true after a timeout as after a transport or
+//! protocol error (a decoding error ends a tokio-util `Framed` stream for good): the caller drops
+//! the link, and [`IoLink::open`] discards whatever the port received before it. Retrying is the
+//! caller's business (the lane's I/O task retries commands — writing a coil is idempotent — on a
+//! fresh link; a failed poll is simply followed by the next one). This module never decides when
+//! the barrier moves: it carries out commands.
 
 use std::fmt;
 use std::path::Path;
@@ -41,9 +43,10 @@ pub enum IoError {
 }
 
 impl IoError {
-    /// Must the link be dropped and opened again before the next request?
+    /// Must the link be dropped and opened again before the next request? Yes after anything
+    /// but an exception answer, which is a whole, in-step reply.
     pub fn needs_reconnect(&self) -> bool {
-        matches!(self, IoError::Transport(_) | IoError::Protocol(_))
+        !matches!(self, IoError::Exception(_) | IoError::Open { .. })
     }
 }
 
@@ -52,7 +55,6 @@ pub struct IoLink {
     ctx: Context,
     map: LaneIoMap,
     timeout: Duration,
-    retries: u32,
 }
 
 impl fmt::Debug for IoLink {
@@ -60,25 +62,30 @@ impl fmt::Debug for IoLink {
         f.debug_struct("IoLink")
             .field("slave", &self.map.slave)
             .field("timeout", &self.timeout)
-            .field("retries", &self.retries)
             .finish_non_exhaustive()
     }
 }
 
 impl IoLink {
-    /// Opens the configured serial port (8 data bits, 1 stop bit, the configured parity).
+    /// Opens the configured serial port (8 data bits, 1 stop bit, the configured parity) and
+    /// discards what it had received: a late answer to a request of an earlier link.
     pub fn open(config: &IoConfig) -> Result<IoLink, IoError> {
+        use tokio_serial::SerialPort as _;
         let port = open_serial(&config.port, config.baud, config.parity)?;
+        port.clear(tokio_serial::ClearBuffer::Input)
+            .map_err(|source| IoError::Open {
+                path: config.port.display().to_string(),
+                source,
+            })?;
         Ok(IoLink::attach(
             port,
             config.map,
             Duration::from_millis(config.timeout_ms),
-            config.retries,
         ))
     }
 
     /// Wraps any transport (a serial port, a pseudo-terminal, an in-memory pipe).
-    pub fn attach<T>(transport: T, map: LaneIoMap, timeout: Duration, retries: u32) -> IoLink
+    pub fn attach<T>(transport: T, map: LaneIoMap, timeout: Duration) -> IoLink
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug + 'static,
     {
@@ -86,7 +93,6 @@ impl IoLink {
             ctx: tokio_modbus::client::rtu::attach_slave(transport, Slave(map.slave)),
             map,
             timeout,
-            retries,
         }
     }
 
@@ -95,7 +101,7 @@ impl IoLink {
         &self.map
     }
 
-    /// Reads every mapped input in one request. Not retried: a failed poll is a fault.
+    /// Reads every mapped input in one request.
     pub async fn read_inputs(&mut self) -> Result<LaneInputs, IoError> {
         let span = self.map.input_span();
         let bits = flatten(
@@ -111,21 +117,13 @@ impl IoLink {
             .map_err(|e| IoError::Protocol(e.to_string()))
     }
 
-    /// Sets one coil on or off, retrying after a timeout.
+    /// Sets one coil on or off.
     pub async fn write_coil(&mut self, coil: LaneCoil, on: bool) -> Result<(), IoError> {
         let address = self.map.coil_address(coil);
-        let mut attempt = 0;
-        loop {
-            let outcome =
-                tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, on))
-                    .await
-                    .map_err(|_| IoError::Timeout(self.timeout))
-                    .and_then(flatten);
-            match outcome {
-                Err(IoError::Timeout(_)) if attempt < self.retries => attempt += 1,
-                other => return other,
-            }
-        }
+        tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, on))
+            .await
+            .map_err(|_| IoError::Timeout(self.timeout))
+            .and_then(flatten)
     }
 
     /// Releases the OPEN and CLOSE contacts. Run at start: a controller killed in the middle of

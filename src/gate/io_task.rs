@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::config::LaneConfig;
-use crate::gate::io::IoLink;
+use crate::gate::io::{IoError, IoLink};
 use crate::gate::journal::{EventBody, Journal};
 use crate::gate::lane::BarrierCommand;
 use crate::gate::runtime::{Backoff, LaneStatus, device_event};
@@ -189,30 +189,40 @@ impl IoTask {
             BarrierCommand::StopOn => (LaneCoil::Stop, true, None),
             BarrierCommand::StopOff => (LaneCoil::Stop, false, None),
         };
-        if !self.ensure_link().await {
-            tracing::error!(lane = %self.config.id, ?command, "I/O module offline: command not sent");
-            return;
-        }
-        let link = self.link.as_mut().expect("ensured above");
-        match link.write_coil(coil, on).await {
-            Ok(()) => {
-                if let Some(pulse) = pulse_off {
-                    self.pulses.retain(|(_, c)| *c != coil);
-                    self.pulses.push((Instant::now() + pulse, coil));
+        // Writing a coil is idempotent: a command whose answer did not come is sent again, on a
+        // fresh link (a late answer must not be taken for the next request's).
+        let mut attempt = 0;
+        let failure = loop {
+            if !self.ensure_link().await {
+                break "I/O module offline".to_string();
+            }
+            let link = self.link.as_mut().expect("ensured above");
+            match link.write_coil(coil, on).await {
+                Ok(()) => {
+                    if let Some(pulse) = pulse_off {
+                        self.pulses.retain(|(_, c)| *c != coil);
+                        self.pulses.push((Instant::now() + pulse, coil));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if e.needs_reconnect() {
+                        self.link = None;
+                    }
+                    if matches!(e, IoError::Timeout(_)) && attempt < self.config.io.retries {
+                        attempt += 1;
+                        continue;
+                    }
+                    break e.to_string();
                 }
             }
-            Err(e) => {
-                if e.needs_reconnect() {
-                    self.link = None;
-                }
-                tracing::error!(lane = %self.config.id, ?command, error = %e, "barrier command failed");
-                self.journal(EventBody::LaneFault {
-                    fault: "command_failed".into(),
-                    detail: format!("{command:?}: {e}"),
-                })
-                .await;
-            }
-        }
+        };
+        tracing::error!(lane = %self.config.id, ?command, error = %failure, "barrier command failed");
+        self.journal(EventBody::LaneFault {
+            fault: "command_failed".into(),
+            detail: format!("{command:?}: {failure}"),
+        })
+        .await;
     }
 
     async fn release_pulses(&mut self) {
