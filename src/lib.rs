@@ -7,6 +7,8 @@ pub mod central;
 pub mod cli;
 pub mod domain;
 pub mod gate;
+pub mod pki;
 pub mod serial;
 pub mod sim;
 pub mod sync;
+pub mod tls;
