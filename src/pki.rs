@@ -63,6 +63,8 @@ pub enum PkiError {
     BadCaKey { path: PathBuf, reason: String },
     #[error("the CA key {key} does not match the CA certificate {cert}")]
     CaKeyMismatch { cert: PathBuf, key: PathBuf },
+    #[error("cannot read back the certificate just written to {path}: {reason}")]
+    ReadBack { path: PathBuf, reason: String },
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("invalid gate id {0}: a gate id is a positive integer")]
@@ -295,9 +297,9 @@ pub fn gate_id_from_cert(cert: &CertificateDer<'_>) -> Result<i64, IdentityError
     found.ok_or(IdentityError::NoGateName)
 }
 
-/// Describes a certificate (subject, names, validity, fingerprint) without its key.
-pub fn describe(paths: CertPaths, cert: &CertificateDer<'_>) -> Result<Issued, PkiError> {
-    let bad = |reason: String| PkiError::BadCa {
+/// Describes a certificate just issued (subject, names, validity, fingerprint), without its key.
+fn describe(paths: CertPaths, cert: &CertificateDer<'_>) -> Result<Issued, PkiError> {
+    let bad = |reason: String| PkiError::ReadBack {
         path: paths.cert.clone(),
         reason,
     };
