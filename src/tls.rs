@@ -10,6 +10,8 @@
 //!   certificate ([`crate::pki::gate_id_from_cert`]), a [`GateCheck`] at connect and again per
 //!   request (answers cached at most [`MtlsOptions::recheck_after`], 1 s by default), then the
 //!   router with [`GateIdentity`] as a request extension.
+//! - [`https_server_config`], [`serve_https`] — the admin API and web pages over HTTPS (server
+//!   certificate only; operators sign in with passwords).
 //!
 //! Everything here uses rustls's ring provider explicitly ([`crypto_provider`]); nothing relies
 //! on a process-wide default provider.
@@ -407,6 +409,93 @@ pub async fn serve_mtls_with(
 ) {
     let acceptor = TlsAcceptor::from(config);
     let checks = Arc::new(CachedGateCheck::new(gate_check, options.recheck_after));
+    accept_loop(
+        listener,
+        options,
+        shutdown,
+        "sync listener",
+        |tcp, peer, stop| {
+            Box::pin(serve_connection(
+                tcp,
+                peer,
+                acceptor.clone(),
+                router.clone(),
+                checks.clone(),
+                options,
+                stop,
+            ))
+        },
+    )
+    .await
+}
+
+/// The HTTPS configuration of the admin API and web pages: TLS 1.3, presents `identity` (a
+/// server certificate, e.g. from `gatehouse pki issue-server`), asks for no client certificate
+/// (operators sign in with a password). ALPN h2 and http/1.1.
+pub fn https_server_config(identity: &Identity) -> Result<ServerConfig, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// Serves `router` (the admin API and web pages) over HTTPS on `listener` until `shutdown`
+/// completes: `config` from [`https_server_config`], the handshake bounded by
+/// `handshake_timeout`, the peer's `axum::extract::ConnectInfo<SocketAddr>` on every request,
+/// the same graceful shutdown as [`serve_mtls_with`] (`recheck_after` is not used). Plain HTTP
+/// fails the handshake and gets no answer.
+pub async fn serve_https(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    router: axum::Router,
+    options: MtlsOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let acceptor = TlsAcceptor::from(config);
+    accept_loop(
+        listener,
+        options,
+        shutdown,
+        "https listener",
+        |tcp, peer, stop| {
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            Box::pin(async move {
+                let Some(tls) =
+                    handshake(tcp, peer, &acceptor, options, &stop, "https listener").await
+                else {
+                    return;
+                };
+                let service =
+                    tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                        request
+                            .extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        router.clone().oneshot(request.map(Body::new))
+                    });
+                serve_http(tls, service, peer, &stop, None).await;
+            })
+        },
+    )
+    .await
+}
+
+/// Accepts connections until `shutdown`, running `connection` for each in its own task with a
+/// token that is cancelled at shutdown; then gives them `shutdown_grace` to finish.
+async fn accept_loop(
+    listener: TcpListener,
+    options: MtlsOptions,
+    shutdown: impl Future<Output = ()> + Send,
+    what: &'static str,
+    mut connection: impl FnMut(
+        tokio::net::TcpStream,
+        SocketAddr,
+        CancellationToken,
+    ) -> BoxFuture<'static, ()>,
+) {
     let stop = CancellationToken::new();
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -416,18 +505,10 @@ pub async fn serve_mtls_with(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let _ = tcp.set_nodelay(true);
-                    connections.spawn(serve_connection(
-                        tcp,
-                        peer,
-                        acceptor.clone(),
-                        router.clone(),
-                        checks.clone(),
-                        options,
-                        stop.child_token(),
-                    ));
+                    connections.spawn(connection(tcp, peer, stop.child_token()));
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "sync listener: cannot accept a connection");
+                    tracing::warn!(error = %e, "{what}: cannot accept a connection");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -443,9 +524,81 @@ pub async fn serve_mtls_with(
     if drained.is_err() {
         tracing::warn!(
             open = connections.len(),
-            "sync listener: connections still open after the shutdown grace period; closing them"
+            "{what}: connections still open after the shutdown grace period; closing them"
         );
         connections.shutdown().await;
+    }
+}
+
+/// The TLS handshake, bounded by `handshake_timeout` and abandoned at shutdown; failures are
+/// logged at warn with the peer address.
+async fn handshake(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: &TlsAcceptor,
+    options: MtlsOptions,
+    stop: &CancellationToken,
+    what: &'static str,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let handshake = tokio::select! {
+        () = stop.cancelled() => return None,
+        r = tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp)) => r,
+    };
+    match handshake {
+        Err(_) => {
+            tracing::warn!(%peer, "{what}: TLS handshake timed out; connection closed");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "{what}: TLS handshake refused");
+            None
+        }
+        Ok(Ok(tls)) => Some(tls),
+    }
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on an established TLS stream until the client leaves, or until
+/// `stop` (shutdown) or `refused` (the gate was disabled) asks the connection to finish its
+/// in-flight requests and close.
+async fn serve_http<S, F>(
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    service: S,
+    peer: SocketAddr,
+    stop: &CancellationToken,
+    refused: Option<&CancellationToken>,
+) where
+    S: tower::Service<
+            Request<hyper::body::Incoming>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future = F,
+        > + Clone
+        + Send
+        + 'static,
+    F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+    let mut connection = std::pin::pin!(connection);
+    let refused = async {
+        match refused {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        () = stop.cancelled() => {}
+        () = refused => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
@@ -458,20 +611,9 @@ async fn serve_connection(
     options: MtlsOptions,
     stop: CancellationToken,
 ) {
-    let handshake = tokio::select! {
-        () = stop.cancelled() => return,
-        r = tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp)) => r,
-    };
-    let mut tls = match handshake {
-        Err(_) => {
-            tracing::warn!(%peer, "sync listener: TLS handshake timed out; connection closed");
-            return;
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(%peer, error = %e, "sync listener: TLS handshake refused");
-            return;
-        }
-        Ok(Ok(tls)) => tls,
+    let Some(mut tls) = handshake(tcp, peer, &acceptor, options, &stop, "sync listener").await
+    else {
+        return;
     };
     // The verifier required a certificate; its absence here would be a configuration that
     // does not come from `server_config`, and is refused all the same.
@@ -516,23 +658,7 @@ async fn serve_connection(
             }
         })
     };
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
-    let mut connection = std::pin::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%peer, gate_id, error = %e, "sync listener: connection ended with an error");
-            }
-            return;
-        }
-        () = stop.cancelled() => {}
-        () = refused.cancelled() => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    if let Err(e) = connection.await {
-        tracing::debug!(%peer, gate_id, error = %e, "sync listener: connection ended with an error");
-    }
+    serve_http(tls, service, peer, &stop, Some(&refused)).await;
 }
 
 async fn per_request(

@@ -510,6 +510,62 @@ async fn a_gate_refuses_a_server_that_presents_a_gate_certificate() {
     task.await.unwrap();
 }
 
+#[tokio::test]
+async fn the_admin_port_serves_https_without_a_client_certificate_and_nothing_over_plain_http() {
+    let site = Site::new();
+    let paths = pki::server_paths(site.path(), "localhost");
+    let identity = tls::load_identity(&paths.cert, &paths.key).unwrap();
+    let config = Arc::new(tls::https_server_config(&identity).unwrap());
+    let router =
+        axum::Router::new().route(
+            "/peer",
+            get(
+                |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+                    std::net::SocketAddr,
+                >| async move { peer.ip().to_string() },
+            ),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(tls::serve_https(
+        listener,
+        config,
+        router,
+        quick(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let response = client(site.anonymous_config())
+        .get(format!("https://127.0.0.1:{}/peer", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "127.0.0.1");
+
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /peer HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server kept a plain-HTTP connection open");
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 #[test]
 fn load_identity_says_precisely_what_is_wrong_with_the_files() {
     let site = tempfile::tempdir().unwrap();
