@@ -10,6 +10,8 @@ pub mod demo;
 pub mod domain;
 pub mod gate;
 pub mod metrics;
+pub mod pki;
 pub mod serial;
 pub mod sim;
 pub mod sync;
+pub mod tls;

@@ -6,11 +6,13 @@
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
+//! - [`gate_auth`] — whether a gate's certificate is accepted (`gates.enabled`).
 
 pub mod api;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod gate_auth;
 pub mod ingest;
 pub mod live;
 pub mod repo;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod demo;
 mod gate;
+mod pki;
 mod server;
 mod sim;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Run the central server and manage its first administrator.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Manage the site PKI: the CA, the server's and the gates' certificates.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +69,7 @@ pub fn main() -> ExitCode {
             Command::Sim(cmd) => sim::run(cmd).await,
             Command::Gate(cmd) => gate::run(cmd).await,
             Command::Server(cmd) => server::run(cmd).await,
+            Command::Pki(cmd) => pki::run(cmd).await,
         }
     });
     match outcome {
