@@ -34,6 +34,59 @@ pub struct GateConfig {
     pub journal: JournalSection,
     #[serde(rename = "lane", default)]
     pub lanes: Vec<LaneConfig>,
+    /// `[central]`: where the centre is. Absent: the gate runs standalone (CSV imports only).
+    #[serde(default)]
+    pub central: Option<CentralSection>,
+}
+
+/// `[central]`: the connection to the central server's sync port (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralSection {
+    /// The sync port's base URL, e.g. `https://central.example.edu.cn:8443`.
+    pub url: String,
+    /// The site CA certificate (PEM) the server's certificate must chain to.
+    pub ca: PathBuf,
+    /// This gate's certificate (PEM), issued by `gatehouse pki issue-gate`.
+    pub cert: PathBuf,
+    /// This gate's private key (PEM).
+    pub key: PathBuf,
+    /// TCP + TLS connect timeout. Default 3000 ms.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// How long a change or command long poll waits at the centre. Default 20000 ms.
+    #[serde(default = "default_poll_wait_ms")]
+    pub poll_wait_ms: u64,
+    /// Events per upload. Default 1000.
+    #[serde(default = "default_batch")]
+    pub batch: u32,
+    /// How often the gate reports its health. Default 5000 ms.
+    #[serde(default = "default_health_every_ms")]
+    pub health_every_ms: u64,
+    /// After this long without reaching the centre the gate applies its offline policy
+    /// (`cached`, `locked_closed`, `locked_open`, set centrally per gate). Default 10000 ms.
+    #[serde(default = "default_offline_after_ms")]
+    pub offline_after_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    3000
+}
+
+fn default_poll_wait_ms() -> u64 {
+    20_000
+}
+
+fn default_batch() -> u32 {
+    1000
+}
+
+fn default_health_every_ms() -> u64 {
+    5000
+}
+
+fn default_offline_after_ms() -> u64 {
+    10_000
 }
 
 /// `[gate]`: who this controller is.
