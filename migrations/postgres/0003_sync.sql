@@ -8,7 +8,7 @@ CREATE TABLE sync_gates (
     data_version BIGINT NOT NULL DEFAULT 0,
     clock_offset_ms BIGINT NOT NULL DEFAULT 0,
     health TEXT NOT NULL DEFAULT '{}',
-    gap_alarm_seq BIGINT NOT NULL DEFAULT 0
+    gap_alarm_seq BIGINT NOT NULL DEFAULT -1
 );
 
 CREATE TABLE gate_commands (

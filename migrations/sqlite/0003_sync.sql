@@ -9,7 +9,7 @@ CREATE TABLE sync_gates (
     data_version INTEGER NOT NULL DEFAULT 0,
     clock_offset_ms INTEGER NOT NULL DEFAULT 0,  -- gate clock minus centre clock
     health TEXT NOT NULL DEFAULT '{}',     -- the gate's last health report as JSON
-    gap_alarm_seq INTEGER NOT NULL DEFAULT 0     -- the watermark at which a gap was last alarmed
+    gap_alarm_seq INTEGER NOT NULL DEFAULT -1    -- the watermark at which a gap was last alarmed
 );
 
 -- Commands to gates, delivered over the gate's sync connection, acknowledged by the gate.

@@ -1,0 +1,10 @@
+//! Gate ↔ centre sync: data down to the gates, events up to the centre, commands, health and
+//! campus-wide anti-passback — a real central server (SQLite and PostgreSQL), real gates on
+//! pseudo-terminals driven by the simulators, and the network on loopback.
+
+mod support;
+
+mod commands;
+mod data_down;
+mod events_up;
+mod presence;
