@@ -424,6 +424,35 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_central_section_states_the_real_defaults() {
+        let documented = GateConfig::parse(include_str!("../../examples/gate.toml")).unwrap();
+        let minimal = GateConfig::parse(&format!(
+            "{}\n[central]\nurl = \"https://c:8443\"\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n",
+            example("/dev/ttyUSB0", "/dev/ttyUSB1")
+        ))
+        .unwrap();
+        let (d, m) = (documented.central.unwrap(), minimal.central.unwrap());
+        assert_eq!(
+            (
+                d.connect_timeout_ms,
+                d.poll_wait_ms,
+                d.batch,
+                d.health_every_ms,
+                d.offline_after_ms
+            ),
+            (
+                m.connect_timeout_ms,
+                m.poll_wait_ms,
+                m.batch,
+                m.health_every_ms,
+                m.offline_after_ms
+            )
+        );
+        let standalone = GateConfig::parse(&example("/dev/ttyUSB0", "/dev/ttyUSB1")).unwrap();
+        assert!(standalone.central.is_none());
+    }
+
+    #[test]
     fn the_documented_example_parses_and_states_the_real_defaults() {
         let documented = GateConfig::parse(include_str!("../../examples/gate.toml")).unwrap();
         let minimal = GateConfig::parse(&example("/dev/ttyUSB0", "/dev/ttyUSB1")).unwrap();

@@ -378,14 +378,24 @@ impl SyncClient {
             }
             None => return Err(SyncError::Protocol("the snapshot was cut off".into())),
         }
-        // Version 0 means "no data": a centre with an empty change log still gives the gate a
-        // version to ask from.
-        update.data_version = version.max(1);
+        // Version 0 means "no data" at the gate; the centre's log starts at 1 (migration 0003).
+        if version == 0 {
+            return Err(SyncError::Protocol(
+                "the snapshot is at version 0 (the centre's change log is empty)".into(),
+            ));
+        }
+        update.data_version = version;
         gate.apply_update(&update).await.map_err(gate_err)?;
         gate.apply_presence(&presence_records(&presence))
             .await
             .map_err(gate_err)?;
         self.settings(&settings);
+        // A new (or reset) gate takes the centre's lockdown or evacuation set while it was
+        // away; it does not reset to `normal` a mode its lanes hold (a guard's, or a command's
+        // that raced the snapshot).
+        if settings.mode != "normal" {
+            self.apply_modes(gate, &settings).await;
+        }
         Ok(Pulled::Snapshot { version, rows })
     }
 

@@ -18,6 +18,7 @@
 //! let a gate read another gate's commands or write another gate's events (refused with 403
 //! and audited), or keep state a restart would lose (everything is in the database).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -60,6 +61,33 @@ struct Heads {
 struct SyncState {
     app: AppState,
     heads: watch::Receiver<Heads>,
+    /// When this instance last wrote each gate's `last_seen`, and the data version it wrote.
+    touched: std::sync::Arc<std::sync::Mutex<HashMap<i64, Touched>>>,
+}
+
+/// When an instance last wrote a gate's `last_seen`, and the data version it wrote.
+type Touched = (tokio::time::Instant, Option<u64>);
+
+/// `last_seen` is written at most this often per gate per instance (well under the 15 s after
+/// which a gate counts as silent): every write is one more commit competing for SQLite's lock.
+const TOUCH_EVERY: Duration = Duration::from_secs(2);
+
+impl SyncState {
+    /// Records that the gate was heard from, unless this instance did so moments ago.
+    async fn touch(&self, gate: i64, version: Option<u64>) -> Result<(), RepoError> {
+        let now = tokio::time::Instant::now();
+        {
+            let mut touched = self.touched.lock().expect("touch lock poisoned");
+            if let Some((at, v)) = touched.get(&gate)
+                && now.duration_since(*at) < TOUCH_EVERY
+                && (version.is_none() || version == *v)
+            {
+                return Ok(());
+            }
+            touched.insert(gate, (now, version));
+        }
+        repo::touch(&self.app.db, gate, version).await
+    }
 }
 
 /// Why a sync request failed. One error type for the boundary; messages in zh-CN and English.
@@ -108,7 +136,11 @@ impl IntoResponse for SyncError {
 pub fn router(app: AppState, database_url: Option<String>) -> Router {
     let (tx, heads) = watch::channel(Heads::default());
     tokio::spawn(watch_heads(app.clone(), database_url, tx));
-    let state = SyncState { app, heads };
+    let state = SyncState {
+        app,
+        heads,
+        touched: Default::default(),
+    };
     Router::new()
         .route("/sync/v1/snapshot", get(snapshot))
         .route("/sync/v1/changes", get(changes))
@@ -235,7 +267,7 @@ async fn snapshot(
     Extension(gate): Extension<GateIdentity>,
 ) -> Result<Response, SyncError> {
     known_gate(&state, gate).await?;
-    repo::touch(&state.app.db, gate.gate_id, None).await?;
+    state.touch(gate.gate_id, None).await?;
     let (tx, mut rx) = mpsc::channel(8);
     let db = state.app.db.clone();
     tokio::spawn(async move {
@@ -279,7 +311,7 @@ async fn changes(
 ) -> Result<Json<Changes>, SyncError> {
     let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
     known_gate(&state, gate).await?;
-    repo::touch(&state.app.db, gate.gate_id, Some(q.since)).await?;
+    state.touch(gate.gate_id, Some(q.since)).await?;
     loop {
         // Mark the current heads seen before reading, so a change committed in between still
         // wakes the wait below.
@@ -348,7 +380,7 @@ async fn events(
             other => SyncError::Repo(other),
         })?;
     repo::record_presence(&state.app.db, gate.gate_id, &batch.events).await?;
-    repo::touch(&state.app.db, gate.gate_id, None).await?;
+    state.touch(gate.gate_id, None).await?;
     let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);
     if top > outcome.highest_contiguous
         && let Some((from, to)) = repo::alarm_gap(
@@ -390,7 +422,7 @@ async fn commands(
     known_gate(&state, gate).await?;
     loop {
         state.heads.borrow_and_update();
-        repo::touch(&state.app.db, gate.gate_id, None).await?;
+        state.touch(gate.gate_id, None).await?;
         let pending = repo::pending_commands(&state.app.db, gate.gate_id).await?;
         let commands: Vec<PendingCommand> = pending
             .into_iter()

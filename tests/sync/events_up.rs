@@ -89,7 +89,6 @@ async fn with_the_centre_unreachable_10000_passages_are_stored_exactly_once_in_o
                 .await
                 .unwrap();
         }
-        let ours: Vec<JournalEvent> = journal.read_after(0, u32::MAX).await.unwrap();
         assert!(stored(&central, 1).await.is_empty());
 
         // The centre comes back: the outbox drains, every event stored once.
@@ -100,6 +99,7 @@ async fn with_the_centre_unreachable_10000_passages_are_stored_exactly_once_in_o
             sync.client.sync_once(gate.handle()).await.unwrap(),
             Outbox::Empty
         );
+        let ours: Vec<JournalEvent> = journal.read_after(0, u32::MAX).await.unwrap();
         let theirs = stored(&central, 1).await;
         assert_eq!(theirs.len(), ours.len(), "{:?}", central.app.kind);
         for (mine, (seq, at_ms, received_ms)) in ours.iter().zip(&theirs) {

@@ -235,6 +235,13 @@ pub async fn snapshot(
 ) -> Result<u64, RepoError> {
     use crate::sync::wire::SnapshotLine as L;
     use futures::TryStreamExt;
+    // Version 0 means "no data yet" at a gate: a site whose change log is still empty starts
+    // it, so that its first snapshot has a version to ask for changes from.
+    if change_head(db).await? == 0 {
+        let mut tx = db.pool().begin().await?;
+        crate::central::db::record_change(&mut tx, "sync", 0, "upsert").await?;
+        tx.commit().await?;
+    }
     let mut tx = db.pool().begin().await?;
     if db.kind() == DbKind::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -701,6 +708,55 @@ pub async fn record_presence(
             changed += 1;
             crate::central::db::record_change(&mut tx, PRESENCE, vehicle, "upsert").await?;
         }
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Sets every gate's mode in one transaction (campus-wide lockdown or evacuation), each gate's
+/// change audited as `set_mode` with the reason and logged for the gates. Returns the ids of
+/// the gates whose mode changed.
+///
+/// The transaction's first statement is a write, so on SQLite it holds the write lock from the
+/// start: a read-then-write transaction fails at once (SQLITE_BUSY) when another connection
+/// commits in between, which the gates' sync traffic makes likely.
+pub async fn set_campus_mode(
+    db: &Db,
+    actor: &Actor,
+    mode: &str,
+    reason: &str,
+) -> Result<Vec<i64>, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("UPDATE gates SET updated_ms = updated_ms WHERE 1 = 0")
+        .execute(&mut *tx)
+        .await?;
+    let before = sqlx::query("SELECT id, mode FROM gates WHERE mode <> $1 ORDER BY id")
+        .bind(mode)
+        .fetch_all(&mut *tx)
+        .await?;
+    let now = now_ms();
+    let mut changed = Vec::with_capacity(before.len());
+    for r in before {
+        let id: i64 = r.try_get("id")?;
+        let old: String = r.try_get("mode")?;
+        sqlx::query("UPDATE gates SET mode = $1, updated_ms = $2 WHERE id = $3")
+            .bind(mode)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            actor,
+            "set_mode",
+            super::gates::GATE,
+            id,
+            Some(&serde_json::json!({ "mode": old })),
+            Some(&serde_json::json!({ "mode": mode, "reason": reason, "campus_wide": true })),
+        )
+        .await?;
+        crate::central::db::record_change(&mut tx, super::gates::GATE, id, "upsert").await?;
+        changed.push(id);
     }
     tx.commit().await?;
     Ok(changed)
