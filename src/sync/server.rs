@@ -44,7 +44,7 @@ use crate::sync::wire::{
 };
 
 /// How often the watcher re-reads the heads (the bound on push delay without notifications).
-pub const WATCH_EVERY: Duration = Duration::from_millis(100);
+pub const WATCH_EVERY: Duration = Duration::from_millis(25);
 
 /// The largest upload body (a full batch of large events).
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
