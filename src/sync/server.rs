@@ -63,6 +63,63 @@ struct SyncState {
     heads: watch::Receiver<Heads>,
     /// When this instance last wrote each gate's `last_seen`, and the data version it wrote.
     touched: std::sync::Arc<std::sync::Mutex<HashMap<i64, Touched>>>,
+    /// Per gate, the highest event sequence this instance has published on its live hub.
+    published: Published,
+}
+
+/// Per gate, the highest event sequence published on this instance's live hub.
+type Published = std::sync::Arc<std::sync::Mutex<HashMap<i64, u64>>>;
+
+/// How often the watcher relays what other instances stored to this instance's live pages.
+const RELAY_EVERY: Duration = Duration::from_millis(500);
+
+/// Carries to this instance's live hub what gates did through other instances: their health
+/// reports and gap alarms (as [`LiveMessage::GateStatus`]) and their events (as
+/// [`LiveMessage::Events`], re-read from the database), so a browser connected to any instance
+/// sees every gate. The first round only takes note of where things stand.
+#[derive(Debug, Default)]
+struct Relay {
+    started: bool,
+    status: HashMap<i64, String>,
+}
+
+impl Relay {
+    async fn round(&mut self, app: &AppState, published: &Published) -> Result<(), RepoError> {
+        for (gate, signature) in repo::gate_signatures(&app.db).await? {
+            let changed = self.status.insert(gate, signature.clone()) != Some(signature);
+            if changed && self.started {
+                app.live.publish(LiveMessage::GateStatus { gate_id: gate });
+            }
+        }
+        for (gate, watermark) in repo::watermarks(&app.db).await? {
+            let known = {
+                let mut p = published.lock().expect("published lock poisoned");
+                let known = p.get(&gate).copied().unwrap_or(0);
+                if !self.started {
+                    p.insert(gate, known.max(watermark));
+                    continue;
+                }
+                known
+            };
+            if watermark > known {
+                let events = repo::events_between(&app.db, gate, known, watermark).await?;
+                if let Some(top) = events.last().map(|e| e.seq) {
+                    published
+                        .lock()
+                        .expect("published lock poisoned")
+                        .entry(gate)
+                        .and_modify(|v| *v = (*v).max(top))
+                        .or_insert(top);
+                    app.live.publish(LiveMessage::Events {
+                        gate_id: gate,
+                        events: events.into(),
+                    });
+                }
+            }
+        }
+        self.started = true;
+        Ok(())
+    }
 }
 
 /// When an instance last wrote a gate's `last_seen`, and the data version it wrote.
@@ -135,11 +192,18 @@ impl IntoResponse for SyncError {
 /// (`None`: it only polls).
 pub fn router(app: AppState, database_url: Option<String>) -> Router {
     let (tx, heads) = watch::channel(Heads::default());
-    tokio::spawn(watch_heads(app.clone(), database_url, tx));
+    let published = Published::default();
+    tokio::spawn(watch_heads(
+        app.clone(),
+        database_url,
+        published.clone(),
+        tx,
+    ));
     let state = SyncState {
         app,
         heads,
         touched: Default::default(),
+        published,
     };
     Router::new()
         .route("/sync/v1/snapshot", get(snapshot))
@@ -152,14 +216,27 @@ pub fn router(app: AppState, database_url: Option<String>) -> Router {
         .with_state(state)
 }
 
-async fn watch_heads(app: AppState, database_url: Option<String>, tx: watch::Sender<Heads>) {
+async fn watch_heads(
+    app: AppState,
+    database_url: Option<String>,
+    published: Published,
+    tx: watch::Sender<Heads>,
+) {
     let mut listener = match (app.db.kind(), database_url) {
         (DbKind::Postgres, Some(url)) => listen(&url).await,
         _ => None,
     };
     let mut every = tokio::time::interval(WATCH_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut relay = Relay::default();
+    let mut last_relay = tokio::time::Instant::now();
     loop {
+        if last_relay.elapsed() >= RELAY_EVERY {
+            last_relay = tokio::time::Instant::now();
+            if let Err(e) = relay.round(&app, &published).await {
+                tracing::warn!(error = %e, "sync watcher cannot relay live messages");
+            }
+        }
         let notified = async {
             match listener.as_mut() {
                 Some(l) => l.recv().await.is_ok(),
@@ -379,6 +456,13 @@ async fn events(
             }
             other => SyncError::Repo(other),
         })?;
+    state
+        .published
+        .lock()
+        .expect("published lock poisoned")
+        .entry(gate.gate_id)
+        .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
+        .or_insert(outcome.highest_contiguous);
     repo::record_presence(&state.app.db, gate.gate_id, &batch.events).await?;
     state.touch(gate.gate_id, None).await?;
     let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);

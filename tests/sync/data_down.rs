@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use gatehouse::central::live::LiveMessage;
 use gatehouse::domain::{Epc, PermitId, Plate, PlateColour, PlateIdentity, UtcMinute};
 use gatehouse::gate::index::StatusRef;
 use gatehouse::sync::client::Pulled;
@@ -153,6 +154,8 @@ async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_conn
         axum::serve(listener, router).await.unwrap();
     });
     let (_, permit) = a.issue("张三", "京A12345", &hex(&epc(1))).await;
+    // A browser on instance A listens; the gate talks only to instance B.
+    let mut live_a = a.app.state.live.subscribe();
     let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
     let client = std::sync::Arc::new(
         gatehouse::sync::client::SyncClient::new(
@@ -167,6 +170,25 @@ async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_conn
     let runner = tokio::spawn(client.clone().run(gate.shared_handle(), shutdown.clone()));
     wait_for_tag(&gate, &epc(1)).await;
     gate.drive_through("in", &epc(1)).await;
+
+    // What the gate uploaded through B, and its health, reach A's live pages.
+    let (mut passage_seen, mut status_seen) = (false, false);
+    let deadline = Instant::now() + REACH;
+    while !(passage_seen && status_seen) {
+        let message = tokio::time::timeout_at(deadline, live_a.recv())
+            .await
+            .expect("instance A's live pages hear of gate 1's passage and health")
+            .unwrap();
+        match &*message {
+            LiveMessage::Events { gate_id: 1, events } => {
+                passage_seen |= events
+                    .iter()
+                    .any(|e| matches!(e.body, gatehouse::gate::journal::EventBody::Passage { .. }));
+            }
+            LiveMessage::GateStatus { gate_id: 1 } => status_seen = true,
+            _ => {}
+        }
+    }
 
     a.revoke(permit).await;
     let took = wait_until_revoked(&gate, permit).await;

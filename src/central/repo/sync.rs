@@ -762,6 +762,79 @@ pub async fn set_campus_mode(
     Ok(changed)
 }
 
+/// Per gate, a text that changes whenever its sync row does (last contact, report, gap alarm).
+pub async fn gate_signatures(db: &Db) -> Result<Vec<(i64, String)>, RepoError> {
+    let rows = sqlx::query(
+        "SELECT gate_id, last_seen_ms, data_version, clock_offset_ms, gap_alarm_seq, health \
+         FROM sync_gates",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("gate_id")?,
+                format!(
+                    "{}|{}|{}|{}|{}",
+                    r.try_get::<i64, _>("last_seen_ms")?,
+                    r.try_get::<i64, _>("data_version")?,
+                    r.try_get::<i64, _>("clock_offset_ms")?,
+                    r.try_get::<i64, _>("gap_alarm_seq")?,
+                    r.try_get::<String, _>("health")?
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Every gate's event watermark (highest contiguous sequence stored).
+pub async fn watermarks(db: &Db) -> Result<Vec<(i64, u64)>, RepoError> {
+    let rows = sqlx::query("SELECT gate_id, contiguous_seq FROM passage_event_watermarks")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("gate_id")?,
+                r.try_get::<i64, _>("contiguous_seq")?.max(0) as u64,
+            ))
+        })
+        .collect()
+}
+
+/// A gate's stored events with `after < seq <= upto` (at most 1,000), in sequence order, as
+/// the gate sent them.
+pub async fn events_between(
+    db: &Db,
+    gate_id: i64,
+    after: u64,
+    upto: u64,
+) -> Result<Vec<JournalEvent>, RepoError> {
+    let rows = sqlx::query(
+        "SELECT seq, at_ms, lane, body FROM passage_events WHERE gate_id = $1 AND seq > $2 \
+         AND seq <= $3 ORDER BY seq LIMIT 1000",
+    )
+    .bind(gate_id)
+    .bind(after as i64)
+    .bind(upto as i64)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let body: String = r.try_get("body")?;
+        let Ok(body) = serde_json::from_str::<EventBody>(&body) else {
+            continue;
+        };
+        out.push(JournalEvent {
+            seq: r.try_get::<i64, _>("seq")? as u64,
+            at: at(r.try_get("at_ms")?),
+            lane: r.try_get("lane")?,
+            body,
+        });
+    }
+    Ok(out)
+}
+
 /// Queues a command for a gate; returns its id.
 pub async fn queue_command(
     db: &Db,
