@@ -5,6 +5,7 @@
 mod support;
 
 mod commands;
+mod crash;
 mod data_down;
 mod events_up;
 mod presence;
