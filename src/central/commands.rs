@@ -2,8 +2,17 @@
 //! and mode changes — delivered over the gate's sync connection and acknowledged by the gate.
 //!
 //! CONTRACT (fixed so the console and the sync layer can be built side by side): the types and
-//! the signature of [`send`] are what the console calls. The delivery itself belongs to the sync
-//! layer; until it lands, every gate is reported offline.
+//! the signature of [`send`] are what the console calls.
+//!
+//! Delivery: [`send`] writes the command to `gate_commands` (audited in the same transaction);
+//! the gate's command long poll, on whichever central instance it is connected to, is woken
+//! (by the instance's watcher, or at once by PostgreSQL's NOTIFY) and hands it over; the gate
+//! carries it out and acknowledges it (audited); [`send`] waits for that acknowledgement in
+//! the database. A gate not heard from for 15 s is offline; a command not delivered within its
+//! time to live is never delivered later (a stale "open" must not lift a barrier).
+//!
+//! What it never does: check who may command which gate (the API's policy and the console's
+//! gate scoping do), or carry a command out itself.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,6 +66,12 @@ pub enum CommandError {
     Repo(#[from] RepoError),
 }
 
+/// How long [`send`] waits for the gate's acknowledgement.
+pub const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often [`send`] looks for the acknowledgement.
+const ACK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Sends `command` to `gate_id` on behalf of `actor`, records it in the audit log, and waits
 /// for the gate's acknowledgement.
 pub async fn send(
@@ -65,6 +80,31 @@ pub async fn send(
     command: GateCommand,
     actor: &Actor,
 ) -> Result<CommandAck, CommandError> {
-    let _ = (state, gate_id, command, actor);
-    Err(CommandError::GateOffline)
+    use crate::central::repo::sync as repo;
+    let seen = repo::last_seen(&state.db, gate_id).await?;
+    let now = crate::central::db::now_ms();
+    if seen.is_none_or(|s| now - s > repo::SILENT_AFTER_MS) {
+        return Err(CommandError::GateOffline);
+    }
+    let body = serde_json::to_value(&command).expect("commands serialise");
+    let ttl = ACK_TIMEOUT.as_millis() as i64;
+    let command_id = repo::queue_command(&state.db, gate_id, &body, actor, ttl).await?;
+    let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+    loop {
+        if let Some((acked_ms, done, detail)) = repo::command_outcome(&state.db, command_id).await?
+        {
+            if !done {
+                return Err(CommandError::Refused(detail));
+            }
+            return Ok(CommandAck {
+                gate_id,
+                command_id,
+                acked_at: crate::central::repo::audit::at(acked_ms),
+            });
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CommandError::Timeout);
+        }
+        tokio::time::sleep(ACK_POLL).await;
+    }
 }

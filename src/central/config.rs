@@ -52,6 +52,27 @@ pub enum ServerConfigError {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub server: ServerSection,
+    /// `[sync]`: the gates' mutual-TLS port. Absent: no gate can sync.
+    #[serde(default)]
+    pub sync: Option<SyncSection>,
+}
+
+/// `[sync]`: the port gates sync on, over mutual TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    /// Address and port of the sync endpoints. Default 0.0.0.0:8443.
+    #[serde(default = "default_sync_listen")]
+    pub listen: SocketAddr,
+    /// The site CA certificate (PEM): gate certificates must chain to it.
+    pub ca: PathBuf,
+    /// The server's certificate and key (PEM), from `gatehouse pki issue-server`.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn default_sync_listen() -> SocketAddr {
+    "0.0.0.0:8443".parse().expect("a valid default")
 }
 
 /// `[server]`.
@@ -204,6 +225,19 @@ mod tests {
             documented.server.secure_cookies,
             minimal.server.secure_cookies
         );
+    }
+
+    #[test]
+    fn the_documented_sync_section_states_the_real_default() {
+        let documented: ServerConfig =
+            toml::from_str(include_str!("../../examples/server.toml")).unwrap();
+        let minimal =
+            parse("[server]\ndata_dir = \"/x\"\n[sync]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n");
+        assert_eq!(
+            documented.sync.unwrap().listen,
+            minimal.sync.unwrap().listen
+        );
+        assert!(parse("[server]\ndata_dir = \"/x\"\n").sync.is_none());
     }
 
     #[test]

@@ -30,13 +30,20 @@ pub enum LiveMessage {
         gate_id: i64,
         events: Arc<[JournalEvent]>,
     },
+    /// A gate's health or sync state changed (a health report, a gap in its events, a mode
+    /// acknowledged): re-read it (`GET /api/v1/sync/gates`). With several central instances,
+    /// each instance publishes this for the gates whose reports it sees change in the
+    /// database, so a browser on any instance is told.
+    GateStatus { gate_id: i64 },
 }
 
 impl LiveMessage {
     /// The gate the message is about, for per-viewer filtering.
     pub fn gate_id(&self) -> Option<i64> {
         match self {
-            LiveMessage::Events { gate_id, .. } => Some(*gate_id),
+            LiveMessage::Events { gate_id, .. } | LiveMessage::GateStatus { gate_id } => {
+                Some(*gate_id)
+            }
         }
     }
 }

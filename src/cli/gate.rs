@@ -184,6 +184,36 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         "gate controller running"
     );
     drop(index);
+    let handle = std::sync::Arc::new(handle);
+    // With `[central]`, sync with the centre beside the lanes; without, run standalone.
+    let stop_sync = tokio_util::sync::CancellationToken::new();
+    let sync = match &config.central {
+        Some(central) => {
+            let tls = crate::sync::client::client_tls(&central.ca, &central.cert, &central.key)
+                .context("loading the gate's TLS identity ([central] ca, cert, key)")?;
+            let options = crate::sync::client::ClientOptions {
+                connect_timeout: std::time::Duration::from_millis(central.connect_timeout_ms),
+                poll_wait: std::time::Duration::from_millis(central.poll_wait_ms),
+                batch: central.batch,
+                health_every: std::time::Duration::from_millis(central.health_every_ms),
+                offline_after: std::time::Duration::from_millis(central.offline_after_ms),
+            };
+            let client = crate::sync::client::SyncClient::new(
+                i64::from(config.gate.id),
+                &central.url,
+                Some(tls),
+                options,
+            )?;
+            tracing::info!(url = %central.url, "syncing with the centre");
+            Some(tokio::spawn(
+                std::sync::Arc::new(client).run(handle.clone(), stop_sync.clone()),
+            ))
+        }
+        None => {
+            tracing::info!("no [central] configured: running standalone");
+            None
+        }
+    };
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -196,7 +226,14 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     http_stop.cancel();
     let _ = http_task.await;
-    handle.shutdown().await;
+    stop_sync.cancel();
+    if let Some(sync) = sync {
+        sync.await.context("the sync runner panicked")?;
+    }
+    match std::sync::Arc::try_unwrap(handle) {
+        Ok(handle) => handle.shutdown().await,
+        Err(_) => anyhow::bail!("the gate is still shared after the sync runner stopped"),
+    }
     Ok(())
 }
 

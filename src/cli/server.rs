@@ -152,12 +152,48 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     if operators::count(&db).await? == 0 {
         tracing::warn!("no operator exists yet: run `gatehouse server create-admin`");
     }
-    let shutdown = async {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    // The gates' sync port: mutual TLS, a gate's identity from its certificate only.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sync_task = match &config.sync {
+        Some(sync) => {
+            let ca = crate::tls::load_ca(&sync.ca).context("[sync] ca")?;
+            let identity =
+                crate::tls::load_identity(&sync.cert, &sync.key).context("[sync] cert/key")?;
+            let tls = std::sync::Arc::new(crate::tls::server_config(&ca, &identity)?);
+            let sync_listener = tokio::net::TcpListener::bind(sync.listen)
+                .await
+                .with_context(|| format!("sync.listen: cannot listen on {}", sync.listen))?;
+            tracing::info!(listen = %sync_listener.local_addr()?, "gate sync port (mutual TLS)");
+            let database_url = match db.kind() {
+                crate::central::db::DbKind::Postgres => {
+                    Some(config.database_url().expose().to_string())
+                }
+                crate::central::db::DbKind::Sqlite => None,
+            };
+            let router = crate::sync::server::router(state.clone(), database_url);
+            let check =
+                std::sync::Arc::new(crate::central::gate_auth::DbGateCheck::new(db.clone()));
+            let stop = stop.clone();
+            Some(tokio::spawn(async move {
+                crate::tls::serve_mtls(sync_listener, tls, router, check, stop.cancelled_owned())
+                    .await
+            }))
+        }
+        None => {
+            tracing::warn!("no [sync] section: gates cannot sync with this server");
+            None
+        }
+    };
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            stop.cancel();
         }
     };
     axum::serve(
@@ -166,6 +202,10 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    stop.cancel();
+    if let Some(task) = sync_task {
+        let _ = task.await;
+    }
     db.close().await;
     tracing::info!("central server stopped");
     Ok(())

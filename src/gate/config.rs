@@ -36,6 +36,9 @@ pub struct GateConfig {
     pub lanes: Vec<LaneConfig>,
     #[serde(default)]
     pub http: HttpSection,
+    /// `[central]`: where the centre is. Absent: the gate runs standalone (CSV imports only).
+    #[serde(default)]
+    pub central: Option<CentralSection>,
 }
 
 /// `[http]`: the local listener for `/healthz`, `/readyz` and `/metrics`.
@@ -57,6 +60,56 @@ impl Default for HttpSection {
 
 fn default_http_listen() -> std::net::SocketAddr {
     "127.0.0.1:9180".parse().expect("a valid default")
+}
+
+/// `[central]`: the connection to the central server's sync port (mutual TLS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralSection {
+    /// The sync port's base URL, e.g. `https://central.example.edu.cn:8443`.
+    pub url: String,
+    /// The site CA certificate (PEM) the server's certificate must chain to.
+    pub ca: PathBuf,
+    /// This gate's certificate (PEM), issued by `gatehouse pki issue-gate`.
+    pub cert: PathBuf,
+    /// This gate's private key (PEM).
+    pub key: PathBuf,
+    /// TCP + TLS connect timeout. Default 3000 ms.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// How long a change or command long poll waits at the centre. Default 20000 ms.
+    #[serde(default = "default_poll_wait_ms")]
+    pub poll_wait_ms: u64,
+    /// Events per upload. Default 1000.
+    #[serde(default = "default_batch")]
+    pub batch: u32,
+    /// How often the gate reports its health. Default 5000 ms.
+    #[serde(default = "default_health_every_ms")]
+    pub health_every_ms: u64,
+    /// After this long without reaching the centre the gate applies its offline policy
+    /// (`cached`, `locked_closed`, `locked_open`, set centrally per gate). Default 10000 ms.
+    #[serde(default = "default_offline_after_ms")]
+    pub offline_after_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    3000
+}
+
+fn default_poll_wait_ms() -> u64 {
+    20_000
+}
+
+fn default_batch() -> u32 {
+    1000
+}
+
+fn default_health_every_ms() -> u64 {
+    5000
+}
+
+fn default_offline_after_ms() -> u64 {
+    10_000
 }
 
 /// `[gate]`: who this controller is.
@@ -418,6 +471,35 @@ mod tests {
         assert_eq!(lane.close_delay_ms, 1000);
         assert_eq!(lane.reader.baud, 115_200);
         assert_eq!(lane.io.poll_ms, 50);
+    }
+
+    #[test]
+    fn the_documented_central_section_states_the_real_defaults() {
+        let documented = GateConfig::parse(include_str!("../../examples/gate.toml")).unwrap();
+        let minimal = GateConfig::parse(&format!(
+            "{}\n[central]\nurl = \"https://c:8443\"\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n",
+            example("/dev/ttyUSB0", "/dev/ttyUSB1")
+        ))
+        .unwrap();
+        let (d, m) = (documented.central.unwrap(), minimal.central.unwrap());
+        assert_eq!(
+            (
+                d.connect_timeout_ms,
+                d.poll_wait_ms,
+                d.batch,
+                d.health_every_ms,
+                d.offline_after_ms
+            ),
+            (
+                m.connect_timeout_ms,
+                m.poll_wait_ms,
+                m.batch,
+                m.health_every_ms,
+                m.offline_after_ms
+            )
+        );
+        let standalone = GateConfig::parse(&example("/dev/ttyUSB0", "/dev/ttyUSB1")).unwrap();
+        assert!(standalone.central.is_none());
     }
 
     #[test]

@@ -267,12 +267,58 @@ impl GateHandle {
         &self.shared
     }
 
-    /// Writes an update to the store and swaps the rebuilt index in whole.
+    /// Writes an update to the store and swaps the rebuilt index in whole. An update that
+    /// carries no rows only records its data version (nothing to rebuild).
     pub async fn apply_update(&self, update: &Update) -> anyhow::Result<()> {
         self.shared.store.apply(update).await?;
+        if crate::sync::wire::update_is_empty(update) {
+            return Ok(());
+        }
         let index = build_index(&self.shared.store).await?;
         *self.shared.index.write().expect("index lock poisoned") = Arc::new(index);
         Ok(())
+    }
+
+    /// Applies presence learnt from the centre (a vehicle seen at another gate): in memory at
+    /// once, then written through to the store. A record older than what the gate knows of the
+    /// vehicle changes nothing.
+    pub async fn apply_presence(&self, records: &[PresenceRecord]) -> anyhow::Result<()> {
+        let mut fresh = Vec::with_capacity(records.len());
+        {
+            let mut presence = self.shared.presence.lock().expect("presence lock poisoned");
+            for r in records {
+                let since = DateTime::<Utc>::from_timestamp_millis(r.since_ms).unwrap_or_default();
+                let newer = match presence.vehicle(r.vehicle_id) {
+                    Presence::Unknown => true,
+                    Presence::Inside { since: s, .. } | Presence::Outside { since: s } => since > s,
+                };
+                if newer {
+                    presence.set_vehicle(
+                        r.vehicle_id,
+                        if r.inside {
+                            Presence::Inside {
+                                since,
+                                gate: GateId(r.gate),
+                            }
+                        } else {
+                            Presence::Outside { since }
+                        },
+                    );
+                    fresh.push(*r);
+                }
+            }
+        }
+        for r in fresh {
+            self.shared.store.set_presence(r).await?;
+        }
+        Ok(())
+    }
+
+    /// The ids of this gate's lanes, sorted.
+    pub fn lane_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lanes.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     /// Sends a command to a lane and waits until the lane has carried it out (for guard and

@@ -474,6 +474,37 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Keep references whole, so the index can always be built: a deleted vehicle takes its
+        // tags with it, and a deleted permit is struck from the vehicles that held it (the
+        // centre's delta names the permit, not every vehicle that once held it).
+        delete_ids(
+            &mut tx,
+            "credentials",
+            "vehicle_id",
+            &update.delete_vehicles,
+        )
+        .await?;
+        for permit in &update.delete_permits {
+            let holders = sqlx::query(
+                "SELECT id, permit_ids FROM vehicles WHERE ',' || permit_ids || ',' LIKE ?",
+            )
+            .bind(format!("%,{permit},%"))
+            .fetch_all(&mut *tx)
+            .await?;
+            for v in holders {
+                let id: i64 = v.try_get("id")?;
+                let ids: String = v.try_get("permit_ids")?;
+                let kept: Vec<&str> = ids
+                    .split(',')
+                    .filter(|p| *p != permit.to_string())
+                    .collect();
+                sqlx::query("UPDATE vehicles SET permit_ids = ? WHERE id = ?")
+                    .bind(kept.join(","))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
 
         for chunk in update.permits.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(

@@ -4,6 +4,10 @@
 //! What it never does: trust anything the client says about who it is — a gate's identity comes
 //! only from the client certificate the TLS layer verified ([`GateIdentity`]).
 
+pub mod client;
+pub mod server;
+pub mod wire;
+
 /// Who is calling the sync endpoints: the gate named by the client certificate the mutual-TLS
 /// listener verified. The listener inserts it as a request extension; nothing a client sends
 /// can set it.

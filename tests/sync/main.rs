@@ -1,6 +1,12 @@
-//! Integration tests of gate ↔ centre synchronisation: the site PKI and the mutual-TLS
-//! listener (`tls`), over real TLS on loopback against real central databases.
-//!
-//! One binary per surface (`tests/gate`, `tests/api`, `tests/sync`), a module per area.
+//! Gate ↔ centre sync: data down to the gates, events up to the centre, commands, health and
+//! campus-wide anti-passback — a real central server (SQLite and PostgreSQL), real gates on
+//! pseudo-terminals driven by the simulators, and the network on loopback.
 
+mod support;
+
+mod commands;
+mod crash;
+mod data_down;
+mod events_up;
+mod presence;
 mod tls;

@@ -23,6 +23,7 @@ pub mod operators;
 pub mod permits;
 pub mod persons;
 pub mod policy;
+pub mod sync;
 pub mod vehicles;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -106,4 +107,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(gates::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(sync::routes())
 }

@@ -143,6 +143,10 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
     ("GET", "/api/v1/audit", OFFICE),
+    // Gate sync: health for the booth (a guard's own gates, filtered in the handler); the
+    // campus-wide mode by the office.
+    ("GET", "/api/v1/sync/gates", BOOTH_READ),
+    ("POST", "/api/v1/sync/campus-mode", OFFICE),
 ];
 
 /// The access rule of a route, if it has one.

@@ -1,0 +1,436 @@
+//! Sync benchmark (issue 5). Measures, does not assert; prints one `name value unit` line per
+//! figure. The central server (API repositories + sync router) and the gate run in this process
+//! and talk HTTP over loopback; the gate identity is inserted by a layer here, as the mTLS
+//! listener does from the client certificate.
+//!
+//! - a fresh gate syncing `GATEHOUSE_BENCH_PERMITS` permits (default 1,000,000; one vehicle and
+//!   one tag each) from a SQLite centre: time, and this process's resident memory after it;
+//! - revocation-to-gate time over `GATEHOUSE_BENCH_REVOCATIONS` revocations (default 100):
+//!   from the revocation's commit to the gate deciding from an index that has it, p50/p99;
+//! - event-to-centre time while online over 200 events: from the journal commit at the gate
+//!   to the event's row at the centre, p50/p99;
+//! - central ingest throughput from 4 gates at once on SQLite and PostgreSQL (`DATABASE_URL`),
+//!   `GATEHOUSE_BENCH_EVENTS` events in all (default 200,000), beside a raw baseline: the same
+//!   rows written by a plain batched multi-row INSERT loop, and the ratio.
+//!
+//! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use gatehouse::central::api::AppState;
+use gatehouse::central::db::{Actor, Db, DbKind};
+use gatehouse::domain::PermitId;
+use gatehouse::gate::config::GateConfig;
+use gatehouse::gate::index::StatusRef;
+use gatehouse::gate::journal::{EventBody, JournalEvent};
+use gatehouse::gate::runtime::GateHandle;
+use gatehouse::sync::GateIdentity;
+use gatehouse::sync::client::{ClientOptions, SyncClient};
+use sqlx::Row;
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn line(name: &str, value: f64, unit: &str) {
+    println!("{name} {value:.3} {unit}");
+}
+
+fn kib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Bulk-loads `n` persons, vehicles, tags and permits (one each) straight into the centre.
+async fn seed(db: &Db, n: usize) {
+    let mut tx = db.pool().begin().await.unwrap();
+    let now = 0i64;
+    for chunk in (1..=n as i64).collect::<Vec<_>>().chunks(100) {
+        let rows =
+            |f: &dyn Fn(i64) -> String| chunk.iter().map(|&i| f(i)).collect::<Vec<_>>().join(",");
+        let stmts = [
+            format!(
+                "INSERT INTO persons (id, name, category, department, created_ms, updated_ms) VALUES {}",
+                rows(&|i| format!("({i}, '持证人{i}', 'staff', '计算机学院', {now}, {now})"))
+            ),
+            format!(
+                "INSERT INTO vehicles (id, plate, plate_colour, created_ms, updated_ms) VALUES {}",
+                rows(&|i| format!("({i}, '{}', 'blue', {now}, {now})", plate(i)))
+            ),
+            format!(
+                "INSERT INTO permits (id, category, holder_id, valid_from_ms, valid_until_ms, gates, \
+                 created_ms, updated_ms) VALUES {}",
+                rows(&|i| format!("({i}, 'staff', {i}, 0, 4102444800000, 'all', {now}, {now})"))
+            ),
+            format!(
+                "INSERT INTO permit_vehicles (permit_id, vehicle_id) VALUES {}",
+                rows(&|i| format!("({i}, {i})"))
+            ),
+            format!(
+                "INSERT INTO credentials (id, epc, vehicle_id, created_ms, updated_ms) VALUES {}",
+                rows(&|i| format!("({i}, 'E2003098{i:08X}2140369E', {i}, {now}, {now})"))
+            ),
+        ];
+        for s in stmts {
+            sqlx::query(&s).execute(&mut *tx).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+}
+
+/// A valid ordinary plate for `i` (京 + letter + 5 of digits/letters without I and O).
+fn plate(i: i64) -> String {
+    const SERIAL: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let letters = b"ABCDEFGHJKLMNPQRSTUVWXY";
+    let mut n = i as usize;
+    let authority = letters[n % letters.len()] as char;
+    n /= letters.len();
+    let mut serial = String::new();
+    for _ in 0..5 {
+        serial.push(SERIAL[n % SERIAL.len()] as char);
+        n /= SERIAL.len();
+    }
+    format!("京{authority}{serial}")
+}
+
+async fn serve(state: AppState, url: Option<String>) -> String {
+    let router = gatehouse::sync::server::router(state, url)
+        .layer(axum::Extension(GateIdentity { gate_id: 1 }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn gate(dir: &std::path::Path) -> GateHandle {
+    let toml = format!(
+        "[gate]\nid = 1\ndata_dir = \"{}\"\n[[lane]]\nid = \"in\"\ndirection = \"entry\"\n\
+         [lane.reader]\nport = \"{0}/no-reader\"\n[lane.io]\nport = \"{0}/no-io\"\n",
+        dir.display()
+    );
+    GateHandle::start(GateConfig::parse(&toml).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let permits = knob("GATEHOUSE_BENCH_PERMITS", 1_000_000);
+    let revocations = knob("GATEHOUSE_BENCH_REVOCATIONS", 100);
+    let events = knob("GATEHOUSE_BENCH_EVENTS", 200_000);
+    let dir = tempfile::tempdir().unwrap();
+
+    // A SQLite centre with `permits` permits, and a fresh gate syncing them.
+    let db = Db::open_sqlite(&dir.path().join("central.db"))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO gates (id, name, created_ms, updated_ms) VALUES (1, '北门', 0, 0)")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let t = Instant::now();
+    seed(&db, permits).await;
+    line("central_seed_permits", t.elapsed().as_secs_f64(), "s");
+    let state = AppState::new(db.clone());
+    let url = serve(state, None).await;
+    let handle = Arc::new(gate(&dir.path().join("gate")).await);
+    let options = ClientOptions {
+        poll_wait: Duration::from_secs(20),
+        health_every: Duration::from_secs(5),
+        ..ClientOptions::default()
+    };
+    let client = Arc::new(SyncClient::new(1, &url, None, options).unwrap());
+    let rss_before = kib("VmRSS:");
+    let t = Instant::now();
+    client.pull_once(&handle, Duration::ZERO).await.unwrap();
+    let took = t.elapsed();
+    line(
+        &format!("fresh_gate_sync_{permits}_permits"),
+        took.as_secs_f64(),
+        "s",
+    );
+    line("process_rss_after_gate_sync", kib("VmRSS:") / 1024.0, "MiB");
+    line(
+        "process_rss_growth_during_gate_sync",
+        (kib("VmRSS:") - rss_before) / 1024.0,
+        "MiB",
+    );
+    line("process_peak_rss", kib("VmHWM:") / 1024.0, "MiB");
+    line(
+        "gate_index_heap",
+        handle.shared().index().memory().total() as f64 / 1048576.0,
+        "MiB",
+    );
+
+    // Revocations with the gate online (its runner long-polling).
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner = tokio::spawn(client.clone().run(handle.clone(), shutdown.clone()));
+    let mut reach = Vec::with_capacity(revocations);
+    let actor = Actor::system();
+    for i in 0..revocations {
+        let id = (i * (permits / revocations.max(1)).max(1)) as i64 % permits as i64 + 1;
+        gatehouse::central::repo::permits::act(
+            &db,
+            &actor,
+            id,
+            None,
+            gatehouse::central::repo::permits::Action::Revoke,
+            "bench",
+        )
+        .await
+        .unwrap();
+        let committed = Instant::now();
+        loop {
+            let index = handle.shared().index();
+            if index
+                .permit(PermitId(id as u32))
+                .is_some_and(|p| matches!(p.status(), StatusRef::Revoked(_)))
+            {
+                break;
+            }
+            drop(index);
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        reach.push(committed.elapsed());
+    }
+    reach.sort();
+    line("revocation_to_gate_p50", percentile(&reach, 0.5), "ms");
+    line("revocation_to_gate_p99", percentile(&reach, 0.99), "ms");
+    line("revocation_to_gate_max", percentile(&reach, 1.0), "ms");
+
+    // Event to centre, online.
+    let mut up = Vec::with_capacity(200);
+    for _ in 0..200 {
+        let seq = handle
+            .journal()
+            .append(
+                Utc::now(),
+                "in",
+                EventBody::LaneFault {
+                    fault: "bench".into(),
+                    detail: String::new(),
+                },
+            )
+            .await
+            .unwrap();
+        let committed = Instant::now();
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM passage_events WHERE gate_id = 1 AND seq = $1",
+            )
+            .bind(seq as i64)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        up.push(committed.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    up.sort();
+    line("event_to_centre_p50", percentile(&up, 0.5), "ms");
+    line("event_to_centre_p99", percentile(&up, 0.99), "ms");
+    shutdown.cancel();
+    runner.await.unwrap();
+    match Arc::try_unwrap(handle) {
+        Ok(h) => h.shutdown().await,
+        Err(_) => panic!("gate still shared"),
+    }
+
+    // Ingest throughput, 4 gates at once, against a plain batched INSERT of the same rows.
+    let mut stores = vec![(
+        "sqlite",
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("ingest.db").display()
+        ),
+    )];
+    if let Ok(url) = std::env::var("DATABASE_URL")
+        && !url.is_empty()
+    {
+        stores.push(("postgres", url));
+    }
+    for (kind, url) in stores {
+        let (ingest_db, base_db, cleanup) = fresh_pair(kind, &url, dir.path()).await;
+        let per_gate = events / 4;
+        let batches: Vec<Vec<JournalEvent>> = (0..4).map(|_| synthetic(per_gate)).collect();
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for (g, evs) in batches.iter().enumerate() {
+            let state = AppState::new(ingest_db.clone());
+            let evs = evs.clone();
+            tasks.push(tokio::spawn(async move {
+                for chunk in evs.chunks(1000) {
+                    gatehouse::central::ingest::accept(&state, g as i64 + 1, chunk)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let ingest_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for (g, evs) in batches.iter().enumerate() {
+            let db = base_db.clone();
+            let evs = evs.clone();
+            tasks.push(tokio::spawn(async move {
+                raw_insert(&db, g as i64 + 1, &evs).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let base_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
+        line(&format!("ingest_{kind}_4_gates"), ingest_rate, "events/s");
+        line(&format!("raw_insert_{kind}_4_gates"), base_rate, "events/s");
+        line(
+            &format!("ingest_vs_raw_{kind}"),
+            ingest_rate / base_rate * 100.0,
+            "%",
+        );
+        ingest_db.close().await;
+        base_db.close().await;
+        cleanup.await;
+    }
+}
+
+fn synthetic(n: usize) -> Vec<JournalEvent> {
+    let at = Utc::now();
+    (1..=n as u64)
+        .map(|seq| JournalEvent {
+            seq,
+            at,
+            lane: "in".into(),
+            body: EventBody::Passage {
+                direction: "entry".into(),
+                plate: Some("京A12345".into()),
+                vehicle_id: Some(seq as i64),
+                permit_id: Some(seq as i64),
+            },
+        })
+        .collect()
+}
+
+/// The baseline: the same rows, multi-row INSERTs of the ingest's own batch sizes, one
+/// transaction per 1,000 events, no duplicate check, no watermark.
+async fn raw_insert(db: &Db, gate: i64, events: &[JournalEvent]) {
+    let per_stmt = if db.kind() == DbKind::Sqlite { 10 } else { 500 };
+    for batch in events.chunks(1000) {
+        let mut tx = db.pool().begin().await.unwrap();
+        for chunk in batch.chunks(per_stmt) {
+            let mut sql = String::from(
+                "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, plate, \
+                 vehicle_id, permit_id, direction, granted, reason, body) VALUES ",
+            );
+            for (i, _) in chunk.iter().enumerate() {
+                let b = i * 13;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${},${},${},${},${},${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11,
+                    b + 12,
+                    b + 13
+                ));
+            }
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(gate)
+                    .bind(e.seq as i64)
+                    .bind(e.lane.clone())
+                    .bind(e.body.kind())
+                    .bind(e.at.timestamp_millis())
+                    .bind(Utc::now().timestamp_millis())
+                    .bind(Some("京A12345".to_string()))
+                    .bind(Some(e.seq as i64))
+                    .bind(Some(e.seq as i64))
+                    .bind(Some("entry".to_string()))
+                    .bind(None::<i64>)
+                    .bind(None::<String>)
+                    .bind(serde_json::to_string(&e.body).unwrap());
+            }
+            q.execute(&mut *tx).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Two fresh databases of one kind (for ingest and for the baseline) and their clean-up.
+async fn fresh_pair(
+    kind: &str,
+    url: &str,
+    dir: &std::path::Path,
+) -> (
+    Db,
+    Db,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
+    if kind == "sqlite" {
+        let a = Db::open_sqlite(&dir.join("ingest.db")).await.unwrap();
+        let b = Db::open_sqlite(&dir.join("baseline.db")).await.unwrap();
+        return (a, b, Box::pin(async {}));
+    }
+    let admin = Db::connect(url).await.unwrap();
+    let names: Vec<String> = (0..2)
+        .map(|i| format!("gatehouse_bench_sync_{}_{i}", std::process::id()))
+        .collect();
+    for n in &names {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {n}"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {n}"))
+            .execute(admin.pool())
+            .await
+            .unwrap();
+    }
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    let a = Db::open(&format!("{base}/{}", names[0])).await.unwrap();
+    let b = Db::open(&format!("{base}/{}", names[1])).await.unwrap();
+    let cleanup = Box::pin(async move {
+        for n in &names {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"))
+                .execute(admin.pool())
+                .await;
+        }
+        let _ = Row::len(
+            &sqlx::query("SELECT 1")
+                .fetch_one(admin.pool())
+                .await
+                .unwrap(),
+        );
+    });
+    (a, b, cleanup)
+}

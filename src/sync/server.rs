@@ -1,0 +1,580 @@
+//! The centre's sync endpoints (`/sync/v1/…`, see [`crate::sync::wire`]), served behind the
+//! mutual-TLS listener, which names the calling gate by inserting its [`GateIdentity`].
+//!
+//! **Push by long poll.** A gate keeps one `GET /changes?since=V` open; it is answered the
+//! moment the change log passes `V`. Long poll rather than server-sent events or WebSocket:
+//! each answer is one ordinary request/response whose `version` the gate records only after it
+//! has applied the data, so there is no stream state to resynchronise after a drop, any HTTP
+//! load balancer passes it, and the same shape serves commands. Its cost — one request per
+//! change burst — is nothing at campus scale.
+//!
+//! **Every instance sees every change.** A watcher task per router reads the change log's head
+//! and the newest command id every [`WATCH_EVERY`] and wakes the waiting polls; on PostgreSQL
+//! it also LISTENs for the notifications the change-log and command triggers send at commit
+//! (migration 0003), so a change made through another instance wakes this one at once; the
+//! periodic read is the fallback that bounds the delay if a notification is lost.
+//!
+//! What it never does: trust a gate id from a request body or path (only the certificate's),
+//! let a gate read another gate's commands or write another gate's events (refused with 403
+//! and audited), or keep state a restart would lose (everything is in the database).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::central::api::AppState;
+use crate::central::commands::GateCommand;
+use crate::central::db::{DbKind, RepoError};
+use crate::central::live::LiveMessage;
+use crate::central::repo::sync as repo;
+use crate::sync::GateIdentity;
+use crate::sync::wire::{
+    Changes, CommandResult, EventAck, EventBatch, HealthAck, HealthReport, MAX_BATCH, MAX_WAIT_MS,
+    PendingCommand, SnapshotLine, SyncErrorBody,
+};
+
+/// How often the watcher re-reads the heads (the bound on push delay without notifications).
+pub const WATCH_EVERY: Duration = Duration::from_millis(25);
+
+/// The largest upload body (a full batch of large events).
+pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// What the waiting polls are woken by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Heads {
+    change: u64,
+    command: i64,
+}
+
+/// The sync router's state.
+#[derive(Debug, Clone)]
+struct SyncState {
+    app: AppState,
+    heads: watch::Receiver<Heads>,
+    /// When this instance last wrote each gate's `last_seen`, and the data version it wrote.
+    touched: std::sync::Arc<std::sync::Mutex<HashMap<i64, Touched>>>,
+    /// Per gate, the highest event sequence this instance has published on its live hub.
+    published: Published,
+}
+
+/// Per gate, the highest event sequence published on this instance's live hub.
+type Published = std::sync::Arc<std::sync::Mutex<HashMap<i64, u64>>>;
+
+/// How often the watcher relays what other instances stored to this instance's live pages.
+const RELAY_EVERY: Duration = Duration::from_millis(500);
+
+/// Carries to this instance's live hub what gates did through other instances: their health
+/// reports and gap alarms (as [`LiveMessage::GateStatus`]) and their events (as
+/// [`LiveMessage::Events`], re-read from the database), so a browser connected to any instance
+/// sees every gate. The first round only takes note of where things stand.
+#[derive(Debug, Default)]
+struct Relay {
+    started: bool,
+    status: HashMap<i64, String>,
+}
+
+impl Relay {
+    async fn round(&mut self, app: &AppState, published: &Published) -> Result<(), RepoError> {
+        for (gate, signature) in repo::gate_signatures(&app.db).await? {
+            let changed = self.status.insert(gate, signature.clone()) != Some(signature);
+            if changed && self.started {
+                app.live.publish(LiveMessage::GateStatus { gate_id: gate });
+            }
+        }
+        for (gate, watermark) in repo::watermarks(&app.db).await? {
+            let known = {
+                let mut p = published.lock().expect("published lock poisoned");
+                let known = p.get(&gate).copied().unwrap_or(0);
+                if !self.started {
+                    p.insert(gate, known.max(watermark));
+                    continue;
+                }
+                known
+            };
+            if watermark > known {
+                let events = repo::events_between(&app.db, gate, known, watermark).await?;
+                if let Some(top) = events.last().map(|e| e.seq) {
+                    published
+                        .lock()
+                        .expect("published lock poisoned")
+                        .entry(gate)
+                        .and_modify(|v| *v = (*v).max(top))
+                        .or_insert(top);
+                    app.live.publish(LiveMessage::Events {
+                        gate_id: gate,
+                        events: events.into(),
+                    });
+                }
+            }
+        }
+        self.started = true;
+        Ok(())
+    }
+}
+
+/// When an instance last wrote a gate's `last_seen`, and the data version it wrote.
+type Touched = (tokio::time::Instant, Option<u64>);
+
+/// `last_seen` is written at most this often per gate per instance (well under the 15 s after
+/// which a gate counts as silent): every write is one more commit competing for SQLite's lock.
+const TOUCH_EVERY: Duration = Duration::from_secs(2);
+
+impl SyncState {
+    /// Records that the gate was heard from, unless this instance did so moments ago.
+    async fn touch(&self, gate: i64, version: Option<u64>) -> Result<(), RepoError> {
+        let now = tokio::time::Instant::now();
+        {
+            let mut touched = self.touched.lock().expect("touch lock poisoned");
+            if let Some((at, v)) = touched.get(&gate)
+                && now.duration_since(*at) < TOUCH_EVERY
+                && (version.is_none() || version == *v)
+            {
+                return Ok(());
+            }
+            touched.insert(gate, (now, version));
+        }
+        repo::touch(&self.app.db, gate, version).await
+    }
+}
+
+/// Why a sync request failed. One error type for the boundary; messages in zh-CN and English.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database: {0}")]
+    Repo(#[from] RepoError),
+}
+
+impl IntoResponse for SyncError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            SyncError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            SyncError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            SyncError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            SyncError::Repo(e) => {
+                tracing::error!(error = %e, "sync request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "中心内部错误 / internal error at the centre".to_string(),
+                )
+            }
+        };
+        (
+            status,
+            Json(SyncErrorBody {
+                code: code.into(),
+                message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// The sync endpoints as a router. Serve it behind the mTLS listener (which inserts
+/// [`GateIdentity`]); a request without one is refused. Spawns the watcher, which stops when
+/// the router is dropped. `database_url`: on PostgreSQL, the URL the watcher LISTENs with
+/// (`None`: it only polls).
+pub fn router(app: AppState, database_url: Option<String>) -> Router {
+    let (tx, heads) = watch::channel(Heads::default());
+    let published = Published::default();
+    tokio::spawn(watch_heads(
+        app.clone(),
+        database_url,
+        published.clone(),
+        tx,
+    ));
+    let state = SyncState {
+        app,
+        heads,
+        touched: Default::default(),
+        published,
+    };
+    Router::new()
+        .route("/sync/v1/snapshot", get(snapshot))
+        .route("/sync/v1/changes", get(changes))
+        .route("/sync/v1/events", post(events))
+        .route("/sync/v1/commands", get(commands))
+        .route("/sync/v1/commands/{id}/ack", post(ack_command))
+        .route("/sync/v1/health", post(health))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn watch_heads(
+    app: AppState,
+    database_url: Option<String>,
+    published: Published,
+    tx: watch::Sender<Heads>,
+) {
+    let mut listener = match (app.db.kind(), database_url) {
+        (DbKind::Postgres, Some(url)) => listen(&url).await,
+        _ => None,
+    };
+    let mut every = tokio::time::interval(WATCH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut relay = Relay::default();
+    let mut last_relay = tokio::time::Instant::now();
+    loop {
+        if last_relay.elapsed() >= RELAY_EVERY {
+            last_relay = tokio::time::Instant::now();
+            if let Err(e) = relay.round(&app, &published).await {
+                tracing::warn!(error = %e, "sync watcher cannot relay live messages");
+            }
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(l) => l.recv().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = every.tick() => {}
+            ok = notified => if !ok { listener = None; },
+        }
+        let heads = async {
+            Ok::<_, RepoError>(Heads {
+                change: repo::change_head(&app.db).await?,
+                command: repo::command_head(&app.db).await?,
+            })
+        };
+        match heads.await {
+            Ok(h) => {
+                tx.send_if_modified(|old| {
+                    let moved = *old != h;
+                    *old = h;
+                    moved
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "sync watcher cannot read the change log"),
+        }
+    }
+}
+
+/// A PostgreSQL listener on the sync channels, if the database URL is at hand.
+async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
+    match sqlx::postgres::PgListener::connect(url).await {
+        Ok(mut l) => match l
+            .listen_all(["gatehouse_changes", "gatehouse_commands"])
+            .await
+        {
+            Ok(()) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN; falling back to polling");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open a LISTEN connection; falling back to polling");
+            None
+        }
+    }
+}
+
+/// Refuses a gate the centre does not know or has disabled.
+async fn known_gate(state: &SyncState, gate: GateIdentity) -> Result<(), SyncError> {
+    let mut conn = state
+        .app
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(RepoError::from)?;
+    match repo::gate_settings(&mut conn, gate.gate_id).await? {
+        Some(s) if s.enabled => Ok(()),
+        Some(_) => Err(SyncError::Forbidden(format!(
+            "大门 {0} 已停用 / gate {0} is disabled",
+            gate.gate_id
+        ))),
+        None => Err(SyncError::Forbidden(format!(
+            "中心不认识大门 {0} / the centre does not know gate {0}",
+            gate.gate_id
+        ))),
+    }
+}
+
+/// Lines per chunk of the snapshot stream are gathered up to this many bytes.
+const CHUNK: usize = 256 * 1024;
+
+struct ChannelSink {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+}
+
+impl ChannelSink {
+    async fn flush(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return true;
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.send(Ok(chunk)).await.is_ok()
+    }
+}
+
+impl repo::SnapshotSink for ChannelSink {
+    async fn put(&mut self, line: SnapshotLine) -> bool {
+        serde_json::to_writer(&mut self.buf, &line).expect("wire lines always serialise");
+        self.buf.push(b'\n');
+        if self.buf.len() >= CHUNK || matches!(line, SnapshotLine::End { .. }) {
+            self.flush().await
+        } else {
+            true
+        }
+    }
+}
+
+async fn snapshot(
+    State(state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+) -> Result<Response, SyncError> {
+    known_gate(&state, gate).await?;
+    state.touch(gate.gate_id, None).await?;
+    let (tx, mut rx) = mpsc::channel(8);
+    let db = state.app.db.clone();
+    tokio::spawn(async move {
+        let mut sink = ChannelSink {
+            buf: Vec::with_capacity(CHUNK),
+            tx,
+        };
+        // A failure mid-stream ends the body without its `end` line; the gate discards it.
+        if let Err(e) = repo::snapshot(&db, gate.gate_id, &mut sink).await {
+            tracing::error!(gate = gate.gate_id, error = %e, "snapshot failed");
+        }
+    });
+    let body = Body::from_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    since: u64,
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+fn wait(ms: u64) -> Result<Duration, SyncError> {
+    if ms > MAX_WAIT_MS {
+        return Err(SyncError::BadRequest(format!(
+            "wait_ms 不能超过 {MAX_WAIT_MS} / wait_ms must be at most {MAX_WAIT_MS}"
+        )));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+async fn changes(
+    State(mut state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<Changes>, SyncError> {
+    let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
+    known_gate(&state, gate).await?;
+    state.touch(gate.gate_id, Some(q.since)).await?;
+    loop {
+        // Mark the current heads seen before reading, so a change committed in between still
+        // wakes the wait below.
+        state.heads.borrow_and_update();
+        let head = repo::change_head(&state.app.db).await?;
+        if head != q.since {
+            return Ok(Json(
+                repo::changes_since(&state.app.db, gate.gate_id, q.since).await?,
+            ));
+        }
+        if tokio::time::timeout_at(deadline, state.heads.changed())
+            .await
+            .is_err()
+        {
+            return Ok(Json(Changes {
+                version: q.since,
+                ..Changes::default()
+            }));
+        }
+    }
+}
+
+async fn events(
+    State(state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    body: Bytes,
+) -> Result<Json<EventAck>, SyncError> {
+    let batch: EventBatch = serde_json::from_slice(&body).map_err(|e| {
+        SyncError::BadRequest(format!("事件批次格式错误 / malformed event batch: {e}"))
+    })?;
+    if batch.gate_id != gate.gate_id {
+        repo::audit_refusal(
+            &state.app.db,
+            gate.gate_id,
+            "foreign_events_refused",
+            serde_json::json!({
+                "claimed_gate": batch.gate_id,
+                "events": batch.events.len(),
+                "first_seq": batch.events.first().map(|e| e.seq),
+            }),
+        )
+        .await?;
+        tracing::warn!(
+            gate = gate.gate_id,
+            claimed = batch.gate_id,
+            "a gate posted another gate's events: refused"
+        );
+        return Err(SyncError::Forbidden(format!(
+            "大门 {0} 只能上传自己的事件，不能上传大门 {1} 的 / gate {0} may upload only its own \
+             events, not gate {1}'s",
+            gate.gate_id, batch.gate_id
+        )));
+    }
+    if batch.events.len() > MAX_BATCH {
+        return Err(SyncError::BadRequest(format!(
+            "每批最多 {MAX_BATCH} 个事件 / at most {MAX_BATCH} events per batch"
+        )));
+    }
+    known_gate(&state, gate).await?;
+    let outcome = crate::central::ingest::accept(&state.app, gate.gate_id, &batch.events)
+        .await
+        .map_err(|e| match e {
+            RepoError::Conflict(m) => {
+                SyncError::BadRequest(format!("事件序号无效 / invalid event sequence: {m}"))
+            }
+            other => SyncError::Repo(other),
+        })?;
+    state
+        .published
+        .lock()
+        .expect("published lock poisoned")
+        .entry(gate.gate_id)
+        .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
+        .or_insert(outcome.highest_contiguous);
+    repo::record_presence(&state.app.db, gate.gate_id, &batch.events).await?;
+    state.touch(gate.gate_id, None).await?;
+    let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);
+    if top > outcome.highest_contiguous
+        && let Some((from, to)) = repo::alarm_gap(
+            &state.app.db,
+            gate.gate_id,
+            outcome.highest_contiguous as i64,
+        )
+        .await?
+    {
+        tracing::error!(
+            gate = gate.gate_id,
+            from,
+            to,
+            "events missing from a gate's upload"
+        );
+        state.app.live.publish(LiveMessage::GateStatus {
+            gate_id: gate.gate_id,
+        });
+    }
+    Ok(Json(EventAck {
+        highest_contiguous: outcome.highest_contiguous,
+        stored: outcome.stored,
+        duplicates: outcome.duplicates,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CommandsQuery {
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+async fn commands(
+    State(mut state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    Query(q): Query<CommandsQuery>,
+) -> Result<Json<Vec<PendingCommand>>, SyncError> {
+    let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
+    known_gate(&state, gate).await?;
+    loop {
+        state.heads.borrow_and_update();
+        state.touch(gate.gate_id, None).await?;
+        let pending = repo::pending_commands(&state.app.db, gate.gate_id).await?;
+        let commands: Vec<PendingCommand> = pending
+            .into_iter()
+            .filter_map(|(id, body)| {
+                serde_json::from_value::<GateCommand>(body)
+                    .ok()
+                    .map(|command| PendingCommand { id, command })
+            })
+            .collect();
+        if !commands.is_empty() {
+            return Ok(Json(commands));
+        }
+        if tokio::time::timeout_at(deadline, state.heads.changed())
+            .await
+            .is_err()
+        {
+            return Ok(Json(Vec::new()));
+        }
+    }
+}
+
+async fn ack_command(
+    State(state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    Path(id): Path<i64>,
+    Json(result): Json<CommandResult>,
+) -> Result<StatusCode, SyncError> {
+    match repo::ack_command(&state.app.db, gate.gate_id, id, result.done, &result.detail).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(RepoError::NotFound) => Err(SyncError::NotFound(format!(
+            "大门 {0} 没有指令 {1} / gate {0} has no command {1}",
+            gate.gate_id, id
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn health(
+    State(state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    Json(report): Json<HealthReport>,
+) -> Result<Json<HealthAck>, SyncError> {
+    known_gate(&state, gate).await?;
+    let now = Utc::now();
+    let offset = (report.gate_time - now).num_milliseconds();
+    let json = serde_json::to_value(&report).expect("a report serialises");
+    repo::record_health(
+        &state.app.db,
+        gate.gate_id,
+        report.data_version,
+        offset,
+        &json,
+    )
+    .await?;
+    let warning = offset.abs() > repo::CLOCK_WARNING_MS;
+    if warning {
+        tracing::warn!(
+            gate = gate.gate_id,
+            offset_ms = offset,
+            "gate clock is off by more than 5 s"
+        );
+    }
+    state.app.live.publish(LiveMessage::GateStatus {
+        gate_id: gate.gate_id,
+    });
+    Ok(Json(HealthAck {
+        server_time: now,
+        clock_offset_ms: offset,
+        clock_warning: warning,
+    }))
+}

@@ -1,0 +1,208 @@
+//! Data to the gates: snapshot, deltas pushed by long poll, revocation and blacklist reaching an
+//! online gate, and a second central instance on the same PostgreSQL.
+
+use std::time::Duration;
+
+use gatehouse::central::live::LiveMessage;
+use gatehouse::domain::{Epc, PermitId, Plate, PlateColour, PlateIdentity, UtcMinute};
+use gatehouse::gate::index::StatusRef;
+use gatehouse::sync::client::Pulled;
+use tokio::time::Instant;
+
+use crate::support::central::each_database;
+use crate::support::gate::{LaneSpec, epc, hex, spawn_gate, wait_for};
+use crate::support::{Central, Syncing, wait_for_tag};
+
+/// The GB 50396 bound the acceptance allows a change to reach an online gate.
+const REACH: Duration = Duration::from_secs(5);
+
+async fn wait_until_revoked(gate: &crate::support::gate::TestGate, permit: i64) -> Duration {
+    let start = Instant::now();
+    loop {
+        let index = gate.handle().shared().index();
+        if let Some(p) = index.permit(PermitId(permit as u32))
+            && matches!(p.status(), StatusRef::Revoked(_))
+        {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < REACH,
+            "the revocation did not reach the gate within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permit_revoked_and_a_plate_blacklisted_through_the_api_are_denied_at_an_online_gate() {
+    for t in each_database().await {
+        let central = Central::start(t).await;
+        let (_, permit) = central.issue("张三", "京A12345", &hex(&epc(1))).await;
+        central.issue("李四", "京B23456", &hex(&epc(2))).await;
+        let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
+        let mut sync = Syncing::connect(&central, 1).await;
+        sync.run(&gate);
+        wait_for_tag(&gate, &epc(2)).await;
+
+        // Granted from the synced copy; then revoked centrally and refused at the lane.
+        gate.drive_through("in", &epc(1)).await;
+        central.revoke(permit).await;
+        let took = wait_until_revoked(&gate, permit).await;
+        println!(
+            "revocation reached the gate in {} ms ({:?})",
+            took.as_millis(),
+            central.app.kind
+        );
+        let (_, decision) = gate.present("in", &epc(1)).await;
+        assert_eq!(
+            (decision.granted, decision.reason.as_str()),
+            (false, "denied_revoked")
+        );
+        gate.back_away("in", &epc(1)).await;
+
+        // A plate blacklisted centrally is refused, tag and all.
+        let plate = PlateIdentity {
+            plate: Plate::parse("京B23456").unwrap(),
+            colour: PlateColour::Blue,
+        };
+        central.blacklist_plate("京B23456").await;
+        let start = Instant::now();
+        wait_for("the blacklist entry to reach the gate", || async {
+            let now = UtcMinute::from_datetime(chrono::Utc::now());
+            let index = gate.handle().shared().index();
+            index
+                .blacklist_for_plate(plate, now)
+                .next()
+                .is_some()
+                .then_some(())
+        })
+        .await;
+        assert!(start.elapsed() < REACH);
+        let (_, decision) = gate.present("in", &epc(2)).await;
+        assert_eq!(
+            (decision.granted, decision.reason.as_str()),
+            (false, "denied_blacklisted")
+        );
+        gate.lane("in").assert_no_close_over_vehicle();
+        sync.stop().await;
+        gate.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_gate_takes_a_snapshot_then_only_deltas_and_an_unchanged_poll_returns_nothing() {
+    for t in each_database().await {
+        let central = Central::start(t).await;
+        for n in 1..=5u8 {
+            central
+                .issue(&format!("持证人{n}"), &format!("京A1234{n}"), &hex(&epc(n)))
+                .await;
+        }
+        let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
+        let sync = Syncing::connect(&central, 1).await;
+        let h = gate.handle();
+        let first = sync.client.pull_once(h, Duration::ZERO).await.unwrap();
+        let Pulled::Snapshot { version, rows } = first else {
+            panic!("a new gate must start from a snapshot, got {first:?}");
+        };
+        // 5 permits, 5 vehicles, 5 tags.
+        assert_eq!(rows, 15);
+        assert_eq!(h.shared().index().permit_count(), 5);
+        assert_eq!(
+            sync.client
+                .pull_once(h, Duration::from_millis(200))
+                .await
+                .unwrap(),
+            Pulled::Unchanged
+        );
+        let (_, permit) = central.issue("新人", "京C34567", &hex(&epc(9))).await;
+        let Pulled::Delta { version: v2 } = sync.client.pull_once(h, Duration::ZERO).await.unwrap()
+        else {
+            panic!("expected a delta");
+        };
+        assert!(v2 > version);
+        assert_eq!(h.shared().store.data_version().await.unwrap(), v2);
+        let index = h.shared().index();
+        assert!(index.permit(PermitId(permit as u32)).is_some());
+        assert!(
+            index
+                .credential(&Epc::from_bytes(&epc(9)).unwrap())
+                .is_some()
+        );
+        drop(index);
+        gate.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_connected_to_another() {
+    let Some(url) = crate::support::central::postgres_url() else {
+        return;
+    };
+    let t = crate::support::central::postgres(&url).await;
+    let a = Central::start(t).await;
+    // Instance B: its own pool, app state, live hub and sync router on the same database.
+    let db_b = gatehouse::central::db::Db::open(&a.app.url).await.unwrap();
+    let state_b = gatehouse::central::api::AppState::new(db_b);
+    let router_b = gatehouse::sync::server::router(state_b, Some(a.app.url.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr_b = listener.local_addr().unwrap();
+    let server_b = tokio::spawn(async move {
+        let router = router_b.layer(axum::Extension(gatehouse::sync::GateIdentity {
+            gate_id: 1,
+        }));
+        axum::serve(listener, router).await.unwrap();
+    });
+    let (_, permit) = a.issue("张三", "京A12345", &hex(&epc(1))).await;
+    // A browser on instance A listens; the gate talks only to instance B.
+    let mut live_a = a.app.state.live.subscribe();
+    let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
+    let client = std::sync::Arc::new(
+        gatehouse::sync::client::SyncClient::new(
+            1,
+            &format!("http://{addr_b}"),
+            None,
+            crate::support::test_options(),
+        )
+        .unwrap(),
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runner = tokio::spawn(client.clone().run(gate.shared_handle(), shutdown.clone()));
+    wait_for_tag(&gate, &epc(1)).await;
+    gate.drive_through("in", &epc(1)).await;
+
+    // What the gate uploaded through B, and its health, reach A's live pages.
+    let (mut passage_seen, mut status_seen) = (false, false);
+    let deadline = Instant::now() + REACH;
+    while !(passage_seen && status_seen) {
+        let message = tokio::time::timeout_at(deadline, live_a.recv())
+            .await
+            .expect("instance A's live pages hear of gate 1's passage and health")
+            .unwrap();
+        match &*message {
+            LiveMessage::Events { gate_id: 1, events } => {
+                passage_seen |= events
+                    .iter()
+                    .any(|e| matches!(e.body, gatehouse::gate::journal::EventBody::Passage { .. }));
+            }
+            LiveMessage::GateStatus { gate_id: 1 } => status_seen = true,
+            _ => {}
+        }
+    }
+
+    a.revoke(permit).await;
+    let took = wait_until_revoked(&gate, permit).await;
+    println!(
+        "revocation through instance A reached a gate on instance B in {} ms",
+        took.as_millis()
+    );
+    let (_, decision) = gate.present("in", &epc(1)).await;
+    assert_eq!(
+        (decision.granted, decision.reason.as_str()),
+        (false, "denied_revoked")
+    );
+    shutdown.cancel();
+    runner.await.unwrap();
+    server_b.abort();
+    gate.shutdown().await;
+}

@@ -1,0 +1,304 @@
+//! The sync harness: a central server (API + sync router on a fresh SQLite or PostgreSQL
+//! database), gates driven over pseudo-terminals by the simulators, and the network between
+//! them as real TCP on loopback through a proxy the test can cut.
+//!
+//! Until the mutual-TLS listener lands, each gate reaches the sync router through a listener of
+//! its own whose only extra is a layer inserting that gate's `GateIdentity` — what the mTLS
+//! listener does from the verified client certificate. The layer lives here, never in `src/`.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod central;
+pub mod gate;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use gatehouse::central::api::auth::Role;
+use gatehouse::sync::GateIdentity;
+use gatehouse::sync::client::{ClientOptions, SyncClient};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use self::central::{TestApp, TestDb};
+use self::gate::TestGate;
+
+/// A central instance: the admin API (called in-process) and the sync router served on
+/// loopback, one listener per gate.
+pub struct Central {
+    pub app: TestApp,
+    sync: axum::Router,
+    servers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Central {
+    fn drop(&mut self) {
+        for s in self.servers.lock().unwrap().drain(..) {
+            s.abort();
+        }
+    }
+}
+
+impl Central {
+    /// A central server on a fresh database, with gates 1 and 2 and an operator per role.
+    pub async fn start(t: TestDb) -> Central {
+        let app = TestApp::spawn(t).await;
+        let listen =
+            (app.kind == gatehouse::central::db::DbKind::Postgres).then(|| app.url.clone());
+        let sync = gatehouse::sync::server::router(app.state.clone(), listen);
+        Central {
+            app,
+            sync,
+            servers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Serves the sync router to gate `gate_id` on a loopback port of its own (the connection
+    /// names the gate, as its certificate will).
+    pub async fn listen_for(&self, gate_id: i64) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self
+            .sync
+            .clone()
+            .layer(axum::Extension(GateIdentity { gate_id }));
+        self.servers.lock().unwrap().push(tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        }));
+        addr
+    }
+
+    /// An API call as `role`.
+    pub async fn call(&self, method: Method, path: &str, role: Role, body: Option<Value>) -> Value {
+        let (status, body) = self.app.call(method.clone(), path, Some(role), body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        body
+    }
+
+    /// A person, a vehicle with plate `plate` (blue), a tag `epc` on it and an active staff
+    /// permit for every gate, created through the API. Returns (vehicle id, permit id).
+    pub async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
+        let person = self
+            .call(
+                Method::POST,
+                "/api/v1/persons",
+                Role::Security,
+                Some(json!({"name": name, "category": "staff", "department": "计算机学院"})),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let vehicle = self
+            .call(
+                Method::POST,
+                "/api/v1/vehicles",
+                Role::Security,
+                Some(json!({"plate": plate, "plate_colour": "blue", "owner_id": person})),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        self.call(
+            Method::POST,
+            "/api/v1/credentials",
+            Role::Security,
+            Some(json!({"epc": epc, "vehicle_id": vehicle})),
+        )
+        .await;
+        let permit = self
+            .call(
+                Method::POST,
+                "/api/v1/permits",
+                Role::Security,
+                Some(json!({
+                    "category": "staff",
+                    "holder_id": person,
+                    "valid_from": "2025-01-01T00:00:00Z",
+                    "valid_until": "2035-01-01T00:00:00+08:00",
+                    "gates": "all",
+                    "vehicle_ids": [vehicle],
+                })),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        (vehicle, permit)
+    }
+
+    /// Revokes a permit through the API.
+    pub async fn revoke(&self, permit: i64) {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/permits/{permit}/revoke"),
+            Role::Security,
+            Some(json!({"reason": "离校"})),
+        )
+        .await;
+    }
+
+    /// Blacklists a plate through the API.
+    pub async fn blacklist_plate(&self, plate: &str) {
+        self.call(
+            Method::POST,
+            "/api/v1/blacklist",
+            Role::Security,
+            Some(
+                json!({"subject_kind": "plate", "subject": plate, "reason": "被盗车辆",
+                "alarm_level": "urgent"}),
+            ),
+        )
+        .await;
+    }
+}
+
+/// A TCP proxy standing for the network between a gate and the centre: [`Proxy::cut`] drops
+/// every connection and refuses new ones until [`Proxy::restore`].
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<JoinSet<()>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.conns.lock().unwrap().abort_all();
+    }
+}
+
+impl Proxy {
+    pub async fn to(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns = Arc::new(Mutex::new(JoinSet::new()));
+        let task = tokio::spawn({
+            let (up, conns) = (up.clone(), conns.clone());
+            async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    if !up.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    conns.lock().unwrap().spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                }
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            conns,
+            task,
+        }
+    }
+
+    /// The network goes down: open connections are dropped, new ones refused.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.conns.lock().unwrap().abort_all();
+    }
+
+    /// The network comes back.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Short timings for tests: quick health reports and a short offline threshold.
+pub fn test_options() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_secs(2),
+        poll_wait: Duration::from_secs(5),
+        batch: 1000,
+        health_every: Duration::from_millis(300),
+        offline_after: Duration::from_secs(2),
+    }
+}
+
+/// A gate's sync client and, when started, its runner.
+pub struct Syncing {
+    pub client: Arc<SyncClient>,
+    pub proxy: Proxy,
+    shutdown: CancellationToken,
+    runner: Option<JoinHandle<()>>,
+}
+
+impl Syncing {
+    /// A client for `gate` (whose id is `gate_id`) reaching `central` through a proxy.
+    pub async fn connect(central: &Central, gate_id: i64) -> Syncing {
+        let addr = central.listen_for(gate_id).await;
+        let proxy = Proxy::to(addr).await;
+        let client =
+            Arc::new(SyncClient::new(gate_id, &proxy.url(), None, test_options()).unwrap());
+        Syncing {
+            client,
+            proxy,
+            shutdown: CancellationToken::new(),
+            runner: None,
+        }
+    }
+
+    /// Starts the runner (every direction in its loop).
+    pub fn run(&mut self, gate: &TestGate) {
+        let runner = self
+            .client
+            .clone()
+            .run(gate.shared_handle(), self.shutdown.clone());
+        self.runner = Some(tokio::spawn(runner));
+    }
+
+    /// Stops the runner and waits for it.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(r) = self.runner.take() {
+            r.await.unwrap();
+        }
+    }
+}
+
+/// Waits (with the harness deadline) until the gate's index holds the tag `epc`.
+pub async fn wait_for_tag(gate: &TestGate, epc: &[u8]) {
+    let epc = gatehouse::domain::Epc::from_bytes(epc).unwrap();
+    gate::wait_for("the tag to reach the gate", || async {
+        gate.handle()
+            .shared()
+            .index()
+            .credential(&epc)
+            .is_some()
+            .then_some(())
+    })
+    .await
+}
+
+/// A plain HTTP client for talking to the sync router directly (as a gate would, or as a
+/// misbehaving one). reqwest is built without a default TLS provider: hand it ring's.
+pub fn http() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap()
+}
