@@ -6,11 +6,15 @@
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
+//! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
+//! - [`stats`] — traffic statistics, kept incrementally by the ingest.
 
 pub mod api;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod export;
 pub mod ingest;
 pub mod live;
 pub mod repo;
+pub mod stats;

@@ -13,3 +13,4 @@ mod central_matrix;
 mod central_people;
 mod central_permits;
 mod server_cli;
+mod statistics;

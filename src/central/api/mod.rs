@@ -22,6 +22,7 @@ pub mod operators;
 pub mod permits;
 pub mod persons;
 pub mod policy;
+pub mod stats;
 pub mod vehicles;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -102,4 +103,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(gates::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(stats::routes())
 }

@@ -31,6 +31,8 @@ use Role::{Admin, Approver, Guard, Security, Viewer};
 const ADMIN: Access = Access::Roles(&[Admin]);
 const OFFICE: Access = Access::Roles(&[Admin, Security]);
 const BOOTH_READ: Access = Access::Roles(&[Admin, Security, Guard, Viewer]);
+/// Traffic statistics: the security office, the administration (viewers) and administrators.
+const STATS: Access = Access::Roles(&[Admin, Security, Viewer]);
 const ALL_READ: Access = Access::Roles(&[Admin, Security, Guard, Viewer, Approver]);
 
 /// (method, route, access) for every route of the API.
@@ -143,6 +145,17 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
     ("GET", "/api/v1/audit", OFFICE),
+    // Traffic statistics and their exports.
+    ("GET", "/api/v1/stats/flows", STATS),
+    ("GET", "/api/v1/stats/occupancy", STATS),
+    ("GET", "/api/v1/stats/overstays", STATS),
+    ("GET", "/api/v1/stats/visitors", STATS),
+    ("GET", "/api/v1/stats/denials", STATS),
+    ("GET", "/api/v1/stats/manual-opens", STATS),
+    ("GET", "/api/v1/stats/peak-hours", STATS),
+    ("GET", "/api/v1/stats/weekly", STATS),
+    ("GET", "/api/v1/stats/export", STATS),
+    ("GET", "/api/v1/stats/daily-report", STATS),
 ];
 
 /// The access rule of a route, if it has one.

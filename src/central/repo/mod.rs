@@ -11,4 +11,5 @@ pub mod locks;
 pub mod operators;
 pub mod permits;
 pub mod persons;
+pub mod stats;
 pub mod vehicles;
