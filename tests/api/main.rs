@@ -6,6 +6,7 @@
 
 mod central_support;
 
+mod applications;
 mod central_auth;
 mod central_db;
 mod central_lists;

@@ -8,6 +8,7 @@
 //! checked for every route from one table ([`policy::POLICY`]) before any body is read, and
 //! handlers add the finer checks (an approver's department, a guard's gates).
 
+pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod blacklist;
@@ -104,4 +105,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(audit::routes())
         .merge(stats::routes())
+        .merge(applications::routes())
 }

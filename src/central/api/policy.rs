@@ -145,6 +145,39 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
     ("GET", "/api/v1/audit", OFFICE),
+    // Exit-pass applications: entered by the office (or a department's approver for their
+    // own people), decided by the department's approver, issued by the security office.
+    (
+        "GET",
+        "/api/v1/applications",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "GET",
+        "/api/v1/applications/{id}",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{id}/approve",
+        Access::Roles(&[Admin, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{id}/reject",
+        Access::Roles(&[Admin, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{id}/cancel",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    ("POST", "/api/v1/applications/{id}/issue", OFFICE),
     // Traffic statistics and their exports.
     ("GET", "/api/v1/stats/flows", STATS),
     ("GET", "/api/v1/stats/occupancy", STATS),
