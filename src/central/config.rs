@@ -52,6 +52,9 @@ pub enum ServerConfigError {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub server: ServerSection,
+    /// `[retention]`: how long passage events are kept (at least 365 days; default 365).
+    #[serde(default)]
+    pub retention: crate::central::retention::RetentionConfig,
 }
 
 /// `[server]`.

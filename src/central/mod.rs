@@ -7,6 +7,7 @@
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
 //! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
+//! - [`retention`] — the purge of passage events older than the kept days (≥ 365).
 //! - [`stats`] — traffic statistics, kept incrementally by the ingest.
 
 pub mod api;
@@ -17,4 +18,5 @@ pub mod export;
 pub mod ingest;
 pub mod live;
 pub mod repo;
+pub mod retention;
 pub mod stats;

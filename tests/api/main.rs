@@ -13,5 +13,6 @@ mod central_lists;
 mod central_matrix;
 mod central_people;
 mod central_permits;
+mod retention;
 mod server_cli;
 mod statistics;

@@ -23,6 +23,7 @@ pub mod operators;
 pub mod permits;
 pub mod persons;
 pub mod policy;
+pub mod retention;
 pub mod stats;
 pub mod vehicles;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// What the live pages listen on.
     pub live: crate::central::live::LiveHub,
+    /// How long passage events are kept (`[retention]` in server.toml).
+    pub retention: crate::central::retention::RetentionConfig,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: false,
             live: crate::central::live::LiveHub::new(),
+            retention: Default::default(),
         }
     }
 }
@@ -106,4 +110,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(stats::routes())
         .merge(applications::routes())
+        .merge(retention::routes())
 }

@@ -178,6 +178,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         Access::Roles(&[Admin, Security, Approver]),
     ),
     ("POST", "/api/v1/applications/{id}/issue", OFFICE),
+    // Retention: purging passage events past the kept days (never under 365).
+    ("POST", "/api/v1/retention/purge", ADMIN),
     // Traffic statistics and their exports.
     ("GET", "/api/v1/stats/flows", STATS),
     ("GET", "/api/v1/stats/occupancy", STATS),
