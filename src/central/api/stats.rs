@@ -272,7 +272,7 @@ async fn table(state: &AppState, name: &str, days: Days, gate: Option<i64>) -> A
                         o.plate.into(),
                         o.category.into(),
                         o.gate_id.into(),
-                        o.entered_at.map(|t| local(t)).into(),
+                        o.entered_at.map(local).into(),
                         local(o.expected_leave_at).into(),
                         o.overdue_minutes.into(),
                         o.booking_id.into(),
