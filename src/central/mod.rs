@@ -6,11 +6,13 @@
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
+//! - [`bulk`] — bulk import (CSV/XLSX, checked whole, written all or nothing) and export.
 //! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
 //! - [`retention`] — the purge of passage events older than the kept days (≥ 365).
 //! - [`stats`] — traffic statistics, kept incrementally by the ingest.
 
 pub mod api;
+pub mod bulk;
 pub mod commands;
 pub mod config;
 pub mod db;

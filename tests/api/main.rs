@@ -7,6 +7,7 @@
 mod central_support;
 
 mod applications;
+mod bulk_import;
 mod central_auth;
 mod central_db;
 mod central_lists;

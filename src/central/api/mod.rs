@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod blacklist;
 pub mod bookings;
+pub mod bulk;
 pub mod credentials;
 pub mod error;
 pub mod events;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub live: crate::central::live::LiveHub,
     /// How long passage events are kept (`[retention]` in server.toml).
     pub retention: crate::central::retention::RetentionConfig,
+    /// Bulk import jobs and their progress.
+    pub jobs: bulk::Jobs,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
             secure_cookies: false,
             live: crate::central::live::LiveHub::new(),
             retention: Default::default(),
+            jobs: Default::default(),
         }
     }
 }
@@ -111,4 +115,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(stats::routes())
         .merge(applications::routes())
         .merge(retention::routes())
+        .merge(bulk::routes())
 }

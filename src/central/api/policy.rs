@@ -178,6 +178,10 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         Access::Roles(&[Admin, Security, Approver]),
     ),
     ("POST", "/api/v1/applications/{id}/issue", OFFICE),
+    // Bulk import and export of people, vehicles and permits: the security office.
+    ("POST", "/api/v1/bulk/{kind}/import", OFFICE),
+    ("GET", "/api/v1/bulk/jobs/{id}", OFFICE),
+    ("GET", "/api/v1/bulk/{kind}/export", OFFICE),
     // Retention: purging passage events past the kept days (never under 365).
     ("POST", "/api/v1/retention/purge", ADMIN),
     // Traffic statistics and their exports.
