@@ -52,6 +52,9 @@ pub enum ServerConfigError {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub server: ServerSection,
+    /// `[retention]`: how long passage events are kept (at least 365 days; default 365).
+    #[serde(default)]
+    pub retention: crate::central::retention::RetentionConfig,
     /// `[sync]`: the gates' mutual-TLS port. Absent: no gate can sync.
     #[serde(default)]
     pub sync: Option<SyncSection>,

@@ -1,5 +1,5 @@
-//! Accepting a gate's uploaded events: store them exactly once ([`repo::events::ingest`]), then
-//! tell the live pages about the ones that are new. The sync endpoint calls this, never the
+//! Accepting a gate's uploaded events: store them exactly once ([`repo::events::ingest`], which
+//! also keeps the statistics current), then tell the live pages about exactly the ones stored. The sync endpoint calls this, never the
 //! repository directly, so every stored event also reaches the live view.
 //!
 //! What it never does: authenticate the gate (the sync layer has done so and passes the gate's
@@ -13,29 +13,28 @@ use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, IngestOutcome};
 use crate::gate::journal::JournalEvent;
 
-/// Stores `events` uploaded by `gate_id` and publishes the newly stored ones.
+/// Stores `events` uploaded by `gate_id` (updating the statistics in the same transaction) and
+/// publishes exactly the events stored now, once each, in sequence order.
 pub async fn accept(
     state: &AppState,
     gate_id: i64,
     events: &[JournalEvent],
 ) -> Result<IngestOutcome, RepoError> {
-    let before = events::watermark(&state.db, gate_id).await?;
     let outcome = events::ingest(&state.db, gate_id, events).await?;
     crate::metrics::ingested(gate_id, outcome.stored as u64);
-    if outcome.stored > 0 {
-        // Events above the old watermark, once each and in order. (An event above a gap that
-        // an earlier upload already stored can be published twice; the live view shows the
-        // latest state, so a repeat is harmless.)
-        let mut fresh: Vec<JournalEvent> =
-            events.iter().filter(|e| e.seq > before).cloned().collect();
+    if !outcome.stored_seqs.is_empty() {
+        // `stored_seqs` is ascending; an upload's repeats were stored as their first copy.
+        let mut seen = std::collections::HashSet::with_capacity(outcome.stored_seqs.len());
+        let mut fresh: Vec<JournalEvent> = events
+            .iter()
+            .filter(|e| outcome.stored_seqs.binary_search(&e.seq).is_ok() && seen.insert(e.seq))
+            .cloned()
+            .collect();
         fresh.sort_by_key(|e| e.seq);
-        fresh.dedup_by_key(|e| e.seq);
-        if !fresh.is_empty() {
-            state.live.publish(LiveMessage::Events {
-                gate_id,
-                events: Arc::from(fresh),
-            });
-        }
+        state.live.publish(LiveMessage::Events {
+            gate_id,
+            events: Arc::from(fresh),
+        });
     }
     Ok(outcome)
 }

@@ -7,12 +7,20 @@
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
 //! - [`gate_auth`] — whether a gate's certificate is accepted (`gates.enabled`).
+//! - [`bulk`] — bulk import (CSV/XLSX, checked whole, written all or nothing) and export.
+//! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
+//! - [`retention`] — the purge of passage events older than the kept days (≥ 365).
+//! - [`stats`] — traffic statistics, kept incrementally by the ingest.
 
 pub mod api;
+pub mod bulk;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod export;
 pub mod gate_auth;
 pub mod ingest;
 pub mod live;
 pub mod repo;
+pub mod retention;
+pub mod stats;

@@ -144,6 +144,12 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     let mut state = AppState::new(db.clone());
     state.session_ttl_ms = i64::from(config.server.session_hours) * 3_600_000;
     state.secure_cookies = config.server.secure_cookies;
+    state.retention = config.retention;
+    // The daily purge of passage events past the kept days; ends with the process.
+    let purge = tokio::spawn(crate::central::retention::run_daily(
+        db.clone(),
+        config.retention,
+    ));
     tracing::info!(
         listen = %listener.local_addr()?,
         database = ?db.kind(),
@@ -206,6 +212,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     if let Some(task) = sync_task {
         let _ = task.await;
     }
+    purge.abort();
     db.close().await;
     tracing::info!("central server stopped");
     Ok(())

@@ -6,10 +6,14 @@
 
 mod central_support;
 
+mod applications;
+mod bulk_import;
 mod central_auth;
 mod central_db;
 mod central_lists;
 mod central_matrix;
 mod central_people;
 mod central_permits;
+mod retention;
 mod server_cli;
+mod statistics;

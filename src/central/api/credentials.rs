@@ -73,7 +73,7 @@ fn status_error(f: &mut Fields, found: &str) {
 }
 
 /// Checks and normalises a credential's fields, reporting every problem at once.
-async fn validated(state: &AppState, new: NewCredential) -> ApiResult<NewCredential> {
+pub(crate) async fn validated(state: &AppState, new: NewCredential) -> ApiResult<NewCredential> {
     let mut f = Fields::new();
     let epc = match Epc::from_hex(&new.epc) {
         Ok(e) => e.to_string(),

@@ -8,10 +8,12 @@
 //! checked for every route from one table ([`policy::POLICY`]) before any body is read, and
 //! handlers add the finer checks (an approver's department, a guard's gates).
 
+pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod blacklist;
 pub mod bookings;
+pub mod bulk;
 pub mod credentials;
 pub mod error;
 pub mod events;
@@ -23,6 +25,8 @@ pub mod operators;
 pub mod permits;
 pub mod persons;
 pub mod policy;
+pub mod retention;
+pub mod stats;
 pub mod sync;
 pub mod vehicles;
 
@@ -40,6 +44,10 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// What the live pages listen on.
     pub live: crate::central::live::LiveHub,
+    /// How long passage events are kept (`[retention]` in server.toml).
+    pub retention: crate::central::retention::RetentionConfig,
+    /// Bulk import jobs and their progress.
+    pub jobs: bulk::Jobs,
 }
 
 impl AppState {
@@ -50,6 +58,8 @@ impl AppState {
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: false,
             live: crate::central::live::LiveHub::new(),
+            retention: Default::default(),
+            jobs: Default::default(),
         }
     }
 }
@@ -108,4 +118,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(audit::routes())
         .merge(sync::routes())
+        .merge(stats::routes())
+        .merge(applications::routes())
+        .merge(retention::routes())
+        .merge(bulk::routes())
 }

@@ -209,7 +209,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
 }
 
 /// Checks every field; trims gates and schedule in place. Writes nothing.
-async fn validate(db: &Db, input: &mut PermitInput) -> ApiResult<()> {
+pub(crate) async fn validate(db: &Db, input: &mut PermitInput) -> ApiResult<()> {
     let mut f = Fields::new();
     if let Err(e) = parse_category(&input.category) {
         f.add(

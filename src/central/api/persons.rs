@@ -101,7 +101,7 @@ fn category_error(f: &mut Fields, field: &'static str, found: &str) {
     );
 }
 
-fn id_card_message(e: &IdCardError) -> Msg {
+pub(crate) fn id_card_message(e: &IdCardError) -> Msg {
     match e {
         IdCardError::Length(n) => Msg::new(
             format!("身份证号应为 18 位（旧证 15 位数字），实际为 {n} 位"),
@@ -120,7 +120,7 @@ fn id_card_message(e: &IdCardError) -> Msg {
 }
 
 /// Checks and normalises a person's fields, reporting every problem at once.
-fn validated(new: NewPerson) -> ApiResult<NewPerson> {
+pub(crate) fn validated(new: NewPerson) -> ApiResult<NewPerson> {
     let mut f = Fields::new();
     let name = new.name.trim().to_string();
     if name.is_empty() {

@@ -31,6 +31,8 @@ use Role::{Admin, Approver, Guard, Security, Viewer};
 const ADMIN: Access = Access::Roles(&[Admin]);
 const OFFICE: Access = Access::Roles(&[Admin, Security]);
 const BOOTH_READ: Access = Access::Roles(&[Admin, Security, Guard, Viewer]);
+/// Traffic statistics: the security office, the administration (viewers) and administrators.
+const STATS: Access = Access::Roles(&[Admin, Security, Viewer]);
 const ALL_READ: Access = Access::Roles(&[Admin, Security, Guard, Viewer, Approver]);
 
 /// (method, route, access) for every route of the API.
@@ -147,6 +149,56 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // campus-wide mode by the office.
     ("GET", "/api/v1/sync/gates", BOOTH_READ),
     ("POST", "/api/v1/sync/campus-mode", OFFICE),
+    // Exit-pass applications: entered by the office (or a department's approver for their
+    // own people), decided by the department's approver, issued by the security office.
+    (
+        "GET",
+        "/api/v1/applications",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "GET",
+        "/api/v1/applications/{id}",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{id}/approve",
+        Access::Roles(&[Admin, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{id}/reject",
+        Access::Roles(&[Admin, Approver]),
+    ),
+    (
+        "POST",
+        "/api/v1/applications/{id}/cancel",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
+    ("POST", "/api/v1/applications/{id}/issue", OFFICE),
+    // Bulk import and export of people, vehicles and permits: the security office.
+    ("POST", "/api/v1/bulk/{kind}/import", OFFICE),
+    ("GET", "/api/v1/bulk/jobs/{id}", OFFICE),
+    ("GET", "/api/v1/bulk/{kind}/export", OFFICE),
+    // Retention: purging passage events past the kept days (never under 365).
+    ("POST", "/api/v1/retention/purge", ADMIN),
+    // Traffic statistics and their exports.
+    ("GET", "/api/v1/stats/flows", STATS),
+    ("GET", "/api/v1/stats/occupancy", STATS),
+    ("GET", "/api/v1/stats/overstays", STATS),
+    ("GET", "/api/v1/stats/visitors", STATS),
+    ("GET", "/api/v1/stats/denials", STATS),
+    ("GET", "/api/v1/stats/manual-opens", STATS),
+    ("GET", "/api/v1/stats/peak-hours", STATS),
+    ("GET", "/api/v1/stats/weekly", STATS),
+    ("GET", "/api/v1/stats/export", STATS),
+    ("GET", "/api/v1/stats/daily-report", STATS),
 ];
 
 /// The access rule of a route, if it has one.

@@ -133,7 +133,19 @@ fn taken(epc: &str, id: i64) -> RepoError {
 /// Issues a credential; [`RepoError::Conflict`] when the EPC is already issued.
 pub async fn create(db: &Db, actor: &Actor, new: NewCredential) -> Result<Credential, RepoError> {
     let mut tx = db.pool().begin().await?;
-    if let Some(other) = epc_taken(&mut tx, &new.epc, 0).await? {
+    let credential = create_in(&mut tx, actor, new).await?;
+    tx.commit().await?;
+    Ok(credential)
+}
+
+/// [`create`] on the caller's transaction (with its audit and change-log entries), for changes
+/// that bind a tag as one of their steps (an exit-pass application's issue).
+pub async fn create_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    new: NewCredential,
+) -> Result<Credential, RepoError> {
+    if let Some(other) = epc_taken(tx, &new.epc, 0).await? {
         return Err(taken(&new.epc, other));
     }
     let now = now_ms();
@@ -149,9 +161,9 @@ pub async fn create(db: &Db, actor: &Actor, new: NewCredential) -> Result<Creden
     .fetch_one(&mut *tx)
     .await?
     .get("id");
-    let credential = fetch(&mut tx, id).await?;
+    let credential = fetch(tx, id).await?;
     audit(
-        &mut tx,
+        tx,
         actor,
         "create",
         ENTITY,
@@ -160,8 +172,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewCredential) -> Result<Creden
         Some(&to_json(&credential)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
+    record_change(tx, ENTITY, id, "upsert").await?;
     Ok(credential)
 }
 

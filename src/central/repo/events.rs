@@ -2,9 +2,10 @@
 //! the fields the office filters on (plate, vehicle, permit, direction, granted, reason) copied
 //! out of the event body, and read back newest first.
 //!
-//! [`ingest`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`), and
+//! [`ingest`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
 //! advances the gate's **watermark**: the highest sequence number up to which every event is
-//! stored, which is what the centre acknowledges to the gate.
+//! stored, which is what the centre acknowledges to the gate, and folds exactly the events it
+//! stored into the traffic statistics ([`crate::central::stats`]) in the same transaction.
 //!
 //! What it never does: change or delete a stored event (a re-sent event is counted as a
 //! duplicate and ignored, even if its body differs), authenticate a gate (the sync layer does),
@@ -18,6 +19,7 @@ use sqlx::{AnyConnection, Row};
 use super::audit::at;
 use crate::central::db::{Arg, Filter};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
+use crate::central::stats;
 use crate::domain::Plate;
 use crate::gate::journal::{EventBody, JournalEvent};
 
@@ -31,10 +33,13 @@ const PG_BATCH: usize = 500;
 const SQLITE_BATCH: usize = 10;
 
 /// What an [`ingest`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestOutcome {
     /// Events stored now.
     pub stored: u64,
+    /// The sequence numbers of the events stored now, ascending (the database's own answer,
+    /// from `INSERT … RETURNING`): what the live view publishes and the statistics count.
+    pub stored_seqs: Vec<u64>,
     /// Events that were already stored (or repeated within the upload) and were ignored.
     pub duplicates: u64,
     /// The gate's watermark after this upload: every event 1..=this is stored.
@@ -149,7 +154,8 @@ fn flatten(body: &EventBody) -> Flat {
 
 /// Stores a gate's uploaded events, exactly once each: an event whose (gate, seq) is already
 /// stored is skipped and counted as a duplicate. Runs in one transaction with batched multi-row
-/// INSERTs, and advances the gate's watermark in the same transaction.
+/// INSERTs, and in the same transaction advances the gate's watermark and updates the
+/// statistics for exactly the events stored (`RETURNING seq` names them).
 ///
 /// A sequence number of 0 or above `i64::MAX` cannot come from a journal and is refused with
 /// [`RepoError::Conflict`] before anything is stored.
@@ -167,12 +173,18 @@ pub async fn ingest(
             bad.seq
         )));
     }
-    // Repeats within the upload count as duplicates; the first copy is the one stored.
-    let mut seen = std::collections::HashSet::with_capacity(events.len());
-    let unique: Vec<&JournalEvent> = events.iter().filter(|e| seen.insert(e.seq)).collect();
     let received = now_ms();
     let mut tx = db.pool().begin().await?;
-    let mut stored = 0;
+    // Repeats within the upload count as duplicates; the first copy is the one stored. Events
+    // at or below the watermark were stored before (and may since have been purged by the
+    // retention rule): duplicates too, so a purged event re-sent is never counted again.
+    let mark = current_watermark(&mut tx, gate_id).await?;
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
+    let unique: Vec<&JournalEvent> = events
+        .iter()
+        .filter(|e| e.seq as i64 > mark && seen.insert(e.seq))
+        .collect();
+    let mut stored_seqs: Vec<u64> = Vec::with_capacity(unique.len());
     // The one dialect difference here: the batch size (see the constants).
     let batch = match db.kind() {
         DbKind::Sqlite => SQLITE_BATCH,
@@ -205,19 +217,26 @@ pub async fn ingest(
         let sql = format!(
             "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, plate, \
              vehicle_id, permit_id, direction, granted, reason, body) VALUES {} \
-             ON CONFLICT (gate_id, seq) DO NOTHING",
+             ON CONFLICT (gate_id, seq) DO NOTHING RETURNING seq",
             values.join(", ")
         );
-        stored += w
-            .bind(sqlx::query(&sql))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        for r in w.bind(sqlx::query(&sql)).fetch_all(&mut *tx).await? {
+            stored_seqs.push(r.try_get::<i64, _>("seq")? as u64);
+        }
     }
+    stored_seqs.sort_unstable();
+    let fresh: Vec<&JournalEvent> = unique
+        .iter()
+        .copied()
+        .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
+        .collect();
+    stats::apply(&mut tx, gate_id, &fresh).await?;
     let highest = advance_watermark(&mut tx, gate_id).await?;
     tx.commit().await?;
+    let stored = stored_seqs.len() as u64;
     Ok(IngestOutcome {
         stored,
+        stored_seqs,
         duplicates: events.len() as u64 - stored,
         highest_contiguous: highest as u64,
     })
@@ -225,14 +244,7 @@ pub async fn ingest(
 
 /// Moves the gate's watermark past every stored event that follows it without a gap.
 async fn advance_watermark(conn: &mut AnyConnection, gate_id: i64) -> Result<i64, RepoError> {
-    let start: i64 =
-        sqlx::query("SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1")
-            .bind(gate_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get("contiguous_seq"))
-            .transpose()?
-            .unwrap_or(0);
+    let start = current_watermark(conn, gate_id).await?;
     let mut mark = start;
     loop {
         let rows = sqlx::query(
@@ -268,6 +280,18 @@ async fn advance_watermark(conn: &mut AnyConnection, gate_id: i64) -> Result<i64
         .await?;
     }
     Ok(mark)
+}
+
+async fn current_watermark(conn: &mut AnyConnection, gate_id: i64) -> Result<i64, RepoError> {
+    Ok(
+        sqlx::query("SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1")
+            .bind(gate_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("contiguous_seq"))
+            .transpose()?
+            .unwrap_or(0),
+    )
 }
 
 /// The gate's watermark: every event 1..=this is stored (0 if none is).

@@ -357,8 +357,20 @@ fn json(p: &Permit) -> serde_json::Value {
 
 /// Creates an active permit (version 1) covering `input.vehicle_ids`.
 pub async fn create(db: &Db, actor: &Actor, input: &PermitInput) -> Result<Permit, RepoError> {
-    let now = now_ms();
     let mut tx = db.pool().begin().await?;
+    let permit = create_in(&mut tx, actor, input).await?;
+    tx.commit().await?;
+    Ok(permit)
+}
+
+/// [`create`] on the caller's transaction (with its audit and change-log entries), for changes
+/// that issue a permit as one of their steps (an exit-pass application's issue).
+pub async fn create_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    input: &PermitInput,
+) -> Result<Permit, RepoError> {
+    let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO permits (category, holder_id, valid_from_ms, valid_until_ms, gates, schedule, \
          single_use, max_inside, status, status_reason, version, created_ms, updated_ms) \
@@ -375,20 +387,10 @@ pub async fn create(db: &Db, actor: &Actor, input: &PermitInput) -> Result<Permi
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
-    let permit = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "create",
-        ENTITY,
-        id,
-        None,
-        Some(&json(&permit)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
+    insert_vehicles(tx, id, &input.vehicle_ids).await?;
+    let permit = fetch(tx, id).await?;
+    audit(tx, actor, "create", ENTITY, id, None, Some(&json(&permit))).await?;
+    record_change(tx, ENTITY, id, "upsert").await?;
     Ok(permit)
 }
 

@@ -1,0 +1,440 @@
+//! `/api/v1/bulk/…`: bulk import of people, vehicles and permits from CSV or XLSX, and their
+//! export, for the security office and administrators.
+//!
+//! An import is a **job**: `POST /api/v1/bulk/{kind}/import?commit=false` (a dry run) or
+//! `?commit=true` takes the file as the request body (up to [`IMPORT_LIMIT`]) and answers 202
+//! with the job's id at once; `GET /api/v1/bulk/jobs/{id}` shows its phase and rows done of
+//! rows to do while it runs (the page's progress bar), then every bad row with its line, column
+//! and reason in the request's language, and how many rows were imported. A commit writes
+//! nothing unless every row is good (see [`crate::central::bulk`]). Jobs live in the server's
+//! memory (the last [`KEEP_JOBS`]); a restart forgets them, never half an import.
+//!
+//! Exports (`GET /api/v1/bulk/{kind}/export?format=csv|xlsx`) use the import's columns, so an
+//! exported file can be edited and imported elsewhere; ID-card and phone numbers are masked
+//! unless the caller's role sees them in full.
+//!
+//! What it never does: import in the request's own task (a big file would hold the connection),
+//! or show one operator's job to a role that may not import.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Authed;
+use super::error::{ApiError, ApiResult, ErrorBody, Lang, Msg};
+use super::extract::{ApiJson, ApiQuery};
+use super::stats::{check_format, render};
+use crate::central::bulk::{self, Kind, Progress, RowError};
+use crate::central::export::{Cell, Table};
+use crate::central::repo::persons::{mask_id_card, mask_phone};
+
+/// The largest file an import accepts (64 MiB: ~100,000 rows with room to spare).
+pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
+/// Finished jobs kept for their reports.
+pub const KEEP_JOBS: usize = 100;
+
+/// One import's state.
+#[derive(Debug)]
+struct Job {
+    kind: Kind,
+    commit: bool,
+    progress: Progress,
+    outcome: Mutex<Option<Outcome>>,
+}
+
+#[derive(Debug, Clone)]
+enum Outcome {
+    Done {
+        errors: Vec<RowError>,
+        imported: u64,
+    },
+    Failed(Msg),
+}
+
+/// The server's import jobs (cheap to clone: one shared map).
+#[derive(Debug, Clone, Default)]
+pub struct Jobs {
+    next: Arc<AtomicU64>,
+    jobs: Arc<Mutex<BTreeMap<u64, Arc<Job>>>>,
+}
+
+impl Jobs {
+    fn add(&self, job: Job) -> (u64, Arc<Job>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let job = Arc::new(job);
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(id, job.clone());
+            while jobs.len() > KEEP_JOBS {
+                jobs.pop_first();
+            }
+        }
+        (id, job)
+    }
+
+    fn get(&self, id: u64) -> Option<Arc<Job>> {
+        self.jobs.lock().ok()?.get(&id).cloned()
+    }
+}
+
+/// `?commit=`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// `false` (default): check only; `true`: check, then import if no row is bad.
+    #[serde(default)]
+    pub commit: bool,
+}
+
+/// `?format=`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FormatQuery {
+    /// `csv` (UTF-8 with BOM) or `xlsx`.
+    pub format: String,
+}
+
+/// A started import.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobStarted {
+    pub job_id: u64,
+}
+
+/// One bad row, in the request's language.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RowErrorBody {
+    /// The line (CSV) or row (XLSX) in the file; the header is line 1.
+    pub line: u64,
+    /// The column key, empty for the whole row.
+    pub column: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// An import job as the page polls it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobReport {
+    pub id: u64,
+    /// `persons`, `vehicles` or `permits`.
+    pub kind: Kind,
+    /// Whether rows are written (false: a dry run).
+    pub commit: bool,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// `reading`, `checking`, `importing` or `done`.
+    pub phase: String,
+    /// Rows worked on so far, out of `total` (checking and, for a commit, writing).
+    pub processed: u64,
+    pub total: u64,
+    /// Rows written (0 for a dry run or a file with bad rows).
+    pub imported: u64,
+    /// The rows that passed every check.
+    pub valid_rows: u64,
+    /// Every bad row, in file order.
+    pub errors: Vec<RowErrorBody>,
+    /// Why the whole file was refused (unreadable, empty), if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+fn kind(code: &str) -> ApiResult<Kind> {
+    Kind::from_code(code).ok_or_else(|| {
+        ApiError::NotFound(Msg::new(
+            format!("没有“{code}”这类数据：可为 persons、vehicles 或 permits"),
+            format!("no {code:?} data: persons, vehicles or permits"),
+        ))
+    })
+}
+
+async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, file: Bytes) {
+    job.progress.set_phase("reading");
+    let outcome = match bulk::read(&file) {
+        Err(e) => Outcome::Failed(e.0),
+        Ok(sheet) => {
+            let rows = sheet.rows.len() as u64;
+            job.progress
+                .total
+                .store(if job.commit { rows * 2 } else { rows }, Ordering::Relaxed);
+            match bulk::check(&state.db, job.kind, &sheet, &job.progress).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "bulk import check failed");
+                    Outcome::Failed(Msg::new(
+                        "服务器内部错误，请联系管理员",
+                        "Internal server error",
+                    ))
+                }
+                Ok((prepared, errors)) if !errors.is_empty() || !job.commit => {
+                    let _ = prepared;
+                    Outcome::Done {
+                        errors,
+                        imported: 0,
+                    }
+                }
+                Ok((prepared, _)) => {
+                    match bulk::commit(&state.db, &actor, &prepared, &job.progress).await {
+                        Ok(n) => Outcome::Done {
+                            errors: vec![],
+                            imported: n,
+                        },
+                        Err(e) => {
+                            tracing::error!(error = %e, "bulk import commit failed");
+                            Outcome::Failed(Msg::new(
+                                "导入失败，未写入任何数据（可能有人同时登记了相同记录），请重新检查后再试",
+                                "The import failed and wrote nothing (someone may have registered the same records meanwhile); check again and retry",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    };
+    job.progress.set_phase("done");
+    if let Ok(mut o) = job.outcome.lock() {
+        *o = Some(outcome);
+    }
+}
+
+/// Start an import (a dry run unless `commit=true`) of the CSV or XLSX file in the body.
+#[utoipa::path(post, path = "/api/v1/bulk/{kind}/import", tag = "bulk",
+    params(("kind" = String, Path, description = "persons, vehicles or permits"), ImportQuery),
+    request_body(content = Vec<u8>, description = "The CSV (UTF-8) or XLSX file",
+        content_type = "application/octet-stream"),
+    responses((status = 202, body = JobStarted), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn start_import(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(code): Path<String>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    file: Bytes,
+) -> ApiResult<(StatusCode, ApiJson<JobStarted>)> {
+    let kind = kind(&code)?;
+    let (id, job) = state.jobs.add(Job {
+        kind,
+        commit: q.commit,
+        progress: Progress::default(),
+        outcome: Mutex::new(None),
+    });
+    tokio::spawn(run(state.clone(), authed.actor(), job, file));
+    Ok((StatusCode::ACCEPTED, ApiJson(JobStarted { job_id: id })))
+}
+
+/// An import job's progress and, when done, its report.
+#[utoipa::path(get, path = "/api/v1/bulk/jobs/{id}", tag = "bulk", params(("id" = u64, Path)),
+    responses((status = 200, body = JobReport), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> ApiResult<ApiJson<JobReport>> {
+    let lang = Lang::from_headers(&headers);
+    let job = state.jobs.get(id).ok_or_else(|| {
+        ApiError::NotFound(Msg::new(
+            format!("导入任务 {id} 不存在（或已过期）"),
+            format!("import job {id} does not exist (or has expired)"),
+        ))
+    })?;
+    let outcome = job.outcome.lock().ok().and_then(|o| o.clone());
+    let phase = job.progress.phase.lock().map(|p| *p).unwrap_or("reading");
+    let total = job.progress.total.load(Ordering::Relaxed);
+    let processed = job.progress.done.load(Ordering::Relaxed);
+    let (state_text, errors, imported, failure) = match &outcome {
+        None => ("running", vec![], 0, None),
+        Some(Outcome::Done { errors, imported }) => ("done", errors.clone(), *imported, None),
+        Some(Outcome::Failed(m)) => ("failed", vec![], 0, Some(m.get(lang).to_string())),
+    };
+    let bad_lines: std::collections::HashSet<u64> = errors.iter().map(|e| e.line).collect();
+    let rows = if job.commit { total / 2 } else { total };
+    Ok(ApiJson(JobReport {
+        id,
+        kind: job.kind,
+        commit: job.commit,
+        state: state_text.into(),
+        phase: phase.into(),
+        processed,
+        total,
+        imported,
+        valid_rows: if outcome.is_some() {
+            rows.saturating_sub(bad_lines.len() as u64)
+        } else {
+            0
+        },
+        errors: errors
+            .into_iter()
+            .map(|e| RowErrorBody {
+                line: e.line,
+                column: e.column,
+                code: e.code.into(),
+                message: e.message.get(lang).into(),
+            })
+            .collect(),
+        failure,
+    }))
+}
+
+/// Export every person, vehicle or permit in the import's columns, as CSV or XLSX.
+#[utoipa::path(get, path = "/api/v1/bulk/{kind}/export", tag = "bulk",
+    params(("kind" = String, Path, description = "persons, vehicles or permits"), FormatQuery),
+    responses((status = 200, description = "The CSV or XLSX file"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export(
+    State(state): State<AppState>,
+    authed: Authed,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
+) -> ApiResult<Response> {
+    let kind = kind(&code)?;
+    check_format(&q.format)?;
+    let lang = Lang::from_headers(&headers);
+    let full = authed.sees_personal_ids();
+    let id_card = |s: String| if full { s } else { mask_id_card(&s) };
+    let phone = |s: String| if full { s } else { mask_phone(&s) };
+    let db = state.db.pool();
+    let columns = |extra: &[(&'static str, &'static str)]| {
+        let mut c = vec![Msg::new("编号", "id")];
+        c.extend(
+            kind.columns()
+                .iter()
+                .map(|(key, zh, _)| Msg::new(*zh, *key)),
+        );
+        c.extend(extra.iter().map(|(zh, en)| Msg::new(*zh, *en)));
+        c
+    };
+    let local = |ms: i64| {
+        crate::central::repo::audit::at(ms)
+            .with_timezone(&crate::central::stats::SITE_TZ)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let table = match kind {
+        Kind::Persons => Table {
+            name: "persons",
+            columns: columns(&[]),
+            rows: sqlx::query(
+                "SELECT id, name, category, department, phone, id_card FROM persons ORDER BY id",
+            )
+            .fetch_all(db)
+            .await
+            .map_err(crate::central::db::RepoError::from)?
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Int(r.get("id")),
+                    Cell::Text(r.get("name")),
+                    Cell::Text(r.get("category")),
+                    Cell::Text(r.get("department")),
+                    Cell::Text(phone(r.get("phone"))),
+                    Cell::Text(id_card(r.get("id_card"))),
+                ]
+            })
+            .collect(),
+        },
+        Kind::Vehicles => Table {
+            name: "vehicles",
+            columns: columns(&[]),
+            rows: sqlx::query(
+                "SELECT v.id, v.plate, v.plate_colour, v.vehicle_type, p.id_card, v.note \
+                 FROM vehicles v LEFT JOIN persons p ON p.id = v.owner_id ORDER BY v.id",
+            )
+            .fetch_all(db)
+            .await
+            .map_err(crate::central::db::RepoError::from)?
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Int(r.get("id")),
+                    Cell::Text(r.get("plate")),
+                    Cell::Text(r.get("plate_colour")),
+                    Cell::Text(r.get("vehicle_type")),
+                    Cell::Text(id_card(
+                        r.get::<Option<String>, _>("id_card").unwrap_or_default(),
+                    )),
+                    Cell::Text(r.get("note")),
+                ]
+            })
+            .collect(),
+        },
+        Kind::Permits => {
+            let rows = sqlx::query(
+                "SELECT pm.id, p.id_card, pm.category, pm.valid_from_ms, pm.valid_until_ms, \
+                 pm.gates, pm.schedule, pm.single_use, pm.status FROM permits pm \
+                 JOIN persons p ON p.id = pm.holder_id ORDER BY pm.id",
+            )
+            .fetch_all(db)
+            .await
+            .map_err(crate::central::db::RepoError::from)?;
+            let mut plates: HashMap<i64, Vec<String>> = HashMap::new();
+            for r in sqlx::query(
+                "SELECT pv.permit_id, v.plate FROM permit_vehicles pv \
+                 JOIN vehicles v ON v.id = pv.vehicle_id ORDER BY pv.permit_id, v.id",
+            )
+            .fetch_all(db)
+            .await
+            .map_err(crate::central::db::RepoError::from)?
+            {
+                plates
+                    .entry(r.get("permit_id"))
+                    .or_default()
+                    .push(r.get("plate"));
+            }
+            Table {
+                name: "permits",
+                columns: columns(&[("状态", "status")]),
+                rows: rows
+                    .iter()
+                    .map(|r| {
+                        let id: i64 = r.get("id");
+                        vec![
+                            Cell::Int(id),
+                            Cell::Text(id_card(r.get("id_card"))),
+                            Cell::Text(plates.remove(&id).unwrap_or_default().join(";")),
+                            Cell::Text(r.get("category")),
+                            Cell::Text(local(r.get("valid_from_ms"))),
+                            Cell::Text(local(r.get("valid_until_ms"))),
+                            Cell::Text(r.get("gates")),
+                            Cell::Text(r.get("schedule")),
+                            Cell::Text(
+                                if r.get::<i64, _>("single_use") != 0 {
+                                    "是"
+                                } else {
+                                    "否"
+                                }
+                                .into(),
+                            ),
+                            Cell::Text(r.get("status")),
+                        ]
+                    })
+                    .collect(),
+            }
+        }
+    };
+    render(
+        &table,
+        &q.format,
+        lang,
+        &format!("gatehouse-{}", kind.as_str()),
+    )
+}
+
+/// The bulk routes; the import route takes files up to [`IMPORT_LIMIT`].
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start_import))
+        .layer(DefaultBodyLimit::max(IMPORT_LIMIT))
+        .routes(routes!(get_job))
+        .routes(routes!(export))
+}

@@ -1,0 +1,568 @@
+//! Traffic statistics kept **incrementally**: [`apply`] folds the events an ingest has just
+//! stored into small aggregate tables, inside the ingest's own transaction, so a figure is
+//! current the moment its event is stored and an event counts exactly once (a re-sent event is
+//! not stored again, so it is not counted again). The dashboard queries
+//! ([`crate::central::repo::stats`]) read only these tables, never the events.
+//!
+//! What is kept (migration `0005_stats.sql`), by the site's calendar (Asia/Shanghai):
+//! - `stats_flows`: passages per hour × gate × direction (`entry`/`exit`) × vehicle category;
+//! - `stats_presence`: each known vehicle's latest passage — inside or not, since when, with
+//!   which category, and for visitors when they were expected to leave;
+//! - `stats_visitor_days`: distinct visitor vehicles that entered each day;
+//! - `stats_denials`: denied decisions per day × gate × reason code;
+//! - `stats_overrides`: guard manual opens (override events whose action is `open`) per day ×
+//!   gate × guard × reason code.
+//!
+//! Rules:
+//! - A **passage** counts in the flows; its direction is the one the gate journalled (`entry`
+//!   or `exit`; a passage with any other direction is not counted).
+//! - A passage's **vehicle** is its plate (`p:<plate>`), or its vehicle id (`v:<id>`) when it
+//!   has no plate; a passage with neither counts in the flows but not in presence.
+//! - Its **category**: for an exit of a vehicle recorded inside, the category it entered with;
+//!   otherwise the category of its permit (the event's permit, else the lowest-numbered permit
+//!   covering its vehicle); otherwise `visitor` when an approved (or arrived, or left) visitor
+//!   booking for the plate has a slot covering the passage; otherwise `unregistered`.
+//! - **Presence** follows the latest passage by the gate's clock (last writer wins on
+//!   `at`), so late or out-of-order uploads from several gates still leave the right answer.
+//! - A visitor's **expected departure** is the end of the booking's slot, or the end of the
+//!   permit for a `visitor`-category permit; a visitor inside after it is overstaying.
+//!
+//! What it never does: read or rescan `passage_events`, commit (the caller owns the
+//! transaction), or decide what a gate may upload.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use sqlx::{AnyConnection, Row};
+
+use crate::central::db::{Arg, Filter, RepoError};
+use crate::gate::journal::{EventBody, JournalEvent};
+
+/// The site's time zone: days and hours of the statistics are its.
+pub const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;
+
+/// The category of a vehicle with no permit and no booking.
+pub const UNREGISTERED: &str = "unregistered";
+/// The category of a vehicle let in on a visitor booking.
+pub const VISITOR: &str = "visitor";
+
+/// Rows per multi-row statement (at most 9 values a row: well under both databases' bounds).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// The site's calendar position of an instant: (UTC start of its hour, 'YYYY-MM-DD', hour).
+pub fn site_hour(at_ms: i64) -> (i64, String, i64) {
+    let at = DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
+    let local = at.with_timezone(&SITE_TZ);
+    let start = local
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(local);
+    (
+        start.timestamp_millis(),
+        local.date_naive().format("%Y-%m-%d").to_string(),
+        i64::from(local.hour()),
+    )
+}
+
+/// The UTC instant the site's day `day` starts.
+pub fn day_start_ms(day: NaiveDate) -> i64 {
+    SITE_TZ
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(0)
+}
+
+/// The site's date today.
+pub fn site_today(now_ms: i64) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .with_timezone(&SITE_TZ)
+        .date_naive()
+}
+
+/// A vehicle's presence row, as read and as it will be written.
+#[derive(Debug, Clone)]
+struct Presence {
+    plate: Option<String>,
+    category: String,
+    inside: bool,
+    last_ms: i64,
+    entered_ms: Option<i64>,
+    gate_id: i64,
+    expected_leave_ms: Option<i64>,
+    booking_id: Option<i64>,
+    dirty: bool,
+}
+
+/// What a passage's permit or booking says about its vehicle.
+#[derive(Debug, Clone)]
+struct PermitInfo {
+    category: String,
+    valid_until_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+struct BookingInfo {
+    id: i64,
+    slot_from_ms: i64,
+    slot_until_ms: i64,
+}
+
+/// One passage, as the statistics see it.
+struct Passage<'a> {
+    at_ms: i64,
+    entry: bool,
+    plate: Option<&'a str>,
+    vehicle_id: Option<i64>,
+    permit_id: Option<i64>,
+}
+
+/// Folds `events` (just stored for `gate_id`, each exactly once) into the statistics, on the
+/// caller's transaction.
+pub async fn apply(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    events: &[&JournalEvent],
+) -> Result<(), RepoError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // The gate's order: by its clock, then its sequence.
+    let mut events: Vec<&JournalEvent> = events.to_vec();
+    events.sort_by_key(|e| (e.at.timestamp_millis(), e.seq));
+
+    let mut passages = Vec::new();
+    for e in &events {
+        if let EventBody::Passage {
+            direction,
+            plate,
+            vehicle_id,
+            permit_id,
+        } = &e.body
+        {
+            let entry = match direction.as_str() {
+                "entry" => true,
+                "exit" => false,
+                _ => continue,
+            };
+            passages.push((
+                *e,
+                Passage {
+                    at_ms: e.at.timestamp_millis(),
+                    entry,
+                    plate: plate.as_deref(),
+                    vehicle_id: *vehicle_id,
+                    permit_id: *permit_id,
+                },
+            ));
+        }
+    }
+    // Plates as the events table stores them (normalised), so a key is the same however the
+    // gate spelled it.
+    let plates: Vec<Option<String>> = passages
+        .iter()
+        .map(|(_, p)| p.plate.map(normalise_plate))
+        .collect();
+
+    let lookups = Lookups::load(conn, &passages, &plates).await?;
+    let mut presence = lookups.presence;
+
+    let mut flows: BTreeMap<(i64, String, i64, &'static str, String), i64> = BTreeMap::new();
+    let mut visitor_days: Vec<(String, String)> = Vec::new();
+    for ((_, p), plate) in passages.iter().zip(&plates) {
+        let key = vehicle_key(plate.as_deref(), p.vehicle_id);
+        let current = key.as_ref().and_then(|k| presence.get(k));
+        let inside_category = current
+            .filter(|c| c.inside && !p.entry && c.last_ms <= p.at_ms)
+            .map(|c| (c.category.clone(), c.expected_leave_ms, c.booking_id));
+        let (category, expected_leave_ms, booking_id) = match inside_category {
+            Some(known) => known,
+            None => resolve(
+                &lookups.permits,
+                &lookups.vehicle_permits,
+                &lookups.bookings,
+                p,
+                plate.as_deref(),
+            ),
+        };
+        let (hour_ms, day, hour) = site_hour(p.at_ms);
+        let direction = if p.entry { "entry" } else { "exit" };
+        *flows
+            .entry((hour_ms, day.clone(), hour, direction, category.clone()))
+            .or_default() += 1;
+        let Some(key) = key else { continue };
+        if p.entry && category == VISITOR {
+            visitor_days.push((day, key.clone()));
+        }
+        let newer = presence.get(&key).is_none_or(|c| c.last_ms <= p.at_ms);
+        if newer {
+            let previous = presence.remove(&key);
+            let row = Presence {
+                plate: plate.clone(),
+                category: category.clone(),
+                inside: p.entry,
+                last_ms: p.at_ms,
+                entered_ms: if p.entry {
+                    Some(p.at_ms)
+                } else {
+                    previous.as_ref().and_then(|c| c.entered_ms)
+                },
+                gate_id,
+                expected_leave_ms,
+                booking_id,
+                dirty: true,
+            };
+            presence.insert(key, row);
+        }
+    }
+
+    let mut denials: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut opens: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for e in &events {
+        match &e.body {
+            EventBody::Decision(d) if !d.granted => {
+                let (_, day, _) = site_hour(e.at.timestamp_millis());
+                *denials.entry((day, d.reason.clone())).or_default() += 1;
+            }
+            EventBody::Override {
+                operator,
+                action,
+                reason,
+                ..
+            } if action == "open" => {
+                let (_, day, _) = site_hour(e.at.timestamp_millis());
+                *opens
+                    .entry((day, operator.clone(), reason.clone()))
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+
+    // Writes: additive upserts for the counters, last-writer-wins for presence.
+    let flow_rows: Vec<Vec<Arg>> = flows
+        .into_iter()
+        .map(|((hour_ms, day, hour, direction, category), n)| {
+            vec![
+                hour_ms.into(),
+                day.into(),
+                hour.into(),
+                gate_id.into(),
+                direction.into(),
+                category.into(),
+                n.into(),
+            ]
+        })
+        .collect();
+    upsert(
+        conn,
+        "stats_flows (hour_ms, day, hour, gate_id, direction, category, passages)",
+        &flow_rows,
+        "ON CONFLICT (hour_ms, gate_id, direction, category) DO UPDATE SET \
+         passages = stats_flows.passages + excluded.passages",
+    )
+    .await?;
+    let denial_rows: Vec<Vec<Arg>> = denials
+        .into_iter()
+        .map(|((day, reason), n)| vec![day.into(), gate_id.into(), reason.into(), n.into()])
+        .collect();
+    upsert(
+        conn,
+        "stats_denials (day, gate_id, reason, denials)",
+        &denial_rows,
+        "ON CONFLICT (day, gate_id, reason) DO UPDATE SET \
+         denials = stats_denials.denials + excluded.denials",
+    )
+    .await?;
+    let open_rows: Vec<Vec<Arg>> = opens
+        .into_iter()
+        .map(|((day, operator, reason), n)| {
+            vec![
+                day.into(),
+                gate_id.into(),
+                operator.into(),
+                reason.into(),
+                n.into(),
+            ]
+        })
+        .collect();
+    upsert(
+        conn,
+        "stats_overrides (day, gate_id, operator, reason, opens)",
+        &open_rows,
+        "ON CONFLICT (day, gate_id, operator, reason) DO UPDATE SET \
+         opens = stats_overrides.opens + excluded.opens",
+    )
+    .await?;
+    visitor_days.sort();
+    visitor_days.dedup();
+    let visitor_rows: Vec<Vec<Arg>> = visitor_days
+        .into_iter()
+        .map(|(day, key)| vec![day.into(), key.into()])
+        .collect();
+    upsert(
+        conn,
+        "stats_visitor_days (day, vehicle_key)",
+        &visitor_rows,
+        "ON CONFLICT (day, vehicle_key) DO NOTHING",
+    )
+    .await?;
+    let presence_rows: Vec<Vec<Arg>> = presence
+        .into_iter()
+        .filter(|(_, p)| p.dirty)
+        .map(|(key, p)| {
+            vec![
+                key.into(),
+                p.plate.into(),
+                p.category.into(),
+                i64::from(p.inside).into(),
+                p.last_ms.into(),
+                p.entered_ms.into(),
+                p.gate_id.into(),
+                p.expected_leave_ms.into(),
+                p.booking_id.into(),
+            ]
+        })
+        .collect();
+    // The WHERE keeps a newer row written meanwhile by another gate's upload.
+    upsert(
+        conn,
+        "stats_presence (vehicle_key, plate, category, inside, last_ms, entered_ms, gate_id, \
+         expected_leave_ms, booking_id)",
+        &presence_rows,
+        "ON CONFLICT (vehicle_key) DO UPDATE SET plate = excluded.plate, \
+         category = excluded.category, inside = excluded.inside, last_ms = excluded.last_ms, \
+         entered_ms = excluded.entered_ms, gate_id = excluded.gate_id, \
+         expected_leave_ms = excluded.expected_leave_ms, booking_id = excluded.booking_id \
+         WHERE stats_presence.last_ms <= excluded.last_ms",
+    )
+    .await?;
+    Ok(())
+}
+
+fn normalise_plate(text: &str) -> String {
+    crate::domain::Plate::parse(text)
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|_| text.to_string())
+}
+
+fn vehicle_key(plate: Option<&str>, vehicle_id: Option<i64>) -> Option<String> {
+    match (plate, vehicle_id) {
+        (Some(p), _) if !p.is_empty() => Some(format!("p:{p}")),
+        (_, Some(id)) => Some(format!("v:{id}")),
+        _ => None,
+    }
+}
+
+/// (category, expected departure, booking) of a passage from its permit or booking.
+fn resolve(
+    permits: &HashMap<i64, PermitInfo>,
+    vehicle_permits: &HashMap<i64, PermitInfo>,
+    bookings: &HashMap<String, Vec<BookingInfo>>,
+    p: &Passage<'_>,
+    plate: Option<&str>,
+) -> (String, Option<i64>, Option<i64>) {
+    let permit = p
+        .permit_id
+        .and_then(|id| permits.get(&id))
+        .or_else(|| p.vehicle_id.and_then(|id| vehicle_permits.get(&id)));
+    if let Some(permit) = permit {
+        let leave = (permit.category == VISITOR).then_some(permit.valid_until_ms);
+        return (permit.category.clone(), leave, None);
+    }
+    if let Some(b) = plate
+        .and_then(|plate| bookings.get(plate))
+        .and_then(|list| {
+            list.iter()
+                .find(|b| b.slot_from_ms <= p.at_ms && p.at_ms < b.slot_until_ms)
+        })
+    {
+        return (VISITOR.into(), Some(b.slot_until_ms), Some(b.id));
+    }
+    (UNREGISTERED.into(), None, None)
+}
+
+/// Everything the passages of one upload need from the database, read in a few statements.
+struct Lookups {
+    permits: HashMap<i64, PermitInfo>,
+    vehicle_permits: HashMap<i64, PermitInfo>,
+    bookings: HashMap<String, Vec<BookingInfo>>,
+    presence: HashMap<String, Presence>,
+}
+
+impl Lookups {
+    async fn load(
+        conn: &mut AnyConnection,
+        passages: &[(&JournalEvent, Passage<'_>)],
+        plates: &[Option<String>],
+    ) -> Result<Lookups, RepoError> {
+        let mut permit_ids: Vec<i64> = passages.iter().filter_map(|(_, p)| p.permit_id).collect();
+        permit_ids.sort_unstable();
+        permit_ids.dedup();
+        let mut vehicle_ids: Vec<i64> = passages
+            .iter()
+            .filter(|(_, p)| p.permit_id.is_none())
+            .filter_map(|(_, p)| p.vehicle_id)
+            .collect();
+        vehicle_ids.sort_unstable();
+        vehicle_ids.dedup();
+        let mut plate_list: Vec<String> = plates.iter().flatten().cloned().collect();
+        plate_list.sort_unstable();
+        plate_list.dedup();
+        let mut keys: Vec<String> = passages
+            .iter()
+            .zip(plates)
+            .filter_map(|((_, p), plate)| vehicle_key(plate.as_deref(), p.vehicle_id))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+
+        let mut permits = HashMap::new();
+        for chunk in permit_ids.chunks(ROWS_PER_STATEMENT) {
+            let (sql, f) = in_list(
+                "SELECT id, category, valid_until_ms FROM permits WHERE id IN",
+                chunk.iter().map(|id| Arg::Int(*id)),
+                "",
+            );
+            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+                permits.insert(
+                    r.try_get::<i64, _>("id")?,
+                    PermitInfo {
+                        category: r.try_get("category")?,
+                        valid_until_ms: r.try_get("valid_until_ms")?,
+                    },
+                );
+            }
+        }
+        let mut vehicle_permits = HashMap::new();
+        for chunk in vehicle_ids.chunks(ROWS_PER_STATEMENT) {
+            let (sql, f) = in_list(
+                "SELECT pv.vehicle_id, p.category, p.valid_until_ms FROM permit_vehicles pv \
+                 JOIN permits p ON p.id = pv.permit_id WHERE pv.vehicle_id IN",
+                chunk.iter().map(|id| Arg::Int(*id)),
+                " ORDER BY p.id DESC",
+            );
+            // Descending, so the lowest-numbered permit is inserted last and wins.
+            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+                vehicle_permits.insert(
+                    r.try_get::<i64, _>("vehicle_id")?,
+                    PermitInfo {
+                        category: r.try_get("category")?,
+                        valid_until_ms: r.try_get("valid_until_ms")?,
+                    },
+                );
+            }
+        }
+        let mut bookings: HashMap<String, Vec<BookingInfo>> = HashMap::new();
+        for chunk in plate_list.chunks(ROWS_PER_STATEMENT) {
+            let (sql, f) = in_list(
+                "SELECT id, plate, slot_from_ms, slot_until_ms FROM visitor_bookings \
+                 WHERE status IN ('approved', 'arrived', 'left') AND plate IN",
+                chunk.iter().map(|p| Arg::Text(p.clone())),
+                " ORDER BY id",
+            );
+            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+                bookings
+                    .entry(r.try_get("plate")?)
+                    .or_default()
+                    .push(BookingInfo {
+                        id: r.try_get("id")?,
+                        slot_from_ms: r.try_get("slot_from_ms")?,
+                        slot_until_ms: r.try_get("slot_until_ms")?,
+                    });
+            }
+        }
+        let mut presence = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let (sql, f) = in_list(
+                "SELECT vehicle_key, plate, category, inside, last_ms, entered_ms, gate_id, \
+                 expected_leave_ms, booking_id FROM stats_presence WHERE vehicle_key IN",
+                chunk.iter().map(|k| Arg::Text(k.clone())),
+                "",
+            );
+            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
+                presence.insert(
+                    r.try_get::<String, _>("vehicle_key")?,
+                    Presence {
+                        plate: r.try_get("plate")?,
+                        category: r.try_get("category")?,
+                        inside: r.try_get::<i64, _>("inside")? != 0,
+                        last_ms: r.try_get("last_ms")?,
+                        entered_ms: r.try_get("entered_ms")?,
+                        gate_id: r.try_get("gate_id")?,
+                        expected_leave_ms: r.try_get("expected_leave_ms")?,
+                        booking_id: r.try_get("booking_id")?,
+                        dirty: false,
+                    },
+                );
+            }
+        }
+        Ok(Lookups {
+            permits,
+            vehicle_permits,
+            bookings,
+            presence,
+        })
+    }
+}
+
+/// `head ($1, $2, …) tail` with the values bound in order.
+fn in_list(head: &str, values: impl Iterator<Item = Arg>, tail: &str) -> (String, Filter) {
+    let mut f = Filter::new();
+    let ps: Vec<String> = values.map(|v| f.arg(v)).collect();
+    (format!("{head} ({}){tail}", ps.join(", ")), f)
+}
+
+/// `INSERT INTO target VALUES (…), (…) conflict`, in statements of [`ROWS_PER_STATEMENT`].
+async fn upsert(
+    conn: &mut AnyConnection,
+    target: &str,
+    rows: &[Vec<Arg>],
+    conflict: &str,
+) -> Result<(), RepoError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut f = Filter::new();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|row| {
+                let ps: Vec<String> = row.iter().map(|a| f.arg(a.clone())).collect();
+                format!("({})", ps.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {target} VALUES {} {conflict}",
+            values.join(", ")
+        );
+        f.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_hour_and_day_are_shanghai_time() {
+        // 2026-03-02 23:30 UTC is 2026-03-03 07:30 in Shanghai.
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 23, 30, 0).unwrap();
+        let (hour_ms, day, hour) = site_hour(at.timestamp_millis());
+        assert_eq!(day, "2026-03-03");
+        assert_eq!(hour, 7);
+        assert_eq!(
+            hour_ms,
+            Utc.with_ymd_and_hms(2026, 3, 2, 23, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+        assert_eq!(
+            day_start_ms(NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()),
+            Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        );
+    }
+}
