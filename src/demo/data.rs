@@ -6,7 +6,7 @@
 //! to which kind of vehicle without storing it; [`seed`] writes the plan through the central
 //! repositories, exactly as the admin API would (audit and change log included).
 //!
-//! What it never does: write a gate's store (the bridge, later the sync, does), or invent data
+//! What it never does: write a gate's store (the gates' sync does), or invent data
 //! a real site could not have (every plate, EPC and permit passes the same validation).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};

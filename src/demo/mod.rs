@@ -4,16 +4,16 @@
 //! campus on first run ([`data`]; a version marker makes a second run reuse it), starts two
 //! gate controllers — north (an entry and an exit lane) and south (one two-way lane) — whose
 //! lanes open simulated UHF readers and lane I/O modules over real pseudo-terminals
-//! ([`crate::sim::lane::SimLane`]), keeps each gate in sync with the centre ([`bridge`], in
-//! process until the mutual-TLS sync lands), and sends simulated traffic through every lane:
-//! grants, each kind of denial, visitors and the occasional device fault.
+//! ([`crate::sim::lane::SimLane`]), makes the site PKI on first run and syncs each gate with
+//! the centre over real mutual TLS ([`crate::sync`], on a loopback port), and sends simulated
+//! traffic through every lane: grants, each kind of denial, visitors and the occasional device
+//! fault.
 //!
 //! One shutdown token ends everything; [`run`] returns when every task has ended.
 //!
 //! What it never does: touch a directory it did not create as a demo directory (`--reset`
 //! refuses to delete anything else), or run on PostgreSQL.
 
-pub mod bridge;
 pub mod data;
 
 use std::collections::HashSet;
@@ -136,6 +136,30 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         });
     }
 
+    // The site PKI, made on first run and reused: a CA, the sync port's certificate, one
+    // certificate per gate. Gates and centre talk mutual TLS exactly as on a real site.
+    let pki_dir = dir.join("pki");
+    ensure_pki(&pki_dir)?;
+    let ca_path = crate::pki::ca_paths(&pki_dir).cert;
+    let sync_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot open the demo's sync port")?;
+    let sync_addr = sync_listener.local_addr()?;
+    {
+        let server = crate::pki::server_paths(&pki_dir, SYNC_HOST);
+        let tls = Arc::new(crate::tls::server_config(
+            &crate::tls::load_ca(&ca_path)?,
+            &crate::tls::load_identity(&server.cert, &server.key)?,
+        )?);
+        let router = crate::sync::server::router(state.clone(), None);
+        let check = Arc::new(crate::central::gate_auth::DbGateCheck::new(db.clone()));
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            crate::tls::serve_mtls(sync_listener, tls, router, check, stop.cancelled_owned()).await;
+            Ok(())
+        });
+    }
+
     let mut gates = Vec::new();
     let mut sims = Vec::new();
     let mut banner = Vec::new();
@@ -179,6 +203,14 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             ));
             lane_sims.push((lane, Arc::new(sim)));
         }
+        let identity = crate::pki::gate_paths(&pki_dir, gate_no);
+        toml.push_str(&format!(
+            "\n[central]\nurl = \"https://127.0.0.1:{}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            sync_addr.port(),
+            ca_path.display(),
+            identity.cert.display(),
+            identity.key.display()
+        ));
         let config = GateConfig::parse(&toml)?;
         config.validate()?;
         let http = crate::gate::http::bind(config.http.listen).await?;
@@ -193,12 +225,21 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
                     .context("gate http")
             });
         }
-        tasks.spawn(bridge::run(
-            state.clone(),
-            handle.clone(),
-            gate_no,
-            stop.clone(),
-        ));
+        {
+            let central = config.central.as_ref().expect("written above");
+            let tls = crate::sync::client::client_tls(&central.ca, &central.cert, &central.key)?;
+            let client = Arc::new(crate::sync::client::SyncClient::new(
+                gate_no,
+                &central.url,
+                Some(tls),
+                crate::sync::client::ClientOptions::default(),
+            )?);
+            let (handle, stop) = (handle.clone(), stop.clone());
+            tasks.spawn(async move {
+                client.run(handle, stop).await;
+                Ok(())
+            });
+        }
         banner.insert(
             banner.len() - lane_sims.len(),
             format!("  gate {gate_no} {name}: http://{http_addr}/metrics"),
@@ -241,7 +282,9 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         );
     }
     println!(
-        "  gates sync with the centre in process (src/demo/bridge.rs) until the mutual-TLS sync lands."
+        "  gate sync: https://127.0.0.1:{} (mutual TLS; site PKI in {})",
+        sync_addr.port(),
+        pki_dir.display()
     );
 
     tokio::select! {
@@ -492,4 +535,27 @@ fn choose(
         }
         _ => Arrival::Fault,
     }
+}
+
+/// The demo's sync certificate's name (it also carries 127.0.0.1, which the gates dial).
+const SYNC_HOST: &str = "localhost";
+
+/// Makes the demo's site PKI on first run; later runs reuse it (and issue what is missing).
+fn ensure_pki(dir: &std::path::Path) -> anyhow::Result<()> {
+    use crate::pki;
+    if !pki::ca_paths(dir).cert.exists() {
+        pki::init_ca(dir, "Gatehouse Demo").context("creating the demo's site CA")?;
+    }
+    let validity = pki::Validity::days(pki::DEFAULT_VALIDITY_DAYS)?;
+    if !pki::server_paths(dir, SYNC_HOST).cert.exists() {
+        pki::issue_server(dir, SYNC_HOST, &["127.0.0.1".to_string()], validity)
+            .context("issuing the demo's sync certificate")?;
+    }
+    for gate in [data::NORTH, data::SOUTH] {
+        if !pki::gate_paths(dir, gate).cert.exists() {
+            pki::issue_gate(dir, gate, validity)
+                .with_context(|| format!("issuing gate {gate}'s certificate"))?;
+        }
+    }
+    Ok(())
 }
