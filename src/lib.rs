@@ -10,3 +10,4 @@ pub mod gate;
 pub mod serial;
 pub mod sim;
 pub mod sync;
+pub mod web;

@@ -30,6 +30,8 @@ pub enum LiveMessage {
         gate_id: i64,
         events: Arc<[JournalEvent]>,
     },
+    /// A booth's one-button alarm was raised, or changed (webhook outcome, acknowledged).
+    Alarm { gate_id: i64, alarm_id: i64 },
 }
 
 impl LiveMessage {
@@ -37,6 +39,7 @@ impl LiveMessage {
     pub fn gate_id(&self) -> Option<i64> {
         match self {
             LiveMessage::Events { gate_id, .. } => Some(*gate_id),
+            LiveMessage::Alarm { gate_id, .. } => Some(*gate_id),
         }
     }
 }

@@ -8,11 +8,14 @@
 //! checked for every route from one table ([`policy::POLICY`]) before any body is read, and
 //! handlers add the finer checks (an approver's department, a guard's gates).
 
+pub mod alarms;
 pub mod audit;
 pub mod auth;
 pub mod blacklist;
 pub mod bookings;
+pub mod console;
 pub mod credentials;
+pub mod duty;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -23,6 +26,7 @@ pub mod permits;
 pub mod persons;
 pub mod policy;
 pub mod vehicles;
+pub mod visits;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -82,7 +86,8 @@ pub fn app(state: AppState) -> axum::Router {
                 async move { axum::Json((*doc).clone()) }
             }),
         )
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::web::router(state))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::localize))
 }
@@ -102,4 +107,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(gates::routes())
         .merge(events::routes())
         .merge(audit::routes())
+        .merge(console::routes())
+        .merge(visits::routes())
+        .merge(duty::routes())
+        .merge(alarms::routes())
 }

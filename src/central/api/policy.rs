@@ -143,6 +143,49 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
     ("GET", "/api/v1/audit", OFFICE),
+    // The guard booth console: guards act at their own gates (checked in the handlers).
+    (
+        "POST",
+        "/api/v1/console/gates/{id}/lanes/{lane}/command",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    ("GET", "/api/v1/console/plates", BOOTH_READ),
+    ("GET", "/api/v1/console/manual-opens", OFFICE),
+    (
+        "POST",
+        "/api/v1/visits",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    ("GET", "/api/v1/visits", BOOTH_READ),
+    (
+        "POST",
+        "/api/v1/visits/{id}/leave",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/duty/sign-in",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/duty/sign-off",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/duty/notes",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/alarms",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    ("GET", "/api/v1/alarms", OFFICE),
+    ("POST", "/api/v1/alarms/{id}/acknowledge", OFFICE),
+    ("GET", "/api/v1/alarms/webhook", ADMIN),
+    ("PUT", "/api/v1/alarms/webhook", ADMIN),
 ];
 
 /// The access rule of a route, if it has one.
