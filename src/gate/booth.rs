@@ -158,7 +158,7 @@ fn frame(body: Markup) -> Markup {
     }
 }
 
-const STYLE: &str = "body{font-family:'Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#f4f6fa;color:#14213d}\
+const STYLE: &str = "body{font-family:'Noto Sans CJK SC','Microsoft YaHei','WenQuanYi Zen Hei',sans-serif;margin:0;background:#f4f6fa;color:#14213d}\
 header{background:#7a0000;color:#fff;padding:8px 16px}h1{margin:0;font-size:22px}.en{font-weight:400;font-size:16px;opacity:.85}\
 main{padding:12px 16px;max-width:980px}.lane{background:#fff;border-radius:8px;padding:10px 14px;margin-bottom:12px;box-shadow:0 1px 4px rgba(0,0,0,.08)}\
 .lane h2{margin:0 0 6px;font-size:20px}.row{display:grid;grid-template-columns:12em 1fr;gap:6px;align-items:center;margin:4px 0}\

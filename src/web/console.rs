@@ -242,7 +242,7 @@ fn command_form(lang: Lang, lane: &Lane) -> Markup {
     html! {
         form.command data-api={ "/api/v1/console/gates/" (lane.gate_id) "/lanes/" (lane.lane_key) "/command" } novalidate {
             div.row {
-                label for={ "reason-" (id) } { (t(lang, "手动操作原因", "Reason for manual command")) }
+                label for={ "reason-" (id) } { (t(lang, "手动操作原因", "Manual reason")) }
                 select id={ "reason-" (id) } name="reason" required data-lane-reason {
                     option value="" { (t(lang, "— 请选择原因 —", "— choose a reason —")) }
                     @for (code, zh, en) in GUARD_REASONS { option value=(code) { (t(lang, zh, en)) } }

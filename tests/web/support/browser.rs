@@ -24,6 +24,9 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long a page condition may take.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+// chromedriver and its watchdog live as long as the test process: nothing waits for them here;
+// the watchdog ends chromedriver's process group when this process is gone.
+#[allow(clippy::zombie_processes)]
 fn chromedriver_url() -> &'static Option<String> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
     URL.get_or_init(|| {
@@ -88,7 +91,7 @@ pub async fn open(test: &str) -> Option<Browser> {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1366,768",
-                "--autoplay-policy=no-user-gesture-required",
+                "--autoplay-policy=no-user-gesture-required", "--lang=zh-CN",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
         }),
