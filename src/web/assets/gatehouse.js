@@ -180,6 +180,7 @@
       u.parts.forEach(function (p) { var el = document.getElementById(p.id); if (el) el.innerHTML = p.html; });
       if (u.alert) alertBanner(u.alert);
       document.body.dataset.live = "connected";
+      document.body.dataset.updated = String(Date.now());
     });
     es.onerror = function () { document.body.dataset.live = "reconnecting"; };
   }

@@ -50,8 +50,8 @@ fn chromedriver_url() -> &'static Option<String> {
         Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -- -{cd} 2>/dev/null; \
-                 sleep 2; kill -KILL -- -{cd} 2>/dev/null",
+                "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -TERM -{cd} 2>/dev/null; \
+                 sleep 2; kill -KILL -{cd} 2>/dev/null",
                 me = std::process::id(),
                 cd = child.id()
             ))
@@ -62,12 +62,19 @@ fn chromedriver_url() -> &'static Option<String> {
         // Wait until chromedriver accepts connections.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "chromedriver did not start listening");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Some(format!("http://127.0.0.1:{port}"))
     })
 }
+
+/// One browser session at a time: on a 2-core CI machine, parallel Chromiums starve each other
+/// and the live view's timings stop meaning anything. Held by each [`Browser`].
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A browser session, or `None` (with a notice) where no browser is installed outside CI.
 pub async fn open(test: &str) -> Option<Browser> {
@@ -81,6 +88,7 @@ pub async fn open(test: &str) -> Option<Browser> {
         );
         return None;
     };
+    let turn = ONE_AT_A_TIME.lock().await;
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -104,6 +112,7 @@ pub async fn open(test: &str) -> Option<Browser> {
     Some(Browser {
         client,
         _profile: profile,
+        _turn: turn,
     })
 }
 
@@ -121,6 +130,7 @@ pub fn screenshot_dir() -> PathBuf {
 pub struct Browser {
     pub client: Client,
     _profile: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Browser {
