@@ -72,10 +72,6 @@ fn chromedriver_url() -> &'static Option<String> {
     })
 }
 
-/// One browser session at a time: on a 2-core CI machine, parallel Chromiums starve each other
-/// and the live view's timings stop meaning anything. Held by each [`Browser`].
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A browser session, or `None` (with a notice) where no browser is installed outside CI.
 pub async fn open(test: &str) -> Option<Browser> {
     let Some(url) = chromedriver_url() else {
@@ -88,7 +84,6 @@ pub async fn open(test: &str) -> Option<Browser> {
         );
         return None;
     };
-    let turn = ONE_AT_A_TIME.lock().await;
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -112,7 +107,6 @@ pub async fn open(test: &str) -> Option<Browser> {
     Some(Browser {
         client,
         _profile: profile,
-        _turn: turn,
     })
 }
 
@@ -130,7 +124,6 @@ pub fn screenshot_dir() -> PathBuf {
 pub struct Browser {
     pub client: Client,
     _profile: tempfile::TempDir,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Browser {
