@@ -15,3 +15,4 @@ pub mod serial;
 pub mod sim;
 pub mod sync;
 pub mod tls;
+pub mod web;

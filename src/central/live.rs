@@ -35,15 +35,17 @@ pub enum LiveMessage {
     /// each instance publishes this for the gates whose reports it sees change in the
     /// database, so a browser on any instance is told.
     GateStatus { gate_id: i64 },
+    /// A booth's one-button alarm was raised, or changed (webhook outcome, acknowledged).
+    Alarm { gate_id: i64, alarm_id: i64 },
 }
 
 impl LiveMessage {
     /// The gate the message is about, for per-viewer filtering.
     pub fn gate_id(&self) -> Option<i64> {
         match self {
-            LiveMessage::Events { gate_id, .. } | LiveMessage::GateStatus { gate_id } => {
-                Some(*gate_id)
-            }
+            LiveMessage::Events { gate_id, .. }
+            | LiveMessage::GateStatus { gate_id }
+            | LiveMessage::Alarm { gate_id, .. } => Some(*gate_id),
         }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`store`] — the local SQLite copy the index is built from; [`import`] — CSV commissioning;
 //! - [`journal`] — the durable event journal; [`config`] — `gate.toml`.
 
+pub mod booth;
 pub mod config;
 pub mod decision;
 pub mod http;

@@ -175,7 +175,9 @@ fn published(
 ) -> Vec<(i64, Vec<u64>)> {
     let mut out = vec![];
     while let Ok(m) = rx.try_recv() {
-        let LiveMessage::Events { gate_id, events } = &*m;
+        let LiveMessage::Events { gate_id, events } = &*m else {
+            continue;
+        };
         out.push((*gate_id, events.iter().map(|e| e.seq).collect()));
     }
     out

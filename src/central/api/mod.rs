@@ -8,13 +8,16 @@
 //! checked for every route from one table ([`policy::POLICY`]) before any body is read, and
 //! handlers add the finer checks (an approver's department, a guard's gates).
 
+pub mod alarms;
 pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod blacklist;
 pub mod bookings;
 pub mod bulk;
+pub mod console;
 pub mod credentials;
+pub mod duty;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -29,6 +32,7 @@ pub mod retention;
 pub mod stats;
 pub mod sync;
 pub mod vehicles;
+pub mod visits;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -97,7 +101,8 @@ pub fn app(state: AppState) -> axum::Router {
         )
         .merge(health::routes())
         .route_layer(axum::middleware::from_fn(health::track))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::web::router(state))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::localize))
 }
@@ -122,4 +127,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(applications::routes())
         .merge(retention::routes())
         .merge(bulk::routes())
+        .merge(console::routes())
+        .merge(visits::routes())
+        .merge(duty::routes())
+        .merge(alarms::routes())
 }

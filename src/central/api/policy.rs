@@ -199,6 +199,49 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/stats/weekly", STATS),
     ("GET", "/api/v1/stats/export", STATS),
     ("GET", "/api/v1/stats/daily-report", STATS),
+    // The guard booth console: guards act at their own gates (checked in the handlers).
+    (
+        "POST",
+        "/api/v1/console/gates/{id}/lanes/{lane}/command",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    ("GET", "/api/v1/console/plates", BOOTH_READ),
+    ("GET", "/api/v1/console/manual-opens", OFFICE),
+    (
+        "POST",
+        "/api/v1/visits",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    ("GET", "/api/v1/visits", BOOTH_READ),
+    (
+        "POST",
+        "/api/v1/visits/{id}/leave",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/duty/sign-in",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/duty/sign-off",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/duty/notes",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/alarms",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    ("GET", "/api/v1/alarms", OFFICE),
+    ("POST", "/api/v1/alarms/{id}/acknowledge", OFFICE),
+    ("GET", "/api/v1/alarms/webhook", ADMIN),
+    ("PUT", "/api/v1/alarms/webhook", ADMIN),
 ];
 
 /// The access rule of a route, if it has one.

@@ -1,0 +1,505 @@
+//! `/console`: the guard's live view of their gates — each lane with the vehicle just decided
+//! (plate, tag, holder and category, permit validity), the decision and its reason in large
+//! text and colour, device health and mode, the manual open / keep-closed form with its
+//! mandatory reason, the recent passages, duty and handover notes. `/console/live` pushes
+//! re-rendered lane parts as server-sent events the moment the centre ingests a gate's events.
+//!
+//! What it never does: show a gate the viewer may not see (guards: their own gates only), or
+//! act by itself (every action is a `fetch` to the JSON API).
+
+use std::convert::Infallible;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use maud::{Markup, html};
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Viewer;
+use super::i18n::{
+    GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
+};
+use super::layout::{Nav, local_time, page as frame};
+use crate::central::api::AppState;
+use crate::central::db::{Page, RepoError};
+use crate::central::live::LiveMessage;
+use crate::central::repo::events::{self, EventQuery, PassageEvent};
+use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
+use crate::central::repo::{duty, permits};
+use crate::gate::journal::EventBody;
+
+/// Recent passages shown per gate.
+const RECENT: i64 = 8;
+
+/// The gates the viewer may see, in id order.
+pub async fn visible_gates(state: &AppState, viewer: &Viewer) -> Result<Vec<Gate>, RepoError> {
+    let query = GateQuery {
+        only: (!viewer.sees_all_gates()).then(|| viewer.authed.gates.clone()),
+        ..GateQuery::default()
+    };
+    let mut gates = gates::search(
+        &state.db,
+        &query,
+        Page {
+            limit: 100,
+            offset: 0,
+        },
+    )
+    .await?
+    .items;
+    gates.sort_by_key(|g| g.id);
+    Ok(gates)
+}
+
+async fn latest(
+    state: &AppState,
+    gate_id: i64,
+    lane: Option<&str>,
+    kind: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PassageEvent>, RepoError> {
+    let q = EventQuery {
+        gate_id: Some(gate_id),
+        lane: lane.map(str::to_string),
+        kind: kind.map(str::to_string),
+        ..EventQuery::default()
+    };
+    Ok(events::search(&state.db, &q, Page { limit, offset: 0 })
+        .await?
+        .items)
+}
+
+/// The id of a lane's live status element.
+fn status_id(gate_id: i64, lane: &str) -> String {
+    format!("lane-status-{gate_id}-{lane}")
+}
+
+/// A lane's live part: health, mode, the vehicle just decided and the decision.
+async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup, RepoError> {
+    let decision = latest(
+        state,
+        lane.gate_id,
+        Some(&lane.lane_key),
+        Some("decision"),
+        1,
+    )
+    .await?
+    .into_iter()
+    .next();
+    let override_ = latest(
+        state,
+        lane.gate_id,
+        Some(&lane.lane_key),
+        Some("override"),
+        1,
+    )
+    .await?
+    .into_iter()
+    .next();
+    let devices = latest(
+        state,
+        lane.gate_id,
+        Some(&lane.lane_key),
+        Some("device"),
+        20,
+    )
+    .await?;
+    let mode = latest(
+        state,
+        lane.gate_id,
+        Some(&lane.lane_key),
+        Some("mode_change"),
+        1,
+    )
+    .await?
+    .into_iter()
+    .next()
+    .and_then(|e| e.body["to"].as_str().map(str::to_string))
+    .unwrap_or_else(|| lane.mode.clone());
+    let device = |name: &str| -> Option<bool> {
+        devices
+            .iter()
+            .find(|e| e.body["device"].as_str() == Some(name))
+            .map(|e| e.body["status"].as_str() == Some("online"))
+    };
+    let health = |label: &'static str, state: Option<bool>| {
+        html! {
+            span.dev.(match state { Some(true) => "ok", Some(false) => "bad", None => "unknown" }) {
+                (label) " "
+                (match state {
+                    Some(true) => t(lang, "在线", "online"),
+                    Some(false) => t(lang, "离线", "OFFLINE"),
+                    None => t(lang, "未上报", "no report"),
+                })
+            }
+        }
+    };
+    // The newer of the last decision and the last guard command is what the lane shows.
+    let shown_override = match (&decision, &override_) {
+        (Some(d), Some(o)) if o.seq > d.seq => Some(o),
+        (None, Some(o)) => Some(o),
+        _ => None,
+    };
+    let permit = match decision.as_ref().and_then(|d| d.permit_id) {
+        Some(id) => permits::get(&state.db, id).await.ok(),
+        None => None,
+    };
+    Ok(html! {
+        div.health {
+            (health(t(lang, "读卡器", "Reader"), device("reader")))
+            (health(t(lang, "道闸IO", "Barrier I/O"), device("io")))
+            span.mode { (t(lang, "模式：", "Mode: ")) (mode_label(lang, &mode)) }
+        }
+        @if let Some(o) = shown_override {
+            div.verdict.manual data-seq=(o.seq) {
+                (if o.body["action"].as_str() == Some("open") { t(lang, "手动抬杆", "MANUAL OPEN") } else { t(lang, "手动保持关闭", "KEPT CLOSED BY GUARD") })
+            }
+            p.reason {
+                (super::i18n::guard_reason_label(lang, o.body["reason"].as_str().unwrap_or("")))
+                @if let Some(note) = o.body["note"].as_str() { " — " (note) }
+            }
+            p.meta { (o.body["operator"].as_str().unwrap_or("")) " · " (local_time(o.at)) }
+        } @else if let Some(d) = &decision {
+            @let granted = d.granted == Some(true);
+            @let reason = d.reason.clone().unwrap_or_default();
+            @let class = if reason == "denied_blacklisted" { "blacklist" } else if granted { "granted" } else { "denied" };
+            div.verdict.(class) data-seq=(d.seq) data-reason=(reason) {
+                (if granted { t(lang, "放行", "GRANTED") } else { t(lang, "禁止通行", "DENIED") })
+            }
+            p.reason { (reason_label(lang, &reason)) }
+            dl.vehicle {
+                dt { (t(lang, "车牌", "Plate")) } dd.plate { (d.plate.clone().unwrap_or_else(|| "—".into())) }
+                dt { (t(lang, "标签", "Tag")) } dd.tag { (d.body["epc"].as_str().unwrap_or("—")) }
+                dt { (t(lang, "持证人", "Holder")) }
+                dd { (d.body["holder"].as_str().unwrap_or("—"))
+                    @if let Some(c) = d.body["category"].as_str() { " · " (category_label(lang, c)) } }
+                dt { (t(lang, "通行证", "Permit")) }
+                dd {
+                    @if let Some(p) = &permit {
+                        "#" (p.id) " " (super::layout::local_time(p.valid_from)) " → " (super::layout::local_time(p.valid_until))
+                        " (" (p.status.as_str()) ")"
+                    } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
+                }
+                dt { (t(lang, "方向/时间", "Direction / time")) }
+                dd { (direction_label(lang, d.direction.as_deref().unwrap_or(""))) " · " (local_time(d.at)) }
+            }
+        } @else {
+            div.verdict.idle { (t(lang, "暂无车辆", "No vehicle yet")) }
+        }
+    })
+}
+
+/// The recent passages of a gate.
+async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, RepoError> {
+    let rows: Vec<PassageEvent> = latest(state, gate_id, None, None, 40)
+        .await?
+        .into_iter()
+        .filter(|e| matches!(e.kind.as_str(), "decision" | "override" | "passage"))
+        .take(RECENT as usize)
+        .collect();
+    Ok(html! {
+        table.recent {
+            caption { (t(lang, "最近通行", "Recent passages")) }
+            thead { tr {
+                th scope="col" { (t(lang, "时间", "Time")) }
+                th scope="col" { (t(lang, "车道", "Lane")) }
+                th scope="col" { (t(lang, "车牌", "Plate")) }
+                th scope="col" { (t(lang, "结果", "Result")) }
+            } }
+            tbody {
+                @if rows.is_empty() { tr { td colspan="4" { (t(lang, "暂无记录", "Nothing yet")) } } }
+                @for e in &rows {
+                    tr.(e.kind.as_str()) {
+                        td { (local_time(e.at)) }
+                        td { (e.lane) }
+                        td { (e.plate.clone().unwrap_or_else(|| "—".into())) }
+                        td {
+                            @match e.kind.as_str() {
+                                "decision" => {
+                                    span.(if e.granted == Some(true) { "ok" } else { "bad" }) {
+                                        (reason_label(lang, e.reason.as_deref().unwrap_or("")))
+                                    }
+                                }
+                                "override" => {
+                                    (t(lang, "手动：", "Manual: "))
+                                    (super::i18n::guard_reason_label(lang, e.body["reason"].as_str().unwrap_or("")))
+                                    " (" (e.body["operator"].as_str().unwrap_or("")) ")"
+                                }
+                                _ => { (t(lang, "已通过", "Passed")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn command_form(lang: Lang, lane: &Lane) -> Markup {
+    let id = format!("{}-{}", lane.gate_id, lane.lane_key);
+    html! {
+        form.command data-api={ "/api/v1/console/gates/" (lane.gate_id) "/lanes/" (lane.lane_key) "/command" } novalidate {
+            div.row {
+                label for={ "reason-" (id) } { (t(lang, "手动操作原因", "Manual reason")) }
+                select id={ "reason-" (id) } name="reason" required data-lane-reason {
+                    option value="" { (t(lang, "— 请选择原因 —", "— choose a reason —")) }
+                    @for (code, zh, en) in GUARD_REASONS { option value=(code) { (t(lang, zh, en)) } }
+                }
+                span.error data-error-for="reason" {}
+            }
+            div.row {
+                label for={ "note-" (id) } { (t(lang, "说明", "Note")) }
+                input id={ "note-" (id) } name="note" maxlength="200" autocomplete="off";
+                span.error data-error-for="note" {}
+            }
+            div.buttons {
+                button.open type="submit" name="command" value="open" { (t(lang, "抬杆放行", "Open")) }
+                button.keep type="submit" name="command" value="keep_closed" { (t(lang, "保持关闭", "Keep closed")) }
+            }
+            p.form-status role="status" {}
+        }
+    }
+}
+
+/// One gate's panel: its lanes (live part, command form) and recent passages.
+async fn gate_panel(state: &AppState, lang: Lang, gate: &Gate) -> Result<Markup, RepoError> {
+    let lanes = gates::lanes(&state.db, gate.id).await?;
+    let mut cards = Vec::new();
+    for lane in &lanes {
+        cards.push((lane, lane_status(state, lang, lane).await?));
+    }
+    let recent = recent(state, lang, gate.id).await?;
+    Ok(html! {
+        section.gate id={ "gate-" (gate.id) } aria-labelledby={ "gate-title-" (gate.id) } {
+            h2 id={ "gate-title-" (gate.id) } { (gate.name) span.mode { (mode_label(lang, &gate.mode)) } }
+            div.lanes {
+                @for (lane, status) in &cards {
+                    article.lane {
+                        h3 { (if lane.name.is_empty() { &lane.lane_key } else { &lane.name })
+                            " · " (direction_label(lang, &lane.direction)) }
+                        div.status id=(status_id(gate.id, &lane.lane_key)) aria-live="polite" { (status) }
+                        (command_form(lang, lane))
+                    }
+                }
+                @if lanes.is_empty() { p { (t(lang, "此大门尚未配置车道", "This gate has no lanes configured")) } }
+            }
+            div id={ "recent-" (gate.id) } { (recent) }
+        }
+    })
+}
+
+async fn duty_panel(
+    state: &AppState,
+    viewer: &Viewer,
+    gates: &[Gate],
+) -> Result<Markup, RepoError> {
+    let lang = viewer.lang;
+    let current = duty::current(&state.db, viewer.authed.operator_id).await?;
+    let note_gate = current
+        .as_ref()
+        .map(|d| d.gate_id)
+        .or(gates.first().map(|g| g.id));
+    let notes = match note_gate {
+        Some(g) => duty::notes(&state.db, g, 5).await?,
+        None => Vec::new(),
+    };
+    let gate_name = |id: i64| {
+        gates
+            .iter()
+            .find(|g| g.id == id)
+            .map_or_else(|| id.to_string(), |g| g.name.clone())
+    };
+    Ok(html! {
+        section.duty aria-labelledby="duty-title" {
+            h2 id="duty-title" { (t(lang, "值班与交接班", "Duty and handover")) }
+            @if let Some(d) = &current {
+                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自", "since ")) (local_time(d.started_at)) }
+                form data-api="/api/v1/duty/sign-off" data-reload { button type="submit" { (t(lang, "下班签退", "Sign off duty")) } p.form-status role="status" {} }
+            } @else {
+                p id="duty-status" { (t(lang, "尚未签到上岗", "Not signed in to a booth")) }
+                @for g in gates {
+                    form.inline data-api="/api/v1/duty/sign-in" data-reload {
+                        input type="hidden" name="gate_id" value=(g.id) data-type="number";
+                        button type="submit" { (t(lang, "签到上岗：", "Sign in at: ")) (g.name) }
+                    }
+                }
+            }
+            @if let Some(g) = note_gate {
+                h3 { (t(lang, "交接班记录", "Handover notes")) " · " (gate_name(g)) }
+                ul.notes {
+                    @for n in &notes { li { span.meta { (local_time(n.at)) " " (n.operator_name) } " " (n.note) } }
+                    @if notes.is_empty() { li { (t(lang, "暂无", "None yet")) } }
+                }
+                form data-api="/api/v1/duty/notes" data-reload novalidate {
+                    input type="hidden" name="gate_id" value=(g) data-type="number";
+                    label for="handover-note" { (t(lang, "留言给下一班", "Note for the next shift")) }
+                    textarea id="handover-note" name="note" rows="2" maxlength="1000" {}
+                    span.error data-error-for="note" {}
+                    button type="submit" { (t(lang, "保存交接记录", "Save note")) }
+                    p.form-status role="status" {}
+                }
+            }
+        }
+    })
+}
+
+/// The gate the alarm button raises at: the one on duty, else the first visible.
+pub async fn alarm_gate(state: &AppState, viewer: &Viewer, gates: &[Gate]) -> Option<i64> {
+    let on_duty = duty::current(&state.db, viewer.authed.operator_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|d| d.gate_id);
+    on_duty.or(gates.first().map(|g| g.id))
+}
+
+/// `GET /console`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Result<Markup, super::PageError> {
+    let lang = viewer.lang;
+    let gates = visible_gates(&state, &viewer).await?;
+    let mut panels = Vec::new();
+    for g in &gates {
+        panels.push(gate_panel(&state, lang, g).await?);
+    }
+    let duty = duty_panel(&state, &viewer, &gates).await?;
+    let alarm = alarm_gate(&state, &viewer, &gates).await;
+    Ok(frame(
+        &viewer,
+        t(lang, "实时车道", "Live lanes"),
+        Nav::Live,
+        alarm,
+        html! {
+            main.console data-live-url="/console/live" {
+                div id="alert" role="alert" hidden {}
+                @if gates.is_empty() { p { (t(lang, "您还没有分配大门，请联系管理员。", "No gate is assigned to you; ask an administrator.")) } }
+                @for p in &panels { (p) }
+                (duty)
+                p.keys { (t(lang, "快捷键：F2 实时车道 · F4 访客登记 · F9 一键报警 · Alt+1…9 选择车道原因 · Alt+L 切换语言",
+                    "Keys: F2 live lanes · F4 visitors · F9 alarm · Alt+1…9 a lane's reason · Alt+L language")) }
+            }
+        },
+    ))
+}
+
+/// One pushed update: new HTML for some elements, and an alert if a blacklisted vehicle came.
+#[derive(Debug, Serialize)]
+struct Update {
+    gate_id: i64,
+    parts: Vec<Part>,
+    alert: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Part {
+    id: String,
+    html: String,
+}
+
+async fn gate_update(
+    state: &AppState,
+    lang: Lang,
+    gate_id: i64,
+    alert: Option<String>,
+) -> Result<String, RepoError> {
+    let mut parts = Vec::new();
+    for lane in gates::lanes(&state.db, gate_id).await? {
+        parts.push(Part {
+            id: status_id(gate_id, &lane.lane_key),
+            html: lane_status(state, lang, &lane).await?.into_string(),
+        });
+    }
+    parts.push(Part {
+        id: format!("recent-{gate_id}"),
+        html: recent(state, lang, gate_id).await?.into_string(),
+    });
+    Ok(serde_json::to_string(&Update {
+        gate_id,
+        parts,
+        alert,
+    })
+    .unwrap_or_default())
+}
+
+fn blacklist_alert(lang: Lang, events: &[crate::gate::journal::JournalEvent]) -> Option<String> {
+    events.iter().find_map(|e| match &e.body {
+        EventBody::Decision(d) if d.reason == "denied_blacklisted" => Some(format!(
+            "{} {} — {}",
+            t(lang, "黑名单车辆！", "BLACKLISTED VEHICLE!"),
+            d.plate
+                .clone()
+                .unwrap_or_else(|| d.epc.clone().unwrap_or_default()),
+            t(lang, "车道：", "lane: ").to_string() + &e.lane
+        )),
+        _ => None,
+    })
+}
+
+/// `GET /console/live`: server-sent events. First the current state of every visible gate,
+/// then an update whenever the centre ingests events of one of them.
+pub async fn live(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.live.subscribe();
+    let gates: Vec<i64> = visible_gates(&state, &viewer)
+        .await
+        .map(|g| g.iter().map(|g| g.id).collect())
+        .unwrap_or_default();
+    let initial: Vec<i64> = gates.clone();
+    let stream = futures::stream::unfold(
+        (rx, state, viewer, initial),
+        |(mut rx, state, viewer, mut initial)| async move {
+            let lang = viewer.lang;
+            if let Some(gate_id) = initial.pop() {
+                let data = gate_update(&state, lang, gate_id, None)
+                    .await
+                    .unwrap_or_default();
+                let event = Event::default().event("gate").data(data);
+                return Some((Ok(event), (rx, state, viewer, initial)));
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(message) => {
+                        let LiveMessage::Events { gate_id, events } = &*message else {
+                            continue;
+                        };
+                        if !viewer.authed.can_see_gate(*gate_id) {
+                            continue;
+                        }
+                        let alert = blacklist_alert(lang, events);
+                        match gate_update(&state, lang, *gate_id, alert).await {
+                            Ok(data) => {
+                                let event = Event::default().event("gate").data(data);
+                                return Some((Ok(event), (rx, state, viewer, initial)));
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "live view: cannot render a gate")
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Fell behind: start over with every gate's current state.
+                        initial = visible_gates(&state, &viewer)
+                            .await
+                            .map(|g| g.iter().map(|g| g.id).collect())
+                            .unwrap_or_default();
+                        if let Some(gate_id) = initial.pop() {
+                            let data = gate_update(&state, lang, gate_id, None)
+                                .await
+                                .unwrap_or_default();
+                            let event = Event::default().event("gate").data(data);
+                            return Some((Ok(event), (rx, state, viewer, initial)));
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,153 @@
+//! The pages' languages: zh-CN by default, English on request, chosen by the `gh_lang` cookie
+//! (set by the language switch, `/lang`), and the product's words in both: decision reasons,
+//! guard reasons, vehicle categories, lane states and modes.
+//!
+//! What it never does: translate free text typed by people (names, notes), or guess a language
+//! from the browser (booth PCs are often set to English while their guards read Chinese).
+
+use axum::http::{HeaderMap, header};
+
+pub use crate::central::api::error::Lang;
+
+/// The cookie holding the chosen language (`zh` or `en`).
+pub const LANG_COOKIE: &str = "gh_lang";
+
+/// The language a request's cookie asks for; zh-CN without one.
+pub fn lang_of(headers: &HeaderMap) -> Lang {
+    let chosen = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == LANG_COOKIE).then(|| value.to_string())
+        });
+    match chosen.as_deref() {
+        Some("en") => Lang::En,
+        _ => Lang::Zh,
+    }
+}
+
+/// The text in `lang`.
+pub fn t(lang: Lang, zh: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Zh => zh,
+        Lang::En => en,
+    }
+}
+
+/// The `lang` attribute of a page.
+pub fn html_lang(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "zh-CN",
+        Lang::En => "en",
+    }
+}
+
+/// A guard's reasons for a manual open or keep-closed: (code, zh, en). The codes are the ones
+/// `central::commands::GateCommand::Guard` and the gate's journal carry.
+pub const GUARD_REASONS: &[(&str, &str, &str)] = &[
+    ("visitor_registered", "访客已登记", "Visitor registered"),
+    (
+        "permit_holder_without_tag",
+        "持证人未带标签",
+        "Permit holder without tag",
+    ),
+    (
+        "emergency_vehicle",
+        "警车/消防/救护车",
+        "Police / fire / ambulance",
+    ),
+    ("official_business", "公务车辆", "Official business"),
+    ("device_fault", "设备故障", "Device fault"),
+    ("other", "其他（须填写说明）", "Other (explain)"),
+];
+
+/// Whether `code` is a guard reason.
+pub fn is_guard_reason(code: &str) -> bool {
+    GUARD_REASONS.iter().any(|(c, _, _)| *c == code)
+}
+
+/// A guard reason's label (the code itself if unknown).
+pub fn guard_reason_label(lang: Lang, code: &str) -> String {
+    GUARD_REASONS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or_else(
+            || code.to_string(),
+            |(_, zh, en)| t(lang, zh, en).to_string(),
+        )
+}
+
+/// A decision reason code in words, as the lane card shows it.
+pub fn reason_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "granted" => ("通行证有效，放行", "Valid permit — open"),
+        "granted_visitor" => ("预约访客，放行", "Booked visitor — open"),
+        "denied_blacklisted" => (
+            "黑名单车辆！禁止通行",
+            "BLACKLISTED vehicle — do not let in",
+        ),
+        "denied_expired" => ("通行证已过期", "Permit expired"),
+        "denied_not_yet_valid" => ("通行证尚未生效", "Permit not yet valid"),
+        "denied_suspended" => ("通行证已暂停", "Permit suspended"),
+        "denied_revoked" => ("通行证已吊销", "Permit revoked"),
+        "denied_wrong_gate" => ("通行证不含本大门", "Permit not valid at this gate"),
+        "denied_wrong_direction" => ("通行证不含此方向", "Permit not valid in this direction"),
+        "denied_outside_schedule" => ("不在允许通行时段", "Outside the permitted hours"),
+        "denied_single_use_consumed" => ("一次性通行证已使用", "Single-use pass already used"),
+        "denied_passback" => (
+            "防潜回：车辆已在校内",
+            "Anti-passback: vehicle already inside",
+        ),
+        "denied_permit_quota" => ("同证车辆在校数已满", "Permit's vehicles already inside"),
+        "denied_locked_vehicle" => ("锁车车辆，禁止驶出", "Locked vehicle — may not leave"),
+        "denied_tag_tid_mismatch" => ("疑似克隆标签", "Suspected cloned tag"),
+        "denied_no_permit" => ("登记车辆但无通行证", "Registered vehicle without a permit"),
+        "denied_visitor_outside_slot" => ("访客不在预约时段", "Visitor outside the booked slot"),
+        "denied_visitor_not_approved" => ("访客预约未批准", "Visitor booking not approved"),
+        "denied_unknown_tag" => ("未登记的标签", "Unknown tag"),
+        "denied_unknown_plate" => ("未登记的车牌", "Unknown plate"),
+        "denied_lane_locked" => ("车道已锁定", "Lane locked"),
+        "guard_open" => ("门卫手动抬杆", "Opened by the guard"),
+        "opened_for_evacuation" => ("紧急疏散常开", "Open for evacuation"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// A permit category in words.
+pub fn category_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "staff" => ("教职工", "Staff"),
+        "student" => ("学生", "Student"),
+        "family" => ("家属", "Family"),
+        "contractor" => ("施工/外包", "Contractor"),
+        "official" => ("公务", "Official"),
+        "visitor" => ("访客", "Visitor"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// A lane or gate mode in words.
+pub fn mode_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "normal" => ("正常", "Normal"),
+        "locked_closed" => ("锁闭（仅手动）", "Locked closed (manual only)"),
+        "locked_open" => ("常开（疏散）", "Locked open (evacuation)"),
+        "emergency" => ("紧急", "Emergency"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// A direction in words.
+pub fn direction_label(lang: Lang, code: &str) -> &'static str {
+    match code {
+        "entry" => t(lang, "入", "In"),
+        "exit" => t(lang, "出", "Out"),
+        _ => t(lang, "双向", "Both"),
+    }
+}

@@ -1,0 +1,221 @@
+//! The web pages: the guard booth console (`/console`), visitor registration
+//! (`/console/visitors`), the security office's alarm page (`/office`), sign-in (`/login`) and
+//! the language switch (`/lang`), with their CSS/JS embedded in the binary (no CDN, no Node.js).
+//!
+//! - Pages are rendered on the server (maud: compile-time checked, auto-escaping) in zh-CN by
+//!   default or English ([`i18n`]); live parts are pushed as server-sent events carrying
+//!   re-rendered HTML, so there is one rendering path for the first paint and every update.
+//! - Every state change goes through the JSON API (`/api/v1/…`) by `fetch` with the session's
+//!   CSRF token in `X-CSRF-Token`: the API's role table, CSRF check and localized errors apply.
+//!   The pages themselves only read.
+//! - Every page route has a row in [`PAGES`], enforced by [`enforce`] before the handler runs:
+//!   no session → to the sign-in page; wrong role → 403. `tests/web` walks the table.
+//!
+//! What it never does: change data on a GET, trust a role the table does not grant, or load
+//! anything from outside the server.
+
+pub mod assets;
+pub mod console;
+pub mod i18n;
+pub mod layout;
+pub mod login;
+pub mod office;
+pub mod plates;
+pub mod visitors;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+
+use crate::central::api::AppState;
+use crate::central::api::auth::{Authed, Role, SESSION_COOKIE};
+use crate::central::api::policy::Access;
+use i18n::{Lang, lang_of};
+
+use Role::{Admin, Guard, Security};
+
+/// The booth: guards, and the office and administrators who stand in for them.
+pub const BOOTH: Access = Access::Roles(&[Admin, Security, Guard]);
+/// The security office's pages.
+pub const OFFICE: Access = Access::Roles(&[Admin, Security]);
+
+/// (route, access) for every page route. GET only: pages never change anything.
+pub const PAGES: &[(&str, Access)] = &[
+    ("/", Access::SignedIn),
+    ("/login", Access::Public),
+    ("/lang", Access::Public),
+    ("/assets/{file}", Access::Public),
+    ("/console", BOOTH),
+    ("/console/live", BOOTH),
+    ("/console/visitors", BOOTH),
+    ("/office", OFFICE),
+    ("/office/live", OFFICE),
+];
+
+/// The pages as a router (merged into the server's app next to the API).
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::page))
+        .route("/lang", get(login::switch_language))
+        .route("/assets/{file}", get(assets::serve))
+        .route("/console", get(console::page))
+        .route("/console/live", get(console::live))
+        .route("/console/visitors", get(visitors::page))
+        .route("/office", get(office::page))
+        .route("/office/live", get(office::live))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
+        .with_state(state)
+}
+
+/// Who is looking at a page, with what they need to act from it.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub authed: Authed,
+    /// The session's CSRF token, for the page's `fetch` calls.
+    pub csrf: String,
+    pub lang: Lang,
+}
+
+impl Viewer {
+    /// Whether the viewer may see every gate (not only their own).
+    pub fn sees_all_gates(&self) -> bool {
+        self.authed.has(Admin) || self.authed.has(Security) || self.authed.has(Role::Viewer)
+    }
+
+    pub fn is_office(&self) -> bool {
+        self.authed.has(Admin) || self.authed.has(Security)
+    }
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
+        })
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let lang = lang_of(&parts.headers);
+        // Pages are GETs: the API's extractor validates the session (and checks no CSRF token,
+        // which only unsafe requests need).
+        let authed = Authed::from_request_parts(parts, state)
+            .await
+            .map_err(|_| to_login(parts))?;
+        let token = session_cookie(parts).ok_or_else(|| to_login(parts))?;
+        let hash = hex::encode(Sha256::digest(token.as_bytes()));
+        let csrf: String =
+            sqlx::query_scalar("SELECT csrf_token FROM sessions WHERE token_hash = $1")
+                .bind(hash)
+                .fetch_optional(state.db.pool())
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| to_login(parts))?;
+        Ok(Viewer { authed, csrf, lang })
+    }
+}
+
+fn to_login(parts: &Parts) -> Response {
+    let next = parts.uri.path();
+    let next = if next.starts_with('/') && !next.starts_with("//") {
+        next
+    } else {
+        "/"
+    };
+    Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
+}
+
+/// Percent-encodes a query value.
+pub fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The page route layer: session required and role checked, from [`PAGES`].
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let access = PAGES
+        .iter()
+        .find(|(r, _)| *r == route)
+        .map_or(Access::Roles(&[Admin]), |(_, a)| *a);
+    if access == Access::Public {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let viewer = match Viewer::from_request_parts(&mut parts, &state).await {
+        Ok(v) => v,
+        Err(redirect) => return redirect,
+    };
+    if let Access::Roles(roles) = access
+        && viewer.authed.require(roles).is_err()
+    {
+        return forbidden(viewer.lang);
+    }
+    parts.extensions.insert(viewer);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+fn forbidden(lang: Lang) -> Response {
+    let body = layout::bare(
+        lang,
+        i18n::t(lang, "无权访问", "Not allowed"),
+        maud::html! {
+            main.narrow {
+                h1 { (i18n::t(lang, "无权访问", "Not allowed")) }
+                p { (i18n::t(lang, "您的角色无权查看此页面。", "Your role may not see this page.")) }
+                p { a href="/" { (i18n::t(lang, "返回首页", "Back to the start")) } }
+            }
+        },
+    );
+    (StatusCode::FORBIDDEN, body).into_response()
+}
+
+/// `/`: the booth for guards, the office page for the office.
+async fn home(viewer: axum::Extension<Viewer>) -> Redirect {
+    if viewer.is_office() {
+        Redirect::to("/office")
+    } else if viewer.authed.has(Guard) {
+        Redirect::to("/console")
+    } else {
+        Redirect::to("/login")
+    }
+}
+
+/// The one error type of the page handlers: a database failure, logged and answered with a
+/// plain 500 page (no details reach the browser).
+#[derive(Debug)]
+pub struct PageError(crate::central::db::RepoError);
+
+impl From<crate::central::db::RepoError> for PageError {
+    fn from(e: crate::central::db::RepoError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self.0, "page failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "服务器内部错误，请联系管理员 / Internal server error; please contact the administrator",
+        )
+            .into_response()
+    }
+}

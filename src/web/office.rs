@@ -1,0 +1,168 @@
+//! `/office`: the security office's page — one-button alarms from the booths (pushed the moment
+//! they are raised, with a sound, and acknowledged here) and manual opens per guard.
+//!
+//! What it never does: show it to anyone but the office (admin, security).
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use maud::{Markup, html};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Viewer;
+use super::i18n::{Lang, t};
+use super::layout::{Nav, local_time, page as frame};
+use crate::central::api::AppState;
+use crate::central::api::console::manual_open_counts;
+use crate::central::db::RepoError;
+use crate::central::live::LiveMessage;
+use crate::central::repo::alarms;
+
+async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> {
+    let list = alarms::recent(&state.db, 20).await?;
+    Ok(html! {
+        @if list.is_empty() { p { (t(lang, "暂无报警", "No alarms")) } }
+        ul.alarms {
+            @for a in &list {
+                li.open[a.acknowledged_at.is_none()] data-alarm=(a.id) {
+                    strong { (t(lang, "报警", "ALARM")) " · " (a.gate_name) }
+                    " · " (a.raised_by) " · " (local_time(a.raised_at))
+                    @if !a.note.is_empty() { " — " (a.note) }
+                    " · " span.webhook { (t(lang, "报警联动：", "Police link: ")) (a.webhook_status) }
+                    @if a.acknowledged_at.is_none() {
+                        form.inline data-api={ "/api/v1/alarms/" (a.id) "/acknowledge" } {
+                            button type="submit" { (t(lang, "确认处置", "Acknowledge")) }
+                        }
+                    } @else {
+                        " · " (t(lang, "已确认", "acknowledged"))
+                    }
+                }
+            }
+        }
+    })
+}
+
+async fn manual_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> {
+    let counts = manual_open_counts(&state.db, 30).await?;
+    Ok(html! {
+        table id="manual-opens" {
+            caption { (t(lang, "近 30 天手动抬杆（按门卫）", "Manual opens in the last 30 days, by guard")) }
+            thead { tr {
+                th scope="col" { (t(lang, "门卫", "Guard")) }
+                th scope="col" { (t(lang, "手动抬杆", "Manual opens")) }
+                th scope="col" { (t(lang, "保持关闭", "Kept closed")) }
+            } }
+            tbody {
+                @if counts.is_empty() { tr { td colspan="3" { (t(lang, "暂无", "None")) } } }
+                @for c in &counts {
+                    tr data-guard=(c.operator) { td { (c.operator) } td.opens { (c.opens) } td { (c.keep_closed) } }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /office`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Result<Markup, super::PageError> {
+    let lang = viewer.lang;
+    let alarms = alarms_part(&state, lang).await?;
+    let manual = manual_part(&state, lang).await?;
+    Ok(frame(
+        &viewer,
+        t(lang, "保卫处", "Security office"),
+        Nav::Office,
+        None,
+        html! {
+            main.office data-live-url="/office/live" {
+                div id="alert" role="alert" hidden {}
+                section aria-labelledby="alarms-title" {
+                    h2 id="alarms-title" { (t(lang, "一键报警", "Booth alarms")) }
+                    div id="alarms" { (alarms) }
+                }
+                section aria-labelledby="manual-title" {
+                    h2 id="manual-title" { (t(lang, "手动操作统计", "Manual commands")) }
+                    div id="manual" { (manual) }
+                }
+            }
+        },
+    ))
+}
+
+/// `GET /office/live`: alarms as they are raised (with an alert), manual opens as they arrive.
+pub async fn live(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = state.live.subscribe();
+    // Alarm ids already on the page: an alert sounds once per new alarm, whatever the order
+    // in which its updates (raised, webhook answered) arrive.
+    let seen: HashSet<i64> = alarms::recent(&state.db, 100)
+        .await
+        .map(|list| list.iter().map(|a| a.id).collect())
+        .unwrap_or_default();
+    let stream = futures::stream::unfold(
+        (rx, state, viewer, true, seen),
+        |(mut rx, state, viewer, first, mut seen)| async move {
+            let lang = viewer.lang;
+            if first {
+                // Tells the page it is connected (and brings it up to date).
+                let html = alarms_part(&state, lang)
+                    .await
+                    .map(|m| m.into_string())
+                    .unwrap_or_default();
+                let data = serde_json::json!({ "parts": [{ "id": "alarms", "html": html }], "alert": null });
+                let event = Event::default().event("gate").data(data.to_string());
+                return Some((Ok(event), (rx, state, viewer, false, seen)));
+            }
+            loop {
+                let message = match rx.recv().await {
+                    Ok(m) => m,
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                };
+                let (part, alert) = match &*message {
+                    LiveMessage::Alarm { alarm_id, .. } => {
+                        let alert = if seen.insert(*alarm_id) {
+                            alarms::get(&state.db, *alarm_id).await.ok().map(|a| {
+                                format!(
+                                    "{} {} · {}",
+                                    t(lang, "一键报警！", "ALARM!"),
+                                    a.gate_name,
+                                    a.raised_by
+                                )
+                            })
+                        } else {
+                            None
+                        };
+                        ("alarms", alert)
+                    }
+                    // Gate health is shown on the console, not on this page.
+                    LiveMessage::GateStatus { .. } => continue,
+                    LiveMessage::Events { events, .. } => {
+                        if !events.iter().any(|e| e.body.kind() == "override") {
+                            continue;
+                        }
+                        ("manual", None)
+                    }
+                };
+                let html = if part == "alarms" {
+                    alarms_part(&state, lang).await
+                } else {
+                    manual_part(&state, lang).await
+                };
+                let Ok(html) = html else { continue };
+                let data = serde_json::json!({ "parts": [{ "id": part, "html": html.into_string() }], "alert": alert });
+                let event = Event::default().event("gate").data(data.to_string());
+                return Some((Ok(event), (rx, state, viewer, false, seen)));
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

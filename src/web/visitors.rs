@@ -1,0 +1,148 @@
+//! `/console/visitors`: registering an outside vehicle in one form (province picker + plate,
+//! driver, phone, host and department, purpose, expected departure, gate and lane), finding a
+//! pre-booked visitor by plate (with near-match suggestions), and the visitors on campus now —
+//! overstays first — with the button that closes a visit when the vehicle leaves.
+//!
+//! What it never does: register or open on a suggestion (a suggestion only fills the search
+//! box), or save anything itself (the form posts to `POST /api/v1/visits`).
+
+use axum::Extension;
+use axum::extract::State;
+use maud::{Markup, html};
+
+use super::Viewer;
+use super::i18n::{Lang, direction_label, t};
+use super::layout::{Nav, local_input, local_time, page as frame};
+use crate::central::api::AppState;
+use crate::central::repo::{gates, visits};
+
+/// The provinces of protocols.md §7, in the picker's order.
+pub const PROVINCES: [&str; 31] = [
+    "京", "津", "冀", "晋", "蒙", "辽", "吉", "黑", "沪", "苏", "浙", "皖", "闽", "赣", "鲁", "豫",
+    "鄂", "湘", "粤", "桂", "琼", "渝", "川", "贵", "云", "藏", "陕", "甘", "青", "宁", "新",
+];
+
+fn field(lang: Lang, id: &str, zh: &'static str, en: &'static str, input: Markup) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (t(lang, zh, en)) }
+            (input)
+            span.error data-error-for=(id) {}
+        }
+    }
+}
+
+/// `GET /console/visitors`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Result<Markup, super::PageError> {
+    let lang = viewer.lang;
+    let gates = super::console::visible_gates(&state, &viewer).await?;
+    let mut lanes = Vec::new();
+    for g in &gates {
+        for l in gates::lanes(&state.db, g.id).await? {
+            lanes.push((g.clone(), l));
+        }
+    }
+    let ids: Vec<i64> = gates.iter().map(|g| g.id).collect();
+    let open = visits::open(&state.db, Some(&ids)).await?;
+    let default_departure = local_input(chrono::Utc::now() + chrono::Duration::hours(2));
+    let alarm = super::console::alarm_gate(&state, &viewer, &gates).await;
+    Ok(frame(
+        &viewer,
+        t(lang, "访客登记", "Visitor registration"),
+        Nav::Visitors,
+        alarm,
+        html! {
+            main.visitors {
+                section.lookup aria-labelledby="lookup-title" {
+                    h2 id="lookup-title" { (t(lang, "查找预约 / 车牌", "Find a booking / plate")) }
+                    form id="lookup-form" role="search" {
+                        label for="lookup" { (t(lang, "车牌（可输入部分）", "Plate (part is fine)")) }
+                        input id="lookup" name="q" autocomplete="off" placeholder="京A1234";
+                        button type="submit" { (t(lang, "查找", "Find")) }
+                    }
+                    div id="lookup-result" aria-live="polite"
+                        data-none=(t(lang, "没有找到预约", "No booking found"))
+                        data-use=(t(lang, "按此预约登记", "Register from this booking"))
+                        data-near=(t(lang, "相近车牌（仅供核对，不会自动放行）：", "Similar plates (to check only; nothing opens on them):")) {}
+                }
+                section.register aria-labelledby="register-title" {
+                    h2 id="register-title" { (t(lang, "外来车辆登记", "Register a visitor vehicle")) }
+                    form id="visit-form" data-api="/api/v1/visits" data-reload-after="1500" novalidate {
+                        input type="hidden" name="booking_id" id="booking_id" data-type="number";
+                        div.field.plate {
+                            label for="plate" { (t(lang, "车牌号", "Plate")) }
+                            div.plate-input {
+                                label.sr-only for="province" { (t(lang, "省份简称", "Province")) }
+                                select id="province" name="province" {
+                                    @for p in PROVINCES { option value=(p) selected[p == "京"] { (p) } }
+                                    option value="" { (t(lang, "其他", "other")) }
+                                }
+                                input id="plate" name="plate" required autocomplete="off" maxlength="10"
+                                    placeholder="A12345" aria-describedby="plate-help";
+                            }
+                            small id="plate-help" { (t(lang, "选择省份后输入其余字符；全角、小写、空格和“·”均可", "Pick the province, then type the rest; full-width, lower case, spaces and “·” are fine")) }
+                            span.error data-error-for="plate" {}
+                        }
+                        (field(lang, "driver_name", "驾驶人姓名", "Driver's name", html! { input id="driver_name" name="driver_name" required autocomplete="off"; }))
+                        (field(lang, "driver_phone", "手机号", "Phone", html! { input id="driver_phone" name="driver_phone" type="tel" required autocomplete="off" placeholder="13812345678"; }))
+                        (field(lang, "host_name", "被访人", "Host", html! { input id="host_name" name="host_name" required autocomplete="off"; }))
+                        (field(lang, "department", "被访部门", "Department", html! { input id="department" name="department" required autocomplete="off"; }))
+                        (field(lang, "purpose", "来访事由", "Purpose", html! { input id="purpose" name="purpose" required autocomplete="off"; }))
+                        (field(lang, "expected_departure", "预计离开时间", "Expected departure", html! {
+                            input id="expected_departure" name="expected_departure" type="datetime-local" required value=(default_departure);
+                        }))
+                        div.field {
+                            label for="lane" { (t(lang, "进入车道", "Entry lane")) }
+                            select id="lane" name="lane_choice" required {
+                                @for (g, l) in &lanes {
+                                    @if l.direction != "exit" {
+                                        option value={ (g.id) "/" (l.lane_key) } { (g.name) " · " (if l.name.is_empty() { &l.lane_key } else { &l.name }) " (" (direction_label(lang, &l.direction)) ")" }
+                                    }
+                                }
+                            }
+                            span.error data-error-for="lane" {}
+                            span.error data-error-for="gate_id" {}
+                        }
+                        div.buttons {
+                            button.primary type="submit" { (t(lang, "登记并抬杆", "Register and open")) }
+                        }
+                        p.form-status role="status" {}
+                    }
+                }
+                section.onsite aria-labelledby="onsite-title" {
+                    h2 id="onsite-title" { (t(lang, "在校访客车辆", "Visitor vehicles on campus")) }
+                    table id="open-visits" {
+                        thead { tr {
+                            th scope="col" { (t(lang, "车牌", "Plate")) }
+                            th scope="col" { (t(lang, "驾驶人", "Driver")) }
+                            th scope="col" { (t(lang, "被访人/部门", "Host / department")) }
+                            th scope="col" { (t(lang, "到达", "Arrived")) }
+                            th scope="col" { (t(lang, "预计离开", "Expected out")) }
+                            th scope="col" { }
+                        } }
+                        tbody {
+                            @if open.is_empty() { tr { td colspan="6" { (t(lang, "暂无", "None")) } } }
+                            @for v in &open {
+                                tr.overstay[v.overstay] data-visit=(v.id) data-plate=(v.plate) {
+                                    td.plate { (v.plate) }
+                                    td { (v.driver_name) }
+                                    td { (v.host_name) " / " (v.department) }
+                                    td { (local_time(v.arrived_at)) }
+                                    td { (local_time(v.expected_departure)) @if v.overstay { " " strong.bad { (t(lang, "超时", "OVERSTAY")) } } }
+                                    td {
+                                        form.inline data-api={ "/api/v1/visits/" (v.id) "/leave" } data-reload {
+                                            button type="submit" { (t(lang, "离校", "Left")) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the web pages: page-level HTTP tests (who may see which page, CSRF,
+//! cookies, a guard's gates, validation) and browser tests in a real headless Chromium against
+//! a real central server and gates on simulated devices.
+
+mod support;
+
+mod browser;
+mod pages;
