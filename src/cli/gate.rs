@@ -163,6 +163,14 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
     let config = GateConfig::load(path)?;
     let status_path = config.gate.data_dir.join("status.json");
     let lanes: Vec<String> = config.lanes.iter().map(|l| l.id.clone()).collect();
+    // The centre's TLS material is checked before anything starts or is created on disk.
+    let tls = match &config.central {
+        Some(central) => Some(
+            crate::sync::client::client_tls(&central.ca, &central.cert, &central.key)
+                .context("[central] ca, cert, key")?,
+        ),
+        None => None,
+    };
     let http = crate::gate::http::bind(config.http.listen).await?;
     let handle = crate::gate::runtime::GateHandle::start(config.clone()).await?;
     let http_stop = tokio_util::sync::CancellationToken::new();
@@ -189,8 +197,6 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
     let stop_sync = tokio_util::sync::CancellationToken::new();
     let sync = match &config.central {
         Some(central) => {
-            let tls = crate::sync::client::client_tls(&central.ca, &central.cert, &central.key)
-                .context("loading the gate's TLS identity ([central] ca, cert, key)")?;
             let options = crate::sync::client::ClientOptions {
                 connect_timeout: std::time::Duration::from_millis(central.connect_timeout_ms),
                 poll_wait: std::time::Duration::from_millis(central.poll_wait_ms),
@@ -201,7 +207,7 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
             let client = crate::sync::client::SyncClient::new(
                 i64::from(config.gate.id),
                 &central.url,
-                Some(tls),
+                tls.clone(),
                 options,
             )?;
             tracing::info!(url = %central.url, "syncing with the centre");

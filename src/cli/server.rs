@@ -140,6 +140,20 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("server.listen: cannot listen on {}", config.server.listen))?;
+    // The sync port's certificates are checked before anything is created on disk.
+    let sync_tls = match &config.sync {
+        Some(sync) => {
+            let ca = crate::tls::load_ca(&sync.ca).context("[sync] ca")?;
+            let identity =
+                crate::tls::load_identity(&sync.cert, &sync.key).context("[sync] cert/key")?;
+            let tls = std::sync::Arc::new(crate::tls::server_config(&ca, &identity)?);
+            let listener = tokio::net::TcpListener::bind(sync.listen)
+                .await
+                .with_context(|| format!("sync.listen: cannot listen on {}", sync.listen))?;
+            Some((tls, listener))
+        }
+        None => None,
+    };
     let db = open_db(&config).await?;
     let mut state = AppState::new(db.clone());
     state.session_ttl_ms = i64::from(config.server.session_hours) * 3_600_000;
@@ -160,15 +174,8 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     }
     // The gates' sync port: mutual TLS, a gate's identity from its certificate only.
     let stop = tokio_util::sync::CancellationToken::new();
-    let sync_task = match &config.sync {
-        Some(sync) => {
-            let ca = crate::tls::load_ca(&sync.ca).context("[sync] ca")?;
-            let identity =
-                crate::tls::load_identity(&sync.cert, &sync.key).context("[sync] cert/key")?;
-            let tls = std::sync::Arc::new(crate::tls::server_config(&ca, &identity)?);
-            let sync_listener = tokio::net::TcpListener::bind(sync.listen)
-                .await
-                .with_context(|| format!("sync.listen: cannot listen on {}", sync.listen))?;
+    let sync_task = match sync_tls {
+        Some((tls, sync_listener)) => {
             tracing::info!(listen = %sync_listener.local_addr()?, "gate sync port (mutual TLS)");
             let database_url = match db.kind() {
                 crate::central::db::DbKind::Postgres => {

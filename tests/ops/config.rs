@@ -1,6 +1,6 @@
 //! A bad configuration stops the real binary at start with one line on stderr that names what
 //! is wrong, and a non-zero exit code: unknown key, missing file, serial port not found, listen
-//! port in use.
+//! port in use, missing certificate, certificate that does not match its key.
 
 use std::path::Path;
 use std::process::Output;
@@ -150,4 +150,77 @@ async fn a_listen_port_in_use_is_named_for_the_gate_and_the_server() {
     let out = gatehouse(&["server", "run", "--config", server.to_str().unwrap()]);
     assert_refused(&out, &["cannot listen on", &addr, "in use"]);
     drop(taken);
+}
+
+#[tokio::test]
+async fn a_missing_certificate_is_named_for_the_server_and_the_gate_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.crt");
+    let central = dir.path().join("central");
+    let server = dir.path().join("server.toml");
+    std::fs::write(
+        &server,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n\
+             [sync]\nlisten = \"127.0.0.1:0\"\nca = \"{m}\"\ncert = \"{m}\"\nkey = \"{m}\"\n",
+            central.display(),
+            m = missing.display()
+        ),
+    )
+    .unwrap();
+    let out = gatehouse(&["server", "run", "--config", server.to_str().unwrap()]);
+    assert_refused(&out, &["[sync] ca", "nowhere.crt", "does not exist"]);
+    assert!(
+        !central.exists(),
+        "nothing was created for the refused server"
+    );
+
+    let reader = PtyDevice::create(Some(&dir.path().join("reader"))).unwrap();
+    let io = PtyDevice::create(Some(&dir.path().join("io"))).unwrap();
+    let gate = dir.path().join("gate.toml");
+    let mut text = gate_toml(dir.path(), reader.path(), io.path(), "", "127.0.0.1:0");
+    text.push_str(&format!(
+        "\n[central]\nurl = \"https://127.0.0.1:1\"\nca = \"{m}\"\ncert = \"{m}\"\nkey = \"{m}\"\n",
+        m = missing.display()
+    ));
+    std::fs::write(&gate, text).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        gatehouse(&["gate", "run", "--config", gate.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert_refused(&out, &["[central]", "nowhere.crt"]);
+    assert!(
+        !dir.path().join("data").join("journal.db").exists(),
+        "the refused gate created no journal"
+    );
+}
+
+#[test]
+fn a_certificate_that_does_not_match_its_key_is_refused_in_one_line() {
+    use gatehouse::pki;
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().join("pki");
+    pki::init_ca(&pki_dir, "Test site").unwrap();
+    let validity = pki::Validity::days(30).unwrap();
+    pki::issue_server(&pki_dir, "central", &[], validity).unwrap();
+    pki::issue_gate(&pki_dir, 7, validity).unwrap();
+    let ca = pki::ca_paths(&pki_dir).cert;
+    let cert = pki::server_paths(&pki_dir, "central").cert;
+    let wrong_key = pki::gate_paths(&pki_dir, 7).key;
+    let server = dir.path().join("server.toml");
+    std::fs::write(
+        &server,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n\
+             [sync]\nlisten = \"127.0.0.1:0\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            dir.path().join("central").display(),
+            ca.display(),
+            cert.display(),
+            wrong_key.display()
+        ),
+    )
+    .unwrap();
+    let out = gatehouse(&["server", "run", "--config", server.to_str().unwrap()]);
+    assert_refused(&out, &["[sync] cert/key", "does not match the key"]);
 }
