@@ -1,5 +1,6 @@
 //! The gate test harness: a real [`GateHandle`] wired to emulated devices through real
-//! pseudo-terminals.
+//! pseudo-terminals. The handle is shared (`Arc`) so a sync client can run beside the test;
+//! `tests/sync` uses this same file.
 //!
 //! [`spawn_gate`] creates, for each lane, a UHF reader emulator and a lane I/O module emulator,
 //! each serving the master end of a pty published at a stable symlink in a temporary directory;
@@ -291,7 +292,7 @@ impl TestLane {
 /// [`TestGate::shutdown`] to stop the controller cleanly.
 #[derive(Debug)]
 pub struct TestGate {
-    handle: Option<GateHandle>,
+    handle: Option<Arc<GateHandle>>,
     pub lanes: Vec<TestLane>,
     pub config: GateConfig,
     /// Kept for the life of the gate: data directory and pty links.
@@ -364,7 +365,7 @@ pub async fn spawn_gate_with(lanes: &[LaneSpec], options: GateOptions) -> TestGa
         .await
         .expect("the gate starts");
     let gate = TestGate {
-        handle: Some(handle),
+        handle: Some(Arc::new(handle)),
         lanes: test_lanes,
         config,
         dir,
@@ -445,6 +446,11 @@ impl TestGate {
     /// The running controller.
     pub fn handle(&self) -> &GateHandle {
         self.handle.as_ref().expect("the gate is running")
+    }
+
+    /// The running controller, shared (for a sync client's runner).
+    pub fn shared_handle(&self) -> Arc<GateHandle> {
+        self.handle.as_ref().expect("the gate is running").clone()
     }
 
     /// The lane with this id.
@@ -618,7 +624,10 @@ impl TestGate {
     /// Stops the controller and waits for its tasks.
     pub async fn shutdown(mut self) {
         if let Some(handle) = self.handle.take() {
-            handle.shutdown().await;
+            match Arc::try_unwrap(handle) {
+                Ok(handle) => handle.shutdown().await,
+                Err(_) => panic!("stop the sync runner before shutting the gate down"),
+            }
         }
     }
 }

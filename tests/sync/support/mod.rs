@@ -9,6 +9,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod central;
+#[path = "../../gate/support/mod.rs"]
 pub mod gate;
 
 use std::net::SocketAddr;
