@@ -11,6 +11,8 @@
 pub mod central;
 #[path = "../../gate/support/mod.rs"]
 pub mod gate;
+#[path = "../../common/sync_link.rs"]
+pub mod sync_link;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
