@@ -68,7 +68,7 @@ pub struct Login {
 }
 
 /// The operators, one per role. Demo passwords: printed on purpose, never for a real site.
-pub const LOGINS: [Login; 5] = [
+pub const LOGINS: [Login; 6] = [
     Login {
         username: "admin",
         password: "Demo-admin-2026",
@@ -98,6 +98,12 @@ pub const LOGINS: [Login; 5] = [
         password: "Demo-viewer-2026",
         role: "viewer",
         display_name: "校办 查看",
+    },
+    Login {
+        username: "staff",
+        password: "Demo-staff-2026",
+        role: "applicant",
+        display_name: "计算机学院 教职工（申请人）",
     },
 ];
 
@@ -401,7 +407,7 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
     for login in &LOGINS {
         let password = login.password.to_string();
         let hash = tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await?;
-        operators::create(
+        let op = operators::create(
             db,
             &actor,
             operators::NewOperator {
@@ -422,6 +428,17 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
             },
         )
         .await?;
+        if login.role == "applicant" {
+            // The applicant is a staff member of the approver's department who owns a car.
+            let person: i64 = sqlx::query_scalar(
+                "SELECT p.id FROM persons p JOIN vehicles v ON v.owner_id = p.id \
+                 WHERE p.department = $1 AND p.category = 'staff' ORDER BY p.id LIMIT 1",
+            )
+            .bind(DEPARTMENTS[0])
+            .fetch_one(db.pool())
+            .await?;
+            operators::link_person(db, &actor, op.id, person).await?;
+        }
     }
     Ok(())
 }

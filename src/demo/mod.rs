@@ -274,10 +274,18 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     for line in &banner {
         println!("{line}");
     }
+    println!(
+        "  pages:   http://{central_addr}/admin (管理与统计 administration: applications, bookings, \
+         lists, gate modes, import/export, statistics), /console (booth), /office"
+    );
     println!("  logins (demo only):");
     for login in &data::LOGINS {
+        let start = match login.role {
+            "guard" => "/console",
+            _ => "/admin",
+        };
         println!(
-            "    {:<9} {:<19} {} ({})",
+            "    {:<9} {:<19} {} ({}) → http://{central_addr}{start}",
             login.username, login.password, login.display_name, login.role
         );
     }

@@ -18,6 +18,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/gatehouse.js"),
     ),
     ("icon.svg", "image/svg+xml", include_str!("assets/icon.svg")),
+    (
+        "admin.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/admin.css"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/admin.js"),
+    ),
 ];
 
 /// `GET /assets/{file}`.

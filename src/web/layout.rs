@@ -12,6 +12,7 @@ pub enum Nav {
     Live,
     Visitors,
     Office,
+    Admin,
 }
 
 fn head(lang: Lang, title: &str, csrf: Option<&str>) -> Markup {
@@ -56,6 +57,7 @@ pub fn page(
         Nav::Live => "/console",
         Nav::Visitors => "/console/visitors",
         Nav::Office => "/office",
+        Nav::Admin => "/admin",
     };
     let booth = viewer.authed.has(crate::central::api::auth::Role::Guard) || viewer.is_office();
     html! {
@@ -77,6 +79,11 @@ pub fn page(
                         @if viewer.is_office() {
                             a href="/office" aria-current=[(nav == Nav::Office).then_some("page")] {
                                 (t(lang, "保卫处", "Security office"))
+                            }
+                        }
+                        @if super::admin::allowed(viewer, super::admin::HOME) {
+                            a href="/admin" aria-current=[(nav == Nav::Admin).then_some("page")] {
+                                (t(lang, "管理与统计", "Administration"))
                             }
                         }
                     }

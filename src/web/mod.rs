@@ -14,6 +14,7 @@
 //! What it never does: change data on a GET, trust a role the table does not grant, or load
 //! anything from outside the server.
 
+pub mod admin;
 pub mod assets;
 pub mod console;
 pub mod i18n;
@@ -54,6 +55,19 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/console/visitors", BOOTH),
     ("/office", OFFICE),
     ("/office/live", OFFICE),
+    ("/admin", admin::HOME),
+    ("/admin/persons", admin::RECORDS),
+    ("/admin/vehicles", admin::RECORDS),
+    ("/admin/permits", admin::RECORDS),
+    ("/admin/applications", admin::APPLY),
+    ("/admin/bookings", admin::BOOKINGS),
+    ("/admin/lists", admin::OFFICE),
+    ("/admin/gates", admin::OFFICE),
+    ("/admin/operators", admin::ADMIN),
+    ("/admin/audit", admin::OFFICE),
+    ("/admin/import", admin::OFFICE),
+    ("/admin/stats", admin::STATS),
+    ("/admin/stats/daily", admin::STATS),
 ];
 
 /// The pages as a router (merged into the server's app next to the API).
@@ -68,6 +82,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/console/visitors", get(visitors::page))
         .route("/office", get(office::page))
         .route("/office/live", get(office::live))
+        .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
         .with_state(state)
 }
@@ -193,6 +208,8 @@ async fn home(viewer: axum::Extension<Viewer>) -> Redirect {
         Redirect::to("/office")
     } else if viewer.authed.has(Guard) {
         Redirect::to("/console")
+    } else if admin::allowed(&viewer, admin::HOME) {
+        Redirect::to("/admin")
     } else {
         Redirect::to("/login")
     }

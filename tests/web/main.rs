@@ -4,5 +4,8 @@
 
 mod support;
 
+mod admin;
+mod admin_pages;
+mod admin_support;
 mod browser;
 mod pages;

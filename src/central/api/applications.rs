@@ -4,8 +4,8 @@
 //!
 //! Who may do what (the route table in [`super::policy`] plus the department checks here):
 //! - apply, read, cancel: admin and security for anyone; an approver only for people of their
-//!   own department (the office enters applications on the applicants' behalf — staff and
-//!   students have no operator accounts);
+//!   own department; an applicant (a staff member or student signed in with the `applicant`
+//!   role, linked to their person record) only for themselves and a vehicle registered to them;
 //! - approve, reject (with a comment; required to reject): the applicant's department's
 //!   approver, or an administrator;
 //! - issue: the security office or an administrator.
@@ -91,19 +91,53 @@ pub struct ApplicationSearch {
     /// Exact department (an approver always sees only their own).
     pub department: Option<String>,
     pub applicant_id: Option<i64>,
+    /// `permit` or `one_off`.
+    pub kind: Option<String>,
 }
 
-/// Admin and security act for any department; an approver for their own.
-fn may_act_for(authed: &Authed, department: &str) -> bool {
-    authed.has(Role::Admin)
-        || authed.has(Role::Security)
-        || (authed.has(Role::Approver)
-            && !authed.department.is_empty()
-            && authed.department == department)
+/// Whose applications the caller may see, enter and withdraw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Admin and security: every department.
+    All,
+    /// An approver: their own department's.
+    Department(String),
+    /// An applicant (a staff member or student): their own.
+    Person(i64),
+    /// Anyone else (an approver without a department, an applicant not linked to a person).
+    Nothing,
+}
+
+impl Scope {
+    pub(crate) fn covers(&self, department: &str, applicant_id: i64) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Department(d) => d == department,
+            Scope::Person(p) => *p == applicant_id,
+            Scope::Nothing => false,
+        }
+    }
+}
+
+/// The caller's [`Scope`] (the pages use it too, so they show what the API allows).
+pub(crate) async fn scope(state: &AppState, authed: &Authed) -> ApiResult<Scope> {
+    if authed.has(Role::Admin) || authed.has(Role::Security) {
+        return Ok(Scope::All);
+    }
+    if authed.has(Role::Approver) && !authed.department.is_empty() {
+        return Ok(Scope::Department(authed.department.clone()));
+    }
+    if authed.has(Role::Applicant)
+        && let Some(person) =
+            crate::central::repo::operators::person_of(&state.db, authed.operator_id).await?
+    {
+        return Ok(Scope::Person(person));
+    }
+    Ok(Scope::Nothing)
 }
 
 /// The department's approver, or an administrator.
-fn may_decide(authed: &Authed, department: &str) -> bool {
+pub(crate) fn may_decide(authed: &Authed, department: &str) -> bool {
     authed.has(Role::Admin)
         || (authed.has(Role::Approver)
             && !authed.department.is_empty()
@@ -237,15 +271,40 @@ async fn list_applications(
     };
     f.finish()?;
     let page = p.page()?;
-    let department = if authed.has(Role::Admin) || authed.has(Role::Security) {
-        q.department
-    } else {
-        Some(authed.department.clone())
+    let (department, applicant_id) = match scope(&state, &authed).await? {
+        Scope::All => (q.department, q.applicant_id),
+        Scope::Department(d) => (Some(d), q.applicant_id),
+        Scope::Person(p) => (q.department, Some(p)),
+        // Nobody's applications: an empty list (an approver without a department, an
+        // applicant account not linked to a person).
+        Scope::Nothing => (None, Some(-1)),
+    };
+    if q.applicant_id.is_some_and(|id| Some(id) != applicant_id) && applicant_id != Some(-1) {
+        // An applicant asking for someone else's: nothing to show.
+        return Err(ApiError::Forbidden);
+    }
+    let kind = match q.kind.as_deref() {
+        None | Some("") => None,
+        Some("permit") => Some(ApplicationKind::Permit),
+        Some("one_off") => Some(ApplicationKind::OneOff),
+        Some(other) => {
+            let mut f = Fields::new();
+            f.add(
+                "kind",
+                "invalid_kind",
+                Msg::new(
+                    format!("类型“{other}”无效，应为 permit 或 one_off"),
+                    format!("kind {other:?} is not permit or one_off"),
+                ),
+            );
+            return Err(f.finish().unwrap_err());
+        }
     };
     let query = ApplicationQuery {
         status,
         department,
-        applicant_id: q.applicant_id,
+        applicant_id,
+        kind,
     };
     Ok(ApiJson(paged(
         applications::search(&state.db, &query, page).await?,
@@ -264,8 +323,38 @@ async fn create_application(
     authed: Authed,
     ApiJson(input): ApiJson<ApplicationInput>,
 ) -> ApiResult<(axum::http::StatusCode, ApiJson<Application>)> {
+    let scope = scope(&state, &authed).await?;
+    if scope == Scope::Nothing {
+        return Err(ApiError::Forbidden);
+    }
+    if let Scope::Person(me) = scope {
+        // An applicant applies for themselves, for a vehicle registered to them.
+        let mut f = Fields::new();
+        if input.applicant_id != me {
+            f.add(
+                "applicant_id",
+                "not_yourself",
+                Msg::new("只能为本人申请", "You can apply only for yourself"),
+            );
+        }
+        let owner = crate::central::repo::vehicles::get(&state.db, input.vehicle_id)
+            .await
+            .ok()
+            .and_then(|v| v.owner_id);
+        if owner.is_some_and(|o| o != me) {
+            f.add(
+                "vehicle_id",
+                "not_your_vehicle",
+                Msg::new(
+                    "只能为登记在本人名下的车辆申请",
+                    "You can apply only for a vehicle registered to you",
+                ),
+            );
+        }
+        f.finish()?;
+    }
     let new = validate(&state, input).await?;
-    if !may_act_for(&authed, &new.department) {
+    if !scope.covers(&new.department, new.applicant_id) {
         return Err(ApiError::Forbidden);
     }
     let app = applications::create(&state.db, &authed.actor(), &new).await?;
@@ -283,7 +372,10 @@ async fn get_application(
     Path(id): Path<i64>,
 ) -> ApiResult<ApiJson<Application>> {
     let app = load(&state, id).await?;
-    if !may_act_for(&authed, &app.department) {
+    if !scope(&state, &authed)
+        .await?
+        .covers(&app.department, app.applicant_id)
+    {
         return Err(ApiError::Forbidden);
     }
     Ok(ApiJson(app))
@@ -366,7 +458,10 @@ async fn cancel_application(
     Path(id): Path<i64>,
 ) -> ApiResult<ApiJson<Application>> {
     let current = load(&state, id).await?;
-    if !may_act_for(&authed, &current.department) {
+    if !scope(&state, &authed)
+        .await?
+        .covers(&current.department, current.applicant_id)
+    {
         return Err(ApiError::Forbidden);
     }
     match applications::cancel(&state.db, &authed.actor(), id).await {

@@ -55,15 +55,19 @@ pub enum Role {
     Approver,
     /// 查看: statistics and records, read only.
     Viewer,
+    /// 申请人: a staff member or student (linked to their person record) applying for exit
+    /// passes for their own vehicles.
+    Applicant,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Security,
         Role::Guard,
         Role::Approver,
         Role::Viewer,
+        Role::Applicant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +77,7 @@ impl Role {
             Role::Guard => "guard",
             Role::Approver => "approver",
             Role::Viewer => "viewer",
+            Role::Applicant => "applicant",
         }
     }
 

@@ -5,6 +5,8 @@
 //! - read: admin, security, guard, viewer; an approver only their department's bookings;
 //! - book: admin, security, an approver for their own department; a guard registers walk-ins
 //!   only (`walk_in: true`, stored as already arrived) — admin and security may too;
+//! - a contractor's booking (`category: contractor`) needs two approvals: the department's
+//!   approver's (recorded, the booking stays pending) and then the security office's;
 //! - edit (pending only), approve, reject, cancel: admin, security, an approver for their own
 //!   department;
 //! - arrive, leave, no-show: admin, security, guard.
@@ -140,7 +142,7 @@ fn sees_phone(authed: &Authed) -> bool {
         .any(|r| authed.has(*r))
 }
 
-fn shown(authed: &Authed, mut b: Booking) -> Booking {
+pub(crate) fn shown(authed: &Authed, mut b: Booking) -> Booking {
     if !sees_phone(authed) {
         b.driver_phone = mask_phone(&b.driver_phone);
     }
@@ -148,7 +150,7 @@ fn shown(authed: &Authed, mut b: Booking) -> Booking {
 }
 
 /// `None` for roles that read every booking; an approver's department otherwise.
-fn read_scope(authed: &Authed) -> ApiResult<Option<String>> {
+pub(crate) fn read_scope(authed: &Authed) -> ApiResult<Option<String>> {
     if [Role::Admin, Role::Security, Role::Guard, Role::Viewer]
         .iter()
         .any(|r| authed.has(*r))
@@ -160,7 +162,7 @@ fn read_scope(authed: &Authed) -> ApiResult<Option<String>> {
 }
 
 /// Admin and security for any department, an approver for their own.
-fn may_decide(authed: &Authed, department: &str) -> bool {
+pub(crate) fn may_decide(authed: &Authed, department: &str) -> bool {
     authed.has(Role::Admin)
         || authed.has(Role::Security)
         || (authed.has(Role::Approver) && authed.department == department)
@@ -261,6 +263,28 @@ async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<New
             "slot_until",
             "slot_in_past",
             Msg::new("预约时段已经结束", "the slot has already ended"),
+        );
+    }
+    if let Some(c) = input.category.as_deref()
+        && !bookings::CATEGORIES.contains(&c)
+    {
+        f.add(
+            "category",
+            "invalid_category",
+            Msg::new(
+                format!("预约类别“{c}”无效，应为 visitor（访客）、contractor（施工/外包）或 official（公务）"),
+                format!("booking category {c:?} is not one of visitor, contractor, official"),
+            ),
+        );
+    }
+    if input.category.is_some() && !creating {
+        f.add(
+            "category",
+            "not_allowed",
+            Msg::new(
+                "预约类别只能在登记时填写",
+                "the category is set only when booking",
+            ),
         );
     }
     if input.walk_in && !creating {
@@ -388,11 +412,15 @@ async fn create_booking(
     } else {
         authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
     }
+    let category = input
+        .category
+        .clone()
+        .unwrap_or_else(|| "visitor".to_string());
     let new = validate(&state.db, input, true).await?;
     if !new.walk_in && !may_decide(&authed, &new.department) {
         return Err(ApiError::Forbidden);
     }
-    let booking = bookings::create(&state.db, &authed.actor(), &new).await?;
+    let booking = bookings::create_in_category(&state.db, &authed.actor(), &new, &category).await?;
     Ok((StatusCode::CREATED, ApiJson(shown(&authed, booking))))
 }
 
@@ -467,6 +495,31 @@ async fn step(
             let current = bookings::get(&state.db, id).await?;
             if !may_decide(authed, &current.department) {
                 return Err(ApiError::Forbidden);
+            }
+            if step == Transition::Approve
+                && bookings::needs_security(&current.category)
+                && current.status == BookingStatus::Pending
+                && !authed.has(Role::Admin)
+            {
+                if !authed.has(Role::Security) {
+                    // The department's approval: the booking waits for the security office.
+                    return match bookings::approve_for_department(&state.db, &authed.actor(), id)
+                        .await
+                    {
+                        Ok(b) => Ok(ApiJson(shown(authed, b))),
+                        Err(TransitionError::Repo(e)) => Err(e.into()),
+                        Err(TransitionError::Illegal { .. }) => Err(ApiError::Conflict(Msg::new(
+                            "部门已批准该预约，等待保卫处审批",
+                            "The department has approved this booking; it waits for the security office",
+                        ))),
+                    };
+                }
+                if current.department_approved_by.is_none() {
+                    return Err(ApiError::Conflict(Msg::new(
+                        "施工/外包车辆预约须先经部门审批，再由保卫处审批",
+                        "A contractor's booking needs the department's approval before the security office's",
+                    )));
+                }
             }
         }
         Transition::Arrive | Transition::Leave | Transition::NoShow => {

@@ -29,6 +29,10 @@ pub struct OperatorInput {
     /// An approver's department.
     #[serde(default)]
     pub department: String,
+    /// An applicant's person record (a staff member or student): required with the
+    /// `applicant` role, whose holder applies for passes for this person's vehicles only.
+    #[serde(default)]
+    pub person_id: Option<i64>,
 }
 
 /// Changing an operator; absent fields stay as they are.
@@ -126,7 +130,33 @@ async fn create_operator(
     }
     check_password_strength(&input.password, "password", &mut f);
     check_roles(&input.roles, &input.gates, &input.department, &mut f);
+    let person_known = match input.person_id {
+        Some(id) => crate::central::repo::persons::exists(&state.db, id).await?,
+        None => false,
+    };
+    if input.roles.contains(&Role::Applicant) {
+        match input.person_id {
+            None => f.add(
+                "person_id",
+                "required",
+                Msg::new(
+                    "申请人账号须关联本人的人员编号",
+                    "An applicant account needs the person it belongs to",
+                ),
+            ),
+            Some(id) if !person_known => f.add(
+                "person_id",
+                "unknown_person",
+                Msg::new(
+                    format!("人员 {id} 不存在"),
+                    format!("person {id} does not exist"),
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
     f.finish()?;
+    let person_id = input.person_id;
     let password_hash = hash_password(input.password).await?;
     let op = operators::create(
         &state.db,
@@ -141,6 +171,9 @@ async fn create_operator(
         },
     )
     .await?;
+    if let Some(person) = person_id {
+        operators::link_person(&state.db, &authed.actor(), op.id, person).await?;
+    }
     Ok((StatusCode::CREATED, ApiJson(op)))
 }
 

@@ -166,6 +166,8 @@ pub struct ApplicationQuery {
     /// Only this department's (an approver's own).
     pub department: Option<String>,
     pub applicant_id: Option<i64>,
+    /// Only vehicle passes or only one-off exit passes.
+    pub kind: Option<ApplicationKind>,
 }
 
 /// Why a transition did not apply.
@@ -448,6 +450,9 @@ pub async fn search(
     }
     if let Some(id) = q.applicant_id {
         f.and_args("a.applicant_id = {}", vec![id.into()]);
+    }
+    if let Some(k) = q.kind {
+        f.and_args("a.kind = {}", vec![k.as_str().into()]);
     }
     let count_sql = format!(
         "SELECT COUNT(*) AS n FROM exit_pass_applications a{}",

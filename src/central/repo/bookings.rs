@@ -172,6 +172,11 @@ pub struct Booking {
     /// End of the slot (exclusive); a whole minute, at most 7 days after the start.
     pub slot_until: DateTime<Utc>,
     pub status: BookingStatus,
+    /// `visitor`, `contractor` or `official`; a contractor's booking needs the security
+    /// office's approval after the department's ([`needs_security`]).
+    pub category: String,
+    /// Who approved it for the department while it waits for the security office.
+    pub department_approved_by: Option<String>,
     pub arrived_at: Option<DateTime<Utc>>,
     pub left_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -205,6 +210,9 @@ pub struct BookingInput {
     /// Only when creating.
     #[serde(default)]
     pub walk_in: bool,
+    /// `visitor` (default), `contractor` or `official`. Only when creating.
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 /// A validated booking, ready to store.
@@ -258,8 +266,8 @@ impl From<sqlx::Error> for TransitionError {
 
 const SELECT: &str = "SELECT b.id, b.host_id, h.name AS host_name, b.department, b.purpose, \
      b.plate, b.plate_colour, b.driver_name, b.driver_phone, b.slot_from_ms, b.slot_until_ms, \
-     b.status, b.arrived_ms, b.left_ms, b.created_ms, b.updated_ms \
-     FROM visitor_bookings b JOIN persons h ON h.id = b.host_id";
+     b.status, b.category, b.dept_approved_by, b.arrived_ms, b.left_ms, b.created_ms, \
+     b.updated_ms FROM visitor_bookings b JOIN persons h ON h.id = b.host_id";
 
 fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
     let status: String = row.try_get("status")?;
@@ -277,6 +285,8 @@ fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
         slot_until: from_ms(row.try_get("slot_until_ms")?),
         // An unknown stored code (written by hand) reads as cancelled: it opens nothing.
         status: BookingStatus::from_code(&status).unwrap_or(BookingStatus::Cancelled),
+        category: row.try_get("category")?,
+        department_approved_by: row.try_get("dept_approved_by")?,
         arrived_at: row.try_get::<Option<i64>, _>("arrived_ms")?.map(from_ms),
         left_at: row.try_get::<Option<i64>, _>("left_ms")?.map(from_ms),
         created_at: from_ms(row.try_get("created_ms")?),
@@ -303,8 +313,27 @@ fn json(b: &Booking) -> serde_json::Value {
     serde_json::to_value(b).unwrap_or(serde_json::Value::Null)
 }
 
+/// Booking categories.
+pub const CATEGORIES: [&str; 3] = ["visitor", "contractor", "official"];
+
+/// Whether a booking of `category` needs the security office's approval after the
+/// department's: contractors' vehicles (construction, deliveries to sites) do.
+pub fn needs_security(category: &str) -> bool {
+    category == "contractor"
+}
+
 /// Stores a booking: `pending`, or `arrived` now for a walk-in.
 pub async fn create(db: &Db, actor: &Actor, new: &NewBooking) -> Result<Booking, RepoError> {
+    create_in_category(db, actor, new, "visitor").await
+}
+
+/// [`create`] with a category (one of [`CATEGORIES`]).
+pub async fn create_in_category(
+    db: &Db,
+    actor: &Actor,
+    new: &NewBooking,
+    category: &str,
+) -> Result<Booking, RepoError> {
     let now = now_ms();
     let (status, arrived) = if new.walk_in {
         (BookingStatus::Arrived, Some(now))
@@ -315,7 +344,8 @@ pub async fn create(db: &Db, actor: &Actor, new: &NewBooking) -> Result<Booking,
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO visitor_bookings (host_id, department, purpose, plate, plate_colour, \
          driver_name, driver_phone, slot_from_ms, slot_until_ms, status, arrived_ms, created_ms, \
-         updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+         updated_ms, category) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+         RETURNING id",
     )
     .bind(new.host_id)
     .bind(&new.department)
@@ -329,6 +359,7 @@ pub async fn create(db: &Db, actor: &Actor, new: &NewBooking) -> Result<Booking,
     .bind(status.as_str())
     .bind(arrived)
     .bind(now)
+    .bind(category)
     .fetch_one(&mut *tx)
     .await?;
     let booking = fetch(&mut tx, id).await?;
@@ -399,6 +430,48 @@ pub async fn update(
     )
     .await?;
     record_change(&mut tx, ENTITY, id, "upsert").await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Records the department's approval of a pending booking that also needs the security
+/// office's (audited as `approve_department`); it stays pending, so no gate opens on it yet.
+/// [`TransitionError::Illegal`] when it is not pending or the department already approved.
+pub async fn approve_for_department(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+) -> Result<Booking, TransitionError> {
+    let before = get(db, id).await?;
+    let mut tx = db.pool().begin().await?;
+    let changed = sqlx::query(
+        "UPDATE visitor_bookings SET dept_approved_by = $2, updated_ms = $3 \
+         WHERE id = $1 AND status = 'pending' AND dept_approved_by IS NULL",
+    )
+    .bind(id)
+    .bind(&actor.name)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        drop(tx);
+        let current = get(db, id).await?;
+        return Err(TransitionError::Illegal {
+            current: current.status,
+        });
+    }
+    let after = fetch(&mut tx, id).await?;
+    audit(
+        &mut tx,
+        actor,
+        "approve_department",
+        ENTITY,
+        id,
+        Some(&json(&before)),
+        Some(&json(&after)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }

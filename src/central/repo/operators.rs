@@ -315,3 +315,45 @@ pub async fn count(db: &Db) -> Result<i64, RepoError> {
         .fetch_one(db.pool())
         .await?)
 }
+
+/// The person an operator is (an applicant's own record), if linked.
+pub async fn person_of(db: &Db, operator_id: i64) -> Result<Option<i64>, RepoError> {
+    let id: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT person_id FROM operators WHERE id = $1")
+            .bind(operator_id)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(id.flatten())
+}
+
+/// Links an operator to the person they are (an applicant), audited as `link_person`.
+pub async fn link_person(
+    db: &Db,
+    actor: &Actor,
+    operator_id: i64,
+    person_id: i64,
+) -> Result<(), RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let changed = sqlx::query("UPDATE operators SET person_id = $1, updated_ms = $2 WHERE id = $3")
+        .bind(person_id)
+        .bind(now_ms())
+        .bind(operator_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Err(RepoError::NotFound);
+    }
+    audit(
+        &mut tx,
+        actor,
+        "link_person",
+        "operator",
+        operator_id,
+        None,
+        Some(&serde_json::json!({ "person_id": person_id })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! `/admin/applications`: the exit-pass application flow (出门证申请) on one page, for whoever
+//! takes part in it — an applicant (staff member or student) applies for a vehicle pass or a
+//! one-off exit pass for their own vehicle; their department's approver approves or rejects it
+//! with a comment; the security office issues it and binds the windscreen tag, after which the
+//! permit reaches the gates through sync. `?kind=one_off` shows the one-off exit passes (single
+//! use, at most 7 days, e.g. taking a vehicle out during the holidays).
+//!
+//! The page lists what the API's own scope lets the viewer see (`api::applications::scope`)
+//! and offers a step only where the API would allow it; every step is a call to
+//! `/api/v1/applications/…`.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use chrono::{Duration, DurationRound, Utc};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{
+    CATEGORIES, OFFICE, allowed, badge, field, frame, label_of, options, page_number, page_of,
+    pager, status_line, when,
+};
+use crate::central::api::AppState;
+use crate::central::api::applications::{ONE_OFF_MAX_DAYS, Scope, may_decide, scope};
+use crate::central::repo::applications::{
+    self, ApplicationKind, ApplicationQuery, ApplicationStatus,
+};
+use crate::central::repo::{persons, vehicles};
+use crate::web::i18n::t;
+use crate::web::layout::local_input;
+use crate::web::{PageError, Viewer};
+
+/// `?status=&kind=&page=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    status: Option<String>,
+    kind: Option<String>,
+    page: Option<String>,
+}
+
+fn statuses() -> Vec<(&'static str, &'static str, &'static str)> {
+    ApplicationStatus::ALL
+        .iter()
+        .map(|s| {
+            let (zh, en) = s.label();
+            (s.as_str(), zh, en)
+        })
+        .collect()
+}
+
+/// `GET /admin/applications`.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(p): Query<Params>,
+) -> Result<Markup, PageError> {
+    let lang = viewer.lang;
+    let one_off = p.kind.as_deref() == Some("one_off");
+    let scope = scope(&state, &viewer.authed).await.unwrap_or_else(|e| {
+        tracing::error!(error = ?e, "application scope");
+        Scope::Nothing
+    });
+    let status = p.status.as_deref().and_then(ApplicationStatus::from_code);
+    let number = page_number(p.page.as_deref());
+    let mut query = ApplicationQuery {
+        status,
+        kind: one_off.then_some(ApplicationKind::OneOff),
+        ..ApplicationQuery::default()
+    };
+    match &scope {
+        Scope::All => {}
+        Scope::Department(d) => query.department = Some(d.clone()),
+        Scope::Person(me) => query.applicant_id = Some(*me),
+        Scope::Nothing => query.applicant_id = Some(-1),
+    }
+    let found = applications::search(&state.db, &query, page_of(number)).await?;
+    // An applicant applies for themselves, for their own vehicles.
+    let me = match &scope {
+        Scope::Person(id) => Some(persons::get(&state.db, *id).await?),
+        _ => None,
+    };
+    let my_vehicles = match &me {
+        Some(person) => {
+            vehicles::search(
+                &state.db,
+                &vehicles::VehicleSearch {
+                    owner_id: Some(person.id),
+                    ..Default::default()
+                },
+                page_of(1),
+            )
+            .await?
+            .items
+        }
+        None => Vec::new(),
+    };
+    let office = allowed(&viewer, OFFICE);
+    let now = Utc::now()
+        .duration_trunc(Duration::minutes(1))
+        .unwrap_or_else(|_| Utc::now());
+    let until = if one_off {
+        now + Duration::days(1)
+    } else {
+        now + Duration::days(365)
+    };
+    let title = if one_off {
+        t(lang, "一次性出门证", "One-off exit passes")
+    } else {
+        t(lang, "出门证申请", "Exit-pass applications")
+    };
+    let current = if one_off {
+        "/admin/applications?kind=one_off"
+    } else {
+        "/admin/applications"
+    };
+    let can_apply = scope != Scope::Nothing;
+    let body = html! {
+        @if can_apply {
+            section.panel aria-labelledby="apply-title" {
+                h2 id="apply-title" {
+                    @if one_off { (t(lang, "申请一次性出门证", "Apply for a one-off exit pass")) }
+                    @else { (t(lang, "申请车辆通行证", "Apply for a vehicle pass")) }
+                }
+                @if one_off {
+                    p.hint { (t(lang, "一次性出门证：仅限出校一次，有效期最长 ", "A one-off exit pass lets the vehicle out once, within at most ")) (ONE_OFF_MAX_DAYS) (t(lang, " 天（如假期将车辆开出校园）。", " days (e.g. taking a vehicle out during the holidays).")) }
+                }
+                form.grid id="apply-form" data-url="/api/v1/applications" data-reload novalidate
+                    data-done=(t(lang, "申请已提交，等待部门审批", "Applied: waiting for the department's approval")) {
+                    input type="hidden" name="kind" value=(if one_off { "one_off" } else { "permit" });
+                    @if let Some(person) = &me {
+                        input type="hidden" name="applicant_id" value=(person.id) data-type="number";
+                        div.field {
+                            span { (t(lang, "申请人", "Applicant")) }
+                            strong { (person.name) " · " (person.department) }
+                        }
+                        (field("a-vehicle", "vehicle_id", t(lang, "车辆", "Vehicle"), html! {
+                            select id="a-vehicle" name="vehicle_id" data-type="number" required {
+                                @for v in &my_vehicles { option value=(v.id) { (v.plate) } }
+                            }
+                        }))
+                        @if my_vehicles.is_empty() {
+                            p.hint.wide { (t(lang, "您名下没有登记车辆，请先到保卫处登记车辆。", "No vehicle is registered to you: register it with the security office first.")) }
+                        }
+                    } @else {
+                        (field("a-applicant", "applicant_id", t(lang, "申请人（人员编号）", "Applicant (person no.)"), html! { input id="a-applicant" name="applicant_id" data-type="number" inputmode="numeric" required; }))
+                        (field("a-vehicle", "vehicle_id", t(lang, "车辆编号", "Vehicle no."), html! { input id="a-vehicle" name="vehicle_id" data-type="number" inputmode="numeric" required; }))
+                    }
+                    (field("a-category", "category", t(lang, "通行证类别", "Pass category"), html! {
+                        select id="a-category" name="category" { (options(lang, CATEGORIES, Some(me.as_ref().map_or("staff", |m| m.category.as_str())), None)) }
+                    }))
+                    (field("a-from", "valid_from", t(lang, "生效时间", "Valid from"), html! { input id="a-from" name="valid_from" type="datetime-local" data-type="datetime" required value=(local_input(now)); }))
+                    (field("a-until", "valid_until", t(lang, "失效时间", "Valid until"), html! { input id="a-until" name="valid_until" type="datetime-local" data-type="datetime" required value=(local_input(until)); }))
+                    (field("a-gates", "gates", t(lang, "大门权限（默认全部）", "Gates (default all)"), html! { input id="a-gates" name="gates" data-optional placeholder=(if one_off { "all:exit" } else { "all" }) autocomplete="off"; }))
+                    (field("a-purpose", "purpose", t(lang, "申请事由", "Purpose"), html! { textarea id="a-purpose" name="purpose" rows="2" maxlength="500" {} }))
+                    div.buttons { button.primary type="submit" { (t(lang, "提交申请", "Apply")) } }
+                    (status_line())
+                }
+            }
+        }
+        section.panel aria-labelledby="list-title" {
+            h2 id="list-title" {
+                (t(lang, "申请列表", "Applications"))
+                @match &scope {
+                    Scope::Department(d) => { " · " small { (d) } }
+                    Scope::Person(_) => { " · " small { (t(lang, "我的申请", "mine")) } }
+                    _ => {}
+                }
+            }
+            form.search method="get" role="search" {
+                @if one_off { input type="hidden" name="kind" value="one_off"; }
+                (field("f-status", "status", t(lang, "状态", "Status"), html! { select id="f-status" name="status" { (options(lang, &statuses(), p.status.as_deref(), Some(t(lang, "全部", "All")))) } }))
+                button.primary type="submit" { (t(lang, "筛选", "Filter")) }
+            }
+            table.data id="applications" {
+                thead { tr {
+                    th.num scope="col" { (t(lang, "编号", "No.")) }
+                    th scope="col" { (t(lang, "类型", "Kind")) }
+                    th scope="col" { (t(lang, "申请人", "Applicant")) }
+                    th scope="col" { (t(lang, "车辆", "Vehicle")) }
+                    th scope="col" { (t(lang, "有效期", "Valid")) }
+                    th scope="col" { (t(lang, "状态", "Status")) }
+                    th scope="col" { (t(lang, "审批意见", "Decision")) }
+                    th scope="col" { (t(lang, "操作", "Actions")) }
+                } }
+                tbody {
+                    @if found.items.is_empty() { tr { td colspan="8" { (t(lang, "暂无申请", "No applications")) } } }
+                    @for a in &found.items {
+                        tr data-application=(a.id) data-status=(a.status.as_str()) {
+                            td.num { (a.id) }
+                            td { @match a.kind { ApplicationKind::Permit => (t(lang, "车辆通行证", "Vehicle pass")), ApplicationKind::OneOff => (t(lang, "一次性出门证", "One-off exit pass")) }
+                                br; small { (label_of(lang, CATEGORIES, &a.category)) } }
+                            td { (a.applicant_name) br; small { (a.department) } }
+                            td.plate { (a.plate) }
+                            td { (when(a.valid_from)) br; "→ " (when(a.valid_until)) br; small.mono { (a.gates) } }
+                            td {
+                                @let (zh, en) = a.status.label();
+                                (badge(a.status.as_str(), t(lang, zh, en)))
+                                @if let Some(pid) = a.permit_id { br; small { (t(lang, "通行证 #", "permit #")) (pid) } }
+                            }
+                            td {
+                                @if let Some(by) = &a.decided_by { (by) @if let Some(at) = a.decided_at { " · " small { (when(at)) } } }
+                                @if !a.decision_comment.is_empty() { br; q { (a.decision_comment) } }
+                                @if !a.purpose.is_empty() { br; small { (t(lang, "事由：", "Purpose: ")) (a.purpose) } }
+                            }
+                            td.actions {
+                                @if a.status == ApplicationStatus::Pending && may_decide(&viewer.authed, &a.department) {
+                                    form id={ "decide-" (a.id) } data-url={ "/api/v1/applications/" (a.id) "/approve" } data-reload novalidate {
+                                        label.sr-only for={ "comment-" (a.id) } { (t(lang, "审批意见", "Comment")) }
+                                        textarea id={ "comment-" (a.id) } name="comment" rows="1" placeholder=(t(lang, "审批意见（驳回时必填）", "Comment (required to reject)")) {}
+                                        button.ok type="submit" { (t(lang, "批准", "Approve")) }
+                                        button.danger type="submit" data-url={ "/api/v1/applications/" (a.id) "/reject" } { (t(lang, "驳回", "Reject")) }
+                                        span.error data-error-for="comment" {}
+                                        (status_line())
+                                    }
+                                }
+                                @if a.status == ApplicationStatus::Approved && office {
+                                    form id={ "issue-" (a.id) } data-url={ "/api/v1/applications/" (a.id) "/issue" } data-reload novalidate {
+                                        label for={ "epc-" (a.id) } { (t(lang, "标签 EPC", "Tag EPC")) }
+                                        input.mono id={ "epc-" (a.id) } name="epc" data-optional size="26" autocomplete="off" placeholder="E200…";
+                                        label for={ "tid-" (a.id) } { "TID" }
+                                        input.mono id={ "tid-" (a.id) } name="tid" data-optional size="12" autocomplete="off";
+                                        button.primary type="submit" { (t(lang, "发证并绑定标签", "Issue and bind the tag")) }
+                                        span.error data-error-for="epc" {}
+                                        span.error data-error-for="tid" {}
+                                        (status_line())
+                                    }
+                                }
+                                @if matches!(a.status, ApplicationStatus::Pending | ApplicationStatus::Approved) && scope.covers(&a.department, a.applicant_id) {
+                                    form data-url={ "/api/v1/applications/" (a.id) "/cancel" } data-empty data-reload {
+                                        button type="submit" { (t(lang, "撤销", "Withdraw")) }
+                                        (status_line())
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (pager(lang, "/admin/applications", &[("status", p.status.clone()), ("kind", p.kind.clone())], number, found.total))
+        }
+    };
+    Ok(frame(&viewer, current, title, body))
+}
