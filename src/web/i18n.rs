@@ -126,6 +126,7 @@ pub fn category_label(lang: Lang, code: &str) -> String {
         "contractor" => ("施工/外包", "Contractor"),
         "official" => ("公务", "Official"),
         "visitor" => ("访客", "Visitor"),
+        "unregistered" => ("未登记车辆", "Unregistered"),
         other => return other.to_string(),
     };
     t(lang, zh, en).to_string()

@@ -96,10 +96,12 @@ async fn an_exit_pass_applied_for_approved_and_issued_on_the_pages_opens_the_bar
     sqlx::query(
         "INSERT INTO exit_pass_applications (kind, applicant_id, department, vehicle_id, category, \
          gates, valid_from_ms, valid_until_ms, purpose, status, applied_by, created_ms, updated_ms) \
-         SELECT 'permit', owner_id, '外国语学院', id, 'staff', 'all', 0, 1, '', 'pending', 'security', 0, 0 \
-         FROM vehicles WHERE id = $1",
+         SELECT 'permit', owner_id, '外国语学院', id, 'staff', 'all', $2, $3, '周末出差', 'pending', \
+         'security', $2, $2 FROM vehicles WHERE id = $1",
     )
     .bind(other_car.id)
+    .bind(chrono::Utc::now().timestamp() / 60 * 60_000)
+    .bind((chrono::Utc::now().timestamp() / 60 + 525_600) * 60_000)
     .execute(db.pool())
     .await
     .unwrap();
@@ -150,7 +152,7 @@ async fn an_exit_pass_applied_for_approved_and_issued_on_the_pages_opens_the_bar
             .ok()
     })
     .await;
-    b.screenshot("admin-applications-zh").await;
+    full_screenshot(&b, "admin-applications-zh").await;
 
     // The permit and tag reach the gate over the real sync; the car drives in.
     let gate = site.gate(1);
@@ -171,7 +173,7 @@ async fn an_exit_pass_applied_for_approved_and_issued_on_the_pages_opens_the_bar
     b.goto(&format!("{base}/admin/stats")).await;
     let entries = b.text("[data-figure=entries]").await;
     assert_eq!(entries, "1", "the statistics count the entry");
-    b.screenshot("admin-stats-zh").await;
+    full_screenshot(&b, "admin-stats-zh").await;
     // The same page in English, back on the same page.
     click(&b, "#lang-switch").await;
     b.wait_text("main.admin h1", "Traffic statistics").await;
@@ -261,7 +263,7 @@ async fn a_bulk_import_with_bad_rows_lists_each_line_and_reason_in_chinese_impor
         "a file with bad rows cannot be committed"
     );
     assert_eq!(site.count("SELECT COUNT(*) FROM persons").await, 0);
-    b.screenshot("admin-import-errors-zh").await;
+    full_screenshot(&b, "admin-import-errors-zh").await;
 
     // The corrected file: checked, then imported, all of it.
     type_into(&b, "#import-file", good.to_str().unwrap()).await;
@@ -298,7 +300,7 @@ async fn a_bulk_import_with_bad_rows_lists_each_line_and_reason_in_chinese_impor
         table.contains("孙丽") && table.contains(&id_card(2)),
         "{table}"
     );
-    b.screenshot("admin-persons-zh").await;
+    full_screenshot(&b, "admin-persons-zh").await;
     b.sign_in(&base, "viewer", PASSWORD, "/admin/persons").await;
     let table = b.text("#persons").await;
     assert!(table.contains("孙丽"), "{table}");
@@ -454,7 +456,249 @@ async fn a_campus_wide_lockdown_set_on_the_page_after_its_confirmation_locks_eve
         (n == 3).then_some(())
     })
     .await;
-    b.screenshot("admin-gates-lockdown-zh").await;
+    full_screenshot(&b, "admin-gates-lockdown-zh").await;
+    b.close().await;
+    site.shutdown().await;
+}
+
+/// A screenshot of the whole page (the window grown to the page's height, then restored).
+async fn full_screenshot(b: &Browser, name: &str) {
+    let height = b
+        .js("return document.documentElement.scrollHeight")
+        .await
+        .as_u64()
+        .unwrap_or(768) as u32;
+    b.client
+        .set_window_size(1366, height.max(768) + 20)
+        .await
+        .unwrap();
+    b.screenshot(name).await;
+    b.client.set_window_size(1366, 768).await.unwrap();
+}
+
+/// A passage, decision or override by a gate, `minutes` after 00:00 of `day` (Asia/Shanghai).
+fn at(day: chrono::NaiveDate, minutes: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        + chrono::Duration::minutes(minutes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_charts_and_tables() {
+    use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+    let site = admin_site(sqlite().await, &[]).await;
+    let Some(b) = browser::open("statistics page").await else {
+        site.shutdown().await;
+        return;
+    };
+    let db = site.db.db.clone();
+    let office = Actor {
+        operator_id: None,
+        name: "测试保卫处".into(),
+    };
+    // Three staff cars and two students' cars, each with a permit of its category.
+    let mut cars = Vec::new();
+    for (i, (name, category)) in [
+        ("教师甲", "staff"),
+        ("教师乙", "staff"),
+        ("教师丙", "staff"),
+        ("学生甲", "student"),
+        ("学生乙", "student"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (person, car) =
+            person_with_car(&db, name, category, "计算机学院", &format!("京A1000{i}")).await;
+        let permit = permits::create(
+            &db,
+            &office,
+            &PermitInput {
+                category: category.into(),
+                holder_id: person.id,
+                valid_from: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+                valid_until: chrono::DateTime::from_timestamp(4_102_444_800, 0).unwrap(),
+                gates: "all".into(),
+                schedule: String::new(),
+                single_use: false,
+                max_inside: None,
+                vehicle_ids: vec![car.id],
+            },
+        )
+        .await
+        .unwrap();
+        cars.push((car, permit));
+    }
+    // Yesterday's traffic: 08:05–08:25 three staff cars in at the north gate; 09:10–09:20 two
+    // students' cars and, at 10:00, an unregistered car in at the south gate; 17:30–17:40 two
+    // staff cars out at the north gate; two expired-permit denials (north), one unknown tag
+    // (south); three manual opens (guard ×2 visitor registered, guard2 ×1 device fault).
+    let day = gatehouse::central::stats::site_today(gatehouse::central::db::now_ms())
+        - chrono::Duration::days(1);
+    let passage = |car: usize, direction: &str| EventBody::Passage {
+        direction: direction.into(),
+        plate: Some(cars[car].0.plate.clone()),
+        vehicle_id: Some(cars[car].0.id),
+        permit_id: Some(cars[car].1.id),
+    };
+    let denial = |reason: &str| {
+        EventBody::Decision(DecisionRecord {
+            direction: "entry".into(),
+            credential: "tag".into(),
+            epc: None,
+            tid: None,
+            antenna: Some(1),
+            rssi_dbm: Some(-55),
+            plate: None,
+            granted: false,
+            reason: reason.into(),
+            flags: vec![],
+            permit_id: None,
+            vehicle_id: None,
+            holder: None,
+            category: None,
+            data_version: 1,
+            decide_ns: 900,
+        })
+    };
+    let open = |guard: &str, reason: &str| EventBody::Override {
+        operator: guard.into(),
+        action: "open".into(),
+        reason: reason.into(),
+        note: None,
+    };
+    let north = vec![
+        (485, "entry", passage(0, "entry")),
+        (495, "entry", passage(1, "entry")),
+        (505, "entry", passage(2, "entry")),
+        (600, "entry", denial("denied_expired")),
+        (610, "entry", denial("denied_expired")),
+        (700, "entry", open("guard", "visitor_registered")),
+        (710, "entry", open("guard", "visitor_registered")),
+        (1050, "exit", passage(0, "exit")),
+        (1060, "exit", passage(1, "exit")),
+    ];
+    let south = vec![
+        (550, "entry", passage(3, "entry")),
+        (560, "entry", passage(4, "entry")),
+        (
+            600,
+            "entry",
+            EventBody::Passage {
+                direction: "entry".into(),
+                plate: Some("沪B12345".into()),
+                vehicle_id: None,
+                permit_id: None,
+            },
+        ),
+        (620, "entry", denial("denied_unknown_tag")),
+        (630, "entry", open("guard2", "device_fault")),
+    ];
+    for (gate, events) in [(1, north), (2, south)] {
+        let journal: Vec<JournalEvent> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (minutes, lane, body))| JournalEvent {
+                seq: i as u64 + 1,
+                at: at(day, minutes),
+                lane: lane.into(),
+                body,
+            })
+            .collect();
+        gatehouse::central::ingest::accept(&site.central.state, gate, &journal)
+            .await
+            .unwrap();
+    }
+
+    let base = site.base();
+    b.sign_in(&base, "viewer", PASSWORD, "/admin").await;
+    b.goto(&format!("{base}/admin/stats?from={day}&to={day}"))
+        .await;
+    let figure = |name: &'static str| {
+        let b = &b;
+        async move { b.text(&format!("[data-figure={name}]")).await }
+    };
+    assert_eq!(figure("entries").await, "6");
+    assert_eq!(figure("exits").await, "2");
+    assert_eq!(figure("denials").await, "3");
+    assert_eq!(figure("manual_opens").await, "3");
+    assert_eq!(
+        figure("occupancy").await,
+        "4",
+        "1 staff, 2 students, 1 unregistered inside"
+    );
+    assert!(b.text("#peaks").await.contains("08:00–08:59"));
+    let cell = |css: String| {
+        let b = &b;
+        async move { b.text(&css).await }
+    };
+    assert_eq!(
+        cell("#flows tr[data-gate=\"1\"][data-direction=entry] td[data-category=staff]".into())
+            .await,
+        "3"
+    );
+    assert_eq!(
+        cell("#flows tr[data-gate=\"2\"][data-direction=entry] td[data-category=student]".into())
+            .await,
+        "2"
+    );
+    assert_eq!(
+        cell(
+            "#flows tr[data-gate=\"2\"][data-direction=entry] td[data-category=unregistered]"
+                .into()
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(
+        cell("#flows tr[data-gate=\"1\"][data-direction=exit] td[data-category=staff]".into())
+            .await,
+        "2"
+    );
+    assert_eq!(
+        cell("#denials tr[data-reason=denied_expired] td.num".into()).await,
+        "2"
+    );
+    assert_eq!(
+        cell("#denials tr[data-reason=denied_unknown_tag] td.num".into()).await,
+        "1"
+    );
+    assert_eq!(
+        cell("#manual-opens tr[data-guard=guard][data-reason=visitor_registered] td.num".into())
+            .await,
+        "2"
+    );
+    assert_eq!(
+        cell("#occupancy tr[data-category=student] td.num".into()).await,
+        "2"
+    );
+    assert!(
+        b.text("#denials").await.contains("通行证已过期"),
+        "reasons in words"
+    );
+    let bars = b
+        .js("return document.querySelectorAll('svg.chart rect').length")
+        .await;
+    assert!(
+        bars.as_u64().unwrap() > 24,
+        "the charts are drawn on the server: {bars}"
+    );
+    full_screenshot(&b, "admin-stats-day-zh").await;
+    // The printable daily report of the same day.
+    b.goto(&format!("{base}/admin/stats/daily?date={day}"))
+        .await;
+    assert_eq!(figure("entries").await, "6");
+    let print_css = b
+        .js("return Array.from(document.styleSheets).some(s => { try { return Array.from(s.cssRules).some(r => r.media && r.media.mediaText === 'print'); } catch (e) { return false; } })")
+        .await;
+    assert_eq!(print_css, true, "the report has a print layout");
+    full_screenshot(&b, "admin-daily-report-zh").await;
+    click(&b, "#lang-switch").await;
+    b.wait_text("main.admin h1", "daily report").await;
+    full_screenshot(&b, "admin-daily-report-en").await;
     b.close().await;
     site.shutdown().await;
 }

@@ -52,12 +52,14 @@ fn legend(series: &[Series<'_>]) -> Markup {
 }
 
 /// Grouped vertical bars: one group per label, one bar per series; `highlight` marks groups
-/// (peak hours) with a band behind them.
+/// (peak hours) with a band behind them. `width`: the drawing's width in its own units (760 for
+/// a full-width panel, about 420 for a half-width one, so the text stays readable).
 pub fn columns(
     label: &str,
     labels: &[String],
     series: &[Series<'_>],
     highlight: &[usize],
+    width: f64,
 ) -> Markup {
     let max = series
         .iter()
@@ -67,7 +69,6 @@ pub fn columns(
         .unwrap_or(0);
     let (top, step) = scale(max);
     let left = 44.0_f64;
-    let width = 760.0_f64;
     let height = 240.0_f64;
     let base = 206.0_f64;
     let plot = 190.0_f64;
@@ -93,7 +94,7 @@ pub fn columns(
             base - plot
         ));
     }
-    let label_every = if labels.len() > 16 { 2 } else { 1 };
+    let label_every = if group < 22.0 { 2 } else { 1 };
     for (i, l) in labels.iter().enumerate() {
         let x0 = left + group * i as f64 + 2.0;
         for (s, se) in series.iter().enumerate() {
@@ -129,13 +130,12 @@ pub fn columns(
     }
 }
 
-/// Horizontal bars, one per (label, value), largest first as given.
-pub fn bars(label: &str, items: &[(String, i64)], colour: usize) -> Markup {
+/// Horizontal bars, one per (label, value), largest first as given; `width` as for [`columns`].
+pub fn bars(label: &str, items: &[(String, i64)], colour: usize, width: f64) -> Markup {
     let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0);
     let (top, _) = scale(max);
     let row = 24.0_f64;
-    let left = 190.0_f64;
-    let width = 760.0_f64;
+    let left = (width * 0.3).min(190.0);
     let height = 8.0 + row * items.len().max(1) as f64;
     let mut svg = String::new();
     for (i, (l, v)) in items.iter().enumerate() {
@@ -189,6 +189,7 @@ mod tests {
                 values: vec![3, 0],
             }],
             &[0],
+            760.0,
         )
         .into_string();
         assert!(svg.contains("<title>0 · 入 : 3</title>"), "{svg}");

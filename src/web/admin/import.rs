@@ -15,6 +15,21 @@ use crate::central::bulk::Kind;
 use crate::web::Viewer;
 use crate::web::i18n::t;
 
+/// Every column key with its name in `lang`, as JSON (the error table names columns so).
+fn column_names(lang: crate::web::i18n::Lang) -> String {
+    let mut names = serde_json::Map::new();
+    for kind in [Kind::Persons, Kind::Vehicles, Kind::Permits] {
+        for (key, zh, _) in kind.columns() {
+            let name = match lang {
+                crate::web::i18n::Lang::Zh => *zh,
+                crate::web::i18n::Lang::En => *key,
+            };
+            names.insert((*key).into(), name.into());
+        }
+    }
+    serde_json::Value::Object(names).to_string()
+}
+
 /// `GET /admin/import`.
 pub async fn page(Extension(viewer): Extension<Viewer>) -> Markup {
     let lang = viewer.lang;
@@ -60,7 +75,8 @@ pub async fn page(Extension(viewer): Extension<Viewer>) -> Markup {
                 data-phase_reading=(t(lang, "读取中", "Reading"))
                 data-phase_checking=(t(lang, "检查中", "Checking"))
                 data-phase_importing=(t(lang, "导入中", "Importing"))
-                data-phase_done=(t(lang, "完成", "Done")) {}
+                data-phase_done=(t(lang, "完成", "Done"))
+                data-columns=(column_names(lang)) {}
         }
         section.panel aria-labelledby="columns-title" {
             h2 id="columns-title" { (t(lang, "文件列", "Columns")) }

@@ -229,7 +229,7 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
             (columns(t(lang, "各小时入校与出校车次", "Entries and exits by hour"), &hours,
                 &[Series { name: t(lang, "入校", "entries"), values: f.peaks.hours.iter().map(|h| h.entries).collect() },
                   Series { name: t(lang, "出校", "exits"), values: f.peaks.hours.iter().map(|h| h.exits).collect() }],
-                &peak_index))
+                &peak_index, 760.0))
             p id="peaks" {
                 strong { (t(lang, "高峰时段：", "Peak hours: ")) }
                 @if f.peaks.peaks.is_empty() { (t(lang, "无通行", "no traffic")) }
@@ -241,7 +241,7 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
                 (heading("flows-title", t(lang, "各大门·方向·车辆类别通行量", "Flows by gate, direction and vehicle category"), f, Some("flows")))
                 @if by_lane.is_empty() { p { (t(lang, "所选日期内无通行", "No passages in these days")) } }
                 @else {
-                    (columns(t(lang, "各大门方向按类别的车次", "Passages per gate and direction by category"), &lane_labels, &lane_series, &[]))
+                    (columns(t(lang, "各大门方向按类别的车次", "Passages per gate and direction by category"), &lane_labels, &lane_series, &[], 420.0))
                     table.data id="flows" {
                         thead { tr {
                             th scope="col" { (t(lang, "大门·方向", "Gate · direction")) }
@@ -263,7 +263,7 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
             section.panel aria-labelledby="occupancy-title" {
                 (heading("occupancy-title", t(lang, "当前在校车辆（按类别）", "Vehicles on campus now, by category"), f, Some("occupancy")))
                 @if occupancy_items.is_empty() { p { (t(lang, "当前无车辆在校", "No vehicle on campus")) } }
-                @else { (bars(t(lang, "在校车辆按类别", "Vehicles on campus by category"), &occupancy_items, 2)) }
+                @else { (bars(t(lang, "在校车辆按类别", "Vehicles on campus by category"), &occupancy_items, 2, 420.0)) }
                 table.data id="occupancy" {
                     thead { tr { th scope="col" { (t(lang, "类别", "Category")) } th.num scope="col" { (t(lang, "车辆", "Vehicles")) } } }
                     tbody {
@@ -298,13 +298,13 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
                 (heading("visitors-title", t(lang, "每日访客", "Visitors per day"), f, Some("visitors")))
                 (columns(t(lang, "每日访客入校次数与车辆数", "Visitor entries and vehicles per day"), &day_labels,
                     &[Series { name: t(lang, "入校次数", "entries"), values: f.visitors.iter().map(|v| v.entries).collect() },
-                      Series { name: t(lang, "车辆数", "vehicles"), values: f.visitors.iter().map(|v| v.vehicles).collect() }], &[]))
+                      Series { name: t(lang, "车辆数", "vehicles"), values: f.visitors.iter().map(|v| v.vehicles).collect() }], &[], 420.0))
             }
             section.panel aria-labelledby="weekly-title" {
                 (heading("weekly-title", t(lang, "本周与上周对比", "This week against last week"), f, Some("weekly")))
                 (columns(t(lang, "本周与上周每日车次", "Passages per weekday, this week and last"), &weekday_labels,
                     &[Series { name: t(lang, "本周", "this week"), values: f.weekly.days.iter().map(|d| d.this_week).collect() },
-                      Series { name: t(lang, "上周", "last week"), values: f.weekly.days.iter().map(|d| d.last_week).collect() }], &[]))
+                      Series { name: t(lang, "上周", "last week"), values: f.weekly.days.iter().map(|d| d.last_week).collect() }], &[], 420.0))
                 p id="weekly" {
                     (t(lang, "本周（", "This week (")) (f.weekly.this_week_from) (t(lang, " 起）共 ", " on): ")) strong { (f.weekly.this_week_total) }
                     (t(lang, " 车次；上周共 ", " passages; last week: ")) strong { (f.weekly.last_week_total) } (t(lang, " 车次", " passages"))
@@ -315,7 +315,7 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
             section.panel aria-labelledby="denials-title" {
                 (heading("denials-title", t(lang, "拒绝通行（按原因）", "Denials by reason"), f, Some("denials")))
                 @if denial_items.is_empty() { p { (t(lang, "无拒绝", "No denials")) } }
-                @else { (bars(t(lang, "拒绝通行按原因", "Denials by reason"), &denial_items, 1)) }
+                @else { (bars(t(lang, "拒绝通行按原因", "Denials by reason"), &denial_items, 1, 420.0)) }
                 table.data id="denials" {
                     thead { tr { th scope="col" { (t(lang, "原因", "Reason")) } th.num scope="col" { (t(lang, "次数", "Denials")) } } }
                     tbody { @for (r, n) in &denial_reasons { tr data-reason=(r) { td { (reason_label(lang, r)) } td.num { (n) } } } }
@@ -324,7 +324,7 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
             section.panel aria-labelledby="opens-title" {
                 (heading("opens-title", t(lang, "手动抬杆（按门卫与原因）", "Manual opens by guard and reason"), f, Some("manual_opens")))
                 @if guard_items.is_empty() { p { (t(lang, "无手动抬杆", "No manual opens")) } }
-                @else { (bars(t(lang, "手动抬杆按门卫", "Manual opens by guard"), &guard_items, 3)) }
+                @else { (bars(t(lang, "手动抬杆按门卫", "Manual opens by guard"), &guard_items, 3, 420.0)) }
                 table.data id="manual-opens" {
                     thead { tr { th scope="col" { (t(lang, "门卫", "Guard")) } th scope="col" { (t(lang, "原因", "Reason")) } th.num scope="col" { (t(lang, "次数", "Opens")) } } }
                     tbody { @for ((g, r), n) in &guard_reasons { tr data-guard=(g) data-reason=(r) { td { (g) } td { (guard_reason_label(lang, r)) } td.num { (n) } } } }

@@ -167,7 +167,9 @@
         job.errors.forEach(function (e) {
           var tr = document.createElement("tr");
           tr.dataset.line = e.line;
-          [e.line, e.column, e.message].forEach(function (c) { var td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
+          var names = {};
+          try { names = JSON.parse(out.dataset.columns || "{}"); } catch (x) { names = {}; }
+          [e.line, names[e.column] || e.column, e.message].forEach(function (c) { var td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
           tbody.appendChild(tr);
         });
         table.appendChild(tbody);
