@@ -464,10 +464,10 @@ async fn a_campus_wide_lockdown_set_on_the_page_after_its_confirmation_locks_eve
 /// A screenshot of the whole page (the window grown to the page's height, then restored).
 async fn full_screenshot(b: &Browser, name: &str) {
     let height = b
-        .js("return document.documentElement.scrollHeight")
+        .js("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
         .await
-        .as_u64()
-        .unwrap_or(768) as u32;
+        .as_f64()
+        .unwrap_or(768.0) as u32;
     b.client
         .set_window_size(1366, height.max(768) + 20)
         .await
