@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(scale(4), (4, 1));
         assert_eq!(scale(7), (8, 2));
         assert_eq!(scale(23), (25, 5));
-        assert_eq!(scale(1234), (1500, 500));
+        assert_eq!(scale(1234), (1250, 250));
     }
 
     #[test]
