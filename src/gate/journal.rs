@@ -255,7 +255,11 @@ async fn insert_rows(
 ) -> Result<(), JournalError> {
     let mut sql = String::from("INSERT INTO events (seq, at_ms, lane, kind, body) VALUES ");
     for i in 0..bodies.len() {
-        sql.push_str(if i == 0 { "(?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?)" });
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?)"
+        });
     }
     let mut query = sqlx::query(&sql);
     for (i, body) in bodies.iter().enumerate() {
@@ -567,14 +571,22 @@ mod tests {
     #[tokio::test]
     async fn a_batch_longer_than_one_statement_keeps_its_sequence_contiguous() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 10_000).await.unwrap();
+        let journal = Journal::open(&dir.path().join("j.db"), 10_000)
+            .await
+            .unwrap();
         let bodies: Vec<EventBody> = (0..ROWS_PER_INSERT * 2 + 7)
             .map(|i| EventBody::LaneFault {
                 fault: "test".into(),
                 detail: i.to_string(),
             })
             .collect();
-        assert_eq!(journal.append_batch(Utc::now(), "entry", &bodies).await.unwrap(), 1);
+        assert_eq!(
+            journal
+                .append_batch(Utc::now(), "entry", &bodies)
+                .await
+                .unwrap(),
+            1
+        );
         let events = journal.read_after(0, 10_000).await.unwrap();
         assert_eq!(events.len(), bodies.len());
         for (n, event) in events.iter().enumerate() {
