@@ -81,7 +81,7 @@ pub async fn page(
                                     option value="" { (t(lang, "其他", "other")) }
                                 }
                                 input id="plate" name="plate" required autocomplete="off" maxlength="10"
-                                    placeholder="A12345" aria-describedby="plate-help";
+                                    placeholder="A12345" aria-describedby="plate-help" autofocus;
                             }
                             small id="plate-help" { (t(lang, "选择省份后输入其余字符；全角、小写、空格和“·”均可", "Pick the province, then type the rest; full-width, lower case, spaces and “·” are fine")) }
                             span.error data-error-for="plate" {}

@@ -1,0 +1,91 @@
+//! A whole site for the browser tests: a central server with gates 1 (北门) and 2 (南门) and the
+//! harness operators, the site PKI, and gate 1 running on simulated lanes `entry` and `exit`,
+//! synced with the centre over the real mutual-TLS link. Its data is issued centrally through
+//! the API and reaches the gate by the sync, exactly as on a site:
+//!
+//! - 京A12345, 持证人1, staff permit, tag [`epc`]`(1)`;
+//! - 京B54321, 持证人2, revoked permit, tag `epc(2)`;
+//! - 京C66666, 持证人3, valid permit but the plate blacklisted (urgent), tag `epc(3)`.
+
+use gatehouse::gate::booth::{BoothConfig, BoothGuard};
+
+use super::gate::{LaneSpec, TestGate, epc, hex, spawn_gate};
+use super::sync_link::SitePki;
+use super::{Api, Central, GateLink, TestDb, seed, sqlite, wait_connected, wait_synced};
+
+/// The booth fallback page's guard password in the tests.
+pub const BOOTH_PASSWORD: &str = "Booth-PIN-2468";
+
+pub struct Site {
+    /// The gate's sync link (`None` once stopped).
+    pub link: Option<GateLink>,
+    pub gate: TestGate,
+    pub central: Central,
+    pub pki: SitePki,
+    pub db: TestDb,
+    _pki_dir: tempfile::TempDir,
+}
+
+/// Starts a site (see the module header) and waits until gate 1 holds the centre's data and
+/// the centre has heard from it.
+pub async fn site() -> Site {
+    let db = sqlite().await;
+    seed(&db.db).await;
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = SitePki::create(pki_dir.path());
+    let central = Central::start(&db, &pki).await;
+    let api = Api::new(&central, &db.db, "security").await;
+    api.issue("持证人1", "京A12345", &hex(&epc(1))).await;
+    let (_, revoked) = api.issue("持证人2", "京B54321", &hex(&epc(2))).await;
+    api.revoke(revoked).await;
+    api.issue("持证人3", "京C66666", &hex(&epc(3))).await;
+    api.blacklist_plate("京C66666").await;
+    let gate = spawn_gate(&[LaneSpec::entry("entry"), LaneSpec::exit("exit")]).await;
+    let link = GateLink::start(&gate, 1, &pki, &central);
+    wait_synced(&db.db, &gate).await;
+    wait_connected(&db.db, 1).await;
+    Site {
+        link: Some(link),
+        gate,
+        central,
+        pki,
+        db,
+        _pki_dir: pki_dir,
+    }
+}
+
+impl Site {
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.db.db.pool())
+            .await
+            .unwrap()
+    }
+
+    /// Gate 1's own local listener as `gatehouse gate run` serves it (status routes and the
+    /// booth page), with one booth guard `guard` / [`BOOTH_PASSWORD`]; returns its base URL.
+    pub async fn serve_booth(&self) -> String {
+        let hash = gatehouse::central::api::auth::hash_password_blocking(BOOTH_PASSWORD);
+        let mut config = self.gate.config.clone();
+        config.booth = BoothConfig {
+            guard: vec![BoothGuard {
+                username: "guard".into(),
+                password_hash: hash,
+            }],
+        };
+        config.validate().expect("the booth configuration is valid");
+        let router = gatehouse::gate::http::local_router(self.gate.shared_handle(), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        url
+    }
+
+    /// Stops the sync link and the gate.
+    pub async fn finish(mut self) {
+        if let Some(link) = self.link.take() {
+            link.stop().await;
+        }
+        self.gate.shutdown_lenient().await;
+    }
+}
