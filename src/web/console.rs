@@ -166,7 +166,7 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
             @let reason = d.reason.clone().unwrap_or_default();
             @let class = if reason == "denied_blacklisted" { "blacklist" } else if granted { "granted" } else { "denied" };
             div.verdict.(class) data-seq=(d.seq) data-reason=(reason) {
-                (if granted { t(lang, "放行", "GRANTED") } else { t(lang, "禁止通行", "DENIED") })
+                (if granted { t(lang, "放行", "GRANTED") } else if class == "blacklist" { t(lang, "黑名单", "BLACKLIST") } else { t(lang, "禁止通行", "DENIED") })
             }
             p.reason { (reason_label(lang, &reason)) }
             dl.vehicle {
@@ -178,8 +178,8 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 dt { (t(lang, "通行证", "Permit")) }
                 dd {
                     @if let Some(p) = &permit {
-                        "#" (p.id) " " (super::layout::local_time(p.valid_from)) " → " (super::layout::local_time(p.valid_until))
-                        " (" (p.status.as_str()) ")"
+                        "#" (p.id) " " (local_day(p.valid_from)) " → " (local_day(p.valid_until))
+                        " · " (super::i18n::permit_status_label(lang, p.status.as_str()))
                     } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
                 }
                 dt { (t(lang, "方向/时间", "Direction / time")) }
@@ -191,8 +191,26 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
     })
 }
 
+/// A permit's validity bound as the booth reads it: the day (and the minute unless midnight),
+/// Asia/Shanghai, with the year.
+fn local_day(at: chrono::DateTime<chrono::Utc>) -> String {
+    let local = at.with_timezone(&chrono_tz::Asia::Shanghai);
+    if local.format("%H:%M").to_string() == "00:00" {
+        local.format("%Y-%m-%d").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
 /// The recent passages of a gate.
 async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, RepoError> {
+    let lanes = gates::lanes(&state.db, gate_id).await?;
+    let lane_name = |key: &str| {
+        lanes
+            .iter()
+            .find(|l| l.lane_key == key && !l.name.is_empty())
+            .map_or_else(|| key.to_string(), |l| l.name.clone())
+    };
     let rows: Vec<PassageEvent> = latest(state, gate_id, None, None, 40)
         .await?
         .into_iter()
@@ -213,7 +231,7 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
                 @for e in &rows {
                     tr.(e.kind.as_str()) {
                         td { (local_time(e.at)) }
-                        td { (e.lane) }
+                        td { (lane_name(&e.lane)) }
                         td { (e.plate.clone().unwrap_or_else(|| "—".into())) }
                         td {
                             @match e.kind.as_str() {
@@ -315,7 +333,7 @@ async fn duty_panel(
         section.duty aria-labelledby="duty-title" {
             h2 id="duty-title" { (t(lang, "值班与交接班", "Duty and handover")) }
             @if let Some(d) = &current {
-                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自", "since ")) (local_time(d.started_at)) }
+                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自 ", "since ")) (local_time(d.started_at)) }
                 form data-api="/api/v1/duty/sign-off" data-reload { button type="submit" { (t(lang, "下班签退", "Sign off duty")) } p.form-status role="status" {} }
             } @else {
                 p id="duty-status" { (t(lang, "尚未签到上岗", "Not signed in to a booth")) }
@@ -425,7 +443,11 @@ async fn gate_update(
     .unwrap_or_default())
 }
 
-fn blacklist_alert(lang: Lang, events: &[crate::gate::journal::JournalEvent]) -> Option<String> {
+fn blacklist_alert(
+    lang: Lang,
+    events: &[crate::gate::journal::JournalEvent],
+    lanes: &[Lane],
+) -> Option<String> {
     events.iter().find_map(|e| match &e.body {
         EventBody::Decision(d) if d.reason == "denied_blacklisted" => Some(format!(
             "{} {} — {}",
@@ -433,7 +455,11 @@ fn blacklist_alert(lang: Lang, events: &[crate::gate::journal::JournalEvent]) ->
             d.plate
                 .clone()
                 .unwrap_or_else(|| d.epc.clone().unwrap_or_default()),
-            t(lang, "车道：", "lane: ").to_string() + &e.lane
+            t(lang, "车道：", "lane: ").to_string()
+                + lanes
+                    .iter()
+                    .find(|l| l.lane_key == e.lane && !l.name.is_empty())
+                    .map_or(e.lane.as_str(), |l| l.name.as_str())
         )),
         _ => None,
     })
@@ -471,7 +497,8 @@ pub async fn live(
                         if !viewer.authed.can_see_gate(*gate_id) {
                             continue;
                         }
-                        let alert = blacklist_alert(lang, events);
+                        let lanes = gates::lanes(&state.db, *gate_id).await.unwrap_or_default();
+                        let alert = blacklist_alert(lang, events, &lanes);
                         match gate_update(&state, lang, *gate_id, alert).await {
                             Ok(data) => {
                                 let event = Event::default().event("gate").data(data);

@@ -395,7 +395,17 @@ async fn the_alarm_button_appears_on_the_security_office_page_at_once_and_calls_
     assert_eq!(call["event"], "alarm");
     assert_eq!(call["alarm"]["gate_name"], "北门");
     assert_eq!(call["alarm"]["raised_by"], "guard");
-    office.wait_text("#alarms", "sent").await;
+    office.wait_text("#alarms .webhook", "已送达").await;
+    assert_eq!(
+        office
+            .find("#alarms .webhook")
+            .await
+            .attr("data-status")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("sent")
+    );
     office.screenshot("office-alarm").await;
     office.find("#alarms button").await.click().await.unwrap();
     office.wait_text("#alarms", "已确认").await;

@@ -180,6 +180,10 @@ async fn a_visitor_past_the_expected_departure_is_listed_first_as_overstaying() 
     );
     let second = b.find("#open-visits tr[data-plate='京E22222']").await;
     assert!(!second.text().await.unwrap().contains("超时"));
+    // Above the fold too, beside the form: only the overstay.
+    let panel = b.wait_text("#overstays", "京D11111").await;
+    assert!(!panel.contains("京E22222"), "{panel}");
+    assert!(b.text("#overstays-title").await.contains("(1)"));
     b.screenshot("visitors-overstay").await;
     b.find("#lang-switch").await.click().await.unwrap();
     b.wait_text("#open-visits tr[data-plate='京D11111']", "OVERSTAY")

@@ -104,10 +104,13 @@ pub async fn open(test: &str) -> Option<Browser> {
         .connect(url)
         .await
         .expect("a Chromium session");
-    Some(Browser {
+    let browser = Browser {
         client,
         _profile: profile,
-    })
+    };
+    // A booth PC's screen: screenshots show what the guard sees.
+    browser.set_viewport(1366, 768).await;
+    Some(browser)
 }
 
 /// Where screenshots go: `$GATEHOUSE_SCREENSHOTS`, or `target/web-screenshots`.
