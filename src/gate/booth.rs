@@ -3,9 +3,12 @@
 //!
 //! - Authentication without the centre: the guards' user names and argon2 password hashes are
 //!   configured at the gate (`[[booth.guard]]` entries of `gate.toml`, see [`BoothConfig`];
-//!   `gatehouse server hash-password`-style hashes, never plain passwords). Sessions live in
+//!   hashes from `gatehouse gate hash-password`, never plain passwords). Sessions live in
 //!   memory: a random token in an `HttpOnly; SameSite=Strict` cookie, stored as its SHA-256.
-//!   Five consecutive failures lock sign-in for a minute.
+//!   Five consecutive failures lock sign-in for a minute; an unknown user name costs the same
+//!   argon2 verification as a wrong password.
+//! - Served by `gatehouse gate run` on the gate's `[http]` listener beside `/metrics`
+//!   ([`crate::gate::http::local_router`]) when at least one guard is configured.
 //! - Every form that changes something carries the session's CSRF token; sign-in carries a
 //!   pre-session token (double submit), so a foreign page cannot sign the booth in either.
 //! - The override goes through [`GateHandle::command`] with [`LaneCommand::Guard`], so it is

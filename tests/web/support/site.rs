@@ -29,7 +29,11 @@ pub struct Site {
 /// Starts a site (see the module header) and waits until gate 1 holds the centre's data and
 /// the centre has heard from it.
 pub async fn site() -> Site {
-    let db = sqlite().await;
+    site_on(sqlite().await).await
+}
+
+/// The same site on `db` (a fresh database: SQLite, or PostgreSQL from `each_database`).
+pub async fn site_on(db: TestDb) -> Site {
     seed(&db.db).await;
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = SitePki::create(pki_dir.path());
