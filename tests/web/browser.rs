@@ -9,13 +9,12 @@ use std::time::Duration;
 use axum::routing::post;
 use gatehouse::central::repo::events::{self, EventQuery};
 use gatehouse::gate::journal::EventBody;
-use gatehouse::sim::barrier::ArmState;
 use sqlx::Row;
 use tokio::sync::mpsc;
 
 use crate::support::browser;
 use crate::support::gate::epc;
-use crate::support::site::{BOOTH_PASSWORD, Site, site, site_on};
+use crate::support::site::{BOOTH_PASSWORD, Site, site, site_on, wait_arm_open};
 use crate::support::{PASSWORD, each_database, wait_connected};
 
 /// Installs an observer that records (in `window.__shown`) the page's clock when `css` first
@@ -135,6 +134,9 @@ async fn a_guard_sees_a_granted_vehicle_within_a_second_and_a_denial_with_its_re
 async fn a_manual_open_without_a_reason_is_refused_and_with_one_it_is_carried_out_using_the_keyboard_alone()
  {
     let site = site().await;
+    // An ambulance waits on the entry lane's loop (it has no tag); while it is there the arm,
+    // once up, stays up.
+    site.gate.arrive("entry").await;
     let Some(b) = browser::open("manual open (keyboard)").await else {
         return;
     };
@@ -185,7 +187,7 @@ async fn a_manual_open_without_a_reason_is_refused_and_with_one_it_is_carried_ou
     note.send_keys("120急救车\u{E007}").await.unwrap(); // Enter submits (Open)
     b.wait_text(&format!("{form} .form-status"), "闸口已执行")
         .await;
-    site.gate.lane("entry").wait_arm(ArmState::Open).await;
+    wait_arm_open(&site.gate, "entry").await;
     let row = sqlx::query(
         "SELECT operator_name, after_json FROM audit_log WHERE action = 'manual_command'",
     )
@@ -205,6 +207,8 @@ async fn a_manual_open_without_a_reason_is_refused_and_with_one_it_is_carried_ou
 #[tokio::test]
 async fn a_manual_open_with_a_reason_raises_the_simulated_arm_and_appears_in_the_audit_log() {
     let site = site().await;
+    // An official car without a tag waits on the entry lane's loop.
+    site.gate.arrive("entry").await;
     let Some(b) = browser::open("manual open delivered").await else {
         return;
     };
@@ -230,7 +234,7 @@ async fn a_manual_open_with_a_reason_raises_the_simulated_arm_and_appears_in_the
     // Through the central's command queue and the gate's command long poll over mutual TLS to
     // the lane: the simulated I/O module sees the OPEN coil and the arm rises.
     let entry = site.gate.lane("entry");
-    entry.wait_arm(ArmState::Open).await;
+    wait_arm_open(&site.gate, "entry").await;
     assert!(
         !entry.opens().is_empty(),
         "the I/O module saw the OPEN coil"
@@ -276,6 +280,8 @@ async fn a_manual_open_with_a_reason_raises_the_simulated_arm_and_appears_in_the
 async fn a_visitor_registered_through_the_form_enters_later_leaves_and_an_invalid_plate_saves_nothing()
  {
     let site = site().await;
+    // The visitor's car waits on the entry lane's loop while the guard registers it.
+    site.gate.arrive("entry").await;
     let Some(b) = browser::open("visitor registration").await else {
         return;
     };
@@ -326,7 +332,7 @@ async fn a_visitor_registered_through_the_form_enters_later_leaves_and_an_invali
         1
     );
     // The visitor enters: the entry barrier rose for them, and the gate journalled why.
-    site.gate.lane("entry").wait_arm(ArmState::Open).await;
+    wait_arm_open(&site.gate, "entry").await;
     site.gate
         .wait_event("the visitor's override", |e| {
             matches!(&e.body, EventBody::Override { reason, .. } if reason == "visitor_registered")
@@ -444,6 +450,8 @@ async fn with_the_central_server_stopped_the_booth_page_opens_the_lane_and_the_o
 /// The fallback scenario on one site; `false` when there is no browser.
 async fn fallback_on(mut site: Site) -> bool {
     let booth_url = site.serve_booth().await;
+    // A fire engine waits on the entry lane's loop.
+    site.gate.arrive("entry").await;
     // The central server stops: its API, pages and sync port close, every connection with them.
     site.central.stop().await;
 
@@ -486,7 +494,7 @@ async fn fallback_on(mut site: Site) -> bool {
         .await
         .unwrap();
     b.wait_text("#booth-result", "已抬杆").await;
-    site.gate.lane("entry").wait_arm(ArmState::Open).await;
+    wait_arm_open(&site.gate, "entry").await;
     b.screenshot("booth-fallback").await;
     let override_seq = site
         .gate

@@ -330,7 +330,9 @@ async fn a_guard_signs_in_at_the_gates_own_listener_and_opens_a_lane_with_a_reas
         "nothing journalled"
     );
 
-    // With a reason: the simulated arm rises and the override is journalled with the guard.
+    // With a reason (a car on the loop that the reader cannot read): the simulated arm rises
+    // and the override is journalled with the guard.
+    gate.arrive("entry").await;
     let done = command(csrf.clone(), "device_fault", Some(session.clone())).await;
     assert_eq!(done.headers()[LOCATION], "/?ok=opened");
     gate.lane("entry").wait_arm(ArmState::Open).await;

@@ -7,12 +7,11 @@ use gatehouse::central::api::auth::{Role, hash_password_blocking};
 use gatehouse::central::db::{Actor, now_ms};
 use gatehouse::central::repo::operators::{self, NewOperator};
 use gatehouse::central::repo::visits::{self, NewVisit};
-use gatehouse::sim::barrier::ArmState;
 use sqlx::Row;
 
 use crate::support::PASSWORD;
 use crate::support::browser::{self, Browser};
-use crate::support::site::{BOOTH_PASSWORD, Site, site};
+use crate::support::site::{BOOTH_PASSWORD, Site, site, wait_arm_open};
 
 /// Creates another guard at gate 1 (the next shift).
 async fn night_guard(site: &Site) {
@@ -195,6 +194,8 @@ async fn a_visitor_past_the_expected_departure_is_listed_first_as_overstaying() 
 #[tokio::test]
 async fn a_guard_registers_a_visitor_with_the_keyboard_alone() {
     let site = site().await;
+    // The visitor's car waits on the entry lane's loop.
+    site.gate.arrive("entry").await;
     let Some(b) = browser::open("keyboard registration").await else {
         return;
     };
@@ -239,7 +240,7 @@ async fn a_guard_registers_a_visitor_with_the_keyboard_alone() {
     assert_eq!(row.get::<String, _>(2), "刘教授");
     assert_eq!(row.get::<String, _>(3), "物理学院");
     assert_eq!(row.get::<String, _>(4), "设备维修");
-    site.gate.lane("entry").wait_arm(ArmState::Open).await;
+    wait_arm_open(&site.gate, "entry").await;
     // F2 back to the live lanes, Alt+L to English.
     b.wait_text("#open-visits", "苏E66666").await;
     b.find("body").await.send_keys("\u{E032}").await.unwrap();

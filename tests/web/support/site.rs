@@ -93,3 +93,26 @@ impl Site {
         self.gate.shutdown_lenient().await;
     }
 }
+
+/// Waits (up to 10 s: the browser tests share two cores with Chromium) until `lane`'s simulated
+/// arm is open; on timeout, fails with the lane's status, the I/O module's coil log and the
+/// journal's tail.
+pub async fn wait_arm_open(gate: &TestGate, lane: &str) {
+    use gatehouse::sim::barrier::ArmState;
+    let io = &gate.lane(lane).io;
+    let opened = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while io.arm() != ArmState::Open {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    if opened.is_err() {
+        let tail: Vec<_> = gate.events().await.into_iter().rev().take(12).collect();
+        panic!(
+            "lane {lane}: the arm did not open: arm {:?}, status {:?}, coils {:?}, journal tail {tail:#?}",
+            io.arm(),
+            gate.status(lane),
+            io.coil_log()
+        );
+    }
+}
