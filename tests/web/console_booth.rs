@@ -14,7 +14,7 @@ use gatehouse::sim::barrier::ArmState;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
-use crate::support::gate::{LaneSpec, spawn_gate};
+use crate::support::site::spawn_web_gate;
 
 /// A one-lane gate configuration whose devices are `/dev/null`, plus `extra`.
 fn config_with(extra: &str) -> Result<GateConfig, String> {
@@ -185,7 +185,7 @@ async fn a_guard_signs_in_at_the_gates_own_listener_and_opens_a_lane_with_a_reas
  {
     let (ok, hash, stderr) = hash_password("Booth-PIN-2468\n");
     assert!(ok, "{stderr}");
-    let gate = spawn_gate(&[LaneSpec::entry("entry"), LaneSpec::exit("exit")]).await;
+    let gate = spawn_web_gate().await;
     let mut config = gate.config.clone();
     assert!(config.central.is_none(), "no centre anywhere");
     let with_booth = GateConfig::parse(&format!(

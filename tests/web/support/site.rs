@@ -9,9 +9,28 @@
 
 use gatehouse::gate::booth::{BoothConfig, BoothGuard};
 
-use super::gate::{LaneSpec, TestGate, epc, hex, spawn_gate};
+use super::gate::{GateOptions, LaneSpec, TestGate, Timings, epc, hex, spawn_gate_with};
 use super::sync_link::SitePki;
 use super::{Api, Central, GateLink, TestDb, seed, sqlite, wait_connected, wait_synced};
+
+/// Gate 1 with lanes `entry` and `exit` on simulated devices, with device timeouts that
+/// tolerate the browser tests' load (two Chromiums and their servers on two shared cores): the
+/// web tests are about the pages, not about how fast a Modbus answer must come.
+pub async fn spawn_web_gate() -> TestGate {
+    spawn_gate_with(
+        &[LaneSpec::entry("entry"), LaneSpec::exit("exit")],
+        GateOptions {
+            timings: Timings {
+                io_timeout_ms: 500,
+                reader_timeout_ms: 800,
+                arm_timeout_ms: 5000,
+                ..Timings::default()
+            },
+            ..GateOptions::default()
+        },
+    )
+    .await
+}
 
 /// The booth fallback page's guard password in the tests.
 pub const BOOTH_PASSWORD: &str = "Booth-PIN-2468";
@@ -44,7 +63,7 @@ pub async fn site_on(db: TestDb) -> Site {
     api.revoke(revoked).await;
     api.issue("持证人3", "京C66666", &hex(&epc(3))).await;
     api.blacklist_plate("京C66666").await;
-    let gate = spawn_gate(&[LaneSpec::entry("entry"), LaneSpec::exit("exit")]).await;
+    let gate = spawn_web_gate().await;
     let link = GateLink::start(&gate, 1, &pki, &central);
     wait_synced(&db.db, &gate).await;
     wait_connected(&db.db, 1).await;
