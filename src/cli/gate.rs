@@ -165,6 +165,8 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
 }
 
 async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
+    // Before anything starts: a stop asked for during start-up is honoured once it is done.
+    let mut signals = super::StopSignals::new()?;
     let config = GateConfig::load(path)?;
     let status_path = config.gate.data_dir.join("status.json");
     let lanes: Vec<String> = config.lanes.iter().map(|l| l.id.clone()).collect();
@@ -232,11 +234,9 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         }
     };
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
+            _ = signals.recv() => break,
             _ = every.tick() => write_status(&handle, &status_path).await,
         }
     }
