@@ -1,8 +1,9 @@
 //! The booth fallback page as a gate serves it in production: `[booth]` in gate.toml (argon2
 //! hashes only), `gatehouse gate hash-password` to make a hash, and the gate's own listener
-//! (`gate::http::local_router`, what `gatehouse gate run` serves) where a guard signs in and
-//! opens a lane with a reason — the simulated arm rises and the override is journalled — with
-//! no central server at all. Over plain HTTP, as the booth PC talks to it.
+//! (`gate::http::local_router`, what `gatehouse gate run` serves — tested through the real
+//! binary too) where a guard signs in and opens a lane with a reason: the simulated arm rises
+//! and the override is journalled, with no central server at all. Over plain HTTP, as the booth
+//! PC talks to it.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -353,4 +354,190 @@ async fn a_guard_signs_in_at_the_gates_own_listener_and_opens_a_lane_with_a_reas
     assert_eq!(body["note"], "抬杆电机故障，人工放行");
     task.abort();
     gate.shutdown_lenient().await;
+}
+
+/// Signs in at a booth page; returns (session cookie, CSRF token).
+async fn booth_sign_in(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> (String, String) {
+    let login = http.get(format!("{url}/")).send().await.unwrap();
+    let pre_cookie = cookie(&login, "gh_booth_pre");
+    let pre = hidden(&login.text().await.unwrap(), "pre");
+    let signed = http
+        .post(format!("{url}/login"))
+        .header(COOKIE, &pre_cookie)
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[
+            ("pre", pre.as_str()),
+            ("username", user),
+            ("password", password),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER, "{user} signs in");
+    let session = cookie(&signed, "gh_booth");
+    let page = http
+        .get(format!("{url}/"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    (session, csrf)
+}
+
+#[tokio::test]
+async fn gatehouse_gate_run_serves_the_booth_page_that_opens_the_simulated_barrier_and_journals_it()
+{
+    use gatehouse::serial::pty::PtyDevice;
+    use gatehouse::sim::lane_io::{LaneIoModule, LaneIoModuleConfig};
+    use gatehouse::sim::uhf_reader::ReaderControl;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let (ok, hash, stderr) = hash_password("Booth-PIN-2468\n");
+    assert!(ok, "{stderr}");
+    // The lane's devices: a simulated reader and I/O module on pseudo-terminals.
+    let dir = tempfile::tempdir().unwrap();
+    let reader = ReaderControl::new();
+    let reader_pty = PtyDevice::create(Some(&dir.path().join("reader"))).unwrap();
+    let reader_task = tokio::spawn({
+        let reader = reader.clone();
+        async move {
+            let _ = reader.serve(reader_pty).await;
+        }
+    });
+    let io = LaneIoModule::new(LaneIoModuleConfig::default()).unwrap();
+    let mut io_pty = PtyDevice::create(Some(&dir.path().join("io"))).unwrap();
+    let io_task = tokio::spawn({
+        let io = io.clone();
+        async move { while io.serve(&mut io_pty).await.is_ok() {} }
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("gate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[gate]\nid = 1\ndata_dir = \"{data}\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [[booth.guard]]\nusername = \"zhangsan\"\npassword_hash = \"{hash}\"\n\n\
+             [[lane]]\nid = \"entry\"\ndirection = \"entry\"\n\
+             [lane.reader]\nport = \"{reader}\"\n[lane.io]\nport = \"{io}\"\n",
+            data = dir.path().join("data").display(),
+            hash = hash.trim(),
+            reader = dir.path().join("reader").display(),
+            io = dir.path().join("io").display(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let mut gate = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["gate", "run", "--config", &config])
+        .env("GATEHOUSE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(gate.stderr.take().unwrap()).lines();
+    let served = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = log.next_line().await.unwrap() {
+            if line.contains("booth fallback page served") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .expect("the gate starts")
+    .expect("the gate logs its booth page");
+    assert!(
+        served.contains(&format!("http://127.0.0.1:{port}/")),
+        "{served}"
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+
+    let url = format!("http://127.0.0.1:{port}");
+    let http = client();
+    let (session, csrf) = booth_sign_in(&http, &url, "zhangsan", "Booth-PIN-2468").await;
+    // A car without a readable tag stops on the presence loop; the page shows it.
+    io.set_presence(true);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let page = http
+            .get(format!("{url}/"))
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("有车 Vehicle present") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lane never saw the car: {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let done = http
+        .post(format!("{url}/command"))
+        .header(COOKIE, &session)
+        .header(CONTENT_TYPE, FORM)
+        .body(form(&[
+            ("csrf", csrf.as_str()),
+            ("lane", "entry"),
+            ("reason", "permit_holder_without_tag"),
+            ("note", "教职工忘带标签，已核对证件"),
+            ("action", "open"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.headers()[LOCATION], "/?ok=opened");
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while io.arm() != ArmState::Open {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the simulated arm rises");
+
+    // Stopped cleanly, the gate's journal holds the override with the guard and the reason.
+    let pid = nix::unistd::Pid::from_raw(gate.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), gate.wait())
+        .await
+        .expect("the gate stops")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let events = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["gate", "events", "--config", &config, "--json"])
+        .output()
+        .unwrap();
+    assert!(events.status.success());
+    let overrides: Vec<serde_json::Value> = String::from_utf8(events.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["body"]["kind"] == "override")
+        .collect();
+    assert_eq!(overrides.len(), 1, "{overrides:#?}");
+    assert_eq!(overrides[0]["lane"], "entry");
+    assert_eq!(overrides[0]["body"]["operator"], "zhangsan");
+    assert_eq!(overrides[0]["body"]["action"], "open");
+    assert_eq!(overrides[0]["body"]["reason"], "permit_holder_without_tag");
+    reader_task.abort();
+    io_task.abort();
 }
