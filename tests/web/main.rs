@@ -5,4 +5,8 @@
 mod support;
 
 mod browser;
+mod console_booth;
+mod console_flows;
+mod console_layout;
+mod console_webhook;
 mod pages;
