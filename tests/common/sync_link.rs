@@ -92,7 +92,7 @@ impl SitePki {
 pub struct SyncServer {
     pub addr: SocketAddr,
     pub stop: CancellationToken,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl SyncServer {
@@ -119,7 +119,11 @@ impl SyncServer {
             check,
             stop.clone().cancelled_owned(),
         ));
-        SyncServer { addr, stop, task }
+        SyncServer {
+            addr,
+            stop,
+            task: Some(task),
+        }
     }
 
     /// `https://127.0.0.1:PORT`.
@@ -128,9 +132,11 @@ impl SyncServer {
     }
 
     /// Stops serving and waits until every connection is closed.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop.cancel();
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
     }
 }
 
