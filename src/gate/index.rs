@@ -27,7 +27,8 @@
 //! slot, load ≤ 1/2 after a build, ≤ 3/4 before a table grows) whose keys live in the rows
 //! themselves. Measured for a million permits (one vehicle and one TID-bound tag each, release
 //! build, shared 2-core machine): build 1.2 s, index 182 MiB (RSS 199 MiB after the input rows
-//! are dropped, 344 MiB peak while the builder's input `Vec`s and the index coexist).
+//! are dropped, 344 MiB peak while the builder's input `Vec`s and the index coexist); 192 MiB
+//! in chunks (`cargo bench --bench sync`), where a revocation's delta takes milliseconds.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, RandomState};
