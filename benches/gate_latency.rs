@@ -395,11 +395,13 @@ pulse_ms = 1
     }
 
     // The journal commit alone (a decision and its OPEN, as the lane commits them), with the
-    // controller's checkpoint running beside it as in production.
-    {
+    // controller's checkpoint running beside it as in production, and without (to see what the
+    // checkpoint costs the commit's tail).
+    for checkpointing in [true, false] {
         use gatehouse::gate::journal::{BarrierAction, CHECKPOINT_INTERVAL, EventBody, Journal};
+        let file = format!("journal-bench-{checkpointing}.db");
         let journal = Arc::new(
-            Journal::open(&dir.path().join("journal-bench.db"), 1_000_000)
+            Journal::open(&dir.path().join(file), 1_000_000)
                 .await
                 .unwrap(),
         );
@@ -411,7 +413,7 @@ pulse_ms = 1
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => break,
-                        _ = every.tick() => { let _ = journal.checkpoint().await; }
+                        _ = every.tick(), if checkpointing => { let _ = journal.checkpoint().await; }
                     }
                 }
             }
@@ -441,9 +443,14 @@ pulse_ms = 1
         checkpoints.await.unwrap();
         times.sort_unstable();
         let us = |ns: u64| ns as f64 / 1000.0;
-        line("journal_commit_p50", us(percentile(&times, 0.5)), "us");
-        line("journal_commit_p99", us(percentile(&times, 0.99)), "us");
-        line("journal_commit_max", us(*times.last().unwrap()), "us");
+        let name = if checkpointing {
+            "journal_commit"
+        } else {
+            "journal_commit_no_checkpoint"
+        };
+        line(&format!("{name}_p50"), us(percentile(&times, 0.5)), "us");
+        line(&format!("{name}_p99"), us(percentile(&times, 0.99)), "us");
+        line(&format!("{name}_max"), us(*times.last().unwrap()), "us");
     }
 
     // Tag report to OPEN over the pseudo-terminals, through the real lane runtime.
@@ -563,6 +570,23 @@ pulse_ms = 1
         "controller_rss_1m_permits_mb",
         kib("VmRSS:") * 1024.0 / 1e6,
         "MB",
+    );
+    // What the resident set is made of: heap and stacks (anonymous), the mapped binary and
+    // libraries (file), SQLite's shared-memory WAL index (shmem).
+    line(
+        "controller_rss_anon_1m_permits",
+        kib("RssAnon:") / 1024.0,
+        "MiB",
+    );
+    line(
+        "controller_rss_file_1m_permits",
+        kib("RssFile:") / 1024.0,
+        "MiB",
+    );
+    line(
+        "controller_rss_shmem_1m_permits",
+        kib("RssShmem:") / 1024.0,
+        "MiB",
     );
     line(
         "controller_peak_rss_while_loading",
