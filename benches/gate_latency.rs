@@ -394,6 +394,65 @@ pulse_ms = 1
         drop(index);
     }
 
+    // The journal commit alone (a decision and its OPEN, as the lane commits them), with the
+    // controller's checkpoint running beside it as in production, and without (to see what the
+    // checkpoint costs the commit's tail).
+    for checkpointing in [true, false] {
+        use gatehouse::gate::journal::{BarrierAction, CHECKPOINT_INTERVAL, EventBody, Journal};
+        let file = format!("journal-bench-{checkpointing}.db");
+        let journal = Arc::new(
+            Journal::open(&dir.path().join(file), 1_000_000)
+                .await
+                .unwrap(),
+        );
+        let stop = tokio_util::sync::CancellationToken::new();
+        let checkpoints = tokio::spawn({
+            let (journal, stop) = (journal.clone(), stop.clone());
+            async move {
+                let mut every = tokio::time::interval(CHECKPOINT_INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = every.tick(), if checkpointing => { let _ = journal.checkpoint().await; }
+                    }
+                }
+            }
+        });
+        let bodies = [
+            EventBody::Barrier {
+                action: BarrierAction::Open,
+                cause: "grant".into(),
+            },
+            EventBody::Barrier {
+                action: BarrierAction::Close,
+                cause: "auto_close".into(),
+            },
+        ];
+        let mut times = Vec::with_capacity(10_000);
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            journal
+                .append_batch(chrono::Utc::now(), "entry", &bodies)
+                .await
+                .unwrap();
+            times.push(t.elapsed().as_nanos() as u64);
+            // A lane commits a few times per vehicle, not back to back.
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        stop.cancel();
+        checkpoints.await.unwrap();
+        times.sort_unstable();
+        let us = |ns: u64| ns as f64 / 1000.0;
+        let name = if checkpointing {
+            "journal_commit"
+        } else {
+            "journal_commit_no_checkpoint"
+        };
+        line(&format!("{name}_p50"), us(percentile(&times, 0.5)), "us");
+        line(&format!("{name}_p99"), us(percentile(&times, 0.99)), "us");
+        line(&format!("{name}_max"), us(*times.last().unwrap()), "us");
+    }
+
     // Tag report to OPEN over the pseudo-terminals, through the real lane runtime.
     let mut latencies = Vec::with_capacity(decisions);
     // Misses by kind: no OPEN within 2 s; OPEN but the tag-sent instant missing; OPEN seen
@@ -444,7 +503,14 @@ pulse_ms = 1
     line("tag_to_open_missed_no_tag_sent", no_sent as f64, "count");
     line("tag_to_open_missed_stale_open", stale_open as f64, "count");
     line("tag_to_open_p50", us(percentile(&latencies, 0.5)), "us");
+    line("tag_to_open_p90", us(percentile(&latencies, 0.9)), "us");
     line("tag_to_open_p99", us(percentile(&latencies, 0.99)), "us");
+    line("tag_to_open_p999", us(percentile(&latencies, 0.999)), "us");
+    line(
+        "tag_to_open_over_1ms",
+        latencies.iter().filter(|&&ns| ns > 1_000_000).count() as f64,
+        "count",
+    );
     line("tag_to_open_max", us(*latencies.last().unwrap()), "us");
     line(
         "lane_cycles_per_second",
@@ -504,6 +570,23 @@ pulse_ms = 1
         "controller_rss_1m_permits_mb",
         kib("VmRSS:") * 1024.0 / 1e6,
         "MB",
+    );
+    // What the resident set is made of: heap and stacks (anonymous), the mapped binary and
+    // libraries (file), SQLite's shared-memory WAL index (shmem).
+    line(
+        "controller_rss_anon_1m_permits",
+        kib("RssAnon:") / 1024.0,
+        "MiB",
+    );
+    line(
+        "controller_rss_file_1m_permits",
+        kib("RssFile:") / 1024.0,
+        "MiB",
+    );
+    line(
+        "controller_rss_shmem_1m_permits",
+        kib("RssShmem:") / 1024.0,
+        "MiB",
     );
     line(
         "controller_peak_rss_while_loading",

@@ -1,19 +1,27 @@
 //! Sync benchmark (issue 5). Measures, does not assert; prints one `name value unit` line per
 //! figure. The central server (API repositories + sync router) and the gate run in this process
-//! and talk HTTP over loopback; the gate identity is inserted by a layer here, as the mTLS
-//! listener does from the client certificate.
+//! and talk over loopback through the real mutual-TLS listener (`tls::serve_mtls`, the
+//! database's gate check), each gate presenting its own certificate from a site PKI made for
+//! the run (`tests/common/sync_link.rs`).
 //!
 //! - a fresh gate syncing `GATEHOUSE_BENCH_PERMITS` permits (default 1,000,000; one vehicle and
-//!   one tag each) from a SQLite centre: time, and this process's resident memory after it;
-//! - revocation-to-gate time over `GATEHOUSE_BENCH_REVOCATIONS` revocations (default 100):
-//!   from the revocation's commit to the gate deciding from an index that has it, p50/p99;
+//!   one tag each) from a SQLite centre: time, and this process's resident memory after it
+//!   (centre and gate share the process);
+//! - revocation-to-gate time over `GATEHOUSE_BENCH_REVOCATIONS` revocations (default 100), with
+//!   the gate holding all those permits: from the revocation's commit to the gate deciding from
+//!   an index that has it, p50/p99; then the decision time on the index those deltas made;
 //! - event-to-centre time while online over 200 events: from the journal commit at the gate
 //!   to the event's row at the centre, p50/p99;
-//! - central ingest throughput from 4 gates at once on SQLite and PostgreSQL (`DATABASE_URL`),
-//!   `GATEHOUSE_BENCH_EVENTS` events in all (default 200,000), beside a raw baseline: the same
-//!   rows written by a plain batched multi-row INSERT loop, and the ratio.
+//! - central ingest throughput from 4 gates at once, each posting batches of 1,000 to the
+//!   sync endpoint over mutual TLS, on SQLite and PostgreSQL (`DATABASE_URL`),
+//!   `GATEHOUSE_BENCH_EVENTS` events in all (default 200,000), beside a raw baseline measured
+//!   in the same run: the same rows written by a plain batched multi-row INSERT loop (4 tasks,
+//!   one transaction per 1,000), and the ratio.
 //!
 //! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run).
+
+#[path = "../tests/common/sync_link.rs"]
+mod sync_link;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,14 +29,17 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gatehouse::central::api::AppState;
 use gatehouse::central::db::{Actor, Db, DbKind};
-use gatehouse::domain::PermitId;
+use gatehouse::domain::{Direction, Epc, GateId, LaneId, PermitId};
 use gatehouse::gate::config::GateConfig;
+use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
 use gatehouse::gate::index::StatusRef;
 use gatehouse::gate::journal::{EventBody, JournalEvent};
+use gatehouse::gate::presence::PresenceTable;
 use gatehouse::gate::runtime::GateHandle;
-use gatehouse::sync::GateIdentity;
-use gatehouse::sync::client::{ClientOptions, SyncClient};
+use gatehouse::sync::client::ClientOptions;
+use gatehouse::sync::wire::{EventAck, EventBatch};
 use sqlx::Row;
+use sync_link::{SitePki, SyncServer};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -82,7 +93,7 @@ async fn seed(db: &Db, n: usize) {
             ),
             format!(
                 "INSERT INTO credentials (id, epc, vehicle_id, created_ms, updated_ms) VALUES {}",
-                rows(&|i| format!("({i}, 'E2003098{i:08X}2140369E', {i}, {now}, {now})"))
+                rows(&|i| format!("({i}, '{}', {i}, {now}, {now})", epc(i)))
             ),
         ];
         for s in stmts {
@@ -90,6 +101,11 @@ async fn seed(db: &Db, n: usize) {
         }
     }
     tx.commit().await.unwrap();
+}
+
+/// The EPC of permit `i`'s tag.
+fn epc(i: i64) -> String {
+    format!("E2003098{i:08X}2140369E")
 }
 
 /// A valid ordinary plate for `i` (京 + letter + 5 of digits/letters without I and O).
@@ -105,15 +121,6 @@ fn plate(i: i64) -> String {
         n /= SERIAL.len();
     }
     format!("京{authority}{serial}")
-}
-
-async fn serve(state: AppState, url: Option<String>) -> String {
-    let router = gatehouse::sync::server::router(state, url)
-        .layer(axum::Extension(GateIdentity { gate_id: 1 }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
 }
 
 async fn gate(dir: &std::path::Path) -> GateHandle {
@@ -133,6 +140,7 @@ async fn main() {
     let revocations = knob("GATEHOUSE_BENCH_REVOCATIONS", 100);
     let events = knob("GATEHOUSE_BENCH_EVENTS", 200_000);
     let dir = tempfile::tempdir().unwrap();
+    let pki = SitePki::create(&dir.path().join("pki"));
 
     // A SQLite centre with `permits` permits, and a fresh gate syncing them.
     let db = Db::open_sqlite(&dir.path().join("central.db"))
@@ -146,14 +154,14 @@ async fn main() {
     seed(&db, permits).await;
     line("central_seed_permits", t.elapsed().as_secs_f64(), "s");
     let state = AppState::new(db.clone());
-    let url = serve(state, None).await;
+    let server = SyncServer::start(state, None, &pki).await;
     let handle = Arc::new(gate(&dir.path().join("gate")).await);
     let options = ClientOptions {
         poll_wait: Duration::from_secs(20),
         health_every: Duration::from_secs(5),
         ..ClientOptions::default()
     };
-    let client = Arc::new(SyncClient::new(1, &url, None, options).unwrap());
+    let client = Arc::new(pki.client(1, &server.url(), options));
     let rss_before = kib("VmRSS:");
     let t = Instant::now();
     client.pull_once(&handle, Duration::ZERO).await.unwrap();
@@ -170,6 +178,25 @@ async fn main() {
         "MiB",
     );
     line("process_peak_rss", kib("VmHWM:") / 1024.0, "MiB");
+    // The centre's half alone: the same snapshot streamed over the same link and discarded.
+    {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(pki.client_tls(1))
+            .build()
+            .unwrap();
+        let t = Instant::now();
+        let mut response = http
+            .get(format!("{}/sync/v1/snapshot", server.url()))
+            .send()
+            .await
+            .unwrap();
+        let mut bytes = 0usize;
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            bytes += chunk.len();
+        }
+        line("snapshot_stream_only", t.elapsed().as_secs_f64(), "s");
+        line("snapshot_bytes", bytes as f64 / 1048576.0, "MiB");
+    }
     line(
         "gate_index_heap",
         handle.shared().index().memory().total() as f64 / 1048576.0,
@@ -208,9 +235,60 @@ async fn main() {
         reach.push(committed.elapsed());
     }
     reach.sort();
+    line(
+        "gate_permits_during_revocations",
+        handle.shared().index().permit_count() as f64,
+        "permits",
+    );
     line("revocation_to_gate_p50", percentile(&reach, 0.5), "ms");
     line("revocation_to_gate_p99", percentile(&reach, 0.99), "ms");
     line("revocation_to_gate_max", percentile(&reach, 1.0), "ms");
+    line(
+        "gate_index_garbage_after_revocations",
+        handle.shared().index().garbage() as f64,
+        "rows",
+    );
+
+    // Decisions on the index the revocations' deltas made (tags at random, some revoked).
+    {
+        let index = handle.shared().index();
+        let presence = PresenceTable::new();
+        let mut x: u64 = 0x9E3779B97F4A7C15;
+        let mut times = Vec::with_capacity(100_000);
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x % permits as u64) as i64 + 1;
+            let input = DecisionInput {
+                read: CredentialRead::Tag {
+                    epc: Epc::from_hex(&epc(i)).unwrap(),
+                    tid: None,
+                },
+                gate: GateId(1),
+                lane: LaneId(1),
+                direction: Direction::Entry,
+                now: Utc::now(),
+                tz: chrono_tz::Asia::Shanghai,
+                passback: AntiPassback::Off,
+            };
+            let t = Instant::now();
+            let d = decide(&index, &presence, &input);
+            times.push(t.elapsed());
+            std::hint::black_box(d.granted);
+        }
+        times.sort();
+        line(
+            "decide_after_deltas_p50",
+            percentile(&times, 0.5) * 1000.0,
+            "us",
+        );
+        line(
+            "decide_after_deltas_p99",
+            percentile(&times, 0.99) * 1000.0,
+            "us",
+        );
+    }
 
     // Event to centre, online.
     let mut up = Vec::with_capacity(200);
@@ -253,6 +331,7 @@ async fn main() {
         Ok(h) => h.shutdown().await,
         Err(_) => panic!("gate still shared"),
     }
+    server.shutdown().await;
 
     // Ingest throughput, 4 gates at once, against a plain batched INSERT of the same rows.
     let mut stores = vec![(
@@ -269,25 +348,78 @@ async fn main() {
     }
     for (kind, url) in stores {
         let (ingest_db, base_db, cleanup) = fresh_pair(kind, &url, dir.path()).await;
+        for g in 1..=4 {
+            sqlx::query(
+                "INSERT INTO gates (id, name, created_ms, updated_ms) VALUES ($1, $2, 0, 0)",
+            )
+            .bind(g as i64)
+            .bind(format!("门{g}"))
+            .execute(ingest_db.pool())
+            .await
+            .unwrap();
+        }
+        let listen = (kind == "postgres").then(|| ingest_db_url(&url, kind));
+        let ingest_server = SyncServer::start(AppState::new(ingest_db.clone()), listen, &pki).await;
         let per_gate = events / 4;
         let batches: Vec<Vec<JournalEvent>> = (0..4).map(|_| synthetic(per_gate)).collect();
+        let bodies: Vec<Vec<Vec<u8>>> = batches
+            .iter()
+            .enumerate()
+            .map(|(g, evs)| {
+                evs.chunks(1000)
+                    .map(|chunk| {
+                        serde_json::to_vec(&EventBatch {
+                            gate_id: g as i64 + 1,
+                            events: chunk.to_vec(),
+                        })
+                        .unwrap()
+                    })
+                    .collect()
+            })
+            .collect();
         let t = Instant::now();
         let mut tasks = Vec::new();
-        for (g, evs) in batches.iter().enumerate() {
-            let state = AppState::new(ingest_db.clone());
-            let evs = evs.clone();
+        for (g, gate_bodies) in bodies.into_iter().enumerate() {
+            let http = reqwest::Client::builder()
+                .use_preconfigured_tls(pki.client_tls(g as i64 + 1))
+                .build()
+                .unwrap();
+            let url = format!("{}/sync/v1/events", ingest_server.url());
             tasks.push(tokio::spawn(async move {
-                for chunk in evs.chunks(1000) {
-                    gatehouse::central::ingest::accept(&state, g as i64 + 1, chunk)
-                        .await
-                        .unwrap();
+                // Refused uploads are sent again, as a gate does; counted.
+                let mut refused = 0u64;
+                for body in gate_bodies {
+                    loop {
+                        let response = http
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .body(body.clone())
+                            .send()
+                            .await
+                            .unwrap();
+                        if !response.status().is_success() {
+                            refused += 1;
+                            continue;
+                        }
+                        let ack: EventAck = response.json().await.unwrap();
+                        assert!(ack.highest_contiguous > 0);
+                        break;
+                    }
                 }
+                refused
             }));
         }
+        let mut refused = 0;
         for t in tasks {
-            t.await.unwrap();
+            refused += t.await.unwrap();
         }
         let ingest_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
+        ingest_server.shutdown().await;
+        line(
+            &format!("ingest_{kind}_refused_uploads"),
+            refused as f64,
+            "requests",
+        );
         let t = Instant::now();
         let mut tasks = Vec::new();
         for (g, evs) in batches.iter().enumerate() {
@@ -301,7 +433,11 @@ async fn main() {
             t.await.unwrap();
         }
         let base_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
-        line(&format!("ingest_{kind}_4_gates"), ingest_rate, "events/s");
+        line(
+            &format!("ingest_{kind}_4_gates_over_mtls"),
+            ingest_rate,
+            "events/s",
+        );
         line(&format!("raw_insert_{kind}_4_gates"), base_rate, "events/s");
         line(
             &format!("ingest_vs_raw_{kind}"),
@@ -403,9 +539,7 @@ async fn fresh_pair(
         return (a, b, Box::pin(async {}));
     }
     let admin = Db::connect(url).await.unwrap();
-    let names: Vec<String> = (0..2)
-        .map(|i| format!("gatehouse_bench_sync_{}_{i}", std::process::id()))
-        .collect();
+    let names: Vec<String> = (0..2).map(bench_db_name).collect();
     for n in &names {
         sqlx::query(&format!("DROP DATABASE IF EXISTS {n}"))
             .execute(admin.pool())
@@ -416,8 +550,8 @@ async fn fresh_pair(
             .await
             .unwrap();
     }
+    let a = Db::open(&ingest_db_url(url, kind)).await.unwrap();
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
-    let a = Db::open(&format!("{base}/{}", names[0])).await.unwrap();
     let b = Db::open(&format!("{base}/{}", names[1])).await.unwrap();
     let cleanup = Box::pin(async move {
         for n in &names {
@@ -433,4 +567,15 @@ async fn fresh_pair(
         );
     });
     (a, b, cleanup)
+}
+
+fn bench_db_name(i: usize) -> String {
+    format!("gatehouse_bench_sync_{}_{i}", std::process::id())
+}
+
+/// The URL of the ingest database of kind `kind` (PostgreSQL: beside the `DATABASE_URL` one).
+fn ingest_db_url(url: &str, kind: &str) -> String {
+    assert_eq!(kind, "postgres");
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    format!("{base}/{}", bench_db_name(0))
 }

@@ -2,13 +2,16 @@
 //! also keeps the statistics current), then tell the live pages about exactly the ones stored. The sync endpoint calls this, never the
 //! repository directly, so every stored event also reaches the live view.
 //!
+//! An upload that SQLite refuses because another writer committed first is tried again (see
+//! [`is_busy`]); nothing of it was written.
+//!
 //! What it never does: authenticate the gate (the sync layer has done so and passes the gate's
 //! id from its certificate), or publish an event that was already stored.
 
 use std::sync::Arc;
 
 use crate::central::api::AppState;
-use crate::central::db::RepoError;
+use crate::central::db::{DbKind, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, IngestOutcome};
 use crate::gate::journal::JournalEvent;
@@ -20,7 +23,26 @@ pub async fn accept(
     gate_id: i64,
     events: &[JournalEvent],
 ) -> Result<IngestOutcome, RepoError> {
-    let outcome = events::ingest(&state.db, gate_id, events).await?;
+    // SQLite takes one writer at a time: queue this instance's uploads rather than let them
+    // collide (a centre on SQLite is a single instance).
+    let _one_at_a_time = match state.db.kind() {
+        DbKind::Sqlite => Some(SQLITE_INGEST.lock().await),
+        DbKind::Postgres => None,
+    };
+    let mut attempt = 0u32;
+    let outcome = loop {
+        match events::ingest(&state.db, gate_id, events).await {
+            Err(e) if attempt < BUSY_RETRIES && is_busy(&e) => {
+                attempt += 1;
+                // Jitter, so that gates that collided do not collide again in step.
+                let pause = 1
+                    + u64::from(attempt) * 2
+                    + u64::from(rand_core::RngCore::next_u32(&mut rand_core::OsRng) % 8);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            other => break other?,
+        }
+    };
     crate::metrics::ingested(gate_id, outcome.stored as u64);
     if !outcome.stored_seqs.is_empty() {
         // `stored_seqs` is ascending; an upload's repeats were stored as their first copy.
@@ -37,4 +59,26 @@ pub async fn accept(
         });
     }
     Ok(outcome)
+}
+
+/// Uploads into SQLite, one at a time per process.
+static SQLITE_INGEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How often an upload that collided with another writer is tried again.
+const BUSY_RETRIES: u32 = 20;
+
+/// Whether SQLite refused the ingest's write because another connection wrote first. The
+/// ingest's transaction begins by reading (the watermark); once another connection has
+/// committed after that read, SQLite refuses the upgrade to a write at once ("database is
+/// locked", `SQLITE_BUSY_SNAPSHOT`) rather than waiting out the busy timeout. Several gates
+/// uploading at once meet this all the time on SQLite; nothing was written, so the upload is
+/// simply tried again.
+fn is_busy(e: &RepoError) -> bool {
+    match e {
+        RepoError::Database(sqlx::Error::Database(d)) => {
+            matches!(d.code().as_deref(), Some("5" | "6" | "261" | "262" | "517"))
+                || d.message().contains("database is locked")
+        }
+        _ => false,
+    }
 }

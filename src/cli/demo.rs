@@ -32,15 +32,8 @@ pub(super) struct DemoArgs {
 pub(super) async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // Register the handlers now, not when the future is first polled: a Ctrl-C during start-up
     // must stop the demo cleanly too.
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    };
+    let mut signals = super::StopSignals::new()?;
+    let shutdown = async move { signals.recv().await };
     run_demo(
         DemoOptions {
             data_dir: args.data_dir,

@@ -46,6 +46,10 @@ pub(super) enum GateCommand {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the argon2 hash of a booth guard's password, for a `[[booth.guard]]` entry of
+    /// gate.toml. The password is read from the first line of standard input (never from the
+    /// command line, where other users could see it) and never printed.
+    HashPassword,
     /// Back up the gate's two files (store.db, journal.db) into a new directory, while the
     /// controller runs (consistent copies, SQLite's VACUUM INTO).
     Backup {
@@ -84,6 +88,7 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             Ok(())
         }
         GateCommand::Run { config } => run_gate(&config).await,
+        GateCommand::HashPassword => hash_password().await,
         GateCommand::ImportPermits { config, file } => {
             let config = load_offline(&config)?;
             let store = open_store(&config).await?;
@@ -160,6 +165,8 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
 }
 
 async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
+    // Before anything starts: a stop asked for during start-up is honoured once it is done.
+    let mut signals = super::StopSignals::new()?;
     let config = GateConfig::load(path)?;
     let status_path = config.gate.data_dir.join("status.json");
     let lanes: Vec<String> = config.lanes.iter().map(|l| l.id.clone()).collect();
@@ -172,14 +179,12 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         None => None,
     };
     let http = crate::gate::http::bind(config.http.listen).await?;
-    let handle = crate::gate::runtime::GateHandle::start(config.clone()).await?;
+    let handle =
+        std::sync::Arc::new(crate::gate::runtime::GateHandle::start(config.clone()).await?);
     let http_stop = tokio_util::sync::CancellationToken::new();
     let http_task = tokio::spawn(crate::gate::http::serve(
         http,
-        crate::gate::http::router(crate::gate::http::GateView::new(
-            &handle,
-            &config.gate.data_dir,
-        )),
+        crate::gate::http::local_router(handle.clone(), &config),
         http_stop.clone(),
     ));
     let index = handle.shared().index();
@@ -192,7 +197,15 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         "gate controller running"
     );
     drop(index);
-    let handle = std::sync::Arc::new(handle);
+    if config.booth.enabled() {
+        tracing::info!(
+            url = %format!("http://{}/", config.http.listen),
+            guards = config.booth.guard.len(),
+            "booth fallback page served"
+        );
+    } else {
+        tracing::info!("no [[booth.guard]] configured: booth fallback page off");
+    }
     // With `[central]`, sync with the centre beside the lanes; without, run standalone.
     let stop_sync = tokio_util::sync::CancellationToken::new();
     let sync = match &config.central {
@@ -221,11 +234,9 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         }
     };
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
+            _ = signals.recv() => break,
             _ = every.tick() => write_status(&handle, &status_path).await,
         }
     }
@@ -240,6 +251,43 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         Ok(handle) => handle.shutdown().await,
         Err(_) => anyhow::bail!("the gate is still shared after the sync runner stopped"),
     }
+    Ok(())
+}
+
+/// `gatehouse gate hash-password`: one line from standard input, checked like an operator's
+/// password, hashed with argon2id; only the hash is printed.
+async fn hash_password() -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "密码（一行，回车结束；输入可见，请确认无人旁观）Password (one line, then Enter; it is echoed):"
+        );
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input (e.g. `gatehouse gate hash-password < file`)");
+    }
+    let mut f = crate::central::api::error::Fields::new();
+    crate::central::api::auth::check_password_strength(&password, "password", &mut f);
+    if let Err(e) = f.finish() {
+        let body = e.body(crate::central::api::error::Lang::En);
+        let reason = body
+            .fields
+            .and_then(|f| f.into_iter().next())
+            .map(|f| f.message)
+            .unwrap_or(body.message);
+        anyhow::bail!("the password is too weak: {reason}");
+    }
+    let hash = tokio::task::spawn_blocking(move || {
+        crate::central::api::auth::hash_password_blocking(&password)
+    })
+    .await?;
+    println!("{hash}");
     Ok(())
 }
 

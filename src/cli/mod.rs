@@ -12,6 +12,33 @@ mod pki;
 mod server;
 mod sim;
 
+/// SIGINT (Ctrl-C) and SIGTERM (systemd's stop), registered when made: a signal that arrives
+/// at any moment afterwards — during start-up, or while the caller is busy with something else —
+/// is kept until [`StopSignals::recv`] is awaited. (A `tokio::signal::ctrl_c()` future made anew
+/// in a loop misses a signal that arrives between two of them.)
+pub(crate) struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub(crate) fn new() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for SIGINT or SIGTERM (or returns at once if one came since the last call).
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
 /// Gatehouse — vehicle access control and gate checkpoints for university campuses
 /// (校园车辆门禁与大门卡口管理系统).
 #[derive(Debug, Parser)]

@@ -135,6 +135,8 @@ async fn open_db(config: &ServerConfig) -> anyhow::Result<Db> {
 }
 
 async fn run_server(path: &Path) -> anyhow::Result<()> {
+    // Before anything starts: a stop asked for during start-up is honoured once it is done.
+    let mut signals = super::StopSignals::new()?;
     let config = ServerConfig::load(path)?;
     // Bind first: a port in use is refused before anything is created on disk.
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -200,12 +202,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     let shutdown = {
         let stop = stop.clone();
         async move {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
+            signals.recv().await;
             stop.cancel();
         }
     };

@@ -203,6 +203,23 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             ));
             lane_sims.push((lane, Arc::new(sim)));
         }
+        // The booth fallback page on the gate's own listener, with the demo's guard login (the
+        // same user name and password as at the centre, so the banner names one login).
+        let booth_guard = data::LOGINS
+            .iter()
+            .find(|l| l.role == "guard")
+            .expect("the demo has a guard login");
+        let booth_hash = {
+            let password = booth_guard.password.to_string();
+            tokio::task::spawn_blocking(move || {
+                crate::central::api::auth::hash_password_blocking(&password)
+            })
+            .await?
+        };
+        toml.push_str(&format!(
+            "\n[[booth.guard]]\nusername = \"{}\"\npassword_hash = \"{booth_hash}\"\n",
+            booth_guard.username
+        ));
         let identity = crate::pki::gate_paths(&pki_dir, gate_no);
         toml.push_str(&format!(
             "\n[central]\nurl = \"https://127.0.0.1:{}\"\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
@@ -216,11 +233,11 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         let http = crate::gate::http::bind(config.http.listen).await?;
         let http_addr = http.local_addr()?;
         let handle = Arc::new(GateHandle::start(config.clone()).await?);
-        let view = crate::gate::http::GateView::new(&handle, &config.gate.data_dir);
+        let local = crate::gate::http::local_router(handle.clone(), &config);
         {
             let stop = stop.clone();
             tasks.spawn(async move {
-                crate::gate::http::serve(http, crate::gate::http::router(view), stop)
+                crate::gate::http::serve(http, local, stop)
                     .await
                     .context("gate http")
             });
@@ -242,7 +259,10 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         }
         banner.insert(
             banner.len() - lane_sims.len(),
-            format!("  gate {gate_no} {name}: http://{http_addr}/metrics"),
+            format!(
+                "  gate {gate_no} {name}: http://{http_addr}/metrics · 岗亭应急页面 booth fallback http://{http_addr}/ ({} / {})",
+                booth_guard.username, booth_guard.password
+            ),
         );
         let inside = Arc::new(Mutex::new(HashSet::new()));
         for (n, (lane, sim)) in lane_sims.iter().enumerate() {
@@ -270,6 +290,9 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     );
     println!(
         "  central: http://{central_addr} (admin API /api/v1, OpenAPI /api/v1/openapi.json, /metrics)"
+    );
+    println!(
+        "  岗亭控制台 guard console: http://{central_addr}/console · 保卫处 security office: http://{central_addr}/office"
     );
     for line in &banner {
         println!("{line}");

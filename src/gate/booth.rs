@@ -3,9 +3,12 @@
 //!
 //! - Authentication without the centre: the guards' user names and argon2 password hashes are
 //!   configured at the gate (`[[booth.guard]]` entries of `gate.toml`, see [`BoothConfig`];
-//!   `gatehouse server hash-password`-style hashes, never plain passwords). Sessions live in
+//!   hashes from `gatehouse gate hash-password`, never plain passwords). Sessions live in
 //!   memory: a random token in an `HttpOnly; SameSite=Strict` cookie, stored as its SHA-256.
-//!   Five consecutive failures lock sign-in for a minute.
+//!   Five consecutive failures lock sign-in for a minute; an unknown user name costs the same
+//!   argon2 verification as a wrong password.
+//! - Served by `gatehouse gate run` on the gate's `[http]` listener beside `/metrics`
+//!   ([`crate::gate::http::local_router`]) when at least one guard is configured.
 //! - Every form that changes something carries the session's CSRF token; sign-in carries a
 //!   pre-session token (double submit), so a foreign page cannot sign the booth in either.
 //! - The override goes through [`GateHandle::command`] with [`LaneCommand::Guard`], so it is
@@ -31,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::gate::lane::{GuardCommand, GuardOpenReason};
 use crate::gate::runtime::{GateHandle, LaneCommand};
-use crate::web::i18n::GUARD_REASONS;
+use crate::web::i18n::{GUARD_REASONS, Lang, mode_label, reason_label, state_label};
 
 /// The session cookie of the booth page.
 const COOKIE: &str = "gh_booth";
@@ -61,12 +64,54 @@ impl std::fmt::Debug for BoothGuard {
     }
 }
 
-/// `[booth]` of `gate.toml`: the guards who may use the fallback page.
+/// `[booth]` of `gate.toml`: the guards who may use the fallback page. With none (the
+/// default) the gate does not serve the page at all.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoothConfig {
+    /// `[[booth.guard]]` entries.
     #[serde(default)]
     pub guard: Vec<BoothGuard>,
+}
+
+impl BoothConfig {
+    /// Whether the page is served: at least one guard is configured.
+    pub fn enabled(&self) -> bool {
+        !self.guard.is_empty()
+    }
+
+    /// Checks every guard: a user name, not twice, and an argon2 PHC hash (never a plain
+    /// password). The message names the guard, never the hash.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, guard) in self.guard.iter().enumerate() {
+            let name = guard.username.trim();
+            if name.is_empty() {
+                return Err(format!("booth.guard #{}: username is empty", i + 1));
+            }
+            if !seen.insert(name) {
+                return Err(format!(
+                    "booth.guard {name:?}: configured twice (user names are unique)"
+                ));
+            }
+            let argon2 = PasswordHash::new(&guard.password_hash)
+                .is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"));
+            if !argon2 {
+                return Err(format!(
+                    "booth.guard {name:?}: password_hash is not an argon2 hash \
+                     (make one with `gatehouse gate hash-password`; never put the password itself here)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A hash to verify against when the user name is unknown, so that a wrong name takes as long
+/// as a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::central::api::auth::hash_password_blocking(&random_token()))
 }
 
 #[derive(Debug)]
@@ -140,6 +185,12 @@ impl Booth {
     }
 }
 
+/// A label in Chinese and English side by side (the page is bilingual).
+fn both(label: fn(Lang, &str) -> String, code: &str) -> String {
+    let (zh, en) = (label(Lang::Zh, code), label(Lang::En, code));
+    if zh == en { zh } else { format!("{zh} {en}") }
+}
+
 fn frame(body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -158,14 +209,19 @@ fn frame(body: Markup) -> Markup {
     }
 }
 
-const STYLE: &str = "body{font-family:'Noto Sans CJK SC','Microsoft YaHei','WenQuanYi Zen Hei',sans-serif;margin:0;background:#f4f6fa;color:#14213d}\
+const STYLE: &str = "*{box-sizing:border-box}\
+body{font-family:'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC','WenQuanYi Zen Hei',sans-serif;margin:0;background:#f4f6fa;color:#14213d;font-size:16px;line-height:1.4}\
 header{background:#7a0000;color:#fff;padding:8px 16px}h1{margin:0;font-size:22px}.en{font-weight:400;font-size:16px;opacity:.85}\
 main{padding:12px 16px;max-width:980px}.lane{background:#fff;border-radius:8px;padding:10px 14px;margin-bottom:12px;box-shadow:0 1px 4px rgba(0,0,0,.08)}\
-.lane h2{margin:0 0 6px;font-size:20px}.row{display:grid;grid-template-columns:12em 1fr;gap:6px;align-items:center;margin:4px 0}\
-select,input,button{font:inherit;padding:6px}button{border-radius:6px;cursor:pointer}.open{background:#0b7a3e;color:#fff;border:1px solid #0b7a3e;font-weight:700}\
-.keep{background:#fff;color:#b00020;border:1px solid #b00020;font-weight:700}.msg{padding:8px 12px;border-radius:6px;font-weight:700}\
+.lane h2{margin:0 0 6px;font-size:20px}.row{display:grid;grid-template-columns:11em 1fr;gap:6px;align-items:center;margin:6px 0}\
+select,input,button{font:inherit;padding:8px;min-width:0}.row select,.row input{width:100%}button{border-radius:6px;cursor:pointer}\
+.open,.keep{font-size:19px;font-weight:700;padding:10px 22px;min-height:48px;margin-top:4px}.open{background:#0b7a3e;color:#fff;border:1px solid #0b7a3e}\
+.keep{background:#fff;color:#b00020;border:2px solid #b00020}.msg{padding:10px 14px;border-radius:6px;font-weight:700;font-size:18px}\
 .ok{background:#d9f5e5;color:#0b7a3e}.bad{background:#fde2e4;color:#b00020}.note{color:#5c677d;font-size:14px}\
-.status span{margin-right:12px}:focus-visible{outline:3px solid #f4a261}form.login{display:grid;gap:6px;max-width:320px}";
+.status{display:flex;flex-wrap:wrap;gap:4px 16px;margin:4px 0}.up{color:#0b7a3e}.down{color:#b00020;font-weight:700}\
+.last{padding:6px 10px;border-radius:6px;font-size:17px;margin:6px 0}.who{display:flex;flex-wrap:wrap;align-items:center;gap:8px 16px}.who p{margin:0}\
+:focus-visible{outline:3px solid #f4a261;outline-offset:2px}form.login{display:grid;gap:6px;max-width:340px}form.login input{font-size:18px}\
+@media(max-width:640px){.row{grid-template-columns:1fr}}";
 
 fn with_cookie(mut response: Response, cookie: String) -> Response {
     if let Ok(v) = cookie.parse() {
@@ -224,21 +280,28 @@ async fn index(
     };
     let page = frame(html! {
         main {
-            p { "值班门卫 Guard: " strong { (username) } }
-            form method="post" action="/logout" { input type="hidden" name="csrf" value=(csrf); button type="submit" { "退出 Sign out" } }
+            div.who {
+                p { "值班门卫 Guard: " strong { (username) } }
+                form method="post" action="/logout" { input type="hidden" name="csrf" value=(csrf); button type="submit" { "退出 Sign out" } }
+            }
+            p.note { "中心服务器不可用时使用；每次操作都记录在闸口日志中，连接恢复后上传。"
+                br; "For use while the central server is unreachable; every command is journalled at the gate and uploaded when the link returns." }
             @if let Some(ok) = &flash.ok { p.msg.ok role="status" id="booth-result" { (flash_text(ok)) } }
             @if let Some(err) = &flash.err { p.msg.bad role="alert" id="booth-result" { (flash_text(err)) } }
             @for lane in &lanes {
                 section.lane id={ "lane-" (lane.lane) } {
                     h2 { "车道 Lane " (lane.lane) }
                     p.status {
-                        span { "状态 State: " (lane.state) }
-                        span { "模式 Mode: " (lane.mode) }
-                        span { "读卡器 Reader: " (if lane.reader_online { "在线 online" } else { "离线 OFFLINE" }) }
-                        span { "道闸IO Barrier I/O: " (if lane.io_online { "在线 online" } else { "离线 OFFLINE" }) }
+                        span { "状态 State: " strong { (both(state_label, &lane.state)) } }
+                        span { "模式 Mode: " strong { (both(mode_label, &lane.mode)) } }
+                        span.(if lane.reader_online { "up" } else { "down" }) { "读卡器 Reader: " (if lane.reader_online { "在线 online" } else { "离线 OFFLINE" }) }
+                        span.(if lane.io_online { "up" } else { "down" }) { "道闸IO Barrier I/O: " (if lane.io_online { "在线 online" } else { "离线 OFFLINE" }) }
                     }
                     @if let Some(d) = &lane.last_decision {
-                        p.note { "最近 Last: " (d.plate.clone().unwrap_or_default()) " " (d.reason) }
+                        p.last.(if d.granted { "ok" } else { "bad" }) {
+                            "最近 Last: " strong { (d.plate.clone().unwrap_or_else(|| "—".into())) } " · "
+                            (both(reason_label, &d.reason))
+                        }
                     }
                     form method="post" action="/command" novalidate {
                         input type="hidden" name="csrf" value=(csrf);
@@ -300,13 +363,14 @@ async fn login(
         .cloned();
     let password = form.password;
     let ok = tokio::task::spawn_blocking(move || {
-        guard.as_ref().is_some_and(|g| {
-            PasswordHash::new(&g.password_hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-        })
+        let known = guard.is_some();
+        let hash = guard.map_or_else(|| dummy_hash().to_string(), |g| g.password_hash);
+        let verified = PasswordHash::new(&hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
+        known && verified
     })
     .await
     .unwrap_or(false);

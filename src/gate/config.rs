@@ -39,6 +39,10 @@ pub struct GateConfig {
     /// `[central]`: where the centre is. Absent: the gate runs standalone (CSV imports only).
     #[serde(default)]
     pub central: Option<CentralSection>,
+    /// `[booth]`: the guards who may use the booth fallback page on the `[http]` listener.
+    /// Default: none (the page is not served).
+    #[serde(default)]
+    pub booth: crate::gate::booth::BoothConfig,
 }
 
 /// `[http]`: the local listener for `/healthz`, `/readyz` and `/metrics`.
@@ -403,6 +407,7 @@ impl GateConfig {
                 }
             }
         }
+        self.booth.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -2,12 +2,14 @@
 //! 127.0.0.1:9180): `/healthz` (the process answers), `/readyz` (every lane's reader and I/O
 //! module answer and the journal file opens for writing), `/metrics` (Prometheus, see [`crate::metrics`]).
 //!
-//! [`router`] returns a plain `axum::Router` so that other local pages (the booth fallback
-//! page) can be merged onto the same listener. Nothing here needs a sign-in: the listener binds
-//! to loopback by default and the series carry no personal data; a site that scrapes from
-//! another host binds it to the cabinet's management network only.
+//! [`local_router`] is what `gatehouse gate run` (and the demo) serve: those three plus, when
+//! `[booth]` names guards, the booth fallback page at `/` ([`crate::gate::booth`], behind its
+//! own sign-in). The three status routes need no sign-in: the listener binds to loopback by
+//! default and the series carry no personal data; a site that scrapes from another host, or
+//! whose booth PC uses the fallback page, binds it to the cabinet's management network only.
 //!
-//! What it never does: command a lane or change data; it only reads status.
+//! What it never does: command a lane or change data from the status routes; only the booth
+//! page's signed-in, CSRF-checked forms command a lane.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 
+use crate::gate::config::GateConfig;
 use crate::gate::runtime::{GateHandle, LaneStatus, Shared};
 
 /// What the endpoints read: the gate's shared state and each lane's live status.
@@ -58,6 +61,17 @@ pub fn router(view: GateView) -> axum::Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(view)
+}
+
+/// The gate's local listener: [`router`] plus the booth fallback page when `config.booth`
+/// names at least one guard.
+pub fn local_router(gate: Arc<GateHandle>, config: &GateConfig) -> axum::Router {
+    let status = router(GateView::new(&gate, &config.gate.data_dir));
+    if config.booth.enabled() {
+        status.merge(crate::gate::booth::routes(gate, config.booth.clone()))
+    } else {
+        status
+    }
 }
 
 async fn readyz(State(view): State<GateView>) -> Response {

@@ -3,30 +3,42 @@
 //! person.
 //!
 //! What it is for: [`IndexBuilder::build`] turns plain `Vec`s of domain rows (as the store loads
-//! them) into an immutable [`Index`] tagged with a `data_version`. The runtime swaps whole snapshots
-//! (e.g. behind an `Arc`); an index is never edited in place.
+//! them) into an immutable [`Index`] tagged with a `data_version`; [`Index::apply`] makes the
+//! next snapshot from a change ([`IndexDelta`]) without rebuilding the whole. The runtime swaps
+//! whole snapshots behind an `Arc`: a decision sees one snapshot, never half an update.
 //!
-//! What it never does: IO, clock reads, decisions (see [`crate::gate::decision`]) or partial
-//! updates. A snapshot with an inconsistency (duplicate EPC, a vehicle pointing at a permit that
-//! does not exist, …) is refused whole with a [`BuildError`], so the gate keeps deciding from the
-//! previous good snapshot rather than from a silently repaired one.
+//! How a change stays cheap: every large array (rows, link arrays, hash-table slots, text) is
+//! stored in fixed-size chunks behind `Arc`s ([`Chunked`]). Cloning an index clones only the
+//! chunk pointers (a few thousand for a million permits); writing a row copies just the chunk
+//! it lives in (copy-on-write). So a revocation among a million permits copies a few pages,
+//! and the old snapshot, still read by decisions in flight, is untouched. Rows that a change
+//! leaves unreachable (a replaced vehicle's permit list, a deleted tag) stay in the arrays as
+//! garbage until the next full build; [`Index::garbage`] counts them.
+//!
+//! What it never does: IO, clock reads, decisions (see [`crate::gate::decision`]) or edits to a
+//! snapshot someone holds. A snapshot with an inconsistency (duplicate EPC, a vehicle pointing
+//! at a permit that does not exist, …) is refused whole with a [`BuildError`], so the gate keeps
+//! deciding from the previous good snapshot rather than from a silently repaired one; a delta
+//! that would make one is refused the same way.
 //!
 //! Memory: a million permits must fit comfortably in a lane controller. Rows are compact (u32 ids,
-//! interned departments, reasons, gate rights and schedules, one shared text arena for names,
-//! inline 16-byte plates and EPCs) and the hash indexes are open-addressing tables of `u32` row
-//! numbers (4 bytes a slot, load ≤ 1/2) whose keys live in the rows themselves. Measured for a
-//! million permits (one vehicle and one TID-bound tag each, release build, shared 2-core machine):
-//! build 1.2 s, index 182 MiB (RSS 199 MiB after the input rows are dropped, 344 MiB peak while the
-//! builder's input `Vec`s and the index coexist).
+//! interned departments, reasons, gate rights and schedules, chunked text, inline 16-byte plates
+//! and EPCs) and the hash indexes are open-addressing tables of `u32` row numbers (4 bytes a
+//! slot, load ≤ 1/2 after a build, ≤ 3/4 before a table grows) whose keys live in the rows
+//! themselves. Measured for a million permits (one vehicle and one TID-bound tag each, release
+//! build, shared 2-core machine): build 1.2 s, index 182 MiB (RSS 199 MiB after the input rows
+//! are dropped, 344 MiB peak while the builder's input `Vec`s and the index coexist); 192 MiB
+//! in chunks (`cargo bench --bench sync`), where a revocation's delta takes milliseconds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroU16;
+use std::sync::Arc;
 
 use crate::domain::{
-    BlacklistEntry, BlacklistSubject, Credential, Epc, GateRights, LockEntry, Permit, PermitId,
-    PermitStatus, PersonCategory, PersonId, PlateIdentity, Schedule, Tid, UtcMinute, Vehicle,
-    VehicleId, VisitorBooking,
+    BlacklistEntry, BlacklistId, BlacklistSubject, BookingId, Credential, Epc, GateRights,
+    LockEntry, LockId, Permit, PermitId, PermitStatus, PersonCategory, PersonId, PlateIdentity,
+    Schedule, Tid, UtcMinute, Vehicle, VehicleId, VisitorBooking,
 };
 
 /// Why a snapshot could not be built.
@@ -65,51 +77,166 @@ pub enum BuildError {
     TooManyRows,
 }
 
+/// Why [`Index::apply`] did not make the next snapshot. Either way the caller still has the
+/// previous snapshot; it may build the next one whole from the store instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    /// The result would be an inconsistent snapshot.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The delta names a key twice (written twice, or written and deleted), which only the
+    /// store's order of statements settles.
+    #[error("the change names {0} more than once")]
+    Ambiguous(String),
+}
+
+const CHUNK_BITS: u32 = 12;
+/// Elements per chunk: 4,096 (a permit chunk is about 200 KiB, a slot chunk 16 KiB).
+const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNK_MASK: usize = CHUNK - 1;
+
+/// A vector stored in chunks of [`CHUNK`] elements behind `Arc`s: `clone` shares every chunk,
+/// a write copies only the chunk written (`Arc::make_mut`).
+#[derive(Debug)]
+struct Chunked<T> {
+    chunks: Vec<Arc<Vec<T>>>,
+    len: usize,
+}
+
+impl<T> Clone for Chunked<T> {
+    fn clone(&self) -> Self {
+        Chunked {
+            chunks: self.chunks.clone(),
+            len: self.len,
+        }
+    }
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Clone> Chunked<T> {
+    fn from_vec(v: Vec<T>) -> Chunked<T> {
+        let len = v.len();
+        let mut chunks = Vec::with_capacity(len.div_ceil(CHUNK));
+        let mut items = v.into_iter();
+        while chunks.len() * CHUNK < len {
+            chunks.push(Arc::new(items.by_ref().take(CHUNK).collect::<Vec<T>>()));
+        }
+        Chunked { chunks, len }
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &T {
+        &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK]
+    }
+
+    fn get_mut(&mut self, i: usize) -> &mut T {
+        &mut Arc::make_mut(&mut self.chunks[i >> CHUNK_BITS])[i & CHUNK_MASK]
+    }
+
+    /// Appends `v` and returns its position.
+    fn push(&mut self, v: T) -> usize {
+        let i = self.len;
+        if i & CHUNK_MASK == 0 {
+            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        }
+        Arc::make_mut(self.chunks.last_mut().expect("a chunk was just ensured")).push(v);
+        self.len += 1;
+        i
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+}
+
 /// Reference to a string in the index's text arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Text(u32);
 
-/// One shared buffer for all strings, with optional interning for repeated values.
-#[derive(Debug, Default)]
+/// Bytes per text chunk (a longer string gets a chunk of its own).
+const TEXT_CHUNK: usize = 1 << 16;
+
+/// Where a string lives: its chunk, start and length.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    chunk: u32,
+    start: u32,
+    len: u32,
+}
+
+/// All strings, in chunked buffers (a change copies only the last chunk), with optional
+/// interning for repeated values.
+#[derive(Debug, Clone, Default)]
 struct TextArena {
-    text: String,
-    /// (start, end) byte offsets, indexed by `Text`.
-    spans: Vec<(u32, u32)>,
+    chunks: Vec<Arc<String>>,
+    spans: Chunked<Span>,
+    /// Interned strings (departments, reasons).
+    interned: Arc<HashMap<Box<str>, Text>>,
 }
 
 impl TextArena {
     fn push(&mut self, s: &str) -> Text {
-        let start = self.text.len() as u32;
-        self.text.push_str(s);
-        self.spans.push((start, self.text.len() as u32));
-        Text(self.spans.len() as u32 - 1)
+        let fits = self
+            .chunks
+            .last()
+            .is_some_and(|c| c.len() + s.len() <= TEXT_CHUNK || c.is_empty());
+        if !fits {
+            self.chunks
+                .push(Arc::new(String::with_capacity(TEXT_CHUNK.max(s.len()))));
+        }
+        let chunk = self.chunks.len() - 1;
+        let buf = Arc::make_mut(&mut self.chunks[chunk]);
+        let start = buf.len();
+        buf.push_str(s);
+        let i = self.spans.push(Span {
+            chunk: chunk as u32,
+            start: start as u32,
+            len: s.len() as u32,
+        });
+        Text(i as u32)
     }
 
-    fn get(&self, t: Text) -> &str {
-        let (a, b) = self.spans[t.0 as usize];
-        &self.text[a as usize..b as usize]
-    }
-}
-
-/// Interns repeated strings (departments, reasons) into the arena during a build.
-#[derive(Debug, Default)]
-struct Interner {
-    seen: HashMap<Box<str>, Text>,
-}
-
-impl Interner {
-    fn intern(&mut self, arena: &mut TextArena, s: &str) -> Text {
-        if let Some(t) = self.seen.get(s) {
+    fn intern(&mut self, s: &str) -> Text {
+        if let Some(t) = self.interned.get(s) {
             return *t;
         }
-        let t = arena.push(s);
-        self.seen.insert(s.into(), t);
+        let t = self.push(s);
+        Arc::make_mut(&mut self.interned).insert(s.into(), t);
         t
+    }
+
+    #[inline]
+    fn get(&self, t: Text) -> &str {
+        let s = self.spans.get(t.0 as usize);
+        &self.chunks[s.chunk as usize][s.start as usize..(s.start + s.len) as usize]
+    }
+
+    fn shrink_last(&mut self) {
+        if let Some(last) = self.chunks.last_mut() {
+            Arc::make_mut(last).shrink_to_fit();
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.iter().map(|c| c.capacity()).sum::<usize>()
+            + self.spans.len() * std::mem::size_of::<Span>()
     }
 }
 
 /// Interns repeated values (gate rights, schedules) into a table of distinct values.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ValueInterner<T> {
     seen: HashMap<T, u32>,
     values: Vec<T>,
@@ -123,6 +250,10 @@ impl<T: Hash + Eq + Clone> ValueInterner<T> {
         }
     }
 
+    fn find(&self, v: &T) -> Option<u32> {
+        self.seen.get(v).copied()
+    }
+
     fn intern(&mut self, v: T) -> u32 {
         if let Some(i) = self.seen.get(&v) {
             return *i;
@@ -134,30 +265,83 @@ impl<T: Hash + Eq + Clone> ValueInterner<T> {
     }
 }
 
-/// An open-addressing hash table of row numbers (stored +1, 0 = empty), linear probing, load ≤ 1/2.
-/// Keys are not stored: the caller compares against the row.
-#[derive(Debug)]
-struct SlotTable {
-    slots: Box<[u32]>,
-    mask: usize,
+/// Interns `v` into a shared table, copying the table only when `v` is new.
+fn intern_shared<T: Hash + Eq + Clone>(table: &mut Arc<ValueInterner<T>>, v: T) -> u32 {
+    match table.find(&v) {
+        Some(i) => i,
+        None => Arc::make_mut(table).intern(v),
+    }
 }
 
-impl SlotTable {
-    fn for_rows(n: usize) -> SlotTable {
-        let cap = (n * 2).next_power_of_two().max(8);
+/// Where an open-addressing table keeps its slots: a plain `Vec` while building, chunks in a
+/// snapshot.
+trait Slots {
+    fn slot(&self, i: usize) -> u32;
+    fn set_slot(&mut self, i: usize, v: u32);
+}
+
+impl Slots for Vec<u32> {
+    #[inline]
+    fn slot(&self, i: usize) -> u32 {
+        self[i]
+    }
+    fn set_slot(&mut self, i: usize, v: u32) {
+        self[i] = v;
+    }
+}
+
+impl Slots for Chunked<u32> {
+    #[inline]
+    fn slot(&self, i: usize) -> u32 {
+        *self.get(i)
+    }
+    fn set_slot(&mut self, i: usize, v: u32) {
+        *self.get_mut(i) = v;
+    }
+}
+
+/// An open-addressing hash table of row numbers (stored +1, 0 = empty), linear probing, load
+/// ≤ 1/2 when built. Keys are not stored: the caller compares against the row, and gives the
+/// hash of a row's key where the table must move entries (removal, growth).
+#[derive(Debug, Clone)]
+struct SlotTable<S = Chunked<u32>> {
+    slots: S,
+    mask: usize,
+    used: usize,
+}
+
+fn capacity_for(n: usize) -> usize {
+    (n * 2).next_power_of_two().max(8)
+}
+
+impl SlotTable<Vec<u32>> {
+    fn for_rows(n: usize) -> SlotTable<Vec<u32>> {
+        let cap = capacity_for(n);
         SlotTable {
-            slots: vec![0; cap].into_boxed_slice(),
+            slots: vec![0; cap],
             mask: cap - 1,
+            used: 0,
         }
     }
 
+    fn into_chunked(self) -> SlotTable {
+        SlotTable {
+            slots: Chunked::from_vec(self.slots),
+            mask: self.mask,
+            used: self.used,
+        }
+    }
+}
+
+impl<S: Slots> SlotTable<S> {
     /// Inserts `row`; returns the existing row if one with the same key is present.
     fn insert(&mut self, hash: u64, row: u32, same_key: impl Fn(u32) -> bool) -> Result<(), u32> {
         let mut i = hash as usize & self.mask;
         loop {
-            match self.slots[i] {
+            match self.slots.slot(i) {
                 0 => {
-                    self.slots[i] = row + 1;
+                    self.slots.set_slot(i, row + 1);
+                    self.used += 1;
                     return Ok(());
                 }
                 s if same_key(s - 1) => return Err(s - 1),
@@ -166,19 +350,71 @@ impl SlotTable {
         }
     }
 
-    fn find(&self, hash: u64, is_key: impl Fn(u32) -> bool) -> Option<u32> {
+    fn find_slot(&self, hash: u64, is_key: impl Fn(u32) -> bool) -> Option<usize> {
         let mut i = hash as usize & self.mask;
         loop {
-            match self.slots[i] {
+            match self.slots.slot(i) {
                 0 => return None,
-                s if is_key(s - 1) => return Some(s - 1),
+                s if is_key(s - 1) => return Some(i),
                 _ => i = (i + 1) & self.mask,
             }
         }
     }
 
+    #[inline]
+    fn find(&self, hash: u64, is_key: impl Fn(u32) -> bool) -> Option<u32> {
+        self.find_slot(hash, is_key).map(|i| self.slots.slot(i) - 1)
+    }
+
     fn bytes(&self) -> usize {
-        self.slots.len() * 4
+        (self.mask + 1) * 4
+    }
+}
+
+impl SlotTable {
+    /// Removes the entry whose row `is_key`, closing the gap by moving later entries of the
+    /// probe run back (no tombstones, so lookups never slow down). `home` is the hash of the
+    /// key of a row in the table.
+    fn remove(
+        &mut self,
+        hash: u64,
+        is_key: impl Fn(u32) -> bool,
+        home: impl Fn(u32) -> u64,
+    ) -> Option<u32> {
+        let mut hole = self.find_slot(hash, is_key)?;
+        let removed = self.slots.slot(hole) - 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & self.mask;
+            let s = self.slots.slot(j);
+            if s == 0 {
+                break;
+            }
+            let h = home(s - 1) as usize & self.mask;
+            // The entry at j may move to the hole if the hole lies on its probe path [h, j).
+            if (j.wrapping_sub(h) & self.mask) >= (j.wrapping_sub(hole) & self.mask) {
+                self.slots.set_slot(hole, s);
+                hole = j;
+            }
+        }
+        self.slots.set_slot(hole, 0);
+        self.used -= 1;
+        Some(removed)
+    }
+
+    /// Makes room for one more entry: above 3/4 full, the table is rebuilt twice as large.
+    fn reserve_one(&mut self, hash_of: impl Fn(u32) -> u64) {
+        let cap = self.mask + 1;
+        if (self.used + 1) * 4 <= cap * 3 {
+            return;
+        }
+        let mut grown = SlotTable::<Vec<u32>>::for_rows((self.used + 1).max(cap / 2 + 1));
+        for c in self.slots.iter() {
+            if *c != 0 {
+                let _ = grown.insert(hash_of(c - 1), c - 1, |_| false);
+            }
+        }
+        *self = grown.into_chunked();
     }
 }
 
@@ -189,7 +425,7 @@ enum StatusKind {
     Revoked,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct PermitRow {
     id: PermitId,
     version: u32,
@@ -210,7 +446,7 @@ struct PermitRow {
     single_use: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct VehicleRow {
     id: VehicleId,
     plate: PlateIdentity,
@@ -218,11 +454,113 @@ struct VehicleRow {
     permits_len: u16,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct CredentialRow {
     epc: Epc,
     tid: Option<Tid>,
     vehicle: u32,
+}
+
+/// Ends a person's run appended by a change in `person_permits` (never a row number).
+const RUN_END: u32 = u32::MAX;
+
+/// The text, gate-rights and schedule tables a permit row refers to.
+#[derive(Debug, Clone)]
+struct Shared {
+    text: TextArena,
+    gate_rights: Arc<ValueInterner<GateRights>>,
+    schedules: Arc<ValueInterner<Schedule>>,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        Shared {
+            text: TextArena::default(),
+            gate_rights: Arc::new(ValueInterner::new()),
+            schedules: Arc::new(ValueInterner::new()),
+        }
+    }
+
+    /// A permit's row, its links to vehicles left empty.
+    fn permit_row(&mut self, p: Permit) -> PermitRow {
+        let (status, reason) = match &p.status {
+            PermitStatus::Active => (StatusKind::Active, self.text.intern("")),
+            PermitStatus::Suspended { reason } => (StatusKind::Suspended, self.text.intern(reason)),
+            PermitStatus::Revoked { reason } => (StatusKind::Revoked, self.text.intern(reason)),
+        };
+        PermitRow {
+            id: p.id,
+            version: p.version,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            person: p.holder.person_id,
+            name: self.text.push(&p.holder.name),
+            department: self.text.intern(&p.holder.department),
+            reason,
+            gates: intern_shared(&mut self.gate_rights, p.gates),
+            schedule: intern_shared(&mut self.schedules, p.schedule),
+            vehicles_start: 0,
+            vehicles_len: 0,
+            max_inside: p.max_inside,
+            category: p.category,
+            status,
+            single_use: p.single_use,
+        }
+    }
+}
+
+/// The blacklist, lock list and bookings with their lookup maps: small, rebuilt whole when
+/// one of them changes.
+#[derive(Debug, Default)]
+struct Lists {
+    blacklist: Vec<BlacklistEntry>,
+    black_plate: HashMap<crate::domain::Plate, Vec<u32>>,
+    black_tag: HashMap<Epc, Vec<u32>>,
+    black_person: HashMap<PersonId, Vec<u32>>,
+    locks: Vec<LockEntry>,
+    lock_by_plate: HashMap<crate::domain::Plate, Vec<u32>>,
+    bookings: Vec<VisitorBooking>,
+    booking_by_plate: HashMap<crate::domain::Plate, Vec<u32>>,
+}
+
+impl Lists {
+    fn new(
+        blacklist: Vec<BlacklistEntry>,
+        locks: Vec<LockEntry>,
+        bookings: Vec<VisitorBooking>,
+    ) -> Lists {
+        let mut black_plate: HashMap<_, Vec<u32>> = HashMap::new();
+        let mut black_tag: HashMap<Epc, Vec<u32>> = HashMap::new();
+        let mut black_person: HashMap<PersonId, Vec<u32>> = HashMap::new();
+        for (i, e) in blacklist.iter().enumerate() {
+            let i = i as u32;
+            match e.subject {
+                BlacklistSubject::Plate { plate, .. } => {
+                    black_plate.entry(plate).or_default().push(i)
+                }
+                BlacklistSubject::Tag(epc) => black_tag.entry(epc).or_default().push(i),
+                BlacklistSubject::Person(p) => black_person.entry(p).or_default().push(i),
+            }
+        }
+        let mut lock_by_plate: HashMap<_, Vec<u32>> = HashMap::new();
+        for (i, l) in locks.iter().enumerate() {
+            lock_by_plate.entry(l.plate).or_default().push(i as u32);
+        }
+        let mut booking_by_plate: HashMap<_, Vec<u32>> = HashMap::new();
+        for (i, b) in bookings.iter().enumerate() {
+            booking_by_plate.entry(b.plate).or_default().push(i as u32);
+        }
+        Lists {
+            blacklist,
+            black_plate,
+            black_tag,
+            black_person,
+            locks,
+            lock_by_plate,
+            bookings,
+            booking_by_plate,
+        }
+    }
 }
 
 /// Collects the rows of one snapshot and builds the [`Index`]. The store fills it from its tables.
@@ -270,43 +608,13 @@ impl IndexBuilder {
             }
         }
         let hasher = RandomState::new();
-        let mut text = TextArena::default();
-        let mut strings = Interner::default();
-        let mut gate_rights: ValueInterner<GateRights> = ValueInterner::new();
-        let mut schedules: ValueInterner<Schedule> = ValueInterner::new();
-        let empty = strings.intern(&mut text, "");
+        let mut shared = Shared::new();
 
         // Permits.
         let mut permit_rows: Vec<PermitRow> = Vec::with_capacity(permits.len());
         let mut by_permit = SlotTable::for_rows(permits.len());
         for p in permits {
-            let (status, reason) = match &p.status {
-                PermitStatus::Active => (StatusKind::Active, empty),
-                PermitStatus::Suspended { reason } => {
-                    (StatusKind::Suspended, strings.intern(&mut text, reason))
-                }
-                PermitStatus::Revoked { reason } => {
-                    (StatusKind::Revoked, strings.intern(&mut text, reason))
-                }
-            };
-            let row = PermitRow {
-                id: p.id,
-                version: p.version,
-                valid_from: p.valid_from,
-                valid_until: p.valid_until,
-                person: p.holder.person_id,
-                name: text.push(&p.holder.name),
-                department: strings.intern(&mut text, &p.holder.department),
-                reason,
-                gates: gate_rights.intern(p.gates),
-                schedule: schedules.intern(p.schedule),
-                vehicles_start: 0,
-                vehicles_len: 0,
-                max_inside: p.max_inside,
-                category: p.category,
-                status,
-                single_use: p.single_use,
-            };
+            let row = shared.permit_row(p);
             let n = permit_rows.len() as u32;
             by_permit
                 .insert(hasher.hash_one(row.id), n, |r| {
@@ -416,87 +724,97 @@ impl IndexBuilder {
             }
         }
 
-        // Lists: small, plain hash maps keyed by plate / tag / person.
-        let mut black_plate: HashMap<_, Vec<u32>> = HashMap::new();
-        let mut black_tag: HashMap<Epc, Vec<u32>> = HashMap::new();
-        let mut black_person: HashMap<PersonId, Vec<u32>> = HashMap::new();
-        for (i, e) in blacklist.iter().enumerate() {
-            let i = i as u32;
-            match e.subject {
-                BlacklistSubject::Plate { plate, .. } => {
-                    black_plate.entry(plate).or_default().push(i)
-                }
-                BlacklistSubject::Tag(epc) => black_tag.entry(epc).or_default().push(i),
-                BlacklistSubject::Person(p) => black_person.entry(p).or_default().push(i),
-            }
-        }
-        let mut lock_by_plate: HashMap<_, Vec<u32>> = HashMap::new();
-        for (i, l) in locks.iter().enumerate() {
-            lock_by_plate.entry(l.plate).or_default().push(i as u32);
-        }
-        let mut booking_by_plate: HashMap<_, Vec<u32>> = HashMap::new();
-        for (i, b) in bookings.iter().enumerate() {
-            booking_by_plate.entry(b.plate).or_default().push(i as u32);
-        }
-
-        text.text.shrink_to_fit();
-        text.spans.shrink_to_fit();
+        shared.text.shrink_last();
+        let (live_permits, live_vehicles, live_credentials) =
+            (permit_rows.len(), vehicle_rows.len(), credential_rows.len());
         Ok(Index {
             data_version,
             hasher,
-            text,
-            gate_rights: gate_rights.values.into_boxed_slice(),
-            schedules: schedules.values.into_boxed_slice(),
-            permits: permit_rows.into_boxed_slice(),
-            vehicles: vehicle_rows.into_boxed_slice(),
-            credentials: credential_rows.into_boxed_slice(),
-            vehicle_permits: vehicle_permits.into_boxed_slice(),
-            permit_vehicles: permit_vehicles.into_boxed_slice(),
-            person_permits: person_permits.into_boxed_slice(),
-            by_permit,
-            by_vehicle,
-            by_plate,
-            by_epc,
-            by_person,
-            blacklist: blacklist.into_boxed_slice(),
-            black_plate,
-            black_tag,
-            black_person,
-            locks: locks.into_boxed_slice(),
-            lock_by_plate,
-            bookings: bookings.into_boxed_slice(),
-            booking_by_plate,
+            shared,
+            permits: Chunked::from_vec(permit_rows),
+            vehicles: Chunked::from_vec(vehicle_rows),
+            credentials: Chunked::from_vec(credential_rows),
+            vehicle_permits: Chunked::from_vec(vehicle_permits),
+            permit_vehicles: Chunked::from_vec(permit_vehicles),
+            person_permits: Chunked::from_vec(person_permits),
+            by_permit: by_permit.into_chunked(),
+            by_vehicle: by_vehicle.into_chunked(),
+            by_plate: by_plate.into_chunked(),
+            by_epc: by_epc.into_chunked(),
+            by_person: by_person.into_chunked(),
+            lists: Arc::new(Lists::new(blacklist, locks, bookings)),
+            live_permits,
+            live_vehicles,
+            live_credentials,
+            garbage: 0,
         })
     }
 }
 
-/// An immutable snapshot of everything a lane decides from. Build one with [`IndexBuilder`].
-#[derive(Debug)]
+/// A change to a snapshot, in domain values: rows to add or replace (permits, vehicles and list
+/// entries by id, credentials by EPC) and keys to delete. It means what the gate store's
+/// `Update` means: a deleted vehicle takes its tags with it, a deleted permit is struck from
+/// the vehicles that held it.
+#[derive(Debug, Clone, Default)]
+pub struct IndexDelta {
+    /// The data version of the snapshot after the change.
+    pub data_version: u64,
+    pub permits: Vec<Permit>,
+    pub delete_permits: Vec<PermitId>,
+    pub vehicles: Vec<Vehicle>,
+    pub delete_vehicles: Vec<VehicleId>,
+    pub credentials: Vec<Credential>,
+    pub delete_credentials: Vec<Epc>,
+    pub blacklist: Vec<BlacklistEntry>,
+    pub delete_blacklist: Vec<BlacklistId>,
+    pub locks: Vec<LockEntry>,
+    pub delete_locks: Vec<LockId>,
+    pub bookings: Vec<VisitorBooking>,
+    pub delete_bookings: Vec<BookingId>,
+}
+
+/// Refuses a delta that names one key twice.
+fn once<K: Hash + Eq + std::fmt::Display>(
+    what: &str,
+    keys: impl Iterator<Item = K>,
+) -> Result<(), DeltaError> {
+    let mut seen = HashSet::new();
+    for k in keys {
+        if seen.contains(&k) {
+            return Err(DeltaError::Ambiguous(format!("{what} {k}")));
+        }
+        seen.insert(k);
+    }
+    Ok(())
+}
+
+/// An immutable snapshot of everything a lane decides from. Build one with [`IndexBuilder`];
+/// make the next one with [`Index::apply`]. Cloning is cheap (chunks are shared).
+#[derive(Debug, Clone)]
 pub struct Index {
     data_version: u64,
     hasher: RandomState,
-    text: TextArena,
-    gate_rights: Box<[GateRights]>,
-    schedules: Box<[Schedule]>,
-    permits: Box<[PermitRow]>,
-    vehicles: Box<[VehicleRow]>,
-    credentials: Box<[CredentialRow]>,
-    vehicle_permits: Box<[u32]>,
-    permit_vehicles: Box<[u32]>,
-    person_permits: Box<[u32]>,
+    shared: Shared,
+    permits: Chunked<PermitRow>,
+    vehicles: Chunked<VehicleRow>,
+    credentials: Chunked<CredentialRow>,
+    vehicle_permits: Chunked<u32>,
+    permit_vehicles: Chunked<u32>,
+    /// Permit rows grouped by person: the builder's sorted runs, then runs appended by changes
+    /// (each ended by [`RUN_END`]).
+    person_permits: Chunked<u32>,
     by_permit: SlotTable,
     by_vehicle: SlotTable,
     by_plate: SlotTable,
     by_epc: SlotTable,
+    /// Person → the position of their run in `person_permits`.
     by_person: SlotTable,
-    blacklist: Box<[BlacklistEntry]>,
-    black_plate: HashMap<crate::domain::Plate, Vec<u32>>,
-    black_tag: HashMap<Epc, Vec<u32>>,
-    black_person: HashMap<PersonId, Vec<u32>>,
-    locks: Box<[LockEntry]>,
-    lock_by_plate: HashMap<crate::domain::Plate, Vec<u32>>,
-    bookings: Box<[VisitorBooking]>,
-    booking_by_plate: HashMap<crate::domain::Plate, Vec<u32>>,
+    lists: Arc<Lists>,
+    live_permits: usize,
+    live_vehicles: usize,
+    live_credentials: usize,
+    /// Rows and link entries left unreachable by changes since the build.
+    garbage: usize,
 }
 
 /// A permit's status as seen through the index (reasons borrowed from the snapshot).
@@ -536,18 +854,19 @@ impl<'i> PermitView<'i> {
     }
     /// Holder's name.
     pub fn holder_name(&self) -> &'i str {
-        self.index.text.get(self.row.name)
+        self.index.shared.text.get(self.row.name)
     }
     /// Holder's department.
     pub fn department(&self) -> &'i str {
-        self.index.text.get(self.row.department)
+        self.index.shared.text.get(self.row.department)
     }
     /// Status with its reason.
     pub fn status(&self) -> StatusRef<'i> {
+        let text = &self.index.shared.text;
         match self.row.status {
             StatusKind::Active => StatusRef::Active,
-            StatusKind::Suspended => StatusRef::Suspended(self.index.text.get(self.row.reason)),
-            StatusKind::Revoked => StatusRef::Revoked(self.index.text.get(self.row.reason)),
+            StatusKind::Suspended => StatusRef::Suspended(text.get(self.row.reason)),
+            StatusKind::Revoked => StatusRef::Revoked(text.get(self.row.reason)),
         }
     }
     /// First valid minute (inclusive).
@@ -560,11 +879,11 @@ impl<'i> PermitView<'i> {
     }
     /// Gates and directions.
     pub fn gates(&self) -> &'i GateRights {
-        &self.index.gate_rights[self.row.gates as usize]
+        &self.index.shared.gate_rights.values[self.row.gates as usize]
     }
     /// Weekday/time windows.
     pub fn schedule(&self) -> &'i Schedule {
-        &self.index.schedules[self.row.schedule as usize]
+        &self.index.shared.schedules.values[self.row.schedule as usize]
     }
     /// Whether it is a one-off pass.
     pub fn single_use(&self) -> bool {
@@ -578,12 +897,10 @@ impl<'i> PermitView<'i> {
     pub fn vehicles(&self) -> impl ExactSizeIterator<Item = VehicleView<'i>> + use<'i> {
         let index = self.index;
         let s = self.row.vehicles_start as usize;
-        index.permit_vehicles[s..s + usize::from(self.row.vehicles_len)]
-            .iter()
-            .map(move |&v| VehicleView {
-                index,
-                row: &index.vehicles[v as usize],
-            })
+        (s..s + usize::from(self.row.vehicles_len)).map(move |i| VehicleView {
+            index,
+            row: index.vehicles.get(*index.permit_vehicles.get(i) as usize),
+        })
     }
 }
 
@@ -607,12 +924,10 @@ impl<'i> VehicleView<'i> {
     pub fn permits(&self) -> impl ExactSizeIterator<Item = PermitView<'i>> + use<'i> {
         let index = self.index;
         let s = self.row.permits_start as usize;
-        index.vehicle_permits[s..s + usize::from(self.row.permits_len)]
-            .iter()
-            .map(move |&p| PermitView {
-                index,
-                row: &index.permits[p as usize],
-            })
+        (s..s + usize::from(self.row.permits_len)).map(move |i| PermitView {
+            index,
+            row: index.permits.get(*index.vehicle_permits.get(i) as usize),
+        })
     }
 }
 
@@ -636,7 +951,7 @@ impl<'i> CredentialView<'i> {
     pub fn vehicle(&self) -> VehicleView<'i> {
         VehicleView {
             index: self.index,
-            row: &self.index.vehicles[self.row.vehicle as usize],
+            row: self.index.vehicles.get(self.row.vehicle as usize),
         }
     }
 }
@@ -667,60 +982,106 @@ impl Index {
 
     /// Number of permits.
     pub fn permit_count(&self) -> usize {
-        self.permits.len()
+        self.live_permits
     }
 
     /// Number of vehicles.
     pub fn vehicle_count(&self) -> usize {
-        self.vehicles.len()
+        self.live_vehicles
     }
 
     /// Number of tag credentials.
     pub fn credential_count(&self) -> usize {
-        self.credentials.len()
+        self.live_credentials
+    }
+
+    /// Rows and link entries that changes since the last full build left unreachable; a full
+    /// build (from the store) drops them.
+    pub fn garbage(&self) -> usize {
+        self.garbage
+    }
+
+    /// Whether so much of the snapshot is garbage that the next change should rebuild it whole:
+    /// more garbage than live rows.
+    pub fn wants_rebuild(&self) -> bool {
+        self.garbage > 10_000 && self.garbage > self.live_permits + self.live_vehicles
+    }
+
+    fn find_permit(&self, id: PermitId) -> Option<u32> {
+        self.by_permit.find(self.hasher.hash_one(id), |r| {
+            self.permits.get(r as usize).id == id
+        })
+    }
+
+    fn find_vehicle(&self, id: VehicleId) -> Option<u32> {
+        self.by_vehicle.find(self.hasher.hash_one(id), |r| {
+            self.vehicles.get(r as usize).id == id
+        })
+    }
+
+    fn find_epc(&self, epc: &Epc) -> Option<u32> {
+        self.by_epc.find(self.hasher.hash_one(epc), |r| {
+            self.credentials.get(r as usize).epc == *epc
+        })
+    }
+
+    /// The permit rows of `person`'s run.
+    fn person_rows(&self, person: PersonId) -> impl Iterator<Item = u32> + use<'_> {
+        let start = self.by_person.find(self.hasher.hash_one(person), |pos| {
+            self.person_at(pos as usize) == Some(person)
+        });
+        let (from, to) = match start {
+            Some(s) => (s as usize, self.person_permits.len()),
+            None => (0, 0),
+        };
+        (from..to)
+            .map(move |i| *self.person_permits.get(i))
+            .take_while(move |&r| r != RUN_END && self.permits.get(r as usize).person == person)
+    }
+
+    /// The person whose run starts at `pos`.
+    fn person_at(&self, pos: usize) -> Option<PersonId> {
+        match *self.person_permits.get(pos) {
+            RUN_END => None,
+            r => Some(self.permits.get(r as usize).person),
+        }
     }
 
     /// The credential whose EPC is `epc`.
     pub fn credential(&self, epc: &Epc) -> Option<CredentialView<'_>> {
-        let r = self.by_epc.find(self.hasher.hash_one(epc), |r| {
-            self.credentials[r as usize].epc == *epc
-        })?;
+        let r = self.find_epc(epc)?;
         Some(CredentialView {
             index: self,
-            row: &self.credentials[r as usize],
+            row: self.credentials.get(r as usize),
         })
     }
 
     /// The vehicle with this plate and colour.
     pub fn vehicle_by_plate(&self, plate: PlateIdentity) -> Option<VehicleView<'_>> {
         let r = self.by_plate.find(self.hasher.hash_one(plate), |r| {
-            self.vehicles[r as usize].plate == plate
+            self.vehicles.get(r as usize).plate == plate
         })?;
         Some(VehicleView {
             index: self,
-            row: &self.vehicles[r as usize],
+            row: self.vehicles.get(r as usize),
         })
     }
 
     /// The vehicle with this id.
     pub fn vehicle(&self, id: VehicleId) -> Option<VehicleView<'_>> {
-        let r = self.by_vehicle.find(self.hasher.hash_one(id), |r| {
-            self.vehicles[r as usize].id == id
-        })?;
+        let r = self.find_vehicle(id)?;
         Some(VehicleView {
             index: self,
-            row: &self.vehicles[r as usize],
+            row: self.vehicles.get(r as usize),
         })
     }
 
     /// The permit with this id.
     pub fn permit(&self, id: PermitId) -> Option<PermitView<'_>> {
-        let r = self.by_permit.find(self.hasher.hash_one(id), |r| {
-            self.permits[r as usize].id == id
-        })?;
+        let r = self.find_permit(id)?;
         Some(PermitView {
             index: self,
-            row: &self.permits[r as usize],
+            row: self.permits.get(r as usize),
         })
     }
 
@@ -729,17 +1090,10 @@ impl Index {
         &self,
         person: PersonId,
     ) -> impl Iterator<Item = PermitView<'_>> + use<'_> {
-        let start = self.by_person.find(self.hasher.hash_one(person), |pos| {
-            self.permits[self.person_permits[pos as usize] as usize].person == person
-        });
-        let run = match start {
-            Some(s) => &self.person_permits[s as usize..],
-            None => &[][..],
-        };
-        run.iter()
-            .map(move |&r| &self.permits[r as usize])
-            .take_while(move |row| row.person == person)
-            .map(move |row| PermitView { index: self, row })
+        self.person_rows(person).map(move |r| PermitView {
+            index: self,
+            row: self.permits.get(r as usize),
+        })
     }
 
     /// Blacklist entries about `plate` (any colour entry, or one naming its colour) in force at `now`.
@@ -748,7 +1102,7 @@ impl Index {
         plate: PlateIdentity,
         now: UtcMinute,
     ) -> impl Iterator<Item = &BlacklistEntry> + use<'_> {
-        self.list_hits(&self.black_plate, &plate.plate, now)
+        self.list_hits(&self.lists.black_plate, &plate.plate, now)
             .filter(move |e| match e.subject {
                 BlacklistSubject::Plate { colour, .. } => colour.is_none_or(|c| c == plate.colour),
                 _ => false,
@@ -761,7 +1115,7 @@ impl Index {
         epc: &Epc,
         now: UtcMinute,
     ) -> impl Iterator<Item = &BlacklistEntry> + use<'_> {
-        self.list_hits(&self.black_tag, epc, now)
+        self.list_hits(&self.lists.black_tag, epc, now)
     }
 
     /// Blacklist entries about `person` in force at `now`.
@@ -770,7 +1124,7 @@ impl Index {
         person: PersonId,
         now: UtcMinute,
     ) -> impl Iterator<Item = &BlacklistEntry> + use<'_> {
-        self.list_hits(&self.black_person, &person, now)
+        self.list_hits(&self.lists.black_person, &person, now)
     }
 
     fn list_hits<'a, K: Hash + Eq>(
@@ -783,7 +1137,7 @@ impl Index {
             .map(Vec::as_slice)
             .unwrap_or(&[])
             .iter()
-            .map(move |&i| &self.blacklist[i as usize])
+            .map(move |&i| &self.lists.blacklist[i as usize])
             .filter(move |e| now.within(e.from, e.until))
     }
 
@@ -793,12 +1147,13 @@ impl Index {
         plate: PlateIdentity,
         now: UtcMinute,
     ) -> impl Iterator<Item = &LockEntry> + use<'_> {
-        self.lock_by_plate
+        self.lists
+            .lock_by_plate
             .get(&plate.plate)
             .map(Vec::as_slice)
             .unwrap_or(&[])
             .iter()
-            .map(move |&i| &self.locks[i as usize])
+            .map(move |&i| &self.lists.locks[i as usize])
             .filter(move |l| l.matches(plate) && now.within(l.from, l.until))
     }
 
@@ -807,12 +1162,13 @@ impl Index {
         &self,
         plate: PlateIdentity,
     ) -> impl Iterator<Item = &VisitorBooking> + use<'_> {
-        self.booking_by_plate
+        self.lists
+            .booking_by_plate
             .get(&plate.plate)
             .map(Vec::as_slice)
             .unwrap_or(&[])
             .iter()
-            .map(move |&i| &self.bookings[i as usize])
+            .map(move |&i| &self.lists.bookings[i as usize])
             .filter(move |b| b.matches(plate))
     }
 
@@ -832,13 +1188,497 @@ impl Index {
                 + self.by_plate.bytes()
                 + self.by_epc.bytes()
                 + self.by_person.bytes(),
-            text: self.text.text.capacity() + self.text.spans.capacity() * 8,
+            text: self.shared.text.bytes(),
         }
+    }
+
+    /// The next snapshot: this one with `delta` applied, without rebuilding what the delta does
+    /// not touch. `self` is unchanged (decisions in flight keep reading it); the result shares
+    /// every chunk the delta did not write. The cost is proportional to the delta (plus a scan
+    /// of the tags when vehicles are deleted), not to the snapshot.
+    ///
+    /// Refused (and nothing is made) when the result would be inconsistent — the same
+    /// [`BuildError`]s a full build gives — or when the delta names a key twice.
+    pub fn apply(&self, delta: IndexDelta) -> Result<Index, DeltaError> {
+        let IndexDelta {
+            data_version,
+            permits,
+            delete_permits,
+            vehicles,
+            delete_vehicles,
+            credentials,
+            delete_credentials,
+            blacklist,
+            delete_blacklist,
+            locks,
+            delete_locks,
+            bookings,
+            delete_bookings,
+        } = delta;
+        once(
+            "permit",
+            permits
+                .iter()
+                .map(|p| p.id)
+                .chain(delete_permits.iter().copied()),
+        )?;
+        once(
+            "vehicle",
+            vehicles
+                .iter()
+                .map(|v| v.id)
+                .chain(delete_vehicles.iter().copied()),
+        )?;
+        once(
+            "tag",
+            credentials
+                .iter()
+                .map(|c| c.epc)
+                .chain(delete_credentials.iter().copied()),
+        )?;
+        once(
+            "blacklist entry",
+            blacklist
+                .iter()
+                .map(|b| b.id)
+                .chain(delete_blacklist.iter().copied()),
+        )?;
+        once(
+            "lock entry",
+            locks
+                .iter()
+                .map(|l| l.id)
+                .chain(delete_locks.iter().copied()),
+        )?;
+        once(
+            "booking",
+            bookings
+                .iter()
+                .map(|b| b.id)
+                .chain(delete_bookings.iter().copied()),
+        )?;
+        if self.permits.len() + permits.len() >= u32::MAX as usize - 1
+            || self.vehicles.len() + vehicles.len() >= u32::MAX as usize - 1
+            || self.credentials.len() + credentials.len() >= u32::MAX as usize - 1
+        {
+            return Err(BuildError::TooManyRows.into());
+        }
+
+        let mut ix = self.clone();
+        ix.data_version = data_version;
+        let hasher = self.hasher.clone();
+
+        // 1. Whose permit runs change, and their runs now (read before any row changes, so
+        //    that every table's keys still match its rows while entries are removed).
+        let mut persons: HashSet<PersonId> = HashSet::new();
+        for id in &delete_permits {
+            if let Some(p) = self.permit(*id) {
+                persons.insert(p.person_id());
+            }
+        }
+        for p in &permits {
+            match self.permit(p.id) {
+                Some(old) if old.person_id() == p.holder.person_id => {}
+                Some(old) => {
+                    persons.insert(old.person_id());
+                    persons.insert(p.holder.person_id);
+                }
+                None => {
+                    persons.insert(p.holder.person_id);
+                }
+            }
+        }
+        let old_runs: HashMap<PersonId, Vec<u32>> = persons
+            .iter()
+            .map(|&p| (p, self.person_rows(p).collect()))
+            .collect();
+        for &person in &persons {
+            let removed = ix.by_person.remove(
+                hasher.hash_one(person),
+                |pos| self.person_at(pos as usize) == Some(person),
+                |pos| {
+                    self.person_at(pos as usize)
+                        .map_or(0, |p| hasher.hash_one(p))
+                },
+            );
+            if removed.is_some() {
+                ix.garbage += old_runs[&person].len();
+            }
+        }
+        // Vehicles that are deleted or change plate leave the plate table now.
+        let delete_vehicles: HashSet<VehicleId> = delete_vehicles.into_iter().collect();
+        let mut deleted_vehicles: HashSet<u32> = HashSet::new();
+        for id in &delete_vehicles {
+            if let Some(v) = self.find_vehicle(*id) {
+                deleted_vehicles.insert(v);
+            }
+        }
+        for v in &vehicles {
+            if let Some(r) = self.find_vehicle(v.id)
+                && self.vehicles.get(r as usize).plate != v.plate
+            {
+                deleted_vehicles.insert(r); // leaves the plate table only; see below
+            }
+        }
+        for &r in &deleted_vehicles {
+            let plate = self.vehicles.get(r as usize).plate;
+            ix.by_plate.remove(
+                hasher.hash_one(plate),
+                |x| x == r,
+                |x| hasher.hash_one(self.vehicles.get(x as usize).plate),
+            );
+        }
+        deleted_vehicles.retain(|&r| delete_vehicles.contains(&self.vehicles.get(r as usize).id));
+
+        // 2. Permits: deleted ones leave (and are struck from their vehicles), others are
+        //    written in place or appended.
+        let mut struck: HashSet<u32> = HashSet::new();
+        for id in &delete_permits {
+            let Some(r) = ix.by_permit.remove(
+                hasher.hash_one(id),
+                |r| ix.permits.get(r as usize).id == *id,
+                |r| hasher.hash_one(ix.permits.get(r as usize).id),
+            ) else {
+                continue;
+            };
+            ix.live_permits -= 1;
+            ix.garbage += 1;
+            let row = ix.permits.get(r as usize);
+            let s = row.vehicles_start as usize;
+            for i in s..s + usize::from(row.vehicles_len) {
+                struck.insert(*ix.permit_vehicles.get(i));
+            }
+        }
+        let mut joined: Vec<(PersonId, u32)> = Vec::new();
+        for p in permits {
+            let person = p.holder.person_id;
+            let mut row = ix.shared.permit_row(p);
+            match ix.find_permit(row.id) {
+                Some(r) => {
+                    let slot = ix.permits.get_mut(r as usize);
+                    row.vehicles_start = slot.vehicles_start;
+                    row.vehicles_len = slot.vehicles_len;
+                    *slot = row;
+                    if persons.contains(&person) {
+                        joined.push((person, r));
+                    }
+                }
+                None => {
+                    let id = row.id;
+                    let r = ix.permits.push(row) as u32;
+                    ix.by_permit
+                        .reserve_one(|x| hasher.hash_one(ix.permits.get(x as usize).id));
+                    let _ = ix.by_permit.insert(hasher.hash_one(id), r, |_| false);
+                    ix.live_permits += 1;
+                    joined.push((person, r));
+                }
+            }
+        }
+
+        // 3. Vehicles: deleted ones leave (with their tags); written ones get their permit
+        //    list appended when it changed; plates go back into the plate table.
+        let permit_alive =
+            |ix: &Index, r: u32| ix.find_permit(ix.permits.get(r as usize).id) == Some(r);
+        let mut relist: HashSet<u32> = HashSet::new();
+        for &v in &deleted_vehicles {
+            let id = self.vehicles.get(v as usize).id;
+            ix.by_vehicle.remove(
+                hasher.hash_one(id),
+                |x| x == v,
+                |x| hasher.hash_one(ix.vehicles.get(x as usize).id),
+            );
+            ix.live_vehicles -= 1;
+            ix.garbage += 1;
+            let row = ix.vehicles.get(v as usize);
+            let s = row.permits_start as usize;
+            for i in s..s + usize::from(row.permits_len) {
+                relist.insert(*ix.vehicle_permits.get(i));
+            }
+        }
+        let mut plates: Vec<u32> = Vec::new();
+        let mut written: Vec<u32> = Vec::new();
+        for v in vehicles {
+            let mut rows = Vec::with_capacity(v.permit_ids.len());
+            for pid in v.permit_ids.iter() {
+                rows.push(ix.find_permit(*pid).ok_or(BuildError::UnknownPermit {
+                    vehicle: v.id,
+                    permit: *pid,
+                })?);
+            }
+            let len = u16::try_from(rows.len()).map_err(|_| BuildError::TooManyRows)?;
+            match ix.find_vehicle(v.id) {
+                Some(r) => {
+                    let old = ix.vehicles.get(r as usize).clone();
+                    let s = old.permits_start as usize;
+                    let old_rows: Vec<u32> = (s..s + usize::from(old.permits_len))
+                        .map(|i| *ix.vehicle_permits.get(i))
+                        .collect();
+                    let mut start = old.permits_start;
+                    if old_rows != rows {
+                        relist.extend(old_rows.iter().copied().chain(rows.iter().copied()));
+                        start = ix.vehicle_permits.len() as u32;
+                        for &p in &rows {
+                            ix.vehicle_permits.push(p);
+                        }
+                        ix.garbage += old_rows.len();
+                    }
+                    let slot = ix.vehicles.get_mut(r as usize);
+                    slot.permits_start = start;
+                    slot.permits_len = len;
+                    if old.plate != v.plate {
+                        slot.plate = v.plate;
+                        plates.push(r);
+                    }
+                    struck.remove(&r);
+                    written.push(r);
+                }
+                None => {
+                    let start = ix.vehicle_permits.len() as u32;
+                    for &p in &rows {
+                        ix.vehicle_permits.push(p);
+                    }
+                    let r = ix.vehicles.push(VehicleRow {
+                        id: v.id,
+                        plate: v.plate,
+                        permits_start: start,
+                        permits_len: len,
+                    }) as u32;
+                    ix.by_vehicle
+                        .reserve_one(|x| hasher.hash_one(ix.vehicles.get(x as usize).id));
+                    let _ = ix.by_vehicle.insert(hasher.hash_one(v.id), r, |_| false);
+                    ix.live_vehicles += 1;
+                    relist.extend(rows.iter().copied());
+                    plates.push(r);
+                    written.push(r);
+                }
+            }
+        }
+        for r in plates {
+            let plate = ix.vehicles.get(r as usize).plate;
+            ix.by_plate
+                .reserve_one(|x| hasher.hash_one(ix.vehicles.get(x as usize).plate));
+            ix.by_plate
+                .insert(hasher.hash_one(plate), r, |x| {
+                    ix.vehicles.get(x as usize).plate == plate
+                })
+                .map_err(|_| BuildError::DuplicatePlate(plate))?;
+        }
+        // Vehicles that held a deleted permit (and were not written) lose it.
+        for v in struck {
+            if deleted_vehicles.contains(&v) {
+                continue;
+            }
+            let row = ix.vehicles.get(v as usize).clone();
+            let s = row.permits_start as usize;
+            let old: Vec<u32> = (s..s + usize::from(row.permits_len))
+                .map(|i| *ix.vehicle_permits.get(i))
+                .collect();
+            let kept: Vec<u32> = old
+                .iter()
+                .copied()
+                .filter(|&p| permit_alive(&ix, p))
+                .collect();
+            let start = ix.vehicle_permits.len() as u32;
+            for &p in &kept {
+                ix.vehicle_permits.push(p);
+            }
+            ix.garbage += old.len();
+            let slot = ix.vehicles.get_mut(v as usize);
+            slot.permits_start = start;
+            slot.permits_len = kept.len() as u16;
+        }
+
+        // 4. Tags: deleted ones and those of deleted vehicles leave; written ones replace the
+        //    row of their EPC or are appended.
+        let mut gone: Vec<u32> = delete_credentials
+            .iter()
+            .filter_map(|epc| ix.find_epc(epc))
+            .collect();
+        if !deleted_vehicles.is_empty() {
+            gone.extend(
+                ix.credentials
+                    .iter()
+                    .enumerate()
+                    .filter(|(r, c)| {
+                        deleted_vehicles.contains(&c.vehicle)
+                            && ix.find_epc(&c.epc) == Some(*r as u32)
+                    })
+                    .map(|(r, _)| r as u32),
+            );
+        }
+        gone.sort_unstable();
+        gone.dedup();
+        for r in gone {
+            let epc = ix.credentials.get(r as usize).epc;
+            let removed = ix.by_epc.remove(
+                hasher.hash_one(epc),
+                |x| x == r,
+                |x| hasher.hash_one(ix.credentials.get(x as usize).epc),
+            );
+            if removed.is_some() {
+                ix.live_credentials -= 1;
+                ix.garbage += 1;
+            }
+        }
+        for c in credentials {
+            let vehicle = ix
+                .find_vehicle(c.vehicle_id)
+                .ok_or(BuildError::UnknownVehicle {
+                    epc: c.epc,
+                    vehicle: c.vehicle_id,
+                })?;
+            let row = CredentialRow {
+                epc: c.epc,
+                tid: c.tid,
+                vehicle,
+            };
+            match ix.find_epc(&c.epc) {
+                Some(r) => *ix.credentials.get_mut(r as usize) = row,
+                None => {
+                    let r = ix.credentials.push(row) as u32;
+                    ix.by_epc
+                        .reserve_one(|x| hasher.hash_one(ix.credentials.get(x as usize).epc));
+                    let _ = ix.by_epc.insert(hasher.hash_one(c.epc), r, |_| false);
+                    ix.live_credentials += 1;
+                }
+            }
+        }
+
+        // 5. Permit → vehicles for every permit whose holders changed.
+        let vehicle_alive =
+            |ix: &Index, v: u32| ix.find_vehicle(ix.vehicles.get(v as usize).id) == Some(v);
+        let holds = |ix: &Index, v: u32, p: u32| {
+            let row = ix.vehicles.get(v as usize);
+            let s = row.permits_start as usize;
+            (s..s + usize::from(row.permits_len)).any(|i| *ix.vehicle_permits.get(i) == p)
+        };
+        let mut newly: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &v in &written {
+            let row = ix.vehicles.get(v as usize);
+            let s = row.permits_start as usize;
+            for i in s..s + usize::from(row.permits_len) {
+                let p = *ix.vehicle_permits.get(i);
+                if relist.contains(&p) {
+                    newly.entry(p).or_default().push(v);
+                }
+            }
+        }
+        for p in relist {
+            if !permit_alive(&ix, p) {
+                continue;
+            }
+            let row = ix.permits.get(p as usize);
+            let s = row.vehicles_start as usize;
+            let old: Vec<u32> = (s..s + usize::from(row.vehicles_len))
+                .map(|i| *ix.permit_vehicles.get(i))
+                .collect();
+            let mut list: Vec<u32> = old
+                .iter()
+                .copied()
+                .filter(|&v| vehicle_alive(&ix, v) && holds(&ix, v, p))
+                .collect();
+            for &v in newly.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+            if list == old {
+                continue;
+            }
+            let len = u16::try_from(list.len()).map_err(|_| BuildError::TooManyRows)?;
+            let start = ix.permit_vehicles.len() as u32;
+            for &v in &list {
+                ix.permit_vehicles.push(v);
+            }
+            ix.garbage += old.len();
+            let slot = ix.permits.get_mut(p as usize);
+            slot.vehicles_start = start;
+            slot.vehicles_len = len;
+        }
+
+        // 6. A new run for every person whose permits changed.
+        for person in persons {
+            let mut run: Vec<u32> = old_runs[&person]
+                .iter()
+                .copied()
+                .filter(|&r| permit_alive(&ix, r) && ix.permits.get(r as usize).person == person)
+                .collect();
+            for &(p, r) in &joined {
+                if p == person && !run.contains(&r) {
+                    run.push(r);
+                }
+            }
+            if run.is_empty() {
+                continue;
+            }
+            let pos = ix.person_permits.len() as u32;
+            for r in run {
+                ix.person_permits.push(r);
+            }
+            ix.person_permits.push(RUN_END);
+            ix.by_person.reserve_one(|x| {
+                let r = *ix.person_permits.get(x as usize);
+                hasher.hash_one(ix.permits.get(r as usize).person)
+            });
+            let _ = ix.by_person.insert(hasher.hash_one(person), pos, |_| false);
+        }
+
+        // 7. The lists, rebuilt whole if any of them changed.
+        let lists_changed = !(blacklist.is_empty()
+            && delete_blacklist.is_empty()
+            && locks.is_empty()
+            && delete_locks.is_empty()
+            && bookings.is_empty()
+            && delete_bookings.is_empty());
+        if lists_changed {
+            let drop_black: HashSet<BlacklistId> = delete_blacklist
+                .iter()
+                .copied()
+                .chain(blacklist.iter().map(|e| e.id))
+                .collect();
+            let drop_lock: HashSet<LockId> = delete_locks
+                .iter()
+                .copied()
+                .chain(locks.iter().map(|e| e.id))
+                .collect();
+            let drop_booking: HashSet<BookingId> = delete_bookings
+                .iter()
+                .copied()
+                .chain(bookings.iter().map(|e| e.id))
+                .collect();
+            let mut black: Vec<BlacklistEntry> = self
+                .lists
+                .blacklist
+                .iter()
+                .filter(|e| !drop_black.contains(&e.id))
+                .cloned()
+                .collect();
+            black.extend(blacklist);
+            black.sort_by_key(|e| e.id);
+            let mut lock: Vec<LockEntry> = self
+                .lists
+                .locks
+                .iter()
+                .filter(|e| !drop_lock.contains(&e.id))
+                .cloned()
+                .collect();
+            lock.extend(locks);
+            lock.sort_by_key(|e| e.id);
+            let mut book: Vec<VisitorBooking> = self
+                .lists
+                .bookings
+                .iter()
+                .filter(|e| !drop_booking.contains(&e.id))
+                .cloned()
+                .collect();
+            book.extend(bookings);
+            book.sort_by_key(|e| e.id);
+            ix.lists = Arc::new(Lists::new(black, lock, book));
+        }
+        Ok(ix)
     }
 }
 
-/// Synthetic snapshots for tests and measurements: `n` staff permits, each with one vehicle and one
-/// TID-bound tag, plate and EPC derived from the row number.
 #[cfg(test)]
 pub(crate) mod synthetic {
     use crate::domain::*;
@@ -1024,6 +1864,436 @@ mod tests {
         let index = IndexBuilder::new(0).build().unwrap();
         assert!(index.credential(&epc(0)).is_none());
         assert!(index.vehicle_by_plate(plate(0)).is_none());
+    }
+
+    /// A tiny deterministic generator (xorshift64) for the change sequences below.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// What the gate store would hold: the rows by key, changed by the store's rules.
+    #[derive(Default, Clone)]
+    struct Model {
+        permits: std::collections::BTreeMap<u32, Permit>,
+        vehicles: std::collections::BTreeMap<u32, Vehicle>,
+        credentials: std::collections::BTreeMap<Epc, Credential>,
+        blacklist: std::collections::BTreeMap<u32, BlacklistEntry>,
+    }
+
+    impl Model {
+        fn from(b: &IndexBuilder) -> Model {
+            Model {
+                permits: b.permits.iter().map(|p| (p.id.0, p.clone())).collect(),
+                vehicles: b.vehicles.iter().map(|v| (v.id.0, v.clone())).collect(),
+                credentials: b.credentials.iter().map(|c| (c.epc, *c)).collect(),
+                blacklist: b.blacklist.iter().map(|e| (e.id.0, e.clone())).collect(),
+            }
+        }
+
+        fn builder(&self, version: u64) -> IndexBuilder {
+            IndexBuilder {
+                data_version: version,
+                permits: self.permits.values().cloned().collect(),
+                vehicles: self.vehicles.values().cloned().collect(),
+                credentials: self.credentials.values().copied().collect(),
+                blacklist: self.blacklist.values().cloned().collect(),
+                ..IndexBuilder::default()
+            }
+        }
+
+        fn apply(&mut self, d: &IndexDelta) {
+            for id in &d.delete_permits {
+                self.permits.remove(&id.0);
+                for v in self.vehicles.values_mut() {
+                    v.permit_ids = v.permit_ids.iter().copied().filter(|p| p != id).collect();
+                }
+            }
+            for id in &d.delete_vehicles {
+                self.vehicles.remove(&id.0);
+                self.credentials.retain(|_, c| c.vehicle_id != *id);
+            }
+            for epc in &d.delete_credentials {
+                self.credentials.remove(epc);
+            }
+            for id in &d.delete_blacklist {
+                self.blacklist.remove(&id.0);
+            }
+            for p in &d.permits {
+                self.permits.insert(p.id.0, p.clone());
+            }
+            for v in &d.vehicles {
+                self.vehicles.insert(v.id.0, v.clone());
+            }
+            for c in &d.credentials {
+                self.credentials.insert(c.epc, *c);
+            }
+            for e in &d.blacklist {
+                self.blacklist.insert(e.id.0, e.clone());
+            }
+        }
+    }
+
+    fn permit(id: u32, person: u32, revoked: bool) -> Permit {
+        let mut b = builder(1);
+        let mut p = b.permits.remove(0);
+        p.id = PermitId(id);
+        p.holder.person_id = PersonId(person);
+        p.holder.name = format!("持证人{id}-{person}").into();
+        if revoked {
+            p.status = PermitStatus::Revoked {
+                reason: format!("离校{}", id % 3).into(),
+            };
+        }
+        p
+    }
+
+    /// A random change that a centre could send: permits revoked, re-assigned, added and
+    /// deleted; vehicles added, re-plated, re-permitted and deleted; tags issued, moved and
+    /// withdrawn; blacklist entries added and lifted.
+    fn random_delta(rng: &mut Rng, m: &Model, version: u64, next_id: &mut u32) -> IndexDelta {
+        let mut d = IndexDelta {
+            data_version: version,
+            ..IndexDelta::default()
+        };
+        let mut used_permits = HashSet::new();
+        let mut used_vehicles = HashSet::new();
+        let mut used_epcs = HashSet::new();
+        let pick = |rng: &mut Rng, keys: Vec<u32>| -> Option<u32> {
+            (!keys.is_empty()).then(|| keys[rng.below(keys.len() as u64) as usize])
+        };
+        for _ in 0..1 + rng.below(6) {
+            match rng.below(10) {
+                0 | 1 => {
+                    // Revoke or re-assign an existing permit.
+                    if let Some(id) = pick(rng, m.permits.keys().copied().collect())
+                        && used_permits.insert(id)
+                    {
+                        let person = if rng.below(2) == 0 {
+                            m.permits[&id].holder.person_id.0
+                        } else {
+                            rng.below(40) as u32
+                        };
+                        d.permits.push(permit(id, person, rng.below(2) == 0));
+                    }
+                }
+                2 => {
+                    *next_id += 1;
+                    used_permits.insert(*next_id);
+                    d.permits
+                        .push(permit(*next_id, rng.below(40) as u32, false));
+                }
+                3 => {
+                    if let Some(id) = pick(rng, m.permits.keys().copied().collect())
+                        && used_permits.insert(id)
+                    {
+                        d.delete_permits.push(PermitId(id));
+                    }
+                }
+                4 | 5 => {
+                    // A new or changed vehicle holding some live permits.
+                    let id = if rng.below(2) == 0 {
+                        *next_id += 1;
+                        *next_id
+                    } else {
+                        match pick(rng, m.vehicles.keys().copied().collect()) {
+                            Some(id) => id,
+                            None => continue,
+                        }
+                    };
+                    if !used_vehicles.insert(id) {
+                        continue;
+                    }
+                    let live: Vec<u32> = m
+                        .permits
+                        .keys()
+                        .copied()
+                        .filter(|p| !d.delete_permits.contains(&PermitId(*p)))
+                        .collect();
+                    let mut held = Vec::new();
+                    for _ in 0..rng.below(3) {
+                        if let Some(p) = pick(rng, live.clone())
+                            && !held.contains(&PermitId(p))
+                        {
+                            held.push(PermitId(p));
+                        }
+                    }
+                    let plate = match m.vehicles.get(&id) {
+                        Some(v) if rng.below(2) == 0 => v.plate,
+                        _ => {
+                            *next_id += 1;
+                            plate(100_000 + *next_id)
+                        }
+                    };
+                    d.vehicles.push(Vehicle {
+                        id: VehicleId(id),
+                        plate,
+                        permit_ids: held.into(),
+                    });
+                }
+                6 => {
+                    if let Some(id) = pick(rng, m.vehicles.keys().copied().collect())
+                        && used_vehicles.insert(id)
+                    {
+                        d.delete_vehicles.push(VehicleId(id));
+                    }
+                }
+                7 => {
+                    // Issue a new tag, or move an existing one, to a vehicle that stays.
+                    let stays: Vec<u32> = m
+                        .vehicles
+                        .keys()
+                        .copied()
+                        .filter(|v| !d.delete_vehicles.contains(&VehicleId(*v)))
+                        .collect();
+                    let Some(v) = pick(rng, stays) else { continue };
+                    let epc = if rng.below(2) == 0 {
+                        *next_id += 1;
+                        epc(200_000 + *next_id)
+                    } else {
+                        let epcs: Vec<Epc> = m.credentials.keys().copied().collect();
+                        if epcs.is_empty() {
+                            continue;
+                        }
+                        epcs[rng.below(epcs.len() as u64) as usize]
+                    };
+                    if used_epcs.insert(epc) {
+                        d.credentials.push(Credential {
+                            epc,
+                            tid: None,
+                            vehicle_id: VehicleId(v),
+                        });
+                    }
+                }
+                8 => {
+                    let epcs: Vec<Epc> = m.credentials.keys().copied().collect();
+                    if !epcs.is_empty() {
+                        let epc = epcs[rng.below(epcs.len() as u64) as usize];
+                        if used_epcs.insert(epc) {
+                            d.delete_credentials.push(epc);
+                        }
+                    }
+                }
+                _ => {
+                    let id = rng.below(8) as u32;
+                    if d.blacklist.iter().any(|e| e.id.0 == id)
+                        || d.delete_blacklist.contains(&BlacklistId(id))
+                    {
+                        continue;
+                    }
+                    if rng.below(2) == 0 {
+                        d.delete_blacklist.push(BlacklistId(id));
+                    } else {
+                        d.blacklist.push(BlacklistEntry {
+                            id: BlacklistId(id),
+                            subject: BlacklistSubject::Plate {
+                                plate: plate(id).plate,
+                                colour: None,
+                            },
+                            reason: "被盗车辆".into(),
+                            from: UtcMinute::MIN,
+                            until: UtcMinute::MAX,
+                            alarm: AlarmLevel::Urgent,
+                        });
+                    }
+                }
+            }
+        }
+        // A vehicle written in this delta may not hold a permit the delta deletes, and a tag
+        // may not go to a vehicle the delta deletes (the centre never sends either).
+        for v in &mut d.vehicles {
+            v.permit_ids = v
+                .permit_ids
+                .iter()
+                .copied()
+                .filter(|p| !d.delete_permits.contains(p))
+                .collect();
+        }
+        d
+    }
+
+    /// Everything a decision can ask, as plain values, for every key the test ever used.
+    fn answers(index: &Index, keys: u32) -> Vec<String> {
+        let now = UtcMinute(1);
+        let mut out = vec![format!(
+            "counts {} {} {}",
+            index.permit_count(),
+            index.vehicle_count(),
+            index.credential_count()
+        )];
+        for i in 0..keys {
+            if let Some(p) = index.permit(PermitId(i)) {
+                let mut vs: Vec<u32> = p.vehicles().map(|v| v.id().0).collect();
+                vs.sort();
+                out.push(format!(
+                    "permit {i} {:?} {} {} {} {:?} {:?}",
+                    p.status(),
+                    p.person_id(),
+                    p.holder_name(),
+                    p.department(),
+                    p.gates(),
+                    vs
+                ));
+            }
+            if let Some(v) = index.vehicle(VehicleId(i)) {
+                let ps: Vec<u32> = v.permits().map(|p| p.id().0).collect();
+                out.push(format!("vehicle {i} {} {ps:?}", v.plate()));
+            }
+            for plate in [plate(i), plate(100_000 + i)] {
+                if let Some(v) = index.vehicle_by_plate(plate) {
+                    out.push(format!("plate {plate} {}", v.id()));
+                }
+                if index.blacklist_for_plate(plate, now).next().is_some() {
+                    out.push(format!("blacklisted {plate}"));
+                }
+            }
+            for epc in [epc(i), epc(200_000 + i)] {
+                if let Some(c) = index.credential(&epc) {
+                    out.push(format!("tag {epc} {:?} {}", c.tid(), c.vehicle().id()));
+                }
+            }
+            let mut of: Vec<u32> = index
+                .permits_of_person(PersonId(i))
+                .map(|p| p.id().0)
+                .collect();
+            of.sort();
+            if !of.is_empty() {
+                out.push(format!("person {i} {of:?}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_delta_applied_to_a_snapshot_answers_every_lookup_like_a_snapshot_built_whole() {
+        let start = builder(60);
+        let mut model = Model::from(&start);
+        let mut index = start.build().unwrap();
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut next_id = 1_000;
+        let mut applied = 0;
+        for version in 8..600u64 {
+            let delta = random_delta(&mut rng, &model, version, &mut next_id);
+            let before = answers(&index, next_id + 1);
+            match index.apply(delta.clone()) {
+                Ok(next) => {
+                    model.apply(&delta);
+                    let whole = model.builder(version).build().unwrap_or_else(|e| {
+                        panic!("delta {version} applied, but the whole build refuses: {e}")
+                    });
+                    assert_eq!(
+                        answers(&next, next_id + 1),
+                        answers(&whole, next_id + 1),
+                        "after delta {version}: {delta:?}"
+                    );
+                    assert_eq!(next.data_version(), version);
+                    // The previous snapshot, still held by decisions in flight, is unchanged.
+                    assert_eq!(answers(&index, next_id + 1), before);
+                    index = next;
+                    applied += 1;
+                }
+                Err(e) => {
+                    // Refused only when a whole build of the same rows is refused too.
+                    let mut m = model.clone();
+                    m.apply(&delta);
+                    assert!(
+                        m.builder(version).build().is_err(),
+                        "delta {version} refused ({e}) but the rows are consistent: {delta:?}"
+                    );
+                }
+            }
+        }
+        assert!(applied > 500, "{applied} deltas applied");
+        assert!(index.garbage() > 0);
+    }
+
+    #[test]
+    fn a_revocation_among_100k_permits_copies_a_few_chunks_and_leaves_the_old_snapshot_alone() {
+        let index = builder(100_000).build().unwrap();
+        let mut revoked = permit(70_000, 35_000, true);
+        revoked.holder.name = "张70000".into();
+        let next = index
+            .apply(IndexDelta {
+                data_version: 8,
+                permits: vec![revoked],
+                ..IndexDelta::default()
+            })
+            .unwrap();
+        assert!(matches!(
+            next.permit(PermitId(70_000)).unwrap().status(),
+            StatusRef::Revoked(_)
+        ));
+        assert_eq!(
+            index.permit(PermitId(70_000)).unwrap().status(),
+            StatusRef::Active
+        );
+        // Shared chunks: all but the one permit chunk (and the text's last chunk).
+        let shared = index
+            .permits
+            .chunks
+            .iter()
+            .zip(&next.permits.chunks)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert_eq!(shared, index.permits.chunks.len() - 1);
+        assert!(Arc::ptr_eq(
+            &index.by_epc.slots.chunks[0],
+            &next.by_epc.slots.chunks[0]
+        ));
+        assert_eq!(next.permit_count(), 100_000);
+        let mut of: Vec<u32> = next
+            .permits_of_person(PersonId(35_000))
+            .map(|p| p.id().0)
+            .collect();
+        of.sort();
+        assert_eq!(of, [70_000, 70_001]);
+    }
+
+    #[test]
+    fn a_delta_that_names_a_permit_twice_or_breaks_a_reference_is_refused() {
+        let index = builder(10).build().unwrap();
+        let twice = IndexDelta {
+            permits: vec![permit(3, 1, true)],
+            delete_permits: vec![PermitId(3)],
+            ..IndexDelta::default()
+        };
+        assert!(matches!(index.apply(twice), Err(DeltaError::Ambiguous(_))));
+        let dangling = IndexDelta {
+            vehicles: vec![Vehicle {
+                id: VehicleId(77),
+                plate: plate(77),
+                permit_ids: vec![PermitId(99)].into(),
+            }],
+            ..IndexDelta::default()
+        };
+        assert_eq!(
+            index.apply(dangling).unwrap_err(),
+            DeltaError::Build(BuildError::UnknownPermit {
+                vehicle: VehicleId(77),
+                permit: PermitId(99)
+            })
+        );
+        let taken = IndexDelta {
+            vehicles: vec![Vehicle {
+                id: VehicleId(77),
+                plate: plate(4),
+                permit_ids: vec![].into(),
+            }],
+            ..IndexDelta::default()
+        };
+        assert_eq!(
+            index.apply(taken).unwrap_err(),
+            DeltaError::Build(BuildError::DuplicatePlate(plate(4)))
+        );
     }
 
     /// Measures a million permits. Run by hand, in release:

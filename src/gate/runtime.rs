@@ -10,7 +10,8 @@
 //! deadlines.
 //!
 //! The index is swapped whole ([`GateHandle::apply_update`]): a decision sees either the old
-//! snapshot or the new one, never half an update. Presence (anti-passback) and consumed
+//! snapshot or the new one, never half an update (a change builds the new one beside the old,
+//! sharing what it does not touch). Presence (anti-passback) and consumed
 //! single-use passes are shared by the gate's lanes in memory and written through to the store
 //! when a vehicle actually passes.
 //!
@@ -267,15 +268,70 @@ impl GateHandle {
         &self.shared
     }
 
-    /// Writes an update to the store and swaps the rebuilt index in whole. An update that
-    /// carries no rows only records its data version (nothing to rebuild).
+    /// Writes an update to the store, then swaps in the next index whole: the current one
+    /// with the update applied as a delta ([`Index::apply`], proportional to the update), or,
+    /// for a full snapshot, a delta the index refuses, or an index mostly garbage, one rebuilt
+    /// from the store. An update that carries no rows only records its data version.
     pub async fn apply_update(&self, update: &Update) -> anyhow::Result<()> {
-        self.shared.store.apply(update).await?;
+        let store = &self.shared.store;
+        let _only_writer = store.lock_updates().await;
+        store.apply(update).await?;
         if crate::sync::wire::update_is_empty(update) {
             return Ok(());
         }
-        let index = build_index(&self.shared.store).await?;
-        *self.shared.index.write().expect("index lock poisoned") = Arc::new(index);
+        let current = self.shared.index();
+        let next = if update.replace_all || current.wants_rebuild() {
+            None
+        } else {
+            let delta = update.to_delta()?;
+            match tokio::task::spawn_blocking(move || current.apply(delta)).await? {
+                Ok(next) => Some(next),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the update does not apply to the index as a delta; rebuilding it from the store");
+                    None
+                }
+            }
+        };
+        let next = match next {
+            Some(next) => next,
+            None => build_index(store).await?,
+        };
+        let previous = std::mem::replace(
+            &mut *self.shared.index.write().expect("index lock poisoned"),
+            Arc::new(next),
+        );
+        // Freed outside the lock: a replaced full index is hundreds of megabytes.
+        drop(previous);
+        Ok(())
+    }
+
+    /// Replaces all data with a full snapshot (`update.replace_all`): the store is written on
+    /// one thread while the index is built from the same rows on another (nothing is read
+    /// back), then the index is swapped in whole. Nothing changes if any row is bad.
+    pub async fn apply_snapshot(&self, update: Update) -> anyhow::Result<()> {
+        anyhow::ensure!(update.replace_all, "a snapshot replaces all data");
+        let store = &self.shared.store;
+        let _only_writer = store.lock_updates().await;
+        let next = store
+            .replace_all(update, |s| {
+                IndexBuilder {
+                    data_version: s.data_version,
+                    permits: s.permits,
+                    vehicles: s.vehicles,
+                    credentials: s.credentials,
+                    blacklist: s.blacklist,
+                    locks: s.locks,
+                    bookings: s.bookings,
+                }
+                .build()
+            })
+            .await?
+            .context("building the permit index")?;
+        let previous = std::mem::replace(
+            &mut *self.shared.index.write().expect("index lock poisoned"),
+            Arc::new(next),
+        );
+        drop(previous);
         Ok(())
     }
 

@@ -27,6 +27,7 @@ use crate::domain::{
     Credential, Epc, Holder, LockEntry, LockId, Permit, PermitId, PermitStatus, PersonId, Plate,
     PlateColour, PlateIdentity, Tid, UtcMinute, Vehicle, VehicleId, VisitorBooking,
 };
+use crate::gate::index::IndexDelta;
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 14 columns.
 const INSERT_CHUNK: usize = 1000;
@@ -103,9 +104,40 @@ fn one() -> u32 {
     1
 }
 
+/// Parsed gate-rights and schedule texts, by text: most permits share a handful of each.
+#[derive(Debug, Default)]
+struct RuleCache {
+    gates: HashMap<String, crate::domain::GateRights>,
+    schedules: HashMap<String, crate::domain::Schedule>,
+}
+
+impl RuleCache {
+    fn gates(&mut self, text: &str) -> Result<crate::domain::GateRights, TextError> {
+        if let Some(g) = self.gates.get(text) {
+            return Ok(g.clone());
+        }
+        let g = parse_gate_rights(text)?;
+        self.gates.insert(text.to_string(), g.clone());
+        Ok(g)
+    }
+
+    fn schedule(&mut self, text: &str) -> Result<crate::domain::Schedule, TextError> {
+        if let Some(s) = self.schedules.get(text) {
+            return Ok(s.clone());
+        }
+        let s = parse_schedule(text)?;
+        self.schedules.insert(text.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
 impl PermitRow {
     /// Converts to the domain, saying what is wrong.
     pub fn to_domain(&self) -> Result<Permit, TextError> {
+        self.to_domain_cached(&mut RuleCache::default())
+    }
+
+    fn to_domain_cached(&self, rules: &mut RuleCache) -> Result<Permit, TextError> {
         let status = match self.status.as_str() {
             "active" => PermitStatus::Active,
             "suspended" => PermitStatus::Suspended {
@@ -134,8 +166,8 @@ impl PermitRow {
             status,
             valid_from: UtcMinute(self.valid_from),
             valid_until: UtcMinute(self.valid_until),
-            gates: parse_gate_rights(&self.gates)?,
-            schedule: parse_schedule(&self.schedule)?,
+            gates: rules.gates(&self.gates)?,
+            schedule: rules.schedule(&self.schedule)?,
             single_use: self.single_use,
             max_inside: self.max_inside.and_then(NonZeroU16::new),
             version: self.version,
@@ -367,6 +399,96 @@ pub struct Update {
     pub delete_bookings: Vec<u32>,
 }
 
+impl Update {
+    /// The same change as domain values, for the in-memory index ([`IndexDelta`]): what the
+    /// store wrote, so that the index can follow without reading the store back. Rows are
+    /// converted as [`Store::apply`] validates them; an EPC to delete that is not hexadecimal
+    /// matches no stored tag and is left out.
+    pub fn to_delta(&self) -> Result<IndexDelta, StoreError> {
+        fn all<R, D>(
+            rows: &[R],
+            what: &'static str,
+            key: impl Fn(&R) -> String,
+            mut convert: impl FnMut(&R) -> Result<D, TextError>,
+        ) -> Result<Vec<D>, StoreError> {
+            rows.iter()
+                .map(|r| convert(r).map_err(|e| invalid(what, key(r), e)))
+                .collect()
+        }
+        let mut rules = RuleCache::default();
+        Ok(IndexDelta {
+            data_version: self.data_version,
+            permits: all(
+                &self.permits,
+                "permit",
+                |r| r.id.to_string(),
+                |r| r.to_domain_cached(&mut rules),
+            )?,
+            delete_permits: self.delete_permits.iter().map(|&i| PermitId(i)).collect(),
+            vehicles: all(
+                &self.vehicles,
+                "vehicle",
+                |r| r.id.to_string(),
+                VehicleRow::to_domain,
+            )?,
+            delete_vehicles: self.delete_vehicles.iter().map(|&i| VehicleId(i)).collect(),
+            credentials: all(
+                &self.credentials,
+                "credential",
+                |r| r.epc.clone(),
+                CredentialRow::to_domain,
+            )?,
+            delete_credentials: self
+                .delete_credentials
+                .iter()
+                .filter_map(|e| Epc::from_hex(e).ok())
+                .collect(),
+            blacklist: all(
+                &self.blacklist,
+                "blacklist entry",
+                |r| r.id.to_string(),
+                BlacklistRow::to_domain,
+            )?,
+            delete_blacklist: self
+                .delete_blacklist
+                .iter()
+                .map(|&i| BlacklistId(i))
+                .collect(),
+            locks: all(
+                &self.locks,
+                "lock entry",
+                |r| r.id.to_string(),
+                LockRow::to_domain,
+            )?,
+            delete_locks: self.delete_locks.iter().map(|&i| LockId(i)).collect(),
+            bookings: all(
+                &self.bookings,
+                "booking",
+                |r| r.id.to_string(),
+                BookingRow::to_domain,
+            )?,
+            delete_bookings: self.delete_bookings.iter().map(|&i| BookingId(i)).collect(),
+        })
+    }
+}
+
+impl Update {
+    /// A full snapshot's rows as domain values: what [`Store::load`] reads back after
+    /// [`Store::apply`] wrote them.
+    pub fn to_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let d = self.to_delta()?;
+        Ok(Snapshot {
+            data_version: self.data_version,
+            permits: d.permits,
+            vehicles: d.vehicles,
+            credentials: d.credentials,
+            blacklist: d.blacklist,
+            locks: d.locks,
+            bookings: d.bookings,
+        })
+    }
+}
+
 /// Everything the lane decides from, as domain values.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -394,6 +516,9 @@ pub struct PresenceRecord {
 pub struct Store {
     pool: SqlitePool,
     path: std::path::PathBuf,
+    /// Held by whoever writes data and then follows with the in-memory index, so that two
+    /// updates never interleave between the store and the index.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -413,7 +538,14 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_path_buf(),
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// Waits until no other data update is in progress; hold the guard across
+    /// [`Store::apply`] and the index swap that follows it.
+    pub async fn lock_updates(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
     }
 
     /// The data version of what is stored.
@@ -610,6 +742,37 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces everything with a full snapshot's rows (`update.replace_all`) and hands the
+    /// rows, as domain values, to `then` — without reading them back. On two blocking
+    /// threads: one converts (validating every row) and then runs `then`; the other writes
+    /// the rows through rusqlite in one transaction, which commits only once the conversion
+    /// has found every row good. A million permits are three million rows: sqlx's one-row-at-
+    /// a-time SQLite worker and a read-back of what was just written were most of a fresh
+    /// gate's sync time.
+    ///
+    /// Nothing is written if any row is bad (the error names it) or the write fails.
+    pub async fn replace_all<T: Send + 'static>(
+        &self,
+        update: Update,
+        then: impl FnOnce(Snapshot) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let update = std::sync::Arc::new(update);
+        let (valid_tx, valid_rx) = std::sync::mpsc::channel::<bool>();
+        let rows = update.clone();
+        let convert = tokio::task::spawn_blocking(move || {
+            let snapshot = rows.to_snapshot();
+            let _ = valid_tx.send(snapshot.is_ok());
+            drop(rows);
+            snapshot.map(then)
+        });
+        let path = self.path.clone();
+        let write = tokio::task::spawn_blocking(move || replace_blocking(&path, &update, valid_rx));
+        let (converted, written) = tokio::join!(convert, write);
+        let out = converted.map_err(|e| invalid("store", "convert", e))??;
+        written.map_err(|e| invalid("store", "write", e))??;
+        Ok(out)
+    }
+
     /// Reads everything the lane decides from, as one consistent snapshot.
     ///
     /// A million permits are three million rows; sqlx hands SQLite rows over one by one through
@@ -710,6 +873,164 @@ impl Store {
             row.get::<i64, _>(2) as u64,
         ))
     }
+}
+
+/// The write behind [`Store::replace_all`] (blocking): every table emptied and refilled, the
+/// data version set, committed only if `valid` says the rows converted.
+fn replace_blocking(
+    path: &Path,
+    u: &Update,
+    valid: std::sync::mpsc::Receiver<bool>,
+) -> Result<(), StoreError> {
+    use rusqlite::params;
+    let write_err = |e: rusqlite::Error| StoreError::InvalidRow {
+        what: "store",
+        key: "write".into(),
+        message: e.to_string(),
+    };
+    let mut conn = rusqlite::Connection::open(path).map_err(write_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(write_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(write_err)?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(write_err)?;
+    for table in [
+        "permits",
+        "vehicles",
+        "credentials",
+        "blacklist",
+        "locks",
+        "bookings",
+    ] {
+        tx.execute(&format!("DELETE FROM {table}"), [])
+            .map_err(write_err)?;
+    }
+    {
+        let mut st = tx
+            .prepare(
+                "INSERT OR REPLACE INTO permits (id, category, holder_id, holder_name, department,                  status, status_reason, valid_from, valid_until, gates, schedule, single_use,                  max_inside, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,                  ?13, ?14)",
+            )
+            .map_err(write_err)?;
+        for p in &u.permits {
+            st.execute(params![
+                p.id,
+                p.category,
+                p.holder_id,
+                p.holder_name,
+                p.department,
+                p.status,
+                p.status_reason,
+                p.valid_from,
+                p.valid_until,
+                p.gates,
+                p.schedule,
+                p.single_use,
+                p.max_inside,
+                p.version
+            ])
+            .map_err(write_err)?;
+        }
+        let mut st = tx
+            .prepare(
+                "INSERT OR REPLACE INTO vehicles (id, plate, colour, permit_ids)                  VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(write_err)?;
+        let mut ids = String::new();
+        for v in &u.vehicles {
+            // A plate that does not parse fails the conversion, and nothing commits.
+            let plate = Plate::parse(&v.plate)
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|_| v.plate.clone());
+            ids.clear();
+            for (i, p) in v.permit_ids.iter().enumerate() {
+                if i > 0 {
+                    ids.push(',');
+                }
+                ids.push_str(&p.to_string());
+            }
+            st.execute(params![v.id, plate, v.colour, ids])
+                .map_err(write_err)?;
+        }
+        let mut st = tx
+            .prepare(
+                "INSERT OR REPLACE INTO credentials (epc, tid, vehicle_id) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(write_err)?;
+        for c in &u.credentials {
+            st.execute(params![
+                c.epc.to_ascii_uppercase(),
+                c.tid.as_ref().map(|t| t.to_ascii_uppercase()),
+                c.vehicle_id
+            ])
+            .map_err(write_err)?;
+        }
+        let mut st = tx
+            .prepare(
+                "INSERT OR REPLACE INTO blacklist (id, subject_kind, subject, colour, reason,                  valid_from, valid_until, alarm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(write_err)?;
+        for b in &u.blacklist {
+            st.execute(params![
+                b.id,
+                b.subject_kind,
+                b.subject,
+                b.colour,
+                b.reason,
+                b.valid_from,
+                b.valid_until,
+                b.alarm
+            ])
+            .map_err(write_err)?;
+        }
+        let mut st = tx
+            .prepare(
+                "INSERT OR REPLACE INTO locks (id, plate, colour, reason, valid_from, valid_until)                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(write_err)?;
+        for l in &u.locks {
+            st.execute(params![
+                l.id,
+                l.plate,
+                l.colour,
+                l.reason,
+                l.valid_from,
+                l.valid_until
+            ])
+            .map_err(write_err)?;
+        }
+        let mut st = tx
+            .prepare(
+                "INSERT OR REPLACE INTO bookings (id, plate, colour, visitor_name, host_id,                  purpose, slot_from, slot_until, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(write_err)?;
+        for b in &u.bookings {
+            st.execute(params![
+                b.id,
+                b.plate,
+                b.colour,
+                b.visitor_name,
+                b.host_id,
+                b.purpose,
+                b.slot_from,
+                b.slot_until,
+                b.status
+            ])
+            .map_err(write_err)?;
+        }
+    }
+    tx.execute(
+        "UPDATE store_state SET data_version = ?1 WHERE id = 1",
+        params![u.data_version as i64],
+    )
+    .map_err(write_err)?;
+    if valid.recv() != Ok(true) {
+        // Dropping the transaction rolls it back; the conversion's error names the bad row.
+        return Err(invalid("snapshot", "rows", "a row is not valid"));
+    }
+    tx.commit().map_err(write_err)?;
+    Ok(())
 }
 
 fn sql_err(e: rusqlite::Error) -> StoreError {

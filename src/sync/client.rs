@@ -385,7 +385,7 @@ impl SyncClient {
             ));
         }
         update.data_version = version;
-        gate.apply_update(&update).await.map_err(gate_err)?;
+        gate.apply_snapshot(update).await.map_err(gate_err)?;
         gate.apply_presence(&presence_records(&presence))
             .await
             .map_err(gate_err)?;

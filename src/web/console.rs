@@ -7,6 +7,7 @@
 //! What it never does: show a gate the viewer may not see (guards: their own gates only), or
 //! act by itself (every action is a `fetch` to the JSON API).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use axum::Extension;
@@ -15,6 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use maud::{Markup, html};
 use serde::Serialize;
+use sqlx::Row;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Viewer;
@@ -27,6 +29,7 @@ use crate::central::db::{Page, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
 use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
+use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{duty, permits};
 use crate::gate::journal::EventBody;
 
@@ -76,7 +79,81 @@ fn status_id(gate_id: i64, lane: &str) -> String {
     format!("lane-status-{gate_id}-{lane}")
 }
 
-/// A lane's live part: health, mode, the vehicle just decided and the decision.
+/// The id of a lane's device health element.
+fn health_id(gate_id: i64, lane: &str) -> String {
+    format!("lane-health-{gate_id}-{lane}")
+}
+
+/// A gate's last health report (its devices and lane modes, sent every few seconds over the
+/// sync), or `None` when the gate has not reported for [`SILENT_AFTER_MS`].
+async fn health_report(
+    state: &AppState,
+    gate_id: i64,
+) -> Result<Option<serde_json::Value>, RepoError> {
+    let row = sqlx::query("SELECT last_seen_ms, health FROM sync_gates WHERE gate_id = $1")
+        .bind(gate_id)
+        .fetch_optional(state.db.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let seen: i64 = row.try_get("last_seen_ms")?;
+    if crate::central::db::now_ms() - seen > SILENT_AFTER_MS {
+        return Ok(None);
+    }
+    Ok(row
+        .try_get::<Option<String>, _>("health")?
+        .and_then(|h| serde_json::from_str(&h).ok()))
+}
+
+/// A lane's device health and mode, from its gate's last health report.
+fn lane_health(lang: Lang, lane: &Lane, report: Option<&serde_json::Value>) -> Markup {
+    let reported = report.and_then(|r| {
+        r["lanes"]
+            .as_array()?
+            .iter()
+            .find(|l| l["lane"].as_str() == Some(lane.lane_key.as_str()))
+            .cloned()
+    });
+    let device = |key: &str| reported.as_ref().and_then(|l| l[key].as_bool());
+    let mode = reported
+        .as_ref()
+        .and_then(|l| l["mode"].as_str().map(str::to_string))
+        .unwrap_or_else(|| lane.mode.clone());
+    let health = |label: &'static str, state: Option<bool>| {
+        html! {
+            span.dev.(match state { Some(true) => "ok", Some(false) => "bad", None => "unknown" }) {
+                (label) " "
+                (match state {
+                    Some(true) => t(lang, "在线", "online"),
+                    Some(false) => t(lang, "离线", "OFFLINE"),
+                    None => t(lang, "未知", "unknown"),
+                })
+            }
+        }
+    };
+    html! {
+        @if report.is_none() {
+            span.dev.bad { (t(lang, "闸口未连接中心", "Gate not reporting")) }
+        }
+        (health(t(lang, "读卡器", "Reader"), device("reader_online")))
+        (health(t(lang, "道闸IO", "Barrier I/O"), device("io_online")))
+        span.mode { (t(lang, "模式：", "Mode: ")) (mode_label(lang, &mode)) }
+    }
+}
+
+/// Every lane's health part of a gate, as (element id, HTML).
+async fn health_parts(state: &AppState, lang: Lang, gate_id: i64) -> Result<Vec<Part>, RepoError> {
+    let report = health_report(state, gate_id).await?;
+    Ok(gates::lanes(&state.db, gate_id)
+        .await?
+        .iter()
+        .map(|lane| Part {
+            id: health_id(gate_id, &lane.lane_key),
+            html: lane_health(lang, lane, report.as_ref()).into_string(),
+        })
+        .collect())
+}
+
+/// A lane's live part: the vehicle just decided and the decision (or the guard's command).
 async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup, RepoError> {
     let decision = latest(
         state,
@@ -98,44 +175,6 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
     .await?
     .into_iter()
     .next();
-    let devices = latest(
-        state,
-        lane.gate_id,
-        Some(&lane.lane_key),
-        Some("device"),
-        20,
-    )
-    .await?;
-    let mode = latest(
-        state,
-        lane.gate_id,
-        Some(&lane.lane_key),
-        Some("mode_change"),
-        1,
-    )
-    .await?
-    .into_iter()
-    .next()
-    .and_then(|e| e.body["to"].as_str().map(str::to_string))
-    .unwrap_or_else(|| lane.mode.clone());
-    let device = |name: &str| -> Option<bool> {
-        devices
-            .iter()
-            .find(|e| e.body["device"].as_str() == Some(name))
-            .map(|e| e.body["status"].as_str() == Some("online"))
-    };
-    let health = |label: &'static str, state: Option<bool>| {
-        html! {
-            span.dev.(match state { Some(true) => "ok", Some(false) => "bad", None => "unknown" }) {
-                (label) " "
-                (match state {
-                    Some(true) => t(lang, "在线", "online"),
-                    Some(false) => t(lang, "离线", "OFFLINE"),
-                    None => t(lang, "未上报", "no report"),
-                })
-            }
-        }
-    };
     // The newer of the last decision and the last guard command is what the lane shows.
     let shown_override = match (&decision, &override_) {
         (Some(d), Some(o)) if o.seq > d.seq => Some(o),
@@ -147,11 +186,6 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
         None => None,
     };
     Ok(html! {
-        div.health {
-            (health(t(lang, "读卡器", "Reader"), device("reader")))
-            (health(t(lang, "道闸IO", "Barrier I/O"), device("io")))
-            span.mode { (t(lang, "模式：", "Mode: ")) (mode_label(lang, &mode)) }
-        }
         @if let Some(o) = shown_override {
             div.verdict.manual data-seq=(o.seq) {
                 (if o.body["action"].as_str() == Some("open") { t(lang, "手动抬杆", "MANUAL OPEN") } else { t(lang, "手动保持关闭", "KEPT CLOSED BY GUARD") })
@@ -166,7 +200,7 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
             @let reason = d.reason.clone().unwrap_or_default();
             @let class = if reason == "denied_blacklisted" { "blacklist" } else if granted { "granted" } else { "denied" };
             div.verdict.(class) data-seq=(d.seq) data-reason=(reason) {
-                (if granted { t(lang, "放行", "GRANTED") } else { t(lang, "禁止通行", "DENIED") })
+                (if granted { t(lang, "放行", "GRANTED") } else if class == "blacklist" { t(lang, "黑名单", "BLACKLIST") } else { t(lang, "禁止通行", "DENIED") })
             }
             p.reason { (reason_label(lang, &reason)) }
             dl.vehicle {
@@ -178,8 +212,8 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 dt { (t(lang, "通行证", "Permit")) }
                 dd {
                     @if let Some(p) = &permit {
-                        "#" (p.id) " " (super::layout::local_time(p.valid_from)) " → " (super::layout::local_time(p.valid_until))
-                        " (" (p.status.as_str()) ")"
+                        "#" (p.id) " " (local_day(p.valid_from)) " → " (local_day(p.valid_until))
+                        " · " (super::i18n::permit_status_label(lang, p.status.as_str()))
                     } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
                 }
                 dt { (t(lang, "方向/时间", "Direction / time")) }
@@ -191,8 +225,26 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
     })
 }
 
+/// A permit's validity bound as the booth reads it: the day (and the minute unless midnight),
+/// Asia/Shanghai, with the year.
+fn local_day(at: chrono::DateTime<chrono::Utc>) -> String {
+    let local = at.with_timezone(&chrono_tz::Asia::Shanghai);
+    if local.format("%H:%M").to_string() == "00:00" {
+        local.format("%Y-%m-%d").to_string()
+    } else {
+        local.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
 /// The recent passages of a gate.
 async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, RepoError> {
+    let lanes = gates::lanes(&state.db, gate_id).await?;
+    let lane_name = |key: &str| {
+        lanes
+            .iter()
+            .find(|l| l.lane_key == key && !l.name.is_empty())
+            .map_or_else(|| key.to_string(), |l| l.name.clone())
+    };
     let rows: Vec<PassageEvent> = latest(state, gate_id, None, None, 40)
         .await?
         .into_iter()
@@ -213,7 +265,7 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
                 @for e in &rows {
                     tr.(e.kind.as_str()) {
                         td { (local_time(e.at)) }
-                        td { (e.lane) }
+                        td { (lane_name(&e.lane)) }
                         td { (e.plate.clone().unwrap_or_else(|| "—".into())) }
                         td {
                             @match e.kind.as_str() {
@@ -266,6 +318,7 @@ fn command_form(lang: Lang, lane: &Lane) -> Markup {
 /// One gate's panel: its lanes (live part, command form) and recent passages.
 async fn gate_panel(state: &AppState, lang: Lang, gate: &Gate) -> Result<Markup, RepoError> {
     let lanes = gates::lanes(&state.db, gate.id).await?;
+    let report = health_report(state, gate.id).await?;
     let mut cards = Vec::new();
     for lane in &lanes {
         cards.push((lane, lane_status(state, lang, lane).await?));
@@ -279,6 +332,7 @@ async fn gate_panel(state: &AppState, lang: Lang, gate: &Gate) -> Result<Markup,
                     article.lane {
                         h3 { (if lane.name.is_empty() { &lane.lane_key } else { &lane.name })
                             " · " (direction_label(lang, &lane.direction)) }
+                        div.health id=(health_id(gate.id, &lane.lane_key)) { (lane_health(lang, lane, report.as_ref())) }
                         div.status id=(status_id(gate.id, &lane.lane_key)) aria-live="polite" { (status) }
                         (command_form(lang, lane))
                     }
@@ -315,7 +369,7 @@ async fn duty_panel(
         section.duty aria-labelledby="duty-title" {
             h2 id="duty-title" { (t(lang, "值班与交接班", "Duty and handover")) }
             @if let Some(d) = &current {
-                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自", "since ")) (local_time(d.started_at)) }
+                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自 ", "since ")) (local_time(d.started_at)) }
                 form data-api="/api/v1/duty/sign-off" data-reload { button type="submit" { (t(lang, "下班签退", "Sign off duty")) } p.form-status role="status" {} }
             } @else {
                 p id="duty-status" { (t(lang, "尚未签到上岗", "Not signed in to a booth")) }
@@ -400,12 +454,14 @@ struct Part {
     html: String,
 }
 
+/// A whole gate's update as JSON, and its health parts' HTML (to tell later health reports
+/// that change nothing).
 async fn gate_update(
     state: &AppState,
     lang: Lang,
     gate_id: i64,
     alert: Option<String>,
-) -> Result<String, RepoError> {
+) -> Result<(String, String), RepoError> {
     let mut parts = Vec::new();
     for lane in gates::lanes(&state.db, gate_id).await? {
         parts.push(Part {
@@ -417,15 +473,23 @@ async fn gate_update(
         id: format!("recent-{gate_id}"),
         html: recent(state, lang, gate_id).await?.into_string(),
     });
-    Ok(serde_json::to_string(&Update {
+    let health = health_parts(state, lang, gate_id).await?;
+    let health_html: String = health.iter().map(|p| p.html.as_str()).collect();
+    parts.extend(health);
+    let data = serde_json::to_string(&Update {
         gate_id,
         parts,
         alert,
     })
-    .unwrap_or_default())
+    .unwrap_or_default();
+    Ok((data, health_html))
 }
 
-fn blacklist_alert(lang: Lang, events: &[crate::gate::journal::JournalEvent]) -> Option<String> {
+fn blacklist_alert(
+    lang: Lang,
+    events: &[crate::gate::journal::JournalEvent],
+    lanes: &[Lane],
+) -> Option<String> {
     events.iter().find_map(|e| match &e.body {
         EventBody::Decision(d) if d.reason == "denied_blacklisted" => Some(format!(
             "{} {} — {}",
@@ -433,73 +497,127 @@ fn blacklist_alert(lang: Lang, events: &[crate::gate::journal::JournalEvent]) ->
             d.plate
                 .clone()
                 .unwrap_or_else(|| d.epc.clone().unwrap_or_default()),
-            t(lang, "车道：", "lane: ").to_string() + &e.lane
+            t(lang, "车道：", "lane: ").to_string()
+                + lanes
+                    .iter()
+                    .find(|l| l.lane_key == e.lane && !l.name.is_empty())
+                    .map_or(e.lane.as_str(), |l| l.name.as_str())
         )),
         _ => None,
     })
 }
 
 /// `GET /console/live`: server-sent events. First the current state of every visible gate,
-/// then an update whenever the centre ingests events of one of them.
+/// then an update whenever the centre ingests events of one of them, and the devices' health
+/// whenever a gate's health report changes it.
 pub async fn live(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.live.subscribe();
-    let gates: Vec<i64> = visible_gates(&state, &viewer)
+    let initial: Vec<i64> = visible_gates(&state, &viewer)
         .await
         .map(|g| g.iter().map(|g| g.id).collect())
         .unwrap_or_default();
-    let initial: Vec<i64> = gates.clone();
     let stream = futures::stream::unfold(
-        (rx, state, viewer, initial),
-        |(mut rx, state, viewer, mut initial)| async move {
-            let lang = viewer.lang;
-            if let Some(gate_id) = initial.pop() {
-                let data = gate_update(&state, lang, gate_id, None)
-                    .await
-                    .unwrap_or_default();
-                let event = Event::default().event("gate").data(data);
-                return Some((Ok(event), (rx, state, viewer, initial)));
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(message) => {
-                        let LiveMessage::Events { gate_id, events } = &*message else {
-                            continue;
-                        };
-                        if !viewer.authed.can_see_gate(*gate_id) {
-                            continue;
-                        }
-                        let alert = blacklist_alert(lang, events);
-                        match gate_update(&state, lang, *gate_id, alert).await {
-                            Ok(data) => {
-                                let event = Event::default().event("gate").data(data);
-                                return Some((Ok(event), (rx, state, viewer, initial)));
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "live view: cannot render a gate")
-                            }
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        // Fell behind: start over with every gate's current state.
-                        initial = visible_gates(&state, &viewer)
-                            .await
-                            .map(|g| g.iter().map(|g| g.id).collect())
-                            .unwrap_or_default();
-                        if let Some(gate_id) = initial.pop() {
-                            let data = gate_update(&state, lang, gate_id, None)
-                                .await
-                                .unwrap_or_default();
-                            let event = Event::default().event("gate").data(data);
-                            return Some((Ok(event), (rx, state, viewer, initial)));
-                        }
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
+        Live {
+            rx,
+            state,
+            viewer,
+            initial,
+            health_sent: HashMap::new(),
+        },
+        |mut live| async move {
+            let event = live.next().await?;
+            Some((Ok(event), live))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// One viewer's live stream.
+struct Live {
+    rx: tokio::sync::broadcast::Receiver<std::sync::Arc<LiveMessage>>,
+    state: AppState,
+    viewer: Viewer,
+    /// Gates whose whole state is still to be sent.
+    initial: Vec<i64>,
+    /// The health parts last sent per gate: a health report that changes nothing sends nothing.
+    health_sent: HashMap<i64, String>,
+}
+
+impl Live {
+    /// A whole gate's update; remembers its health parts as sent.
+    async fn gate(&mut self, gate_id: i64, alert: Option<String>) -> Option<Event> {
+        let lang = self.viewer.lang;
+        match gate_update(&self.state, lang, gate_id, alert).await {
+            Ok((data, health)) => {
+                self.health_sent.insert(gate_id, health);
+                Some(Event::default().event("gate").data(data))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "live view: cannot render a gate");
+                None
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(gate_id) = self.initial.pop() {
+                if let Some(event) = self.gate(gate_id, None).await {
+                    return Some(event);
+                }
+                continue;
+            }
+            let message = match self.rx.recv().await {
+                Ok(m) => m,
+                Err(RecvError::Lagged(_)) => {
+                    // Fell behind: start over with every gate's current state.
+                    self.initial = visible_gates(&self.state, &self.viewer)
+                        .await
+                        .map(|g| g.iter().map(|g| g.id).collect())
+                        .unwrap_or_default();
+                    continue;
+                }
+                Err(RecvError::Closed) => return None,
+            };
+            let lang = self.viewer.lang;
+            match &*message {
+                LiveMessage::Events { gate_id, events } => {
+                    if !self.viewer.authed.can_see_gate(*gate_id) {
+                        continue;
+                    }
+                    let lanes = gates::lanes(&self.state.db, *gate_id)
+                        .await
+                        .unwrap_or_default();
+                    let alert = blacklist_alert(lang, events, &lanes);
+                    if let Some(event) = self.gate(*gate_id, alert).await {
+                        return Some(event);
+                    }
+                }
+                LiveMessage::GateStatus { gate_id } => {
+                    if !self.viewer.authed.can_see_gate(*gate_id) {
+                        continue;
+                    }
+                    let Ok(parts) = health_parts(&self.state, lang, *gate_id).await else {
+                        continue;
+                    };
+                    let html: String = parts.iter().map(|p| p.html.as_str()).collect();
+                    if self.health_sent.get(gate_id) == Some(&html) {
+                        continue;
+                    }
+                    self.health_sent.insert(*gate_id, html);
+                    let data = serde_json::to_string(&Update {
+                        gate_id: *gate_id,
+                        parts,
+                        alert: None,
+                    })
+                    .unwrap_or_default();
+                    return Some(Event::default().event("gate").data(data));
+                }
+                LiveMessage::Alarm { .. } => continue,
+            }
+        }
+    }
 }

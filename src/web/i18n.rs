@@ -144,6 +144,49 @@ pub fn mode_label(lang: Lang, code: &str) -> String {
     t(lang, zh, en).to_string()
 }
 
+/// A permit status in words.
+pub fn permit_status_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "active" => ("有效", "active"),
+        "suspended" => ("已暂停", "suspended"),
+        "revoked" => ("已吊销", "revoked"),
+        "expired" => ("已过期", "expired"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// An alarm webhook call's status in words.
+pub fn webhook_status_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "none" => ("未配置", "not configured"),
+        "pending" => ("发送中", "sending"),
+        "sent" => ("已送达", "sent"),
+        "failed" => ("发送失败", "FAILED"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// A lane state (the gate's `LaneStatus::state`) in words.
+pub fn state_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "idle" => ("空闲", "Idle"),
+        "vehicle_present" => ("有车", "Vehicle present"),
+        "identifying" => ("识别中", "Identifying"),
+        "opening" => ("抬杆中", "Opening"),
+        "open" => ("已抬杆", "Open"),
+        "passing" => ("车辆通过中", "Passing"),
+        "close_pending" => ("即将落杆", "Closing soon"),
+        "closing" => ("落杆中", "Closing"),
+        "denied" => ("已拒绝", "Denied"),
+        "held_open" => ("常开", "Held open"),
+        "fault" => ("故障", "FAULT"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
 /// A direction in words.
 pub fn direction_label(lang: Lang, code: &str) -> &'static str {
     match code {

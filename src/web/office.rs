@@ -32,7 +32,9 @@ async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
                     strong { (t(lang, "报警", "ALARM")) " · " (a.gate_name) }
                     " · " (a.raised_by) " · " (local_time(a.raised_at))
                     @if !a.note.is_empty() { " — " (a.note) }
-                    " · " span.webhook { (t(lang, "报警联动：", "Police link: ")) (a.webhook_status) }
+                    " · " span.webhook.(a.webhook_status) data-status=(a.webhook_status) {
+                        (t(lang, "报警联动：", "Police link: ")) (super::i18n::webhook_status_label(lang, &a.webhook_status))
+                    }
                     @if a.acknowledged_at.is_none() {
                         form.inline data-api={ "/api/v1/alarms/" (a.id) "/acknowledge" } {
                             button type="submit" { (t(lang, "确认处置", "Acknowledge")) }

@@ -47,6 +47,7 @@ pub async fn page(
     }
     let ids: Vec<i64> = gates.iter().map(|g| g.id).collect();
     let open = visits::open(&state.db, Some(&ids)).await?;
+    let overstays: Vec<&visits::Visit> = open.iter().filter(|v| v.overstay).collect();
     let default_departure = local_input(chrono::Utc::now() + chrono::Duration::hours(2));
     let alarm = super::console::alarm_gate(&state, &viewer, &gates).await;
     Ok(frame(
@@ -81,7 +82,7 @@ pub async fn page(
                                     option value="" { (t(lang, "其他", "other")) }
                                 }
                                 input id="plate" name="plate" required autocomplete="off" maxlength="10"
-                                    placeholder="A12345" aria-describedby="plate-help";
+                                    placeholder="A12345" aria-describedby="plate-help" autofocus;
                             }
                             small id="plate-help" { (t(lang, "选择省份后输入其余字符；全角、小写、空格和“·”均可", "Pick the province, then type the rest; full-width, lower case, spaces and “·” are fine")) }
                             span.error data-error-for="plate" {}
@@ -110,6 +111,20 @@ pub async fn page(
                             button.primary type="submit" { (t(lang, "登记并抬杆", "Register and open")) }
                         }
                         p.form-status role="status" {}
+                    }
+                }
+                section.overstays aria-labelledby="overstays-title" {
+                    h2 id="overstays-title" { (t(lang, "超时未离校", "Overstaying")) " (" (overstays.len()) ")" }
+                    @if overstays.is_empty() { p.meta { (t(lang, "暂无超时访客", "No visitor has overstayed")) } }
+                    ul id="overstays" {
+                        @for v in &overstays {
+                            li data-plate=(v.plate) {
+                                strong.plate { (v.plate) }
+                                (v.driver_name) " · " (v.host_name) " / " (v.department)
+                                br;
+                                span.meta { (t(lang, "应于 ", "Due out at ")) (local_time(v.expected_departure)) }
+                            }
+                        }
                     }
                 }
                 section.onsite aria-labelledby="onsite-title" {

@@ -16,3 +16,4 @@ mod config;
 mod demo;
 mod help;
 mod metrics;
+mod signals;

@@ -141,31 +141,14 @@ async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_conn
     };
     let t = crate::support::central::postgres(&url).await;
     let a = Central::start(t).await;
-    // Instance B: its own pool, app state, live hub and sync router on the same database.
-    let db_b = gatehouse::central::db::Db::open(&a.app.url).await.unwrap();
-    let state_b = gatehouse::central::api::AppState::new(db_b);
-    let router_b = gatehouse::sync::server::router(state_b, Some(a.app.url.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr_b = listener.local_addr().unwrap();
-    let server_b = tokio::spawn(async move {
-        let router = router_b.layer(axum::Extension(gatehouse::sync::GateIdentity {
-            gate_id: 1,
-        }));
-        axum::serve(listener, router).await.unwrap();
-    });
+    // Instance B: its own pool, app state, live hub and mutual-TLS sync port on the same
+    // database.
+    let (_state_b, server_b) = a.second_instance().await;
     let (_, permit) = a.issue("张三", "京A12345", &hex(&epc(1))).await;
     // A browser on instance A listens; the gate talks only to instance B.
     let mut live_a = a.app.state.live.subscribe();
     let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
-    let client = std::sync::Arc::new(
-        gatehouse::sync::client::SyncClient::new(
-            1,
-            &format!("http://{addr_b}"),
-            None,
-            crate::support::test_options(),
-        )
-        .unwrap(),
-    );
+    let client = std::sync::Arc::new(a.client(1, &server_b.url()));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let runner = tokio::spawn(client.clone().run(gate.shared_handle(), shutdown.clone()));
     wait_for_tag(&gate, &epc(1)).await;
@@ -203,6 +186,6 @@ async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_conn
     );
     shutdown.cancel();
     runner.await.unwrap();
-    server_b.abort();
+    server_b.shutdown().await;
     gate.shutdown().await;
 }

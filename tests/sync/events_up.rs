@@ -138,7 +138,8 @@ async fn a_batch_whose_acknowledgement_was_lost_is_sent_again_and_stored_once() 
         gate.drive_through("in", &epc(1)).await;
         let events = gate.events().await;
         // The centre stores the batch but the gate never hears back.
-        let lost = crate::support::http()
+        let lost = central
+            .gate_http(1)
             .post(format!("{}/sync/v1/events", sync.proxy.url()))
             .json(&EventBatch {
                 gate_id: 1,
@@ -162,7 +163,6 @@ async fn a_batch_whose_acknowledgement_was_lost_is_sent_again_and_stored_once() 
 async fn a_gate_posting_another_gates_events_is_refused_with_403_and_the_attempt_is_audited() {
     for t in each_database().await {
         let central = Central::start(t).await;
-        let addr = central.listen_for(1).await;
         let event = JournalEvent {
             seq: 1,
             at: Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap(),
@@ -172,8 +172,10 @@ async fn a_gate_posting_another_gates_events_is_refused_with_403_and_the_attempt
                 detail: String::new(),
             },
         };
-        let response = crate::support::http()
-            .post(format!("http://{addr}/sync/v1/events"))
+        // Gate 1's own certificate, a batch that names gate 2.
+        let response = central
+            .gate_http(1)
+            .post(format!("{}/sync/v1/events", central.sync.url()))
             .header("accept-language", "en")
             .json(&EventBatch {
                 gate_id: 2,
@@ -216,7 +218,6 @@ async fn a_gate_posting_another_gates_events_is_refused_with_403_and_the_attempt
 async fn a_gap_in_a_gates_events_holds_the_acknowledgement_is_shown_and_raises_one_alarm() {
     for t in each_database().await {
         let central = Central::start(t).await;
-        let addr = central.listen_for(1).await;
         let at = Utc.with_ymd_and_hms(2026, 11, 28, 8, 0, 0).unwrap();
         let event = |seq| JournalEvent {
             seq,
@@ -227,10 +228,10 @@ async fn a_gap_in_a_gates_events_holds_the_acknowledgement_is_shown_and_raises_o
                 detail: String::new(),
             },
         };
-        let http = crate::support::http();
+        let http = central.gate_http(1);
         for _ in 0..2 {
             let ack: gatehouse::sync::wire::EventAck = http
-                .post(format!("http://{addr}/sync/v1/events"))
+                .post(format!("{}/sync/v1/events", central.sync.url()))
                 .json(&EventBatch {
                     gate_id: 1,
                     events: [1, 2, 3, 6, 7].into_iter().map(event).collect(),

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
+use gatehouse::central::db::Db;
 use gatehouse::central::repo::persons::mask_id_card;
 use reqwest::header::{AUTHORIZATION, COOKIE};
 use serde_json::json;
 
 use crate::admin_support::{applicant, id_card, person_with_car};
+use crate::support::sync_link::SitePki;
 use crate::support::{Central, TestDb, each_database, seed};
 
 fn http() -> reqwest::Client {
@@ -28,8 +30,8 @@ fn http() -> reqwest::Client {
 }
 
 /// A page as `username` sees it, in `lang`: (status, body).
-async fn page(central: &Central, username: &str, path: &str, lang: &str) -> (u16, String) {
-    let token = central.token(username).await;
+async fn page(central: &Central, db: &Db, username: &str, path: &str, lang: &str) -> (u16, String) {
+    let token = central.token(db, username).await;
     let r = http()
         .get(central.url(path))
         .header(COOKIE, format!("gh_session={token}; gh_lang={lang}"))
@@ -71,15 +73,19 @@ fn unlabelled(html: &str) -> Vec<String> {
     missing
 }
 
-async fn campus(t: &TestDb) -> Central {
+/// The harness campus on `t`, its central server started with a fresh site PKI (its sync port is
+/// unused here); the PKI directory lives as long as the returned guard.
+async fn campus(t: &TestDb) -> (Central, tempfile::TempDir) {
     seed(&t.db).await;
-    Central::start(&t.db).await
+    let dir = tempfile::tempdir().unwrap();
+    let pki = SitePki::create(dir.path());
+    (Central::start(t, &pki).await, dir)
 }
 
 #[tokio::test]
 async fn every_admin_page_renders_for_its_roles_in_chinese_and_english_with_every_input_labelled() {
     for t in each_database().await {
-        let central = campus(&t).await;
+        let (mut central, _pki) = campus(&t).await;
         let pages = [
             ("/admin", "管理概览", "Administration"),
             (
@@ -109,7 +115,7 @@ async fn every_admin_page_renders_for_its_roles_in_chinese_and_english_with_ever
             ("/admin/operators", "操作员与角色", "Operators and roles"),
         ];
         for (path, zh, en) in pages {
-            let (status, body) = page(&central, "admin", path, "zh").await;
+            let (status, body) = page(&central, &t.db, "admin", path, "zh").await;
             assert_eq!(status, 200, "{path}");
             assert!(body.contains(zh), "{path} in Chinese shows {zh}");
             assert!(body.contains("lang=\"zh-CN\""), "{path}");
@@ -118,7 +124,7 @@ async fn every_admin_page_renders_for_its_roles_in_chinese_and_english_with_ever
                 Vec::<String>::new(),
                 "{path}: inputs without a label"
             );
-            let (status, body) = page(&central, "admin", path, "en").await;
+            let (status, body) = page(&central, &t.db, "admin", path, "en").await;
             assert_eq!(status, 200, "{path}");
             assert!(body.contains(en), "{path} in English shows {en}");
             for outside in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
@@ -129,15 +135,15 @@ async fn every_admin_page_renders_for_its_roles_in_chinese_and_english_with_ever
             }
         }
         // The side navigation offers only what the role may open.
-        let (_, body) = page(&central, "viewer", "/admin", "zh").await;
+        let (_, body) = page(&central, &t.db, "viewer", "/admin", "zh").await;
         assert!(body.contains("href=\"/admin/stats\""));
         assert!(!body.contains("href=\"/admin/operators\""));
         assert!(!body.contains("href=\"/admin/gates\""));
-        let (status, _) = page(&central, "viewer", "/admin/gates", "zh").await;
+        let (status, _) = page(&central, &t.db, "viewer", "/admin/gates", "zh").await;
         assert_eq!(status, 403);
-        let (status, _) = page(&central, "approver", "/admin/applications", "zh").await;
+        let (status, _) = page(&central, &t.db, "approver", "/admin/applications", "zh").await;
         assert_eq!(status, 200);
-        let (status, _) = page(&central, "guard", "/admin/stats", "zh").await;
+        let (status, _) = page(&central, &t.db, "guard", "/admin/stats", "zh").await;
         assert_eq!(status, 403);
         central.stop().await;
     }
@@ -146,13 +152,13 @@ async fn every_admin_page_renders_for_its_roles_in_chinese_and_english_with_ever
 #[tokio::test]
 async fn an_applicant_applies_only_for_themselves_and_a_vehicle_registered_to_them() {
     for t in each_database().await {
-        let central = campus(&t).await;
+        let (mut central, _pki) = campus(&t).await;
         let db = &t.db;
         let (me, mine) = person_with_car(db, "李明", "staff", "计算机学院", "京A11111").await;
         let (other, theirs) =
             person_with_car(db, "王芳", "student", "计算机学院", "京A22222").await;
         applicant(db, "liming", me.id).await;
-        let token = central.token("liming").await;
+        let token = central.token(&t.db, "liming").await;
         let apply = |applicant_id: i64, vehicle_id: i64| {
             let token = token.clone();
             let url = central.url("/api/v1/applications");
@@ -219,7 +225,7 @@ async fn an_applicant_applies_only_for_themselves_and_a_vehicle_registered_to_th
 async fn id_card_and_phone_numbers_are_shown_in_full_to_the_security_office_and_masked_for_viewers()
 {
     for t in each_database().await {
-        let central = campus(&t).await;
+        let (mut central, _pki) = campus(&t).await;
         let card = id_card(7);
         sqlx::query(
             "INSERT INTO persons (name, category, department, phone, id_card, created_ms, updated_ms) \
@@ -229,14 +235,14 @@ async fn id_card_and_phone_numbers_are_shown_in_full_to_the_security_office_and_
         .execute(t.db.pool())
         .await
         .unwrap();
-        let (_, office) = page(&central, "security", "/admin/persons", "zh").await;
+        let (_, office) = page(&central, &t.db, "security", "/admin/persons", "zh").await;
         assert!(office.contains(&card) && office.contains("13912345678"));
-        let (_, viewer) = page(&central, "viewer", "/admin/persons", "zh").await;
+        let (_, viewer) = page(&central, &t.db, "viewer", "/admin/persons", "zh").await;
         assert!(viewer.contains("张三"));
         assert!(!viewer.contains(&card) && !viewer.contains("13912345678"));
         assert!(viewer.contains(&mask_id_card(&card)) && viewer.contains("139****5678"));
         // A viewer cannot probe masked phone digits through the search either.
-        let (_, probe) = page(&central, "viewer", "/admin/persons?q=1391234", "zh").await;
+        let (_, probe) = page(&central, &t.db, "viewer", "/admin/persons?q=1391234", "zh").await;
         assert!(
             !probe.contains("张三"),
             "a viewer's search does not match phone digits"
@@ -249,10 +255,10 @@ async fn id_card_and_phone_numbers_are_shown_in_full_to_the_security_office_and_
 async fn a_contractors_booking_stays_pending_until_the_department_and_then_the_security_office_approve()
  {
     for t in each_database().await {
-        let central = campus(&t).await;
+        let (mut central, _pki) = campus(&t).await;
         let (host, _) = person_with_car(&t.db, "赵工", "staff", "计算机学院", "京A33333").await;
-        let approver = central.token("approver").await;
-        let security = central.token("security").await;
+        let approver = central.token(&t.db, "approver").await;
+        let security = central.token(&t.db, "security").await;
         let slot_from = (chrono::Utc::now() + chrono::Duration::hours(1)).timestamp() / 60 * 60;
         let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().to_rfc3339();
         let book = |category: &'static str, plate: &'static str| {

@@ -1,56 +1,33 @@
-//! Harness additions for the administration page tests (kept apart from `support/`, which
-//! another engineer owns): a central server whose gates sync with it over the **real** mutual
-//! TLS link of `tests/common/sync_link.rs` (a site PKI in a temporary directory, the sync router
-//! served by `gatehouse::tls::serve_mtls`, each gate's `SyncClient::run` with its own
-//! certificate), people, vehicles and applicant accounts made through the central
-//! repositories, and small waits on what a gate has received.
+//! Harness additions for the administration page tests: a site of several gates (the web
+//! harness's [`Central`] with its sync port over mutual TLS and a site PKI, each gate on
+//! simulated lanes linked to it by the harness's real sync client, [`GateLink`]), people,
+//! vehicles and applicant accounts made through the central repositories, and small waits on
+//! what a gate has received.
 
 #![allow(dead_code, unreachable_pub)]
-
-#[path = "../common/sync_link.rs"]
-pub mod sync_link;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use gatehouse::central::api::auth::{Role, hash_password_blocking};
 use gatehouse::central::db::{Actor, Db};
 use gatehouse::central::repo::operators::{self, NewOperator};
 use gatehouse::central::repo::persons::{self, NewPerson, Person};
 use gatehouse::central::repo::vehicles::{self, NewVehicle, Vehicle};
-use gatehouse::sync::client::ClientOptions;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use crate::support::gate::{GateOptions, LaneSpec, TestGate, spawn_gate_with, wait_for};
-use crate::support::{Central, PASSWORD, TestDb, seed};
-use sync_link::{SitePki, SyncServer};
-
-/// Sync timings for tests: health every 300 ms, long polls of 5 s.
-pub fn client_options() -> ClientOptions {
-    ClientOptions {
-        connect_timeout: Duration::from_secs(2),
-        poll_wait: Duration::from_secs(5),
-        batch: 1000,
-        health_every: Duration::from_millis(300),
-        offline_after: Duration::from_secs(5),
-    }
-}
+use crate::support::gate::{GateOptions, LaneSpec, TestGate, Timings, spawn_gate_with, wait_for};
+use crate::support::sync_link::SitePki;
+use crate::support::{Central, GateLink, PASSWORD, TestDb, seed};
 
 /// One gate on simulated lanes, syncing with the centre.
 pub struct SyncedGate {
     pub id: i64,
     pub gate: TestGate,
-    stop: CancellationToken,
-    runner: JoinHandle<()>,
+    link: GateLink,
 }
 
-/// The harness's campus (gates 1 and 2, one operator per role) with a sync listener and the
-/// requested gates running and syncing.
+/// The harness's campus (gates 1 and 2, one operator per role) with the requested gates
+/// running and syncing.
 pub struct AdminSite {
     pub db: TestDb,
     pub central: Central,
-    pub sync: SyncServer,
     pub pki: SitePki,
     pub gates: Vec<SyncedGate>,
     _pki_dir: tempfile::TempDir,
@@ -59,34 +36,36 @@ pub struct AdminSite {
 /// Starts the campus; `gates` lists (gate id, its lanes) to run on pseudo-terminals.
 pub async fn admin_site(db: TestDb, gates: &[(i64, &[LaneSpec])]) -> AdminSite {
     seed(&db.db).await;
-    let central = Central::start(&db.db).await;
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = SitePki::create(pki_dir.path());
-    let sync = SyncServer::start(central.state.clone(), None, &pki).await;
+    let central = Central::start(&db, &pki).await;
     let mut running = Vec::new();
     for (id, lanes) in gates {
+        // Device timeouts that tolerate the browser tests' load, as the harness's web gate.
         let gate = spawn_gate_with(
             lanes,
             GateOptions {
                 gate_id: *id as u16,
+                timings: Timings {
+                    io_timeout_ms: 500,
+                    reader_timeout_ms: 800,
+                    arm_timeout_ms: 5000,
+                    ..Timings::default()
+                },
                 ..GateOptions::default()
             },
         )
         .await;
-        let client = Arc::new(pki.client(*id, &sync.url(), client_options()));
-        let stop = CancellationToken::new();
-        let runner = tokio::spawn(client.run(gate.shared_handle(), stop.clone()));
+        let link = GateLink::start(&gate, *id, &pki, &central);
         running.push(SyncedGate {
             id: *id,
             gate,
-            stop,
-            runner,
+            link,
         });
     }
     AdminSite {
         db,
         central,
-        sync,
         pki,
         gates: running,
         _pki_dir: pki_dir,
@@ -114,14 +93,12 @@ impl AdminSite {
             .unwrap()
     }
 
-    /// Stops the sync clients, the gates and the sync listener.
-    pub async fn shutdown(self) {
+    /// Stops the sync links, the gates and the central server.
+    pub async fn shutdown(mut self) {
         for g in self.gates {
-            g.stop.cancel();
-            let _ = g.runner.await;
+            g.link.stop().await;
             g.gate.shutdown().await;
         }
-        self.sync.shutdown().await;
         self.central.stop().await;
     }
 }
@@ -201,17 +178,6 @@ pub async fn wait_for_tag(gate: &TestGate, epc: &[u8]) {
             .credential(&epc)
             .is_some()
             .then_some(())
-    })
-    .await
-}
-
-/// Waits until the gate has reported itself to the centre (its sync is up).
-pub async fn wait_reported(db: &Db, gate_id: i64) {
-    wait_for("the gate to report to the centre", || async {
-        gatehouse::central::repo::sync::last_seen(db, gate_id)
-            .await
-            .unwrap()
-            .map(|_| ())
     })
     .await
 }

@@ -8,4 +8,8 @@ mod admin;
 mod admin_pages;
 mod admin_support;
 mod browser;
+mod console_booth;
+mod console_flows;
+mod console_layout;
+mod console_webhook;
 mod pages;

@@ -3,16 +3,20 @@
 //! (the police link), off the request path, recording whether the call succeeded. The office
 //! acknowledges alarms; administrators set the webhook.
 //!
-//! What it never does: wait for the webhook before answering the guard, or log the webhook's
-//! URL (it may carry a key).
+//! The webhook may be `http://` or `https://` (the police link usually is HTTPS): the client is
+//! reqwest over rustls with the ring provider, verifying the server against the system's root
+//! certificates (Debian's `ca-certificates`, or `SSL_CERT_FILE` / `SSL_CERT_DIR`), with
+//! certificate and host name checks always on.
+//!
+//! What it never does: wait for the webhook before answering the guard, log the webhook's URL
+//! (it may carry a key), or accept a certificate the roots do not vouch for.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,7 +47,7 @@ pub struct AlarmInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSetting {
-    /// `http://host[:port]/path`, or `null` to disable the call.
+    /// `https://host[:port]/path` (or `http://`), or `null` to disable the call.
     pub url: Option<String>,
 }
 
@@ -54,24 +58,75 @@ struct WebhookCall<'a> {
     alarm: &'a Alarm,
 }
 
-/// POSTs the alarm to the webhook; `Err` with a short reason when it did not answer 2xx.
+/// The webhook's HTTP client: plain HTTP, or HTTPS verified against the system's root
+/// certificates plus `extra_roots` (a site's own CA, or a test's).
+pub fn webhook_client(extra_roots: &[CertificateDer<'static>]) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "alarm webhook: a system root certificate could not be read");
+    }
+    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+    if added == 0 {
+        tracing::warn!(
+            "alarm webhook: no system root certificates (install ca-certificates): https:// calls will fail"
+        );
+    }
+    for root in extra_roots {
+        if let Err(e) = roots.add(root.clone()) {
+            tracing::warn!(error = %e, "alarm webhook: an extra root certificate is unusable");
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(Arc::new(roots))
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(WEBHOOK_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client with a preconfigured rustls configuration builds")
+}
+
+/// POSTs the alarm to the webhook with the system's roots; `Err` with a short reason when it
+/// did not answer 2xx.
 pub async fn call_webhook(url: &str, alarm: &Alarm) -> Result<(), String> {
-    let body = serde_json::to_vec(&WebhookCall {
-        event: "alarm",
-        alarm,
-    })
-    .map_err(|e| e.to_string())?;
-    let request = axum::http::Request::post(url)
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let response = tokio::time::timeout(WEBHOOK_TIMEOUT, client.request(request))
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    call_webhook_with(CLIENT.get_or_init(|| webhook_client(&[])), url, alarm).await
+}
+
+/// POSTs the alarm to the webhook with `client` (see [`webhook_client`]).
+pub async fn call_webhook_with(
+    client: &reqwest::Client,
+    url: &str,
+    alarm: &Alarm,
+) -> Result<(), String> {
+    let response = client
+        .post(url)
+        .json(&WebhookCall {
+            event: "alarm",
+            alarm,
+        })
+        .send()
         .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            // The error's chain names the cause (refused, certificate, timeout); its URL part
+            // is dropped, since the URL may carry a key.
+            let mut why = if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                "cannot reach it".to_string()
+            };
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                why = format!("{why}: {cause}");
+                source = cause.source();
+            }
+            why
+        })?;
     let status = response.status();
-    let _ = response.into_body().collect().await;
     if status.is_success() {
         Ok(())
     } else {
@@ -164,8 +219,7 @@ async fn get_webhook(
     }))
 }
 
-/// Set or disable the alarm webhook (administrators). Plain `http://` for now: HTTPS links
-/// come with the rustls stack of the sync work.
+/// Set or disable the alarm webhook (administrators): an `http://` or `https://` address.
 #[utoipa::path(put, path = "/api/v1/alarms/webhook", tag = "alarms", request_body = WebhookSetting,
     responses((status = 200, body = WebhookSetting), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -182,15 +236,16 @@ async fn set_webhook(
     if let Some(u) = &url {
         let mut f = Fields::new();
         let ok = u.parse::<axum::http::Uri>().is_ok_and(|uri| {
-            uri.scheme_str() == Some("http") && uri.host().is_some_and(|h| !h.is_empty())
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|h| !h.is_empty())
         });
         if !ok {
             f.add(
                 "url",
                 "invalid_url",
                 Msg::new(
-                    "请填写 http:// 开头的完整地址（暂不支持 https）",
-                    "Enter a full http:// address (https is not supported yet)",
+                    "请填写 https:// 或 http:// 开头的完整地址",
+                    "Enter a full https:// or http:// address",
                 ),
             );
         }

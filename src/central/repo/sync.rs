@@ -665,12 +665,18 @@ pub async fn alarm_gap(
 /// Records campus-wide presence from uploaded passage events (entries inside, exits outside)
 /// and logs each change so every gate learns it. A passage older than the recorded one changes
 /// nothing.
+///
+/// Uploads from several gates run this at once. Each transaction takes its presence rows in
+/// one order (by vehicle, in multi-row upserts) and only then appends to the change log, whose
+/// PostgreSQL trigger takes a transaction-wide advisory lock: taking rows and that lock
+/// interleaved, in hash order, deadlocked concurrent uploads (one waits a second for
+/// PostgreSQL's deadlock detector, the other fails).
 pub async fn record_presence(
     db: &Db,
     gate_id: i64,
     events: &[JournalEvent],
 ) -> Result<u64, RepoError> {
-    let mut latest: HashMap<i64, (bool, i64)> = HashMap::new();
+    let mut latest: BTreeMap<i64, (bool, i64)> = BTreeMap::new();
     for e in events {
         if let EventBody::Passage {
             direction,
@@ -689,29 +695,64 @@ pub async fn record_presence(
     if latest.is_empty() {
         return Ok(0);
     }
+    let rows: Vec<(i64, (bool, i64))> = latest.into_iter().collect();
     let mut tx = db.pool().begin().await?;
-    let mut changed = 0;
-    for (vehicle, (inside, at)) in latest {
-        let n = sqlx::query(
-            "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (vehicle_id) DO UPDATE SET inside = $2, \
-             since_ms = $3, gate_id = $4 WHERE vehicle_presence.since_ms <= $3",
-        )
-        .bind(vehicle)
-        .bind(i64::from(inside))
-        .bind(at)
-        .bind(gate_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n > 0 {
-            changed += 1;
-            crate::central::db::record_change(&mut tx, PRESENCE, vehicle, "upsert").await?;
+    let mut changed: Vec<i64> = Vec::new();
+    for chunk in rows.chunks(PRESENCE_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        sql.push_str(
+            " ON CONFLICT (vehicle_id) DO UPDATE SET inside = excluded.inside, \
+             since_ms = excluded.since_ms, gate_id = excluded.gate_id \
+             WHERE vehicle_presence.since_ms <= excluded.since_ms RETURNING vehicle_id",
+        );
+        let mut q = sqlx::query(&sql);
+        for (vehicle, (inside, at)) in chunk {
+            q = q
+                .bind(*vehicle)
+                .bind(i64::from(*inside))
+                .bind(*at)
+                .bind(gate_id);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            changed.push(r.try_get("vehicle_id")?);
         }
     }
+    changed.sort_unstable();
+    let now = crate::central::db::now_ms();
+    for chunk in changed.chunks(PRESENCE_CHUNK) {
+        let mut sql = String::from("INSERT INTO change_log (at_ms, entity, entity_id, op) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        let mut q = sqlx::query(&sql);
+        for vehicle in chunk {
+            q = q
+                .bind(now)
+                .bind(PRESENCE)
+                .bind(vehicle.to_string())
+                .bind("upsert");
+        }
+        q.execute(&mut *tx).await?;
+    }
     tx.commit().await?;
-    Ok(changed)
+    Ok(changed.len() as u64)
 }
+
+/// Rows per multi-row presence statement (4 parameters each).
+const PRESENCE_CHUNK: usize = 200;
 
 /// Sets every gate's mode in one transaction (campus-wide lockdown or evacuation), each gate's
 /// change audited as `set_mode` with the reason and logged for the gates. Returns the ids of

@@ -211,6 +211,11 @@ impl TestApp {
         &self.tokens[&role]
     }
 
+    /// The database URL to LISTEN on for other instances' changes (PostgreSQL only).
+    pub fn listen_url(&self) -> Option<String> {
+        (self.kind == DbKind::Postgres).then(|| self.url.clone())
+    }
+
     /// The operator id of the operator with `role`.
     pub fn operator_id(&self, role: Role) -> i64 {
         self.ids[&role]

@@ -2,9 +2,10 @@
 //! database), gates driven over pseudo-terminals by the simulators, and the network between
 //! them as real TCP on loopback through a proxy the test can cut.
 //!
-//! Until the mutual-TLS listener lands, each gate reaches the sync router through a listener of
-//! its own whose only extra is a layer inserting that gate's `GateIdentity` — what the mTLS
-//! listener does from the verified client certificate. The layer lives here, never in `src/`.
+//! The sync router is only ever reached over mutual TLS: each central instance has a site PKI
+//! made in a temporary directory and serves the router with `tls::serve_mtls` and the
+//! database's gate check, exactly as `gatehouse server run` does ([`sync_link`]); each gate's
+//! client presents that gate's own certificate, and the centre knows the gate from it.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use axum::http::Method;
 use gatehouse::central::api::auth::Role;
-use gatehouse::sync::GateIdentity;
 use gatehouse::sync::client::{ClientOptions, SyncClient};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,50 +30,56 @@ use tokio_util::sync::CancellationToken;
 
 use self::central::{TestApp, TestDb};
 use self::gate::TestGate;
+use self::sync_link::{SitePki, SyncServer};
 
-/// A central instance: the admin API (called in-process) and the sync router served on
-/// loopback, one listener per gate.
+/// A central instance: the admin API (called in-process) and the sync router served over
+/// mutual TLS on a loopback port, with the site PKI whose CA the listener trusts.
 pub struct Central {
     pub app: TestApp,
-    sync: axum::Router,
-    servers: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Drop for Central {
-    fn drop(&mut self) {
-        for s in self.servers.lock().unwrap().drain(..) {
-            s.abort();
-        }
-    }
+    pub pki: SitePki,
+    pub sync: SyncServer,
+    _pki_dir: tempfile::TempDir,
 }
 
 impl Central {
-    /// A central server on a fresh database, with gates 1 and 2 and an operator per role.
+    /// A central server on a fresh database, with gates 1 and 2 and an operator per role, its
+    /// sync port serving over mutual TLS.
     pub async fn start(t: TestDb) -> Central {
         let app = TestApp::spawn(t).await;
-        let listen =
-            (app.kind == gatehouse::central::db::DbKind::Postgres).then(|| app.url.clone());
-        let sync = gatehouse::sync::server::router(app.state.clone(), listen);
+        let dir = tempfile::tempdir().unwrap();
+        let pki = SitePki::create(dir.path());
+        let sync = SyncServer::start(app.state.clone(), app.listen_url(), &pki).await;
         Central {
             app,
+            pki,
             sync,
-            servers: Mutex::new(Vec::new()),
+            _pki_dir: dir,
         }
     }
 
-    /// Serves the sync router to gate `gate_id` on a loopback port of its own (the connection
-    /// names the gate, as its certificate will).
-    pub async fn listen_for(&self, gate_id: i64) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = self
-            .sync
-            .clone()
-            .layer(axum::Extension(GateIdentity { gate_id }));
-        self.servers.lock().unwrap().push(tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
-        }));
-        addr
+    /// Another central instance on the same database (PostgreSQL): its own pool, app state,
+    /// live hub and mutual-TLS sync port, trusting the same site CA.
+    pub async fn second_instance(&self) -> (gatehouse::central::api::AppState, SyncServer) {
+        let db = gatehouse::central::db::Db::open(&self.app.url)
+            .await
+            .unwrap();
+        let state = gatehouse::central::api::AppState::new(db);
+        let server = SyncServer::start(state.clone(), self.app.listen_url(), &self.pki).await;
+        (state, server)
+    }
+
+    /// A sync client for gate `gate_id`, presenting its own certificate, talking to `url`.
+    pub fn client(&self, gate_id: i64, url: &str) -> SyncClient {
+        self.pki.client(gate_id, url, test_options())
+    }
+
+    /// An HTTPS client that presents gate `gate_id`'s certificate, for talking to the sync
+    /// endpoints by hand (as a gate would, or as a misbehaving one).
+    pub fn gate_http(&self, gate_id: i64) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_preconfigured_tls(self.pki.client_tls(gate_id))
+            .build()
+            .unwrap()
     }
 
     /// An API call as `role`.
@@ -219,8 +225,10 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 
+    /// The centre's sync base URL as a gate behind this proxy dials it (the sync
+    /// certificate names 127.0.0.1).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 }
 
@@ -244,12 +252,11 @@ pub struct Syncing {
 }
 
 impl Syncing {
-    /// A client for `gate` (whose id is `gate_id`) reaching `central` through a proxy.
+    /// A client for gate `gate_id`, with that gate's certificate, reaching `central`'s
+    /// mutual-TLS sync port through a proxy.
     pub async fn connect(central: &Central, gate_id: i64) -> Syncing {
-        let addr = central.listen_for(gate_id).await;
-        let proxy = Proxy::to(addr).await;
-        let client =
-            Arc::new(SyncClient::new(gate_id, &proxy.url(), None, test_options()).unwrap());
+        let proxy = Proxy::to(central.sync.addr).await;
+        let client = Arc::new(central.client(gate_id, &proxy.url()));
         Syncing {
             client,
             proxy,
@@ -288,20 +295,4 @@ pub async fn wait_for_tag(gate: &TestGate, epc: &[u8]) {
             .then_some(())
     })
     .await
-}
-
-/// A plain HTTP client for talking to the sync router directly (as a gate would, or as a
-/// misbehaving one). reqwest is built without a default TLS provider: hand it ring's.
-pub fn http() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
 }

@@ -104,10 +104,13 @@ pub async fn open(test: &str) -> Option<Browser> {
         .connect(url)
         .await
         .expect("a Chromium session");
-    Some(Browser {
+    let browser = Browser {
         client,
         _profile: profile,
-    })
+    };
+    // A booth PC's screen: screenshots show what the guard sees.
+    browser.set_viewport(1366, 768).await;
+    Some(browser)
 }
 
 /// Where screenshots go: `$GATEHOUSE_SCREENSHOTS`, or `target/web-screenshots`.
@@ -211,6 +214,57 @@ impl Browser {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Sizes the window so that the page's viewport is `width` × `height` CSS pixels.
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        self.client.set_window_size(width, height).await.unwrap();
+        let inner = self
+            .js("return [window.innerWidth, window.innerHeight]")
+            .await;
+        let (iw, ih) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
+        if (iw, ih) != (u64::from(width), u64::from(height)) {
+            // Browser chrome takes some of the window: grow it by the difference.
+            self.client
+                .set_window_size(
+                    width + (u64::from(width) - iw.min(u64::from(width))) as u32,
+                    height + (u64::from(height) - ih.min(u64::from(height))) as u32,
+                )
+                .await
+                .unwrap();
+        }
+        let inner = self
+            .js("return [window.innerWidth, window.innerHeight]")
+            .await;
+        assert_eq!(
+            (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap()),
+            (u64::from(width), u64::from(height)),
+            "the viewport is {width}x{height}"
+        );
+    }
+
+    /// Elements that stick out of the viewport sideways, and whether the page scrolls
+    /// horizontally: `(scroll width, viewport width, offenders)`.
+    pub async fn horizontal_overflow(&self) -> (u64, u64, Vec<String>) {
+        let v = self
+            .js("var w = document.documentElement.clientWidth, out = []; \
+                 document.querySelectorAll('body *').forEach(function (e) { \
+                   var r = e.getBoundingClientRect(); \
+                   if (r.width > 0 && r.height > 0 && (r.right > w + 0.5 || r.left < -0.5)) \
+                     out.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + \
+                       (e.className && e.className.baseVal === undefined ? '.' + e.className : '') + \
+                       ' [' + Math.round(r.left) + ', ' + Math.round(r.right) + ']'); }); \
+                 return [document.documentElement.scrollWidth, w, out.slice(0, 12)];")
+            .await;
+        (
+            v[0].as_u64().unwrap(),
+            v[1].as_u64().unwrap(),
+            v[2].as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect(),
+        )
     }
 
     /// Writes a PNG screenshot `name.png` into [`screenshot_dir`]; returns its path.

@@ -1,27 +1,41 @@
-//! The web tests' harness: a real central server on a TCP port (SQLite, or PostgreSQL when
-//! `DATABASE_URL` is set), real gates on pseudo-terminals with the device simulators
-//! ([`gate`]), the booth page served from a gate, and a real headless Chromium driven through
-//! chromedriver ([`browser`]).
+//! The web tests' harness: a real central server (SQLite, or PostgreSQL when `DATABASE_URL` is
+//! set) serving the API and pages on one port and the sync router over mutual TLS on another
+//! ([`Central`]), real gates on pseudo-terminals with the device simulators (the gate harness
+//! of `tests/gate`, [`gate`]), each linked to the centre by its real sync client over mutual
+//! TLS with a site PKI ([`sync_link`], [`GateLink`]), and a real headless Chromium driven
+//! through chromedriver ([`browser`]).
 //!
-//! [`forward_gate_events`] stands in for the gate↔centre sync (issue 5) until it lands: it
-//! uploads a gate's unacknowledged journal events through `central::ingest::accept` and
-//! acknowledges them in the journal, exactly what the sync does. Replace it with the real sync
-//! at merge.
+//! The central server runs on a Tokio runtime of its own, so that [`Central::stop`] stops it as
+//! a process exit would: every task (listeners, open page connections, sync long polls) ends
+//! and every socket closes; [`Central::restart`] serves the same database on the same ports.
 
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+#[path = "../../gate/support/mod.rs"]
 pub mod gate;
+pub mod site;
+#[path = "../../common/sync_link.rs"]
+pub mod sync_link;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking};
 use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::{Actor, Db, DbKind};
 use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::sync::client::{ClientOptions, SyncClient};
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::sync_link::{SitePki, SyncServer};
 
 /// The password of every operator the harness creates.
 pub const PASSWORD: &str = "Gatehouse-Test-2026";
@@ -187,40 +201,75 @@ pub async fn seed(db: &Db) {
     }
 }
 
-/// A central server listening on 127.0.0.1.
+/// A central server: the API and pages on [`Central::addr`], the sync router over mutual TLS
+/// on [`Central::sync_addr`], on a runtime of its own.
 pub struct Central {
-    pub state: AppState,
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    pub sync_addr: SocketAddr,
+    url: String,
+    postgres: bool,
+    pki_dir: PathBuf,
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Central {
-    /// Serves the whole app (API and pages) on `db`, on a fresh port.
-    pub async fn start(db: &Db) -> Central {
-        Central::start_on(db, "127.0.0.1:0").await
+    /// Serves `db` on fresh ports, its sync port with `pki`'s server certificate.
+    pub async fn start(db: &TestDb, pki: &SitePki) -> Central {
+        let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let sync = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Central::serve(
+            db.url.clone(),
+            db.kind == DbKind::Postgres,
+            pki.dir.clone(),
+            http,
+            sync,
+        )
+        .await
     }
 
-    /// Serves on a given address (to restart on the same port).
-    pub async fn start_on(db: &Db, addr: &str) -> Central {
-        let state = AppState::new(db.clone());
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
+    async fn serve(
+        url: String,
+        postgres: bool,
+        pki_dir: PathBuf,
+        http: std::net::TcpListener,
+        sync: std::net::TcpListener,
+    ) -> Central {
+        let (addr, sync_addr) = (http.local_addr().unwrap(), sync.local_addr().unwrap());
+        http.set_nonblocking(true).unwrap();
+        sync.set_nonblocking(true).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("central")
+            .enable_all()
+            .build()
+            .unwrap();
+        let (ready, started) = oneshot::channel::<()>();
+        {
+            let (url, pki_dir) = (url.clone(), pki_dir.clone());
+            runtime.spawn(async move {
+                // The server opens the database itself, as `gatehouse server run` does.
+                let db = Db::open(&url).await.expect("the central database opens");
+                let state = AppState::new(db);
+                let service =
+                    app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+                let http = tokio::net::TcpListener::from_std(http).unwrap();
+                tokio::spawn(async move { axum::serve(http, service).await.unwrap() });
+                let sync = tokio::net::TcpListener::from_std(sync).unwrap();
+                let pki = SitePki { dir: pki_dir };
+                let server = SyncServer::on(sync, state, postgres.then_some(url), &pki);
+                let _ = ready.send(());
+                // Serve until the runtime is shut down.
+                server.stop.cancelled().await;
+            });
+        }
+        started.await.expect("the central server starts");
         Central {
-            state,
             addr,
-            stop: Some(stop),
-            task: Some(task),
+            sync_addr,
+            url,
+            postgres,
+            pki_dir,
+            runtime: Some(runtime),
         }
     }
 
@@ -228,26 +277,61 @@ impl Central {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Stops the server: open connections (live pages) are cut, the port is closed.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// The sync port's base URL, for the gates.
+    pub fn sync_url(&self) -> String {
+        format!("https://{}", self.sync_addr)
+    }
+
+    /// Stops the server as a process exit would: its runtime is shut down, so the listeners,
+    /// every open connection (live pages, the gates' long polls) and every task end. Returns
+    /// once neither port accepts a connection.
+    pub async fn stop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
-        if let Some(task) = self.task.take() {
-            // Live pages hold connections open and a graceful shutdown would wait for them:
-            // the listener goes away with the task.
-            task.abort();
-            let _ = task.await;
+        for addr in [self.addr, self.sync_addr] {
+            gate::wait_for(
+                &format!("the central server's port {addr} to close"),
+                || async {
+                    tokio::net::TcpStream::connect(addr)
+                        .await
+                        .is_err()
+                        .then_some(())
+                },
+            )
+            .await;
         }
     }
 
-    /// A bearer session for `username`.
-    pub async fn token(&self, username: &str) -> String {
-        let op = operators::credentials(&self.state.db, username)
+    /// Starts the stopped server again on the same database and the same ports.
+    pub async fn restart(&mut self) {
+        assert!(self.runtime.is_none(), "stop the central server first");
+        let bind = |addr: SocketAddr| async move {
+            gate::wait_for(&format!("{addr} to be free again"), || async {
+                std::net::TcpListener::bind(addr).ok()
+            })
+            .await
+        };
+        let http = bind(self.addr).await;
+        let sync = bind(self.sync_addr).await;
+        let started = Central::serve(
+            self.url.clone(),
+            self.postgres,
+            self.pki_dir.clone(),
+            http,
+            sync,
+        )
+        .await;
+        *self = started;
+    }
+
+    /// A bearer session for `username` (an operator of [`OPERATORS`] or one a test created).
+    pub async fn token(&self, db: &Db, username: &str) -> String {
+        let op = operators::credentials(db, username)
             .await
             .unwrap()
             .expect("a harness operator");
-        create_session(&self.state.db, op.operator.id, 3_600_000)
+        create_session(db, op.operator.id, 3_600_000)
             .await
             .unwrap()
             .token
@@ -256,31 +340,205 @@ impl Central {
 
 impl Drop for Central {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
 
-/// Stand-in for the gate↔centre sync (issue 5), to be replaced by it at merge: uploads every
-/// journal event the centre has not acknowledged through `central::ingest::accept` (which
-/// stores them once and publishes them to the live pages) and acknowledges them in the gate's
-/// journal. Returns how many were newly stored.
-pub async fn forward_gate_events(central: &AppState, gate_id: i64, gate: &gate::TestGate) -> u64 {
-    let journal = gate.handle().journal();
-    let after = gatehouse::central::repo::events::watermark(&central.db, gate_id)
-        .await
-        .unwrap();
-    let events = journal.read_after(after, 10_000).await.unwrap();
-    if events.is_empty() {
-        return 0;
+/// Sync timings for tests: quick health reports (a restarted centre knows the gate at once),
+/// short long polls.
+pub fn sync_options() -> ClientOptions {
+    ClientOptions {
+        connect_timeout: Duration::from_secs(2),
+        poll_wait: Duration::from_secs(5),
+        batch: 1000,
+        health_every: Duration::from_millis(300),
+        offline_after: Duration::from_secs(30),
     }
-    let outcome = gatehouse::central::ingest::accept(central, gate_id, &events)
+}
+
+/// A gate's real sync client (every direction: data down, events up, commands, health) running
+/// beside the gate until [`GateLink::stop`].
+pub struct GateLink {
+    pub client: Arc<SyncClient>,
+    stop: CancellationToken,
+    runner: Option<JoinHandle<()>>,
+}
+
+impl GateLink {
+    /// Starts gate `gate_id`'s sync client, presenting its certificate from `pki`.
+    pub fn start(
+        gate: &gate::TestGate,
+        gate_id: i64,
+        pki: &SitePki,
+        central: &Central,
+    ) -> GateLink {
+        let client = Arc::new(pki.client(gate_id, &central.sync_url(), sync_options()));
+        let stop = CancellationToken::new();
+        let runner = tokio::spawn(client.clone().run(gate.shared_handle(), stop.clone()));
+        GateLink {
+            client,
+            stop,
+            runner: Some(runner),
+        }
+    }
+
+    /// Stops the runner and waits for it (it releases the gate).
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(runner) = self.runner.take() {
+            runner.await.unwrap();
+        }
+    }
+}
+
+impl Drop for GateLink {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A plain HTTP client for the central API (reqwest is built without a default TLS provider:
+/// it gets ring's, though it only speaks HTTP here).
+pub fn http() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap()
+}
+
+/// The central API as an operator, over HTTP.
+pub struct Api {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    pub async fn new(central: &Central, db: &Db, username: &str) -> Api {
+        Api {
+            base: central.url(""),
+            token: central.token(db, username).await,
+            client: http(),
+        }
+    }
+
+    /// A call that must succeed; returns its JSON body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A person `name` (staff), a vehicle `plate` (blue) with tag `epc` and an active staff
+    /// permit for every gate. Returns (vehicle id, permit id).
+    pub async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
+        use reqwest::Method;
+        let person = self
+            .call(
+                Method::POST,
+                "/api/v1/persons",
+                Some(json!({"name": name, "category": "staff", "department": "计算机学院"})),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let vehicle = self
+            .call(
+                Method::POST,
+                "/api/v1/vehicles",
+                Some(json!({"plate": plate, "plate_colour": "blue", "owner_id": person})),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        self.call(
+            Method::POST,
+            "/api/v1/credentials",
+            Some(json!({"epc": epc, "vehicle_id": vehicle})),
+        )
+        .await;
+        let permit = self
+            .call(
+                Method::POST,
+                "/api/v1/permits",
+                Some(json!({
+                    "category": "staff",
+                    "holder_id": person,
+                    "valid_from": "2025-01-01T00:00:00Z",
+                    "valid_until": "2035-01-01T00:00:00+08:00",
+                    "gates": "all",
+                    "vehicle_ids": [vehicle],
+                })),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        (vehicle, permit)
+    }
+
+    /// Revokes a permit.
+    pub async fn revoke(&self, permit: i64) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/permits/{permit}/revoke"),
+            Some(json!({"reason": "离校"})),
+        )
+        .await;
+    }
+
+    /// Blacklists a plate (urgent alarm).
+    pub async fn blacklist_plate(&self, plate: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/api/v1/blacklist",
+            Some(
+                json!({"subject_kind": "plate", "subject": plate, "reason": "测试黑名单",
+                "alarm_level": "urgent"}),
+            ),
+        )
+        .await;
+    }
+}
+
+/// Waits until the gate holds the centre's data as it is now (its data version reached the
+/// centre's change-log head).
+pub async fn wait_synced(db: &Db, gate: &gate::TestGate) {
+    let head = gatehouse::central::repo::sync::change_head(db)
         .await
         .unwrap();
-    journal
-        .acknowledge(outcome.highest_contiguous)
-        .await
-        .unwrap();
-    outcome.stored
+    gate::wait_for("the gate to hold the centre's data", || async {
+        let version = gate.handle().shared().store.data_version().await.unwrap();
+        (version >= head).then_some(())
+    })
+    .await
+}
+
+/// Waits until the centre has heard from gate `gate_id` (so commands can reach it).
+pub async fn wait_connected(db: &Db, gate_id: i64) {
+    gate::wait_for("the gate to report to the centre", || async {
+        gatehouse::central::repo::sync::last_seen(db, gate_id)
+            .await
+            .unwrap()
+            .filter(|seen| gatehouse::central::db::now_ms() - seen < 2_000)
+            .map(|_| ())
+    })
+    .await
 }
