@@ -32,6 +32,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -178,6 +179,8 @@ pub enum BarrierAction {
 pub enum JournalError {
     #[error("journal database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("journal database: {0}")]
+    Write(#[from] rusqlite::Error),
     #[error("journal.db: {}", crate::gate::store::migration_message(.0))]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("event {seq} is not valid JSON: {source}")]
@@ -205,9 +208,15 @@ impl JournalStats {
     }
 }
 
-#[derive(Debug)]
+/// The one writing connection and the counters it keeps. It is rusqlite's, used in place by
+/// the task that appends: the lane's decision-and-OPEN commit is on the path from tag read to
+/// barrier command, and a round trip to sqlx's per-connection worker thread (two thread wake-ups,
+/// each at the scheduler's mercy on a busy machine) cost more than the commit itself. A WAL
+/// commit at `synchronous = NORMAL` does no fsync and takes tens of microseconds, so running it
+/// on an async worker is cheaper than handing it off. Acknowledgements, which may prune
+/// thousands of rows, run on the blocking pool instead.
 struct Writer {
-    conn: SqliteConnection,
+    conn: rusqlite::Connection,
     /// The highest sequence number committed.
     last_seq: Seq,
     /// The lowest sequence number still stored (last_seq + 1 when empty).
@@ -216,38 +225,29 @@ struct Writer {
     alarm_raised: bool,
 }
 
-impl Writer {
-    fn stored(&self) -> u64 {
-        self.last_seq + 1 - self.first_seq
-    }
-
-    async fn insert(
-        &mut self,
-        at: DateTime<Utc>,
-        lane: &str,
-        body: &EventBody,
-    ) -> Result<Seq, JournalError> {
-        let seq = self.last_seq + 1;
-        let json = serde_json::to_string(body).expect("event bodies always serialise");
-        sqlx::query("INSERT INTO events (seq, at_ms, lane, kind, body) VALUES (?, ?, ?, ?, ?)")
-            .bind(seq as i64)
-            .bind(at.timestamp_millis())
-            .bind(lane)
-            .bind(body.kind())
-            .bind(json)
-            .execute(&mut self.conn)
-            .await?;
-        self.last_seq = seq;
-        Ok(seq)
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("last_seq", &self.last_seq)
+            .field("first_seq", &self.first_seq)
+            .field("acked_seq", &self.acked_seq)
+            .finish_non_exhaustive()
     }
 }
 
 /// Rows per multi-row INSERT: five parameters each, under SQLite's historical limit of 999.
 const ROWS_PER_INSERT: usize = 150;
 
-/// Inserts `bodies` as events `first`, `first + 1`, … in one statement.
-async fn insert_rows(
-    conn: &mut SqliteConnection,
+impl Writer {
+    fn stored(&self) -> u64 {
+        self.last_seq + 1 - self.first_seq
+    }
+}
+
+/// Inserts `bodies` as events `first`, `first + 1`, … in one statement (atomic on its own: all
+/// rows or none).
+fn insert_rows(
+    conn: &rusqlite::Connection,
     first: Seq,
     at: DateTime<Utc>,
     lane: &str,
@@ -261,24 +261,102 @@ async fn insert_rows(
             ", (?, ?, ?, ?, ?)"
         });
     }
-    let mut query = sqlx::query(&sql);
+    let at_ms = at.timestamp_millis();
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(bodies.len() * 5);
     for (i, body) in bodies.iter().enumerate() {
         let json = serde_json::to_string(body).expect("event bodies always serialise");
-        query = query
-            .bind((first + i as u64) as i64)
-            .bind(at.timestamp_millis())
-            .bind(lane)
-            .bind(body.kind())
-            .bind(json);
+        values.push(((first + i as u64) as i64).into());
+        values.push(at_ms.into());
+        values.push(lane.to_string().into());
+        values.push(body.kind().to_string().into());
+        values.push(json.into());
     }
-    query.execute(conn).await?;
+    // Lanes journal one to four events a commit: a handful of statements, each prepared once.
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
     Ok(())
+}
+
+impl Writer {
+    /// Appends `bodies` in one commit and returns the first's sequence number; a journal alarm
+    /// follows them if they take the journal past its threshold.
+    fn append(
+        &mut self,
+        capacity: u64,
+        at: DateTime<Utc>,
+        lane: &str,
+        bodies: &[EventBody],
+    ) -> Result<Seq, JournalError> {
+        let before = self.last_seq;
+        if bodies.is_empty() {
+            return Ok(before + 1);
+        }
+        // One multi-row INSERT is one commit; batches larger than one statement may carry go
+        // in one explicit transaction.
+        if bodies.len() <= ROWS_PER_INSERT {
+            insert_rows(&self.conn, before + 1, at, lane, bodies)?;
+        } else {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for (n, chunk) in bodies.chunks(ROWS_PER_INSERT).enumerate() {
+                let first = before + 1 + (n * ROWS_PER_INSERT) as u64;
+                // A failure drops `tx`, which rolls the whole batch back.
+                insert_rows(&tx, first, at, lane, chunk)?;
+            }
+            tx.commit()?;
+        }
+        self.last_seq = before + bodies.len() as u64;
+        let stored = self.stored();
+        if !self.alarm_raised && stored * 100 >= capacity * ALARM_PERCENT {
+            let alarm = EventBody::JournalAlarm { stored, capacity };
+            insert_rows(
+                &self.conn,
+                self.last_seq + 1,
+                at,
+                lane,
+                std::slice::from_ref(&alarm),
+            )?;
+            self.last_seq += 1;
+            self.alarm_raised = true;
+        }
+        Ok(before + 1)
+    }
+
+    /// Records the centre's acknowledgement and prunes (see [`Journal::acknowledge`]).
+    fn acknowledge(&mut self, capacity: u64, seq: Seq) -> Result<(), JournalError> {
+        let acked = seq.min(self.last_seq).max(self.acked_seq);
+        if acked == self.acked_seq {
+            return Ok(());
+        }
+        let (last_seq, mut first) = (self.last_seq, self.first_seq);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE journal_state SET acked_seq = ? WHERE id = 1",
+            [acked as i64],
+        )?;
+        if last_seq + 1 - first > capacity {
+            // Prune the oldest acknowledged events down to capacity; never an unacknowledged one.
+            let prune_through = (last_seq - capacity).min(acked);
+            if prune_through >= first {
+                tx.execute("DELETE FROM events WHERE seq <= ?", [prune_through as i64])?;
+                first = prune_through + 1;
+            }
+        }
+        tx.commit()?;
+        self.acked_seq = acked;
+        self.first_seq = first;
+        if self.stored() * 100 < capacity * REARM_PERCENT {
+            self.alarm_raised = false;
+        }
+        Ok(())
+    }
 }
 
 /// The journal: one writer, many readers, one SQLite file.
 #[derive(Debug)]
 pub struct Journal {
-    writer: Mutex<Writer>,
+    writer: Arc<std::sync::Mutex<Writer>>,
     readers: SqlitePool,
     /// A writable connection of its own for checkpoints: a read-only connection cannot
     /// checkpoint (SQLite answers "disk I/O error"), and the writer's must not wait for one.
@@ -295,22 +373,25 @@ impl Journal {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let mut conn = SqliteConnection::connect_with(&options).await?;
+        let mut checkpointer = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/gate-journal")
-            .run(&mut conn)
+            .run(&mut checkpointer)
             .await?;
-        let row = sqlx::query(
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL is a property of the file (set above); `synchronous` is per connection. The
+        // checkpoint loop syncs the log every `CHECKPOINT_INTERVAL`; the writer's own automatic
+        // checkpoint stays as a backstop for journals opened without that loop (the CLI).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let (min, max, acked): (Option<i64>, Option<i64>, i64) = conn.query_row(
             "SELECT (SELECT MIN(seq) FROM events), (SELECT MAX(seq) FROM events), \
              (SELECT acked_seq FROM journal_state WHERE id = 1)",
-        )
-        .fetch_one(&mut conn)
-        .await?;
-        let min: Option<i64> = row.get(0);
-        let max: Option<i64> = row.get(1);
-        let acked = row.get::<i64, _>(2) as u64;
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let acked = acked as u64;
         let last_seq = max.map_or(acked, |m| m as u64);
         let first_seq = min.map_or(last_seq + 1, |m| m as u64);
-        let checkpointer = SqliteConnection::connect_with(&options).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -324,11 +405,15 @@ impl Journal {
         };
         writer.alarm_raised = writer.stored() * 100 >= capacity.max(1) * ALARM_PERCENT;
         Ok(Journal {
-            writer: Mutex::new(writer),
+            writer: Arc::new(std::sync::Mutex::new(writer)),
             readers,
             checkpointer: Mutex::new(checkpointer),
             capacity: capacity.max(1),
         })
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.writer.lock().expect("journal writer lock poisoned")
     }
 
     /// Appends one event and returns its sequence number once it is committed.
@@ -340,18 +425,8 @@ impl Journal {
         lane: &str,
         body: EventBody,
     ) -> Result<Seq, JournalError> {
-        let mut w = self.writer.lock().await;
-        let seq = w.insert(at, lane, &body).await?;
-        let stored = w.stored();
-        if !w.alarm_raised && stored * 100 >= self.capacity * ALARM_PERCENT {
-            let alarm = EventBody::JournalAlarm {
-                stored,
-                capacity: self.capacity,
-            };
-            w.insert(at, lane, &alarm).await?;
-            w.alarm_raised = true;
-        }
-        Ok(seq)
+        self.writer()
+            .append(self.capacity, at, lane, std::slice::from_ref(&body))
     }
 
     /// Appends several events in one transaction (one commit) and returns the sequence number of
@@ -363,51 +438,7 @@ impl Journal {
         lane: &str,
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
-        let mut guard = self.writer.lock().await;
-        let w = &mut *guard;
-        let before = w.last_seq;
-        if bodies.is_empty() {
-            return Ok(before + 1);
-        }
-        // One multi-row INSERT: a single statement is atomic in SQLite (all rows or none), and
-        // it is one round trip to the connection's thread instead of four (BEGIN, two INSERTs,
-        // COMMIT) — this commit is on the path from tag read to OPEN. Batches larger than one
-        // statement may carry go in one explicit transaction.
-        if bodies.len() <= ROWS_PER_INSERT {
-            insert_rows(&mut w.conn, before + 1, at, lane, bodies).await?;
-        } else {
-            sqlx::query("BEGIN IMMEDIATE").execute(&mut w.conn).await?;
-            let mut outcome = Ok(());
-            for (n, chunk) in bodies.chunks(ROWS_PER_INSERT).enumerate() {
-                let first = before + 1 + (n * ROWS_PER_INSERT) as u64;
-                outcome = insert_rows(&mut w.conn, first, at, lane, chunk).await;
-                if outcome.is_err() {
-                    break;
-                }
-            }
-            if outcome.is_ok() {
-                outcome = sqlx::query("COMMIT")
-                    .execute(&mut w.conn)
-                    .await
-                    .map(|_| ())
-                    .map_err(JournalError::from);
-            }
-            if let Err(e) = outcome {
-                let _ = sqlx::query("ROLLBACK").execute(&mut w.conn).await;
-                return Err(e);
-            }
-        }
-        w.last_seq = before + bodies.len() as u64;
-        let stored = w.stored();
-        if !w.alarm_raised && stored * 100 >= self.capacity * ALARM_PERCENT {
-            let alarm = EventBody::JournalAlarm {
-                stored,
-                capacity: self.capacity,
-            };
-            w.insert(at, lane, &alarm).await?;
-            w.alarm_raised = true;
-        }
-        Ok(before + 1)
+        self.writer().append(self.capacity, at, lane, bodies)
     }
 
     /// Records that the centre has stored every event up to and including `seq`, and prunes
@@ -416,36 +447,16 @@ impl Journal {
     /// An acknowledgement beyond the last written event, or behind an earlier one, is clamped:
     /// the acknowledged sequence never moves backwards and never covers unwritten events.
     pub async fn acknowledge(&self, seq: Seq) -> Result<(), JournalError> {
-        let mut guard = self.writer.lock().await;
-        let w = &mut *guard;
-        let acked = seq.min(w.last_seq).max(w.acked_seq);
-        if acked == w.acked_seq {
-            return Ok(());
-        }
-        let (last_seq, mut first) = (w.last_seq, w.first_seq);
-        let mut tx = w.conn.begin().await?;
-        sqlx::query("UPDATE journal_state SET acked_seq = ? WHERE id = 1")
-            .bind(acked as i64)
-            .execute(&mut *tx)
-            .await?;
-        if last_seq + 1 - first > self.capacity {
-            // Prune the oldest acknowledged events down to capacity; never an unacknowledged one.
-            let prune_through = (last_seq - self.capacity).min(acked);
-            if prune_through >= first {
-                sqlx::query("DELETE FROM events WHERE seq <= ?")
-                    .bind(prune_through as i64)
-                    .execute(&mut *tx)
-                    .await?;
-                first = prune_through + 1;
-            }
-        }
-        tx.commit().await?;
-        w.acked_seq = acked;
-        w.first_seq = first;
-        if w.stored() * 100 < self.capacity * REARM_PERCENT {
-            w.alarm_raised = false;
-        }
-        Ok(())
+        let writer = self.writer.clone();
+        let capacity = self.capacity;
+        tokio::task::spawn_blocking(move || {
+            writer
+                .lock()
+                .expect("journal writer lock poisoned")
+                .acknowledge(capacity, seq)
+        })
+        .await
+        .expect("the acknowledgement does not panic")
     }
 
     /// Events after `after` (exclusive), oldest first, at most `limit`.
@@ -476,7 +487,7 @@ impl Journal {
 
     /// The journal's counters.
     pub async fn stats(&self) -> JournalStats {
-        let w = self.writer.lock().await;
+        let w = self.writer();
         JournalStats {
             last_seq: w.last_seq,
             acked_seq: w.acked_seq,
