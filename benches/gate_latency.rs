@@ -8,7 +8,11 @@
 //! - over real pseudo-terminals, the time from the **last byte of a tag report** written on the
 //!   reader's line to the **first byte of the OPEN command** read on the I/O module's line, with
 //!   the real lane runtime in between (filter, decision, journal commit, Modbus write), over at
-//!   least 10,000 decisions (`GATEHOUSE_BENCH_DECISIONS` to change).
+//!   least 10,000 decisions (`GATEHOUSE_BENCH_DECISIONS` to change), with the share of CPU time
+//!   the hypervisor stole meanwhile (`tag_to_open_host_steal`: on a virtual machine the tail is
+//!   mostly the host's when that is more than a few percent);
+//! - the journal commit alone, and the resident memory of the real `gatehouse gate run` on the
+//!   same store.
 //!
 //! The device ends are minimal byte-level responders written here (not the full simulators), so
 //! that the instants taken are exactly those of the bytes. The I/O module is polled every
@@ -55,6 +59,22 @@ fn plate(n: u32) -> String {
 
 fn line(name: &str, value: f64, unit: &str) {
     println!("{name} {value:.3} {unit}");
+}
+
+/// The machine's CPU time so far, from `/proc/stat`: (stolen by the hypervisor, all), in ticks.
+/// On a virtual machine a vCPU the host has descheduled stalls whatever runs on it; the share
+/// stolen while the lane runs says how much of the tail is the host's.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    (fields.get(7).copied().unwrap_or(0), fields.iter().sum())
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -469,6 +489,7 @@ pulse_ms = 1
     let (mut no_open, mut no_sent, mut stale_open) = (0u64, 0u64, 0u64);
     let mut consecutive = 0;
     let cycle_start = Instant::now();
+    let ticks_start = cpu_ticks();
     for i in 0..decisions {
         x ^= x << 13;
         x ^= x >> 7;
@@ -505,9 +526,15 @@ pulse_ms = 1
         let _ = tokio::time::timeout(Duration::from_secs(2), bench.closed.notified()).await;
     }
     let elapsed = cycle_start.elapsed();
+    let ticks_end = cpu_ticks();
     latencies.sort_unstable();
     let us = |ns: u64| ns as f64 / 1000.0;
     line("tag_to_open_io_poll_interval", poll_ms as f64, "ms");
+    line(
+        "tag_to_open_host_steal",
+        (ticks_end.0 - ticks_start.0) as f64 * 100.0 / (ticks_end.1 - ticks_start.1).max(1) as f64,
+        "%",
+    );
     line("tag_to_open_decisions", latencies.len() as f64, "count");
     line("tag_to_open_missed_no_open", no_open as f64, "count");
     line("tag_to_open_missed_no_tag_sent", no_sent as f64, "count");
