@@ -59,28 +59,9 @@
     if (submitter && submitter.name) out[submitter.name] = submitter.dataset.type === "bool" ? submitter.value === "true" : submitter.value;
     return out;
   }
-  function clearErrors(form) {
-    form.querySelectorAll("[data-error-for]").forEach(function (e) { e.textContent = ""; });
-    form.querySelectorAll("[aria-invalid]").forEach(function (e) { e.removeAttribute("aria-invalid"); });
-  }
-  function show(form, res) {
-    var status = form.querySelector(".form-status");
-    clearErrors(form);
-    var msg = res.data && res.data.message ? res.data.message : (res.ok ? (zh ? "已保存" : "Saved") : (zh ? "操作失败" : "Failed"));
-    if (!res.ok && res.data && res.data.fields) {
-      var first = null;
-      res.data.fields.forEach(function (f) {
-        var slot = form.querySelector('[data-error-for="' + f.field + '"]');
-        if (slot) slot.textContent = f.message;
-        var input = form.querySelector('[name="' + f.field + '"]');
-        if (input) { input.setAttribute("aria-invalid", "true"); if (!first) first = input; }
-      });
-      if (first) first.focus();
-      msg = msg + "：" + res.data.fields.map(function (f) { return f.message; }).join("；");
-    }
-    if (res.ok && form.dataset.done) msg = form.dataset.done;
-    if (status) { status.textContent = msg; status.className = "form-status " + (res.ok ? "ok" : "bad"); }
-  }
+  // Answers are shown at their forms by gatehouse.js (loaded first on every page).
+  var clearErrors = window.Gatehouse.clearErrors;
+  function show(form, res) { window.Gatehouse.showResult(form, res, zh ? "已保存" : "Saved"); }
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.dataset.url) return;

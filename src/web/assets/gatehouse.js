@@ -57,10 +57,13 @@
     form.querySelectorAll("[data-error-for]").forEach(function (e) { e.textContent = ""; });
     form.querySelectorAll("[aria-invalid]").forEach(function (e) { e.removeAttribute("aria-invalid"); });
   }
-  function showResult(form, res) {
+  // Shows an API answer at its form: the message in the form's status line, each field error
+  // at its field (the first bad field focused). `okText` is said on success when the API says
+  // nothing, unless the form names its own (`data-done`). The administration pages use it too.
+  function showResult(form, res, okText) {
     var status = form.querySelector(".form-status");
     clearErrors(form);
-    var msg = res.data && res.data.message ? res.data.message : (res.ok ? (zh ? "已完成" : "Done") : (zh ? "操作失败" : "Failed"));
+    var msg = res.data && res.data.message ? res.data.message : (res.ok ? (okText || (zh ? "已完成" : "Done")) : (zh ? "操作失败" : "Failed"));
     if (!res.ok && res.data && res.data.fields) {
       var first = null;
       res.data.fields.forEach(function (f) {
@@ -72,9 +75,11 @@
       if (first) first.focus();
       msg = msg + "：" + res.data.fields.map(function (f) { return f.message; }).join("；");
     }
+    if (res.ok && form.dataset.done) msg = form.dataset.done;
     if (status) { status.textContent = msg; status.className = "form-status " + (res.ok ? "ok" : "bad"); }
     else if (!res.ok) flash(msg);
   }
+  window.Gatehouse = { clearErrors: clearErrors, showResult: showResult };
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (form.id === "login-form") { ev.preventDefault(); return login(form); }
