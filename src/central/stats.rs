@@ -48,7 +48,14 @@ pub const UNREGISTERED: &str = "unregistered";
 pub const VISITOR: &str = "visitor";
 
 /// Rows per multi-row statement (at most 9 values a row: well under both databases' bounds).
-const ROWS_PER_STATEMENT: usize = 100;
+/// SQLite is in-process and slower per row with many parameters a statement; PostgreSQL pays a
+/// round trip per statement, so an upload's lookups and upserts take one statement each.
+fn rows_per_statement(conn: &AnyConnection) -> usize {
+    match crate::central::db::kind_of(conn) {
+        crate::central::db::DbKind::Sqlite => 100,
+        crate::central::db::DbKind::Postgres => 1000,
+    }
+}
 
 /// The site's calendar position of an instant: (UTC start of its hour, 'YYYY-MM-DD', hour).
 pub fn site_hour(at_ms: i64) -> (i64, String, i64) {
@@ -420,8 +427,9 @@ impl Lookups {
         keys.sort_unstable();
         keys.dedup();
 
+        let rows_per_statement = rows_per_statement(conn);
         let mut permits = HashMap::new();
-        for chunk in permit_ids.chunks(ROWS_PER_STATEMENT) {
+        for chunk in permit_ids.chunks(rows_per_statement) {
             let (sql, f) = in_list(
                 "SELECT id, category, valid_until_ms FROM permits WHERE id IN",
                 chunk.iter().map(|id| Arg::Int(*id)),
@@ -438,7 +446,7 @@ impl Lookups {
             }
         }
         let mut vehicle_permits = HashMap::new();
-        for chunk in vehicle_ids.chunks(ROWS_PER_STATEMENT) {
+        for chunk in vehicle_ids.chunks(rows_per_statement) {
             let (sql, f) = in_list(
                 "SELECT pv.vehicle_id, p.category, p.valid_until_ms FROM permit_vehicles pv \
                  JOIN permits p ON p.id = pv.permit_id WHERE pv.vehicle_id IN",
@@ -457,7 +465,7 @@ impl Lookups {
             }
         }
         let mut bookings: HashMap<String, Vec<BookingInfo>> = HashMap::new();
-        for chunk in plate_list.chunks(ROWS_PER_STATEMENT) {
+        for chunk in plate_list.chunks(rows_per_statement) {
             let (sql, f) = in_list(
                 "SELECT id, plate, slot_from_ms, slot_until_ms FROM visitor_bookings \
                  WHERE status IN ('approved', 'arrived', 'left') AND plate IN",
@@ -476,7 +484,7 @@ impl Lookups {
             }
         }
         let mut presence = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        for chunk in keys.chunks(rows_per_statement) {
             let (sql, f) = in_list(
                 "SELECT vehicle_key, plate, category, inside, last_ms, entered_ms, gate_id, \
                  expected_leave_ms, booking_id FROM stats_presence WHERE vehicle_key IN",
@@ -516,14 +524,14 @@ fn in_list(head: &str, values: impl Iterator<Item = Arg>, tail: &str) -> (String
     (format!("{head} ({}){tail}", ps.join(", ")), f)
 }
 
-/// `INSERT INTO target VALUES (…), (…) conflict`, in statements of [`ROWS_PER_STATEMENT`].
+/// `INSERT INTO target VALUES (…), (…) conflict`, in statements of [`rows_per_statement`].
 async fn upsert(
     conn: &mut AnyConnection,
     target: &str,
     rows: &[Vec<Arg>],
     conflict: &str,
 ) -> Result<(), RepoError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in rows.chunks(rows_per_statement(conn)) {
         let mut f = Filter::new();
         let values: Vec<String> = chunk
             .iter()

@@ -463,7 +463,6 @@ async fn events(
         .entry(gate.gate_id)
         .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
         .or_insert(outcome.highest_contiguous);
-    repo::record_presence(&state.app.db, gate.gate_id, &batch.events).await?;
     state.touch(gate.gate_id, None).await?;
     let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);
     if top > outcome.highest_contiguous
