@@ -19,8 +19,9 @@
 //!   one transaction per 1,000), and the ratio. The events are what lanes journal: each gate
 //!   has its own 5,000 registered vehicles (seeded at the centre with their permits, so the
 //!   statistics resolve real categories) coming every 10 s of gate time, alternately entering
-//!   and leaving, each as a decision, a barrier command and a passage; one arrival in 40 is an
-//!   unknown tag, denied (a decision only). The ingest stores every event, counts the
+//!   and leaving, each journalled as the lane task does: the decision, the barrier opening, the
+//!   passage and the barrier closing; one arrival in 40 is an unknown tag, denied (a decision
+//!   only). The ingest stores every event, counts the
 //!   statistics and records presence (with its change-log entry) as a real upload does; the
 //!   baseline writes exactly the same `passage_events` rows (checked row by row after both
 //!   runs, `ingest_<db>_rows_same_as_baseline`) and nothing else.
@@ -474,8 +475,9 @@ const VEHICLES_PER_GATE: i64 = 5_000;
 
 /// `n` events of gate `gate`'s journal as its lanes write them: its own vehicles arriving every
 /// 10 s of gate time (the last two days), in rounds through all of them, entering in even
-/// rounds and leaving in odd ones; each arrival a granted tag decision, the barrier's opening
-/// and the passage; every 40th arrival an unknown tag, denied (a decision only).
+/// rounds and leaving in odd ones; each arrival journalled as the lane task does
+/// (`gate::runtime`): the granted tag decision, the barrier's opening, the passage and the
+/// barrier's automatic closing; every 40th arrival an unknown tag, denied (a decision only).
 fn synthetic(gate: i64, n: usize) -> Vec<JournalEvent> {
     let t0 = Utc::now() - chrono::Duration::hours(48);
     let mut out: Vec<JournalEvent> = Vec::with_capacity(n + 2);
@@ -530,6 +532,14 @@ fn synthetic(gate: i64, n: usize) -> Vec<JournalEvent> {
                 plate: Some(plate(vehicle)),
                 vehicle_id: Some(vehicle),
                 permit_id: Some(vehicle),
+            },
+        );
+        push(
+            4_200,
+            lane,
+            EventBody::Barrier {
+                action: BarrierAction::Close,
+                cause: "auto_close".into(),
             },
         );
     }

@@ -225,6 +225,16 @@ pub async fn gate_settings(
     }))
 }
 
+/// Whether the gate is enabled, or `None` if the gate does not exist (one indexed read: the
+/// sync endpoints check it on every request).
+pub async fn gate_enabled(db: &Db, gate_id: i64) -> Result<Option<bool>, RepoError> {
+    let enabled: Option<i64> = sqlx::query_scalar("SELECT enabled FROM gates WHERE id = $1")
+        .bind(gate_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(enabled.map(|e| e != 0))
+}
+
 /// Where a snapshot sends its parts.
 pub trait SnapshotSink: Send {
     /// Takes one part; `false` stops the snapshot (the client went away).
@@ -720,13 +730,36 @@ pub async fn record_presence(
     if latest.is_empty() {
         return Ok(0);
     }
-    let chunk_rows = match crate::central::db::kind_of(conn) {
-        DbKind::Postgres => PG_PRESENCE_CHUNK,
-        DbKind::Sqlite => SQLITE_PRESENCE_CHUNK,
-    };
+    const UPSERT: &str = " ON CONFLICT (vehicle_id) DO UPDATE SET inside = excluded.inside, \
+         since_ms = excluded.since_ms, gate_id = excluded.gate_id \
+         WHERE vehicle_presence.since_ms <= excluded.since_ms RETURNING vehicle_id";
     let rows: Vec<(i64, (bool, i64))> = latest.into_iter().collect();
     let mut changed: Vec<i64> = Vec::new();
-    for chunk in rows.chunks(chunk_rows) {
+    if crate::central::db::kind_of(conn) == DbKind::Postgres {
+        // One statement whose text never changes (prepared once per connection): the rows as
+        // one JSON parameter, unpacked in their (vehicle) order.
+        let json: Vec<[i64; 4]> = rows
+            .iter()
+            .map(|(v, (inside, at))| [*v, i64::from(*inside), *at, gate_id])
+            .collect();
+        let sql = format!(
+            "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) \
+             SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, (r->>3)::bigint \
+             FROM json_array_elements($1::json) AS r{UPSERT}"
+        );
+        for r in sqlx::query(&sql)
+            .bind(serde_json::to_string(&json).expect("integers serialise"))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            changed.push(r.try_get("vehicle_id")?);
+        }
+    }
+    let sqlite_rows: &[(i64, (bool, i64))] = match crate::central::db::kind_of(conn) {
+        DbKind::Sqlite => &rows,
+        DbKind::Postgres => &[],
+    };
+    for chunk in sqlite_rows.chunks(SQLITE_PRESENCE_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) VALUES ",
         );
@@ -737,11 +770,7 @@ pub async fn record_presence(
             }
             sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
         }
-        sql.push_str(
-            " ON CONFLICT (vehicle_id) DO UPDATE SET inside = excluded.inside, \
-             since_ms = excluded.since_ms, gate_id = excluded.gate_id \
-             WHERE vehicle_presence.since_ms <= excluded.since_ms RETURNING vehicle_id",
-        );
+        sql.push_str(UPSERT);
         let mut q = sqlx::query(&sql);
         for (vehicle, (inside, at)) in chunk {
             q = q
@@ -767,10 +796,7 @@ pub async fn record_presence(
     Ok(changed.len() as u64)
 }
 
-/// Rows per multi-row presence statement (4 parameters each). SQLite through sqlx is slower
-/// per row with many parameters a statement (see `repo::events`); PostgreSQL pays a round trip
-/// per statement.
-const PG_PRESENCE_CHUNK: usize = 1000;
+/// Rows per multi-row presence statement on SQLite (4 parameters each).
 const SQLITE_PRESENCE_CHUNK: usize = 200;
 
 /// Sets every gate's mode in one transaction (campus-wide lockdown or evacuation), each gate's
