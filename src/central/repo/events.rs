@@ -5,7 +5,8 @@
 //! [`ingest`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
 //! advances the gate's **watermark**: the highest sequence number up to which every event is
 //! stored, which is what the centre acknowledges to the gate, and folds exactly the events it
-//! stored into the traffic statistics ([`crate::central::stats`]) in the same transaction.
+//! stored into the traffic statistics ([`crate::central::stats`]) and the campus-wide presence
+//! ([`super::sync::record_presence`]) in the same transaction.
 //!
 //! What it never does: change or delete a stored event (a re-sent event is counted as a
 //! duplicate and ignored, even if its body differs), authenticate a gate (the sync layer does),
