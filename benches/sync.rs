@@ -16,7 +16,15 @@
 //!   sync endpoint over mutual TLS, on SQLite and PostgreSQL (`DATABASE_URL`),
 //!   `GATEHOUSE_BENCH_EVENTS` events in all (default 200,000), beside a raw baseline measured
 //!   in the same run: the same rows written by a plain batched multi-row INSERT loop (4 tasks,
-//!   one transaction per 1,000), and the ratio.
+//!   one transaction per 1,000), and the ratio. The events are what lanes journal: each gate
+//!   has its own 5,000 registered vehicles (seeded at the centre with their permits, so the
+//!   statistics resolve real categories) coming every 10 s of gate time, alternately entering
+//!   and leaving, each journalled as the lane task does: the decision, the barrier opening, the
+//!   passage and the barrier closing; one arrival in 40 is an unknown tag, denied (a decision
+//!   only). The ingest stores every event, counts the
+//!   statistics and records presence (with its change-log entry) as a real upload does; the
+//!   baseline writes exactly the same `passage_events` rows (checked row by row after both
+//!   runs, `ingest_<db>_rows_same_as_baseline`) and nothing else.
 //!
 //! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run).
 
@@ -33,7 +41,7 @@ use gatehouse::domain::{Direction, Epc, GateId, LaneId, PermitId};
 use gatehouse::gate::config::GateConfig;
 use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
 use gatehouse::gate::index::StatusRef;
-use gatehouse::gate::journal::{EventBody, JournalEvent};
+use gatehouse::gate::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
 use gatehouse::gate::presence::PresenceTable;
 use gatehouse::gate::runtime::GateHandle;
 use gatehouse::sync::client::ClientOptions;
@@ -358,10 +366,11 @@ async fn main() {
             .await
             .unwrap();
         }
+        seed(&ingest_db, 4 * VEHICLES_PER_GATE as usize).await;
         let listen = (kind == "postgres").then(|| ingest_db_url(&url, kind));
         let ingest_server = SyncServer::start(AppState::new(ingest_db.clone()), listen, &pki).await;
         let per_gate = events / 4;
-        let batches: Vec<Vec<JournalEvent>> = (0..4).map(|_| synthetic(per_gate)).collect();
+        let batches: Vec<Vec<JournalEvent>> = (1..=4).map(|g| synthetic(g, per_gate)).collect();
         let bodies: Vec<Vec<Vec<u8>>> = batches
             .iter()
             .enumerate()
@@ -444,31 +453,168 @@ async fn main() {
             ingest_rate / base_rate * 100.0,
             "%",
         );
+        let stored = stored_rows(&ingest_db).await;
+        assert!(
+            stored == stored_rows(&base_db).await,
+            "the baseline must write exactly the rows the ingest stores"
+        );
+        line(
+            &format!("ingest_{kind}_rows_same_as_baseline"),
+            stored.len() as f64,
+            "rows",
+        );
         ingest_db.close().await;
         base_db.close().await;
         cleanup.await;
     }
 }
 
-fn synthetic(n: usize) -> Vec<JournalEvent> {
-    let at = Utc::now();
-    (1..=n as u64)
-        .map(|seq| JournalEvent {
-            seq,
-            at,
-            lane: "in".into(),
-            body: EventBody::Passage {
-                direction: "entry".into(),
-                plate: Some("京A12345".into()),
-                vehicle_id: Some(seq as i64),
-                permit_id: Some(seq as i64),
+/// Registered vehicles per gate in the ingest run (gate `g` has vehicles and permits
+/// `(g - 1) * VEHICLES_PER_GATE + 1 ..= g * VEHICLES_PER_GATE`).
+const VEHICLES_PER_GATE: i64 = 5_000;
+
+/// `n` events of gate `gate`'s journal as its lanes write them: its own vehicles arriving every
+/// 10 s of gate time (the last two days), in rounds through all of them, entering in even
+/// rounds and leaving in odd ones; each arrival journalled as the lane task does
+/// (`gate::runtime`): the granted tag decision, the barrier's opening, the passage and the
+/// barrier's automatic closing; every 40th arrival an unknown tag, denied (a decision only).
+fn synthetic(gate: i64, n: usize) -> Vec<JournalEvent> {
+    let t0 = Utc::now() - chrono::Duration::hours(48);
+    let mut out: Vec<JournalEvent> = Vec::with_capacity(n + 2);
+    let mut arrival = 0i64;
+    let mut passages = 0i64;
+    while out.len() < n {
+        let at = t0 + chrono::Duration::seconds(arrival * 10);
+        arrival += 1;
+        let mut push = |at_ms: i64, lane: &str, body: EventBody| {
+            out.push(JournalEvent {
+                seq: out.len() as u64 + 1,
+                at: at + chrono::Duration::milliseconds(at_ms),
+                lane: lane.into(),
+                body,
+            })
+        };
+        if arrival % 40 == 0 {
+            let stranger = 9_000_000 + gate * 100_000 + arrival;
+            push(
+                0,
+                "in",
+                EventBody::Decision(tag_decision("entry", stranger, false)),
+            );
+            continue;
+        }
+        let vehicle = (gate - 1) * VEHICLES_PER_GATE + passages % VEHICLES_PER_GATE + 1;
+        let entry = (passages / VEHICLES_PER_GATE) % 2 == 0;
+        passages += 1;
+        let (direction, lane) = if entry {
+            ("entry", "in")
+        } else {
+            ("exit", "out")
+        };
+        push(
+            0,
+            lane,
+            EventBody::Decision(tag_decision(direction, vehicle, true)),
+        );
+        push(
+            180,
+            lane,
+            EventBody::Barrier {
+                action: BarrierAction::Open,
+                cause: "grant".into(),
             },
-        })
-        .collect()
+        );
+        push(
+            4_200,
+            lane,
+            EventBody::Passage {
+                direction: direction.into(),
+                plate: Some(plate(vehicle)),
+                vehicle_id: Some(vehicle),
+                permit_id: Some(vehicle),
+            },
+        );
+        push(
+            4_200,
+            lane,
+            EventBody::Barrier {
+                action: BarrierAction::Close,
+                cause: "auto_close".into(),
+            },
+        );
+    }
+    out.truncate(n);
+    out
+}
+
+/// A tag decision for vehicle `i` (its seeded tag, plate and permit), or, when denied, for an
+/// unknown tag.
+fn tag_decision(direction: &str, i: i64, granted: bool) -> DecisionRecord {
+    DecisionRecord {
+        direction: direction.into(),
+        credential: "tag".into(),
+        epc: Some(epc(i)),
+        tid: None,
+        antenna: Some(1),
+        rssi_dbm: Some(-52),
+        plate: granted.then(|| plate(i)),
+        granted,
+        reason: if granted {
+            "granted"
+        } else {
+            "denied_unknown_tag"
+        }
+        .into(),
+        flags: Vec::new(),
+        permit_id: granted.then_some(i),
+        vehicle_id: granted.then_some(i),
+        holder: granted.then(|| format!("持证人{i}")),
+        category: granted.then(|| "staff".into()),
+        data_version: 1,
+        decide_ns: 900,
+    }
+}
+
+/// The columns the centre copies out of an event body (plate, vehicle, permit, direction,
+/// granted, reason), for the kinds [`synthetic`] makes (plates already in normal form).
+type Columns = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn columns(body: &EventBody) -> Columns {
+    match body {
+        EventBody::Decision(d) => (
+            d.plate.clone(),
+            d.vehicle_id,
+            d.permit_id,
+            Some(d.direction.clone()),
+            Some(i64::from(d.granted)),
+            Some(d.reason.clone()),
+        ),
+        EventBody::Passage {
+            direction,
+            plate,
+            vehicle_id,
+            permit_id,
+        } => (
+            plate.clone(),
+            *vehicle_id,
+            *permit_id,
+            Some(direction.clone()),
+            None,
+            None,
+        ),
+        _ => (None, None, None, None, None, None),
+    }
 }
 
 /// The baseline: the same rows, multi-row INSERTs of the ingest's own batch sizes, one
-/// transaction per 1,000 events, no duplicate check, no watermark.
+/// transaction per 1,000 events, no duplicate check, no watermark, no statistics, no presence.
 async fn raw_insert(db: &Db, gate: i64, events: &[JournalEvent]) {
     let per_stmt = if db.kind() == DbKind::Sqlite { 10 } else { 500 };
     for batch in events.chunks(1000) {
@@ -502,6 +648,7 @@ async fn raw_insert(db: &Db, gate: i64, events: &[JournalEvent]) {
             }
             let mut q = sqlx::query(&sql);
             for e in chunk {
+                let (plate, vehicle, permit, direction, granted, reason) = columns(&e.body);
                 q = q
                     .bind(gate)
                     .bind(e.seq as i64)
@@ -509,18 +656,52 @@ async fn raw_insert(db: &Db, gate: i64, events: &[JournalEvent]) {
                     .bind(e.body.kind())
                     .bind(e.at.timestamp_millis())
                     .bind(Utc::now().timestamp_millis())
-                    .bind(Some("京A12345".to_string()))
-                    .bind(Some(e.seq as i64))
-                    .bind(Some(e.seq as i64))
-                    .bind(Some("entry".to_string()))
-                    .bind(None::<i64>)
-                    .bind(None::<String>)
+                    .bind(plate)
+                    .bind(vehicle)
+                    .bind(permit)
+                    .bind(direction)
+                    .bind(granted)
+                    .bind(reason)
                     .bind(serde_json::to_string(&e.body).unwrap());
             }
             q.execute(&mut *tx).await.unwrap();
         }
         tx.commit().await.unwrap();
     }
+}
+
+/// A stored event as the comparison sees it: every column but the centre's receiving time.
+type StoredRow = (i64, i64, String, String, i64, Columns, String);
+
+/// Every stored event, by gate and sequence number.
+async fn stored_rows(db: &Db) -> Vec<StoredRow> {
+    sqlx::query(
+        "SELECT gate_id, seq, lane, kind, at_ms, plate, vehicle_id, permit_id, direction, \
+         granted, reason, body FROM passage_events ORDER BY gate_id, seq",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get("gate_id"),
+            r.get("seq"),
+            r.get("lane"),
+            r.get("kind"),
+            r.get("at_ms"),
+            (
+                r.get("plate"),
+                r.get("vehicle_id"),
+                r.get("permit_id"),
+                r.get("direction"),
+                r.get("granted"),
+                r.get("reason"),
+            ),
+            r.get("body"),
+        )
+    })
+    .collect()
 }
 
 /// Two fresh databases of one kind (for ingest and for the baseline) and their clean-up.

@@ -250,6 +250,15 @@ pub async fn audit(
     Ok(())
 }
 
+/// Which database a connection (or transaction) is on.
+pub fn kind_of(conn: &AnyConnection) -> DbKind {
+    if conn.backend_name() == "PostgreSQL" {
+        DbKind::Postgres
+    } else {
+        DbKind::Sqlite
+    }
+}
+
 /// Appends to the change log the gates sync from (in the caller's transaction).
 pub async fn record_change(
     conn: &mut AnyConnection,

@@ -1,6 +1,8 @@
 //! Accepting a gate's uploaded events: store them exactly once ([`repo::events::ingest`], which
-//! also keeps the statistics current), then tell the live pages about exactly the ones stored. The sync endpoint calls this, never the
-//! repository directly, so every stored event also reaches the live view.
+//! in the same transaction keeps the statistics current and records the campus-wide presence
+//! the passages change), then tell the live pages about exactly the ones stored. The sync
+//! endpoint calls this, never the repository directly, so every stored event also reaches the
+//! live view.
 //!
 //! An upload that SQLite refuses because another writer committed first is tried again (see
 //! [`is_busy`]); nothing of it was written.

@@ -34,9 +34,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::central::db::{Arg, Filter, RepoError};
+use crate::central::db::{Arg, DbKind, Filter, RepoError, kind_of};
 use crate::gate::journal::{EventBody, JournalEvent};
 
 /// The site's time zone: days and hours of the statistics are its.
@@ -47,8 +48,10 @@ pub const UNREGISTERED: &str = "unregistered";
 /// The category of a vehicle let in on a visitor booking.
 pub const VISITOR: &str = "visitor";
 
-/// Rows per multi-row statement (at most 9 values a row: well under both databases' bounds).
-const ROWS_PER_STATEMENT: usize = 100;
+/// Rows per multi-row statement on SQLite (at most 9 values a row: well under its bound).
+/// PostgreSQL takes an upload's lookups and upserts in one statement each (see [`select_in`],
+/// [`upsert`]).
+const SQLITE_ROWS: usize = 100;
 
 /// The site's calendar position of an instant: (UTC start of its hour, 'YYYY-MM-DD', hour).
 pub fn site_hour(at_ms: i64) -> (i64, String, i64) {
@@ -421,84 +424,92 @@ impl Lookups {
         keys.dedup();
 
         let mut permits = HashMap::new();
-        for chunk in permit_ids.chunks(ROWS_PER_STATEMENT) {
-            let (sql, f) = in_list(
-                "SELECT id, category, valid_until_ms FROM permits WHERE id IN",
-                chunk.iter().map(|id| Arg::Int(*id)),
-                "",
+        let ids: Vec<Arg> = permit_ids.iter().map(|id| Arg::Int(*id)).collect();
+        for r in select_in(
+            conn,
+            "SELECT id, category, valid_until_ms FROM permits WHERE",
+            "id",
+            &ids,
+            "",
+        )
+        .await?
+        {
+            permits.insert(
+                r.try_get::<i64, _>("id")?,
+                PermitInfo {
+                    category: r.try_get("category")?,
+                    valid_until_ms: r.try_get("valid_until_ms")?,
+                },
             );
-            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
-                permits.insert(
-                    r.try_get::<i64, _>("id")?,
-                    PermitInfo {
-                        category: r.try_get("category")?,
-                        valid_until_ms: r.try_get("valid_until_ms")?,
-                    },
-                );
-            }
         }
         let mut vehicle_permits = HashMap::new();
-        for chunk in vehicle_ids.chunks(ROWS_PER_STATEMENT) {
-            let (sql, f) = in_list(
-                "SELECT pv.vehicle_id, p.category, p.valid_until_ms FROM permit_vehicles pv \
-                 JOIN permits p ON p.id = pv.permit_id WHERE pv.vehicle_id IN",
-                chunk.iter().map(|id| Arg::Int(*id)),
-                " ORDER BY p.id DESC",
+        let ids: Vec<Arg> = vehicle_ids.iter().map(|id| Arg::Int(*id)).collect();
+        // Descending, so the lowest-numbered permit is inserted last and wins.
+        for r in select_in(
+            conn,
+            "SELECT pv.vehicle_id, p.category, p.valid_until_ms FROM permit_vehicles pv \
+             JOIN permits p ON p.id = pv.permit_id WHERE",
+            "pv.vehicle_id",
+            &ids,
+            " ORDER BY p.id DESC",
+        )
+        .await?
+        {
+            vehicle_permits.insert(
+                r.try_get::<i64, _>("vehicle_id")?,
+                PermitInfo {
+                    category: r.try_get("category")?,
+                    valid_until_ms: r.try_get("valid_until_ms")?,
+                },
             );
-            // Descending, so the lowest-numbered permit is inserted last and wins.
-            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
-                vehicle_permits.insert(
-                    r.try_get::<i64, _>("vehicle_id")?,
-                    PermitInfo {
-                        category: r.try_get("category")?,
-                        valid_until_ms: r.try_get("valid_until_ms")?,
-                    },
-                );
-            }
         }
         let mut bookings: HashMap<String, Vec<BookingInfo>> = HashMap::new();
-        for chunk in plate_list.chunks(ROWS_PER_STATEMENT) {
-            let (sql, f) = in_list(
-                "SELECT id, plate, slot_from_ms, slot_until_ms FROM visitor_bookings \
-                 WHERE status IN ('approved', 'arrived', 'left') AND plate IN",
-                chunk.iter().map(|p| Arg::Text(p.clone())),
-                " ORDER BY id",
-            );
-            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
-                bookings
-                    .entry(r.try_get("plate")?)
-                    .or_default()
-                    .push(BookingInfo {
-                        id: r.try_get("id")?,
-                        slot_from_ms: r.try_get("slot_from_ms")?,
-                        slot_until_ms: r.try_get("slot_until_ms")?,
-                    });
-            }
+        let texts: Vec<Arg> = plate_list.into_iter().map(Arg::Text).collect();
+        for r in select_in(
+            conn,
+            "SELECT id, plate, slot_from_ms, slot_until_ms FROM visitor_bookings \
+             WHERE status IN ('approved', 'arrived', 'left') AND",
+            "plate",
+            &texts,
+            " ORDER BY id",
+        )
+        .await?
+        {
+            bookings
+                .entry(r.try_get("plate")?)
+                .or_default()
+                .push(BookingInfo {
+                    id: r.try_get("id")?,
+                    slot_from_ms: r.try_get("slot_from_ms")?,
+                    slot_until_ms: r.try_get("slot_until_ms")?,
+                });
         }
         let mut presence = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let (sql, f) = in_list(
-                "SELECT vehicle_key, plate, category, inside, last_ms, entered_ms, gate_id, \
-                 expected_leave_ms, booking_id FROM stats_presence WHERE vehicle_key IN",
-                chunk.iter().map(|k| Arg::Text(k.clone())),
-                "",
+        let texts: Vec<Arg> = keys.into_iter().map(Arg::Text).collect();
+        for r in select_in(
+            conn,
+            "SELECT vehicle_key, plate, category, inside, last_ms, entered_ms, gate_id, \
+             expected_leave_ms, booking_id FROM stats_presence WHERE",
+            "vehicle_key",
+            &texts,
+            "",
+        )
+        .await?
+        {
+            presence.insert(
+                r.try_get::<String, _>("vehicle_key")?,
+                Presence {
+                    plate: r.try_get("plate")?,
+                    category: r.try_get("category")?,
+                    inside: r.try_get::<i64, _>("inside")? != 0,
+                    last_ms: r.try_get("last_ms")?,
+                    entered_ms: r.try_get("entered_ms")?,
+                    gate_id: r.try_get("gate_id")?,
+                    expected_leave_ms: r.try_get("expected_leave_ms")?,
+                    booking_id: r.try_get("booking_id")?,
+                    dirty: false,
+                },
             );
-            for r in f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await? {
-                presence.insert(
-                    r.try_get::<String, _>("vehicle_key")?,
-                    Presence {
-                        plate: r.try_get("plate")?,
-                        category: r.try_get("category")?,
-                        inside: r.try_get::<i64, _>("inside")? != 0,
-                        last_ms: r.try_get("last_ms")?,
-                        entered_ms: r.try_get("entered_ms")?,
-                        gate_id: r.try_get("gate_id")?,
-                        expected_leave_ms: r.try_get("expected_leave_ms")?,
-                        booking_id: r.try_get("booking_id")?,
-                        dirty: false,
-                    },
-                );
-            }
         }
         Ok(Lookups {
             permits,
@@ -509,34 +520,156 @@ impl Lookups {
     }
 }
 
-/// `head ($1, $2, …) tail` with the values bound in order.
-fn in_list(head: &str, values: impl Iterator<Item = Arg>, tail: &str) -> (String, Filter) {
-    let mut f = Filter::new();
-    let ps: Vec<String> = values.map(|v| f.arg(v)).collect();
-    (format!("{head} ({}){tail}", ps.join(", ")), f)
+/// The rows of `head column IN (values) tail`. On SQLite in chunks of [`SQLITE_ROWS`] (an
+/// IN list of placeholders); on PostgreSQL in one statement whose text never changes (`column =
+/// ANY($1)`, the values as one array literal), so each connection prepares it once and the
+/// server plans it once, however many values an upload has. `values` are all of one kind
+/// (all [`Arg::Int`] or all [`Arg::Text`]).
+async fn select_in(
+    conn: &mut AnyConnection,
+    head: &str,
+    column: &str,
+    values: &[Arg],
+    tail: &str,
+) -> Result<Vec<AnyRow>, RepoError> {
+    let mut out = Vec::new();
+    if values.is_empty() {
+        return Ok(out);
+    }
+    match kind_of(conn) {
+        DbKind::Postgres => {
+            let ty = if matches!(values[0], Arg::Text(_) | Arg::OptText(_)) {
+                "text"
+            } else {
+                "bigint"
+            };
+            let sql = format!("{head} {column} = ANY($1::{ty}[]){tail}");
+            out = sqlx::query(&sql)
+                .bind(pg_array(values))
+                .fetch_all(&mut *conn)
+                .await?;
+        }
+        DbKind::Sqlite => {
+            for chunk in values.chunks(SQLITE_ROWS) {
+                let mut f = Filter::new();
+                let ps: Vec<String> = chunk.iter().map(|v| f.arg(v.clone())).collect();
+                let sql = format!("{head} {column} IN ({}){tail}", ps.join(", "));
+                out.extend(f.bind(sqlx::query(&sql)).fetch_all(&mut *conn).await?);
+            }
+        }
+    }
+    Ok(out)
 }
 
-/// `INSERT INTO target VALUES (…), (…) conflict`, in statements of [`ROWS_PER_STATEMENT`].
+/// A PostgreSQL array literal (`{1,2}`, `{"a","b\"c"}`) of `values`; NULLs as `NULL`.
+fn pg_array(values: &[Arg]) -> String {
+    let mut out = String::from("{");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            Arg::Int(n) | Arg::OptInt(Some(n)) => out.push_str(&n.to_string()),
+            Arg::Text(t) | Arg::OptText(Some(t)) => {
+                out.push('"');
+                for c in t.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+            Arg::OptInt(None) | Arg::OptText(None) => out.push_str("NULL"),
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// `INSERT INTO table (columns) … conflict` of `rows` (each in `columns`' order, a column's
+/// values all of one kind). On SQLite as multi-row VALUES in statements of [`SQLITE_ROWS`]; on
+/// PostgreSQL as one statement whose text never changes: the rows as one JSON parameter,
+/// unpacked by `json_to_recordset` in their order (so rows are still taken in the caller's
+/// order).
 async fn upsert(
     conn: &mut AnyConnection,
     target: &str,
     rows: &[Vec<Arg>],
     conflict: &str,
 ) -> Result<(), RepoError> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut f = Filter::new();
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|row| {
-                let ps: Vec<String> = row.iter().map(|a| f.arg(a.clone())).collect();
-                format!("({})", ps.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO {target} VALUES {} {conflict}",
-            values.join(", ")
-        );
-        f.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    match kind_of(conn) {
+        DbKind::Postgres => {
+            let (table, columns) = target.split_once('(').unwrap_or((target, ")"));
+            let columns: Vec<&str> = columns
+                .trim_end()
+                .trim_end_matches(')')
+                .split(',')
+                .map(str::trim)
+                .collect();
+            let types: Vec<String> = columns
+                .iter()
+                .zip(first)
+                .map(|(c, a)| {
+                    let ty = match a {
+                        Arg::Text(_) | Arg::OptText(_) => "text",
+                        Arg::Int(_) | Arg::OptInt(_) => "bigint",
+                    };
+                    format!("{c} {ty}")
+                })
+                .collect();
+            let json: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| {
+                    serde_json::Value::Object(
+                        columns
+                            .iter()
+                            .zip(row)
+                            .map(|(c, a)| {
+                                let v = match a {
+                                    Arg::Int(n) | Arg::OptInt(Some(n)) => (*n).into(),
+                                    Arg::Text(t) | Arg::OptText(Some(t)) => t.as_str().into(),
+                                    Arg::OptInt(None) | Arg::OptText(None) => {
+                                        serde_json::Value::Null
+                                    }
+                                };
+                                ((*c).to_string(), v)
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            let cols = columns.join(", ");
+            let sql = format!(
+                "INSERT INTO {table}({cols}) SELECT {cols} FROM json_to_recordset($1::json) \
+                 AS x({}) {conflict}",
+                types.join(", ")
+            );
+            sqlx::query(&sql)
+                .bind(serde_json::Value::Array(json).to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        DbKind::Sqlite => {
+            for chunk in rows.chunks(SQLITE_ROWS) {
+                let mut f = Filter::new();
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|row| {
+                        let ps: Vec<String> = row.iter().map(|a| f.arg(a.clone())).collect();
+                        format!("({})", ps.join(", "))
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO {target} VALUES {} {conflict}",
+                    values.join(", ")
+                );
+                f.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -289,15 +289,8 @@ async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
 
 /// Refuses a gate the centre does not know or has disabled.
 async fn known_gate(state: &SyncState, gate: GateIdentity) -> Result<(), SyncError> {
-    let mut conn = state
-        .app
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(RepoError::from)?;
-    match repo::gate_settings(&mut conn, gate.gate_id).await? {
-        Some(s) if s.enabled => Ok(()),
+    match repo::gate_enabled(&state.app.db, gate.gate_id).await? {
+        Some(true) => Ok(()),
         Some(_) => Err(SyncError::Forbidden(format!(
             "大门 {0} 已停用 / gate {0} is disabled",
             gate.gate_id
@@ -463,7 +456,6 @@ async fn events(
         .entry(gate.gate_id)
         .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
         .or_insert(outcome.highest_contiguous);
-    repo::record_presence(&state.app.db, gate.gate_id, &batch.events).await?;
     state.touch(gate.gate_id, None).await?;
     let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);
     if top > outcome.highest_contiguous

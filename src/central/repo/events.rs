@@ -5,7 +5,8 @@
 //! [`ingest`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
 //! advances the gate's **watermark**: the highest sequence number up to which every event is
 //! stored, which is what the centre acknowledges to the gate, and folds exactly the events it
-//! stored into the traffic statistics ([`crate::central::stats`]) in the same transaction.
+//! stored into the traffic statistics ([`crate::central::stats`]) and the campus-wide presence
+//! ([`super::sync::record_presence`]) in the same transaction.
 //!
 //! What it never does: change or delete a stored event (a re-sent event is counted as a
 //! duplicate and ignored, even if its body differs), authenticate a gate (the sync layer does),
@@ -17,7 +18,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
-use crate::central::db::{Arg, Filter};
+use super::sync;
+use crate::central::db::Filter;
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
 use crate::central::stats;
 use crate::domain::Plate;
@@ -154,8 +156,10 @@ fn flatten(body: &EventBody) -> Flat {
 
 /// Stores a gate's uploaded events, exactly once each: an event whose (gate, seq) is already
 /// stored is skipped and counted as a duplicate. Runs in one transaction with batched multi-row
-/// INSERTs, and in the same transaction advances the gate's watermark and updates the
-/// statistics for exactly the events stored (`RETURNING seq` names them).
+/// INSERTs, and in the same transaction advances the gate's watermark, updates the statistics
+/// for exactly the events stored (`RETURNING seq` names them) and records the campus-wide
+/// presence their passages change ([`sync::record_presence`], one change-log entry for the
+/// upload, written last so that the change log's ordering lock is held only for the commit).
 ///
 /// A sequence number of 0 or above `i64::MAX` cannot come from a journal and is refused with
 /// [`RepoError::Conflict`] before anything is stored.
@@ -190,37 +194,35 @@ pub async fn ingest(
         DbKind::Sqlite => SQLITE_BATCH,
         DbKind::Postgres => PG_BATCH,
     };
+    let full = insert_sql(batch.min(unique.len()));
     for chunk in unique.chunks(batch) {
-        let mut w = Filter::new();
-        let mut values = Vec::with_capacity(chunk.len());
+        let tail;
+        let sql = if chunk.len() == batch.min(unique.len()) {
+            &full
+        } else {
+            tail = insert_sql(chunk.len());
+            &tail
+        };
+        let mut q = sqlx::query(sql);
         for e in chunk {
             let flat = flatten(&e.body);
             let body = serde_json::to_string(&e.body).expect("event bodies always serialise");
-            let args: [Arg; 13] = [
-                gate_id.into(),
-                (e.seq as i64).into(),
-                e.lane.as_str().into(),
-                e.body.kind().into(),
-                e.at.timestamp_millis().into(),
-                received.into(),
-                flat.plate.into(),
-                flat.vehicle_id.into(),
-                flat.permit_id.into(),
-                flat.direction.into(),
-                flat.granted.into(),
-                flat.reason.into(),
-                body.into(),
-            ];
-            let ps: Vec<String> = args.into_iter().map(|a| w.arg(a)).collect();
-            values.push(format!("({})", ps.join(", ")));
+            q = q
+                .bind(gate_id)
+                .bind(e.seq as i64)
+                .bind(e.lane.as_str())
+                .bind(e.body.kind())
+                .bind(e.at.timestamp_millis())
+                .bind(received)
+                .bind(flat.plate)
+                .bind(flat.vehicle_id)
+                .bind(flat.permit_id)
+                .bind(flat.direction)
+                .bind(flat.granted)
+                .bind(flat.reason)
+                .bind(body);
         }
-        let sql = format!(
-            "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, plate, \
-             vehicle_id, permit_id, direction, granted, reason, body) VALUES {} \
-             ON CONFLICT (gate_id, seq) DO NOTHING RETURNING seq",
-            values.join(", ")
-        );
-        for r in w.bind(sqlx::query(&sql)).fetch_all(&mut *tx).await? {
+        for r in q.fetch_all(&mut *tx).await? {
             stored_seqs.push(r.try_get::<i64, _>("seq")? as u64);
         }
     }
@@ -231,7 +233,12 @@ pub async fn ingest(
         .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
         .collect();
     stats::apply(&mut tx, gate_id, &fresh).await?;
-    let highest = advance_watermark(&mut tx, gate_id).await?;
+    // Every unique event above the mark is stored now (inserted, or there already).
+    let mut present: Vec<i64> = unique.iter().map(|e| e.seq as i64).collect();
+    present.sort_unstable();
+    let highest = advance_watermark(&mut tx, gate_id, mark, &present).await?;
+    // Last: its change-log entry takes the change log's ordering lock until the commit.
+    sync::record_presence(&mut tx, gate_id, &fresh).await?;
     tx.commit().await?;
     let stored = stored_seqs.len() as u64;
     Ok(IngestOutcome {
@@ -242,10 +249,47 @@ pub async fn ingest(
     })
 }
 
-/// Moves the gate's watermark past every stored event that follows it without a gap.
-async fn advance_watermark(conn: &mut AnyConnection, gate_id: i64) -> Result<i64, RepoError> {
-    let start = current_watermark(conn, gate_id).await?;
+/// The INSERT of `rows` events, each new one's `seq` returned.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::with_capacity(200 + rows * 80);
+    sql.push_str(
+        "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, plate, \
+         vehicle_id, permit_id, direction, granted, reason, body) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..13 {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i * 13 + c + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (gate_id, seq) DO NOTHING RETURNING seq");
+    sql
+}
+
+/// Moves the gate's watermark from `mark` past every stored event that follows it without a
+/// gap. `present` (ascending) are sequence numbers known to be stored now: the walk goes
+/// through them first and asks the database only from where they end.
+async fn advance_watermark(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    start: i64,
+    present: &[i64],
+) -> Result<i64, RepoError> {
     let mut mark = start;
+    for &seq in present {
+        if seq == mark + 1 {
+            mark = seq;
+        } else if seq > mark + 1 {
+            break;
+        }
+    }
     loop {
         let rows = sqlx::query(
             "SELECT seq FROM passage_events WHERE gate_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000",

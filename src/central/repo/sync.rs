@@ -23,8 +23,14 @@ use crate::gate::journal::{EventBody, JournalEvent};
 use crate::gate::store::{BlacklistRow, BookingRow, CredentialRow, LockRow, PermitRow, VehicleRow};
 use crate::sync::wire::{Changes, GateSettings, LaneSettings, PresenceRow};
 
-/// The change-log entity of campus-wide presence rows (written by event ingest).
+/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
+/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
+/// written then is still served.
 pub const PRESENCE: &str = "presence";
+
+/// The change-log entity of the presence rows one upload changed: `entity_id` lists the
+/// vehicle ids, comma-separated (one entry per upload, not one per vehicle).
+pub const PRESENCE_BATCH: &str = "presence_batch";
 
 /// A delta longer than this is answered with `reset`: a snapshot is cheaper.
 pub const MAX_DELTA: i64 = 50_000;
@@ -219,6 +225,16 @@ pub async fn gate_settings(
     }))
 }
 
+/// Whether the gate is enabled, or `None` if the gate does not exist (one indexed read: the
+/// sync endpoints check it on every request).
+pub async fn gate_enabled(db: &Db, gate_id: i64) -> Result<Option<bool>, RepoError> {
+    let enabled: Option<i64> = sqlx::query_scalar("SELECT enabled FROM gates WHERE id = $1")
+        .bind(gate_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(enabled.map(|e| e != 0))
+}
+
 /// Where a snapshot sends its parts.
 pub trait SnapshotSink: Send {
     /// Takes one part; `false` stops the snapshot (the client went away).
@@ -362,11 +378,17 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
     }
     let mut version = since;
     let mut changed: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    let mut presence: BTreeSet<i64> = BTreeSet::new();
     for e in &entries {
         version = version.max(e.try_get::<i64, _>("seq")? as u64);
         let id: String = e.try_get("entity_id")?;
+        let entity: String = e.try_get("entity")?;
+        if entity == PRESENCE_BATCH {
+            presence.extend(id.split(',').filter_map(|v| v.parse::<i64>().ok()));
+            continue;
+        }
         let Ok(id) = id.parse::<i64>() else { continue };
-        changed.entry(e.try_get("entity")?).or_default().insert(id);
+        changed.entry(entity).or_default().insert(id);
     }
     let mut out = Changes {
         version,
@@ -492,14 +514,22 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
             None => out.update.delete_bookings.push(*id as u32),
         }
     }
-    for id in ids(PRESENCE) {
-        if let Some(r) = sqlx::query(
-            "SELECT vehicle_id, inside, since_ms, gate_id FROM vehicle_presence WHERE vehicle_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        {
+    presence.extend(ids(PRESENCE));
+    let presence: Vec<i64> = presence.into_iter().collect();
+    for chunk in presence.chunks(PRESENCE_READ_CHUNK) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT vehicle_id, inside, since_ms, gate_id FROM vehicle_presence \
+             WHERE vehicle_id IN ({list}) ORDER BY vehicle_id"
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
             out.presence.push(presence_row(&r)?);
         }
     }
@@ -510,6 +540,9 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
     tx.commit().await?;
     Ok(out)
 }
+
+/// Vehicles per presence read of a delta (one bound id each).
+const PRESENCE_READ_CHUNK: usize = 500;
 
 /// Records that the gate was heard from now (creating its row on first contact).
 pub async fn touch(db: &Db, gate_id: i64, data_version: Option<u64>) -> Result<(), RepoError> {
@@ -662,19 +695,21 @@ pub async fn alarm_gap(
     Ok(Some(g))
 }
 
-/// Records campus-wide presence from uploaded passage events (entries inside, exits outside)
-/// and logs each change so every gate learns it. A passage older than the recorded one changes
-/// nothing.
+/// Records campus-wide presence from the passage events an ingest has just stored (entries
+/// inside, exits outside), in the ingest's transaction, and logs the vehicles it changed in
+/// **one** change-log entry ([`PRESENCE_BATCH`], the vehicle ids comma-separated) so every gate
+/// learns them from its next delta. A passage older than the recorded one changes nothing.
+/// Returns how many vehicles changed.
 ///
-/// Uploads from several gates run this at once. Each transaction takes its presence rows in
-/// one order (by vehicle, in multi-row upserts) and only then appends to the change log, whose
-/// PostgreSQL trigger takes a transaction-wide advisory lock: taking rows and that lock
-/// interleaved, in hash order, deadlocked concurrent uploads (one waits a second for
-/// PostgreSQL's deadlock detector, the other fails).
+/// Call it last before the commit: on PostgreSQL the change log's trigger takes a
+/// transaction-wide advisory lock, which then serialises only the commits of concurrent
+/// uploads, not their work. The presence rows are taken in one order (by vehicle, in
+/// multi-row upserts) before that lock: taking rows and the lock interleaved, in hash order,
+/// deadlocked concurrent uploads.
 pub async fn record_presence(
-    db: &Db,
+    conn: &mut AnyConnection,
     gate_id: i64,
-    events: &[JournalEvent],
+    events: &[&JournalEvent],
 ) -> Result<u64, RepoError> {
     let mut latest: BTreeMap<i64, (bool, i64)> = BTreeMap::new();
     for e in events {
@@ -695,10 +730,36 @@ pub async fn record_presence(
     if latest.is_empty() {
         return Ok(0);
     }
+    const UPSERT: &str = " ON CONFLICT (vehicle_id) DO UPDATE SET inside = excluded.inside, \
+         since_ms = excluded.since_ms, gate_id = excluded.gate_id \
+         WHERE vehicle_presence.since_ms <= excluded.since_ms RETURNING vehicle_id";
     let rows: Vec<(i64, (bool, i64))> = latest.into_iter().collect();
-    let mut tx = db.pool().begin().await?;
     let mut changed: Vec<i64> = Vec::new();
-    for chunk in rows.chunks(PRESENCE_CHUNK) {
+    if crate::central::db::kind_of(conn) == DbKind::Postgres {
+        // One statement whose text never changes (prepared once per connection): the rows as
+        // one JSON parameter, unpacked in their (vehicle) order.
+        let json: Vec<[i64; 4]> = rows
+            .iter()
+            .map(|(v, (inside, at))| [*v, i64::from(*inside), *at, gate_id])
+            .collect();
+        let sql = format!(
+            "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) \
+             SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, (r->>3)::bigint \
+             FROM json_array_elements($1::json) AS r{UPSERT}"
+        );
+        for r in sqlx::query(&sql)
+            .bind(serde_json::to_string(&json).expect("integers serialise"))
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            changed.push(r.try_get("vehicle_id")?);
+        }
+    }
+    let sqlite_rows: &[(i64, (bool, i64))] = match crate::central::db::kind_of(conn) {
+        DbKind::Sqlite => &rows,
+        DbKind::Postgres => &[],
+    };
+    for chunk in sqlite_rows.chunks(SQLITE_PRESENCE_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) VALUES ",
         );
@@ -709,11 +770,7 @@ pub async fn record_presence(
             }
             sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
         }
-        sql.push_str(
-            " ON CONFLICT (vehicle_id) DO UPDATE SET inside = excluded.inside, \
-             since_ms = excluded.since_ms, gate_id = excluded.gate_id \
-             WHERE vehicle_presence.since_ms <= excluded.since_ms RETURNING vehicle_id",
-        );
+        sql.push_str(UPSERT);
         let mut q = sqlx::query(&sql);
         for (vehicle, (inside, at)) in chunk {
             q = q
@@ -722,37 +779,25 @@ pub async fn record_presence(
                 .bind(*at)
                 .bind(gate_id);
         }
-        for r in q.fetch_all(&mut *tx).await? {
+        for r in q.fetch_all(&mut *conn).await? {
             changed.push(r.try_get("vehicle_id")?);
         }
     }
-    changed.sort_unstable();
-    let now = crate::central::db::now_ms();
-    for chunk in changed.chunks(PRESENCE_CHUNK) {
-        let mut sql = String::from("INSERT INTO change_log (at_ms, entity, entity_id, op) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-        }
-        let mut q = sqlx::query(&sql);
-        for vehicle in chunk {
-            q = q
-                .bind(now)
-                .bind(PRESENCE)
-                .bind(vehicle.to_string())
-                .bind("upsert");
-        }
-        q.execute(&mut *tx).await?;
+    if changed.is_empty() {
+        return Ok(0);
     }
-    tx.commit().await?;
+    changed.sort_unstable();
+    let list = changed
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    crate::central::db::record_change(conn, PRESENCE_BATCH, list, "upsert").await?;
     Ok(changed.len() as u64)
 }
 
-/// Rows per multi-row presence statement (4 parameters each).
-const PRESENCE_CHUNK: usize = 200;
+/// Rows per multi-row presence statement on SQLite (4 parameters each).
+const SQLITE_PRESENCE_CHUNK: usize = 200;
 
 /// Sets every gate's mode in one transaction (campus-wide lockdown or evacuation), each gate's
 /// change audited as `set_mode` with the reason and logged for the gates. Returns the ids of
