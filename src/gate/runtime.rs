@@ -48,7 +48,7 @@ use crate::gate::lane::{
 };
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, ReaderLink, TagFilter, TagRead};
-use crate::gate::store::{PresenceRecord, Store, Update};
+use crate::gate::store::{PresenceRecord, SnapshotPart, Store, Update};
 
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]
@@ -305,15 +305,19 @@ impl GateHandle {
         Ok(())
     }
 
-    /// Replaces all data with a full snapshot (`update.replace_all`): the store is written on
-    /// one thread while the index is built from the same rows on another (nothing is read
-    /// back), then the index is swapped in whole. Nothing changes if any row is bad.
-    pub async fn apply_snapshot(&self, update: Update) -> anyhow::Result<()> {
-        anyhow::ensure!(update.replace_all, "a snapshot replaces all data");
+    /// Replaces all data with a full snapshot whose rows arrive in `parts` as it streams in
+    /// ([`Store::replace_all`]): the store is written on one thread while the rows are
+    /// converted and the index built from them on another (nothing is read back), then the
+    /// index is swapped in whole. Nothing changes — store or index — if any row is bad, the
+    /// rows do not make an index, or `parts` closes without its end (a cut-off stream).
+    pub async fn apply_snapshot(
+        &self,
+        parts: tokio::sync::mpsc::Receiver<SnapshotPart>,
+    ) -> anyhow::Result<()> {
         let store = &self.shared.store;
         let _only_writer = store.lock_updates().await;
         let next = store
-            .replace_all(update, |s| {
+            .replace_all(parts, |s| {
                 IndexBuilder {
                     data_version: s.data_version,
                     permits: s.permits,
@@ -325,8 +329,8 @@ impl GateHandle {
                 }
                 .build()
             })
-            .await?
-            .context("building the permit index")?;
+            .await
+            .context("replacing the data with a snapshot")?;
         let previous = std::mem::replace(
             &mut *self.shared.index.write().expect("index lock poisoned"),
             Arc::new(next),

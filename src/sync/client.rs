@@ -35,10 +35,11 @@ use crate::central::commands::GateCommand;
 use crate::domain::VehicleId;
 use crate::gate::lane::{GuardCommand, GuardOpenReason, Mode};
 use crate::gate::runtime::{GateHandle, LaneCommand, mode_name, parse_mode};
-use crate::gate::store::{PresenceRecord, Update};
+use crate::gate::store::{PresenceRecord, SnapshotPart, Update};
 use crate::sync::wire::{
     Changes, CommandResult, EventAck, EventBatch, GateSettings, HealthAck, HealthReport,
-    JournalHealth, LaneHealth, PendingCommand, PresenceRow, SnapshotLine, update_is_empty,
+    JournalHealth, LaneHealth, PendingCommand, PresenceRow, SNAPSHOT_FORMAT, SnapshotHeader,
+    SnapshotLine, update_is_empty,
 };
 
 /// Why a sync step failed.
@@ -56,6 +57,12 @@ pub enum SyncError {
     /// The gate could not apply what it received, or read its journal.
     #[error("gate: {0}")]
     Gate(String),
+}
+
+impl From<std::convert::Infallible> for SyncError {
+    fn from(e: std::convert::Infallible) -> SyncError {
+        match e {}
+    }
 }
 
 fn gate_err(e: impl std::fmt::Display) -> SyncError {
@@ -318,85 +325,18 @@ impl SyncClient {
     pub async fn snapshot(&self, gate: &GateHandle) -> Result<Pulled, SyncError> {
         let response = self.http.get(self.url("/snapshot")).send().await?;
         let response = self.check(response).await?;
-        let mut stream = response.bytes_stream();
-        let mut buf: Vec<u8> = Vec::new();
-        let mut update = Update {
-            replace_all: true,
-            ..Update::default()
-        };
-        let mut presence = Vec::new();
-        let mut header = None;
-        let mut rows = 0u64;
-        let mut end = None;
-        let mut line = |text: &[u8]| -> Result<(), SyncError> {
-            if text.is_empty() {
-                return Ok(());
-            }
-            let parsed: SnapshotLine = serde_json::from_slice(text)
-                .map_err(|e| SyncError::Protocol(format!("snapshot line: {e}")))?;
-            if end.is_some() {
-                return Err(SyncError::Protocol("data after the snapshot's end".into()));
-            }
-            match parsed {
-                SnapshotLine::Header { version, gate } => header = Some((version, gate)),
-                SnapshotLine::End { rows: n } => end = Some(n),
-                other => {
-                    rows += 1;
-                    match other {
-                        SnapshotLine::Permit(r) => update.permits.push(r),
-                        SnapshotLine::Vehicle(r) => update.vehicles.push(r),
-                        SnapshotLine::Credential(r) => update.credentials.push(r),
-                        SnapshotLine::Blacklist(r) => update.blacklist.push(r),
-                        SnapshotLine::Lock(r) => update.locks.push(r),
-                        SnapshotLine::Booking(r) => update.bookings.push(r),
-                        SnapshotLine::Presence(r) => presence.push(r),
-                        SnapshotLine::Header { .. } | SnapshotLine::End { .. } => {}
-                    }
-                }
-            }
-            Ok(())
-        };
-        while let Some(chunk) = stream.next().await {
-            buf.extend_from_slice(&chunk?);
-            let mut start = 0;
-            while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
-                line(&buf[start..start + nl])?;
-                start += nl + 1;
-            }
-            buf.drain(..start);
-        }
-        line(&buf)?;
-        let Some((version, settings)) = header else {
-            return Err(SyncError::Protocol("the snapshot has no header".into()));
-        };
-        match end {
-            Some(n) if n == rows => {}
-            Some(n) => {
-                return Err(SyncError::Protocol(format!(
-                    "the snapshot announced {n} rows and carried {rows}"
-                )));
-            }
-            None => return Err(SyncError::Protocol("the snapshot was cut off".into())),
-        }
-        // Version 0 means "no data" at the gate; the centre's log starts at 1 (migration 0003).
-        if version == 0 {
-            return Err(SyncError::Protocol(
-                "the snapshot is at version 0 (the centre's change log is empty)".into(),
-            ));
-        }
-        update.data_version = version;
-        gate.apply_snapshot(update).await.map_err(gate_err)?;
-        gate.apply_presence(&presence_records(&presence))
-            .await
-            .map_err(gate_err)?;
-        self.settings(&settings);
+        let done = apply_snapshot_stream(gate, response.bytes_stream()).await?;
+        self.settings(&done.settings);
         // A new (or reset) gate takes the centre's lockdown or evacuation set while it was
         // away; it does not reset to `normal` a mode its lanes hold (a guard's, or a command's
         // that raced the snapshot).
-        if settings.mode != "normal" {
-            self.apply_modes(gate, &settings).await;
+        if done.settings.mode != "normal" {
+            self.apply_modes(gate, &done.settings).await;
         }
-        Ok(Pulled::Snapshot { version, rows })
+        Ok(Pulled::Snapshot {
+            version: done.version,
+            rows: done.rows,
+        })
     }
 
     /// One outbox step: sends the oldest batch of events the centre has not acknowledged.
@@ -647,6 +587,214 @@ impl SyncClient {
 /// event-to-centre time).
 pub const OUTBOX_IDLE: Duration = Duration::from_millis(50);
 
+/// A snapshot the gate has applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedSnapshot {
+    pub version: u64,
+    pub rows: u64,
+    pub settings: GateSettings,
+}
+
+/// Applies a snapshot stream (the body of `GET /sync/v1/snapshot`) to the gate while it
+/// arrives: each chunk's complete lines are parsed at once ([`SnapshotReader`]) and their rows
+/// handed to the gate's store, which converts and writes them as they come
+/// ([`GateHandle::apply_snapshot`]); only a stream that ends with its end line, carrying the
+/// rows that line counts, is committed. A cut-off, malformed or miscounted stream changes
+/// nothing at the gate: its store and index stay as they were. Presence rows follow once the
+/// data is in.
+pub async fn apply_snapshot_stream<B, E>(
+    gate: &GateHandle,
+    stream: impl futures::Stream<Item = Result<B, E>>,
+) -> Result<AppliedSnapshot, SyncError>
+where
+    B: AsRef<[u8]>,
+    E: Into<SyncError>,
+{
+    let (parts_tx, parts_rx) = tokio::sync::mpsc::channel(16);
+    let feed = async move {
+        let mut stream = std::pin::pin!(stream);
+        let mut reader = SnapshotReader::default();
+        let mut parts = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Some(e.into()))?;
+            reader.chunk(chunk.as_ref(), &mut parts).map_err(Some)?;
+            for part in parts.drain(..) {
+                // A closed channel: the store stopped (a bad row); its error says why.
+                parts_tx.send(part).await.map_err(|_| None)?;
+            }
+        }
+        let done = reader.finish().map_err(Some)?;
+        parts_tx
+            .send(SnapshotPart::End {
+                data_version: done.version,
+            })
+            .await
+            .map_err(|_| None)?;
+        Ok::<_, Option<SyncError>>(done)
+    };
+    let (applied, fed) = tokio::join!(gate.apply_snapshot(parts_rx), feed);
+    let done = match (fed, applied) {
+        (Err(Some(e)), _) => return Err(e),
+        (_, Err(e)) => return Err(gate_err(format!("{e:#}"))),
+        (Err(None), Ok(())) => {
+            return Err(SyncError::Gate(
+                "the store stopped taking the snapshot".into(),
+            ));
+        }
+        (Ok(done), Ok(())) => done,
+    };
+    gate.apply_presence(&presence_records(&done.presence))
+        .await
+        .map_err(gate_err)?;
+    Ok(AppliedSnapshot {
+        version: done.version,
+        rows: done.rows,
+        settings: done.settings,
+    })
+}
+
+/// What a complete snapshot stream said besides its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotDone {
+    pub version: u64,
+    pub settings: GateSettings,
+    pub rows: u64,
+    pub presence: Vec<PresenceRow>,
+}
+
+/// Reads a snapshot stream chunk by chunk: splits the lines, parses each, checks the order
+/// (header first, in this binary's [`SNAPSHOT_FORMAT`]; nothing after the end) and turns row
+/// batches into the store's [`SnapshotPart`]s; [`SnapshotReader::finish`] checks that the
+/// stream ended with its end line and that the rows add up to its count. It never does IO.
+#[derive(Debug, Default)]
+pub struct SnapshotReader {
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    header: Option<SnapshotHeader>,
+    rows: u64,
+    end: Option<u64>,
+    presence: Vec<PresenceRow>,
+}
+
+impl SnapshotReader {
+    /// Takes the next chunk of the stream; the parts its complete lines carry are appended to
+    /// `out`.
+    pub fn chunk(&mut self, bytes: &[u8], out: &mut Vec<SnapshotPart>) -> Result<(), SyncError> {
+        let mut rest = bytes;
+        if !self.partial.is_empty() {
+            let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+                self.partial.extend_from_slice(rest);
+                return Ok(());
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..nl]);
+            rest = &rest[nl + 1..];
+            self.line(&line, out)?;
+        }
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            self.line(&rest[..nl], out)?;
+            rest = &rest[nl + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    fn line(&mut self, text: &[u8], out: &mut Vec<SnapshotPart>) -> Result<(), SyncError> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let line: SnapshotLine = serde_json::from_slice(text).map_err(|e| {
+            SyncError::Protocol(format!(
+                "snapshot line {}: {e}",
+                String::from_utf8_lossy(&text[..text.len().min(80)])
+            ))
+        })?;
+        if self.end.is_some() {
+            return Err(SyncError::Protocol("data after the snapshot's end".into()));
+        }
+        let header = matches!(line, SnapshotLine::Header(_));
+        if header != self.header.is_none() {
+            return Err(SyncError::Protocol(if header {
+                "a second snapshot header".into()
+            } else {
+                "snapshot rows before its header".into()
+            }));
+        }
+        self.rows += line.rows() as u64;
+        let part = match line {
+            SnapshotLine::Header(h) => {
+                if h.format != SNAPSHOT_FORMAT {
+                    return Err(SyncError::Protocol(format!(
+                        "the centre sent snapshot format {}, this gate reads format \
+                         {SNAPSHOT_FORMAT}: upgrade the centre and the gates together",
+                        h.format
+                    )));
+                }
+                // Version 0 means "no data" at the gate; the centre's log starts at 1.
+                if h.version == 0 {
+                    return Err(SyncError::Protocol(
+                        "the snapshot is at version 0 (the centre's change log is empty)".into(),
+                    ));
+                }
+                self.header = Some(h);
+                return Ok(());
+            }
+            SnapshotLine::End { rows } => {
+                self.end = Some(rows);
+                return Ok(());
+            }
+            SnapshotLine::Presence(rows) => {
+                self.presence
+                    .extend(rows.into_iter().map(PresenceRow::from));
+                return Ok(());
+            }
+            SnapshotLine::Permits(rows) => {
+                SnapshotPart::Permits(rows.into_iter().map(Into::into).collect())
+            }
+            SnapshotLine::Vehicles(rows) => {
+                SnapshotPart::Vehicles(rows.into_iter().map(Into::into).collect())
+            }
+            SnapshotLine::Credentials(rows) => {
+                SnapshotPart::Credentials(rows.into_iter().map(Into::into).collect())
+            }
+            SnapshotLine::Blacklist(rows) => SnapshotPart::Blacklist(rows),
+            SnapshotLine::Locks(rows) => SnapshotPart::Locks(rows),
+            SnapshotLine::Bookings(rows) => SnapshotPart::Bookings(rows),
+        };
+        out.push(part);
+        Ok(())
+    }
+
+    /// The stream has ended: it must have had its header and its end line, and carried the
+    /// rows the end line counts.
+    pub fn finish(self) -> Result<SnapshotDone, SyncError> {
+        if !self.partial.is_empty() {
+            return Err(SyncError::Protocol(
+                "the snapshot was cut off in the middle of a line".into(),
+            ));
+        }
+        let Some(header) = self.header else {
+            return Err(SyncError::Protocol("the snapshot has no header".into()));
+        };
+        match self.end {
+            Some(n) if n == self.rows => {}
+            Some(n) => {
+                return Err(SyncError::Protocol(format!(
+                    "the snapshot announced {n} rows and carried {}",
+                    self.rows
+                )));
+            }
+            None => return Err(SyncError::Protocol("the snapshot was cut off".into())),
+        }
+        Ok(SnapshotDone {
+            version: header.version,
+            settings: header.gate,
+            rows: self.rows,
+            presence: self.presence,
+        })
+    }
+}
+
 async fn repeat<F, Fut>(what: &'static str, shutdown: CancellationToken, mut step: F)
 where
     F: FnMut() -> Fut,
@@ -770,5 +918,171 @@ async fn execute(gate: &GateHandle, command: &GateCommand) -> Result<(), String>
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::store::{LockRow, PermitRow};
+    use crate::sync::wire::{CredentialWire, PermitWire, PresenceWire, VehicleWire};
+
+    fn permit(id: u32) -> PermitWire {
+        PermitWire::from(crate::gate::store::tests::permit_row(id))
+    }
+
+    /// A stream of 3 permits, 2 vehicles, a tag, a lock and a presence row: 8 rows.
+    fn lines() -> Vec<SnapshotLine> {
+        vec![
+            SnapshotLine::Header(SnapshotHeader {
+                format: SNAPSHOT_FORMAT,
+                version: 7,
+                gate: GateSettings::default(),
+            }),
+            SnapshotLine::Permits(vec![permit(1), permit(2)]),
+            SnapshotLine::Permits(vec![permit(3)]),
+            SnapshotLine::Vehicles(vec![
+                VehicleWire(1, "京A12345".into(), "blue".into(), vec![1]),
+                VehicleWire(2, "京B12345".into(), "blue".into(), vec![2, 3]),
+            ]),
+            SnapshotLine::Credentials(vec![CredentialWire("E200AB".into(), None, 1)]),
+            SnapshotLine::Locks(vec![LockRow {
+                id: 1,
+                plate: "京A12345".into(),
+                colour: None,
+                reason: "欠费".into(),
+                valid_from: 0,
+                valid_until: 10,
+            }]),
+            SnapshotLine::Presence(vec![PresenceWire(1, true, 1_000, 2)]),
+            SnapshotLine::End { rows: 8 },
+        ]
+    }
+
+    fn text(lines: &[SnapshotLine]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in lines {
+            serde_json::to_writer(&mut out, l).unwrap();
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn read(bytes: &[u8], chunk: usize) -> Result<(Vec<SnapshotPart>, SnapshotDone), SyncError> {
+        let mut reader = SnapshotReader::default();
+        let mut parts = Vec::new();
+        for c in bytes.chunks(chunk) {
+            reader.chunk(c, &mut parts)?;
+        }
+        Ok((parts, reader.finish()?))
+    }
+
+    fn protocol(r: Result<(Vec<SnapshotPart>, SnapshotDone), SyncError>) -> String {
+        match r {
+            Err(SyncError::Protocol(m)) => m,
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_reads_the_same_rows_however_the_network_splits_it() {
+        let bytes = text(&lines());
+        let (whole, done) = read(&bytes, bytes.len()).unwrap();
+        assert_eq!(done.version, 7);
+        assert_eq!(done.rows, 8);
+        assert_eq!(
+            done.presence,
+            vec![PresenceRow {
+                vehicle_id: 1,
+                inside: true,
+                since_ms: 1_000,
+                gate_id: 2
+            }]
+        );
+        assert_eq!(whole.len(), 5);
+        let SnapshotPart::Permits(p) = &whole[0] else {
+            panic!("permits first, got {:?}", whole[0]);
+        };
+        assert_eq!(p[1], PermitRow::from(permit(2)));
+        for chunk in [1, 2, 7, 100] {
+            let (parts, again) = read(&bytes, chunk).unwrap();
+            assert_eq!(
+                (parts, again),
+                (whole.clone(), done.clone()),
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_snapshot_without_its_end_line_is_refused_as_cut_off() {
+        let mut l = lines();
+        l.pop();
+        assert_eq!(protocol(read(&text(&l), 64)), "the snapshot was cut off");
+    }
+
+    #[test]
+    fn a_snapshot_cut_off_in_the_middle_of_a_line_is_refused() {
+        let bytes = text(&lines());
+        assert!(protocol(read(&bytes[..bytes.len() - 3], 64)).contains("middle of a line"));
+    }
+
+    #[test]
+    fn an_end_line_that_counts_other_rows_is_refused() {
+        let mut l = lines();
+        *l.last_mut().unwrap() = SnapshotLine::End { rows: 10 };
+        assert_eq!(
+            protocol(read(&text(&l), 64)),
+            "the snapshot announced 10 rows and carried 8"
+        );
+    }
+
+    #[test]
+    fn a_malformed_row_is_refused_naming_its_line() {
+        let mut bytes = text(&lines());
+        bytes.extend_from_slice(b"");
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replace(r#"[1,"E200AB"]"#, "x")
+            .replace(r#"["E200AB",null,1]"#, r#"["E200AB",null]"#);
+        let m = protocol(read(text.as_bytes(), 64));
+        assert!(m.starts_with("snapshot line {\"t\":\"credentials\""), "{m}");
+    }
+
+    #[test]
+    fn a_header_of_another_format_or_out_of_place_is_refused() {
+        let mut l = lines();
+        let SnapshotLine::Header(h) = &mut l[0] else {
+            unreachable!()
+        };
+        h.format = 1;
+        assert!(protocol(read(&text(&l), 64)).contains("snapshot format 1"));
+
+        let mut l = lines();
+        l.swap(0, 1);
+        assert_eq!(
+            protocol(read(&text(&l), 64)),
+            "snapshot rows before its header"
+        );
+
+        let mut l = lines();
+        l.insert(2, l[0].clone());
+        assert_eq!(protocol(read(&text(&l), 64)), "a second snapshot header");
+
+        let mut l = lines();
+        l.push(SnapshotLine::Locks(Vec::new()));
+        assert_eq!(
+            protocol(read(&text(&l), 64)),
+            "data after the snapshot's end"
+        );
+    }
+
+    #[test]
+    fn a_format_1_line_is_not_read_as_rows() {
+        // Format 1 sent one object per row; a gate of format 2 refuses it rather than guess.
+        let old = br#"{"t":"header","version":3,"gate":{"mode":"normal","anti_passback":"off","offline_policy":"cached","enabled":true,"lanes":[]}}"#;
+        let mut bytes = old.to_vec();
+        bytes.push(b'\n');
+        assert!(protocol(read(&bytes, 64)).starts_with("snapshot line"));
     }
 }

@@ -4,13 +4,23 @@
 //!
 //! Endpoints (all under the mutual-TLS listener; the gate is named by its certificate):
 //! - `GET  /sync/v1/snapshot` — everything the gate decides from, as NDJSON lines
-//!   ([`SnapshotLine`]): a header with the data version, the rows, an end line with the count.
+//!   ([`SnapshotLine`]): a header with the format and the data version, the rows in batches,
+//!   an end line with the row count.
 //! - `GET  /sync/v1/changes?since=V&wait_ms=N` — long poll: answers at once when the change log
 //!   is past `V`, else when it moves, else after `wait_ms` with nothing ([`Changes`]).
 //! - `POST /sync/v1/events` — a batch of journal events ([`EventBatch`] → [`EventAck`]).
 //! - `GET  /sync/v1/commands?wait_ms=N` — long poll for commands ([`PendingCommand`]s).
 //! - `POST /sync/v1/commands/{id}/ack` — the gate's [`CommandResult`].
 //! - `POST /sync/v1/health` — a [`HealthReport`] → [`HealthAck`].
+//!
+//! **Snapshot format 2** ([`SNAPSHOT_FORMAT`]). Each line is `{"t": KIND, "d": DATA}`. The
+//! bulk rows travel in batches of up to [`SNAPSHOT_BATCH`] per line, and permits, vehicles,
+//! tags and presence as positional arrays ([`PermitWire`], [`VehicleWire`],
+//! [`CredentialWire`], [`PresenceWire`]) rather than objects that repeat every field name:
+//! format 1 sent one object per line, and a million permits were 427 MiB to write and parse.
+//! The end line counts rows, not lines, so a cut-off stream is still detected. The centre and
+//! the gates are one binary, so there is no negotiation: a gate refuses a header of any other
+//! format (upgrade the centre and the gates together).
 //!
 //! This module never does IO.
 
@@ -32,27 +42,197 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 /// Events per upload batch the centre accepts.
 pub const MAX_BATCH: usize = 5_000;
 
-/// One line of the snapshot stream.
+/// The snapshot format this binary writes and reads (see the module header).
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+/// Rows per batch line of the snapshot stream.
+pub const SNAPSHOT_BATCH: usize = 1000;
+
+/// One line of the snapshot stream: `{"t": KIND, "d": DATA}` (the tag first, so a batch is
+/// read straight into its rows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[serde(tag = "t", content = "d", rename_all = "snake_case")]
 pub enum SnapshotLine {
-    /// First line: the data version (change-log sequence) the snapshot is at, and the gate's
-    /// settings.
-    Header {
-        version: u64,
-        gate: GateSettings,
-    },
-    Permit(PermitRow),
-    Vehicle(VehicleRow),
-    Credential(CredentialRow),
-    Blacklist(BlacklistRow),
-    Lock(LockRow),
-    Booking(BookingRow),
-    Presence(PresenceRow),
-    /// Last line: how many row lines came before it (a cut-off stream is detected).
+    /// First line: the format, the data version (change-log sequence) the snapshot is at, and
+    /// the gate's settings.
+    Header(SnapshotHeader),
+    Permits(Vec<PermitWire>),
+    Vehicles(Vec<VehicleWire>),
+    Credentials(Vec<CredentialWire>),
+    Blacklist(Vec<BlacklistRow>),
+    Locks(Vec<LockRow>),
+    Bookings(Vec<BookingRow>),
+    Presence(Vec<PresenceWire>),
+    /// Last line: how many rows the batches before it carried (a cut-off stream is detected).
     End {
         rows: u64,
     },
+}
+
+impl SnapshotLine {
+    /// The rows this line carries (0 for the header and the end).
+    pub fn rows(&self) -> usize {
+        match self {
+            SnapshotLine::Header(_) | SnapshotLine::End { .. } => 0,
+            SnapshotLine::Permits(r) => r.len(),
+            SnapshotLine::Vehicles(r) => r.len(),
+            SnapshotLine::Credentials(r) => r.len(),
+            SnapshotLine::Blacklist(r) => r.len(),
+            SnapshotLine::Locks(r) => r.len(),
+            SnapshotLine::Bookings(r) => r.len(),
+            SnapshotLine::Presence(r) => r.len(),
+        }
+    }
+}
+
+/// The snapshot's first line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    /// [`SNAPSHOT_FORMAT`] of the centre that wrote it.
+    pub format: u32,
+    pub version: u64,
+    pub gate: GateSettings,
+}
+
+/// A [`PermitRow`] on the snapshot wire: `[id, category, holder_id, holder_name, department,
+/// status, status_reason, valid_from, valid_until, gates, schedule, single_use, max_inside,
+/// version]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermitWire(
+    pub u32,
+    pub String,
+    pub u32,
+    pub String,
+    pub String,
+    pub String,
+    pub String,
+    pub u32,
+    pub u32,
+    pub String,
+    pub String,
+    pub bool,
+    pub Option<u16>,
+    pub u32,
+);
+
+impl From<PermitRow> for PermitWire {
+    fn from(r: PermitRow) -> PermitWire {
+        PermitWire(
+            r.id,
+            r.category,
+            r.holder_id,
+            r.holder_name,
+            r.department,
+            r.status,
+            r.status_reason,
+            r.valid_from,
+            r.valid_until,
+            r.gates,
+            r.schedule,
+            r.single_use,
+            r.max_inside,
+            r.version,
+        )
+    }
+}
+
+impl From<PermitWire> for PermitRow {
+    fn from(w: PermitWire) -> PermitRow {
+        let PermitWire(
+            id,
+            category,
+            holder_id,
+            holder_name,
+            department,
+            status,
+            status_reason,
+            valid_from,
+            valid_until,
+            gates,
+            schedule,
+            single_use,
+            max_inside,
+            version,
+        ) = w;
+        PermitRow {
+            id,
+            category,
+            holder_id,
+            holder_name,
+            department,
+            status,
+            status_reason,
+            valid_from,
+            valid_until,
+            gates,
+            schedule,
+            single_use,
+            max_inside,
+            version,
+        }
+    }
+}
+
+/// A [`VehicleRow`] on the snapshot wire: `[id, plate, colour, [permit ids]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VehicleWire(pub u32, pub String, pub String, pub Vec<u32>);
+
+impl From<VehicleRow> for VehicleWire {
+    fn from(r: VehicleRow) -> VehicleWire {
+        VehicleWire(r.id, r.plate, r.colour, r.permit_ids)
+    }
+}
+
+impl From<VehicleWire> for VehicleRow {
+    fn from(VehicleWire(id, plate, colour, permit_ids): VehicleWire) -> VehicleRow {
+        VehicleRow {
+            id,
+            plate,
+            colour,
+            permit_ids,
+        }
+    }
+}
+
+/// A [`CredentialRow`] on the snapshot wire: `[epc, tid or null, vehicle_id]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialWire(pub String, pub Option<String>, pub u32);
+
+impl From<CredentialRow> for CredentialWire {
+    fn from(r: CredentialRow) -> CredentialWire {
+        CredentialWire(r.epc, r.tid, r.vehicle_id)
+    }
+}
+
+impl From<CredentialWire> for CredentialRow {
+    fn from(CredentialWire(epc, tid, vehicle_id): CredentialWire) -> CredentialRow {
+        CredentialRow {
+            epc,
+            tid,
+            vehicle_id,
+        }
+    }
+}
+
+/// A [`PresenceRow`] on the snapshot wire: `[vehicle_id, inside, since_ms, gate_id]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceWire(pub u32, pub bool, pub i64, pub u16);
+
+impl From<PresenceRow> for PresenceWire {
+    fn from(r: PresenceRow) -> PresenceWire {
+        PresenceWire(r.vehicle_id, r.inside, r.since_ms, r.gate_id)
+    }
+}
+
+impl From<PresenceWire> for PresenceRow {
+    fn from(PresenceWire(vehicle_id, inside, since_ms, gate_id): PresenceWire) -> PresenceRow {
+        PresenceRow {
+            vehicle_id,
+            inside,
+            since_ms,
+            gate_id,
+        }
+    }
 }
 
 /// The gate's own settings from the centre.

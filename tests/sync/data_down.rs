@@ -189,3 +189,117 @@ async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_conn
     server_b.shutdown().await;
     gate.shutdown().await;
 }
+
+/// The centre's snapshot as bytes, fetched as gate 1.
+async fn snapshot_bytes(central: &Central) -> String {
+    let body = central
+        .gate_http(1)
+        .get(format!("{}/sync/v1/snapshot", central.sync.url()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// Feeds `body` to the gate in chunks of 7 bytes, as a slow network would.
+async fn feed(
+    gate: &gatehouse::gate::runtime::GateHandle,
+    body: &[u8],
+) -> Result<gatehouse::sync::client::AppliedSnapshot, gatehouse::sync::client::SyncError> {
+    let chunks: Vec<Result<Vec<u8>, std::convert::Infallible>> =
+        body.chunks(7).map(|c| Ok(c.to_vec())).collect();
+    gatehouse::sync::client::apply_snapshot_stream(gate, futures::stream::iter(chunks)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_miscounted_or_malformed_snapshot_changes_nothing_at_the_gate() {
+    for t in each_database().await {
+        let central = Central::start(t).await;
+        for n in 1..=3u8 {
+            central
+                .issue(&format!("持证人{n}"), &format!("京A1234{n}"), &hex(&epc(n)))
+                .await;
+        }
+        let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
+        let sync = Syncing::connect(&central, 1).await;
+        let h = gate.handle();
+        sync.client.pull_once(h, Duration::ZERO).await.unwrap();
+        let version = h.shared().store.data_version().await.unwrap();
+
+        // The centre moves on: its snapshot now holds a fourth permit, vehicle and tag.
+        let (vehicle, permit) = central.issue("新人", "京C34567", &hex(&epc(9))).await;
+        let good = snapshot_bytes(&central).await;
+        let end = r#"{"t":"end","d":{"rows":12}}"#;
+        assert!(good.ends_with(&format!("{end}\n")), "{good}");
+        let row = format!(r#"[{vehicle},"京C34567","blue",[{permit}]]"#);
+        assert!(good.contains(&row), "{good}");
+        let broken = [
+            (
+                "without its end line",
+                good.replace(&format!("{end}\n"), ""),
+            ),
+            (
+                "cut off mid-line",
+                good.replace(&format!("{end}\n"), r#"{"t":"end","d":{"ro"#),
+            ),
+            (
+                "with an end line counting other rows",
+                good.replace(end, r#"{"t":"end","d":{"rows":13}}"#),
+            ),
+            (
+                "with a row missing a field",
+                good.replace(&row, &format!(r#"[{vehicle},"京C34567",[{permit}]]"#)),
+            ),
+            (
+                "with an empty plate",
+                good.replace(&row, &format!(r#"[{vehicle},"","blue",[{permit}]]"#)),
+            ),
+            (
+                "with a vehicle holding a permit the snapshot lacks",
+                good.replace(&row, &format!(r#"[{vehicle},"京C34567","blue",[999999]]"#)),
+            ),
+            (
+                "with data after its end",
+                format!("{good}{}\n", r#"{"t":"locks","d":[]}"#),
+            ),
+        ];
+        for (what, body) in broken {
+            let refused = feed(h, body.as_bytes()).await;
+            assert!(refused.is_err(), "a snapshot {what} was applied");
+            println!("a snapshot {what}: {}", refused.unwrap_err());
+            assert_eq!(
+                h.shared().store.data_version().await.unwrap(),
+                version,
+                "a snapshot {what} moved the data version"
+            );
+            assert_eq!(
+                h.shared().store.counts().await.unwrap(),
+                (3, 3, 3),
+                "{what}"
+            );
+            let index = h.shared().index();
+            assert_eq!(index.permit_count(), 3, "{what}");
+            assert_eq!(index.data_version(), version, "{what}");
+            assert!(index.permit(PermitId(permit as u32)).is_none(), "{what}");
+        }
+
+        // The whole stream, in the same small chunks, is applied.
+        let applied = feed(h, good.as_bytes()).await.unwrap();
+        assert_eq!(applied.rows, 12);
+        assert!(applied.version > version);
+        assert_eq!(h.shared().store.counts().await.unwrap(), (4, 4, 4));
+        let index = h.shared().index();
+        assert_eq!(index.data_version(), applied.version);
+        assert!(index.permit(PermitId(permit as u32)).is_some());
+        assert!(
+            index
+                .credential(&Epc::from_bytes(&epc(9)).unwrap())
+                .is_some()
+        );
+        drop(index);
+        gate.shutdown().await;
+    }
+}
