@@ -1769,6 +1769,50 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_of_the_first_schema_keeps_its_vehicles_and_their_unique_plates_after_the_upgrade()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            // The store as the first release made it: migration 0001 only.
+            let mut first = sqlx::migrate!("./migrations/gate-store");
+            first.migrations = std::borrow::Cow::Owned(first.migrations[..1].to_vec());
+            let options = SqliteConnectOptions::from_str("sqlite://")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new()
+                .connect_with(options)
+                .await
+                .unwrap();
+            first.run(&pool).await.unwrap();
+            sqlx::query(
+                "INSERT INTO vehicles (id, plate, colour, permit_ids) VALUES (7, '京A12345', 'blue', '1,2')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let store = Store::open(&path).await.unwrap();
+        let kept: (i64, String, String) =
+            sqlx::query_as("SELECT id, plate, permit_ids FROM vehicles")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(kept, (7, "京A12345".into(), "1,2".into()));
+        let duplicate = sqlx::query(
+            "INSERT INTO vehicles (id, plate, colour, permit_ids) VALUES (8, '京A12345', 'blue', '')",
+        )
+        .execute(&store.pool)
+        .await;
+        assert!(
+            duplicate.is_err(),
+            "the plate index is missing after the upgrade"
+        );
+    }
+
+    #[tokio::test]
     async fn a_snapshot_cut_off_bad_or_refused_by_the_index_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store.db")).await.unwrap();
