@@ -26,7 +26,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
 use crate::central::api::error::{ApiError, Msg};
-use crate::central::db::{Actor, Arg, Db, DbKind, Filter, RepoError, now_ms};
+use crate::central::db::{Actor, Arg, Db, DbKind, RepoError, now_ms};
 use crate::central::repo::persons::{self, NewPerson, check_id_card};
 use crate::central::repo::vehicles::VEHICLE_TYPES;
 use crate::central::stats::SITE_TZ;
@@ -875,27 +875,6 @@ fn batch(db: &Db) -> usize {
     }
 }
 
-async fn insert_many(
-    conn: &mut AnyConnection,
-    target: &str,
-    rows: &[Vec<Arg>],
-    batch: usize,
-) -> Result<(), RepoError> {
-    for chunk in rows.chunks(batch) {
-        let mut f = Filter::new();
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|row| {
-                let ps: Vec<String> = row.iter().map(|a| f.arg(a.clone())).collect();
-                format!("({})", ps.join(", "))
-            })
-            .collect();
-        let sql = format!("INSERT INTO {target} VALUES {}", values.join(", "));
-        f.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 /// `n` fresh ids for `table`, so its rows can be written in multi-row INSERTs and still be
 /// audited by id (neither database promises the order of `RETURNING` rows). The one dialect
 /// difference of this module: PostgreSQL draws them from the identity sequence; SQLite counts
@@ -966,12 +945,11 @@ pub async fn commit(
                 written.push((persons::ENTITY, id, v));
             }
             for chunk in values.chunks(batch) {
-                insert_many(
+                crate::central::db::insert_values(
                     &mut tx,
                     "persons (id, name, category, department, phone, id_card, created_ms, updated_ms)",
                     chunk,
-                    batch,
-                )
+                    batch, "",)
                 .await?;
                 progress
                     .done
@@ -996,12 +974,11 @@ pub async fn commit(
                 written.push((crate::central::repo::vehicles::ENTITY, id, json));
             }
             for chunk in values.chunks(batch) {
-                insert_many(
+                crate::central::db::insert_values(
                     &mut tx,
                     "vehicles (id, plate, plate_colour, vehicle_type, owner_id, note, created_ms, updated_ms)",
                     chunk,
-                    batch,
-                )
+                    batch, "",)
                 .await?;
                 progress
                     .done
@@ -1036,23 +1013,25 @@ pub async fn commit(
                 written.push((crate::central::repo::permits::ENTITY, id, json));
             }
             for chunk in values.chunks(batch) {
-                insert_many(
+                crate::central::db::insert_values(
                     &mut tx,
                     "permits (id, category, holder_id, valid_from_ms, valid_until_ms, gates, \
                      schedule, single_use, status, status_reason, version, created_ms, updated_ms)",
                     chunk,
                     batch,
+                    "",
                 )
                 .await?;
                 progress
                     .done
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
-            insert_many(
+            crate::central::db::insert_values(
                 &mut tx,
                 "permit_vehicles (permit_id, vehicle_id)",
                 &links,
                 batch,
+                "",
             )
             .await?;
         }
@@ -1072,12 +1051,11 @@ pub async fn commit(
             ]
         })
         .collect();
-    insert_many(
+    crate::central::db::insert_values(
         &mut tx,
         "audit_log (at_ms, operator_id, operator_name, action, entity, entity_id, before_json, after_json)",
         &audits,
-        batch,
-    )
+        batch, "",)
     .await?;
     let changes: Vec<Vec<Arg>> = written
         .iter()
@@ -1090,11 +1068,12 @@ pub async fn commit(
             ]
         })
         .collect();
-    insert_many(
+    crate::central::db::insert_values(
         &mut tx,
         "change_log (at_ms, entity, entity_id, op)",
         &changes,
         batch,
+        "",
     )
     .await?;
     let summary = serde_json::json!({"rows": written.len()});

@@ -464,6 +464,31 @@ fn like_escape(text: &str) -> String {
     out
 }
 
+/// `INSERT INTO target VALUES (…), (…) suffix` for `rows`, `per_statement` rows a statement
+/// (`suffix` is e.g. an `ON CONFLICT` clause, or empty). The portable multi-row INSERT the bulk
+/// import and the statistics' SQLite path share.
+pub(crate) async fn insert_values(
+    conn: &mut AnyConnection,
+    target: &str,
+    rows: &[Vec<Arg>],
+    per_statement: usize,
+    suffix: &str,
+) -> Result<(), RepoError> {
+    for chunk in rows.chunks(per_statement) {
+        let mut f = Filter::new();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|row| {
+                let ps: Vec<String> = row.iter().map(|a| f.arg(a.clone())).collect();
+                format!("({})", ps.join(", "))
+            })
+            .collect();
+        let sql = format!("INSERT INTO {target} VALUES {} {suffix}", values.join(", "));
+        f.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -654,21 +654,7 @@ async fn upsert(
                 .await?;
         }
         DbKind::Sqlite => {
-            for chunk in rows.chunks(SQLITE_ROWS) {
-                let mut f = Filter::new();
-                let values: Vec<String> = chunk
-                    .iter()
-                    .map(|row| {
-                        let ps: Vec<String> = row.iter().map(|a| f.arg(a.clone())).collect();
-                        format!("({})", ps.join(", "))
-                    })
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO {target} VALUES {} {conflict}",
-                    values.join(", ")
-                );
-                f.bind(sqlx::query(&sql)).execute(&mut *conn).await?;
-            }
+            crate::central::db::insert_values(conn, target, rows, SQLITE_ROWS, conflict).await?;
         }
     }
     Ok(())
