@@ -250,12 +250,28 @@ async fn sigkill_at_random_moments_loses_no_event_and_leaves_no_open_without_its
         })
         .map(|e| e.at)
         .collect();
-    let module_opens: Vec<DateTime<Utc>> = io
-        .coil_log()
-        .iter()
-        .filter(|c| c.coil == Some(LaneCoil::Open) && c.on == Some(true) && c.refused.is_none())
-        .map(|c| base.1 + chrono::Duration::from_std(c.at.duration_since(base.0)).unwrap())
-        .collect();
+    // An OPEN is the contact being made: the controller sends a write whose answer timed out
+    // again (writing a coil is idempotent), so a second "on" while the contact is already made
+    // is the same OPEN, not another one.
+    let mut contact_made = false;
+    let mut repeated_writes = 0;
+    let mut module_opens: Vec<DateTime<Utc>> = Vec::new();
+    for c in io.coil_log().iter() {
+        if c.coil != Some(LaneCoil::Open) || c.refused.is_some() {
+            continue;
+        }
+        match c.on {
+            Some(true) if !contact_made => {
+                contact_made = true;
+                module_opens.push(
+                    base.1 + chrono::Duration::from_std(c.at.duration_since(base.0)).unwrap(),
+                );
+            }
+            Some(true) => repeated_writes += 1,
+            Some(false) => contact_made = false,
+            None => {}
+        }
+    }
     let mut kinds = std::collections::BTreeMap::new();
     for e in &events {
         let key = match &e.body {
@@ -268,7 +284,8 @@ async fn sigkill_at_random_moments_loses_no_event_and_leaves_no_open_without_its
     }
     println!("events by kind: {kinds:?}");
     println!(
-        "{KILLS} kills, {vehicles} vehicles, {} events, {} OPENs journalled, {} OPENs at the barrier",
+        "{KILLS} kills, {vehicles} vehicles, {} events, {} OPENs journalled, {} OPENs at the barrier \
+         ({repeated_writes} repeated writes of a made OPEN contact)",
         events.len(),
         journal_opens.len(),
         module_opens.len()
@@ -294,7 +311,10 @@ async fn sigkill_at_random_moments_loses_no_event_and_leaves_no_open_without_its
         assert!(
             next < journal_opens.len()
                 && journal_opens[next] <= *at + chrono::Duration::milliseconds(20),
-            "OPEN #{i} at the barrier ({at}) has no journalled OPEN before it"
+            "OPEN #{i} at the barrier ({at}) has no journalled OPEN before it\n\
+             journalled OPENs: {journal_opens:?}\nOPENs at the barrier: {module_opens:?}\n\
+             the controllers' log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         next += 1;
     }
