@@ -138,7 +138,8 @@ async fn fill_store(store: &Store) {
 struct Bench {
     /// The tag to report at the next inventory.
     pending_tag: Mutex<Option<[u8; 12]>>,
-    /// When the last byte of the tag report was written.
+    /// Just before the tag report was written (its last byte is on the line a few µs later,
+    /// so the figure errs long by the write call).
     tag_sent: Mutex<Option<Instant>>,
     /// When the read holding the first byte of an OPEN arrived.
     open_seen: Mutex<Option<Instant>>,
@@ -182,8 +183,10 @@ async fn reader_end(mut dev: PtyDevice, bench: Arc<Bench>) {
                 }
                 .encode(&mut out)
                 .unwrap();
-                dev.write_all(&out).await.unwrap();
+                // Taken just before the write: the lane, on its own thread, may act on the
+                // report before this task runs again after writing it.
                 *bench.tag_sent.lock().unwrap() = Some(Instant::now());
+                dev.write_all(&out).await.unwrap();
             } else {
                 // A real reader spends milliseconds per round; don't spin the controller.
                 tokio::time::sleep(Duration::from_millis(2)).await;

@@ -1,6 +1,7 @@
-//! The gate runtime: one task per lane that wires the devices to the pure core.
+//! The gate runtime: one thread per lane that wires the devices to the pure core.
 //!
-//! For each lane, a reader task keeps the UHF reader open (reopening with backoff after a hang-up
+//! Each lane runs on a thread of its own with a single-threaded runtime ([`spawn_lane_thread`]),
+//! so that a tag report's path to the OPEN stays on one thread. On it, a reader task keeps the UHF reader open (reopening with backoff after a hang-up
 //! or silence) and forwards tag reads; an I/O task ([`crate::gate::io_task`]) owns the Modbus
 //! link, polls the inputs every `poll_ms` and carries out barrier commands ahead of polls; the
 //! lane task owns the [`Lane`] state machine. On every tag read it: applies the [`TagFilter`]
@@ -230,22 +231,27 @@ impl GateHandle {
                 status_tx.clone(),
                 io_tx,
             );
-            tasks.spawn(
-                IoTask::new(
-                    lane_config.clone(),
-                    shared.journal.clone(),
-                    status_tx.clone(),
-                )
-                .run(io_rx, io_reports_tx, shutdown.clone()),
-            );
-            tasks.spawn(reader_loop(
+            let io = IoTask::new(
+                lane_config.clone(),
+                shared.journal.clone(),
+                status_tx.clone(),
+            )
+            .run(io_rx, io_reports_tx, shutdown.clone());
+            let reader = reader_loop(
                 lane_config.clone(),
                 shared.journal.clone(),
                 reader_tx,
                 status_tx,
                 shutdown.clone(),
-            ));
-            tasks.spawn(task.run(reader_rx, cmd_rx, io_reports_rx, shutdown.clone()));
+            );
+            let lane = task.run(reader_rx, cmd_rx, io_reports_rx, shutdown.clone());
+            let finished = spawn_lane_thread(&lane_config.id, async move {
+                tokio::join!(io, reader, lane);
+            })?;
+            tasks.spawn(async move {
+                // An error here means the lane's thread panicked; its panic has been printed.
+                let _ = finished.await;
+            });
             lanes.insert(lane_config.id.clone(), cmd_tx);
             status.insert(lane_config.id.clone(), status_rx);
         }
@@ -443,6 +449,31 @@ impl GateHandle {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Runs a lane's three parts (reader, I/O, state machine) on a thread of their own, on a
+/// single-threaded runtime with its own timers and device polling: a tag report wakes one
+/// thread, and the decision, the journal commit and the OPEN written to the I/O module follow
+/// on it without a hand-off between threads (each such hop is a wake-up at the scheduler's
+/// mercy on a busy machine), and nothing else the gate does (sync, snapshots, the booth's HTTP)
+/// runs in between. The receiver resolves when the lane's parts have all stopped.
+fn spawn_lane_thread(
+    lane: &str,
+    parts: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<oneshot::Receiver<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .with_context(|| format!("cannot build the runtime of lane {lane}"))?;
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("lane-{lane}"))
+        .spawn(move || {
+            runtime.block_on(parts);
+            let _ = done_tx.send(());
+        })
+        .with_context(|| format!("cannot start the thread of lane {lane}"))?;
+    Ok(done_rx)
 }
 
 /// Parses a stored mode name.
