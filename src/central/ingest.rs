@@ -1,11 +1,13 @@
 //! Accepting a gate's uploaded events: store them exactly once ([`repo::events::ingest`], which
 //! in the same transaction keeps the statistics current and records the campus-wide presence
-//! the passages change), then tell the live pages about exactly the ones stored. The sync
-//! endpoint calls this, never the repository directly, so every stored event also reaches the
-//! live view.
+//! the passages change), then wake the sync server's presence publisher if presence changed
+//! (it announces the change to every gate) and tell the live pages about exactly the events
+//! stored. The sync endpoint calls this, never the repository directly, so every stored event
+//! also reaches the live view and every presence change the gates.
 //!
-//! An upload that SQLite refuses because another writer committed first is tried again (see
-//! [`is_busy`]); nothing of it was written.
+//! An upload that SQLite refuses because another writer committed first, or that PostgreSQL
+//! refuses because another upload of the same gate stored one of its events first, is tried
+//! again (see [`is_busy`], [`is_collision`]); nothing of it was written.
 //!
 //! What it never does: authenticate the gate (the sync layer has done so and passes the gate's
 //! id from its certificate), or publish an event that was already stored.
@@ -34,7 +36,7 @@ pub async fn accept(
     let mut attempt = 0u32;
     let outcome = loop {
         match events::ingest(&state.db, gate_id, events).await {
-            Err(e) if attempt < BUSY_RETRIES && is_busy(&e) => {
+            Err(e) if attempt < BUSY_RETRIES && (is_busy(&e) || is_collision(&e)) => {
                 attempt += 1;
                 // Jitter, so that gates that collided do not collide again in step.
                 let pause = 1
@@ -46,6 +48,9 @@ pub async fn accept(
         }
     };
     crate::metrics::ingested(gate_id, outcome.stored as u64);
+    if outcome.presence_changed > 0 {
+        state.presence_queued.notify_one();
+    }
     if !outcome.stored_seqs.is_empty() {
         // `stored_seqs` is ascending; an upload's repeats were stored as their first copy.
         let mut seen = std::collections::HashSet::with_capacity(outcome.stored_seqs.len());
@@ -80,6 +85,20 @@ fn is_busy(e: &RepoError) -> bool {
         RepoError::Database(sqlx::Error::Database(d)) => {
             matches!(d.code().as_deref(), Some("5" | "6" | "261" | "262" | "517"))
                 || d.message().contains("database is locked")
+        }
+        _ => false,
+    }
+}
+
+/// Whether PostgreSQL refused the upload because another upload of the same gate stored one of
+/// its events first: possible only before the gate's watermark row exists (later uploads of a
+/// gate wait for each other on that row, see [`events::ingest`]). Nothing of it was written;
+/// tried again, it finds those events stored and skips them.
+fn is_collision(e: &RepoError) -> bool {
+    match e {
+        RepoError::Database(sqlx::Error::Database(d)) => {
+            d.code().as_deref() == Some("23505")
+                && d.constraint().is_none_or(|c| c == "passage_events_pkey")
         }
         _ => false,
     }

@@ -186,6 +186,32 @@ impl IntoResponse for SyncError {
     }
 }
 
+/// Announces the campus-wide presence that uploads queue
+/// ([`crate::central::repo::sync::publish_presence`]):
+/// once at start (what a crash left queued), then whenever an upload wakes it
+/// ([`AppState::presence_queued`]); uploads committed while it works are announced together by
+/// its next round. Stops with the router (when `heads` has no receiver left).
+async fn publish_presence(app: AppState, heads: watch::Sender<Heads>) {
+    loop {
+        match crate::central::repo::sync::publish_presence(&app.db).await {
+            Ok(_) => {
+                tokio::select! {
+                    _ = heads.closed() => return,
+                    _ = app.presence_queued.notified() => {}
+                }
+            }
+            Err(_) if app.db.pool().is_closed() => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot announce campus presence; trying again");
+                tokio::select! {
+                    _ = heads.closed() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// The sync endpoints as a router. Serve it behind the mTLS listener (which inserts
 /// [`GateIdentity`]); a request without one is refused. Spawns the watcher, which stops when
 /// the router is dropped. `database_url`: on PostgreSQL, the URL the watcher LISTENs with
@@ -193,6 +219,7 @@ impl IntoResponse for SyncError {
 pub fn router(app: AppState, database_url: Option<String>) -> Router {
     let (tx, heads) = watch::channel(Heads::default());
     let published = Published::default();
+    tokio::spawn(publish_presence(app.clone(), tx.clone()));
     tokio::spawn(watch_heads(
         app.clone(),
         database_url,

@@ -57,3 +57,50 @@ async fn a_vehicle_that_entered_at_gate_1_is_refused_entry_at_gate_2_under_hard_
         gate2.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_an_upload_queued_but_nobody_announced_is_announced_when_a_sync_server_starts() {
+    for t in each_database().await {
+        let central = Central::start(t).await;
+        let (vehicle, _) = central.issue("李四", "京B54321", &hex(&epc(2))).await;
+        // What an upload leaves when the server dies between its commit and the announcement:
+        // the presence stored, the vehicle queued, no change-log entry.
+        let db = central.app.db.clone();
+        sqlx::query(
+            "INSERT INTO vehicle_presence (vehicle_id, inside, since_ms, gate_id) \
+             VALUES ($1, 1, $2, 1)",
+        )
+        .bind(vehicle)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(db.pool())
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO presence_pending (vehicles) VALUES ($1)")
+            .bind(vehicle.to_string())
+            .execute(db.pool())
+            .await
+            .unwrap();
+
+        // A sync server starting (here a second instance on the same database) announces it,
+        // with no upload to wake it.
+        let (_state, server) = central.second_instance().await;
+        wait_for("the queued presence to be announced", || async {
+            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM presence_pending")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            let announced: Vec<String> = sqlx::query_scalar(
+                "SELECT entity_id FROM change_log WHERE entity = 'presence_batch'",
+            )
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+            let listed = announced
+                .iter()
+                .any(|list| list.split(',').any(|v| v == vehicle.to_string()));
+            (pending == 0 && listed).then_some(())
+        })
+        .await;
+        server.shutdown().await;
+    }
+}

@@ -52,6 +52,9 @@ pub struct AppState {
     pub retention: crate::central::retention::RetentionConfig,
     /// Bulk import jobs and their progress.
     pub jobs: bulk::Jobs,
+    /// Woken by an upload that queued campus-presence changes, for the sync server's presence
+    /// publisher ([`crate::central::repo::sync::publish_presence`]).
+    pub presence_queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             live: crate::central::live::LiveHub::new(),
             retention: Default::default(),
             jobs: Default::default(),
+            presence_queued: Default::default(),
         }
     }
 }

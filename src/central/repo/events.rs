@@ -25,9 +25,9 @@ use crate::central::stats;
 use crate::domain::Plate;
 use crate::gate::journal::{EventBody, JournalEvent};
 
-/// Events per INSERT statement on PostgreSQL: 13 values each, well under its 65,535 bound
-/// parameters; one statement saves 499 round trips.
-const PG_BATCH: usize = 500;
+/// Events per INSERT statement on PostgreSQL (one JSON parameter, see [`insert_pg`]): an
+/// upload of a gate's usual batch is one statement, and a huge one is bounded in memory.
+const PG_BATCH: usize = 5_000;
 /// Events per INSERT statement on SQLite. SQLite is in-process (no round trips), and through
 /// sqlx a statement with thousands of parameters is slower per row than a small one reused from
 /// the statement cache (measured: 5,000 events in ~1.2 s at 500 a statement, ~65 ms at 10,
@@ -46,6 +46,9 @@ pub struct IngestOutcome {
     pub duplicates: u64,
     /// The gate's watermark after this upload: every event 1..=this is stored.
     pub highest_contiguous: u64,
+    /// Vehicles whose campus-wide presence this upload changed (queued for announcement).
+    #[serde(skip)]
+    pub presence_changed: u64,
 }
 
 /// A stored passage event as the API shows it.
@@ -182,22 +185,146 @@ pub async fn ingest(
     // Repeats within the upload count as duplicates; the first copy is the one stored. Events
     // at or below the watermark were stored before (and may since have been purged by the
     // retention rule): duplicates too, so a purged event re-sent is never counted again.
-    let mark = current_watermark(&mut tx, gate_id).await?;
+    let mark = current_watermark(&mut tx, db.kind(), gate_id).await?;
     let mut seen = std::collections::HashSet::with_capacity(events.len());
     let unique: Vec<&JournalEvent> = events
         .iter()
         .filter(|e| e.seq as i64 > mark && seen.insert(e.seq))
         .collect();
     let mut stored_seqs: Vec<u64> = Vec::with_capacity(unique.len());
-    // The one dialect difference here: the batch size (see the constants).
-    let batch = match db.kind() {
-        DbKind::Sqlite => SQLITE_BATCH,
-        DbKind::Postgres => PG_BATCH,
+    match db.kind() {
+        DbKind::Postgres => {
+            insert_pg(&mut tx, gate_id, received, &unique, &mut stored_seqs).await?
+        }
+        DbKind::Sqlite => {
+            insert_sqlite(&mut tx, gate_id, received, &unique, &mut stored_seqs).await?
+        }
+    }
+    stored_seqs.sort_unstable();
+    let fresh: Vec<&JournalEvent> = unique
+        .iter()
+        .copied()
+        .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
+        .collect();
+    stats::apply(&mut tx, gate_id, &fresh).await?;
+    // Every unique event above the mark is stored now (inserted, or there already).
+    let mut present: Vec<i64> = unique.iter().map(|e| e.seq as i64).collect();
+    present.sort_unstable();
+    let highest = advance_watermark(&mut tx, gate_id, mark, &present).await?;
+    let presence_changed = sync::record_presence(&mut tx, gate_id, &fresh).await?;
+    tx.commit().await?;
+    let stored = stored_seqs.len() as u64;
+    Ok(IngestOutcome {
+        stored,
+        stored_seqs,
+        duplicates: events.len() as u64 - stored,
+        highest_contiguous: highest as u64,
+        presence_changed,
+    })
+}
+
+/// Inserts `events` into PostgreSQL: first it asks which of them are stored already (beyond
+/// the watermark: an upload that followed a gap, sent again), then inserts the others with a
+/// plain INSERT, cheaper than `ON CONFLICT DO NOTHING`, which searches the primary key once more
+/// for every row before inserting it. The gate's watermark row, locked by
+/// [`current_watermark`], keeps another upload of the same gate from storing one meanwhile; a
+/// gate's very first uploads have no row to lock, and a collision there fails the whole
+/// transaction with a unique violation, which the caller tries again
+/// ([`crate::central::ingest`]).
+///
+/// One statement per [`PG_BATCH`] events whose text never changes (prepared once per
+/// connection): the rows travel as one JSON parameter that `json_to_recordset` unpacks.
+async fn insert_pg(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    received: i64,
+    events: &[&JournalEvent],
+    stored_seqs: &mut Vec<u64>,
+) -> Result<(), RepoError> {
+    /// One event as the statement's JSON parameter names it (short keys: less to parse).
+    #[derive(Serialize)]
+    struct Row<'a> {
+        s: i64,
+        l: &'a str,
+        k: &'a str,
+        a: i64,
+        p: Option<String>,
+        v: Option<i64>,
+        m: Option<i64>,
+        d: Option<String>,
+        g: Option<i64>,
+        r: Option<String>,
+        b: String,
+    }
+    const SQL: &str = "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, \
+         plate, vehicle_id, permit_id, direction, granted, reason, body) \
+         SELECT $1, s, l, k, a, $2, p, v, m, d, g, r, b FROM json_to_recordset($3::json) \
+         AS t(s bigint, l text, k text, a bigint, p text, v bigint, m bigint, d text, g bigint, \
+         r text, b text)";
+    let (Some(low), Some(high)) = (
+        events.iter().map(|e| e.seq).min(),
+        events.iter().map(|e| e.seq).max(),
+    ) else {
+        return Ok(());
     };
-    let full = insert_sql(batch.min(unique.len()));
-    for chunk in unique.chunks(batch) {
+    let stored: Vec<i64> = sqlx::query_scalar(
+        "SELECT seq FROM passage_events WHERE gate_id = $1 AND seq >= $2 AND seq <= $3",
+    )
+    .bind(gate_id)
+    .bind(low as i64)
+    .bind(high as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
+    let events: Vec<&JournalEvent> = events
+        .iter()
+        .copied()
+        .filter(|e| !stored.contains(&(e.seq as i64)))
+        .collect();
+    for chunk in events.chunks(PG_BATCH) {
+        let rows: Vec<Row> = chunk
+            .iter()
+            .map(|e| {
+                let flat = flatten(&e.body);
+                Row {
+                    s: e.seq as i64,
+                    l: e.lane.as_str(),
+                    k: e.body.kind(),
+                    a: e.at.timestamp_millis(),
+                    p: flat.plate,
+                    v: flat.vehicle_id,
+                    m: flat.permit_id,
+                    d: flat.direction,
+                    g: flat.granted,
+                    r: flat.reason,
+                    b: serde_json::to_string(&e.body).expect("event bodies always serialise"),
+                }
+            })
+            .collect();
+        let json = serde_json::to_string(&rows).expect("event rows always serialise");
+        sqlx::query(SQL)
+            .bind(gate_id)
+            .bind(received)
+            .bind(json)
+            .execute(&mut *conn)
+            .await?;
+        stored_seqs.extend(chunk.iter().map(|e| e.seq));
+    }
+    Ok(())
+}
+
+/// Inserts `events` into SQLite with multi-row `VALUES` statements of [`SQLITE_BATCH`] rows.
+async fn insert_sqlite(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    received: i64,
+    events: &[&JournalEvent],
+    stored_seqs: &mut Vec<u64>,
+) -> Result<(), RepoError> {
+    let full = insert_sql(SQLITE_BATCH.min(events.len()));
+    for chunk in events.chunks(SQLITE_BATCH) {
         let tail;
-        let sql = if chunk.len() == batch.min(unique.len()) {
+        let sql = if chunk.len() == SQLITE_BATCH.min(events.len()) {
             &full
         } else {
             tail = insert_sql(chunk.len());
@@ -222,31 +349,11 @@ pub async fn ingest(
                 .bind(flat.reason)
                 .bind(body);
         }
-        for r in q.fetch_all(&mut *tx).await? {
+        for r in q.fetch_all(&mut *conn).await? {
             stored_seqs.push(r.try_get::<i64, _>("seq")? as u64);
         }
     }
-    stored_seqs.sort_unstable();
-    let fresh: Vec<&JournalEvent> = unique
-        .iter()
-        .copied()
-        .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
-        .collect();
-    stats::apply(&mut tx, gate_id, &fresh).await?;
-    // Every unique event above the mark is stored now (inserted, or there already).
-    let mut present: Vec<i64> = unique.iter().map(|e| e.seq as i64).collect();
-    present.sort_unstable();
-    let highest = advance_watermark(&mut tx, gate_id, mark, &present).await?;
-    // Last: its change-log entry takes the change log's ordering lock until the commit.
-    sync::record_presence(&mut tx, gate_id, &fresh).await?;
-    tx.commit().await?;
-    let stored = stored_seqs.len() as u64;
-    Ok(IngestOutcome {
-        stored,
-        stored_seqs,
-        duplicates: events.len() as u64 - stored,
-        highest_contiguous: highest as u64,
-    })
+    Ok(())
 }
 
 /// The INSERT of `rows` events, each new one's `seq` returned.
@@ -326,16 +433,28 @@ async fn advance_watermark(
     Ok(mark)
 }
 
-async fn current_watermark(conn: &mut AnyConnection, gate_id: i64) -> Result<i64, RepoError> {
-    Ok(
-        sqlx::query("SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1")
-            .bind(gate_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get("contiguous_seq"))
-            .transpose()?
-            .unwrap_or(0),
-    )
+/// The gate's watermark at the start of an upload. On PostgreSQL its row is locked until the
+/// commit, so one gate's uploads (a retry beside a slow first try, or two instances) are stored
+/// one after the other and [`insert_pg`] can skip what is stored by looking first. SQLite has
+/// one writer at a time anyway.
+async fn current_watermark(
+    conn: &mut AnyConnection,
+    kind: DbKind,
+    gate_id: i64,
+) -> Result<i64, RepoError> {
+    let sql = match kind {
+        DbKind::Postgres => {
+            "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1 FOR UPDATE"
+        }
+        DbKind::Sqlite => "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1",
+    };
+    Ok(sqlx::query(sql)
+        .bind(gate_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("contiguous_seq"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// The gate's watermark: every event 1..=this is stored (0 if none is).

@@ -1015,15 +1015,14 @@ pub async fn alarm_gap(
 }
 
 /// Records campus-wide presence from the passage events an ingest has just stored (entries
-/// inside, exits outside), in the ingest's transaction, and logs the vehicles it changed in
-/// **one** change-log entry ([`PRESENCE_BATCH`], the vehicle ids comma-separated) so every gate
-/// learns them from its next delta. A passage older than the recorded one changes nothing.
-/// Returns how many vehicles changed.
+/// inside, exits outside), in the ingest's transaction, and queues the vehicles it changed for
+/// [`publish_presence`] (one `presence_pending` row, the vehicle ids comma-separated). A passage
+/// older than the recorded one changes nothing. Returns how many vehicles changed.
 ///
-/// Call it last before the commit: on PostgreSQL the change log's trigger takes a
-/// transaction-wide advisory lock, which then serialises only the commits of concurrent
-/// uploads, not their work. The presence rows are taken in one order (by vehicle, in
-/// multi-row upserts) before that lock: taking rows and the lock interleaved, in hash order,
+/// It does not write the change log itself: on PostgreSQL the change log's trigger takes a
+/// transaction-wide advisory lock (and NOTIFY a commit-time one), which would serialise the
+/// commits of all concurrent uploads, each waiting out the others' WAL flushes. The presence
+/// rows are taken in one order (by vehicle, in multi-row upserts): taking them in hash order
 /// deadlocked concurrent uploads.
 pub async fn record_presence(
     conn: &mut AnyConnection,
@@ -1106,13 +1105,40 @@ pub async fn record_presence(
         return Ok(0);
     }
     changed.sort_unstable();
-    let list = changed
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    crate::central::db::record_change(conn, PRESENCE_BATCH, list, "upsert").await?;
+    sqlx::query("INSERT INTO presence_pending (vehicles) VALUES ($1)")
+        .bind(id_list(&changed))
+        .execute(&mut *conn)
+        .await?;
     Ok(changed.len() as u64)
+}
+
+/// Announces the presence changes uploads have queued ([`record_presence`]) to every gate: all
+/// pending rows become **one** change-log entry ([`PRESENCE_BATCH`], the vehicle ids
+/// comma-separated) that the gates learn from their next delta, in one transaction (what it
+/// takes is announced, or stays pending). Concurrent publishers (instances on one PostgreSQL)
+/// each take different rows. Returns how many vehicles it announced.
+pub async fn publish_presence(db: &Db) -> Result<u64, RepoError> {
+    let mut tx = db.pool().begin().await?;
+    let rows = sqlx::query("DELETE FROM presence_pending RETURNING vehicles")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut vehicles = BTreeSet::new();
+    for r in rows {
+        let list: String = r.try_get("vehicles")?;
+        vehicles.extend(list.split(',').filter_map(|v| v.parse::<i64>().ok()));
+    }
+    let vehicles: Vec<i64> = vehicles.into_iter().collect();
+    if !vehicles.is_empty() {
+        crate::central::db::record_change(&mut tx, PRESENCE_BATCH, id_list(&vehicles), "upsert")
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(vehicles.len() as u64)
+}
+
+/// Vehicle ids as the change log and the pending queue spell them: `1,5,9`.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Rows per multi-row presence statement on SQLite (4 parameters each).
