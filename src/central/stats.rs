@@ -486,16 +486,35 @@ impl Lookups {
         }
         let mut presence = HashMap::new();
         let texts: Vec<Arg> = keys.into_iter().map(Arg::Text).collect();
-        for r in select_in(
-            conn,
-            "SELECT vehicle_key, plate, category, inside, last_ms, entered_ms, gate_id, \
-             expected_leave_ms, booking_id FROM stats_presence WHERE",
-            "vehicle_key",
-            &texts,
-            "",
-        )
-        .await?
-        {
+        const COLUMNS: &str = "vehicle_key, plate, category, inside, last_ms, entered_ms, \
+             gate_id, expected_leave_ms, booking_id";
+        let rows = match kind_of(conn) {
+            // One primary-key probe per vehicle. As `vehicle_key = ANY($1)` the planner
+            // scans the whole table instead whenever it is small next to the list (an upload
+            // names a few hundred vehicles; a campus has tens of thousands), and a cached plan
+            // made while the table was empty keeps scanning it as it grows. A LIMIT inside
+            // LATERAL cannot be turned into such a join.
+            DbKind::Postgres => {
+                sqlx::query(&format!(
+                    "SELECT p.* FROM unnest($1::text[]) AS k(key) CROSS JOIN LATERAL \
+                     (SELECT {COLUMNS} FROM stats_presence WHERE vehicle_key = k.key LIMIT 1) p"
+                ))
+                .bind(pg_array(&texts))
+                .fetch_all(&mut *conn)
+                .await?
+            }
+            DbKind::Sqlite => {
+                select_in(
+                    conn,
+                    &format!("SELECT {COLUMNS} FROM stats_presence WHERE"),
+                    "vehicle_key",
+                    &texts,
+                    "",
+                )
+                .await?
+            }
+        };
+        for r in rows {
             presence.insert(
                 r.try_get::<String, _>("vehicle_key")?,
                 Presence {
