@@ -1,11 +1,12 @@
 //! The gate runtime: one thread per lane that wires the devices to the pure core.
 //!
 //! Each lane runs on a thread of its own with a single-threaded runtime ([`spawn_lane_thread`]),
-//! so that a tag report's path to the OPEN stays on one thread. On it, a reader task keeps the UHF reader open (reopening with backoff after a hang-up
-//! or silence) and forwards tag reads; an I/O task ([`crate::gate::io_task`]) owns the Modbus
-//! link, polls the inputs every `poll_ms` and carries out barrier commands ahead of polls; the
-//! lane task owns the [`Lane`] state machine. On every tag read it: applies the [`TagFilter`]
-//! while the presence loop is occupied, decides against the current [`Index`] snapshot, journals
+//! so that a tag report's path to the OPEN stays on one thread. On it, a reader task keeps the
+//! UHF reader open (reopening with backoff after a hang-up or silence) and forwards tag reads;
+//! an I/O task ([`crate::gate::io_task`]) owns the Modbus link, polls the inputs every
+//! `poll_ms` and carries out barrier commands ahead of polls; the lane task owns the [`Lane`]
+//! state machine. On every tag read it: applies the [`TagFilter`] while the presence loop is
+//! occupied, decides against the current [`Index`] snapshot, journals
 //! the decision *and* the barrier commands the machine answers with in one commit, and only then
 //! hands the commands to the I/O task. It steps the machine on every input poll and at its
 //! deadlines.
