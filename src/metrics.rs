@@ -70,7 +70,7 @@ struct HttpLabels {
 }
 
 /// A histogram whose observation is three relaxed atomic adds (prometheus-client's own
-/// `Histogram` takes a mutex per observation). Buckets are [`DECISION_BUCKETS`].
+/// `Histogram` takes a mutex per observation). Buckets are `DECISION_BUCKETS`.
 #[derive(Debug, Clone, Default)]
 pub struct AtomicHistogram {
     inner: Arc<HistogramInner>,

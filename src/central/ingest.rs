@@ -1,4 +1,4 @@
-//! Accepting a gate's uploaded events: store them exactly once ([`repo::events::ingest`], which
+//! Accepting a gate's uploaded events: store them exactly once ([`events::ingest`], which
 //! in the same transaction keeps the statistics current and records the campus-wide presence
 //! the passages change), then wake the sync server's presence publisher if presence changed
 //! (it announces the change to every gate) and tell the live pages about exactly the events
@@ -7,7 +7,7 @@
 //!
 //! An upload that SQLite refuses because another writer committed first, or that PostgreSQL
 //! refuses because another upload of the same gate stored one of its events first, is tried
-//! again (see [`is_busy`], [`is_collision`]); nothing of it was written.
+//! again (see `is_busy`, `is_collision`); nothing of it was written.
 //!
 //! What it never does: authenticate the gate (the sync layer has done so and passes the gate's
 //! id from its certificate), or publish an event that was already stored.

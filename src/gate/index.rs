@@ -8,7 +8,7 @@
 //! whole snapshots behind an `Arc`: a decision sees one snapshot, never half an update.
 //!
 //! How a change stays cheap: every large array (rows, link arrays, hash-table slots, text) is
-//! stored in fixed-size chunks behind `Arc`s ([`Chunked`]). Cloning an index clones only the
+//! stored in fixed-size chunks behind `Arc`s (`Chunked`). Cloning an index clones only the
 //! chunk pointers (a few thousand for a million permits); writing a row copies just the chunk
 //! it lives in (copy-on-write). So a revocation among a million permits copies a few pages,
 //! and the old snapshot, still read by decisions in flight, is untouched. Rows that a change

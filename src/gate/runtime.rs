@@ -1,6 +1,6 @@
 //! The gate runtime: one thread per lane that wires the devices to the pure core.
 //!
-//! Each lane runs on a thread of its own with a single-threaded runtime ([`spawn_lane_thread`]),
+//! Each lane runs on a thread of its own with a single-threaded runtime (`spawn_lane_thread`),
 //! so that a tag report's path to the OPEN stays on one thread. On it, a reader task keeps the
 //! UHF reader open (reopening with backoff after a hang-up or silence) and forwards tag reads;
 //! an I/O task ([`crate::gate::io_task`]) owns the Modbus link, polls the inputs every
