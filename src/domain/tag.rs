@@ -49,9 +49,24 @@ macro_rules! tag_bytes {
 
             /// Parses hexadecimal text (either case, spaces ignored), e.g. `E2003098881900722140369E`.
             pub fn from_hex(s: &str) -> Result<$name, TagBytesError> {
-                let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-                let b = hex::decode(compact).map_err(|_| TagBytesError::NotHex)?;
-                $name::from_bytes(&b)
+                // Decoded in place: a gate loads a million of these at start.
+                let mut bytes = [0; MAX_TAG_BYTES];
+                let mut digits = 0;
+                for c in s.chars().filter(|c| !c.is_whitespace()) {
+                    let v = c.to_digit(16).ok_or(TagBytesError::NotHex)? as u8;
+                    if let Some(b) = bytes.get_mut(digits / 2) {
+                        *b |= if digits % 2 == 0 { v << 4 } else { v };
+                    }
+                    digits += 1;
+                }
+                if digits % 2 == 1 {
+                    return Err(TagBytesError::NotHex);
+                }
+                match digits / 2 {
+                    0 => Err(TagBytesError::Empty),
+                    n if n > MAX_TAG_BYTES => Err(TagBytesError::TooLong(n)),
+                    n => Ok($name { len: n as u8, bytes }),
+                }
             }
 
             /// The bytes, as the reader reported them.
@@ -102,6 +117,27 @@ mod tests {
         assert_eq!(Epc::from_bytes(&[0; 17]), Err(TagBytesError::TooLong(17)));
         assert_eq!(Tid::from_bytes(&[]), Err(TagBytesError::Empty));
         assert_eq!(Epc::from_hex("zz"), Err(TagBytesError::NotHex));
+    }
+
+    #[test]
+    fn hex_text_that_is_odd_empty_too_long_or_not_ascii_hex_says_which() {
+        assert_eq!(Epc::from_hex("E20"), Err(TagBytesError::NotHex));
+        assert_eq!(Epc::from_hex(" "), Err(TagBytesError::Empty));
+        assert_eq!(
+            Epc::from_hex(&"AB".repeat(17)),
+            Err(TagBytesError::TooLong(17))
+        );
+        assert_eq!(
+            Epc::from_hex(&"AB".repeat(20)),
+            Err(TagBytesError::TooLong(20))
+        );
+        assert_eq!(Epc::from_hex("E2٣0"), Err(TagBytesError::NotHex));
+        assert_eq!(Epc::from_hex("0x12"), Err(TagBytesError::NotHex));
+        assert_eq!(
+            Epc::from_hex(&"Ab".repeat(16)).unwrap().as_bytes(),
+            &[0xAB; 16]
+        );
+        assert_eq!(Tid::from_hex("0f").unwrap().as_bytes(), &[0x0F]);
     }
 
     #[test]

@@ -394,6 +394,47 @@ impl SlotTable<Vec<u32>> {
         }
     }
 
+    /// A table of `keys` (each row's key hash and its row), built in one pass. The pairs are
+    /// sorted by home slot and laid down left to right, each at its home or just after the
+    /// one before: the same table that inserting them one by one in that order would give,
+    /// but written sequentially instead of one cache miss per row at a random slot (a
+    /// million tags or plates: 8 MiB of slots each). Keys that hash alike sit side by side
+    /// after the sort, so a duplicate is found by comparing neighbours (`same_key`), not by
+    /// reading rows on every probe. A duplicate fails the build with one of its rows.
+    fn from_hashes(
+        mut keys: Vec<(u64, u32)>,
+        same_key: impl Fn(u32, u32) -> bool,
+    ) -> Result<SlotTable<Vec<u32>>, u32> {
+        let mut table = SlotTable::for_rows(keys.len());
+        let bits = table.mask.count_ones();
+        // By home slot (the low bits), then by the whole hash: equal keys end up adjacent.
+        keys.sort_unstable_by_key(|&(h, _)| h.rotate_right(bits));
+        for run in keys.chunk_by(|a, b| a.0 == b.0) {
+            for (j, &(_, row)) in run.iter().enumerate().skip(1) {
+                if run[..j].iter().any(|&(_, other)| same_key(other, row)) {
+                    return Err(row);
+                }
+            }
+        }
+        let mut next = 0usize;
+        let mut wrapped = Vec::new();
+        for &(hash, row) in &keys {
+            let at = (hash as usize & table.mask).max(next);
+            if at > table.mask {
+                wrapped.push((hash, row));
+                continue;
+            }
+            table.slots[at] = row + 1;
+            next = at + 1;
+        }
+        table.used = keys.len() - wrapped.len();
+        // The few whose run passed the end continue from slot 0, as a probe would.
+        for (hash, row) in wrapped {
+            let _ = table.insert(hash, row, |_| false);
+        }
+        Ok(table)
+    }
+
     fn into_chunked(self) -> SlotTable {
         SlotTable {
             slots: Chunked::from_vec(self.slots),
@@ -682,17 +723,16 @@ impl IndexBuilder {
 
         // Permits.
         let mut permit_rows: Vec<PermitRow> = Vec::with_capacity(permits.len());
-        let mut by_permit = SlotTable::for_rows(permits.len());
+        let mut permit_keys: Vec<(u64, u32)> = Vec::with_capacity(permits.len());
         for p in permits {
             let row = shared.permit_row(p);
-            let n = permit_rows.len() as u32;
-            by_permit
-                .insert(hasher.hash_one(row.id), n, |r| {
-                    permit_rows[r as usize].id == row.id
-                })
-                .map_err(|_| BuildError::DuplicatePermit(row.id))?;
+            permit_keys.push((hasher.hash_one(row.id), permit_rows.len() as u32));
             permit_rows.push(row);
         }
+        let by_permit = SlotTable::from_hashes(permit_keys, |a, b| {
+            permit_rows[a as usize].id == permit_rows[b as usize].id
+        })
+        .map_err(|r| BuildError::DuplicatePermit(permit_rows[r as usize].id))?;
         let find_permit = |id: PermitId| {
             by_permit.find(hasher.hash_one(id), |r| permit_rows[r as usize].id == id)
         };
@@ -700,8 +740,8 @@ impl IndexBuilder {
         // Vehicles, with their permits flattened.
         let mut vehicle_rows: Vec<VehicleRow> = Vec::with_capacity(vehicles.len());
         let mut vehicle_permits: Vec<u32> = Vec::with_capacity(vehicles.len());
-        let mut by_vehicle = SlotTable::for_rows(vehicles.len());
-        let mut by_plate = SlotTable::for_rows(vehicles.len());
+        let mut vehicle_keys: Vec<(u64, u32)> = Vec::with_capacity(vehicles.len());
+        let mut plate_keys: Vec<(u64, u32)> = Vec::with_capacity(vehicles.len());
         let mut permit_vehicle_count = vec![0u32; permit_rows.len()];
         for v in vehicles {
             let start = vehicle_permits.len() as u32;
@@ -721,18 +761,18 @@ impl IndexBuilder {
                     .map_err(|_| BuildError::TooManyRows)?,
             };
             let n = vehicle_rows.len() as u32;
-            by_vehicle
-                .insert(hasher.hash_one(row.id), n, |r| {
-                    vehicle_rows[r as usize].id == row.id
-                })
-                .map_err(|_| BuildError::DuplicateVehicle(row.id))?;
-            by_plate
-                .insert(hasher.hash_one(row.plate), n, |r| {
-                    vehicle_rows[r as usize].plate == row.plate
-                })
-                .map_err(|_| BuildError::DuplicatePlate(row.plate))?;
+            vehicle_keys.push((hasher.hash_one(row.id), n));
+            plate_keys.push((hasher.hash_one(row.plate), n));
             vehicle_rows.push(row);
         }
+        let by_vehicle = SlotTable::from_hashes(vehicle_keys, |a, b| {
+            vehicle_rows[a as usize].id == vehicle_rows[b as usize].id
+        })
+        .map_err(|r| BuildError::DuplicateVehicle(vehicle_rows[r as usize].id))?;
+        let by_plate = SlotTable::from_hashes(plate_keys, |a, b| {
+            vehicle_rows[a as usize].plate == vehicle_rows[b as usize].plate
+        })
+        .map_err(|r| BuildError::DuplicatePlate(vehicle_rows[r as usize].plate))?;
 
         // Permit → vehicles (the reverse of the above), for max_inside quotas.
         let mut start = 0u32;
@@ -756,7 +796,7 @@ impl IndexBuilder {
 
         // Credentials.
         let mut credential_rows: Vec<CredentialRow> = Vec::with_capacity(credentials.len());
-        let mut by_epc = SlotTable::for_rows(credentials.len());
+        let mut epc_keys: Vec<(u64, u32)> = Vec::with_capacity(credentials.len());
         for c in credentials {
             let vehicle = by_vehicle
                 .find(hasher.hash_one(c.vehicle_id), |r| {
@@ -766,18 +806,17 @@ impl IndexBuilder {
                     epc: c.epc,
                     vehicle: c.vehicle_id,
                 })?;
-            let n = credential_rows.len() as u32;
-            by_epc
-                .insert(hasher.hash_one(c.epc), n, |r| {
-                    credential_rows[r as usize].epc == c.epc
-                })
-                .map_err(|_| BuildError::DuplicateEpc(c.epc))?;
+            epc_keys.push((hasher.hash_one(c.epc), credential_rows.len() as u32));
             credential_rows.push(CredentialRow {
                 epc: c.epc,
                 tid: c.tid,
                 vehicle,
             });
         }
+        let by_epc = SlotTable::from_hashes(epc_keys, |a, b| {
+            credential_rows[a as usize].epc == credential_rows[b as usize].epc
+        })
+        .map_err(|r| BuildError::DuplicateEpc(credential_rows[r as usize].epc))?;
 
         // Person → permits: permit rows sorted by person, runs found through a slot table.
         let mut person_permits: Vec<u32> = (0..permit_rows.len() as u32).collect();
@@ -1859,6 +1898,50 @@ mod tests {
             table.find(hasher.hash_one(PermitId(777)), |r| r == 777),
             Some(777)
         );
+    }
+
+    #[test]
+    fn a_table_built_in_one_pass_finds_every_key_even_past_the_end_and_refuses_duplicates() {
+        // Keys are rows' numbers; many share a home slot, several hash alike without being
+        // the same key, and a crowd at the last slots must wrap to slot 0.
+        let n = 1_000u32;
+        let hash = |k: u32| -> u64 {
+            match k % 10 {
+                0..=3 => 2047 - u64::from(k % 5), // the last slots: the run wraps
+                4 => 77,                          // one crowded home slot
+                5 => 1 << 40 | 500,               // same home slot as 6, other hash
+                6 => 2 << 40 | 500,
+                _ => u64::from(k) * 0x9E37_79B9, // scattered
+            }
+        };
+        let keys: Vec<(u64, u32)> = (0..n).map(|k| (hash(k), k)).collect();
+        let table = SlotTable::from_hashes(keys.clone(), |a, b| a == b).unwrap();
+        assert_eq!(table.slots.len(), 2048);
+        assert_eq!(table.used, n as usize);
+        for k in 0..n {
+            assert_eq!(table.find(hash(k), |r| r == k), Some(k), "key {k}");
+        }
+        assert!(
+            table.slots[..8].iter().any(|&s| s != 0),
+            "the crowd wrapped"
+        );
+        assert_eq!(table.find(hash(3), |r| r == n + 3), None);
+        // The same table as inserting them one by one: each key is found from its home slot
+        // without crossing an empty slot (checked above), and no slot is taken twice.
+        let mut rows: Vec<u32> = table
+            .slots
+            .iter()
+            .filter(|&&s| s != 0)
+            .map(|s| s - 1)
+            .collect();
+        rows.sort_unstable();
+        assert_eq!(rows, (0..n).collect::<Vec<_>>());
+
+        // Two rows with one key (here: the same key modulo n) are refused, wherever they sit.
+        let mut dup = keys;
+        dup.push((hash(4), n + 4));
+        let refused = SlotTable::from_hashes(dup, |a, b| a % n == b % n).unwrap_err();
+        assert!(refused == 4 || refused == n + 4, "{refused}");
     }
 
     #[test]

@@ -1289,8 +1289,7 @@ fn corrupt(what: &'static str, key: u32, e: TextError) -> StoreError {
 
 fn read_permits(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result<(), StoreError> {
     // Most permits share a handful of gate-rights and schedule texts: parse each text once.
-    let mut gates_cache: HashMap<String, crate::domain::GateRights> = HashMap::new();
-    let mut schedule_cache: HashMap<String, crate::domain::Schedule> = HashMap::new();
+    let mut rules = RuleCache::default();
     let mut stmt = tx
         .prepare(
             "SELECT id, category, holder_id, holder_name, department, status, status_reason, \
@@ -1306,24 +1305,12 @@ fn read_permits(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Resu
         };
         let int = |i: usize| -> Result<i64, StoreError> { row.get::<_, i64>(i).map_err(sql_err) };
         let id = int(0)? as u32;
-        let gates = text(9)?;
-        let parsed_gates = match gates_cache.get(gates) {
-            Some(g) => g.clone(),
-            None => {
-                let g = parse_gate_rights(gates).map_err(|e| corrupt("permit", id, e))?;
-                gates_cache.insert(gates.to_string(), g.clone());
-                g
-            }
-        };
-        let schedule = text(10)?;
-        let parsed_schedule = match schedule_cache.get(schedule) {
-            Some(s) => s.clone(),
-            None => {
-                let s = parse_schedule(schedule).map_err(|e| corrupt("permit", id, e))?;
-                schedule_cache.insert(schedule.to_string(), s.clone());
-                s
-            }
-        };
+        let parsed_gates = rules
+            .gates(text(9)?)
+            .map_err(|e| corrupt("permit", id, e))?;
+        let parsed_schedule = rules
+            .schedule(text(10)?)
+            .map_err(|e| corrupt("permit", id, e))?;
         let reason = text(6)?;
         let status = match text(5)? {
             "active" => PermitStatus::Active,
