@@ -254,13 +254,15 @@ async fn insert_pg(
         d: Option<String>,
         g: Option<i64>,
         r: Option<String>,
-        b: String,
+        /// The body nested as JSON (not a JSON string of JSON): the statement takes its text
+        /// as it stands, with no escaping to undo.
+        b: &'a EventBody,
     }
     const SQL: &str = "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, \
          plate, vehicle_id, permit_id, direction, granted, reason, body) \
-         SELECT $1, s, l, k, a, $2, p, v, m, d, g, r, b FROM json_to_recordset($3::json) \
+         SELECT $1, s, l, k, a, $2, p, v, m, d, g, r, b::text FROM json_to_recordset($3::json) \
          AS t(s bigint, l text, k text, a bigint, p text, v bigint, m bigint, d text, g bigint, \
-         r text, b text)";
+         r text, b json)";
     let (Some(low), Some(high)) = (
         events.iter().map(|e| e.seq).min(),
         events.iter().map(|e| e.seq).max(),
@@ -297,7 +299,7 @@ async fn insert_pg(
                     d: flat.direction,
                     g: flat.granted,
                     r: flat.reason,
-                    b: serde_json::to_string(&e.body).expect("event bodies always serialise"),
+                    b: &e.body,
                 }
             })
             .collect();
