@@ -24,7 +24,11 @@
 //!   only). The ingest stores every event, counts the
 //!   statistics and records presence (with its change-log entry) as a real upload does; the
 //!   baseline writes exactly the same `passage_events` rows (checked row by row after both
-//!   runs, `ingest_<db>_rows_same_as_baseline`) and nothing else.
+//!   runs, `ingest_<db>_rows_same_as_baseline_round<n>`) and nothing else. Both are measured
+//!   in `GATEHOUSE_BENCH_INGEST_ROUNDS` rounds (default 3) on fresh databases, the ingest first
+//!   in odd rounds and the baseline first in even ones, so that a host's drift through the run
+//!   favours neither; each round is printed, then the medians and the ratio's lowest and
+//!   highest.
 //!
 //! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run).
 
@@ -354,119 +358,186 @@ async fn main() {
     {
         stores.push(("postgres", url));
     }
+    let rounds = knob("GATEHOUSE_BENCH_INGEST_ROUNDS", 3).max(1);
     for (kind, url) in stores {
-        let (ingest_db, base_db, cleanup) = fresh_pair(kind, &url, dir.path()).await;
-        for g in 1..=4 {
-            sqlx::query(
-                "INSERT INTO gates (id, name, created_ms, updated_ms) VALUES ($1, $2, 0, 0)",
-            )
+        let mut ratios = Vec::new();
+        let mut ingest_rates = Vec::new();
+        let mut base_rates = Vec::new();
+        for round in 1..=rounds {
+            let (ingest_rate, base_rate) =
+                ingest_round(kind, &url, dir.path(), &pki, events, round).await;
+            line(
+                &format!("ingest_{kind}_4_gates_over_mtls_round{round}"),
+                ingest_rate,
+                "events/s",
+            );
+            line(
+                &format!("raw_insert_{kind}_4_gates_round{round}"),
+                base_rate,
+                "events/s",
+            );
+            line(
+                &format!("ingest_vs_raw_{kind}_round{round}"),
+                ingest_rate / base_rate * 100.0,
+                "%",
+            );
+            ratios.push(ingest_rate / base_rate * 100.0);
+            ingest_rates.push(ingest_rate);
+            base_rates.push(base_rate);
+        }
+        // The medians over the rounds, and the spread of the ratio.
+        line(
+            &format!("ingest_{kind}_4_gates_over_mtls"),
+            median(&mut ingest_rates),
+            "events/s",
+        );
+        line(
+            &format!("raw_insert_{kind}_4_gates"),
+            median(&mut base_rates),
+            "events/s",
+        );
+        line(&format!("ingest_vs_raw_{kind}"), median(&mut ratios), "%");
+        line(&format!("ingest_vs_raw_{kind}_min"), ratios[0], "%");
+        line(
+            &format!("ingest_vs_raw_{kind}_max"),
+            ratios[ratios.len() - 1],
+            "%",
+        );
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// One round of the ingest benchmark on fresh databases of `kind`: the ingest's rate and the
+/// baseline's (events/s), the baseline measured first when `baseline_first`.
+async fn ingest_round(
+    kind: &str,
+    url: &str,
+    dir: &std::path::Path,
+    pki: &SitePki,
+    events: usize,
+    round: usize,
+) -> (f64, f64) {
+    let dir = dir.join(format!("round{round}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ingest_db, base_db, cleanup) = fresh_pair(kind, url, &dir).await;
+    for g in 1..=4 {
+        sqlx::query("INSERT INTO gates (id, name, created_ms, updated_ms) VALUES ($1, $2, 0, 0)")
             .bind(g as i64)
             .bind(format!("门{g}"))
             .execute(ingest_db.pool())
             .await
             .unwrap();
-        }
-        seed(&ingest_db, 4 * VEHICLES_PER_GATE as usize).await;
-        let listen = (kind == "postgres").then(|| ingest_db_url(&url, kind));
-        let ingest_server = SyncServer::start(AppState::new(ingest_db.clone()), listen, &pki).await;
-        let per_gate = events / 4;
-        let batches: Vec<Vec<JournalEvent>> = (1..=4).map(|g| synthetic(g, per_gate)).collect();
-        let bodies: Vec<Vec<Vec<u8>>> = batches
-            .iter()
-            .enumerate()
-            .map(|(g, evs)| {
-                evs.chunks(1000)
-                    .map(|chunk| {
-                        serde_json::to_vec(&EventBatch {
-                            gate_id: g as i64 + 1,
-                            events: chunk.to_vec(),
-                        })
-                        .unwrap()
-                    })
-                    .collect()
-            })
-            .collect();
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for (g, gate_bodies) in bodies.into_iter().enumerate() {
-            let http = reqwest::Client::builder()
-                .use_preconfigured_tls(pki.client_tls(g as i64 + 1))
-                .build()
-                .unwrap();
-            let url = format!("{}/sync/v1/events", ingest_server.url());
-            tasks.push(tokio::spawn(async move {
-                // Refused uploads are sent again, as a gate does; counted.
-                let mut refused = 0u64;
-                for body in gate_bodies {
-                    loop {
-                        let response = http
-                            .post(&url)
-                            .header("content-type", "application/json")
-                            .body(body.clone())
-                            .send()
-                            .await
-                            .unwrap();
-                        if !response.status().is_success() {
-                            refused += 1;
-                            continue;
-                        }
-                        let ack: EventAck = response.json().await.unwrap();
-                        assert!(ack.highest_contiguous > 0);
-                        break;
-                    }
-                }
-                refused
-            }));
-        }
-        let mut refused = 0;
-        for t in tasks {
-            refused += t.await.unwrap();
-        }
-        let ingest_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
-        ingest_server.shutdown().await;
-        line(
-            &format!("ingest_{kind}_refused_uploads"),
-            refused as f64,
-            "requests",
-        );
-        let t = Instant::now();
-        let mut tasks = Vec::new();
-        for (g, evs) in batches.iter().enumerate() {
-            let db = base_db.clone();
-            let evs = evs.clone();
-            tasks.push(tokio::spawn(async move {
-                raw_insert(&db, g as i64 + 1, &evs).await
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let base_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
-        line(
-            &format!("ingest_{kind}_4_gates_over_mtls"),
-            ingest_rate,
-            "events/s",
-        );
-        line(&format!("raw_insert_{kind}_4_gates"), base_rate, "events/s");
-        line(
-            &format!("ingest_vs_raw_{kind}"),
-            ingest_rate / base_rate * 100.0,
-            "%",
-        );
-        let stored = stored_rows(&ingest_db).await;
-        assert!(
-            stored == stored_rows(&base_db).await,
-            "the baseline must write exactly the rows the ingest stores"
-        );
-        line(
-            &format!("ingest_{kind}_rows_same_as_baseline"),
-            stored.len() as f64,
-            "rows",
-        );
-        ingest_db.close().await;
-        base_db.close().await;
-        cleanup.await;
     }
+    seed(&ingest_db, 4 * VEHICLES_PER_GATE as usize).await;
+    let listen = (kind == "postgres").then(|| ingest_db_url(url, kind));
+    let ingest_server = SyncServer::start(AppState::new(ingest_db.clone()), listen, pki).await;
+    let per_gate = events / 4;
+    let batches: Vec<Vec<JournalEvent>> = (1..=4).map(|g| synthetic(g, per_gate)).collect();
+    let bodies: Vec<Vec<Vec<u8>>> = batches
+        .iter()
+        .enumerate()
+        .map(|(g, evs)| {
+            evs.chunks(1000)
+                .map(|chunk| {
+                    serde_json::to_vec(&EventBatch {
+                        gate_id: g as i64 + 1,
+                        events: chunk.to_vec(),
+                    })
+                    .unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    // Odd rounds measure the ingest first, even rounds the baseline: a host that speeds up
+    // or slows down through the run favours neither.
+    let early_base = if round.is_multiple_of(2) {
+        Some(raw_rate(&base_db, &batches).await)
+    } else {
+        None
+    };
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (g, gate_bodies) in bodies.into_iter().enumerate() {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(pki.client_tls(g as i64 + 1))
+            .build()
+            .unwrap();
+        let url = format!("{}/sync/v1/events", ingest_server.url());
+        tasks.push(tokio::spawn(async move {
+            // Refused uploads are sent again, as a gate does; counted.
+            let mut refused = 0u64;
+            for body in gate_bodies {
+                loop {
+                    let response = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    if !response.status().is_success() {
+                        refused += 1;
+                        continue;
+                    }
+                    let ack: EventAck = response.json().await.unwrap();
+                    assert!(ack.highest_contiguous > 0);
+                    break;
+                }
+            }
+            refused
+        }));
+    }
+    let mut refused = 0;
+    for t in tasks {
+        refused += t.await.unwrap();
+    }
+    let ingest_rate = (per_gate * 4) as f64 / t.elapsed().as_secs_f64();
+    ingest_server.shutdown().await;
+    line(
+        &format!("ingest_{kind}_refused_uploads_round{round}"),
+        refused as f64,
+        "requests",
+    );
+    let base_rate = match early_base {
+        Some(rate) => rate,
+        None => raw_rate(&base_db, &batches).await,
+    };
+    let stored = stored_rows(&ingest_db).await;
+    assert!(
+        stored == stored_rows(&base_db).await,
+        "the baseline must write exactly the rows the ingest stores"
+    );
+    line(
+        &format!("ingest_{kind}_rows_same_as_baseline_round{round}"),
+        stored.len() as f64,
+        "rows",
+    );
+    ingest_db.close().await;
+    base_db.close().await;
+    cleanup.await;
+    (ingest_rate, base_rate)
+}
+
+/// The baseline's rate (events/s): `batches` (one per gate) written by [`raw_insert`], the
+/// gates at once.
+async fn raw_rate(db: &Db, batches: &[Vec<JournalEvent>]) -> f64 {
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (g, evs) in batches.iter().enumerate() {
+        let db = db.clone();
+        let evs = evs.clone();
+        tasks.push(tokio::spawn(async move {
+            raw_insert(&db, g as i64 + 1, &evs).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    batches.iter().map(Vec::len).sum::<usize>() as f64 / t.elapsed().as_secs_f64()
 }
 
 /// Registered vehicles per gate in the ingest run (gate `g` has vehicles and permits
