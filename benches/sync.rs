@@ -376,12 +376,9 @@ async fn main() {
                 base_rate,
                 "events/s",
             );
-            line(
-                &format!("ingest_vs_raw_{kind}_round{round}"),
-                ingest_rate / base_rate * 100.0,
-                "%",
-            );
-            ratios.push(ingest_rate / base_rate * 100.0);
+            let ratio = ingest_rate / base_rate * 100.0;
+            line(&format!("ingest_vs_raw_{kind}_round{round}"), ratio, "%");
+            ratios.push(ratio);
             ingest_rates.push(ingest_rate);
             base_rates.push(base_rate);
         }
@@ -406,13 +403,14 @@ async fn main() {
     }
 }
 
+/// The middle value (the upper middle of an even count); sorts `values`.
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-/// One round of the ingest benchmark on fresh databases of `kind`: the ingest's rate and the
-/// baseline's (events/s), the baseline measured first when `baseline_first`.
+/// Round `round` of the ingest benchmark on fresh databases of `kind`: the ingest's rate and
+/// the baseline's (events/s), the baseline measured first in even rounds.
 async fn ingest_round(
     kind: &str,
     url: &str,
