@@ -922,7 +922,7 @@ pub async fn commit(
     progress.set_phase("importing");
     let now = now_ms();
     let batch = batch(db);
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // (entity, id, the row as audited)
     let mut written: Vec<(&'static str, i64, serde_json::Value)> = Vec::with_capacity(rows.len());
     let mut values: Vec<Vec<Arg>> = Vec::with_capacity(rows.len());

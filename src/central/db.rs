@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
 /// Which database the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +186,20 @@ impl Db {
                     Ok(())
                 })
             })
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    // A connection must come back out of any transaction. One does not when a
+                    // request is cancelled (a gate hangs up) just after its BEGIN succeeded but
+                    // before sqlx built the transaction that would roll it back: back in the
+                    // pool it would hold SQLite's write lock (every other writer then waits
+                    // out the busy timeout and fails) and turn the next caller's transaction
+                    // into a savepoint of one that never commits. The ping first lets the
+                    // rollbacks queued by dropped transactions run; whatever is still open
+                    // after it was leaked, and closing the connection rolls it back.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(DbError::Connect)?;
@@ -221,6 +235,23 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begins a transaction that may write. Every repository change starts here, not at
+    /// `pool().begin()`.
+    ///
+    /// On SQLite the transaction takes the write lock at once (`BEGIN IMMEDIATE`). A deferred
+    /// one would take it at its first write, and most changes read first (is the plate taken?
+    /// which version is current?): if another connection committed in between, SQLite refuses
+    /// the upgrade at once (`SQLITE_BUSY_SNAPSHOT`) without consulting the busy timeout, and an
+    /// operator would see "database is locked" while the gates upload. Taking the lock first
+    /// makes the transaction wait its turn (up to the busy timeout) and read what it will
+    /// write over. PostgreSQL needs no such thing: row locks and constraints settle it there.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DbKind::Postgres => self.pool.begin().await,
+        }
     }
 
     pub fn kind(&self) -> DbKind {

@@ -81,7 +81,7 @@ pub async fn purge(
 ) -> Result<Purged, RepoError> {
     let keep_days = keep_days.max(MIN_KEEP_DAYS);
     let cutoff = now_ms - i64::from(keep_days) * DAY_MS;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let deleted = sqlx::query("DELETE FROM passage_events WHERE at_ms < $1")
         .bind(cutoff)
         .execute(&mut *tx)

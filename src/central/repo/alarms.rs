@@ -52,7 +52,7 @@ pub async fn raise(
     note: &str,
     webhook_status: &str,
 ) -> Result<Alarm, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO alarms (gate_id, raised_by, raised_ms, note, webhook_status) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -93,7 +93,7 @@ pub async fn set_webhook_status(db: &Db, id: i64, status: &str) -> Result<(), Re
 /// The office acknowledges an alarm. `Ok(false)` if it already was.
 pub async fn acknowledge(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoError> {
     get(db, id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE alarms SET acknowledged_by = $1, acknowledged_ms = $2 \
          WHERE id = $3 AND acknowledged_ms IS NULL",
@@ -134,7 +134,7 @@ pub async fn webhook(db: &Db) -> Result<Option<String>, RepoError> {
 
 /// Sets (or, with `None`, disables) the webhook.
 pub async fn set_webhook(db: &Db, actor: &Actor, url: Option<&str>) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO alarm_webhook (id, url, enabled, updated_ms) VALUES (1, $1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET url = $1, enabled = $2, updated_ms = $3",

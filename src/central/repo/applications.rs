@@ -240,7 +240,7 @@ pub async fn create(
     new: &NewApplication,
 ) -> Result<Application, RepoError> {
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO exit_pass_applications (kind, applicant_id, department, vehicle_id, category, \
          gates, valid_from_ms, valid_until_ms, purpose, status, applied_by, created_ms, updated_ms) \
@@ -324,7 +324,7 @@ pub async fn decide(
     approve: bool,
     comment: &str,
 ) -> Result<Application, TransitionError> {
-    let mut tx = db.pool().begin().await.map_err(RepoError::from)?;
+    let mut tx = db.begin().await.map_err(RepoError::from)?;
     let to = if approve {
         ApplicationStatus::Approved
     } else {
@@ -351,7 +351,7 @@ pub async fn decide(
 
 /// Withdraws a pending or approved application.
 pub async fn cancel(db: &Db, actor: &Actor, id: i64) -> Result<Application, TransitionError> {
-    let mut tx = db.pool().begin().await.map_err(RepoError::from)?;
+    let mut tx = db.begin().await.map_err(RepoError::from)?;
     let app = step(
         &mut tx,
         actor,
@@ -387,7 +387,7 @@ pub async fn issue(
     id: i64,
     tag: Option<NewCredential>,
 ) -> Result<Issued, TransitionError> {
-    let mut tx = db.pool().begin().await.map_err(RepoError::from)?;
+    let mut tx = db.begin().await.map_err(RepoError::from)?;
     let app = fetch(&mut tx, id).await?;
     if app.status != ApplicationStatus::Approved {
         return Err(TransitionError::WrongStatus(app.status));

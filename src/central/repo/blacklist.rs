@@ -176,7 +176,7 @@ pub async fn create(
     actor: &Actor,
     new: NewBlacklistEntry,
 ) -> Result<BlacklistEntryRow, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     check_person(&mut tx, &new.subject).await?;
     let now = now_ms();
     let row = sqlx::query(
@@ -224,7 +224,7 @@ pub async fn update(
     id: i64,
     new: NewBlacklistEntry,
 ) -> Result<BlacklistEntryRow, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     check_person(&mut tx, &new.subject).await?;
     sqlx::query(
@@ -260,7 +260,7 @@ pub async fn update(
 
 /// Deletes an entry (lifting keeps the history; deleting is for entries made in error).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     sqlx::query("DELETE FROM blacklist WHERE id = $1")
         .bind(id)
@@ -284,7 +284,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
 /// Ends an entry now (audited as `lift`). An entry that has not started yet ends at its start,
 /// so it never comes into force.
 pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     let now = now_ms();
     let until = before.valid_until.map(|t| t.timestamp_millis());

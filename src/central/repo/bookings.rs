@@ -340,7 +340,7 @@ pub async fn create_in_category(
     } else {
         (BookingStatus::Pending, None)
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO visitor_bookings (host_id, department, purpose, plate, plate_colour, \
          driver_name, driver_phone, slot_from_ms, slot_until_ms, status, arrived_ms, created_ms, \
@@ -391,7 +391,7 @@ pub async fn update(
             current: before.status,
         });
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query(
         "UPDATE visitor_bookings SET host_id = $2, department = $3, purpose = $4, plate = $5, \
          plate_colour = $6, driver_name = $7, driver_phone = $8, slot_from_ms = $9, \
@@ -443,7 +443,7 @@ pub async fn approve_for_department(
     id: i64,
 ) -> Result<Booking, TransitionError> {
     let before = get(db, id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query(
         "UPDATE visitor_bookings SET dept_approved_by = $2, updated_ms = $3 \
          WHERE id = $1 AND status = 'pending' AND dept_approved_by IS NULL",
@@ -499,7 +499,7 @@ pub async fn transition(
             BookingStatus::Left => ", left_ms = $3",
             _ => "",
         };
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let changed = sqlx::query(&format!(
             "UPDATE visitor_bookings SET status = $4, updated_ms = $3{stamp} \
              WHERE id = $1 AND status = $2"

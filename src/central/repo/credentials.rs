@@ -132,7 +132,7 @@ fn taken(epc: &str, id: i64) -> RepoError {
 
 /// Issues a credential; [`RepoError::Conflict`] when the EPC is already issued.
 pub async fn create(db: &Db, actor: &Actor, new: NewCredential) -> Result<Credential, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let credential = create_in(&mut tx, actor, new).await?;
     tx.commit().await?;
     Ok(credential)
@@ -190,7 +190,7 @@ pub async fn update(
     id: i64,
     new: NewCredential,
 ) -> Result<Credential, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     if let Some(other) = epc_taken(&mut tx, &new.epc, id).await? {
         return Err(taken(&new.epc, other));
@@ -226,7 +226,7 @@ pub async fn update(
 /// Deletes the credential `id`. (To stop a tag working, set it lost or revoked instead: that
 /// keeps the record of what it was.)
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     sqlx::query("DELETE FROM credentials WHERE id = $1")
         .bind(id)

@@ -54,7 +54,7 @@ pub async fn current(db: &Db, operator_id: i64) -> Result<Option<Duty>, RepoErro
 /// Signs the operator in at `gate_id`, ending any duty they had open elsewhere.
 pub async fn sign_in(db: &Db, actor: &Actor, gate_id: i64) -> Result<Duty, RepoError> {
     let operator_id = actor.operator_id.ok_or(RepoError::NotFound)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     sqlx::query(
         "UPDATE duty_records SET ended_ms = $1 WHERE operator_id = $2 AND ended_ms IS NULL",
@@ -83,7 +83,7 @@ pub async fn sign_off(db: &Db, actor: &Actor) -> Result<(), RepoError> {
     let Some(duty) = current(db, actor.operator_id.unwrap_or(-1)).await? else {
         return Ok(());
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE duty_records SET ended_ms = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(duty.id)
@@ -102,7 +102,7 @@ pub async fn add_note(
     note: &str,
 ) -> Result<HandoverNote, RepoError> {
     let operator_id = actor.operator_id.ok_or(RepoError::NotFound)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO handover_notes (gate_id, operator_id, at_ms, note) VALUES ($1, $2, $3, $4) \

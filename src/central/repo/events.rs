@@ -181,7 +181,7 @@ pub async fn ingest(
         )));
     }
     let received = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // Repeats within the upload count as duplicates; the first copy is the one stored. Events
     // at or below the watermark were stored before (and may since have been purged by the
     // retention rule): duplicates too, so a purged event re-sent is never counted again.

@@ -159,7 +159,7 @@ const LANE_COLUMNS: &str =
 
 /// Stores a new gate (in mode `normal`).
 pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let row = sqlx::query(
         "INSERT INTO gates (name, mode, anti_passback, offline_policy, enabled, created_ms, \
          updated_ms) VALUES ($1, 'normal', $2, $3, $4, $5, $5) RETURNING id",
@@ -196,7 +196,7 @@ pub async fn get(db: &Db, id: i64) -> Result<Gate, RepoError> {
 
 /// Replaces a gate's fields (not its mode).
 pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gate, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch_gate(&mut tx, id).await?;
     sqlx::query(
         "UPDATE gates SET name = $1, anti_passback = $2, offline_policy = $3, enabled = $4, \
@@ -229,7 +229,7 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
 /// Deletes a gate and its lanes. A gate operators are still bound to is
 /// [`RepoError::Reference`]: unbind them first.
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let gate = fetch_gate(&mut tx, id).await?;
     let bound = sqlx::query("SELECT operator_id FROM operator_gates WHERE gate_id = $1")
         .bind(id)
@@ -276,7 +276,7 @@ pub async fn set_mode(
     mode: &str,
     reason: &str,
 ) -> Result<Gate, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch_gate(&mut tx, id).await?;
     sqlx::query("UPDATE gates SET mode = $1, updated_ms = $2 WHERE id = $3")
         .bind(mode)
@@ -341,7 +341,7 @@ pub async fn create_lane(
     gate_id: i64,
     new: NewLane,
 ) -> Result<Lane, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     fetch_gate(&mut tx, gate_id).await?;
     let row = sqlx::query(
         "INSERT INTO lanes (gate_id, lane_key, name, direction, mode, settings, created_ms, \
@@ -394,7 +394,7 @@ pub async fn update_lane(
     id: i64,
     new: NewLane,
 ) -> Result<Lane, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch_lane(&mut tx, gate_id, id).await?;
     sqlx::query(
         "UPDATE lanes SET lane_key = $1, name = $2, direction = $3, mode = $4, settings = $5, \
@@ -427,7 +427,7 @@ pub async fn update_lane(
 
 /// Deletes a lane.
 pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch_lane(&mut tx, gate_id, id).await?;
     sqlx::query("DELETE FROM lanes WHERE id = $1")
         .bind(id)

@@ -91,7 +91,7 @@ const COLUMNS: &str =
 
 /// Stores a new lock.
 pub async fn create(db: &Db, actor: &Actor, new: NewVehicleLock) -> Result<VehicleLock, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let row = sqlx::query(
         "INSERT INTO vehicle_locks (plate, plate_colour, reason, valid_from_ms, valid_until_ms, \
          created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
@@ -134,7 +134,7 @@ pub async fn update(
     id: i64,
     new: NewVehicleLock,
 ) -> Result<VehicleLock, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     sqlx::query(
         "UPDATE vehicle_locks SET plate = $1, plate_colour = $2, reason = $3, valid_from_ms = $4, \
@@ -167,7 +167,7 @@ pub async fn update(
 
 /// Deletes a lock (lifting keeps the history; deleting is for locks made in error).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     sqlx::query("DELETE FROM vehicle_locks WHERE id = $1")
         .bind(id)
@@ -190,7 +190,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
 
 /// Ends a lock now (audited as `lift`). A lock that has not started yet ends at its start.
 pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     let now = now_ms();
     if before

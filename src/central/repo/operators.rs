@@ -90,7 +90,7 @@ const COLUMNS: &str = "id, username, display_name, roles, department, enabled";
 
 /// Creates an operator.
 pub async fn create(db: &Db, actor: &Actor, new: NewOperator) -> Result<Operator, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO operators (username, display_name, password_hash, roles, department, enabled, \
@@ -198,7 +198,7 @@ pub async fn update(
     change: OperatorChange,
 ) -> Result<Operator, RepoError> {
     let before = get(db, id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     sqlx::query(
         "UPDATE operators SET display_name = COALESCE($2, display_name), \
@@ -265,7 +265,7 @@ pub async fn update(
 /// Deletes an operator (their sessions go with them; audit entries keep their name).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     let before = get(db, id).await?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     for sql in [
         "DELETE FROM sessions WHERE operator_id = $1",
         "DELETE FROM operator_gates WHERE operator_id = $1",
@@ -333,7 +333,7 @@ pub async fn link_person(
     operator_id: i64,
     person_id: i64,
 ) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query("UPDATE operators SET person_id = $1, updated_ms = $2 WHERE id = $3")
         .bind(person_id)
         .bind(now_ms())

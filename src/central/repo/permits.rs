@@ -357,7 +357,7 @@ fn json(p: &Permit) -> serde_json::Value {
 
 /// Creates an active permit (version 1) covering `input.vehicle_ids`.
 pub async fn create(db: &Db, actor: &Actor, input: &PermitInput) -> Result<Permit, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let permit = create_in(&mut tx, actor, input).await?;
     tx.commit().await?;
     Ok(permit)
@@ -422,7 +422,7 @@ pub async fn update(
             current: before.version,
         });
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // The single conditional write that decides which of two concurrent updates wins.
     let changed = sqlx::query(
         "UPDATE permits SET category = $3, holder_id = $4, valid_from_ms = $5, \
@@ -500,7 +500,7 @@ pub async fn act(
     } else {
         reason
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query(
         "UPDATE permits SET status = $3, status_reason = $4, version = version + 1, \
          updated_ms = $5 WHERE id = $1 AND version = $2",
@@ -554,7 +554,7 @@ pub async fn delete(
             current: before.version,
         });
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     // Lock the row at the version the before-image was read at (the first write, see the
     // module header), then remove the links and the row.
     let changed =

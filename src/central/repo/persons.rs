@@ -140,7 +140,7 @@ async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Person, RepoEr
 
 /// Creates a person.
 pub async fn create(db: &Db, actor: &Actor, new: NewPerson) -> Result<Person, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     let id: i64 = sqlx::query(
         "INSERT INTO persons (name, category, department, phone, id_card, created_ms, updated_ms) \
@@ -189,7 +189,7 @@ pub async fn exists(db: &Db, id: i64) -> Result<bool, RepoError> {
 
 /// Replaces every field of the person `id`.
 pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<Person, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     sqlx::query(
         "UPDATE persons SET name = $1, category = $2, department = $3, phone = $4, id_card = $5, \
@@ -245,7 +245,7 @@ pub async fn holdings(db: &Db, id: i64) -> Result<Holdings, RepoError> {
 /// Deletes the person `id`; refused with [`RepoError::Reference`] while they hold permits,
 /// vehicles or visitor bookings (see [`holdings`]).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     let held = holdings_in(&mut tx, id).await?;
     if held.any() {

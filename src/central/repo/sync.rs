@@ -264,7 +264,7 @@ pub async fn snapshot(
     // Version 0 means "no data yet" at a gate: a site whose change log is still empty starts
     // it, so that its first snapshot has a version to ask for changes from.
     if change_head(db).await? == 0 {
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         crate::central::db::record_change(&mut tx, "sync", 0, "upsert").await?;
         tx.commit().await?;
     }
@@ -564,7 +564,7 @@ async fn snapshot_sqlx(
 ) -> Result<u64, RepoError> {
     use crate::sync::wire::{SnapshotHeader, SnapshotLine as L};
     use futures::TryStreamExt;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if db.kind() == DbKind::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
@@ -667,7 +667,7 @@ async fn snapshot_sqlx(
 /// What changed after data version `since`, for gate `gate_id`: at most [`MAX_DELTA`]
 /// change-log entries (the answer's `version` says how far it got; ask again from there).
 pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if db.kind() == DbKind::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
@@ -988,7 +988,7 @@ pub async fn alarm_gap(
     let Some(g) = gap(db, gate_id, watermark).await? else {
         return Ok(None);
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let changed = sqlx::query(
         "UPDATE sync_gates SET gap_alarm_seq = $2 WHERE gate_id = $1 AND gap_alarm_seq <> $2",
     )
@@ -1118,7 +1118,7 @@ pub async fn record_presence(
 /// takes is announced, or stays pending). Concurrent publishers (instances on one PostgreSQL)
 /// each take different rows. Returns how many vehicles it announced.
 pub async fn publish_presence(db: &Db) -> Result<u64, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let rows = sqlx::query("DELETE FROM presence_pending RETURNING vehicles")
         .fetch_all(&mut *tx)
         .await?;
@@ -1157,7 +1157,7 @@ pub async fn set_campus_mode(
     mode: &str,
     reason: &str,
 ) -> Result<Vec<i64>, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE gates SET updated_ms = updated_ms WHERE 1 = 0")
         .execute(&mut *tx)
         .await?;
@@ -1275,7 +1275,7 @@ pub async fn queue_command(
     ttl_ms: i64,
 ) -> Result<i64, RepoError> {
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO gate_commands (gate_id, body, actor, created_ms, expires_ms) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -1334,7 +1334,7 @@ pub async fn ack_command(
     done: bool,
     detail: &str,
 ) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let n = sqlx::query(
         "UPDATE gate_commands SET acked_ms = $3, outcome = $4, detail = $5 \
          WHERE id = $1 AND gate_id = $2 AND acked_ms IS NULL",
@@ -1410,7 +1410,7 @@ pub async fn audit_refusal(
     action: &str,
     detail: serde_json::Value,
 ) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     audit(
         &mut tx,
         &Actor {

@@ -153,7 +153,7 @@ fn plate_taken(plate: &str, colour: &str, id: i64) -> RepoError {
 /// Registers a vehicle; [`RepoError::Conflict`] when its plate and colour are already registered.
 /// `new.plate` must already be normalised.
 pub async fn create(db: &Db, actor: &Actor, new: NewVehicle) -> Result<Vehicle, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     if let Some(other) = taken(&mut tx, &new.plate, &new.plate_colour, 0).await? {
         return Err(plate_taken(&new.plate, &new.plate_colour, other));
     }
@@ -233,7 +233,7 @@ pub async fn update(
     id: i64,
     new: NewVehicle,
 ) -> Result<Vehicle, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     if let Some(other) = taken(&mut tx, &new.plate, &new.plate_colour, id).await? {
         return Err(plate_taken(&new.plate, &new.plate_colour, other));
@@ -290,7 +290,7 @@ pub async fn holdings(db: &Db, id: i64) -> Result<Holdings, RepoError> {
 /// Deletes the vehicle `id`; refused with [`RepoError::Reference`] while credentials or permits
 /// refer to it (see [`holdings`]).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     let held = holdings_in(&mut tx, id).await?;
     if held.any() {

@@ -77,7 +77,7 @@ fn row_to_visit(r: &AnyRow, now: i64) -> Visit {
 
 /// Records a visit (and its audit entry) in one transaction.
 pub async fn create(db: &Db, actor: &Actor, new: &NewVisit) -> Result<Visit, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     let row = sqlx::query(&format!(
         "INSERT INTO visits (booking_id, gate_id, lane_key, plate, driver_name, driver_phone, \
@@ -126,7 +126,7 @@ pub async fn get(db: &Db, id: i64) -> Result<Visit, RepoError> {
 
 /// Closes an open visit: the vehicle left. `Ok(None)` if it had already left.
 pub async fn close(db: &Db, actor: &Actor, id: i64) -> Result<Option<Visit>, RepoError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let now = now_ms();
     let row = sqlx::query(&format!(
         "UPDATE visits SET left_ms = $1, closed_by = $2 WHERE id = $3 AND left_ms IS NULL \

@@ -15,6 +15,8 @@ use gatehouse::central::db::{Db, DbKind};
 pub struct TestDb {
     pub db: Db,
     pub kind: DbKind,
+    /// What `db` was opened with, for a connection of one's own outside its pool.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
 }
@@ -59,12 +61,15 @@ pub fn postgres_url() -> Option<String> {
 /// A fresh SQLite database.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(&dir.path().join("central.db"))
-        .await
-        .unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("central.db").display()
+    );
+    let db = Db::open(&url).await.unwrap();
     TestDb {
         db,
         kind: DbKind::Sqlite,
+        url,
         _dir: Some(dir),
         pg_admin: None,
     }
@@ -98,6 +103,7 @@ pub async fn postgres(admin_url: &str) -> TestDb {
     TestDb {
         db,
         kind: DbKind::Postgres,
+        url,
         _dir: None,
         pg_admin: Some((admin_url.to_string(), name)),
     }
