@@ -1,6 +1,11 @@
 //! The central database opens and migrates on every database kind.
 
-use gatehouse::central::db::{Actor, audit};
+use gatehouse::central::db::{Actor, Db, audit};
+
+/// How many rows `sql` (a `SELECT COUNT(*)`) counts.
+async fn count(db: &Db, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
+}
 
 #[tokio::test]
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {
@@ -32,10 +37,7 @@ async fn both_database_kinds_migrate_and_take_an_audit_entry() {
 #[tokio::test]
 async fn a_change_that_reads_first_goes_through_while_another_connection_writes() {
     for t in crate::central_support::each_database().await {
-        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap();
+        let before = count(&t.db, "SELECT COUNT(*) FROM audit_log").await;
         let mut tx = t.db.begin().await.unwrap();
         let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
             .fetch_one(&mut *tx)
@@ -60,10 +62,7 @@ async fn a_change_that_reads_first_goes_through_while_another_connection_writes(
             .await
             .unwrap()
             .unwrap_or_else(|e| panic!("{:?}: the second change was refused: {e}", t.kind));
-        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap();
+        let after = count(&t.db, "SELECT COUNT(*) FROM audit_log").await;
         assert_eq!(after, before + 2, "{:?}", t.kind);
     }
 }
@@ -112,10 +111,7 @@ async fn vehicles_registered_side_by_side_are_all_stored() {
                 .unwrap()
                 .unwrap_or_else(|e| panic!("{:?}: a registration was refused: {e}", t.kind));
         }
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM vehicles")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap();
+        let n = count(&t.db, "SELECT COUNT(*) FROM vehicles").await;
         assert_eq!(n, 90, "{:?}", t.kind);
     }
 }
