@@ -2,9 +2,12 @@
 //! lane decides from, indexed for O(1) lookups by EPC, plate + colour, permit id, vehicle id and
 //! person.
 //!
-//! What it is for: [`IndexBuilder::build`] turns plain `Vec`s of domain rows (as the store loads
-//! them) into an immutable [`Index`] tagged with a `data_version`; [`Index::apply`] makes the
-//! next snapshot from a change ([`IndexDelta`]) without rebuilding the whole. The runtime swaps
+//! What it is for: a full build ([`IndexBuild`]) makes an immutable [`Index`] tagged with a
+//! `data_version` from two halves filled apart — the permits, and the vehicles with their tags
+//! — so the gate's start reads and indexes each half on its own thread straight from the store
+//! ([`crate::gate::store::Store::load_index`]); [`IndexBuilder::build`] is the same build from
+//! plain `Vec`s of domain values (a synced snapshot, tests). [`Index::apply`] makes the next
+//! snapshot from a change ([`IndexDelta`]) without rebuilding the whole. The runtime swaps
 //! whole snapshots behind an `Arc`: a decision sees one snapshot, never half an update.
 //!
 //! How a change stays cheap: every large array (rows, link arrays, hash-table slots, text) is
@@ -28,11 +31,10 @@
 //! themselves; ids hash in blocks of neighbouring slots (`KeyHasher`), so lookups by id in
 //! id order walk the tables in order, and a full build lays each table down in one sorted
 //! pass (`SlotTable::from_hashes`). Measured for a million permits (one vehicle and one
-//! TID-bound tag each, release build, shared 2-core machine): build 0.6–0.8 s (1.0–1.2 s
-//! inserting row by row, 1.8–2.4 s with ids hashed at random too), index 182 MiB (RSS 199 MiB
-//! after the input rows are dropped, 339–346 MiB peak while the builder's input `Vec`s and the
-//! index coexist); 192 MiB in chunks (`cargo bench --bench sync`), where a revocation's delta
-//! takes milliseconds.
+//! TID-bound tag each, release build, shared 2-core machine): from domain values, build
+//! 0.4–0.6 s (1.0–1.2 s inserting row by row, 1.8–2.4 s with ids hashed at random too); read
+//! from the store and built, the two halves side by side, 0.6–0.9 s in all (`cargo bench
+//! --bench gate_latency`); index 182–192 MiB, where a revocation's delta takes milliseconds.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -40,7 +42,7 @@ use std::num::NonZeroU16;
 use std::sync::Arc;
 
 use crate::domain::{
-    BlacklistEntry, BlacklistId, BlacklistSubject, BookingId, Credential, Epc, GateRights,
+    BlacklistEntry, BlacklistId, BlacklistSubject, BookingId, Credential, Epc, GateRights, Holder,
     LockEntry, LockId, Permit, PermitId, PermitStatus, PersonCategory, PersonId, PlateIdentity,
     Schedule, Tid, UtcMinute, Vehicle, VehicleId, VisitorBooking,
 };
@@ -188,6 +190,8 @@ struct TextArena {
     spans: Chunked<Span>,
     /// Interned strings (departments, reasons).
     interned: Arc<HashMap<Box<str>, Text>>,
+    /// The interned empty string, once there is one (see `intern`).
+    empty: Option<Text>,
 }
 
 impl TextArena {
@@ -213,6 +217,16 @@ impl TextArena {
     }
 
     fn intern(&mut self, s: &str) -> Text {
+        // The empty string (every active permit's reason) is kept apart, not looked up: the
+        // map would compare it with its stored key, and glibc's AVX-512 `memcmp` reads an
+        // empty slice's dangling pointer with a masked load whose fault suppression costs
+        // about 150 ns here, against 11 ns for a short text (0.15 s of a million-permit start).
+        if s.is_empty() {
+            if self.empty.is_none() {
+                self.empty = Some(self.push(""));
+            }
+            return self.empty.expect("set just above");
+        }
         if let Some(t) = self.interned.get(s) {
             return *t;
         }
@@ -270,10 +284,10 @@ impl<T: Hash + Eq + Clone> ValueInterner<T> {
 }
 
 /// Interns `v` into a shared table, copying the table only when `v` is new.
-fn intern_shared<T: Hash + Eq + Clone>(table: &mut Arc<ValueInterner<T>>, v: T) -> u32 {
-    match table.find(&v) {
+fn intern_shared<T: Hash + Eq + Clone>(table: &mut Arc<ValueInterner<T>>, v: &T) -> u32 {
+    match table.find(v) {
         Some(i) => i,
-        None => Arc::make_mut(table).intern(v),
+        None => Arc::make_mut(table).intern(v.clone()),
     }
 }
 
@@ -595,8 +609,8 @@ impl Shared {
     }
 
     /// A permit's row, its links to vehicles left empty.
-    fn permit_row(&mut self, p: Permit) -> PermitRow {
-        let (status, reason) = match &p.status {
+    fn permit_row(&mut self, p: PermitFields<'_>) -> PermitRow {
+        let (status, reason) = match p.status {
             PermitStatus::Active => (StatusKind::Active, self.text.intern("")),
             PermitStatus::Suspended { reason } => (StatusKind::Suspended, self.text.intern(reason)),
             PermitStatus::Revoked { reason } => (StatusKind::Revoked, self.text.intern(reason)),
@@ -606,9 +620,9 @@ impl Shared {
             version: p.version,
             valid_from: p.valid_from,
             valid_until: p.valid_until,
-            person: p.holder.person_id,
-            name: self.text.push(&p.holder.name),
-            department: self.text.intern(&p.holder.department),
+            person: p.person,
+            name: self.text.push(p.name),
+            department: self.text.intern(p.department),
             reason,
             gates: intern_shared(&mut self.gate_rights, p.gates),
             schedule: intern_shared(&mut self.schedules, p.schedule),
@@ -676,7 +690,9 @@ impl Lists {
     }
 }
 
-/// Collects the rows of one snapshot and builds the [`Index`]. The store fills it from its tables.
+/// Collects the rows of one snapshot as `Vec`s of domain values and builds the [`Index`]: the
+/// form for tests, a synced snapshot and the importer. The controller's start reads the store
+/// straight into an [`IndexBuild`]'s two halves instead.
 #[derive(Debug, Default)]
 pub struct IndexBuilder {
     /// Version of the data this snapshot holds (monotonic, from the centre's sync).
@@ -706,153 +722,242 @@ impl IndexBuilder {
 
     /// Builds the immutable snapshot, consuming the rows.
     pub fn build(self) -> Result<Index, BuildError> {
-        let IndexBuilder {
-            data_version,
+        let build = IndexBuild::new();
+        let mut permits = build.permits(self.permits.len());
+        for p in &self.permits {
+            permits.push(p.into())?;
+        }
+        drop(self.permits);
+        let permits = permits.seal()?;
+        let mut vehicles = build.vehicles(self.vehicles.len(), self.credentials.len());
+        for v in &self.vehicles {
+            vehicles.push_vehicle(v.id, v.plate, v.permit_ids.iter().copied())?;
+        }
+        drop(self.vehicles);
+        for c in self.credentials {
+            vehicles.push_credential(c)?;
+        }
+        build.finish(
+            self.data_version,
             permits,
-            vehicles,
+            vehicles.seal()?,
+            self.blacklist,
+            self.locks,
+            self.bookings,
+        )
+    }
+}
+
+/// A permit's fields, borrowed: how a bulk read hands a row to [`PermitRows`] without first
+/// making a [`Permit`] (two boxed strings a row) only for the build to take it apart again.
+#[derive(Debug, Clone, Copy)]
+pub struct PermitFields<'a> {
+    pub id: PermitId,
+    pub category: PersonCategory,
+    pub person: PersonId,
+    pub name: &'a str,
+    pub department: &'a str,
+    pub status: &'a PermitStatus,
+    pub valid_from: UtcMinute,
+    pub valid_until: UtcMinute,
+    pub gates: &'a GateRights,
+    pub schedule: &'a Schedule,
+    pub single_use: bool,
+    pub max_inside: Option<NonZeroU16>,
+    pub version: u32,
+}
+
+impl PermitFields<'_> {
+    /// The permit these fields describe, as an owned domain value.
+    pub fn to_permit(&self) -> Permit {
+        Permit {
+            id: self.id,
+            category: self.category,
+            holder: Holder {
+                person_id: self.person,
+                name: self.name.into(),
+                department: self.department.into(),
+            },
+            status: self.status.clone(),
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            gates: self.gates.clone(),
+            schedule: self.schedule.clone(),
+            single_use: self.single_use,
+            max_inside: self.max_inside,
+            version: self.version,
+        }
+    }
+}
+
+impl<'a> From<&'a Permit> for PermitFields<'a> {
+    fn from(p: &'a Permit) -> PermitFields<'a> {
+        PermitFields {
+            id: p.id,
+            category: p.category,
+            person: p.holder.person_id,
+            name: &p.holder.name,
+            department: &p.holder.department,
+            status: &p.status,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            gates: &p.gates,
+            schedule: &p.schedule,
+            single_use: p.single_use,
+            max_inside: p.max_inside,
+            version: p.version,
+        }
+    }
+}
+
+/// One full build in two halves that fill apart and meet in [`IndexBuild::finish`]: the
+/// permits ([`PermitRows`]) and the vehicles with their tags ([`VehicleRows`]). Each half
+/// converts its rows as they arrive and lays down its own hash tables when sealed, so the
+/// controller's start reads and builds the two on two threads at once, the permits straight
+/// from their store rows; only joining vehicles to permits is left for `finish`.
+///
+/// The halves share the build's key hasher; halves of different builds cannot be joined.
+#[derive(Debug, Default)]
+pub struct IndexBuild {
+    hasher: KeyHasher,
+    /// Tells this build's halves from another's.
+    id: u64,
+}
+
+/// Numbers [`IndexBuild`]s.
+static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Refuses a half with more rows than a `u32` row number (plus one for "empty") addresses.
+fn room_for(rows: usize) -> Result<(), BuildError> {
+    if rows >= u32::MAX as usize - 1 {
+        return Err(BuildError::TooManyRows);
+    }
+    Ok(())
+}
+
+impl IndexBuild {
+    /// A new build with its own key hasher.
+    pub fn new() -> IndexBuild {
+        IndexBuild {
+            hasher: KeyHasher::default(),
+            id: BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// The empty permit half, with room for `capacity` permits.
+    pub fn permits(&self, capacity: usize) -> PermitRows {
+        PermitRows {
+            build: self.id,
+            hasher: self.hasher.clone(),
+            shared: Shared::new(),
+            rows: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// The empty vehicle half, with room for `vehicles` vehicles and `credentials` tags.
+    pub fn vehicles(&self, vehicles: usize, credentials: usize) -> VehicleRows {
+        VehicleRows {
+            build: self.id,
+            hasher: self.hasher.clone(),
+            rows: Vec::with_capacity(vehicles),
+            permits: Vec::with_capacity(vehicles),
+            credentials: Vec::with_capacity(credentials),
+        }
+    }
+
+    /// Joins the sealed halves and the lists into the snapshot of `data_version`: each
+    /// vehicle's permits found by id (a vehicle holding a permit that is not there fails the
+    /// build), and the reverse, each permit's vehicles.
+    ///
+    /// # Panics
+    /// If a half comes from another build (a programming error: its tables hash differently).
+    pub fn finish(
+        self,
+        data_version: u64,
+        permits: PermitTable,
+        vehicles: VehicleTable,
+        blacklist: Vec<BlacklistEntry>,
+        locks: Vec<LockEntry>,
+        bookings: Vec<VisitorBooking>,
+    ) -> Result<Index, BuildError> {
+        assert!(
+            permits.build == self.id && vehicles.build == self.id,
+            "index halves from another build"
+        );
+        let hasher = self.hasher;
+        let PermitTable {
+            mut shared,
+            mut rows,
+            by_permit,
+            person_permits,
+            by_person,
+            ..
+        } = permits;
+        let VehicleTable {
+            rows: vehicle_rows,
+            permits: mut vehicle_permits,
             credentials,
-            blacklist,
-            locks,
-            bookings,
-        } = self;
-        for n in [permits.len(), vehicles.len(), credentials.len()] {
-            if n >= u32::MAX as usize - 1 {
-                return Err(BuildError::TooManyRows);
-            }
-        }
-        let hasher = KeyHasher::default();
-        let mut shared = Shared::new();
+            by_vehicle,
+            by_plate,
+            by_epc,
+            ..
+        } = vehicles;
 
-        // Permits.
-        let mut permit_rows: Vec<PermitRow> = Vec::with_capacity(permits.len());
-        let mut permit_keys: Vec<(u64, u32)> = Vec::with_capacity(permits.len());
-        for p in permits {
-            let row = shared.permit_row(p);
-            permit_keys.push((hasher.hash_one(row.id), permit_rows.len() as u32));
-            permit_rows.push(row);
-        }
-        let by_permit = SlotTable::from_hashes(permit_keys, |a, b| {
-            permit_rows[a as usize].id == permit_rows[b as usize].id
-        })
-        .map_err(|r| BuildError::DuplicatePermit(permit_rows[r as usize].id))?;
-        let find_permit = |id: PermitId| {
-            by_permit.find(hasher.hash_one(id), |r| permit_rows[r as usize].id == id)
-        };
-
-        // Vehicles, with their permits flattened.
-        let mut vehicle_rows: Vec<VehicleRow> = Vec::with_capacity(vehicles.len());
-        let mut vehicle_permits: Vec<u32> = Vec::with_capacity(vehicles.len());
-        let mut vehicle_keys: Vec<(u64, u32)> = Vec::with_capacity(vehicles.len());
-        let mut plate_keys: Vec<(u64, u32)> = Vec::with_capacity(vehicles.len());
-        let mut permit_vehicle_count = vec![0u32; permit_rows.len()];
-        for v in vehicles {
-            let start = vehicle_permits.len() as u32;
-            for pid in v.permit_ids.iter() {
-                let r = find_permit(*pid).ok_or(BuildError::UnknownPermit {
-                    vehicle: v.id,
-                    permit: *pid,
-                })?;
-                vehicle_permits.push(r);
+        // Each vehicle's permit ids become permit rows, in place; count each permit's vehicles.
+        let mut permit_vehicle_count = vec![0u32; rows.len()];
+        for v in vehicle_rows.iter() {
+            let s = v.permits_start as usize;
+            for p in &mut vehicle_permits[s..s + usize::from(v.permits_len)] {
+                let id = PermitId(*p);
+                let r = by_permit
+                    .find(hasher.hash_one(id), |r| rows[r as usize].id == id)
+                    .ok_or(BuildError::UnknownPermit {
+                        vehicle: v.id,
+                        permit: id,
+                    })?;
+                *p = r;
                 permit_vehicle_count[r as usize] += 1;
             }
-            let row = VehicleRow {
-                id: v.id,
-                plate: v.plate,
-                permits_start: start,
-                permits_len: u16::try_from(v.permit_ids.len())
-                    .map_err(|_| BuildError::TooManyRows)?,
-            };
-            let n = vehicle_rows.len() as u32;
-            vehicle_keys.push((hasher.hash_one(row.id), n));
-            plate_keys.push((hasher.hash_one(row.plate), n));
-            vehicle_rows.push(row);
         }
-        let by_vehicle = SlotTable::from_hashes(vehicle_keys, |a, b| {
-            vehicle_rows[a as usize].id == vehicle_rows[b as usize].id
-        })
-        .map_err(|r| BuildError::DuplicateVehicle(vehicle_rows[r as usize].id))?;
-        let by_plate = SlotTable::from_hashes(plate_keys, |a, b| {
-            vehicle_rows[a as usize].plate == vehicle_rows[b as usize].plate
-        })
-        .map_err(|r| BuildError::DuplicatePlate(vehicle_rows[r as usize].plate))?;
 
-        // Permit → vehicles (the reverse of the above), for max_inside quotas.
+        // Permit → vehicles (the reverse), for max_inside quotas.
         let mut start = 0u32;
-        for (row, count) in permit_rows.iter_mut().zip(&permit_vehicle_count) {
+        for (row, count) in rows.iter_mut().zip(&permit_vehicle_count) {
             row.vehicles_start = start;
             row.vehicles_len = u16::try_from(*count).map_err(|_| BuildError::TooManyRows)?;
             start += count;
         }
-        let mut fill = vec![0u32; permit_rows.len()];
+        let mut fill = permit_vehicle_count;
+        fill.fill(0);
         let mut permit_vehicles = vec![0u32; start as usize];
         for (vi, v) in vehicle_rows.iter().enumerate() {
             let s = v.permits_start as usize;
             for &p in &vehicle_permits[s..s + usize::from(v.permits_len)] {
-                let at = permit_rows[p as usize].vehicles_start + fill[p as usize];
+                let at = rows[p as usize].vehicles_start + fill[p as usize];
                 permit_vehicles[at as usize] = vi as u32;
                 fill[p as usize] += 1;
             }
         }
         drop(fill);
-        drop(permit_vehicle_count);
-
-        // Credentials.
-        let mut credential_rows: Vec<CredentialRow> = Vec::with_capacity(credentials.len());
-        let mut epc_keys: Vec<(u64, u32)> = Vec::with_capacity(credentials.len());
-        for c in credentials {
-            let vehicle = by_vehicle
-                .find(hasher.hash_one(c.vehicle_id), |r| {
-                    vehicle_rows[r as usize].id == c.vehicle_id
-                })
-                .ok_or(BuildError::UnknownVehicle {
-                    epc: c.epc,
-                    vehicle: c.vehicle_id,
-                })?;
-            epc_keys.push((hasher.hash_one(c.epc), credential_rows.len() as u32));
-            credential_rows.push(CredentialRow {
-                epc: c.epc,
-                tid: c.tid,
-                vehicle,
-            });
-        }
-        let by_epc = SlotTable::from_hashes(epc_keys, |a, b| {
-            credential_rows[a as usize].epc == credential_rows[b as usize].epc
-        })
-        .map_err(|r| BuildError::DuplicateEpc(credential_rows[r as usize].epc))?;
-
-        // Person → permits: permit rows sorted by person, runs found through a slot table.
-        let mut person_permits: Vec<u32> = (0..permit_rows.len() as u32).collect();
-        person_permits.sort_unstable_by_key(|&r| permit_rows[r as usize].person);
-        let mut by_person = SlotTable::for_rows(permit_rows.len());
-        for (pos, &r) in person_permits.iter().enumerate() {
-            let person = permit_rows[r as usize].person;
-            let run_start =
-                pos == 0 || permit_rows[person_permits[pos - 1] as usize].person != person;
-            if run_start {
-                by_person
-                    .insert(hasher.hash_one(person), pos as u32, |_| false)
-                    .ok();
-            }
-        }
 
         shared.text.shrink_last();
         let (live_permits, live_vehicles, live_credentials) =
-            (permit_rows.len(), vehicle_rows.len(), credential_rows.len());
+            (rows.len(), vehicle_rows.len(), credentials.len());
         Ok(Index {
             data_version,
             hasher,
             shared,
-            permits: Chunked::from_vec(permit_rows),
-            vehicles: Chunked::from_vec(vehicle_rows),
-            credentials: Chunked::from_vec(credential_rows),
+            permits: Chunked::from_vec(rows),
+            vehicles: vehicle_rows,
+            credentials,
             vehicle_permits: Chunked::from_vec(vehicle_permits),
             permit_vehicles: Chunked::from_vec(permit_vehicles),
-            person_permits: Chunked::from_vec(person_permits),
+            person_permits,
             by_permit: by_permit.into_chunked(),
-            by_vehicle: by_vehicle.into_chunked(),
-            by_plate: by_plate.into_chunked(),
-            by_epc: by_epc.into_chunked(),
-            by_person: by_person.into_chunked(),
+            by_vehicle,
+            by_plate,
+            by_epc,
+            by_person,
             lists: Arc::new(Lists::new(blacklist, locks, bookings)),
             live_permits,
             live_vehicles,
@@ -860,6 +965,186 @@ impl IndexBuilder {
             garbage: 0,
         })
     }
+}
+
+/// The permit half of an [`IndexBuild`], filling.
+#[derive(Debug)]
+pub struct PermitRows {
+    build: u64,
+    hasher: KeyHasher,
+    shared: Shared,
+    rows: Vec<PermitRow>,
+}
+
+impl PermitRows {
+    /// Adds a permit (whatever its status: a revoked permit must be found to be refused by
+    /// name).
+    pub fn push(&mut self, p: PermitFields<'_>) -> Result<(), BuildError> {
+        room_for(self.rows.len() + 1)?;
+        let row = self.shared.permit_row(p);
+        self.rows.push(row);
+        Ok(())
+    }
+
+    /// Lays down the permit-id and person tables; a permit id given twice fails the build.
+    pub fn seal(self) -> Result<PermitTable, BuildError> {
+        let PermitRows {
+            build,
+            hasher,
+            shared,
+            rows,
+        } = self;
+        let keys = (0..rows.len())
+            .map(|r| (hasher.hash_one(rows[r].id), r as u32))
+            .collect();
+        let by_permit =
+            SlotTable::from_hashes(keys, |a, b| rows[a as usize].id == rows[b as usize].id)
+                .map_err(|r| BuildError::DuplicatePermit(rows[r as usize].id))?;
+
+        // Person → permits: permit rows sorted by person, runs found through a slot table.
+        let mut person_permits: Vec<u32> = (0..rows.len() as u32).collect();
+        person_permits.sort_unstable_by_key(|&r| rows[r as usize].person);
+        let mut by_person = SlotTable::for_rows(rows.len());
+        for (pos, &r) in person_permits.iter().enumerate() {
+            let person = rows[r as usize].person;
+            let run_start = pos == 0 || rows[person_permits[pos - 1] as usize].person != person;
+            if run_start {
+                by_person
+                    .insert(hasher.hash_one(person), pos as u32, |_| false)
+                    .ok();
+            }
+        }
+        Ok(PermitTable {
+            build,
+            shared,
+            rows,
+            by_permit,
+            person_permits: Chunked::from_vec(person_permits),
+            by_person: by_person.into_chunked(),
+        })
+    }
+}
+
+/// The permit half of an [`IndexBuild`], sealed: ready for [`IndexBuild::finish`].
+#[derive(Debug)]
+pub struct PermitTable {
+    build: u64,
+    shared: Shared,
+    /// Their links to vehicles are set by `finish`.
+    rows: Vec<PermitRow>,
+    by_permit: SlotTable<Vec<u32>>,
+    person_permits: Chunked<u32>,
+    by_person: SlotTable,
+}
+
+/// The vehicle half of an [`IndexBuild`], filling: vehicles, then or meanwhile their tags.
+#[derive(Debug)]
+pub struct VehicleRows {
+    build: u64,
+    hasher: KeyHasher,
+    rows: Vec<VehicleRow>,
+    /// Every vehicle's permits, flattened; permit ids until `finish` finds their rows.
+    permits: Vec<u32>,
+    /// Their `vehicle` holds the vehicle's id until `seal` finds its row.
+    credentials: Vec<CredentialRow>,
+}
+
+impl VehicleRows {
+    /// Adds a vehicle holding `permits` (at most 65,535).
+    pub fn push_vehicle(
+        &mut self,
+        id: VehicleId,
+        plate: PlateIdentity,
+        permits: impl IntoIterator<Item = PermitId>,
+    ) -> Result<(), BuildError> {
+        room_for(self.rows.len() + 1)?;
+        let start = self.permits.len();
+        self.permits.extend(permits.into_iter().map(|p| p.0));
+        room_for(self.permits.len())?;
+        self.rows.push(VehicleRow {
+            id,
+            plate,
+            permits_start: start as u32,
+            permits_len: u16::try_from(self.permits.len() - start)
+                .map_err(|_| BuildError::TooManyRows)?,
+        });
+        Ok(())
+    }
+
+    /// Adds an issued tag; its vehicle may come before or after it.
+    pub fn push_credential(&mut self, c: Credential) -> Result<(), BuildError> {
+        room_for(self.credentials.len() + 1)?;
+        self.credentials.push(CredentialRow {
+            epc: c.epc,
+            tid: c.tid,
+            vehicle: c.vehicle_id.0,
+        });
+        Ok(())
+    }
+
+    /// Lays down the vehicle-id, plate and tag tables and finds each tag's vehicle. A vehicle
+    /// id, plate or EPC given twice, or a tag issued to a vehicle that is not there, fails the
+    /// build.
+    pub fn seal(self) -> Result<VehicleTable, BuildError> {
+        let VehicleRows {
+            build,
+            hasher,
+            rows,
+            permits,
+            mut credentials,
+        } = self;
+        let keys = (0..rows.len())
+            .map(|r| (hasher.hash_one(rows[r].id), r as u32))
+            .collect();
+        let by_vehicle =
+            SlotTable::from_hashes(keys, |a, b| rows[a as usize].id == rows[b as usize].id)
+                .map_err(|r| BuildError::DuplicateVehicle(rows[r as usize].id))?;
+        let keys = (0..rows.len())
+            .map(|r| (hasher.hash_one(rows[r].plate), r as u32))
+            .collect();
+        let by_plate = SlotTable::from_hashes(keys, |a, b| {
+            rows[a as usize].plate == rows[b as usize].plate
+        })
+        .map_err(|r| BuildError::DuplicatePlate(rows[r as usize].plate))?;
+
+        let mut keys = Vec::with_capacity(credentials.len());
+        for (i, c) in credentials.iter_mut().enumerate() {
+            let id = VehicleId(c.vehicle);
+            c.vehicle = by_vehicle
+                .find(hasher.hash_one(id), |r| rows[r as usize].id == id)
+                .ok_or(BuildError::UnknownVehicle {
+                    epc: c.epc,
+                    vehicle: id,
+                })?;
+            keys.push((hasher.hash_one(c.epc), i as u32));
+        }
+        let by_epc = SlotTable::from_hashes(keys, |a, b| {
+            credentials[a as usize].epc == credentials[b as usize].epc
+        })
+        .map_err(|r| BuildError::DuplicateEpc(credentials[r as usize].epc))?;
+        Ok(VehicleTable {
+            build,
+            rows: Chunked::from_vec(rows),
+            permits,
+            credentials: Chunked::from_vec(credentials),
+            by_vehicle: by_vehicle.into_chunked(),
+            by_plate: by_plate.into_chunked(),
+            by_epc: by_epc.into_chunked(),
+        })
+    }
+}
+
+/// The vehicle half of an [`IndexBuild`], sealed: ready for [`IndexBuild::finish`].
+#[derive(Debug)]
+pub struct VehicleTable {
+    build: u64,
+    rows: Chunked<VehicleRow>,
+    /// Permit ids, as in [`VehicleRows`].
+    permits: Vec<u32>,
+    credentials: Chunked<CredentialRow>,
+    by_vehicle: SlotTable,
+    by_plate: SlotTable,
+    by_epc: SlotTable,
 }
 
 /// A change to a snapshot, in domain values: rows to add or replace (permits, vehicles and list
@@ -1463,7 +1748,7 @@ impl Index {
         let mut joined: Vec<(PersonId, u32)> = Vec::new();
         for p in permits {
             let person = p.holder.person_id;
-            let mut row = ix.shared.permit_row(p);
+            let mut row = ix.shared.permit_row((&p).into());
             match ix.find_permit(row.id) {
                 Some(r) => {
                     let slot = ix.permits.get_mut(r as usize);
@@ -2364,6 +2649,15 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    #[should_panic(expected = "index halves from another build")]
+    fn halves_of_two_builds_are_never_joined() {
+        let (one, other) = (IndexBuild::new(), IndexBuild::new());
+        let permits = one.permits(0).seal().unwrap();
+        let vehicles = other.vehicles(0, 0).seal().unwrap();
+        let _ = one.finish(1, permits, vehicles, vec![], vec![], vec![]);
     }
 
     #[test]

@@ -124,19 +124,10 @@ pub struct GateHandle {
 
 /// Builds the decision index from what the store holds.
 pub async fn build_index(store: &Store) -> anyhow::Result<Index> {
-    let snapshot = store.load().await?;
-    let builder = IndexBuilder {
-        data_version: snapshot.data_version,
-        permits: snapshot.permits,
-        vehicles: snapshot.vehicles,
-        credentials: snapshot.credentials,
-        blacklist: snapshot.blacklist,
-        locks: snapshot.locks,
-        bookings: snapshot.bookings,
-    };
-    tokio::task::spawn_blocking(move || builder.build())
-        .await?
-        .context("building the permit index")
+    store
+        .load_index()
+        .await
+        .context("building the permit index from the store")
 }
 
 fn anti_passback(setting: AntiPassbackSetting) -> AntiPassback {
