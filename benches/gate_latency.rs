@@ -418,17 +418,9 @@ pulse_ms = 1
             "s",
         );
         let started = Instant::now();
-        let index = gatehouse::gate::index::IndexBuilder {
-            data_version: snapshot.data_version,
-            permits: snapshot.permits,
-            vehicles: snapshot.vehicles,
-            credentials: snapshot.credentials,
-            blacklist: snapshot.blacklist,
-            locks: snapshot.locks,
-            bookings: snapshot.bookings,
-        }
-        .build()
-        .unwrap();
+        let index = gatehouse::gate::index::IndexBuilder::from(snapshot)
+            .build()
+            .unwrap();
         line(
             "index_build_1m_permits",
             started.elapsed().as_secs_f64(),

@@ -835,6 +835,25 @@ fn room_for(rows: usize) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// A slot table of `rows` by `key`, laid down in one pass; a key found twice fails the build
+/// with `twice`'s error.
+fn table_of<R, K: SlotKey + PartialEq + Copy>(
+    hasher: &KeyHasher,
+    rows: &[R],
+    key: impl Fn(&R) -> K,
+    twice: impl FnOnce(K) -> BuildError,
+) -> Result<SlotTable<Vec<u32>>, BuildError> {
+    let keys = rows
+        .iter()
+        .enumerate()
+        .map(|(r, row)| (hasher.hash_one(key(row)), r as u32))
+        .collect();
+    SlotTable::from_hashes(keys, |a, b| {
+        key(&rows[a as usize]) == key(&rows[b as usize])
+    })
+    .map_err(|r| twice(key(&rows[r as usize])))
+}
+
 impl IndexBuild {
     /// A new build with its own key hasher.
     pub fn new() -> IndexBuild {
@@ -994,12 +1013,7 @@ impl PermitRows {
             shared,
             rows,
         } = self;
-        let keys = (0..rows.len())
-            .map(|r| (hasher.hash_one(rows[r].id), r as u32))
-            .collect();
-        let by_permit =
-            SlotTable::from_hashes(keys, |a, b| rows[a as usize].id == rows[b as usize].id)
-                .map_err(|r| BuildError::DuplicatePermit(rows[r as usize].id))?;
+        let by_permit = table_of(&hasher, &rows, |p| p.id, BuildError::DuplicatePermit)?;
 
         // Person → permits: permit rows sorted by person, runs found through a slot table.
         let mut person_permits: Vec<u32> = (0..rows.len() as u32).collect();
@@ -1093,22 +1107,10 @@ impl VehicleRows {
             permits,
             mut credentials,
         } = self;
-        let keys = (0..rows.len())
-            .map(|r| (hasher.hash_one(rows[r].id), r as u32))
-            .collect();
-        let by_vehicle =
-            SlotTable::from_hashes(keys, |a, b| rows[a as usize].id == rows[b as usize].id)
-                .map_err(|r| BuildError::DuplicateVehicle(rows[r as usize].id))?;
-        let keys = (0..rows.len())
-            .map(|r| (hasher.hash_one(rows[r].plate), r as u32))
-            .collect();
-        let by_plate = SlotTable::from_hashes(keys, |a, b| {
-            rows[a as usize].plate == rows[b as usize].plate
-        })
-        .map_err(|r| BuildError::DuplicatePlate(rows[r as usize].plate))?;
+        let by_vehicle = table_of(&hasher, &rows, |v| v.id, BuildError::DuplicateVehicle)?;
+        let by_plate = table_of(&hasher, &rows, |v| v.plate, BuildError::DuplicatePlate)?;
 
-        let mut keys = Vec::with_capacity(credentials.len());
-        for (i, c) in credentials.iter_mut().enumerate() {
+        for c in &mut credentials {
             let id = VehicleId(c.vehicle);
             c.vehicle = by_vehicle
                 .find(hasher.hash_one(id), |r| rows[r as usize].id == id)
@@ -1116,12 +1118,8 @@ impl VehicleRows {
                     epc: c.epc,
                     vehicle: id,
                 })?;
-            keys.push((hasher.hash_one(c.epc), i as u32));
         }
-        let by_epc = SlotTable::from_hashes(keys, |a, b| {
-            credentials[a as usize].epc == credentials[b as usize].epc
-        })
-        .map_err(|r| BuildError::DuplicateEpc(credentials[r as usize].epc))?;
+        let by_epc = table_of(&hasher, &credentials, |c| c.epc, BuildError::DuplicateEpc)?;
         Ok(VehicleTable {
             build,
             rows: Chunked::from_vec(rows),

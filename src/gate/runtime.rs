@@ -315,18 +315,7 @@ impl GateHandle {
         let store = &self.shared.store;
         let _only_writer = store.lock_updates().await;
         let next = store
-            .replace_all(parts, |s| {
-                IndexBuilder {
-                    data_version: s.data_version,
-                    permits: s.permits,
-                    vehicles: s.vehicles,
-                    credentials: s.credentials,
-                    blacklist: s.blacklist,
-                    locks: s.locks,
-                    bookings: s.bookings,
-                }
-                .build()
-            })
+            .replace_all(parts, |s| IndexBuilder::from(s).build())
             .await
             .context("replacing the data with a snapshot")?;
         let previous = std::mem::replace(

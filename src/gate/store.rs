@@ -28,7 +28,8 @@ use crate::domain::{
     PlateColour, PlateIdentity, Tid, UtcMinute, Vehicle, VehicleId, VisitorBooking,
 };
 use crate::gate::index::{
-    BuildError, Index, IndexBuild, IndexDelta, PermitFields, PermitTable, VehicleTable,
+    BuildError, Index, IndexBuild, IndexBuilder, IndexDelta, PermitFields, PermitTable,
+    VehicleTable,
 };
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 14 columns.
@@ -541,6 +542,20 @@ pub struct Snapshot {
     pub blacklist: Vec<BlacklistEntry>,
     pub locks: Vec<LockEntry>,
     pub bookings: Vec<VisitorBooking>,
+}
+
+impl From<Snapshot> for IndexBuilder {
+    fn from(s: Snapshot) -> IndexBuilder {
+        IndexBuilder {
+            data_version: s.data_version,
+            permits: s.permits,
+            vehicles: s.vehicles,
+            credentials: s.credentials,
+            blacklist: s.blacklist,
+            locks: s.locks,
+            bookings: s.bookings,
+        }
+    }
 }
 
 /// Where a vehicle was last seen, for anti-passback.
@@ -1988,7 +2003,6 @@ pub(crate) mod tests {
 mod load_index_tests {
     use super::tests::permit_row;
     use super::*;
-    use crate::gate::index::IndexBuilder;
 
     /// Every answer the index gives about the keys the test stored, as plain text.
     fn answers(index: &Index, plates: &[&str], epcs: &[&str]) -> Vec<String> {
@@ -2139,17 +2153,7 @@ mod load_index_tests {
 
         let direct = store.load_index().await.unwrap();
         let snapshot = store.load().await.unwrap();
-        let built = IndexBuilder {
-            data_version: snapshot.data_version,
-            permits: snapshot.permits,
-            vehicles: snapshot.vehicles,
-            credentials: snapshot.credentials,
-            blacklist: snapshot.blacklist,
-            locks: snapshot.locks,
-            bookings: snapshot.bookings,
-        }
-        .build()
-        .unwrap();
+        let built = IndexBuilder::from(snapshot).build().unwrap();
         let plates = ["京A10001", "京A10002", "沪B20003", "粤C30004", "苏E50005"];
         let epcs = [
             "E20000000000000000000001",
