@@ -11,6 +11,7 @@ pub mod domain;
 pub mod gate;
 pub mod metrics;
 pub mod pki;
+pub mod pool;
 pub mod serial;
 pub mod sim;
 pub mod sync;

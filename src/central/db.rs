@@ -19,7 +19,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
 
 /// Which database the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,23 +186,12 @@ impl Db {
                     Ok(())
                 })
             })
+            // A connection comes back outside any transaction, or is closed (crate::pool).
             .after_release(move |conn, _meta| {
-                Box::pin(async move {
-                    // A connection must come back out of any transaction. One does not when a
-                    // request is cancelled (a gate hangs up) just after its BEGIN succeeded but
-                    // before sqlx built the transaction that would roll it back: back in the
-                    // pool it would hold SQLite's write lock (every other writer then waits
-                    // out the busy timeout and fails) and turn the next caller's transaction
-                    // into a savepoint of one that never commits. On SQLite a dropped
-                    // transaction's rollback is queued to the connection's worker thread, so a
-                    // round trip lets it run first (PostgreSQL counts it at once, and sqlx
-                    // pings every released connection after this anyway); whatever is still
-                    // open then was leaked, and closing the connection rolls it back.
-                    if kind == DbKind::Sqlite {
-                        conn.ping().await?;
-                    }
-                    Ok(!conn.is_in_transaction())
-                })
+                Box::pin(crate::pool::outside_transaction(
+                    conn,
+                    kind == DbKind::Sqlite,
+                ))
             })
             .connect_with(options)
             .await

@@ -394,6 +394,9 @@ impl Journal {
         let first_seq = min.map_or(last_seq + 1, |m| m as u64);
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection comes back outside any transaction, or is closed (crate::pool): a
+            // read transaction left open would pin an old snapshot and stall checkpoints.
+            .after_release(|conn, _meta| Box::pin(crate::pool::outside_transaction(conn, true)))
             .connect_with(options.read_only(true))
             .await?;
         let mut writer = Writer {

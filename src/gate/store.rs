@@ -589,6 +589,8 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection comes back outside any transaction, or is closed (crate::pool).
+            .after_release(|conn, _meta| Box::pin(crate::pool::outside_transaction(conn, true)))
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/gate-store").run(&pool).await?;
@@ -1798,6 +1800,46 @@ pub(crate) mod tests {
         );
         assert_eq!(store.counts().await.unwrap(), (0, 0, 0));
         assert_eq!(store.data_version().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_left_open_by_a_cancelled_task_neither_blocks_nor_swallows_later_writes()
+    {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = Store::open(&path).await.unwrap();
+        {
+            let mut conn = store.pool.acquire().await.unwrap();
+            let mut leaked = conn.begin().await.unwrap();
+            sqlx::query("INSERT INTO lane_modes (lane, mode) VALUES ('leak', 'locked_closed')")
+                .execute(&mut *leaked)
+                .await
+                .unwrap();
+            // What a task cancelled just after its BEGIN leaves: no transaction object to
+            // roll it back.
+            std::mem::forget(leaked);
+        }
+        for n in 1..=10 {
+            let record = PresenceRecord {
+                vehicle_id: VehicleId(n),
+                inside: true,
+                since_ms: 1_000,
+                gate: 1,
+            };
+            tokio::time::timeout(Duration::from_secs(5), store.set_presence(record))
+                .await
+                .unwrap_or_else(|_| panic!("write {n} waited on the lost lock"))
+                .unwrap_or_else(|e| panic!("write {n} was refused: {e}"));
+        }
+        // A connection of its own, outside the pool, sees what was committed, and not the leak.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        let count = |sql: &str| other.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT count(*) FROM presence"), 10);
+        assert_eq!(
+            count("SELECT count(*) FROM lane_modes WHERE lane = 'leak'"),
+            0
+        );
     }
 
     #[tokio::test]
