@@ -256,10 +256,13 @@ async fn watch_heads(
     let mut every = tokio::time::interval(WATCH_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut relay = Relay::default();
-    let mut last_relay = tokio::time::Instant::now();
+    // The first round runs at once: it takes note of where things stand when this instance
+    // starts, and whatever happens after must be relayed. Half a second later, it would take
+    // a gate's first health report and first events as already known and never relay them.
+    let mut last_relay: Option<tokio::time::Instant> = None;
     loop {
-        if last_relay.elapsed() >= RELAY_EVERY {
-            last_relay = tokio::time::Instant::now();
+        if last_relay.is_none_or(|at| at.elapsed() >= RELAY_EVERY) {
+            last_relay = Some(tokio::time::Instant::now());
             if let Err(e) = relay.round(&app, &published).await {
                 tracing::warn!(error = %e, "sync watcher cannot relay live messages");
             }
