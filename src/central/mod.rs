@@ -6,12 +6,14 @@
 //! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
+//! - [`alarms`] — alarms of every kind: stored, told to the office, sent to the webhook.
 //! - [`gate_auth`] — whether a gate's certificate is accepted (`gates.enabled`).
 //! - [`bulk`] — bulk import (CSV/XLSX, checked whole, written all or nothing) and export.
 //! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
 //! - [`retention`] — the purge of passage events older than the kept days (≥ 365).
 //! - [`stats`] — traffic statistics, kept incrementally by the ingest.
 
+pub mod alarms;
 pub mod api;
 pub mod bulk;
 pub mod commands;

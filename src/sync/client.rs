@@ -429,6 +429,8 @@ impl SyncClient {
                 stored: stats.stored,
                 capacity: stats.capacity,
                 fill_percent: stats.fill_percent(),
+                write_failing: false,
+                write_failures: 0,
             },
             lanes: gate
                 .status()

@@ -365,6 +365,13 @@ pub struct JournalHealth {
     pub stored: u64,
     pub capacity: u64,
     pub fill_percent: u64,
+    /// True while the journal cannot commit (disk full, read-only): the lanes carry on, the
+    /// office must be told. Absent from older gates: false.
+    #[serde(default)]
+    pub write_failing: bool,
+    /// Journal commits that failed since the gate started.
+    #[serde(default)]
+    pub write_failures: u64,
 }
 
 /// One lane's devices and mode.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
-use gatehouse::central::api::alarms::{call_webhook, call_webhook_with, webhook_client};
+use gatehouse::central::alarms::{call_webhook, call_webhook_with, webhook_client};
 use gatehouse::central::api::auth::create_session;
 use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::Actor;
@@ -61,7 +61,7 @@ async fn receiver(
 async fn the_alarm_webhook_calls_an_https_police_link_and_verifies_its_certificate() {
     let t = sqlite().await;
     seed(&t.db).await;
-    let alarm = alarms::raise(&t.db, &Actor::system(), 1, "测试", "pending")
+    let alarm = alarms::raise(&t.db, &Actor::system(), 1, "manual", "测试", "pending")
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -1,22 +1,10 @@
-//! `/api/v1/alarms`: the booth's one-button alarm (一键报警). Raising one stores it, tells the
-//! security office's live page at once ([`LiveMessage::Alarm`]) and calls the alarm webhook
-//! (the police link), off the request path, recording whether the call succeeded. The office
-//! acknowledges alarms; administrators set the webhook.
-//!
-//! The webhook may be `http://` or `https://` (the police link usually is HTTPS): the client is
-//! reqwest over rustls with the ring provider, verifying the server against the system's root
-//! certificates (Debian's `ca-certificates`, or `SSL_CERT_FILE` / `SSL_CERT_DIR`), with
-//! certificate and host name checks always on.
-//!
-//! What it never does: wait for the webhook before answering the guard, log the webhook's URL
-//! (it may carry a key), or accept a certificate the roots do not vouch for.
-
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+//! `/api/v1/alarms`: the booth's one-button alarm (一键报警), the office's list and
+//! acknowledgement, and the alarm webhook's setting (administrators). Raising goes through
+//! [`crate::central::alarms::raise`], which stores, tells the office and calls the webhook
+//! without making the guard wait.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rustls::pki_types::CertificateDer;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,9 +17,6 @@ use super::error::{ApiResult, ErrorBody, Fields, Msg};
 use super::extract::ApiJson;
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms::{self, Alarm};
-
-/// How long the webhook may take.
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An alarm raised at a booth.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -51,89 +36,6 @@ pub struct WebhookSetting {
     pub url: Option<String>,
 }
 
-/// What the webhook receives (JSON, POST).
-#[derive(Debug, Clone, Serialize)]
-struct WebhookCall<'a> {
-    event: &'static str,
-    alarm: &'a Alarm,
-}
-
-/// The webhook's HTTP client: plain HTTP, or HTTPS verified against the system's root
-/// certificates plus `extra_roots` (a site's own CA, or a test's).
-pub fn webhook_client(extra_roots: &[CertificateDer<'static>]) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        tracing::warn!(error = %e, "alarm webhook: a system root certificate could not be read");
-    }
-    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-    if added == 0 {
-        tracing::warn!(
-            "alarm webhook: no system root certificates (install ca-certificates): https:// calls will fail"
-        );
-    }
-    for root in extra_roots {
-        if let Err(e) = roots.add(root.clone()) {
-            tracing::warn!(error = %e, "alarm webhook: an extra root certificate is unusable");
-        }
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
-        .with_root_certificates(Arc::new(roots))
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(WEBHOOK_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client with a preconfigured rustls configuration builds")
-}
-
-/// POSTs the alarm to the webhook with the system's roots; `Err` with a short reason when it
-/// did not answer 2xx.
-pub async fn call_webhook(url: &str, alarm: &Alarm) -> Result<(), String> {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    call_webhook_with(CLIENT.get_or_init(|| webhook_client(&[])), url, alarm).await
-}
-
-/// POSTs the alarm to the webhook with `client` (see [`webhook_client`]).
-pub async fn call_webhook_with(
-    client: &reqwest::Client,
-    url: &str,
-    alarm: &Alarm,
-) -> Result<(), String> {
-    let response = client
-        .post(url)
-        .json(&WebhookCall {
-            event: "alarm",
-            alarm,
-        })
-        .send()
-        .await
-        .map_err(|e| {
-            // The error's chain names the cause (refused, certificate, timeout); its URL part
-            // is dropped, since the URL may carry a key.
-            let mut why = if e.is_timeout() {
-                "timed out".to_string()
-            } else {
-                "cannot reach it".to_string()
-            };
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                why = format!("{why}: {cause}");
-                source = cause.source();
-            }
-            why
-        })?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("answered {status}"))
-    }
-}
-
 /// Press the alarm button at a gate.
 #[utoipa::path(post, path = "/api/v1/alarms", tag = "alarms", request_body = AlarmInput,
     responses((status = 201, body = Alarm), (status = 401, body = ErrorBody),
@@ -146,36 +48,15 @@ async fn raise(
     may_act(&authed, input.gate_id)?;
     crate::central::repo::gates::get(&state.db, input.gate_id).await?;
     let note: String = input.note.trim().chars().take(200).collect();
-    let webhook = alarms::webhook(&state.db).await?;
-    let status = if webhook.is_some() { "pending" } else { "none" };
-    let alarm = alarms::raise(&state.db, &authed.actor(), input.gate_id, &note, status).await?;
-    tracing::warn!(alarm = alarm.id, gate = alarm.gate_id, by = %alarm.raised_by, "one-button alarm raised");
-    state.live.publish(LiveMessage::Alarm {
-        gate_id: alarm.gate_id,
-        alarm_id: alarm.id,
-    });
-    if let Some(url) = webhook {
-        let db = state.db.clone();
-        let live = state.live.clone();
-        let alarm = alarm.clone();
-        tokio::spawn(async move {
-            let outcome = call_webhook(&url, &alarm).await;
-            let status = match &outcome {
-                Ok(()) => "sent",
-                Err(why) => {
-                    tracing::error!(alarm = alarm.id, %why, "alarm webhook call failed");
-                    "failed"
-                }
-            };
-            if let Err(e) = alarms::set_webhook_status(&db, alarm.id, status).await {
-                tracing::error!(alarm = alarm.id, error = %e, "cannot record the webhook outcome");
-            }
-            live.publish(LiveMessage::Alarm {
-                gate_id: alarm.gate_id,
-                alarm_id: alarm.id,
-            });
-        });
-    }
+    let alarm = crate::central::alarms::raise(
+        &state.db,
+        &state.live,
+        &authed.actor(),
+        input.gate_id,
+        crate::central::alarms::MANUAL,
+        &note,
+    )
+    .await?;
     Ok((StatusCode::CREATED, ApiJson(alarm)))
 }
 

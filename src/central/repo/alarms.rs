@@ -18,7 +18,10 @@ pub struct Alarm {
     pub id: i64,
     pub gate_id: i64,
     pub gate_name: String,
-    /// Who pressed the button.
+    /// What raised it: `manual` (the booth's button) or a system kind (see
+    /// [`crate::central::alarms`]).
+    pub kind: String,
+    /// Who pressed the button (`system` for a system alarm).
     pub raised_by: String,
     pub raised_at: DateTime<Utc>,
     pub note: String,
@@ -28,7 +31,7 @@ pub struct Alarm {
 }
 
 const SELECT: &str = "SELECT a.id, a.gate_id, g.name, COALESCE(o.username, 'system'), \
-    a.raised_ms, a.note, a.webhook_status, a.acknowledged_ms FROM alarms a \
+    a.raised_ms, a.note, a.webhook_status, a.acknowledged_ms, a.kind FROM alarms a \
     JOIN gates g ON g.id = a.gate_id LEFT JOIN operators o ON o.id = a.raised_by";
 
 fn row_to_alarm(r: &AnyRow) -> Alarm {
@@ -41,30 +44,34 @@ fn row_to_alarm(r: &AnyRow) -> Alarm {
         note: r.get(5),
         webhook_status: r.get(6),
         acknowledged_at: r.get::<Option<i64>, _>(7).map(at),
+        kind: r.get(8),
     }
 }
 
-/// Raises an alarm at `gate_id` (and writes its audit entry).
+/// Raises an alarm of `kind` at `gate_id` (and writes its audit entry). Callers go through
+/// [`crate::central::alarms::raise`], which also tells the office and calls the webhook.
 pub async fn raise(
     db: &Db,
     actor: &Actor,
     gate_id: i64,
+    kind: &str,
     note: &str,
     webhook_status: &str,
 ) -> Result<Alarm, RepoError> {
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO alarms (gate_id, raised_by, raised_ms, note, webhook_status) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO alarms (gate_id, raised_by, raised_ms, note, webhook_status, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(gate_id)
     .bind(actor.operator_id)
     .bind(now_ms())
     .bind(note)
     .bind(webhook_status)
+    .bind(kind)
     .fetch_one(&mut *tx)
     .await?;
-    let after = serde_json::json!({ "gate_id": gate_id, "note": note });
+    let after = serde_json::json!({ "gate_id": gate_id, "kind": kind, "note": note });
     audit(&mut tx, actor, "raise", "alarm", id, None, Some(&after)).await?;
     tx.commit().await?;
     get(db, id).await
