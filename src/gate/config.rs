@@ -242,7 +242,7 @@ pub struct IoConfig {
     /// Milliseconds to wait for each Modbus answer. Default 200.
     #[serde(default = "default_io_timeout_ms")]
     pub timeout_ms: u64,
-    /// Extra attempts for a command that timed out. Default 2.
+    /// Extra attempts for a command that timed out or was answered "busy". Default 2.
     #[serde(default = "default_retries")]
     pub retries: u32,
     /// The I/O map: slave address, coil and input addresses, OPEN pulse length.

@@ -8,6 +8,10 @@
 //! decides and journals while a poll is in flight, and the OPEN goes on the wire the moment the
 //! bus is free: a waiting command is always taken before the next poll.
 //!
+//! A module that answers "busy" (Modbus exception 06, or 05) is asked again: a command after a
+//! short pause, up to the configured retries; a poll is skipped a couple of times before the
+//! inputs count as unknown. Any other exception fails the command (journalled) or the poll.
+//!
 //! It reopens the link with backoff after a transport or protocol error (a tokio-modbus context
 //! is unusable after one), releases both pulse contacts whenever it opens the link (a controller
 //! killed mid-pulse must not leave OPEN or CLOSE made) and when it stops, and journals the module
@@ -44,6 +48,26 @@ pub(crate) enum IoReport {
 /// How long a pulse contact that could not be released waits before the next try.
 const RELEASE_RETRY: Duration = Duration::from_millis(50);
 
+/// How long a command answered "busy" waits before it is sent again (Modbus Application Protocol
+/// V1.1b3, §7: exception 06 means "retransmit later"; 05 "acknowledge, still working" likewise).
+const BUSY_PAUSE: Duration = Duration::from_millis(20);
+
+/// Polls answered "busy" in a row that are skipped (the lane keeps its last sample one poll
+/// longer) before the inputs count as unknown: a module that is busy now and then is not a
+/// failed module, and must not flap the lane into a fault at the poll rate.
+const BUSY_POLLS_SKIPPED: u32 = 2;
+
+/// Whether a module's exception answer means "try again shortly" rather than "failed".
+fn is_busy(e: &IoError) -> bool {
+    matches!(
+        e,
+        IoError::Exception(
+            tokio_modbus::ExceptionCode::ServerDeviceBusy
+                | tokio_modbus::ExceptionCode::Acknowledge
+        )
+    )
+}
+
 pub(crate) struct IoTask {
     config: LaneConfig,
     journal: Arc<Journal>,
@@ -55,6 +79,8 @@ pub(crate) struct IoTask {
     retry_at: Instant,
     /// Pulse contacts made, and when each must be released.
     pulses: Vec<(Instant, LaneCoil)>,
+    /// Polls answered "busy" since the last good one.
+    busy_polls: u32,
 }
 
 impl IoTask {
@@ -72,6 +98,7 @@ impl IoTask {
             backoff: Backoff::new(),
             retry_at: Instant::now(),
             pulses: Vec::new(),
+            busy_polls: 0,
         }
     }
 
@@ -95,8 +122,9 @@ impl IoTask {
                     self.release_pulses().await
                 }
                 _ = poll.tick() => {
-                    let report = self.poll().await;
-                    if reports.send(report).await.is_err() {
+                    if let Some(report) = self.poll().await
+                        && reports.send(report).await.is_err()
+                    {
                         break;
                     }
                 }
@@ -161,22 +189,28 @@ impl IoTask {
         }
     }
 
-    async fn poll(&mut self) -> IoReport {
+    /// Polls the inputs: `None` when the module answered "busy" and this poll is skipped.
+    async fn poll(&mut self) -> Option<IoReport> {
         if !self.ensure_link().await {
-            return IoReport::Failed;
+            return Some(IoReport::Failed);
         }
         let link = self.link.as_mut().expect("ensured above");
         match link.read_inputs().await {
             Ok(inputs) => {
+                self.busy_polls = 0;
                 self.online().await;
-                IoReport::Inputs(inputs)
+                Some(IoReport::Inputs(inputs))
+            }
+            Err(e) if is_busy(&e) && self.busy_polls < BUSY_POLLS_SKIPPED => {
+                self.busy_polls += 1;
+                None
             }
             Err(e) => {
                 if e.needs_reconnect() {
                     self.link = None;
                 }
                 self.offline(e.to_string()).await;
-                IoReport::Failed
+                Some(IoReport::Failed)
             }
         }
     }
@@ -211,6 +245,11 @@ impl IoTask {
                     }
                     if matches!(e, IoError::Timeout(_)) && attempt < self.config.io.retries {
                         attempt += 1;
+                        continue;
+                    }
+                    if is_busy(&e) && attempt < self.config.io.retries {
+                        attempt += 1;
+                        tokio::time::sleep(BUSY_PAUSE).await;
                         continue;
                     }
                     break e.to_string();

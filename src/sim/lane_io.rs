@@ -129,6 +129,18 @@ struct State {
     garbage_sent: u64,
     dropped_bytes: u64,
     requests: u64,
+    /// Injected refusals: the next this many reads / coil writes get this exception.
+    refuse_reads: Option<(ExceptionCode, u32)>,
+    refuse_writes: Option<(ExceptionCode, u32)>,
+}
+
+/// Which requests an injected refusal ([`LaneIoModule::refuse`]) answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requests {
+    /// Input and coil reads (the controller's polls).
+    Reads,
+    /// Coil writes (the controller's OPEN, CLOSE, STOP and their releases).
+    CoilWrites,
 }
 
 #[derive(Debug)]
@@ -180,6 +192,8 @@ impl LaneIoModule {
             garbage_sent: 0,
             dropped_bytes: 0,
             requests: 0,
+            refuse_reads: None,
+            refuse_writes: None,
         };
         Ok(LaneIoModule {
             shared: Arc::new(Shared {
@@ -256,9 +270,17 @@ impl LaneIoModule {
         }
         state.requests += 1;
         let function = frame.request.function_code();
-        let response = self
-            .execute(&mut state, frame.request, now)
-            .unwrap_or_else(|code| Response::Exception { function, code });
+        let response = match Self::injected_refusal(
+            &mut state,
+            &frame.request,
+            &self.shared.config.map,
+            now,
+        ) {
+            Some(code) => Response::Exception { function, code },
+            None => self
+                .execute(&mut state, frame.request, now)
+                .unwrap_or_else(|code| Response::Exception { function, code }),
+        };
         if frame.slave == BROADCAST {
             return None;
         }
@@ -271,6 +293,40 @@ impl LaneIoModule {
             bytes[last] ^= 0xFF;
         }
         Some(bytes)
+    }
+
+    /// Takes one injected refusal that applies to `request`, logging a refused coil write.
+    fn injected_refusal(
+        state: &mut State,
+        request: &Request,
+        map: &LaneIoMap,
+        now: Instant,
+    ) -> Option<ExceptionCode> {
+        let slot = match request {
+            Request::ReadCoils { .. } | Request::ReadDiscreteInputs { .. } => {
+                &mut state.refuse_reads
+            }
+            Request::WriteSingleCoil { .. } | Request::WriteMultipleCoils { .. } => {
+                &mut state.refuse_writes
+            }
+            Request::Other { .. } => return None,
+        };
+        let (code, left) = slot.as_mut()?;
+        let code = *code;
+        *left -= 1;
+        if *left == 0 {
+            *slot = None;
+        }
+        if let Request::WriteSingleCoil { address, value } = request {
+            state.log.push(CoilCommand {
+                at: now,
+                address: *address,
+                coil: map.coil_at(*address),
+                on: value.as_bool(),
+                refused: Some(code),
+            });
+        }
+        Some(code)
     }
 
     fn execute(
@@ -437,6 +493,17 @@ impl LaneIoModule {
     /// as when the reply is hit by noise on its way back).
     pub fn corrupt_next_replies(&self, count: u32) {
         self.state().corrupt_replies = count;
+    }
+
+    /// Answers the next `count` requests of kind `requests` with exception `code` instead of
+    /// executing them, as a module that is busy (06) or has failed (04) does. A refused coil
+    /// write is logged with `refused` set and changes nothing.
+    pub fn refuse(&self, requests: Requests, code: ExceptionCode, count: u32) {
+        let refusal = (count > 0).then_some((code, count));
+        match requests {
+            Requests::Reads => self.state().refuse_reads = refusal,
+            Requests::CoilWrites => self.state().refuse_writes = refusal,
+        }
     }
 
     /// Writes `bytes` onto the line toward the controller as soon as the server loop can.
