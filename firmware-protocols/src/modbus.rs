@@ -664,7 +664,7 @@ impl Scanner {
         len_of: fn(&[u8]) -> FrameLen,
         parse: fn(u8, u8, &[u8]) -> F,
         flush: bool,
-        out: &mut VecDeque<F>,
+        out: &mut VecDeque<(F, Vec<u8>)>,
     ) {
         loop {
             let window = &self.buf[self.start..];
@@ -692,7 +692,10 @@ impl Scanner {
             };
             match complete {
                 Some(n) => {
-                    out.push_back(parse(window[0], window[1], &window[2..n - 2]));
+                    out.push_back((
+                        parse(window[0], window[1], &window[2..n - 2]),
+                        window[..n].to_vec(),
+                    ));
                     self.start += n;
                 }
                 None => {
@@ -710,7 +713,8 @@ impl Scanner {
 #[derive(Debug, Default)]
 pub struct RequestDecoder {
     scanner: Scanner,
-    ready: VecDeque<RequestFrame>,
+    /// Decoded frames with the bytes each was decoded from.
+    ready: VecDeque<(RequestFrame, Vec<u8>)>,
 }
 
 impl RequestDecoder {
@@ -736,6 +740,12 @@ impl RequestDecoder {
 
     /// The next decoded request, oldest first.
     pub fn next_frame(&mut self) -> Option<RequestFrame> {
+        self.ready.pop_front().map(|(frame, _)| frame)
+    }
+
+    /// The next decoded request with the exact bytes it was decoded from, CRC included
+    /// (a decoded frame always encodes back to them: the fuzz target checks it).
+    pub fn next_frame_with_bytes(&mut self) -> Option<(RequestFrame, Vec<u8>)> {
         self.ready.pop_front()
     }
 
@@ -754,7 +764,8 @@ impl RequestDecoder {
 #[derive(Debug, Default)]
 pub struct ResponseDecoder {
     scanner: Scanner,
-    ready: VecDeque<ResponseFrame>,
+    /// Decoded frames with the bytes each was decoded from.
+    ready: VecDeque<(ResponseFrame, Vec<u8>)>,
 }
 
 impl ResponseDecoder {
@@ -778,6 +789,12 @@ impl ResponseDecoder {
 
     /// The next decoded response, oldest first.
     pub fn next_frame(&mut self) -> Option<ResponseFrame> {
+        self.ready.pop_front().map(|(frame, _)| frame)
+    }
+
+    /// The next decoded response with the exact bytes it was decoded from, CRC included
+    /// (a decoded frame always encodes back to them: the fuzz target checks it).
+    pub fn next_frame_with_bytes(&mut self) -> Option<(ResponseFrame, Vec<u8>)> {
         self.ready.pop_front()
     }
 
