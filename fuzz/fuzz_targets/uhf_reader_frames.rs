@@ -1,54 +1,9 @@
-//! Fuzz target: arbitrary bytes, in arbitrary chunks, into the UHF 0xA0 decoder for reader replies (what the gate controller decodes).
-//!
-//! It checks that the decoder never panics, that every byte pushed is consumed, dropped or still
-//! buffered, that at most one partial frame stays buffered after draining, and that every decoded
-//! frame re-encodes to exactly the bytes it came from. It never does IO beyond what libFuzzer does.
+//! Fuzz target `uhf_reader_frames`: the check in `fuzz/checks/uhf_reader_frames.rs` (the corpus replay in
+//! `tests/gate/fuzz_corpus.rs` runs the same check on every committed input).
 
 #![no_main]
 
-use firmware_protocols::uhf::{MAX_FRAME_LEN, RawFrame, ReaderDecoder, ReaderFrame, UhfFrame};
+#[path = "../checks/uhf_reader_frames.rs"]
+mod check;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    // The first two bytes choose the chunk sizes (1–32 bytes, alternating), the rest is the stream.
-    let (sizes, stream) = match data {
-        [a, b, rest @ ..] => ([usize::from(a % 32) + 1, usize::from(b % 32) + 1], rest),
-        _ => return,
-    };
-    let mut typed = ReaderDecoder::new();
-    let mut raw = firmware_protocols::uhf::Decoder::<RawFrame>::new();
-    let mut pushed = 0u64;
-    let mut offset = 0;
-    let mut turn = 0;
-    while offset < stream.len() {
-        let end = (offset + sizes[turn % 2]).min(stream.len());
-        let chunk = &stream[offset..end];
-        offset = end;
-        turn += 1;
-        typed.push(chunk);
-        raw.push(chunk);
-        pushed += chunk.len() as u64;
-        while let Some(frame) = typed.next_frame() {
-            let original = raw.next_frame().expect("both decoders share one framer");
-            let bytes = frame.to_bytes().expect("a decoded frame always re-encodes");
-            assert_eq!(bytes, original.to_bytes().expect("raw frames re-encode"));
-            let mut again = ReaderDecoder::new();
-            again.push(&bytes);
-            assert_eq!(again.next_frame().as_ref(), Some(&frame));
-        }
-        assert!(raw.next_frame().is_none(), "both decoders share one framer");
-        assert_eq!(
-            typed.dropped_bytes() + typed.consumed_bytes() + typed.buffered_len() as u64,
-            pushed
-        );
-        assert!(typed.buffered_len() < MAX_FRAME_LEN);
-    }
-    // At the end of the stream, treat what is left as stale: complete frames still come out,
-    // the rest is dropped, and nothing stays buffered.
-    while typed.buffered_len() > 0 {
-        typed.discard_partial();
-        while let Some(frame) = typed.next_frame() {
-            let _: ReaderFrame = frame;
-        }
-    }
-    assert_eq!(typed.dropped_bytes() + typed.consumed_bytes(), pushed);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

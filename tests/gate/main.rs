@@ -8,9 +8,11 @@
 mod support;
 
 mod decision;
+mod fuzz_corpus;
 mod gate_crash;
 mod gate_import;
 mod gate_lane;
+mod io_exceptions;
 mod lane_io;
 mod lane_machine;
 mod sim_lane;
