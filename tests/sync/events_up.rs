@@ -143,7 +143,7 @@ async fn a_batch_whose_acknowledgement_was_lost_is_sent_again_and_stored_once() 
             .post(format!("{}/sync/v1/events", sync.proxy.url()))
             .json(&EventBatch {
                 gate_id: 1,
-                journal: None,
+                journal: Some(gate.handle().journal().identity().clone()),
                 events: events.clone(),
             })
             .send()
