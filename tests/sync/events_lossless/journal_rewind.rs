@@ -40,7 +40,7 @@ pub(super) async fn start_gate(data: &Path) -> GateHandle {
 /// A passage through lane `in`, told apart by `tag` (in the plate) and its time.
 fn passage(tag: &str, n: u32) -> EventBody {
     EventBody::Passage {
-        direction: if n % 2 == 0 { "entry" } else { "exit" }.into(),
+        direction: if n.is_multiple_of(2) { "entry" } else { "exit" }.into(),
         plate: Some(format!("京A{tag}{n:03}")),
         vehicle_id: None,
         permit_id: None,
