@@ -443,6 +443,7 @@ async fn ingest_round(
                 .map(|chunk| {
                     serde_json::to_vec(&EventBatch {
                         gate_id: g as i64 + 1,
+                        journal: None,
                         events: chunk.to_vec(),
                     })
                     .unwrap()

@@ -9,22 +9,38 @@
 //! refuses because another upload of the same gate stored one of its events first, is tried
 //! again (see `is_busy`, `is_collision`); nothing of it was written.
 //!
+//! An upload that reused sequence numbers of its journal with other contents (the journal
+//! rewound), or that brought a new journal for a gate with events (journal.db replaced), raises
+//! an `event_conflict` alarm ([`crate::central::alarms::raise`]: stored, told to the office,
+//! sent to the webhook) once; the events themselves are kept by the repository either way.
+//!
 //! What it never does: authenticate the gate (the sync layer has done so and passes the gate's
 //! id from its certificate), or publish an event that was already stored.
 
 use std::sync::Arc;
 
 use crate::central::api::AppState;
-use crate::central::db::{DbKind, RepoError};
+use crate::central::db::{Actor, DbKind, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, IngestOutcome};
-use crate::gate::journal::JournalEvent;
+use crate::gate::journal::{JournalEvent, JournalIdentity};
 
-/// Stores `events` uploaded by `gate_id` (updating the statistics in the same transaction) and
-/// publishes exactly the events stored now, once each, in sequence order.
+/// Stores `events` uploaded by `gate_id` from its id-less journal: see [`accept_from`].
 pub async fn accept(
     state: &AppState,
     gate_id: i64,
+    events: &[JournalEvent],
+) -> Result<IngestOutcome, RepoError> {
+    accept_from(state, gate_id, None, events).await
+}
+
+/// Stores `events` uploaded by `gate_id` from `journal` (updating the statistics in the same
+/// transaction), publishes exactly the events stored now, once each, in sequence order, and
+/// raises the `event_conflict` alarm for what the upload quarantined or a replaced journal.
+pub async fn accept_from(
+    state: &AppState,
+    gate_id: i64,
+    journal: Option<&JournalIdentity>,
     events: &[JournalEvent],
 ) -> Result<IngestOutcome, RepoError> {
     // SQLite takes one writer at a time: queue this instance's uploads rather than let them
@@ -35,7 +51,7 @@ pub async fn accept(
     };
     let mut attempt = 0u32;
     let outcome = loop {
-        match events::ingest(&state.db, gate_id, events).await {
+        match events::ingest_from(&state.db, gate_id, journal, events).await {
             Err(e) if attempt < BUSY_RETRIES && (is_busy(&e) || is_collision(&e)) => {
                 attempt += 1;
                 // Jitter, so that gates that collided do not collide again in step.
@@ -65,7 +81,67 @@ pub async fn accept(
             events: Arc::from(fresh),
         });
     }
+    alarm_conflicts(state, gate_id, journal, &outcome).await;
     Ok(outcome)
+}
+
+/// The `event_conflict` alarms an upload calls for. The events and their audit entries are
+/// committed already; an alarm that cannot be stored is logged, not returned: the gate would
+/// only send the upload again, and its events are kept whatever happens here.
+async fn alarm_conflicts(
+    state: &AppState,
+    gate_id: i64,
+    journal: Option<&JournalIdentity>,
+    outcome: &IngestOutcome,
+) {
+    let id = journal.map_or("-", |j| j.id.as_str());
+    let mut notes = Vec::new();
+    if let (Some(first), Some(last)) = (
+        outcome.quarantined_seqs.first(),
+        outcome.quarantined_seqs.last(),
+    ) {
+        let n = outcome.quarantined_seqs.len();
+        tracing::error!(
+            gate = gate_id,
+            journal = id,
+            first,
+            last,
+            n,
+            "a gate's journal reused sequence numbers with other events: quarantined"
+        );
+        notes.push(format!(
+            "事件冲突：日志 {id} 的 {n} 个事件（序号 {first}–{last}）与中心已存的同序号事件内容不同\
+             （日志回退），已隔离保存 / event conflict: journal {id} sent {n} event(s) numbered \
+             {first}–{last} whose numbers the centre holds with other contents (the journal \
+             rewound); kept in quarantine"
+        ));
+    }
+    if outcome.replaced_journal {
+        tracing::error!(
+            gate = gate_id,
+            journal = id,
+            "a gate's journal was replaced: its sequence numbers start again"
+        );
+        notes.push(format!(
+            "日志更换：大门的新日志 {id} 从序号 1 重新编号，旧日志的事件保留 / journal replaced: \
+             the gate's new journal {id} numbers its events from 1 again; the old journal's \
+             events stay stored"
+        ));
+    }
+    for note in notes {
+        if let Err(e) = crate::central::alarms::raise(
+            &state.db,
+            &state.live,
+            &Actor::system(),
+            gate_id,
+            "event_conflict",
+            &note,
+        )
+        .await
+        {
+            tracing::error!(gate = gate_id, error = %e, "cannot raise the event_conflict alarm");
+        }
+    }
 }
 
 /// Uploads into SQLite, one at a time per process.
@@ -91,14 +167,20 @@ fn is_busy(e: &RepoError) -> bool {
 }
 
 /// Whether PostgreSQL refused the upload because another upload of the same gate stored one of
-/// its events first: possible only before the gate's watermark row exists (later uploads of a
-/// gate wait for each other on that row, see [`events::ingest`]). Nothing of it was written;
-/// tried again, it finds those events stored and skips them.
+/// its events first (possible only before the journal's watermark row exists: later uploads
+/// of a journal wait for each other on that row, see [`events::ingest_from`]), or registered
+/// its new journal first. Nothing of it was written; tried again, it finds those events stored
+/// and that journal registered.
 fn is_collision(e: &RepoError) -> bool {
     match e {
         RepoError::Database(sqlx::Error::Database(d)) => {
             d.code().as_deref() == Some("23505")
-                && d.constraint().is_none_or(|c| c == "passage_events_pkey")
+                && d.constraint().is_none_or(|c| {
+                    matches!(
+                        c,
+                        "passage_events_pkey" | "gate_journals_pkey" | "gate_journals_no"
+                    )
+                })
         }
         _ => false,
     }

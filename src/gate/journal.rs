@@ -22,6 +22,15 @@
 //! inserts the event; a failed insert does not advance the counter. On open the counter resumes
 //! from the highest stored sequence (or the acknowledged one, if everything was pruned).
 //!
+//! # Identity
+//! Each journal has an id created with it ([`JournalIdentity`]: 128 random bits, stored in
+//! `journal_identity`), sent with every upload. The centre keys events by (gate, journal id,
+//! sequence number): a journal.db replaced by a fresh one starts again from 1 under a new id, and
+//! its events are stored beside the old journal's instead of being taken for them. A journal
+//! that rewound without changing its id (the WAL's unsynced tail lost to a power cut, an old copy
+//! restored) reuses numbers under the same id; the centre compares bodies and quarantines the
+//! new ones with an `event_conflict` alarm rather than dropping them.
+//!
 //! # Capacity and pruning
 //! The journal holds at least `capacity` events (1,000,000 by default). When it passes 90 % full
 //! it journals a `journal_alarm` event (once, re-armed below 80 %). Only events the centre has
@@ -55,6 +64,17 @@ const REARM_PERCENT: u64 = 80;
 
 /// A per-gate event sequence number. The first event is 1.
 pub type Seq = u64;
+
+/// The journal's identity as the gate sends it with its uploads (the wire form too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalIdentity {
+    /// 128 random bits in lower-case hex, created with the journal and never changed.
+    pub id: String,
+    /// The journal existed before journals had ids and got its id at migration: its sequence
+    /// numbers continue those the centre stored for the gate without an id.
+    #[serde(default)]
+    pub from_legacy: bool,
+}
 
 /// One journalled event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -362,6 +382,7 @@ pub struct Journal {
     /// checkpoint (SQLite answers "disk I/O error"), and the writer's must not wait for one.
     checkpointer: Mutex<SqliteConnection>,
     capacity: u64,
+    identity: JournalIdentity,
 }
 
 impl Journal {
@@ -390,6 +411,16 @@ impl Journal {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let acked = acked as u64;
+        let identity = conn.query_row(
+            "SELECT journal_id, from_legacy FROM journal_identity WHERE id = 1",
+            [],
+            |r| {
+                Ok(JournalIdentity {
+                    id: r.get(0)?,
+                    from_legacy: r.get::<_, i64>(1)? != 0,
+                })
+            },
+        )?;
         let last_seq = max.map_or(acked, |m| m as u64);
         let first_seq = min.map_or(last_seq + 1, |m| m as u64);
         let readers = SqlitePoolOptions::new()
@@ -412,7 +443,13 @@ impl Journal {
             readers,
             checkpointer: Mutex::new(checkpointer),
             capacity: capacity.max(1),
+            identity,
         })
+    }
+
+    /// The journal's identity, sent with every upload.
+    pub fn identity(&self) -> &JournalIdentity {
+        &self.identity
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
@@ -670,6 +707,59 @@ mod tests {
         assert_eq!(journal.stats().await.acked_seq, 3);
         journal.acknowledge(1).await.unwrap();
         assert_eq!(journal.stats().await.acked_seq, 3);
+    }
+
+    #[tokio::test]
+    async fn a_journal_keeps_its_random_id_across_reopening_and_a_new_journal_gets_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let first = Journal::open(&path, 100).await.unwrap().identity().clone();
+        assert_eq!(first.id.len(), 32, "{first:?}");
+        assert!(first.id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(
+            !first.from_legacy,
+            "a journal created new continues nothing"
+        );
+        let again = Journal::open(&path, 100).await.unwrap();
+        assert_eq!(again.identity(), &first);
+        let other = Journal::open(&dir.path().join("other.db"), 100)
+            .await
+            .unwrap();
+        assert_ne!(other.identity().id, first.id);
+    }
+
+    #[tokio::test]
+    async fn a_journal_from_before_ids_gets_one_at_migration_marked_as_continuing_the_gates_events()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        // A journal as the previous release left it: only the first migration, some events.
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .unwrap()
+            .filename(&path)
+            .create_if_missing(true);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        let mut old = sqlx::migrate!("./migrations/gate-journal");
+        old.migrations = std::borrow::Cow::Owned(
+            old.migrations
+                .iter()
+                .filter(|m| m.version == 1)
+                .cloned()
+                .collect(),
+        );
+        old.run(&mut conn).await.unwrap();
+        sqlx::query(
+            "INSERT INTO events (seq, at_ms, lane, kind, body) \
+             VALUES (1, 0, 'in', 'lane_fault', '{\"kind\":\"lane_fault\",\"fault\":\"x\",\"detail\":\"\"}')",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        let journal = Journal::open(&path, 100).await.unwrap();
+        assert!(journal.identity().from_legacy);
+        assert_eq!(journal.identity().id.len(), 32);
+        assert_eq!(journal.stats().await.last_seq, 1);
     }
 
     #[tokio::test]

@@ -355,6 +355,7 @@ impl SyncClient {
         let sent = events.len();
         let body = EventBatch {
             gate_id: self.gate_id,
+            journal: Some(journal.identity().clone()),
             events,
         };
         let response = self
@@ -368,12 +369,13 @@ impl SyncClient {
         // The centre stored the whole batch but misses events before it that this gate no
         // longer has to send (pruned, or lost to a power cut): the gap is the centre's alarm;
         // the gate moves on rather than resend the same batch for ever.
-        let through =
-            if ack.highest_contiguous + 1 < first && ack.stored + ack.duplicates == sent as u64 {
-                last
-            } else {
-                ack.highest_contiguous
-            };
+        let through = if ack.highest_contiguous + 1 < first
+            && ack.stored + ack.duplicates + ack.conflicts == sent as u64
+        {
+            last
+        } else {
+            ack.highest_contiguous
+        };
         journal.acknowledge(through).await.map_err(gate_err)?;
         Ok(Outbox::Synced {
             sent,

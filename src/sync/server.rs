@@ -63,12 +63,13 @@ struct SyncState {
     heads: watch::Receiver<Heads>,
     /// When this instance last wrote each gate's `last_seen`, and the data version it wrote.
     touched: std::sync::Arc<std::sync::Mutex<HashMap<i64, Touched>>>,
-    /// Per gate, the highest event sequence this instance has published on its live hub.
+    /// Per gate journal, the highest event sequence this instance has published on its live hub.
     published: Published,
 }
 
-/// Per gate, the highest event sequence published on this instance's live hub.
-type Published = std::sync::Arc<std::sync::Mutex<HashMap<i64, u64>>>;
+/// Per (gate, journal number), the highest event sequence published on this instance's live
+/// hub.
+type Published = std::sync::Arc<std::sync::Mutex<HashMap<(i64, i64), u64>>>;
 
 /// How often the watcher relays what other instances stored to this instance's live pages.
 const RELAY_EVERY: Duration = Duration::from_millis(500);
@@ -91,27 +92,27 @@ impl Relay {
                 app.live.publish(LiveMessage::GateStatus { gate_id: gate });
             }
         }
-        for (gate, watermark) in repo::watermarks(&app.db).await? {
+        for (journal, watermark) in repo::watermarks(&app.db).await? {
             let known = {
                 let mut p = published.lock().expect("published lock poisoned");
-                let known = p.get(&gate).copied().unwrap_or(0);
+                let known = p.get(&journal).copied().unwrap_or(0);
                 if !self.started {
-                    p.insert(gate, known.max(watermark));
+                    p.insert(journal, known.max(watermark));
                     continue;
                 }
                 known
             };
             if watermark > known {
-                let events = repo::events_between(&app.db, gate, known, watermark).await?;
+                let events = repo::events_between(&app.db, journal, known, watermark).await?;
                 if let Some(top) = events.last().map(|e| e.seq) {
                     published
                         .lock()
                         .expect("published lock poisoned")
-                        .entry(gate)
+                        .entry(journal)
                         .and_modify(|v| *v = (*v).max(top))
                         .or_insert(top);
                     app.live.publish(LiveMessage::Events {
-                        gate_id: gate,
+                        gate_id: journal.0,
                         events: events.into(),
                     });
                 }
@@ -471,19 +472,24 @@ async fn events(
         )));
     }
     known_gate(&state, gate).await?;
-    let outcome = crate::central::ingest::accept(&state.app, gate.gate_id, &batch.events)
-        .await
-        .map_err(|e| match e {
-            RepoError::Conflict(m) => {
-                SyncError::BadRequest(format!("事件序号无效 / invalid event sequence: {m}"))
-            }
-            other => SyncError::Repo(other),
-        })?;
+    let outcome = crate::central::ingest::accept_from(
+        &state.app,
+        gate.gate_id,
+        batch.journal.as_ref(),
+        &batch.events,
+    )
+    .await
+    .map_err(|e| match e {
+        RepoError::Conflict(m) => {
+            SyncError::BadRequest(format!("事件批次无效 / invalid event batch: {m}"))
+        }
+        other => SyncError::Repo(other),
+    })?;
     state
         .published
         .lock()
         .expect("published lock poisoned")
-        .entry(gate.gate_id)
+        .entry((gate.gate_id, outcome.journal_no))
         .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
         .or_insert(outcome.highest_contiguous);
     state.touch(gate.gate_id, None).await?;
@@ -492,6 +498,7 @@ async fn events(
         && let Some((from, to)) = repo::alarm_gap(
             &state.app.db,
             gate.gate_id,
+            outcome.journal_no,
             outcome.highest_contiguous as i64,
         )
         .await?
@@ -510,6 +517,7 @@ async fn events(
         highest_contiguous: outcome.highest_contiguous,
         stored: outcome.stored,
         duplicates: outcome.duplicates,
+        conflicts: outcome.conflicts,
     }))
 }
 

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::central::commands::GateCommand;
-use crate::gate::journal::JournalEvent;
+use crate::gate::journal::{JournalEvent, JournalIdentity};
 use crate::gate::store::{
     BlacklistRow, BookingRow, CredentialRow, LockRow, PermitRow, Update, VehicleRow,
 };
@@ -319,16 +319,26 @@ pub fn update_is_empty(u: &Update) -> bool {
 pub struct EventBatch {
     /// The gate the events belong to; must be the certificate's gate.
     pub gate_id: i64,
+    /// The journal the events come from. Absent from gates that predate journal ids: their
+    /// events are the gate's id-less journal (see [`JournalIdentity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalIdentity>,
     pub events: Vec<JournalEvent>,
 }
 
 /// The centre's answer to an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventAck {
-    /// Every event 1..=this is stored centrally: the gate may mark them delivered.
+    /// Every event 1..=this of the batch's journal is stored centrally: the gate may mark
+    /// them delivered.
     pub highest_contiguous: u64,
     pub stored: u64,
+    /// Events the centre already held with the same body (re-sent): ignored.
     pub duplicates: u64,
+    /// Events whose sequence number the centre already held with a *different* body (the
+    /// journal rewound): kept in quarantine, alarmed, and counted here, not in `duplicates`.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 /// A command waiting for the gate.

@@ -143,6 +143,7 @@ async fn a_batch_whose_acknowledgement_was_lost_is_sent_again_and_stored_once() 
             .post(format!("{}/sync/v1/events", sync.proxy.url()))
             .json(&EventBatch {
                 gate_id: 1,
+                journal: Some(gate.handle().journal().identity().clone()),
                 events: events.clone(),
             })
             .send()
@@ -179,6 +180,7 @@ async fn a_gate_posting_another_gates_events_is_refused_with_403_and_the_attempt
             .header("accept-language", "en")
             .json(&EventBatch {
                 gate_id: 2,
+                journal: None,
                 events: vec![event],
             })
             .send()
@@ -234,6 +236,7 @@ async fn a_gap_in_a_gates_events_holds_the_acknowledgement_is_shown_and_raises_o
                 .post(format!("{}/sync/v1/events", central.sync.url()))
                 .json(&EventBatch {
                     gate_id: 1,
+                    journal: None,
                     events: [1, 2, 3, 6, 7].into_iter().map(event).collect(),
                 })
                 .send()

@@ -7,6 +7,7 @@ mod support;
 mod commands;
 mod crash;
 mod data_down;
+mod events_lossless;
 mod events_up;
 mod presence;
 mod tls;

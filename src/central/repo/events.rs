@@ -1,16 +1,24 @@
-//! Passage events as the gates upload them: stored idempotently on (gate, sequence number), with
-//! the fields the office filters on (plate, vehicle, permit, direction, granted, reason) copied
-//! out of the event body, and read back newest first.
+//! Passage events as the gates upload them: stored idempotently on (gate, journal, sequence
+//! number), with the fields the office filters on (plate, vehicle, permit, direction, granted,
+//! reason) copied out of the event body, and read back newest first.
 //!
-//! [`ingest`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
-//! advances the gate's **watermark**: the highest sequence number up to which every event is
-//! stored, which is what the centre acknowledges to the gate, and folds exactly the events it
-//! stored into the traffic statistics ([`crate::central::stats`]) and the campus-wide presence
-//! ([`super::sync::record_presence`]) in the same transaction.
+//! [`ingest_from`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
+//! advances the journal's **watermark**: the highest sequence number up to which every event of
+//! that journal is stored, which is what the centre acknowledges to the gate, and folds exactly
+//! the events it stored into the traffic statistics ([`crate::central::stats`]) and the
+//! campus-wide presence ([`super::sync::record_presence`]) in the same transaction.
 //!
-//! What it never does: change or delete a stored event (a re-sent event is counted as a
-//! duplicate and ignored, even if its body differs), authenticate a gate (the sync layer does),
-//! or decide who may read which gate's events (the API passes [`EventQuery::only_gates`]).
+//! **Journals.** Each gate journal has a random id created with it (see
+//! [`crate::gate::journal`]); the centre numbers a gate's journals (`gate_journals`, 0 for the
+//! events of gates from before ids) and keys events and watermarks by that number, so a fresh
+//! journal.db that starts again from 1 is stored beside the old one, never taken for it.
+//!
+//! What it never does: change or delete a stored event, or drop one silently. A re-sent event
+//! (same time, lane and body) is a duplicate; an event whose number is taken by a *different*
+//! event (the journal rewound: its unsynced WAL tail lost, an old copy restored) is kept in
+//! `event_conflicts` with an `event_conflict` audit entry, and the caller raises the alarm. It
+//! does not authenticate a gate (the sync layer does) or decide who may read which gate's
+//! events (the API passes [`EventQuery::only_gates`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,10 +28,11 @@ use sqlx::{AnyConnection, Row};
 use super::audit::at;
 use super::sync;
 use crate::central::db::Filter;
+use crate::central::db::{Actor, audit};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
 use crate::central::stats;
 use crate::domain::Plate;
-use crate::gate::journal::{EventBody, JournalEvent};
+use crate::gate::journal::{EventBody, JournalEvent, JournalIdentity};
 
 /// Events per INSERT statement on PostgreSQL (one JSON parameter, see [`insert_pg`]): an
 /// upload of a gate's usual batch is one statement, and a huge one is bounded in memory.
@@ -42,9 +51,20 @@ pub struct IngestOutcome {
     /// The sequence numbers of the events stored now, ascending (the database's own answer,
     /// from `INSERT … RETURNING`): what the live view publishes and the statistics count.
     pub stored_seqs: Vec<u64>,
-    /// Events that were already stored (or repeated within the upload) and were ignored.
+    /// Events that were already stored with the same contents (or repeated within the upload)
+    /// and were ignored.
     pub duplicates: u64,
-    /// The gate's watermark after this upload: every event 1..=this is stored.
+    /// Events whose number the journal already holds with other contents (kept in quarantine).
+    pub conflicts: u64,
+    /// The sequence numbers quarantined by this upload (ascending; a conflicting event sent
+    /// again is not among them): what the `event_conflict` alarm names.
+    pub quarantined_seqs: Vec<u64>,
+    /// The centre's number for the upload's journal (0: the gate's id-less journal).
+    pub journal_no: i64,
+    /// The upload brought a journal the centre had not seen, for a gate with events already:
+    /// its sequence numbers start again (journal.db replaced).
+    pub replaced_journal: bool,
+    /// The journal's watermark after this upload: every event 1..=this is stored.
     pub highest_contiguous: u64,
     /// Vehicles whose campus-wide presence this upload changed (queued for announcement).
     #[serde(skip)]
@@ -55,7 +75,11 @@ pub struct IngestOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PassageEvent {
     pub gate_id: i64,
-    /// The gate's sequence number.
+    /// The centre's number for the gate journal the event came from (0: the gate's events from
+    /// before journal ids; a replaced journal.db makes a new one, whose numbers start again).
+    #[serde(default)]
+    pub journal_no: i64,
+    /// The sequence number within its journal.
     pub seq: i64,
     /// The lane's key within its gate.
     pub lane: String,
@@ -157,18 +181,37 @@ fn flatten(body: &EventBody) -> Flat {
     }
 }
 
-/// Stores a gate's uploaded events, exactly once each: an event whose (gate, seq) is already
-/// stored is skipped and counted as a duplicate. Runs in one transaction with batched multi-row
-/// INSERTs, and in the same transaction advances the gate's watermark, updates the statistics
-/// for exactly the events stored (`RETURNING seq` names them) and records the campus-wide
-/// presence their passages change ([`sync::record_presence`], one change-log entry for the
-/// upload, written last so that the change log's ordering lock is held only for the commit).
-///
-/// A sequence number of 0 or above `i64::MAX` cannot come from a journal and is refused with
-/// [`RepoError::Conflict`] before anything is stored.
+/// Stores a gate's uploaded events from its id-less journal (journal number 0): what gates that
+/// predate journal ids send. See [`ingest_from`].
 pub async fn ingest(
     db: &Db,
     gate_id: i64,
+    events: &[JournalEvent],
+) -> Result<IngestOutcome, RepoError> {
+    ingest_from(db, gate_id, None, events).await
+}
+
+/// Stores a gate's uploaded events from `journal`, exactly once each, keyed by (gate, journal,
+/// sequence number). An event whose number the centre already holds is a duplicate if its
+/// time, lane and body are the same, and a **conflict** if they differ (the journal rewound):
+/// the conflicting event is kept in `event_conflicts` with an `event_conflict` audit entry, never
+/// dropped, and the caller raises the alarm ([`crate::central::ingest`]). Runs in one
+/// transaction with batched multi-row INSERTs, and in the same transaction advances the
+/// journal's watermark, updates the statistics for exactly the events stored (`RETURNING seq`
+/// names them) and records the campus-wide presence their passages change
+/// ([`sync::record_presence`]).
+///
+/// A journal id the centre has not seen for the gate gets the next journal number; if the gate
+/// had events already, that is a replaced journal: audited, and reported in
+/// [`IngestOutcome::replaced_journal`].
+///
+/// A sequence number of 0 or above `i64::MAX`, or a journal id that is not 1–64 letters, digits
+/// or dashes, cannot come from a journal and is refused with [`RepoError::Conflict`] before
+/// anything is stored.
+pub async fn ingest_from(
+    db: &Db,
+    gate_id: i64,
+    journal: Option<&JournalIdentity>,
     events: &[JournalEvent],
 ) -> Result<IngestOutcome, RepoError> {
     if let Some(bad) = events
@@ -180,55 +223,290 @@ pub async fn ingest(
             bad.seq
         )));
     }
+    if let Some(j) = journal
+        && (j.id.is_empty()
+            || j.id.len() > 64
+            || !j.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err(RepoError::Conflict(format!(
+            "journal id {:?} is not 1-64 letters, digits or dashes",
+            j.id
+        )));
+    }
     let received = now_ms();
     let mut tx = db.begin().await?;
-    // Repeats within the upload count as duplicates; the first copy is the one stored. Events
-    // at or below the watermark were stored before (and may since have been purged by the
-    // retention rule): duplicates too, so a purged event re-sent is never counted again.
-    let mark = current_watermark(&mut tx, db.kind(), gate_id).await?;
+    let (journal_no, replaced_journal) =
+        journal_number(&mut tx, gate_id, journal, received).await?;
+    let mark = current_watermark(&mut tx, db.kind(), gate_id, journal_no).await?;
+    // Repeats within the upload count as duplicates; the first copy is the one looked at.
     let mut seen = std::collections::HashSet::with_capacity(events.len());
-    let unique: Vec<&JournalEvent> = events
-        .iter()
-        .filter(|e| e.seq as i64 > mark && seen.insert(e.seq))
-        .collect();
-    let mut stored_seqs: Vec<u64> = Vec::with_capacity(unique.len());
+    let unique: Vec<&JournalEvent> = events.iter().filter(|e| seen.insert(e.seq)).collect();
+    let held = held_events(&mut tx, gate_id, journal_no, &unique).await?;
+    let mut new: Vec<&JournalEvent> = Vec::with_capacity(unique.len());
+    let mut conflicting: Vec<&JournalEvent> = Vec::new();
+    for e in &unique {
+        match held.get(&(e.seq as i64)) {
+            Some(stored) if stored.same_as(e) => {}
+            Some(_) => conflicting.push(e),
+            // At or below the watermark but gone: purged by the retention rule, so stored
+            // once already and never counted again.
+            None if e.seq as i64 <= mark => {}
+            None => new.push(e),
+        }
+    }
+    let mut stored_seqs: Vec<u64> = Vec::with_capacity(new.len());
     match db.kind() {
         DbKind::Postgres => {
-            insert_pg(&mut tx, gate_id, received, &unique, &mut stored_seqs).await?
+            insert_pg(
+                &mut tx,
+                gate_id,
+                journal_no,
+                received,
+                &new,
+                &mut stored_seqs,
+            )
+            .await?
         }
         DbKind::Sqlite => {
-            insert_sqlite(&mut tx, gate_id, received, &unique, &mut stored_seqs).await?
+            insert_sqlite(
+                &mut tx,
+                gate_id,
+                journal_no,
+                received,
+                &new,
+                &mut stored_seqs,
+            )
+            .await?
         }
     }
     stored_seqs.sort_unstable();
-    let fresh: Vec<&JournalEvent> = unique
+    let quarantined_seqs = quarantine(&mut tx, gate_id, journal_no, received, &conflicting).await?;
+    if !quarantined_seqs.is_empty() {
+        let detail = serde_json::json!({
+            "journal_id": journal.map(|j| j.id.as_str()),
+            "journal_no": journal_no,
+            "quarantined": quarantined_seqs.len(),
+            "seqs": quarantined_seqs.iter().take(100).collect::<Vec<_>>(),
+        });
+        audit(
+            &mut tx,
+            &Actor::system(),
+            "event_conflict",
+            "gate",
+            gate_id,
+            None,
+            Some(&detail),
+        )
+        .await?;
+    }
+    if replaced_journal {
+        let detail = serde_json::json!({
+            "journal_id": journal.map(|j| j.id.as_str()),
+            "journal_no": journal_no,
+            "new_journal": true,
+        });
+        audit(
+            &mut tx,
+            &Actor::system(),
+            "event_conflict",
+            "gate",
+            gate_id,
+            None,
+            Some(&detail),
+        )
+        .await?;
+    }
+    let fresh: Vec<&JournalEvent> = new
         .iter()
         .copied()
         .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
         .collect();
     stats::apply(&mut tx, gate_id, &fresh).await?;
-    // Every unique event above the mark is stored now (inserted, or there already).
-    let mut present: Vec<i64> = unique.iter().map(|e| e.seq as i64).collect();
+    // Every unique event above the mark holds its number now (inserted, there already, or
+    // there with another body and this one quarantined).
+    let mut present: Vec<i64> = unique
+        .iter()
+        .map(|e| e.seq as i64)
+        .filter(|&s| s > mark)
+        .collect();
     present.sort_unstable();
-    let highest = advance_watermark(&mut tx, gate_id, mark, &present).await?;
+    let highest = advance_watermark(&mut tx, gate_id, journal_no, mark, &present).await?;
     let presence_changed = sync::record_presence(&mut tx, gate_id, &fresh).await?;
     tx.commit().await?;
     let stored = stored_seqs.len() as u64;
+    let conflicts = conflicting.len() as u64;
     Ok(IngestOutcome {
         stored,
         stored_seqs,
-        duplicates: events.len() as u64 - stored,
+        duplicates: events.len() as u64 - stored - conflicts,
+        conflicts,
+        quarantined_seqs,
+        journal_no,
+        replaced_journal,
         highest_contiguous: highest as u64,
         presence_changed,
     })
 }
 
-/// Inserts `events` into PostgreSQL: first it asks which of them are stored already (beyond
-/// the watermark: an upload that followed a gap, sent again), then inserts the others with a
+/// The centre's number for the upload's journal: 0 for the gate's id-less journal (no id on
+/// the wire, or a journal that got its id at migration), else the number registered for the
+/// id, registering the next one if the id is new. The flag says the new journal replaced one
+/// under which the gate had events already.
+///
+/// Two uploads registering the same new journal at once on PostgreSQL: the later fails on
+/// `gate_journals_pkey` and is tried again ([`crate::central::ingest`]), finding it registered.
+async fn journal_number(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    journal: Option<&JournalIdentity>,
+    now: i64,
+) -> Result<(i64, bool), RepoError> {
+    let Some(journal) = journal.filter(|j| !j.from_legacy) else {
+        return Ok((0, false));
+    };
+    let known: Option<i64> = sqlx::query_scalar(
+        "SELECT journal_no FROM gate_journals WHERE gate_id = $1 AND journal_id = $2",
+    )
+    .bind(gate_id)
+    .bind(journal.id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(no) = known {
+        return Ok((no, false));
+    }
+    let mut earlier = false;
+    for sql in [
+        "SELECT 1 FROM gate_journals WHERE gate_id = $1 LIMIT 1",
+        "SELECT 1 FROM passage_event_watermarks WHERE gate_id = $1 LIMIT 1",
+        "SELECT 1 FROM passage_events WHERE gate_id = $1 LIMIT 1",
+    ] {
+        if sqlx::query(sql)
+            .bind(gate_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some()
+        {
+            earlier = true;
+            break;
+        }
+    }
+    let no: i64 = sqlx::query_scalar(
+        "INSERT INTO gate_journals (gate_id, journal_id, journal_no, first_seen_ms) \
+         SELECT $1, $2, COALESCE(MAX(journal_no), 0) + 1, $3 FROM gate_journals \
+         WHERE gate_id = $1 RETURNING journal_no",
+    )
+    .bind(gate_id)
+    .bind(journal.id.as_str())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((no, earlier))
+}
+
+/// A stored event as far as telling a re-sent copy from a different event needs.
+struct Held {
+    at_ms: i64,
+    lane: String,
+    body: String,
+}
+
+impl Held {
+    /// Whether `e` is this event sent again: same time, lane and body (compared as JSON
+    /// values, so key order and spacing do not matter).
+    fn same_as(&self, e: &JournalEvent) -> bool {
+        self.at_ms == e.at.timestamp_millis()
+            && self.lane == e.lane
+            && serde_json::from_str::<serde_json::Value>(&self.body)
+                .ok()
+                .zip(serde_json::to_value(&e.body).ok())
+                .is_some_and(|(stored, sent)| stored == sent)
+    }
+}
+
+/// The events of the journal already stored at the numbers of `events` (one range read; an
+/// upload of new events finds none).
+async fn held_events(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    journal_no: i64,
+    events: &[&JournalEvent],
+) -> Result<std::collections::HashMap<i64, Held>, RepoError> {
+    let (Some(low), Some(high)) = (
+        events.iter().map(|e| e.seq).min(),
+        events.iter().map(|e| e.seq).max(),
+    ) else {
+        return Ok(Default::default());
+    };
+    let rows = sqlx::query(
+        "SELECT seq, at_ms, lane, body FROM passage_events WHERE gate_id = $1 \
+         AND journal_no = $2 AND seq >= $3 AND seq <= $4",
+    )
+    .bind(gate_id)
+    .bind(journal_no)
+    .bind(low as i64)
+    .bind(high as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("seq")?,
+                Held {
+                    at_ms: r.try_get("at_ms")?,
+                    lane: r.try_get("lane")?,
+                    body: r.try_get("body")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Keeps `events` (whose numbers the journal holds with other contents) in `event_conflicts`,
+/// each distinct version once. Returns the numbers quarantined now (not those kept before).
+async fn quarantine(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    journal_no: i64,
+    received: i64,
+    events: &[&JournalEvent],
+) -> Result<Vec<u64>, RepoError> {
+    use sha2::Digest as _;
+    let mut now = Vec::new();
+    for e in events {
+        let body = serde_json::to_string(&e.body).expect("event bodies always serialise");
+        let at_ms = e.at.timestamp_millis();
+        let digest = hex::encode(sha2::Sha256::digest(
+            format!("{at_ms}\n{}\n{body}", e.lane).as_bytes(),
+        ));
+        let inserted = sqlx::query(
+            "INSERT INTO event_conflicts (gate_id, journal_no, seq, lane, kind, at_ms, \
+             received_ms, body, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (gate_id, journal_no, seq, digest) DO NOTHING RETURNING seq",
+        )
+        .bind(gate_id)
+        .bind(journal_no)
+        .bind(e.seq as i64)
+        .bind(e.lane.as_str())
+        .bind(e.body.kind())
+        .bind(at_ms)
+        .bind(received)
+        .bind(body)
+        .bind(digest)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if inserted.is_some() {
+            now.push(e.seq);
+        }
+    }
+    now.sort_unstable();
+    Ok(now)
+}
+
+/// Inserts `events` (none of them stored: [`held_events`] has looked) into PostgreSQL with a
 /// plain INSERT, cheaper than `ON CONFLICT DO NOTHING`, which searches the primary key once more
-/// for every row before inserting it. The gate's watermark row, locked by
-/// [`current_watermark`], keeps another upload of the same gate from storing one meanwhile; a
-/// gate's very first uploads have no row to lock, and a collision there fails the whole
+/// for every row before inserting it. The journal's watermark row, locked by
+/// [`current_watermark`], keeps another upload of the same journal from storing one meanwhile;
+/// a journal's very first uploads have no row to lock, and a collision there fails the whole
 /// transaction with a unique violation, which the caller tries again
 /// ([`crate::central::ingest`]).
 ///
@@ -237,6 +515,7 @@ pub async fn ingest(
 async fn insert_pg(
     conn: &mut AnyConnection,
     gate_id: i64,
+    journal_no: i64,
     received: i64,
     events: &[&JournalEvent],
     stored_seqs: &mut Vec<u64>,
@@ -258,31 +537,11 @@ async fn insert_pg(
         /// as it stands, with no escaping to undo.
         b: &'a EventBody,
     }
-    const SQL: &str = "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, \
-         plate, vehicle_id, permit_id, direction, granted, reason, body) \
-         SELECT $1, s, l, k, a, $2, p, v, m, d, g, r, b::text FROM json_to_recordset($3::json) \
+    const SQL: &str = "INSERT INTO passage_events (gate_id, journal_no, seq, lane, kind, at_ms, \
+         received_ms, plate, vehicle_id, permit_id, direction, granted, reason, body) \
+         SELECT $1, $4, s, l, k, a, $2, p, v, m, d, g, r, b::text FROM json_to_recordset($3::json) \
          AS t(s bigint, l text, k text, a bigint, p text, v bigint, m bigint, d text, g bigint, \
          r text, b json)";
-    let (Some(low), Some(high)) = (
-        events.iter().map(|e| e.seq).min(),
-        events.iter().map(|e| e.seq).max(),
-    ) else {
-        return Ok(());
-    };
-    let stored: Vec<i64> = sqlx::query_scalar(
-        "SELECT seq FROM passage_events WHERE gate_id = $1 AND seq >= $2 AND seq <= $3",
-    )
-    .bind(gate_id)
-    .bind(low as i64)
-    .bind(high as i64)
-    .fetch_all(&mut *conn)
-    .await?;
-    let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
-    let events: Vec<&JournalEvent> = events
-        .iter()
-        .copied()
-        .filter(|e| !stored.contains(&(e.seq as i64)))
-        .collect();
     for chunk in events.chunks(PG_BATCH) {
         let rows: Vec<Row> = chunk
             .iter()
@@ -308,6 +567,7 @@ async fn insert_pg(
             .bind(gate_id)
             .bind(received)
             .bind(json)
+            .bind(journal_no)
             .execute(&mut *conn)
             .await?;
         stored_seqs.extend(chunk.iter().map(|e| e.seq));
@@ -319,6 +579,7 @@ async fn insert_pg(
 async fn insert_sqlite(
     conn: &mut AnyConnection,
     gate_id: i64,
+    journal_no: i64,
     received: i64,
     events: &[&JournalEvent],
     stored_seqs: &mut Vec<u64>,
@@ -338,6 +599,7 @@ async fn insert_sqlite(
             let body = serde_json::to_string(&e.body).expect("event bodies always serialise");
             q = q
                 .bind(gate_id)
+                .bind(journal_no)
                 .bind(e.seq as i64)
                 .bind(e.lane.as_str())
                 .bind(e.body.kind())
@@ -360,34 +622,35 @@ async fn insert_sqlite(
 
 /// The INSERT of `rows` events, each new one's `seq` returned.
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::with_capacity(200 + rows * 80);
+    let mut sql = String::with_capacity(200 + rows * 90);
     sql.push_str(
-        "INSERT INTO passage_events (gate_id, seq, lane, kind, at_ms, received_ms, plate, \
-         vehicle_id, permit_id, direction, granted, reason, body) VALUES ",
+        "INSERT INTO passage_events (gate_id, journal_no, seq, lane, kind, at_ms, received_ms, \
+         plate, vehicle_id, permit_id, direction, granted, reason, body) VALUES ",
     );
     for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for c in 0..13 {
+        for c in 0..14 {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", i * 13 + c + 1));
+            sql.push_str(&format!("${}", i * 14 + c + 1));
         }
         sql.push(')');
     }
-    sql.push_str(" ON CONFLICT (gate_id, seq) DO NOTHING RETURNING seq");
+    sql.push_str(" ON CONFLICT (gate_id, journal_no, seq) DO NOTHING RETURNING seq");
     sql
 }
 
-/// Moves the gate's watermark from `mark` past every stored event that follows it without a
+/// Moves the journal's watermark from `mark` past every stored event that follows it without a
 /// gap. `present` (ascending) are sequence numbers known to be stored now: the walk goes
 /// through them first and asks the database only from where they end.
 async fn advance_watermark(
     conn: &mut AnyConnection,
     gate_id: i64,
+    journal_no: i64,
     start: i64,
     present: &[i64],
 ) -> Result<i64, RepoError> {
@@ -401,9 +664,11 @@ async fn advance_watermark(
     }
     loop {
         let rows = sqlx::query(
-            "SELECT seq FROM passage_events WHERE gate_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000",
+            "SELECT seq FROM passage_events WHERE gate_id = $1 AND journal_no = $2 AND seq > $3 \
+             ORDER BY seq LIMIT 1000",
         )
         .bind(gate_id)
+        .bind(journal_no)
         .bind(mark)
         .fetch_all(&mut *conn)
         .await?;
@@ -423,11 +688,13 @@ async fn advance_watermark(
     }
     if mark > start {
         sqlx::query(
-            "INSERT INTO passage_event_watermarks (gate_id, contiguous_seq) VALUES ($1, $2) \
-             ON CONFLICT (gate_id) DO UPDATE SET contiguous_seq = excluded.contiguous_seq \
+            "INSERT INTO passage_event_watermarks (gate_id, journal_no, contiguous_seq) \
+             VALUES ($1, $2, $3) ON CONFLICT (gate_id, journal_no) DO UPDATE \
+             SET contiguous_seq = excluded.contiguous_seq \
              WHERE passage_event_watermarks.contiguous_seq < excluded.contiguous_seq",
         )
         .bind(gate_id)
+        .bind(journal_no)
         .bind(mark)
         .execute(&mut *conn)
         .await?;
@@ -435,23 +702,29 @@ async fn advance_watermark(
     Ok(mark)
 }
 
-/// The gate's watermark at the start of an upload. On PostgreSQL its row is locked until the
-/// commit, so one gate's uploads (a retry beside a slow first try, or two instances) are stored
-/// one after the other and [`insert_pg`] can skip what is stored by looking first. SQLite has
-/// one writer at a time anyway.
+/// The journal's watermark at the start of an upload. On PostgreSQL its row is locked until
+/// the commit, so one journal's uploads (a retry beside a slow first try, or two instances) are
+/// stored one after the other and [`held_events`] sees what is stored by looking first. SQLite
+/// has one writer at a time anyway.
 async fn current_watermark(
     conn: &mut AnyConnection,
     kind: DbKind,
     gate_id: i64,
+    journal_no: i64,
 ) -> Result<i64, RepoError> {
     let sql = match kind {
         DbKind::Postgres => {
-            "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1 FOR UPDATE"
+            "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1 \
+             AND journal_no = $2 FOR UPDATE"
         }
-        DbKind::Sqlite => "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1",
+        DbKind::Sqlite => {
+            "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1 \
+             AND journal_no = $2"
+        }
     };
     Ok(sqlx::query(sql)
         .bind(gate_id)
+        .bind(journal_no)
         .fetch_optional(&mut *conn)
         .await?
         .map(|r| r.try_get("contiguous_seq"))
@@ -459,12 +732,16 @@ async fn current_watermark(
         .unwrap_or(0))
 }
 
-/// The gate's watermark: every event 1..=this is stored (0 if none is).
+/// The watermark of the gate's newest journal: every event 1..=this of it is stored (0 if
+/// none is).
 pub async fn watermark(db: &Db, gate_id: i64) -> Result<u64, RepoError> {
-    let row = sqlx::query("SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1")
-        .bind(gate_id)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = sqlx::query(
+        "SELECT contiguous_seq FROM passage_event_watermarks WHERE gate_id = $1 \
+         ORDER BY journal_no DESC LIMIT 1",
+    )
+    .bind(gate_id)
+    .fetch_optional(db.pool())
+    .await?;
     Ok(match row {
         Some(r) => r.try_get::<i64, _>("contiguous_seq")? as u64,
         None => 0,
@@ -519,8 +796,8 @@ pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<Passage
     // connections, so a deep page of a busy gate costs the slower of the two, not their sum.
     let counter = w.clone();
     let sql = format!(
-        "SELECT gate_id, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, permit_id, \
-         direction, granted, reason, body FROM passage_events{} \
+        "SELECT gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, \
+         permit_id, direction, granted, reason, body FROM passage_events{} \
          ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
         w.where_sql(),
         w.limit(page)
@@ -536,6 +813,7 @@ fn event(r: &AnyRow) -> Result<PassageEvent, RepoError> {
     let body: String = r.try_get("body")?;
     Ok(PassageEvent {
         gate_id: r.try_get("gate_id")?,
+        journal_no: r.try_get("journal_no")?,
         seq: r.try_get("seq")?,
         lane: r.try_get("lane")?,
         kind: r.try_get("kind")?,

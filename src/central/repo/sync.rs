@@ -918,8 +918,8 @@ pub struct GateHealth {
     pub clock_offset_ms: i64,
     /// The offset is above 5 s (GB 50396).
     pub clock_warning: bool,
-    /// The events stored centrally without gaps, and the first missing sequence number if a gap
-    /// exists above them.
+    /// The events of the gate's newest journal stored centrally without gaps, and the first
+    /// missing sequence number if a gap exists above them.
     pub events_watermark: i64,
     pub missing_from: Option<i64>,
     pub missing_to: Option<i64>,
@@ -934,8 +934,10 @@ pub async fn health(db: &Db) -> Result<Vec<GateHealth>, RepoError> {
     let now = now_ms();
     let rows = sqlx::query(
         "SELECT g.id, g.name, s.last_seen_ms, s.data_version, s.clock_offset_ms, s.health, \
-         w.contiguous_seq FROM gates g LEFT JOIN sync_gates s ON s.gate_id = g.id \
-         LEFT JOIN passage_event_watermarks w ON w.gate_id = g.id ORDER BY g.id",
+         w.journal_no, w.contiguous_seq FROM gates g LEFT JOIN sync_gates s ON s.gate_id = g.id \
+         LEFT JOIN passage_event_watermarks w ON w.gate_id = g.id AND w.journal_no = \
+         (SELECT MAX(x.journal_no) FROM passage_event_watermarks x WHERE x.gate_id = g.id) \
+         ORDER BY g.id",
     )
     .fetch_all(db.pool())
     .await?;
@@ -945,7 +947,8 @@ pub async fn health(db: &Db) -> Result<Vec<GateHealth>, RepoError> {
         let last: Option<i64> = r.try_get("last_seen_ms")?;
         let offset: i64 = r.try_get::<Option<i64>, _>("clock_offset_ms")?.unwrap_or(0);
         let watermark: i64 = r.try_get::<Option<i64>, _>("contiguous_seq")?.unwrap_or(0);
-        let gap = gap(db, gate_id, watermark).await?;
+        let journal_no: i64 = r.try_get::<Option<i64>, _>("journal_no")?.unwrap_or(0);
+        let gap = gap(db, gate_id, journal_no, watermark).await?;
         out.push(GateHealth {
             gate_id,
             name: r.try_get("name")?,
@@ -967,14 +970,22 @@ pub async fn health(db: &Db) -> Result<Vec<GateHealth>, RepoError> {
     Ok(out)
 }
 
-/// The first run of missing sequence numbers above `watermark`, if events above it are stored.
-pub async fn gap(db: &Db, gate_id: i64, watermark: i64) -> Result<Option<(i64, i64)>, RepoError> {
-    let next: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(seq) FROM passage_events WHERE gate_id = $1 AND seq > $2")
-            .bind(gate_id)
-            .bind(watermark)
-            .fetch_one(db.pool())
-            .await?;
+/// The first run of missing sequence numbers of the gate's journal `journal_no` above
+/// `watermark`, if events above it are stored.
+pub async fn gap(
+    db: &Db,
+    gate_id: i64,
+    journal_no: i64,
+    watermark: i64,
+) -> Result<Option<(i64, i64)>, RepoError> {
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(seq) FROM passage_events WHERE gate_id = $1 AND journal_no = $2 AND seq > $3",
+    )
+    .bind(gate_id)
+    .bind(journal_no)
+    .bind(watermark)
+    .fetch_one(db.pool())
+    .await?;
     Ok(next.map(|n| (watermark + 1, n - 1)))
 }
 
@@ -983,9 +994,10 @@ pub async fn gap(db: &Db, gate_id: i64, watermark: i64) -> Result<Option<(i64, i
 pub async fn alarm_gap(
     db: &Db,
     gate_id: i64,
+    journal_no: i64,
     watermark: i64,
 ) -> Result<Option<(i64, i64)>, RepoError> {
-    let Some(g) = gap(db, gate_id, watermark).await? else {
+    let Some(g) = gap(db, gate_id, journal_no, watermark).await? else {
         return Ok(None);
     };
     let mut tx = db.begin().await?;
@@ -1007,7 +1019,11 @@ pub async fn alarm_gap(
         "gate",
         gate_id,
         None,
-        Some(&serde_json::json!({ "missing_from": g.0, "missing_to": g.1 })),
+        Some(&serde_json::json!({
+            "journal_no": journal_no,
+            "missing_from": g.0,
+            "missing_to": g.1,
+        })),
     )
     .await?;
     tx.commit().await?;
@@ -1218,36 +1234,39 @@ pub async fn gate_signatures(db: &Db) -> Result<Vec<(i64, String)>, RepoError> {
         .collect()
 }
 
-/// Every gate's event watermark (highest contiguous sequence stored).
-pub async fn watermarks(db: &Db) -> Result<Vec<(i64, u64)>, RepoError> {
-    let rows = sqlx::query("SELECT gate_id, contiguous_seq FROM passage_event_watermarks")
-        .fetch_all(db.pool())
-        .await?;
+/// Every gate journal's event watermark (highest contiguous sequence stored), as
+/// ((gate, journal number), watermark).
+pub async fn watermarks(db: &Db) -> Result<Vec<((i64, i64), u64)>, RepoError> {
+    let rows =
+        sqlx::query("SELECT gate_id, journal_no, contiguous_seq FROM passage_event_watermarks")
+            .fetch_all(db.pool())
+            .await?;
     rows.iter()
         .map(|r| {
             Ok((
-                r.try_get("gate_id")?,
+                (r.try_get("gate_id")?, r.try_get("journal_no")?),
                 r.try_get::<i64, _>("contiguous_seq")?.max(0) as u64,
             ))
         })
         .collect()
 }
 
-/// A gate's stored events with `after < seq <= upto` (at most 1,000), in sequence order, as
-/// the gate sent them.
+/// A gate journal's stored events with `after < seq <= upto` (at most 1,000), in sequence
+/// order, as the gate sent them.
 pub async fn events_between(
     db: &Db,
-    gate_id: i64,
+    (gate_id, journal_no): (i64, i64),
     after: u64,
     upto: u64,
 ) -> Result<Vec<JournalEvent>, RepoError> {
     let rows = sqlx::query(
-        "SELECT seq, at_ms, lane, body FROM passage_events WHERE gate_id = $1 AND seq > $2 \
-         AND seq <= $3 ORDER BY seq LIMIT 1000",
+        "SELECT seq, at_ms, lane, body FROM passage_events WHERE gate_id = $1 \
+         AND journal_no = $4 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT 1000",
     )
     .bind(gate_id)
     .bind(after as i64)
     .bind(upto as i64)
+    .bind(journal_no)
     .fetch_all(db.pool())
     .await?;
     let mut out = Vec::with_capacity(rows.len());
