@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -62,11 +63,28 @@ enum Outcome {
     Failed(Msg),
 }
 
+/// Files read and checked at once; the others wait (phase `queued`). Reading and checking is
+/// CPU-bound and holds the file's kept cells: one at a time bounds both, whatever the number
+/// of uploads, on the 2-core servers campuses run.
+pub const IMPORT_WORKERS: usize = 1;
+
 /// The server's import jobs (cheap to clone: one shared map).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Jobs {
     next: Arc<AtomicU64>,
     jobs: Arc<Mutex<BTreeMap<u64, Arc<Job>>>>,
+    /// Turns to read and check a file ([`IMPORT_WORKERS`]).
+    workers: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Jobs {
+    fn default() -> Jobs {
+        Jobs {
+            next: Default::default(),
+            jobs: Default::default(),
+            workers: Arc::new(tokio::sync::Semaphore::new(IMPORT_WORKERS)),
+        }
+    }
 }
 
 impl Jobs {
@@ -131,7 +149,7 @@ pub struct JobReport {
     pub commit: bool,
     /// `running`, `done` or `failed`.
     pub state: String,
-    /// `reading`, `checking`, `importing` or `done`.
+    /// `queued`, `reading`, `checking`, `importing` or `done`.
     pub phase: String,
     /// Rows worked on so far, out of `total` (checking and, for a commit, writing).
     pub processed: u64,
@@ -156,44 +174,66 @@ fn kind(code: &str) -> ApiResult<Kind> {
     })
 }
 
-async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, file: Bytes) {
+/// Reads and checks the file off the async workers (a big file is seconds of CPU; `/healthz`,
+/// the consoles and gate sync must keep answering meanwhile), one file at a time.
+async fn read_and_check(
+    state: &AppState,
+    job: &Arc<Job>,
+    file: Bytes,
+) -> Result<(bulk::Prepared, Vec<RowError>), Outcome> {
+    let internal = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "bulk import {what} failed");
+        Outcome::Failed(Msg::new(
+            "服务器内部错误，请联系管理员",
+            "Internal server error",
+        ))
+    };
+    job.progress.set_phase("queued");
+    let _turn = state
+        .jobs
+        .workers
+        .acquire()
+        .await
+        .map_err(|e| internal("queue", &e))?;
     job.progress.set_phase("reading");
-    let outcome = match bulk::read(&file) {
-        Err(e) => Outcome::Failed(e.0),
-        Ok(sheet) => {
-            let rows = sheet.rows.len() as u64;
-            job.progress
-                .total
-                .store(if job.commit { rows * 2 } else { rows }, Ordering::Relaxed);
-            match bulk::check(&state.db, job.kind, &sheet, &job.progress).await {
+    let kind = job.kind;
+    // The upload is dropped as soon as it has been read: only the kept cells stay.
+    let sheet = tokio::task::spawn_blocking(move || bulk::read(kind, &file))
+        .await
+        .map_err(|e| internal("read", &e))?
+        .map_err(|e| Outcome::Failed(e.0))?;
+    let rows = sheet.rows.len() as u64;
+    job.progress
+        .total
+        .store(if job.commit { rows * 2 } else { rows }, Ordering::Relaxed);
+    let lookups = bulk::lookups(&state.db, kind)
+        .await
+        .map_err(|e| internal("check", &e))?;
+    let job = job.clone();
+    tokio::task::spawn_blocking(move || bulk::check(kind, &sheet, &lookups, &job.progress))
+        .await
+        .map_err(|e| internal("check", &e))
+}
+
+async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, file: Bytes) {
+    let outcome = match read_and_check(&state, &job, file).await {
+        Err(outcome) => outcome,
+        Ok((_, errors)) if !errors.is_empty() || !job.commit => Outcome::Done {
+            errors,
+            imported: 0,
+        },
+        Ok((prepared, _)) => {
+            match bulk::commit(&state.db, &actor, &prepared, &job.progress).await {
+                Ok(n) => Outcome::Done {
+                    errors: vec![],
+                    imported: n,
+                },
                 Err(e) => {
-                    tracing::error!(error = %e, "bulk import check failed");
+                    tracing::error!(error = %e, "bulk import commit failed");
                     Outcome::Failed(Msg::new(
-                        "服务器内部错误，请联系管理员",
-                        "Internal server error",
+                        "导入失败，未写入任何数据（可能有人同时登记了相同记录），请重新检查后再试",
+                        "The import failed and wrote nothing (someone may have registered the same records meanwhile); check again and retry",
                     ))
-                }
-                Ok((prepared, errors)) if !errors.is_empty() || !job.commit => {
-                    let _ = prepared;
-                    Outcome::Done {
-                        errors,
-                        imported: 0,
-                    }
-                }
-                Ok((prepared, _)) => {
-                    match bulk::commit(&state.db, &actor, &prepared, &job.progress).await {
-                        Ok(n) => Outcome::Done {
-                            errors: vec![],
-                            imported: n,
-                        },
-                        Err(e) => {
-                            tracing::error!(error = %e, "bulk import commit failed");
-                            Outcome::Failed(Msg::new(
-                                "导入失败，未写入任何数据（可能有人同时登记了相同记录），请重新检查后再试",
-                                "The import failed and wrote nothing (someone may have registered the same records meanwhile); check again and retry",
-                            ))
-                        }
-                    }
                 }
             }
         }
@@ -217,9 +257,18 @@ async fn start_import(
     authed: Authed,
     Path(code): Path<String>,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    file: Bytes,
+    file: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, ApiJson<JobStarted>)> {
     let kind = kind(&code)?;
+    let file = file.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: IMPORT_LIMIT,
+            }
+        } else {
+            ApiError::BadRequest(Msg::new("无法读取上传的文件", "The upload cannot be read"))
+        }
+    })?;
     let (id, job) = state.jobs.add(Job {
         kind,
         commit: q.commit,
