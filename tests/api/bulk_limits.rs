@@ -545,3 +545,51 @@ fn only_the_columns_the_import_reads_are_kept() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_report_lists_the_first_1000_errors_and_counts_them_all() {
+    let app = TestApp::spawn(sqlite().await).await;
+    let mut csv = String::from("name,category\n");
+    for i in 0..1500 {
+        csv.push_str(&format!("p{i},nobody\n"));
+    }
+    let (status, body) = post(
+        &app,
+        "/api/v1/bulk/persons/import?commit=true",
+        "text/csv",
+        csv.into_bytes(),
+        "en",
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = body["job_id"].as_u64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let (status, report) = app
+            .call_lang(
+                Method::GET,
+                &format!("/api/v1/bulk/jobs/{job}"),
+                Some(Role::Security),
+                None,
+                "en",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        if report["state"] != "running" {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(report["state"], "done", "{report}");
+    assert_eq!(report["imported"], 0);
+    assert_eq!(report["valid_rows"], 0);
+    assert_eq!(report["error_count"], 1500);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(
+        errors.len(),
+        gatehouse::central::api::bulk::MAX_REPORTED_ERRORS
+    );
+    assert_eq!(errors[0]["line"], 2);
+    assert_eq!(errors[999]["line"], 1001);
+}

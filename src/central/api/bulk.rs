@@ -44,6 +44,10 @@ use crate::central::repo::persons::{mask_id_card, mask_phone};
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 /// Finished jobs kept for their reports.
 pub const KEEP_JOBS: usize = 100;
+/// Bad-row errors a report lists; past them it counts (`error_count`). A file of 100,000 bad
+/// rows would otherwise keep some 80 MB of messages for each of the [`KEEP_JOBS`] reports,
+/// and nobody corrects a file from its ten-thousandth error.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
 
 /// One import's state.
 #[derive(Debug)]
@@ -57,7 +61,11 @@ struct Job {
 #[derive(Debug, Clone)]
 enum Outcome {
     Done {
+        /// The first [`MAX_REPORTED_ERRORS`] errors.
         errors: Vec<RowError>,
+        /// Every error, and the rows with one (counted before `errors` was cut).
+        error_count: u64,
+        bad_rows: u64,
         imported: u64,
     },
     Failed(Msg),
@@ -158,8 +166,11 @@ pub struct JobReport {
     pub imported: u64,
     /// The rows that passed every check.
     pub valid_rows: u64,
-    /// Every bad row, in file order.
+    /// The bad rows' errors in file order, the first [`MAX_REPORTED_ERRORS`] of them.
     pub errors: Vec<RowErrorBody>,
+    /// How many errors the file has (more than `errors` lists when over
+    /// [`MAX_REPORTED_ERRORS`]).
+    pub error_count: u64,
     /// Why the whole file was refused (unreadable, empty), if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -218,14 +229,28 @@ async fn read_and_check(
 async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, file: Bytes) {
     let outcome = match read_and_check(&state, &job, file).await {
         Err(outcome) => outcome,
-        Ok((_, errors)) if !errors.is_empty() || !job.commit => Outcome::Done {
-            errors,
-            imported: 0,
-        },
+        Ok((_, mut errors)) if !errors.is_empty() || !job.commit => {
+            let bad_rows = errors
+                .iter()
+                .map(|e| e.line)
+                .collect::<std::collections::HashSet<_>>()
+                .len() as u64;
+            let error_count = errors.len() as u64;
+            errors.truncate(MAX_REPORTED_ERRORS);
+            errors.shrink_to_fit();
+            Outcome::Done {
+                errors,
+                error_count,
+                bad_rows,
+                imported: 0,
+            }
+        }
         Ok((prepared, _)) => {
             match bulk::commit(&state.db, &actor, &prepared, &job.progress).await {
                 Ok(n) => Outcome::Done {
                     errors: vec![],
+                    error_count: 0,
+                    bad_rows: 0,
                     imported: n,
                 },
                 Err(e) => {
@@ -299,12 +324,23 @@ async fn get_job(
     let phase = job.progress.phase.lock().map(|p| *p).unwrap_or("reading");
     let total = job.progress.total.load(Ordering::Relaxed);
     let processed = job.progress.done.load(Ordering::Relaxed);
-    let (state_text, errors, imported, failure) = match &outcome {
-        None => ("running", vec![], 0, None),
-        Some(Outcome::Done { errors, imported }) => ("done", errors.clone(), *imported, None),
-        Some(Outcome::Failed(m)) => ("failed", vec![], 0, Some(m.get(lang).to_string())),
+    let (state_text, errors, error_count, bad_rows, imported, failure) = match &outcome {
+        None => ("running", vec![], 0, 0, 0, None),
+        Some(Outcome::Done {
+            errors,
+            error_count,
+            bad_rows,
+            imported,
+        }) => (
+            "done",
+            errors.clone(),
+            *error_count,
+            *bad_rows,
+            *imported,
+            None,
+        ),
+        Some(Outcome::Failed(m)) => ("failed", vec![], 0, 0, 0, Some(m.get(lang).to_string())),
     };
-    let bad_lines: std::collections::HashSet<u64> = errors.iter().map(|e| e.line).collect();
     let rows = if job.commit { total / 2 } else { total };
     Ok(ApiJson(JobReport {
         id,
@@ -316,10 +352,11 @@ async fn get_job(
         total,
         imported,
         valid_rows: if outcome.is_some() {
-            rows.saturating_sub(bad_lines.len() as u64)
+            rows.saturating_sub(bad_rows)
         } else {
             0
         },
+        error_count,
         errors: errors
             .into_iter()
             .map(|e| RowErrorBody {
