@@ -13,6 +13,13 @@
 //! People and vehicles are linked by ID-card number (身份证号), which HR files carry; permits name
 //! their holder by ID-card number and their vehicle by plate.
 //!
+//! A file is untrusted input on the server every gate syncs with, so [`read`] streams it: cells
+//! one by one (never a whole-sheet grid, whose extent a 1.5 KB file can set to 16 billion
+//! cells), only the columns the import reads kept, and each limit (`MAX_*` below) checked
+//! before what it bounds is allocated; an XLSX's inflated size is checked before calamine
+//! reads it. [`read`] and [`check`] are CPU-bound and do no IO: the API runs them off the
+//! async workers.
+//!
 //! What it never does: update or delete existing rows (an import only adds), write anything
 //! when any row is bad, or decide who may import (the API does).
 

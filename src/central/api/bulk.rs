@@ -13,8 +13,13 @@
 //! exported file can be edited and imported elsewhere; ID-card and phone numbers are masked
 //! unless the caller's role sees them in full.
 //!
+//! A file is read and checked in `spawn_blocking`, one at a time ([`IMPORT_WORKERS`]; the
+//! others wait as `queued`), so `/healthz`, the consoles and gate sync keep answering; a 413
+//! names this route's limit.
+//!
 //! What it never does: import in the request's own task (a big file would hold the connection),
-//! or show one operator's job to a role that may not import.
+//! read or check a file on the async workers, or show one operator's job to a role that may
+//! not import.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
