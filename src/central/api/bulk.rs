@@ -305,6 +305,7 @@ async fn start_import(
         progress: Progress::default(),
         outcome: Mutex::new(None),
     });
+    job.progress.set_phase("queued");
     tokio::spawn(run(state.clone(), authed.actor(), job, file));
     Ok((StatusCode::ACCEPTED, ApiJson(JobStarted { job_id: id })))
 }
