@@ -8,6 +8,7 @@ mod central_support;
 
 mod applications;
 mod bulk_import;
+mod bulk_limits;
 mod central_auth;
 mod central_db;
 mod central_lists;

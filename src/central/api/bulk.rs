@@ -13,14 +13,20 @@
 //! exported file can be edited and imported elsewhere; ID-card and phone numbers are masked
 //! unless the caller's role sees them in full.
 //!
+//! A file is read and checked in `spawn_blocking`, one at a time ([`IMPORT_WORKERS`]; the
+//! others wait as `queued`), so `/healthz`, the consoles and gate sync keep answering; a 413
+//! names this route's limit.
+//!
 //! What it never does: import in the request's own task (a big file would hold the connection),
-//! or show one operator's job to a role that may not import.
+//! read or check a file on the async workers, or show one operator's job to a role that may
+//! not import.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -43,6 +49,10 @@ use crate::central::repo::persons::{mask_id_card, mask_phone};
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 /// Finished jobs kept for their reports.
 pub const KEEP_JOBS: usize = 100;
+/// Bad-row errors a report lists; past them it counts (`error_count`). A file of 100,000 bad
+/// rows would otherwise keep some 80 MB of messages for each of the [`KEEP_JOBS`] reports,
+/// and nobody corrects a file from its ten-thousandth error.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
 
 /// One import's state.
 #[derive(Debug)]
@@ -56,17 +66,38 @@ struct Job {
 #[derive(Debug, Clone)]
 enum Outcome {
     Done {
+        /// The first [`MAX_REPORTED_ERRORS`] errors.
         errors: Vec<RowError>,
+        /// Every error, and the rows with one (counted before `errors` was cut).
+        error_count: u64,
+        bad_rows: u64,
         imported: u64,
     },
     Failed(Msg),
 }
 
+/// Files read and checked at once; the others wait (phase `queued`). Reading and checking is
+/// CPU-bound and holds the file's kept cells: one at a time bounds both, whatever the number
+/// of uploads, on the 2-core servers campuses run.
+pub const IMPORT_WORKERS: usize = 1;
+
 /// The server's import jobs (cheap to clone: one shared map).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Jobs {
     next: Arc<AtomicU64>,
     jobs: Arc<Mutex<BTreeMap<u64, Arc<Job>>>>,
+    /// Turns to read and check a file ([`IMPORT_WORKERS`]).
+    workers: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Jobs {
+    fn default() -> Jobs {
+        Jobs {
+            next: Default::default(),
+            jobs: Default::default(),
+            workers: Arc::new(tokio::sync::Semaphore::new(IMPORT_WORKERS)),
+        }
+    }
 }
 
 impl Jobs {
@@ -131,7 +162,7 @@ pub struct JobReport {
     pub commit: bool,
     /// `running`, `done` or `failed`.
     pub state: String,
-    /// `reading`, `checking`, `importing` or `done`.
+    /// `queued`, `reading`, `checking`, `importing` or `done`.
     pub phase: String,
     /// Rows worked on so far, out of `total` (checking and, for a commit, writing).
     pub processed: u64,
@@ -140,8 +171,11 @@ pub struct JobReport {
     pub imported: u64,
     /// The rows that passed every check.
     pub valid_rows: u64,
-    /// Every bad row, in file order.
+    /// The bad rows' errors in file order, the first [`MAX_REPORTED_ERRORS`] of them.
     pub errors: Vec<RowErrorBody>,
+    /// How many errors the file has (more than `errors` lists when over
+    /// [`MAX_REPORTED_ERRORS`]).
+    pub error_count: u64,
     /// Why the whole file was refused (unreadable, empty), if it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -156,44 +190,80 @@ fn kind(code: &str) -> ApiResult<Kind> {
     })
 }
 
-async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, file: Bytes) {
+/// Reads and checks the file off the async workers (a big file is seconds of CPU; `/healthz`,
+/// the consoles and gate sync must keep answering meanwhile), one file at a time.
+async fn read_and_check(
+    state: &AppState,
+    job: &Arc<Job>,
+    file: Bytes,
+) -> Result<(bulk::Prepared, Vec<RowError>), Outcome> {
+    let internal = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "bulk import {what} failed");
+        Outcome::Failed(Msg::new(
+            "服务器内部错误，请联系管理员",
+            "Internal server error",
+        ))
+    };
+    job.progress.set_phase("queued");
+    let _turn = state
+        .jobs
+        .workers
+        .acquire()
+        .await
+        .map_err(|e| internal("queue", &e))?;
     job.progress.set_phase("reading");
-    let outcome = match bulk::read(&file) {
-        Err(e) => Outcome::Failed(e.0),
-        Ok(sheet) => {
-            let rows = sheet.rows.len() as u64;
-            job.progress
-                .total
-                .store(if job.commit { rows * 2 } else { rows }, Ordering::Relaxed);
-            match bulk::check(&state.db, job.kind, &sheet, &job.progress).await {
+    let kind = job.kind;
+    // The upload is dropped as soon as it has been read: only the kept cells stay.
+    let sheet = tokio::task::spawn_blocking(move || bulk::read(kind, &file))
+        .await
+        .map_err(|e| internal("read", &e))?
+        .map_err(|e| Outcome::Failed(e.0))?;
+    let rows = sheet.rows.len() as u64;
+    job.progress
+        .total
+        .store(if job.commit { rows * 2 } else { rows }, Ordering::Relaxed);
+    let lookups = bulk::lookups(&state.db, kind)
+        .await
+        .map_err(|e| internal("check", &e))?;
+    let job = job.clone();
+    tokio::task::spawn_blocking(move || bulk::check(kind, &sheet, &lookups, &job.progress))
+        .await
+        .map_err(|e| internal("check", &e))
+}
+
+async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, file: Bytes) {
+    let outcome = match read_and_check(&state, &job, file).await {
+        Err(outcome) => outcome,
+        Ok((_, mut errors)) if !errors.is_empty() || !job.commit => {
+            let bad_rows = errors
+                .iter()
+                .map(|e| e.line)
+                .collect::<std::collections::HashSet<_>>()
+                .len() as u64;
+            let error_count = errors.len() as u64;
+            errors.truncate(MAX_REPORTED_ERRORS);
+            errors.shrink_to_fit();
+            Outcome::Done {
+                errors,
+                error_count,
+                bad_rows,
+                imported: 0,
+            }
+        }
+        Ok((prepared, _)) => {
+            match bulk::commit(&state.db, &actor, &prepared, &job.progress).await {
+                Ok(n) => Outcome::Done {
+                    errors: vec![],
+                    error_count: 0,
+                    bad_rows: 0,
+                    imported: n,
+                },
                 Err(e) => {
-                    tracing::error!(error = %e, "bulk import check failed");
+                    tracing::error!(error = %e, "bulk import commit failed");
                     Outcome::Failed(Msg::new(
-                        "服务器内部错误，请联系管理员",
-                        "Internal server error",
+                        "导入失败，未写入任何数据（可能有人同时登记了相同记录），请重新检查后再试",
+                        "The import failed and wrote nothing (someone may have registered the same records meanwhile); check again and retry",
                     ))
-                }
-                Ok((prepared, errors)) if !errors.is_empty() || !job.commit => {
-                    let _ = prepared;
-                    Outcome::Done {
-                        errors,
-                        imported: 0,
-                    }
-                }
-                Ok((prepared, _)) => {
-                    match bulk::commit(&state.db, &actor, &prepared, &job.progress).await {
-                        Ok(n) => Outcome::Done {
-                            errors: vec![],
-                            imported: n,
-                        },
-                        Err(e) => {
-                            tracing::error!(error = %e, "bulk import commit failed");
-                            Outcome::Failed(Msg::new(
-                                "导入失败，未写入任何数据（可能有人同时登记了相同记录），请重新检查后再试",
-                                "The import failed and wrote nothing (someone may have registered the same records meanwhile); check again and retry",
-                            ))
-                        }
-                    }
                 }
             }
         }
@@ -217,15 +287,25 @@ async fn start_import(
     authed: Authed,
     Path(code): Path<String>,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    file: Bytes,
+    file: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, ApiJson<JobStarted>)> {
     let kind = kind(&code)?;
+    let file = file.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: IMPORT_LIMIT,
+            }
+        } else {
+            ApiError::BadRequest(Msg::new("无法读取上传的文件", "The upload cannot be read"))
+        }
+    })?;
     let (id, job) = state.jobs.add(Job {
         kind,
         commit: q.commit,
         progress: Progress::default(),
         outcome: Mutex::new(None),
     });
+    job.progress.set_phase("queued");
     tokio::spawn(run(state.clone(), authed.actor(), job, file));
     Ok((StatusCode::ACCEPTED, ApiJson(JobStarted { job_id: id })))
 }
@@ -250,12 +330,23 @@ async fn get_job(
     let phase = job.progress.phase.lock().map(|p| *p).unwrap_or("reading");
     let total = job.progress.total.load(Ordering::Relaxed);
     let processed = job.progress.done.load(Ordering::Relaxed);
-    let (state_text, errors, imported, failure) = match &outcome {
-        None => ("running", vec![], 0, None),
-        Some(Outcome::Done { errors, imported }) => ("done", errors.clone(), *imported, None),
-        Some(Outcome::Failed(m)) => ("failed", vec![], 0, Some(m.get(lang).to_string())),
+    let (state_text, errors, error_count, bad_rows, imported, failure) = match &outcome {
+        None => ("running", vec![], 0, 0, 0, None),
+        Some(Outcome::Done {
+            errors,
+            error_count,
+            bad_rows,
+            imported,
+        }) => (
+            "done",
+            errors.clone(),
+            *error_count,
+            *bad_rows,
+            *imported,
+            None,
+        ),
+        Some(Outcome::Failed(m)) => ("failed", vec![], 0, 0, 0, Some(m.get(lang).to_string())),
     };
-    let bad_lines: std::collections::HashSet<u64> = errors.iter().map(|e| e.line).collect();
     let rows = if job.commit { total / 2 } else { total };
     Ok(ApiJson(JobReport {
         id,
@@ -267,10 +358,11 @@ async fn get_job(
         total,
         imported,
         valid_rows: if outcome.is_some() {
-            rows.saturating_sub(bad_lines.len() as u64)
+            rows.saturating_sub(bad_rows)
         } else {
             0
         },
+        error_count,
         errors: errors
             .into_iter()
             .map(|e| RowErrorBody {

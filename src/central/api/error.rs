@@ -145,8 +145,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 400: the request itself is malformed.
     BadRequest(Msg),
-    /// 413.
-    PayloadTooLarge,
+    /// 413: the body is over `limit` bytes, the limit of the route it was sent to.
+    PayloadTooLarge { limit: usize },
     /// 429.
     TooManyRequests(Msg),
     /// 500: details are logged, never sent.
@@ -194,7 +194,7 @@ impl ApiError {
             ApiError::Conflict(_) | ApiError::Stale { .. } => StatusCode::CONFLICT,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -238,13 +238,20 @@ impl ApiError {
                 ),
             ),
             ApiError::BadRequest(m) => ("bad_request", m.clone()),
-            ApiError::PayloadTooLarge => (
-                "payload_too_large",
-                Msg::new(
-                    "请求内容超过 1 MiB 上限",
-                    "The request body is over the 1 MiB limit",
-                ),
-            ),
+            ApiError::PayloadTooLarge { limit } => {
+                let size = if limit % (1024 * 1024) == 0 {
+                    format!("{} MiB", limit / (1024 * 1024))
+                } else {
+                    format!("{} KiB", limit.div_ceil(1024))
+                };
+                (
+                    "payload_too_large",
+                    Msg::new(
+                        format!("请求内容超过此接口 {size} 的上限"),
+                        format!("The request body is over this route's {size} limit"),
+                    ),
+                )
+            }
             ApiError::TooManyRequests(m) => ("too_many_requests", m.clone()),
             ApiError::Internal => (
                 "internal",
@@ -324,7 +331,10 @@ pub async fn localize(request: Request, next: Next) -> Response {
     let error = match error {
         Some(e) => e,
         None => match response.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            // Routes with a larger limit map their own 413 (`bulk::start_import`).
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+                limit: super::BODY_LIMIT,
+            },
             StatusCode::NOT_FOUND
                 if response
                     .headers()

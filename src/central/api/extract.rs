@@ -97,7 +97,9 @@ where
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
+                ApiError::PayloadTooLarge {
+                    limit: super::BODY_LIMIT,
+                }
             } else {
                 ApiError::BadRequest(Msg::new(
                     "无法读取请求体",

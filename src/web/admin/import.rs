@@ -30,6 +30,20 @@ fn column_names(lang: crate::web::i18n::Lang) -> String {
     serde_json::Value::Object(names).to_string()
 }
 
+/// The import's limits as the page states them (the API refuses a file over any of them).
+fn limits(lang: crate::web::i18n::Lang) -> String {
+    use crate::central::bulk::{MAX_CELL_BYTES, MAX_COLUMNS, MAX_ROWS};
+    let mib = crate::central::api::bulk::IMPORT_LIMIT / (1024 * 1024);
+    match lang {
+        crate::web::i18n::Lang::Zh => format!(
+            "每个文件最大 {mib} MiB、{MAX_ROWS} 行数据、{MAX_COLUMNS} 列，每个单元格最多 {MAX_CELL_BYTES} 字节；更大的名单请拆分为几个文件。"
+        ),
+        crate::web::i18n::Lang::En => format!(
+            "A file may have up to {mib} MiB, {MAX_ROWS} data rows and {MAX_COLUMNS} columns, and a cell up to {MAX_CELL_BYTES} bytes; split bigger lists into several files."
+        ),
+    }
+}
+
 /// `GET /admin/import`.
 pub async fn page(Extension(viewer): Extension<Viewer>) -> Markup {
     let lang = viewer.lang;
@@ -72,6 +86,7 @@ pub async fn page(Extension(viewer): Extension<Viewer>) -> Markup {
                 data-column=(t(lang, "列", "Column"))
                 data-reason=(t(lang, "原因", "Reason"))
                 data-nofile=(t(lang, "请先选择文件", "Choose a file first"))
+                data-phase_queued=(t(lang, "排队中（前一个文件检查完后开始）", "Queued (starts when the file before it is checked)"))
                 data-phase_reading=(t(lang, "读取中", "Reading"))
                 data-phase_checking=(t(lang, "检查中", "Checking"))
                 data-phase_importing=(t(lang, "导入中", "Importing"))
@@ -81,6 +96,7 @@ pub async fn page(Extension(viewer): Extension<Viewer>) -> Markup {
         section.panel aria-labelledby="columns-title" {
             h2 id="columns-title" { (t(lang, "文件列", "Columns")) }
             p.hint { (t(lang, "列名可用英文或中文，顺序不限，多余的列被忽略；* 为必填。", "Columns may be named in English or Chinese, in any order; other columns are ignored; * is required.")) }
+            p.hint { (limits(lang)) }
             table.data {
                 thead { tr { th scope="col" { (t(lang, "内容", "What")) } th scope="col" { (t(lang, "列", "Columns")) } th scope="col" { (t(lang, "导出", "Export")) } } }
                 tbody {

@@ -133,7 +133,7 @@
       p.className = "summary " + (job.errors.length || job.failure ? "bad" : "ok");
       p.setAttribute("role", "status");
       if (job.failure) p.textContent = job.failure;
-      else if (job.errors.length) p.textContent = text("bad").replace("{n}", job.errors.length).replace("{t}", job.total_rows);
+      else if (job.errors.length) p.textContent = text("bad").replace("{n}", job.error_count || job.errors.length).replace("{t}", job.total_rows);
       else if (job.commit) p.textContent = text("imported").replace("{n}", job.imported);
       else p.textContent = text("good").replace("{n}", job.valid_rows);
       out.appendChild(p);
