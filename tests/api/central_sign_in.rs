@@ -152,6 +152,34 @@ async fn failures_from_one_source_make_each_next_attempt_wait_twice_as_long_and_
 }
 
 #[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_wait() {
+    for t in each_database().await {
+        let app = TestApp::spawn(t).await;
+        let source = "198.51.100.25";
+        let attempts = (0..20).map(|_| app.send(sign_in(source, "guard", "Wrong-Guess-2026", &[])));
+        let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(|(status, _, _)| status)
+            .collect();
+        let checked = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        assert!(
+            (1..=5).contains(&checked),
+            "at most 5 passwords checked before the wait: {statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+            "{statuses:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn guessing_across_accounts_from_one_source_is_slowed_but_no_other_source_is() {
     for t in each_database().await {
         let app = TestApp::spawn(t).await;
