@@ -99,6 +99,31 @@ pub struct ServerSection {
     /// Mark session cookies `Secure` (set when the site is served over HTTPS). Default false.
     #[serde(default)]
     pub secure_cookies: bool,
+    /// Minutes without a request after which a sign-in ends. Default 30.
+    #[serde(default = "default_session_idle_minutes")]
+    pub session_idle_minutes: u32,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client.
+    /// Default none: the socket peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The campus's and organisation's names and abbreviations: refused as the base of a
+    /// password, like the user name and "gatehouse". Default none.
+    #[serde(default)]
+    pub site_words: Vec<String>,
+}
+
+fn default_session_idle_minutes() -> u32 {
+    30
+}
+
+/// Parses one `trusted_proxies` entry: an address (one host) or a CIDR range.
+fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 fn default_listen() -> SocketAddr {
@@ -162,6 +187,21 @@ impl ServerConfig {
                 "server.session_hours must be 1-168".into(),
             ));
         }
+        if !(1..=1440).contains(&self.server.session_idle_minutes) {
+            return Err(ServerConfigError::Invalid(
+                "server.session_idle_minutes must be 1-1440".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|p| parse_proxy(p).is_none())
+        {
+            return Err(ServerConfigError::Invalid(format!(
+                "server.trusted_proxies: {bad:?} is not an IP address or a CIDR range"
+            )));
+        }
         if let Some(url) = &self.server.database_url {
             let u = url.expose();
             if !(u.starts_with("sqlite:")
@@ -174,6 +214,20 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The sign-in and session settings the API runs with.
+    pub fn auth_settings(&self) -> crate::central::api::auth::AuthSettings {
+        crate::central::api::auth::AuthSettings {
+            trusted_proxies: self
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| parse_proxy(p))
+                .collect(),
+            idle_ms: i64::from(self.server.session_idle_minutes) * 60_000,
+            site_words: self.server.site_words.clone(),
+        }
     }
 
     /// The database URL to connect to.
@@ -227,6 +281,32 @@ mod tests {
         assert_eq!(
             documented.server.secure_cookies,
             minimal.server.secure_cookies
+        );
+        assert_eq!(
+            documented.server.session_idle_minutes,
+            minimal.server.session_idle_minutes
+        );
+        assert_eq!(
+            documented.server.trusted_proxies,
+            minimal.server.trusted_proxies
+        );
+        assert_eq!(documented.server.site_words, minimal.server.site_words);
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_and_refuse_anything_else() {
+        let config = parse(
+            "[server]\ndata_dir = \"/x\"\ntrusted_proxies = [\"10.0.0.1\", \"192.168.0.0/16\", \"::1\"]\n",
+        );
+        config.validate().unwrap();
+        let nets = config.auth_settings().trusted_proxies;
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"192.168.4.5".parse::<std::net::IpAddr>().unwrap()));
+        let bad = parse("[server]\ndata_dir = \"/x\"\ntrusted_proxies = [\"proxy.local\"]\n");
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("trusted_proxies") && err.contains("proxy.local"),
+            "{err}"
         );
     }
 

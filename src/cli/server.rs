@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 
-use crate::central::api::auth::{Role, check_password_strength, hash_password_blocking};
+use crate::central::api::auth::{Role, check_password, hash_password_blocking};
 use crate::central::api::error::{Fields, Lang};
 use crate::central::api::{AppState, app};
 use crate::central::config::ServerConfig;
@@ -160,6 +160,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     let mut state = AppState::new(db.clone());
     state.session_ttl_ms = i64::from(config.server.session_hours) * 3_600_000;
     state.secure_cookies = config.server.secure_cookies;
+    state.auth = std::sync::Arc::new(config.auth_settings());
     state.retention = config.retention;
     // The daily purge of passage events past the kept days; ends with the process.
     let purge = tokio::spawn(crate::central::retention::run_daily(
@@ -233,7 +234,13 @@ async fn create_admin(path: &Path, username: String, display_name: String) -> an
         }
     };
     let mut f = Fields::new();
-    check_password_strength(&password, "password", &mut f);
+    check_password(
+        &password,
+        &username,
+        &config.server.site_words,
+        "password",
+        &mut f,
+    );
     if let Err(e) = f.finish() {
         let body = e.body(Lang::En);
         let reason = body

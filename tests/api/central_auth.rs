@@ -74,7 +74,8 @@ async fn a_login_sets_an_httponly_samesite_cookie_and_the_session_works_by_cooki
 }
 
 #[tokio::test]
-async fn five_failed_logins_lock_the_account_raise_an_alarm_and_answer_in_the_clients_language() {
+async fn five_failed_logins_from_one_source_make_it_wait_raise_an_alarm_and_answer_in_the_clients_language()
+ {
     for t in each_database().await {
         let app = TestApp::spawn(t).await;
         for _ in 0..5 {
@@ -83,7 +84,7 @@ async fn five_failed_logins_lock_the_account_raise_an_alarm_and_answer_in_the_cl
             assert_eq!(body["code"], "login_failed");
             assert_eq!(body["message"], "用户名或密码错误", "zh-CN by default");
         }
-        // Even the right password is refused while the account is locked.
+        // Even the right password is refused from this source until the wait is over.
         let (status, _, body) = app.send(login_request("guard", PASSWORD)).await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
         let alarms: i64 =

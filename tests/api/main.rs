@@ -15,6 +15,7 @@ mod central_lists;
 mod central_matrix;
 mod central_people;
 mod central_permits;
+mod central_sign_in;
 mod retention;
 mod server_cli;
 mod statistics;

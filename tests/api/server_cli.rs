@@ -60,7 +60,7 @@ async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops
     let created = Command::new(bin)
         .args(["server", "create-admin", "--config"])
         .arg(&config)
-        .env("GATEHOUSE_ADMIN_PASSWORD", "Campus-Security-2026")
+        .env("GATEHOUSE_ADMIN_PASSWORD", "Lantern-Orchid-7319")
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
@@ -72,7 +72,7 @@ async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops
     let out = String::from_utf8_lossy(&created.stdout);
     assert!(out.contains("administrator admin created"));
     assert!(
-        !out.contains("Campus-Security-2026"),
+        !out.contains("Lantern-Orchid-7319"),
         "the password is never printed"
     );
 
@@ -86,7 +86,7 @@ async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let login = r#"{"username":"admin","password":"Campus-Security-2026"}"#;
+    let login = r#"{"username":"admin","password":"Lantern-Orchid-7319"}"#;
     let mut answer = None;
     for _ in 0..100 {
         answer = http(port, "POST", "/api/v1/auth/login", login).await;

@@ -1,18 +1,32 @@
 //! Who is calling: sign-in, sessions, roles.
 //!
 //! - Passwords are hashed with argon2id on the blocking pool (never on the async threads) and
-//!   never logged; an unknown user name costs the same hash as a wrong password.
+//!   never logged; an unknown user name costs the same hash as a wrong password. New passwords
+//!   must pass [`crate::central::password`] (no common or site-derived passwords).
 //! - A session is a random 256-bit token. Browsers get it in an `HttpOnly; SameSite=Strict`
 //!   cookie and must echo the session's CSRF token in `X-CSRF-Token` on every unsafe request;
-//!   API clients send it as `Authorization: Bearer`. Only its SHA-256 is stored.
-//! - Login throttling (GB 50396 wants an alarm after at most 5 failures): from the 5th
-//!   consecutive failure an account is locked for 1 minute, doubling per further failure up to
-//!   15 minutes, and the 5th raises a `login_alarm` audit entry; a source address is slowed the
-//!   same way, so guessing across accounts is slowed too.
+//!   API clients send it as `Authorization: Bearer`. Only its SHA-256 is stored. A session ends
+//!   at its absolute expiry (`server.session_hours`, a shift) or after
+//!   `server.session_idle_minutes` without a request, whichever comes first.
+//! - Sign-in throttling never locks an account: failures are counted per (client address,
+//!   account) in `login_throttle` and, from the [`ACCOUNT_AFTER`]th, each next attempt from that
+//!   address for that account must wait twice as long (2 s, 4 s, … up to 15 min); one failure
+//!   is forgotten every 10 minutes. A stranger's guesses from elsewhere therefore never stop the
+//!   administrator signing in from their own desk. A source's failures across accounts are
+//!   slowed the same way from the [`SOURCE_AFTER`]th (guessing one password on many accounts).
+//!   The count lives in the database, not per instance: instances sharing one PostgreSQL
+//!   throttle together, and an administrator's unlock (or password reset) reaches them all.
+//!   Each attempt is claimed (counted) atomically *before* its password is checked, so
+//!   parallel guesses cannot slip past the delay. The 5th consecutive failure of an account
+//!   (from anywhere) raises a `login_alarm` audit entry (GB 50396).
+//! - The client address is the socket peer's, unless the peer is one of
+//!   `server.trusted_proxies`: then it is the right-most `X-Forwarded-For` entry that is not a
+//!   trusted proxy ([`client_ip`]). Nobody else can choose their address by a header.
+//! - Sign-in (success and failure, never the password) and sign-out are audited.
 //! - [`Authed`] is the extractor every protected handler takes; [`Authed::require`] is the role
 //!   check each handler states explicitly, so every route has an owner role.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -38,8 +52,42 @@ use crate::central::repo::operators::{self, Operator, OperatorChange};
 pub const SESSION_COOKIE: &str = "gh_session";
 /// The header carrying the CSRF token on unsafe requests of cookie sessions.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Consecutive failures before an account or a source is slowed down.
-pub const LOCK_AFTER: i64 = 5;
+/// Failures for one (source, account) before each next attempt must wait.
+pub const ACCOUNT_AFTER: i64 = 5;
+/// Failures from one source across accounts before each next attempt must wait.
+pub const SOURCE_AFTER: i64 = 20;
+/// Consecutive failures of an account (from anywhere) that raise a `login_alarm`.
+pub const ALARM_AFTER: i64 = 5;
+/// The longest wait between attempts.
+pub const MAX_DELAY_MS: i64 = 15 * 60_000;
+/// One failure is forgotten per this long.
+pub const DECAY_MS: i64 = 10 * 60_000;
+/// The most failures remembered (beyond it the delay is capped anyway).
+const MAX_FAILURES: i64 = 30;
+/// How often a session's last use is written (not on every request).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Sign-in and session settings from `server.toml`.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A session unused this long ends (`server.session_idle_minutes`, default 30).
+    pub idle_ms: i64,
+    /// The campus's and organisation's names and abbreviations, refused as password bases
+    /// (`server.site_words`).
+    pub site_words: Vec<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings {
+            trusted_proxies: Vec::new(),
+            idle_ms: 30 * 60_000,
+            site_words: Vec::new(),
+        }
+    }
+}
 
 /// What an operator may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -201,8 +249,8 @@ pub async fn create_session(
         expires_ms: now_ms() + ttl_ms,
     };
     sqlx::query(
-        "INSERT INTO sessions (token_hash, operator_id, csrf_token, created_ms, expires_ms) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO sessions (token_hash, operator_id, csrf_token, created_ms, expires_ms, \
+         last_used_ms) VALUES ($1, $2, $3, $4, $5, $4)",
     )
     .bind(sha256_hex(&session.token))
     .bind(operator_id)
@@ -251,16 +299,34 @@ impl FromRequestParts<AppState> for Authed {
                 true,
             ),
         };
+        let token_hash = sha256_hex(&token);
         let row = sqlx::query(
-            "SELECT operator_id, csrf_token, expires_ms FROM sessions WHERE token_hash = $1",
+            "SELECT operator_id, csrf_token, expires_ms, last_used_ms FROM sessions \
+             WHERE token_hash = $1",
         )
-        .bind(sha256_hex(&token))
+        .bind(&token_hash)
         .fetch_optional(state.db.pool())
         .await
         .map_err(RepoError::from)?
         .ok_or(ApiError::Unauthenticated)?;
-        if row.get::<i64, _>("expires_ms") <= now_ms() {
+        let now = now_ms();
+        let last_used: i64 = row.get("last_used_ms");
+        if row.get::<i64, _>("expires_ms") <= now || now - last_used >= state.auth.idle_ms {
+            // Ended: absolute expiry or idle. Forget it, so it cannot come back.
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(&token_hash)
+                .execute(state.db.pool())
+                .await
+                .map_err(RepoError::from)?;
             return Err(ApiError::Unauthenticated);
+        }
+        if now - last_used >= TOUCH_EVERY_MS {
+            sqlx::query("UPDATE sessions SET last_used_ms = $2 WHERE token_hash = $1")
+                .bind(&token_hash)
+                .bind(now)
+                .execute(state.db.pool())
+                .await
+                .map_err(RepoError::from)?;
         }
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if via_cookie && unsafe_method {
@@ -290,21 +356,66 @@ fn authed_of(op: &Operator) -> Authed {
     }
 }
 
-/// The client's address, when the server knows it (it does behind `into_make_service_with_connect_info`).
+/// The client's address: the socket peer's, or, behind a trusted proxy, the one it forwarded
+/// ([`client_ip`]); "unknown" when the server was called without a socket (tests).
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip());
         Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or_else(|| "unknown".into(), |ci| ci.0.ip().to_string()),
+            client_ip(peer, &parts.headers, &state.auth.trusted_proxies)
+                .map_or_else(|| "unknown".into(), |ip| ip.to_canonical().to_string()),
         ))
     }
+}
+
+/// Who the client is: `peer` unless it is a trusted proxy; then the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it were written
+/// by the client and prove nothing). An entry that does not parse ends the walk at the last
+/// trusted hop; if every entry is trusted, the left-most.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let parsed = entry
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()));
+        let Some(ip) = parsed else {
+            return Some(client);
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            return Some(ip);
+        }
+    }
+    Some(client)
 }
 
 /// Sign-in request.
@@ -333,46 +444,151 @@ pub struct LoginResponse {
     pub operator: Operator,
 }
 
-fn lock_duration_ms(failures: i64) -> i64 {
-    if failures < LOCK_AFTER {
-        return 0;
-    }
-    let doublings = (failures - LOCK_AFTER).min(4) as u32;
-    (60_000i64 << doublings).min(15 * 60_000)
+/// Failures left after decay: one is forgotten per [`DECAY_MS`] since the last.
+pub fn decayed(failures: i64, last_ms: i64, now: i64) -> i64 {
+    (failures - (now - last_ms).max(0) / DECAY_MS).max(0)
 }
 
-fn too_many(until_ms: i64) -> ApiError {
-    let secs = ((until_ms - now_ms()) / 1000).max(1);
-    ApiError::TooManyRequests(Msg::new(
+/// The wait after `failures` (decayed) failures once `after` is reached: 2 s, doubling per
+/// further failure, at most [`MAX_DELAY_MS`]; 0 below `after`.
+pub fn delay_ms(failures: i64, after: i64) -> i64 {
+    if failures < after {
+        return 0;
+    }
+    let doublings = (failures - after).min(20) as u32;
+    (2_000i64 << doublings).min(MAX_DELAY_MS)
+}
+
+/// The 429 answer, with `Retry-After`.
+fn too_many(until_ms: i64, now: i64) -> Response {
+    let secs = ((until_ms - now + 999) / 1000).max(1);
+    let mut response = ApiError::TooManyRequests(Msg::new(
         format!("登录失败次数过多，请在 {secs} 秒后重试"),
         format!("Too many failed sign-ins; try again in {secs} s"),
     ))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
 }
 
-/// Records a failure from a source address; returns until when it is slowed down.
-async fn source_failed(db: &Db, source: &str) -> Result<i64, RepoError> {
-    let now = now_ms();
-    let failures: i64 = sqlx::query_scalar(
-        "INSERT INTO login_failures (source, failures, last_ms) VALUES ($1, 1, $2) \
-         ON CONFLICT (source) DO UPDATE SET failures = CASE WHEN login_failures.last_ms < $3 \
-         THEN 1 ELSE login_failures.failures + 1 END, last_ms = $2 RETURNING failures",
-    )
-    .bind(source)
-    .bind(now)
-    .bind(now - 15 * 60_000)
-    .fetch_one(db.pool())
-    .await?;
-    Ok(now + lock_duration_ms(failures))
-}
+/// The key of a source's failures across accounts.
+const WHOLE_SOURCE: &str = "";
 
-async fn source_locked_until(db: &Db, source: &str) -> Result<i64, RepoError> {
-    let row = sqlx::query("SELECT failures, last_ms FROM login_failures WHERE source = $1")
+/// Claims one attempt for (`source`, `key`) (an account's [`operators::throttle_key`], or
+/// [`WHOLE_SOURCE`]): refuses it (`Err(until)`) while the key
+/// must wait, or counts it as a failure in advance (a success gives it back). A
+/// compare-and-swap on the row, so that parallel attempts — on this instance or another —
+/// each see the ones before them.
+async fn claim(
+    db: &Db,
+    source: &str,
+    key: &str,
+    after: i64,
+    now: i64,
+) -> Result<Result<(), i64>, RepoError> {
+    for _ in 0..8 {
+        let row = sqlx::query(
+            "SELECT failures, last_ms FROM login_throttle WHERE source = $1 AND username = $2",
+        )
         .bind(source)
+        .bind(key)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map_or(0, |r| {
-        r.get::<i64, _>("last_ms") + lock_duration_ms(r.get::<i64, _>("failures"))
-    }))
+        let changed = match row {
+            None => sqlx::query(
+                "INSERT INTO login_throttle (source, username, failures, last_ms) \
+                 VALUES ($1, $2, 1, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(source)
+            .bind(key)
+            .bind(now)
+            .execute(db.pool())
+            .await?
+            .rows_affected(),
+            Some(row) => {
+                let (failures, last): (i64, i64) = (row.get("failures"), row.get("last_ms"));
+                let left = decayed(failures, last, now);
+                let until = last + delay_ms(left, after);
+                if until > now {
+                    return Ok(Err(until));
+                }
+                sqlx::query(
+                    "UPDATE login_throttle SET failures = $3, last_ms = $4 \
+                     WHERE source = $1 AND username = $2 AND failures = $5 AND last_ms = $6",
+                )
+                .bind(source)
+                .bind(key)
+                .bind((left + 1).min(MAX_FAILURES))
+                .bind(now)
+                .bind(failures)
+                .bind(last)
+                .execute(db.pool())
+                .await?
+                .rows_affected()
+            }
+        };
+        if changed == 1 {
+            return Ok(Ok(()));
+        }
+    }
+    // Lost the race eight times running: someone is hammering this key.
+    Ok(Err(now + 1_000))
+}
+
+/// A successful sign-in: the (source, account) history is cleared and the source's count
+/// gets back the attempt claimed for it (but not the failures before it, so a valid account
+/// of one's own does not reset guessing at others).
+async fn claim_succeeded(db: &Db, source: &str, key: &str) -> Result<(), RepoError> {
+    sqlx::query("DELETE FROM login_throttle WHERE source = $1 AND username = $2")
+        .bind(source)
+        .bind(key)
+        .execute(db.pool())
+        .await?;
+    sqlx::query(
+        "UPDATE login_throttle SET failures = failures - 1 \
+         WHERE source = $1 AND username = $2 AND failures > 0",
+    )
+    .bind(source)
+    .bind(WHOLE_SOURCE)
+    .execute(db.pool())
+    .await?;
+    // Forget what has fully decayed, so the table stays the size of recent trouble.
+    sqlx::query("DELETE FROM login_throttle WHERE last_ms < $1")
+        .bind(now_ms() - MAX_FAILURES * DECAY_MS)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Who signs in, for the audit log: nobody yet.
+fn anonymous() -> Actor {
+    Actor {
+        operator_id: None,
+        name: "anonymous".into(),
+    }
+}
+
+/// Writes one audit entry on its own connection.
+async fn audit_now(
+    db: &Db,
+    actor: &Actor,
+    action: &str,
+    entity_id: impl ToString,
+    after: serde_json::Value,
+) -> Result<(), RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    audit(
+        &mut conn,
+        actor,
+        action,
+        "operator",
+        entity_id,
+        None,
+        Some(&after),
+    )
+    .await
 }
 
 /// Sign in with a user name and password.
@@ -401,16 +617,17 @@ async fn login(
     }
     f.finish()?;
     let now = now_ms();
-    let source_until = source_locked_until(&state.db, &source).await?;
-    if source_until > now {
-        return Err(too_many(source_until));
+    let username = req.username.trim();
+    let key = operators::throttle_key(username);
+    // The source as a whole first, then this account from this source; a refusal costs no
+    // hash and changes nothing.
+    if let Err(until) = claim(&state.db, &source, WHOLE_SOURCE, SOURCE_AFTER, now).await? {
+        return Ok(too_many(until, now));
     }
-    let account = operators::credentials(&state.db, req.username.trim()).await?;
-    if let Some(acc) = &account
-        && acc.locked_until_ms > now
-    {
-        return Err(too_many(acc.locked_until_ms));
+    if let Err(until) = claim(&state.db, &source, &key, ACCOUNT_AFTER, now).await? {
+        return Ok(too_many(until, now));
     }
+    let account = operators::credentials(&state.db, username).await?;
     let hash = account
         .as_ref()
         .map_or_else(|| decoy_hash().to_string(), |a| a.password_hash.clone());
@@ -418,12 +635,17 @@ async fn login(
     match account {
         Some(acc) if ok && acc.operator.enabled => {
             operators::login_succeeded(&state.db, acc.operator.id).await?;
-            sqlx::query("DELETE FROM login_failures WHERE source = $1")
-                .bind(&source)
-                .execute(state.db.pool())
-                .await
-                .map_err(RepoError::from)?;
+            claim_succeeded(&state.db, &source, &key).await?;
             let session = create_session(&state.db, acc.operator.id, state.session_ttl_ms).await?;
+            let actor = authed_of(&acc.operator).actor();
+            audit_now(
+                &state.db,
+                &actor,
+                "sign_in",
+                acc.operator.id,
+                serde_json::json!({ "source": source }),
+            )
+            .await?;
             let cookie = format!(
                 "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
                 session.token,
@@ -444,31 +666,40 @@ async fn login(
             );
             Ok(response)
         }
-        other => {
-            source_failed(&state.db, &source).await?;
-            if let Some(acc) = other {
-                let failures = acc.failed_logins + 1;
-                let until = if failures >= LOCK_AFTER {
-                    now + lock_duration_ms(failures)
-                } else {
-                    0
-                };
-                operators::login_failed(&state.db, acc.operator.id, until).await?;
-                if failures == LOCK_AFTER {
-                    tracing::warn!(username = %acc.operator.username, %source, "login alarm: {LOCK_AFTER} consecutive failures");
-                    let mut conn = state.db.pool().acquire().await.map_err(RepoError::from)?;
-                    audit(
-                        &mut conn,
-                        &Actor::system(),
-                        "login_alarm",
-                        "operator",
-                        acc.operator.id,
-                        None,
-                        Some(&serde_json::json!({ "failures": failures, "source": source })),
-                    )
-                    .await?;
-                }
+        Some(acc) => {
+            let reason = if ok { "disabled" } else { "wrong_password" };
+            let failures = operators::login_failed(&state.db, acc.operator.id).await?;
+            audit_now(
+                &state.db,
+                &anonymous(),
+                "sign_in_failed",
+                acc.operator.id,
+                serde_json::json!({ "source": source, "reason": reason, "failures": failures }),
+            )
+            .await?;
+            if failures == ALARM_AFTER {
+                tracing::warn!(username = %acc.operator.username, %source, "login alarm: {ALARM_AFTER} consecutive failures");
+                audit_now(
+                    &state.db,
+                    &Actor::system(),
+                    "login_alarm",
+                    acc.operator.id,
+                    serde_json::json!({ "failures": failures, "source": source }),
+                )
+                .await?;
             }
+            Err(ApiError::LoginFailed)
+        }
+        None => {
+            // The name typed is not kept: it is often a password typed in the wrong field.
+            audit_now(
+                &state.db,
+                &anonymous(),
+                "sign_in_failed",
+                "unknown",
+                serde_json::json!({ "source": source, "reason": "unknown_user" }),
+            )
+            .await?;
             Err(ApiError::LoginFailed)
         }
     }
@@ -479,7 +710,8 @@ async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(state): State<AppState>,
-    _authed: Authed,
+    authed: Authed,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if let Some(token) = bearer_token(&headers).or_else(|| cookie_token(&headers)) {
@@ -489,6 +721,14 @@ async fn logout(
             .await
             .map_err(RepoError::from)?;
     }
+    audit_now(
+        &state.db,
+        &authed.actor(),
+        "sign_out",
+        authed.operator_id,
+        serde_json::json!({ "source": source }),
+    )
+    .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -528,23 +768,24 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Checks a new password's strength; `field` names it in the error.
+/// Checks a new password with no account or site to compare against (the booth's guards in
+/// `gate.toml`); `field` names it in the error.
 pub fn check_password_strength(password: &str, field: &str, f: &mut Fields) {
-    let classes = [
-        password.chars().any(|c| c.is_ascii_lowercase()),
-        password.chars().any(|c| c.is_ascii_uppercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| !c.is_ascii_alphanumeric()),
-    ];
-    if password.chars().count() < 10 || classes.iter().filter(|c| **c).count() < 3 {
-        f.add(
-            field,
-            "weak_password",
-            Msg::new(
-                "密码至少 10 位，且包含大写字母、小写字母、数字、符号中的三类",
-                "A password needs at least 10 characters from three of: upper case, lower case, digits, symbols",
-            ),
-        );
+    check_password(password, "", &[], field, f);
+}
+
+/// Checks a new password for the account `username` on a site whose own words are `site`
+/// ([`crate::central::password`]); `field` names it in the error.
+pub fn check_password(
+    password: &str,
+    username: &str,
+    site: &[String],
+    field: &str,
+    f: &mut Fields,
+) {
+    if let Some(weakness) = crate::central::password::weakness(password, username, site) {
+        let (zh, en) = weakness.message();
+        f.add(field, weakness.code(), Msg::new(zh, en));
     }
 }
 
@@ -567,7 +808,13 @@ async fn change_password(
             Msg::new("当前密码不正确", "The current password is wrong"),
         );
     }
-    check_password_strength(&req.new_password, "new_password", &mut f);
+    check_password(
+        &req.new_password,
+        &authed.username,
+        &state.auth.site_words,
+        "new_password",
+        &mut f,
+    );
     f.finish()?;
     let hash = hash_password(req.new_password).await?;
     operators::update(
@@ -583,10 +830,120 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What an unlock cleared.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Unlocked {
+    /// Source addresses that were being slowed down for this account.
+    pub sources: i64,
+}
+
+/// Lets an operator sign in again at once: clears their sign-in failures from every source
+/// (and those sources' counts across accounts). Audited as `unlock`.
+#[utoipa::path(post, path = "/api/v1/operators/{id}/unlock", tag = "operators",
+    params(("id" = i64, Path, description = "Operator id")),
+    responses((status = 200, body = Unlocked), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn unlock(
+    State(state): State<AppState>,
+    authed: Authed,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> ApiResult<ApiJson<Unlocked>> {
+    authed.require(&[Role::Admin])?;
+    let sources = operators::unlock(&state.db, &authed.actor(), id).await?;
+    Ok(ApiJson(Unlocked { sources }))
+}
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(change_password))
+        .routes(routes!(unlock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client_whatever_the_header_says() {
+        assert_eq!(
+            client_ip(ip("203.0.113.5"), &xff(&["198.51.100.1"]), &[]),
+            ip("203.0.113.5")
+        );
+        assert_eq!(client_ip(None, &xff(&["198.51.100.1"]), &[]), None);
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_right_most_untrusted_forwarded_entry_is_the_client() {
+        let trusted = nets(&["10.0.0.0/8", "::1/128"]);
+        // The client wrote "1.1.1.1" itself; the proxy appended the address it saw.
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &xff(&["1.1.1.1, 198.51.100.7"]), &trusted),
+            ip("198.51.100.7")
+        );
+        // Two proxies, the header split over two lines.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.1"),
+                &xff(&["198.51.100.7", "10.0.0.9"]),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        // A port, an IPv6 peer.
+        assert_eq!(
+            client_ip(ip("::1"), &xff(&["198.51.100.7:5555"]), &trusted),
+            ip("198.51.100.7")
+        );
+        // Garbage stops the walk at the last trusted hop; no header leaves the proxy.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.1"),
+                &xff(&["198.51.100.7, bogus, 10.0.0.2"]),
+                &trusted
+            ),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.1")
+        );
+        // An IPv4-mapped IPv6 peer matches an IPv4 range.
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.1"), &xff(&["198.51.100.7"]), &trusted),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn delays_double_from_the_threshold_up_to_the_cap_and_failures_decay() {
+        assert_eq!(delay_ms(4, ACCOUNT_AFTER), 0);
+        assert_eq!(delay_ms(5, ACCOUNT_AFTER), 2_000);
+        assert_eq!(delay_ms(6, ACCOUNT_AFTER), 4_000);
+        assert_eq!(delay_ms(13, ACCOUNT_AFTER), 512_000);
+        assert_eq!(delay_ms(14, ACCOUNT_AFTER), MAX_DELAY_MS);
+        assert_eq!(delay_ms(MAX_FAILURES, ACCOUNT_AFTER), MAX_DELAY_MS);
+        assert_eq!(decayed(8, 0, DECAY_MS - 1), 8);
+        assert_eq!(decayed(8, 0, 3 * DECAY_MS), 5);
+        assert_eq!(decayed(8, 0, 100 * DECAY_MS), 0);
+        assert_eq!(decayed(8, 10, 0), 8, "a clock step back forgets nothing");
+    }
 }

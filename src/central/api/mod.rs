@@ -46,6 +46,8 @@ pub struct AppState {
     pub session_ttl_ms: i64,
     /// Mark the session cookie `Secure` (when served over HTTPS).
     pub secure_cookies: bool,
+    /// Sign-in and session settings: trusted proxies, idle expiry, the site's words.
+    pub auth: std::sync::Arc<auth::AuthSettings>,
     /// What the live pages listen on.
     pub live: crate::central::live::LiveHub,
     /// How long passage events are kept (`[retention]` in server.toml).
@@ -58,12 +60,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the default settings: 12-hour sessions, cookies without `Secure`.
+    /// State with the default settings: 12-hour sessions ending after 30 idle minutes, cookies
+    /// without `Secure`, no trusted proxies.
     pub fn new(db: Db) -> AppState {
         AppState {
             db,
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: false,
+            auth: Default::default(),
             live: crate::central::live::LiveHub::new(),
             retention: Default::default(),
             jobs: Default::default(),

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::{Authed, Role, check_password_strength, hash_password};
+use super::auth::{Authed, Role, check_password, hash_password};
 use super::error::{ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::operators::{self, NewOperator, Operator, OperatorChange};
@@ -128,7 +128,13 @@ async fn create_operator(
             ),
         );
     }
-    check_password_strength(&input.password, "password", &mut f);
+    check_password(
+        &input.password,
+        &input.username,
+        &state.auth.site_words,
+        "password",
+        &mut f,
+    );
     check_roles(&input.roles, &input.gates, &input.department, &mut f);
     let person_known = match input.person_id {
         Some(id) => crate::central::repo::persons::exists(&state.db, id).await?,
@@ -203,7 +209,13 @@ async fn update_operator(
     let current = operators::get(&state.db, id).await?;
     let mut f = Fields::new();
     if let Some(p) = &input.password {
-        check_password_strength(p, "password", &mut f);
+        check_password(
+            p,
+            &current.username,
+            &state.auth.site_words,
+            "password",
+            &mut f,
+        );
     }
     let roles = input.roles.clone().unwrap_or_else(|| {
         current

@@ -50,6 +50,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/operators/{id}", ADMIN),
     ("PUT", "/api/v1/operators/{id}", ADMIN),
     ("DELETE", "/api/v1/operators/{id}", ADMIN),
+    ("POST", "/api/v1/operators/{id}/unlock", ADMIN),
     // People: approvers read their own department's (checked in the handler).
     ("GET", "/api/v1/persons", ALL_READ),
     ("POST", "/api/v1/persons", OFFICE),

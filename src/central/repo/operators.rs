@@ -1,5 +1,6 @@
 //! Operators (the people who sign in: administrators, the security office, guards, department
-//! approvers, viewers), their gates, and the counters login throttling needs.
+//! approvers, viewers), their gates, and the sign-in failure counts (`login_throttle`): cleared
+//! by an administrator's unlock or password reset.
 //!
 //! Passwords arrive here already hashed (argon2id, see `api::auth`); this module never sees or
 //! stores a password, and never decides who may do what.
@@ -228,6 +229,10 @@ pub async fn update(
                 .await?;
         }
     }
+    if change.password_hash.is_some() {
+        // A password reset lets the account sign in again at once, from everywhere.
+        clear_throttle(&mut tx, &before.username).await?;
+    }
     if change.password_hash.is_some() || change.enabled == Some(false) {
         // A new password or a disabled account ends every session of it.
         sqlx::query("DELETE FROM sessions WHERE operator_id = $1")
@@ -287,14 +292,13 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     Ok(())
 }
 
-/// Records a failed login; returns the account's consecutive failures.
-pub async fn login_failed(db: &Db, id: i64, locked_until_ms: i64) -> Result<i64, RepoError> {
+/// Records a failed sign-in; returns the account's consecutive failures (from anywhere; they
+/// raise the login alarm, they never lock the account).
+pub async fn login_failed(db: &Db, id: i64) -> Result<i64, RepoError> {
     let n: i64 = sqlx::query_scalar(
-        "UPDATE operators SET failed_logins = failed_logins + 1, locked_until_ms = $2 \
-         WHERE id = $1 RETURNING failed_logins",
+        "UPDATE operators SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
     )
     .bind(id)
-    .bind(locked_until_ms)
     .fetch_one(db.pool())
     .await?;
     Ok(n)
@@ -307,6 +311,56 @@ pub async fn login_succeeded(db: &Db, id: i64) -> Result<(), RepoError> {
         .execute(db.pool())
         .await?;
     Ok(())
+}
+
+/// The `login_throttle.username` key of a name typed at sign-in: its SHA-256, so that a
+/// password typed into the user name field is never stored.
+pub fn throttle_key(username: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(username.as_bytes()))
+}
+
+/// Forgets the sign-in failures of `username` from every source, and the counts across
+/// accounts of those sources; returns how many sources were slowing the account down.
+async fn clear_throttle(conn: &mut sqlx::AnyConnection, username: &str) -> Result<i64, RepoError> {
+    let key = throttle_key(username);
+    sqlx::query(
+        "DELETE FROM login_throttle WHERE username = '' AND source IN \
+         (SELECT source FROM login_throttle WHERE username = $1)",
+    )
+    .bind(&key)
+    .execute(&mut *conn)
+    .await?;
+    let sources = sqlx::query("DELETE FROM login_throttle WHERE username = $1")
+        .bind(&key)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    sqlx::query("UPDATE operators SET failed_logins = 0, locked_until_ms = 0 WHERE username = $1")
+        .bind(username)
+        .execute(&mut *conn)
+        .await?;
+    Ok(sources as i64)
+}
+
+/// An administrator's unlock: the operator may sign in again at once from everywhere.
+/// Audited as `unlock` with the number of sources cleared.
+pub async fn unlock(db: &Db, actor: &Actor, id: i64) -> Result<i64, RepoError> {
+    let op = get(db, id).await?;
+    let mut tx = db.begin().await?;
+    let sources = clear_throttle(&mut tx, &op.username).await?;
+    audit(
+        &mut tx,
+        actor,
+        "unlock",
+        "operator",
+        id,
+        None,
+        Some(&serde_json::json!({ "sources_cleared": sources })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(sources)
 }
 
 /// The number of operators (the first administrator is created when there are none).
