@@ -8,5 +8,6 @@ mod commands;
 mod crash;
 mod data_down;
 mod events_up;
+mod journal_failure;
 mod presence;
 mod tls;
