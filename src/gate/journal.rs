@@ -86,7 +86,8 @@ pub struct JournalEvent {
     pub seq: Seq,
     /// When it happened, by the gate's clock.
     pub at: DateTime<Utc>,
-    /// The lane's id within its gate (e.g. `entry`, `exit`, `two-way`).
+    /// The lane's id within its gate (e.g. `entry`, `exit`, `two-way`); empty for an event of
+    /// the whole gate (`journal_write_failed`).
     pub lane: String,
     pub body: EventBody,
 }

@@ -529,7 +529,10 @@ async fn checkpoint_loop(journal: Arc<Journal>, shutdown: CancellationToken) {
             }
         }
     }
-    let _ = journal.retry().await;
+    if let Err(e) = journal.retry().await {
+        let stats = journal.stats().await;
+        tracing::error!(error = %e, waiting = stats.waiting, "stopping while the journal cannot write: the events waiting in memory are lost");
+    }
     let _ = journal.checkpoint().await;
 }
 

@@ -14,6 +14,7 @@
 //! - by the I/O simulator, the instant the OPEN write arrives and before it answers: the OPEN
 //!   must already be journalled. Were the commit made after the send (or on another thread
 //!   that lags it), this is where the test would fail.
+//!
 //! The test counts the kills that landed in the window (checked against the journal and the
 //! module's coil log, not taken on trust) and requires some of each kind.
 //!
