@@ -2,7 +2,7 @@
 //! OpenMetrics text format (prometheus-client).
 //!
 //! Two registries, one per role: [`encode_gate`] (decisions by reason, decision latency, device
-//! online, journal fill, sync lag) and [`encode_central`] (ingested events, HTTP latency). They
+//! online, journal fill, journal write failures, sync lag) and [`encode_central`] (ingested events, HTTP latency). They
 //! are process-wide so that the demo, which runs both roles in one process, still serves each
 //! role's series on its own endpoint.
 //!
@@ -128,6 +128,10 @@ struct GateSeries {
     latency: Family<LaneLabels, AtomicHistogram>,
     device_online: Family<DeviceLabels, Gauge>,
     journal_fill: Family<GateLabels, Gauge<f64, AtomicU64>>,
+    journal_write_failing: Family<GateLabels, Gauge>,
+    journal_write_failures: Family<GateLabels, Counter>,
+    journal_waiting: Family<GateLabels, Gauge>,
+    journal_lost: Family<GateLabels, Counter>,
     sync_lag: Family<GateLabels, Gauge>,
 }
 
@@ -164,6 +168,30 @@ static GATE: LazyLock<GateSeries> = LazyLock::new(|| {
         "Events stored in the gate journal over its capacity (above 1 when undelivered events pile up)",
         journal_fill.clone(),
     );
+    let journal_write_failing = Family::<GateLabels, Gauge>::default();
+    registry.register(
+        "gatehouse_journal_write_failing",
+        "1 while the gate journal cannot commit (disk full, read-only) and events wait in memory, else 0",
+        journal_write_failing.clone(),
+    );
+    let journal_write_failures = Family::<GateLabels, Counter>::default();
+    registry.register(
+        "gatehouse_journal_write_failures",
+        "Journal commits that could not be written when they happened",
+        journal_write_failures.clone(),
+    );
+    let journal_waiting = Family::<GateLabels, Gauge>::default();
+    registry.register(
+        "gatehouse_journal_backlog_events",
+        "Events kept in memory until the journal can write them",
+        journal_waiting.clone(),
+    );
+    let journal_lost = Family::<GateLabels, Counter>::default();
+    registry.register(
+        "gatehouse_journal_lost_events",
+        "Events lost because the journal could not write and its in-memory backlog was full",
+        journal_lost.clone(),
+    );
     let sync_lag = Family::<GateLabels, Gauge>::default();
     registry.register(
         "gatehouse_sync_lag_events",
@@ -176,6 +204,10 @@ static GATE: LazyLock<GateSeries> = LazyLock::new(|| {
         latency,
         device_online,
         journal_fill,
+        journal_write_failing,
+        journal_write_failures,
+        journal_waiting,
+        journal_lost,
         sync_lag,
     }
 });
@@ -260,6 +292,11 @@ pub struct GateGauges {
     pub journal_stored: u64,
     pub journal_capacity: u64,
     pub journal_pending: u64,
+    pub journal_write_failing: bool,
+    /// Totals since the journal was opened (counters: only ever rise).
+    pub journal_write_failures: u64,
+    pub journal_waiting: u64,
+    pub journal_lost: u64,
 }
 
 /// Sets the gate's state gauges.
@@ -284,6 +321,23 @@ pub fn refresh_gate(gauges: &GateGauges) {
     g.sync_lag
         .get_or_create(&labels)
         .set(gauges.journal_pending as i64);
+    g.journal_write_failing
+        .get_or_create(&labels)
+        .set(i64::from(gauges.journal_write_failing));
+    g.journal_waiting
+        .get_or_create(&labels)
+        .set(gauges.journal_waiting as i64);
+    // The journal keeps the totals; the counters catch up to them (scrapes are serialised).
+    for (counter, total) in [
+        (&g.journal_write_failures, gauges.journal_write_failures),
+        (&g.journal_lost, gauges.journal_lost),
+    ] {
+        let counter = counter.get_or_create(&labels);
+        let seen = counter.get();
+        if total > seen {
+            counter.inc_by(total - seen);
+        }
+    }
 }
 
 /// Counts events the centre stored for a gate.

@@ -1,6 +1,7 @@
 //! The gate controller's small local HTTP listener (`[http] listen` in gate.toml, default
 //! 127.0.0.1:9180): `/healthz` (the process answers), `/readyz` (every lane's reader and I/O
-//! module answer and the journal file opens for writing), `/metrics` (Prometheus, see [`crate::metrics`]).
+//! module answer, the journal file opens for writing and the journal's last commit did not fail),
+//! `/metrics` (Prometheus, see [`crate::metrics`]).
 //!
 //! [`local_router`] is what `gatehouse gate run` (and the demo) serve: those three plus, when
 //! `[booth]` names guards, the booth fallback page at `/` ([`crate::gate::booth`], behind its
@@ -84,6 +85,14 @@ async fn readyz(State(view): State<GateView>) -> Response {
             problems.push(format!("lane {}: I/O module offline", lane.lane));
         }
     }
+    // A commit failed (disk full, read-only): the lanes carry on, the events wait in memory.
+    let journal = view.shared.journal.stats().await;
+    if journal.write_failing {
+        problems.push(format!(
+            "journal cannot write ({} events waiting in memory, {} lost)",
+            journal.waiting, journal.lost
+        ));
+    }
     // Opening the journal file for writing checks what an operator can break (permissions, a
     // read-only remount) without writing an event.
     if let Err(e) = std::fs::OpenOptions::new()
@@ -116,6 +125,10 @@ async fn metrics(State(view): State<GateView>) -> Response {
         journal_stored: stats.stored,
         journal_capacity: stats.capacity,
         journal_pending: stats.pending,
+        journal_write_failing: stats.write_failing,
+        journal_write_failures: stats.write_failures,
+        journal_waiting: stats.waiting,
+        journal_lost: stats.lost,
     };
     let body = crate::metrics::encode_gate(|| crate::metrics::refresh_gate(&gauges));
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()

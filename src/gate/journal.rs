@@ -37,8 +37,29 @@
 //! acknowledged are ever deleted, and only when the journal is over capacity: an undelivered
 //! event is never pruned, however full the journal is.
 //!
+//! # When the journal cannot write
+//! A commit can fail: the disk is full, the filesystem went read-only, the file was removed.
+//! The lanes must not stop for that (a barrier that cannot close behind a car, or open for an
+//! evacuation, is worse than a missing record), so [`Journal::append`] never blocks a command:
+//! what it cannot commit it keeps, in order, in a bounded in-memory backlog
+//! ([`DEFAULT_BACKLOG_LIMIT`] events) and answers [`JournalError::NotWritten`]. From the first
+//! failed commit until the backlog is written the journal is *failing*: every later event goes
+//! to the backlog too (so sequence order stays the order things happened), and
+//! [`JournalStats::write_failing`] says so — the gate's `/readyz` fails, `/metrics` shows it
+//! and the health report carries it to the centre, which raises an office alarm.
+//!
+//! [`Journal::retry`] (run with every checkpoint) writes the backlog once the disk takes writes
+//! again, oldest first, each event with its own time and the next sequence number, then one
+//! `journal_write_failed` event that says when the outage began and ended, how many commits
+//! failed, how many events were kept and how many were **lost**: events that arrived while the
+//! backlog was full are counted (with the times of the first and last) but not kept. Nothing is
+//! dropped without that record. The backlog lives in memory only: a crash or power cut during
+//! the outage loses it (the centre then sees no gap, because those events never had sequence
+//! numbers; the process's log keeps the error).
+//!
 //! This module never decides anything and never talks to devices or the network.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -56,6 +77,9 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The default number of events the journal keeps at least (issue: ≥ 1,000,000).
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
+
+/// How many events the journal keeps in memory while it cannot write (about 5 MB of decisions).
+pub const DEFAULT_BACKLOG_LIMIT: usize = 10_000;
 
 /// Fill ratio (in percent) at which the journal raises its alarm event.
 const ALARM_PERCENT: u64 = 90;
@@ -82,7 +106,8 @@ pub struct JournalEvent {
     pub seq: Seq,
     /// When it happened, by the gate's clock.
     pub at: DateTime<Utc>,
-    /// The lane's id within its gate (e.g. `entry`, `exit`, `two-way`).
+    /// The lane's id within its gate (e.g. `entry`, `exit`, `two-way`); empty for an event of
+    /// the whole gate (`journal_write_failed`).
     pub lane: String,
     pub body: EventBody,
 }
@@ -139,6 +164,22 @@ pub enum EventBody {
     },
     /// The journal passed its alarm threshold.
     JournalAlarm { stored: u64, capacity: u64 },
+    /// The journal could not write from `since` until `until` (disk full, read-only
+    /// filesystem). The `kept` events of that time were written just before this one, each
+    /// with its own time; `lost` more arrived while the in-memory backlog was full and are gone
+    /// (the first at `lost_from`, the last at `lost_to`).
+    JournalWriteFailed {
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        /// The first failure, as SQLite reported it.
+        error: String,
+        /// Commits that could not be written when they happened.
+        failed_commits: u64,
+        kept: u64,
+        lost: u64,
+        lost_from: Option<DateTime<Utc>>,
+        lost_to: Option<DateTime<Utc>>,
+    },
 }
 
 impl EventBody {
@@ -154,6 +195,7 @@ impl EventBody {
             EventBody::LaneFault { .. } => "lane_fault",
             EventBody::TagIgnored { .. } => "tag_ignored",
             EventBody::JournalAlarm { .. } => "journal_alarm",
+            EventBody::JournalWriteFailed { .. } => "journal_write_failed",
         }
     }
 }
@@ -205,6 +247,16 @@ pub enum JournalError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("event {seq} is not valid JSON: {source}")]
     Corrupt { seq: Seq, source: serde_json::Error },
+    /// The events were not committed: the journal cannot write (since the failure `cause`).
+    /// They wait in memory (or, with the backlog full, are counted as lost) until it can.
+    #[error(
+        "the journal cannot write ({cause}): events wait in memory ({waiting} waiting, {lost} lost)"
+    )]
+    NotWritten {
+        cause: String,
+        waiting: u64,
+        lost: u64,
+    },
 }
 
 /// Counts that describe the journal's state.
@@ -219,6 +271,15 @@ pub struct JournalStats {
     /// Events stored and not yet acknowledged.
     pub pending: u64,
     pub capacity: u64,
+    /// True from a failed commit until what could not be written has been written.
+    pub write_failing: bool,
+    /// Commits that could not be written when they happened, since the journal was opened.
+    pub write_failures: u64,
+    /// Events waiting in memory to be written.
+    pub waiting: u64,
+    /// Events lost since the journal was opened: they arrived while it could not write and the
+    /// in-memory backlog was full.
+    pub lost: u64,
 }
 
 impl JournalStats {
@@ -243,6 +304,34 @@ struct Writer {
     first_seq: Seq,
     acked_seq: Seq,
     alarm_raised: bool,
+    /// Events that could not be committed, oldest first (see the module header).
+    backlog: VecDeque<Deferred>,
+    backlog_limit: usize,
+    /// Set from a failed commit until the backlog is written.
+    outage: Option<Outage>,
+    /// Totals since opening.
+    failures: u64,
+    lost: u64,
+}
+
+/// An event that could not be committed when it happened.
+#[derive(Debug)]
+struct Deferred {
+    at_ms: i64,
+    lane: String,
+    body: EventBody,
+}
+
+/// What the journal records about a time it could not write.
+#[derive(Debug)]
+struct Outage {
+    since: DateTime<Utc>,
+    error: String,
+    failed_commits: u64,
+    kept: u64,
+    lost: u64,
+    lost_from: Option<DateTime<Utc>>,
+    lost_to: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -264,31 +353,35 @@ impl Writer {
     }
 }
 
-/// Inserts `bodies` as events `first`, `first + 1`, … in one statement (atomic on its own: all
+/// One row of a multi-row INSERT.
+struct NewRow<'a> {
+    at_ms: i64,
+    lane: &'a str,
+    body: &'a EventBody,
+}
+
+/// Inserts `rows` as events `first`, `first + 1`, … in one statement (atomic on its own: all
 /// rows or none).
 fn insert_rows(
     conn: &rusqlite::Connection,
     first: Seq,
-    at: DateTime<Utc>,
-    lane: &str,
-    bodies: &[EventBody],
+    rows: &[NewRow<'_>],
 ) -> Result<(), JournalError> {
     let mut sql = String::from("INSERT INTO events (seq, at_ms, lane, kind, body) VALUES ");
-    for i in 0..bodies.len() {
+    for i in 0..rows.len() {
         sql.push_str(if i == 0 {
             "(?, ?, ?, ?, ?)"
         } else {
             ", (?, ?, ?, ?, ?)"
         });
     }
-    let at_ms = at.timestamp_millis();
-    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(bodies.len() * 5);
-    for (i, body) in bodies.iter().enumerate() {
-        let json = serde_json::to_string(body).expect("event bodies always serialise");
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(rows.len() * 5);
+    for (i, row) in rows.iter().enumerate() {
+        let json = serde_json::to_string(row.body).expect("event bodies always serialise");
         values.push(((first + i as u64) as i64).into());
-        values.push(at_ms.into());
-        values.push(lane.to_string().into());
-        values.push(body.kind().to_string().into());
+        values.push(row.at_ms.into());
+        values.push(row.lane.to_string().into());
+        values.push(row.body.kind().to_string().into());
         values.push(json.into());
     }
     // Lanes journal one to four events a commit: a handful of statements, each prepared once.
@@ -298,8 +391,32 @@ fn insert_rows(
 }
 
 impl Writer {
+    /// Commits `rows` as the next events and returns the first's sequence number; nothing is
+    /// written (and the counter does not move) if it fails.
+    fn insert(&mut self, rows: &[NewRow<'_>]) -> Result<Seq, JournalError> {
+        let before = self.last_seq;
+        // One multi-row INSERT is one commit; batches larger than one statement may carry go
+        // in one explicit transaction.
+        if rows.len() <= ROWS_PER_INSERT {
+            insert_rows(&self.conn, before + 1, rows)?;
+        } else {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for (n, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
+                let first = before + 1 + (n * ROWS_PER_INSERT) as u64;
+                // A failure drops `tx`, which rolls the whole batch back.
+                insert_rows(&tx, first, chunk)?;
+            }
+            tx.commit()?;
+        }
+        self.last_seq = before + rows.len() as u64;
+        Ok(before + 1)
+    }
+
     /// Appends `bodies` in one commit and returns the first's sequence number; a journal alarm
-    /// follows them if they take the journal past its threshold.
+    /// follows them if they take the journal past its threshold. While the journal is failing,
+    /// or if this commit fails, the events go to the backlog instead.
     fn append(
         &mut self,
         capacity: u64,
@@ -307,40 +424,166 @@ impl Writer {
         lane: &str,
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
-        let before = self.last_seq;
         if bodies.is_empty() {
-            return Ok(before + 1);
+            return Ok(self.last_seq + 1);
         }
-        // One multi-row INSERT is one commit; batches larger than one statement may carry go
-        // in one explicit transaction.
-        if bodies.len() <= ROWS_PER_INSERT {
-            insert_rows(&self.conn, before + 1, at, lane, bodies)?;
-        } else {
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for (n, chunk) in bodies.chunks(ROWS_PER_INSERT).enumerate() {
-                let first = before + 1 + (n * ROWS_PER_INSERT) as u64;
-                // A failure drops `tx`, which rolls the whole batch back.
-                insert_rows(&tx, first, at, lane, chunk)?;
+        let at_ms = at.timestamp_millis();
+        if self.outage.is_none() {
+            let rows: Vec<NewRow<'_>> = bodies
+                .iter()
+                .map(|body| NewRow { at_ms, lane, body })
+                .collect();
+            match self.insert(&rows) {
+                Ok(first) => {
+                    self.raise_alarm(capacity, at_ms, lane);
+                    return Ok(first);
+                }
+                Err(e) => self.begin_outage(at, &e),
             }
-            tx.commit()?;
         }
-        self.last_seq = before + bodies.len() as u64;
+        self.failures += 1;
+        if let Some(outage) = self.outage.as_mut() {
+            outage.failed_commits += 1;
+        }
+        for body in bodies {
+            self.defer(at_ms, lane, body.clone());
+        }
+        Err(self.not_written())
+    }
+
+    /// Journals the alarm event if the journal has just passed its threshold.
+    fn raise_alarm(&mut self, capacity: u64, at_ms: i64, lane: &str) {
         let stored = self.stored();
-        if !self.alarm_raised && stored * 100 >= capacity * ALARM_PERCENT {
-            let alarm = EventBody::JournalAlarm { stored, capacity };
-            insert_rows(
-                &self.conn,
-                self.last_seq + 1,
-                at,
-                lane,
-                std::slice::from_ref(&alarm),
-            )?;
-            self.last_seq += 1;
-            self.alarm_raised = true;
+        if self.alarm_raised || stored * 100 < capacity * ALARM_PERCENT {
+            return;
         }
-        Ok(before + 1)
+        self.alarm_raised = true;
+        let alarm = EventBody::JournalAlarm { stored, capacity };
+        let row = NewRow {
+            at_ms,
+            lane,
+            body: &alarm,
+        };
+        if let Err(e) = self.insert(std::slice::from_ref(&row)) {
+            self.begin_outage(at_from_ms(at_ms), &e);
+            self.defer(at_ms, lane, alarm);
+        }
+    }
+
+    fn begin_outage(&mut self, at: DateTime<Utc>, error: &JournalError) {
+        if self.outage.is_some() {
+            return;
+        }
+        tracing::error!(error = %error, "the journal cannot write: the lanes carry on, events wait in memory until it can");
+        self.outage = Some(Outage {
+            since: at,
+            error: error.to_string(),
+            failed_commits: 0,
+            kept: 0,
+            lost: 0,
+            lost_from: None,
+            lost_to: None,
+        });
+    }
+
+    /// Keeps an event that could not be committed, or counts it lost if the backlog is full.
+    fn defer(&mut self, at_ms: i64, lane: &str, body: EventBody) {
+        let outage = self
+            .outage
+            .as_mut()
+            .expect("events are deferred only in an outage");
+        if self.backlog.len() < self.backlog_limit {
+            outage.kept += 1;
+            self.backlog.push_back(Deferred {
+                at_ms,
+                lane: lane.to_string(),
+                body,
+            });
+        } else {
+            if outage.lost == 0 {
+                tracing::error!(
+                    limit = self.backlog_limit,
+                    "the journal's in-memory backlog is full: further events are counted as lost until the journal can write"
+                );
+            }
+            let at = at_from_ms(at_ms);
+            outage.lost += 1;
+            outage.lost_from.get_or_insert(at);
+            outage.lost_to = Some(at);
+            self.lost += 1;
+        }
+    }
+
+    fn not_written(&self) -> JournalError {
+        JournalError::NotWritten {
+            cause: self
+                .outage
+                .as_ref()
+                .map(|o| o.error.clone())
+                .unwrap_or_default(),
+            waiting: self.backlog.len() as u64,
+            lost: self.outage.as_ref().map_or(0, |o| o.lost),
+        }
+    }
+
+    /// Writes up to one statement's worth of the backlog. Returns whether the journal is
+    /// writing again (the backlog written and the outage recorded); `Err` if it still cannot.
+    fn drain_step(&mut self, capacity: u64) -> Result<bool, JournalError> {
+        if self.outage.is_none() {
+            return Ok(true);
+        }
+        if self.backlog.is_empty() {
+            let Some(outage) = self.outage.take() else {
+                return Ok(true);
+            };
+            let now = Utc::now();
+            let record = EventBody::JournalWriteFailed {
+                since: outage.since,
+                until: now,
+                error: outage.error.clone(),
+                failed_commits: outage.failed_commits,
+                kept: outage.kept,
+                lost: outage.lost,
+                lost_from: outage.lost_from,
+                lost_to: outage.lost_to,
+            };
+            let at_ms = now.timestamp_millis();
+            if let Err(e) = self.insert(&[NewRow {
+                at_ms,
+                lane: "",
+                body: &record,
+            }]) {
+                self.outage = Some(outage);
+                return Err(e);
+            }
+            tracing::warn!(
+                kept = outage.kept,
+                lost = outage.lost,
+                "the journal writes again: the events kept in memory are written"
+            );
+            self.raise_alarm(capacity, at_ms, "");
+            return Ok(self.outage.is_none());
+        }
+        let n = self.backlog.len().min(ROWS_PER_INSERT);
+        let chunk: Vec<Deferred> = self.backlog.drain(..n).collect();
+        let rows: Vec<NewRow<'_>> = chunk
+            .iter()
+            .map(|d| NewRow {
+                at_ms: d.at_ms,
+                lane: &d.lane,
+                body: &d.body,
+            })
+            .collect();
+        match self.insert(&rows) {
+            Ok(_) => Ok(false),
+            Err(e) => {
+                // Back to the front, in order.
+                for d in chunk.into_iter().rev() {
+                    self.backlog.push_front(d);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Records the centre's acknowledgement and prunes (see [`Journal::acknowledge`]).
@@ -436,6 +679,11 @@ impl Journal {
             first_seq,
             acked_seq: acked,
             alarm_raised: false,
+            backlog: VecDeque::new(),
+            backlog_limit: DEFAULT_BACKLOG_LIMIT,
+            outage: None,
+            failures: 0,
+            lost: 0,
         };
         writer.alarm_raised = writer.stored() * 100 >= capacity.max(1) * ALARM_PERCENT;
         Ok(Journal {
@@ -454,6 +702,37 @@ impl Journal {
 
     fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
         self.writer.lock().expect("journal writer lock poisoned")
+    }
+
+    /// Sets how many events are kept in memory while the journal cannot write (default
+    /// [`DEFAULT_BACKLOG_LIMIT`]).
+    pub fn set_backlog_limit(&self, events: usize) {
+        self.writer().backlog_limit = events;
+    }
+
+    /// Tries to write what waits in memory since a failed commit (see the module header), one
+    /// statement at a time so that appends never wait long behind it. Returns whether the
+    /// journal writes again (`true` also when nothing was failing); `Err` with the reason if it
+    /// still cannot. The controller runs it with every checkpoint.
+    pub async fn retry(&self) -> Result<bool, JournalError> {
+        if self.writer().outage.is_none() {
+            return Ok(true);
+        }
+        loop {
+            let writer = self.writer.clone();
+            let capacity = self.capacity;
+            let step = tokio::task::spawn_blocking(move || {
+                writer
+                    .lock()
+                    .expect("journal writer lock poisoned")
+                    .drain_step(capacity)
+            })
+            .await
+            .expect("writing the backlog does not panic")?;
+            if step {
+                return Ok(true);
+            }
+        }
     }
 
     /// Appends one event and returns its sequence number once it is committed.
@@ -534,6 +813,10 @@ impl Journal {
             stored: w.stored(),
             pending: w.last_seq - w.acked_seq,
             capacity: self.capacity,
+            write_failing: w.outage.is_some(),
+            write_failures: w.failures,
+            waiting: w.backlog.len() as u64,
+            lost: w.lost,
         }
     }
 
@@ -548,16 +831,19 @@ impl Journal {
     }
 }
 
+fn at_from_ms(at_ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(at_ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 fn row_to_event(row: sqlx::sqlite::SqliteRow) -> Result<JournalEvent, JournalError> {
     let seq = row.get::<i64, _>(0) as u64;
     let at_ms: i64 = row.get(1);
     let body: String = row.get(3);
     Ok(JournalEvent {
         seq,
-        at: Utc
-            .timestamp_millis_opt(at_ms)
-            .single()
-            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        at: at_from_ms(at_ms),
         lane: row.get(2),
         body: serde_json::from_str(&body)
             .map_err(|source| JournalError::Corrupt { seq, source })?,
@@ -782,5 +1068,141 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seq, last + 1);
+    }
+
+    /// Makes the journal's file refuse to grow past what it holds now plus `pages` pages, the
+    /// way a full disk does: SQLite answers SQLITE_FULL ("database or disk is full").
+    fn limit_growth(journal: &Journal, pages: Option<u64>) {
+        let w = journal.writer();
+        let now: u64 = w
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        let max = pages.map_or(1_073_741_823, |p| now + p);
+        w.conn
+            .pragma_update(None, "max_page_count", max as i64)
+            .unwrap();
+    }
+
+    fn fault(n: usize) -> EventBody {
+        EventBody::LaneFault {
+            fault: "test".into(),
+            detail: format!("{n}:{}", "x".repeat(400)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_cannot_write_keeps_events_in_order_and_writes_them_once_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db"), 1000).await.unwrap();
+        journal.append(Utc::now(), "entry", fault(0)).await.unwrap();
+        limit_growth(&journal, Some(0));
+        let mut refused = 0;
+        for n in 1..=40 {
+            match journal.append(Utc::now(), "entry", fault(n)).await {
+                Ok(_) => {}
+                Err(JournalError::NotWritten { .. }) => refused += 1,
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+        assert!(refused > 0, "the full file refused commits");
+        let stats = journal.stats().await;
+        assert!(stats.write_failing);
+        assert_eq!(stats.write_failures, refused);
+        assert_eq!(stats.lost, 0);
+        let written = stats.last_seq;
+        assert!(journal.retry().await.is_err(), "still full: still failing");
+        assert!(journal.stats().await.write_failing);
+
+        limit_growth(&journal, None);
+        assert!(journal.retry().await.unwrap());
+        let stats = journal.stats().await;
+        assert!(!stats.write_failing);
+        assert_eq!(stats.waiting, 0);
+        let events = journal.read_after(0, 1000).await.unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=42).collect::<Vec<_>>(),
+            "contiguous, nothing missing"
+        );
+        for (n, event) in events[..41].iter().enumerate() {
+            assert_eq!(event.body, fault(n), "in the order they happened");
+        }
+        match &events[41].body {
+            EventBody::JournalWriteFailed {
+                failed_commits,
+                kept,
+                lost,
+                error,
+                ..
+            } => {
+                assert_eq!(*failed_commits, refused);
+                assert_eq!(*kept, 41 - written);
+                assert_eq!(*lost, 0);
+                assert!(error.contains("full"), "{error}");
+            }
+            other => panic!("expected the outage's record, got {other:?}"),
+        }
+        // And it writes at once again.
+        assert_eq!(
+            journal
+                .append(Utc::now(), "entry", fault(99))
+                .await
+                .unwrap(),
+            43
+        );
+    }
+
+    #[tokio::test]
+    async fn events_beyond_the_backlog_are_counted_lost_and_the_loss_is_journalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db"), 1000).await.unwrap();
+        journal.set_backlog_limit(5);
+        limit_growth(&journal, Some(0));
+        let first = Utc::now();
+        let at = |n: usize| first + chrono::Duration::seconds(n as i64);
+        // Written while the file has room, then eight refused: five kept, three lost.
+        let mut written = 0;
+        while journal
+            .append(at(written), "entry", fault(written))
+            .await
+            .is_ok()
+        {
+            written += 1;
+            assert!(written < 100, "the file never filled");
+        }
+        for n in written + 1..written + 8 {
+            assert!(journal.append(at(n), "entry", fault(n)).await.is_err());
+        }
+        let stats = journal.stats().await;
+        assert_eq!((stats.waiting, stats.lost), (5, 3));
+        limit_growth(&journal, None);
+        assert!(journal.retry().await.unwrap());
+        let events = journal.read_after(written as u64, 100).await.unwrap();
+        assert_eq!(events.len(), 6);
+        for (i, event) in events[..5].iter().enumerate() {
+            assert_eq!(event.body, fault(written + i), "the first five are kept");
+            assert_eq!(
+                event.at.timestamp(),
+                at(written + i).timestamp(),
+                "with their own time"
+            );
+        }
+        match &events[5].body {
+            EventBody::JournalWriteFailed {
+                kept,
+                lost,
+                lost_from,
+                lost_to,
+                ..
+            } => {
+                assert_eq!((*kept, *lost), (5, 3));
+                assert_eq!(lost_from.unwrap().timestamp(), at(written + 5).timestamp());
+                assert_eq!(lost_to.unwrap().timestamp(), at(written + 7).timestamp());
+            }
+            other => panic!("expected the outage's record, got {other:?}"),
+        }
+        assert_eq!(journal.stats().await.lost, 3, "the total stays");
     }
 }

@@ -143,12 +143,25 @@ pub enum Requests {
     CoilWrites,
 }
 
-#[derive(Debug)]
+/// Called with every coil write as the module receives it, before it answers.
+pub type CoilHook = Arc<dyn Fn(&CoilCommand) + Send + Sync>;
+
 struct Shared {
     config: LaneIoModuleConfig,
     state: Mutex<State>,
+    /// See [`LaneIoModule::on_coil_write`].
+    hook: Mutex<Option<CoilHook>>,
     /// Wakes `serve` when there is garbage to put on the line.
     wake: Notify,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The emulated module: a cloneable handle on its state, and its server loop.
@@ -199,6 +212,7 @@ impl LaneIoModule {
             shared: Arc::new(Shared {
                 config,
                 state: Mutex::new(state),
+                hook: Mutex::new(None),
                 wake: Notify::new(),
             }),
         })
@@ -359,13 +373,15 @@ impl LaneIoModule {
                     Some(_) if address >= config.coils => Some(ExceptionCode::IllegalDataAddress),
                     Some(_) => None,
                 };
-                state.log.push(CoilCommand {
+                let command = CoilCommand {
                     at: now,
                     address,
                     coil: config.map.coil_at(address),
                     on: value.as_bool(),
                     refused,
-                });
+                };
+                state.log.push(command);
+                self.call_hook(&command);
                 if let Some(code) = refused {
                     return Err(code);
                 }
@@ -476,6 +492,29 @@ impl LaneIoModule {
     pub fn coil(&self, coil: LaneCoil) -> bool {
         let address = self.shared.config.map.coil_address(coil);
         self.state().coils[usize::from(address)]
+    }
+
+    /// Calls `hook` with every single-coil write the moment it arrives, before the module acts
+    /// on it or answers (the crash test kills the controller there: the instant an OPEN is on
+    /// the wire).
+    pub fn on_coil_write(&self, hook: impl Fn(&CoilCommand) + Send + Sync + 'static) {
+        *self
+            .shared
+            .hook
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(hook));
+    }
+
+    fn call_hook(&self, command: &CoilCommand) {
+        let hook = self
+            .shared
+            .hook
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook(command);
+        }
     }
 
     /// Every coil write received so far (executed or refused), oldest first.

@@ -431,8 +431,8 @@ impl SyncClient {
                 stored: stats.stored,
                 capacity: stats.capacity,
                 fill_percent: stats.fill_percent(),
-                write_failing: false,
-                write_failures: 0,
+                write_failing: stats.write_failing,
+                write_failures: stats.write_failures,
             },
             lanes: gate
                 .status()

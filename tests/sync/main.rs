@@ -9,5 +9,6 @@ mod crash;
 mod data_down;
 mod events_lossless;
 mod events_up;
+mod journal_failure;
 mod presence;
 mod tls;

@@ -84,7 +84,7 @@ pub struct PassageEvent {
     /// The lane's key within its gate.
     pub lane: String,
     /// `decision`, `barrier`, `passage`, `override`, `mode_change`, `device`, `lane_fault`,
-    /// `tag_ignored` or `journal_alarm`.
+    /// `tag_ignored`, `journal_alarm` or `journal_write_failed`.
     pub kind: String,
     /// When it happened, by the gate's clock.
     pub at: DateTime<Utc>,

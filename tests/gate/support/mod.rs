@@ -114,6 +114,11 @@ pub struct GateOptions {
     /// `off`, `hard`, `soft`, `timed:N`.
     pub anti_passback: &'static str,
     pub timings: Timings,
+    /// Where the gate keeps store.db and journal.db (default: `data` in the gate's temporary
+    /// directory); a test puts it on a filesystem it controls (a small tmpfs, to fill).
+    pub data_dir: Option<PathBuf>,
+    /// `journal.capacity` (default: the configuration's).
+    pub journal_capacity: Option<u64>,
 }
 
 impl Default for GateOptions {
@@ -122,6 +127,8 @@ impl Default for GateOptions {
             gate_id: 1,
             anti_passback: "hard",
             timings: Timings::default(),
+            data_dir: None,
+            journal_capacity: None,
         }
     }
 }
@@ -323,9 +330,16 @@ pub async fn spawn_gate_with(lanes: &[LaneSpec], options: GateOptions) -> TestGa
     let mut toml = format!(
         "[gate]\nid = {}\nname = \"test gate\"\ndata_dir = \"{}\"\nanti_passback = \"{}\"\n",
         options.gate_id,
-        dir.path().join("data").display(),
+        options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"))
+            .display(),
         options.anti_passback
     );
+    if let Some(capacity) = options.journal_capacity {
+        toml += &format!("[journal]\ncapacity = {capacity}\n");
+    }
     for spec in lanes {
         let reader_link = dir.path().join(format!("{}-reader", spec.id));
         let io_link = dir.path().join(format!("{}-io", spec.id));
