@@ -9,4 +9,5 @@ mod crash;
 mod data_down;
 mod events_up;
 mod presence;
+mod system_alarms;
 mod tls;
