@@ -229,6 +229,9 @@ pub async fn run_deliveries(db: Db, live: LiveHub, stop: CancellationToken) {
     loop {
         let wait = match attempt(&db, &live, client, None, now_ms()).await {
             Ok(Delivery::Idle) => match alarms::next_due(&db).await {
+                // Without a webhook, due alarms wait for one (or for an operator to give
+                // up): look again at the poll interval, not at once.
+                Ok(Some(_)) if matches!(alarms::webhook_target(&db).await, Ok(None)) => POLL,
                 Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(20, 5_000) as u64),
                 Ok(None) => POLL,
                 Err(e) => {

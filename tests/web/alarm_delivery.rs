@@ -361,8 +361,13 @@ async fn call(
 ) -> (StatusCode, String) {
     let mut request = Request::builder();
     if method == "GET" {
-        // Pages take the session cookie.
-        request = request.header("cookie", format!("gh_session={token}"));
+        // Pages take the session cookie (and the language from theirs).
+        let lang = if path.contains("lang=en") {
+            "; gh_lang=en"
+        } else {
+            ""
+        };
+        request = request.header("cookie", format!("gh_session={token}{lang}"));
     }
     let request = request
         .method(method)
@@ -521,5 +526,41 @@ async fn the_webhook_url_key_and_its_secret_never_reach_the_audit_log_or_the_api
     assert!(all.contains("110.police.example.cn"), "the host is: {all}");
     for secret in ["URLKEY123", "URLKEY456", SECRET, "/hook", "/v2"] {
         assert!(!all.contains(secret), "{secret} is in the audit log: {all}");
+    }
+}
+
+#[tokio::test]
+async fn the_office_page_names_every_alarm_kind_in_chinese_and_english() {
+    let t = sqlite().await;
+    seed(&t.db).await;
+    let state = AppState::new(t.db.clone());
+    let kinds = [
+        (service::MANUAL, "一键报警", "Booth alarm"),
+        (service::FIRE, "消防报警", "Fire alarm"),
+        (
+            service::JOURNAL_FAILURE,
+            "记录无法写入",
+            "Journal cannot write",
+        ),
+        (service::CLOCK_OFFSET, "大门时钟偏差", "Gate clock off"),
+        (service::DEVICE_OFFLINE, "设备离线", "Device offline"),
+        (service::EVENT_CONFLICT, "事件冲突", "Event conflict"),
+    ];
+    for (kind, _, _) in kinds {
+        service::raise(&t.db, &state.live, &Actor::system(), 1, kind, "")
+            .await
+            .unwrap();
+    }
+    let security = token(&t.db, "security").await;
+    let zh = alarms_html(&state, &security).await;
+    // The same page for an operator who chose English (the `gh_lang` cookie).
+    let (_, en_page) = call(&state, "GET", "/office?lang=en", &security, None).await;
+    for (kind, words_zh, words_en) in kinds {
+        assert!(
+            zh.contains(&format!("data-kind=\"{kind}\"")),
+            "{kind}: {zh}"
+        );
+        assert!(zh.contains(words_zh), "{kind} in Chinese: {zh}");
+        assert!(en_page.contains(words_en), "{kind} in English: {en_page}");
     }
 }
