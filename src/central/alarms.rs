@@ -223,10 +223,18 @@ fn claim_token() -> String {
 
 /// Delivers due alarms until `stop`: steps while there is work, then sleeps until the next is
 /// due (at most [`POLL`]) or an alarm is raised or answered on this instance.
+///
+/// It also relays to this instance's live pages the alarms other instances raised (a gate's
+/// report reaches one instance; the office's browser may be on another), within
+/// [`RELAY_EVERY`].
 pub async fn run_deliveries(db: Db, live: LiveHub, stop: CancellationToken) {
     let mut rx = live.subscribe();
     let client = shared_client();
+    let mut relay = Relay::default();
     loop {
+        if let Err(e) = relay.round(&db, &live).await {
+            tracing::error!(error = %e, "alarm relay: cannot read new alarms");
+        }
         let wait = match attempt(&db, &live, client, None, now_ms()).await {
             Ok(Delivery::Idle) => match alarms::next_due(&db).await {
                 // Without a webhook, due alarms wait for one (or for an operator to give
@@ -256,9 +264,50 @@ pub async fn run_deliveries(db: Db, live: LiveHub, stop: CancellationToken) {
         };
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(wait.min(POLL)) => {}
+            _ = tokio::time::sleep(wait.min(RELAY_EVERY)) => {}
             _ = woken => {}
         }
+    }
+}
+
+/// How often the alarms other instances raised are relayed to this instance's live pages.
+pub const RELAY_EVERY: Duration = Duration::from_secs(1);
+
+/// The newest alarms this instance's live pages were told of.
+#[derive(Debug, Default)]
+struct Relay {
+    head: Option<i64>,
+    /// The ids relayed within [`RELAY_LOOKBACK`] of `head`: on PostgreSQL an alarm may commit
+    /// after one with a higher id, so each round looks that far back and skips these.
+    relayed: std::collections::BTreeSet<i64>,
+}
+
+/// How far below the newest relayed id a round looks for late commits.
+const RELAY_LOOKBACK: i64 = 64;
+
+impl Relay {
+    /// Publishes the alarms stored since the last round (the first round only takes note).
+    async fn round(&mut self, db: &Db, live: &LiveHub) -> Result<(), RepoError> {
+        let Some(head) = self.head else {
+            let newest = alarms::newest_id(db).await?;
+            self.head = Some(newest);
+            self.relayed
+                .extend((newest - RELAY_LOOKBACK).max(1)..=newest);
+            return Ok(());
+        };
+        for (id, gate_id) in alarms::since(db, head - RELAY_LOOKBACK).await? {
+            if !self.relayed.insert(id) {
+                continue;
+            }
+            live.publish(LiveMessage::Alarm {
+                gate_id,
+                alarm_id: id,
+            });
+            self.head = Some(self.head.unwrap_or(0).max(id));
+        }
+        let floor = self.head.unwrap_or(0) - RELAY_LOOKBACK;
+        self.relayed = self.relayed.split_off(&floor);
+        Ok(())
     }
 }
 

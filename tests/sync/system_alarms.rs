@@ -349,3 +349,48 @@ async fn a_fire_input_at_a_gate_raises_one_fire_alarm_at_the_office_and_calls_th
         gate.shutdown_lenient().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_raised_through_one_instance_reaches_the_office_pages_of_another() {
+    for t in each_database().await {
+        if t.kind != gatehouse::central::db::DbKind::Postgres {
+            continue; // several instances share PostgreSQL only
+        }
+        let central = Central::start(t).await;
+        let (second, _server) = central.second_instance().await;
+        // The office's browser is connected to the second instance.
+        let mut office = second.live.subscribe();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let relay = tokio::spawn(alarms::run_deliveries(
+            second.db.clone(),
+            second.live.clone(),
+            stop.clone(),
+        ));
+        // Let its first round take note of where things stand.
+        tokio::time::sleep(alarms::RELAY_EVERY * 2).await;
+
+        // The gate reports its clock an hour off to the first instance.
+        let base = central.sync.url();
+        post_health(
+            &central,
+            &base,
+            &report(chrono::Duration::hours(1), false, true),
+        )
+        .await;
+        let raised = kinds(&central.app.db, alarms::CLOCK_OFFSET).await;
+        assert_eq!(raised.len(), 1);
+        let told = tokio::time::timeout(alarms::RELAY_EVERY * 5, async {
+            loop {
+                let m = office.recv().await.unwrap();
+                if let gatehouse::central::live::LiveMessage::Alarm { alarm_id, .. } = *m {
+                    return alarm_id;
+                }
+            }
+        })
+        .await
+        .expect("the second instance's office pages are told");
+        assert_eq!(told, raised[0].id);
+        stop.cancel();
+        relay.await.unwrap();
+    }
+}

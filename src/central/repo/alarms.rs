@@ -318,6 +318,23 @@ pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Alarm>, RepoError> {
     Ok(rows.iter().map(row_to_alarm).collect())
 }
 
+/// The newest alarm's id (0 if none).
+pub async fn newest_id(db: &Db) -> Result<i64, RepoError> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM alarms")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(id.unwrap_or(0))
+}
+
+/// (id, gate id) of the alarms after `id`, oldest first (at most 100).
+pub async fn since(db: &Db, id: i64) -> Result<Vec<(i64, i64)>, RepoError> {
+    let rows = sqlx::query("SELECT id, gate_id FROM alarms WHERE id > $1 ORDER BY id LIMIT 100")
+        .bind(id)
+        .fetch_all(db.pool())
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// Every alarm of `kind` at `gate_id`, oldest first.
 pub async fn of_kind(db: &Db, gate_id: i64, kind: &str) -> Result<Vec<Alarm>, RepoError> {
     let rows = sqlx::query(&format!(
