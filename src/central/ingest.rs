@@ -82,6 +82,10 @@ pub async fn accept_from(
         });
     }
     alarm_conflicts(state, gate_id, journal, &outcome).await;
+    // A fire input is an alarm at the office (and the police link), not only a lane event.
+    // Every event of the upload is looked at, not only those stored now: an upload tried again
+    // after this failed raises what it missed, and nothing twice.
+    crate::central::alarms::from_events(&state.db, &state.live, gate_id, events).await?;
     Ok(outcome)
 }
 

@@ -167,6 +167,13 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
         db.clone(),
         config.retention,
     ));
+    // The alarm webhook's deliveries: retried until delivered or given up (durable: the
+    // queue is in the database). Ends with the process.
+    let deliveries = tokio::spawn(crate::central::alarms::run_deliveries(
+        db.clone(),
+        state.live.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     tracing::info!(
         listen = %listener.local_addr()?,
         database = ?db.kind(),
@@ -218,6 +225,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
         let _ = task.await;
     }
     purge.abort();
+    deliveries.abort();
     db.close().await;
     tracing::info!("central server stopped");
     Ok(())

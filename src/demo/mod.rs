@@ -136,6 +136,15 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         });
     }
 
+    {
+        // The alarm webhook's deliveries (none unless one is configured).
+        let (db, live, stop) = (db.clone(), state.live.clone(), stop.clone());
+        tasks.spawn(async move {
+            crate::central::alarms::run_deliveries(db, live, stop).await;
+            Ok(())
+        });
+    }
+
     // The site PKI, made on first run and reused: a CA, the sync port's certificate, one
     // certificate per gate. Gates and centre talk mutual TLS exactly as on a real site.
     let pki_dir = dir.join("pki");

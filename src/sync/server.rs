@@ -591,6 +591,16 @@ async fn health(
         &json,
     )
     .await?;
+    // A journal that cannot write, a clock off, a device offline: an alarm at the office,
+    // once per episode whichever instance receives the report.
+    crate::central::alarms::from_health(
+        &state.app.db,
+        &state.app.live,
+        gate.gate_id,
+        &report,
+        offset,
+    )
+    .await?;
     let warning = offset.abs() > repo::CLOCK_WARNING_MS;
     if warning {
         tracing::warn!(

@@ -159,10 +159,25 @@ pub fn permit_status_label(lang: Lang, code: &str) -> String {
 /// An alarm webhook call's status in words.
 pub fn webhook_status_label(lang: Lang, code: &str) -> String {
     let (zh, en) = match code {
-        "none" => ("未配置", "not configured"),
+        "none" => ("未联动", "not sent"),
         "pending" => ("发送中", "sending"),
         "sent" => ("已送达", "sent"),
         "failed" => ("发送失败", "FAILED"),
+        "given_up" => ("已停止重试", "given up"),
+        other => return other.to_string(),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// An alarm's kind in words (see `central::alarms`).
+pub fn alarm_kind_label(lang: Lang, kind: &str) -> String {
+    let (zh, en) = match kind {
+        "manual" => ("一键报警", "Booth alarm"),
+        "fire" => ("消防报警", "Fire alarm"),
+        "journal_failure" => ("记录无法写入", "Journal cannot write"),
+        "clock_offset" => ("大门时钟偏差", "Gate clock off"),
+        "device_offline" => ("设备离线", "Device offline"),
+        "event_conflict" => ("事件冲突", "Event conflict"),
         other => return other.to_string(),
     };
     t(lang, zh, en).to_string()

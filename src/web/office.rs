@@ -1,5 +1,7 @@
-//! `/office`: the security office's page — one-button alarms from the booths (pushed the moment
-//! they are raised, with a sound, and acknowledged here) and manual opens per guard.
+//! `/office`: the security office's page — alarms (the booths' one-button alarms and the ones
+//! the system raises: fire input, journal failure, device offline, gate clock off; pushed the
+//! moment they are raised, with a sound, acknowledged here, their police-link delivery shown
+//! and, when it keeps failing, given up here) and manual opens per guard.
 //!
 //! What it never does: show it to anyone but the office (admin, security).
 
@@ -14,7 +16,7 @@ use maud::{Markup, html};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Viewer;
-use super::i18n::{Lang, t};
+use super::i18n::{Lang, alarm_kind_label, t};
 use super::layout::{Nav, local_time, page as frame};
 use crate::central::api::AppState;
 use crate::central::api::console::manual_open_counts;
@@ -28,12 +30,26 @@ async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
         @if list.is_empty() { p { (t(lang, "暂无报警", "No alarms")) } }
         ul.alarms {
             @for a in &list {
-                li.open[a.acknowledged_at.is_none()] data-alarm=(a.id) {
-                    strong { (t(lang, "报警", "ALARM")) " · " (a.gate_name) }
+                li.open[a.acknowledged_at.is_none()] data-alarm=(a.id) data-kind=(a.kind) {
+                    strong.kind { (alarm_kind_label(lang, &a.kind)) " · " (a.gate_name) }
                     " · " (a.raised_by) " · " (local_time(a.raised_at))
-                    @if !a.note.is_empty() { " — " (a.note) }
+                    @if !a.note.is_empty() { " — " span.note { (a.note) } }
+                    @if a.cleared_at.is_some() {
+                        " · " span.cleared { (t(lang, "已恢复", "cleared")) }
+                    }
                     " · " span.webhook.(a.webhook_status) data-status=(a.webhook_status) {
                         (t(lang, "报警联动：", "Police link: ")) (super::i18n::webhook_status_label(lang, &a.webhook_status))
+                        @if a.webhook_status == "pending" && a.delivery_attempts > 0 {
+                            " (" (t(lang, "已尝试 ", "tried ")) (a.delivery_attempts)
+                            (t(lang, " 次，重试中", " times, retrying"))
+                            @if !a.last_error.is_empty() { ": " (a.last_error) }
+                            ")"
+                        }
+                    }
+                    @if a.webhook_status == "pending" {
+                        form.inline.give-up data-api={ "/api/v1/alarms/" (a.id) "/give-up" } {
+                            button type="submit" { (t(lang, "停止重试", "Stop retrying")) }
+                        }
                     }
                     @if a.acknowledged_at.is_none() {
                         form.inline data-api={ "/api/v1/alarms/" (a.id) "/acknowledge" } {
@@ -85,7 +101,7 @@ pub async fn page(
             main.office data-live-url="/office/live" {
                 div id="alert" role="alert" hidden {}
                 section aria-labelledby="alarms-title" {
-                    h2 id="alarms-title" { (t(lang, "一键报警", "Booth alarms")) }
+                    h2 id="alarms-title" { (t(lang, "报警", "Alarms")) }
                     div id="alarms" { (alarms) }
                 }
                 section aria-labelledby="manual-title" {
@@ -133,12 +149,21 @@ pub async fn live(
                     LiveMessage::Alarm { alarm_id, .. } => {
                         let alert = if seen.insert(*alarm_id) {
                             alarms::get(&state.db, *alarm_id).await.ok().map(|a| {
-                                format!(
-                                    "{} {} · {}",
-                                    t(lang, "一键报警！", "ALARM!"),
-                                    a.gate_name,
-                                    a.raised_by
-                                )
+                                if a.kind == crate::central::alarms::MANUAL {
+                                    format!(
+                                        "{} {} · {}",
+                                        t(lang, "一键报警！", "ALARM!"),
+                                        a.gate_name,
+                                        a.raised_by
+                                    )
+                                } else {
+                                    format!(
+                                        "{}！{} · {}",
+                                        alarm_kind_label(lang, &a.kind),
+                                        a.gate_name,
+                                        a.note
+                                    )
+                                }
                             })
                         } else {
                             None

@@ -11,4 +11,5 @@ mod events_lossless;
 mod events_up;
 mod journal_failure;
 mod presence;
+mod system_alarms;
 mod tls;

@@ -13,7 +13,7 @@ use gatehouse::central::alarms::{call_webhook, call_webhook_with, webhook_client
 use gatehouse::central::api::auth::create_session;
 use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::Actor;
-use gatehouse::central::repo::alarms;
+use gatehouse::central::repo::alarms::{self, WebhookTarget};
 use gatehouse::central::repo::operators;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -72,7 +72,13 @@ async fn the_alarm_webhook_calls_an_https_police_link_and_verifies_its_certifica
     // The police link's CA is trusted: the call arrives, over TLS, with the alarm.
     let ca = CertificateDer::from_pem_file(pki.ca()).unwrap();
     let client = webhook_client(&[ca]);
-    call_webhook_with(&client, &url, &alarm).await.unwrap();
+    let target = WebhookTarget {
+        url: url.clone(),
+        secret: String::new(),
+    };
+    call_webhook_with(&client, &target, &alarm, chrono::Utc::now().timestamp())
+        .await
+        .unwrap();
     let call = rx.recv().await.unwrap();
     assert_eq!(call["event"], "alarm");
     assert_eq!(call["alarm"]["id"], alarm.id);
@@ -80,7 +86,7 @@ async fn the_alarm_webhook_calls_an_https_police_link_and_verifies_its_certifica
 
     // With the system's roots only (production), the same server is refused: its CA vouches
     // for nobody there. Nothing arrives.
-    let refused = call_webhook(&url, &alarm).await.unwrap_err();
+    let refused = call_webhook(&target, &alarm).await.unwrap_err();
     assert!(
         refused.to_lowercase().contains("certificate"),
         "refused for its certificate: {refused}"
@@ -106,6 +112,7 @@ async fn an_administrator_sets_an_https_webhook_and_anything_else_is_refused_in_
         .unwrap()
         .token;
     let put = |url: Value, lang: &'static str| {
+        let secret = "a-shared-secret-of-32-characters";
         let (state, token) = (AppState::new(t.db.clone()), token.clone());
         async move {
             let response = app(state)
@@ -114,7 +121,9 @@ async fn an_administrator_sets_an_https_webhook_and_anything_else_is_refused_in_
                         .header("authorization", format!("Bearer {token}"))
                         .header("content-type", "application/json")
                         .header("accept-language", lang)
-                        .body(Body::from(json!({ "url": url }).to_string()))
+                        .body(Body::from(
+                            json!({ "url": url, "secret": secret }).to_string(),
+                        ))
                         .unwrap(),
                 )
                 .await

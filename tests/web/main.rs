@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod admin_pages;
 mod admin_support;
+mod alarm_delivery;
 mod browser;
 mod console_booth;
 mod console_flows;

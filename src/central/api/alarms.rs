@@ -1,7 +1,10 @@
-//! `/api/v1/alarms`: the booth's one-button alarm (一键报警), the office's list and
-//! acknowledgement, and the alarm webhook's setting (administrators). Raising goes through
-//! [`crate::central::alarms::raise`], which stores, tells the office and calls the webhook
-//! without making the guard wait.
+//! `/api/v1/alarms`: the booth's one-button alarm (一键报警), the office's list,
+//! acknowledgement and giving up a delivery that keeps failing, and the alarm webhook's
+//! setting (administrators: its address and signing secret). Raising goes through
+//! [`crate::central::alarms::raise`], which stores, tells the office and delivers to the
+//! webhook without making the guard wait.
+//!
+//! What it never does: return the webhook's signing secret (only whether one is set).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +16,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::console::may_act;
-use super::error::{ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::ApiJson;
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms::{self, Alarm};
@@ -28,13 +31,29 @@ pub struct AlarmInput {
     pub note: String,
 }
 
-/// The alarm webhook setting.
+/// The alarm webhook setting as read back.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct WebhookSetting {
+    /// `https://host[:port]/path` (or `http://`), or `null`: not called.
+    pub url: Option<String>,
+    /// Whether a signing secret is set (the secret itself is never returned).
+    pub secret_set: bool,
+}
+
+/// A change of the alarm webhook setting.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookInput {
     /// `https://host[:port]/path` (or `http://`), or `null` to disable the call.
     pub url: Option<String>,
+    /// The shared secret the calls are signed with (HMAC-SHA256, at least 16 characters);
+    /// absent: the stored one is kept. Required once, before a webhook is enabled.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
+
+/// The shortest signing secret accepted.
+const MIN_SECRET_CHARS: usize = 16;
 
 /// Press the alarm button at a gate.
 #[utoipa::path(post, path = "/api/v1/alarms", tag = "alarms", request_body = AlarmInput,
@@ -87,7 +106,31 @@ async fn acknowledge(
     Ok(ApiJson(alarm))
 }
 
-/// The alarm webhook (administrators).
+/// The office stops retrying an alarm's delivery to the webhook (audited).
+#[utoipa::path(post, path = "/api/v1/alarms/{id}/give-up", tag = "alarms", params(("id" = i64, Path)),
+    responses((status = 200, body = Alarm), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn give_up(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<i64>,
+) -> ApiResult<ApiJson<Alarm>> {
+    authed.require(&[Role::Admin, Role::Security])?;
+    if !alarms::give_up(&state.db, &authed.actor(), id).await? {
+        return Err(ApiError::Conflict(Msg::new(
+            "该报警没有正在重试的报警联动",
+            "This alarm has no delivery being retried",
+        )));
+    }
+    let alarm = alarms::get(&state.db, id).await?;
+    state.live.publish(LiveMessage::Alarm {
+        gate_id: alarm.gate_id,
+        alarm_id: alarm.id,
+    });
+    Ok(ApiJson(alarm))
+}
+
+/// The alarm webhook (administrators); the signing secret is never returned.
 #[utoipa::path(get, path = "/api/v1/alarms/webhook", tag = "alarms",
     responses((status = 200, body = WebhookSetting), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn get_webhook(
@@ -97,25 +140,27 @@ async fn get_webhook(
     authed.require(&[Role::Admin])?;
     Ok(ApiJson(WebhookSetting {
         url: alarms::webhook(&state.db).await?,
+        secret_set: alarms::webhook_secret_set(&state.db).await?,
     }))
 }
 
-/// Set or disable the alarm webhook (administrators): an `http://` or `https://` address.
-#[utoipa::path(put, path = "/api/v1/alarms/webhook", tag = "alarms", request_body = WebhookSetting,
+/// Set or disable the alarm webhook (administrators): an `http://` or `https://` address and
+/// the shared secret its calls are signed with.
+#[utoipa::path(put, path = "/api/v1/alarms/webhook", tag = "alarms", request_body = WebhookInput,
     responses((status = 200, body = WebhookSetting), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_webhook(
     State(state): State<AppState>,
     authed: Authed,
-    ApiJson(input): ApiJson<WebhookSetting>,
+    ApiJson(input): ApiJson<WebhookInput>,
 ) -> ApiResult<ApiJson<WebhookSetting>> {
     authed.require(&[Role::Admin])?;
     let url = input
         .url
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty());
+    let mut f = Fields::new();
     if let Some(u) = &url {
-        let mut f = Fields::new();
         let ok = u.parse::<axum::http::Uri>().is_ok_and(|uri| {
             matches!(uri.scheme_str(), Some("http" | "https"))
                 && uri.host().is_some_and(|h| !h.is_empty())
@@ -130,15 +175,41 @@ async fn set_webhook(
                 ),
             );
         }
-        f.finish()?;
+    }
+    match &input.secret {
+        Some(secret) if secret.chars().count() < MIN_SECRET_CHARS => f.add(
+            "secret",
+            "secret_too_short",
+            Msg::new(
+                format!("签名密钥至少 {MIN_SECRET_CHARS} 个字符"),
+                format!("The signing secret needs at least {MIN_SECRET_CHARS} characters"),
+            ),
+        ),
+        None if url.is_some() && !alarms::webhook_secret_set(&state.db).await? => f.add(
+            "secret",
+            "secret_required",
+            Msg::new(
+                "请同时设置签名密钥（报警联动的每次调用都要签名）",
+                "Set a signing secret too (every call to the police link is signed)",
+            ),
+        ),
+        _ => {}
+    }
+    f.finish()?;
+    if let Some(secret) = &input.secret {
+        alarms::set_webhook_secret(&state.db, &authed.actor(), secret).await?;
     }
     alarms::set_webhook(&state.db, &authed.actor(), url.as_deref()).await?;
-    Ok(ApiJson(WebhookSetting { url }))
+    Ok(ApiJson(WebhookSetting {
+        url,
+        secret_set: alarms::webhook_secret_set(&state.db).await?,
+    }))
 }
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(raise, list))
         .routes(routes!(acknowledge))
+        .routes(routes!(give_up))
         .routes(routes!(get_webhook, set_webhook))
 }

@@ -228,6 +228,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/v1/alarms", OFFICE),
     ("POST", "/api/v1/alarms/{id}/acknowledge", OFFICE),
+    ("POST", "/api/v1/alarms/{id}/give-up", OFFICE),
     ("GET", "/api/v1/alarms/webhook", ADMIN),
     ("PUT", "/api/v1/alarms/webhook", ADMIN),
 ];
