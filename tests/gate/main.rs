@@ -13,5 +13,6 @@ mod gate_import;
 mod gate_lane;
 mod lane_io;
 mod lane_machine;
+mod lane_modes;
 mod sim_lane;
 mod uhf_reader;
