@@ -16,3 +16,4 @@ mod lane_machine;
 mod lane_modes;
 mod sim_lane;
 mod uhf_reader;
+mod wall_clock;
