@@ -7,6 +7,11 @@
 //! [`Lane::step`] again when [`LaneOutput::deadline`] passes, and carries out
 //! [`LaneOutput::commands`].
 //!
+//! Time: `now` is monotonic (the runtime's `tokio::time::Instant` since the lane started), so a
+//! step of the wall clock (NTP, a guard setting the cabinet's clock) never moves a close delay or
+//! an arm timeout. The wall clock, in the site's time zone, is only for deciding by schedule and
+//! for the journal's timestamps, both outside this machine.
+//!
 //! What it never does: IO, clock reads (`now` is a monotonic [`Duration`] from any origin the
 //! runtime picks), sleeping, or deciding who may pass (that is the decision's job).
 //!
@@ -28,6 +33,14 @@
 //!   and the loops count as unknown until the next good read.
 //! - A vehicle under a closing arm (safety loop) stops the arm (STOP on); it is released and the
 //!   arm closed once the loops have been clear for the close delay.
+//! - **A deadline is only handed out when a [`LaneInput::Tick`] at it changes something**: every
+//!   deadline is later than the step's `now`, and a tick at or after it (however late) changes
+//!   the state or hands out a later deadline (or none). A deadline that is already due and stays
+//!   due makes the runtime tick again at once, for ever: a lane thread that spins, worst when the
+//!   machine is busy (a late thread finds more deadlines already due), which makes it busier. So
+//!   no deadline while the loops are unknown (nothing moves until the next read, which the
+//!   runtime feeds within a poll), none while a vehicle holds a pending close (the close waits for
+//!   a sample without it), and none once a held-open arm has reached its open limit.
 
 use std::time::Duration;
 
@@ -117,6 +130,9 @@ pub enum LaneInput {
         granted: bool,
         /// Its reason.
         reason: ReasonCode,
+        /// The direction the vehicle goes (on a two-way lane, the one its read says): a
+        /// manual-only mode for that direction keeps a grant from opening.
+        direction: Direction,
     },
     /// A guard command.
     Guard(GuardCommand),
@@ -237,22 +253,22 @@ pub struct LaneOutput {
     pub deadline: Option<Duration>,
 }
 
-/// Lane timings and orientation.
+/// Lane timings.
+///
+/// The lane's direction is not here: each [`LaneInput::Decision`] says which way its vehicle
+/// goes (a two-way lane serves both), and a manual-only mode is judged on that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaneConfig {
-    /// The lane's direction (for manual-only modes).
-    pub direction: Direction,
     /// Delay between the loops clearing and CLOSE (≈ 1 s).
     pub close_delay: Duration,
     /// How long the arm may take to reach a limit before it is a fault.
     pub limit_timeout: Duration,
 }
 
-impl LaneConfig {
-    /// Defaults: 1 s close delay, 8 s limit timeout.
-    pub fn new(direction: Direction) -> LaneConfig {
+impl Default for LaneConfig {
+    /// 1 s close delay, 8 s limit timeout.
+    fn default() -> LaneConfig {
         LaneConfig {
-            direction,
             close_delay: Duration::from_secs(1),
             limit_timeout: Duration::from_secs(8),
         }
@@ -329,7 +345,12 @@ impl Lane {
                     self.io_failed = true;
                     out.events.push(LaneEvent::Fault(LaneFault::IoReadFailed));
                 }
-                // The arm stays as it is: no command, no transition.
+                // The arm stays as it is: no command, no transition. A held-open arm's limit
+                // check still runs (it is judged with the limit unknown), so that no deadline
+                // handed out is already due.
+                if self.evacuating() && self.state == LaneState::HeldOpen {
+                    self.check_held_open_limit(now, &mut out);
+                }
                 out.deadline = self.deadline();
                 return out;
             }
@@ -342,9 +363,11 @@ impl Lane {
                     out.events.push(LaneEvent::ReadWithoutVehicle);
                 }
             }
-            LaneInput::Decision { granted, reason } => {
-                self.on_decision(now, granted, reason, &mut out)
-            }
+            LaneInput::Decision {
+                granted,
+                reason,
+                direction,
+            } => self.on_decision(now, granted, reason, direction, &mut out),
             LaneInput::Guard(cmd) => self.on_guard(now, cmd, &mut out),
             LaneInput::SetMode(m) => {
                 if m != self.mode {
@@ -370,11 +393,12 @@ impl Lane {
         self.mode == Mode::LockedOpen || self.last_good.fire
     }
 
-    fn auto_blocked(&self) -> bool {
+    /// Whether the mode keeps a grant for a vehicle going `direction` from opening.
+    fn auto_blocked(&self, direction: Direction) -> bool {
         match self.mode {
             Mode::Normal | Mode::LockedOpen => false,
             Mode::LockedClosed => true,
-            Mode::ManualOnly(dirs) => dirs.contains(self.config.direction),
+            Mode::ManualOnly(dirs) => dirs.contains(direction),
         }
     }
 
@@ -409,6 +433,7 @@ impl Lane {
         now: Duration,
         granted: bool,
         reason: ReasonCode,
+        direction: Direction,
         out: &mut LaneOutput,
     ) {
         let waiting = matches!(
@@ -426,7 +451,7 @@ impl Lane {
             out.events.push(LaneEvent::GrantWithoutVehicle);
             return;
         }
-        if self.auto_blocked() || self.state == LaneState::Fault {
+        if self.auto_blocked(direction) || self.state == LaneState::Fault {
             out.events.push(LaneEvent::GrantNotActed);
             if waiting {
                 out.events
@@ -499,12 +524,8 @@ impl Lane {
             if self.state != LaneState::HeldOpen {
                 self.held_fault_raised = false;
                 self.open(now, OpenCause::Evacuation, out);
-            } else if !self.held_fault_raised
-                && !self.signals.is_some_and(|s| s.open_limit)
-                && now >= self.since + self.config.limit_timeout
-            {
-                self.held_fault_raised = true;
-                out.events.push(LaneEvent::Fault(LaneFault::ArmDidNotOpen));
+            } else {
+                self.check_held_open_limit(now, out);
             }
             return;
         }
@@ -598,6 +619,18 @@ impl Lane {
         }
     }
 
+    /// Held open: an arm not at its open limit (or not known to be) once the limit timeout has
+    /// passed is a fault, raised once.
+    fn check_held_open_limit(&mut self, now: Duration, out: &mut LaneOutput) {
+        if !self.held_fault_raised
+            && !self.signals.is_some_and(|s| s.open_limit)
+            && now >= self.since + self.config.limit_timeout
+        {
+            self.held_fault_raised = true;
+            out.events.push(LaneEvent::Fault(LaneFault::ArmDidNotOpen));
+        }
+    }
+
     fn check_limit_timeout(&mut self, now: Duration, out: &mut LaneOutput) {
         let fault = match self.state {
             LaneState::Opening => LaneFault::ArmDidNotOpen,
@@ -614,14 +647,26 @@ impl Lane {
         }
     }
 
-    /// When the machine next needs a [`LaneInput::Tick`].
+    /// When the machine next needs a [`LaneInput::Tick`]: only when a tick then changes
+    /// something (see the module's invariants), mirroring what [`Lane::settle`] checks.
     fn deadline(&self) -> Option<Duration> {
+        let limit = self.since + self.config.limit_timeout;
+        if self.evacuating() {
+            // Held open: the one timed check is the open limit, until it is reached or faulted
+            // (with the loops unknown, the limit counts as not reached).
+            let reached = self.signals.is_some_and(|s| s.open_limit);
+            return (self.state == LaneState::HeldOpen && !self.held_fault_raised && !reached)
+                .then_some(limit);
+        }
+        // Loops and limits unknown: a tick moves nothing; the next read steps the machine.
+        let s = self.signals?;
         match self.state {
-            LaneState::Opening | LaneState::Closing => Some(self.since + self.config.limit_timeout),
-            LaneState::HeldOpen if !self.held_fault_raised => {
-                Some(self.since + self.config.limit_timeout)
+            // `settle` left these only while the limit is not reached.
+            LaneState::Opening | LaneState::Closing => Some(limit),
+            // A vehicle on a loop postpones the close until a sample without it.
+            LaneState::ClosePending if !s.presence && !s.safety => {
+                Some(self.since + self.config.close_delay)
             }
-            LaneState::ClosePending => Some(self.since + self.config.close_delay),
             _ => None,
         }
     }

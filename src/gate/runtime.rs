@@ -637,6 +637,10 @@ struct Pending {
     record: DecisionRecord,
 }
 
+/// How long a lane waits before ticking again when its machine hands back a deadline already
+/// due without changing state (which it must not): one input poll.
+const RETICK_FLOOR: Duration = Duration::from_millis(50);
+
 struct LaneTask {
     number: LaneId,
     config: LaneConfig,
@@ -664,14 +668,10 @@ impl LaneTask {
         status: watch::Sender<LaneStatus>,
         io: mpsc::UnboundedSender<BarrierCommand>,
     ) -> LaneTask {
-        let direction = match config.direction {
-            LaneDirection::Exit => Direction::Exit,
-            _ => Direction::Entry,
-        };
-        let mut lane_config = crate::gate::lane::LaneConfig::new(direction);
-        lane_config.close_delay = Duration::from_millis(config.close_delay_ms);
-        lane_config.limit_timeout = Duration::from_millis(config.arm_timeout_ms);
-        let mut machine = Lane::new(lane_config);
+        let mut machine = Lane::new(crate::gate::lane::LaneConfig {
+            close_delay: Duration::from_millis(config.close_delay_ms),
+            limit_timeout: Duration::from_millis(config.arm_timeout_ms),
+        });
         let epoch = Instant::now();
         if mode != Mode::Normal {
             let _ = machine.step(Duration::ZERO, LaneInput::SetMode(mode));
@@ -714,7 +714,9 @@ impl LaneTask {
                 Some(command) = commands.recv() => self.on_command(command).await,
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() => {
                     self.deadline = None;
+                    let before = self.machine.state();
                     self.step(LaneInput::Tick, "auto", Vec::new()).await;
+                    self.never_spin(before);
                 }
                 Some(report) = io_reports.recv() => self.on_io(report).await,
             }
@@ -723,6 +725,21 @@ impl LaneTask {
 
     fn now(&self) -> Duration {
         Instant::now().duration_since(self.epoch)
+    }
+
+    /// After a tick that left the state as it was: a deadline that is already due again would
+    /// make this loop tick at once, for ever, burning the core the other lanes need. The machine
+    /// never hands one out (`lane_machine` property tests); should it ever, the lane ticks again
+    /// after [`RETICK_FLOOR`] instead, and says so.
+    fn never_spin(&mut self, before: LaneState) {
+        let now = Instant::now();
+        if let Some(deadline) = self.deadline
+            && deadline <= now
+            && self.machine.state() == before
+        {
+            tracing::error!(lane = %self.config.id, state = ?before, "the lane machine handed back a deadline already due; ticking again later");
+            self.deadline = Some(now + RETICK_FLOOR);
+        }
     }
 
     /// Commits `bodies` in one commit. A failure never stops the lane: the journal keeps what
@@ -831,7 +848,7 @@ impl LaneTask {
         record.epc = Some(epc.to_string());
         record.antenna = Some(read.antenna);
         record.rssi_dbm = Some(read.rssi_dbm);
-        self.decided(record).await;
+        self.decided(record, direction).await;
     }
 
     /// Runs the decision and returns its journal record; remembers a grant's effects.
@@ -895,14 +912,19 @@ impl LaneTask {
     }
 
     /// Feeds a decision to the machine and journals it with whatever the machine answers.
-    async fn decided(&mut self, mut record: DecisionRecord) {
+    async fn decided(&mut self, mut record: DecisionRecord, direction: Direction) {
         let reason = crate::domain::ReasonCode::from_code(&record.reason)
             .expect("the decision's own reason code");
         let granted = record.granted;
         let mut counted = reason;
-        let out = self
-            .machine
-            .step(self.now(), LaneInput::Decision { granted, reason });
+        let out = self.machine.step(
+            self.now(),
+            LaneInput::Decision {
+                granted,
+                reason,
+                direction,
+            },
+        );
         // A grant the lane refuses to act on (lockdown, manual only, fault) is journalled and
         // shown as the lane's denial; the permit fields still say which permit would have let
         // the vehicle in.
@@ -981,7 +1003,7 @@ impl LaneTask {
                 let out = self.machine.step(self.now(), LaneInput::Read);
                 self.handle(out, "grant", Vec::new()).await;
                 let record = self.decide(CredentialRead::Plate(plate), direction);
-                self.decided(record).await;
+                self.decided(record, direction).await;
             }
         }
     }

@@ -15,5 +15,7 @@ mod gate_lane;
 mod io_exceptions;
 mod lane_io;
 mod lane_machine;
+mod lane_modes;
 mod sim_lane;
 mod uhf_reader;
+mod wall_clock;

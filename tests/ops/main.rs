@@ -13,6 +13,7 @@ mod http;
 
 mod backup;
 mod config;
+mod cpu_budget;
 mod demo;
 mod help;
 mod metrics;

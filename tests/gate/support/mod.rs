@@ -87,7 +87,7 @@ impl Default for Timings {
 #[derive(Debug, Clone, Copy)]
 pub struct LaneSpec {
     pub id: &'static str,
-    /// `entry`, `exit` (or `two_way`, which this harness does not configure antennas for).
+    /// `entry`, `exit` or `two_way` (antenna 0 faces entries, antenna 1 exits).
     pub direction: &'static str,
 }
 
@@ -348,11 +348,16 @@ pub async fn spawn_gate_with(lanes: &[LaneSpec], options: GateOptions) -> TestGa
         toml += &format!(
             "\n[[lane]]\nid = \"{id}\"\ndirection = \"{dir}\"\nclose_delay_ms = {close}\n\
              arm_timeout_ms = {arm}\n\
-             [lane.reader]\nport = \"{rp}\"\ntag_hold_ms = {hold}\ntimeout_ms = {rt}\n\
+             [lane.reader]\nport = \"{rp}\"\ntag_hold_ms = {hold}\ntimeout_ms = {rt}\n{antennas}\
              [lane.io]\nport = \"{ip}\"\npoll_ms = {poll}\ntimeout_ms = {it}\nretries = 1\n\
              [lane.io.map]\npulse_ms = {pulse}\n",
             id = spec.id,
             dir = spec.direction,
+            antennas = if spec.direction == "two_way" {
+                "antennas = { 0 = \"entry\", 1 = \"exit\" }\n"
+            } else {
+                ""
+            },
             close = t.close_delay_ms,
             arm = t.arm_timeout_ms,
             rp = reader_link.display(),
