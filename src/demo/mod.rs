@@ -39,6 +39,14 @@ use crate::sim::uhf_reader::FieldTag;
 use crate::sim::vehicle::{Vehicle, VehicleTiming};
 use data::{Kind, Plan};
 
+/// Prints a line of the banner. A closed standard output (`gatehouse demo | head -3`) does not
+/// stop the demo: it keeps serving, and Ctrl-C stops it as usual.
+macro_rules! show {
+    ($($arg:tt)*) => {
+        let _ = crate::cli::print_line(format_args!($($arg)*));
+    };
+}
+
 /// The demo data's version; data seeded by another version is not reused.
 pub const DATA_VERSION: &str = "1";
 /// The marker file in the data directory.
@@ -116,7 +124,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     let db = Db::open_sqlite(&db_path).await?;
     let plan = Arc::new(data::plan());
     if seeded.is_none() {
-        println!("首次运行，正在生成演示数据 First run: seeding the demo campus (a few seconds)…");
+        show!("首次运行，正在生成演示数据 First run: seeding the demo campus (a few seconds)…");
         data::seed(&db, &plan)
             .await
             .context("seeding the demo data")?;
@@ -319,36 +327,39 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         sims.extend(lane_sims.into_iter().map(|(_, s)| s));
     }
 
-    println!("Gatehouse 演示 demo — running; Ctrl-C stops it.");
-    println!(
+    show!("Gatehouse 演示 demo — running; Ctrl-C stops it.");
+    show!(
         "  data:    {} (a second run reuses it; --reset starts over)",
         dir.display()
     );
-    println!(
+    show!(
         "  central: http://{central_addr} (admin API /api/v1, OpenAPI /api/v1/openapi.json, /metrics)"
     );
-    println!(
+    show!(
         "  岗亭控制台 guard console: http://{central_addr}/console · 保卫处 security office: http://{central_addr}/office"
     );
     for line in &banner {
-        println!("{line}");
+        show!("{line}");
     }
-    println!(
+    show!(
         "  pages:   http://{central_addr}/admin (管理与统计 administration: applications, bookings, \
          lists, gate modes, import/export, statistics), /console (booth), /office"
     );
-    println!("  logins (demo only):");
+    show!("  logins (demo only):");
     for login in &data::LOGINS {
         let start = match login.role {
             "guard" => "/console",
             _ => "/admin",
         };
-        println!(
+        show!(
             "    {:<9} {:<19} {} ({}) → http://{central_addr}{start}",
-            login.username, login.password, login.display_name, login.role
+            login.username,
+            login.password,
+            login.display_name,
+            login.role
         );
     }
-    println!(
+    show!(
         "  gate sync: https://127.0.0.1:{} (mutual TLS; site PKI in {})",
         sync_addr.port(),
         pki_dir.display()
@@ -376,7 +387,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         finish(tasks, gates, sims, db).await;
         return Err(why);
     }
-    println!("stopping…");
+    show!("stopping…");
     stop.cancel();
     let mut failure = None;
     while let Some(ended) = tasks.join_next().await {
@@ -390,7 +401,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     match failure {
         Some(e) => Err(e),
         None => {
-            println!("stopped.");
+            show!("stopped.");
             Ok(())
         }
     }
