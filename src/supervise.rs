@@ -328,9 +328,12 @@ mod tests {
             ended.to_string(),
             "central server panicked: fault point: accept loop"
         );
-        let ended = essential("central server", async { anyhow::bail!("address gone") }).await;
+        let ended = essential("central server", async {
+            anyhow::bail!("address gone") as anyhow::Result<()>
+        })
+        .await;
         assert_eq!(ended.to_string(), "central server failed: address gone");
-        let ended = essential("central server", async { Ok(()) }).await;
+        let ended = essential("central server", async { anyhow::Ok(()) }).await;
         assert!(matches!(ended, Ended::Returned { .. }));
     }
 }
