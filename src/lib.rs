@@ -14,6 +14,7 @@ pub mod pki;
 pub mod pool;
 pub mod serial;
 pub mod sim;
+pub mod supervise;
 pub mod sync;
 pub mod tls;
 pub mod web;

@@ -84,7 +84,7 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             }
             std::fs::rename(&partial, &to)
                 .with_context(|| format!("cannot create {}", to.display()))?;
-            println!("backed up store.db and journal.db to {}", to.display());
+            say!("backed up store.db and journal.db to {}", to.display())?;
             Ok(())
         }
         GateCommand::Run { config } => run_gate(&config).await,
@@ -96,10 +96,12 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             let input = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let summary = crate::gate::import::import(input, tz, &store).await?;
-            println!(
+            say!(
                 "imported {} permits, {} vehicles, {} tags",
-                summary.permits, summary.vehicles, summary.credentials
-            );
+                summary.permits,
+                summary.vehicles,
+                summary.credentials
+            )?;
             Ok(())
         }
         GateCommand::Events {
@@ -113,16 +115,16 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             events.reverse();
             for event in events {
                 if json {
-                    println!("{}", serde_json::to_string(&event)?);
+                    say!("{}", serde_json::to_string(&event)?)?;
                 } else {
                     let local = event.at.with_timezone(&chrono_tz::Asia::Shanghai);
-                    println!(
+                    say!(
                         "{:>8}  {}  {:<8}  {}",
                         event.seq,
                         local.format("%Y-%m-%d %H:%M:%S%.3f"),
                         event.lane,
                         serde_json::to_string(&event.body)?
-                    );
+                    )?;
                 }
             }
             Ok(())
@@ -133,31 +135,31 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             let stats = journal.stats().await;
             let (permits, vehicles, credentials) = store.counts().await?;
-            println!("gate {} {}", config.gate.id, config.gate.name);
-            println!(
+            say!("gate {} {}", config.gate.id, config.gate.name)?;
+            say!(
                 "journal: {} events stored of {} ({}%), last seq {}, acknowledged by the centre up to {}",
                 stats.stored,
                 stats.capacity,
                 stats.fill_percent(),
                 stats.last_seq,
                 stats.acked_seq
-            );
-            println!(
+            )?;
+            say!(
                 "data: version {}, {permits} permits, {vehicles} vehicles, {credentials} tags",
                 store.data_version().await?
-            );
+            )?;
             for lane in &config.lanes {
                 let mode = store
                     .lane_mode(&lane.id)
                     .await?
                     .unwrap_or_else(|| "normal".into());
-                println!("lane {}: mode {mode}", lane.id);
+                say!("lane {}: mode {mode}", lane.id)?;
             }
             match std::fs::read_to_string(config.gate.data_dir.join("status.json")) {
-                Ok(live) => println!("live: {live}"),
-                Err(_) => println!(
+                Ok(live) => say!("live: {live}")?,
+                Err(_) => say!(
                     "live: the controller has not reported (is `gatehouse gate run` running?)"
-                ),
+                )?,
             }
             Ok(())
         }
@@ -181,12 +183,24 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
     let http = crate::gate::http::bind(config.http.listen).await?;
     let handle =
         std::sync::Arc::new(crate::gate::runtime::GateHandle::start(config.clone()).await?);
+    // The listener and the sync runner are essential (crate::supervise): should one end by
+    // itself, the controller stops and exits non-zero rather than run half-dead.
+    let mut essentials = tokio::task::JoinSet::new();
     let http_stop = tokio_util::sync::CancellationToken::new();
-    let http_task = tokio::spawn(crate::gate::http::serve(
-        http,
-        crate::gate::http::local_router(handle.clone(), &config),
-        http_stop.clone(),
-    ));
+    {
+        let (router, stop) = (
+            crate::gate::http::local_router(handle.clone(), &config),
+            http_stop.clone(),
+        );
+        essentials.spawn(crate::supervise::essential(
+            "the gate's HTTP listener",
+            async move {
+                crate::gate::http::serve(http, router, stop)
+                    .await
+                    .context("serving HTTP")
+            },
+        ));
+    }
     let index = handle.shared().index();
     tracing::info!(
         gate = config.gate.id,
@@ -208,7 +222,7 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
     }
     // With `[central]`, sync with the centre beside the lanes; without, run standalone.
     let stop_sync = tokio_util::sync::CancellationToken::new();
-    let sync = match &config.central {
+    match &config.central {
         Some(central) => {
             let options = crate::sync::client::ClientOptions {
                 connect_timeout: std::time::Duration::from_millis(central.connect_timeout_ms),
@@ -224,34 +238,45 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
                 options,
             )?;
             tracing::info!(url = %central.url, "syncing with the centre");
-            Some(tokio::spawn(
-                std::sync::Arc::new(client).run(handle.clone(), stop_sync.clone()),
-            ))
+            let (handle, stop) = (handle.clone(), stop_sync.clone());
+            essentials.spawn(crate::supervise::essential("the sync runner", async move {
+                std::sync::Arc::new(client).run(handle, stop).await;
+                Ok(())
+            }));
         }
-        None => {
-            tracing::info!("no [central] configured: running standalone");
-            None
+        None => tracing::info!("no [central] configured: running standalone"),
+    }
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    // Why the controller stops: a signal (None), or a lane or essential task that ended.
+    let failure = loop {
+        tokio::select! {
+            _ = signals.recv() => break None,
+            _ = every.tick() => write_status(&handle, &status_path).await,
+            why = handle.lane_failure() => break Some(anyhow::anyhow!(why)),
+            Some(ended) = essentials.join_next() => break Some(match ended {
+                Ok(crate::supervise::Ended::Returned { task }) => {
+                    anyhow::anyhow!("{task} stopped unexpectedly")
+                }
+                Ok(ended) => ended.into(),
+                Err(e) => e.into(),
+            }),
         }
     };
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = signals.recv() => break,
-            _ = every.tick() => write_status(&handle, &status_path).await,
-        }
+    match &failure {
+        None => tracing::info!("shutting down"),
+        Some(why) => tracing::error!(error = %format!("{why:#}"), "stopping the gate controller"),
     }
-    tracing::info!("shutting down");
     http_stop.cancel();
-    let _ = http_task.await;
     stop_sync.cancel();
-    if let Some(sync) = sync {
-        sync.await.context("the sync runner panicked")?;
-    }
+    while essentials.join_next().await.is_some() {}
     match std::sync::Arc::try_unwrap(handle) {
         Ok(handle) => handle.shutdown().await,
         Err(_) => anyhow::bail!("the gate is still shared after the sync runner stopped"),
     }
-    Ok(())
+    match failure {
+        None => Ok(()),
+        Some(why) => Err(why),
+    }
 }
 
 /// `gatehouse gate hash-password`: one line from standard input, checked like an operator's
@@ -287,7 +312,7 @@ async fn hash_password() -> anyhow::Result<()> {
         crate::central::api::auth::hash_password_blocking(&password)
     })
     .await?;
-    println!("{hash}");
+    say!("{hash}")?;
     Ok(())
 }
 

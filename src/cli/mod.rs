@@ -6,6 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `println!` for commands: a closed standard output (`gatehouse gate events | head -1`) ends
+/// the command quietly through `?` ([`StdoutClosed`]) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod gate;
 mod pki;
@@ -36,6 +44,24 @@ impl StopSignals {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
+    }
+}
+
+/// Standard output was closed by the reader (a pipe into `head`): the command has nothing more
+/// to do and ends quietly with exit status 0, as a command killed by SIGPIPE would in a shell
+/// that ignores it. (Rust ignores SIGPIPE, so a write to a closed pipe is an error, and
+/// `println!` panics on it.)
+#[derive(Debug, thiserror::Error)]
+#[error("standard output is closed")]
+pub struct StdoutClosed;
+
+/// Writes one line to standard output; a closed pipe is [`StdoutClosed`].
+pub fn print_line(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
     }
 }
 
@@ -101,6 +127,7 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(|cause| cause.is::<StdoutClosed>()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes, joined.
             eprintln!("gatehouse: {e:#}");

@@ -55,8 +55,7 @@ pub(super) enum PkiCommand {
 pub(super) async fn run(cmd: PkiCommand) -> anyhow::Result<()> {
     // Key generation and file writes are quick, blocking work: run them off the async threads.
     let (what, issued) = tokio::task::spawn_blocking(move || run_blocking(cmd)).await??;
-    print_issued(what, &issued);
-    Ok(())
+    print_issued(what, &issued)
 }
 
 fn run_blocking(cmd: PkiCommand) -> anyhow::Result<(&'static str, Issued)> {
@@ -97,18 +96,19 @@ fn hint(e: PkiError, dir: &Path) -> anyhow::Error {
     }
 }
 
-fn print_issued(what: &str, issued: &Issued) {
-    println!("{what}");
-    println!("  certificate: {}", issued.paths.cert.display());
-    println!("  key:         {} (mode 0600)", issued.paths.key.display());
-    println!("  subject:     {}", issued.subject);
+fn print_issued(what: &str, issued: &Issued) -> anyhow::Result<()> {
+    say!("{what}")?;
+    say!("  certificate: {}", issued.paths.cert.display())?;
+    say!("  key:         {} (mode 0600)", issued.paths.key.display())?;
+    say!("  subject:     {}", issued.subject)?;
     if !issued.names.is_empty() {
-        println!("  names:       {}", issued.names.join(", "));
+        say!("  names:       {}", issued.names.join(", "))?;
     }
-    println!(
+    say!(
         "  valid:       {} to {}",
         issued.not_before.format("%Y-%m-%d %H:%M:%S UTC"),
         issued.not_after.format("%Y-%m-%d %H:%M:%S UTC")
-    );
-    println!("  SHA-256:     {}", issued.sha256_fingerprint);
+    )?;
+    say!("  SHA-256:     {}", issued.sha256_fingerprint)?;
+    Ok(())
 }

@@ -70,7 +70,7 @@ pub(super) async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
         ServerCommand::Backup { config, to } => {
             let db = sqlite_file(&ServerConfig::load(&config)?)?;
             crate::backup::backup(&db, &to).await?;
-            println!("backed up {} to {}", db.display(), to.display());
+            say!("backed up {} to {}", db.display(), to.display())?;
             Ok(())
         }
         ServerCommand::Restore { config, from } => restore(&config, &from).await,
@@ -113,13 +113,13 @@ async fn restore(path: &Path, from: &Path) -> anyhow::Result<()> {
         .unwrap_or(0);
     let aside = crate::backup::restore(from, &db, known).await?;
     match aside {
-        Some(old) => println!(
+        Some(old) => say!(
             "restored {} from {}; the previous database is kept as {}",
             db.display(),
             from.display(),
             old.display()
-        ),
-        None => println!("restored {} from {}", db.display(), from.display()),
+        )?,
+        None => say!("restored {} from {}", db.display(), from.display())?,
     }
     Ok(())
 }
@@ -162,18 +162,49 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     state.secure_cookies = config.server.secure_cookies;
     state.auth = std::sync::Arc::new(config.auth_settings());
     state.retention = config.retention;
-    // The daily purge of passage events past the kept days; ends with the process.
-    let purge = tokio::spawn(crate::central::retention::run_daily(
-        db.clone(),
-        config.retention,
-    ));
-    // The alarm webhook's deliveries: retried until delivered or given up (durable: the
-    // queue is in the database). Ends with the process.
-    let deliveries = tokio::spawn(crate::central::alarms::run_deliveries(
-        db.clone(),
-        state.live.clone(),
-        tokio_util::sync::CancellationToken::new(),
-    ));
+    let stop = tokio_util::sync::CancellationToken::new();
+    // The daily purge of passage events past the kept days; made anew should it panic.
+    let purge = {
+        let (db, retention, stop) = (db.clone(), config.retention, stop.clone());
+        tokio::spawn(async move {
+            crate::supervise::restarting(
+                "passage event purge",
+                stop.clone(),
+                crate::supervise::Backoff::default(),
+                move || {
+                    let (db, stop) = (db.clone(), stop.clone());
+                    async move {
+                        tokio::select! {
+                            () = crate::central::retention::run_daily(db, retention) => {}
+                            _ = stop.cancelled() => {}
+                        }
+                        Ok(())
+                    }
+                },
+            )
+            .await
+        })
+    };
+    // The alarm webhook's deliveries: retried until delivered or given up (durable: the queue
+    // is in the database); made anew should it panic.
+    let deliveries = {
+        let (db, live, stop) = (db.clone(), state.live.clone(), stop.clone());
+        tokio::spawn(async move {
+            crate::supervise::restarting(
+                "alarm webhook deliveries",
+                stop.clone(),
+                crate::supervise::Backoff::default(),
+                move || {
+                    let (db, live, stop) = (db.clone(), live.clone(), stop.clone());
+                    async move {
+                        crate::central::alarms::run_deliveries(db, live, stop).await;
+                        Ok(())
+                    }
+                },
+            )
+            .await
+        })
+    };
     tracing::info!(
         listen = %listener.local_addr()?,
         database = ?db.kind(),
@@ -182,8 +213,8 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     if operators::count(&db).await? == 0 {
         tracing::warn!("no operator exists yet: run `gatehouse server create-admin`");
     }
-    // The gates' sync port: mutual TLS, a gate's identity from its certificate only.
-    let stop = tokio_util::sync::CancellationToken::new();
+    // The gates' sync port: mutual TLS, a gate's identity from its certificate only. Essential
+    // (crate::supervise): should it end by itself, the server stops and exits non-zero.
     let sync_task = match sync_tls {
         Some((tls, sync_listener)) => {
             tracing::info!(listen = %sync_listener.local_addr()?, "gate sync port (mutual TLS)");
@@ -197,36 +228,74 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
             let check =
                 std::sync::Arc::new(crate::central::gate_auth::DbGateCheck::new(db.clone()));
             let stop = stop.clone();
-            Some(tokio::spawn(async move {
-                crate::tls::serve_mtls(sync_listener, tls, router, check, stop.cancelled_owned())
-                    .await
-            }))
+            Some(tokio::spawn(crate::supervise::essential(
+                "the sync port",
+                async move {
+                    crate::tls::serve_mtls(
+                        sync_listener,
+                        tls,
+                        router,
+                        check,
+                        stop.cancelled_owned(),
+                    )
+                    .await;
+                    Ok(())
+                },
+            )))
         }
         None => {
             tracing::warn!("no [sync] section: gates cannot sync with this server");
             None
         }
     };
+    // Stop on a signal, or when the sync port ended by itself (then exit non-zero).
+    let sync_failure = std::sync::Arc::new(std::sync::Mutex::new(None));
     let shutdown = {
-        let stop = stop.clone();
+        let (stop, sync_failure) = (stop.clone(), sync_failure.clone());
         async move {
-            signals.recv().await;
+            let ended = match sync_task {
+                None => {
+                    signals.recv().await;
+                    None
+                }
+                Some(mut task) => tokio::select! {
+                    () = signals.recv() => {
+                        // The sync port stops first (its gates see it close), then the API.
+                        stop.cancel();
+                        let _ = (&mut task).await;
+                        None
+                    }
+                    ended = &mut task => Some(ended),
+                },
+            };
+            if let Some(ended) = ended {
+                let why = match ended {
+                    Ok(crate::supervise::Ended::Returned { task }) => {
+                        anyhow::anyhow!("{task} stopped unexpectedly")
+                    }
+                    Ok(ended) => ended.into(),
+                    Err(e) => anyhow::Error::from(e),
+                };
+                tracing::error!(error = %format!("{why:#}"), "stopping the central server");
+                *sync_failure.lock().expect("sync failure slot") = Some(why);
+            }
             stop.cancel();
         }
     };
-    axum::serve(
+    let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
     stop.cancel();
-    if let Some(task) = sync_task {
-        let _ = task.await;
-    }
-    purge.abort();
-    deliveries.abort();
+    let _ = purge.await;
+    let _ = deliveries.await;
     db.close().await;
+    served?;
+    if let Some(why) = sync_failure.lock().expect("sync failure slot").take() {
+        return Err(why);
+    }
     tracing::info!("central server stopped");
     Ok(())
 }
@@ -279,7 +348,7 @@ async fn create_admin(path: &Path, username: String, display_name: String) -> an
         }
         other => other.into(),
     })?;
-    println!("administrator {} created (id {})", op.username, op.id);
+    say!("administrator {} created (id {})", op.username, op.id)?;
     db.close().await;
     Ok(())
 }

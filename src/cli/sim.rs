@@ -108,10 +108,10 @@ async fn run_reader(
     }
     let port = ServedPort::reader(reader, &args.link, DEFAULT_REPLUG_DELAY)
         .with_context(|| format!("cannot create the reader's port at {}", args.link.display()))?;
-    println!(
+    say!(
         "reader emulator on {} (Ctrl-C to stop)",
         port.link().display()
-    );
+    )?;
     let signal = ctrl_c.await;
     port.shutdown().await;
     signal.context("listening for Ctrl-C")
@@ -132,10 +132,10 @@ async fn run_io(
                 args.link.display()
             )
         })?;
-    println!(
+    say!(
         "lane I/O module emulator on {} (Ctrl-C to stop)",
         port.link().display()
-    );
+    )?;
     let signal = ctrl_c.await;
     port.shutdown().await;
     signal.context("listening for Ctrl-C")
@@ -154,11 +154,11 @@ async fn run_lane(
     traffic.timing.patience = Duration::from_millis(args.patience_ms);
 
     let lane = SimLane::start(config)?;
-    println!(
+    say!(
         "lane: reader on {}, I/O module on {} (Ctrl-C to stop)",
         lane.reader_port().link().display(),
         lane.io_port().link().display()
-    );
+    )?;
     let signal = if args.vehicles == Some(0) {
         ctrl_c.await
     } else {
@@ -183,11 +183,12 @@ async fn run_lane(
                         .as_secs_f64()
                 ),
             };
-            println!("vehicle {} ({who}): {line}", report.index + 1);
+            // A closed standard output shows at the tally, which ends the command.
+            let _ = say!("vehicle {} ({who}): {line}", report.index + 1);
         });
         tokio::select! {
             tally = vehicles => {
-                println!("{} passed, {} gave up", tally.passed, tally.gave_up);
+                say!("{} passed, {} gave up", tally.passed, tally.gave_up)?;
                 Ok(())
             }
             signal = ctrl_c => signal,

@@ -27,6 +27,8 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::supervise::{Backoff, Ended, essential, restarting};
+
 use crate::central::api::{AppState, app};
 use crate::central::db::Db;
 use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
@@ -36,6 +38,14 @@ use crate::sim::lane::{SimLane, SimLaneConfig};
 use crate::sim::uhf_reader::FieldTag;
 use crate::sim::vehicle::{Vehicle, VehicleTiming};
 use data::{Kind, Plan};
+
+/// Prints a line of the banner. A closed standard output (`gatehouse demo | head -3`) does not
+/// stop the demo: it keeps serving, and Ctrl-C stops it as usual.
+macro_rules! show {
+    ($($arg:tt)*) => {
+        let _ = crate::cli::print_line(format_args!($($arg)*));
+    };
+}
 
 /// The demo data's version; data seeded by another version is not reused.
 pub const DATA_VERSION: &str = "1";
@@ -114,7 +124,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     let db = Db::open_sqlite(&db_path).await?;
     let plan = Arc::new(data::plan());
     if seeded.is_none() {
-        println!("首次运行，正在生成演示数据 First run: seeding the demo campus (a few seconds)…");
+        show!("首次运行，正在生成演示数据 First run: seeding the demo campus (a few seconds)…");
         data::seed(&db, &plan)
             .await
             .context("seeding the demo data")?;
@@ -124,16 +134,18 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
 
     let stop = CancellationToken::new();
     let state = AppState::new(db.clone());
-    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    // Every task is supervised (crate::supervise): a listener that ends stops the demo with one
+    // line saying which and why; the traffic is made anew after a panic or an error.
+    let mut tasks: JoinSet<Ended> = JoinSet::new();
     {
         let stop = stop.clone();
         let router = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        tasks.spawn(async move {
+        tasks.spawn(essential("the central server", async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await
-                .context("central server")
-        });
+                .context("serving HTTP")
+        }));
     }
 
     {
@@ -163,10 +175,10 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         let router = crate::sync::server::router(state.clone(), None);
         let check = Arc::new(crate::central::gate_auth::DbGateCheck::new(db.clone()));
         let stop = stop.clone();
-        tasks.spawn(async move {
+        tasks.spawn(essential("the sync port", async move {
             crate::tls::serve_mtls(sync_listener, tls, router, check, stop.cancelled_owned()).await;
             Ok(())
-        });
+        }));
     }
 
     let mut gates = Vec::new();
@@ -245,11 +257,14 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         let local = crate::gate::http::local_router(handle.clone(), &config);
         {
             let stop = stop.clone();
-            tasks.spawn(async move {
-                crate::gate::http::serve(http, local, stop)
-                    .await
-                    .context("gate http")
-            });
+            tasks.spawn(essential(
+                format!("gate {gate_no}'s HTTP listener"),
+                async move {
+                    crate::gate::http::serve(http, local, stop)
+                        .await
+                        .context("serving HTTP")
+                },
+            ));
         }
         {
             let central = config.central.as_ref().expect("written above");
@@ -261,10 +276,15 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
                 crate::sync::client::ClientOptions::default(),
             )?);
             let (handle, stop) = (handle.clone(), stop.clone());
-            tasks.spawn(async move {
-                client.run(handle, stop).await;
-                Ok(())
-            });
+            // The runner supervises its own directions; should it end by itself, the gate
+            // would stop syncing without a word, so it stops the demo instead.
+            tasks.spawn(essential(
+                format!("gate {gate_no}'s sync runner"),
+                async move {
+                    client.run(handle, stop).await;
+                    Ok(())
+                },
+            ));
         }
         banner.insert(
             banner.len() - lane_sims.len(),
@@ -275,79 +295,114 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         );
         let inside = Arc::new(Mutex::new(HashSet::new()));
         for (n, (lane, sim)) in lane_sims.iter().enumerate() {
-            tasks.spawn(traffic(
+            let (sim, handle, plan, inside, stop) = (
                 sim.clone(),
                 handle.clone(),
-                lane.key,
-                lane.direction,
-                gate_no,
                 plan.clone(),
                 inside.clone(),
-                options.every,
-                (gate_no as u64) << 8 | n as u64,
                 stop.clone(),
-            ));
+            );
+            let (key, direction, every) = (lane.key, lane.direction, options.every);
+            let mut run = 0u64;
+            tasks.spawn(async move {
+                restarting(
+                    "demo traffic",
+                    stop.clone(),
+                    Backoff::default(),
+                    move || {
+                        run += 1;
+                        traffic(
+                            sim.clone(),
+                            handle.clone(),
+                            key,
+                            direction,
+                            gate_no,
+                            plan.clone(),
+                            inside.clone(),
+                            every,
+                            // Another run, other dice.
+                            (gate_no as u64) << 8 | n as u64 | run << 16,
+                            stop.clone(),
+                        )
+                    },
+                )
+                .await;
+                Ended::Returned {
+                    task: format!("the traffic of gate {gate_no} lane {key}"),
+                }
+            });
         }
         gates.push(handle);
         sims.extend(lane_sims.into_iter().map(|(_, s)| s));
     }
 
-    println!("Gatehouse 演示 demo — running; Ctrl-C stops it.");
-    println!(
+    show!("Gatehouse 演示 demo — running; Ctrl-C stops it.");
+    show!(
         "  data:    {} (a second run reuses it; --reset starts over)",
         dir.display()
     );
-    println!(
+    show!(
         "  central: http://{central_addr} (admin API /api/v1, OpenAPI /api/v1/openapi.json, /metrics)"
     );
-    println!(
+    show!(
         "  岗亭控制台 guard console: http://{central_addr}/console · 保卫处 security office: http://{central_addr}/office"
     );
     for line in &banner {
-        println!("{line}");
+        show!("{line}");
     }
-    println!(
+    show!(
         "  pages:   http://{central_addr}/admin (管理与统计 administration: applications, bookings, \
          lists, gate modes, import/export, statistics), /console (booth), /office"
     );
-    println!("  logins (demo only):");
+    show!("  logins (demo only):");
     for login in &data::LOGINS {
         let start = match login.role {
             "guard" => "/console",
             _ => "/admin",
         };
-        println!(
+        show!(
             "    {:<9} {:<19} {} ({}) → http://{central_addr}{start}",
-            login.username, login.password, login.display_name, login.role
+            login.username,
+            login.password,
+            login.display_name,
+            login.role
         );
     }
-    println!(
+    show!(
         "  gate sync: https://127.0.0.1:{} (mutual TLS; site PKI in {})",
         sync_addr.port(),
         pki_dir.display()
     );
 
-    tokio::select! {
-        () = shutdown => {}
-        Some(ended) = tasks.join_next() => {
-            // A task ended on its own: that is a failure; stop the rest and report it.
-            stop.cancel();
-            let why = match ended {
-                Ok(Ok(())) => anyhow::anyhow!("a demo task ended unexpectedly"),
-                Ok(Err(e)) => e,
+    // Why the demo stops: Ctrl-C (None), or a task or lane that ended by itself.
+    let failure = {
+        let watched = gates.clone();
+        let lane_failure = async move {
+            let failures = watched.iter().map(|g| Box::pin(g.lane_failure()));
+            futures::future::select_all(failures).await.0
+        };
+        tokio::select! {
+            () = shutdown => None,
+            Some(ended) = tasks.join_next() => Some(match ended {
+                Ok(Ended::Returned { task }) => anyhow::anyhow!("{task} stopped unexpectedly"),
+                Ok(ended) => ended.into(),
                 Err(e) => e.into(),
-            };
-            finish(tasks, gates, sims, db).await;
-            return Err(why);
+            }),
+            why = lane_failure => Some(anyhow::anyhow!(why)),
         }
+    };
+    if let Some(why) = failure {
+        stop.cancel();
+        finish(tasks, gates, sims, db).await;
+        return Err(why);
     }
-    println!("stopping…");
+    show!("stopping…");
     stop.cancel();
     let mut failure = None;
     while let Some(ended) = tasks.join_next().await {
         match ended {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = Some(e),
+            Ok(Ended::Returned { .. }) => {}
+            Ok(ended) => failure = Some(ended.into()),
             Err(e) => failure = Some(e.into()),
         }
     }
@@ -355,7 +410,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     match failure {
         Some(e) => Err(e),
         None => {
-            println!("stopped.");
+            show!("stopped.");
             Ok(())
         }
     }
@@ -363,7 +418,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
 
 /// Waits for the remaining tasks, then stops the gates, the simulators and the database.
 async fn finish(
-    mut tasks: JoinSet<anyhow::Result<()>>,
+    mut tasks: JoinSet<Ended>,
     gates: Vec<Arc<GateHandle>>,
     sims: Vec<Arc<SimLane>>,
     db: Db,
@@ -413,8 +468,18 @@ impl Dice {
 
 /// What the next vehicle at a lane is.
 enum Arrival {
-    Tag { vehicle: usize, epc: Vec<u8> },
-    Visitor { plate: String },
+    /// A vehicle of the plan (an index into `Plan::vehicles`) with its tag.
+    Tag {
+        vehicle: usize,
+        epc: Vec<u8>,
+    },
+    /// A tag nobody registered: no vehicle of the plan, so never counted inside.
+    Unregistered {
+        epc: Vec<u8>,
+    },
+    Visitor {
+        plate: String,
+    },
     Fault,
 }
 
@@ -456,7 +521,7 @@ async fn traffic(
         let antenna = u8::from(direction == Direction::Exit && lane_direction == "two_way");
         let drive = async {
             match &arrival {
-                Arrival::Tag { vehicle: _, epc } => {
+                Arrival::Tag { epc, .. } | Arrival::Unregistered { epc } => {
                     let tag = FieldTag::new(epc.clone(), antenna, -50);
                     let vehicle = Vehicle::tagged(tag)?.with_timing(timing);
                     Ok::<_, anyhow::Error>(sim.drive(&vehicle).await.passed())
@@ -495,20 +560,30 @@ async fn traffic(
             _ = stop.cancelled() => return Ok(()),
             passed = drive => passed?,
         };
-        if let (Arrival::Tag { vehicle, .. }, true) = (&arrival, passed) {
-            let mut inside = inside.lock().expect("inside set");
-            if direction == Direction::Entry {
-                inside.insert(*vehicle);
-            } else {
-                inside.remove(vehicle);
-            }
-        }
+        after_passage(&inside, &arrival, direction, passed);
         // A minimum headway of a second, the rest random around `every`.
         let ms = every.as_millis() as u64;
         let gap = Duration::from_millis(1000 + dice.roll(ms.max(1)));
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(gap) => {}
+        }
+    }
+}
+
+/// Keeps the demo's idea of who is inside up to date after a vehicle drove (or backed out).
+fn after_passage(
+    inside: &Mutex<HashSet<usize>>,
+    arrival: &Arrival,
+    direction: Direction,
+    passed: bool,
+) {
+    if let (Arrival::Tag { vehicle, .. }, true) = (arrival, passed) {
+        let mut inside = inside.lock().expect("inside set");
+        if direction == Direction::Entry {
+            inside.insert(*vehicle);
+        } else {
+            inside.remove(vehicle);
         }
     }
 }
@@ -529,7 +604,10 @@ fn choose(
         vehicle: i,
         epc: hex::decode(&plan.vehicles[i].epc).expect("planned EPCs are hex"),
     };
-    let now_inside: Vec<usize> = inside.lock().expect("inside set").iter().copied().collect();
+    let inside_set = inside.lock().expect("inside set").clone();
+    // Sorted: the same dice give the same choice (a HashSet's order differs per process).
+    let mut now_inside: Vec<usize> = inside_set.iter().copied().collect();
+    now_inside.sort_unstable();
     let roll = dice.roll(100);
     match roll {
         // Regular holders: in from outside, out from inside.
@@ -537,12 +615,14 @@ fn choose(
             if direction == Direction::Exit && !now_inside.is_empty() {
                 return tag(now_inside[dice.roll(now_inside.len() as u64) as usize]);
             }
-            loop {
-                let i = of_kind(dice, Kind::Regular);
-                if !now_inside.contains(&i) {
-                    return tag(i);
-                }
+            // A regular holder who is outside (drawn from those, so no loop waits for one).
+            let outside: Vec<usize> = (0..plan.vehicles.len())
+                .filter(|i| plan.vehicles[*i].kind == Kind::Regular && !inside_set.contains(i))
+                .collect();
+            if outside.is_empty() {
+                return tag(of_kind(dice, Kind::NoPermit));
             }
+            tag(outside[dice.roll(outside.len() as u64) as usize])
         }
         52..=56 => tag(of_kind(dice, Kind::NoPermit)),
         57..=61 => tag(of_kind(dice, Kind::Expired)),
@@ -558,8 +638,7 @@ fn choose(
             tag(now_inside[dice.roll(now_inside.len() as u64) as usize])
         }
         // A tag nobody registered.
-        81..=86 => Arrival::Tag {
-            vehicle: usize::MAX,
+        81..=86 => Arrival::Unregistered {
             epc: {
                 let mut epc = hex::decode("E2801160600002FF00000000").expect("hex");
                 epc[11] = dice.roll(256) as u8;
@@ -598,4 +677,49 @@ fn ensure_pki(dir: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every vehicle let through on entry (a guard opening by hand, a lane locked open), an
+    /// unregistered tag among them, then they try to leave: the traffic generator keeps
+    /// choosing vehicles of the plan and never panics.
+    #[test]
+    fn vehicles_let_through_by_hand_including_unknown_tags_never_crash_the_traffic() {
+        let plan = data::plan();
+        let inside = Mutex::new(HashSet::new());
+        let mut dice = Dice(7);
+        for _ in 0..300 {
+            let arrival = choose(&mut dice, &plan, &inside, Direction::Entry);
+            after_passage(&inside, &arrival, Direction::Entry, true);
+        }
+        // They all try to leave (and are held at the exit, so the set stays as it is).
+        for _ in 0..3000 {
+            let arrival = choose(&mut dice, &plan, &inside, Direction::Exit);
+            after_passage(&inside, &arrival, Direction::Exit, false);
+        }
+    }
+
+    /// With every regular holder inside, an entry still gets a vehicle at once (it used to
+    /// draw regular holders until it found one outside: forever).
+    #[test]
+    fn an_entry_with_every_regular_holder_inside_chooses_without_spinning() {
+        let plan = data::plan();
+        let inside: HashSet<usize> = (0..plan.vehicles.len())
+            .filter(|i| plan.vehicles[*i].kind == Kind::Regular)
+            .collect();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let inside = Mutex::new(inside);
+            let mut dice = Dice(11);
+            for _ in 0..200 {
+                let _ = choose(&mut dice, &plan, &inside, Direction::Entry);
+            }
+            let _ = done_tx.send(());
+        });
+        done.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("200 entries chosen within 30 s");
+    }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use firmware_protocols::lane_io::{LaneCoil, LaneInputs, LaneIoMap};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_modbus::client::{Context, Reader, Writer};
+use tokio_modbus::client::Context;
 use tokio_modbus::{ExceptionCode, Slave};
 
 use crate::gate::config::{IoConfig, Parity};
@@ -103,27 +103,69 @@ impl IoLink {
 
     /// Reads every mapped input in one request.
     pub async fn read_inputs(&mut self) -> Result<LaneInputs, IoError> {
+        use tokio_modbus::client::Client as _;
+        use tokio_modbus::{Request, Response};
         let span = self.map.input_span();
-        let bits = flatten(
+        // Through `call`, like `write_coil`: a short answer is a protocol error, where
+        // tokio-modbus's `read_discrete_inputs` would `debug_assert` (panic) on it.
+        let response = flatten(
             tokio::time::timeout(
                 self.timeout,
-                self.ctx.read_discrete_inputs(span.start, span.count),
+                self.ctx
+                    .call(Request::ReadDiscreteInputs(span.start, span.count)),
             )
             .await
             .map_err(|_| IoError::Timeout(self.timeout))?,
         )?;
+        let bits = match response {
+            Response::ReadDiscreteInputs(mut bits) if bits.len() >= usize::from(span.count) => {
+                bits.truncate(usize::from(span.count));
+                bits
+            }
+            other => {
+                return Err(IoError::Protocol(format!(
+                    "read {} inputs, got {other:?}",
+                    span.count
+                )));
+            }
+        };
         self.map
             .inputs_from_bits(span.start, &bits)
             .map_err(|e| IoError::Protocol(e.to_string()))
     }
 
     /// Sets one coil on or off.
+    ///
+    /// The module echoes the coil and value it wrote; an echo of another coil is a late answer
+    /// to an earlier request (one that timed out, its answer arriving after the port was
+    /// cleared): a protocol error, so the caller reconnects and retries. (tokio-modbus's
+    /// `write_single_coil` only `debug_assert`s the echo — a panic that ended the lane's thread
+    /// in debug builds — so the request goes through `call` and the echo is checked here.)
     pub async fn write_coil(&mut self, coil: LaneCoil, on: bool) -> Result<(), IoError> {
+        use tokio_modbus::client::Client as _;
+        use tokio_modbus::{Request, Response};
         let address = self.map.coil_address(coil);
-        tokio::time::timeout(self.timeout, self.ctx.write_single_coil(address, on))
-            .await
-            .map_err(|_| IoError::Timeout(self.timeout))
-            .and_then(flatten)
+        let response = tokio::time::timeout(
+            self.timeout,
+            self.ctx.call(Request::WriteSingleCoil(address, on)),
+        )
+        .await
+        .map_err(|_| IoError::Timeout(self.timeout))
+        .and_then(flatten)?;
+        match response {
+            Response::WriteSingleCoil(echo_address, echo_on)
+                if echo_address == address && echo_on == on =>
+            {
+                Ok(())
+            }
+            Response::WriteSingleCoil(echo_address, echo_on) => Err(IoError::Protocol(format!(
+                "wrote coil {address} = {on}, the echo says coil {echo_address} = {echo_on} \
+                 (a late answer to an earlier request)"
+            ))),
+            other => Err(IoError::Protocol(format!(
+                "wrote coil {address}, got {other:?}"
+            ))),
+        }
     }
 
     /// Releases the OPEN and CLOSE contacts. Run at start: a controller killed in the middle of
@@ -163,5 +205,62 @@ fn flatten<T>(result: tokio_modbus::Result<T>) -> Result<T, IoError> {
         Ok(Err(code)) => Err(IoError::Exception(code)),
         Err(tokio_modbus::Error::Transport(e)) => Err(IoError::Transport(e)),
         Err(tokio_modbus::Error::Protocol(e)) => Err(IoError::Protocol(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A write-single-coil echo (function 0x05) for `address`, with its CRC.
+    fn echo(address: u16, on: bool) -> Vec<u8> {
+        let mut frame = vec![1, 0x05];
+        frame.extend_from_slice(&address.to_be_bytes());
+        frame.extend_from_slice(if on { &[0xFF, 0x00] } else { &[0x00, 0x00] });
+        let crc = firmware_protocols::checksum::crc16_modbus(&frame);
+        frame.extend_from_slice(&crc.to_le_bytes());
+        frame
+    }
+
+    #[tokio::test]
+    async fn a_late_echo_of_another_coil_is_a_protocol_error_that_reconnects_not_a_panic() {
+        let (ours, mut module) = tokio::io::duplex(256);
+        let map = LaneIoMap::default();
+        let mut link = IoLink::attach(ours, map, Duration::from_secs(5));
+        let asked = map.coil_address(LaneCoil::Open);
+        let other = map.coil_address(LaneCoil::Close);
+        assert_ne!(asked, other);
+        let answer = tokio::spawn(async move {
+            let mut request = [0u8; 8];
+            module.read_exact(&mut request).await.unwrap();
+            // The answer to an earlier write of the other coil arrives now.
+            module.write_all(&echo(other, true)).await.unwrap();
+            module
+        });
+        let result = link.write_coil(LaneCoil::Open, false).await;
+        let _module = answer.await.unwrap();
+        let error = result.expect_err("a mismatched echo is refused");
+        assert!(
+            matches!(error, IoError::Protocol(_)) && error.needs_reconnect(),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_echo_of_the_coil_written_is_success() {
+        let (ours, mut module) = tokio::io::duplex(256);
+        let map = LaneIoMap::default();
+        let mut link = IoLink::attach(ours, map, Duration::from_secs(5));
+        let asked = map.coil_address(LaneCoil::Open);
+        let answer = tokio::spawn(async move {
+            let mut request = [0u8; 8];
+            module.read_exact(&mut request).await.unwrap();
+            module.write_all(&echo(asked, true)).await.unwrap();
+            module
+        });
+        link.write_coil(LaneCoil::Open, true).await.unwrap();
+        let _module = answer.await.unwrap();
     }
 }

@@ -124,6 +124,8 @@ pub struct GateHandle {
     status: HashMap<String, watch::Receiver<LaneStatus>>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    /// Set once when a lane died (see [`GateHandle::lane_failure`]).
+    lane_failed: watch::Sender<Option<String>>,
 }
 
 /// Builds the decision index from what the store holds.
@@ -203,7 +205,25 @@ impl GateHandle {
         let mut tasks = JoinSet::new();
         let mut lanes = HashMap::new();
         let mut status = HashMap::new();
-        tasks.spawn(checkpoint_loop(shared.journal.clone(), shutdown.clone()));
+        let (lane_failed, _) = watch::channel(None);
+        {
+            let (journal, stop) = (shared.journal.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                crate::supervise::restarting(
+                    "journal checkpoint",
+                    stop.clone(),
+                    crate::supervise::Backoff::default(),
+                    move || {
+                        let (journal, stop) = (journal.clone(), stop.clone());
+                        async move {
+                            checkpoint_loop(journal, stop).await;
+                            Ok(())
+                        }
+                    },
+                )
+                .await;
+            });
+        }
         for (number, lane_config) in config.lanes.iter().enumerate() {
             let (cmd_tx, cmd_rx) = mpsc::channel(64);
             let (reader_tx, reader_rx) = mpsc::channel(256);
@@ -244,10 +264,12 @@ impl GateHandle {
             let finished = spawn_lane_thread(&lane_config.id, async move {
                 tokio::join!(io, reader, lane);
             })?;
-            tasks.spawn(async move {
-                // An error here means the lane's thread panicked; its panic has been printed.
-                let _ = finished.await;
-            });
+            tasks.spawn(watch_lane(
+                lane_config.id.clone(),
+                finished,
+                shutdown.clone(),
+                lane_failed.clone(),
+            ));
             lanes.insert(lane_config.id.clone(), cmd_tx);
             status.insert(lane_config.id.clone(), status_rx);
         }
@@ -257,7 +279,20 @@ impl GateHandle {
             status,
             shutdown,
             tasks,
+            lane_failed,
         })
+    }
+
+    /// Resolves when a lane has died — its thread panicked, or its parts ended before the gate
+    /// was stopped — with one line saying which and why. A lane is never left half-dead: the
+    /// caller stops the gate and exits non-zero (systemd's `Restart=on-failure` starts it anew).
+    pub async fn lane_failure(&self) -> String {
+        let mut failed = self.lane_failed.subscribe();
+        match failed.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            // Never: the handle holds the sender.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// The journal.
@@ -442,23 +477,37 @@ impl GateHandle {
 /// on it without a hand-off between threads (each such hop is a wake-up at the scheduler's
 /// mercy on a busy machine), and nothing else the gate does (sync, snapshots, the booth's HTTP)
 /// runs in between. The receiver resolves when the lane's parts have all stopped.
+/// A panic in any part ends the thread; the receiver then carries the panic message.
 fn spawn_lane_thread(
     lane: &str,
     parts: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<oneshot::Receiver<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .with_context(|| format!("cannot build the runtime of lane {lane}"))?;
-    let (done_tx, done_rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name(format!("lane-{lane}"))
-        .spawn(move || {
-            runtime.block_on(parts);
-            let _ = done_tx.send(());
-        })
-        .with_context(|| format!("cannot start the thread of lane {lane}"))?;
-    Ok(done_rx)
+) -> anyhow::Result<oneshot::Receiver<Result<(), String>>> {
+    crate::supervise::spawn_runtime_thread(format!("lane-{lane}"), parts)
+        .with_context(|| format!("cannot start the thread of lane {lane}"))
+}
+
+/// Waits for a lane's thread to end; an end before the gate is stopped is logged and reported
+/// through `failed` ([`GateHandle::lane_failure`]).
+async fn watch_lane(
+    lane: String,
+    finished: oneshot::Receiver<Result<(), String>>,
+    shutdown: CancellationToken,
+    failed: watch::Sender<Option<String>>,
+) {
+    let why = match finished.await {
+        Ok(Ok(())) if shutdown.is_cancelled() => return,
+        Ok(Ok(())) => "stopped unexpectedly".to_string(),
+        Ok(Err(panic)) => format!("panicked: {panic}"),
+        Err(_) => "ended without a word".to_string(),
+    };
+    tracing::error!(lane, %why, "a lane stopped; the gate controller stops with it");
+    failed.send_if_modified(|slot| {
+        let first = slot.is_none();
+        if first {
+            *slot = Some(format!("lane {lane} {why}"));
+        }
+        first
+    });
 }
 
 /// Parses a stored mode name.

@@ -534,55 +534,97 @@ impl SyncClient {
     }
 
     /// Runs every direction until `shutdown`: each step in a loop that backs off after a
-    /// failure (100 ms doubling to 5 s).
+    /// failure (100 ms doubling to 5 s). Each direction is supervised: one that panics is
+    /// logged and started anew ([`crate::supervise::restarting`]), so the gate never stops
+    /// syncing one way without a word.
     pub async fn run(self: Arc<Self>, gate: Arc<GateHandle>, shutdown: CancellationToken) {
+        use crate::supervise::{Backoff, restarting};
         let mut tasks = JoinSet::new();
         let wait = self.options.poll_wait;
-        {
-            let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-            tasks.spawn(repeat("pull", s, move || {
+        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
+        tasks.spawn(restarting(
+            "sync pull",
+            shutdown.clone(),
+            Backoff::default(),
+            move || {
                 let (c, g) = (c.clone(), g.clone());
-                async move { c.pull_once(&g, wait).await.map(|p| p != Pulled::Unchanged) }
-            }));
-        }
-        {
-            let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-            tasks.spawn(repeat("outbox", s, move || {
-                let (c, g) = (c.clone(), g.clone());
+                let s = s.clone();
                 async move {
-                    match c.sync_once(&g).await? {
-                        Outbox::Synced { .. } => Ok(true),
-                        Outbox::Empty => {
-                            tokio::time::sleep(OUTBOX_IDLE).await;
-                            Ok(false)
+                    repeat("pull", s, move || {
+                        let (c, g) = (c.clone(), g.clone());
+                        async move { c.pull_once(&g, wait).await.map(|p| p != Pulled::Unchanged) }
+                    })
+                    .await;
+                    Ok(())
+                }
+            },
+        ));
+        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
+        tasks.spawn(restarting(
+            "sync outbox",
+            shutdown.clone(),
+            Backoff::default(),
+            move || {
+                let (c, g) = (c.clone(), g.clone());
+                let s = s.clone();
+                async move {
+                    repeat("outbox", s, move || {
+                        let (c, g) = (c.clone(), g.clone());
+                        async move {
+                            match c.sync_once(&g).await? {
+                                Outbox::Synced { .. } => Ok(true),
+                                Outbox::Empty => {
+                                    tokio::time::sleep(OUTBOX_IDLE).await;
+                                    Ok(false)
+                                }
+                            }
+                        }
+                    })
+                    .await;
+                    Ok(())
+                }
+            },
+        ));
+        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
+        tasks.spawn(restarting(
+            "sync commands",
+            shutdown.clone(),
+            Backoff::default(),
+            move || {
+                let (c, g) = (c.clone(), g.clone());
+                let s = s.clone();
+                async move {
+                    repeat("commands", s, move || {
+                        let (c, g) = (c.clone(), g.clone());
+                        async move { c.commands_once(&g, wait).await.map(|n| n > 0) }
+                    })
+                    .await;
+                    Ok(())
+                }
+            },
+        ));
+        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
+        let every = self.options.health_every;
+        tasks.spawn(restarting(
+            "sync health",
+            shutdown.clone(),
+            Backoff::default(),
+            move || {
+                let (c, g, s) = (c.clone(), g.clone(), s.clone());
+                async move {
+                    loop {
+                        if let Err(e) = c.health_once(&g).await {
+                            tracing::debug!(error = %e, "health report failed");
+                        }
+                        c.enforce_offline_policy(&g).await;
+                        tokio::select! {
+                            _ = s.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(every) => {}
                         }
                     }
                 }
-            }));
-        }
-        {
-            let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-            tasks.spawn(repeat("commands", s, move || {
-                let (c, g) = (c.clone(), g.clone());
-                async move { c.commands_once(&g, wait).await.map(|n| n > 0) }
-            }));
-        }
-        {
-            let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-            let every = self.options.health_every;
-            tasks.spawn(async move {
-                loop {
-                    if let Err(e) = c.health_once(&g).await {
-                        tracing::debug!(error = %e, "health report failed");
-                    }
-                    c.enforce_offline_policy(&g).await;
-                    tokio::select! {
-                        _ = s.cancelled() => return,
-                        _ = tokio::time::sleep(every) => {}
-                    }
-                }
-            });
-        }
+            },
+        ));
         while tasks.join_next().await.is_some() {}
     }
 }

@@ -220,13 +220,44 @@ async fn publish_presence(app: AppState, heads: watch::Sender<Heads>) {
 pub fn router(app: AppState, database_url: Option<String>) -> Router {
     let (tx, heads) = watch::channel(Heads::default());
     let published = Published::default();
-    tokio::spawn(publish_presence(app.clone(), tx.clone()));
-    tokio::spawn(watch_heads(
-        app.clone(),
-        database_url,
-        published.clone(),
-        tx,
-    ));
+    // Supervised: a watcher that panics is logged and started anew, never silently gone. They
+    // end when the router is dropped (no receiver left), so the stop token is never cancelled.
+    let never = tokio_util::sync::CancellationToken::new();
+    {
+        let (app, tx) = (app.clone(), tx.clone());
+        tokio::spawn(crate::supervise::restarting(
+            "presence publisher",
+            never.clone(),
+            crate::supervise::Backoff::default(),
+            move || {
+                let (app, tx) = (app.clone(), tx.clone());
+                async move {
+                    publish_presence(app, tx).await;
+                    Ok(())
+                }
+            },
+        ));
+    }
+    {
+        let (app, published) = (app.clone(), published.clone());
+        tokio::spawn(crate::supervise::restarting(
+            "sync heads watcher",
+            never,
+            crate::supervise::Backoff::default(),
+            move || {
+                let (app, url, published, tx) = (
+                    app.clone(),
+                    database_url.clone(),
+                    published.clone(),
+                    tx.clone(),
+                );
+                async move {
+                    watch_heads(app, url, published, tx).await;
+                    Ok(())
+                }
+            },
+        ));
+    }
     let state = SyncState {
         app,
         heads,

@@ -1,7 +1,8 @@
 //! The acceptance smoke test of `gatehouse demo`: the real binary on a fresh data directory
 //! reaches a running system, passage events from every lane reach the centre's API with at
 //! least one grant and one denial at each gate, SIGINT stops it with exit status 0, and a
-//! second run reuses the data.
+//! second run reuses the data. And its soak: fast traffic with random manual opens and visitor
+//! registrations for a bounded time, after which it still serves and never panicked.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,13 +28,18 @@ struct Demo {
 
 impl Demo {
     fn start(dir: &std::path::Path) -> Demo {
+        Demo::start_every(dir, "800")
+    }
+
+    /// Starts the demo with `--every-ms every_ms`.
+    fn start_every(dir: &std::path::Path, every_ms: &str) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args([
                 "demo",
                 "--listen",
                 "127.0.0.1:0",
                 "--every-ms",
-                "800",
+                every_ms,
                 "--data-dir",
             ])
             .arg(dir.join("demo"))
@@ -189,6 +195,175 @@ async fn the_demo_runs_every_lane_grants_and_denies_at_each_gate_and_stops_clean
         "the second run reuses the data: {banner:#?}"
     );
     tokio::task::block_in_place(|| again.interrupt_and_expect_clean_exit());
+}
+
+/// How long the soak drives the demo once it runs (start-up, which seeds the data in a debug
+/// build, is not counted); with start-up and stop the test stays within 90 s here.
+const SOAK: Duration = Duration::from_secs(40);
+
+/// Logs in with a demo login and returns the bearer token.
+async fn login(addr: SocketAddr, username: &str, password: &str) -> String {
+    let r = request(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        &[("Content-Type", "application/json")],
+        &serde_json::json!({"username": username, "password": password}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{username} logs in: {}", r.body);
+    serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A small xorshift generator: random actions, reproducible from the printed seed.
+struct Dice(u64);
+
+impl Dice {
+    fn roll(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_keeps_serving_under_fast_traffic_manual_opens_and_visitor_registrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Demo::start_every(dir.path(), "20");
+    let (addr, _) = tokio::task::block_in_place(|| demo.wait_running());
+    // The gates' listeners follow the central line in the banner.
+    let mut gate_http: Vec<SocketAddr> = Vec::new();
+    while gate_http.len() < 2 {
+        let line = demo
+            .lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the banner names both gates' listeners");
+        if let Some(gate) = line.trim().strip_prefix("gate ") {
+            let listener = gate.split("http://").nth(1).unwrap();
+            gate_http.push(listener.split('/').next().unwrap().parse().unwrap());
+        }
+    }
+    let guard = login(addr, "guard", "Demo-guard-2026").await;
+    let viewer = login(addr, "viewer", "Demo-viewer-2026").await;
+    let guard_auth = format!("Bearer {guard}");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    println!("soak seed {seed}");
+    let mut dice = Dice(seed);
+    let lanes = [(1, "entry"), (1, "exit"), (2, "both")];
+    let reasons = [
+        "visitor_registered",
+        "permit_holder_without_tag",
+        "official_business",
+    ];
+    let (mut opened, mut registered) = (0, 0);
+    let started = Instant::now();
+    let mut decisions_midway = None;
+    while started.elapsed() < SOAK {
+        if let Some(status) = demo.child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default();
+            panic!("the demo died ({status}) during the soak; its log:\n{log}");
+        }
+        let (gate, lane) = lanes[dice.roll(3) as usize];
+        if dice.roll(2) == 0 {
+            // A guard opens the lane by hand from the console.
+            let body = serde_json::json!({
+                "command": "open",
+                "reason": reasons[dice.roll(3) as usize],
+            });
+            let r = request(
+                addr,
+                "POST",
+                &format!("/api/v1/console/gates/{gate}/lanes/{lane}/command"),
+                &[
+                    ("Authorization", &guard_auth),
+                    ("Content-Type", "application/json"),
+                ],
+                &body.to_string(),
+            )
+            .await;
+            // 409: the gate did not carry it out (busy, or it did not confirm in time).
+            assert!(
+                r.status == 200 || r.status == 409,
+                "a manual open on gate {gate} lane {lane}: {} {}",
+                r.status,
+                r.body
+            );
+            opened += u32::from(r.status == 200);
+        } else {
+            // A visitor registered at the booth.
+            let plate = format!("京A{:05}", dice.roll(100_000));
+            let body = serde_json::json!({
+                "gate_id": gate, "lane": lane, "plate": plate, "driver_name": "访客",
+                "driver_phone": "13812345678", "host_name": "王老师", "department": "计算机学院",
+                "purpose": "送货",
+                "expected_departure": (chrono::Utc::now() + chrono::Duration::hours(2))
+                    .with_timezone(&chrono_tz::Asia::Shanghai)
+                    .format("%Y-%m-%dT%H:%M")
+                    .to_string(),
+            });
+            let r = request(
+                addr,
+                "POST",
+                "/api/v1/visits",
+                &[
+                    ("Authorization", &guard_auth),
+                    ("Content-Type", "application/json"),
+                ],
+                &body.to_string(),
+            )
+            .await;
+            assert!(
+                r.status < 500,
+                "registering visitor {plate} at gate {gate} lane {lane}: {} {}",
+                r.status,
+                r.body
+            );
+            registered += u32::from(r.status == 201);
+        }
+        if decisions_midway.is_none() && started.elapsed() > SOAK - Duration::from_secs(15) {
+            decisions_midway = Some(total(addr, &viewer, "kind=decision").await);
+        }
+        tokio::time::sleep(Duration::from_millis(100 + dice.roll(400))).await;
+    }
+
+    // Still serving: the centre and both gates answer, and decisions kept coming in.
+    assert!(
+        demo.child.try_wait().unwrap().is_none(),
+        "the demo still runs"
+    );
+    for listener in std::iter::once(addr).chain(gate_http) {
+        let r = request(listener, "GET", "/healthz", &[], "").await;
+        assert_eq!(r.status, 200, "{listener} /healthz");
+    }
+    let midway = decisions_midway.expect("a count 15 s before the end");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = total(addr, &viewer, "kind=decision").await;
+        if now > midway {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no live decision reached the centre in the soak's last 15 s (still {now})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(opened > 0, "at least one manual open was carried out");
+    assert!(registered > 0, "at least one visitor was registered");
+    let log = std::fs::read_to_string(dir.path().join("demo.log")).unwrap();
+    assert!(
+        !log.contains("panicked"),
+        "no panic during the soak (seed {seed}); the log:\n{log}"
+    );
+    tokio::task::block_in_place(|| demo.interrupt_and_expect_clean_exit());
 }
 
 #[test]

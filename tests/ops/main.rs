@@ -12,6 +12,7 @@ mod gate_support;
 mod http;
 
 mod backup;
+mod closed_stdout;
 mod config;
 mod cpu_budget;
 mod demo;
