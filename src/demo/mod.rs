@@ -152,8 +152,22 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         // The alarm webhook's deliveries (none unless one is configured).
         let (db, live, stop) = (db.clone(), state.live.clone(), stop.clone());
         tasks.spawn(async move {
-            crate::central::alarms::run_deliveries(db, live, stop).await;
-            Ok(())
+            restarting(
+                "alarm webhook deliveries",
+                stop.clone(),
+                Backoff::default(),
+                move || {
+                    let (db, live, stop) = (db.clone(), live.clone(), stop.clone());
+                    async move {
+                        crate::central::alarms::run_deliveries(db, live, stop).await;
+                        Ok(())
+                    }
+                },
+            )
+            .await;
+            Ended::Returned {
+                task: "the alarm webhook's deliveries".to_string(),
+            }
         });
     }
 
