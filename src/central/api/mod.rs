@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod gates;
+pub mod headers;
 pub mod health;
 pub mod locks;
 pub mod operators;
@@ -85,7 +86,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole API as an axum router: routes, the OpenAPI document at `/api/v1/openapi.json`,
-/// the body limit and error localisation; plus `/healthz`, `/readyz` and `/metrics`
+/// the body limit, error localisation and security headers ([`headers`]); plus `/healthz`, `/readyz` and `/metrics`
 /// ([`health`], outside the policy table: open, no personal data).
 pub fn app(state: AppState) -> axum::Router {
     use axum::routing::get;
@@ -109,6 +110,7 @@ pub fn app(state: AppState) -> axum::Router {
         .merge(crate::web::router(state))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::localize))
+        .layer(axum::middleware::from_fn(headers::security_headers))
 }
 
 /// The API's routes with their OpenAPI entries, before state is attached.
