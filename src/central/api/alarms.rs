@@ -3,7 +3,7 @@
 //! [`crate::central::alarms::raise`], which stores, tells the office and calls the webhook
 //! without making the guard wait.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use super::AppState;
 use super::auth::{Authed, Role};
 use super::console::may_act;
 use super::error::{ApiResult, ErrorBody, Fields, Msg};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms::{self, Alarm};
 
@@ -75,7 +75,7 @@ async fn list(State(state): State<AppState>, authed: Authed) -> ApiResult<ApiJso
 async fn acknowledge(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Alarm>> {
     authed.require(&[Role::Admin, Role::Security])?;
     alarms::acknowledge(&state.db, &authed.actor(), id).await?;
