@@ -14,6 +14,7 @@ mod central_lists;
 mod central_matrix;
 mod central_people;
 mod central_permits;
+mod hygiene;
 mod retention;
 mod server_cli;
 mod statistics;
