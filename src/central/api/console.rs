@@ -246,6 +246,7 @@ async fn lane_command(
 
 /// Plate look-up parameters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlateLookup {
     /// A whole or partial plate, as typed.
@@ -352,6 +353,7 @@ pub async fn manual_open_counts(
 
 /// Manual-open count parameters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ManualOpenQuery {
     /// Days back from now (default 30, at most 366).
