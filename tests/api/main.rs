@@ -16,5 +16,6 @@ mod central_people;
 mod central_permits;
 mod hygiene;
 mod retention;
+mod schemathesis;
 mod server_cli;
 mod statistics;
