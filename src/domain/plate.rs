@@ -8,9 +8,11 @@
 //! refused — suggestions for the guard belong elsewhere), allocation (a [`Plate`] is an inline
 //! 16-byte value), or guessing the colour (identity is plate **and** [`PlateColour`]).
 //!
-//! Military and armed-police (WJ) plates are accepted as [`PlateKind::Special`] without checking
-//! their inner structure: the formats are not public enough to validate and refusing a real army
-//! vehicle at the gate is worse than storing its text as typed.
+//! Military plates are accepted as [`PlateKind::Special`] without checking their inner structure:
+//! the format is not public enough to validate and refusing a real army vehicle at the gate is
+//! worse than storing its text as typed. Armed-police (WJ) plates are also `Special`, but their
+//! structure is public and checked like the others' (`armed_police`): a WJ prefix is no way to
+//! store arbitrary text as a plate.
 
 use std::fmt;
 
@@ -51,7 +53,7 @@ pub enum PlateKind {
     Suffix(PlateSuffix),
     /// Embassy: 使 + 6 digits.
     Embassy,
-    /// Military (2 letters + 5 characters) or armed police (WJ…): accepted, not validated.
+    /// Military (2 letters + 5 characters, not validated) or armed police (WJ…, validated).
     Special,
 }
 
@@ -227,6 +229,33 @@ fn suffix_of(c: char) -> Option<PlateSuffix> {
     })
 }
 
+/// Armed police plates: `WJ`, then a province abbreviation (`WJ京1234X`, the 2012 format), a
+/// two-digit unit code (`WJ01·12345`, the older one) or nothing (headquarters, `WJ12345`), then
+/// five serial characters checked like an ordinary plate's (digits and letters, never I or O).
+fn armed_police(cs: &[char]) -> Result<PlateKind, PlateError> {
+    let serial_from = match cs.len() {
+        7 => 2,
+        8 if PROVINCES.contains(&cs[2]) => 3,
+        8 => return Err(PlateError::UnknownProvince(cs[2])),
+        9 => {
+            for (i, &c) in cs.iter().enumerate().take(4).skip(2) {
+                if !c.is_ascii_digit() {
+                    return Err(PlateError::InvalidCharacter {
+                        position: i,
+                        found: c,
+                    });
+                }
+            }
+            4
+        }
+        n => return Err(PlateError::WrongLength { found: n }),
+    };
+    for (i, &c) in cs.iter().enumerate().skip(serial_from) {
+        serial_char(i, c)?;
+    }
+    Ok(PlateKind::Special)
+}
+
 /// Classifies normalised characters.
 fn classify(cs: &[char]) -> Result<PlateKind, PlateError> {
     let Some(&first) = cs.first() else {
@@ -238,14 +267,16 @@ fn classify(cs: &[char]) -> Result<PlateKind, PlateError> {
         }
         return Ok(PlateKind::Embassy);
     }
+    if first == 'W' && cs.get(1) == Some(&'J') {
+        return armed_police(cs);
+    }
     if first.is_ascii_uppercase() {
-        // Armed police (WJ…) and military (two letters + five characters): special, unvalidated
-        // beyond being plausible plate characters.
+        // Military (two letters + five characters): special, unvalidated beyond being plausible
+        // plate characters.
         let military = cs.len() == 7
             && cs[1].is_ascii_uppercase()
             && cs[2..].iter().all(char::is_ascii_alphanumeric);
-        let armed_police = cs.len() >= 7 && cs[1] == 'J' && first == 'W';
-        if military || armed_police {
+        if military {
             return Ok(PlateKind::Special);
         }
         return Err(PlateError::UnknownProvince(first));
@@ -481,10 +512,45 @@ mod tests {
             ("使１２３-４５６", Ok(("使123456", K::Embassy))),
             ("使12345", Err(E::EmbassyFormat)),
             ("使12345A", Err(E::EmbassyFormat)),
-            // Military and armed police: special, unvalidated.
+            // Military: special, unvalidated.
             ("KA12345", Ok(("KA12345", K::Special))),
+            // Armed police: special, but validated like the others.
             ("WJ京12345", Ok(("WJ京12345", K::Special))),
+            ("WJ京1234X", Ok(("WJ京1234X", K::Special))),
             ("wj 01-12345", Ok(("WJ0112345", K::Special))),
+            ("WJ·12345", Ok(("WJ12345", K::Special))),
+            (
+                "WJ京12$45",
+                Err(E::InvalidCharacter {
+                    position: 5,
+                    found: '$',
+                }),
+            ),
+            (
+                "WJ京1234I",
+                Err(E::ForbiddenLetter {
+                    position: 7,
+                    letter: 'I',
+                }),
+            ),
+            ("WJ英12345", Err(E::UnknownProvince('英'))),
+            (
+                "WJ0A12345",
+                Err(E::InvalidCharacter {
+                    position: 3,
+                    found: 'A',
+                }),
+            ),
+            ("WJ京123", Err(E::WrongLength { found: 6 })),
+            ("WJ京1234567", Err(E::WrongLength { found: 10 })),
+            ("WJ<script>", Err(E::WrongLength { found: 10 })),
+            (
+                "WJ京12\u{7}45",
+                Err(E::InvalidCharacter {
+                    position: 5,
+                    found: '\u{7}',
+                }),
+            ),
             // I and O.
             (
                 "京A1I345",

@@ -189,6 +189,19 @@ pub fn parse_local_minute(text: &str, tz: Tz) -> Result<UtcMinute, TextError> {
     Ok(UtcMinute::from_datetime(local.with_timezone(&chrono::Utc)))
 }
 
+/// The first character of `text` that has no place in what people type into a name, a plate or
+/// a note: a control character (C0, DEL, C1: invisible in a list, they break CSV rows and
+/// terminal logs) or a bidirectional override or isolate (U+202A–U+202E, U+2066–U+2069, which
+/// make `京A12345` display as something else). Line breaks (LF, CR) are allowed when
+/// `multiline` (notes and reasons typed in a text area); a tab never is.
+pub fn unprintable_char(text: &str, multiline: bool) -> Option<char> {
+    text.chars().find(|&c| {
+        let line_break = c == '\n' || c == '\r';
+        (c.is_control() && !(multiline && line_break))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +301,22 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 8, 31, 16, 0, 0).unwrap()
         );
         assert!(parse_local_minute("2026-13-01", tz).is_err());
+    }
+
+    #[test]
+    fn control_characters_and_bidi_overrides_are_found_and_line_breaks_only_in_notes() {
+        assert_eq!(unprintable_char("张三 Zhang San-2", false), None);
+        assert_eq!(unprintable_char("a\tb", false), Some('\t'));
+        assert_eq!(unprintable_char("a\tb", true), Some('\t'));
+        assert_eq!(unprintable_char("line\nline", false), Some('\n'));
+        assert_eq!(unprintable_char("line\r\nline", true), None);
+        assert_eq!(unprintable_char("bell\u{7}", true), Some('\u{7}'));
+        assert_eq!(unprintable_char("del\u{7f}", false), Some('\u{7f}'));
+        assert_eq!(unprintable_char("c1\u{85}", false), Some('\u{85}'));
+        assert_eq!(
+            unprintable_char("\u{202E}54321A京", false),
+            Some('\u{202E}')
+        );
+        assert_eq!(unprintable_char("x\u{2066}y", true), Some('\u{2066}'));
     }
 }

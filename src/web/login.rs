@@ -16,10 +16,20 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// Only a local path (never `//host` or a URL): no open redirect.
+/// Only a local path (never `//host` or a URL): no open redirect. Every character must be
+/// printable ASCII: browsers drop tabs and line breaks from a `Location` (so `/\t/evil.example/`
+/// would go off-site as `//evil.example/`), and a header value cannot carry control characters
+/// or raw non-ASCII at all (axum's `Redirect` would panic). Anything else falls back to `/`.
 fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            p
+        }
         _ => "/",
     }
 }

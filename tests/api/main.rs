@@ -16,6 +16,8 @@ mod central_matrix;
 mod central_people;
 mod central_permits;
 mod central_sign_in;
+mod hygiene;
 mod retention;
+mod schemathesis;
 mod server_cli;
 mod statistics;

@@ -6,7 +6,7 @@
 //!
 //! What it never does: return the webhook's signing secret (only whether one is set).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::{Authed, Role};
 use super::console::may_act;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms::{self, Alarm};
 
@@ -94,7 +94,7 @@ async fn list(State(state): State<AppState>, authed: Authed) -> ApiResult<ApiJso
 async fn acknowledge(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Alarm>> {
     authed.require(&[Role::Admin, Role::Security])?;
     alarms::acknowledge(&state.db, &authed.actor(), id).await?;
@@ -113,7 +113,7 @@ async fn acknowledge(
 async fn give_up(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Alarm>> {
     authed.require(&[Role::Admin, Role::Security])?;
     if !alarms::give_up(&state.db, &authed.actor(), id).await? {

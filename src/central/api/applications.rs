@@ -15,7 +15,7 @@
 //! What it never does: change an issued permit (the permits API does), or let an approver see
 //! another department's applications.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -25,7 +25,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use super::permits::check_len;
 use crate::central::repo::applications::{
     self, Application, ApplicationKind, ApplicationQuery, ApplicationStatus, Issued,
@@ -369,7 +369,7 @@ async fn create_application(
 async fn get_application(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Application>> {
     let app = load(&state, id).await?;
     if !scope(&state, &authed)
@@ -424,7 +424,7 @@ async fn decide(
 async fn approve_application(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> ApiResult<ApiJson<Application>> {
     decide(&state, &authed, id, true, decision).await
@@ -440,7 +440,7 @@ async fn approve_application(
 async fn reject_application(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> ApiResult<ApiJson<Application>> {
     decide(&state, &authed, id, false, decision).await
@@ -455,7 +455,7 @@ async fn reject_application(
 async fn cancel_application(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Application>> {
     let current = load(&state, id).await?;
     if !scope(&state, &authed)
@@ -482,7 +482,7 @@ async fn cancel_application(
 async fn issue_application(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<IssueInput>,
 ) -> ApiResult<ApiJson<Issued>> {
     let current = load(&state, id).await?;

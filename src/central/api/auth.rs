@@ -846,7 +846,7 @@ pub struct Unlocked {
 async fn unlock(
     State(state): State<AppState>,
     authed: Authed,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    super::extract::ApiPath(id): super::extract::ApiPath<i64>,
 ) -> ApiResult<ApiJson<Unlocked>> {
     authed.require(&[Role::Admin])?;
     let sources = operators::unlock(&state.db, &authed.actor(), id).await?;

@@ -6,7 +6,7 @@
 //! What it never does: store anything without checking every field first, or send SQL or
 //! internal errors to a client.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::DateTime;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::now_ms;
 use crate::central::repo::blacklist::{
     self, BlacklistEntryRow, BlacklistInput, BlacklistQuery, Lifted, NewBlacklistEntry, Subject,
@@ -368,7 +368,7 @@ async fn create_blacklist(
 async fn get_blacklist(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<BlacklistEntryRow>> {
     authed.require(&LIST_READERS)?;
     Ok(ApiJson(blacklist::get(&state.db, id).await?))
@@ -382,7 +382,7 @@ async fn get_blacklist(
 async fn update_blacklist(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<BlacklistInput>,
 ) -> ApiResult<ApiJson<BlacklistEntryRow>> {
     authed.require(&LIST_WRITERS)?;
@@ -399,7 +399,7 @@ async fn update_blacklist(
 async fn delete_blacklist(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&LIST_WRITERS)?;
     blacklist::delete(&state.db, &authed.actor(), id).await?;
@@ -413,7 +413,7 @@ async fn delete_blacklist(
 async fn lift_blacklist(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<BlacklistEntryRow>> {
     authed.require(&LIST_WRITERS)?;
     match blacklist::lift(&state.db, &authed.actor(), id).await? {

@@ -21,7 +21,7 @@
 //!
 //! What it never does: write anything when any field is invalid, or show a viewer a full phone.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -33,7 +33,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use super::permits::{check_len, check_minute, check_window, plate_fragment};
 use crate::central::db::Db;
 use crate::central::repo::bookings::{
@@ -136,7 +136,7 @@ pub(crate) fn mask_phone(phone: &str) -> String {
     }
 }
 
-fn sees_phone(authed: &Authed) -> bool {
+pub(crate) fn sees_phone(authed: &Authed) -> bool {
     [Role::Admin, Role::Security, Role::Guard, Role::Approver]
         .iter()
         .any(|r| authed.has(*r))
@@ -431,7 +431,7 @@ async fn create_booking(
 async fn get_booking(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Booking>> {
     let scope = read_scope(&authed)?;
     let booking = bookings::get(&state.db, id).await?;
@@ -458,7 +458,7 @@ fn illegal(current: BookingStatus, step: Transition) -> ApiError {
 async fn update_booking(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<BookingInput>,
 ) -> ApiResult<ApiJson<Booking>> {
     authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
@@ -543,7 +543,7 @@ macro_rules! step_handler {
         async fn $name(
             State(state): State<AppState>,
             authed: Authed,
-            Path(id): Path<i64>,
+            ApiPath(id): ApiPath<i64>,
         ) -> ApiResult<ApiJson<Booking>> {
             step(&state, &authed, id, $step).await
         }

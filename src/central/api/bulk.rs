@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Authed;
 use super::error::{ApiError, ApiResult, ErrorBody, Lang, Msg};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::stats::{check_format, render};
 use crate::central::bulk::{self, Kind, Progress, RowError};
 use crate::central::export::{Cell, Table};
@@ -285,7 +285,7 @@ async fn run(state: AppState, actor: crate::central::db::Actor, job: Arc<Job>, f
 async fn start_import(
     State(state): State<AppState>,
     authed: Authed,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiQuery(q): ApiQuery<ImportQuery>,
     file: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, ApiJson<JobStarted>)> {
@@ -317,7 +317,7 @@ async fn start_import(
 async fn get_job(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<u64>,
+    ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<ApiJson<JobReport>> {
     let lang = Lang::from_headers(&headers);
     let job = state.jobs.get(id).ok_or_else(|| {
@@ -386,7 +386,7 @@ async fn export(
     State(state): State<AppState>,
     authed: Authed,
     headers: HeaderMap,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> ApiResult<Response> {
     let kind = kind(&code)?;

@@ -8,7 +8,7 @@
 //! What it never does: open a barrier itself (the gate does, on the command), or treat a fuzzy
 //! plate match as anything but a suggestion.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::central::commands::{self, CommandError, GateCommand};
 use crate::central::db::{RepoError, audit, now_ms};
 use crate::central::repo::bookings::{self, Booking, BookingQuery};
@@ -203,7 +203,7 @@ pub(crate) async fn send_guard_command(
 async fn lane_command(
     State(state): State<AppState>,
     authed: Authed,
-    Path((gate_id, lane)): Path<(i64, String)>,
+    ApiPath((gate_id, lane)): ApiPath<(i64, String)>,
     headers: axum::http::HeaderMap,
     ApiJson(input): ApiJson<LaneCommandInput>,
 ) -> ApiResult<ApiJson<CommandOutcome>> {
@@ -246,6 +246,7 @@ async fn lane_command(
 
 /// Plate look-up parameters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PlateLookup {
     /// A whole or partial plate, as typed.
@@ -352,6 +353,7 @@ pub async fn manual_open_counts(
 
 /// Manual-open count parameters.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ManualOpenQuery {
     /// Days back from now (default 30, at most 366).

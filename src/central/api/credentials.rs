@@ -7,7 +7,7 @@
 //! What it never does: store an EPC or TID that is not hexadecimal of at most 16 bytes, or in any
 //! form but upper-case hex; issue one EPC twice; or write anything when any field is invalid.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::credentials::{
     self, Credential, CredentialSearch, NewCredential, STATUSES,
@@ -226,7 +226,7 @@ async fn search_credentials(
 async fn get_credential(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Credential>> {
     authed.require(&READERS)?;
     match credentials::get(&state.db, id).await {
@@ -284,7 +284,7 @@ async fn create_credential(
 async fn update_credential(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(new): ApiJson<NewCredential>,
 ) -> ApiResult<ApiJson<Credential>> {
     authed.require(&WRITERS)?;
@@ -313,7 +313,7 @@ async fn update_credential(
 async fn delete_credential(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&WRITERS)?;
     match credentials::delete(&state.db, &authed.actor(), id).await {

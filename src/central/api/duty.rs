@@ -38,7 +38,8 @@ pub struct NoteInput {
 
 /// Sign in to a booth (ends any other duty of the caller).
 #[utoipa::path(post, path = "/api/v1/duty/sign-in", tag = "duty", request_body = DutyInput,
-    responses((status = 200, body = Duty), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Duty), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "No such gate")))]
 async fn sign_in(
     State(state): State<AppState>,
     authed: Authed,

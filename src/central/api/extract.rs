@@ -1,6 +1,6 @@
 //! Request extractors that answer bad input the API's way: a malformed body is a 400, a body or
-//! query string of the wrong shape is a 422 naming the field (serde's path to the error), both
-//! with bilingual messages. Also pagination: [`PageQuery`] in, [`PageOf`] out.
+//! query string of the wrong shape is a 422 naming the field (serde's path to the error), a
+//! path segment that does not parse is a 400 naming the parameter, all with bilingual messages. Also pagination: [`PageQuery`] in, [`PageOf`] out.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -40,7 +40,10 @@ pub fn from_json_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
         )));
     }
     match parsed {
-        Ok(v) => Ok(v),
+        Ok(v) => {
+            unprintable_fields(bytes)?;
+            Ok(v)
+        }
         Err(e) => {
             let field = field_name(e.path());
             let inner = e.into_inner();
@@ -74,6 +77,60 @@ pub fn from_json_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
             }
         }
     }
+}
+
+/// Fields whose text is typed in a text area and may hold line breaks (notes, reasons, purposes,
+/// comments); every other string field is one line.
+const MULTILINE_FIELDS: &[&str] = &["note", "reason", "purpose", "comment"];
+
+/// Refuses control characters (and bidirectional overrides) in every string of a JSON body —
+/// names, plates, notes — with a 422 naming each field: such text is invisible on the pages,
+/// breaks CSV rows and logs, and can make one plate look like another
+/// ([`crate::domain::text::unprintable_char`]).
+fn unprintable_fields(bytes: &[u8]) -> Result<(), ApiError> {
+    fn walk(value: &serde_json::Value, path: &str, key: &str, f: &mut Fields) {
+        match value {
+            serde_json::Value::String(text) => {
+                let multiline = MULTILINE_FIELDS.contains(&key);
+                if let Some(c) = crate::domain::text::unprintable_char(text, multiline) {
+                    let code = format!("U+{:04X}", c as u32);
+                    let path = if path.is_empty() { "body" } else { path };
+                    f.add(
+                        path.to_string(),
+                        "control_character",
+                        Msg::new(
+                            format!("{path} 含有不可见的控制字符（{code}），请删除后重试"),
+                            format!(
+                                "{path} contains an invisible control character ({code}); remove it"
+                            ),
+                        ),
+                    );
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), key, f);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(item, &child, k, f);
+                }
+            }
+            _ => {}
+        }
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    let mut f = Fields::new();
+    walk(&value, "", "body", &mut f);
+    f.finish()
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -147,6 +204,49 @@ where
                 );
                 f.finish().unwrap_err()
             })
+    }
+}
+
+/// Path parameters (`/persons/{id}`). A segment that does not parse (`/persons/abc`,
+/// `/persons/99999999999999999999`) is a 400 in the API's body shape, naming the parameter,
+/// not axum's plain-text rejection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let (name, value) = match e.kind() {
+                    ErrorKind::ParseErrorAtKey { key, value, .. } => (key.clone(), value.clone()),
+                    ErrorKind::ParseError { value, .. } => ("id".to_string(), value.clone()),
+                    ErrorKind::ParseErrorAtIndex { index, value, .. } => {
+                        (format!("#{index}"), value.clone())
+                    }
+                    ErrorKind::InvalidUtf8InPathParam { key } => (key.clone(), String::new()),
+                    _ => ("path".to_string(), String::new()),
+                };
+                Err(ApiError::BadRequest(Msg::new(
+                    format!("路径参数 {name} 无效：“{value}”不是合法的值（编号须为整数）"),
+                    format!(
+                        "path parameter {name}: {value:?} is not a valid value (ids are whole numbers)"
+                    ),
+                )))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "path parameters missing on a route");
+                Err(ApiError::Internal)
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! What it never does: change a gate's mode through PUT, or store anything unchecked.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::{Authed, Role};
 use super::blacklist::check_reason;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::gates::{
     self, DIRECTIONS, GATE_MODES, Gate, GateInput, GateQuery, LANE_MODES, Lane, LaneInput,
@@ -231,7 +231,7 @@ async fn create_gate(
 async fn get_gate(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Gate>> {
     may_see(&authed, id)?;
     Ok(ApiJson(gates::get(&state.db, id).await?))
@@ -245,7 +245,7 @@ async fn get_gate(
 async fn update_gate(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<GateInput>,
 ) -> ApiResult<ApiJson<Gate>> {
     authed.require(&[Role::Admin])?;
@@ -262,7 +262,7 @@ async fn update_gate(
 async fn delete_gate(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&[Role::Admin])?;
     match gates::delete(&state.db, &authed.actor(), id).await {
@@ -283,7 +283,7 @@ async fn delete_gate(
 async fn set_gate_mode(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<ModeInput>,
 ) -> ApiResult<ApiJson<Gate>> {
     authed.require(&[Role::Admin, Role::Security])?;
@@ -308,7 +308,7 @@ async fn set_gate_mode(
 async fn list_lanes(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Vec<Lane>>> {
     may_see(&authed, id)?;
     Ok(ApiJson(gates::lanes(&state.db, id).await?))
@@ -322,7 +322,7 @@ async fn list_lanes(
 async fn create_lane(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<LaneInput>,
 ) -> ApiResult<(StatusCode, ApiJson<Lane>)> {
     authed.require(&[Role::Admin])?;
@@ -341,7 +341,7 @@ async fn create_lane(
 async fn get_lane(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, lane_id)): Path<(i64, i64)>,
+    ApiPath((id, lane_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<ApiJson<Lane>> {
     may_see(&authed, id)?;
     Ok(ApiJson(gates::get_lane(&state.db, id, lane_id).await?))
@@ -355,7 +355,7 @@ async fn get_lane(
 async fn update_lane(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, lane_id)): Path<(i64, i64)>,
+    ApiPath((id, lane_id)): ApiPath<(i64, i64)>,
     ApiJson(input): ApiJson<LaneInput>,
 ) -> ApiResult<ApiJson<Lane>> {
     authed.require(&[Role::Admin])?;
@@ -374,7 +374,7 @@ async fn update_lane(
 async fn delete_lane(
     State(state): State<AppState>,
     authed: Authed,
-    Path((id, lane_id)): Path<(i64, i64)>,
+    ApiPath((id, lane_id)): ApiPath<(i64, i64)>,
 ) -> ApiResult<StatusCode> {
     authed.require(&[Role::Admin])?;
     gates::delete_lane(&state.db, &authed.actor(), id, lane_id).await?;

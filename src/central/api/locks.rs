@@ -3,7 +3,7 @@
 //!
 //! What it never does: store a lock before every field is checked.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -16,7 +16,7 @@ use super::blacklist::{
     LIST_READERS, LIST_WRITERS, check_colour, check_plate, check_reason, check_time, check_window,
 };
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::blacklist::normalise_fragment;
 use crate::central::repo::locks::{
     self, Lifted, LockQuery, NewVehicleLock, VehicleLock, VehicleLockInput,
@@ -99,7 +99,7 @@ async fn create_lock(
 async fn get_lock(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<VehicleLock>> {
     authed.require(&LIST_READERS)?;
     Ok(ApiJson(locks::get(&state.db, id).await?))
@@ -113,7 +113,7 @@ async fn get_lock(
 async fn update_lock(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<VehicleLockInput>,
 ) -> ApiResult<ApiJson<VehicleLock>> {
     authed.require(&LIST_WRITERS)?;
@@ -130,7 +130,7 @@ async fn update_lock(
 async fn delete_lock(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&LIST_WRITERS)?;
     locks::delete(&state.db, &authed.actor(), id).await?;
@@ -144,7 +144,7 @@ async fn delete_lock(
 async fn lift_lock(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<VehicleLock>> {
     authed.require(&LIST_WRITERS)?;
     match locks::lift(&state.db, &authed.actor(), id).await? {

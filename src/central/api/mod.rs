@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod gates;
+pub mod headers;
 pub mod health;
 pub mod locks;
 pub mod operators;
@@ -85,11 +86,53 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.info.title = "Gatehouse API".into();
     doc.info.description = Some("校园车辆门禁与大门卡口管理系统 — admin API".into());
     doc.info.version = env!("CARGO_PKG_VERSION").into();
+    document_malformed_requests(&mut doc);
     doc
 }
 
+/// Adds the answers every operation can give to a malformed request, where its own entry does
+/// not list them: 400 (a body that is not JSON, a path parameter that does not parse:
+/// [`extract`]) on every operation, and 422 (a query or body field of the wrong shape) on those
+/// that take parameters or a body.
+fn document_malformed_requests(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, ResponseBuilder, content::ContentBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let takes_input =
+                op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let responses = &mut op.responses.responses;
+            responses.entry("400".into()).or_insert_with(|| {
+                error("Malformed request: a body that is not JSON, or a path parameter that does not parse").into()
+            });
+            if takes_input {
+                responses
+                    .entry("422".into())
+                    .or_insert_with(|| error("A parameter or body field is invalid").into());
+            }
+        }
+    }
+}
+
 /// The whole API as an axum router: routes, the OpenAPI document at `/api/v1/openapi.json`,
-/// the body limit and error localisation; plus `/healthz`, `/readyz` and `/metrics`
+/// the body limit, error localisation and security headers ([`headers`]); plus `/healthz`, `/readyz` and `/metrics`
 /// ([`health`], outside the policy table: open, no personal data).
 pub fn app(state: AppState) -> axum::Router {
     use axum::routing::get;
@@ -113,6 +156,7 @@ pub fn app(state: AppState) -> axum::Router {
         .merge(crate::web::router(state))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(error::localize))
+        .layer(axum::middleware::from_fn(headers::security_headers))
 }
 
 /// The API's routes with their OpenAPI entries, before state is attached.

@@ -1,7 +1,7 @@
 //! Operators and their roles: administrators only. Passwords are set here (hashed before they
 //! reach the repository) and are never returned.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role, check_password, hash_password};
 use super::error::{ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::operators::{self, NewOperator, Operator, OperatorChange};
 
 /// Creating an operator.
@@ -189,7 +189,7 @@ async fn create_operator(
 async fn get_operator(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Operator>> {
     authed.require(&[Role::Admin])?;
     Ok(ApiJson(operators::get(&state.db, id).await?))
@@ -202,7 +202,7 @@ async fn get_operator(
 async fn update_operator(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<OperatorUpdate>,
 ) -> ApiResult<ApiJson<Operator>> {
     authed.require(&[Role::Admin])?;
@@ -268,7 +268,7 @@ async fn update_operator(
 async fn delete_operator(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&[Role::Admin])?;
     if id == authed.operator_id {

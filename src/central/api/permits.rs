@@ -17,7 +17,7 @@
 //! What it never does: write anything when any field is invalid (every check runs, and all
 //! field errors are answered together, before the repository is called).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::Db;
 use crate::central::repo::permits::{
     self, Action, ActionError, Permit, PermitInput, PermitQuery, PermitStatus,
@@ -440,7 +440,7 @@ async fn create_permit(
 async fn get_permit(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<([(header::HeaderName, HeaderValue); 1], ApiJson<Permit>)> {
     let scope = read_scope(&authed)?;
     let permit = permits::get(&state.db, id).await?;
@@ -463,7 +463,7 @@ async fn get_permit(
 async fn update_permit(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(mut input): ApiJson<PermitInput>,
 ) -> ApiResult<([(header::HeaderName, HeaderValue); 1], ApiJson<Permit>)> {
@@ -488,7 +488,7 @@ async fn update_permit(
 async fn delete_permit(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     authed.require(&[Role::Admin])?;
@@ -547,7 +547,7 @@ async fn act(
 async fn suspend_permit(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> ApiResult<([(header::HeaderName, HeaderValue); 1], ApiJson<Permit>)> {
@@ -562,7 +562,7 @@ async fn suspend_permit(
 async fn revoke_permit(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> ApiResult<([(header::HeaderName, HeaderValue); 1], ApiJson<Permit>)> {
@@ -577,7 +577,7 @@ async fn revoke_permit(
 async fn reactivate_permit(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ActionInput>,
 ) -> ApiResult<([(header::HeaderName, HeaderValue); 1], ApiJson<Permit>)> {

@@ -8,7 +8,7 @@
 //! What it never does: write anything when the input is invalid (every field is checked first and
 //! all problems are reported together), or show an unmasked number to a role that may not see it.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::persons::{
     self, CATEGORIES, IdCardError, NewPerson, Person, PersonSearch, check_id_card, check_phone,
@@ -266,7 +266,7 @@ async fn search_persons(
 async fn get_person(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Person>> {
     let scope = department_scope(&authed)?;
     let p = persons::get(&state.db, id).await.map_err(repo_error(id))?;
@@ -322,7 +322,7 @@ async fn create_person(
 async fn update_person(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(new): ApiJson<NewPerson>,
 ) -> ApiResult<ApiJson<Person>> {
     authed.require(&WRITERS)?;
@@ -352,7 +352,7 @@ async fn update_person(
 async fn delete_person(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&WRITERS)?;
     match persons::delete(&state.db, &authed.actor(), id).await {

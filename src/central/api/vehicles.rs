@@ -9,7 +9,7 @@
 //! the normalised one (full-width, lower-case and separated input is accepted and normalised);
 //! or write anything when any field is invalid.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
-use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::vehicles::{NewVehicle, VEHICLE_TYPES, Vehicle, VehicleSearch};
 use crate::central::repo::{persons, vehicles};
@@ -268,7 +268,7 @@ async fn search_vehicles(
 async fn vehicles_by_plate(
     State(state): State<AppState>,
     authed: Authed,
-    Path(plate): Path<String>,
+    ApiPath(plate): ApiPath<String>,
     ApiQuery(params): ApiQuery<ByPlateParams>,
 ) -> ApiResult<ApiJson<Vec<Vehicle>>> {
     authed.require(&READERS)?;
@@ -314,7 +314,7 @@ async fn vehicles_by_plate(
 async fn get_vehicle(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Vehicle>> {
     authed.require(&READERS)?;
     match vehicles::get(&state.db, id).await {
@@ -372,7 +372,7 @@ async fn create_vehicle(
 async fn update_vehicle(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(new): ApiJson<NewVehicle>,
 ) -> ApiResult<ApiJson<Vehicle>> {
     authed.require(&WRITERS)?;
@@ -402,7 +402,7 @@ async fn update_vehicle(
 async fn delete_vehicle(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     authed.require(&WRITERS)?;
     match vehicles::delete(&state.db, &authed.actor(), id).await {

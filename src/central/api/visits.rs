@@ -6,7 +6,7 @@
 //! What it never does: save anything when a field is wrong (every error is reported at once,
 //! in zh-CN or English), or open a lane when saving failed.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{NaiveDateTime, TimeZone};
 use serde::{Deserialize, Serialize};
@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{Authed, Role};
 use super::blacklist::check_plate;
-use super::bookings::normalise_phone;
+use super::bookings::{mask_phone, normalise_phone, sees_phone};
 use super::console::{lane_of, may_act, send_guard_command};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Lang, Msg};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::central::db::{RepoError, now_ms};
 use crate::central::repo::bookings::{self, Transition};
 use crate::central::repo::visits::{self, NewVisit, Visit};
@@ -300,7 +300,14 @@ async fn list_open(
 ) -> ApiResult<ApiJson<Vec<Visit>>> {
     let all = authed.has(Role::Admin) || authed.has(Role::Security) || authed.has(Role::Viewer);
     let gates = (!all).then(|| authed.gates.clone());
-    Ok(ApiJson(visits::open(&state.db, gates.as_deref()).await?))
+    let mut open = visits::open(&state.db, gates.as_deref()).await?;
+    // Those who call the driver back see the number; a viewer sees it masked, as in bookings.
+    if !sees_phone(&authed) {
+        for v in &mut open {
+            v.driver_phone = mask_phone(&v.driver_phone);
+        }
+    }
+    Ok(ApiJson(open))
 }
 
 /// The visitor left: close the visit.
@@ -311,7 +318,7 @@ async fn list_open(
 async fn leave(
     State(state): State<AppState>,
     authed: Authed,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<ApiJson<Visit>> {
     let visit = visits::get(&state.db, id).await?;
     may_act(&authed, visit.gate_id)?;

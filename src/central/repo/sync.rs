@@ -923,8 +923,9 @@ pub struct GateHealth {
     pub events_watermark: i64,
     pub missing_from: Option<i64>,
     pub missing_to: Option<i64>,
-    /// The gate's last health report (devices, lane modes, journal fill).
-    #[schema(value_type = Object)]
+    /// The gate's last health report (devices, lane modes, journal fill); `null` until the
+    /// gate has sent one.
+    #[schema(value_type = Option<Object>)]
     pub report: serde_json::Value,
 }
 

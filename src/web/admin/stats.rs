@@ -277,7 +277,7 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
             (heading("hourly-title", t(lang, "各大门·方向分时段通行量", "Flows per gate and direction by hour"), f, Some("flows")))
             @if by_hour.is_empty() { p { (t(lang, "所选日期内无通行", "No passages in these days")) } }
             @else {
-                div style="overflow-x:auto" {
+                div.scroll-x {
                     table.data id="hourly" {
                         thead { tr {
                             th scope="col" { (t(lang, "大门·方向", "Gate · direction")) }
