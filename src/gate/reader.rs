@@ -78,7 +78,15 @@ pub struct ReaderLink<T> {
     address: u8,
     timeout: Duration,
     counters: ReaderCounters,
+    /// The last round ended with an error status instead of its completion.
+    round_failed: bool,
 }
+
+/// How long the link rests after the reader answered an inventory with an error status (an
+/// antenna missing, a fault): asked again at once, a faulty reader would be polled at line
+/// speed, about a thousand rounds a second, taking the lane's thread with it. A vehicle waits
+/// at most this long to be read once the fault clears.
+pub const ERROR_PAUSE: Duration = Duration::from_millis(200);
 
 impl<T> fmt::Debug for ReaderLink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,6 +117,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
             address,
             timeout,
             counters: ReaderCounters::default(),
+            round_failed: false,
         }
     }
 
@@ -130,7 +139,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
         let mut silent = 0;
         loop {
             match self.inventory_round(events).await {
-                Ok(true) => silent = 0,
+                Ok(true) => {
+                    silent = 0;
+                    if self.round_failed {
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                    }
+                }
                 Ok(false) => {
                     silent += 1;
                     self.counters.timeouts += 1;
@@ -191,9 +205,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
                             .await
                             .map_err(|_| ReaderError::Closed)?;
                     }
-                    ReaderReply::InventoryDone { .. } => return Ok(true),
+                    ReaderReply::InventoryDone { .. } => {
+                        self.round_failed = false;
+                        return Ok(true);
+                    }
                     ReaderReply::Status { code, .. } => {
-                        if code != StatusCode::Success {
+                        self.round_failed = code != StatusCode::Success;
+                        if self.round_failed {
                             events
                                 .send(ReaderEvent::DeviceError(code))
                                 .await

@@ -172,6 +172,8 @@ struct State {
     inventory_delay: Duration,
     silent: bool,
     next_inventory_error: Option<StatusCode>,
+    /// Answered to every inventory while set (an antenna unplugged).
+    inventory_error: Option<StatusCode>,
     pending_garbage: usize,
     pending_corruptions: u64,
     noise: Noise,
@@ -205,6 +207,7 @@ impl ReaderControl {
                     inventory_delay: DEFAULT_INVENTORY_DELAY,
                     silent: false,
                     next_inventory_error: None,
+                    inventory_error: None,
                     pending_garbage: 0,
                     pending_corruptions: 0,
                     noise: Noise::default(),
@@ -284,6 +287,12 @@ impl ReaderControl {
     /// (e.g. [`StatusCode::AntennaMissing`]).
     pub fn fail_next_inventory(&self, code: StatusCode) {
         self.lock().next_inventory_error = Some(code);
+    }
+
+    /// Answers every inventory with this status code until set back to `None` (an antenna
+    /// unplugged, a reader fault that does not clear by itself).
+    pub fn set_inventory_error(&self, code: Option<StatusCode>) {
+        self.lock().inventory_error = code;
     }
 
     /// Sends `n` garbage bytes (never 0xA0) just before the next frame.
@@ -460,7 +469,7 @@ impl State {
     /// One round: every tag in the field once, whatever the command's repeat count, then a
     /// completion (the 7-byte form, also for 0x8A, whose real completion layout differs).
     fn inventory(&mut self, cmd: InventoryCmd) -> Vec<ReaderReply> {
-        if let Some(code) = self.next_inventory_error.take() {
+        if let Some(code) = self.next_inventory_error.take().or(self.inventory_error) {
             return vec![ReaderReply::Status {
                 cmd: cmd.code(),
                 code,
