@@ -287,19 +287,24 @@ fn read_csv(bytes: &[u8], sheet: &mut Collector) -> Result<(), FileError> {
         .from_reader(bytes);
     // One record buffer for the whole file: a record is at most a line of the upload.
     let mut record = csv::StringRecord::new();
+    // The csv crate counts lines by LF only, so in a file with CR line endings (Excel for
+    // Mac's "CSV (Macintosh)") every record was "line 1": a record starts at least one line
+    // after the one before it (found by the bulk_import fuzz target).
+    let mut last_line = 0;
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| p.line()).max(last_line + 1);
                 return Err(FileError(Msg::new(
                     format!("第 {line} 行无法按 CSV 读取：{e}"),
                     format!("line {line} cannot be read as CSV: {e}"),
                 )));
             }
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| p.line()).max(last_line + 1);
+        last_line = line;
         let mut cells = Vec::with_capacity(record.len().min(MAX_COLUMNS));
         for (i, cell) in record.iter().enumerate() {
             if cell.trim().is_empty() {
@@ -1356,4 +1361,17 @@ pub async fn commit(
     .await?;
     tx.commit().await?;
     Ok(written.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_with_classic_mac_line_endings_numbers_each_row_on_its_own_line() {
+        let file = "姓名,类别\r张三,staff\r李四,student\r";
+        let sheet = read(Kind::Persons, file.as_bytes()).expect("a CR-only CSV reads");
+        let lines: Vec<u64> = sheet.rows.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [2, 3]);
+    }
 }

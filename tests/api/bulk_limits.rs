@@ -159,7 +159,7 @@ impl Server {
         let created = Command::new(&bin)
             .args(["server", "create-admin", "--config"])
             .arg(&config)
-            .env("GATEHOUSE_ADMIN_PASSWORD", "Campus-Security-2026")
+            .env("GATEHOUSE_ADMIN_PASSWORD", "Lantern-Orchid-7319")
             .env_remove("DATABASE_URL")
             .output()
             .unwrap();
@@ -189,7 +189,7 @@ impl Server {
             token: String::new(),
             _dir: dir,
         };
-        let login = br#"{"username":"admin","password":"Campus-Security-2026"}"#;
+        let login = br#"{"username":"admin","password":"Lantern-Orchid-7319"}"#;
         for _ in 0..200 {
             if let Some((200, body)) = server
                 .http("POST", "/api/v1/auth/login", "application/json", login)

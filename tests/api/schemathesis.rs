@@ -56,7 +56,10 @@ async fn schemathesis_finds_no_server_error_undocumented_status_or_schema_mismat
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--exclude-path-regex", "^/api/v1/auth/"])
             .args(["--exclude-checks", "positive_data_acceptance"])
-            .args(["--max-examples", "8", "--seed", "17", "--workers", "2"])
+            // One worker: with two, hypothesis's lambda-source cache (shared across threads) now
+            // and then fails a run with "AST constructor recursion depth mismatch", a tool
+            // error, not a finding.
+            .args(["--max-examples", "8", "--seed", "17", "--workers", "1"])
             .args(["--max-time", "75", "--request-timeout", "10"])
             .args(["--warnings", "off", "--no-color"])
             .current_dir(reports.path())

@@ -62,7 +62,8 @@ async fn sign_off(State(state): State<AppState>, authed: Authed) -> ApiResult<St
 /// Leave a handover note for the next shift at a gate.
 #[utoipa::path(post, path = "/api/v1/duty/notes", tag = "duty", request_body = NoteInput,
     responses((status = 201, body = HandoverNote), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "No such gate"),
+        (status = 422, body = ErrorBody)))]
 async fn add_note(
     State(state): State<AppState>,
     authed: Authed,
