@@ -405,3 +405,34 @@ async fn the_openapi_document_allows_the_null_report_of_a_gate_never_heard_from(
         assert!(allows_null, "report schema: {report}");
     }
 }
+
+#[tokio::test]
+async fn a_body_that_is_an_array_of_the_fields_instead_of_an_object_is_refused_and_changes_nothing()
+{
+    for app in apps().await {
+        let body = serde_json::json!([null, null]);
+        let (status, en) = app
+            .call_lang(
+                Method::PUT,
+                "/api/v1/alarms/webhook",
+                Some(Role::Admin),
+                Some(body.clone()),
+                "en",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{en}");
+        let text = en.to_string();
+        assert!(text.contains("must be a JSON object"), "{text}");
+        let (status, zh) = app
+            .call_lang(
+                Method::POST,
+                "/api/v1/persons",
+                Some(Role::Admin),
+                Some(serde_json::json!(["张三", "staff"])),
+                "zh-CN",
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{zh}");
+        assert!(zh.to_string().contains("JSON 对象"), "{zh}");
+    }
+}
