@@ -14,10 +14,10 @@ mod modbus_frames;
 mod modbus_link;
 #[path = "../../fuzz/checks/snapshot_stream.rs"]
 mod snapshot_stream;
-#[path = "../../fuzz/checks/uhf_host_commands.rs"]
-mod uhf_host_commands;
-#[path = "../../fuzz/checks/uhf_reader_frames.rs"]
-mod uhf_reader_frames;
+#[path = "../../fuzz/checks/uhf_decoder.rs"]
+mod uhf_decoder;
+
+use firmware_protocols::uhf::{HostFrame, ReaderFrame};
 
 /// Runs `check` on every input of `target`'s corpus; fails naming each input that panics.
 /// An empty or missing corpus fails too: a replay of nothing proves nothing.
@@ -68,10 +68,10 @@ fn every_bulk_import_corpus_input_is_read_or_refused_without_a_panic() {
 
 #[test]
 fn every_uhf_reader_frames_corpus_input_keeps_the_decoder_accounting_exact() {
-    replay("uhf_reader_frames", uhf_reader_frames::check);
+    replay("uhf_reader_frames", uhf_decoder::check::<ReaderFrame>);
 }
 
 #[test]
 fn every_uhf_host_commands_corpus_input_keeps_the_decoder_accounting_exact() {
-    replay("uhf_host_commands", uhf_host_commands::check);
+    replay("uhf_host_commands", uhf_decoder::check::<HostFrame>);
 }
