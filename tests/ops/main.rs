@@ -11,6 +11,7 @@ mod central_support;
 mod gate_support;
 mod http;
 
+mod architecture;
 mod backup;
 mod closed_stdout;
 mod config;
