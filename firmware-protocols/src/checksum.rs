@@ -1,4 +1,4 @@
-//! The checksums the lane devices put on the wire (see protocols.md §0).
+//! The checksums the lane devices put on the wire (see docs/protocols.md#checksums).
 //!
 //! Names follow the reveng CRC catalogue; the `crc` crate carries the parameters. Each one is
 //! unit-tested against its catalogue check value (the checksum of the ASCII bytes "123456789").
@@ -67,7 +67,8 @@ mod tests {
 
     #[test]
     fn uhf_check_makes_a_whole_frame_sum_to_zero() {
-        // Real-time inventory, address 1, repeat 0xFF: A0 04 01 89 FF | D3 (protocols.md §1).
+        // Real-time inventory, address 1, repeat 0xFF: A0 04 01 89 FF | D3
+        // (docs/protocols.md#uhf-test-vectors).
         let body = [0xA0, 0x04, 0x01, 0x89, 0xFF];
         assert_eq!(uhf_check(&body), 0xD3);
         let sum = body
@@ -79,13 +80,15 @@ mod tests {
 
     #[test]
     fn modbus_crc_matches_the_write_coil_vector() {
-        // 01 05 00 00 FF 00 | 8C 3A: CRC 0x3A8C sent low byte first (protocols.md §2).
+        // 01 05 00 00 FF 00 | 8C 3A: CRC 0x3A8C sent low byte first
+        // (docs/protocols.md#modbus-test-vectors).
         assert_eq!(crc16_modbus(&[0x01, 0x05, 0x00, 0x00, 0xFF, 0x00]), 0x3A8C);
     }
 
     #[test]
     fn gen2_tag_crc_matches_the_captured_buffer_reply() {
-        // PC 3000 + EPC E2003098881900722140369E → tag CRC 4D D4 (protocols.md §1, 0x90 reply).
+        // PC 3000 + EPC E2003098881900722140369E → tag CRC 4D D4, as in the captured 0x90 reply
+        // (docs/protocols.md#uhf-test-vectors).
         let pc_epc = [
             0x30, 0x00, 0xE2, 0x00, 0x30, 0x98, 0x88, 0x19, 0x00, 0x72, 0x21, 0x40, 0x36, 0x9E,
         ];

@@ -1,4 +1,5 @@
-//! Which coil and which discrete input of a lane's Modbus I/O module means what (protocols.md §2).
+//! Which coil and which discrete input of a lane's Modbus I/O module means what
+//! (docs/protocols.md#points).
 //!
 //! A [`LaneIoMap`] names the module's slave address, the four coils the controller drives
 //! ([`LaneCoil`]: OPEN pulse, CLOSE pulse, STOP/hold, light/alarm), the six inputs it reads

@@ -1,5 +1,5 @@
 //! Modbus RTU frames as the lane I/O module speaks them: typed requests and responses, their
-//! encoders, and streaming decoders for both directions (protocols.md §2).
+//! encoders, and streaming decoders for both directions (docs/protocols.md#lane-io-module).
 //!
 //! An RTU ADU is `slave | function | data | CRC lo | CRC hi`, at most [`MAX_ADU_LEN`] bytes, with
 //! CRC-16/MODBUS over everything before the CRC. Only the functions a relay/input module needs

@@ -1,5 +1,5 @@
-//! Golden vectors for the Modbus RTU codec: every frame of protocols.md §2, encoded from its
-//! typed form and decoded back, byte by byte.
+//! Golden vectors for the Modbus RTU codec: every frame of docs/protocols.md#modbus-test-vectors,
+//! encoded from its typed form and decoded back, byte by byte.
 
 use firmware_protocols::modbus::{
     CoilValue, ExceptionCode, Request, RequestDecoder, RequestFrame, Response, ResponseDecoder,

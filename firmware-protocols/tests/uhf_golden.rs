@@ -1,5 +1,6 @@
-//! Golden byte vectors for the UHF reader 0xA0 protocol: every vector of protocols.md §1, encoded
-//! from typed frames and decoded back, with a comment on every byte.
+//! Golden byte vectors for the UHF reader 0xA0 protocol: every vector of
+//! docs/protocols.md#uhf-test-vectors, encoded from typed frames and decoded back, with a comment
+//! on every byte.
 //!
 //! These tests only compare bytes and values; they never do IO.
 

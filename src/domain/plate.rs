@@ -1,4 +1,4 @@
-//! Chinese licence plates: normalisation, validation and classification (protocols.md §7).
+//! Chinese licence plates: normalisation, validation, classes (docs/protocols.md#licence-plates).
 //!
 //! What it is for: every plate typed by a guard, read by a camera or stored in a list goes through
 //! [`Plate::parse`], so that `京A·12345`, `京a 12345` and `京Ａ１２３４５` are one plate and a

@@ -1,5 +1,5 @@
 //! The lane I/O module driver: the controller's side of the Modbus RTU link to the relay/input
-//! board that makes the barrier's contacts and reads the loops (protocols.md §2).
+//! board that makes the barrier's contacts and reads the loops (docs/protocols.md#lane-io-module).
 //!
 //! It speaks through the tokio-modbus RTU client over any `AsyncRead + AsyncWrite` transport;
 //! only [`IoLink::open`] touches a real serial port. Every request is bounded by a timeout.

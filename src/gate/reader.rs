@@ -1,4 +1,4 @@
-//! The UHF reader driver: the controller's side of the "0xA0" serial link (protocols.md §1).
+//! The UHF reader driver: the controller's end of the 0xA0 link (docs/protocols.md#uhf-reader).
 //!
 //! A reader's real-time inventory runs its rounds and stops, so the driver re-issues it as soon
 //! as the completion (or an error status) arrives: the reader is always inventorying. Every tag

@@ -1,4 +1,4 @@
-//! A software long-range UHF reader: the reader side of the 0xA0 protocol (protocols.md §1),
+//! A software long-range UHF reader: the reader's end of 0xA0 (docs/protocols.md#uhf-reader),
 //! served over any `AsyncRead + AsyncWrite` transport, with faults a test can switch on.
 //!
 //! [`ReaderControl`] is the reader: its field of tags, its settings, its faults and its counters
@@ -26,14 +26,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tracing::debug;
 
-/// Default reader address (the vectors of protocols.md §1 use 1).
+/// Default reader address (the vectors of docs/protocols.md#uhf-test-vectors use 1).
 pub const DEFAULT_ADDRESS: u8 = 1;
 
 /// Default inventory delay: real readers take a few milliseconds per round.
 pub const DEFAULT_INVENTORY_DELAY: Duration = Duration::from_millis(2);
 
 /// Frequency indexes the emulator hops over: 920.5–924.5 MHz, the Chinese 920–925 MHz band,
-/// at index 7 = 902.0 MHz plus 0.5 MHz per step (protocols.md §1).
+/// at index 7 = 902.0 MHz plus 0.5 MHz per step (docs/protocols.md#replies).
 const CHINA_BAND: std::ops::RangeInclusive<u8> = 44..=52;
 
 /// Parameter-error code the emulator answers for an antenna it does not have. The 0xA0 protocol
@@ -49,7 +49,7 @@ pub struct FieldTag {
     pub antenna: u8,
     /// Signal strength it is read at, −129..=−2 dBm (what the 7-bit RSSI can say).
     pub rssi_dbm: i16,
-    /// The tag's factory TID, kept for the TID reads a later driver will need; not reported by
+    /// The tag's factory TID (a tag credential may be bound to it); not reported by
     /// inventory.
     pub tid: Option<Vec<u8>>,
 }

@@ -16,7 +16,7 @@ use super::layout::{Nav, local_input, local_time, page as frame};
 use crate::central::api::AppState;
 use crate::central::repo::{gates, visits};
 
-/// The provinces of protocols.md §7, in the picker's order.
+/// The provinces of docs/protocols.md#formats, in the picker's order.
 pub const PROVINCES: [&str; 31] = [
     "京", "津", "冀", "晋", "蒙", "辽", "吉", "黑", "沪", "苏", "浙", "皖", "闽", "赣", "鲁", "豫",
     "鄂", "湘", "粤", "桂", "琼", "渝", "川", "贵", "云", "藏", "陕", "甘", "青", "宁", "新",

@@ -14,7 +14,7 @@ pub struct HostFrame {
     pub command: HostCommand,
 }
 
-/// A command to the reader (protocols.md §1).
+/// A command to the reader (docs/protocols.md#commands-the-host-sends).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HostCommand {
     /// 0x70, no data.

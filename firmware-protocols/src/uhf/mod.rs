@@ -1,8 +1,9 @@
 //! The long-range UHF reader "0xA0" serial protocol (R2000-module readers), both sides, sans-IO.
 //!
-//! Frame, in both directions (protocols.md §1): `Head=0xA0 | Len | Address | Cmd | Data… | Check`,
-//! where `Len` counts the bytes after itself (Check included) and `Check` is the two's complement
-//! of the byte sum from Head to the last data byte ([`crate::checksum::uhf_check`]).
+//! Frame, in both directions (docs/protocols.md#line-and-frame):
+//! `Head=0xA0 | Len | Address | Cmd | Data… | Check`, where `Len` counts the bytes after itself
+//! (Check included) and `Check` is the two's complement of the byte sum from Head to the last
+//! data byte ([`crate::checksum::uhf_check`]).
 //!
 //! - [`HostFrame`] / [`HostCommand`]: what the gate controller sends to the reader.
 //! - [`ReaderFrame`] / [`ReaderReply`]: what the reader answers (tag reports, completions,
@@ -30,24 +31,26 @@ pub use reader::{
 
 use crate::checksum::uhf_check;
 
-/// First byte of every frame, in both directions (protocols.md §1).
+/// First byte of every frame, in both directions (docs/protocols.md#line-and-frame).
 pub const HEAD: u8 = 0xA0;
 
-/// Smallest valid `Len`: Address, Cmd and Check always follow the Len byte (protocols.md §1).
+/// Smallest valid `Len`: Address, Cmd and Check always follow the Len byte
+/// (docs/protocols.md#line-and-frame).
 pub const MIN_LEN: u8 = 3;
 
 /// Longest possible frame: `Len` is one byte (at most 255) and counts the bytes after itself, so a
-/// frame is at most Head + Len + 255 = 257 bytes (protocols.md §1: total length = Len + 2).
+/// frame is at most Head + Len + 255 = 257 bytes (docs/protocols.md#line-and-frame).
 pub const MAX_FRAME_LEN: usize = 257;
 
 /// Most data bytes one frame can carry: the 255 bytes `Len` can count, minus Address, Cmd, Check.
 pub const MAX_DATA_LEN: usize = 252;
 
-/// The broadcast address: every reader on the bus acts on it (protocols.md §1: addresses 0–254,
-/// 0xFF = broadcast).
+/// The broadcast address: every reader on the bus acts on it (addresses 0–254 name one reader;
+/// docs/protocols.md#line-and-frame).
 pub const BROADCAST: u8 = 0xFF;
 
-/// Command codes (protocols.md §1). Replies echo the command code they answer.
+/// Command codes (docs/protocols.md#commands-the-host-sends). Replies echo the command code
+/// they answer.
 pub mod cmd {
     /// Reset the reader.
     pub const RESET: u8 = 0x70;
@@ -63,7 +66,7 @@ pub mod cmd {
     pub const FAST_SWITCH_INVENTORY: u8 = 0x8A;
     /// Session inventory (session 0–3, target A/B).
     pub const SESSION_INVENTORY: u8 = 0x8B;
-    /// Read one buffered tag and its buffer count (captured reply in protocols.md §1).
+    /// Read one buffered tag and its buffer count (captured reply in docs/protocols.md#replies).
     pub const GET_INVENTORY_BUFFER: u8 = 0x90;
 }
 

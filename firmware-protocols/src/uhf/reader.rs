@@ -1,9 +1,9 @@
 //! Reader-to-host frames of the 0xA0 protocol: tag reports, inventory completions, status codes,
 //! the firmware version and buffered tags.
 //!
-//! Replies are told apart by `Cmd` and by `Len` (protocols.md §1). A checksum-valid frame that fits
-//! none of the layouts below decodes as [`ReaderReply::Unknown`]. This module never does IO and
-//! never panics on input bytes.
+//! Replies are told apart by `Cmd` and by `Len` (docs/protocols.md#replies). A checksum-valid
+//! frame that fits none of the layouts below decodes as [`ReaderReply::Unknown`]. This module
+//! never does IO and never panics on input bytes.
 
 use super::{EncodeError, MAX_DATA_LEN, UhfFrame, cmd, write_frame};
 use crate::checksum::crc16_genibus;
@@ -17,7 +17,7 @@ pub struct ReaderFrame {
     pub reply: ReaderReply,
 }
 
-/// What a reader says (protocols.md §1).
+/// What a reader says (docs/protocols.md#replies).
 ///
 /// Decoding rules, in order:
 /// 1. one data byte (Len = 4), any `Cmd`: [`ReaderReply::Status`];
@@ -123,7 +123,7 @@ impl FreqAnt {
         self.0 & 0x03
     }
 
-    /// Carrier frequency in kHz for indexes 0–59 (protocols.md §1), `None` beyond.
+    /// Carrier frequency in kHz for indexes 0–59 (docs/protocols.md#replies), `None` beyond.
     pub fn freq_khz(self) -> Option<u32> {
         let i = u32::from(self.freq_index());
         match i {
@@ -144,7 +144,7 @@ impl Rssi {
     /// Highest dBm the 7 bits can express (raw 0x7F).
     pub const MAX_DBM: i16 = -2;
 
-    /// Signal strength in dBm: `(raw & 0x7F) − 129` (protocols.md §1).
+    /// Signal strength in dBm: `(raw & 0x7F) − 129` (docs/protocols.md#replies).
     pub fn dbm(self) -> i16 {
         i16::from(self.0 & 0x7F) - 129
     }
@@ -161,7 +161,8 @@ impl Rssi {
     }
 }
 
-/// EPC length in bytes announced by a PC word: `((PC >> 11) & 0x1F) * 2` (protocols.md §1).
+/// EPC length in bytes announced by a PC word: `((PC >> 11) & 0x1F) * 2`
+/// (docs/protocols.md#replies).
 pub fn epc_len_from_pc(pc: u16) -> usize {
     usize::from((pc >> 11) & 0x1F) * 2
 }
@@ -340,7 +341,7 @@ impl BufferedTag {
     }
 }
 
-/// The one-byte status / error code of a bare reply (protocols.md §1).
+/// The one-byte status / error code of a bare reply (docs/protocols.md#replies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusCode {
     /// 0x10.
