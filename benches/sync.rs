@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gatehouse::central::api::AppState;
+use gatehouse::central::state::AppState;
 use gatehouse::central::db::{Actor, Db, DbKind};
 use gatehouse::domain::{Direction, Epc, GateId, LaneId, PermitId};
 use gatehouse::gate::config::GateConfig;

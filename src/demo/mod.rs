@@ -29,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::supervise::{Backoff, Ended, essential, restarting};
 
-use crate::central::api::{AppState, app};
+use crate::central::state::AppState;
+use crate::web::site as app;
 use crate::central::db::Db;
 use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
 use crate::gate::config::GateConfig;

@@ -32,7 +32,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::central::api::AppState;
+use crate::central::state::AppState;
 use crate::central::commands::GateCommand;
 use crate::central::db::{DbKind, RepoError};
 use crate::central::live::LiveMessage;

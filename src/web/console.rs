@@ -24,13 +24,13 @@ use super::i18n::{
     GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
 };
 use super::layout::{Nav, local_time, page as frame};
-use crate::central::api::AppState;
 use crate::central::db::{Page, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
 use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{duty, permits};
+use crate::central::state::AppState;
 use crate::gate::journal::EventBody;
 
 /// Recent passages shown per gate.

@@ -32,9 +32,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::central::api::AppState;
 use crate::central::api::auth::{Authed, Role, SESSION_COOKIE};
 use crate::central::api::policy::Access;
+use crate::central::state::AppState;
 use i18n::{Lang, lang_of};
 
 use Role::{Admin, Guard, Security};
@@ -69,6 +69,12 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/stats", admin::STATS),
     ("/admin/stats/daily", admin::STATS),
 ];
+
+/// The centre's whole site: the API, health and OpenAPI document
+/// ([`crate::central::server::app`]) with these pages.
+pub fn site(state: AppState) -> axum::Router {
+    crate::central::server::app(state.clone(), router(state))
+}
 
 /// The pages as a router (merged into the server's app next to the API).
 pub fn router(state: AppState) -> axum::Router {

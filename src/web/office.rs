@@ -18,11 +18,11 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Viewer;
 use super::i18n::{Lang, alarm_kind_label, t};
 use super::layout::{Nav, local_time, page as frame};
-use crate::central::api::AppState;
 use crate::central::api::console::manual_open_counts;
 use crate::central::db::RepoError;
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms;
+use crate::central::state::AppState;
 
 async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> {
     let list = alarms::recent(&state.db, 20).await?;

@@ -13,8 +13,8 @@ use maud::{Markup, html};
 use super::Viewer;
 use super::i18n::{Lang, direction_label, t};
 use super::layout::{Nav, local_input, local_time, page as frame};
-use crate::central::api::AppState;
 use crate::central::repo::{gates, visits};
+use crate::central::state::AppState;
 
 /// The provinces of protocols.md §7, in the picker's order.
 pub const PROVINCES: [&str; 31] = [

@@ -3,7 +3,7 @@
 
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, Utc};
-use gatehouse::central::api::AppState;
+use gatehouse::central::state::AppState;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::db::Actor;
 use gatehouse::central::ingest::accept;

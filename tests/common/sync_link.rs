@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse::central::api::AppState;
+use gatehouse::central::state::AppState;
 use gatehouse::central::gate_auth::DbGateCheck;
 use gatehouse::pki::{self, CertPaths, Validity};
 use gatehouse::sync::client::{ClientOptions, SyncClient, client_tls};

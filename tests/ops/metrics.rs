@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use gatehouse::central::api::{AppState, app};
+use gatehouse::central::state::AppState;
+use gatehouse::web::site as app;
 use gatehouse::central::db::Db;
 use gatehouse::gate::http::{GateView, router, serve};
 use tokio_util::sync::CancellationToken;

@@ -16,7 +16,8 @@ use gatehouse::central::alarms::{
     self as service, Delivery, MANUAL, deliver_once, run_deliveries, webhook_client,
 };
 use gatehouse::central::api::auth::create_session;
-use gatehouse::central::api::{AppState, app};
+use gatehouse::central::state::AppState;
+use gatehouse::web::site as app;
 use gatehouse::central::db::{Actor, Db, now_ms};
 use gatehouse::central::live::LiveHub;
 use gatehouse::central::repo::{alarms, operators};

@@ -5,7 +5,8 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use gatehouse::central::api::policy::Access;
-use gatehouse::central::api::{AppState, app};
+use gatehouse::central::state::AppState;
+use gatehouse::web::site as app;
 use gatehouse::central::db::Db;
 use gatehouse::web::PAGES;
 use serde_json::{Value, json};

@@ -13,13 +13,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::console::may_act;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath};
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms::{self, Alarm};
+use crate::central::state::AppState;
 
 /// An alarm raised at a booth.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

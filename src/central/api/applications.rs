@@ -22,7 +22,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, FieldError, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
@@ -33,6 +32,7 @@ use crate::central::repo::applications::{
 };
 use crate::central::repo::credentials::NewCredential;
 use crate::central::repo::permits::{PermitInput, person_department};
+use crate::central::state::AppState;
 
 /// The longest a one-off exit pass may run.
 pub const ONE_OFF_MAX_DAYS: i64 = 7;

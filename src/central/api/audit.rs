@@ -8,12 +8,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::blacklist::check_time;
 use super::error::{ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::audit::{self, AuditEntry, AuditQuery};
+use crate::central::state::AppState;
 
 /// `?entity=&entity_id=&operator=&action=&from=&until=`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

@@ -42,11 +42,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::ApiJson;
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
 use crate::central::repo::operators::{self, Operator, OperatorChange};
+use crate::central::state::AppState;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "gh_session";

@@ -14,7 +14,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
@@ -23,6 +22,7 @@ use crate::central::repo::blacklist::{
     self, BlacklistEntryRow, BlacklistInput, BlacklistQuery, Lifted, NewBlacklistEntry, Subject,
     normalise_fragment, parse_alarm,
 };
+use crate::central::state::AppState;
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour, PlateError};
 
 /// Who may read the lists.

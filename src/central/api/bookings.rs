@@ -30,7 +30,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
@@ -41,6 +40,7 @@ use crate::central::repo::bookings::{
     TransitionError,
 };
 use crate::central::repo::permits::person_department;
+use crate::central::state::AppState;
 use crate::domain::{Plate, PlateColour, PlateError};
 
 /// The site's time zone, for `?date=`.

@@ -36,7 +36,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Authed;
 use super::error::{ApiError, ApiResult, ErrorBody, Lang, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
@@ -44,6 +43,7 @@ use super::stats::{check_format, render};
 use crate::central::bulk::{self, Kind, Progress, RowError};
 use crate::central::export::{Cell, Table};
 use crate::central::repo::persons::{mask_id_card, mask_phone};
+use crate::central::state::AppState;
 
 /// The largest file an import accepts (64 MiB: ~100,000 rows with room to spare).
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;

@@ -15,7 +15,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
@@ -23,6 +22,7 @@ use crate::central::commands::{self, CommandError, GateCommand};
 use crate::central::db::{RepoError, audit, now_ms};
 use crate::central::repo::bookings::{self, Booking, BookingQuery};
 use crate::central::repo::{gates, visits};
+use crate::central::state::AppState;
 use crate::web::i18n::is_guard_reason;
 
 /// Longest guard note.

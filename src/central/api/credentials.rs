@@ -14,7 +14,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
@@ -23,6 +22,7 @@ use crate::central::repo::credentials::{
     self, Credential, CredentialSearch, NewCredential, STATUSES,
 };
 use crate::central::repo::vehicles;
+use crate::central::state::AppState;
 use crate::domain::tag::{Epc, MAX_TAG_BYTES, TagBytesError, Tid};
 
 const READERS: [Role; 4] = [Role::Admin, Role::Security, Role::Guard, Role::Viewer];

@@ -10,12 +10,12 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::blacklist::{check_plate, check_time};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
+use crate::central::state::AppState;
 
 /// `?plate=&gate_id=&lane=&kind=&granted=&reason=&from=&until=`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

@@ -12,7 +12,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::blacklist::check_reason;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
@@ -22,6 +21,7 @@ use crate::central::repo::gates::{
     self, DIRECTIONS, GATE_MODES, Gate, GateInput, GateQuery, LANE_MODES, Lane, LaneInput,
     ModeInput, NewGate, NewLane, OFFLINE_POLICIES,
 };
+use crate::central::state::AppState;
 
 const READERS: [Role; 4] = [Role::Admin, Role::Security, Role::Viewer, Role::Guard];
 

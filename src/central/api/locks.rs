@@ -10,7 +10,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Authed;
 use super::blacklist::{
     LIST_READERS, LIST_WRITERS, check_colour, check_plate, check_reason, check_time, check_window,
@@ -21,6 +20,7 @@ use crate::central::repo::blacklist::normalise_fragment;
 use crate::central::repo::locks::{
     self, Lifted, LockQuery, NewVehicleLock, VehicleLock, VehicleLockInput,
 };
+use crate::central::state::AppState;
 
 fn check(input: VehicleLockInput) -> ApiResult<NewVehicleLock> {
     let mut f = Fields::new();

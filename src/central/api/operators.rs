@@ -8,11 +8,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role, check_password, hash_password};
 use super::error::{ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::operators::{self, NewOperator, Operator, OperatorChange};
+use crate::central::state::AppState;
 
 /// Creating an operator.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -25,7 +25,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
@@ -33,6 +32,7 @@ use crate::central::db::Db;
 use crate::central::repo::permits::{
     self, Action, ActionError, Permit, PermitInput, PermitQuery, PermitStatus,
 };
+use crate::central::state::AppState;
 use crate::domain::GateRights;
 use crate::domain::text::{parse_category, parse_gate_rights, parse_schedule};
 

@@ -15,7 +15,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
@@ -24,6 +23,7 @@ use crate::central::repo::persons::{
     self, CATEGORIES, IdCardError, NewPerson, Person, PersonSearch, check_id_card, check_phone,
     mask_id_card, mask_phone,
 };
+use crate::central::state::AppState;
 
 const READERS: [Role; 5] = [
     Role::Admin,

@@ -20,7 +20,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Lang, Msg};
 use super::extract::{ApiJson, ApiQuery};
 use crate::central::db::now_ms;
@@ -29,6 +28,7 @@ use crate::central::repo::stats::{
     self, Days, DenialRow, FlowRow, ManualOpenRow, Occupancy, Overstay, PeakHours, VisitorDay,
     WeekComparison,
 };
+use crate::central::state::AppState;
 use crate::central::stats::site_today;
 
 /// The longest range one query may ask for.

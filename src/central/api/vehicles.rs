@@ -16,13 +16,13 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::vehicles::{NewVehicle, VEHICLE_TYPES, Vehicle, VehicleSearch};
 use crate::central::repo::{persons, vehicles};
+use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
 use crate::domain::{Plate, PlateColour, PlateError};
 

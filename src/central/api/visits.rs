@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::blacklist::check_plate;
 use super::bookings::{mask_phone, normalise_phone, sees_phone};
@@ -24,6 +23,7 @@ use super::extract::{ApiJson, ApiPath};
 use crate::central::db::{RepoError, now_ms};
 use crate::central::repo::bookings::{self, Transition};
 use crate::central::repo::visits::{self, NewVisit, Visit};
+use crate::central::state::AppState;
 
 /// Longest free-text field.
 const MAX_TEXT: usize = 100;

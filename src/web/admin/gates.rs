@@ -13,10 +13,10 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::{badge, field, frame, status_line, when};
-use crate::central::api::AppState;
 use crate::central::db::Page;
 use crate::central::repo::gates::{self, GATE_MODES, GateQuery};
 use crate::central::repo::sync as sync_repo;
+use crate::central::state::AppState;
 use crate::web::i18n::{mode_label, t};
 use crate::web::{PageError, Viewer};
 

@@ -34,10 +34,10 @@ use maud::{Markup, html};
 use super::Viewer;
 use super::i18n::{Lang, t};
 use super::layout::{Nav, page};
-use crate::central::api::AppState;
 use crate::central::api::auth::Role;
 use crate::central::api::policy::Access;
 use crate::central::db::Page;
+use crate::central::state::AppState;
 
 use Role::{Admin, Applicant, Approver, Security, Viewer as ViewerRole};
 
