@@ -29,15 +29,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::supervise::{Backoff, Ended, essential, restarting};
 
-use crate::central::state::AppState;
-use crate::web::site as app;
 use crate::central::db::Db;
+use crate::central::state::AppState;
 use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
 use crate::gate::config::GateConfig;
 use crate::gate::runtime::{GateHandle, LaneCommand};
 use crate::sim::lane::{SimLane, SimLaneConfig};
 use crate::sim::uhf_reader::FieldTag;
 use crate::sim::vehicle::{Vehicle, VehicleTiming};
+use crate::web::site as app;
 use data::{Kind, Plan};
 
 /// Prints a line of the banner. A closed standard output (`gatehouse demo | head -3`) does not

@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use gatehouse::central::state::AppState;
 use gatehouse::central::api::auth::{AuthSettings, DECAY_MS, Role};
 use gatehouse::central::db::now_ms;
 use gatehouse::central::repo::operators::throttle_key;
+use gatehouse::central::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 

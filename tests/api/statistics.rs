@@ -10,10 +10,10 @@ use std::io::Cursor;
 use axum::http::{Method, StatusCode};
 use calamine::{Data, Reader, Xlsx};
 use chrono::{DateTime, TimeZone, Utc};
-use gatehouse::central::state::AppState;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::ingest::accept;
 use gatehouse::central::live::LiveMessage;
+use gatehouse::central::state::AppState;
 use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::{Value, json};
 

@@ -123,10 +123,10 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking};
-use gatehouse::central::state::AppState;
-use gatehouse::web::site as app;
 use gatehouse::central::db::Actor;
 use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::central::state::AppState;
+use gatehouse::web::site as app;
 use serde_json::Value;
 use tower::ServiceExt;
 
