@@ -9,6 +9,8 @@ pub mod cli;
 pub mod demo;
 pub mod domain;
 pub mod gate;
+pub mod http_cookie;
+pub mod i18n;
 pub mod metrics;
 pub mod pki;
 pub mod pool;

@@ -300,7 +300,7 @@ async fn hash_password() -> anyhow::Result<()> {
     let mut f = crate::central::api::error::Fields::new();
     crate::central::api::auth::check_password_strength(&password, "password", &mut f);
     if let Err(e) = f.finish() {
-        let body = e.body(crate::central::api::error::Lang::En);
+        let body = e.body(crate::i18n::Lang::En);
         let reason = body
             .fields
             .and_then(|f| f.into_iter().next())

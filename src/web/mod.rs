@@ -17,7 +17,6 @@
 pub mod admin;
 pub mod assets;
 pub mod console;
-pub mod i18n;
 pub mod layout;
 pub mod login;
 pub mod office;
@@ -25,8 +24,8 @@ pub mod plates;
 pub mod visitors;
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -35,7 +34,8 @@ use sha2::{Digest, Sha256};
 use crate::central::api::auth::{Authed, Role, SESSION_COOKIE};
 use crate::central::api::policy::Access;
 use crate::central::state::AppState;
-use i18n::{Lang, lang_of};
+use crate::http_cookie::cookie;
+use crate::i18n::{self, Lang, lang_of};
 
 use Role::{Admin, Guard, Security};
 
@@ -113,19 +113,6 @@ impl Viewer {
     }
 }
 
-fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
-        })
-}
-
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
@@ -136,7 +123,7 @@ impl FromRequestParts<AppState> for Viewer {
         let authed = Authed::from_request_parts(parts, state)
             .await
             .map_err(|_| to_login(parts))?;
-        let token = session_cookie(parts).ok_or_else(|| to_login(parts))?;
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| to_login(parts))?;
         let hash = hex::encode(Sha256::digest(token.as_bytes()));
         let csrf: String =
             sqlx::query_scalar("SELECT csrf_token FROM sessions WHERE token_hash = $1")

@@ -15,11 +15,12 @@ use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
 use super::console::may_act;
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath};
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms::{self, Alarm};
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// An alarm raised at a booth.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

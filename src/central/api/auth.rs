@@ -42,11 +42,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::ApiJson;
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
 use crate::central::repo::operators::{self, Operator, OperatorChange};
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "gh_session";
@@ -263,15 +264,7 @@ pub async fn create_session(
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
-        })
+    crate::http_cookie::cookie(headers, SESSION_COOKIE)
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<String> {

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::now_ms;
 use crate::central::repo::blacklist::{
@@ -24,6 +24,7 @@ use crate::central::repo::blacklist::{
 };
 use crate::central::state::AppState;
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour, PlateError};
+use crate::i18n::Msg;
 
 /// Who may read the lists.
 pub(crate) const LIST_READERS: [Role; 4] = [Role::Admin, Role::Security, Role::Guard, Role::Viewer];

@@ -31,7 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use super::permits::{check_len, check_minute, check_window, plate_fragment};
 use crate::central::db::Db;
@@ -42,6 +42,7 @@ use crate::central::repo::bookings::{
 use crate::central::repo::permits::person_department;
 use crate::central::state::AppState;
 use crate::domain::{Plate, PlateColour, PlateError};
+use crate::i18n::Msg;
 
 /// The site's time zone, for `?date=`.
 const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;

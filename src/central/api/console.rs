@@ -16,14 +16,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::central::commands::{self, CommandError, GateCommand};
 use crate::central::db::{RepoError, audit, now_ms};
 use crate::central::repo::bookings::{self, Booking, BookingQuery};
 use crate::central::repo::{gates, visits};
 use crate::central::state::AppState;
-use crate::web::i18n::is_guard_reason;
+use crate::i18n::Msg;
+use crate::i18n::is_guard_reason;
 
 /// Longest guard note.
 const MAX_NOTE: usize = 200;
@@ -233,7 +234,7 @@ async fn lane_command(
     )
     .await?;
     if outcome == "done" {
-        let lang = super::error::Lang::from_headers(&headers);
+        let lang = crate::i18n::Lang::from_headers(&headers);
         Ok(ApiJson(CommandOutcome {
             outcome,
             message: msg.get(lang).to_string(),

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
 use super::blacklist::check_reason;
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::gates::{
@@ -22,6 +22,7 @@ use crate::central::repo::gates::{
     ModeInput, NewGate, NewLane, OFFLINE_POLICIES,
 };
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 const READERS: [Role; 4] = [Role::Admin, Role::Security, Role::Viewer, Role::Guard];
 

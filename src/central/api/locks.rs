@@ -14,13 +14,14 @@ use super::auth::Authed;
 use super::blacklist::{
     LIST_READERS, LIST_WRITERS, check_colour, check_plate, check_reason, check_time, check_window,
 };
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::blacklist::normalise_fragment;
 use crate::central::repo::locks::{
     self, Lifted, LockQuery, NewVehicleLock, VehicleLock, VehicleLockInput,
 };
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 fn check(input: VehicleLockInput) -> ApiResult<NewVehicleLock> {
     let mut f = Fields::new();

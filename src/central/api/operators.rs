@@ -9,10 +9,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role, check_password, hash_password};
-use super::error::{ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::repo::operators::{self, NewOperator, Operator, OperatorChange};
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// Creating an operator.
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -26,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::Db;
 use crate::central::repo::permits::{
@@ -35,6 +35,7 @@ use crate::central::repo::permits::{
 use crate::central::state::AppState;
 use crate::domain::GateRights;
 use crate::domain::text::{parse_category, parse_gate_rights, parse_schedule};
+use crate::i18n::Msg;
 
 /// Roles that read every permit.
 const READ_ALL: &[Role] = &[Role::Admin, Role::Security, Role::Viewer, Role::Guard];

@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::persons::{
@@ -24,6 +24,7 @@ use crate::central::repo::persons::{
     mask_id_card, mask_phone,
 };
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 const READERS: [Role; 5] = [
     Role::Admin,

@@ -20,7 +20,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Lang, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiQuery};
 use crate::central::db::now_ms;
 use crate::central::export::Table;
@@ -30,6 +30,7 @@ use crate::central::repo::stats::{
 };
 use crate::central::state::AppState;
 use crate::central::stats::site_today;
+use crate::i18n::{Lang, Msg};
 
 /// The longest range one query may ask for.
 pub const MAX_DAYS: i64 = 366;

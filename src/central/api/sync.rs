@@ -15,11 +15,12 @@ use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
 use super::blacklist::check_reason;
-use super::error::{ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiResult, ErrorBody, Fields};
 use super::extract::ApiJson;
 use crate::central::repo::gates::{self, GATE_MODES, Gate, GateQuery, ModeInput};
 use crate::central::repo::sync::{self as repo, GateHealth};
 use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// Every gate's sync health, by gate id; a guard sees only their own gates.
 #[utoipa::path(get, path = "/api/v1/sync/gates", tag = "sync",

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::vehicles::{NewVehicle, VEHICLE_TYPES, Vehicle, VehicleSearch};
@@ -25,6 +25,7 @@ use crate::central::repo::{persons, vehicles};
 use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
 use crate::domain::{Plate, PlateColour, PlateError};
+use crate::i18n::Msg;
 
 const READERS: [Role; 4] = [Role::Admin, Role::Security, Role::Guard, Role::Viewer];
 const WRITERS: [Role; 2] = [Role::Admin, Role::Security];

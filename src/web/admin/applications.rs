@@ -25,7 +25,7 @@ use crate::central::repo::applications::{
 };
 use crate::central::repo::{persons, vehicles};
 use crate::central::state::AppState;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::layout::local_input;
 use crate::web::{PageError, Viewer};
 

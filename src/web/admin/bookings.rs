@@ -22,7 +22,7 @@ use crate::central::api::bookings::{may_decide, read_scope, shown};
 use crate::central::repo::bookings::{self, BookingQuery, BookingStatus, needs_security};
 use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::layout::local_input;
 use crate::web::{PageError, Viewer};
 

@@ -15,7 +15,7 @@ use crate::central::repo::bookings::{self, BookingQuery, BookingStatus};
 use crate::central::repo::gates::{self, GateQuery};
 use crate::central::repo::stats;
 use crate::central::state::AppState;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 const ONE: Page = Page {

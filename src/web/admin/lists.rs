@@ -18,7 +18,7 @@ use crate::central::db::now_ms;
 use crate::central::repo::blacklist::{self, BlacklistQuery, normalise_fragment};
 use crate::central::repo::locks::{self, LockQuery};
 use crate::central::state::AppState;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?q=&active=&page=&lock_page=`.

@@ -32,12 +32,12 @@ use axum::routing::get;
 use maud::{Markup, html};
 
 use super::Viewer;
-use super::i18n::{Lang, t};
 use super::layout::{Nav, page};
 use crate::central::api::auth::Role;
 use crate::central::api::policy::Access;
 use crate::central::db::Page;
 use crate::central::state::AppState;
+use crate::i18n::{Lang, t};
 
 use Role::{Admin, Applicant, Approver, Security, Viewer as ViewerRole};
 

@@ -14,7 +14,7 @@ use super::{badge, field, frame, given, page_number, page_of, pager, status_line
 use crate::central::api::auth::Role;
 use crate::central::repo::operators;
 use crate::central::state::AppState;
-use crate::web::i18n::{Lang, t};
+use crate::i18n::{Lang, t};
 use crate::web::{PageError, Viewer};
 
 /// `?q=&page=`.

@@ -18,7 +18,7 @@ use crate::central::repo::permits::{self, PermitQuery, PermitStatus};
 use crate::central::repo::vehicles;
 use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?plate=&department=&status=&category=&page=`.

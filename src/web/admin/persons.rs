@@ -16,7 +16,7 @@ use super::{
 };
 use crate::central::repo::persons::{self, PersonSearch, mask_id_card, mask_phone};
 use crate::central::state::AppState;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?q=&category=&department=&page=`.

@@ -28,9 +28,7 @@ use crate::central::repo::stats::{
 };
 use crate::central::state::AppState;
 use crate::central::stats::site_today;
-use crate::web::i18n::{
-    Lang, category_label, direction_label, guard_reason_label, reason_label, t,
-};
+use crate::i18n::{Lang, category_label, direction_label, guard_reason_label, reason_label, t};
 use crate::web::{PageError, Viewer};
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD`.

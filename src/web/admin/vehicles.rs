@@ -16,7 +16,7 @@ use super::{
 use crate::central::repo::vehicles::{self, VehicleSearch};
 use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
-use crate::web::i18n::{Lang, t};
+use crate::i18n::{Lang, t};
 use crate::web::{PageError, Viewer};
 
 /// Vehicle types (`repo::vehicles::VEHICLE_TYPES`): (code, zh-CN, English).
