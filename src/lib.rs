@@ -12,6 +12,7 @@ pub mod gate;
 pub mod http_cookie;
 pub mod i18n;
 pub mod metrics;
+pub mod password;
 pub mod pki;
 pub mod pool;
 pub mod serial;

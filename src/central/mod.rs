@@ -25,7 +25,6 @@ pub mod export;
 pub mod gate_auth;
 pub mod ingest;
 pub mod live;
-pub mod password;
 pub mod repo;
 pub mod retention;
 pub mod server;

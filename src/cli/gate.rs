@@ -308,10 +308,9 @@ async fn hash_password() -> anyhow::Result<()> {
             .unwrap_or(body.message);
         anyhow::bail!("the password is too weak: {reason}");
     }
-    let hash = tokio::task::spawn_blocking(move || {
-        crate::central::api::auth::hash_password_blocking(&password)
-    })
-    .await?;
+    let hash =
+        tokio::task::spawn_blocking(move || crate::password::hash_password_blocking(&password))
+            .await?;
     say!("{hash}")?;
     Ok(())
 }

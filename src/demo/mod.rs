@@ -247,10 +247,8 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             .expect("the demo has a guard login");
         let booth_hash = {
             let password = booth_guard.password.to_string();
-            tokio::task::spawn_blocking(move || {
-                crate::central::api::auth::hash_password_blocking(&password)
-            })
-            .await?
+            tokio::task::spawn_blocking(move || crate::password::hash_password_blocking(&password))
+                .await?
         };
         toml.push_str(&format!(
             "\n[[booth.guard]]\nusername = \"{}\"\npassword_hash = \"{booth_hash}\"\n",

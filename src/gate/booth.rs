@@ -112,7 +112,7 @@ impl BoothConfig {
 /// as a wrong password.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crate::central::api::auth::hash_password_blocking(&random_token()))
+    HASH.get_or_init(|| crate::password::hash_password_blocking(&random_token()))
 }
 
 #[derive(Debug)]

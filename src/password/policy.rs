@@ -1,4 +1,4 @@
-//! The password policy: what a new operator password must not be.
+//! The password policy: what a new password (an operator's, or a booth guard's) must not be.
 //!
 //! Character classes alone let `Password123!` and `Admin@123456` through, and those are the
 //! first guesses of anyone who tries. So a password is refused when it is
