@@ -20,7 +20,6 @@ pub mod console;
 pub mod layout;
 pub mod login;
 pub mod office;
-pub mod plates;
 pub mod visitors;
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
