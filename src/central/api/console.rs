@@ -298,7 +298,8 @@ async fn plate_lookup(
             .collect();
     }
     let known = visits::known_plates(&state.db).await?;
-    let suggestions = crate::domain::plate_match::suggest(&q.q, known.iter().map(String::as_str), 8);
+    let suggestions =
+        crate::domain::plate_match::suggest(&q.q, known.iter().map(String::as_str), 8);
     Ok(ApiJson(PlateLookupResult {
         plate,
         bookings: found,
