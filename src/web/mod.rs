@@ -22,7 +22,7 @@ pub mod login;
 pub mod office;
 pub mod visitors;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -31,7 +31,7 @@ use axum::routing::get;
 use sha2::{Digest, Sha256};
 
 use crate::central::api::auth::{Authed, Role, SESSION_COOKIE};
-use crate::central::api::policy::Access;
+use crate::central::api::policy::{self, Access, Caller, Refusal};
 use crate::central::state::AppState;
 use crate::http_cookie::cookie;
 use crate::i18n::{self, Lang, lang_of};
@@ -112,6 +112,12 @@ impl Viewer {
     }
 }
 
+impl Caller for Viewer {
+    fn authed(&self) -> &Authed {
+        &self.authed
+    }
+}
+
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
@@ -151,31 +157,23 @@ pub fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The page route layer: session required and role checked, from [`PAGES`].
+/// The page route layer: session required and role checked ([`policy::admit`]), from
+/// [`PAGES`]; no session → to the sign-in page, a role the row does not admit → a 403 page.
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let route = policy::matched_route(&request);
     let access = PAGES
         .iter()
         .find(|(r, _)| *r == route)
         .map_or(Access::Roles(&[Admin]), |(_, a)| *a);
-    if access == Access::Public {
-        return next.run(request).await;
-    }
     let (mut parts, body) = request.into_parts();
-    let viewer = match Viewer::from_request_parts(&mut parts, &state).await {
-        Ok(v) => v,
-        Err(redirect) => return redirect,
-    };
-    if let Access::Roles(roles) = access
-        && viewer.authed.require(roles).is_err()
-    {
-        return forbidden(viewer.lang);
+    match policy::admit::<Viewer>(access, &mut parts, &state).await {
+        Ok(Some(viewer)) => {
+            parts.extensions.insert(viewer);
+        }
+        Ok(None) => {}
+        Err(Refusal::NotSignedIn(redirect)) => return redirect,
+        Err(Refusal::Forbidden) => return forbidden(lang_of(&parts.headers)),
     }
-    parts.extensions.insert(viewer);
     next.run(Request::from_parts(parts, body)).await
 }
 

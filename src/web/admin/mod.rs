@@ -133,10 +133,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 /// Whether the viewer's roles pass `access`.
 pub fn allowed(viewer: &Viewer, access: Access) -> bool {
-    match access {
-        Access::Public | Access::SignedIn => true,
-        Access::Roles(roles) => viewer.authed.require(roles).is_ok(),
-    }
+    access.admits(&viewer.authed)
 }
 
 /// An administration page: the shared frame, the side navigation (only the areas the viewer's
