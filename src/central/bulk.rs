@@ -32,13 +32,14 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
-use crate::central::api::error::{ApiError, Msg};
+use crate::central::api::error::ApiError;
 use crate::central::db::{Actor, Arg, Db, DbKind, RepoError, now_ms};
 use crate::central::repo::persons::{self, NewPerson, check_id_card};
 use crate::central::repo::vehicles::VEHICLE_TYPES;
 use crate::central::stats::SITE_TZ;
 use crate::domain::text::{parse_gate_rights, parse_schedule};
 use crate::domain::{GateRights, Plate, PlateColour};
+use crate::i18n::Msg;
 
 /// What is imported or exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -17,8 +17,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::central::api::AppState;
 use crate::central::db::{Actor, RepoError};
+use crate::central::state::AppState;
 
 /// What a gate is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

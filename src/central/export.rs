@@ -7,7 +7,7 @@
 //! What it never does: query the database or decide what a role may see (callers mask before
 //! they build the table).
 
-use crate::central::api::error::{Lang, Msg};
+use crate::i18n::{Lang, Msg};
 
 /// A cell: text, or a whole number (written as a number in XLSX).
 #[derive(Debug, Clone, PartialEq, Eq)]

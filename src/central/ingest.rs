@@ -19,10 +19,10 @@
 
 use std::sync::Arc;
 
-use crate::central::api::AppState;
 use crate::central::db::{Actor, DbKind, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, IngestOutcome};
+use crate::central::state::AppState;
 use crate::gate::journal::{JournalEvent, JournalIdentity};
 
 /// Stores `events` uploaded by `gate_id` from its id-less journal: see [`accept_from`].

@@ -1,9 +1,11 @@
 //! The central server: people, vehicles, permits, visitors, lists, gates and operators, the
-//! admin API, and (later) the gates' sync.
+//! admin API, and the centre's side of the gates' sync.
 //!
 //! - [`db`] — the database (SQLite by default, PostgreSQL at scale) behind one code path.
 //! - [`repo`] — one module per resource: its rows, queries and changes (with audit).
-//! - [`api`] — the admin REST API (axum) under `/api/v1`, with its OpenAPI document.
+//! - [`state`] — what every handler can reach ([`state::AppState`]).
+//! - [`api`] — the admin REST API (axum) under `/api/v1`: its routes, access table and errors.
+//! - [`server`] — the HTTP side put together: API, OpenAPI document, health, the pages handed in, layers.
 //! - [`ingest`] — a gate's uploaded events: stored once, then published to [`live`].
 //! - [`live`] — the in-process channel the live pages listen on.
 //! - [`alarms`] — alarms of every kind: stored, told to the office, sent to the webhook.
@@ -23,7 +25,8 @@ pub mod export;
 pub mod gate_auth;
 pub mod ingest;
 pub mod live;
-pub mod password;
 pub mod repo;
 pub mod retention;
+pub mod server;
+pub mod state;
 pub mod stats;

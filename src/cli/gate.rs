@@ -300,7 +300,7 @@ async fn hash_password() -> anyhow::Result<()> {
     let mut f = crate::central::api::error::Fields::new();
     crate::central::api::auth::check_password_strength(&password, "password", &mut f);
     if let Err(e) = f.finish() {
-        let body = e.body(crate::central::api::error::Lang::En);
+        let body = e.body(crate::i18n::Lang::En);
         let reason = body
             .fields
             .and_then(|f| f.into_iter().next())
@@ -308,10 +308,9 @@ async fn hash_password() -> anyhow::Result<()> {
             .unwrap_or(body.message);
         anyhow::bail!("the password is too weak: {reason}");
     }
-    let hash = tokio::task::spawn_blocking(move || {
-        crate::central::api::auth::hash_password_blocking(&password)
-    })
-    .await?;
+    let hash =
+        tokio::task::spawn_blocking(move || crate::password::hash_password_blocking(&password))
+            .await?;
     say!("{hash}")?;
     Ok(())
 }

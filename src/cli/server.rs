@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 
-use crate::central::api::auth::{Role, check_password, hash_password_blocking};
-use crate::central::api::error::{Fields, Lang};
-use crate::central::api::{AppState, app};
+use crate::central::api::auth::{Role, check_password};
+use crate::central::api::error::Fields;
 use crate::central::config::ServerConfig;
 use crate::central::db::{Actor, Db};
 use crate::central::repo::operators::{self, NewOperator};
+use crate::central::state::AppState;
+use crate::i18n::Lang;
+use crate::password::hash_password_blocking;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ServerCommand {
@@ -284,7 +286,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     };
     let served = axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+        crate::web::site(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;

@@ -11,12 +11,12 @@
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 
-use crate::central::api::auth::hash_password_blocking;
 use crate::central::db::{Actor, Db};
 use crate::central::repo::{
     blacklist, bookings, credentials, gates, locks, operators, permits, persons, vehicles,
 };
 use crate::domain::{AlarmLevel, Plate, PlateColour};
+use crate::password::hash_password_blocking;
 
 /// The north gate's number (entry and exit lanes).
 pub const NORTH: i64 = 1;

@@ -29,14 +29,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::supervise::{Backoff, Ended, essential, restarting};
 
-use crate::central::api::{AppState, app};
 use crate::central::db::Db;
+use crate::central::state::AppState;
 use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
 use crate::gate::config::GateConfig;
 use crate::gate::runtime::{GateHandle, LaneCommand};
 use crate::sim::lane::{SimLane, SimLaneConfig};
 use crate::sim::uhf_reader::FieldTag;
 use crate::sim::vehicle::{Vehicle, VehicleTiming};
+use crate::web::site as app;
 use data::{Kind, Plan};
 
 /// Prints a line of the banner. A closed standard output (`gatehouse demo | head -3`) does not
@@ -246,10 +247,8 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             .expect("the demo has a guard login");
         let booth_hash = {
             let password = booth_guard.password.to_string();
-            tokio::task::spawn_blocking(move || {
-                crate::central::api::auth::hash_password_blocking(&password)
-            })
-            .await?
+            tokio::task::spawn_blocking(move || crate::password::hash_password_blocking(&password))
+                .await?
         };
         toml.push_str(&format!(
             "\n[[booth.guard]]\nusername = \"{}\"\npassword_hash = \"{booth_hash}\"\n",

@@ -13,6 +13,7 @@ mod ids;
 pub mod lists;
 pub mod permit;
 pub mod plate;
+pub mod plate_match;
 pub mod reason;
 pub mod tag;
 pub mod text;

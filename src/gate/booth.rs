@@ -34,7 +34,8 @@ use sha2::{Digest, Sha256};
 
 use crate::gate::lane::{GuardCommand, GuardOpenReason};
 use crate::gate::runtime::{GateHandle, LaneCommand};
-use crate::web::i18n::{GUARD_REASONS, Lang, mode_label, reason_label, state_label};
+use crate::http_cookie::cookie;
+use crate::i18n::{GUARD_REASONS, Lang, mode_label, reason_label, state_label};
 
 /// The session cookie of the booth page.
 const COOKIE: &str = "gh_booth";
@@ -111,7 +112,7 @@ impl BoothConfig {
 /// as a wrong password.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crate::central::api::auth::hash_password_blocking(&random_token()))
+    HASH.get_or_init(|| crate::password::hash_password_blocking(&random_token()))
 }
 
 #[derive(Debug)]
@@ -143,18 +144,6 @@ fn random_token() -> String {
 
 fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (n, v) = pair.trim().split_once('=')?;
-            (n == name && !v.is_empty()).then(|| v.to_string())
-        })
 }
 
 /// The booth page's routes (`/` and its forms), to mount on the gate's local HTTP listener.
@@ -468,7 +457,7 @@ async fn command(
             .into_response();
     }
     let note = Some(form.note.trim().to_string()).filter(|n| !n.is_empty());
-    let err = if !crate::web::i18n::is_guard_reason(&form.reason) {
+    let err = if !crate::i18n::is_guard_reason(&form.reason) {
         Some("reason")
     } else if form.reason == "other" && note.is_none() {
         Some("note")

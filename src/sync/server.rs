@@ -32,11 +32,11 @@ use chrono::Utc;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::central::api::AppState;
 use crate::central::commands::GateCommand;
 use crate::central::db::{DbKind, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::sync as repo;
+use crate::central::state::AppState;
 use crate::sync::GateIdentity;
 use crate::sync::wire::{
     Changes, CommandResult, EventAck, EventBatch, HealthAck, HealthReport, MAX_BATCH, MAX_WAIT_MS,

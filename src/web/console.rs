@@ -20,18 +20,18 @@ use sqlx::Row;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Viewer;
-use super::i18n::{
-    GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
-};
 use super::layout::{Nav, local_time, page as frame};
-use crate::central::api::AppState;
 use crate::central::db::{Page, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
 use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{duty, permits};
+use crate::central::state::AppState;
 use crate::gate::journal::EventBody;
+use crate::i18n::{
+    GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
+};
 
 /// Recent passages shown per gate.
 const RECENT: i64 = 8;
@@ -191,7 +191,7 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 (if o.body["action"].as_str() == Some("open") { t(lang, "手动抬杆", "MANUAL OPEN") } else { t(lang, "手动保持关闭", "KEPT CLOSED BY GUARD") })
             }
             p.reason {
-                (super::i18n::guard_reason_label(lang, o.body["reason"].as_str().unwrap_or("")))
+                (crate::i18n::guard_reason_label(lang, o.body["reason"].as_str().unwrap_or("")))
                 @if let Some(note) = o.body["note"].as_str() { " — " (note) }
             }
             p.meta { (o.body["operator"].as_str().unwrap_or("")) " · " (local_time(o.at)) }
@@ -213,7 +213,7 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 dd {
                     @if let Some(p) = &permit {
                         "#" (p.id) " " (local_day(p.valid_from)) " → " (local_day(p.valid_until))
-                        " · " (super::i18n::permit_status_label(lang, p.status.as_str()))
+                        " · " (crate::i18n::permit_status_label(lang, p.status.as_str()))
                     } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
                 }
                 dt { (t(lang, "方向/时间", "Direction / time")) }
@@ -276,7 +276,7 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
                                 }
                                 "override" => {
                                     (t(lang, "手动：", "Manual: "))
-                                    (super::i18n::guard_reason_label(lang, e.body["reason"].as_str().unwrap_or("")))
+                                    (crate::i18n::guard_reason_label(lang, e.body["reason"].as_str().unwrap_or("")))
                                     " (" (e.body["operator"].as_str().unwrap_or("")) ")"
                                 }
                                 _ => { (t(lang, "已通过", "Passed")) }

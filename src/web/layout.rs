@@ -4,7 +4,7 @@
 use maud::{DOCTYPE, Markup, html};
 
 use super::Viewer;
-use super::i18n::{Lang, html_lang, t};
+use crate::i18n::{Lang, html_lang, t};
 
 /// Which navigation entry is current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::i18n::{LANG_COOKIE, lang_of, t};
 use super::layout::bare;
+use crate::i18n::{LANG_COOKIE, lang_of, t};
 
 /// Where to go after signing in.
 #[derive(Debug, Deserialize)]
@@ -38,7 +38,7 @@ fn local_path(next: Option<&str>) -> &str {
 pub async fn page(headers: HeaderMap, Query(q): Query<Next>) -> Response {
     let lang = lang_of(&headers);
     let next = local_path(q.next.as_deref());
-    let other = if lang == super::i18n::Lang::Zh {
+    let other = if lang == crate::i18n::Lang::Zh {
         ("en", "English")
     } else {
         ("zh", "中文")

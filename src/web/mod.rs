@@ -17,25 +17,24 @@
 pub mod admin;
 pub mod assets;
 pub mod console;
-pub mod i18n;
 pub mod layout;
 pub mod login;
 pub mod office;
-pub mod plates;
 pub mod visitors;
 
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::central::api::AppState;
 use crate::central::api::auth::{Authed, Role, SESSION_COOKIE};
-use crate::central::api::policy::Access;
-use i18n::{Lang, lang_of};
+use crate::central::api::policy::{self, Access, Caller, Refusal};
+use crate::central::state::AppState;
+use crate::http_cookie::cookie;
+use crate::i18n::{self, Lang, lang_of};
 
 use Role::{Admin, Guard, Security};
 
@@ -69,6 +68,12 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/stats", admin::STATS),
     ("/admin/stats/daily", admin::STATS),
 ];
+
+/// The centre's whole site: the API, health and OpenAPI document
+/// ([`crate::central::server::app`]) with these pages.
+pub fn site(state: AppState) -> axum::Router {
+    crate::central::server::app(state.clone(), router(state))
+}
 
 /// The pages as a router (merged into the server's app next to the API).
 pub fn router(state: AppState) -> axum::Router {
@@ -107,17 +112,10 @@ impl Viewer {
     }
 }
 
-fn session_cookie(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
-        })
+impl Caller for Viewer {
+    fn authed(&self) -> &Authed {
+        &self.authed
+    }
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -130,7 +128,7 @@ impl FromRequestParts<AppState> for Viewer {
         let authed = Authed::from_request_parts(parts, state)
             .await
             .map_err(|_| to_login(parts))?;
-        let token = session_cookie(parts).ok_or_else(|| to_login(parts))?;
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| to_login(parts))?;
         let hash = hex::encode(Sha256::digest(token.as_bytes()));
         let csrf: String =
             sqlx::query_scalar("SELECT csrf_token FROM sessions WHERE token_hash = $1")
@@ -159,31 +157,23 @@ pub fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The page route layer: session required and role checked, from [`PAGES`].
+/// The page route layer: session required and role checked ([`policy::admit`]), from
+/// [`PAGES`]; no session → to the sign-in page, a role the row does not admit → a 403 page.
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let route = policy::matched_route(&request);
     let access = PAGES
         .iter()
         .find(|(r, _)| *r == route)
         .map_or(Access::Roles(&[Admin]), |(_, a)| *a);
-    if access == Access::Public {
-        return next.run(request).await;
-    }
     let (mut parts, body) = request.into_parts();
-    let viewer = match Viewer::from_request_parts(&mut parts, &state).await {
-        Ok(v) => v,
-        Err(redirect) => return redirect,
-    };
-    if let Access::Roles(roles) = access
-        && viewer.authed.require(roles).is_err()
-    {
-        return forbidden(viewer.lang);
+    match policy::admit::<Viewer>(access, &mut parts, &state).await {
+        Ok(Some(viewer)) => {
+            parts.extensions.insert(viewer);
+        }
+        Ok(None) => {}
+        Err(Refusal::NotSignedIn(redirect)) => return redirect,
+        Err(Refusal::Forbidden) => return forbidden(lang_of(&parts.headers)),
     }
-    parts.extensions.insert(viewer);
     next.run(Request::from_parts(parts, body)).await
 }
 

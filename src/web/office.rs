@@ -16,13 +16,13 @@ use maud::{Markup, html};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Viewer;
-use super::i18n::{Lang, alarm_kind_label, t};
 use super::layout::{Nav, local_time, page as frame};
-use crate::central::api::AppState;
 use crate::central::api::console::manual_open_counts;
 use crate::central::db::RepoError;
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms;
+use crate::central::state::AppState;
+use crate::i18n::{Lang, alarm_kind_label, t};
 
 async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> {
     let list = alarms::recent(&state.db, 20).await?;
@@ -38,7 +38,7 @@ async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
                         " · " span.cleared { (t(lang, "已恢复", "cleared")) }
                     }
                     " · " span.webhook.(a.webhook_status) data-status=(a.webhook_status) {
-                        (t(lang, "报警联动：", "Police link: ")) (super::i18n::webhook_status_label(lang, &a.webhook_status))
+                        (t(lang, "报警联动：", "Police link: ")) (crate::i18n::webhook_status_label(lang, &a.webhook_status))
                         @if a.webhook_status == "pending" && a.delivery_attempts > 0 {
                             " (" (t(lang, "已尝试 ", "tried ")) (a.delivery_attempts)
                             (t(lang, " 次，重试中", " times, retrying"))

@@ -11,10 +11,10 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::Viewer;
-use super::i18n::{Lang, direction_label, t};
 use super::layout::{Nav, local_input, local_time, page as frame};
-use crate::central::api::AppState;
 use crate::central::repo::{gates, visits};
+use crate::central::state::AppState;
+use crate::i18n::{Lang, direction_label, t};
 
 /// The provinces of docs/protocols.md#formats, in the picker's order.
 pub const PROVINCES: [&str; 31] = [

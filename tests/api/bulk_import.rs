@@ -395,8 +395,7 @@ async fn exported_people_and_vehicles_read_back_with_calamine_match_the_data() {
 
         // Read back the XLSX export.
         use tower::ServiceExt;
-        let router =
-            gatehouse::central::api::app(gatehouse::central::api::AppState::new(app.db.clone()));
+        let router = gatehouse::web::site(gatehouse::central::state::AppState::new(app.db.clone()));
         let response = router
             .oneshot(
                 Request::builder()

@@ -499,7 +499,7 @@ fn refusal(kind: Kind, file: &[u8]) -> String {
     bulk::read(kind, file)
         .expect_err("refused")
         .0
-        .get(gatehouse::central::api::error::Lang::En)
+        .get(gatehouse::i18n::Lang::En)
         .to_string()
 }
 

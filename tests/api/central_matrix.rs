@@ -28,7 +28,7 @@ fn concrete(path: &str) -> String {
 #[tokio::test]
 async fn every_route_with_every_role_and_without_a_session_only_lets_the_allowed_through() {
     let app = TestApp::spawn(sqlite().await).await;
-    let doc = serde_json::to_value(gatehouse::central::api::openapi()).unwrap();
+    let doc = serde_json::to_value(gatehouse::central::server::openapi()).unwrap();
     let routes = documented_routes(&doc);
     assert!(
         routes.len() >= 40,

@@ -1452,7 +1452,7 @@ async fn issuing_an_epc_twice_is_a_conflict_naming_it() {
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_people_endpoint_with_its_tag() {
-    let doc = serde_json::to_value(gatehouse::central::api::openapi()).unwrap();
+    let doc = serde_json::to_value(gatehouse::central::server::openapi()).unwrap();
     for (path, methods, tag) in [
         ("/api/v1/persons", &["get", "post"][..], "persons"),
         (

@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use gatehouse::central::api::AppState;
 use gatehouse::central::api::auth::{AuthSettings, DECAY_MS, Role};
 use gatehouse::central::db::now_ms;
 use gatehouse::central::repo::operators::throttle_key;
+use gatehouse::central::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -284,7 +284,7 @@ async fn only_a_trusted_proxy_may_name_the_client_by_x_forwarded_for() {
             trusted_proxies: vec!["10.0.0.0/30".parse().unwrap()],
             ..AuthSettings::default()
         });
-        let router = gatehouse::central::api::app(state);
+        let router = gatehouse::web::site(state);
         let proxy = "10.0.0.1";
         let xff = |v: &'static str| [("x-forwarded-for", v)];
         // A client behind the proxy fails five times and must wait …

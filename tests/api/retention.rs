@@ -3,12 +3,12 @@
 
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, Utc};
-use gatehouse::central::api::AppState;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::db::Actor;
 use gatehouse::central::ingest::accept;
 use gatehouse::central::repo::events;
 use gatehouse::central::retention;
+use gatehouse::central::state::AppState;
 use gatehouse::gate::journal::{EventBody, JournalEvent};
 
 use crate::central_support::{TestApp, each_database};

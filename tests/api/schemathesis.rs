@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use gatehouse::central::api::auth::Role;
-use gatehouse::central::api::{AppState, app};
+use gatehouse::central::state::AppState;
+use gatehouse::web::site as app;
 
 use crate::central_support::{TestApp, sqlite};
 

@@ -10,10 +10,10 @@ use std::io::Cursor;
 use axum::http::{Method, StatusCode};
 use calamine::{Data, Reader, Xlsx};
 use chrono::{DateTime, TimeZone, Utc};
-use gatehouse::central::api::AppState;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::ingest::accept;
 use gatehouse::central::live::LiveMessage;
+use gatehouse::central::state::AppState;
 use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::{Value, json};
 
@@ -569,7 +569,7 @@ async fn fetch_bytes(
     role: Role,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     use tower::ServiceExt;
-    let router = gatehouse::central::api::app(AppState::new(app.db.clone()));
+    let router = gatehouse::web::site(AppState::new(app.db.clone()));
     let request = axum::http::Request::builder()
         .uri(path)
         .header("authorization", format!("Bearer {}", app.token(role)))

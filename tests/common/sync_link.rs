@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse::central::api::AppState;
 use gatehouse::central::gate_auth::DbGateCheck;
+use gatehouse::central::state::AppState;
 use gatehouse::pki::{self, CertPaths, Validity};
 use gatehouse::sync::client::{ClientOptions, SyncClient, client_tls};
 use tokio::net::TcpListener;

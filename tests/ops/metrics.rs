@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 
-use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::Db;
+use gatehouse::central::state::AppState;
 use gatehouse::gate::http::{GateView, router, serve};
+use gatehouse::web::site as app;
 use tokio_util::sync::CancellationToken;
 
 use crate::gate_support::{GateOptions, LaneSpec, epc, permit, spawn_gate_with, vehicle_with_tag};

@@ -598,7 +598,7 @@ async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_c
     // The day's journals go in through the centre's ingest, as the sync's events-up route
     // hands a gate's upload to it (the server's own state is on its runtime: this one shares
     // its database).
-    let ingest = gatehouse::central::api::AppState::new(db.clone());
+    let ingest = gatehouse::central::state::AppState::new(db.clone());
     for (gate, events) in [(1, north), (2, south)] {
         let journal: Vec<JournalEvent> = events
             .into_iter()

@@ -6,11 +6,12 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use gatehouse::central::api::auth::{Role, hash_password_blocking};
+use gatehouse::central::api::auth::Role;
 use gatehouse::central::db::{Actor, Db};
 use gatehouse::central::repo::operators::{self, NewOperator};
 use gatehouse::central::repo::persons::{self, NewPerson, Person};
 use gatehouse::central::repo::vehicles::{self, NewVehicle, Vehicle};
+use gatehouse::password::hash_password_blocking;
 
 use crate::support::gate::{GateOptions, LaneSpec, TestGate, Timings, spawn_gate_with, wait_for};
 use crate::support::sync_link::SitePki;

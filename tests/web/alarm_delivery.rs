@@ -16,10 +16,11 @@ use gatehouse::central::alarms::{
     self as service, Delivery, MANUAL, deliver_once, run_deliveries, webhook_client,
 };
 use gatehouse::central::api::auth::create_session;
-use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::{Actor, Db, now_ms};
 use gatehouse::central::live::LiveHub;
 use gatehouse::central::repo::{alarms, operators};
+use gatehouse::central::state::AppState;
+use gatehouse::web::site as app;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;

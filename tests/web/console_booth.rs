@@ -56,7 +56,7 @@ fn hash_password(stdin: &str) -> (bool, String, String) {
 fn booth_guards_need_an_argon2_hash_and_unique_names_and_errors_never_show_the_value() {
     let none = config_with("").unwrap();
     assert!(!none.booth.enabled(), "no guards: no booth page");
-    let hash = gatehouse::central::api::auth::hash_password_blocking("Booth-PIN-2468");
+    let hash = gatehouse::password::hash_password_blocking("Booth-PIN-2468");
     let good = config_with(&format!(
         "[[booth.guard]]\nusername = \"zhangsan\"\npassword_hash = \"{hash}\"\n"
     ))

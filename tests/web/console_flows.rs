@@ -3,10 +3,11 @@
 //! reads, overstaying visitors listed first, registering a visitor with the keyboard alone, and
 //! every form control of every page carrying a label.
 
-use gatehouse::central::api::auth::{Role, hash_password_blocking};
+use gatehouse::central::api::auth::Role;
 use gatehouse::central::db::{Actor, now_ms};
 use gatehouse::central::repo::operators::{self, NewOperator};
 use gatehouse::central::repo::visits::{self, NewVisit};
+use gatehouse::password::hash_password_blocking;
 use sqlx::Row;
 
 use crate::support::PASSWORD;

@@ -5,9 +5,10 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use gatehouse::central::api::policy::Access;
-use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::Db;
+use gatehouse::central::state::AppState;
 use gatehouse::web::PAGES;
+use gatehouse::web::site as app;
 use serde_json::{Value, json};
 use sqlx::Row;
 use tower::ServiceExt;

@@ -22,9 +22,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, FieldError, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, FieldError, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use super::permits::check_len;
 use crate::central::repo::applications::{
@@ -33,6 +32,8 @@ use crate::central::repo::applications::{
 };
 use crate::central::repo::credentials::NewCredential;
 use crate::central::repo::permits::{PermitInput, person_department};
+use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// The longest a one-off exit pass may run.
 pub const ONE_OFF_MAX_DAYS: i64 = 7;

@@ -2,7 +2,7 @@
 //!
 //! - Passwords are hashed with argon2id on the blocking pool (never on the async threads) and
 //!   never logged; an unknown user name costs the same hash as a wrong password. New passwords
-//!   must pass [`crate::central::password`] (no common or site-derived passwords).
+//!   must pass [`crate::password::policy`] (no common or site-derived passwords).
 //! - A session is a random 256-bit token. Browsers get it in an `HttpOnly; SameSite=Strict`
 //!   cookie and must echo the session's CSRF token in `X-CSRF-Token` on every unsafe request;
 //!   API clients send it as `Authorization: Bearer`. Only its SHA-256 is stored. A session ends
@@ -23,13 +23,12 @@
 //!   `server.trusted_proxies`: then it is the right-most `X-Forwarded-For` entry that is not a
 //!   trusted proxy ([`client_ip`]). Nobody else can choose their address by a header.
 //! - Sign-in (success and failure, never the password) and sign-out are audited.
-//! - [`Authed`] is the extractor every protected handler takes; [`Authed::require`] is the role
-//!   check each handler states explicitly, so every route has an owner role.
+//! - [`Authed`] is the extractor of a handler that needs to know the operator. Which roles reach
+//!   a route is said once, in the policy table ([`super::policy`]); [`Authed::require`] is for
+//!   the finer checks that depend on the request itself (a walk-in booking is the booth's).
 
 use std::net::{IpAddr, SocketAddr};
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -42,11 +41,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::ApiJson;
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
 use crate::central::repo::operators::{self, Operator, OperatorChange};
+use crate::central::state::AppState;
+use crate::i18n::Msg;
+use crate::password::{hash_password_blocking, verify_password_blocking};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "gh_session";
@@ -193,15 +194,6 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
-/// Hashes a password with argon2id (blocking: call from `spawn_blocking` or a CLI).
-pub fn hash_password_blocking(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashes any password")
-        .to_string()
-}
-
 /// Hashes a password on the blocking pool.
 pub async fn hash_password(password: String) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || hash_password_blocking(&password))
@@ -211,15 +203,9 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
 
 /// Checks a password against a stored hash, on the blocking pool.
 pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &hash))
+        .await
+        .unwrap_or(false)
 }
 
 /// A hash of nothing anyone knows, verified against when the user name is unknown, so that an
@@ -263,15 +249,7 @@ pub async fn create_session(
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_string())
-        })
+    crate::http_cookie::cookie(headers, SESSION_COOKIE)
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
@@ -775,7 +753,7 @@ pub fn check_password_strength(password: &str, field: &str, f: &mut Fields) {
 }
 
 /// Checks a new password for the account `username` on a site whose own words are `site`
-/// ([`crate::central::password`]); `field` names it in the error.
+/// ([`crate::password::policy`]); `field` names it in the error.
 pub fn check_password(
     password: &str,
     username: &str,
@@ -783,7 +761,7 @@ pub fn check_password(
     field: &str,
     f: &mut Fields,
 ) {
-    if let Some(weakness) = crate::central::password::weakness(password, username, site) {
+    if let Some(weakness) = crate::password::policy::weakness(password, username, site) {
         let (zh, en) = weakness.message();
         f.add(field, weakness.code(), Msg::new(zh, en));
     }
@@ -848,7 +826,6 @@ async fn unlock(
     authed: Authed,
     super::extract::ApiPath(id): super::extract::ApiPath<i64>,
 ) -> ApiResult<ApiJson<Unlocked>> {
-    authed.require(&[Role::Admin])?;
     let sources = operators::unlock(&state.db, &authed.actor(), id).await?;
     Ok(ApiJson(Unlocked { sources }))
 }

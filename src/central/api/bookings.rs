@@ -30,9 +30,8 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::{Authed, Role};
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use super::permits::{check_len, check_minute, check_window, plate_fragment};
 use crate::central::db::Db;
@@ -41,7 +40,9 @@ use crate::central::repo::bookings::{
     TransitionError,
 };
 use crate::central::repo::permits::person_department;
+use crate::central::state::AppState;
 use crate::domain::{Plate, PlateColour, PlateError};
+use crate::i18n::Msg;
 
 /// The site's time zone, for `?date=`.
 const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;
@@ -461,7 +462,6 @@ async fn update_booking(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<BookingInput>,
 ) -> ApiResult<ApiJson<Booking>> {
-    authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
     let current = bookings::get(&state.db, id).await?;
     if !may_decide(&authed, &current.department) {
         return Err(ApiError::Forbidden);
@@ -491,7 +491,6 @@ async fn step(
 ) -> ApiResult<ApiJson<Booking>> {
     match step {
         Transition::Approve | Transition::Reject | Transition::Cancel => {
-            authed.require(&[Role::Admin, Role::Security, Role::Approver])?;
             let current = bookings::get(&state.db, id).await?;
             if !may_decide(authed, &current.department) {
                 return Err(ApiError::Forbidden);
@@ -522,9 +521,7 @@ async fn step(
                 }
             }
         }
-        Transition::Arrive | Transition::Leave | Transition::NoShow => {
-            authed.require(&[Role::Admin, Role::Security, Role::Guard])?;
-        }
+        Transition::Arrive | Transition::Leave | Transition::NoShow => {}
     }
     match bookings::transition(&state.db, &authed.actor(), id, step).await {
         Ok(b) => Ok(ApiJson(shown(authed, b))),

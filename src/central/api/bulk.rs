@@ -36,14 +36,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Authed;
-use super::error::{ApiError, ApiResult, ErrorBody, Lang, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::stats::{check_format, render};
 use crate::central::bulk::{self, Kind, Progress, RowError};
 use crate::central::export::{Cell, Table};
 use crate::central::repo::persons::{mask_id_card, mask_phone};
+use crate::central::state::AppState;
+use crate::i18n::{Lang, Msg};
 
 /// The largest file an import accepts (64 MiB: ~100,000 rows with room to spare).
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;

@@ -10,12 +10,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Authed;
 use super::console::may_act;
-use super::error::{ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiResult, ErrorBody, Fields};
 use super::extract::ApiJson;
 use crate::central::repo::duty::{self, Duty, HandoverNote};
+use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// Longest handover note.
 const MAX_NOTE: usize = 1000;

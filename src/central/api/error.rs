@@ -6,84 +6,16 @@
 //! Internal details (SQL text, file paths) never reach a client: a database error is logged
 //! and answered with a generic 500.
 
-use std::borrow::Cow;
-
 use axum::Json;
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::central::db::RepoError;
-
-/// A message in both of the product's languages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Msg {
-    pub zh: Cow<'static, str>,
-    pub en: Cow<'static, str>,
-}
-
-impl Msg {
-    pub fn new(zh: impl Into<Cow<'static, str>>, en: impl Into<Cow<'static, str>>) -> Msg {
-        Msg {
-            zh: zh.into(),
-            en: en.into(),
-        }
-    }
-
-    /// The text in `lang`.
-    pub fn get(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::Zh => &self.zh,
-            Lang::En => &self.en,
-        }
-    }
-}
-
-/// The response language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
-}
-
-impl Lang {
-    /// Picks the language from an `Accept-Language` header: the first of zh / en by the client's
-    /// order of preference (q-values respected); zh-CN when neither is named.
-    pub fn from_headers(headers: &HeaderMap) -> Lang {
-        let Some(value) = headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return Lang::Zh;
-        };
-        let mut best: Option<(f32, Lang)> = None;
-        for part in value.split(',') {
-            let mut pieces = part.trim().split(';');
-            let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = pieces
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
-            let lang = if tag.starts_with("zh") {
-                Lang::Zh
-            } else if tag.starts_with("en") {
-                Lang::En
-            } else {
-                continue;
-            };
-            if best.is_none_or(|(bq, _)| q > bq) {
-                best = Some((q, lang));
-            }
-        }
-        best.map_or(Lang::Zh, |(_, l)| l)
-    }
-}
+use crate::i18n::{Lang, Msg};
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -381,24 +313,6 @@ pub async fn localize(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_LANGUAGE, value.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn the_language_follows_the_clients_preference_and_defaults_to_chinese() {
-        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::Zh);
-        assert_eq!(Lang::from_headers(&headers("en-US,en;q=0.9")), Lang::En);
-        assert_eq!(
-            Lang::from_headers(&headers("zh-CN,zh;q=0.9,en;q=0.8")),
-            Lang::Zh
-        );
-        assert_eq!(Lang::from_headers(&headers("en;q=0.5,zh;q=0.9")), Lang::Zh);
-        assert_eq!(Lang::from_headers(&headers("fr-FR")), Lang::Zh);
-    }
 
     #[test]
     fn a_validation_error_lists_every_field_in_the_requested_language() {

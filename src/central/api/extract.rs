@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, Fields, Msg};
+use super::error::{ApiError, Fields};
 use crate::central::db::{MAX_PAGE, Page, Paged};
+use crate::i18n::Msg;
 
 /// A JSON request body (or response).
 #[derive(Debug, Clone, Copy, Default)]

@@ -19,8 +19,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::central::api::AppState;
 use crate::central::db::DbKind;
+use crate::central::state::AppState;
 
 /// `/healthz`, `/readyz` and `/metrics`.
 pub fn routes() -> axum::Router<AppState> {

@@ -3,17 +3,24 @@
 //! from an unauthorised caller is not validated, and teaches it nothing about the schema).
 //!
 //! Every route must be in [`POLICY`] (`tests/central_matrix.rs` fails otherwise), so every
-//! endpoint has an owner role; a request the table does not name is for administrators only. Handlers still make the
-//! finer checks the table cannot: an approver's department, a guard's gates.
+//! endpoint has an owner role; a request the table does not name is for administrators only.
+//! The table is the only place that says which roles reach a route: handlers make only the
+//! finer checks the table cannot (an approver's department, a guard's gates, an applicant's
+//! own records).
+//!
+//! [`admit`] is the one access decision, for the API's routes here and for the pages' own
+//! table (`crate::web::PAGES`): each side only answers a refusal its own way (the API with a
+//! 401/403 body, the pages with the sign-in redirect or a 403 page).
 
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::Method;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::ApiError;
+use crate::central::state::AppState;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +31,16 @@ pub enum Access {
     SignedIn,
     /// Operators with one of these roles.
     Roles(&'static [Role]),
+}
+
+impl Access {
+    /// Whether a signed-in operator passes this rule.
+    pub fn admits(self, authed: &Authed) -> bool {
+        match self {
+            Access::Public | Access::SignedIn => true,
+            Access::Roles(roles) => authed.roles.iter().any(|r| roles.contains(r)),
+        }
+    }
 }
 
 use Role::{Admin, Applicant, Approver, Guard, Security, Viewer};
@@ -241,13 +258,63 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
         .map(|(_, _, a)| *a)
 }
 
-/// The route layer: authenticates and checks the role before the handler's extractors run.
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
+/// Whoever a route's rule is checked against: a signed-in operator as the API sees them
+/// ([`Authed`]) or as the pages do (with the session's CSRF token). Its rejection is how a
+/// request without a valid session is answered.
+pub trait Caller: FromRequestParts<AppState> {
+    /// The operator behind the request.
+    fn authed(&self) -> &Authed;
+}
+
+impl Caller for Authed {
+    fn authed(&self) -> &Authed {
+        self
+    }
+}
+
+/// Why a request may not reach its route.
+#[derive(Debug)]
+pub enum Refusal<R> {
+    /// No valid session (or, for the API, an unsafe cookie request without its CSRF token):
+    /// the caller's own rejection.
+    NotSignedIn(R),
+    /// Signed in, but the rule does not admit any of the operator's roles.
+    Forbidden,
+}
+
+/// The access decision of a route, for the API and the pages alike: a public route passes
+/// without looking for a session (`Ok(None)`); any other needs a caller, whose roles `access`
+/// must admit.
+pub async fn admit<C: Caller>(
+    access: Access,
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Option<C>, Refusal<C::Rejection>> {
+    if access == Access::Public {
+        return Ok(None);
+    }
+    let caller = C::from_request_parts(parts, state)
+        .await
+        .map_err(Refusal::NotSignedIn)?;
+    if !access.admits(caller.authed()) {
+        return Err(Refusal::Forbidden);
+    }
+    Ok(Some(caller))
+}
+
+/// The route of a request as axum matched it (`/api/v1/gates/{id}`), empty if none.
+pub fn matched_route(request: &Request) -> String {
+    request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The route layer: authenticates and checks the role ([`admit`]) before the handler's
+/// extractors run.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = matched_route(&request);
     // A method the route does not have reaches here too (axum answers it 405 after this layer);
     // a handler missing from the table would as well. Either way: administrators only, the
     // safest rule that still lets axum answer 405. (The matrix test fails for a handler missing
@@ -258,18 +325,10 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         }
         Access::Roles(&[Admin])
     });
-    if access == Access::Public {
-        return next.run(request).await;
-    }
     let (mut parts, body) = request.into_parts();
-    let authed = match Authed::from_request_parts(&mut parts, &state).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    if let Access::Roles(roles) = access
-        && authed.require(roles).is_err()
-    {
-        return ApiError::Forbidden.into_response();
+    match admit::<Authed>(access, &mut parts, &state).await {
+        Ok(_) => next.run(Request::from_parts(parts, body)).await,
+        Err(Refusal::NotSignedIn(e)) => e.into_response(),
+        Err(Refusal::Forbidden) => ApiError::Forbidden.into_response(),
     }
-    next.run(Request::from_parts(parts, body)).await
 }

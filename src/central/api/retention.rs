@@ -9,12 +9,12 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::auth::Authed;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::ApiJson;
 use crate::central::db::now_ms;
 use crate::central::retention::{self, Purged};
+use crate::central::state::AppState;
 
 /// Delete the passage events older than the configured kept days.
 #[utoipa::path(post, path = "/api/v1/retention/purge", tag = "retention",

@@ -20,8 +20,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody, Fields, Lang, Msg};
+use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiQuery};
 use crate::central::db::now_ms;
 use crate::central::export::Table;
@@ -29,7 +28,9 @@ use crate::central::repo::stats::{
     self, Days, DenialRow, FlowRow, ManualOpenRow, Occupancy, Overstay, PeakHours, VisitorDay,
     WeekComparison,
 };
+use crate::central::state::AppState;
 use crate::central::stats::site_today;
+use crate::i18n::{Lang, Msg};
 
 /// The longest range one query may ask for.
 pub const MAX_DAYS: i64 = 366;

@@ -13,13 +13,14 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
-use super::auth::{Authed, Role};
+use super::auth::Authed;
 use super::blacklist::check_reason;
-use super::error::{ApiResult, ErrorBody, Fields, Msg};
+use super::error::{ApiResult, ErrorBody, Fields};
 use super::extract::ApiJson;
 use crate::central::repo::gates::{self, GATE_MODES, Gate, GateQuery, ModeInput};
 use crate::central::repo::sync::{self as repo, GateHealth};
+use crate::central::state::AppState;
+use crate::i18n::Msg;
 
 /// Every gate's sync health, by gate id; a guard sees only their own gates.
 #[utoipa::path(get, path = "/api/v1/sync/gates", tag = "sync",
@@ -29,7 +30,6 @@ async fn gate_health(
     State(state): State<AppState>,
     authed: Authed,
 ) -> ApiResult<ApiJson<Vec<GateHealth>>> {
-    authed.require(&[Role::Admin, Role::Security, Role::Viewer, Role::Guard])?;
     let all = repo::health(&state.db).await?;
     Ok(ApiJson(
         all.into_iter()
@@ -49,7 +49,6 @@ async fn campus_mode(
     authed: Authed,
     ApiJson(input): ApiJson<ModeInput>,
 ) -> ApiResult<ApiJson<Vec<Gate>>> {
-    authed.require(&[Role::Admin, Role::Security])?;
     let mut f = Fields::new();
     let mode = input.mode.unwrap_or_default();
     if mode.is_empty() {

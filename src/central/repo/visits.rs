@@ -4,7 +4,7 @@
 //!
 //! What it never does: validate input (the API does, with messages in both languages), open a
 //! barrier (the console asks the gate through `central::commands`), or match plates fuzzily
-//! (fuzzy matches are suggestions for the guard, see [`crate::web::plates`]).
+//! (fuzzy matches are suggestions for the guard, see [`crate::domain::plate_match`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -19,13 +19,13 @@ use super::{
     CATEGORIES, OFFICE, allowed, badge, field, frame, label_of, options, page_number, page_of,
     pager, status_line, when,
 };
-use crate::central::api::AppState;
 use crate::central::api::applications::{ONE_OFF_MAX_DAYS, Scope, may_decide, scope};
 use crate::central::repo::applications::{
     self, ApplicationKind, ApplicationQuery, ApplicationStatus,
 };
 use crate::central::repo::{persons, vehicles};
-use crate::web::i18n::t;
+use crate::central::state::AppState;
+use crate::i18n::t;
 use crate::web::layout::local_input;
 use crate::web::{PageError, Viewer};
 

@@ -11,10 +11,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{field, frame, given, page_number, page_of, pager, when};
-use crate::central::api::AppState;
 use crate::central::repo::audit::{self, AuditQuery};
+use crate::central::state::AppState;
 use crate::central::stats::day_start_ms;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?entity=&entity_id=&action=&operator=&from=&to=&page=`.

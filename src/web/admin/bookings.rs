@@ -18,11 +18,11 @@ use super::{
     OFFICE, PLATE_COLOURS, allowed, badge, field, frame, given, label_of, options, page_number,
     page_of, pager, status_line, when,
 };
-use crate::central::api::AppState;
 use crate::central::api::bookings::{may_decide, read_scope, shown};
 use crate::central::repo::bookings::{self, BookingQuery, BookingStatus, needs_security};
+use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::layout::local_input;
 use crate::web::{PageError, Viewer};
 

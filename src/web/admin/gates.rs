@@ -13,11 +13,11 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::{badge, field, frame, status_line, when};
-use crate::central::api::AppState;
 use crate::central::db::Page;
 use crate::central::repo::gates::{self, GATE_MODES, GateQuery};
 use crate::central::repo::sync as sync_repo;
-use crate::web::i18n::{mode_label, t};
+use crate::central::state::AppState;
+use crate::i18n::{mode_label, t};
 use crate::web::{PageError, Viewer};
 
 /// `GET /admin/gates`.
@@ -49,8 +49,8 @@ pub async fn page(
             h2 id="campus-title" { (t(lang, "全校模式", "Campus-wide mode")) }
             p {
                 @match lang {
-                    crate::web::i18n::Lang::Zh => { "共 " (n) " 个大门：" (locked) " 个锁闭，" (open) " 个常开，" (n - locked - open) " 个正常。" }
-                    crate::web::i18n::Lang::En => { (n) " gates: " (locked) " locked closed, " (open) " held open, " (n - locked - open) " normal." }
+                    crate::i18n::Lang::Zh => { "共 " (n) " 个大门：" (locked) " 个锁闭，" (open) " 个常开，" (n - locked - open) " 个正常。" }
+                    crate::i18n::Lang::En => { (n) " gates: " (locked) " locked closed, " (open) " held open, " (n - locked - open) " normal." }
                 }
             }
             div.campus-modes {
@@ -81,8 +81,8 @@ pub async fn page(
                             input type="checkbox" id="campus-confirm" data-skip required;
                             " "
                             @match lang {
-                                crate::web::i18n::Lang::Zh => { "我确认对全部 " (n) " 个大门执行此操作" }
-                                crate::web::i18n::Lang::En => { "I confirm this for all " (n) " gates" }
+                                crate::i18n::Lang::Zh => { "我确认对全部 " (n) " 个大门执行此操作" }
+                                crate::i18n::Lang::En => { "I confirm this for all " (n) " gates" }
                             }
                         }
                     }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::{APPLY, AREAS, BOOKINGS, OFFICE, STATS, allowed, frame};
-use crate::central::api::AppState;
 use crate::central::api::applications::{Scope, scope};
 use crate::central::api::bookings::read_scope;
 use crate::central::db::Page;
@@ -15,7 +14,8 @@ use crate::central::repo::applications::{self, ApplicationQuery, ApplicationStat
 use crate::central::repo::bookings::{self, BookingQuery, BookingStatus};
 use crate::central::repo::gates::{self, GateQuery};
 use crate::central::repo::stats;
-use crate::web::i18n::t;
+use crate::central::state::AppState;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 const ONE: Page = Page {

@@ -12,17 +12,17 @@ use maud::{Markup, html};
 
 use super::frame;
 use crate::central::bulk::Kind;
+use crate::i18n::t;
 use crate::web::Viewer;
-use crate::web::i18n::t;
 
 /// Every column key with its name in `lang`, as JSON (the error table names columns so).
-fn column_names(lang: crate::web::i18n::Lang) -> String {
+fn column_names(lang: crate::i18n::Lang) -> String {
     let mut names = serde_json::Map::new();
     for kind in [Kind::Persons, Kind::Vehicles, Kind::Permits] {
         for (key, zh, _) in kind.columns() {
             let name = match lang {
-                crate::web::i18n::Lang::Zh => *zh,
-                crate::web::i18n::Lang::En => *key,
+                crate::i18n::Lang::Zh => *zh,
+                crate::i18n::Lang::En => *key,
             };
             names.insert((*key).into(), name.into());
         }
@@ -31,14 +31,14 @@ fn column_names(lang: crate::web::i18n::Lang) -> String {
 }
 
 /// The import's limits as the page states them (the API refuses a file over any of them).
-fn limits(lang: crate::web::i18n::Lang) -> String {
+fn limits(lang: crate::i18n::Lang) -> String {
     use crate::central::bulk::{MAX_CELL_BYTES, MAX_COLUMNS, MAX_ROWS};
     let mib = crate::central::api::bulk::IMPORT_LIMIT / (1024 * 1024);
     match lang {
-        crate::web::i18n::Lang::Zh => format!(
+        crate::i18n::Lang::Zh => format!(
             "每个文件最大 {mib} MiB、{MAX_ROWS} 行数据、{MAX_COLUMNS} 列，每个单元格最多 {MAX_CELL_BYTES} 字节；更大的名单请拆分为几个文件。"
         ),
-        crate::web::i18n::Lang::En => format!(
+        crate::i18n::Lang::En => format!(
             "A file may have up to {mib} MiB, {MAX_ROWS} data rows and {MAX_COLUMNS} columns, and a cell up to {MAX_CELL_BYTES} bytes; split bigger lists into several files."
         ),
     }

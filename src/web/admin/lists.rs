@@ -14,11 +14,11 @@ use super::{
     PLATE_COLOURS, badge, field, frame, given, label_of, options, page_number, page_of, pager,
     pager_named, status_line, when,
 };
-use crate::central::api::AppState;
 use crate::central::db::now_ms;
 use crate::central::repo::blacklist::{self, BlacklistQuery, normalise_fragment};
 use crate::central::repo::locks::{self, LockQuery};
-use crate::web::i18n::t;
+use crate::central::state::AppState;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?q=&active=&page=&lock_page=`.

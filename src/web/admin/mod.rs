@@ -32,12 +32,12 @@ use axum::routing::get;
 use maud::{Markup, html};
 
 use super::Viewer;
-use super::i18n::{Lang, t};
 use super::layout::{Nav, page};
-use crate::central::api::AppState;
 use crate::central::api::auth::Role;
 use crate::central::api::policy::Access;
 use crate::central::db::Page;
+use crate::central::state::AppState;
+use crate::i18n::{Lang, t};
 
 use Role::{Admin, Applicant, Approver, Security, Viewer as ViewerRole};
 
@@ -133,10 +133,7 @@ pub fn routes() -> axum::Router<AppState> {
 
 /// Whether the viewer's roles pass `access`.
 pub fn allowed(viewer: &Viewer, access: Access) -> bool {
-    match access {
-        Access::Public | Access::SignedIn => true,
-        Access::Roles(roles) => viewer.authed.require(roles).is_ok(),
-    }
+    access.admits(&viewer.authed)
 }
 
 /// An administration page: the shared frame, the side navigation (only the areas the viewer's

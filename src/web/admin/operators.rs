@@ -11,10 +11,10 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{badge, field, frame, given, page_number, page_of, pager, status_line};
-use crate::central::api::AppState;
 use crate::central::api::auth::Role;
 use crate::central::repo::operators;
-use crate::web::i18n::{Lang, t};
+use crate::central::state::AppState;
+use crate::i18n::{Lang, t};
 use crate::web::{PageError, Viewer};
 
 /// `?q=&page=`.

@@ -14,11 +14,11 @@ use super::{
     CATEGORIES, OFFICE, allowed, badge, field, frame, given, label_of, options, page_number,
     page_of, pager, status_line, when,
 };
-use crate::central::api::AppState;
 use crate::central::repo::permits::{self, PermitQuery, PermitStatus};
 use crate::central::repo::vehicles;
+use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
-use crate::web::i18n::t;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?plate=&department=&status=&category=&page=`.

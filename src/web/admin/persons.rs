@@ -14,9 +14,9 @@ use super::{
     CATEGORIES, OFFICE, allowed, field, frame, given, label_of, options, page_number, page_of,
     pager, status_line,
 };
-use crate::central::api::AppState;
 use crate::central::repo::persons::{self, PersonSearch, mask_id_card, mask_phone};
-use crate::web::i18n::t;
+use crate::central::state::AppState;
+use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
 /// `?q=&category=&department=&page=`.

@@ -19,7 +19,6 @@ use serde::Deserialize;
 
 use super::charts::{Series, bars, columns};
 use super::{field, frame, given, when};
-use crate::central::api::AppState;
 use crate::central::api::stats::MAX_DAYS;
 use crate::central::db::{Db, Page, RepoError, now_ms};
 use crate::central::repo::gates::{self, GateQuery};
@@ -27,10 +26,9 @@ use crate::central::repo::stats::{
     self, Days, DenialRow, FlowRow, ManualOpenRow, Occupancy, Overstay, PeakHours, VisitorDay,
     WeekComparison,
 };
+use crate::central::state::AppState;
 use crate::central::stats::site_today;
-use crate::web::i18n::{
-    Lang, category_label, direction_label, guard_reason_label, reason_label, t,
-};
+use crate::i18n::{Lang, category_label, direction_label, guard_reason_label, reason_label, t};
 use crate::web::{PageError, Viewer};
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD`.

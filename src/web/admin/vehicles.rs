@@ -13,10 +13,10 @@ use super::{
     OFFICE, PLATE_COLOURS, allowed, field, frame, given, label_of, options, page_number, page_of,
     pager, status_line,
 };
-use crate::central::api::AppState;
 use crate::central::repo::vehicles::{self, VehicleSearch};
+use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
-use crate::web::i18n::{Lang, t};
+use crate::i18n::{Lang, t};
 use crate::web::{PageError, Viewer};
 
 /// Vehicle types (`repo::vehicles::VEHICLE_TYPES`): (code, zh-CN, English).

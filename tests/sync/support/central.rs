@@ -122,10 +122,12 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking};
-use gatehouse::central::api::{AppState, app};
+use gatehouse::central::api::auth::{Role, create_session};
 use gatehouse::central::db::Actor;
 use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::central::state::AppState;
+use gatehouse::password::hash_password_blocking;
+use gatehouse::web::site as app;
 use serde_json::Value;
 use tower::ServiceExt;
 

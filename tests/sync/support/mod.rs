@@ -59,11 +59,11 @@ impl Central {
 
     /// Another central instance on the same database (PostgreSQL): its own pool, app state,
     /// live hub and mutual-TLS sync port, trusting the same site CA.
-    pub async fn second_instance(&self) -> (gatehouse::central::api::AppState, SyncServer) {
+    pub async fn second_instance(&self) -> (gatehouse::central::state::AppState, SyncServer) {
         let db = gatehouse::central::db::Db::open(&self.app.url)
             .await
             .unwrap();
-        let state = gatehouse::central::api::AppState::new(db);
+        let state = gatehouse::central::state::AppState::new(db);
         let server = SyncServer::start(state.clone(), self.app.listen_url(), &self.pki).await;
         (state, server)
     }

@@ -25,11 +25,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking};
-use gatehouse::central::api::{AppState, app};
+use gatehouse::central::api::auth::{Role, create_session};
 use gatehouse::central::db::{Actor, Db, DbKind};
 use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::central::state::AppState;
+use gatehouse::password::hash_password_blocking;
 use gatehouse::sync::client::{ClientOptions, SyncClient};
+use gatehouse::web::site as app;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

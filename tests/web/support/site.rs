@@ -88,7 +88,7 @@ impl Site {
     /// Gate 1's own local listener as `gatehouse gate run` serves it (status routes and the
     /// booth page), with one booth guard `guard` / [`BOOTH_PASSWORD`]; returns its base URL.
     pub async fn serve_booth(&self) -> String {
-        let hash = gatehouse::central::api::auth::hash_password_blocking(BOOTH_PASSWORD);
+        let hash = gatehouse::password::hash_password_blocking(BOOTH_PASSWORD);
         let mut config = self.gate.config.clone();
         config.booth = BoothConfig {
             guard: vec![BoothGuard {

@@ -1,29 +1,90 @@
-//! The pages' languages: zh-CN by default, English on request, chosen by the `gh_lang` cookie
-//! (set by the language switch, `/lang`), and the product's words in both: decision reasons,
-//! guard reasons, vehicle categories, lane states and modes.
+//! The product's two languages, zh-CN (the default) and English, for the API's messages and
+//! the pages alike: [`Lang`] and how a request chooses it (the API by `Accept-Language`, the
+//! pages by the `gh_lang` cookie that the language switch `/lang` sets), [`Msg`] (a message in
+//! both), and the product's words in both: decision reasons, guard reasons, vehicle
+//! categories, lane states and modes.
 //!
-//! What it never does: translate free text typed by people (names, notes), or guess a language
-//! from the browser (booth PCs are often set to English while their guards read Chinese).
+//! What it never does: translate free text typed by people (names, notes), guess the pages'
+//! language from the browser (booth PCs are often set to English while their guards read
+//! Chinese), or depend on the centre, the gate or the pages that use it.
+
+use std::borrow::Cow;
 
 use axum::http::{HeaderMap, header};
 
-pub use crate::central::api::error::Lang;
+/// A message in both of the product's languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub zh: Cow<'static, str>,
+    pub en: Cow<'static, str>,
+}
+
+impl Msg {
+    pub fn new(zh: impl Into<Cow<'static, str>>, en: impl Into<Cow<'static, str>>) -> Msg {
+        Msg {
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
+
+    /// The text in `lang`.
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+/// The response language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// Picks the language from an `Accept-Language` header: the first of zh / en by the client's
+    /// order of preference (q-values respected); zh-CN when neither is named.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        let Some(value) = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Lang::Zh;
+        };
+        let mut best: Option<(f32, Lang)> = None;
+        for part in value.split(',') {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+            let q = pieces
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            let lang = if tag.starts_with("zh") {
+                Lang::Zh
+            } else if tag.starts_with("en") {
+                Lang::En
+            } else {
+                continue;
+            };
+            if best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, lang));
+            }
+        }
+        best.map_or(Lang::Zh, |(_, l)| l)
+    }
+}
 
 /// The cookie holding the chosen language (`zh` or `en`).
 pub const LANG_COOKIE: &str = "gh_lang";
 
 /// The language a request's cookie asks for; zh-CN without one.
 pub fn lang_of(headers: &HeaderMap) -> Lang {
-    let chosen = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == LANG_COOKIE).then(|| value.to_string())
-        });
-    match chosen.as_deref() {
+    match crate::http_cookie::cookie(headers, LANG_COOKIE).as_deref() {
         Some("en") => Lang::En,
         _ => Lang::Zh,
     }
@@ -208,5 +269,28 @@ pub fn direction_label(lang: Lang, code: &str) -> &'static str {
         "entry" => t(lang, "入", "In"),
         "exit" => t(lang, "出", "Out"),
         _ => t(lang, "双向", "Both"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_LANGUAGE, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_language_follows_the_clients_preference_and_defaults_to_chinese() {
+        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::Zh);
+        assert_eq!(Lang::from_headers(&headers("en-US,en;q=0.9")), Lang::En);
+        assert_eq!(
+            Lang::from_headers(&headers("zh-CN,zh;q=0.9,en;q=0.8")),
+            Lang::Zh
+        );
+        assert_eq!(Lang::from_headers(&headers("en;q=0.5,zh;q=0.9")), Lang::Zh);
+        assert_eq!(Lang::from_headers(&headers("fr-FR")), Lang::Zh);
     }
 }

@@ -1,11 +1,11 @@
-//! The password policy: what a new operator password must not be.
+//! The password policy: what a new password (an operator's, or a booth guard's) must not be.
 //!
 //! Character classes alone let `Password123!` and `Admin@123456` through, and those are the
 //! first guesses of anyone who tries. So a password is refused when it is
 //! - shorter than [`MIN_LEN`] characters or uses fewer than three character classes;
 //! - a common password, or a common password with digits and symbols around it and letters
 //!   swapped for look-alikes (`P@ssw0rd2026`), or made only of one or two common words
-//!   (`Summer-Love-2026`); the list is bundled ([`COMMON`], `common_passwords.txt`), never
+//!   (`Summer-Love-2026`); the list is bundled ([`common`], `common_passwords.txt`), never
 //!   downloaded;
 //! - built from the site: the user name, "gatehouse", the campus or organisation names of
 //!   `server.site_words`, with little else (`Gatehouse2026!`, `Wang.guard-88`).

@@ -3,7 +3,8 @@
 //!
 //! Suggestions only: nothing ever opens on a fuzzy match. The functions here return plates for
 //! the guard to look at; registering a visit or opening a lane always takes the exact plate the
-//! guard confirms, validated by `domain::Plate`.
+//! guard confirms, validated by [`super::Plate`]. Like the rest of the domain: no IO, no
+//! storage; the caller hands in the plates it knows.
 
 /// The canonical form of a character under the confusions: letters that look like digits
 /// become the digit.

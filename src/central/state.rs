@@ -1,0 +1,46 @@
+//! What every handler of the centre can reach: [`AppState`], built once by the server command
+//! (or a test) and cloned into each request.
+//!
+//! What it never does: hold a request's data, or know which routes or pages exist.
+
+use crate::central::api::auth::AuthSettings;
+use crate::central::api::bulk::Jobs;
+use crate::central::db::Db;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    /// How long a session lasts (a guard's shift and a bit).
+    pub session_ttl_ms: i64,
+    /// Mark the session cookie `Secure` (when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Sign-in and session settings: trusted proxies, idle expiry, the site's words.
+    pub auth: std::sync::Arc<AuthSettings>,
+    /// What the live pages listen on.
+    pub live: crate::central::live::LiveHub,
+    /// How long passage events are kept (`[retention]` in server.toml).
+    pub retention: crate::central::retention::RetentionConfig,
+    /// Bulk import jobs and their progress.
+    pub jobs: Jobs,
+    /// Woken by an upload that queued campus-presence changes, for the sync server's presence
+    /// publisher ([`crate::central::repo::sync::publish_presence`]).
+    pub presence_queued: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    /// State with the default settings: 12-hour sessions ending after 30 idle minutes, cookies
+    /// without `Secure`, no trusted proxies.
+    pub fn new(db: Db) -> AppState {
+        AppState {
+            db,
+            session_ttl_ms: 12 * 3600 * 1000,
+            secure_cookies: false,
+            auth: Default::default(),
+            live: crate::central::live::LiveHub::new(),
+            retention: Default::default(),
+            jobs: Default::default(),
+            presence_queued: Default::default(),
+        }
+    }
+}
