@@ -6,7 +6,7 @@
 //!
 //! - `fill_rate`: events per second through the ingest (statistics included);
 //! - `ingest_per_event` and `stats_per_event`: the cost per event of a 5,000-event upload, and
-//!   of the statistics update alone (`central::stats::apply` on the same events, rolled back) —
+//!   of the statistics update alone (`central::traffic::apply` on the same events, rolled back) —
 //!   their difference is what storing an event costs without statistics;
 //! - each dashboard query's time (median of 9 runs): flows today and over 30 days, occupancy,
 //!   overstays, visitors, denials and manual opens over 30 days, peak hours over 365 days, the
@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use gatehouse::central::db::Db;
 use gatehouse::central::repo::events;
 use gatehouse::central::repo::stats::{self, Days};
-use gatehouse::central::stats::{apply, site_today};
+use gatehouse::central::traffic::{apply, site_today};
 use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
 
 const GATES: i64 = 8;

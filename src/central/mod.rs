@@ -11,7 +11,8 @@
 //! - [`bulk`] — bulk import (CSV/XLSX, checked whole, written all or nothing) and export.
 //! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
 //! - [`retention`] — the purge of passage events older than the kept days (≥ 365).
-//! - [`stats`] — traffic statistics, kept incrementally by the ingest.
+//! - [`traffic`] — traffic statistics, kept incrementally by the ingest.
+//! - [`validate`] — the field checks the API and bulk import share.
 
 pub mod alarms;
 pub mod api;
@@ -26,4 +27,5 @@ pub mod live;
 pub mod password;
 pub mod repo;
 pub mod retention;
-pub mod stats;
+pub mod traffic;
+pub mod validate;

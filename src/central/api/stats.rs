@@ -29,7 +29,7 @@ use crate::central::repo::stats::{
     self, Days, DenialRow, FlowRow, ManualOpenRow, Occupancy, Overstay, PeakHours, VisitorDay,
     WeekComparison,
 };
-use crate::central::stats::site_today;
+use crate::central::traffic::site_today;
 
 /// The longest range one query may ask for.
 pub const MAX_DAYS: i64 = 366;
@@ -400,7 +400,7 @@ async fn table(state: &AppState, name: &str, days: Days, gate: Option<i64>) -> A
 }
 
 fn local(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&crate::central::stats::SITE_TZ)
+    t.with_timezone(&crate::central::traffic::SITE_TZ)
         .format("%Y-%m-%d %H:%M")
         .to_string()
 }

@@ -5,7 +5,7 @@
 //! [`ingest_from`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
 //! advances the journal's **watermark**: the highest sequence number up to which every event of
 //! that journal is stored, which is what the centre acknowledges to the gate, and folds exactly
-//! the events it stored into the traffic statistics ([`crate::central::stats`]) and the
+//! the events it stored into the traffic statistics ([`crate::central::traffic`]) and the
 //! campus-wide presence ([`super::sync::record_presence`]) in the same transaction.
 //!
 //! **Journals.** Each gate journal has a random id created with it (see
@@ -30,7 +30,7 @@ use super::sync;
 use crate::central::db::Filter;
 use crate::central::db::{Actor, audit};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
-use crate::central::stats;
+use crate::central::traffic;
 use crate::domain::Plate;
 use crate::gate::journal::{EventBody, JournalEvent, JournalIdentity};
 
@@ -321,7 +321,7 @@ pub async fn ingest_from(
         .copied()
         .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
         .collect();
-    stats::apply(&mut tx, gate_id, &fresh).await?;
+    traffic::apply(&mut tx, gate_id, &fresh).await?;
     // Every unique event above the mark holds its number now (inserted, there already, or
     // there with another body and this one quarantined).
     let mut present: Vec<i64> = unique

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{field, frame, given, page_number, page_of, pager, when};
 use crate::central::api::AppState;
 use crate::central::repo::audit::{self, AuditQuery};
-use crate::central::stats::day_start_ms;
+use crate::central::traffic::day_start_ms;
 use crate::web::i18n::t;
 use crate::web::{PageError, Viewer};
 

@@ -27,7 +27,7 @@ use crate::central::repo::stats::{
     self, Days, DenialRow, FlowRow, ManualOpenRow, Occupancy, Overstay, PeakHours, VisitorDay,
     WeekComparison,
 };
-use crate::central::stats::site_today;
+use crate::central::traffic::site_today;
 use crate::web::i18n::{
     Lang, category_label, direction_label, guard_reason_label, reason_label, t,
 };
