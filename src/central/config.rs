@@ -117,8 +117,11 @@ fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
 fn default_listen() -> SocketAddr {
     "127.0.0.1:8080".parse().expect("a valid default")
 }
+/// The site's time zone when `server.timezone` is not set.
+pub const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
 fn default_timezone() -> String {
-    "Asia/Shanghai".into()
+    DEFAULT_TIMEZONE.name().into()
 }
 fn default_session_hours() -> u32 {
     12
@@ -197,6 +200,12 @@ impl ServerConfig {
             idle_ms: i64::from(self.server.session_idle_minutes) * 60_000,
             site_words: self.server.site_words.clone(),
         }
+    }
+
+    /// The site's time zone (`server.timezone`, checked by [`ServerConfig::validate`]): the
+    /// centre's days, hours and local times are its.
+    pub fn site_tz(&self) -> chrono_tz::Tz {
+        self.server.timezone.parse().unwrap_or(DEFAULT_TIMEZONE)
     }
 
     /// The database URL to connect to.

@@ -223,7 +223,8 @@ async fn read_and_check(
         .await
         .map_err(|e| internal("check", &e))?;
     let job = job.clone();
-    tokio::task::spawn_blocking(move || bulk::check(kind, &sheet, &lookups, &job.progress))
+    let tz = state.site_tz;
+    tokio::task::spawn_blocking(move || bulk::check(kind, &sheet, &lookups, tz, &job.progress))
         .await
         .map_err(|e| internal("check", &e))
 }
@@ -389,7 +390,7 @@ async fn export(
     let kind = kind(&code)?;
     check_format(&q.format)?;
     let lang = Lang::from_headers(&headers);
-    let table = bulk::table(&state.db, kind, authed.sees_personal_ids())
+    let table = bulk::table(&state.db, kind, authed.sees_personal_ids(), state.site_tz)
         .await
         .map_err(ApiError::from)?;
     render(

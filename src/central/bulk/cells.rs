@@ -7,12 +7,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 use super::{Kind, RowError};
 use crate::central::api::error::Msg;
 use crate::central::repo::persons::{self, check_id_card};
 use crate::central::repo::vehicles::VEHICLE_TYPES;
-use crate::central::traffic::SITE_TZ;
 use crate::central::validate;
 use crate::domain::PlateColour;
 
@@ -153,8 +153,8 @@ pub(super) fn vehicle_type(text: &str) -> Option<&'static str> {
         .copied()
 }
 
-/// A site-local time: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (also with `/`), or RFC 3339.
-pub(super) fn local_time(text: &str) -> Option<DateTime<Utc>> {
+/// A time in the site's zone `tz`: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM` (also with `/`), or RFC 3339.
+pub(super) fn local_time(tz: Tz, text: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }
@@ -166,15 +166,14 @@ pub(super) fn local_time(text: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
         })?;
-    SITE_TZ
-        .from_local_datetime(&naive)
+    tz.from_local_datetime(&naive)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
 }
 
-pub(super) fn time_cell(c: &mut Cells<'_>, key: &'static str, zh: &str) -> Option<i64> {
+pub(super) fn time_cell(c: &mut Cells<'_>, tz: Tz, key: &'static str, zh: &str) -> Option<i64> {
     let text = c.required(key, zh)?;
-    match local_time(&text) {
+    match local_time(tz, &text) {
         Some(t)
             if t.timestamp() % 60 == 0 && (1970..=9999).contains(&chrono::Datelike::year(&t)) =>
         {

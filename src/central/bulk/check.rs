@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono_tz::Tz;
 use sqlx::Row;
 
 use super::cells::{
@@ -83,13 +84,14 @@ pub async fn lookups(db: &Db, kind: Kind) -> Result<Lookups, RepoError> {
     Ok(out)
 }
 
-/// Checks every row of `sheet` as `kind` against `lookups` and the rest of the file: the rows
-/// ready to write, and every error found. CPU-bound (no IO): callers on an async runtime run
-/// it with `spawn_blocking`.
+/// Checks every row of `sheet` as `kind` against `lookups` and the rest of the file (times read
+/// in the site's zone `tz`): the rows ready to write, and every error found. CPU-bound (no IO):
+/// callers on an async runtime run it with `spawn_blocking`.
 pub fn check(
     kind: Kind,
     sheet: &Sheet,
     lookups: &Lookups,
+    tz: Tz,
     progress: &Progress,
 ) -> (Prepared, Vec<RowError>) {
     let mut errors = Vec::new();
@@ -101,7 +103,7 @@ pub fn check(
     let prepared = match kind {
         Kind::Persons => persons(sheet, &index, lookups, progress, &mut errors),
         Kind::Vehicles => vehicles(sheet, &index, lookups, progress, &mut errors),
-        Kind::Permits => permits(sheet, &index, lookups, progress, &mut errors),
+        Kind::Permits => permits(sheet, &index, lookups, tz, progress, &mut errors),
     };
     (prepared, errors)
 }
@@ -297,6 +299,7 @@ fn permits(
     sheet: &Sheet,
     index: &HashMap<&'static str, usize>,
     lookups: &Lookups,
+    tz: Tz,
     progress: &Progress,
     errors: &mut Vec<RowError>,
 ) -> Prepared {
@@ -366,8 +369,8 @@ fn permits(
         if cat.is_none() {
             category_error(&mut c, &cat_text);
         }
-        let from = time_cell(&mut c, "valid_from", "生效时间");
-        let until = time_cell(&mut c, "valid_until", "失效时间");
+        let from = time_cell(&mut c, tz, "valid_from", "生效时间");
+        let until = time_cell(&mut c, tz, "valid_until", "失效时间");
         if let (Some(f), Some(u)) = (from, until)
             && u <= f
         {

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use chrono_tz::Tz;
 use sqlx::Row;
 
 use super::Kind;
@@ -14,11 +15,10 @@ use crate::central::api::error::Msg;
 use crate::central::db::{Db, RepoError};
 use crate::central::export::{Cell, Table};
 use crate::central::repo::persons::{mask_id_card, mask_phone};
-use crate::central::traffic::SITE_TZ;
 
 /// Every row of `kind`, ID-card and phone numbers in full when `full`, masked otherwise; times
-/// in the site's zone, `YYYY-MM-DD HH:MM`.
-pub async fn table(db: &Db, kind: Kind, full: bool) -> Result<Table, RepoError> {
+/// in the site's zone `tz`, `YYYY-MM-DD HH:MM`.
+pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, RepoError> {
     let id_card = |s: String| if full { s } else { mask_id_card(&s) };
     let phone = |s: String| if full { s } else { mask_phone(&s) };
     let pool = db.pool();
@@ -34,7 +34,7 @@ pub async fn table(db: &Db, kind: Kind, full: bool) -> Result<Table, RepoError> 
     };
     let local = |ms: i64| {
         crate::central::repo::audit::at(ms)
-            .with_timezone(&SITE_TZ)
+            .with_timezone(&tz)
             .format("%Y-%m-%d %H:%M")
             .to_string()
     };

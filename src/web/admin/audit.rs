@@ -77,8 +77,9 @@ pub async fn page(
             entity_id: given(&p.entity_id),
             operator: given(&p.operator),
             action: given(&p.action),
-            from_ms: day(&p.from).map(day_start_ms),
-            until_ms: day(&p.to).map(|d| day_start_ms(d + chrono::Duration::days(1))),
+            from_ms: day(&p.from).map(|d| day_start_ms(state.site_tz, d)),
+            until_ms: day(&p.to)
+                .map(|d| day_start_ms(state.site_tz, d + chrono::Duration::days(1))),
         },
         page_of(number),
     )

@@ -365,7 +365,7 @@ pub async fn page(
     Query(p): Query<Params>,
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let today = site_today(now_ms());
+    let today = site_today(state.site_tz, now_ms());
     let to = parse(&p.to).unwrap_or(today);
     let from = parse(&p.from).unwrap_or(to - Duration::days(6));
     let problem = if from > to {
@@ -400,7 +400,7 @@ pub async fn page(
             a href={ "/admin/stats/daily?date=" (days.to) } { (t(lang, "打印日报", "Printable daily report")) }
         }
         @if let Some(problem) = problem { p.form-status.bad role="alert" { (problem) } }
-        p.hint { (t(lang, "统计范围：", "Days: ")) (days.from) " — " (days.to) (t(lang, "（北京时间）", " (Asia/Shanghai)")) }
+        p.hint { (t(lang, "统计范围：", "Days: ")) (days.from) " — " (days.to) (t(lang, "（", " (")) (if lang == Lang::Zh && state.site_tz == chrono_tz::Asia::Shanghai { "北京时间" } else { state.site_tz.name() }) (t(lang, "）", ")")) }
         (sections(lang, &f))
     };
     Ok(frame(
@@ -418,7 +418,7 @@ pub async fn daily(
     Query(p): Query<DayParams>,
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let day = parse(&p.date).unwrap_or_else(|| site_today(now_ms()));
+    let day = parse(&p.date).unwrap_or_else(|| site_today(state.site_tz, now_ms()));
     let f = figures(&state.db, Days { from: day, to: day }).await?;
     let (zh, en) = WEEKDAYS[day.weekday().num_days_from_monday() as usize];
     let title = t(
