@@ -112,7 +112,7 @@ pub async fn page(
                 @if found.items.is_empty() { tr { td colspan="6" { (t(lang, "没有符合条件的记录", "No entries match")) } } }
                 @for e in &found.items {
                     tr data-action=(e.action) data-entity=(e.entity) {
-                        td { (when(e.at)) }
+                        td { (when(state.site_tz, e.at)) }
                         td { (e.operator_name) }
                         td.mono { (e.action) }
                         td { (super::label_of(lang, ENTITIES, &e.entity)) " #" (e.entity_id) }

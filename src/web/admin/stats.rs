@@ -132,7 +132,7 @@ fn heading(id: &str, title: &str, f: &Figures, table: Option<&str>) -> Markup {
 }
 
 /// The sections every statistics view shows.
-fn sections(lang: Lang, f: &Figures) -> Markup {
+fn sections(lang: Lang, tz: chrono_tz::Tz, f: &Figures) -> Markup {
     let entries: i64 = f.peaks.hours.iter().map(|h| h.entries).sum();
     let exits: i64 = f.peaks.hours.iter().map(|h| h.exits).sum();
     let visitor_entries: i64 = f.visitors.iter().map(|v| v.entries).sum();
@@ -347,8 +347,8 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
                         tr.overstay {
                             td.plate { (o.plate.clone().unwrap_or_else(|| o.vehicle_key.clone())) }
                             td { (f.gate(o.gate_id)) }
-                            td { (o.entered_at.map(when).unwrap_or_default()) }
-                            td { (when(o.expected_leave_at)) }
+                            td { (o.entered_at.map(|t| when(tz, t)).unwrap_or_default()) }
+                            td { (when(tz, o.expected_leave_at)) }
                             td.num { (o.overdue_minutes) }
                         }
                     }
@@ -401,7 +401,7 @@ pub async fn page(
         }
         @if let Some(problem) = problem { p.form-status.bad role="alert" { (problem) } }
         p.hint { (t(lang, "统计范围：", "Days: ")) (days.from) " — " (days.to) (t(lang, "（", " (")) (if lang == Lang::Zh && state.site_tz == chrono_tz::Asia::Shanghai { "北京时间" } else { state.site_tz.name() }) (t(lang, "）", ")")) }
-        (sections(lang, &f))
+        (sections(lang, state.site_tz, &f))
     };
     Ok(frame(
         &viewer,
@@ -433,8 +433,8 @@ pub async fn daily(
                 button.primary type="submit" { (t(lang, "查看", "Show")) }
                 button type="button" data-print { (t(lang, "打印", "Print")) }
             }
-            p.report-day { strong { (day) " " (t(lang, zh, en)) } " · " (t(lang, "生成时间 ", "generated ")) (when(chrono::Utc::now())) }
-            (sections(lang, &f))
+            p.report-day { strong { (day) " " (t(lang, zh, en)) } " · " (t(lang, "生成时间 ", "generated ")) (when(state.site_tz, chrono::Utc::now())) }
+            (sections(lang, state.site_tz, &f))
         }
     };
     Ok(frame(&viewer, "/admin/stats", title, body))
