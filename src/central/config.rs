@@ -302,6 +302,21 @@ mod tests {
     }
 
     #[test]
+    fn the_site_time_zone_is_the_configured_one_and_an_unknown_zone_is_refused() {
+        let minimal = parse("[server]\ndata_dir = \"/x\"\n");
+        assert_eq!(minimal.site_tz(), chrono_tz::Asia::Shanghai);
+        let urumqi = parse("[server]\ndata_dir = \"/x\"\ntimezone = \"Asia/Urumqi\"\n");
+        urumqi.validate().unwrap();
+        assert_eq!(urumqi.site_tz(), chrono_tz::Asia::Urumqi);
+        let bad = parse("[server]\ndata_dir = \"/x\"\ntimezone = \"Mars/Olympus\"\n");
+        let err = bad.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "configuration: server.timezone: unknown time zone \"Mars/Olympus\""
+        );
+    }
+
+    #[test]
     fn an_unknown_key_is_refused() {
         assert!(toml::from_str::<ServerConfig>("[server]\ndata_dir = \"/x\"\nport = 1\n").is_err());
     }
