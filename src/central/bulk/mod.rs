@@ -6,27 +6,28 @@
 //! An import is two steps over the whole file: [`check()`] validates **every** row against the
 //! same rules as the API (and against the database and the rest of the file: duplicates,
 //! unknown owners and vehicles) and reports each bad row with its line, column and a reason in
-//! both languages; only a file with no bad row is written, by [`commit`], in **one
+//! both languages; only a file with no bad row is written, by [`commit()`], in **one
 //! transaction** (every row, its audit entry and its change-log entry — or nothing). Both steps
 //! count rows into a [`Progress`] the API shows while a large file is worked on.
 //!
 //! People and vehicles are linked by ID-card number (身份证号), which HR files carry; permits name
 //! their holder by ID-card number and their vehicle by plate.
 //!
-//! A file is untrusted input on the server every gate syncs with, so [`read`] streams it: cells
+//! A file is untrusted input on the server every gate syncs with, so [`read()`] streams it: cells
 //! one by one (never a whole-sheet grid, whose extent a 1.5 KB file can set to 16 billion
 //! cells), only the columns the import reads kept, and each limit (`MAX_*` below) checked
 //! before what it bounds is allocated; an XLSX's inflated size is checked before calamine
-//! reads it. [`read`] and [`check`] are CPU-bound and do no IO: the API runs them off the
+//! reads it. [`read()`] and [`check()`] are CPU-bound and do no IO: the API runs them off the
 //! async workers.
 //!
 //! What it never does: update or delete existing rows (an import only adds), write anything
+//! when any row is bad, or decide who may import (the API does).
 //!
-//! - [`read`] — the file's cells, streamed and bounded (CSV or XLSX);
-//! - [`check`] — every row against the API's rules, the database and the rest of the file;
+//! - `read` — the file's cells, streamed and bounded (CSV or XLSX);
+//! - `check` — every row against the API's rules, the database and the rest of the file;
 //! - `cells` — one cell read as a category, colour, time or flag;
-//! - [`commit`] — the checked rows written in one transaction;
-//! - [`export`] — every person, vehicle or permit as a table in the import's columns.
+//! - `commit` — the checked rows written in one transaction;
+//! - `export` — every person, vehicle or permit as a table in the import's columns.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,7 +2,7 @@
 //! streamed cell by cell, only the columns the import reads kept, and every limit checked before
 //! what it bounds is allocated (an XLSX's inflated size before calamine reads it).
 //!
-//! What it never does: check a row's values (see [`super::check`]) or touch the database.
+//! What it never does: check a row's values (see [`super::check()`]) or touch the database.
 
 use std::io::Cursor;
 
