@@ -703,4 +703,18 @@ mod tests {
                 .timestamp_millis()
         );
     }
+
+    #[test]
+    fn the_site_hour_and_day_follow_the_zone_they_are_given() {
+        // 2026-03-02 23:30 UTC is 2026-03-03 05:30 in Urumqi (UTC+6), 2026-03-02 in London.
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 23, 30, 0).unwrap();
+        let (_, day, hour) = site_hour(chrono_tz::Asia::Urumqi, at.timestamp_millis());
+        assert_eq!((day.as_str(), hour), ("2026-03-03", 5));
+        let (_, day, hour) = site_hour(chrono_tz::Europe::London, at.timestamp_millis());
+        assert_eq!((day.as_str(), hour), ("2026-03-02", 23));
+        assert_eq!(
+            site_today(chrono_tz::Asia::Urumqi, at.timestamp_millis()),
+            NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()
+        );
+    }
 }

@@ -221,3 +221,23 @@ pub(super) fn id_card_cell(c: &mut Cells<'_>, key: &'static str, text: &str) -> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_cell_is_read_in_the_site_zone_it_is_given() {
+        let utc = |h| Utc.with_ymd_and_hms(2026, 3, 1, h, 0, 0).unwrap();
+        let shanghai = local_time(chrono_tz::Asia::Shanghai, "2026-03-01 08:00");
+        assert_eq!(shanghai, Some(utc(0)));
+        let urumqi = local_time(chrono_tz::Asia::Urumqi, "2026/03/01 08:00");
+        assert_eq!(urumqi, Some(utc(2)));
+        let explicit = local_time(chrono_tz::Asia::Urumqi, "2026-03-01T08:00:00+08:00");
+        assert_eq!(
+            explicit,
+            Some(utc(0)),
+            "an RFC 3339 time keeps its own offset"
+        );
+    }
+}
