@@ -171,7 +171,9 @@ async fn run(kind: &str, db: &Db, n: u64) {
                 )
             })
             .collect();
-        let out = events::ingest(db, gate + 1, &batch).await.unwrap();
+        let out = events::ingest(db, chrono_tz::Asia::Shanghai, gate + 1, &batch)
+            .await
+            .unwrap();
         assert_eq!(out.stored, len);
         next_seq[gate as usize] += len;
         k += len;

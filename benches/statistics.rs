@@ -6,7 +6,7 @@
 //!
 //! - `fill_rate`: events per second through the ingest (statistics included);
 //! - `ingest_per_event` and `stats_per_event`: the cost per event of a 5,000-event upload, and
-//!   of the statistics update alone (`central::stats::apply` on the same events, rolled back) —
+//!   of the statistics update alone (`central::traffic::apply` on the same events, rolled back) —
 //!   their difference is what storing an event costs without statistics;
 //! - each dashboard query's time (median of 9 runs): flows today and over 30 days, occupancy,
 //!   overstays, visitors, denials and manual opens over 30 days, peak hours over 365 days, the
@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use gatehouse::central::db::Db;
 use gatehouse::central::repo::events;
 use gatehouse::central::repo::stats::{self, Days};
-use gatehouse::central::stats::{apply, site_today};
+use gatehouse::central::traffic::{apply, site_today};
 use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
 
 const GATES: i64 = 8;
@@ -202,7 +202,9 @@ async fn run(kind: &str, db: &Db, n: u64) {
                 )
             })
             .collect();
-        let out = events::ingest(db, gate + 1, &batch).await.unwrap();
+        let out = events::ingest(db, chrono_tz::Asia::Shanghai, gate + 1, &batch)
+            .await
+            .unwrap();
         assert_eq!(out.stored, len);
         next_seq[gate as usize] += len;
         k += len;
@@ -231,12 +233,16 @@ async fn run(kind: &str, db: &Db, n: u64) {
         .map(|j| event(next_seq[0] + j, now - 3_600_000 + j as i64 * 700, n + j))
         .collect();
     let t = Instant::now();
-    events::ingest(db, gate, &sample).await.unwrap();
+    events::ingest(db, chrono_tz::Asia::Shanghai, gate, &sample)
+        .await
+        .unwrap();
     let ingest = t.elapsed();
     let refs: Vec<&JournalEvent> = sample.iter().collect();
     let mut tx = db.pool().begin().await.unwrap();
     let t = Instant::now();
-    apply(&mut tx, gate, &refs).await.unwrap();
+    apply(&mut tx, chrono_tz::Asia::Shanghai, gate, &refs)
+        .await
+        .unwrap();
     let stats_only = t.elapsed();
     tx.rollback().await.unwrap();
     let per = |d: Duration| d.as_secs_f64() * 1e6 / UPLOAD as f64;
@@ -247,7 +253,7 @@ async fn run(kind: &str, db: &Db, n: u64) {
         per(ingest.saturating_sub(stats_only))
     );
 
-    let today = site_today(now);
+    let today = site_today(chrono_tz::Asia::Shanghai, now);
     let last30 = Days {
         from: today - chrono::Duration::days(29),
         to: today,

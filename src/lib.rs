@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod central;
 pub mod cli;
+pub mod config_file;
 pub mod demo;
 pub mod domain;
 pub mod gate;

@@ -193,7 +193,8 @@ async fn attempt(
             );
             Delivery::Sent { alarm_id: alarm.id }
         }
-        Err(why) => {
+        Err(e) => {
+            let why = e.to_string();
             let retry_at_ms = now + backoff_ms(alarm.delivery_attempts);
             alarms::retry_later(db, alarm.id, &token, retry_at_ms, &why).await?;
             tracing::error!(
@@ -381,9 +382,21 @@ pub fn webhook_client(extra_roots: &[CertificateDer<'static>]) -> reqwest::Clien
         .expect("a client with a preconfigured rustls configuration builds")
 }
 
+/// Why the webhook did not take an alarm; its text is the short reason kept with the alarm's
+/// delivery (never the URL, which may carry a key).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// No answer: timed out or could not reach it, with the cause chain (refused, certificate).
+    #[error("{0}")]
+    Unreachable(String),
+    /// An answer that is not 2xx.
+    #[error("answered {0}")]
+    Refused(reqwest::StatusCode),
+}
+
 /// POSTs the alarm to the webhook with the system's roots; `Err` with a short reason when it
 /// did not answer 2xx.
-pub async fn call_webhook(target: &WebhookTarget, alarm: &Alarm) -> Result<(), String> {
+pub async fn call_webhook(target: &WebhookTarget, alarm: &Alarm) -> Result<(), WebhookError> {
     call_webhook_with(
         shared_client(),
         target,
@@ -400,7 +413,7 @@ pub async fn call_webhook_with(
     target: &WebhookTarget,
     alarm: &Alarm,
     timestamp: i64,
-) -> Result<(), String> {
+) -> Result<(), WebhookError> {
     let body = serde_json::to_vec(&WebhookCall {
         event: "alarm",
         alarm: WebhookAlarm {
@@ -436,13 +449,13 @@ pub async fn call_webhook_with(
             why = format!("{why}: {cause}");
             source = cause.source();
         }
-        why
+        WebhookError::Unreachable(why)
     })?;
     let status = response.status();
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("answered {status}"))
+        Err(WebhookError::Refused(status))
     }
 }
 

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config_file::ConfigError;
+
 /// A string that must never reach a log or an error message.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -31,20 +33,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
-}
-
-/// Why a configuration was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerConfigError {
-    #[error("configuration file {path} cannot be read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("configuration file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("configuration: {0}")]
-    Invalid(String),
 }
 
 /// The whole server configuration.
@@ -129,8 +117,11 @@ fn parse_proxy(text: &str) -> Option<ipnet::IpNet> {
 fn default_listen() -> SocketAddr {
     "127.0.0.1:8080".parse().expect("a valid default")
 }
+/// The site's time zone when `server.timezone` is not set.
+pub const DEFAULT_TIMEZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
 fn default_timezone() -> String {
-    "Asia/Shanghai".into()
+    DEFAULT_TIMEZONE.name().into()
 }
 fn default_session_hours() -> u32 {
     12
@@ -138,57 +129,38 @@ fn default_session_hours() -> u32 {
 
 impl ServerConfig {
     /// Reads, parses, applies environment overrides and validates.
-    pub fn load(path: &Path) -> Result<ServerConfig, ServerConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ServerConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut config: ServerConfig =
-            toml::from_str(&text).map_err(|e| ServerConfigError::Parse {
-                path: path.to_path_buf(),
-                message: e
-                    .span()
-                    .map(|s| format!("line {}: ", crate::gate::config::line_of(&text, s.start)))
-                    .unwrap_or_default()
-                    + e.message().trim_end(),
-            })?;
-        config.apply_env(|k| std::env::var(k).ok())?;
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let mut config: ServerConfig = crate::config_file::read(path)?;
+        config.apply_env(crate::config_file::process_env)?;
         config.validate()?;
         Ok(config)
     }
 
     /// Applies `DATABASE_URL` / `GATEHOUSE_DATABASE_URL` and `GATEHOUSE_LISTEN`.
-    pub fn apply_env(
-        &mut self,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ServerConfigError> {
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(url) = var("GATEHOUSE_DATABASE_URL").or_else(|| var("DATABASE_URL")) {
             self.server.database_url = Some(Secret::new(url));
         }
-        if let Some(listen) = var("GATEHOUSE_LISTEN") {
-            self.server.listen = listen.parse().map_err(|_| {
-                ServerConfigError::Invalid(format!(
-                    "GATEHOUSE_LISTEN {listen:?} is not ADDRESS:PORT"
-                ))
-            })?;
+        if let Some(listen) = crate::config_file::listen_override(&var, "GATEHOUSE_LISTEN")? {
+            self.server.listen = listen;
         }
         Ok(())
     }
 
-    pub fn validate(&self) -> Result<(), ServerConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ServerConfigError::Invalid(format!(
+            return Err(ConfigError::Invalid(format!(
                 "server.timezone: unknown time zone {:?}",
                 self.server.timezone
             )));
         }
         if !(1..=168).contains(&self.server.session_hours) {
-            return Err(ServerConfigError::Invalid(
+            return Err(ConfigError::Invalid(
                 "server.session_hours must be 1-168".into(),
             ));
         }
         if !(1..=1440).contains(&self.server.session_idle_minutes) {
-            return Err(ServerConfigError::Invalid(
+            return Err(ConfigError::Invalid(
                 "server.session_idle_minutes must be 1-1440".into(),
             ));
         }
@@ -198,7 +170,7 @@ impl ServerConfig {
             .iter()
             .find(|p| parse_proxy(p).is_none())
         {
-            return Err(ServerConfigError::Invalid(format!(
+            return Err(ConfigError::Invalid(format!(
                 "server.trusted_proxies: {bad:?} is not an IP address or a CIDR range"
             )));
         }
@@ -208,7 +180,7 @@ impl ServerConfig {
                 || u.starts_with("postgres:")
                 || u.starts_with("postgresql:"))
             {
-                return Err(ServerConfigError::Invalid(
+                return Err(ConfigError::Invalid(
                     "server.database_url must start with sqlite:// or postgres://".into(),
                 ));
             }
@@ -228,6 +200,12 @@ impl ServerConfig {
             idle_ms: i64::from(self.server.session_idle_minutes) * 60_000,
             site_words: self.server.site_words.clone(),
         }
+    }
+
+    /// The site's time zone (`server.timezone`, checked by [`ServerConfig::validate`]): the
+    /// centre's days, hours and local times are its.
+    pub fn site_tz(&self) -> chrono_tz::Tz {
+        self.server.timezone.parse().unwrap_or(DEFAULT_TIMEZONE)
     }
 
     /// The database URL to connect to.
@@ -321,6 +299,21 @@ mod tests {
             minimal.sync.unwrap().listen
         );
         assert!(parse("[server]\ndata_dir = \"/x\"\n").sync.is_none());
+    }
+
+    #[test]
+    fn the_site_time_zone_is_the_configured_one_and_an_unknown_zone_is_refused() {
+        let minimal = parse("[server]\ndata_dir = \"/x\"\n");
+        assert_eq!(minimal.site_tz(), chrono_tz::Asia::Shanghai);
+        let urumqi = parse("[server]\ndata_dir = \"/x\"\ntimezone = \"Asia/Urumqi\"\n");
+        urumqi.validate().unwrap();
+        assert_eq!(urumqi.site_tz(), chrono_tz::Asia::Urumqi);
+        let bad = parse("[server]\ndata_dir = \"/x\"\ntimezone = \"Mars/Olympus\"\n");
+        let err = bad.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "configuration: server.timezone: unknown time zone \"Mars/Olympus\""
+        );
     }
 
     #[test]

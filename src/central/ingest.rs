@@ -51,7 +51,7 @@ pub async fn accept_from(
     };
     let mut attempt = 0u32;
     let outcome = loop {
-        match events::ingest_from(&state.db, gate_id, journal, events).await {
+        match events::ingest_from(&state.db, state.site_tz, gate_id, journal, events).await {
             Err(e) if attempt < BUSY_RETRIES && (is_busy(&e) || is_collision(&e)) => {
                 attempt += 1;
                 // Jitter, so that gates that collided do not collide again in step.

@@ -13,7 +13,8 @@
 //! - [`bulk`] — bulk import (CSV/XLSX, checked whole, written all or nothing) and export.
 //! - [`export`] — tables as CSV (UTF-8 with BOM) and XLSX files.
 //! - [`retention`] — the purge of passage events older than the kept days (≥ 365).
-//! - [`stats`] — traffic statistics, kept incrementally by the ingest.
+//! - [`traffic`] — traffic statistics, kept incrementally by the ingest.
+//! - [`validate`] — the field checks the API and bulk import share.
 
 pub mod alarms;
 pub mod api;
@@ -29,4 +30,5 @@ pub mod repo;
 pub mod retention;
 pub mod server;
 pub mod state;
-pub mod stats;
+pub mod traffic;
+pub mod validate;

@@ -26,6 +26,9 @@ pub struct AppState {
     /// Woken by an upload that queued campus-presence changes, for the sync server's presence
     /// publisher ([`crate::central::repo::sync::publish_presence`]).
     pub presence_queued: std::sync::Arc<tokio::sync::Notify>,
+    /// The site's time zone (`server.timezone`): the days, hours and local times shown and
+    /// counted are its.
+    pub site_tz: chrono_tz::Tz,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
             retention: Default::default(),
             jobs: Default::default(),
             presence_queued: Default::default(),
+            site_tz: crate::central::config::DEFAULT_TIMEZONE,
         }
     }
 }

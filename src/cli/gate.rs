@@ -110,6 +110,7 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
             limit,
         } => {
             let config = load_offline(&config)?;
+            let tz: chrono_tz::Tz = config.gate.timezone.parse().map_err(anyhow::Error::msg)?;
             let journal = open_journal(&config).await?;
             let mut events = journal.read_latest(limit).await?;
             events.reverse();
@@ -117,7 +118,7 @@ pub(super) async fn run(cmd: GateCommand) -> anyhow::Result<()> {
                 if json {
                     say!("{}", serde_json::to_string(&event)?)?;
                 } else {
-                    let local = event.at.with_timezone(&chrono_tz::Asia::Shanghai);
+                    let local = event.at.with_timezone(&tz);
                     say!(
                         "{:>8}  {}  {:<8}  {}",
                         event.seq,

@@ -164,6 +164,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     state.secure_cookies = config.server.secure_cookies;
     state.auth = std::sync::Arc::new(config.auth_settings());
     state.retention = config.retention;
+    state.site_tz = config.site_tz();
     let stop = tokio_util::sync::CancellationToken::new();
     // The daily purge of passage events past the kept days; made anew should it panic.
     let purge = {

@@ -11,19 +11,7 @@ use std::path::{Path, PathBuf};
 use firmware_protocols::lane_io::LaneIoMap;
 use serde::Deserialize;
 
-/// Why a configuration was refused; each message names the key or file at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration file {path} cannot be read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("configuration file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("configuration: {0}")]
-    Invalid(String),
-}
+pub use crate::config_file::ConfigError;
 
 /// The whole gate configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -299,18 +287,8 @@ fn default_retries() -> u32 {
 impl GateConfig {
     /// Reads, parses and validates a configuration file.
     pub fn load(path: &Path) -> Result<GateConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut config = GateConfig::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_path_buf(),
-                message,
-            },
-            other => other,
-        })?;
-        config.apply_env(|k| std::env::var(k).ok())?;
+        let mut config: GateConfig = crate::config_file::read(path)?;
+        config.apply_env(crate::config_file::process_env)?;
         config.validate()?;
         Ok(config)
     }
@@ -321,26 +299,17 @@ impl GateConfig {
         if let Some(dir) = var("GATEHOUSE_GATE_DATA_DIR") {
             self.gate.data_dir = PathBuf::from(dir);
         }
-        if let Some(listen) = var("GATEHOUSE_GATE_HTTP_LISTEN") {
-            self.http.listen = listen.parse().map_err(|_| {
-                ConfigError::Invalid(format!(
-                    "GATEHOUSE_GATE_HTTP_LISTEN {listen:?} is not ADDRESS:PORT"
-                ))
-            })?;
+        if let Some(listen) =
+            crate::config_file::listen_override(&var, "GATEHOUSE_GATE_HTTP_LISTEN")?
+        {
+            self.http.listen = listen;
         }
         Ok(())
     }
 
     /// Parses TOML text without validating it (tests build configurations this way).
     pub fn parse(text: &str) -> Result<GateConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: e
-                .span()
-                .map(|s| format!("line {}: ", line_of(text, s.start)))
-                .unwrap_or_default()
-                + e.message().trim_end(),
-        })
+        crate::config_file::parse(text)
     }
 
     /// Checks what the types cannot: ids, timings, time zone, antennas, and that ports exist.
@@ -410,15 +379,6 @@ impl GateConfig {
         self.booth.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
-}
-
-/// The 1-based line of byte `at` in `text`.
-pub(crate) fn line_of(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
 }
 
 /// Parses an anti-passback setting: `off`, `hard`, `soft` or `timed:MINUTES`.

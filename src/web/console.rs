@@ -194,7 +194,7 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 (crate::i18n::guard_reason_label(lang, o.body["reason"].as_str().unwrap_or("")))
                 @if let Some(note) = o.body["note"].as_str() { " — " (note) }
             }
-            p.meta { (o.body["operator"].as_str().unwrap_or("")) " · " (local_time(o.at)) }
+            p.meta { (o.body["operator"].as_str().unwrap_or("")) " · " (local_time(state.site_tz, o.at)) }
         } @else if let Some(d) = &decision {
             @let granted = d.granted == Some(true);
             @let reason = d.reason.clone().unwrap_or_default();
@@ -212,12 +212,12 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 dt { (t(lang, "通行证", "Permit")) }
                 dd {
                     @if let Some(p) = &permit {
-                        "#" (p.id) " " (local_day(p.valid_from)) " → " (local_day(p.valid_until))
+                        "#" (p.id) " " (local_day(state.site_tz, p.valid_from)) " → " (local_day(state.site_tz, p.valid_until))
                         " · " (crate::i18n::permit_status_label(lang, p.status.as_str()))
                     } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
                 }
                 dt { (t(lang, "方向/时间", "Direction / time")) }
-                dd { (direction_label(lang, d.direction.as_deref().unwrap_or(""))) " · " (local_time(d.at)) }
+                dd { (direction_label(lang, d.direction.as_deref().unwrap_or(""))) " · " (local_time(state.site_tz, d.at)) }
             }
         } @else {
             div.verdict.idle { (t(lang, "暂无车辆", "No vehicle yet")) }
@@ -226,9 +226,9 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
 }
 
 /// A permit's validity bound as the booth reads it: the day (and the minute unless midnight),
-/// Asia/Shanghai, with the year.
-fn local_day(at: chrono::DateTime<chrono::Utc>) -> String {
-    let local = at.with_timezone(&chrono_tz::Asia::Shanghai);
+/// in the site's zone `tz`, with the year.
+fn local_day(tz: chrono_tz::Tz, at: chrono::DateTime<chrono::Utc>) -> String {
+    let local = at.with_timezone(&tz);
     if local.format("%H:%M").to_string() == "00:00" {
         local.format("%Y-%m-%d").to_string()
     } else {
@@ -264,7 +264,7 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
                 @if rows.is_empty() { tr { td colspan="4" { (t(lang, "暂无记录", "Nothing yet")) } } }
                 @for e in &rows {
                     tr.(e.kind.as_str()) {
-                        td { (local_time(e.at)) }
+                        td { (local_time(state.site_tz, e.at)) }
                         td { (lane_name(&e.lane)) }
                         td { (e.plate.clone().unwrap_or_else(|| "—".into())) }
                         td {
@@ -369,7 +369,7 @@ async fn duty_panel(
         section.duty aria-labelledby="duty-title" {
             h2 id="duty-title" { (t(lang, "值班与交接班", "Duty and handover")) }
             @if let Some(d) = &current {
-                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自 ", "since ")) (local_time(d.started_at)) }
+                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自 ", "since ")) (local_time(state.site_tz, d.started_at)) }
                 form data-api="/api/v1/duty/sign-off" data-reload { button type="submit" { (t(lang, "下班签退", "Sign off duty")) } p.form-status role="status" {} }
             } @else {
                 p id="duty-status" { (t(lang, "尚未签到上岗", "Not signed in to a booth")) }
@@ -383,7 +383,7 @@ async fn duty_panel(
             @if let Some(g) = note_gate {
                 h3 { (t(lang, "交接班记录", "Handover notes")) " · " (gate_name(g)) }
                 ul.notes {
-                    @for n in &notes { li { span.meta { (local_time(n.at)) " " (n.operator_name) } " " (n.note) } }
+                    @for n in &notes { li { span.meta { (local_time(state.site_tz, n.at)) " " (n.operator_name) } " " (n.note) } }
                     @if notes.is_empty() { li { (t(lang, "暂无", "None yet")) } }
                 }
                 form data-api="/api/v1/duty/notes" data-reload novalidate {

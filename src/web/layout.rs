@@ -106,16 +106,12 @@ pub fn page(
     }
 }
 
-/// An instant as the booth reads it: Asia/Shanghai, `MM-DD HH:MM:SS`.
-pub fn local_time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%m-%d %H:%M:%S")
-        .to_string()
+/// An instant as the booth reads it: in the site's zone `tz`, `MM-DD HH:MM:SS`.
+pub fn local_time(tz: chrono_tz::Tz, at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&tz).format("%m-%d %H:%M:%S").to_string()
 }
 
-/// An instant as a form's `datetime-local` value (Asia/Shanghai).
-pub fn local_input(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m-%dT%H:%M")
-        .to_string()
+/// An instant as a form's `datetime-local` value, in the site's zone `tz`.
+pub fn local_input(tz: chrono_tz::Tz, at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
 }

@@ -32,7 +32,7 @@ async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
             @for a in &list {
                 li.open[a.acknowledged_at.is_none()] data-alarm=(a.id) data-kind=(a.kind) {
                     strong.kind { (alarm_kind_label(lang, &a.kind)) " · " (a.gate_name) }
-                    " · " (a.raised_by) " · " (local_time(a.raised_at))
+                    " · " (a.raised_by) " · " (local_time(state.site_tz, a.raised_at))
                     @if !a.note.is_empty() { " — " span.note { (a.note) } }
                     @if a.cleared_at.is_some() {
                         " · " span.cleared { (t(lang, "已恢复", "cleared")) }

@@ -48,7 +48,10 @@ pub async fn page(
     let ids: Vec<i64> = gates.iter().map(|g| g.id).collect();
     let open = visits::open(&state.db, Some(&ids)).await?;
     let overstays: Vec<&visits::Visit> = open.iter().filter(|v| v.overstay).collect();
-    let default_departure = local_input(chrono::Utc::now() + chrono::Duration::hours(2));
+    let default_departure = local_input(
+        state.site_tz,
+        chrono::Utc::now() + chrono::Duration::hours(2),
+    );
     let alarm = super::console::alarm_gate(&state, &viewer, &gates).await;
     Ok(frame(
         &viewer,
@@ -122,7 +125,7 @@ pub async fn page(
                                 strong.plate { (v.plate) }
                                 (v.driver_name) " · " (v.host_name) " / " (v.department)
                                 br;
-                                span.meta { (t(lang, "应于 ", "Due out at ")) (local_time(v.expected_departure)) }
+                                span.meta { (t(lang, "应于 ", "Due out at ")) (local_time(state.site_tz, v.expected_departure)) }
                             }
                         }
                     }
@@ -145,8 +148,8 @@ pub async fn page(
                                     td.plate { (v.plate) }
                                     td { (v.driver_name) }
                                     td { (v.host_name) " / " (v.department) }
-                                    td { (local_time(v.arrived_at)) }
-                                    td { (local_time(v.expected_departure)) @if v.overstay { " " strong.bad { (t(lang, "超时", "OVERSTAY")) } } }
+                                    td { (local_time(state.site_tz, v.arrived_at)) }
+                                    td { (local_time(state.site_tz, v.expected_departure)) @if v.overstay { " " strong.bad { (t(lang, "超时", "OVERSTAY")) } } }
                                     td {
                                         form.inline data-api={ "/api/v1/visits/" (v.id) "/leave" } data-reload {
                                             button type="submit" { (t(lang, "离校", "Left")) }

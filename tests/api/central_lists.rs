@@ -2,6 +2,7 @@
 //! log — against SQLite and PostgreSQL: the repositories first, then the API.
 
 use chrono::{TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
 use gatehouse::central::db::{Actor, Db, Page, now_ms};
 use gatehouse::central::repo::audit::{self as audit_repo, AuditQuery};
 use gatehouse::central::repo::blacklist::{self, BlacklistQuery, NewBlacklistEntry, Subject};
@@ -456,12 +457,14 @@ async fn ingesting_a_gates_events_twice_stores_each_once_and_reports_the_contigu
                 }
             })
             .collect();
-        let first = events::ingest(db, 1, &batch).await.unwrap();
+        let first = events::ingest(db, Shanghai, 1, &batch).await.unwrap();
         assert_eq!(
             (first.stored, first.duplicates, first.highest_contiguous),
             (1200, 0, 1200)
         );
-        let again = events::ingest(db, 1, &batch[100..300]).await.unwrap();
+        let again = events::ingest(db, Shanghai, 1, &batch[100..300])
+            .await
+            .unwrap();
         assert_eq!(
             (again.stored, again.duplicates, again.highest_contiguous),
             (0, 200, 1200)
@@ -473,24 +476,24 @@ async fn ingesting_a_gates_events_twice_stores_each_once_and_reports_the_contigu
             decision(1202, t0, "京A12345", true),
             decision(1202, t0, "京A12345", true),
         ];
-        let gap = events::ingest(db, 1, &late).await.unwrap();
+        let gap = events::ingest(db, Shanghai, 1, &late).await.unwrap();
         assert_eq!(
             (gap.stored, gap.duplicates, gap.highest_contiguous),
             (1, 1, 1200)
         );
-        let fill = events::ingest(db, 1, &[passage(1201, t0, "京A12345")])
+        let fill = events::ingest(db, Shanghai, 1, &[passage(1201, t0, "京A12345")])
             .await
             .unwrap();
         assert_eq!(fill.highest_contiguous, 1202);
         assert_eq!(events::watermark(db, 1).await.unwrap(), 1202);
         // Another gate's numbering is its own.
-        let other = events::ingest(db, 2, &batch[..10]).await.unwrap();
+        let other = events::ingest(db, Shanghai, 2, &batch[..10]).await.unwrap();
         assert_eq!((other.stored, other.highest_contiguous), (10, 10));
         assert_eq!(events::watermark(db, 2).await.unwrap(), 10);
 
         // Sequence number 0 cannot come from a journal: refused, nothing stored.
         assert!(
-            events::ingest(db, 3, &[passage(0, t0, "京A12345")])
+            events::ingest(db, Shanghai, 3, &[passage(0, t0, "京A12345")])
                 .await
                 .is_err()
         );
@@ -512,8 +515,8 @@ async fn stored_events_keep_the_gates_time_and_are_searched_newest_first_by_thei
             passage(3, t0 + 2000, "京a·12345"),
             decision(4, t0 + 3000, "沪B99999", true),
         ];
-        events::ingest(db, 1, &evs).await.unwrap();
-        events::ingest(db, 2, &[decision(1, t0 + 2000, "京A12345", true)])
+        events::ingest(db, Shanghai, 1, &evs).await.unwrap();
+        events::ingest(db, Shanghai, 2, &[decision(1, t0 + 2000, "京A12345", true)])
             .await
             .unwrap();
 
@@ -1209,6 +1212,7 @@ async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates
         let t0 = Utc::now().timestamp_millis() - 600_000;
         events::ingest(
             &app.db,
+            Shanghai,
             1,
             &[
                 decision(1, t0, "京A12345", true),
@@ -1218,9 +1222,14 @@ async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates
         )
         .await
         .unwrap();
-        events::ingest(&app.db, 2, &[decision(1, t0 + 5, "京A12345", true)])
-            .await
-            .unwrap();
+        events::ingest(
+            &app.db,
+            Shanghai,
+            2,
+            &[decision(1, t0 + 5, "京A12345", true)],
+        )
+        .await
+        .unwrap();
 
         let (s, all) = app
             .call(Method::GET, "/api/v1/events", Some(Role::Viewer), None)

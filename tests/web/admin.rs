@@ -534,8 +534,10 @@ async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_c
     // students' cars and, at 10:00, an unregistered car in at the south gate; 17:30–17:40 two
     // staff cars out at the north gate; two expired-permit denials (north), one unknown tag
     // (south); three manual opens (guard ×2 visitor registered, guard2 ×1 device fault).
-    let day = gatehouse::central::stats::site_today(gatehouse::central::db::now_ms())
-        - chrono::Duration::days(1);
+    let day = gatehouse::central::traffic::site_today(
+        chrono_tz::Asia::Shanghai,
+        gatehouse::central::db::now_ms(),
+    ) - chrono::Duration::days(1);
     let passage = |car: usize, direction: &str| EventBody::Passage {
         direction: direction.into(),
         plate: Some(cars[car].0.plate.clone()),

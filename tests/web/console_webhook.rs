@@ -87,7 +87,7 @@ async fn the_alarm_webhook_calls_an_https_police_link_and_verifies_its_certifica
 
     // With the system's roots only (production), the same server is refused: its CA vouches
     // for nobody there. Nothing arrives.
-    let refused = call_webhook(&target, &alarm).await.unwrap_err();
+    let refused = call_webhook(&target, &alarm).await.unwrap_err().to_string();
     assert!(
         refused.to_lowercase().contains("certificate"),
         "refused for its certificate: {refused}"

@@ -17,14 +17,13 @@
 //!
 //! Slots are whole minutes (as permit validity, see [`super::permits`]), end after they start,
 //! last at most 7 days and must not have ended already. `?date=YYYY-MM-DD` is a day in the
-//! site's time zone, Asia/Shanghai.
+//! site's time zone (`server.timezone`).
 //!
 //! What it never does: write anything when any field is invalid, or show a viewer a full phone.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use chrono_tz::Tz;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -44,8 +43,6 @@ use crate::central::state::AppState;
 use crate::domain::{Plate, PlateColour, PlateError};
 use crate::i18n::Msg;
 
-/// The site's time zone, for `?date=`.
-const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;
 /// The longest slot.
 const MAX_SLOT_DAYS: i64 = 7;
 
@@ -359,10 +356,12 @@ async fn list_bookings(
             let day = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
                 .ok()
                 .and_then(|d| {
-                    let start = SITE_TZ
+                    let start = state
+                        .site_tz
                         .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
                         .earliest()?;
-                    let end = SITE_TZ
+                    let end = state
+                        .site_tz
                         .from_local_datetime(&d.succ_opt()?.and_hms_opt(0, 0, 0)?)
                         .earliest()?;
                     Some((start.with_timezone(&Utc), end.with_timezone(&Utc)))

@@ -21,7 +21,7 @@
 //! read or check a file on the async workers, or show one operator's job to a role that may
 //! not import.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -31,7 +31,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,8 +40,6 @@ use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::stats::{check_format, render};
 use crate::central::bulk::{self, Kind, Progress, RowError};
-use crate::central::export::{Cell, Table};
-use crate::central::repo::persons::{mask_id_card, mask_phone};
 use crate::central::state::AppState;
 use crate::i18n::{Lang, Msg};
 
@@ -227,7 +224,8 @@ async fn read_and_check(
         .await
         .map_err(|e| internal("check", &e))?;
     let job = job.clone();
-    tokio::task::spawn_blocking(move || bulk::check(kind, &sheet, &lookups, &job.progress))
+    let tz = state.site_tz;
+    tokio::task::spawn_blocking(move || bulk::check(kind, &sheet, &lookups, tz, &job.progress))
         .await
         .map_err(|e| internal("check", &e))
 }
@@ -393,128 +391,9 @@ async fn export(
     let kind = kind(&code)?;
     check_format(&q.format)?;
     let lang = Lang::from_headers(&headers);
-    let full = authed.sees_personal_ids();
-    let id_card = |s: String| if full { s } else { mask_id_card(&s) };
-    let phone = |s: String| if full { s } else { mask_phone(&s) };
-    let db = state.db.pool();
-    let columns = |extra: &[(&'static str, &'static str)]| {
-        let mut c = vec![Msg::new("编号", "id")];
-        c.extend(
-            kind.columns()
-                .iter()
-                .map(|(key, zh, _)| Msg::new(*zh, *key)),
-        );
-        c.extend(extra.iter().map(|(zh, en)| Msg::new(*zh, *en)));
-        c
-    };
-    let local = |ms: i64| {
-        crate::central::repo::audit::at(ms)
-            .with_timezone(&crate::central::stats::SITE_TZ)
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    };
-    let table = match kind {
-        Kind::Persons => Table {
-            name: "persons",
-            columns: columns(&[]),
-            rows: sqlx::query(
-                "SELECT id, name, category, department, phone, id_card FROM persons ORDER BY id",
-            )
-            .fetch_all(db)
-            .await
-            .map_err(crate::central::db::RepoError::from)?
-            .iter()
-            .map(|r| {
-                vec![
-                    Cell::Int(r.get("id")),
-                    Cell::Text(r.get("name")),
-                    Cell::Text(r.get("category")),
-                    Cell::Text(r.get("department")),
-                    Cell::Text(phone(r.get("phone"))),
-                    Cell::Text(id_card(r.get("id_card"))),
-                ]
-            })
-            .collect(),
-        },
-        Kind::Vehicles => Table {
-            name: "vehicles",
-            columns: columns(&[]),
-            rows: sqlx::query(
-                "SELECT v.id, v.plate, v.plate_colour, v.vehicle_type, p.id_card, v.note \
-                 FROM vehicles v LEFT JOIN persons p ON p.id = v.owner_id ORDER BY v.id",
-            )
-            .fetch_all(db)
-            .await
-            .map_err(crate::central::db::RepoError::from)?
-            .iter()
-            .map(|r| {
-                vec![
-                    Cell::Int(r.get("id")),
-                    Cell::Text(r.get("plate")),
-                    Cell::Text(r.get("plate_colour")),
-                    Cell::Text(r.get("vehicle_type")),
-                    Cell::Text(id_card(
-                        r.get::<Option<String>, _>("id_card").unwrap_or_default(),
-                    )),
-                    Cell::Text(r.get("note")),
-                ]
-            })
-            .collect(),
-        },
-        Kind::Permits => {
-            let rows = sqlx::query(
-                "SELECT pm.id, p.id_card, pm.category, pm.valid_from_ms, pm.valid_until_ms, \
-                 pm.gates, pm.schedule, pm.single_use, pm.status FROM permits pm \
-                 JOIN persons p ON p.id = pm.holder_id ORDER BY pm.id",
-            )
-            .fetch_all(db)
-            .await
-            .map_err(crate::central::db::RepoError::from)?;
-            let mut plates: HashMap<i64, Vec<String>> = HashMap::new();
-            for r in sqlx::query(
-                "SELECT pv.permit_id, v.plate FROM permit_vehicles pv \
-                 JOIN vehicles v ON v.id = pv.vehicle_id ORDER BY pv.permit_id, v.id",
-            )
-            .fetch_all(db)
-            .await
-            .map_err(crate::central::db::RepoError::from)?
-            {
-                plates
-                    .entry(r.get("permit_id"))
-                    .or_default()
-                    .push(r.get("plate"));
-            }
-            Table {
-                name: "permits",
-                columns: columns(&[("状态", "status")]),
-                rows: rows
-                    .iter()
-                    .map(|r| {
-                        let id: i64 = r.get("id");
-                        vec![
-                            Cell::Int(id),
-                            Cell::Text(id_card(r.get("id_card"))),
-                            Cell::Text(plates.remove(&id).unwrap_or_default().join(";")),
-                            Cell::Text(r.get("category")),
-                            Cell::Text(local(r.get("valid_from_ms"))),
-                            Cell::Text(local(r.get("valid_until_ms"))),
-                            Cell::Text(r.get("gates")),
-                            Cell::Text(r.get("schedule")),
-                            Cell::Text(
-                                if r.get::<i64, _>("single_use") != 0 {
-                                    "是"
-                                } else {
-                                    "否"
-                                }
-                                .into(),
-                            ),
-                            Cell::Text(r.get("status")),
-                        ]
-                    })
-                    .collect(),
-            }
-        }
-    };
+    let table = bulk::table(&state.db, kind, authed.sees_personal_ids(), state.site_tz)
+        .await
+        .map_err(ApiError::from)?;
     render(
         &table,
         &q.format,

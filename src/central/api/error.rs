@@ -15,17 +15,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::central::db::RepoError;
+pub use crate::central::validate::FieldError;
 use crate::i18n::{Lang, Msg};
-
-/// One invalid field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field's name as the client sent it (`plate`, `valid_until`, `vehicle_ids[2]`).
-    pub field: String,
-    /// A stable machine-readable code (`invalid_plate`, `reversed_window`, ...).
-    pub code: &'static str,
-    pub message: Msg,
-}
 
 /// Collects field errors; [`Fields::finish`] turns any into a 422.
 #[derive(Debug, Default)]

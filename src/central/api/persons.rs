@@ -20,14 +20,11 @@ use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::persons::{
-    self, CATEGORIES, IdCardError, NewPerson, Person, PersonSearch, check_id_card, check_phone,
-    mask_id_card, mask_phone,
+    self, CATEGORIES, NewPerson, Person, PersonSearch, mask_id_card, mask_phone,
 };
 use crate::central::state::AppState;
+use crate::central::validate;
 use crate::i18n::Msg;
-
-/// Longest name or department accepted, in characters.
-const MAX_TEXT: usize = 100;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,105 +74,6 @@ fn shown(mut p: Person, authed: &Authed) -> Person {
     p
 }
 
-fn category_error(f: &mut Fields, field: &'static str, found: &str) {
-    f.add(
-        field,
-        "invalid_category",
-        Msg::new(
-            format!(
-                "人员类别“{found}”无效，应为 staff、student、family、contractor、official 或 visitor 之一"
-            ),
-            format!(
-                "category {found:?} is not one of staff, student, family, contractor, official, visitor"
-            ),
-        ),
-    );
-}
-
-pub(crate) fn id_card_message(e: &IdCardError) -> Msg {
-    match e {
-        IdCardError::Length(n) => Msg::new(
-            format!("身份证号应为 18 位（旧证 15 位数字），实际为 {n} 位"),
-            e.to_string(),
-        ),
-        IdCardError::Characters => Msg::new(
-            "身份证号只能由数字组成，18 位号码的最后一位可以是 X",
-            e.to_string(),
-        ),
-        IdCardError::BirthDate => Msg::new("身份证号中的出生日期不是有效日期", e.to_string()),
-        IdCardError::CheckDigit { expected } => Msg::new(
-            format!("身份证号校验位错误（按 GB 11643 应为 {expected}）"),
-            e.to_string(),
-        ),
-    }
-}
-
-/// Checks and normalises a person's fields, reporting every problem at once.
-pub(crate) fn validated(new: NewPerson) -> ApiResult<NewPerson> {
-    let mut f = Fields::new();
-    let name = new.name.trim().to_string();
-    if name.is_empty() {
-        f.add(
-            "name",
-            "required",
-            Msg::new("姓名不能为空", "the name is required"),
-        );
-    } else if name.chars().count() > MAX_TEXT {
-        f.add(
-            "name",
-            "too_long",
-            Msg::new(
-                format!("姓名最多 {MAX_TEXT} 个字符"),
-                format!("the name has more than {MAX_TEXT} characters"),
-            ),
-        );
-    }
-    if !CATEGORIES.contains(&new.category.as_str()) {
-        category_error(&mut f, "category", &new.category);
-    }
-    let department = new.department.trim().to_string();
-    if department.chars().count() > MAX_TEXT {
-        f.add(
-            "department",
-            "too_long",
-            Msg::new(
-                format!("部门名称最多 {MAX_TEXT} 个字符"),
-                format!("the department has more than {MAX_TEXT} characters"),
-            ),
-        );
-    }
-    let phone = match check_phone(&new.phone) {
-        Ok(p) => p,
-        Err(e) => {
-            f.add(
-                "phone",
-                "invalid_phone",
-                Msg::new("电话号码应为 5 到 20 位数字，可以 + 开头", e.to_string()),
-            );
-            String::new()
-        }
-    };
-    let id_card = if new.id_card.trim().is_empty() {
-        String::new()
-    } else {
-        match check_id_card(&new.id_card) {
-            Ok(c) => c,
-            Err(e) => {
-                f.add("id_card", e.code(), id_card_message(&e));
-                String::new()
-            }
-        }
-    };
-    f.finish()?;
-    Ok(NewPerson {
-        name,
-        category: new.category,
-        department,
-        phone,
-        id_card,
-    })
-}
-
 fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(Msg::new(
         format!("人员 {id} 不存在"),
@@ -221,7 +119,11 @@ async fn search_persons(
     if let Some(c) = &params.category
         && !CATEGORIES.contains(&c.as_str())
     {
-        category_error(&mut f, "category", c);
+        f.add(
+            "category",
+            "invalid_category",
+            validate::category_message(c),
+        );
     }
     f.finish()?;
     let department = match (scope, params.department) {
@@ -287,7 +189,7 @@ async fn create_person(
     authed: Authed,
     ApiJson(new): ApiJson<NewPerson>,
 ) -> ApiResult<(StatusCode, ApiJson<Person>)> {
-    let new = validated(new)?;
+    let new = validate::person(new).map_err(ApiError::Validation)?;
     let p = persons::create(&state.db, &authed.actor(), new).await?;
     Ok((StatusCode::CREATED, ApiJson(shown(p, &authed))))
 }
@@ -315,7 +217,7 @@ async fn update_person(
     ApiPath(id): ApiPath<i64>,
     ApiJson(new): ApiJson<NewPerson>,
 ) -> ApiResult<ApiJson<Person>> {
-    let new = validated(new)?;
+    let new = validate::person(new).map_err(ApiError::Validation)?;
     let p = persons::update(&state.db, &authed.actor(), id, new)
         .await
         .map_err(repo_error(id))?;

@@ -4,7 +4,7 @@
 //! (HTML with inline SVG charts, no scripts, no external resources).
 //!
 //! For the security office, the administration (the `viewer` role) and administrators (see
-//! [`super::policy`]). Days are the site's (Asia/Shanghai) calendar days, `YYYY-MM-DD`; a range
+//! [`super::policy`]). Days are the site's calendar days (`server.timezone`), `YYYY-MM-DD`; a range
 //! is inclusive and at most [`MAX_DAYS`] long.
 //!
 //! What it never does: compute a figure from the events (every figure comes from the
@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, NaiveDate};
+use chrono_tz::Tz;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +30,7 @@ use crate::central::repo::stats::{
     WeekComparison,
 };
 use crate::central::state::AppState;
-use crate::central::stats::site_today;
+use crate::central::traffic::site_today;
 use crate::i18n::{Lang, Msg};
 
 /// The longest range one query may ask for.
@@ -87,9 +88,9 @@ fn parse_day(field: &str, text: Option<&str>, f: &mut Fields) -> Option<NaiveDat
     }
 }
 
-fn range(from: Option<&str>, to: Option<&str>) -> ApiResult<Days> {
+fn range(tz: Tz, from: Option<&str>, to: Option<&str>) -> ApiResult<Days> {
     let mut f = Fields::new();
-    let today = site_today(now_ms());
+    let today = site_today(tz, now_ms());
     let from_day = parse_day("from", from, &mut f);
     let to_day = parse_day("to", to, &mut f);
     f.finish()?;
@@ -116,11 +117,11 @@ fn range(from: Option<&str>, to: Option<&str>) -> ApiResult<Days> {
     Ok(Days { from, to })
 }
 
-fn one_day(date: Option<&str>) -> ApiResult<NaiveDate> {
+fn one_day(tz: Tz, date: Option<&str>) -> ApiResult<NaiveDate> {
     let mut f = Fields::new();
     let d = parse_day("date", date, &mut f);
     f.finish()?;
-    Ok(d.unwrap_or_else(|| site_today(now_ms())))
+    Ok(d.unwrap_or_else(|| site_today(tz, now_ms())))
 }
 
 /// Hourly passages by gate, direction and vehicle category.
@@ -131,7 +132,7 @@ async fn get_flows(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<ApiJson<Vec<FlowRow>>> {
-    let days = range(q.from.as_deref(), q.to.as_deref())?;
+    let days = range(state.site_tz, q.from.as_deref(), q.to.as_deref())?;
     Ok(ApiJson(stats::flows(&state.db, days, q.gate_id).await?))
 }
 
@@ -159,7 +160,7 @@ async fn get_visitors(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<ApiJson<Vec<VisitorDay>>> {
-    let days = range(q.from.as_deref(), q.to.as_deref())?;
+    let days = range(state.site_tz, q.from.as_deref(), q.to.as_deref())?;
     Ok(ApiJson(stats::visitors(&state.db, days).await?))
 }
 
@@ -171,7 +172,7 @@ async fn get_denials(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<ApiJson<Vec<DenialRow>>> {
-    let days = range(q.from.as_deref(), q.to.as_deref())?;
+    let days = range(state.site_tz, q.from.as_deref(), q.to.as_deref())?;
     Ok(ApiJson(stats::denials(&state.db, days).await?))
 }
 
@@ -183,7 +184,7 @@ async fn get_manual_opens(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<ApiJson<Vec<ManualOpenRow>>> {
-    let days = range(q.from.as_deref(), q.to.as_deref())?;
+    let days = range(state.site_tz, q.from.as_deref(), q.to.as_deref())?;
     Ok(ApiJson(stats::manual_opens(&state.db, days).await?))
 }
 
@@ -195,7 +196,7 @@ async fn get_peak_hours(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<ApiJson<PeakHours>> {
-    let days = range(q.from.as_deref(), q.to.as_deref())?;
+    let days = range(state.site_tz, q.from.as_deref(), q.to.as_deref())?;
     Ok(ApiJson(stats::peak_hours(&state.db, days).await?))
 }
 
@@ -207,7 +208,7 @@ async fn get_weekly(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DayQuery>,
 ) -> ApiResult<ApiJson<WeekComparison>> {
-    let day = one_day(q.date.as_deref())?;
+    let day = one_day(state.site_tz, q.date.as_deref())?;
     Ok(ApiJson(stats::week_comparison(&state.db, day).await?))
 }
 
@@ -273,8 +274,8 @@ async fn table(state: &AppState, name: &str, days: Days, gate: Option<i64>) -> A
                         o.plate.into(),
                         o.category.into(),
                         o.gate_id.into(),
-                        o.entered_at.map(local).into(),
-                        local(o.expected_leave_at).into(),
+                        o.entered_at.map(|t| local(state.site_tz, t)).into(),
+                        local(state.site_tz, o.expected_leave_at).into(),
                         o.overdue_minutes.into(),
                         o.booking_id.into(),
                     ]
@@ -400,10 +401,8 @@ async fn table(state: &AppState, name: &str, days: Days, gate: Option<i64>) -> A
     })
 }
 
-fn local(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&crate::central::stats::SITE_TZ)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+fn local(tz: Tz, t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// A file download response.
@@ -471,7 +470,7 @@ async fn export(
 ) -> ApiResult<Response> {
     let lang = Lang::from_headers(&headers);
     check_format(&q.format)?;
-    let days = range(q.from.as_deref(), q.to.as_deref())?;
+    let days = range(state.site_tz, q.from.as_deref(), q.to.as_deref())?;
     let t = table(&state, &q.table, days, q.gate_id).await?;
     let stem = format!("gatehouse-{}-{}-{}", t.name, days.from, days.to);
     render(&t, &q.format, lang, &stem)
@@ -490,7 +489,7 @@ async fn daily_report(
     ApiQuery(q): ApiQuery<DayQuery>,
 ) -> ApiResult<Response> {
     let lang = Lang::from_headers(&headers);
-    let day = one_day(q.date.as_deref())?;
+    let day = one_day(state.site_tz, q.date.as_deref())?;
     let days = Days { from: day, to: day };
     let db = &state.db;
     let peaks = stats::peak_hours(db, days).await?;
@@ -509,6 +508,7 @@ async fn daily_report(
             overstays: &overstays,
             denials: &denials,
             opens: &opens,
+            tz: state.site_tz,
         },
     );
     let mut r = html.into_response();
@@ -538,6 +538,8 @@ mod report {
         pub(super) overstays: &'a [Overstay],
         pub(super) denials: &'a [DenialRow],
         pub(super) opens: &'a [ManualOpenRow],
+        /// The site's time zone, for the times shown.
+        pub(super) tz: Tz,
     }
 
     pub(super) fn esc(text: &str) -> String {
@@ -755,8 +757,8 @@ mod report {
                         vec![
                             o.plate.clone().unwrap_or_default(),
                             o.gate_id.to_string(),
-                            o.entered_at.map(local).unwrap_or_default(),
-                            local(o.expected_leave_at),
+                            o.entered_at.map(|t| local(f.tz, t)).unwrap_or_default(),
+                            local(f.tz, o.expected_leave_at),
                             o.overdue_minutes.to_string(),
                         ]
                     })
@@ -817,7 +819,7 @@ mod report {
         html.push_str(&format!(
             "<footer><p>{} {}</p></footer></body></html>",
             t("生成时间", "Generated"),
-            local(chrono::Utc::now())
+            local(f.tz, chrono::Utc::now())
         ));
         html
     }

@@ -9,6 +9,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -53,7 +54,7 @@ pub struct VisitInput {
     pub department: String,
     #[serde(default)]
     pub purpose: String,
-    /// RFC 3339, or `YYYY-MM-DDTHH:MM` in the site's time zone (Asia/Shanghai).
+    /// RFC 3339, or `YYYY-MM-DDTHH:MM` in the site's time zone (`server.timezone`).
     #[serde(default)]
     pub expected_departure: String,
     /// The booking, for a pre-booked visitor (it is marked arrived).
@@ -93,8 +94,8 @@ fn required(
     text
 }
 
-/// Parses an expected departure: RFC 3339, or a local `YYYY-MM-DDTHH:MM` (Asia/Shanghai).
-pub(crate) fn parse_departure(text: &str) -> Option<i64> {
+/// Parses an expected departure: RFC 3339, or a `YYYY-MM-DDTHH:MM` in the site's zone `tz`.
+pub(crate) fn parse_departure(tz: Tz, text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_millis());
@@ -102,13 +103,12 @@ pub(crate) fn parse_departure(text: &str) -> Option<i64> {
     let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
         .ok()?;
-    chrono_tz::Asia::Shanghai
-        .from_local_datetime(&local)
+    tz.from_local_datetime(&local)
         .earliest()
         .map(|t| t.timestamp_millis())
 }
 
-fn check(input: &VisitInput) -> Result<NewVisit, ApiError> {
+fn check(input: &VisitInput, tz: Tz) -> Result<NewVisit, ApiError> {
     let mut f = Fields::new();
     let gate_id = input.gate_id.unwrap_or(0);
     if input.gate_id.is_none() {
@@ -172,7 +172,7 @@ fn check(input: &VisitInput) -> Result<NewVisit, ApiError> {
         &mut f,
     );
     let now = now_ms();
-    let expected = match parse_departure(&input.expected_departure) {
+    let expected = match parse_departure(tz, &input.expected_departure) {
         None => {
             f.add(
                 "expected_departure",
@@ -235,7 +235,7 @@ async fn register(
     if let Some(gate_id) = input.gate_id {
         may_act(&authed, gate_id)?;
     }
-    let new = check(&input)?;
+    let new = check(&input, state.site_tz)?;
     lane_of(&state, new.gate_id, &new.lane).await?;
     if let Some(id) = new.booking_id {
         let booking = bookings::get(&state.db, id).await?;

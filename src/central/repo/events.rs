@@ -5,7 +5,7 @@
 //! [`ingest_from`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
 //! advances the journal's **watermark**: the highest sequence number up to which every event of
 //! that journal is stored, which is what the centre acknowledges to the gate, and folds exactly
-//! the events it stored into the traffic statistics ([`crate::central::stats`]) and the
+//! the events it stored into the traffic statistics ([`crate::central::traffic`]) and the
 //! campus-wide presence ([`super::sync::record_presence`]) in the same transaction.
 //!
 //! **Journals.** Each gate journal has a random id created with it (see
@@ -21,6 +21,7 @@
 //! events (the API passes [`EventQuery::only_gates`]).
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -30,7 +31,7 @@ use super::sync;
 use crate::central::db::Filter;
 use crate::central::db::{Actor, audit};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
-use crate::central::stats;
+use crate::central::traffic;
 use crate::domain::Plate;
 use crate::gate::journal::{EventBody, JournalEvent, JournalIdentity};
 
@@ -185,10 +186,11 @@ fn flatten(body: &EventBody) -> Flat {
 /// predate journal ids send. See [`ingest_from`].
 pub async fn ingest(
     db: &Db,
+    tz: Tz,
     gate_id: i64,
     events: &[JournalEvent],
 ) -> Result<IngestOutcome, RepoError> {
-    ingest_from(db, gate_id, None, events).await
+    ingest_from(db, tz, gate_id, None, events).await
 }
 
 /// Stores a gate's uploaded events from `journal`, exactly once each, keyed by (gate, journal,
@@ -198,8 +200,8 @@ pub async fn ingest(
 /// dropped, and the caller raises the alarm ([`crate::central::ingest`]). Runs in one
 /// transaction with batched multi-row INSERTs, and in the same transaction advances the
 /// journal's watermark, updates the statistics for exactly the events stored (`RETURNING seq`
-/// names them) and records the campus-wide presence their passages change
-/// ([`sync::record_presence`]).
+/// names them; days and hours by the site's zone `tz`) and records the campus-wide presence
+/// their passages change ([`sync::record_presence`]).
 ///
 /// A journal id the centre has not seen for the gate gets the next journal number; if the gate
 /// had events already, that is a replaced journal: audited, and reported in
@@ -210,6 +212,7 @@ pub async fn ingest(
 /// anything is stored.
 pub async fn ingest_from(
     db: &Db,
+    tz: Tz,
     gate_id: i64,
     journal: Option<&JournalIdentity>,
     events: &[JournalEvent],
@@ -321,7 +324,7 @@ pub async fn ingest_from(
         .copied()
         .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
         .collect();
-    stats::apply(&mut tx, gate_id, &fresh).await?;
+    traffic::apply(&mut tx, tz, gate_id, &fresh).await?;
     // Every unique event above the mark holds its number now (inserted, there already, or
     // there with another body and this one quarantined).
     let mut present: Vec<i64> = unique

@@ -1,5 +1,5 @@
 //! The dashboard's statistics queries: each one reads only the aggregate tables that
-//! [`crate::central::stats::apply`] keeps current as events are ingested, filtered by the site's
+//! [`crate::central::traffic::apply`] keeps current as events are ingested, filtered by the site's
 //! calendar days (indexed), so its cost follows the number of days and gates asked about, not
 //! the number of events stored.
 //!
@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use super::audit::at;
 use crate::central::db::{Db, Filter, RepoError};
-use crate::central::stats::VISITOR;
+use crate::central::traffic::VISITOR;
 
 /// An inclusive range of the site's calendar days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

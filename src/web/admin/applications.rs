@@ -147,8 +147,8 @@ pub async fn page(
                     (field("a-category", "category", t(lang, "通行证类别", "Pass category"), html! {
                         select id="a-category" name="category" { (options(lang, CATEGORIES, Some(me.as_ref().map_or("staff", |m| m.category.as_str())), None)) }
                     }))
-                    (field("a-from", "valid_from", t(lang, "生效时间", "Valid from"), html! { input id="a-from" name="valid_from" type="datetime-local" data-type="datetime" required value=(local_input(now)); }))
-                    (field("a-until", "valid_until", t(lang, "失效时间", "Valid until"), html! { input id="a-until" name="valid_until" type="datetime-local" data-type="datetime" required value=(local_input(until)); }))
+                    (field("a-from", "valid_from", t(lang, "生效时间", "Valid from"), html! { input id="a-from" name="valid_from" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, now)); }))
+                    (field("a-until", "valid_until", t(lang, "失效时间", "Valid until"), html! { input id="a-until" name="valid_until" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, until)); }))
                     (field("a-gates", "gates", t(lang, "大门权限（默认全部）", "Gates (default all)"), html! { input id="a-gates" name="gates" data-optional placeholder=(if one_off { "all:exit" } else { "all" }) autocomplete="off"; }))
                     (field("a-purpose", "purpose", t(lang, "申请事由", "Purpose"), html! { textarea id="a-purpose" name="purpose" rows="2" maxlength="500" {} }))
                     div.buttons { button.primary type="submit" { (t(lang, "提交申请", "Apply")) } }
@@ -190,14 +190,14 @@ pub async fn page(
                                 br; small { (label_of(lang, CATEGORIES, &a.category)) } }
                             td { (a.applicant_name) br; small { (a.department) } }
                             td.plate { (a.plate) }
-                            td { (when(a.valid_from)) br; "→ " (when(a.valid_until)) br; small.mono { (a.gates) } }
+                            td { (when(state.site_tz, a.valid_from)) br; "→ " (when(state.site_tz, a.valid_until)) br; small.mono { (a.gates) } }
                             td {
                                 @let (zh, en) = a.status.label();
                                 (badge(a.status.as_str(), t(lang, zh, en)))
                                 @if let Some(pid) = a.permit_id { br; small { (t(lang, "通行证 #", "permit #")) (pid) } }
                             }
                             td {
-                                @if let Some(by) = &a.decided_by { (by) @if let Some(at) = a.decided_at { " · " small { (when(at)) } } }
+                                @if let Some(by) = &a.decided_by { (by) @if let Some(at) = a.decided_at { " · " small { (when(state.site_tz, at)) } } }
                                 @if !a.decision_comment.is_empty() { br; q { (a.decision_comment) } }
                                 @if !a.purpose.is_empty() { br; small { (t(lang, "事由：", "Purpose: ")) (a.purpose) } }
                             }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{field, frame, given, page_number, page_of, pager, when};
 use crate::central::repo::audit::{self, AuditQuery};
 use crate::central::state::AppState;
-use crate::central::stats::day_start_ms;
+use crate::central::traffic::day_start_ms;
 use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
@@ -77,8 +77,9 @@ pub async fn page(
             entity_id: given(&p.entity_id),
             operator: given(&p.operator),
             action: given(&p.action),
-            from_ms: day(&p.from).map(day_start_ms),
-            until_ms: day(&p.to).map(|d| day_start_ms(d + chrono::Duration::days(1))),
+            from_ms: day(&p.from).map(|d| day_start_ms(state.site_tz, d)),
+            until_ms: day(&p.to)
+                .map(|d| day_start_ms(state.site_tz, d + chrono::Duration::days(1))),
         },
         page_of(number),
     )
@@ -111,7 +112,7 @@ pub async fn page(
                 @if found.items.is_empty() { tr { td colspan="6" { (t(lang, "没有符合条件的记录", "No entries match")) } } }
                 @for e in &found.items {
                     tr data-action=(e.action) data-entity=(e.entity) {
-                        td { (when(e.at)) }
+                        td { (when(state.site_tz, e.at)) }
                         td { (e.operator_name) }
                         td.mono { (e.action) }
                         td { (super::label_of(lang, ENTITIES, &e.entity)) " #" (e.entity_id) }

@@ -91,8 +91,8 @@ pub async fn page(
                 (field("b-phone", "driver_phone", t(lang, "驾驶人手机", "Driver's phone"), html! { input id="b-phone" name="driver_phone" type="tel" required autocomplete="off" placeholder="13812345678"; }))
                 (field("b-category", "category", t(lang, "类别", "Category"), html! { select id="b-category" name="category" { (options(lang, KINDS, Some("visitor"), None)) } }))
                 (field("b-purpose", "purpose", t(lang, "来访事由", "Purpose"), html! { input id="b-purpose" name="purpose" autocomplete="off"; }))
-                (field("b-from", "slot_from", t(lang, "预约开始", "Slot from"), html! { input id="b-from" name="slot_from" type="datetime-local" data-type="datetime" required value=(local_input(now)); }))
-                (field("b-until", "slot_until", t(lang, "预约结束", "Slot until"), html! { input id="b-until" name="slot_until" type="datetime-local" data-type="datetime" required value=(local_input(now + Duration::hours(4))); }))
+                (field("b-from", "slot_from", t(lang, "预约开始", "Slot from"), html! { input id="b-from" name="slot_from" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, now)); }))
+                (field("b-until", "slot_until", t(lang, "预约结束", "Slot until"), html! { input id="b-until" name="slot_until" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, now + Duration::hours(4))); }))
                 div.buttons { button.primary type="submit" { (t(lang, "提交预约", "Book")) } }
                 (status_line())
             }
@@ -122,7 +122,7 @@ pub async fn page(
                             td.plate { (b.plate) }
                             td { (b.driver_name) br; small.mono { (b.driver_phone) } }
                             td { (b.host_name) br; small { (b.department) } @if !b.purpose.is_empty() { br; small { (b.purpose) } } }
-                            td { (when(b.slot_from)) br; "→ " (when(b.slot_until)) }
+                            td { (when(state.site_tz, b.slot_from)) br; "→ " (when(state.site_tz, b.slot_until)) }
                             td {
                                 @let (zh, en) = b.status.label();
                                 (badge(b.status.as_str(), t(lang, zh, en)))

@@ -125,7 +125,7 @@ pub async fn page(
                             td {
                                 @if let Some(h) = h {
                                     @if h.silent { (badge("revoked", t(lang, "失联", "silent"))) br; }
-                                    @if let Some(at) = h.last_seen_at { small { (when(at)) } }
+                                    @if let Some(at) = h.last_seen_at { small { (when(state.site_tz, at)) } }
                                 } @else {
                                     (t(lang, "从未", "never"))
                                 }

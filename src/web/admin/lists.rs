@@ -102,7 +102,7 @@ pub async fn page(
                                 td { small { (label_of(lang, KINDS, &e.subject_kind)) } br; strong.mono { (e.subject) }
                                     @if let Some(c) = &e.plate_colour { " " small { (label_of(lang, PLATE_COLOURS, c)) } } }
                                 td { (e.reason) br; small { (label_of(lang, ALARMS, &e.alarm_level)) } }
-                                td { (when(e.valid_from)) br; "→ " @match e.valid_until { Some(u) => (when(u)), None => (t(lang, "解除为止", "until lifted")) } }
+                                td { (when(state.site_tz, e.valid_from)) br; "→ " @match e.valid_until { Some(u) => (when(state.site_tz, u)), None => (t(lang, "解除为止", "until lifted")) } }
                                 td.actions {
                                     @if e.active {
                                         form data-url={ "/api/v1/blacklist/" (e.id) "/lift" } data-empty data-reload {
@@ -143,7 +143,7 @@ pub async fn page(
                             tr data-lock=(l.id) {
                                 td.plate { (l.plate) @if let Some(c) = &l.plate_colour { " " small { (label_of(lang, PLATE_COLOURS, c)) } } }
                                 td { (l.reason) }
-                                td { (when(l.valid_from)) br; "→ " @match l.valid_until { Some(u) => (when(u)), None => (t(lang, "解除为止", "until lifted")) } }
+                                td { (when(state.site_tz, l.valid_from)) br; "→ " @match l.valid_until { Some(u) => (when(state.site_tz, u)), None => (t(lang, "解除为止", "until lifted")) } }
                                 td.actions {
                                     @if l.active {
                                         form data-url={ "/api/v1/locks/" (l.id) "/lift" } data-empty data-reload {

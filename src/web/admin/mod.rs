@@ -255,11 +255,9 @@ pub fn given(text: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// An instant as the office reads it: Asia/Shanghai, `YYYY-MM-DD HH:MM`.
-pub fn when(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.with_timezone(&chrono_tz::Asia::Shanghai)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+/// An instant as the office reads it: in the site's zone `tz`, `YYYY-MM-DD HH:MM`.
+pub fn when(tz: chrono_tz::Tz, at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
 /// The permit and person categories: (code, zh-CN, English).

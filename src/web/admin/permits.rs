@@ -96,7 +96,7 @@ pub async fn page(
                             td { (label_of(lang, CATEGORIES, &permit.category))
                                 @if permit.single_use { br; span.badge { (t(lang, "一次性", "single use")) } } }
                             td.plate { @for id in &permit.vehicle_ids { (plates.get(id).cloned().unwrap_or_else(|| format!("#{id}"))) " " } }
-                            td { (when(permit.valid_from)) br; "→ " (when(permit.valid_until)) }
+                            td { (when(state.site_tz, permit.valid_from)) br; "→ " (when(state.site_tz, permit.valid_until)) }
                             td.mono { (permit.gates) @if !permit.schedule.is_empty() { br; (permit.schedule) } }
                             td {
                                 @let (zh, en) = permit.status.label();

@@ -27,7 +27,7 @@ use crate::central::repo::stats::{
     WeekComparison,
 };
 use crate::central::state::AppState;
-use crate::central::stats::site_today;
+use crate::central::traffic::site_today;
 use crate::i18n::{Lang, category_label, direction_label, guard_reason_label, reason_label, t};
 use crate::web::{PageError, Viewer};
 
@@ -130,7 +130,7 @@ fn heading(id: &str, title: &str, f: &Figures, table: Option<&str>) -> Markup {
 }
 
 /// The sections every statistics view shows.
-fn sections(lang: Lang, f: &Figures) -> Markup {
+fn sections(lang: Lang, tz: chrono_tz::Tz, f: &Figures) -> Markup {
     let entries: i64 = f.peaks.hours.iter().map(|h| h.entries).sum();
     let exits: i64 = f.peaks.hours.iter().map(|h| h.exits).sum();
     let visitor_entries: i64 = f.visitors.iter().map(|v| v.entries).sum();
@@ -345,8 +345,8 @@ fn sections(lang: Lang, f: &Figures) -> Markup {
                         tr.overstay {
                             td.plate { (o.plate.clone().unwrap_or_else(|| o.vehicle_key.clone())) }
                             td { (f.gate(o.gate_id)) }
-                            td { (o.entered_at.map(when).unwrap_or_default()) }
-                            td { (when(o.expected_leave_at)) }
+                            td { (o.entered_at.map(|t| when(tz, t)).unwrap_or_default()) }
+                            td { (when(tz, o.expected_leave_at)) }
                             td.num { (o.overdue_minutes) }
                         }
                     }
@@ -363,7 +363,7 @@ pub async fn page(
     Query(p): Query<Params>,
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let today = site_today(now_ms());
+    let today = site_today(state.site_tz, now_ms());
     let to = parse(&p.to).unwrap_or(today);
     let from = parse(&p.from).unwrap_or(to - Duration::days(6));
     let problem = if from > to {
@@ -398,8 +398,8 @@ pub async fn page(
             a href={ "/admin/stats/daily?date=" (days.to) } { (t(lang, "打印日报", "Printable daily report")) }
         }
         @if let Some(problem) = problem { p.form-status.bad role="alert" { (problem) } }
-        p.hint { (t(lang, "统计范围：", "Days: ")) (days.from) " — " (days.to) (t(lang, "（北京时间）", " (Asia/Shanghai)")) }
-        (sections(lang, &f))
+        p.hint { (t(lang, "统计范围：", "Days: ")) (days.from) " — " (days.to) (t(lang, "（", " (")) (if lang == Lang::Zh && state.site_tz == chrono_tz::Asia::Shanghai { "北京时间" } else { state.site_tz.name() }) (t(lang, "）", ")")) }
+        (sections(lang, state.site_tz, &f))
     };
     Ok(frame(
         &viewer,
@@ -416,7 +416,7 @@ pub async fn daily(
     Query(p): Query<DayParams>,
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
-    let day = parse(&p.date).unwrap_or_else(|| site_today(now_ms()));
+    let day = parse(&p.date).unwrap_or_else(|| site_today(state.site_tz, now_ms()));
     let f = figures(&state.db, Days { from: day, to: day }).await?;
     let (zh, en) = WEEKDAYS[day.weekday().num_days_from_monday() as usize];
     let title = t(
@@ -431,8 +431,8 @@ pub async fn daily(
                 button.primary type="submit" { (t(lang, "查看", "Show")) }
                 button type="button" data-print { (t(lang, "打印", "Print")) }
             }
-            p.report-day { strong { (day) " " (t(lang, zh, en)) } " · " (t(lang, "生成时间 ", "generated ")) (when(chrono::Utc::now())) }
-            (sections(lang, &f))
+            p.report-day { strong { (day) " " (t(lang, zh, en)) } " · " (t(lang, "生成时间 ", "generated ")) (when(state.site_tz, chrono::Utc::now())) }
+            (sections(lang, state.site_tz, &f))
         }
     };
     Ok(frame(&viewer, "/admin/stats", title, body))

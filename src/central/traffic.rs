@@ -4,7 +4,8 @@
 //! not stored again, so it is not counted again). The dashboard queries
 //! ([`crate::central::repo::stats`]) read only these tables, never the events.
 //!
-//! What is kept (migration `0005_stats.sql`), by the site's calendar (Asia/Shanghai):
+//! What is kept (migration `0005_stats.sql`), by the site's calendar (its time zone is
+//! `server.timezone`, Asia/Shanghai by default, passed in as `tz`):
 //! - `stats_flows`: passages per hour × gate × direction (`entry`/`exit`) × vehicle category;
 //! - `stats_presence`: each known vehicle's latest passage — inside or not, since when, with
 //!   which category, and for visitors when they were expected to leave;
@@ -40,9 +41,6 @@ use sqlx::{AnyConnection, Row};
 use crate::central::db::{Arg, DbKind, Filter, RepoError, kind_of};
 use crate::gate::journal::{EventBody, JournalEvent};
 
-/// The site's time zone: days and hours of the statistics are its.
-pub const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;
-
 /// The category of a vehicle with no permit and no booking.
 pub const UNREGISTERED: &str = "unregistered";
 /// The category of a vehicle let in on a visitor booking.
@@ -53,10 +51,11 @@ pub const VISITOR: &str = "visitor";
 /// [`upsert`]).
 const SQLITE_ROWS: usize = 100;
 
-/// The site's calendar position of an instant: (UTC start of its hour, 'YYYY-MM-DD', hour).
-pub fn site_hour(at_ms: i64) -> (i64, String, i64) {
+/// The site's calendar position of an instant in the site's zone `tz`: (UTC start of its hour,
+/// 'YYYY-MM-DD', hour).
+pub fn site_hour(tz: Tz, at_ms: i64) -> (i64, String, i64) {
     let at = DateTime::<Utc>::from_timestamp_millis(at_ms).unwrap_or_default();
-    let local = at.with_timezone(&SITE_TZ);
+    let local = at.with_timezone(&tz);
     let start = local
         .with_minute(0)
         .and_then(|t| t.with_second(0))
@@ -69,20 +68,19 @@ pub fn site_hour(at_ms: i64) -> (i64, String, i64) {
     )
 }
 
-/// The UTC instant the site's day `day` starts.
-pub fn day_start_ms(day: NaiveDate) -> i64 {
-    SITE_TZ
-        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+/// The UTC instant the site's day `day` starts, in the site's zone `tz`.
+pub fn day_start_ms(tz: Tz, day: NaiveDate) -> i64 {
+    tz.from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
         .earliest()
         .map(|t| t.timestamp_millis())
         .unwrap_or(0)
 }
 
-/// The site's date today.
-pub fn site_today(now_ms: i64) -> NaiveDate {
+/// The site's date today, in the site's zone `tz`.
+pub fn site_today(tz: Tz, now_ms: i64) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_millis(now_ms)
         .unwrap_or_default()
-        .with_timezone(&SITE_TZ)
+        .with_timezone(&tz)
         .date_naive()
 }
 
@@ -123,10 +121,11 @@ struct Passage<'a> {
     permit_id: Option<i64>,
 }
 
-/// Folds `events` (just stored for `gate_id`, each exactly once) into the statistics, on the
-/// caller's transaction.
+/// Folds `events` (just stored for `gate_id`, each exactly once) into the statistics by the
+/// calendar of the site's zone `tz`, on the caller's transaction.
 pub async fn apply(
     conn: &mut AnyConnection,
+    tz: Tz,
     gate_id: i64,
     events: &[&JournalEvent],
 ) -> Result<(), RepoError> {
@@ -191,7 +190,7 @@ pub async fn apply(
                 plate.as_deref(),
             ),
         };
-        let (hour_ms, day, hour) = site_hour(p.at_ms);
+        let (hour_ms, day, hour) = site_hour(tz, p.at_ms);
         let direction = if p.entry { "entry" } else { "exit" };
         *flows
             .entry((hour_ms, day.clone(), hour, direction, category.clone()))
@@ -227,7 +226,7 @@ pub async fn apply(
     for e in &events {
         match &e.body {
             EventBody::Decision(d) if !d.granted => {
-                let (_, day, _) = site_hour(e.at.timestamp_millis());
+                let (_, day, _) = site_hour(tz, e.at.timestamp_millis());
                 *denials.entry((day, d.reason.clone())).or_default() += 1;
             }
             EventBody::Override {
@@ -236,7 +235,7 @@ pub async fn apply(
                 reason,
                 ..
             } if action == "open" => {
-                let (_, day, _) = site_hour(e.at.timestamp_millis());
+                let (_, day, _) = site_hour(tz, e.at.timestamp_millis());
                 *opens
                     .entry((day, operator.clone(), reason.clone()))
                     .or_default() += 1;
@@ -687,7 +686,8 @@ mod tests {
     fn the_site_hour_and_day_are_shanghai_time() {
         // 2026-03-02 23:30 UTC is 2026-03-03 07:30 in Shanghai.
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 23, 30, 0).unwrap();
-        let (hour_ms, day, hour) = site_hour(at.timestamp_millis());
+        let tz = chrono_tz::Asia::Shanghai;
+        let (hour_ms, day, hour) = site_hour(tz, at.timestamp_millis());
         assert_eq!(day, "2026-03-03");
         assert_eq!(hour, 7);
         assert_eq!(
@@ -697,10 +697,24 @@ mod tests {
                 .timestamp_millis()
         );
         assert_eq!(
-            day_start_ms(NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()),
+            day_start_ms(tz, NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()),
             Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0)
                 .unwrap()
                 .timestamp_millis()
+        );
+    }
+
+    #[test]
+    fn the_site_hour_and_day_follow_the_zone_they_are_given() {
+        // 2026-03-02 23:30 UTC is 2026-03-03 05:30 in Urumqi (UTC+6), 2026-03-02 in London.
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 23, 30, 0).unwrap();
+        let (_, day, hour) = site_hour(chrono_tz::Asia::Urumqi, at.timestamp_millis());
+        assert_eq!((day.as_str(), hour), ("2026-03-03", 5));
+        let (_, day, hour) = site_hour(chrono_tz::Europe::London, at.timestamp_millis());
+        assert_eq!((day.as_str(), hour), ("2026-03-02", 23));
+        assert_eq!(
+            site_today(chrono_tz::Asia::Urumqi, at.timestamp_millis()),
+            NaiveDate::from_ymd_opt(2026, 3, 3).unwrap()
         );
     }
 }
