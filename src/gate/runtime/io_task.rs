@@ -29,11 +29,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::device::{Backoff, device_event};
+use super::status::LaneStatus;
 use crate::gate::config::LaneConfig;
 use crate::gate::io::{IoError, IoLink};
 use crate::gate::journal::{EventBody, Journal};
 use crate::gate::lane::BarrierCommand;
-use crate::gate::runtime::{Backoff, LaneStatus, device_event};
 
 /// One input poll, as the lane task is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
