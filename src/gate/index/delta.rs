@@ -418,7 +418,7 @@ fn write_vehicles(
         let kept: Vec<u32> = old
             .iter()
             .copied()
-            .filter(|&p| permit_alive(&ix, p))
+            .filter(|&p| permit_alive(ix, p))
             .collect();
         let start = ix.vehicle_permits.len() as u32;
         for &p in &kept {
@@ -521,7 +521,7 @@ fn relink_permit_vehicles(
         }
     }
     for p in relist {
-        if !permit_alive(&ix, p) {
+        if !permit_alive(ix, p) {
             continue;
         }
         let row = ix.permits.get(p as usize);
@@ -532,7 +532,7 @@ fn relink_permit_vehicles(
         let mut list: Vec<u32> = old
             .iter()
             .copied()
-            .filter(|&v| vehicle_alive(&ix, v) && holds(&ix, v, p))
+            .filter(|&v| vehicle_alive(ix, v) && holds(ix, v, p))
             .collect();
         for &v in newly.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
             if !list.contains(&v) {
@@ -567,7 +567,7 @@ fn append_person_runs(
         let mut run: Vec<u32> = old_runs[&person]
             .iter()
             .copied()
-            .filter(|&r| permit_alive(&ix, r) && ix.permits.get(r as usize).person == person)
+            .filter(|&r| permit_alive(ix, r) && ix.permits.get(r as usize).person == person)
             .collect();
         for &(p, r) in joined {
             if p == person && !run.contains(&r) {
