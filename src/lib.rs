@@ -18,6 +18,7 @@ pub mod pki;
 pub mod pool;
 pub mod serial;
 pub mod sim;
+pub mod stdout;
 pub mod supervise;
 pub mod sync;
 pub mod tls;

@@ -44,7 +44,7 @@ use data::{Kind, Plan};
 /// stop the demo: it keeps serving, and Ctrl-C stops it as usual.
 macro_rules! show {
     ($($arg:tt)*) => {
-        let _ = crate::cli::print_line(format_args!($($arg)*));
+        let _ = crate::stdout::print_line(format_args!($($arg)*));
     };
 }
 

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use argon2::password_hash::PasswordHash;
 use firmware_protocols::lane_io::LaneIoMap;
 use serde::Deserialize;
 
@@ -30,7 +31,7 @@ pub struct GateConfig {
     /// `[booth]`: the guards who may use the booth fallback page on the `[http]` listener.
     /// Default: none (the page is not served).
     #[serde(default)]
-    pub booth: crate::gate::booth::BoothConfig,
+    pub booth: BoothConfig,
 }
 
 /// `[http]`: the local listener for `/healthz`, `/readyz` and `/metrics`.
@@ -236,6 +237,67 @@ pub struct IoConfig {
     /// The I/O map: slave address, coil and input addresses, OPEN pulse length.
     #[serde(default)]
     pub map: LaneIoMap,
+}
+
+/// One guard who may use the booth page.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoothGuard {
+    pub username: String,
+    /// An argon2 PHC string (`$argon2id$v=19$...`).
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for BoothGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoothGuard")
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `[booth]` of `gate.toml`: the guards who may use the fallback page. With none (the
+/// default) the gate does not serve the page at all.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoothConfig {
+    /// `[[booth.guard]]` entries.
+    #[serde(default)]
+    pub guard: Vec<BoothGuard>,
+}
+
+impl BoothConfig {
+    /// Whether the page is served: at least one guard is configured.
+    pub fn enabled(&self) -> bool {
+        !self.guard.is_empty()
+    }
+
+    /// Checks every guard: a user name, not twice, and an argon2 PHC hash (never a plain
+    /// password). The message names the guard, never the hash.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, guard) in self.guard.iter().enumerate() {
+            let name = guard.username.trim();
+            if name.is_empty() {
+                return Err(format!("booth.guard #{}: username is empty", i + 1));
+            }
+            if !seen.insert(name) {
+                return Err(format!(
+                    "booth.guard {name:?}: configured twice (user names are unique)"
+                ));
+            }
+            let argon2 = PasswordHash::new(&guard.password_hash)
+                .is_ok_and(|h| h.algorithm.as_str().starts_with("argon2"));
+            if !argon2 {
+                return Err(format!(
+                    "booth.guard {name:?}: password_hash is not an argon2 hash \
+                     (make one with `gatehouse gate hash-password`; never put the password itself here)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_timezone() -> String {

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::index::{Index, PermitView, StatusRef, VehicleView};
-use super::presence::{Presence, PresenceView};
+use super::presence::{Effects, Presence, PresenceEffect, PresenceView};
 use crate::domain::permit::GateRefusal;
 use crate::domain::{
     AlarmLevel, BlacklistId, BookingId, BookingStatus, Direction, Epc, GateId, LaneId, PermitId,
@@ -124,44 +124,6 @@ impl Flags {
     fn set(&mut self, other: Flags) {
         self.0 |= other.0;
     }
-}
-
-/// A presence change to record when the vehicle has passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresenceEffect {
-    /// The registered vehicle is now inside.
-    VehicleInside {
-        /// The vehicle.
-        vehicle: VehicleId,
-        /// The gate it entered by.
-        gate: GateId,
-    },
-    /// The registered vehicle is now outside.
-    VehicleOutside {
-        /// The vehicle.
-        vehicle: VehicleId,
-    },
-    /// The visitor's vehicle is now inside.
-    VisitorInside {
-        /// The booking.
-        booking: BookingId,
-        /// The gate it entered by.
-        gate: GateId,
-    },
-    /// The visitor's vehicle has left (the visit is closed).
-    VisitorOutside {
-        /// The booking.
-        booking: BookingId,
-    },
-}
-
-/// What the runtime must record if — and only when — the granted vehicle actually passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Effects {
-    /// Presence change.
-    pub presence: Option<PresenceEffect>,
-    /// A single-use permit to mark consumed.
-    pub consume_single_use: Option<PermitId>,
 }
 
 /// A blacklist hit reported with a denial.

@@ -2,7 +2,7 @@
 //! and the next deadline out.
 //!
 //! What it is for: everything a lane does with its barrier, as a pure machine. The runtime samples
-//! the Modbus I/O module, feeds [`LaneInput::Signals`] (or [`LaneInput::IoReadFailed`]), forwards
+//! the Modbus I/O module, feeds [`MachineInput::Signals`] (or [`MachineInput::IoReadFailed`]), forwards
 //! reads, decisions from [`crate::gate::decision::decide`], guard commands and mode changes, calls
 //! [`Lane::step`] again when [`LaneOutput::deadline`] passes, and carries out
 //! [`LaneOutput::commands`].
@@ -21,19 +21,19 @@
 //! # Invariants
 //! - **CLOSE is never emitted while the presence or the safety loop reports a vehicle**, nor while
 //!   the loops are unknown (no successful read yet, or the last read failed).
-//! - **One vehicle per opening (一车一杆)**: the arm closes [`LaneConfig::close_delay`] (≈ 1 s) after
+//! - **One vehicle per opening (一车一杆)**: the arm closes [`LaneTimings::close_delay`] (≈ 1 s) after
 //!   the vehicle has cleared the safety loop (and the presence loop is clear).
 //! - **A grant only opens while the presence loop is occupied**: a read or grant with nothing
 //!   present opens nothing.
 //! - **OPEN is never emitted without** a grant for a present vehicle, a guard's open command, or
 //!   the locked-open mode / fire input (fire forces open in every mode and state).
-//! - **An arm that does not reach its limit** within [`LaneConfig::limit_timeout`] is a fault
+//! - **An arm that does not reach its limit** within [`LaneTimings::limit_timeout`] is a fault
 //!   (the machine then sends STOP and waits for the guard, except that fire still opens).
 //! - **A failed I/O read leaves the arm as it is**: no command is emitted for it, a fault event is,
 //!   and the loops count as unknown until the next good read.
 //! - A vehicle under a closing arm (safety loop) stops the arm (STOP on); it is released and the
 //!   arm closed once the loops have been clear for the close delay.
-//! - **A deadline is only handed out when a [`LaneInput::Tick`] at it changes something**: every
+//! - **A deadline is only handed out when a [`MachineInput::Tick`] at it changes something**: every
 //!   deadline is later than the step's `now`, and a tick at or after it (however late) changes
 //!   the state or hands out a later deadline (or none). A deadline that is already due and stays
 //!   due makes the runtime tick again at once, for ever: a lane thread that spins, worst when the
@@ -117,7 +117,7 @@ pub enum GuardCommand {
 
 /// What the lane machine is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaneInput {
+pub enum MachineInput {
     /// A successful sample of the inputs.
     Signals(LaneSignals),
     /// Reading the inputs failed (timeout, CRC, exception).
@@ -249,26 +249,26 @@ pub struct LaneOutput {
     pub commands: Vec<BarrierCommand>,
     /// Events for the journal, in order.
     pub events: Vec<LaneEvent>,
-    /// When to step again (with [`LaneInput::Tick`]) if nothing else happens.
+    /// When to step again (with [`MachineInput::Tick`]) if nothing else happens.
     pub deadline: Option<Duration>,
 }
 
 /// Lane timings.
 ///
-/// The lane's direction is not here: each [`LaneInput::Decision`] says which way its vehicle
+/// The lane's direction is not here: each [`MachineInput::Decision`] says which way its vehicle
 /// goes (a two-way lane serves both), and a manual-only mode is judged on that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaneConfig {
+pub struct LaneTimings {
     /// Delay between the loops clearing and CLOSE (≈ 1 s).
     pub close_delay: Duration,
     /// How long the arm may take to reach a limit before it is a fault.
     pub limit_timeout: Duration,
 }
 
-impl Default for LaneConfig {
+impl Default for LaneTimings {
     /// 1 s close delay, 8 s limit timeout.
-    fn default() -> LaneConfig {
-        LaneConfig {
+    fn default() -> LaneTimings {
+        LaneTimings {
             close_delay: Duration::from_secs(1),
             limit_timeout: Duration::from_secs(8),
         }
@@ -278,7 +278,7 @@ impl Default for LaneConfig {
 /// The lane state machine. Starts idle, in normal mode, with unknown signals.
 #[derive(Debug, Clone)]
 pub struct Lane {
-    config: LaneConfig,
+    config: LaneTimings,
     mode: Mode,
     state: LaneState,
     /// When the current state was entered.
@@ -296,7 +296,7 @@ pub struct Lane {
 
 impl Lane {
     /// A new lane.
-    pub fn new(config: LaneConfig) -> Lane {
+    pub fn new(config: LaneTimings) -> Lane {
         Lane {
             config,
             mode: Mode::Normal,
@@ -322,10 +322,10 @@ impl Lane {
     }
 
     /// Feeds one input at monotonic time `now` (never earlier than the previous step's).
-    pub fn step(&mut self, now: Duration, input: LaneInput) -> LaneOutput {
+    pub fn step(&mut self, now: Duration, input: MachineInput) -> LaneOutput {
         let mut out = LaneOutput::default();
         match input {
-            LaneInput::Signals(s) => {
+            MachineInput::Signals(s) => {
                 if self.io_failed {
                     self.io_failed = false;
                     out.events.push(LaneEvent::IoRecovered);
@@ -339,7 +339,7 @@ impl Lane {
                 self.signals = Some(s);
                 self.last_good = s;
             }
-            LaneInput::IoReadFailed => {
+            MachineInput::IoReadFailed => {
                 self.signals = None;
                 if !self.io_failed {
                     self.io_failed = true;
@@ -354,7 +354,7 @@ impl Lane {
                 out.deadline = self.deadline();
                 return out;
             }
-            LaneInput::Read => {
+            MachineInput::Read => {
                 if self.present() {
                     if self.state == LaneState::VehiclePresent {
                         self.go(now, LaneState::Identifying, &mut out);
@@ -363,13 +363,13 @@ impl Lane {
                     out.events.push(LaneEvent::ReadWithoutVehicle);
                 }
             }
-            LaneInput::Decision {
+            MachineInput::Decision {
                 granted,
                 reason,
                 direction,
             } => self.on_decision(now, granted, reason, direction, &mut out),
-            LaneInput::Guard(cmd) => self.on_guard(now, cmd, &mut out),
-            LaneInput::SetMode(m) => {
+            MachineInput::Guard(cmd) => self.on_guard(now, cmd, &mut out),
+            MachineInput::SetMode(m) => {
                 if m != self.mode {
                     out.events.push(LaneEvent::ModeChanged {
                         from: self.mode,
@@ -378,7 +378,7 @@ impl Lane {
                     self.mode = m;
                 }
             }
-            LaneInput::Tick => {}
+            MachineInput::Tick => {}
         }
         self.settle(now, &mut out);
         out.deadline = self.deadline();
@@ -647,7 +647,7 @@ impl Lane {
         }
     }
 
-    /// When the machine next needs a [`LaneInput::Tick`]: only when a tick then changes
+    /// When the machine next needs a [`MachineInput::Tick`]: only when a tick then changes
     /// something (see the module's invariants), mirroring what [`Lane::settle`] checks.
     fn deadline(&self) -> Option<Duration> {
         let limit = self.since + self.config.limit_timeout;

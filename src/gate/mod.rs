@@ -23,7 +23,6 @@ pub mod http;
 pub mod import;
 pub mod index;
 pub mod io;
-pub mod io_task;
 pub mod journal;
 pub mod lane;
 pub mod presence;

@@ -9,8 +9,45 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::decision::{Effects, PresenceEffect};
 use crate::domain::{BookingId, GateId, PermitId, VehicleId};
+
+/// A presence change to record when the vehicle has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceEffect {
+    /// The registered vehicle is now inside.
+    VehicleInside {
+        /// The vehicle.
+        vehicle: VehicleId,
+        /// The gate it entered by.
+        gate: GateId,
+    },
+    /// The registered vehicle is now outside.
+    VehicleOutside {
+        /// The vehicle.
+        vehicle: VehicleId,
+    },
+    /// The visitor's vehicle is now inside.
+    VisitorInside {
+        /// The booking.
+        booking: BookingId,
+        /// The gate it entered by.
+        gate: GateId,
+    },
+    /// The visitor's vehicle has left (the visit is closed).
+    VisitorOutside {
+        /// The booking.
+        booking: BookingId,
+    },
+}
+
+/// What the runtime must record if — and only when — the granted vehicle actually passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Effects {
+    /// Presence change.
+    pub presence: Option<PresenceEffect>,
+    /// A single-use permit to mark consumed.
+    pub consume_single_use: Option<PermitId>,
+}
 
 /// Where a vehicle (or a visitor's booked vehicle) was last recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

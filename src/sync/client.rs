@@ -681,7 +681,7 @@ where
     let (applied, fed) = tokio::join!(gate.apply_snapshot(parts_rx), feed);
     let done = match (fed, applied) {
         (Err(Some(e)), _) => return Err(e),
-        (_, Err(e)) => return Err(gate_err(format!("{e:#}"))),
+        (_, Err(e)) => return Err(gate_err(format!("{:#}", anyhow::Error::from(e)))),
         (Err(None), Ok(())) => {
             return Err(SyncError::Gate(
                 "the store stopped taking the snapshot".into(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use gatehouse::domain::{Direction, DirectionSet, ReasonCode};
 use gatehouse::gate::lane::{
-    BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneConfig, LaneEvent, LaneFault,
-    LaneInput, LaneOutput, LaneSignals, LaneState, Mode, OpenCause,
+    BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneFault, LaneOutput,
+    LaneSignals, LaneState, LaneTimings, MachineInput, Mode, OpenCause,
 };
 use proptest::prelude::*;
 
@@ -27,7 +27,7 @@ struct Rig {
 impl Rig {
     fn new(direction: Direction) -> Rig {
         let mut rig = Rig {
-            lane: Lane::new(LaneConfig::default()),
+            lane: Lane::new(LaneTimings::default()),
             s: LaneSignals {
                 closed_limit: true,
                 ..LaneSignals::default()
@@ -40,7 +40,7 @@ impl Rig {
     }
 
     fn sample(&mut self, at: u64) -> LaneOutput {
-        self.lane.step(ms(at), LaneInput::Signals(self.s))
+        self.lane.step(ms(at), MachineInput::Signals(self.s))
     }
 
     fn set(&mut self, at: u64, f: impl FnOnce(&mut LaneSignals)) -> LaneOutput {
@@ -48,13 +48,13 @@ impl Rig {
         self.sample(at)
     }
 
-    fn input(&mut self, at: u64, i: LaneInput) -> LaneOutput {
+    fn input(&mut self, at: u64, i: MachineInput) -> LaneOutput {
         self.lane.step(ms(at), i)
     }
 
     /// A granting decision for a vehicle going the rig's way.
-    fn grant(&self) -> LaneInput {
-        LaneInput::Decision {
+    fn grant(&self) -> MachineInput {
+        MachineInput::Decision {
             granted: true,
             reason: ReasonCode::Granted,
             direction: self.direction,
@@ -62,8 +62,8 @@ impl Rig {
     }
 
     /// A denial for a vehicle going the rig's way.
-    fn deny(&self) -> LaneInput {
-        LaneInput::Decision {
+    fn deny(&self) -> MachineInput {
+        MachineInput::Decision {
             granted: false,
             reason: ReasonCode::DeniedExpired,
             direction: self.direction,
@@ -76,7 +76,7 @@ fn vehicle_at_open_arm() -> Rig {
     let mut r = Rig::new(Direction::Entry);
     r.set(100, |s| s.presence = true);
     assert_eq!(r.lane.state(), LaneState::VehiclePresent);
-    r.input(150, LaneInput::Read);
+    r.input(150, MachineInput::Read);
     assert_eq!(r.lane.state(), LaneState::Identifying);
     let out = r.input(160, r.grant());
     assert_eq!(out.commands, [Open]);
@@ -95,7 +95,7 @@ fn a_permitted_vehicle_passes_and_close_comes_one_second_after_the_safety_loop_c
     assert_eq!(r.lane.state(), LaneState::Passing);
     // Off the presence loop, still on the safety loop: no close.
     assert!(r.set(3000, |s| s.presence = false).commands.is_empty());
-    assert!(r.input(6000, LaneInput::Tick).commands.is_empty());
+    assert!(r.input(6000, MachineInput::Tick).commands.is_empty());
     // Safety loop clears: the passage is reported, the close is scheduled one second later.
     let out = r.set(7000, |s| s.safety = false);
     assert!(
@@ -104,8 +104,8 @@ fn a_permitted_vehicle_passes_and_close_comes_one_second_after_the_safety_loop_c
     );
     assert!(out.commands.is_empty());
     assert_eq!(out.deadline, Some(ms(8000)));
-    assert!(r.input(7999, LaneInput::Tick).commands.is_empty());
-    let out = r.input(8000, LaneInput::Tick);
+    assert!(r.input(7999, MachineInput::Tick).commands.is_empty());
+    let out = r.input(8000, MachineInput::Tick);
     assert_eq!(out.commands, [Close]);
     assert_eq!(r.lane.state(), LaneState::Closing);
     r.set(8500, |s| s.open_limit = false);
@@ -123,17 +123,17 @@ fn a_vehicle_returning_to_the_loops_during_the_close_delay_postpones_the_close()
     });
     // Back onto the safety loop before the delay ran out.
     assert!(r.set(3500, |s| s.safety = true).commands.is_empty());
-    assert!(r.input(4100, LaneInput::Tick).commands.is_empty());
+    assert!(r.input(4100, MachineInput::Tick).commands.is_empty());
     let out = r.set(5000, |s| s.safety = false);
     assert_eq!(out.deadline, Some(ms(6000)));
-    assert_eq!(r.input(6000, LaneInput::Tick).commands, [Close]);
+    assert_eq!(r.input(6000, MachineInput::Tick).commands, [Close]);
 }
 
 #[test]
 fn a_denied_vehicle_opens_nothing_and_the_lane_is_idle_once_it_leaves() {
     let mut r = Rig::new(Direction::Exit);
     r.set(100, |s| s.presence = true);
-    r.input(150, LaneInput::Read);
+    r.input(150, MachineInput::Read);
     let out = r.input(160, r.deny());
     assert!(out.commands.is_empty());
     assert!(
@@ -141,7 +141,7 @@ fn a_denied_vehicle_opens_nothing_and_the_lane_is_idle_once_it_leaves() {
             .contains(&LaneEvent::Denied(ReasonCode::DeniedExpired))
     );
     assert_eq!(r.lane.state(), LaneState::Denied);
-    assert!(r.input(5000, LaneInput::Tick).commands.is_empty());
+    assert!(r.input(5000, MachineInput::Tick).commands.is_empty());
     let out = r.set(6000, |s| s.presence = false);
     assert!(out.commands.is_empty());
     assert_eq!(r.lane.state(), LaneState::Idle);
@@ -150,7 +150,7 @@ fn a_denied_vehicle_opens_nothing_and_the_lane_is_idle_once_it_leaves() {
 #[test]
 fn a_read_or_a_grant_with_nothing_on_the_presence_loop_opens_nothing() {
     let mut r = Rig::new(Direction::Entry);
-    let out = r.input(100, LaneInput::Read);
+    let out = r.input(100, MachineInput::Read);
     assert_eq!(out.events, [LaneEvent::ReadWithoutVehicle]);
     let out = r.input(110, r.grant());
     assert!(out.commands.is_empty());
@@ -161,7 +161,7 @@ fn a_read_or_a_grant_with_nothing_on_the_presence_loop_opens_nothing() {
 #[test]
 fn in_lockdown_grants_are_not_acted_on_but_a_guard_can_still_open_for_one_vehicle() {
     let mut r = Rig::new(Direction::Entry);
-    r.input(50, LaneInput::SetMode(Mode::LockedClosed));
+    r.input(50, MachineInput::SetMode(Mode::LockedClosed));
     r.set(100, |s| s.presence = true);
     let out = r.input(160, r.grant());
     assert!(out.commands.is_empty());
@@ -169,7 +169,7 @@ fn in_lockdown_grants_are_not_acted_on_but_a_guard_can_still_open_for_one_vehicl
     assert_eq!(r.lane.state(), LaneState::Denied);
     let out = r.input(
         200,
-        LaneInput::Guard(GuardCommand::Open(GuardOpenReason::EmergencyVehicle)),
+        MachineInput::Guard(GuardCommand::Open(GuardOpenReason::EmergencyVehicle)),
     );
     assert_eq!(out.commands, [Open]);
     r.set(1500, |s| {
@@ -185,7 +185,7 @@ fn in_lockdown_grants_are_not_acted_on_but_a_guard_can_still_open_for_one_vehicl
         out.events
             .contains(&LaneEvent::VehiclePassed(OpenCause::Guard))
     );
-    assert_eq!(r.input(3500, LaneInput::Tick).commands, [Close]);
+    assert_eq!(r.input(3500, MachineInput::Tick).commands, [Close]);
 }
 
 #[test]
@@ -194,7 +194,7 @@ fn manual_only_for_entries_ignores_grants_on_an_entry_lane_but_not_on_an_exit_la
         let mut r = Rig::new(direction);
         r.input(
             50,
-            LaneInput::SetMode(Mode::ManualOnly(DirectionSet::ENTRY)),
+            MachineInput::SetMode(Mode::ManualOnly(DirectionSet::ENTRY)),
         );
         r.set(100, |s| s.presence = true);
         let out = r.input(160, r.grant());
@@ -205,7 +205,7 @@ fn manual_only_for_entries_ignores_grants_on_an_entry_lane_but_not_on_an_exit_la
 #[test]
 fn fire_opens_in_every_mode_holds_the_arm_over_vehicles_and_closes_only_after_it_ends() {
     let mut r = Rig::new(Direction::Exit);
-    r.input(50, LaneInput::SetMode(Mode::LockedClosed));
+    r.input(50, MachineInput::SetMode(Mode::LockedClosed));
     let out = r.set(100, |s| s.fire = true);
     assert_eq!(out.commands, [Open]);
     assert!(out.events.contains(&LaneEvent::FireAlarm { active: true }));
@@ -225,40 +225,41 @@ fn fire_opens_in_every_mode_holds_the_arm_over_vehicles_and_closes_only_after_it
         .commands
         .is_empty()
     );
-    assert!(r.input(60_000, LaneInput::Tick).commands.is_empty());
+    assert!(r.input(60_000, MachineInput::Tick).commands.is_empty());
     assert_eq!(r.lane.state(), LaneState::HeldOpen);
     let out = r.set(61_000, |s| s.fire = false);
     assert!(out.commands.is_empty());
-    assert_eq!(r.input(62_000, LaneInput::Tick).commands, [Close]);
+    assert_eq!(r.input(62_000, MachineInput::Tick).commands, [Close]);
 }
 
 #[test]
 fn locked_open_mode_holds_the_arm_up_until_the_mode_changes() {
     let mut r = Rig::new(Direction::Entry);
     assert_eq!(
-        r.input(10, LaneInput::SetMode(Mode::LockedOpen)).commands,
+        r.input(10, MachineInput::SetMode(Mode::LockedOpen))
+            .commands,
         [Open]
     );
     r.set(1000, |s| {
         s.closed_limit = false;
         s.open_limit = true
     });
-    assert!(r.input(100_000, LaneInput::Tick).commands.is_empty());
-    r.input(100_001, LaneInput::SetMode(Mode::Normal));
-    assert_eq!(r.input(101_001, LaneInput::Tick).commands, [Close]);
+    assert!(r.input(100_000, MachineInput::Tick).commands.is_empty());
+    r.input(100_001, MachineInput::SetMode(Mode::Normal));
+    assert_eq!(r.input(101_001, MachineInput::Tick).commands, [Close]);
 }
 
 #[test]
 fn a_failed_io_read_leaves_the_arm_as_it_is_and_raises_a_fault_once() {
     let mut r = vehicle_at_open_arm();
     r.set(2500, |s| s.safety = true);
-    let out = r.input(2600, LaneInput::IoReadFailed);
+    let out = r.input(2600, MachineInput::IoReadFailed);
     assert!(out.commands.is_empty());
     assert_eq!(out.events, [LaneEvent::Fault(LaneFault::IoReadFailed)]);
-    let out = r.input(2700, LaneInput::IoReadFailed);
+    let out = r.input(2700, MachineInput::IoReadFailed);
     assert!(out.commands.is_empty() && out.events.is_empty());
     // Loops unknown: no close however long it lasts.
-    assert!(r.input(20_000, LaneInput::Tick).commands.is_empty());
+    assert!(r.input(20_000, MachineInput::Tick).commands.is_empty());
     // And a grant with unknown loops opens nothing.
     assert!(r.input(20_001, r.grant()).commands.is_empty());
     let out = r.set(21_000, |s| {
@@ -266,7 +267,7 @@ fn a_failed_io_read_leaves_the_arm_as_it_is_and_raises_a_fault_once() {
         s.safety = false
     });
     assert!(out.events.contains(&LaneEvent::IoRecovered));
-    assert_eq!(r.input(22_000, LaneInput::Tick).commands, [Close]);
+    assert_eq!(r.input(22_000, MachineInput::Tick).commands, [Close]);
 }
 
 #[test]
@@ -276,8 +277,8 @@ fn an_arm_that_does_not_reach_its_open_limit_in_time_is_a_fault_that_the_guard_r
     let out = r.input(200, r.grant());
     assert_eq!(out.commands, [Open]);
     assert_eq!(out.deadline, Some(ms(8200)));
-    assert!(r.input(8199, LaneInput::Tick).commands.is_empty());
-    let out = r.input(8200, LaneInput::Tick);
+    assert!(r.input(8199, MachineInput::Tick).commands.is_empty());
+    let out = r.input(8200, MachineInput::Tick);
     assert_eq!(out.commands, [StopOn]);
     assert!(
         out.events
@@ -287,7 +288,7 @@ fn an_arm_that_does_not_reach_its_open_limit_in_time_is_a_fault_that_the_guard_r
     // Nothing automatic while faulted.
     assert!(r.input(8300, r.grant()).commands.is_empty());
     r.set(9000, |s| s.presence = false);
-    let out = r.input(9500, LaneInput::Guard(GuardCommand::Release));
+    let out = r.input(9500, MachineInput::Guard(GuardCommand::Release));
     assert_eq!(out.commands, [StopOff]);
     assert_eq!(r.lane.state(), LaneState::Idle);
 }
@@ -298,8 +299,8 @@ fn an_arm_that_does_not_reach_its_closed_limit_in_time_is_a_fault() {
     r.set(2500, |s| {
         s.presence = false;
     });
-    assert_eq!(r.input(3500, LaneInput::Tick).commands, [Close]);
-    let out = r.input(11_500, LaneInput::Tick);
+    assert_eq!(r.input(3500, MachineInput::Tick).commands, [Close]);
+    let out = r.input(11_500, MachineInput::Tick);
     assert_eq!(out.commands, [StopOn]);
     assert!(
         out.events
@@ -311,12 +312,12 @@ fn an_arm_that_does_not_reach_its_closed_limit_in_time_is_a_fault() {
 fn a_vehicle_under_the_closing_arm_stops_it_and_the_close_resumes_after_it_clears() {
     let mut r = vehicle_at_open_arm();
     r.set(2500, |s| s.presence = false);
-    assert_eq!(r.input(3500, LaneInput::Tick).commands, [Close]);
+    assert_eq!(r.input(3500, MachineInput::Tick).commands, [Close]);
     let out = r.set(3700, |s| s.safety = true);
     assert_eq!(out.commands, [StopOn]);
     let out = r.set(4000, |s| s.safety = false);
     assert!(out.commands.is_empty());
-    assert_eq!(r.input(5000, LaneInput::Tick).commands, [StopOff, Close]);
+    assert_eq!(r.input(5000, MachineInput::Tick).commands, [StopOff, Close]);
 }
 
 #[test]
@@ -334,7 +335,7 @@ fn tamper_is_reported_once_per_opening_of_the_cabinet_without_moving_the_arm() {
 /// is gone, or it is later than `at` (a deadline at or before `at` would be ticked again at once).
 fn assert_tick_progresses(lane: &mut Lane, at: Duration) {
     let before = lane.state();
-    let out = lane.step(at, LaneInput::Tick);
+    let out = lane.step(at, MachineInput::Tick);
     assert!(
         lane.state() != before || out.deadline.is_none_or(|d| d > at),
         "a tick at {at:?} in {before:?} changed nothing and handed back {:?}",
@@ -379,7 +380,7 @@ fn while_the_io_module_does_not_answer_a_pending_close_or_moving_arm_hands_out_n
     };
     let closing = || {
         let mut r = close_pending();
-        r.input(3500, LaneInput::Tick);
+        r.input(3500, MachineInput::Tick);
         assert_eq!(r.lane.state(), LaneState::Closing);
         r
     };
@@ -389,7 +390,7 @@ fn while_the_io_module_does_not_answer_a_pending_close_or_moving_arm_hands_out_n
         ("closing", closing()),
     ] {
         let state = r.lane.state();
-        let out = r.input(3600, LaneInput::IoReadFailed);
+        let out = r.input(3600, MachineInput::IoReadFailed);
         assert_eq!(out.deadline, None, "{name}: loops unknown, nothing to time");
         // Ticks however late move nothing and must not be asked for again at once.
         for at in [3600, 20_000, 20_001] {
@@ -413,28 +414,28 @@ fn while_the_io_module_does_not_answer_a_pending_close_or_moving_arm_hands_out_n
 
 #[test]
 fn a_vehicle_waiting_under_a_pending_close_hands_out_no_deadline_even_with_no_close_delay() {
-    let mut lane = Lane::new(LaneConfig {
+    let mut lane = Lane::new(LaneTimings {
         close_delay: Duration::ZERO,
-        ..LaneConfig::default()
+        ..LaneTimings::default()
     });
     let s = LaneSignals {
         closed_limit: true,
         ..LaneSignals::default()
     };
-    lane.step(ms(0), LaneInput::Signals(s));
+    lane.step(ms(0), MachineInput::Signals(s));
     lane.step(
         ms(10),
-        LaneInput::Guard(GuardCommand::Open(GuardOpenReason::Other)),
+        MachineInput::Guard(GuardCommand::Open(GuardOpenReason::Other)),
     );
     let up = LaneSignals {
         open_limit: true,
         presence: true,
         ..LaneSignals::default()
     };
-    lane.step(ms(500), LaneInput::Signals(up));
-    lane.step(ms(600), LaneInput::Guard(GuardCommand::KeepClosed));
+    lane.step(ms(500), MachineInput::Signals(up));
+    lane.step(ms(600), MachineInput::Guard(GuardCommand::KeepClosed));
     assert_eq!(lane.state(), LaneState::ClosePending);
-    let out = lane.step(ms(700), LaneInput::Signals(up));
+    let out = lane.step(ms(700), MachineInput::Signals(up));
     assert_eq!(
         out.deadline, None,
         "the close waits for a sample without the vehicle"
@@ -463,12 +464,12 @@ fn lane_kind() -> impl Strategy<Value = LaneKind> {
 }
 
 /// Lane timings, zero included (the configuration allows a zero close delay and arm timeout).
-fn timings() -> impl Strategy<Value = LaneConfig> {
+fn timings() -> impl Strategy<Value = LaneTimings> {
     (
         prop_oneof![1 => Just(0u64), 8 => 1u64..3000],
         prop_oneof![1 => Just(0u64), 8 => 1u64..12_000],
     )
-        .prop_map(|(close, limit)| LaneConfig {
+        .prop_map(|(close, limit)| LaneTimings {
             close_delay: ms(close),
             limit_timeout: ms(limit),
         })
@@ -510,18 +511,18 @@ fn mode() -> impl Strategy<Value = Mode> {
 #[derive(Debug, Clone, Copy)]
 enum Step {
     /// `input` after `dt` ms.
-    Input(u64, LaneInput),
+    Input(u64, MachineInput),
     /// A tick `late` ms after the deadline the lane last handed out (if any).
     TickAtDeadline(u64),
 }
 
-fn input() -> impl Strategy<Value = LaneInput> {
+fn input() -> impl Strategy<Value = MachineInput> {
     prop_oneof![
-        6 => signals().prop_map(LaneInput::Signals),
-        1 => Just(LaneInput::IoReadFailed),
-        2 => Just(LaneInput::Read),
+        6 => signals().prop_map(MachineInput::Signals),
+        1 => Just(MachineInput::IoReadFailed),
+        2 => Just(MachineInput::Read),
         // The direction is fixed up to the lane's kind when the step is fed.
-        3 => (any::<bool>(), any::<bool>()).prop_map(|(granted, exit)| LaneInput::Decision {
+        3 => (any::<bool>(), any::<bool>()).prop_map(|(granted, exit)| MachineInput::Decision {
             granted,
             reason: if granted { ReasonCode::Granted } else { ReasonCode::DeniedUnknownTag },
             direction: if exit { Direction::Exit } else { Direction::Entry },
@@ -531,9 +532,9 @@ fn input() -> impl Strategy<Value = LaneInput> {
             Just(GuardCommand::KeepClosed),
             Just(GuardCommand::Release),
         ]
-        .prop_map(LaneInput::Guard),
-        1 => mode().prop_map(LaneInput::SetMode),
-        2 => Just(LaneInput::Tick),
+        .prop_map(MachineInput::Guard),
+        1 => mode().prop_map(MachineInput::SetMode),
+        2 => Just(MachineInput::Tick),
     ]
 }
 
@@ -554,24 +555,24 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 }
 
 /// Makes a generated decision fit the lane: an entry or exit lane's vehicles go its way.
-fn fit(kind: LaneKind, input: LaneInput) -> LaneInput {
+fn fit(kind: LaneKind, input: MachineInput) -> MachineInput {
     match (kind, input) {
         (
             LaneKind::Entry,
-            LaneInput::Decision {
+            MachineInput::Decision {
                 granted, reason, ..
             },
-        ) => LaneInput::Decision {
+        ) => MachineInput::Decision {
             granted,
             reason,
             direction: Direction::Entry,
         },
         (
             LaneKind::Exit,
-            LaneInput::Decision {
+            MachineInput::Decision {
                 granted, reason, ..
             },
-        ) => LaneInput::Decision {
+        ) => MachineInput::Decision {
             granted,
             reason,
             direction: Direction::Exit,
@@ -595,14 +596,14 @@ impl Told {
         self.mode.unwrap_or(Mode::Normal)
     }
 
-    fn learn(&mut self, input: LaneInput) {
+    fn learn(&mut self, input: MachineInput) {
         match input {
-            LaneInput::Signals(s) => {
+            MachineInput::Signals(s) => {
                 self.known = Some(s);
                 self.fire = s.fire;
             }
-            LaneInput::IoReadFailed => self.known = None,
-            LaneInput::SetMode(m) => self.mode = Some(m),
+            MachineInput::IoReadFailed => self.known = None,
+            MachineInput::SetMode(m) => self.mode = Some(m),
             _ => {}
         }
     }
@@ -627,11 +628,11 @@ fn check_step(
     told: &Told,
     before: LaneState,
     now: Duration,
-    input: LaneInput,
+    input: MachineInput,
     out: &LaneOutput,
     due_deadline_allowed: bool,
 ) -> Result<(), TestCaseError> {
-    if input == LaneInput::IoReadFailed {
+    if input == MachineInput::IoReadFailed {
         prop_assert!(
             out.commands.is_empty(),
             "a failed read commanded {:?}",
@@ -644,7 +645,7 @@ fn check_step(
     }
     if out.commands.contains(&Open) {
         let grant_may_open = match input {
-            LaneInput::Decision {
+            MachineInput::Decision {
                 granted: true,
                 direction,
                 ..
@@ -655,7 +656,7 @@ fn check_step(
             }
             _ => false,
         };
-        let guard = matches!(input, LaneInput::Guard(GuardCommand::Open(_)));
+        let guard = matches!(input, MachineInput::Guard(GuardCommand::Open(_)));
         prop_assert!(
             grant_may_open || guard || told.evacuating(),
             "OPEN after {input:?} in {before:?}, mode {:?}, told {told:?}",
@@ -663,7 +664,7 @@ fn check_step(
         );
     }
     // Never in locked-closed from a grant, never in manual-only (for its direction) from a read.
-    if let LaneInput::Decision {
+    if let MachineInput::Decision {
         granted: true,
         direction,
         ..
@@ -679,7 +680,7 @@ fn check_step(
     }
     // Fire forces OPEN from every state and mode: the first sample with fire on opens, unless
     // the arm is already held open.
-    if told.fire && told.known.is_some() && matches!(input, LaneInput::Signals(_)) {
+    if told.fire && told.known.is_some() && matches!(input, MachineInput::Signals(_)) {
         prop_assert!(
             before == LaneState::HeldOpen || out.commands.contains(&Open),
             "fire from {before:?} did not open: {:?}",
@@ -709,7 +710,7 @@ fn check_ticks_progress(lane: &Lane, deadline: Duration, late: u64) -> Result<()
     for _ in 0..6 {
         let at = deadline + ms(late);
         let before = lane.state();
-        let out = lane.step(at, LaneInput::Tick);
+        let out = lane.step(at, MachineInput::Tick);
         let moved = lane.state() != before;
         match out.deadline {
             None => return Ok(()),
@@ -756,7 +757,7 @@ proptest! {
                 Step::TickAtDeadline(late) => {
                     let Some(d) = deadline else { continue };
                     now = now.max(d + ms(late));
-                    LaneInput::Tick
+                    MachineInput::Tick
                 }
             };
             told.learn(input);
@@ -786,7 +787,7 @@ fn lane_in(state: LaneState) -> (Rig, u64) {
         }
         LaneState::Identifying => {
             r.set(100, |s| s.presence = true);
-            r.input(150, LaneInput::Read);
+            r.input(150, MachineInput::Read);
             150
         }
         LaneState::Opening => {
@@ -811,7 +812,7 @@ fn lane_in(state: LaneState) -> (Rig, u64) {
         LaneState::Closing => {
             r = vehicle_at_open_arm();
             r.set(2500, |s| s.presence = false);
-            r.input(3500, LaneInput::Tick);
+            r.input(3500, MachineInput::Tick);
             r.set(3600, |s| s.open_limit = false);
             3600
         }
@@ -821,13 +822,13 @@ fn lane_in(state: LaneState) -> (Rig, u64) {
             160
         }
         LaneState::HeldOpen => {
-            r.input(100, LaneInput::SetMode(Mode::LockedOpen));
+            r.input(100, MachineInput::SetMode(Mode::LockedOpen));
             100
         }
         LaneState::Fault => {
             r.set(100, |s| s.presence = true);
             r.input(160, r.grant());
-            r.input(8160, LaneInput::Tick);
+            r.input(8160, MachineInput::Tick);
             8160
         }
     };
@@ -858,7 +859,7 @@ fn fire_opens_from_every_state_in_every_mode_the_closing_arm_and_a_fault_include
     ] {
         for mode in modes {
             let (mut r, at) = lane_in(state);
-            r.input(at + 1, LaneInput::SetMode(mode));
+            r.input(at + 1, MachineInput::SetMode(mode));
             assert_eq!(r.lane.state(), state, "a mode change alone keeps {state:?}");
             let out = r.set(at + 2, |s| s.fire = true);
             assert!(

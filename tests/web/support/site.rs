@@ -7,7 +7,7 @@
 //! - 京B54321, 持证人2, revoked permit, tag `epc(2)`;
 //! - 京C66666, 持证人3, valid permit but the plate blacklisted (urgent), tag `epc(3)`.
 
-use gatehouse::gate::booth::{BoothConfig, BoothGuard};
+use gatehouse::gate::config::{BoothConfig, BoothGuard};
 
 use super::gate::{GateOptions, LaneSpec, TestGate, Timings, epc, hex, spawn_gate_with};
 use super::sync_link::SitePki;

@@ -2,11 +2,11 @@
 //! barrier commands, releases OPEN/CLOSE pulses after `pulse_ms`, and polls the inputs every
 //! `poll_ms`, reporting each poll to the lane task.
 //!
-//! Why a task of its own: Modbus RTU carries one request at a time. When the lane task did its
-//! own polling, a tag read that arrived while a poll was on the wire waited for that poll's
-//! answer, then for the decision and the journal commit, one after the other. Now the lane task
-//! decides and journals while a poll is in flight, and the OPEN goes on the wire the moment the
-//! bus is free: a waiting command is always taken before the next poll.
+//! Why a task of its own: Modbus RTU carries one request at a time. Were the lane task to poll,
+//! a tag read that arrived while a poll was on the wire would wait for that poll's answer, then
+//! for the decision and the journal commit, one after the other. With the link here, the lane
+//! task decides and journals while a poll is in flight, and the OPEN goes on the wire the
+//! moment the bus is free: a waiting command is always taken before the next poll.
 //!
 //! A module that answers "busy" (Modbus exception 06, or 05) is asked again: a command after a
 //! short pause, up to the configured retries; a poll is skipped a couple of times before the
@@ -29,11 +29,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::device::{Backoff, device_event};
+use super::status::LaneStatus;
 use crate::gate::config::LaneConfig;
 use crate::gate::io::{IoError, IoLink};
 use crate::gate::journal::{EventBody, Journal};
 use crate::gate::lane::BarrierCommand;
-use crate::gate::runtime::{Backoff, LaneStatus, device_event};
 
 /// One input poll, as the lane task is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,60 +1,34 @@
-//! The gate runtime: one thread per lane that wires the devices to the pure core.
-//!
-//! Each lane runs on a thread of its own with a single-threaded runtime (`spawn_lane_thread`),
-//! so that a tag report's path to the OPEN stays on one thread. On it, a reader task keeps the
-//! UHF reader open (reopening with backoff after a hang-up or silence) and forwards tag reads;
-//! an I/O task ([`crate::gate::io_task`]) owns the Modbus link, polls the inputs every
-//! `poll_ms` and carries out barrier commands ahead of polls; the lane task owns the [`Lane`]
-//! state machine. On every tag read it: applies the [`TagFilter`] while the presence loop is
-//! occupied, decides against the current [`Index`] snapshot, journals
-//! the decision *and* the barrier commands the machine answers with in one commit, and only then
-//! hands the commands to the I/O task. It steps the machine on every input poll and at its
-//! deadlines.
-//!
-//! The index is swapped whole ([`GateHandle::apply_update`]): a decision sees either the old
-//! snapshot or the new one, never half an update (a change builds the new one beside the old,
-//! sharing what it does not touch). Presence (anti-passback) and consumed
-//! single-use passes are shared by the gate's lanes in memory and written through to the store
-//! when a vehicle actually passes.
-//!
-//! If the journal cannot commit, commands are still carried out (a barrier that cannot close
-//! behind a car, or open for a fire evacuation, is worse than a missing record): the journal
-//! keeps the events in memory and writes them once it can ([`Journal::retry`], with every
-//! checkpoint), and says it is failing to `/readyz`, `/metrics` and the centre (see
-//! [`crate::gate::journal`]). This module never parses device bytes and never decides by itself.
+//! The lane task: owns a lane's [`Lane`] state machine. On every tag read it applies the
+//! [`TagFilter`] while the presence loop is occupied, decides against the current index
+//! snapshot, journals the decision and the barrier commands the machine answers with in one
+//! commit, and only then hands the commands to the I/O task. It steps the machine on every
+//! input poll and at its deadlines. It never touches a device itself.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use firmware_protocols::lane_io::LaneInputs;
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::device::device_event;
+use super::io_task::IoReport;
+use super::status::LaneStatus;
 use crate::domain::{Direction, Epc, GateId, LaneId, PlateIdentity};
-use crate::gate::config::{
-    AntennaDirection, AntiPassbackSetting, GateConfig, LaneConfig, LaneDirection,
-    parse_anti_passback,
-};
+use crate::gate::config::{AntennaDirection, LaneConfig, LaneDirection};
 use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
-use crate::gate::index::{Index, IndexBuilder};
-use crate::gate::io_task::{IoReport, IoTask};
-use crate::gate::journal::{
-    BarrierAction, DecisionRecord, EventBody, Journal, JournalError, JournalStats,
-};
+use crate::gate::index::Index;
+use crate::gate::journal::{BarrierAction, DecisionRecord, EventBody, Journal, JournalError};
 use crate::gate::lane::{
-    BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneInput, LaneOutput,
-    LaneSignals, LaneState, Mode, OpenCause,
+    BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneOutput, LaneSignals,
+    LaneState, MachineInput, Mode, OpenCause,
 };
-use crate::gate::presence::{Presence, PresenceTable, PresenceView};
-use crate::gate::reader::{ReaderEvent, ReaderLink, TagFilter, TagRead};
-use crate::gate::store::{PresenceRecord, SnapshotPart, Store, Update};
+use crate::gate::presence::{PresenceTable, PresenceView};
+use crate::gate::reader::{ReaderEvent, TagFilter, TagRead};
+use crate::gate::store::{PresenceRecord, Store};
 
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]
@@ -83,28 +57,14 @@ pub enum LaneCommand {
     },
 }
 
-/// A lane's live state, for the status file, the console and tests.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LaneStatus {
-    pub lane: String,
-    pub state: String,
-    pub mode: String,
-    pub reader_online: bool,
-    pub io_online: bool,
-    pub last_decision: Option<DecisionRecord>,
-    pub tags_ignored_no_vehicle: u64,
-    pub decisions: u64,
-    pub reader_dropped_bytes: u64,
-}
-
 /// The state shared by a gate's lanes.
 #[derive(Debug)]
 pub struct Shared {
     pub gate: GateId,
     pub tz: Tz,
     pub passback: AntiPassback,
-    index: RwLock<Arc<Index>>,
-    presence: Mutex<PresenceTable>,
+    pub(super) index: RwLock<Arc<Index>>,
+    pub(super) presence: Mutex<PresenceTable>,
     pub journal: Arc<Journal>,
     pub store: Store,
 }
@@ -114,400 +74,6 @@ impl Shared {
     pub fn index(&self) -> Arc<Index> {
         self.index.read().expect("index lock poisoned").clone()
     }
-}
-
-/// A running gate controller.
-#[derive(Debug)]
-pub struct GateHandle {
-    shared: Arc<Shared>,
-    lanes: HashMap<String, mpsc::Sender<LaneCommand>>,
-    status: HashMap<String, watch::Receiver<LaneStatus>>,
-    shutdown: CancellationToken,
-    tasks: JoinSet<()>,
-    /// Set once when a lane died (see [`GateHandle::lane_failure`]).
-    lane_failed: watch::Sender<Option<String>>,
-}
-
-/// Builds the decision index from what the store holds.
-pub async fn build_index(store: &Store) -> anyhow::Result<Index> {
-    store
-        .load_index()
-        .await
-        .context("building the permit index from the store")
-}
-
-fn anti_passback(setting: AntiPassbackSetting) -> AntiPassback {
-    match setting {
-        AntiPassbackSetting::Off => AntiPassback::Off,
-        AntiPassbackSetting::Hard => AntiPassback::Hard,
-        AntiPassbackSetting::Soft => AntiPassback::Soft,
-        AntiPassbackSetting::Timed(m) => AntiPassback::Timed {
-            minutes: m.min(u32::from(u16::MAX)) as u16,
-        },
-    }
-}
-
-impl GateHandle {
-    /// Opens the store and journal, builds the index and starts every lane. Serial ports that
-    /// cannot be opened yet are retried in the background (the device is offline meanwhile).
-    pub async fn start(config: GateConfig) -> anyhow::Result<GateHandle> {
-        std::fs::create_dir_all(&config.gate.data_dir).with_context(|| {
-            format!(
-                "cannot create data directory {}",
-                config.gate.data_dir.display()
-            )
-        })?;
-        let store = Store::open(&config.gate.data_dir.join("store.db")).await?;
-        let journal = Arc::new(
-            Journal::open(
-                &config.gate.data_dir.join("journal.db"),
-                config.journal.capacity,
-            )
-            .await?,
-        );
-        let index = build_index(&store).await?;
-        let mut presence = PresenceTable::new();
-        for record in store.load_presence().await? {
-            let since = DateTime::<Utc>::from_timestamp_millis(record.since_ms).unwrap_or_default();
-            presence.set_vehicle(
-                record.vehicle_id,
-                if record.inside {
-                    Presence::Inside {
-                        since,
-                        gate: GateId(record.gate),
-                    }
-                } else {
-                    Presence::Outside { since }
-                },
-            );
-        }
-        for permit in store.load_consumed().await? {
-            presence.consume(permit);
-        }
-        let tz: Tz = config
-            .gate
-            .timezone
-            .parse()
-            .map_err(|e| anyhow::anyhow!("gate.timezone: {e}"))?;
-        let passback = anti_passback(
-            parse_anti_passback(&config.gate.anti_passback).map_err(anyhow::Error::msg)?,
-        );
-        let shared = Arc::new(Shared {
-            gate: GateId(config.gate.id),
-            tz,
-            passback,
-            index: RwLock::new(Arc::new(index)),
-            presence: Mutex::new(presence),
-            journal,
-            store,
-        });
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let mut lanes = HashMap::new();
-        let mut status = HashMap::new();
-        let (lane_failed, _) = watch::channel(None);
-        {
-            let (journal, stop) = (shared.journal.clone(), shutdown.clone());
-            tasks.spawn(async move {
-                crate::supervise::restarting(
-                    "journal checkpoint",
-                    stop.clone(),
-                    crate::supervise::Backoff::default(),
-                    move || {
-                        let (journal, stop) = (journal.clone(), stop.clone());
-                        async move {
-                            checkpoint_loop(journal, stop).await;
-                            Ok(())
-                        }
-                    },
-                )
-                .await;
-            });
-        }
-        for (number, lane_config) in config.lanes.iter().enumerate() {
-            let (cmd_tx, cmd_rx) = mpsc::channel(64);
-            let (reader_tx, reader_rx) = mpsc::channel(256);
-            // Unbounded: a barrier command is never dropped or delayed for lack of room; there
-            // are at most a few per vehicle.
-            let (io_tx, io_rx) = mpsc::unbounded_channel();
-            let (io_reports_tx, io_reports_rx) = mpsc::channel(16);
-            let (status_tx, status_rx) = watch::channel(LaneStatus {
-                lane: lane_config.id.clone(),
-                ..LaneStatus::default()
-            });
-            let mode = match shared.store.lane_mode(&lane_config.id).await? {
-                Some(text) => parse_mode(&text).unwrap_or(Mode::Normal),
-                None => Mode::Normal,
-            };
-            let task = LaneTask::new(
-                LaneId(number as u16 + 1),
-                lane_config.clone(),
-                shared.clone(),
-                mode,
-                status_tx.clone(),
-                io_tx,
-            );
-            let io = IoTask::new(
-                lane_config.clone(),
-                shared.journal.clone(),
-                status_tx.clone(),
-            )
-            .run(io_rx, io_reports_tx, shutdown.clone());
-            let reader = reader_loop(
-                lane_config.clone(),
-                shared.journal.clone(),
-                reader_tx,
-                status_tx,
-                shutdown.clone(),
-            );
-            let lane = task.run(reader_rx, cmd_rx, io_reports_rx, shutdown.clone());
-            let finished = spawn_lane_thread(&lane_config.id, async move {
-                tokio::join!(io, reader, lane);
-            })?;
-            tasks.spawn(watch_lane(
-                lane_config.id.clone(),
-                finished,
-                shutdown.clone(),
-                lane_failed.clone(),
-            ));
-            lanes.insert(lane_config.id.clone(), cmd_tx);
-            status.insert(lane_config.id.clone(), status_rx);
-        }
-        Ok(GateHandle {
-            shared,
-            lanes,
-            status,
-            shutdown,
-            tasks,
-            lane_failed,
-        })
-    }
-
-    /// Resolves when a lane has died — its thread panicked, or its parts ended before the gate
-    /// was stopped — with one line saying which and why. A lane is never left half-dead: the
-    /// caller stops the gate and exits non-zero (systemd's `Restart=on-failure` starts it anew).
-    pub async fn lane_failure(&self) -> String {
-        let mut failed = self.lane_failed.subscribe();
-        match failed.wait_for(Option::is_some).await {
-            Ok(why) => why.clone().unwrap_or_default(),
-            // Never: the handle holds the sender.
-            Err(_) => std::future::pending().await,
-        }
-    }
-
-    /// The journal.
-    pub fn journal(&self) -> &Arc<Journal> {
-        &self.shared.journal
-    }
-
-    /// The shared state (store, index).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// Writes an update to the store, then swaps in the next index whole: the current one
-    /// with the update applied as a delta ([`Index::apply`], proportional to the update), or,
-    /// for a full snapshot, a delta the index refuses, or an index mostly garbage, one rebuilt
-    /// from the store. An update that carries no rows only records its data version.
-    pub async fn apply_update(&self, update: &Update) -> anyhow::Result<()> {
-        let store = &self.shared.store;
-        let _only_writer = store.lock_updates().await;
-        store.apply(update).await?;
-        if crate::sync::wire::update_is_empty(update) {
-            return Ok(());
-        }
-        let current = self.shared.index();
-        let next = if update.replace_all || current.wants_rebuild() {
-            None
-        } else {
-            let delta = update.to_delta()?;
-            match tokio::task::spawn_blocking(move || current.apply(delta)).await? {
-                Ok(next) => Some(next),
-                Err(e) => {
-                    tracing::warn!(error = %e, "the update does not apply to the index as a delta; rebuilding it from the store");
-                    None
-                }
-            }
-        };
-        let next = match next {
-            Some(next) => next,
-            None => build_index(store).await?,
-        };
-        let previous = std::mem::replace(
-            &mut *self.shared.index.write().expect("index lock poisoned"),
-            Arc::new(next),
-        );
-        // Freed outside the lock: a replaced full index is hundreds of megabytes.
-        drop(previous);
-        Ok(())
-    }
-
-    /// Replaces all data with a full snapshot whose rows arrive in `parts` as it streams in
-    /// ([`Store::replace_all`]): the store is written on one thread while the rows are
-    /// converted and the index built from them on another (nothing is read back), then the
-    /// index is swapped in whole. Nothing changes — store or index — if any row is bad, the
-    /// rows do not make an index, or `parts` closes without its end (a cut-off stream).
-    pub async fn apply_snapshot(
-        &self,
-        parts: tokio::sync::mpsc::Receiver<SnapshotPart>,
-    ) -> anyhow::Result<()> {
-        let store = &self.shared.store;
-        let _only_writer = store.lock_updates().await;
-        let next = store
-            .replace_all(parts, |s| IndexBuilder::from(s).build())
-            .await
-            .context("replacing the data with a snapshot")?;
-        let previous = std::mem::replace(
-            &mut *self.shared.index.write().expect("index lock poisoned"),
-            Arc::new(next),
-        );
-        drop(previous);
-        Ok(())
-    }
-
-    /// Applies presence learnt from the centre (a vehicle seen at another gate): in memory at
-    /// once, then written through to the store. A record older than what the gate knows of the
-    /// vehicle changes nothing.
-    pub async fn apply_presence(&self, records: &[PresenceRecord]) -> anyhow::Result<()> {
-        let mut fresh = Vec::with_capacity(records.len());
-        {
-            let mut presence = self.shared.presence.lock().expect("presence lock poisoned");
-            for r in records {
-                let since = DateTime::<Utc>::from_timestamp_millis(r.since_ms).unwrap_or_default();
-                let newer = match presence.vehicle(r.vehicle_id) {
-                    Presence::Unknown => true,
-                    Presence::Inside { since: s, .. } | Presence::Outside { since: s } => since > s,
-                };
-                if newer {
-                    presence.set_vehicle(
-                        r.vehicle_id,
-                        if r.inside {
-                            Presence::Inside {
-                                since,
-                                gate: GateId(r.gate),
-                            }
-                        } else {
-                            Presence::Outside { since }
-                        },
-                    );
-                    fresh.push(*r);
-                }
-            }
-        }
-        for r in fresh {
-            self.shared.store.set_presence(r).await?;
-        }
-        Ok(())
-    }
-
-    /// The ids of this gate's lanes, sorted.
-    pub fn lane_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.lanes.keys().cloned().collect();
-        ids.sort();
-        ids
-    }
-
-    /// Sends a command to a lane and waits until the lane has carried it out (for guard and
-    /// mode commands).
-    pub async fn command(&self, lane: &str, command: LaneCommand) -> anyhow::Result<()> {
-        let (done_tx, done_rx) = oneshot::channel();
-        let command = match command {
-            LaneCommand::Guard {
-                operator,
-                command,
-                reason,
-                note,
-                ..
-            } => LaneCommand::Guard {
-                operator,
-                command,
-                reason,
-                note,
-                done: Some(done_tx),
-            },
-            LaneCommand::SetMode { mode, by, .. } => LaneCommand::SetMode {
-                mode,
-                by,
-                done: Some(done_tx),
-            },
-            other => {
-                drop(done_tx);
-                other
-            }
-        };
-        let sender = self
-            .lanes
-            .get(lane)
-            .with_context(|| format!("no lane {lane:?} at this gate"))?;
-        sender
-            .send(command)
-            .await
-            .map_err(|_| anyhow::anyhow!("lane {lane} has stopped"))?;
-        let _ = done_rx.await;
-        Ok(())
-    }
-
-    /// Every lane's live status.
-    pub fn status(&self) -> Vec<LaneStatus> {
-        let mut all: Vec<LaneStatus> = self.status.values().map(|rx| rx.borrow().clone()).collect();
-        all.sort_by(|a, b| a.lane.cmp(&b.lane));
-        all
-    }
-
-    /// A receiver of one lane's live status.
-    pub fn watch_lane(&self, lane: &str) -> Option<watch::Receiver<LaneStatus>> {
-        self.status.get(lane).cloned()
-    }
-
-    /// Journal counters.
-    pub async fn journal_stats(&self) -> JournalStats {
-        self.shared.journal.stats().await
-    }
-
-    /// Stops every task and waits for them.
-    pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        while self.tasks.join_next().await.is_some() {}
-    }
-}
-
-/// Runs a lane's three parts (reader, I/O, state machine) on a thread of their own, on a
-/// single-threaded runtime with its own timers and device polling: a tag report wakes one
-/// thread, and the decision, the journal commit and the OPEN written to the I/O module follow
-/// on it without a hand-off between threads (each such hop is a wake-up at the scheduler's
-/// mercy on a busy machine), and nothing else the gate does (sync, snapshots, the booth's HTTP)
-/// runs in between. The receiver resolves when the lane's parts have all stopped.
-/// A panic in any part ends the thread; the receiver then carries the panic message.
-fn spawn_lane_thread(
-    lane: &str,
-    parts: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<oneshot::Receiver<Result<(), String>>> {
-    crate::supervise::spawn_runtime_thread(format!("lane-{lane}"), parts)
-        .with_context(|| format!("cannot start the thread of lane {lane}"))
-}
-
-/// Waits for a lane's thread to end; an end before the gate is stopped is logged and reported
-/// through `failed` ([`GateHandle::lane_failure`]).
-async fn watch_lane(
-    lane: String,
-    finished: oneshot::Receiver<Result<(), String>>,
-    shutdown: CancellationToken,
-    failed: watch::Sender<Option<String>>,
-) {
-    let why = match finished.await {
-        Ok(Ok(())) if shutdown.is_cancelled() => return,
-        Ok(Ok(())) => "stopped unexpectedly".to_string(),
-        Ok(Err(panic)) => format!("panicked: {panic}"),
-        Err(_) => "ended without a word".to_string(),
-    };
-    tracing::error!(lane, %why, "a lane stopped; the gate controller stops with it");
-    failed.send_if_modified(|slot| {
-        let first = slot.is_none();
-        if first {
-            *slot = Some(format!("lane {lane} {why}"));
-        }
-        first
-    });
 }
 
 /// Parses a stored mode name.
@@ -560,129 +126,10 @@ fn signals(inputs: LaneInputs) -> LaneSignals {
     }
 }
 
-/// Checkpoints the journal every [`CHECKPOINT_INTERVAL`](crate::gate::journal::CHECKPOINT_INTERVAL)
-/// and, while it cannot write, tries to write what waits in memory ([`Journal::retry`]).
-async fn checkpoint_loop(journal: Arc<Journal>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(crate::gate::journal::CHECKPOINT_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = every.tick() => {
-                // Its failure is already reported (log, /readyz, /metrics, the centre).
-                let writing = journal.retry().await.unwrap_or(false);
-                if let Err(e) = journal.checkpoint().await
-                    && writing
-                {
-                    tracing::warn!(error = %e, "journal checkpoint failed");
-                }
-            }
-        }
-    }
-    if let Err(e) = journal.retry().await {
-        let stats = journal.stats().await;
-        tracing::error!(error = %e, waiting = stats.waiting, "stopping while the journal cannot write: the events waiting in memory are lost");
-    }
-    let _ = journal.checkpoint().await;
-}
-
-/// Exponential backoff for reopening a device: 100 ms doubling to 5 s.
-#[derive(Debug)]
-/// Reopening a device link: 100 ms, doubling up to 5 s, back to 100 ms once it works.
-pub(crate) struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(100);
-    const MAX: Duration = Duration::from_secs(5);
-
-    pub(crate) fn new() -> Backoff {
-        Backoff {
-            next: Backoff::FIRST,
-        }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = Backoff::FIRST;
-    }
-
-    pub(crate) fn take(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (self.next * 2).min(Backoff::MAX);
-        wait
-    }
-}
-
-pub(crate) fn device_event(device: &str, status: &str, detail: String) -> EventBody {
-    EventBody::Device {
-        device: device.into(),
-        status: status.into(),
-        detail,
-    }
-}
-
-/// Keeps one lane's reader open and inventorying; journals it going offline and online.
-async fn reader_loop(
-    config: LaneConfig,
-    journal: Arc<Journal>,
-    events: mpsc::Sender<ReaderEvent>,
-    status: watch::Sender<LaneStatus>,
-    shutdown: CancellationToken,
-) {
-    let mut backoff = Backoff::new();
-    let mut was_online: Option<bool> = None;
-    let timeout = Duration::from_millis(config.reader.timeout_ms);
-    loop {
-        let outcome = match crate::gate::reader::open_port(&config.reader.port, config.reader.baud)
-        {
-            Ok(port) => {
-                if was_online != Some(true) {
-                    let _ = journal
-                        .append(
-                            Utc::now(),
-                            &config.id,
-                            device_event("reader", "online", String::new()),
-                        )
-                        .await;
-                    was_online = Some(true);
-                }
-                status.send_modify(|s| s.reader_online = true);
-                backoff.reset();
-                let mut link = ReaderLink::new(port, config.reader.address, timeout);
-                let status = status.clone();
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    e = link.run(&events, |c| status.send_modify(|s| s.reader_dropped_bytes = c.dropped_bytes)) => e.to_string(),
-                }
-            }
-            Err(e) => e.to_string(),
-        };
-        if events.is_closed() {
-            return;
-        }
-        status.send_modify(|s| s.reader_online = false);
-        if was_online != Some(false) {
-            tracing::warn!(lane = %config.id, error = %outcome, "reader offline");
-            let _ = journal
-                .append(
-                    Utc::now(),
-                    &config.id,
-                    device_event("reader", "offline", outcome),
-                )
-                .await;
-            was_online = Some(false);
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(backoff.take()) => {}
-        }
-    }
-}
-
 /// A granted decision waiting for its vehicle to pass.
 #[derive(Debug, Clone)]
 struct Pending {
-    effects: crate::gate::decision::Effects,
+    effects: crate::gate::presence::Effects,
     record: DecisionRecord,
 }
 
@@ -690,7 +137,7 @@ struct Pending {
 /// due without changing state (which it must not): one input poll.
 const RETICK_FLOOR: Duration = Duration::from_millis(50);
 
-struct LaneTask {
+pub(super) struct LaneTask {
     number: LaneId,
     config: LaneConfig,
     shared: Arc<Shared>,
@@ -709,7 +156,7 @@ struct LaneTask {
 }
 
 impl LaneTask {
-    fn new(
+    pub(super) fn new(
         number: LaneId,
         config: LaneConfig,
         shared: Arc<Shared>,
@@ -717,13 +164,13 @@ impl LaneTask {
         status: watch::Sender<LaneStatus>,
         io: mpsc::UnboundedSender<BarrierCommand>,
     ) -> LaneTask {
-        let mut machine = Lane::new(crate::gate::lane::LaneConfig {
+        let mut machine = Lane::new(crate::gate::lane::LaneTimings {
             close_delay: Duration::from_millis(config.close_delay_ms),
             limit_timeout: Duration::from_millis(config.arm_timeout_ms),
         });
         let epoch = Instant::now();
         if mode != Mode::Normal {
-            let _ = machine.step(Duration::ZERO, LaneInput::SetMode(mode));
+            let _ = machine.step(Duration::ZERO, MachineInput::SetMode(mode));
         }
         let hold = Duration::from_millis(config.reader.tag_hold_ms);
         status.send_modify(|s| s.mode = mode_name(mode).into());
@@ -746,7 +193,7 @@ impl LaneTask {
         }
     }
 
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut reader: mpsc::Receiver<ReaderEvent>,
         mut commands: mpsc::Receiver<LaneCommand>,
@@ -764,7 +211,7 @@ impl LaneTask {
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() => {
                     self.deadline = None;
                     let before = self.machine.state();
-                    self.step(LaneInput::Tick, "auto", Vec::new()).await;
+                    self.step(MachineInput::Tick, "auto", Vec::new()).await;
                     self.never_spin(before);
                 }
                 Some(report) = io_reports.recv() => self.on_io(report).await,
@@ -820,12 +267,13 @@ impl LaneTask {
                 self.present = inputs.presence;
                 // With the fire linkage active the machine opens for nothing else.
                 let cause = if inputs.fire { "fire" } else { "auto" };
-                self.step(LaneInput::Signals(signals(inputs)), cause, Vec::new())
+                self.step(MachineInput::Signals(signals(inputs)), cause, Vec::new())
                     .await;
             }
             IoReport::Failed => {
                 self.present = false;
-                self.step(LaneInput::IoReadFailed, "io", Vec::new()).await;
+                self.step(MachineInput::IoReadFailed, "io", Vec::new())
+                    .await;
             }
         }
     }
@@ -891,7 +339,7 @@ impl LaneTask {
             return;
         }
         let direction = self.direction_of(&read);
-        let out = self.machine.step(self.now(), LaneInput::Read);
+        let out = self.machine.step(self.now(), MachineInput::Read);
         self.handle(out, "grant", Vec::new()).await;
         let mut record = self.decide(CredentialRead::Tag { epc, tid: None }, direction);
         record.epc = Some(epc.to_string());
@@ -968,7 +416,7 @@ impl LaneTask {
         let mut counted = reason;
         let out = self.machine.step(
             self.now(),
-            LaneInput::Decision {
+            MachineInput::Decision {
                 granted,
                 reason,
                 direction,
@@ -1016,7 +464,7 @@ impl LaneTask {
                     reason,
                     note,
                 };
-                self.step(LaneInput::Guard(command), "guard", vec![body])
+                self.step(MachineInput::Guard(command), "guard", vec![body])
                     .await;
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -1043,13 +491,14 @@ impl LaneTask {
                 } else {
                     "mode"
                 };
-                self.step(LaneInput::SetMode(mode), cause, vec![body]).await;
+                self.step(MachineInput::SetMode(mode), cause, vec![body])
+                    .await;
                 if let Some(done) = done {
                     let _ = done.send(());
                 }
             }
             LaneCommand::Plate { plate, direction } => {
-                let out = self.machine.step(self.now(), LaneInput::Read);
+                let out = self.machine.step(self.now(), MachineInput::Read);
                 self.handle(out, "grant", Vec::new()).await;
                 let record = self.decide(CredentialRead::Plate(plate), direction);
                 self.decided(record, direction).await;
@@ -1057,7 +506,7 @@ impl LaneTask {
         }
     }
 
-    async fn step(&mut self, input: LaneInput, cause: &str, bodies: Vec<EventBody>) {
+    async fn step(&mut self, input: MachineInput, cause: &str, bodies: Vec<EventBody>) {
         let out = self.machine.step(self.now(), input);
         self.handle(out, cause, bodies).await;
     }
@@ -1165,7 +614,7 @@ impl LaneTask {
             let mut presence = self.shared.presence.lock().expect("presence lock poisoned");
             presence.record(&pending.effects, at);
         }
-        use crate::gate::decision::PresenceEffect;
+        use crate::gate::presence::PresenceEffect;
         let record = match pending.effects.presence {
             Some(PresenceEffect::VehicleInside { vehicle, gate }) => Some(PresenceRecord {
                 vehicle_id: vehicle,
