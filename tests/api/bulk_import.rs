@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use gatehouse::central::api::auth::Role;
 use serde_json::Value;
 
-use crate::central_support::{TestApp, each_database};
+use crate::harness::{TestApp, each_database};
 
 /// A valid 18-character ID-card number (GB 11643 check digit) for `i`.
 fn id_card(i: usize) -> String {

@@ -19,7 +19,7 @@ use gatehouse::central::bulk::{self, Kind};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::central_support::{TestApp, sqlite};
+use crate::harness::{TestApp, sqlite};
 
 const MIB: u64 = 1024 * 1024;
 

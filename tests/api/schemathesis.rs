@@ -20,7 +20,7 @@ use std::process::Command;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::api::{AppState, app};
 
-use crate::central_support::{TestApp, sqlite};
+use crate::harness::{TestApp, sqlite};
 
 /// The schemathesis command, if installed.
 fn schemathesis() -> Option<PathBuf> {

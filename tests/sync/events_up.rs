@@ -9,7 +9,7 @@ use gatehouse::sync::client::{Outbox, Pulled};
 use gatehouse::sync::wire::EventBatch;
 use sqlx::Row;
 
-use crate::support::central::each_database;
+use crate::support::harness::each_database;
 use crate::support::gate::{LaneSpec, epc, hex, spawn_gate};
 use crate::support::{Central, Syncing};
 

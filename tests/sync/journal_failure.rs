@@ -21,7 +21,7 @@ use gatehouse::sim::barrier::ArmState;
 use gatehouse::sync::client::{Outbox, Pulled};
 use tower::ServiceExt as _;
 
-use crate::support::central::sqlite;
+use crate::support::harness::sqlite;
 use crate::support::gate::{GateOptions, LaneSpec, TestGate, epc, hex, spawn_gate_with, wait_for};
 use crate::support::{Central, Syncing};
 

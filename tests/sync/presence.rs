@@ -2,7 +2,7 @@
 
 use gatehouse::domain::VehicleId;
 
-use crate::support::central::each_database;
+use crate::support::harness::each_database;
 use crate::support::gate::{GateOptions, LaneSpec, epc, hex, spawn_gate_with, wait_for};
 use crate::support::{Central, Syncing, wait_for_tag};
 

@@ -9,9 +9,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-pub mod central;
 #[path = "../../gate/support/mod.rs"]
 pub mod gate;
+#[path = "../../common/central.rs"]
+pub mod harness;
 #[path = "../../common/sync_link.rs"]
 pub mod sync_link;
 
@@ -28,8 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use self::central::{TestApp, TestDb};
 use self::gate::TestGate;
+use self::harness::{TestApp, TestDb};
 use self::sync_link::{SitePki, SyncServer};
 
 /// A central instance: the admin API (called in-process) and the sync router served over

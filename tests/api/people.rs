@@ -84,7 +84,7 @@ async fn trail(db: &Db, entity: &str, id: i64) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test]
 async fn a_person_is_created_read_updated_and_deleted_with_an_audit_and_change_entry_each() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let p = persons::create(
             db,
@@ -129,7 +129,7 @@ async fn a_person_is_created_read_updated_and_deleted_with_an_audit_and_change_e
 #[tokio::test]
 async fn persons_are_searched_by_name_or_phone_substring_category_and_department_a_page_at_a_time()
 {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         for (name, cat, dept, phone) in [
             ("Zhang Wei", "staff", "CS", "13812345678"),
@@ -191,7 +191,7 @@ async fn persons_are_searched_by_name_or_phone_substring_category_and_department
 
 #[tokio::test]
 async fn a_person_holding_a_vehicle_or_a_permit_is_not_deleted() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let p = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -229,7 +229,7 @@ async fn a_person_holding_a_vehicle_or_a_permit_is_not_deleted() {
 
 #[tokio::test]
 async fn a_vehicle_is_registered_found_by_plate_updated_and_deleted_with_its_trail() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -270,7 +270,7 @@ async fn a_vehicle_is_registered_found_by_plate_updated_and_deleted_with_its_tra
 
 #[tokio::test]
 async fn the_same_plate_and_colour_cannot_be_registered_twice_but_another_colour_can() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -324,7 +324,7 @@ async fn the_same_plate_and_colour_cannot_be_registered_twice_but_another_colour
 
 #[tokio::test]
 async fn vehicles_are_searched_by_partial_plate_owner_and_type() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let a = persons::create(db, &admin(), person("A", "staff", "", ""))
             .await
@@ -386,7 +386,7 @@ async fn vehicles_are_searched_by_partial_plate_owner_and_type() {
 
 #[tokio::test]
 async fn a_vehicle_with_a_credential_is_not_deleted() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -405,7 +405,7 @@ async fn a_vehicle_with_a_credential_is_not_deleted() {
 
 #[tokio::test]
 async fn a_credential_is_issued_reported_lost_searched_by_epc_prefix_and_deleted() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -468,7 +468,7 @@ async fn a_credential_is_issued_reported_lost_searched_by_epc_prefix_and_deleted
 
 #[tokio::test]
 async fn an_epc_is_issued_only_once() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
             .await
@@ -494,14 +494,14 @@ async fn an_epc_is_issued_only_once() {
 // ---------------------------------------------------------------------------------------------
 // The API
 
-use crate::central_support::{APPROVER_DEPARTMENT, TestApp};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp};
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};
 
 async fn apps() -> Vec<TestApp> {
     let mut apps = Vec::new();
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         apps.push(TestApp::spawn(t).await);
     }
     apps

@@ -1,5 +1,8 @@
-//! Shared harness for the central server's tests: every behavioural test runs once per database
-//! kind, on a fresh database.
+//! The central server's test harness, shared by every test binary (`tests/api`, `tests/sync`,
+//! `tests/web`, `tests/ops`, each including it by `#[path]`): a fresh database per test of each
+//! kind ([`each_database`]), and the API over it with one signed-in operator per role
+//! ([`TestApp`]). It never starts a network listener: the binaries that serve over TCP or TLS
+//! (sync, web) build that on top.
 //!
 //! SQLite always runs (a file in a temporary directory). PostgreSQL runs when `DATABASE_URL`
 //! points at a server: each test gets its own freshly created database, dropped afterwards.
@@ -15,7 +18,8 @@ use gatehouse::central::db::{Db, DbKind};
 pub struct TestDb {
     pub db: Db,
     pub kind: DbKind,
-    /// What `db` was opened with, for a connection of one's own outside its pool.
+    /// What `db` was opened with (`sqlite://PATH` or `postgres://…/NAME`), for a connection of
+    /// one's own outside its pool or a second server instance on the same database.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
@@ -47,11 +51,16 @@ impl Drop for TestDb {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Whether the tests run under CI, where nothing may be skipped.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// The PostgreSQL server to test against, if any. Panics under CI when there is none.
 pub fn postgres_url() -> Option<String> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        _ if ci() => {
             panic!("CI=true but DATABASE_URL is not set: the PostgreSQL suite must run in CI")
         }
         _ => None,
@@ -61,11 +70,9 @@ pub fn postgres_url() -> Option<String> {
 /// A fresh SQLite database.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("central.db").display()
-    );
-    let db = Db::open(&url).await.unwrap();
+    let path = dir.path().join("central.db");
+    let db = Db::open_sqlite(&path).await.unwrap();
+    let url = format!("sqlite://{}", path.display());
     TestDb {
         db,
         kind: DbKind::Sqlite,
@@ -125,7 +132,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking};
 use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::Actor;
-use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::central::repo::operators::{self, NewOperator, Operator};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -135,9 +142,34 @@ pub const PASSWORD: &str = "Gatehouse-Test-2026";
 /// The department the harness's approver approves for.
 pub const APPROVER_DEPARTMENT: &str = "计算机学院";
 
-fn password_hash() -> &'static str {
+/// The hash of [`PASSWORD`], computed once.
+pub fn password_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password_blocking(PASSWORD))
+}
+
+/// Creates operator `username` (display name `测试<username>`, the harness [`PASSWORD`]) with
+/// one role, working at `gates` (none: every gate); an approver approves for
+/// [`APPROVER_DEPARTMENT`].
+pub async fn create_operator(db: &Db, username: &str, role: Role, gates: &[i64]) -> Operator {
+    operators::create(
+        db,
+        &Actor::system(),
+        NewOperator {
+            username: username.into(),
+            display_name: format!("测试{username}"),
+            password_hash: password_hash().into(),
+            roles: vec![role.as_str().into()],
+            gates: gates.to_vec(),
+            department: if role == Role::Approver {
+                APPROVER_DEPARTMENT.into()
+            } else {
+                String::new()
+            },
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// The API over a fresh database, with gates 1 and 2 and one signed-in operator per role
@@ -145,6 +177,8 @@ fn password_hash() -> &'static str {
 pub struct TestApp {
     pub db: Db,
     pub kind: DbKind,
+    pub state: AppState,
+    pub url: String,
     router: axum::Router,
     tokens: HashMap<Role, String>,
     ids: HashMap<Role, i64>,
@@ -169,30 +203,17 @@ impl TestApp {
         let mut tokens = HashMap::new();
         let mut ids = HashMap::new();
         for role in Role::ALL {
-            let op = operators::create(
-                &db,
-                &Actor::system(),
-                NewOperator {
-                    username: role.as_str().into(),
-                    display_name: format!("测试{}", role.as_str()),
-                    password_hash: password_hash().into(),
-                    roles: vec![role.as_str().into()],
-                    gates: if role == Role::Guard { vec![1] } else { vec![] },
-                    department: if role == Role::Approver {
-                        APPROVER_DEPARTMENT.into()
-                    } else {
-                        String::new()
-                    },
-                },
-            )
-            .await
-            .unwrap();
+            let gates: &[i64] = if role == Role::Guard { &[1] } else { &[] };
+            let op = create_operator(&db, role.as_str(), role, gates).await;
             let session = create_session(&db, op.id, 3_600_000).await.unwrap();
             tokens.insert(role, session.token);
             ids.insert(role, op.id);
         }
+        let state = AppState::new(db.clone());
         TestApp {
-            router: app(AppState::new(db.clone())),
+            router: app(state.clone()),
+            state,
+            url: t.url.clone(),
             db,
             kind: t.kind,
             tokens,
@@ -204,6 +225,11 @@ impl TestApp {
     /// The bearer token of the operator with `role`.
     pub fn token(&self, role: Role) -> &str {
         &self.tokens[&role]
+    }
+
+    /// The database URL to LISTEN on for other instances' changes (PostgreSQL only).
+    pub fn listen_url(&self) -> Option<String> {
+        (self.kind == DbKind::Postgres).then(|| self.url.clone())
     }
 
     /// The operator id of the operator with `role`.

@@ -97,7 +97,7 @@ fn passage(seq: u64, at_ms: i64, plate: &str) -> JournalEvent {
 
 #[tokio::test]
 async fn a_blacklist_entry_is_stored_normalised_searched_lifted_and_audited_in_one_transaction() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let now = now_ms();
         let e = blacklist::create(db, &officer(), plate_entry("京a·12345", now - 1000, None))
@@ -218,7 +218,7 @@ async fn a_blacklist_entry_is_stored_normalised_searched_lifted_and_audited_in_o
 
 #[tokio::test]
 async fn a_blacklisted_person_must_exist_and_a_refused_entry_leaves_nothing_behind() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let entry = |id| NewBlacklistEntry {
             subject: Subject::Person(id),
@@ -246,7 +246,7 @@ async fn a_blacklisted_person_must_exist_and_a_refused_entry_leaves_nothing_behi
 
 #[tokio::test]
 async fn a_vehicle_lock_is_stored_updated_searched_by_partial_plate_and_lifted() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let now = now_ms();
         let new = NewVehicleLock {
@@ -317,7 +317,7 @@ async fn a_vehicle_lock_is_stored_updated_searched_by_partial_plate_and_lifted()
 
 #[tokio::test]
 async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_with_its_reason() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let north = gates::create(
             db,
@@ -444,7 +444,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
 
 #[tokio::test]
 async fn ingesting_a_gates_events_twice_stores_each_once_and_reports_the_contiguous_watermark() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let t0 = Utc::now().timestamp_millis() - 60_000;
         let batch: Vec<JournalEvent> = (1..=1200)
@@ -503,7 +503,7 @@ async fn ingesting_a_gates_events_twice_stores_each_once_and_reports_the_contigu
 
 #[tokio::test]
 async fn stored_events_keep_the_gates_time_and_are_searched_newest_first_by_their_copied_fields() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let t0 = Utc::now().timestamp_millis() - 3_600_000;
         let evs = vec![
@@ -619,7 +619,7 @@ async fn stored_events_keep_the_gates_time_and_are_searched_newest_first_by_thei
 // ---------------------------------------------------------------------------------------------
 // The API.
 
-use crate::central_support::TestApp;
+use crate::harness::TestApp;
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::json;
@@ -628,7 +628,7 @@ const READ_ROLES: [Role; 4] = [Role::Admin, Role::Security, Role::Guard, Role::V
 
 #[tokio::test]
 async fn the_blacklist_api_stores_lifts_searches_and_names_every_bad_field_in_both_languages() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let body = json!({"subject_kind": "plate", "subject": "京ａ·12345", "plate_colour": "blue",
             "reason": "被盗车辆", "alarm_level": "urgent"});
@@ -891,7 +891,7 @@ async fn the_blacklist_api_stores_lifts_searches_and_names_every_bad_field_in_bo
 
 #[tokio::test]
 async fn the_lock_api_locks_a_vehicle_lifts_it_and_refuses_a_bad_plate_without_storing_it() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let (s, lock) = app.call(Method::POST, "/api/v1/locks", Some(Role::Admin),
             Some(json!({"plate": "沪b d12345", "reason": "欠费", "valid_until": "2099-01-01T00:00:00Z"}))).await;
@@ -972,7 +972,7 @@ async fn the_lock_api_locks_a_vehicle_lifts_it_and_refuses_a_bad_plate_without_s
 
 #[tokio::test]
 async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their_own() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         // Lists: a guard sees gate 1 only; another gate's details and lanes are a 403.
         let (_, all) = app
@@ -1204,7 +1204,7 @@ async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their
 
 #[tokio::test]
 async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let t0 = Utc::now().timestamp_millis() - 600_000;
         events::ingest(
@@ -1310,7 +1310,7 @@ async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates
 
 #[tokio::test]
 async fn the_audit_log_is_read_by_admin_and_security_only_and_no_route_changes_it() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let (s, _) = app
             .call(

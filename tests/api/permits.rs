@@ -93,7 +93,7 @@ async fn change_ops(db: &Db, entity: &str, id: i64) -> Vec<String> {
 
 #[tokio::test]
 async fn a_permit_is_stored_with_its_vehicles_audited_and_logged_for_the_gates() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let holder = person(db, "张三", "计算机学院").await;
         let (v1, v2) = (vehicle(db, "京A12345").await, vehicle(db, "京B23456").await);
@@ -119,7 +119,7 @@ async fn a_permit_is_stored_with_its_vehicles_audited_and_logged_for_the_gates()
 
 #[tokio::test]
 async fn an_update_replaces_fields_and_vehicles_and_bumps_the_version() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let holder = person(db, "李四", "物理学院").await;
         let (v1, v2) = (vehicle(db, "京A12345").await, vehicle(db, "沪C34567").await);
@@ -155,7 +155,7 @@ async fn an_update_replaces_fields_and_vehicles_and_bumps_the_version() {
 #[tokio::test]
 async fn an_update_based_on_an_old_version_is_refused_with_the_current_version_and_changes_nothing()
 {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let holder = person(db, "王五", "").await;
         let v1 = vehicle(db, "京A12345").await;
@@ -186,7 +186,7 @@ async fn an_update_based_on_an_old_version_is_refused_with_the_current_version_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins_in_the_repository() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let holder = person(db, "赵六", "").await;
         let (v1, v2) = (vehicle(db, "京A12345").await, vehicle(db, "京B23456").await);
@@ -240,10 +240,10 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins_in_the
 /// update is queued without sleeping; SQLite has no such view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_that_passed_its_version_check_loses_to_a_commit_it_waited_for_on_postgres() {
-    let Some(url) = crate::central_support::postgres_url() else {
+    let Some(url) = crate::harness::postgres_url() else {
         return;
     };
-    let t = crate::central_support::postgres(&url).await;
+    let t = crate::harness::postgres(&url).await;
     let db = t.db.clone();
     let holder = person(&db, "赵六", "").await;
     let v1 = vehicle(&db, "京A12345").await;
@@ -298,7 +298,7 @@ async fn an_update_that_passed_its_version_check_loses_to_a_commit_it_waited_for
 
 #[tokio::test]
 async fn suspend_revoke_and_reactivate_follow_the_status_rules_and_are_audited_by_name() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let holder = person(db, "钱七", "").await;
         let p = permits::create(db, &actor(), &permit_input(holder, vec![]))
@@ -357,7 +357,7 @@ async fn suspend_revoke_and_reactivate_follow_the_status_rules_and_are_audited_b
 
 #[tokio::test]
 async fn deleting_a_permit_removes_its_vehicle_links_and_logs_a_delete_for_the_gates() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let holder = person(db, "孙八", "").await;
         let v1 = vehicle(db, "京A12345").await;
@@ -388,7 +388,7 @@ async fn deleting_a_permit_removes_its_vehicle_links_and_logs_a_delete_for_the_g
 
 #[tokio::test]
 async fn permits_are_found_by_holder_plate_department_status_category_and_validity() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let cs = person(db, "张三", "计算机学院").await;
         let ph = person(db, "李四", "Physics").await;
@@ -506,7 +506,7 @@ fn new_booking(host_id: i64, plate: &str) -> NewBooking {
 
 #[tokio::test]
 async fn a_booking_goes_from_pending_through_approved_and_arrived_to_left_with_each_step_audited() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let host = person(db, "张三", "计算机学院").await;
         let b = bookings::create(db, &actor(), &new_booking(host, "京A12345"))
@@ -539,7 +539,7 @@ async fn a_booking_goes_from_pending_through_approved_and_arrived_to_left_with_e
 
 #[tokio::test]
 async fn an_illegal_booking_step_names_the_current_status_and_changes_nothing() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let host = person(db, "张三", "计算机学院").await;
         let b = bookings::create(db, &actor(), &new_booking(host, "京A12345"))
@@ -584,7 +584,7 @@ async fn an_illegal_booking_step_names_the_current_status_and_changes_nothing() 
 
 #[tokio::test]
 async fn a_walk_in_is_stored_as_arrived_and_a_pending_booking_can_be_edited() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let host = person(db, "张三", "计算机学院").await;
         let mut walk_in = new_booking(host, "京A12345");
@@ -611,7 +611,7 @@ async fn a_walk_in_is_stored_as_arrived_and_a_pending_booking_can_be_edited() {
 
 #[tokio::test]
 async fn bookings_are_found_by_partial_plate_host_department_status_and_day() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let db = &t.db;
         let h1 = person(db, "张三", "计算机学院").await;
         let h2 = person(db, "李四", "Physics").await;
@@ -684,7 +684,7 @@ async fn bookings_are_found_by_partial_plate_host_department_status_and_day() {
 
 use std::sync::Arc;
 
-use crate::central_support::{APPROVER_DEPARTMENT, TestApp};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp};
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};
@@ -739,7 +739,7 @@ async fn create_permit(app: &TestApp, holder: i64, vehicles: &[i64]) -> Value {
 
 #[tokio::test]
 async fn a_permit_is_created_read_with_its_etag_replaced_with_if_match_and_deleted_by_an_admin() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let holder = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
         let (v1, v2) = (
@@ -830,7 +830,7 @@ async fn a_permit_is_created_read_with_its_etag_replaced_with_if_match_and_delet
 
 #[tokio::test]
 async fn a_put_with_an_old_etag_is_a_409_stale_version_carrying_the_current_version() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let holder = person(&app.db, "张三", "").await;
         let id = create_permit(&app, holder, &[]).await["id"]
@@ -879,7 +879,7 @@ async fn a_put_with_an_old_etag_is_a_409_stale_version_carrying_the_current_vers
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_puts_from_the_same_version_give_exactly_one_200_and_one_409() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = Arc::new(TestApp::spawn(t).await);
         let holder = person(&app.db, "张三", "").await;
         let (v1, v2) = (
@@ -937,7 +937,7 @@ async fn two_concurrent_puts_from_the_same_version_give_exactly_one_200_and_one_
 
 #[tokio::test]
 async fn permits_need_a_session_and_only_admin_and_security_change_them() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let holder = person(&app.db, "张三", "物理学院").await;
         let id = create_permit(&app, holder, &[]).await["id"]
@@ -1007,7 +1007,7 @@ async fn permits_need_a_session_and_only_admin_and_security_change_them() {
 
 #[tokio::test]
 async fn an_approver_sees_only_permits_whose_holder_is_in_their_department() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let own = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
         let other = person(&app.db, "李四", "物理学院").await;
@@ -1057,7 +1057,7 @@ async fn an_approver_sees_only_permits_whose_holder_is_in_their_department() {
 
 #[tokio::test]
 async fn every_bad_permit_field_is_a_422_naming_it_and_nothing_is_stored() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let holder = person(&app.db, "张三", "").await;
         let v1 = vehicle(&app.db, "京A12345").await;
@@ -1185,7 +1185,7 @@ async fn every_bad_permit_field_is_a_422_naming_it_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn suspend_revoke_and_reactivate_take_a_reason_and_an_illegal_one_names_the_current_status() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let holder = person(&app.db, "张三", "").await;
         let id = create_permit(&app, holder, &[]).await["id"]
@@ -1302,7 +1302,7 @@ async fn suspend_revoke_and_reactivate_take_a_reason_and_an_illegal_one_names_th
 
 #[tokio::test]
 async fn permits_are_searched_by_status_category_department_holder_and_validity_through_the_api() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let a_holder = person(&app.db, "张三", "Physics").await;
         let b_holder = person(&app.db, "李四", "计算机学院").await;
@@ -1386,7 +1386,7 @@ fn booking_body(host_id: i64, plate: &str) -> Value {
 
 #[tokio::test]
 async fn a_booking_is_made_by_the_departments_approver_approved_arrives_and_leaves() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let host = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
         let (status, b) = app
@@ -1493,7 +1493,7 @@ async fn a_booking_is_made_by_the_departments_approver_approved_arrives_and_leav
 
 #[tokio::test]
 async fn booking_roles_are_enforced_per_department_and_guards_register_only_walk_ins() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let own = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
         let other = person(&app.db, "李四", "物理学院").await;
@@ -1634,7 +1634,7 @@ async fn booking_roles_are_enforced_per_department_and_guards_register_only_walk
 
 #[tokio::test]
 async fn every_bad_booking_field_is_a_422_naming_it_and_nothing_is_stored() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let host = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
         let body = json!({
@@ -1761,7 +1761,7 @@ async fn every_bad_booking_field_is_a_422_naming_it_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn a_pending_booking_is_edited_and_bookings_are_searched_by_plate_status_host_and_day() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let host = person(&app.db, "张三", APPROVER_DEPARTMENT).await;
         let other = person(&app.db, "李四", "Physics").await;
@@ -1862,7 +1862,7 @@ async fn a_pending_booking_is_edited_and_bookings_are_searched_by_plate_status_h
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_permit_and_booking_route() {
-    let t = crate::central_support::sqlite().await;
+    let t = crate::harness::sqlite().await;
     let app = TestApp::spawn(t).await;
     let (status, doc) = app
         .call(Method::GET, "/api/v1/openapi.json", None, None)
