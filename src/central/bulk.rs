@@ -891,7 +891,7 @@ pub fn check(
                                 c.error(
                                     "plate",
                                     e.code(),
-                                    crate::central::api::vehicles::plate_message(&e),
+                                    Msg::plate(&e),
                                 );
                                 None
                             }
@@ -1021,7 +1021,7 @@ pub fn check(
                     let plate = match Plate::parse(&text) {
                         Ok(p) => p.as_str().to_string(),
                         Err(e) => {
-                            c.error("plate", e.code(), crate::central::api::vehicles::plate_message(&e));
+                            c.error("plate", e.code(), Msg::plate(&e));
                             return None;
                         }
                     };

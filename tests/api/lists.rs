@@ -710,7 +710,7 @@ async fn the_blacklist_api_stores_lifts_searches_and_names_every_bad_field_in_bo
             fields,
             vec![
                 ("plate_colour", "invalid_colour"),
-                ("subject", "invalid_plate"),
+                ("subject", "plate_forbidden_letter"),
                 ("reason", "required"),
                 ("alarm_level", "invalid_alarm_level"),
                 ("valid_until", "reversed_window")
@@ -935,7 +935,7 @@ async fn the_lock_api_locks_a_vehicle_lifts_it_and_refuses_a_bad_plate_without_s
             .map(|f| f["field"].as_str().unwrap())
             .collect();
         assert_eq!(fields, vec!["plate", "reason"]);
-        assert_eq!(err["fields"][0]["code"], "invalid_plate");
+        assert_eq!(err["fields"][0]["code"], "plate_wrong_length");
         assert_eq!(
             count(&app.db, "SELECT COUNT(*) FROM vehicle_locks").await,
             1

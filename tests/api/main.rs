@@ -17,6 +17,7 @@ mod lists;
 mod matrix;
 mod people;
 mod permits;
+mod plates;
 mod retention;
 mod schemathesis;
 mod server_cli;

@@ -1680,7 +1680,7 @@ async fn every_bad_booking_field_is_a_422_naming_it_and_nothing_is_stored() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|f| f["message"] == "车牌号不正确：“X”不是省份简称"),
+                .any(|f| f["message"] == "“X”不是省份简称"),
             "{resp}"
         );
 

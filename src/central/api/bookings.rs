@@ -41,7 +41,7 @@ use crate::central::repo::bookings::{
     TransitionError,
 };
 use crate::central::repo::permits::person_department;
-use crate::domain::{Plate, PlateColour, PlateError};
+use crate::domain::{Plate, PlateColour};
 
 /// The site's time zone, for `?date=`.
 const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;
@@ -62,32 +62,6 @@ pub struct BookingSearch {
     pub status: Option<String>,
     /// `YYYY-MM-DD` in the site's time zone: bookings whose slot overlaps that day.
     pub date: Option<String>,
-}
-
-/// The Chinese text for a plate refusal (the English is the error's own text).
-fn plate_zh(e: &PlateError) -> String {
-    match e {
-        PlateError::Empty => "车牌号不能为空".into(),
-        PlateError::TooLong { found } => format!("车牌号有 {found} 个字符，任何车牌都不超过 8 个"),
-        PlateError::UnknownProvince(c) => format!("“{c}”不是省份简称"),
-        PlateError::BadAuthorityLetter(c) => format!("第二个字符须为字母 A-Z，实际为“{c}”"),
-        PlateError::WrongLength { found } => {
-            format!("车牌号有 {found} 个字符；普通车牌 7 个，新能源车牌 8 个")
-        }
-        PlateError::ForbiddenLetter { position, letter } => {
-            format!("第 {} 位的字母“{letter}”不用于车牌", position + 1)
-        }
-        PlateError::InvalidCharacter { position, found } => {
-            format!("第 {} 位不能是“{found}”", position + 1)
-        }
-        PlateError::NewEnergyFormat => {
-            "8 位车牌为新能源车牌：D/F/A/B/C/E/G/H/J/K 加一位字母或数字再加 4 位数字，或 5 位数字加 D/F"
-                .into()
-        }
-        PlateError::EmbassyFormat => "使馆车牌为“使”加 6 位数字".into(),
-        PlateError::CrossBorderNotYueZ => "港/澳车牌只有粤Z".into(),
-        PlateError::MisplacedSuffix { found } => format!("“{found}”只能是最后一个字符"),
-    }
 }
 
 /// Normalises a mainland phone number: an 11-digit mobile (`+86` allowed) becomes its 11 digits,
@@ -192,14 +166,7 @@ async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<New
     let plate = match Plate::parse(&input.plate) {
         Ok(p) => p.as_str().to_string(),
         Err(e) => {
-            f.add(
-                "plate",
-                e.code(),
-                Msg::new(
-                    format!("车牌号不正确：{}", plate_zh(&e)),
-                    format!("invalid plate: {e}"),
-                ),
-            );
+            f.plate("plate", &e);
             String::new()
         }
     };

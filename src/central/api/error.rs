@@ -17,6 +17,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::central::db::RepoError;
+use crate::domain::PlateError;
 
 /// A message in both of the product's languages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,11 @@ impl Msg {
             Lang::Zh => &self.zh,
             Lang::En => &self.en,
         }
+    }
+
+    /// A refused plate, in both languages: the same text from every route that takes one.
+    pub fn plate(e: &PlateError) -> Msg {
+        Msg::new(e.message_zh(), e.to_string())
     }
 }
 
@@ -90,7 +96,7 @@ impl Lang {
 pub struct FieldError {
     /// The field's name as the client sent it (`plate`, `valid_until`, `vehicle_ids[2]`).
     pub field: String,
-    /// A stable machine-readable code (`invalid_plate`, `reversed_window`, ...).
+    /// A stable machine-readable code (`plate_unknown_province`, `reversed_window`, ...).
     pub code: &'static str,
     pub message: Msg,
 }
@@ -102,6 +108,12 @@ pub struct Fields(Vec<FieldError>);
 impl Fields {
     pub fn new() -> Fields {
         Fields::default()
+    }
+
+    /// A refused plate in `field`: code [`PlateError::code`] and [`Msg::plate`], so a bad plate
+    /// gives one code and one message whichever route it was sent to.
+    pub fn plate(&mut self, field: impl Into<String>, e: &PlateError) {
+        self.add(field, e.code(), Msg::plate(e));
     }
 
     pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: Msg) {
