@@ -11,8 +11,9 @@
 //! on both databases in CI.
 //!
 //! Also here: the error every repository returns ([`RepoError`]), who acts ([`Actor`]),
-//! pagination ([`Page`], [`Paged`]), and the two rows every change writes in its own transaction:
-//! the audit entry and the change-log entry the gates sync from.
+//! pagination ([`Page`], [`Paged`]), and the tail of every repository write, [`write_change`]:
+//! in the write's own transaction, the audit entry and, for data the gates hold, the change-log
+//! entry they sync from.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -274,7 +275,47 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     path.is_file().then(|| path.to_path_buf())
 }
 
-/// Writes an audit entry (in the caller's transaction).
+/// What a repository write did, as [`write_change`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// A row the gates hold was created or changed: audited as this action (`create`,
+    /// `update`, `revoke`, …) and logged as an upsert for the gates to fetch.
+    Upsert(&'a str),
+    /// A row the gates hold was deleted: audited and logged as `delete`.
+    Delete,
+    /// A change the gates never see (operators, duty, alarms, visits, an approval step):
+    /// audited as this action only.
+    Audit(&'a str),
+}
+
+/// The tail of every repository write, in the caller's transaction: the audit entry (who,
+/// `op`'s action, `entity` `id`, the row before and after) and, unless `op` is
+/// [`Op::Audit`], the change-log entry the gates sync from.
+pub async fn write_change(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    op: Op<'_>,
+    entity: &str,
+    id: impl ToString,
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> Result<(), RepoError> {
+    let id = id.to_string();
+    let (action, change) = match op {
+        Op::Upsert(action) => (action, Some("upsert")),
+        Op::Delete => ("delete", Some("delete")),
+        Op::Audit(action) => (action, None),
+    };
+    audit(&mut *conn, actor, action, entity, &id, before, after).await?;
+    if let Some(change) = change {
+        record_change(conn, entity, &id, change).await?;
+    }
+    Ok(())
+}
+
+/// Writes an audit entry (in the caller's transaction). Repository writes use
+/// [`write_change`]; this is for audit entries that record no write of a row (a refusal, a
+/// command sent, a purge).
 pub async fn audit(
     conn: &mut AnyConnection,
     actor: &Actor,
@@ -310,7 +351,8 @@ pub fn kind_of(conn: &AnyConnection) -> DbKind {
     }
 }
 
-/// Appends to the change log the gates sync from (in the caller's transaction).
+/// Appends to the change log the gates sync from (in the caller's transaction). Repository
+/// writes use [`write_change`]; this is for change-log entries no audit entry goes with.
 pub async fn record_change(
     conn: &mut AnyConnection,
     entity: &str,

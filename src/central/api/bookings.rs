@@ -41,6 +41,7 @@ use crate::central::repo::bookings::{
     TransitionError,
 };
 use crate::central::repo::permits::person_department;
+use crate::central::repo::persons::mask_phone;
 use crate::domain::{Plate, PlateColour};
 
 /// The site's time zone, for `?date=`.
@@ -93,21 +94,6 @@ pub(crate) fn normalise_phone(text: &str) -> Option<String> {
     let number = &digits[area.min(digits.len())..];
     let ok = (7..=8).contains(&number.len()) && !number.starts_with(['0', '1']);
     ok.then(|| format!("{}-{number}", &digits[..area]))
-}
-
-/// `138****5678` / `010-****5678`: the first 3 and last 4 characters kept.
-pub(crate) fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() <= 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    if let Some(dash) = phone.find('-') {
-        format!("{}-{}{tail}", &phone[..dash], "*".repeat(4))
-    } else {
-        format!("{head}****{tail}")
-    }
 }
 
 pub(crate) fn sees_phone(authed: &Authed) -> bool {
@@ -604,12 +590,5 @@ mod tests {
         ] {
             assert_eq!(normalise_phone(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn a_masked_phone_keeps_only_its_ends() {
-        assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("010-62345678"), "010-****5678");
-        assert_eq!(mask_phone("0755-2345678"), "0755-****5678");
     }
 }

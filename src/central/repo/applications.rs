@@ -30,7 +30,7 @@ use sqlx::{AnyConnection, Row};
 use super::audit::at;
 use super::credentials::{self, Credential, NewCredential};
 use super::permits::{self, Permit, PermitInput};
-use crate::central::db::{Actor, Db, Filter, Page, Paged, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Filter, Op, Page, Paged, RepoError, now_ms, write_change};
 
 /// The entity name in the audit log.
 pub const ENTITY: &str = "exit_pass_application";
@@ -260,7 +260,16 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     let app = fetch(&mut tx, id).await?;
-    audit(&mut tx, actor, "apply", ENTITY, id, None, Some(&json(&app))).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("apply"),
+        ENTITY,
+        id,
+        None,
+        Some(&json(&app)),
+    )
+    .await?;
     tx.commit().await?;
     Ok(app)
 }
@@ -303,10 +312,10 @@ async fn step(
         return Err(TransitionError::WrongStatus(now.status));
     }
     let after = fetch(tx, id).await?;
-    audit(
+    write_change(
         tx,
         actor,
-        action,
+        Op::Audit(action),
         ENTITY,
         id,
         Some(&json(&before)),

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
 use crate::central::db::{Filter, like_contains};
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 
@@ -196,17 +196,16 @@ pub async fn create(
     .await?;
     let id: i64 = row.try_get("id")?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -243,17 +242,16 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -266,17 +264,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         ENTITY,
         id,
         Some(&json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -299,17 +296,16 @@ pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> 
         .execute(&mut *tx)
         .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "lift",
+        Op::Upsert("lift"),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(Lifted::Lifted(after))
 }

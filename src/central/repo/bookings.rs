@@ -26,7 +26,7 @@ use sqlx::any::AnyRow;
 
 use super::permits::from_ms;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
 };
 
 /// The entity name in the audit log and the change log.
@@ -363,17 +363,16 @@ pub async fn create_in_category(
     .fetch_one(&mut *tx)
     .await?;
     let booking = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
         Some(&json(&booking)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(booking)
 }
@@ -419,17 +418,16 @@ pub async fn update(
         });
     }
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -462,10 +460,10 @@ pub async fn approve_for_department(
         });
     }
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "approve_department",
+        Op::Audit("approve_department"),
         ENTITY,
         id,
         Some(&json(&before)),
@@ -515,17 +513,16 @@ pub async fn transition(
             continue;
         }
         let after = fetch(&mut tx, id).await?;
-        audit(
+        write_change(
             &mut tx,
             actor,
-            step.name(),
+            Op::Upsert(step.name()),
             ENTITY,
             id,
             Some(&json(&before)),
             Some(&json(&after)),
         )
         .await?;
-        record_change(&mut tx, ENTITY, id, "upsert").await?;
         tx.commit().await?;
         return Ok(after);
     }

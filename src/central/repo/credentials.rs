@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 
 use super::persons::ms_to_time;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_prefix, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
 };
 
 /// The entity name in the audit and change logs.
@@ -162,17 +162,16 @@ pub async fn create_in(
     .await?
     .get("id");
     let credential = fetch(tx, id).await?;
-    audit(
+    write_change(
         tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
         Some(&to_json(&credential)),
     )
     .await?;
-    record_change(tx, ENTITY, id, "upsert").await?;
     Ok(credential)
 }
 
@@ -208,17 +207,16 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&to_json(&before)),
         Some(&to_json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -232,17 +230,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         ENTITY,
         id,
         Some(&to_json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
 use crate::central::db::{Filter, like_contains};
 
 /// The entity names in the audit and change logs.
@@ -173,17 +173,16 @@ pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoEr
     .await?;
     let id: i64 = row.try_get("id")?;
     let after = fetch_gate(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         GATE,
         id,
         None,
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, GATE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -211,17 +210,16 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
     .execute(&mut *tx)
     .await?;
     let after = fetch_gate(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         GATE,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, GATE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -242,17 +240,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     }
     let lanes = fetch_lanes(&mut tx, id).await?;
     for lane in &lanes {
-        audit(
+        write_change(
             &mut tx,
             actor,
-            "delete",
+            Op::Delete,
             LANE,
             lane.id,
             Some(&json(lane)),
             None,
         )
         .await?;
-        record_change(&mut tx, LANE, lane.id, "delete").await?;
     }
     sqlx::query("DELETE FROM lanes WHERE gate_id = $1")
         .bind(id)
@@ -262,8 +259,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(&mut tx, actor, "delete", GATE, id, Some(&json(&gate)), None).await?;
-    record_change(&mut tx, GATE, id, "delete").await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Delete,
+        GATE,
+        id,
+        Some(&json(&gate)),
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -285,17 +290,16 @@ pub async fn set_mode(
         .execute(&mut *tx)
         .await?;
     let after = fetch_gate(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "set_mode",
+        Op::Upsert("set_mode"),
         GATE,
         id,
         Some(&serde_json::json!({ "mode": before.mode })),
         Some(&serde_json::json!({ "mode": after.mode, "reason": reason })),
     )
     .await?;
-    record_change(&mut tx, GATE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -358,17 +362,16 @@ pub async fn create_lane(
     .await?;
     let id: i64 = row.try_get("id")?;
     let after = fetch_lane(&mut tx, gate_id, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         LANE,
         id,
         None,
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, LANE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -410,17 +413,16 @@ pub async fn update_lane(
     .execute(&mut *tx)
     .await?;
     let after = fetch_lane(&mut tx, gate_id, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         LANE,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, LANE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -433,17 +435,16 @@ pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Resul
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         LANE,
         id,
         Some(&json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, LANE, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
 use super::blacklist::active_at;
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
 use crate::central::db::{Filter, like_contains};
 use crate::domain::{Plate, PlateColour};
 
@@ -106,17 +106,16 @@ pub async fn create(db: &Db, actor: &Actor, new: NewVehicleLock) -> Result<Vehic
     .await?;
     let id: i64 = row.try_get("id")?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -150,17 +149,16 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -173,17 +171,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         ENTITY,
         id,
         Some(&json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -207,17 +204,16 @@ pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> 
         .execute(&mut *tx)
         .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "lift",
+        Op::Upsert("lift"),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(Lifted::Lifted(after))
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
 
 /// An operator as the API shows it (never with the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -121,10 +121,10 @@ pub async fn create(db: &Db, actor: &Actor, new: NewOperator) -> Result<Operator
         department: new.department,
         enabled: true,
     };
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Audit("create"),
         "operator",
         id,
         None,
@@ -253,10 +253,10 @@ pub async fn update(
     } else {
         "update"
     };
-    audit(
+    write_change(
         &mut tx,
         actor,
-        action,
+        Op::Audit(action),
         "operator",
         id,
         Some(&to_json(&before)),
@@ -278,10 +278,10 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     ] {
         sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Audit("delete"),
         "operator",
         id,
         Some(&to_json(&before)),
@@ -349,10 +349,10 @@ pub async fn unlock(db: &Db, actor: &Actor, id: i64) -> Result<i64, RepoError> {
     let op = get(db, id).await?;
     let mut tx = db.begin().await?;
     let sources = clear_throttle(&mut tx, &op.username).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "unlock",
+        Op::Audit("unlock"),
         "operator",
         id,
         None,
@@ -398,10 +398,10 @@ pub async fn link_person(
     if changed == 0 {
         return Err(RepoError::NotFound);
     }
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "link_person",
+        Op::Audit("link_person"),
         "operator",
         operator_id,
         None,

@@ -20,7 +20,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
 };
 
 /// The entity name in the audit log and the change log.
@@ -389,8 +389,16 @@ pub async fn create_in(
     .await?;
     insert_vehicles(tx, id, &input.vehicle_ids).await?;
     let permit = fetch(tx, id).await?;
-    audit(tx, actor, "create", ENTITY, id, None, Some(&json(&permit))).await?;
-    record_change(tx, ENTITY, id, "upsert").await?;
+    write_change(
+        tx,
+        actor,
+        Op::Upsert("create"),
+        ENTITY,
+        id,
+        None,
+        Some(&json(&permit)),
+    )
+    .await?;
     Ok(permit)
 }
 
@@ -453,17 +461,16 @@ pub async fn update(
         .await?;
     insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -525,17 +532,16 @@ pub async fn act(
     if let Some(o) = after_json.as_object_mut() {
         o.insert("action_reason".into(), reason_given.into());
     }
-    audit(
+    write_change(
         &mut tx,
         actor,
-        action.name(),
+        Op::Upsert(action.name()),
         ENTITY,
         id,
         Some(&json(&before)),
         Some(&after_json),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await.map_err(RepoError::from)?;
     Ok(after)
 }
@@ -576,17 +582,16 @@ pub async fn delete(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         ENTITY,
         id,
         Some(&json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }

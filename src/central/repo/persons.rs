@@ -14,7 +14,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
 };
 
 /// The entity name in the audit and change logs.
@@ -156,17 +156,16 @@ pub async fn create(db: &Db, actor: &Actor, new: NewPerson) -> Result<Person, Re
     .await?
     .get("id");
     let person = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
         Some(&to_json(&person)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(person)
 }
@@ -205,17 +204,16 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<P
     .execute(&mut *tx)
     .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&to_json(&before)),
         Some(&to_json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -258,17 +256,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         ENTITY,
         id,
         Some(&to_json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }
@@ -417,14 +414,20 @@ pub fn mask_id_card(id_card: &str) -> String {
     mask(id_card, 4, 4)
 }
 
-/// Masks a phone number for roles that must not see it: the first 3 and last 4 characters stay
-/// (`138****5678`); anything 7 characters or shorter keeps only its last 2.
+/// Masks a phone number for roles that must not see it: a landline keeps its area code and last
+/// 4 digits (`010-****5678`); otherwise the first 3 and last 4 characters stay (`138****5678`),
+/// and anything 7 characters or shorter keeps only its last 2.
 pub fn mask_phone(phone: &str) -> String {
     let n = phone.chars().count();
-    if n > 7 {
-        mask(phone, 3, 4)
-    } else {
-        mask(phone, 0, 2)
+    if n <= 7 {
+        return mask(phone, 0, 2);
+    }
+    match phone.split_once('-') {
+        Some((area, _)) => {
+            let tail: String = phone.chars().skip(n - 4).collect();
+            format!("{area}-****{tail}")
+        }
+        None => mask(phone, 3, 4),
     }
 }
 
@@ -509,6 +512,8 @@ mod tests {
         assert_eq!(mask_id_card("110105491231002"), "1101*******1002");
         assert_eq!(mask_id_card(""), "");
         assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("010-62345678"), "010-****5678");
+        assert_eq!(mask_phone("0755-2345678"), "0755-****5678");
         assert_eq!(mask_phone("12345"), "***45");
         assert_eq!(mask_phone(""), "");
     }

@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 
 use super::persons::ms_to_time;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
 };
 
 /// The entity name in the audit and change logs.
@@ -172,17 +172,16 @@ pub async fn create(db: &Db, actor: &Actor, new: NewVehicle) -> Result<Vehicle, 
     .await?
     .get("id");
     let vehicle = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
         Some(&to_json(&vehicle)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(vehicle)
 }
@@ -252,17 +251,16 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         ENTITY,
         id,
         Some(&to_json(&before)),
         Some(&to_json(&after)),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -303,17 +301,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Delete,
         ENTITY,
         id,
         Some(&to_json(&before)),
         None,
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
     tx.commit().await?;
     Ok(())
 }
