@@ -9,9 +9,12 @@ mod harness;
 
 mod applications;
 mod auth;
+mod bookings;
 mod bulk_import;
 mod bulk_limits;
 mod db;
+mod events;
+mod gates;
 mod hygiene;
 mod lists;
 mod matrix;
@@ -23,3 +26,4 @@ mod schemathesis;
 mod server_cli;
 mod sign_in;
 mod statistics;
+mod vehicles;
