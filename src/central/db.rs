@@ -288,17 +288,22 @@ pub enum Op<'a> {
     Audit(&'a str),
 }
 
+/// A row as the audit log records it: its JSON form.
+pub fn snapshot<T: serde::Serialize + ?Sized>(row: &T) -> serde_json::Value {
+    serde_json::to_value(row).unwrap_or(serde_json::Value::Null)
+}
+
 /// The tail of every repository write, in the caller's transaction: the audit entry (who,
 /// `op`'s action, `entity` `id`, the row before and after) and, unless `op` is
 /// [`Op::Audit`], the change-log entry the gates sync from.
-pub async fn write_change(
+pub async fn write_change<T: serde::Serialize + ?Sized>(
     conn: &mut AnyConnection,
     actor: &Actor,
     op: Op<'_>,
     entity: &str,
     id: impl ToString,
-    before: Option<&serde_json::Value>,
-    after: Option<&serde_json::Value>,
+    before: Option<&T>,
+    after: Option<&T>,
 ) -> Result<(), RepoError> {
     let id = id.to_string();
     let (action, change) = match op {
@@ -306,7 +311,17 @@ pub async fn write_change(
         Op::Delete => ("delete", Some("delete")),
         Op::Audit(action) => (action, None),
     };
-    audit(&mut *conn, actor, action, entity, &id, before, after).await?;
+    let (before, after) = (before.map(snapshot), after.map(snapshot));
+    audit(
+        &mut *conn,
+        actor,
+        action,
+        entity,
+        &id,
+        before.as_ref(),
+        after.as_ref(),
+    )
+    .await?;
     if let Some(change) = change {
         record_change(conn, entity, &id, change).await?;
     }

@@ -315,7 +315,7 @@ pub async fn acknowledge(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoEr
             Op::Audit("acknowledge"),
             "alarm",
             id,
-            None,
+            None::<&serde_json::Value>,
             None,
         )
         .await?;

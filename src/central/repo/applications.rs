@@ -214,10 +214,6 @@ fn from_row(r: &AnyRow) -> Result<Application, RepoError> {
     })
 }
 
-fn json(a: &Application) -> serde_json::Value {
-    serde_json::to_value(a).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<Application, RepoError> {
     let row = sqlx::query(&format!("{SELECT} WHERE a.id = $1"))
         .bind(id)
@@ -267,7 +263,7 @@ pub async fn create(
         ENTITY,
         id,
         None,
-        Some(&json(&app)),
+        Some(&app),
     )
     .await?;
     tx.commit().await?;
@@ -318,8 +314,8 @@ async fn step(
         Op::Audit(action),
         ENTITY,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     Ok(after)

@@ -309,10 +309,6 @@ pub async fn get(db: &Db, id: i64) -> Result<Booking, RepoError> {
     fetch(&mut conn, id).await
 }
 
-fn json(b: &Booking) -> serde_json::Value {
-    serde_json::to_value(b).unwrap_or(serde_json::Value::Null)
-}
-
 /// Booking categories.
 pub const CATEGORIES: [&str; 3] = ["visitor", "contractor", "official"];
 
@@ -362,19 +358,7 @@ pub async fn create_in_category(
     .bind(category)
     .fetch_one(&mut *tx)
     .await?;
-    let booking = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        ENTITY,
-        id,
-        None,
-        Some(&json(&booking)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(booking)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// Replaces the booking's details while it is still pending (`walk_in` is ignored).
@@ -417,19 +401,8 @@ pub async fn update(
             current: current.status,
         });
     }
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("update"),
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await?)
 }
 
 /// Records the department's approval of a pending booking that also needs the security
@@ -466,8 +439,8 @@ pub async fn approve_for_department(
         Op::Audit("approve_department"),
         ENTITY,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -519,8 +492,8 @@ pub async fn transition(
             Op::Upsert(step.name()),
             ENTITY,
             id,
-            Some(&json(&before)),
-            Some(&json(&after)),
+            Some(&before),
+            Some(&after),
         )
         .await?;
         tx.commit().await?;

@@ -98,10 +98,6 @@ fn from_row(row: &AnyRow) -> Credential {
     }
 }
 
-fn to_json(c: &Credential) -> serde_json::Value {
-    serde_json::to_value(c).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Credential, RepoError> {
     let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
         .bind(id)
@@ -169,7 +165,7 @@ pub async fn create_in(
         ENTITY,
         id,
         None,
-        Some(&to_json(&credential)),
+        Some(&credential),
     )
     .await?;
     Ok(credential)
@@ -206,19 +202,15 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
+    super::commit_upsert(
+        tx,
         actor,
         Op::Upsert("update"),
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
+        (ENTITY, id),
+        Some(&before),
+        fetch,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    .await
 }
 
 /// Deletes the credential `id`. (To stop a tag working, set it lost or revoked instead: that
@@ -226,20 +218,7 @@ pub async fn update(
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
-    sqlx::query("DELETE FROM credentials WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Delete,
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        None,
-    )
-    .await?;
+    super::delete_row(&mut tx, actor, "credentials", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -104,7 +104,7 @@ pub async fn sign_off(db: &Db, actor: &Actor) -> Result<(), RepoError> {
         Op::Audit("duty_end"),
         "duty",
         duty.id,
-        None,
+        None::<&serde_json::Value>,
         None,
     )
     .await?;

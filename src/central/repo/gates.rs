@@ -180,7 +180,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoEr
         GATE,
         id,
         None,
-        Some(&json(&after)),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -216,8 +216,8 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
         Op::Upsert("update"),
         GATE,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -240,35 +240,13 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     }
     let lanes = fetch_lanes(&mut tx, id).await?;
     for lane in &lanes {
-        write_change(
-            &mut tx,
-            actor,
-            Op::Delete,
-            LANE,
-            lane.id,
-            Some(&json(lane)),
-            None,
-        )
-        .await?;
+        write_change(&mut tx, actor, Op::Delete, LANE, lane.id, Some(lane), None).await?;
     }
     sqlx::query("DELETE FROM lanes WHERE gate_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM gates WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Delete,
-        GATE,
-        id,
-        Some(&json(&gate)),
-        None,
-    )
-    .await?;
+    super::delete_row(&mut tx, actor, "gates", GATE, id, &gate).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -369,7 +347,7 @@ pub async fn create_lane(
         LANE,
         id,
         None,
-        Some(&json(&after)),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -419,8 +397,8 @@ pub async fn update_lane(
         Op::Upsert("update"),
         LANE,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -431,20 +409,7 @@ pub async fn update_lane(
 pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch_lane(&mut tx, gate_id, id).await?;
-    sqlx::query("DELETE FROM lanes WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Delete,
-        LANE,
-        id,
-        Some(&json(&before)),
-        None,
-    )
-    .await?;
+    super::delete_row(&mut tx, actor, "lanes", LANE, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -507,8 +472,4 @@ fn lane(r: &AnyRow) -> Result<Lane, RepoError> {
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })
-}
-
-fn json<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }

@@ -57,10 +57,6 @@ pub struct Credentials {
     pub locked_until_ms: i64,
 }
 
-fn to_json(op: &Operator) -> serde_json::Value {
-    serde_json::to_value(op).expect("operators serialise")
-}
-
 async fn gates_of(db: &Db, id: i64) -> Result<Vec<i64>, RepoError> {
     let rows =
         sqlx::query("SELECT gate_id FROM operator_gates WHERE operator_id = $1 ORDER BY gate_id")
@@ -128,7 +124,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewOperator) -> Result<Operator
         "operator",
         id,
         None,
-        Some(&to_json(&op)),
+        Some(&op),
     )
     .await?;
     tx.commit().await?;
@@ -259,8 +255,8 @@ pub async fn update(
         Op::Audit(action),
         "operator",
         id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -284,7 +280,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
         Op::Audit("delete"),
         "operator",
         id,
-        Some(&to_json(&before)),
+        Some(&before),
         None,
     )
     .await?;

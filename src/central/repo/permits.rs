@@ -20,7 +20,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, snapshot,
+    write_change,
 };
 
 /// The entity name in the audit log and the change log.
@@ -351,10 +352,6 @@ async fn insert_vehicles(
     Ok(())
 }
 
-fn json(p: &Permit) -> serde_json::Value {
-    serde_json::to_value(p).unwrap_or(serde_json::Value::Null)
-}
-
 /// Creates an active permit (version 1) covering `input.vehicle_ids`.
 pub async fn create(db: &Db, actor: &Actor, input: &PermitInput) -> Result<Permit, RepoError> {
     let mut tx = db.begin().await?;
@@ -396,7 +393,7 @@ pub async fn create_in(
         ENTITY,
         id,
         None,
-        Some(&json(&permit)),
+        Some(&permit),
     )
     .await?;
     Ok(permit)
@@ -460,19 +457,15 @@ pub async fn update(
         .execute(&mut *tx)
         .await?;
     insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
+    super::commit_upsert(
+        tx,
         actor,
         Op::Upsert("update"),
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        (ENTITY, id),
+        Some(&before),
+        fetch,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    .await
 }
 
 /// Suspends, revokes or reactivates the permit, recording `reason` (kept empty on reactivation).
@@ -528,7 +521,7 @@ pub async fn act(
     let after = fetch(&mut tx, id).await?;
     // The audit keeps the reason given for every action, reactivation included (whose reason
     // is not stored on the permit).
-    let mut after_json = json(&after);
+    let mut after_json = snapshot(&after);
     if let Some(o) = after_json.as_object_mut() {
         o.insert("action_reason".into(), reason_given.into());
     }
@@ -538,7 +531,7 @@ pub async fn act(
         Op::Upsert(action.name()),
         ENTITY,
         id,
-        Some(&json(&before)),
+        Some(&snapshot(&before)),
         Some(&after_json),
     )
     .await?;
@@ -578,20 +571,7 @@ pub async fn delete(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM permits WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Delete,
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        None,
-    )
-    .await?;
+    super::delete_row(&mut tx, actor, "permits", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
 
 /// The entity name in the audit and change logs.
@@ -125,10 +125,6 @@ fn from_row(row: &AnyRow) -> Person {
     }
 }
 
-fn to_json(p: &Person) -> serde_json::Value {
-    serde_json::to_value(p).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Person, RepoError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM persons WHERE id = $1"))
         .bind(id)
@@ -155,19 +151,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewPerson) -> Result<Person, Re
     .fetch_one(&mut *tx)
     .await?
     .get("id");
-    let person = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        ENTITY,
-        id,
-        None,
-        Some(&to_json(&person)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(person)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// The person `id`, or [`RepoError::NotFound`].
@@ -203,19 +187,15 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<P
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
+    super::commit_upsert(
+        tx,
         actor,
         Op::Upsert("update"),
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
+        (ENTITY, id),
+        Some(&before),
+        fetch,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    .await
 }
 
 async fn holdings_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Holdings, RepoError> {
@@ -252,20 +232,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
             held.permits, held.vehicles, held.bookings
         )));
     }
-    sqlx::query("DELETE FROM persons WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Delete,
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        None,
-    )
-    .await?;
+    super::delete_row(&mut tx, actor, "persons", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 
 use super::persons::ms_to_time;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
 
 /// The entity name in the audit and change logs.
@@ -113,10 +113,6 @@ fn from_row(row: &AnyRow) -> Vehicle {
     }
 }
 
-fn to_json(v: &Vehicle) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Vehicle, RepoError> {
     let row = sqlx::query(&format!("{SELECT} WHERE v.id = $1"))
         .bind(id)
@@ -171,19 +167,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewVehicle) -> Result<Vehicle, 
     .fetch_one(&mut *tx)
     .await?
     .get("id");
-    let vehicle = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        ENTITY,
-        id,
-        None,
-        Some(&to_json(&vehicle)),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(vehicle)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// The vehicle `id`, or [`RepoError::NotFound`].
@@ -250,19 +234,15 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
+    super::commit_upsert(
+        tx,
         actor,
         Op::Upsert("update"),
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
+        (ENTITY, id),
+        Some(&before),
+        fetch,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    .await
 }
 
 async fn holdings_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Holdings, RepoError> {
@@ -297,20 +277,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
             held.credentials, held.permits
         )));
     }
-    sqlx::query("DELETE FROM vehicles WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Delete,
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        None,
-    )
-    .await?;
+    super::delete_row(&mut tx, actor, "vehicles", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
