@@ -133,7 +133,7 @@ use gatehouse::central::api::auth::{Role, create_session, hash_password_blocking
 use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::Actor;
 use gatehouse::central::repo::operators::{self, NewOperator, Operator};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// The password of every operator the harness creates.
@@ -170,6 +170,30 @@ pub async fn create_operator(db: &Db, username: &str, role: Role, gates: &[i64])
     )
     .await
     .unwrap()
+}
+
+/// `body` (the first 17 digits of a 身份证号) with its GB 11643 check digit: a valid
+/// 18-character ID-card number.
+pub fn with_check_digit(body: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(W)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+/// A valid ID-card number, a different one for each `i` below 900 × 20,000.
+pub fn id_card(i: usize) -> String {
+    let days = (i / 900) as i64;
+    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Duration::days(days);
+    with_check_digit(&format!(
+        "110105{}{:03}",
+        birth.format("%Y%m%d"),
+        100 + i % 900
+    ))
 }
 
 /// The API over a fresh database, with gates 1 and 2 and one signed-in operator per role
@@ -306,5 +330,53 @@ impl TestApp {
             .call_with_headers(method, path, role, body, &[("accept-language", lang)])
             .await;
         (status, body)
+    }
+}
+
+/// The central API as the site office, for the setup a test needs; every call must succeed.
+/// Implemented in-process (`tests/sync`) and over HTTP (`tests/web`).
+#[allow(async_fn_in_trait)]
+pub trait Office {
+    /// POSTs `body` to `path` as security; returns the JSON answer.
+    async fn post(&self, path: &str, body: Value) -> Value;
+
+    /// A person `name` (staff), a vehicle `plate` (blue) with tag `epc` and an active staff
+    /// permit for every gate, created through the API. Returns (vehicle id, permit id).
+    async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
+        let person = json!({"name": name, "category": "staff", "department": APPROVER_DEPARTMENT});
+        let person = self.post("/api/v1/persons", person).await["id"]
+            .as_i64()
+            .unwrap();
+        let vehicle = json!({"plate": plate, "plate_colour": "blue", "owner_id": person});
+        let vehicle = self.post("/api/v1/vehicles", vehicle).await["id"]
+            .as_i64()
+            .unwrap();
+        let tag = json!({"epc": epc, "vehicle_id": vehicle});
+        self.post("/api/v1/credentials", tag).await;
+        let permit = json!({
+            "category": "staff",
+            "holder_id": person,
+            "valid_from": "2025-01-01T00:00:00Z",
+            "valid_until": "2035-01-01T00:00:00+08:00",
+            "gates": "all",
+            "vehicle_ids": [vehicle],
+        });
+        let permit = self.post("/api/v1/permits", permit).await["id"]
+            .as_i64()
+            .unwrap();
+        (vehicle, permit)
+    }
+
+    /// Revokes a permit.
+    async fn revoke(&self, permit: i64) {
+        let path = format!("/api/v1/permits/{permit}/revoke");
+        self.post(&path, json!({"reason": "离校"})).await;
+    }
+
+    /// Blacklists a plate (urgent alarm).
+    async fn blacklist_plate(&self, plate: &str) {
+        let entry = json!({"subject_kind": "plate", "subject": plate, "reason": "被盗车辆",
+            "alarm_level": "urgent"});
+        self.post("/api/v1/blacklist", entry).await;
     }
 }

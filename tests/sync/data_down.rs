@@ -9,9 +9,9 @@ use gatehouse::gate::index::StatusRef;
 use gatehouse::sync::client::Pulled;
 use tokio::time::Instant;
 
-use crate::support::harness::each_database;
 use crate::support::gate::{LaneSpec, epc, hex, spawn_gate, wait_for};
-use crate::support::{Central, Syncing, wait_for_tag};
+use crate::support::harness::each_database;
+use crate::support::{Central, Office, Syncing, wait_for_tag};
 
 /// The GB 50396 bound the acceptance allows a change to reach an online gate.
 const REACH: Duration = Duration::from_secs(5);

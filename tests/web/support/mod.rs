@@ -31,12 +31,13 @@ use gatehouse::central::api::{AppState, app};
 use gatehouse::central::db::{Db, DbKind};
 use gatehouse::central::repo::operators;
 use gatehouse::sync::client::{ClientOptions, SyncClient};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use self::harness::{
+    Office,
     PASSWORD, TestDb, ci, create_operator, each_database, postgres, postgres_url, sqlite,
 };
 use self::sync_link::{SitePki, SyncServer};
@@ -338,75 +339,11 @@ impl Api {
         assert!(status.is_success(), "{method} {path}: {status} {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
+}
 
-    /// A person `name` (staff), a vehicle `plate` (blue) with tag `epc` and an active staff
-    /// permit for every gate. Returns (vehicle id, permit id).
-    pub async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
-        use reqwest::Method;
-        let person = self
-            .call(
-                Method::POST,
-                "/api/v1/persons",
-                Some(json!({"name": name, "category": "staff", "department": "计算机学院"})),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        let vehicle = self
-            .call(
-                Method::POST,
-                "/api/v1/vehicles",
-                Some(json!({"plate": plate, "plate_colour": "blue", "owner_id": person})),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        self.call(
-            Method::POST,
-            "/api/v1/credentials",
-            Some(json!({"epc": epc, "vehicle_id": vehicle})),
-        )
-        .await;
-        let permit = self
-            .call(
-                Method::POST,
-                "/api/v1/permits",
-                Some(json!({
-                    "category": "staff",
-                    "holder_id": person,
-                    "valid_from": "2025-01-01T00:00:00Z",
-                    "valid_until": "2035-01-01T00:00:00+08:00",
-                    "gates": "all",
-                    "vehicle_ids": [vehicle],
-                })),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        (vehicle, permit)
-    }
-
-    /// Revokes a permit.
-    pub async fn revoke(&self, permit: i64) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/api/v1/permits/{permit}/revoke"),
-            Some(json!({"reason": "离校"})),
-        )
-        .await;
-    }
-
-    /// Blacklists a plate (urgent alarm).
-    pub async fn blacklist_plate(&self, plate: &str) {
-        self.call(
-            reqwest::Method::POST,
-            "/api/v1/blacklist",
-            Some(
-                json!({"subject_kind": "plate", "subject": plate, "reason": "测试黑名单",
-                "alarm_level": "urgent"}),
-            ),
-        )
-        .await;
+impl Office for Api {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
 
