@@ -506,6 +506,20 @@ impl Filter {
 
     /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
     /// [`Filter::limit`] adds the paging values).
+    /// The rows `sql` (a query ending in this filter's [`Filter::where_sql`] and
+    /// [`Filter::page_sql`]) returns for `page`.
+    pub async fn fetch_page(
+        &self,
+        db: &Db,
+        sql: &str,
+        page: Page,
+    ) -> Result<Vec<sqlx::any::AnyRow>, RepoError> {
+        Ok(self
+            .bind_page(sqlx::query(sql), page)
+            .fetch_all(db.pool())
+            .await?)
+    }
+
     pub async fn count(&self, db: &Db, table: &str) -> Result<i64, RepoError> {
         use sqlx::Row;
         let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", self.where_sql());

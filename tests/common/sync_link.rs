@@ -4,8 +4,7 @@
 //! `gatehouse server run` serves — and gate clients that present their own certificate.
 //!
 //! Included by `#[path]` from each test binary that needs a link (`tests/sync`, `tests/web`),
-//! so that no test talks to the sync router without TLS; beside it, each binary's support
-//! module holds the gate harness as `gate`.
+//! so that no test talks to the sync router without TLS.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -145,19 +144,4 @@ impl Drop for SyncServer {
     fn drop(&mut self) {
         self.stop.cancel();
     }
-}
-
-/// Waits until the gate's decision index knows the tag `epc` (it reached the gate through
-/// sync).
-pub async fn wait_for_tag(gate: &super::gate::TestGate, epc: &[u8]) {
-    let epc = gatehouse::domain::Epc::from_bytes(epc).unwrap();
-    super::gate::wait_for("the tag to reach the gate through sync", || async {
-        gate.handle()
-            .shared()
-            .index()
-            .credential(&epc)
-            .is_some()
-            .then_some(())
-    })
-    .await
 }

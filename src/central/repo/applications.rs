@@ -459,24 +459,13 @@ pub async fn search(
     if let Some(k) = q.kind {
         f.and_args("a.kind = {}", vec![k.as_str().into()]);
     }
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM exit_pass_applications a{}",
-        f.where_sql()
-    );
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let total = f.count(db, "exit_pass_applications a").await?;
     let sql = format!(
         "{SELECT}{} ORDER BY a.id DESC{}",
         f.where_sql(),
         f.page_sql()
     );
-    let rows = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = f.fetch_page(db, &sql, page).await?;
     Ok(Paged {
         items: rows.iter().map(from_row).collect::<Result<_, _>>()?,
         total,

@@ -542,25 +542,15 @@ pub async fn search(
             ],
         );
     }
-    let mut conn = db.pool().acquire().await?;
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM visitor_bookings b JOIN persons h ON h.id = b.host_id {}",
-        f.where_sql()
-    );
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+    let total = f
+        .count(db, "visitor_bookings b JOIN persons h ON h.id = b.host_id ")
+        .await?;
     let list_sql = format!(
         "{SELECT} {} ORDER BY b.slot_from_ms, b.id{}",
         f.where_sql(),
         f.page_sql()
     );
-    let rows = f
-        .bind_page(sqlx::query(&list_sql), page)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = f.fetch_page(db, &list_sql, page).await?;
     let items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Paged { items, total })
 }

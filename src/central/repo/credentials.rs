@@ -242,19 +242,9 @@ pub async fn search(
         let p = f.arg(Arg::Text(s.clone()));
         f.and(format!("c.status = {p}"));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM credentials c{}", f.where_sql());
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .get("n");
+    let total = f.count(db, "credentials c").await?;
     let sql = format!("{SELECT}{} ORDER BY c.id{}", f.where_sql(), f.page_sql());
-    let items = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect();
+    let items = f.fetch_page(db, &sql, page).await?;
+    let items = items.iter().map(from_row).collect();
     Ok(Paged { items, total })
 }

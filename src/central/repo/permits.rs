@@ -618,16 +618,10 @@ pub async fn search(db: &Db, query: &PermitQuery, page: Page) -> Result<Paged<Pe
             vec![Arg::Int(t), Arg::Int(t)],
         );
     }
+    let total = f
+        .count(db, "permits p JOIN persons h ON h.id = p.holder_id ")
+        .await?;
     let mut conn = db.pool().acquire().await?;
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM permits p JOIN persons h ON h.id = p.holder_id {}",
-        f.where_sql()
-    );
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
     let list_sql = format!(
         "{SELECT} {} ORDER BY p.id DESC{}",
         f.where_sql(),

@@ -258,24 +258,14 @@ pub async fn search(db: &Db, q: &PersonSearch, page: Page) -> Result<Paged<Perso
         let p = f.arg(Arg::Text(d.clone()));
         f.and(format!("department = {p}"));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM persons{}", f.where_sql());
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .get("n");
+    let total = f.count(db, "persons").await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM persons{} ORDER BY id{}",
         f.where_sql(),
         f.page_sql()
     );
-    let items = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect();
+    let items = f.fetch_page(db, &sql, page).await?;
+    let items = items.iter().map(from_row).collect();
     Ok(Paged { items, total })
 }
 

@@ -297,19 +297,9 @@ pub async fn search(db: &Db, q: &VehicleSearch, page: Page) -> Result<Paged<Vehi
         let p = f.arg(Arg::Text(t.clone()));
         f.and(format!("v.vehicle_type = {p}"));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM vehicles v{}", f.where_sql());
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .get("n");
+    let total = f.count(db, "vehicles v").await?;
     let sql = format!("{SELECT}{} ORDER BY v.id{}", f.where_sql(), f.page_sql());
-    let items = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect();
+    let items = f.fetch_page(db, &sql, page).await?;
+    let items = items.iter().map(from_row).collect();
     Ok(Paged { items, total })
 }

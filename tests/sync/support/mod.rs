@@ -15,6 +15,8 @@ pub mod gate;
 pub mod harness;
 #[path = "../../common/sync_link.rs"]
 pub mod sync_link;
+#[path = "../../common/synced_gate.rs"]
+pub mod synced_gate;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use self::gate::TestGate;
 pub use self::harness::Office;
 use self::harness::{TestApp, TestDb};
-pub use self::sync_link::wait_for_tag;
+pub use self::synced_gate::wait_for_tag;
 use self::sync_link::{SitePki, SyncServer};
 
 /// A central instance: the admin API (called in-process) and the sync router served over

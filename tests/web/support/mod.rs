@@ -19,6 +19,8 @@ pub mod harness;
 pub mod site;
 #[path = "../../common/sync_link.rs"]
 pub mod sync_link;
+#[path = "../../common/synced_gate.rs"]
+pub mod synced_gate;
 
 use std::net::SocketAddr;
 
