@@ -215,11 +215,7 @@ fn from_row(r: &AnyRow) -> Result<Application, RepoError> {
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<Application, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE a.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE a.id = $1"), id).await?;
     from_row(&row)
 }
 

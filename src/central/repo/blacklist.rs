@@ -223,15 +223,8 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    super::commit_upsert(
-        tx,
-        actor,
-        Op::Upsert("update"),
-        (ENTITY, id),
-        Some(&before),
-        fetch,
-    )
-    .await
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes an entry (lifting keeps the history; deleting is for entries made in error).
@@ -319,11 +312,12 @@ async fn check_person(conn: &mut AnyConnection, subject: &Subject) -> Result<(),
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<BlacklistEntryRow, RepoError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(
+        conn,
+        &format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"),
+        id,
+    )
+    .await?;
     entry(&row, now_ms())
 }
 

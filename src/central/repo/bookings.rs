@@ -295,11 +295,7 @@ fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Booking, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE b.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE b.id = $1"), id).await?;
     map_row(&row)
 }
 

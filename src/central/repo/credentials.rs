@@ -99,11 +99,7 @@ fn from_row(row: &AnyRow) -> Credential {
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Credential, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE c.id = $1"), id).await?;
     Ok(from_row(&row))
 }
 
@@ -202,15 +198,8 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    super::commit_upsert(
-        tx,
-        actor,
-        Op::Upsert("update"),
-        (ENTITY, id),
-        Some(&before),
-        fetch,
-    )
-    .await
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes the credential `id`. (To stop a tag working, set it lost or revoked instead: that

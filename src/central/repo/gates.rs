@@ -415,11 +415,12 @@ pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Resul
 }
 
 async fn fetch_gate(conn: &mut AnyConnection, id: i64) -> Result<Gate, RepoError> {
-    let row = sqlx::query(&format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(
+        conn,
+        &format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"),
+        id,
+    )
+    .await?;
     gate(&row)
 }
 

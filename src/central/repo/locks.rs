@@ -130,15 +130,8 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    super::commit_upsert(
-        tx,
-        actor,
-        Op::Upsert("update"),
-        (ENTITY, id),
-        Some(&before),
-        fetch,
-    )
-    .await
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes a lock (lifting keeps the history; deleting is for locks made in error).

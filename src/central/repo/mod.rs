@@ -24,9 +24,23 @@ pub mod visits;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Transaction};
 
 use crate::central::db::{Actor, Db, Op, RepoError, now_ms, write_change};
+
+/// The row `sql` (selecting by `$1`) returns for `id`, or [`RepoError::NotFound`].
+pub(crate) async fn row_by_id(
+    conn: &mut AnyConnection,
+    sql: &str,
+    id: i64,
+) -> Result<AnyRow, RepoError> {
+    sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)
+}
 
 /// The tail of a write to a row the gates hold: reads the row as it is now (`fetch`), writes
 /// the change (`op`, the row `before` if there was one, and after), commits. Returns the row.

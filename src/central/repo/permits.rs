@@ -266,11 +266,7 @@ async fn load_vehicles(
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Permit, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE p.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE p.id = $1"), id).await?;
     let mut permit = [map_row(&row)?];
     load_vehicles(conn, &mut permit).await?;
     let [permit] = permit;
@@ -457,15 +453,8 @@ pub async fn update(
         .execute(&mut *tx)
         .await?;
     insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
-    super::commit_upsert(
-        tx,
-        actor,
-        Op::Upsert("update"),
-        (ENTITY, id),
-        Some(&before),
-        fetch,
-    )
-    .await
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Suspends, revokes or reactivates the permit, recording `reason` (kept empty on reactivation).

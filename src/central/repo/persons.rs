@@ -126,11 +126,12 @@ fn from_row(row: &AnyRow) -> Person {
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Person, RepoError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM persons WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(
+        conn,
+        &format!("SELECT {COLUMNS} FROM persons WHERE id = $1"),
+        id,
+    )
+    .await?;
     Ok(from_row(&row))
 }
 
@@ -187,15 +188,8 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<P
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    super::commit_upsert(
-        tx,
-        actor,
-        Op::Upsert("update"),
-        (ENTITY, id),
-        Some(&before),
-        fetch,
-    )
-    .await
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 async fn holdings_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Holdings, RepoError> {

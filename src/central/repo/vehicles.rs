@@ -114,11 +114,7 @@ fn from_row(row: &AnyRow) -> Vehicle {
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Vehicle, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE v.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE v.id = $1"), id).await?;
     Ok(from_row(&row))
 }
 
@@ -234,15 +230,8 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    super::commit_upsert(
-        tx,
-        actor,
-        Op::Upsert("update"),
-        (ENTITY, id),
-        Some(&before),
-        fetch,
-    )
-    .await
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 async fn holdings_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Holdings, RepoError> {
