@@ -12,6 +12,8 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderMap, header};
 
+use crate::domain::PlateError;
+
 /// A message in both of the product's languages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Msg {
@@ -33,6 +35,11 @@ impl Msg {
             Lang::Zh => &self.zh,
             Lang::En => &self.en,
         }
+    }
+
+    /// A refused plate, in both languages: the same text from every route that takes one.
+    pub fn plate(e: &PlateError) -> Msg {
+        Msg::new(e.message_zh(), e.to_string())
     }
 }
 

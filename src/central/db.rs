@@ -11,8 +11,9 @@
 //! on both databases in CI.
 //!
 //! Also here: the error every repository returns ([`RepoError`]), who acts ([`Actor`]),
-//! pagination ([`Page`], [`Paged`]), and the two rows every change writes in its own transaction:
-//! the audit entry and the change-log entry the gates sync from.
+//! pagination ([`Page`], [`Paged`]), and the tail of every repository write, [`write_change`]:
+//! in the write's own transaction, the audit entry and, for data the gates hold, the change-log
+//! entry they sync from.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -274,7 +275,62 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     path.is_file().then(|| path.to_path_buf())
 }
 
-/// Writes an audit entry (in the caller's transaction).
+/// What a repository write did, as [`write_change`] records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// A row the gates hold was created or changed: audited as this action (`create`,
+    /// `update`, `revoke`, …) and logged as an upsert for the gates to fetch.
+    Upsert(&'a str),
+    /// A row the gates hold was deleted: audited and logged as `delete`.
+    Delete,
+    /// A change the gates never see (operators, duty, alarms, visits, an approval step):
+    /// audited as this action only.
+    Audit(&'a str),
+}
+
+/// A row as the audit log records it: its JSON form.
+pub fn snapshot<T: serde::Serialize + ?Sized>(row: &T) -> serde_json::Value {
+    serde_json::to_value(row).unwrap_or(serde_json::Value::Null)
+}
+
+/// The tail of every repository write, in the caller's transaction: the audit entry (who,
+/// `op`'s action, `entity` `id`, the row before and after) and, unless `op` is
+/// [`Op::Audit`], the change-log entry the gates sync from.
+pub async fn write_change<T: serde::Serialize + ?Sized>(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    op: Op<'_>,
+    entity: &str,
+    id: impl ToString,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<(), RepoError> {
+    let id = id.to_string();
+    let (action, change) = match op {
+        Op::Upsert(action) => (action, Some("upsert")),
+        Op::Delete => ("delete", Some("delete")),
+        Op::Audit(action) => (action, None),
+    };
+    let (before, after) = (before.map(snapshot), after.map(snapshot));
+    audit(
+        &mut *conn,
+        actor,
+        action,
+        entity,
+        &id,
+        before.as_ref(),
+        after.as_ref(),
+    )
+    .await?;
+    if let Some(change) = change {
+        record_change(conn, entity, &id, change).await?;
+    }
+    Ok(())
+}
+
+/// Writes an audit entry (in the caller's transaction). Repository writes use
+/// [`write_change`]; this is for audit entries that record no write of a row (a refusal, a
+/// command sent, a purge).
 pub async fn audit(
     conn: &mut AnyConnection,
     actor: &Actor,
@@ -310,7 +366,8 @@ pub fn kind_of(conn: &AnyConnection) -> DbKind {
     }
 }
 
-/// Appends to the change log the gates sync from (in the caller's transaction).
+/// Appends to the change log the gates sync from (in the caller's transaction). Repository
+/// writes use [`write_change`]; this is for change-log entries no audit entry goes with.
 pub async fn record_change(
     conn: &mut AnyConnection,
     entity: &str,
@@ -449,6 +506,20 @@ impl Filter {
 
     /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
     /// [`Filter::limit`] adds the paging values).
+    /// The rows `sql` (a query ending in this filter's [`Filter::where_sql`] and
+    /// [`Filter::page_sql`]) returns for `page`.
+    pub async fn fetch_page(
+        &self,
+        db: &Db,
+        sql: &str,
+        page: Page,
+    ) -> Result<Vec<sqlx::any::AnyRow>, RepoError> {
+        Ok(self
+            .bind_page(sqlx::query(sql), page)
+            .fetch_all(db.pool())
+            .await?)
+    }
+
     pub async fn count(&self, db: &Db, table: &str) -> Result<i64, RepoError> {
         use sqlx::Row;
         let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", self.where_sql());

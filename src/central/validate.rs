@@ -8,7 +8,6 @@
 use crate::central::repo::persons::{
     CATEGORIES, IdCardError, NewPerson, check_id_card, check_phone,
 };
-use crate::domain::PlateError;
 use crate::i18n::Msg;
 
 /// Longest name or department accepted, in characters.
@@ -137,33 +136,6 @@ pub fn person(new: NewPerson) -> Result<NewPerson, Vec<FieldError>> {
         phone,
         id_card,
     })
-}
-
-/// The zh-CN / English message for a refused plate (the field error's code is
-/// [`PlateError::code`]).
-pub fn plate_message(e: &PlateError) -> Msg {
-    let zh = match e {
-        PlateError::Empty => "车牌号不能为空".to_string(),
-        PlateError::TooLong { found } => format!("车牌号有 {found} 个字符，任何车牌都不超过 8 个"),
-        PlateError::UnknownProvince(c) => format!("“{c}”不是省份简称"),
-        PlateError::BadAuthorityLetter(c) => {
-            format!("车牌第二个字符应为发牌机关字母 A-Z，实际为“{c}”")
-        }
-        PlateError::WrongLength { found } => {
-            format!("车牌号有 {found} 个字符；普通车牌 7 个，新能源车牌 8 个")
-        }
-        PlateError::ForbiddenLetter { position, letter } => {
-            format!("第 {} 位的字母“{letter}”不用于车牌（易与数字混淆）", position + 1)
-        }
-        PlateError::InvalidCharacter { position, found } => {
-            format!("第 {} 位不能是“{found}”", position + 1)
-        }
-        PlateError::NewEnergyFormat => "8 位车牌为新能源车牌：D/F/A/B/C/E/G/H/J/K、一位字母或数字、再 4 位数字；或 5 位数字后接 D/F".to_string(),
-        PlateError::EmbassyFormat => "使馆车牌为“使”加 6 位数字".to_string(),
-        PlateError::CrossBorderNotYueZ => "港、澳车牌只以“粤Z”发放".to_string(),
-        PlateError::MisplacedSuffix { found } => format!("“{found}”只能是车牌的最后一个字符"),
-    };
-    Msg::new(zh, e.to_string())
 }
 
 /// The plate colour's Chinese name, for messages.

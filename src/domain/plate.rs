@@ -178,6 +178,36 @@ impl PlateError {
             PlateError::MisplacedSuffix { .. } => "plate_misplaced_suffix",
         }
     }
+
+    /// The refusal in Chinese (zh-CN); the English text is the error's `Display`. Every route
+    /// that takes a plate answers with this text and [`PlateError::code`].
+    pub fn message_zh(&self) -> String {
+        match self {
+            PlateError::Empty => "车牌号不能为空".to_string(),
+            PlateError::TooLong { found } => {
+                format!("车牌号有 {found} 个字符，任何车牌都不超过 8 个")
+            }
+            PlateError::UnknownProvince(c) => format!("“{c}”不是省份简称"),
+            PlateError::BadAuthorityLetter(c) => {
+                format!("车牌第二个字符应为发牌机关字母 A-Z，实际为“{c}”")
+            }
+            PlateError::WrongLength { found } => {
+                format!("车牌号有 {found} 个字符；普通车牌 7 个，新能源车牌 8 个")
+            }
+            PlateError::ForbiddenLetter { position, letter } => {
+                format!("第 {} 位的字母“{letter}”不用于车牌（易与数字混淆）", position + 1)
+            }
+            PlateError::InvalidCharacter { position, found } => {
+                format!("第 {} 位不能是“{found}”", position + 1)
+            }
+            PlateError::NewEnergyFormat => "8 位车牌为新能源车牌：D/F/A/B/C/E/G/H/J/K、一位字母或数字、再 4 位数字；或 5 位数字后接 D/F".to_string(),
+            PlateError::EmbassyFormat => "使馆车牌为“使”加 6 位数字".to_string(),
+            PlateError::CrossBorderNotYueZ => "港、澳车牌只以“粤Z”发放".to_string(),
+            PlateError::MisplacedSuffix { found } => {
+                format!("“{found}”只能是车牌的最后一个字符")
+            }
+        }
+    }
 }
 
 /// Normalises plate text the way [`Plate::parse`] does (full-width → half-width, upper case,

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};
 
-use crate::central_support::{APPROVER_DEPARTMENT, TestApp, each_database};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp, each_database};
 
 async fn created(app: &TestApp, path: &str, body: Value) -> i64 {
     let (status, b) = app

@@ -9,26 +9,10 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use calamine::{Data, Reader, Xlsx};
-use chrono::NaiveDate;
 use gatehouse::central::api::auth::Role;
 use serde_json::Value;
 
-use crate::central_support::{TestApp, each_database};
-
-/// A valid 18-character ID-card number (GB 11643 check digit) for `i`.
-fn id_card(i: usize) -> String {
-    let birth =
-        NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Duration::days((i / 900) as i64);
-    let body = format!("110105{}{:03}", birth.format("%Y%m%d"), 100 + i % 900);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .chars()
-        .zip(W)
-        .map(|(c, w)| c.to_digit(10).unwrap() * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
+use crate::harness::{TestApp, each_database, id_card};
 
 /// A valid ordinary plate for `i` (provinces × 5 digits).
 fn plate(i: usize) -> String {

@@ -19,24 +19,9 @@ use gatehouse::central::bulk::{self, Kind};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::central_support::{TestApp, sqlite};
+use crate::harness::{TestApp, id_card, sqlite};
 
 const MIB: u64 = 1024 * 1024;
-
-/// A valid 18-character ID-card number (GB 11643 check digit) for `i`.
-fn id_card(i: usize) -> String {
-    let days = (i / 900) as i64;
-    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Duration::days(days);
-    let body = format!("110105{}{:03}", birth.format("%Y%m%d"), 100 + i % 900);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .chars()
-        .zip(W)
-        .map(|(c, w)| c.to_digit(10).unwrap() * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
 
 /// A persons CSV of `rows` good rows, each followed by `extra` columns an HR export carries
 /// and the import ignores.

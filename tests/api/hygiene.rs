@@ -11,7 +11,7 @@ use gatehouse::central::db::Actor;
 use gatehouse::central::repo::visits::{self, NewVisit};
 use serde_json::{Value, json};
 
-use crate::central_support::{PASSWORD, TestApp, each_database};
+use crate::harness::{PASSWORD, TestApp, each_database};
 
 async fn apps() -> Vec<TestApp> {
     let mut apps = Vec::new();

@@ -11,7 +11,7 @@ use gatehouse::central::retention;
 use gatehouse::central::state::AppState;
 use gatehouse::gate::journal::{EventBody, JournalEvent};
 
-use crate::central_support::{TestApp, each_database};
+use crate::harness::{TestApp, each_database};
 
 fn entry(seq: u64, days_ago: i64) -> JournalEvent {
     JournalEvent {

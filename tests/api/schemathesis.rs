@@ -8,7 +8,7 @@
 //!
 //! Left out, and why:
 //! - `/api/v1/auth/…`: signing out or changing the password would end the run's session;
-//!   sign-in has its own tests (`central_auth`).
+//!   sign-in has its own tests (`auth`).
 //! - the `positive_data_acceptance` check: it expects every schema-valid body to be accepted,
 //!   but validity also depends on rules a JSON schema does not state (a plate's format, that an
 //!   owner exists, that a window does not end before it starts); those are refused with a 422
@@ -21,7 +21,7 @@ use gatehouse::central::api::auth::Role;
 use gatehouse::central::state::AppState;
 use gatehouse::web::site as app;
 
-use crate::central_support::{TestApp, sqlite};
+use crate::harness::{TestApp, sqlite};
 
 /// The schemathesis command, if installed.
 fn schemathesis() -> Option<PathBuf> {

@@ -17,7 +17,7 @@ use gatehouse::central::state::AppState;
 use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::{Value, json};
 
-use crate::central_support::{TestApp, each_database};
+use crate::harness::{TestApp, each_database};
 
 /// The test day, a Monday, in Shanghai: 2026-03-02.
 const DAY: &str = "2026-03-02";
@@ -586,7 +586,7 @@ async fn fetch_bytes(
 
 #[tokio::test]
 async fn the_daily_report_is_one_printable_page_with_inline_charts_and_no_outside_resources() {
-    let app = TestApp::spawn(crate::central_support::sqlite().await).await;
+    let app = TestApp::spawn(crate::harness::sqlite().await).await;
     drive(&app).await;
     let (status, headers, body) = app
         .call_with_headers(

@@ -5,10 +5,10 @@
 //! One binary per surface (see tests/gate/main.rs); the gate and central harnesses are shared
 //! with their surfaces rather than copied.
 
-#[path = "../api/central_support/mod.rs"]
-mod central_support;
 #[path = "../gate/support/mod.rs"]
 mod gate_support;
+#[path = "../common/central.rs"]
+mod harness;
 mod http;
 
 mod architecture;

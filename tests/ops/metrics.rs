@@ -161,8 +161,8 @@ async fn gate_and_central_metrics_count_decisions_devices_journal_lag_ingest_and
 async fn the_central_health_endpoints_answer_on_every_database_without_a_sign_in() {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    for t in crate::central_support::each_database().await {
-        let app = crate::central_support::TestApp::spawn(t).await;
+    for t in crate::harness::each_database().await {
+        let app = crate::harness::TestApp::spawn(t).await;
         let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
         let (status, _, body) = app.send(get("/healthz")).await;
         assert_eq!(status, StatusCode::OK, "{:?}: {body}", app.kind);

@@ -5,8 +5,8 @@ use gatehouse::central::commands::{CommandError, GateCommand, send};
 use gatehouse::central::db::Actor;
 use gatehouse::sim::barrier::ArmState;
 
-use crate::support::central::each_database;
 use crate::support::gate::{LaneSpec, spawn_gate, wait_for};
+use crate::support::harness::each_database;
 use crate::support::{Central, Syncing};
 
 fn office() -> Actor {

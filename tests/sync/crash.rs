@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::support::Proxy;
-use crate::support::central::each_database;
+use crate::support::harness::each_database;
 use crate::support::sync_link::SitePki;
 
 /// Rounds per database: the gate is killed in every round, the server in every other one.

@@ -9,9 +9,9 @@ use gatehouse::gate::index::StatusRef;
 use gatehouse::sync::client::Pulled;
 use tokio::time::Instant;
 
-use crate::support::central::each_database;
 use crate::support::gate::{LaneSpec, epc, hex, spawn_gate, wait_for};
-use crate::support::{Central, Syncing, wait_for_tag};
+use crate::support::harness::each_database;
+use crate::support::{Central, Office, Syncing, wait_for_tag};
 
 /// The GB 50396 bound the acceptance allows a change to reach an online gate.
 const REACH: Duration = Duration::from_secs(5);
@@ -136,10 +136,10 @@ async fn a_new_gate_takes_a_snapshot_then_only_deltas_and_an_unchanged_poll_retu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_connected_to_another() {
-    let Some(url) = crate::support::central::postgres_url() else {
+    let Some(url) = crate::support::harness::postgres_url() else {
         return;
     };
-    let t = crate::support::central::postgres(&url).await;
+    let t = crate::support::harness::postgres(&url).await;
     let a = Central::start(t).await;
     // Instance B: its own pool, app state, live hub and mutual-TLS sync port on the same
     // database.

@@ -17,10 +17,10 @@ use gatehouse::sim::barrier::ArmState;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::support::central::each_database;
 use crate::support::gate::{
     GateOptions, LaneSpec, TestGate, spawn_gate, spawn_gate_with, wait_for,
 };
+use crate::support::harness::each_database;
 use crate::support::{Central, Syncing};
 
 /// The lanes of `gate` whose mode-change events to `mode` the centre has stored.

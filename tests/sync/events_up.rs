@@ -9,9 +9,9 @@ use gatehouse::sync::client::{Outbox, Pulled};
 use gatehouse::sync::wire::EventBatch;
 use sqlx::Row;
 
-use crate::support::central::each_database;
 use crate::support::gate::{LaneSpec, epc, hex, spawn_gate};
-use crate::support::{Central, Syncing};
+use crate::support::harness::each_database;
+use crate::support::{Central, Office, Syncing};
 
 /// Every event the centre holds for `gate`, as (seq, original ms, received ms), by seq.
 async fn stored(central: &Central, gate: i64) -> Vec<(i64, i64, i64)> {

@@ -21,9 +21,9 @@ use gatehouse::sim::barrier::ArmState;
 use gatehouse::sync::client::{Outbox, Pulled};
 use tower::ServiceExt as _;
 
-use crate::support::central::sqlite;
 use crate::support::gate::{GateOptions, LaneSpec, TestGate, epc, hex, spawn_gate_with, wait_for};
-use crate::support::{Central, Syncing};
+use crate::support::harness::sqlite;
+use crate::support::{Central, Office, Syncing};
 
 /// A small tmpfs mounted for one test, unmounted when dropped (even when the test panics).
 struct Tmpfs {

@@ -2,9 +2,9 @@
 
 use gatehouse::domain::VehicleId;
 
-use crate::support::central::each_database;
 use crate::support::gate::{GateOptions, LaneSpec, epc, hex, spawn_gate_with, wait_for};
-use crate::support::{Central, Syncing, wait_for_tag};
+use crate::support::harness::each_database;
+use crate::support::{Central, Office, Syncing, wait_for_tag};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vehicle_that_entered_at_gate_1_is_refused_entry_at_gate_2_under_hard_anti_passback() {

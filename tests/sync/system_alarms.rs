@@ -21,8 +21,8 @@ use gatehouse::gate::journal::EventBody;
 use gatehouse::sync::client::Outbox;
 use gatehouse::sync::wire::{HealthAck, HealthReport, JournalHealth, LaneHealth};
 
-use crate::support::central::each_database;
 use crate::support::gate::{LaneSpec, spawn_gate, wait_for};
+use crate::support::harness::each_database;
 use crate::support::{Central, Syncing};
 
 /// A health report from gate 1 with its clock at `offset`, its journal `write_failing`, and

@@ -4,7 +4,7 @@
 //! from `gate_client_config`, a hand-driven HTTP/1.1 connection, raw TCP for plain HTTP.
 //! Every refusal also checks that the handler was never reached.
 
-mod db;
+use crate::support::harness as db;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

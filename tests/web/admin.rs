@@ -12,9 +12,10 @@ use gatehouse::central::repo::credentials::{self, NewCredential};
 use gatehouse::central::repo::permits::{self, PermitInput};
 use sqlx::Row;
 
-use crate::admin_support::{admin_site, applicant, id_card, person_with_car, wait_for_tag};
+use crate::admin_support::{admin_site, applicant, id_card, person_with_car};
 use crate::support::browser::{self, Browser};
 use crate::support::gate::{LaneSpec, epc, hex};
+use crate::support::synced_gate::wait_for_tag;
 use crate::support::{PASSWORD, sqlite, wait_connected};
 
 /// The WebDriver code of the Enter key.

@@ -3,31 +3,15 @@
 //! its own vehicle; an approver's page lists only their department's applications; ID-card and
 //! phone numbers are masked for roles that do not need them.
 
-use std::sync::Arc;
-
 use gatehouse::central::db::Db;
 use gatehouse::central::repo::persons::mask_id_card;
 use reqwest::header::{AUTHORIZATION, COOKIE};
 use serde_json::json;
 
 use crate::admin_support::{applicant, id_card, person_with_car};
+use crate::support::http_no_redirects as http;
 use crate::support::sync_link::SitePki;
 use crate::support::{Central, TestDb, each_database, seed};
-
-fn http() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// A page as `username` sees it, in `lang`: (status, body).
 async fn page(central: &Central, db: &Db, username: &str, path: &str, lang: &str) -> (u16, String) {

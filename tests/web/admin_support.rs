@@ -13,7 +13,8 @@ use gatehouse::central::repo::persons::{self, NewPerson, Person};
 use gatehouse::central::repo::vehicles::{self, NewVehicle, Vehicle};
 use gatehouse::password::hash_password_blocking;
 
-use crate::support::gate::{GateOptions, LaneSpec, TestGate, Timings, spawn_gate_with, wait_for};
+use crate::support::gate::{LaneSpec, TestGate};
+use crate::support::site::spawn_web_gate_with;
 use crate::support::sync_link::SitePki;
 use crate::support::{Central, GateLink, PASSWORD, TestDb, seed};
 
@@ -42,21 +43,7 @@ pub async fn admin_site(db: TestDb, gates: &[(i64, &[LaneSpec])]) -> AdminSite {
     let central = Central::start(&db, &pki).await;
     let mut running = Vec::new();
     for (id, lanes) in gates {
-        // Device timeouts that tolerate the browser tests' load, as the harness's web gate.
-        let gate = spawn_gate_with(
-            lanes,
-            GateOptions {
-                gate_id: *id as u16,
-                timings: Timings {
-                    io_timeout_ms: 500,
-                    reader_timeout_ms: 800,
-                    arm_timeout_ms: 5000,
-                    ..Timings::default()
-                },
-                ..GateOptions::default()
-            },
-        )
-        .await;
+        let gate = spawn_web_gate_with(*id as u16, lanes).await;
         let link = GateLink::start(&gate, *id, &pki, &central);
         running.push(SyncedGate {
             id: *id,
@@ -169,29 +156,8 @@ pub async fn applicant(db: &Db, username: &str, person_id: i64) {
         .unwrap();
 }
 
-/// Waits until the gate's decision index knows the tag (it reached the gate through sync).
-pub async fn wait_for_tag(gate: &TestGate, epc: &[u8]) {
-    let epc = gatehouse::domain::Epc::from_bytes(epc).unwrap();
-    wait_for("the tag to reach the gate through sync", || async {
-        gate.handle()
-            .shared()
-            .index()
-            .credential(&epc)
-            .is_some()
-            .then_some(())
-    })
-    .await
-}
-
-/// A valid 18-character ID-card number (GB 11643 check digit) ending in `serial`.
+/// A valid 18-character ID-card number ending in `serial`.
 pub fn id_card(serial: u32) -> String {
     let body = format!("110105199001{:02}{:03}", 1 + serial % 28, serial % 1000);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .chars()
-        .zip(weights)
-        .map(|(c, w)| c.to_digit(10).unwrap() * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
+    crate::support::harness::with_check_digit(&body)
 }

@@ -15,6 +15,7 @@ use gatehouse::sim::barrier::ArmState;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
+use crate::support::http_no_redirects as client;
 use crate::support::site::spawn_web_gate;
 
 /// A one-lane gate configuration whose devices are `/dev/null`, plus `extra`.
@@ -139,22 +140,6 @@ fn form(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
         .finish()
-}
-
-/// A client that does not follow redirects (the booth answers its forms with 303s).
-fn client() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// The `name=value` of a `Set-Cookie` named `name`.

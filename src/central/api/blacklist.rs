@@ -23,38 +23,11 @@ use crate::central::repo::blacklist::{
     normalise_fragment, parse_alarm,
 };
 use crate::central::state::AppState;
-use crate::domain::{AlarmLevel, Epc, Plate, PlateColour, PlateError};
+use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 use crate::i18n::Msg;
 
 /// Longest reason accepted, in characters.
 const MAX_REASON: usize = 500;
-
-/// The bilingual message for a refused plate.
-pub(crate) fn plate_msg(e: &PlateError) -> Msg {
-    let zh = match e {
-        PlateError::Empty => "车牌号为空".to_string(),
-        PlateError::TooLong { found } => format!("车牌号有 {found} 个字符，最长的车牌也只有 8 个"),
-        PlateError::UnknownProvince(c) => format!("“{c}”不是省份简称"),
-        PlateError::BadAuthorityLetter(c) => format!("第二个字符须为字母 A-Z，而不是“{c}”"),
-        PlateError::WrongLength { found } => {
-            format!("车牌号有 {found} 个字符；普通车牌为 7 个，新能源车牌为 8 个")
-        }
-        PlateError::ForbiddenLetter { position, letter } => {
-            format!("第 {} 位的字母“{letter}”不用于车牌", position + 1)
-        }
-        PlateError::InvalidCharacter { position, found } => {
-            format!("第 {} 位不能是“{found}”", position + 1)
-        }
-        PlateError::NewEnergyFormat => {
-            "8 位车牌为新能源车牌：D/F/A/B/C/E/G/H/J/K 加一位字母或数字再加 4 位数字，或 5 位数字加 D/F"
-                .to_string()
-        }
-        PlateError::EmbassyFormat => "使馆车牌为“使”加 6 位数字".to_string(),
-        PlateError::CrossBorderNotYueZ => "港/澳车牌只以“粤Z”开头".to_string(),
-        PlateError::MisplacedSuffix { found } => format!("“{found}”只能是最后一个字符"),
-    };
-    Msg::new(zh, format!("{e}"))
-}
 
 /// A plate field: parsed and normalised, or one field error.
 pub(crate) fn check_plate(field: &str, text: Option<&str>, f: &mut Fields) -> Option<Plate> {
@@ -69,7 +42,7 @@ pub(crate) fn check_plate(field: &str, text: Option<&str>, f: &mut Fields) -> Op
     match Plate::parse(text) {
         Ok(p) => Some(p),
         Err(e) => {
-            f.add(field, "invalid_plate", plate_msg(&e));
+            f.plate(field, &e);
             None
         }
     }

@@ -39,8 +39,9 @@ use crate::central::repo::bookings::{
     TransitionError,
 };
 use crate::central::repo::permits::person_department;
+use crate::central::repo::persons::mask_phone;
 use crate::central::state::AppState;
-use crate::domain::{Plate, PlateColour, PlateError};
+use crate::domain::{Plate, PlateColour};
 use crate::i18n::Msg;
 
 /// The longest slot.
@@ -60,32 +61,6 @@ pub struct BookingSearch {
     pub status: Option<String>,
     /// `YYYY-MM-DD` in the site's time zone: bookings whose slot overlaps that day.
     pub date: Option<String>,
-}
-
-/// The Chinese text for a plate refusal (the English is the error's own text).
-fn plate_zh(e: &PlateError) -> String {
-    match e {
-        PlateError::Empty => "车牌号不能为空".into(),
-        PlateError::TooLong { found } => format!("车牌号有 {found} 个字符，任何车牌都不超过 8 个"),
-        PlateError::UnknownProvince(c) => format!("“{c}”不是省份简称"),
-        PlateError::BadAuthorityLetter(c) => format!("第二个字符须为字母 A-Z，实际为“{c}”"),
-        PlateError::WrongLength { found } => {
-            format!("车牌号有 {found} 个字符；普通车牌 7 个，新能源车牌 8 个")
-        }
-        PlateError::ForbiddenLetter { position, letter } => {
-            format!("第 {} 位的字母“{letter}”不用于车牌", position + 1)
-        }
-        PlateError::InvalidCharacter { position, found } => {
-            format!("第 {} 位不能是“{found}”", position + 1)
-        }
-        PlateError::NewEnergyFormat => {
-            "8 位车牌为新能源车牌：D/F/A/B/C/E/G/H/J/K 加一位字母或数字再加 4 位数字，或 5 位数字加 D/F"
-                .into()
-        }
-        PlateError::EmbassyFormat => "使馆车牌为“使”加 6 位数字".into(),
-        PlateError::CrossBorderNotYueZ => "港/澳车牌只有粤Z".into(),
-        PlateError::MisplacedSuffix { found } => format!("“{found}”只能是最后一个字符"),
-    }
 }
 
 /// Normalises a mainland phone number: an 11-digit mobile (`+86` allowed) becomes its 11 digits,
@@ -117,21 +92,6 @@ pub(crate) fn normalise_phone(text: &str) -> Option<String> {
     let number = &digits[area.min(digits.len())..];
     let ok = (7..=8).contains(&number.len()) && !number.starts_with(['0', '1']);
     ok.then(|| format!("{}-{number}", &digits[..area]))
-}
-
-/// `138****5678` / `010-****5678`: the first 3 and last 4 characters kept.
-pub(crate) fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() <= 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    if let Some(dash) = phone.find('-') {
-        format!("{}-{}{tail}", &phone[..dash], "*".repeat(4))
-    } else {
-        format!("{head}****{tail}")
-    }
 }
 
 pub(crate) fn sees_phone(authed: &Authed) -> bool {
@@ -190,14 +150,7 @@ async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<New
     let plate = match Plate::parse(&input.plate) {
         Ok(p) => p.as_str().to_string(),
         Err(e) => {
-            f.add(
-                "plate",
-                e.code(),
-                Msg::new(
-                    format!("车牌号不正确：{}", plate_zh(&e)),
-                    format!("invalid plate: {e}"),
-                ),
-            );
+            f.plate("plate", &e);
             String::new()
         }
     };
@@ -633,12 +586,5 @@ mod tests {
         ] {
             assert_eq!(normalise_phone(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn a_masked_phone_keeps_only_its_ends() {
-        assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("010-62345678"), "010-****5678");
-        assert_eq!(mask_phone("0755-2345678"), "0755-****5678");
     }
 }

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::central::db::RepoError;
 pub use crate::central::validate::FieldError;
+use crate::domain::PlateError;
 use crate::i18n::{Lang, Msg};
 
 /// Collects field errors; [`Fields::finish`] turns any into a 422.
@@ -25,6 +26,12 @@ pub struct Fields(Vec<FieldError>);
 impl Fields {
     pub fn new() -> Fields {
         Fields::default()
+    }
+
+    /// A refused plate in `field`: code [`PlateError::code`] and [`Msg::plate`], so a bad plate
+    /// gives one code and one message whichever route it was sent to.
+    pub fn plate(&mut self, field: impl Into<String>, e: &PlateError) {
+        self.add(field, e.code(), Msg::plate(e));
     }
 
     pub fn add(&mut self, field: impl Into<String>, code: &'static str, message: Msg) {

@@ -70,7 +70,7 @@ async fn validated(state: &AppState, new: NewVehicle) -> ApiResult<NewVehicle> {
     let plate = match Plate::parse(&new.plate) {
         Ok(p) => p.as_str().to_string(),
         Err(e) => {
-            f.add("plate", e.code(), validate::plate_message(&e));
+            f.plate("plate", &e);
             String::new()
         }
     };
@@ -230,7 +230,7 @@ async fn vehicles_by_plate(
     let mut f = Fields::new();
     let parsed = Plate::parse(&plate);
     if let Err(e) = &parsed {
-        f.add("plate", e.code(), validate::plate_message(e));
+        f.plate("plate", e);
     }
     if let Some(c) = &params.plate_colour
         && PlateColour::from_code(c).is_none()

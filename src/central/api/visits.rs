@@ -17,12 +17,13 @@ use utoipa_axum::routes;
 
 use super::auth::{Authed, Role};
 use super::blacklist::check_plate;
-use super::bookings::{mask_phone, normalise_phone, sees_phone};
+use super::bookings::{normalise_phone, sees_phone};
 use super::console::{lane_of, may_act, send_guard_command};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath};
 use crate::central::db::{RepoError, now_ms};
 use crate::central::repo::bookings::{self, Transition};
+use crate::central::repo::persons::mask_phone;
 use crate::central::repo::visits::{self, NewVisit, Visit};
 use crate::central::state::AppState;
 use crate::i18n::{Lang, Msg};

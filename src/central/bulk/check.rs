@@ -199,7 +199,7 @@ fn vehicles(
             .and_then(|text| match Plate::parse(&text) {
                 Ok(p) => Some(p.as_str().to_string()),
                 Err(e) => {
-                    c.error("plate", e.code(), validate::plate_message(&e));
+                    c.error("plate", e.code(), Msg::plate(&e));
                     None
                 }
             });
@@ -334,7 +334,7 @@ fn permits(
             let plate = match Plate::parse(&text) {
                 Ok(p) => p.as_str().to_string(),
                 Err(e) => {
-                    c.error("plate", e.code(), validate::plate_message(&e));
+                    c.error("plate", e.code(), Msg::plate(&e));
                     return None;
                 }
             };

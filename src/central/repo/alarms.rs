@@ -25,7 +25,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Op, RepoError, now_ms, write_change};
 
 /// An alarm as the office sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -122,7 +122,16 @@ async fn insert(
     .fetch_one(&mut *tx)
     .await?;
     let after = serde_json::json!({ "gate_id": gate_id, "kind": kind, "note": note });
-    audit(tx, actor, "raise", "alarm", id, None, Some(&after)).await?;
+    write_change(
+        tx,
+        actor,
+        Op::Audit("raise"),
+        "alarm",
+        id,
+        None,
+        Some(&after),
+    )
+    .await?;
     Ok(id)
 }
 
@@ -269,10 +278,10 @@ pub async fn give_up(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoError>
             "delivery_attempts": alarm.delivery_attempts,
         });
         let after = serde_json::json!({ "webhook_status": "given_up" });
-        audit(
+        write_change(
             &mut tx,
             actor,
-            "give_up_delivery",
+            Op::Audit("give_up_delivery"),
             "alarm",
             id,
             Some(&before),
@@ -300,7 +309,16 @@ pub async fn acknowledge(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoEr
     .rows_affected()
         == 1;
     if done {
-        audit(&mut tx, actor, "acknowledge", "alarm", id, None, None).await?;
+        write_change(
+            &mut tx,
+            actor,
+            Op::Audit("acknowledge"),
+            "alarm",
+            id,
+            None::<&serde_json::Value>,
+            None,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(done)
@@ -418,10 +436,10 @@ pub async fn set_webhook(db: &Db, actor: &Actor, url: Option<&str>) -> Result<()
     .execute(&mut *tx)
     .await?;
     let after = serde_json::json!({ "url": url.map(redact_url), "enabled": url.is_some() });
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Audit("update"),
         "alarm_webhook",
         1,
         None,
@@ -444,10 +462,10 @@ pub async fn set_webhook_secret(db: &Db, actor: &Actor, secret: &str) -> Result<
     .execute(&mut *tx)
     .await?;
     let after = serde_json::json!({ "secret": "changed" });
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Audit("update"),
         "alarm_webhook",
         1,
         None,

@@ -30,7 +30,7 @@ use sqlx::{AnyConnection, Row};
 use super::audit::at;
 use super::credentials::{self, Credential, NewCredential};
 use super::permits::{self, Permit, PermitInput};
-use crate::central::db::{Actor, Db, Filter, Page, Paged, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Filter, Op, Page, Paged, RepoError, now_ms, write_change};
 
 /// The entity name in the audit log.
 pub const ENTITY: &str = "exit_pass_application";
@@ -214,16 +214,8 @@ fn from_row(r: &AnyRow) -> Result<Application, RepoError> {
     })
 }
 
-fn json(a: &Application) -> serde_json::Value {
-    serde_json::to_value(a).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<Application, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE a.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE a.id = $1"), id).await?;
     from_row(&row)
 }
 
@@ -260,7 +252,16 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     let app = fetch(&mut tx, id).await?;
-    audit(&mut tx, actor, "apply", ENTITY, id, None, Some(&json(&app))).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("apply"),
+        ENTITY,
+        id,
+        None,
+        Some(&app),
+    )
+    .await?;
     tx.commit().await?;
     Ok(app)
 }
@@ -303,14 +304,14 @@ async fn step(
         return Err(TransitionError::WrongStatus(now.status));
     }
     let after = fetch(tx, id).await?;
-    audit(
+    write_change(
         tx,
         actor,
-        action,
+        Op::Audit(action),
         ENTITY,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     Ok(after)
@@ -454,24 +455,13 @@ pub async fn search(
     if let Some(k) = q.kind {
         f.and_args("a.kind = {}", vec![k.as_str().into()]);
     }
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM exit_pass_applications a{}",
-        f.where_sql()
-    );
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .try_get("n")?;
+    let total = f.count(db, "exit_pass_applications a").await?;
     let sql = format!(
         "{SELECT}{} ORDER BY a.id DESC{}",
         f.where_sql(),
         f.page_sql()
     );
-    let rows = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = f.fetch_page(db, &sql, page).await?;
     Ok(Paged {
         items: rows.iter().map(from_row).collect::<Result<_, _>>()?,
         total,

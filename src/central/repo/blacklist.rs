@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms};
 use crate::central::db::{Filter, like_contains};
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 
@@ -150,13 +150,7 @@ pub struct BlacklistQuery {
 }
 
 /// The result of [`lift`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lifted {
-    /// The entry now ends at the time of the lift.
-    Lifted(BlacklistEntryRow),
-    /// It had already ended; nothing changed.
-    AlreadyEnded(BlacklistEntryRow),
-}
+pub type Lifted = super::Lifted<BlacklistEntryRow>;
 
 const COLUMNS: &str = "id, subject_kind, subject, plate_colour, reason, alarm_level, \
                        valid_from_ms, valid_until_ms, created_ms, updated_ms";
@@ -195,20 +189,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "create",
-        ENTITY,
-        id,
-        None,
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// One entry.
@@ -242,41 +223,15 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes an entry (lifting keeps the history; deleting is for entries made in error).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
-    sqlx::query("DELETE FROM blacklist WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "blacklist", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -284,34 +239,8 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
 /// Ends an entry now (audited as `lift`). An entry that has not started yet ends at its start,
 /// so it never comes into force.
 pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> {
-    let mut tx = db.begin().await?;
-    let before = fetch(&mut tx, id).await?;
-    let now = now_ms();
-    let until = before.valid_until.map(|t| t.timestamp_millis());
-    if until.is_some_and(|u| u <= now) {
-        return Ok(Lifted::AlreadyEnded(before));
-    }
-    let end = now.max(before.valid_from.timestamp_millis());
-    sqlx::query("UPDATE blacklist SET valid_until_ms = $1, updated_ms = $2 WHERE id = $3")
-        .bind(end)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "lift",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(Lifted::Lifted(after))
+    let window = |r: &BlacklistEntryRow| (r.valid_from, r.valid_until);
+    super::lift(db, actor, ("blacklist", ENTITY), id, fetch, window).await
 }
 
 /// Entries matching `q`, newest first.
@@ -383,11 +312,12 @@ async fn check_person(conn: &mut AnyConnection, subject: &Subject) -> Result<(),
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<BlacklistEntryRow, RepoError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(
+        conn,
+        &format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"),
+        id,
+    )
+    .await?;
     entry(&row, now_ms())
 }
 
@@ -407,8 +337,4 @@ fn entry(r: &AnyRow, now: i64) -> Result<BlacklistEntryRow, RepoError> {
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })
-}
-
-fn json<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }

@@ -26,7 +26,7 @@ use sqlx::any::AnyRow;
 
 use super::permits::from_ms;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
 };
 
 /// The entity name in the audit log and the change log.
@@ -295,11 +295,7 @@ fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Booking, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE b.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE b.id = $1"), id).await?;
     map_row(&row)
 }
 
@@ -307,10 +303,6 @@ async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Booking, RepoE
 pub async fn get(db: &Db, id: i64) -> Result<Booking, RepoError> {
     let mut conn = db.pool().acquire().await?;
     fetch(&mut conn, id).await
-}
-
-fn json(b: &Booking) -> serde_json::Value {
-    serde_json::to_value(b).unwrap_or(serde_json::Value::Null)
 }
 
 /// Booking categories.
@@ -362,20 +354,7 @@ pub async fn create_in_category(
     .bind(category)
     .fetch_one(&mut *tx)
     .await?;
-    let booking = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "create",
-        ENTITY,
-        id,
-        None,
-        Some(&json(&booking)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(booking)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// Replaces the booking's details while it is still pending (`walk_in` is ignored).
@@ -418,20 +397,8 @@ pub async fn update(
             current: current.status,
         });
     }
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await?)
 }
 
 /// Records the department's approval of a pending booking that also needs the security
@@ -462,14 +429,14 @@ pub async fn approve_for_department(
         });
     }
     let after = fetch(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "approve_department",
+        Op::Audit("approve_department"),
         ENTITY,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -515,17 +482,16 @@ pub async fn transition(
             continue;
         }
         let after = fetch(&mut tx, id).await?;
-        audit(
+        write_change(
             &mut tx,
             actor,
-            step.name(),
+            Op::Upsert(step.name()),
             ENTITY,
             id,
-            Some(&json(&before)),
-            Some(&json(&after)),
+            Some(&before),
+            Some(&after),
         )
         .await?;
-        record_change(&mut tx, ENTITY, id, "upsert").await?;
         tx.commit().await?;
         return Ok(after);
     }
@@ -572,25 +538,15 @@ pub async fn search(
             ],
         );
     }
-    let mut conn = db.pool().acquire().await?;
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM visitor_bookings b JOIN persons h ON h.id = b.host_id {}",
-        f.where_sql()
-    );
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
+    let total = f
+        .count(db, "visitor_bookings b JOIN persons h ON h.id = b.host_id ")
+        .await?;
     let list_sql = format!(
         "{SELECT} {} ORDER BY b.slot_from_ms, b.id{}",
         f.where_sql(),
         f.page_sql()
     );
-    let rows = f
-        .bind_page(sqlx::query(&list_sql), page)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = f.fetch_page(db, &list_sql, page).await?;
     let items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
     Ok(Paged { items, total })
 }

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 
 use super::persons::ms_to_time;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_prefix, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
 };
 
 /// The entity name in the audit and change logs.
@@ -98,16 +98,8 @@ fn from_row(row: &AnyRow) -> Credential {
     }
 }
 
-fn to_json(c: &Credential) -> serde_json::Value {
-    serde_json::to_value(c).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Credential, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE c.id = $1"), id).await?;
     Ok(from_row(&row))
 }
 
@@ -162,17 +154,16 @@ pub async fn create_in(
     .await?
     .get("id");
     let credential = fetch(tx, id).await?;
-    audit(
+    write_change(
         tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         ENTITY,
         id,
         None,
-        Some(&to_json(&credential)),
+        Some(&credential),
     )
     .await?;
-    record_change(tx, ENTITY, id, "upsert").await?;
     Ok(credential)
 }
 
@@ -207,20 +198,8 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes the credential `id`. (To stop a tag working, set it lost or revoked instead: that
@@ -228,21 +207,7 @@ pub async fn update(
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
-    sqlx::query("DELETE FROM credentials WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "credentials", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -266,19 +231,9 @@ pub async fn search(
         let p = f.arg(Arg::Text(s.clone()));
         f.and(format!("c.status = {p}"));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM credentials c{}", f.where_sql());
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .get("n");
+    let total = f.count(db, "credentials c").await?;
     let sql = format!("{SELECT}{} ORDER BY c.id{}", f.where_sql(), f.page_sql());
-    let items = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect();
+    let items = f.fetch_page(db, &sql, page).await?;
+    let items = items.iter().map(from_row).collect();
     Ok(Paged { items, total })
 }

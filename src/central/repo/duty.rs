@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Op, RepoError, now_ms, write_change};
 
 /// A duty record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -73,7 +73,16 @@ pub async fn sign_in(db: &Db, actor: &Actor, gate_id: i64) -> Result<Duty, RepoE
     .fetch_one(&mut *tx)
     .await?;
     let after = serde_json::json!({ "gate_id": gate_id });
-    audit(&mut tx, actor, "duty_start", "duty", id, None, Some(&after)).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("duty_start"),
+        "duty",
+        id,
+        None,
+        Some(&after),
+    )
+    .await?;
     tx.commit().await?;
     current(db, operator_id).await?.ok_or(RepoError::NotFound)
 }
@@ -89,7 +98,16 @@ pub async fn sign_off(db: &Db, actor: &Actor) -> Result<(), RepoError> {
         .bind(duty.id)
         .execute(&mut *tx)
         .await?;
-    audit(&mut tx, actor, "duty_end", "duty", duty.id, None, None).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("duty_end"),
+        "duty",
+        duty.id,
+        None::<&serde_json::Value>,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -115,10 +133,10 @@ pub async fn add_note(
     .fetch_one(&mut *tx)
     .await?;
     let after = serde_json::json!({ "gate_id": gate_id, "note": note });
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Audit("create"),
         "handover_note",
         id,
         None,

@@ -29,7 +29,7 @@ use sqlx::{AnyConnection, Row};
 use super::audit::at;
 use super::sync;
 use crate::central::db::Filter;
-use crate::central::db::{Actor, audit};
+use crate::central::db::{Actor, Op, write_change};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
 use crate::central::traffic;
 use crate::domain::Plate;
@@ -291,10 +291,10 @@ pub async fn ingest_from(
             "quarantined": quarantined_seqs.len(),
             "seqs": quarantined_seqs.iter().take(100).collect::<Vec<_>>(),
         });
-        audit(
+        write_change(
             &mut tx,
             &Actor::system(),
-            "event_conflict",
+            Op::Audit("event_conflict"),
             "gate",
             gate_id,
             None,
@@ -308,10 +308,10 @@ pub async fn ingest_from(
             "journal_no": journal_no,
             "new_journal": true,
         });
-        audit(
+        write_change(
             &mut tx,
             &Actor::system(),
-            "event_conflict",
+            Op::Audit("event_conflict"),
             "gate",
             gate_id,
             None,

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
 use crate::central::db::{Filter, like_contains};
 
 /// The entity names in the audit and change logs.
@@ -173,17 +173,16 @@ pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoEr
     .await?;
     let id: i64 = row.try_get("id")?;
     let after = fetch_gate(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         GATE,
         id,
         None,
-        Some(&json(&after)),
+        Some(&after),
     )
     .await?;
-    record_change(&mut tx, GATE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -211,17 +210,16 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
     .execute(&mut *tx)
     .await?;
     let after = fetch_gate(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         GATE,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
-    record_change(&mut tx, GATE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -242,28 +240,13 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     }
     let lanes = fetch_lanes(&mut tx, id).await?;
     for lane in &lanes {
-        audit(
-            &mut tx,
-            actor,
-            "delete",
-            LANE,
-            lane.id,
-            Some(&json(lane)),
-            None,
-        )
-        .await?;
-        record_change(&mut tx, LANE, lane.id, "delete").await?;
+        write_change(&mut tx, actor, Op::Delete, LANE, lane.id, Some(lane), None).await?;
     }
     sqlx::query("DELETE FROM lanes WHERE gate_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM gates WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(&mut tx, actor, "delete", GATE, id, Some(&json(&gate)), None).await?;
-    record_change(&mut tx, GATE, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "gates", GATE, id, &gate).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -285,17 +268,16 @@ pub async fn set_mode(
         .execute(&mut *tx)
         .await?;
     let after = fetch_gate(&mut tx, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "set_mode",
+        Op::Upsert("set_mode"),
         GATE,
         id,
         Some(&serde_json::json!({ "mode": before.mode })),
         Some(&serde_json::json!({ "mode": after.mode, "reason": reason })),
     )
     .await?;
-    record_change(&mut tx, GATE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -358,17 +340,16 @@ pub async fn create_lane(
     .await?;
     let id: i64 = row.try_get("id")?;
     let after = fetch_lane(&mut tx, gate_id, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Upsert("create"),
         LANE,
         id,
         None,
-        Some(&json(&after)),
+        Some(&after),
     )
     .await?;
-    record_change(&mut tx, LANE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -410,17 +391,16 @@ pub async fn update_lane(
     .execute(&mut *tx)
     .await?;
     let after = fetch_lane(&mut tx, gate_id, id).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "update",
+        Op::Upsert("update"),
         LANE,
         id,
-        Some(&json(&before)),
-        Some(&json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
-    record_change(&mut tx, LANE, id, "upsert").await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -429,31 +409,18 @@ pub async fn update_lane(
 pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch_lane(&mut tx, gate_id, id).await?;
-    sqlx::query("DELETE FROM lanes WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        LANE,
-        id,
-        Some(&json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, LANE, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "lanes", LANE, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
 
 async fn fetch_gate(conn: &mut AnyConnection, id: i64) -> Result<Gate, RepoError> {
-    let row = sqlx::query(&format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(
+        conn,
+        &format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"),
+        id,
+    )
+    .await?;
     gate(&row)
 }
 
@@ -506,8 +473,4 @@ fn lane(r: &AnyRow) -> Result<Lane, RepoError> {
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })
-}
-
-fn json<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }

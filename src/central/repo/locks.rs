@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
 use super::blacklist::active_at;
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms, record_change};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms};
 use crate::central::db::{Filter, like_contains};
 use crate::domain::{Plate, PlateColour};
 
@@ -78,13 +78,7 @@ pub struct LockQuery {
 }
 
 /// The result of [`lift`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lifted {
-    /// The lock now ends at the time of the lift.
-    Lifted(VehicleLock),
-    /// It had already ended; nothing changed.
-    AlreadyEnded(VehicleLock),
-}
+pub type Lifted = super::Lifted<VehicleLock>;
 
 const COLUMNS: &str =
     "id, plate, plate_colour, reason, valid_from_ms, valid_until_ms, created_ms, updated_ms";
@@ -105,20 +99,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewVehicleLock) -> Result<Vehic
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "create",
-        ENTITY,
-        id,
-        None,
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// One lock.
@@ -149,77 +130,23 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes a lock (lifting keeps the history; deleting is for locks made in error).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
-    sqlx::query("DELETE FROM vehicle_locks WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "vehicle_locks", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Ends a lock now (audited as `lift`). A lock that has not started yet ends at its start.
 pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> {
-    let mut tx = db.begin().await?;
-    let before = fetch(&mut tx, id).await?;
-    let now = now_ms();
-    if before
-        .valid_until
-        .is_some_and(|u| u.timestamp_millis() <= now)
-    {
-        return Ok(Lifted::AlreadyEnded(before));
-    }
-    let end = now.max(before.valid_from.timestamp_millis());
-    sqlx::query("UPDATE vehicle_locks SET valid_until_ms = $1, updated_ms = $2 WHERE id = $3")
-        .bind(end)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "lift",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(Lifted::Lifted(after))
+    let window = |r: &VehicleLock| (r.valid_from, r.valid_until);
+    super::lift(db, actor, ("vehicle_locks", ENTITY), id, fetch, window).await
 }
 
 /// Locks matching `q`, newest first.
@@ -272,8 +199,4 @@ fn entry(r: &AnyRow, now: i64) -> Result<VehicleLock, RepoError> {
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })
-}
-
-fn json<T: Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
-use crate::central::db::{Actor, Db, Page, Paged, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
 
 /// An operator as the API shows it (never with the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -55,10 +55,6 @@ pub struct Credentials {
     pub password_hash: String,
     pub failed_logins: i64,
     pub locked_until_ms: i64,
-}
-
-fn to_json(op: &Operator) -> serde_json::Value {
-    serde_json::to_value(op).expect("operators serialise")
 }
 
 async fn gates_of(db: &Db, id: i64) -> Result<Vec<i64>, RepoError> {
@@ -121,14 +117,14 @@ pub async fn create(db: &Db, actor: &Actor, new: NewOperator) -> Result<Operator
         department: new.department,
         enabled: true,
     };
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Audit("create"),
         "operator",
         id,
         None,
-        Some(&to_json(&op)),
+        Some(&op),
     )
     .await?;
     tx.commit().await?;
@@ -253,14 +249,14 @@ pub async fn update(
     } else {
         "update"
     };
-    audit(
+    write_change(
         &mut tx,
         actor,
-        action,
+        Op::Audit(action),
         "operator",
         id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
+        Some(&before),
+        Some(&after),
     )
     .await?;
     tx.commit().await?;
@@ -278,13 +274,13 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
     ] {
         sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "delete",
+        Op::Audit("delete"),
         "operator",
         id,
-        Some(&to_json(&before)),
+        Some(&before),
         None,
     )
     .await?;
@@ -349,10 +345,10 @@ pub async fn unlock(db: &Db, actor: &Actor, id: i64) -> Result<i64, RepoError> {
     let op = get(db, id).await?;
     let mut tx = db.begin().await?;
     let sources = clear_throttle(&mut tx, &op.username).await?;
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "unlock",
+        Op::Audit("unlock"),
         "operator",
         id,
         None,
@@ -398,10 +394,10 @@ pub async fn link_person(
     if changed == 0 {
         return Err(RepoError::NotFound);
     }
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "link_person",
+        Op::Audit("link_person"),
         "operator",
         operator_id,
         None,

@@ -20,7 +20,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, snapshot,
+    write_change,
 };
 
 /// The entity name in the audit log and the change log.
@@ -265,11 +266,7 @@ async fn load_vehicles(
 }
 
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Permit, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE p.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE p.id = $1"), id).await?;
     let mut permit = [map_row(&row)?];
     load_vehicles(conn, &mut permit).await?;
     let [permit] = permit;
@@ -351,10 +348,6 @@ async fn insert_vehicles(
     Ok(())
 }
 
-fn json(p: &Permit) -> serde_json::Value {
-    serde_json::to_value(p).unwrap_or(serde_json::Value::Null)
-}
-
 /// Creates an active permit (version 1) covering `input.vehicle_ids`.
 pub async fn create(db: &Db, actor: &Actor, input: &PermitInput) -> Result<Permit, RepoError> {
     let mut tx = db.begin().await?;
@@ -389,8 +382,16 @@ pub async fn create_in(
     .await?;
     insert_vehicles(tx, id, &input.vehicle_ids).await?;
     let permit = fetch(tx, id).await?;
-    audit(tx, actor, "create", ENTITY, id, None, Some(&json(&permit))).await?;
-    record_change(tx, ENTITY, id, "upsert").await?;
+    write_change(
+        tx,
+        actor,
+        Op::Upsert("create"),
+        ENTITY,
+        id,
+        None,
+        Some(&permit),
+    )
+    .await?;
     Ok(permit)
 }
 
@@ -452,20 +453,8 @@ pub async fn update(
         .execute(&mut *tx)
         .await?;
     insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        Some(&json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Suspends, revokes or reactivates the permit, recording `reason` (kept empty on reactivation).
@@ -521,21 +510,20 @@ pub async fn act(
     let after = fetch(&mut tx, id).await?;
     // The audit keeps the reason given for every action, reactivation included (whose reason
     // is not stored on the permit).
-    let mut after_json = json(&after);
+    let mut after_json = snapshot(&after);
     if let Some(o) = after_json.as_object_mut() {
         o.insert("action_reason".into(), reason_given.into());
     }
-    audit(
+    write_change(
         &mut tx,
         actor,
-        action.name(),
+        Op::Upsert(action.name()),
         ENTITY,
         id,
-        Some(&json(&before)),
+        Some(&snapshot(&before)),
         Some(&after_json),
     )
     .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
     tx.commit().await.map_err(RepoError::from)?;
     Ok(after)
 }
@@ -572,21 +560,7 @@ pub async fn delete(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM permits WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        ENTITY,
-        id,
-        Some(&json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "permits", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -633,16 +607,10 @@ pub async fn search(db: &Db, query: &PermitQuery, page: Page) -> Result<Paged<Pe
             vec![Arg::Int(t), Arg::Int(t)],
         );
     }
+    let total = f
+        .count(db, "permits p JOIN persons h ON h.id = p.holder_id ")
+        .await?;
     let mut conn = db.pool().acquire().await?;
-    let count_sql = format!(
-        "SELECT COUNT(*) FROM permits p JOIN persons h ON h.id = p.holder_id {}",
-        f.where_sql()
-    );
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get(0)?;
     let list_sql = format!(
         "{SELECT} {} ORDER BY p.id DESC{}",
         f.where_sql(),

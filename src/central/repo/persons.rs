@@ -14,7 +14,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
 
 /// The entity name in the audit and change logs.
@@ -125,16 +125,13 @@ fn from_row(row: &AnyRow) -> Person {
     }
 }
 
-fn to_json(p: &Person) -> serde_json::Value {
-    serde_json::to_value(p).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Person, RepoError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM persons WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(
+        conn,
+        &format!("SELECT {COLUMNS} FROM persons WHERE id = $1"),
+        id,
+    )
+    .await?;
     Ok(from_row(&row))
 }
 
@@ -155,20 +152,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewPerson) -> Result<Person, Re
     .fetch_one(&mut *tx)
     .await?
     .get("id");
-    let person = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "create",
-        ENTITY,
-        id,
-        None,
-        Some(&to_json(&person)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(person)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// The person `id`, or [`RepoError::NotFound`].
@@ -204,20 +188,8 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<P
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 async fn holdings_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Holdings, RepoError> {
@@ -254,21 +226,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
             held.permits, held.vehicles, held.bookings
         )));
     }
-    sqlx::query("DELETE FROM persons WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "persons", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -294,24 +252,14 @@ pub async fn search(db: &Db, q: &PersonSearch, page: Page) -> Result<Paged<Perso
         let p = f.arg(Arg::Text(d.clone()));
         f.and(format!("department = {p}"));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM persons{}", f.where_sql());
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .get("n");
+    let total = f.count(db, "persons").await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM persons{} ORDER BY id{}",
         f.where_sql(),
         f.page_sql()
     );
-    let items = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect();
+    let items = f.fetch_page(db, &sql, page).await?;
+    let items = items.iter().map(from_row).collect();
     Ok(Paged { items, total })
 }
 
@@ -417,14 +365,20 @@ pub fn mask_id_card(id_card: &str) -> String {
     mask(id_card, 4, 4)
 }
 
-/// Masks a phone number for roles that must not see it: the first 3 and last 4 characters stay
-/// (`138****5678`); anything 7 characters or shorter keeps only its last 2.
+/// Masks a phone number for roles that must not see it: a landline keeps its area code and last
+/// 4 digits (`010-****5678`); otherwise the first 3 and last 4 characters stay (`138****5678`),
+/// and anything 7 characters or shorter keeps only its last 2.
 pub fn mask_phone(phone: &str) -> String {
     let n = phone.chars().count();
-    if n > 7 {
-        mask(phone, 3, 4)
-    } else {
-        mask(phone, 0, 2)
+    if n <= 7 {
+        return mask(phone, 0, 2);
+    }
+    match phone.split_once('-') {
+        Some((area, _)) => {
+            let tail: String = phone.chars().skip(n - 4).collect();
+            format!("{area}-****{tail}")
+        }
+        None => mask(phone, 3, 4),
     }
 }
 
@@ -509,6 +463,8 @@ mod tests {
         assert_eq!(mask_id_card("110105491231002"), "1101*******1002");
         assert_eq!(mask_id_card(""), "");
         assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("010-62345678"), "010-****5678");
+        assert_eq!(mask_phone("0755-2345678"), "0755-****5678");
         assert_eq!(mask_phone("12345"), "***45");
         assert_eq!(mask_phone(""), "");
     }

@@ -16,7 +16,7 @@ use sqlx::any::AnyRow;
 
 use super::persons::ms_to_time;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Page, Paged, RepoError, audit, like_contains, now_ms, record_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
 
 /// The entity name in the audit and change logs.
@@ -113,16 +113,8 @@ fn from_row(row: &AnyRow) -> Vehicle {
     }
 }
 
-fn to_json(v: &Vehicle) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
 async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Vehicle, RepoError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE v.id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(RepoError::NotFound)?;
+    let row = super::row_by_id(conn, &format!("{SELECT} WHERE v.id = $1"), id).await?;
     Ok(from_row(&row))
 }
 
@@ -171,20 +163,7 @@ pub async fn create(db: &Db, actor: &Actor, new: NewVehicle) -> Result<Vehicle, 
     .fetch_one(&mut *tx)
     .await?
     .get("id");
-    let vehicle = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "create",
-        ENTITY,
-        id,
-        None,
-        Some(&to_json(&vehicle)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(vehicle)
+    super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
 /// The vehicle `id`, or [`RepoError::NotFound`].
@@ -251,20 +230,8 @@ pub async fn update(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch(&mut tx, id).await?;
-    audit(
-        &mut tx,
-        actor,
-        "update",
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        Some(&to_json(&after)),
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "upsert").await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 async fn holdings_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Holdings, RepoError> {
@@ -299,21 +266,7 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
             held.credentials, held.permits
         )));
     }
-    sqlx::query("DELETE FROM vehicles WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        actor,
-        "delete",
-        ENTITY,
-        id,
-        Some(&to_json(&before)),
-        None,
-    )
-    .await?;
-    record_change(&mut tx, ENTITY, id, "delete").await?;
+    super::delete_row(&mut tx, actor, "vehicles", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -333,19 +286,9 @@ pub async fn search(db: &Db, q: &VehicleSearch, page: Page) -> Result<Paged<Vehi
         let p = f.arg(Arg::Text(t.clone()));
         f.and(format!("v.vehicle_type = {p}"));
     }
-    let count_sql = format!("SELECT COUNT(*) AS n FROM vehicles v{}", f.where_sql());
-    let total: i64 = f
-        .bind(sqlx::query(&count_sql))
-        .fetch_one(db.pool())
-        .await?
-        .get("n");
+    let total = f.count(db, "vehicles v").await?;
     let sql = format!("{SELECT}{} ORDER BY v.id{}", f.where_sql(), f.page_sql());
-    let items = f
-        .bind_page(sqlx::query(&sql), page)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(from_row)
-        .collect();
+    let items = f.fetch_page(db, &sql, page).await?;
+    let items = items.iter().map(from_row).collect();
     Ok(Paged { items, total })
 }

@@ -12,7 +12,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
+use crate::central::db::{Actor, Db, Op, RepoError, now_ms, write_change};
 
 /// A visit as the console and the API show it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -100,10 +100,10 @@ pub async fn create(db: &Db, actor: &Actor, new: &NewVisit) -> Result<Visit, Rep
     .await?;
     let visit = row_to_visit(&row, now);
     let after = serde_json::to_value(&visit).unwrap_or_default();
-    audit(
+    write_change(
         &mut tx,
         actor,
-        "create",
+        Op::Audit("create"),
         "visit",
         visit.id,
         None,
@@ -143,7 +143,16 @@ pub async fn close(db: &Db, actor: &Actor, id: i64) -> Result<Option<Visit>, Rep
     };
     let visit = row_to_visit(&row, now);
     let after = serde_json::to_value(&visit).unwrap_or_default();
-    audit(&mut tx, actor, "leave", "visit", id, None, Some(&after)).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("leave"),
+        "visit",
+        id,
+        None,
+        Some(&after),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some(visit))
 }

@@ -20,7 +20,7 @@ use gatehouse::sync::client::Outbox;
 use gatehouse::sync::wire::{EventAck, EventBatch};
 use sqlx::Row;
 
-use crate::support::central::each_database;
+use crate::support::harness::each_database;
 use crate::support::{Central, Syncing};
 
 /// The journal's three files (the database, its write-ahead log and the shared-memory index).

@@ -8,7 +8,7 @@
 //! waiting for the lock, and only then terminates every backend of the database but its own.
 //!
 //! PostgreSQL only: skipped without `DATABASE_URL` on a developer's machine; under CI
-//! (`CI=true`) a missing `DATABASE_URL` fails (see `support::central::postgres_url`).
+//! (`CI=true`) a missing `DATABASE_URL` fails (see `support::harness::postgres_url`).
 
 use std::time::Duration;
 
@@ -18,8 +18,8 @@ use gatehouse::sync::client::Outbox;
 use sqlx::{Connection, PgConnection, Row};
 
 use super::journal_rewind::start_gate;
-use crate::support::central::{postgres, postgres_url};
 use crate::support::gate::wait_for;
+use crate::support::harness::{postgres, postgres_url};
 use crate::support::{Central, Syncing};
 
 /// Rounds of (journal, upload cut off by the termination, drain).

@@ -9,11 +9,14 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-pub mod central;
 #[path = "../../gate/support/mod.rs"]
 pub mod gate;
+#[path = "../../common/central.rs"]
+pub mod harness;
 #[path = "../../common/sync_link.rs"]
 pub mod sync_link;
+#[path = "../../common/synced_gate.rs"]
+pub mod synced_gate;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,14 +26,16 @@ use std::time::Duration;
 use axum::http::Method;
 use gatehouse::central::api::auth::Role;
 use gatehouse::sync::client::{ClientOptions, SyncClient};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use self::central::{TestApp, TestDb};
 use self::gate::TestGate;
+pub use self::harness::Office;
+use self::harness::{TestApp, TestDb};
 use self::sync_link::{SitePki, SyncServer};
+pub use self::synced_gate::wait_for_tag;
 
 /// A central instance: the admin API (called in-process) and the sync router served over
 /// mutual TLS on a loopback port, with the site PKI whose CA the listener trusts.
@@ -88,80 +93,12 @@ impl Central {
         assert!(status.is_success(), "{method} {path}: {status} {body}");
         body
     }
+}
 
-    /// A person, a vehicle with plate `plate` (blue), a tag `epc` on it and an active staff
-    /// permit for every gate, created through the API. Returns (vehicle id, permit id).
-    pub async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
-        let person = self
-            .call(
-                Method::POST,
-                "/api/v1/persons",
-                Role::Security,
-                Some(json!({"name": name, "category": "staff", "department": "计算机学院"})),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        let vehicle = self
-            .call(
-                Method::POST,
-                "/api/v1/vehicles",
-                Role::Security,
-                Some(json!({"plate": plate, "plate_colour": "blue", "owner_id": person})),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        self.call(
-            Method::POST,
-            "/api/v1/credentials",
-            Role::Security,
-            Some(json!({"epc": epc, "vehicle_id": vehicle})),
-        )
-        .await;
-        let permit = self
-            .call(
-                Method::POST,
-                "/api/v1/permits",
-                Role::Security,
-                Some(json!({
-                    "category": "staff",
-                    "holder_id": person,
-                    "valid_from": "2025-01-01T00:00:00Z",
-                    "valid_until": "2035-01-01T00:00:00+08:00",
-                    "gates": "all",
-                    "vehicle_ids": [vehicle],
-                })),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        (vehicle, permit)
-    }
-
-    /// Revokes a permit through the API.
-    pub async fn revoke(&self, permit: i64) {
-        self.call(
-            Method::POST,
-            &format!("/api/v1/permits/{permit}/revoke"),
-            Role::Security,
-            Some(json!({"reason": "离校"})),
-        )
-        .await;
-    }
-
-    /// Blacklists a plate through the API.
-    pub async fn blacklist_plate(&self, plate: &str) {
-        self.call(
-            Method::POST,
-            "/api/v1/blacklist",
-            Role::Security,
-            Some(
-                json!({"subject_kind": "plate", "subject": plate, "reason": "被盗车辆",
-                "alarm_level": "urgent"}),
-            ),
-        )
-        .await;
+impl Office for Central {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(Method::POST, path, Role::Security, Some(body))
+            .await
     }
 }
 
@@ -281,18 +218,4 @@ impl Syncing {
             r.await.unwrap();
         }
     }
-}
-
-/// Waits (with the harness deadline) until the gate's index holds the tag `epc`.
-pub async fn wait_for_tag(gate: &TestGate, epc: &[u8]) {
-    let epc = gatehouse::domain::Epc::from_bytes(epc).unwrap();
-    gate::wait_for("the tag to reach the gate", || async {
-        gate.handle()
-            .shared()
-            .index()
-            .credential(&epc)
-            .is_some()
-            .then_some(())
-    })
-    .await
 }

@@ -14,135 +14,35 @@
 pub mod browser;
 #[path = "../../gate/support/mod.rs"]
 pub mod gate;
+#[path = "../../common/central.rs"]
+pub mod harness;
 pub mod site;
 #[path = "../../common/sync_link.rs"]
 pub mod sync_link;
+#[path = "../../common/synced_gate.rs"]
+pub mod synced_gate;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse::central::api::auth::{Role, create_session};
-use gatehouse::central::db::{Actor, Db, DbKind};
-use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::central::db::{Db, DbKind};
+use gatehouse::central::repo::operators;
 use gatehouse::central::state::AppState;
-use gatehouse::password::hash_password_blocking;
 use gatehouse::sync::client::{ClientOptions, SyncClient};
 use gatehouse::web::site as app;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use self::harness::{
+    Office, PASSWORD, TestDb, ci, create_operator, each_database, postgres, postgres_url, sqlite,
+};
 use self::sync_link::{SitePki, SyncServer};
-
-/// The password of every operator the harness creates.
-pub const PASSWORD: &str = "Gatehouse-Test-2026";
-
-fn password_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| hash_password_blocking(PASSWORD))
-}
-
-/// Whether the tests run under CI, where nothing may be skipped.
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// The database a test runs on; dropped with it.
-pub struct TestDb {
-    pub db: Db,
-    pub kind: DbKind,
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-    pg_admin: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = self.pg_admin.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    if let Ok(admin) = Db::connect(&admin_url).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(admin.pool())
-                                .await;
-                        admin.close().await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh SQLite database.
-pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("central.db");
-    let db = Db::open_sqlite(&path).await.unwrap();
-    TestDb {
-        db,
-        kind: DbKind::Sqlite,
-        url: format!("sqlite://{}", path.display()),
-        _dir: Some(dir),
-        pg_admin: None,
-    }
-}
-
-/// A fresh PostgreSQL database when `DATABASE_URL` is set (required under CI).
-pub async fn postgres() -> Option<TestDb> {
-    let admin_url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if ci() => {
-            panic!("CI=true but DATABASE_URL is not set: the PostgreSQL suite must run in CI")
-        }
-        _ => return None,
-    };
-    let name = format!(
-        "gatehouse_web_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst),
-        chrono::Utc::now().timestamp_micros() % 1_000_000
-    );
-    let admin = Db::connect(&admin_url)
-        .await
-        .expect("DATABASE_URL reachable");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
-        .await
-        .unwrap();
-    admin.close().await;
-    let i = admin_url.rfind('/').unwrap();
-    let url = format!("{}/{name}", &admin_url[..i]);
-    let db = Db::open(&url).await.unwrap();
-    Some(TestDb {
-        db,
-        kind: DbKind::Postgres,
-        url,
-        _dir: None,
-        pg_admin: Some((admin_url, name)),
-    })
-}
-
-/// SQLite, and PostgreSQL when configured.
-pub async fn each_database() -> Vec<TestDb> {
-    let mut dbs = vec![sqlite().await];
-    if let Some(pg) = postgres().await {
-        dbs.push(pg);
-    }
-    dbs
-}
 
 /// The operators the harness creates: (user name, role, gates).
 pub const OPERATORS: &[(&str, Role, &[i64])] = &[
@@ -182,24 +82,7 @@ pub async fn seed(db: &Db) {
         .unwrap();
     }
     for (username, role, gates) in OPERATORS {
-        operators::create(
-            db,
-            &Actor::system(),
-            NewOperator {
-                username: (*username).into(),
-                display_name: format!("测试{username}"),
-                password_hash: password_hash().into(),
-                roles: vec![role.as_str().into()],
-                gates: gates.to_vec(),
-                department: if *role == Role::Approver {
-                    "计算机学院".into()
-                } else {
-                    String::new()
-                },
-            },
-        )
-        .await
-        .unwrap();
+        create_operator(db, username, *role, gates).await;
     }
 }
 
@@ -404,6 +287,19 @@ impl Drop for GateLink {
 /// A plain HTTP client for the central API (reqwest is built without a default TLS provider:
 /// it gets ring's, though it only speaks HTTP here).
 pub fn http() -> reqwest::Client {
+    http_builder().build().unwrap()
+}
+
+/// Like [`http`], but a redirect is returned to the test rather than followed (pages answer
+/// forms with 303s).
+pub fn http_no_redirects() -> reqwest::Client {
+    http_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn http_builder() -> reqwest::ClientBuilder {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -411,10 +307,7 @@ pub fn http() -> reqwest::Client {
     .unwrap()
     .with_root_certificates(rustls::RootCertStore::empty())
     .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
+    reqwest::Client::builder().use_preconfigured_tls(tls)
 }
 
 /// The central API as an operator, over HTTP.
@@ -448,75 +341,11 @@ impl Api {
         assert!(status.is_success(), "{method} {path}: {status} {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
+}
 
-    /// A person `name` (staff), a vehicle `plate` (blue) with tag `epc` and an active staff
-    /// permit for every gate. Returns (vehicle id, permit id).
-    pub async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
-        use reqwest::Method;
-        let person = self
-            .call(
-                Method::POST,
-                "/api/v1/persons",
-                Some(json!({"name": name, "category": "staff", "department": "计算机学院"})),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        let vehicle = self
-            .call(
-                Method::POST,
-                "/api/v1/vehicles",
-                Some(json!({"plate": plate, "plate_colour": "blue", "owner_id": person})),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        self.call(
-            Method::POST,
-            "/api/v1/credentials",
-            Some(json!({"epc": epc, "vehicle_id": vehicle})),
-        )
-        .await;
-        let permit = self
-            .call(
-                Method::POST,
-                "/api/v1/permits",
-                Some(json!({
-                    "category": "staff",
-                    "holder_id": person,
-                    "valid_from": "2025-01-01T00:00:00Z",
-                    "valid_until": "2035-01-01T00:00:00+08:00",
-                    "gates": "all",
-                    "vehicle_ids": [vehicle],
-                })),
-            )
-            .await["id"]
-            .as_i64()
-            .unwrap();
-        (vehicle, permit)
-    }
-
-    /// Revokes a permit.
-    pub async fn revoke(&self, permit: i64) {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/api/v1/permits/{permit}/revoke"),
-            Some(json!({"reason": "离校"})),
-        )
-        .await;
-    }
-
-    /// Blacklists a plate (urgent alarm).
-    pub async fn blacklist_plate(&self, plate: &str) {
-        self.call(
-            reqwest::Method::POST,
-            "/api/v1/blacklist",
-            Some(
-                json!({"subject_kind": "plate", "subject": plate, "reason": "测试黑名单",
-                "alarm_level": "urgent"}),
-            ),
-        )
-        .await;
+impl Office for Api {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
 

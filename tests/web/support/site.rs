@@ -11,25 +11,29 @@ use gatehouse::gate::config::{BoothConfig, BoothGuard};
 
 use super::gate::{GateOptions, LaneSpec, TestGate, Timings, epc, hex, spawn_gate_with};
 use super::sync_link::SitePki;
-use super::{Api, Central, GateLink, TestDb, seed, sqlite, wait_connected, wait_synced};
+use super::{Api, Central, GateLink, Office, TestDb, seed, sqlite, wait_connected, wait_synced};
 
-/// Gate 1 with lanes `entry` and `exit` on simulated devices, with device timeouts that
-/// tolerate the browser tests' load (two Chromiums and their servers on two shared cores): the
-/// web tests are about the pages, not about how fast a Modbus answer must come.
+/// Gate 1 with lanes `entry` and `exit` on simulated devices (see [`spawn_web_gate_with`]).
 pub async fn spawn_web_gate() -> TestGate {
-    spawn_gate_with(
-        &[LaneSpec::entry("entry"), LaneSpec::exit("exit")],
-        GateOptions {
-            timings: Timings {
-                io_timeout_ms: 500,
-                reader_timeout_ms: 800,
-                arm_timeout_ms: 5000,
-                ..Timings::default()
-            },
-            ..GateOptions::default()
-        },
-    )
-    .await
+    spawn_web_gate_with(1, &[LaneSpec::entry("entry"), LaneSpec::exit("exit")]).await
+}
+
+/// Gate `gate_id` with `lanes` on simulated devices, with device timeouts that tolerate the
+/// browser tests' load (two Chromiums and their servers on two shared cores): the web tests are
+/// about the pages, not about how fast a Modbus answer must come.
+pub async fn spawn_web_gate_with(gate_id: u16, lanes: &[LaneSpec]) -> TestGate {
+    let timings = Timings {
+        io_timeout_ms: 500,
+        reader_timeout_ms: 800,
+        arm_timeout_ms: 5000,
+        ..Timings::default()
+    };
+    let options = GateOptions {
+        gate_id,
+        timings,
+        ..GateOptions::default()
+    };
+    spawn_gate_with(lanes, options).await
 }
 
 /// The booth fallback page's guard password in the tests.

@@ -1,6 +1,6 @@
 //! Sign-in, sessions and the API's error shape, on every database kind.
 
-use crate::central_support::{PASSWORD, TestApp, each_database};
+use crate::harness::{PASSWORD, TestApp, each_database};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use gatehouse::central::api::auth::Role;

@@ -1,5 +1,8 @@
-//! Shared harness for the central server's tests: every behavioural test runs once per database
-//! kind, on a fresh database.
+//! The central server's test harness, shared by every test binary (`tests/api`, `tests/sync`,
+//! `tests/web`, `tests/ops`, each including it by `#[path]`): a fresh database per test of each
+//! kind ([`each_database`]), and the API over it with one signed-in operator per role
+//! ([`TestApp`]). It never starts a network listener: the binaries that serve over TCP or TLS
+//! (sync, web) build that on top.
 //!
 //! SQLite always runs (a file in a temporary directory). PostgreSQL runs when `DATABASE_URL`
 //! points at a server: each test gets its own freshly created database, dropped afterwards.
@@ -15,7 +18,8 @@ use gatehouse::central::db::{Db, DbKind};
 pub struct TestDb {
     pub db: Db,
     pub kind: DbKind,
-    /// What `db` was opened with, for a connection of one's own outside its pool.
+    /// What `db` was opened with (`sqlite://PATH` or `postgres://…/NAME`), for a connection of
+    /// one's own outside its pool or a second server instance on the same database.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_admin: Option<(String, String)>,
@@ -47,11 +51,16 @@ impl Drop for TestDb {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Whether the tests run under CI, where nothing may be skipped.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// The PostgreSQL server to test against, if any. Panics under CI when there is none.
 pub fn postgres_url() -> Option<String> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        _ if ci() => {
             panic!("CI=true but DATABASE_URL is not set: the PostgreSQL suite must run in CI")
         }
         _ => None,
@@ -61,11 +70,9 @@ pub fn postgres_url() -> Option<String> {
 /// A fresh SQLite database.
 pub async fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("central.db").display()
-    );
-    let db = Db::open(&url).await.unwrap();
+    let path = dir.path().join("central.db");
+    let db = Db::open_sqlite(&path).await.unwrap();
+    let url = format!("sqlite://{}", path.display());
     TestDb {
         db,
         kind: DbKind::Sqlite,
@@ -124,11 +131,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use gatehouse::central::api::auth::{Role, create_session};
 use gatehouse::central::db::Actor;
-use gatehouse::central::repo::operators::{self, NewOperator};
+use gatehouse::central::repo::operators::{self, NewOperator, Operator};
 use gatehouse::central::state::AppState;
 use gatehouse::password::hash_password_blocking;
 use gatehouse::web::site as app;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// The password of every operator the harness creates.
@@ -137,9 +144,58 @@ pub const PASSWORD: &str = "Gatehouse-Test-2026";
 /// The department the harness's approver approves for.
 pub const APPROVER_DEPARTMENT: &str = "计算机学院";
 
-fn password_hash() -> &'static str {
+/// The hash of [`PASSWORD`], computed once.
+pub fn password_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password_blocking(PASSWORD))
+}
+
+/// Creates operator `username` (display name `测试<username>`, the harness [`PASSWORD`]) with
+/// one role, working at `gates` (none: every gate); an approver approves for
+/// [`APPROVER_DEPARTMENT`].
+pub async fn create_operator(db: &Db, username: &str, role: Role, gates: &[i64]) -> Operator {
+    operators::create(
+        db,
+        &Actor::system(),
+        NewOperator {
+            username: username.into(),
+            display_name: format!("测试{username}"),
+            password_hash: password_hash().into(),
+            roles: vec![role.as_str().into()],
+            gates: gates.to_vec(),
+            department: if role == Role::Approver {
+                APPROVER_DEPARTMENT.into()
+            } else {
+                String::new()
+            },
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// `body` (the first 17 digits of a 身份证号) with its GB 11643 check digit: a valid
+/// 18-character ID-card number.
+pub fn with_check_digit(body: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(W)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+/// A valid ID-card number, a different one for each `i` below 900 × 20,000.
+pub fn id_card(i: usize) -> String {
+    let days = (i / 900) as i64;
+    let birth = chrono::NaiveDate::from_ymd_opt(1960, 1, 1).unwrap() + chrono::Duration::days(days);
+    with_check_digit(&format!(
+        "110105{}{:03}",
+        birth.format("%Y%m%d"),
+        100 + i % 900
+    ))
 }
 
 /// The API over a fresh database, with gates 1 and 2 and one signed-in operator per role
@@ -147,6 +203,8 @@ fn password_hash() -> &'static str {
 pub struct TestApp {
     pub db: Db,
     pub kind: DbKind,
+    pub state: AppState,
+    pub url: String,
     router: axum::Router,
     tokens: HashMap<Role, String>,
     ids: HashMap<Role, i64>,
@@ -171,30 +229,17 @@ impl TestApp {
         let mut tokens = HashMap::new();
         let mut ids = HashMap::new();
         for role in Role::ALL {
-            let op = operators::create(
-                &db,
-                &Actor::system(),
-                NewOperator {
-                    username: role.as_str().into(),
-                    display_name: format!("测试{}", role.as_str()),
-                    password_hash: password_hash().into(),
-                    roles: vec![role.as_str().into()],
-                    gates: if role == Role::Guard { vec![1] } else { vec![] },
-                    department: if role == Role::Approver {
-                        APPROVER_DEPARTMENT.into()
-                    } else {
-                        String::new()
-                    },
-                },
-            )
-            .await
-            .unwrap();
+            let gates: &[i64] = if role == Role::Guard { &[1] } else { &[] };
+            let op = create_operator(&db, role.as_str(), role, gates).await;
             let session = create_session(&db, op.id, 3_600_000).await.unwrap();
             tokens.insert(role, session.token);
             ids.insert(role, op.id);
         }
+        let state = AppState::new(db.clone());
         TestApp {
-            router: app(AppState::new(db.clone())),
+            router: app(state.clone()),
+            state,
+            url: t.url.clone(),
             db,
             kind: t.kind,
             tokens,
@@ -206,6 +251,11 @@ impl TestApp {
     /// The bearer token of the operator with `role`.
     pub fn token(&self, role: Role) -> &str {
         &self.tokens[&role]
+    }
+
+    /// The database URL to LISTEN on for other instances' changes (PostgreSQL only).
+    pub fn listen_url(&self) -> Option<String> {
+        (self.kind == DbKind::Postgres).then(|| self.url.clone())
     }
 
     /// The operator id of the operator with `role`.
@@ -282,5 +332,53 @@ impl TestApp {
             .call_with_headers(method, path, role, body, &[("accept-language", lang)])
             .await;
         (status, body)
+    }
+}
+
+/// The central API as the site office, for the setup a test needs; every call must succeed.
+/// Implemented in-process (`tests/sync`) and over HTTP (`tests/web`).
+#[allow(async_fn_in_trait)]
+pub trait Office {
+    /// POSTs `body` to `path` as security; returns the JSON answer.
+    async fn post(&self, path: &str, body: Value) -> Value;
+
+    /// A person `name` (staff), a vehicle `plate` (blue) with tag `epc` and an active staff
+    /// permit for every gate, created through the API. Returns (vehicle id, permit id).
+    async fn issue(&self, name: &str, plate: &str, epc: &str) -> (i64, i64) {
+        let person = json!({"name": name, "category": "staff", "department": APPROVER_DEPARTMENT});
+        let person = self.post("/api/v1/persons", person).await["id"]
+            .as_i64()
+            .unwrap();
+        let vehicle = json!({"plate": plate, "plate_colour": "blue", "owner_id": person});
+        let vehicle = self.post("/api/v1/vehicles", vehicle).await["id"]
+            .as_i64()
+            .unwrap();
+        let tag = json!({"epc": epc, "vehicle_id": vehicle});
+        self.post("/api/v1/credentials", tag).await;
+        let permit = json!({
+            "category": "staff",
+            "holder_id": person,
+            "valid_from": "2025-01-01T00:00:00Z",
+            "valid_until": "2035-01-01T00:00:00+08:00",
+            "gates": "all",
+            "vehicle_ids": [vehicle],
+        });
+        let permit = self.post("/api/v1/permits", permit).await["id"]
+            .as_i64()
+            .unwrap();
+        (vehicle, permit)
+    }
+
+    /// Revokes a permit.
+    async fn revoke(&self, permit: i64) {
+        let path = format!("/api/v1/permits/{permit}/revoke");
+        self.post(&path, json!({"reason": "离校"})).await;
+    }
+
+    /// Blacklists a plate (urgent alarm).
+    async fn blacklist_plate(&self, plate: &str) {
+        let entry = json!({"subject_kind": "plate", "subject": plate, "reason": "被盗车辆",
+            "alarm_level": "urgent"});
+        self.post("/api/v1/blacklist", entry).await;
     }
 }

@@ -2,7 +2,7 @@
 //! every role. Only the allowed combinations get past the door; the rest get 401 or 403 — even
 //! with a malformed body, which an unauthorised caller must not get validated.
 
-use crate::central_support::{TestApp, sqlite};
+use crate::harness::{TestApp, sqlite};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use gatehouse::central::api::auth::{Role, create_session};

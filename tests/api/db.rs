@@ -9,7 +9,7 @@ async fn count(db: &Db, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let mut conn = t.db.pool().acquire().await.unwrap();
         audit(
             &mut conn,
@@ -36,7 +36,7 @@ async fn both_database_kinds_migrate_and_take_an_audit_entry() {
 /// SQLite by waiting its turn rather than being refused with "database is locked".
 #[tokio::test]
 async fn a_change_that_reads_first_goes_through_while_another_connection_writes() {
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let before = count(&t.db, "SELECT COUNT(*) FROM audit_log").await;
         let mut tx = t.db.begin().await.unwrap();
         let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
@@ -73,7 +73,7 @@ async fn a_change_that_reads_first_goes_through_while_another_connection_writes(
 async fn vehicles_registered_side_by_side_are_all_stored() {
     use gatehouse::central::repo::persons::{self, NewPerson};
     use gatehouse::central::repo::vehicles::{self, NewVehicle};
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         let owner = persons::create(
             &t.db,
             &Actor::system(),
@@ -122,7 +122,7 @@ async fn vehicles_registered_side_by_side_are_all_stored() {
 #[tokio::test]
 async fn a_transaction_left_open_by_a_cancelled_request_does_not_swallow_the_next_changes() {
     use sqlx::Connection;
-    for t in crate::central_support::each_database().await {
+    for t in crate::harness::each_database().await {
         {
             let mut conn = t.db.pool().acquire().await.unwrap();
             let begin = match t.kind {

@@ -17,7 +17,7 @@ use gatehouse::central::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::central_support::{PASSWORD, TestApp, each_database};
+use crate::harness::{PASSWORD, TestApp, each_database};
 
 /// A sign-in request as it arrives from the socket peer `peer`, with extra headers.
 fn sign_in(peer: &str, username: &str, password: &str, headers: &[(&str, &str)]) -> Request<Body> {
