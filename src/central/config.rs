@@ -189,8 +189,8 @@ impl ServerConfig {
     }
 
     /// The sign-in and session settings the API runs with.
-    pub fn auth_settings(&self) -> crate::central::api::auth::AuthSettings {
-        crate::central::api::auth::AuthSettings {
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
             trusted_proxies: self
                 .server
                 .trusted_proxies
@@ -216,6 +216,28 @@ impl ServerConfig {
                 self.server.data_dir.join("central.db").display()
             ))
         })
+    }
+}
+
+/// Sign-in and session settings from `server.toml`.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A session unused this long ends (`server.session_idle_minutes`, default 30).
+    pub idle_ms: i64,
+    /// The campus's and organisation's names and abbreviations, refused as password bases
+    /// (`server.site_words`).
+    pub site_words: Vec<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> AuthSettings {
+        AuthSettings {
+            trusted_proxies: Vec::new(),
+            idle_ms: 30 * 60_000,
+            site_words: Vec::new(),
+        }
     }
 }
 

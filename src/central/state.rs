@@ -3,8 +3,8 @@
 //!
 //! What it never does: hold a request's data, or know which routes or pages exist.
 
-use crate::central::api::auth::AuthSettings;
-use crate::central::api::bulk::Jobs;
+use crate::central::bulk::jobs::Jobs;
+use crate::central::config::AuthSettings;
 use crate::central::db::Db;
 
 /// What every handler can reach.

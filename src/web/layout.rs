@@ -81,7 +81,7 @@ pub fn page(
                                 (t(lang, "保卫处", "Security office"))
                             }
                         }
-                        @if super::admin::allowed(viewer, super::admin::HOME) {
+                        @if super::access::HOME.admits(&viewer.authed) {
                             a href="/admin" aria-current=[(nav == Nav::Admin).then_some("page")] {
                                 (t(lang, "管理与统计", "Administration"))
                             }

@@ -14,6 +14,7 @@
 //! What it never does: change data on a GET, trust a role the table does not grant, or load
 //! anything from outside the server.
 
+pub mod access;
 pub mod admin;
 pub mod assets;
 pub mod console;
@@ -38,10 +39,7 @@ use crate::i18n::{self, Lang, lang_of};
 
 use Role::{Admin, Guard, Security};
 
-/// The booth: guards, and the office and administrators who stand in for them.
-pub const BOOTH: Access = Access::Roles(&[Admin, Security, Guard]);
-/// The security office's pages.
-pub const OFFICE: Access = Access::Roles(&[Admin, Security]);
+pub use access::{BOOTH, OFFICE};
 
 /// (route, access) for every page route. GET only: pages never change anything.
 pub const PAGES: &[(&str, Access)] = &[

@@ -573,7 +573,7 @@ async fn a_report_lists_the_first_1000_errors_and_counts_them_all() {
     let errors = report["errors"].as_array().unwrap();
     assert_eq!(
         errors.len(),
-        gatehouse::central::api::bulk::MAX_REPORTED_ERRORS
+        gatehouse::central::bulk::jobs::MAX_REPORTED_ERRORS
     );
     assert_eq!(errors[0]["line"], 2);
     assert_eq!(errors[999]["line"], 1001);

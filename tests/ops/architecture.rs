@@ -355,3 +355,35 @@ fn no_source_file_is_longer_than_1200_lines() {
     long.sort();
     assert!(long.is_empty(), "files over {MAX_LINES} lines: {long:#?}");
 }
+
+#[test]
+fn no_module_folder_has_an_import_cycle_among_its_children() {
+    fn folders(dir: &Path, module: Vec<String>, out: &mut Vec<Vec<String>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_dir() {
+                let mut child = module.clone();
+                child.push(entry.file_name().to_string_lossy().into_owned());
+                out.push(child.clone());
+                folders(&entry.path(), child, out);
+            }
+        }
+    }
+    let mut scopes = Vec::new();
+    folders(&root().join("src"), Vec::new(), &mut scopes);
+    assert!(
+        scopes.iter().any(|s| s == &["gate"]),
+        "the walk found src/gate"
+    );
+    let mut report = String::new();
+    for scope in &scopes {
+        let scope: Vec<&str> = scope.iter().map(String::as_str).collect();
+        let found = describe_cycles(&scope);
+        if !found.is_empty() {
+            report.push_str(&format!("inside src/{}:\n{found}", scope.join("/")));
+        }
+    }
+    assert!(report.is_empty(), "import cycles:\n{report}");
+}

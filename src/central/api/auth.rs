@@ -68,27 +68,7 @@ const MAX_FAILURES: i64 = 30;
 /// How often a session's last use is written (not on every request).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
-/// Sign-in and session settings from `server.toml`.
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    /// Reverse proxies whose `X-Forwarded-For` is believed (`server.trusted_proxies`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// A session unused this long ends (`server.session_idle_minutes`, default 30).
-    pub idle_ms: i64,
-    /// The campus's and organisation's names and abbreviations, refused as password bases
-    /// (`server.site_words`).
-    pub site_words: Vec<String>,
-}
-
-impl Default for AuthSettings {
-    fn default() -> AuthSettings {
-        AuthSettings {
-            trusted_proxies: Vec::new(),
-            idle_ms: 30 * 60_000,
-            site_words: Vec::new(),
-        }
-    }
-}
+pub use crate::central::config::AuthSettings;
 
 /// What an operator may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

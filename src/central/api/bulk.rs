@@ -7,13 +7,13 @@
 //! rows to do while it runs (the page's progress bar), then every bad row with its line, column
 //! and reason in the request's language, and how many rows were imported. A commit writes
 //! nothing unless every row is good (see [`crate::central::bulk`]). Jobs live in the server's
-//! memory (the last [`KEEP_JOBS`]); a restart forgets them, never half an import.
+//! memory (the last [`KEEP_JOBS`](crate::central::bulk::jobs::KEEP_JOBS)); a restart forgets them, never half an import.
 //!
 //! Exports (`GET /api/v1/bulk/{kind}/export?format=csv|xlsx`) use the import's columns, so an
 //! exported file can be edited and imported elsewhere; ID-card and phone numbers are masked
 //! unless the caller's role sees them in full.
 //!
-//! A file is read and checked in `spawn_blocking`, one at a time ([`IMPORT_WORKERS`]; the
+//! A file is read and checked in `spawn_blocking`, one at a time ([`IMPORT_WORKERS`](crate::central::bulk::jobs::IMPORT_WORKERS); the
 //! others wait as `queued`), so `/healthz`, the consoles and gate sync keep answering; a 413
 //! names this route's limit.
 //!
@@ -21,8 +21,7 @@
 //! read or check a file on the async workers, or show one operator's job to a role that may
 //! not import.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -39,83 +38,13 @@ use super::auth::Authed;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::stats::{check_format, render};
+use crate::central::bulk::jobs::{Job, MAX_REPORTED_ERRORS, Outcome};
 use crate::central::bulk::{self, Kind, Progress, RowError};
 use crate::central::state::AppState;
 use crate::i18n::{Lang, Msg};
 
 /// The largest file an import accepts (64 MiB: ~100,000 rows with room to spare).
 pub const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
-/// Finished jobs kept for their reports.
-pub const KEEP_JOBS: usize = 100;
-/// Bad-row errors a report lists; past them it counts (`error_count`). A file of 100,000 bad
-/// rows would otherwise keep some 80 MB of messages for each of the [`KEEP_JOBS`] reports,
-/// and nobody corrects a file from its ten-thousandth error.
-pub const MAX_REPORTED_ERRORS: usize = 1000;
-
-/// One import's state.
-#[derive(Debug)]
-struct Job {
-    kind: Kind,
-    commit: bool,
-    progress: Progress,
-    outcome: Mutex<Option<Outcome>>,
-}
-
-#[derive(Debug, Clone)]
-enum Outcome {
-    Done {
-        /// The first [`MAX_REPORTED_ERRORS`] errors.
-        errors: Vec<RowError>,
-        /// Every error, and the rows with one (counted before `errors` was cut).
-        error_count: u64,
-        bad_rows: u64,
-        imported: u64,
-    },
-    Failed(Msg),
-}
-
-/// Files read and checked at once; the others wait (phase `queued`). Reading and checking is
-/// CPU-bound and holds the file's kept cells: one at a time bounds both, whatever the number
-/// of uploads, on the 2-core servers campuses run.
-pub const IMPORT_WORKERS: usize = 1;
-
-/// The server's import jobs (cheap to clone: one shared map).
-#[derive(Debug, Clone)]
-pub struct Jobs {
-    next: Arc<AtomicU64>,
-    jobs: Arc<Mutex<BTreeMap<u64, Arc<Job>>>>,
-    /// Turns to read and check a file ([`IMPORT_WORKERS`]).
-    workers: Arc<tokio::sync::Semaphore>,
-}
-
-impl Default for Jobs {
-    fn default() -> Jobs {
-        Jobs {
-            next: Default::default(),
-            jobs: Default::default(),
-            workers: Arc::new(tokio::sync::Semaphore::new(IMPORT_WORKERS)),
-        }
-    }
-}
-
-impl Jobs {
-    fn add(&self, job: Job) -> (u64, Arc<Job>) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let job = Arc::new(job);
-        if let Ok(mut jobs) = self.jobs.lock() {
-            jobs.insert(id, job.clone());
-            while jobs.len() > KEEP_JOBS {
-                jobs.pop_first();
-            }
-        }
-        (id, job)
-    }
-
-    fn get(&self, id: u64) -> Option<Arc<Job>> {
-        self.jobs.lock().ok()?.get(&id).cloned()
-    }
-}
-
 /// `?commit=`.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

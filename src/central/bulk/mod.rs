@@ -41,6 +41,7 @@ mod cells;
 pub mod check;
 pub mod commit;
 pub mod export;
+pub mod jobs;
 pub mod read;
 
 pub use check::{Lookups, check, lookups};

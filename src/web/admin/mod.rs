@@ -33,28 +33,12 @@ use maud::{Markup, html};
 
 use super::Viewer;
 use super::layout::{Nav, page};
-use crate::central::api::auth::Role;
 use crate::central::api::policy::Access;
 use crate::central::db::Page;
 use crate::central::state::AppState;
 use crate::i18n::{Lang, t};
 
-use Role::{Admin, Applicant, Approver, Security, Viewer as ViewerRole};
-
-/// The overview: everyone the administration pages serve.
-pub const HOME: Access = Access::Roles(&[Admin, Security, Approver, ViewerRole, Applicant]);
-/// People, vehicles and permits: the security office keeps them; the administration reads.
-pub const RECORDS: Access = Access::Roles(&[Admin, Security, ViewerRole]);
-/// Exit-pass applications: the office, departments' approvers, applicants (their own).
-pub const APPLY: Access = Access::Roles(&[Admin, Security, Approver, Applicant]);
-/// Visitor bookings: the office and departments' approvers (their department's).
-pub const BOOKINGS: Access = Access::Roles(&[Admin, Security, Approver]);
-/// Lists, gate modes, the audit log, bulk import: the security office.
-pub const OFFICE: Access = Access::Roles(&[Admin, Security]);
-/// Operators and roles: administrators.
-pub const ADMIN: Access = Access::Roles(&[Admin]);
-/// Traffic statistics: the security office and the administration.
-pub const STATS: Access = Access::Roles(&[Admin, Security, ViewerRole]);
+pub use super::access::{ADMIN, APPLY, BOOKINGS, HOME, OFFICE, RECORDS, STATS};
 
 /// One area of the side navigation: (path, zh-CN, English, who may see it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
