@@ -38,7 +38,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::central::db::{Arg, DbKind, Filter, RepoError, kind_of};
-use crate::gate::journal::{EventBody, JournalEvent};
+use crate::wire::journal::{EventBody, JournalEvent};
 
 /// The site's time zone: days and hours of the statistics are its.
 pub const SITE_TZ: Tz = chrono_tz::Asia::Shanghai;

@@ -31,9 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::gate::config::LaneConfig;
 use crate::gate::io::{IoError, IoLink};
-use crate::gate::journal::{EventBody, Journal};
+use crate::gate::journal::Journal;
 use crate::gate::lane::BarrierCommand;
 use crate::gate::runtime::{Backoff, LaneStatus, device_event};
+use crate::wire::journal::EventBody;
 
 /// One input poll, as the lane task is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,16 +45,16 @@ use crate::gate::config::{
 use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
 use crate::gate::index::{Index, IndexBuilder};
 use crate::gate::io_task::{IoReport, IoTask};
-use crate::gate::journal::{
-    BarrierAction, DecisionRecord, EventBody, Journal, JournalError, JournalStats,
-};
+use crate::gate::journal::{Journal, JournalError, JournalStats};
 use crate::gate::lane::{
     BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneInput, LaneOutput,
     LaneSignals, LaneState, Mode, OpenCause,
 };
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, ReaderLink, TagFilter, TagRead};
-use crate::gate::store::{PresenceRecord, SnapshotPart, Store, Update};
+use crate::gate::store::{PresenceRecord, SnapshotPart, Store};
+use crate::wire::journal::{BarrierAction, DecisionRecord, EventBody};
+use crate::wire::rows::Update;
 
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]
@@ -313,7 +313,7 @@ impl GateHandle {
         let store = &self.shared.store;
         let _only_writer = store.lock_updates().await;
         store.apply(update).await?;
-        if crate::sync::wire::update_is_empty(update) {
+        if crate::wire::rows::update_is_empty(update) {
             return Ok(());
         }
         let current = self.shared.index();

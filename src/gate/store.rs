@@ -3,7 +3,7 @@
 //!
 //! It is a SQLite file of its own (WAL), apart from the journal, so that writing a large update
 //! never delays an event commit. Data arrives as **rows** — the text/DTO form that the CSV import
-//! and the centre's sync both produce ([`PermitRow`], [`VehicleRow`], ...). [`Store::apply`]
+//! and the centre's sync both produce ([`PermitRecord`], [`VehicleRecord`], ...). [`Store::apply`]
 //! validates every row of an [`Update`] by converting it to the domain first and writes nothing
 //! if any row is bad; a valid update is written in one transaction with its data version.
 //! [`Store::load`] reads everything back as plain domain `Vec`s ([`Snapshot`]) for the in-memory
@@ -16,19 +16,22 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::domain::text::{TextError, parse_category, parse_gate_rights, parse_schedule};
 use crate::domain::{
-    AlarmLevel, BlacklistEntry, BlacklistId, BlacklistSubject, BookingId, BookingStatus,
-    Credential, Epc, Holder, LockEntry, LockId, Permit, PermitId, PermitStatus, PersonId, Plate,
-    PlateColour, PlateIdentity, Tid, UtcMinute, Vehicle, VehicleId, VisitorBooking,
+    BlacklistEntry, BlacklistId, BookingId, Credential, Epc, LockEntry, LockId, Permit, PermitId,
+    PermitStatus, PersonId, Plate, PlateIdentity, Tid, UtcMinute, Vehicle, VehicleId,
+    VisitorBooking,
 };
 use crate::gate::index::{
     BuildError, Index, IndexBuild, IndexBuilder, IndexDelta, PermitFields, PermitTable, TextMap,
     VehicleTable,
+};
+use crate::wire::rows::{
+    BlacklistRecord, BookingRecord, CredentialRecord, LockRecord, PermitRecord, Update,
+    VehicleRecord, parse_colour, parse_plate,
 };
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 14 columns.
@@ -74,42 +77,6 @@ fn invalid(what: &'static str, key: impl ToString, e: impl ToString) -> StoreErr
     }
 }
 
-/// A permit as rows carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PermitRow {
-    pub id: u32,
-    /// staff, student, family, contractor, official, visitor.
-    pub category: String,
-    pub holder_id: u32,
-    pub holder_name: String,
-    #[serde(default)]
-    pub department: String,
-    /// active, suspended, revoked.
-    pub status: String,
-    #[serde(default)]
-    pub status_reason: String,
-    /// UTC minutes since the epoch, inclusive.
-    pub valid_from: u32,
-    /// UTC minutes since the epoch, exclusive.
-    pub valid_until: u32,
-    /// Gate rights in text form (`all`, `1;2:exit`).
-    pub gates: String,
-    /// Schedule in text form (empty = always).
-    #[serde(default)]
-    pub schedule: String,
-    #[serde(default)]
-    pub single_use: bool,
-    #[serde(default)]
-    pub max_inside: Option<u16>,
-    #[serde(default = "one")]
-    pub version: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
 /// Parsed gate-rights and schedule texts, by text: most permits share a handful of each.
 #[derive(Debug, Default)]
 struct RuleCache {
@@ -152,281 +119,14 @@ impl<T> Parsed<T> {
 }
 
 impl RuleCache {
-    fn gates(&mut self, text: &str) -> Result<&crate::domain::GateRights, TextError> {
-        self.gates.get(text, parse_gate_rights)
+    /// [`PermitRecord::to_domain`], each rule text parsed once.
+    fn permit(&mut self, row: &PermitRecord) -> Result<Permit, TextError> {
+        let RuleCache { gates, schedules } = self;
+        row.to_domain_with(
+            |text| gates.get(text, parse_gate_rights).cloned(),
+            |text| schedules.get(text, parse_schedule).cloned(),
+        )
     }
-
-    fn schedule(&mut self, text: &str) -> Result<&crate::domain::Schedule, TextError> {
-        self.schedules.get(text, parse_schedule)
-    }
-}
-
-impl PermitRow {
-    /// Converts to the domain, saying what is wrong.
-    pub fn to_domain(&self) -> Result<Permit, TextError> {
-        self.to_domain_cached(&mut RuleCache::default())
-    }
-
-    fn to_domain_cached(&self, rules: &mut RuleCache) -> Result<Permit, TextError> {
-        let status = match self.status.as_str() {
-            "active" => PermitStatus::Active,
-            "suspended" => PermitStatus::Suspended {
-                reason: self.status_reason.as_str().into(),
-            },
-            "revoked" => PermitStatus::Revoked {
-                reason: self.status_reason.as_str().into(),
-            },
-            other => {
-                return Err(TextError(format!(
-                    "status {other:?} is not active, suspended or revoked"
-                )));
-            }
-        };
-        if self.valid_until <= self.valid_from {
-            return Err(TextError("valid_until must be after valid_from".into()));
-        }
-        Ok(Permit {
-            id: PermitId(self.id),
-            category: parse_category(&self.category)?,
-            holder: Holder {
-                person_id: PersonId(self.holder_id),
-                name: self.holder_name.as_str().into(),
-                department: self.department.as_str().into(),
-            },
-            status,
-            valid_from: UtcMinute(self.valid_from),
-            valid_until: UtcMinute(self.valid_until),
-            gates: rules.gates(&self.gates)?.clone(),
-            schedule: rules.schedule(&self.schedule)?.clone(),
-            single_use: self.single_use,
-            max_inside: self.max_inside.and_then(NonZeroU16::new),
-            version: self.version,
-        })
-    }
-}
-
-/// A vehicle as rows carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VehicleRow {
-    pub id: u32,
-    pub plate: String,
-    /// blue, yellow, green, yellow_green, white, black.
-    pub colour: String,
-    pub permit_ids: Vec<u32>,
-}
-
-fn parse_colour(text: &str) -> Result<PlateColour, TextError> {
-    PlateColour::from_code(text).ok_or_else(|| {
-        TextError(format!(
-            "plate colour {text:?} is not blue, yellow, green, yellow_green, white or black"
-        ))
-    })
-}
-
-fn parse_plate(text: &str) -> Result<Plate, TextError> {
-    Plate::parse(text).map_err(|e| TextError(format!("plate {text:?}: {e}")))
-}
-
-impl VehicleRow {
-    pub fn to_domain(&self) -> Result<Vehicle, TextError> {
-        Ok(Vehicle {
-            id: VehicleId(self.id),
-            plate: PlateIdentity {
-                plate: parse_plate(&self.plate)?,
-                colour: parse_colour(&self.colour)?,
-            },
-            permit_ids: self.permit_ids.iter().copied().map(PermitId).collect(),
-        })
-    }
-}
-
-/// A tag credential as rows carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialRow {
-    /// EPC in hex.
-    pub epc: String,
-    /// TID in hex, when the credential is bound to the tag's factory TID.
-    #[serde(default)]
-    pub tid: Option<String>,
-    pub vehicle_id: u32,
-}
-
-impl CredentialRow {
-    pub fn to_domain(&self) -> Result<Credential, TextError> {
-        Ok(Credential {
-            epc: Epc::from_hex(&self.epc)
-                .map_err(|e| TextError(format!("EPC {:?}: {e}", self.epc)))?,
-            tid: self
-                .tid
-                .as_deref()
-                .map(|t| Tid::from_hex(t).map_err(|e| TextError(format!("TID {t:?}: {e}"))))
-                .transpose()?,
-            vehicle_id: VehicleId(self.vehicle_id),
-        })
-    }
-}
-
-/// A blacklist entry as rows carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlacklistRow {
-    pub id: u32,
-    /// plate, tag or person.
-    pub subject_kind: String,
-    /// Plate text, EPC hex or person id.
-    pub subject: String,
-    #[serde(default)]
-    pub colour: Option<String>,
-    #[serde(default)]
-    pub reason: String,
-    pub valid_from: u32,
-    pub valid_until: u32,
-    /// silent, guard, urgent.
-    #[serde(default = "guard")]
-    pub alarm: String,
-}
-
-fn guard() -> String {
-    "guard".into()
-}
-
-impl BlacklistRow {
-    pub fn to_domain(&self) -> Result<BlacklistEntry, TextError> {
-        let subject = match self.subject_kind.as_str() {
-            "plate" => BlacklistSubject::Plate {
-                plate: parse_plate(&self.subject)?,
-                colour: self.colour.as_deref().map(parse_colour).transpose()?,
-            },
-            "tag" => BlacklistSubject::Tag(
-                Epc::from_hex(&self.subject).map_err(|e| TextError(format!("EPC: {e}")))?,
-            ),
-            "person" => BlacklistSubject::Person(PersonId(self.subject.parse().map_err(|_| {
-                TextError(format!("person id {:?} is not a number", self.subject))
-            })?)),
-            other => {
-                return Err(TextError(format!(
-                    "subject_kind {other:?} is not plate, tag or person"
-                )));
-            }
-        };
-        let alarm = match self.alarm.as_str() {
-            "silent" => AlarmLevel::Silent,
-            "guard" => AlarmLevel::Guard,
-            "urgent" => AlarmLevel::Urgent,
-            other => {
-                return Err(TextError(format!(
-                    "alarm {other:?} is not silent, guard or urgent"
-                )));
-            }
-        };
-        Ok(BlacklistEntry {
-            id: BlacklistId(self.id),
-            subject,
-            reason: self.reason.as_str().into(),
-            from: UtcMinute(self.valid_from),
-            until: UtcMinute(self.valid_until),
-            alarm,
-        })
-    }
-}
-
-/// A lock-vehicle entry (must not leave) as rows carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LockRow {
-    pub id: u32,
-    pub plate: String,
-    #[serde(default)]
-    pub colour: Option<String>,
-    #[serde(default)]
-    pub reason: String,
-    pub valid_from: u32,
-    pub valid_until: u32,
-}
-
-impl LockRow {
-    pub fn to_domain(&self) -> Result<LockEntry, TextError> {
-        Ok(LockEntry {
-            id: LockId(self.id),
-            plate: parse_plate(&self.plate)?,
-            colour: self.colour.as_deref().map(parse_colour).transpose()?,
-            reason: self.reason.as_str().into(),
-            from: UtcMinute(self.valid_from),
-            until: UtcMinute(self.valid_until),
-        })
-    }
-}
-
-/// A visitor booking as rows carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BookingRow {
-    pub id: u32,
-    pub plate: String,
-    #[serde(default)]
-    pub colour: Option<String>,
-    #[serde(default)]
-    pub visitor_name: String,
-    #[serde(default)]
-    pub host_id: u32,
-    #[serde(default)]
-    pub purpose: String,
-    pub slot_from: u32,
-    pub slot_until: u32,
-    /// pending, approved, rejected, cancelled.
-    pub status: String,
-}
-
-impl BookingRow {
-    pub fn to_domain(&self) -> Result<VisitorBooking, TextError> {
-        let status = match self.status.as_str() {
-            "pending" => BookingStatus::Pending,
-            "approved" => BookingStatus::Approved,
-            "rejected" => BookingStatus::Rejected,
-            "cancelled" => BookingStatus::Cancelled,
-            other => {
-                return Err(TextError(format!(
-                    "booking status {other:?} is not pending, approved, rejected or cancelled"
-                )));
-            }
-        };
-        Ok(VisitorBooking {
-            id: BookingId(self.id),
-            plate: parse_plate(&self.plate)?,
-            colour: self.colour.as_deref().map(parse_colour).transpose()?,
-            visitor_name: self.visitor_name.as_str().into(),
-            slot_from: UtcMinute(self.slot_from),
-            slot_until: UtcMinute(self.slot_until),
-            status,
-            host: PersonId(self.host_id),
-            purpose: self.purpose.as_str().into(),
-        })
-    }
-}
-
-/// A batch of changes, applied all or nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Update {
-    /// The data version the store has after this update.
-    pub data_version: u64,
-    /// Replace everything (a full snapshot) instead of merging.
-    pub replace_all: bool,
-    pub permits: Vec<PermitRow>,
-    pub delete_permits: Vec<u32>,
-    pub vehicles: Vec<VehicleRow>,
-    pub delete_vehicles: Vec<u32>,
-    pub credentials: Vec<CredentialRow>,
-    /// EPCs in hex.
-    pub delete_credentials: Vec<String>,
-    pub blacklist: Vec<BlacklistRow>,
-    pub delete_blacklist: Vec<u32>,
-    pub locks: Vec<LockRow>,
-    pub delete_locks: Vec<u32>,
-    pub bookings: Vec<BookingRow>,
-    pub delete_bookings: Vec<u32>,
 }
 
 impl Update {
@@ -452,21 +152,21 @@ impl Update {
                 &self.permits,
                 "permit",
                 |r| r.id.to_string(),
-                |r| r.to_domain_cached(&mut rules),
+                |r| rules.permit(r),
             )?,
             delete_permits: self.delete_permits.iter().map(|&i| PermitId(i)).collect(),
             vehicles: all(
                 &self.vehicles,
                 "vehicle",
                 |r| r.id.to_string(),
-                VehicleRow::to_domain,
+                VehicleRecord::to_domain,
             )?,
             delete_vehicles: self.delete_vehicles.iter().map(|&i| VehicleId(i)).collect(),
             credentials: all(
                 &self.credentials,
                 "credential",
                 |r| r.epc.clone(),
-                CredentialRow::to_domain,
+                CredentialRecord::to_domain,
             )?,
             delete_credentials: self
                 .delete_credentials
@@ -477,7 +177,7 @@ impl Update {
                 &self.blacklist,
                 "blacklist entry",
                 |r| r.id.to_string(),
-                BlacklistRow::to_domain,
+                BlacklistRecord::to_domain,
             )?,
             delete_blacklist: self
                 .delete_blacklist
@@ -488,14 +188,14 @@ impl Update {
                 &self.locks,
                 "lock entry",
                 |r| r.id.to_string(),
-                LockRow::to_domain,
+                LockRecord::to_domain,
             )?,
             delete_locks: self.delete_locks.iter().map(|&i| LockId(i)).collect(),
             bookings: all(
                 &self.bookings,
                 "booking",
                 |r| r.id.to_string(),
-                BookingRow::to_domain,
+                BookingRecord::to_domain,
             )?,
             delete_bookings: self.delete_bookings.iter().map(|&i| BookingId(i)).collect(),
         })
@@ -978,12 +678,12 @@ impl Store {
 /// table, or the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotPart {
-    Permits(Vec<PermitRow>),
-    Vehicles(Vec<VehicleRow>),
-    Credentials(Vec<CredentialRow>),
-    Blacklist(Vec<BlacklistRow>),
-    Locks(Vec<LockRow>),
-    Bookings(Vec<BookingRow>),
+    Permits(Vec<PermitRecord>),
+    Vehicles(Vec<VehicleRecord>),
+    Credentials(Vec<CredentialRecord>),
+    Blacklist(Vec<BlacklistRecord>),
+    Locks(Vec<LockRecord>),
+    Bookings(Vec<BookingRecord>),
     /// Every row has been sent; they are the data at `data_version`. Without it nothing is
     /// written.
     End {
@@ -1027,9 +727,7 @@ fn convert_part(
         SnapshotPart::Permits(rows) => {
             snapshot.permits.reserve(rows.len());
             for r in rows.iter() {
-                let p = r
-                    .to_domain_cached(rules)
-                    .map_err(|e| invalid("permit", r.id, e))?;
+                let p = rules.permit(r).map_err(|e| invalid("permit", r.id, e))?;
                 snapshot.permits.push(p);
             }
         }
@@ -1215,7 +913,7 @@ fn replace_blocking(
                         ids.join(",")
                     })
                     .collect();
-                let rows: Vec<(&VehicleRow, &String)> = rows.iter().zip(&lists).collect();
+                let rows: Vec<(&VehicleRecord, &String)> = rows.iter().zip(&lists).collect();
                 insert_many(
                     &tx,
                     "vehicles (id, plate, colour, permit_ids)",
@@ -1543,7 +1241,7 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
         .map_err(sql_err)?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
     while let Some(row) = rows.next().map_err(sql_err)? {
-        let b = BlacklistRow {
+        let b = BlacklistRecord {
             id: row.get::<_, i64>(0).map_err(sql_err)? as u32,
             subject_kind: row.get(1).map_err(sql_err)?,
             subject: row.get(2).map_err(sql_err)?,
@@ -1566,7 +1264,7 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
         .map_err(sql_err)?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
     while let Some(row) = rows.next().map_err(sql_err)? {
-        let l = LockRow {
+        let l = LockRecord {
             id: row.get::<_, i64>(0).map_err(sql_err)? as u32,
             plate: row.get(1).map_err(sql_err)?,
             colour: opt_text(row, 2)?,
@@ -1588,7 +1286,7 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
         .map_err(sql_err)?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
     while let Some(row) = rows.next().map_err(sql_err)? {
-        let b = BookingRow {
+        let b = BookingRecord {
             id: row.get::<_, i64>(0).map_err(sql_err)? as u32,
             plate: row.get(1).map_err(sql_err)?,
             colour: opt_text(row, 2)?,
@@ -1705,9 +1403,10 @@ async fn delete_ids(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::domain::AlarmLevel;
 
-    pub(crate) fn permit_row(id: u32) -> PermitRow {
-        PermitRow {
+    pub(crate) fn permit_row(id: u32) -> PermitRecord {
+        PermitRecord {
             id,
             category: "staff".into(),
             holder_id: id,
@@ -1732,18 +1431,18 @@ pub(crate) mod tests {
         let update = Update {
             data_version: 7,
             permits: vec![permit_row(1)],
-            vehicles: vec![VehicleRow {
+            vehicles: vec![VehicleRecord {
                 id: 10,
                 plate: "京a·12345".into(),
                 colour: "blue".into(),
                 permit_ids: vec![1],
             }],
-            credentials: vec![CredentialRow {
+            credentials: vec![CredentialRecord {
                 epc: "e2003098881900722140369e".into(),
                 tid: None,
                 vehicle_id: 10,
             }],
-            blacklist: vec![BlacklistRow {
+            blacklist: vec![BlacklistRecord {
                 id: 1,
                 subject_kind: "plate".into(),
                 subject: "沪B67890".into(),
@@ -1863,13 +1562,13 @@ pub(crate) mod tests {
             data_version: version,
             replace_all: true,
             permits: vec![permit_row(1), permit_row(2)],
-            vehicles: vec![VehicleRow {
+            vehicles: vec![VehicleRecord {
                 id: 10,
                 plate: "京a·12345".into(),
                 colour: "blue".into(),
                 permit_ids: vec![1, 2],
             }],
-            credentials: vec![CredentialRow {
+            credentials: vec![CredentialRecord {
                 epc: "e2003098881900722140369e".into(),
                 tid: Some("e2801170".into()),
                 vehicle_id: 10,
@@ -1997,7 +1696,7 @@ pub(crate) mod tests {
         let mut parts = two_permits(9).into_parts();
         parts.insert(
             2,
-            SnapshotPart::Vehicles(vec![VehicleRow {
+            SnapshotPart::Vehicles(vec![VehicleRecord {
                 id: 11,
                 plate: String::new(),
                 colour: "blue".into(),
@@ -2027,6 +1726,7 @@ pub(crate) mod tests {
 mod load_index_tests {
     use super::tests::permit_row;
     use super::*;
+    use crate::domain::PlateColour;
 
     /// Every answer the index gives about the keys the test stored, as plain text.
     fn answers(index: &Index, plates: &[&str], epcs: &[&str]) -> Vec<String> {
@@ -2096,7 +1796,7 @@ mod load_index_tests {
     {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store.db")).await.unwrap();
-        let mut permits: Vec<PermitRow> = (1..=6).map(permit_row).collect();
+        let mut permits: Vec<PermitRecord> = (1..=6).map(permit_row).collect();
         permits[1].status = "suspended".into();
         permits[1].status_reason = "年检过期".into();
         permits[2].status = "revoked".into();
@@ -2110,7 +1810,7 @@ mod load_index_tests {
         permits[5].category = "visitor".into();
         permits[5].valid_from = 29_000_000;
         permits[5].valid_until = 29_100_000;
-        let vehicle = |id: u32, plate: &str, permit_ids: Vec<u32>| VehicleRow {
+        let vehicle = |id: u32, plate: &str, permit_ids: Vec<u32>| VehicleRecord {
             id,
             plate: plate.into(),
             colour: "blue".into(),
@@ -2126,23 +1826,23 @@ mod load_index_tests {
                 vehicle(4, "粤C30004", vec![]),
             ],
             credentials: vec![
-                CredentialRow {
+                CredentialRecord {
                     epc: "E20000000000000000000001".into(),
                     tid: Some("E2801160200000000000000A".into()),
                     vehicle_id: 1,
                 },
-                CredentialRow {
+                CredentialRecord {
                     epc: "E20000000000000000000002".into(),
                     tid: None,
                     vehicle_id: 1,
                 },
-                CredentialRow {
+                CredentialRecord {
                     epc: "E20000000000000000000003".into(),
                     tid: None,
                     vehicle_id: 3,
                 },
             ],
-            blacklist: vec![BlacklistRow {
+            blacklist: vec![BlacklistRecord {
                 id: 1,
                 subject_kind: "plate".into(),
                 subject: "粤C30004".into(),
@@ -2152,7 +1852,7 @@ mod load_index_tests {
                 valid_until: u32::MAX,
                 alarm: "urgent".into(),
             }],
-            locks: vec![LockRow {
+            locks: vec![LockRecord {
                 id: 1,
                 plate: "沪B20003".into(),
                 colour: Some("blue".into()),
@@ -2160,7 +1860,7 @@ mod load_index_tests {
                 valid_from: 0,
                 valid_until: u32::MAX,
             }],
-            bookings: vec![BookingRow {
+            bookings: vec![BookingRecord {
                 id: 1,
                 plate: "苏E50005".into(),
                 colour: None,

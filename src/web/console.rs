@@ -31,7 +31,7 @@ use crate::central::repo::events::{self, EventQuery, PassageEvent};
 use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{duty, permits};
-use crate::gate::journal::EventBody;
+use crate::wire::journal::EventBody;
 
 /// Recent passages shown per gate.
 const RECENT: i64 = 8;
@@ -487,7 +487,7 @@ async fn gate_update(
 
 fn blacklist_alert(
     lang: Lang,
-    events: &[crate::gate::journal::JournalEvent],
+    events: &[crate::wire::journal::JournalEvent],
     lanes: &[Lane],
 ) -> Option<String> {
     events.iter().find_map(|e| match &e.body {

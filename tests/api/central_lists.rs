@@ -9,7 +9,7 @@ use gatehouse::central::repo::events::{self, EventQuery};
 use gatehouse::central::repo::gates::{self, GateQuery, NewGate, NewLane};
 use gatehouse::central::repo::locks::{self, LockQuery, NewVehicleLock};
 use gatehouse::domain::{AlarmLevel, Epc, Plate, PlateColour};
-use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 
 fn officer() -> Actor {
     Actor {

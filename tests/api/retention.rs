@@ -9,7 +9,7 @@ use gatehouse::central::db::Actor;
 use gatehouse::central::ingest::accept;
 use gatehouse::central::repo::events;
 use gatehouse::central::retention;
-use gatehouse::gate::journal::{EventBody, JournalEvent};
+use gatehouse::wire::journal::{EventBody, JournalEvent};
 
 use crate::central_support::{TestApp, each_database};
 

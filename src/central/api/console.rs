@@ -19,11 +19,12 @@ use super::AppState;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields, Msg};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::central::commands::{self, CommandError, GateCommand};
+use crate::central::commands::{self, CommandError};
 use crate::central::db::{RepoError, audit, now_ms};
 use crate::central::repo::bookings::{self, Booking, BookingQuery};
 use crate::central::repo::{gates, visits};
 use crate::web::i18n::is_guard_reason;
+use crate::wire::command::{GateCommand, GuardAction};
 
 /// Longest guard note.
 const MAX_NOTE: usize = 200;
@@ -138,7 +139,8 @@ pub(crate) async fn send_guard_command(
         gate_id,
         GateCommand::Guard {
             lane: lane.to_string(),
-            command: command.to_string(),
+            // The callers accept only the codes of guard actions.
+            command: GuardAction::from_code(command).ok_or(ApiError::Internal)?,
             reason: reason.to_string(),
             note: note.clone(),
             operator: authed.username.clone(),

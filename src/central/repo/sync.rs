@@ -19,11 +19,14 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
 use crate::central::db::{Actor, Db, DbKind, RepoError, audit, now_ms};
-use crate::gate::journal::{EventBody, JournalEvent};
-use crate::gate::store::{BlacklistRow, BookingRow, CredentialRow, LockRow, PermitRow, VehicleRow};
-use crate::sync::wire::{
-    Changes, CredentialWire, GateSettings, LaneSettings, PermitWire, PresenceRow, PresenceWire,
-    SNAPSHOT_BATCH, SNAPSHOT_FORMAT, VehicleWire,
+use crate::wire::journal::{EventBody, JournalEvent};
+use crate::wire::rows::PassageRecord;
+use crate::wire::rows::{
+    BlacklistRecord, BookingRecord, CredentialRecord, LockRecord, PermitRecord, VehicleRecord,
+};
+use crate::wire::sync::{
+    Changes, CredentialWire, GateSettings, LaneSettings, PermitWire, PresenceWire, SNAPSHOT_BATCH,
+    SNAPSHOT_FORMAT, VehicleWire,
 };
 
 /// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
@@ -61,12 +64,12 @@ const PERMIT_SELECT: &str = "SELECT p.id, p.category, p.holder_id, pe.name AS ho
      p.schedule, p.single_use, p.max_inside, p.version FROM permits p \
      JOIN persons pe ON pe.id = p.holder_id";
 
-fn permit_row(r: &AnyRow) -> Result<PermitRow, sqlx::Error> {
+fn permit_row(r: &AnyRow) -> Result<PermitRecord, sqlx::Error> {
     let (valid_from, valid_until) = window(
         r.try_get("valid_from_ms")?,
         Some(r.try_get("valid_until_ms")?),
     );
-    Ok(PermitRow {
+    Ok(PermitRecord {
         id: r.try_get::<i64, _>("id")? as u32,
         category: r.try_get("category")?,
         holder_id: r.try_get::<i64, _>("holder_id")? as u32,
@@ -91,10 +94,10 @@ fn permit_row(r: &AnyRow) -> Result<PermitRow, sqlx::Error> {
 const BLACKLIST_SELECT: &str = "SELECT id, subject_kind, subject, plate_colour, reason, \
      alarm_level, valid_from_ms, valid_until_ms FROM blacklist";
 
-fn blacklist_row(r: &AnyRow) -> Result<BlacklistRow, sqlx::Error> {
+fn blacklist_row(r: &AnyRow) -> Result<BlacklistRecord, sqlx::Error> {
     let (valid_from, valid_until) =
         window(r.try_get("valid_from_ms")?, r.try_get("valid_until_ms")?);
-    Ok(BlacklistRow {
+    Ok(BlacklistRecord {
         id: r.try_get::<i64, _>("id")? as u32,
         subject_kind: r.try_get("subject_kind")?,
         subject: r.try_get("subject")?,
@@ -109,10 +112,10 @@ fn blacklist_row(r: &AnyRow) -> Result<BlacklistRow, sqlx::Error> {
 const LOCK_SELECT: &str =
     "SELECT id, plate, plate_colour, reason, valid_from_ms, valid_until_ms FROM vehicle_locks";
 
-fn lock_row(r: &AnyRow) -> Result<LockRow, sqlx::Error> {
+fn lock_row(r: &AnyRow) -> Result<LockRecord, sqlx::Error> {
     let (valid_from, valid_until) =
         window(r.try_get("valid_from_ms")?, r.try_get("valid_until_ms")?);
-    Ok(LockRow {
+    Ok(LockRecord {
         id: r.try_get::<i64, _>("id")? as u32,
         plate: r.try_get("plate")?,
         colour: r.try_get("plate_colour")?,
@@ -125,13 +128,13 @@ fn lock_row(r: &AnyRow) -> Result<LockRow, sqlx::Error> {
 const BOOKING_SELECT: &str = "SELECT id, plate, plate_colour, driver_name, host_id, purpose, \
      slot_from_ms, slot_until_ms, status FROM visitor_bookings";
 
-fn booking_row(r: &AnyRow) -> Result<BookingRow, sqlx::Error> {
+fn booking_row(r: &AnyRow) -> Result<BookingRecord, sqlx::Error> {
     let (slot_from, slot_until) = window(
         r.try_get("slot_from_ms")?,
         Some(r.try_get("slot_until_ms")?),
     );
     let status = gate_booking_status(r.try_get("status")?);
-    Ok(BookingRow {
+    Ok(BookingRecord {
         id: r.try_get::<i64, _>("id")? as u32,
         plate: r.try_get("plate")?,
         colour: r.try_get("plate_colour")?,
@@ -155,16 +158,16 @@ fn gate_booking_status(status: String) -> String {
     }
 }
 
-fn credential_row(r: &AnyRow) -> Result<CredentialRow, sqlx::Error> {
-    Ok(CredentialRow {
+fn credential_row(r: &AnyRow) -> Result<CredentialRecord, sqlx::Error> {
+    Ok(CredentialRecord {
         epc: r.try_get("epc")?,
         tid: r.try_get("tid")?,
         vehicle_id: r.try_get::<i64, _>("vehicle_id")? as u32,
     })
 }
 
-fn presence_row(r: &AnyRow) -> Result<PresenceRow, sqlx::Error> {
-    Ok(PresenceRow {
+fn presence_row(r: &AnyRow) -> Result<PassageRecord, sqlx::Error> {
+    Ok(PassageRecord {
         vehicle_id: r.try_get::<i64, _>("vehicle_id")? as u32,
         inside: r.try_get::<i64, _>("inside")? != 0,
         since_ms: r.try_get("since_ms")?,
@@ -245,7 +248,7 @@ pub async fn gate_enabled(db: &Db, gate_id: i64) -> Result<Option<bool>, RepoErr
 /// Where a snapshot sends its parts.
 pub trait SnapshotSink: Send {
     /// Takes one part; `false` stops the snapshot (the client went away).
-    fn put(&mut self, line: crate::sync::wire::SnapshotLine) -> impl Future<Output = bool> + Send;
+    fn put(&mut self, line: crate::wire::sync::SnapshotLine) -> impl Future<Output = bool> + Send;
 }
 
 /// Reads everything gate `gate_id` decides from in one read transaction (a consistent view:
@@ -280,7 +283,7 @@ async fn snapshot_sqlite(
     gate_id: i64,
     sink: &mut impl SnapshotSink,
 ) -> Result<u64, RepoError> {
-    use crate::sync::wire::SnapshotLine as L;
+    use crate::wire::sync::SnapshotLine as L;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<L>(8);
     let reader = tokio::task::spawn_blocking(move || {
         let mut send = |line: L| tx.blocking_send(line).is_ok();
@@ -339,14 +342,14 @@ impl Links {
 /// Gathers rows into batch lines of [`SNAPSHOT_BATCH`] and hands each full one to `send`.
 struct Batcher<'a, T> {
     rows: Vec<T>,
-    line: fn(Vec<T>) -> crate::sync::wire::SnapshotLine,
-    send: &'a mut dyn FnMut(crate::sync::wire::SnapshotLine) -> bool,
+    line: fn(Vec<T>) -> crate::wire::sync::SnapshotLine,
+    send: &'a mut dyn FnMut(crate::wire::sync::SnapshotLine) -> bool,
 }
 
 impl<'a, T> Batcher<'a, T> {
     fn new(
-        line: fn(Vec<T>) -> crate::sync::wire::SnapshotLine,
-        send: &'a mut dyn FnMut(crate::sync::wire::SnapshotLine) -> bool,
+        line: fn(Vec<T>) -> crate::wire::sync::SnapshotLine,
+        send: &'a mut dyn FnMut(crate::wire::sync::SnapshotLine) -> bool,
     ) -> Self {
         Batcher {
             rows: Vec::with_capacity(SNAPSHOT_BATCH),
@@ -375,9 +378,9 @@ impl<'a, T> Batcher<'a, T> {
 fn read_sqlite(
     path: &std::path::Path,
     gate_id: i64,
-    send: &mut dyn FnMut(crate::sync::wire::SnapshotLine) -> bool,
+    send: &mut dyn FnMut(crate::wire::sync::SnapshotLine) -> bool,
 ) -> Result<(), RepoError> {
-    use crate::sync::wire::{SnapshotHeader, SnapshotLine as L};
+    use crate::wire::sync::{SnapshotHeader, SnapshotLine as L};
     use rusqlite::OpenFlags;
     let mut conn = rusqlite::Connection::open_with_flags(
         path,
@@ -453,7 +456,7 @@ fn read_sqlite(
     }
     table!(&format!("{PERMIT_SELECT} ORDER BY p.id"), L::Permits, |r| {
         let (valid_from, valid_until) = window(r.get(7)?, Some(r.get(8)?));
-        PermitWire::from(PermitRow {
+        PermitWire::from(PermitRecord {
             id: r.get::<_, i64>(0)? as u32,
             category: r.get(1)?,
             holder_id: r.get::<_, i64>(2)? as u32,
@@ -504,7 +507,7 @@ fn read_sqlite(
         L::Blacklist,
         |r| {
             let (valid_from, valid_until) = window(r.get(6)?, r.get(7)?);
-            BlacklistRow {
+            BlacklistRecord {
                 id: r.get::<_, i64>(0)? as u32,
                 subject_kind: r.get(1)?,
                 subject: r.get(2)?,
@@ -518,7 +521,7 @@ fn read_sqlite(
     );
     table!(&format!("{LOCK_SELECT} ORDER BY id"), L::Locks, |r| {
         let (valid_from, valid_until) = window(r.get(4)?, r.get(5)?);
-        LockRow {
+        LockRecord {
             id: r.get::<_, i64>(0)? as u32,
             plate: r.get(1)?,
             colour: r.get(2)?,
@@ -529,7 +532,7 @@ fn read_sqlite(
     });
     table!(&format!("{BOOKING_SELECT} ORDER BY id"), L::Bookings, |r| {
         let (slot_from, slot_until) = window(r.get(6)?, Some(r.get(7)?));
-        BookingRow {
+        BookingRecord {
             id: r.get::<_, i64>(0)? as u32,
             plate: r.get(1)?,
             colour: r.get(2)?,
@@ -562,7 +565,7 @@ async fn snapshot_sqlx(
     gate_id: i64,
     sink: &mut impl SnapshotSink,
 ) -> Result<u64, RepoError> {
-    use crate::sync::wire::{SnapshotHeader, SnapshotLine as L};
+    use crate::wire::sync::{SnapshotHeader, SnapshotLine as L};
     use futures::TryStreamExt;
     let mut tx = db.begin().await?;
     if db.kind() == DbKind::Postgres {
@@ -764,7 +767,7 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-                out.update.vehicles.push(VehicleRow {
+                out.update.vehicles.push(VehicleRecord {
                     id: *id as u32,
                     plate: r.try_get("plate")?,
                     colour: r.try_get("plate_colour")?,
