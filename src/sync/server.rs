@@ -1,4 +1,4 @@
-//! The centre's sync endpoints (`/sync/v1/…`, see [`crate::sync::wire`]), served behind the
+//! The centre's sync endpoints (`/sync/v1/…`, see [`crate::wire::sync`]), served behind the
 //! mutual-TLS listener, which names the calling gate by inserting its [`GateIdentity`].
 //!
 //! **Push by long poll.** A gate keeps one `GET /changes?since=V` open; it is answered the
