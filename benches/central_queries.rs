@@ -17,7 +17,7 @@ use chrono::{TimeZone, Utc};
 use gatehouse::central::db::Filter;
 use gatehouse::central::db::{Db, DbKind, Page};
 use gatehouse::central::repo::events::{self, EventQuery};
-use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use sqlx::Row;
 
 const GATES: i64 = 20;

@@ -35,8 +35,9 @@ use gatehouse::gate::config::GateConfig;
 use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
 use gatehouse::gate::presence::PresenceTable;
 use gatehouse::gate::runtime::GateHandle;
-use gatehouse::gate::store::{CredentialRow, PermitRow, Store, Update, VehicleRow};
+use gatehouse::gate::store::Store;
 use gatehouse::serial::pty::PtyDevice;
+use gatehouse::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
@@ -101,7 +102,7 @@ async fn fill_store(store: &Store) {
             ..Update::default()
         };
         for n in first..=last {
-            update.permits.push(PermitRow {
+            update.permits.push(PermitRecord {
                 id: n,
                 category: "staff".into(),
                 holder_id: n,
@@ -117,13 +118,13 @@ async fn fill_store(store: &Store) {
                 max_inside: None,
                 version: 1,
             });
-            update.vehicles.push(VehicleRow {
+            update.vehicles.push(VehicleRecord {
                 id: n,
                 plate: plate(n),
                 colour: "blue".into(),
                 permit_ids: vec![n],
             });
-            update.credentials.push(CredentialRow {
+            update.credentials.push(CredentialRecord {
                 epc: hex::encode_upper(epc(n)),
                 tid: None,
                 vehicle_id: n,
@@ -433,7 +434,8 @@ pulse_ms = 1
     // controller's checkpoint running beside it as in production, and without (to see what the
     // checkpoint costs the commit's tail).
     for checkpointing in [true, false] {
-        use gatehouse::gate::journal::{BarrierAction, CHECKPOINT_INTERVAL, EventBody, Journal};
+        use gatehouse::gate::journal::{CHECKPOINT_INTERVAL, Journal};
+        use gatehouse::wire::journal::{BarrierAction, EventBody};
         let file = format!("journal-bench-{checkpointing}.db");
         let journal = Arc::new(
             Journal::open(&dir.path().join(file), 1_000_000)

@@ -22,7 +22,7 @@ use gatehouse::central::db::Db;
 use gatehouse::central::repo::events;
 use gatehouse::central::repo::stats::{self, Days};
 use gatehouse::central::traffic::{apply, site_today};
-use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 
 const GATES: i64 = 8;
 const VEHICLES: i64 = 50_000;
@@ -132,7 +132,7 @@ fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
             note: None,
         },
         _ => EventBody::Barrier {
-            action: gatehouse::gate::journal::BarrierAction::Open,
+            action: gatehouse::wire::journal::BarrierAction::Open,
             cause: "grant".into(),
         },
     };

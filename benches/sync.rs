@@ -45,11 +45,11 @@ use gatehouse::domain::{Direction, Epc, GateId, LaneId, PermitId};
 use gatehouse::gate::config::GateConfig;
 use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
 use gatehouse::gate::index::StatusRef;
-use gatehouse::gate::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
 use gatehouse::gate::presence::PresenceTable;
 use gatehouse::gate::runtime::GateHandle;
 use gatehouse::sync::client::ClientOptions;
-use gatehouse::sync::wire::{EventAck, EventBatch};
+use gatehouse::wire::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::sync::{EventAck, EventBatch};
 use sqlx::Row;
 use sync_link::{SitePki, SyncServer};
 

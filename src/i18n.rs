@@ -114,7 +114,7 @@ pub fn html_lang(lang: Lang) -> &'static str {
 }
 
 /// A guard's reasons for a manual open or keep-closed: (code, zh, en). The codes are the ones
-/// `central::commands::GateCommand::Guard` and the gate's journal carry.
+/// `wire::command::GateCommand::Guard` and the gate's journal carry.
 pub const GUARD_REASONS: &[(&str, &str, &str)] = &[
     ("visitor_registered", "访客已登记", "Visitor registered"),
     (

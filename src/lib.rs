@@ -23,3 +23,4 @@ pub mod supervise;
 pub mod sync;
 pub mod tls;
 pub mod web;
+pub mod wire;

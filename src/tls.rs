@@ -51,7 +51,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
-use crate::sync::GateIdentity;
+/// Who is calling through the mutual-TLS listener: the gate named by the client certificate
+/// the handshake verified. [`serve_mtls`] inserts it as a request extension; nothing a client
+/// sends can set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GateIdentity {
+    /// The gate's id (`gates.id` centrally, `gate.id` in its gate.toml).
+    pub gate_id: i64,
+}
 
 /// Why TLS material could not be loaded or a configuration built. Each message names the file
 /// at fault and what is wrong with it.

@@ -42,8 +42,8 @@ use tokio_util::sync::CancellationToken;
 use crate::central::db::{Actor, Db, RepoError, now_ms};
 use crate::central::live::{LiveHub, LiveMessage};
 use crate::central::repo::alarms::{self, Alarm, WebhookTarget};
-use crate::gate::journal::{EventBody, JournalEvent};
-use crate::sync::wire::HealthReport;
+use crate::wire::journal::{EventBody, JournalEvent};
+use crate::wire::sync::HealthReport;
 
 /// The booth's one-button alarm (一键报警).
 pub const MANUAL: &str = "manual";

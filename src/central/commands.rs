@@ -1,8 +1,6 @@
-//! Commands from the centre to a gate — a guard's or the office's manual open / keep closed,
-//! and mode changes — delivered over the gate's sync connection and acknowledged by the gate.
-//!
-//! CONTRACT (fixed so the console and the sync layer can be built side by side): the types and
-//! the signature of [`send`] are what the console calls.
+//! Sending commands to a gate — a guard's or the office's manual open / keep closed, and mode
+//! changes ([`GateCommand`]) — over the gate's sync connection, and waiting for the gate's
+//! acknowledgement.
 //!
 //! Delivery: [`send`] writes the command to `gate_commands` (audited in the same transaction);
 //! the gate's command long poll, on whichever central instance it is connected to, is woken
@@ -19,28 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::central::db::{Actor, RepoError};
 use crate::central::state::AppState;
-
-/// What a gate is asked to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum GateCommand {
-    /// A guard's command on one lane: `open`, `keep_closed` or `release`, with a reason code
-    /// (visitor_registered, permit_holder_without_tag, emergency_vehicle, official_business,
-    /// device_fault, other) and the guard's note.
-    Guard {
-        lane: String,
-        command: String,
-        reason: String,
-        note: Option<String>,
-        operator: String,
-    },
-    /// Set the mode of one lane, or of every lane of the gate (`lane: None`).
-    SetMode {
-        lane: Option<String>,
-        mode: String,
-        by: String,
-    },
-}
+use crate::wire::command::GateCommand;
 
 /// The gate's acknowledgement: it carried the command out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ use crate::central::db::{Actor, DbKind, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, IngestOutcome};
 use crate::central::state::AppState;
-use crate::gate::journal::{JournalEvent, JournalIdentity};
+use crate::wire::journal::{JournalEvent, JournalIdentity};
 
 /// Stores `events` uploaded by `gate_id` from its id-less journal: see [`accept_from`].
 pub async fn accept(

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::gate::journal::JournalEvent;
+use crate::wire::journal::JournalEvent;
 
 /// Messages kept for a listener that falls behind before it starts losing the oldest.
 const CAPACITY: usize = 4096;

@@ -39,7 +39,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::central::db::{Arg, DbKind, Filter, RepoError, kind_of};
-use crate::gate::journal::{EventBody, JournalEvent};
+use crate::wire::journal::{EventBody, JournalEvent};
 
 /// The category of a vehicle with no permit and no booking.
 pub const UNREGISTERED: &str = "unregistered";

@@ -24,7 +24,8 @@ use chrono_tz::Tz;
 
 use crate::domain::text::parse_local_minute;
 use crate::domain::{Epc, Plate};
-use crate::gate::store::{CredentialRow, PermitRow, Store, StoreError, Update, VehicleRow};
+use crate::gate::store::{Store, StoreError};
+use crate::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
 
 /// The header an import file must have, in this order.
 pub const COLUMNS: [&str; 15] = [
@@ -109,11 +110,11 @@ pub async fn plan(input: impl Read, tz: Tz, store: &Store) -> Result<Update, Imp
     }
 
     // Vehicles by plate + colour: existing ones keep their ids; new ones get the next free id.
-    let mut vehicles: HashMap<(String, String), VehicleRow> = existing
+    let mut vehicles: HashMap<(String, String), VehicleRecord> = existing
         .vehicles
         .iter()
         .map(|v| {
-            let row = VehicleRow {
+            let row = VehicleRecord {
                 id: v.id.0,
                 plate: v.plate.plate.as_str().to_string(),
                 colour: v.plate.colour.as_str().to_string(),
@@ -128,7 +129,7 @@ pub async fn plan(input: impl Read, tz: Tz, store: &Store) -> Result<Update, Imp
         .iter()
         .map(|c| (c.epc, (c.vehicle_id.0, 0)))
         .collect();
-    let mut permits: HashMap<u32, (PermitRow, u64)> = HashMap::new();
+    let mut permits: HashMap<u32, (PermitRecord, u64)> = HashMap::new();
     let mut credentials = Vec::new();
     let mut touched_vehicles = std::collections::BTreeSet::new();
 
@@ -160,75 +161,76 @@ pub async fn plan(input: impl Read, tz: Tz, store: &Store) -> Result<Update, Imp
                 .parse::<u32>()
                 .map_err(|_| format!("{name} {:?} is not a whole number", field(name)))
         };
-        let row_result = (|| -> Result<(PermitRow, String, String, CredentialRow), String> {
-            let permit_id = number("permit_id")?;
-            let holder_id = number("holder_id")?;
-            let valid_from = parse_local_minute(field("valid_from"), tz)
-                .map_err(|e| format!("valid_from: {e}"))?;
-            let valid_until = parse_local_minute(field("valid_until"), tz)
-                .map_err(|e| format!("valid_until: {e}"))?;
-            if valid_until <= valid_from {
-                return Err(format!(
-                    "valid_until {} is not after valid_from {}",
-                    field("valid_until"),
-                    field("valid_from")
-                ));
-            }
-            let single_use = match field("single_use") {
-                "" | "false" | "0" | "否" => false,
-                "true" | "1" | "是" => true,
-                other => return Err(format!("single_use {other:?} is not true or false")),
-            };
-            let max_inside = match field("max_inside") {
-                "" => None,
-                n => Some(
-                    n.parse::<u16>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| format!("max_inside {n:?} is not a number from 1"))?,
-                ),
-            };
-            let permit = PermitRow {
-                id: permit_id,
-                category: field("category").to_string(),
-                holder_id,
-                holder_name: field("holder_name").to_string(),
-                department: field("department").to_string(),
-                status: "active".into(),
-                status_reason: String::new(),
-                valid_from: valid_from.0,
-                valid_until: valid_until.0,
-                gates: field("gates").to_string(),
-                schedule: field("schedule").to_string(),
-                single_use,
-                max_inside,
-                version: 1,
-            };
-            if permit.holder_name.is_empty() {
-                return Err("holder_name is empty".into());
-            }
-            permit.to_domain().map_err(|e| e.to_string())?;
-            let plate = Plate::parse(field("plate"))
-                .map_err(|e| format!("plate {:?}: {e}", field("plate")))?;
-            let colour = field("plate_colour");
-            if crate::domain::PlateColour::from_code(colour).is_none() {
-                return Err(format!(
-                    "plate_colour {colour:?} is not blue, yellow, green, yellow_green, white or black"
-                ));
-            }
-            let credential = CredentialRow {
-                epc: field("epc").to_ascii_uppercase(),
-                tid: Some(field("tid").to_ascii_uppercase()).filter(|t| !t.is_empty()),
-                vehicle_id: 0,
-            };
-            credential.to_domain().map_err(|e| e.to_string())?;
-            Ok((
-                permit,
-                plate.as_str().to_string(),
-                colour.to_string(),
-                credential,
-            ))
-        })();
+        let row_result =
+            (|| -> Result<(PermitRecord, String, String, CredentialRecord), String> {
+                let permit_id = number("permit_id")?;
+                let holder_id = number("holder_id")?;
+                let valid_from = parse_local_minute(field("valid_from"), tz)
+                    .map_err(|e| format!("valid_from: {e}"))?;
+                let valid_until = parse_local_minute(field("valid_until"), tz)
+                    .map_err(|e| format!("valid_until: {e}"))?;
+                if valid_until <= valid_from {
+                    return Err(format!(
+                        "valid_until {} is not after valid_from {}",
+                        field("valid_until"),
+                        field("valid_from")
+                    ));
+                }
+                let single_use = match field("single_use") {
+                    "" | "false" | "0" | "否" => false,
+                    "true" | "1" | "是" => true,
+                    other => return Err(format!("single_use {other:?} is not true or false")),
+                };
+                let max_inside = match field("max_inside") {
+                    "" => None,
+                    n => Some(
+                        n.parse::<u16>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| format!("max_inside {n:?} is not a number from 1"))?,
+                    ),
+                };
+                let permit = PermitRecord {
+                    id: permit_id,
+                    category: field("category").to_string(),
+                    holder_id,
+                    holder_name: field("holder_name").to_string(),
+                    department: field("department").to_string(),
+                    status: "active".into(),
+                    status_reason: String::new(),
+                    valid_from: valid_from.0,
+                    valid_until: valid_until.0,
+                    gates: field("gates").to_string(),
+                    schedule: field("schedule").to_string(),
+                    single_use,
+                    max_inside,
+                    version: 1,
+                };
+                if permit.holder_name.is_empty() {
+                    return Err("holder_name is empty".into());
+                }
+                permit.to_domain().map_err(|e| e.to_string())?;
+                let plate = Plate::parse(field("plate"))
+                    .map_err(|e| format!("plate {:?}: {e}", field("plate")))?;
+                let colour = field("plate_colour");
+                if crate::domain::PlateColour::from_code(colour).is_none() {
+                    return Err(format!(
+                        "plate_colour {colour:?} is not blue, yellow, green, yellow_green, white or black"
+                    ));
+                }
+                let credential = CredentialRecord {
+                    epc: field("epc").to_ascii_uppercase(),
+                    tid: Some(field("tid").to_ascii_uppercase()).filter(|t| !t.is_empty()),
+                    vehicle_id: 0,
+                };
+                credential.to_domain().map_err(|e| e.to_string())?;
+                Ok((
+                    permit,
+                    plate.as_str().to_string(),
+                    colour.to_string(),
+                    credential,
+                ))
+            })();
         let (permit, plate, colour, mut credential) = match row_result {
             Ok(parts) => parts,
             Err(message) => {
@@ -252,7 +254,7 @@ pub async fn plan(input: impl Read, tz: Tz, store: &Store) -> Result<Update, Imp
         let vehicle = vehicles
             .entry((plate.clone(), colour.clone()))
             .or_insert_with(|| {
-                let row = VehicleRow {
+                let row = VehicleRecord {
                     id: next_vehicle,
                     plate,
                     colour,
@@ -286,9 +288,9 @@ pub async fn plan(input: impl Read, tz: Tz, store: &Store) -> Result<Update, Imp
     if !errors.is_empty() {
         return Err(ImportError::Rows(errors));
     }
-    let mut permits: Vec<PermitRow> = permits.into_values().map(|(p, _)| p).collect();
+    let mut permits: Vec<PermitRecord> = permits.into_values().map(|(p, _)| p).collect();
     permits.sort_by_key(|p| p.id);
-    let vehicles: Vec<VehicleRow> = vehicles
+    let vehicles: Vec<VehicleRecord> = vehicles
         .into_iter()
         .filter(|(key, _)| touched_vehicles.contains(key))
         .map(|(_, v)| v)

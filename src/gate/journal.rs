@@ -66,10 +66,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
+
+use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity, Seq};
 
 /// How often the controller should call [`Journal::checkpoint`]: the bound on what a power cut
 /// can lose.
@@ -85,156 +87,6 @@ pub const DEFAULT_BACKLOG_LIMIT: usize = 10_000;
 const ALARM_PERCENT: u64 = 90;
 /// Fill ratio (in percent) below which the alarm re-arms.
 const REARM_PERCENT: u64 = 80;
-
-/// A per-gate event sequence number. The first event is 1.
-pub type Seq = u64;
-
-/// The journal's identity as the gate sends it with its uploads (the wire form too).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalIdentity {
-    /// 128 random bits in lower-case hex, created with the journal and never changed.
-    pub id: String,
-    /// The journal existed before journals had ids and got its id at migration: its sequence
-    /// numbers continue those the centre stored for the gate without an id.
-    #[serde(default)]
-    pub from_legacy: bool,
-}
-
-/// One journalled event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JournalEvent {
-    pub seq: Seq,
-    /// When it happened, by the gate's clock.
-    pub at: DateTime<Utc>,
-    /// The lane's id within its gate (e.g. `entry`, `exit`, `two-way`); empty for an event of
-    /// the whole gate (`journal_write_failed`).
-    pub lane: String,
-    pub body: EventBody,
-}
-
-/// What happened. This is the wire form too: the gate uploads it as is, and the centre stores
-/// it. Codes are stable snake_case strings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum EventBody {
-    /// A credential was presented and decided (granted, or denied with its reason).
-    Decision(DecisionRecord),
-    /// The controller commanded the barrier.
-    Barrier {
-        action: BarrierAction,
-        /// Why: `grant`, `guard`, `locked_open`, `fire`, `auto_close`, `startup`, ...
-        cause: String,
-    },
-    /// A vehicle drove through the lane (it crossed and cleared the safety loop).
-    Passage {
-        direction: String,
-        plate: Option<String>,
-        vehicle_id: Option<i64>,
-        permit_id: Option<i64>,
-    },
-    /// A guard opened or held the lane by hand.
-    Override {
-        operator: String,
-        action: String,
-        /// One of the reason codes (visitor_registered, police_fire_ambulance, ...).
-        reason: String,
-        note: Option<String>,
-    },
-    /// The lane's mode changed (normal, locked_closed, locked_open, manual_only_*).
-    ModeChange {
-        from: String,
-        to: String,
-        by: String,
-    },
-    /// A device went offline, came back, or reported a fault.
-    Device {
-        device: String,
-        status: String,
-        detail: String,
-    },
-    /// The lane itself saw a fault (arm did not reach its limit, I/O read failed, tamper).
-    LaneFault { fault: String, detail: String },
-    /// A tag was read but not acted on (e.g. no vehicle on the presence loop: a skim, a
-    /// neighbouring lane or an attack). Journalled once per tag hold time.
-    TagIgnored {
-        epc: String,
-        antenna: u8,
-        rssi_dbm: i16,
-        why: String,
-    },
-    /// The journal passed its alarm threshold.
-    JournalAlarm { stored: u64, capacity: u64 },
-    /// The journal could not write from `since` until `until` (disk full, read-only
-    /// filesystem). The `kept` events of that time were written just before this one, each
-    /// with its own time; `lost` more arrived while the in-memory backlog was full and are gone
-    /// (the first at `lost_from`, the last at `lost_to`).
-    JournalWriteFailed {
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-        /// The first failure, as SQLite reported it.
-        error: String,
-        /// Commits that could not be written when they happened.
-        failed_commits: u64,
-        kept: u64,
-        lost: u64,
-        lost_from: Option<DateTime<Utc>>,
-        lost_to: Option<DateTime<Utc>>,
-    },
-}
-
-impl EventBody {
-    /// The stable kind code stored beside the body for filtering.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            EventBody::Decision(_) => "decision",
-            EventBody::Barrier { .. } => "barrier",
-            EventBody::Passage { .. } => "passage",
-            EventBody::Override { .. } => "override",
-            EventBody::ModeChange { .. } => "mode_change",
-            EventBody::Device { .. } => "device",
-            EventBody::LaneFault { .. } => "lane_fault",
-            EventBody::TagIgnored { .. } => "tag_ignored",
-            EventBody::JournalAlarm { .. } => "journal_alarm",
-            EventBody::JournalWriteFailed { .. } => "journal_write_failed",
-        }
-    }
-}
-
-/// A decided credential, as journalled and uploaded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    pub direction: String,
-    /// `tag` or `plate`.
-    pub credential: String,
-    /// The tag's EPC in upper-case hex, for tag reads.
-    pub epc: Option<String>,
-    pub tid: Option<String>,
-    pub antenna: Option<u8>,
-    pub rssi_dbm: Option<i16>,
-    pub plate: Option<String>,
-    pub granted: bool,
-    /// The stable reason code (`granted`, `denied_revoked`, ...).
-    pub reason: String,
-    pub flags: Vec<String>,
-    pub permit_id: Option<i64>,
-    pub vehicle_id: Option<i64>,
-    pub holder: Option<String>,
-    pub category: Option<String>,
-    /// The permit data version the decision was made on.
-    pub data_version: u64,
-    /// Decision time in nanoseconds, for the latency histogram.
-    pub decide_ns: u64,
-}
-
-/// A barrier command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BarrierAction {
-    Open,
-    Close,
-    Hold,
-    Release,
-}
 
 /// What can go wrong with the journal.
 #[derive(Debug, thiserror::Error)]
@@ -853,6 +705,7 @@ fn row_to_event(row: sqlx::sqlite::SqliteRow) -> Result<JournalEvent, JournalErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::journal::BarrierAction;
 
     fn barrier(action: BarrierAction) -> EventBody {
         EventBody::Barrier {

@@ -31,42 +31,94 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::central::commands::GateCommand;
-use crate::domain::VehicleId;
+use crate::domain::{DirectionSet, VehicleId};
+use crate::gate::journal::JournalError;
 use crate::gate::lane::{GuardCommand, GuardOpenReason, Mode};
 use crate::gate::runtime::{GateHandle, LaneCommand, mode_name, parse_mode};
-use crate::gate::store::{PresenceRecord, SnapshotPart, Update};
-use crate::sync::wire::{
+use crate::gate::store::{PresenceRecord, SnapshotPart, StoreError};
+use crate::wire::command::{GateCommand, GuardAction, LaneMode};
+use crate::wire::rows::{PassageRecord, Update, update_is_empty};
+use crate::wire::sync::{
     Changes, CommandResult, EventAck, EventBatch, GateSettings, HealthAck, HealthReport,
-    JournalHealth, LaneHealth, PendingCommand, PresenceRow, SNAPSHOT_FORMAT, SnapshotHeader,
-    SnapshotLine, update_is_empty,
+    JournalHealth, LaneHealth, PendingCommand, SNAPSHOT_FORMAT, SnapshotHeader, SnapshotLine,
 };
 
-/// Why a sync step failed.
+/// Why a sync step failed, by who must react: the network or TLS (retry), the centre's refusal
+/// (its status and body), a centre that broke the protocol, or the gate's own store, journal
+/// or lanes.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// The centre could not be reached, or the exchange broke off.
+pub enum LinkError {
+    /// The centre could not be reached, or the exchange broke off (connection, TLS handshake,
+    /// timeout, a body that did not arrive or did not decode).
     #[error("cannot reach the centre: {0}")]
     Transport(#[from] reqwest::Error),
+    /// The client's TLS configuration could not be built.
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
     /// The centre answered with an error.
-    #[error("the centre refused the request ({status}): {body}")]
-    Refused { status: u16, body: String },
+    #[error("the centre refused the request ({}): {body}", .status.as_u16())]
+    Refused {
+        status: reqwest::StatusCode,
+        body: String,
+    },
     /// The centre's answer does not follow the protocol (e.g. a cut-off snapshot).
     #[error("protocol: {0}")]
-    Protocol(String),
-    /// The gate could not apply what it received, or read its journal.
+    Protocol(#[from] ProtocolError),
+    /// The gate's store could not be read or written.
     #[error("gate: {0}")]
-    Gate(String),
+    Store(#[from] StoreError),
+    /// The gate's journal could not be read or acknowledged.
+    #[error("gate: {0}")]
+    Journal(#[from] JournalError),
+    /// The gate could not apply what it received, or carry it out.
+    #[error("gate: {0:#}")]
+    Gate(anyhow::Error),
+    /// The gate's store stopped taking a snapshot without saying why.
+    #[error("gate: the store stopped taking the snapshot")]
+    StoreStopped,
 }
 
-impl From<std::convert::Infallible> for SyncError {
-    fn from(e: std::convert::Infallible) -> SyncError {
+/// How a centre's answer broke the sync protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("snapshot line {line}: {source}")]
+    BadLine {
+        /// The line's first 80 bytes.
+        line: String,
+        source: serde_json::Error,
+    },
+    #[error("data after the snapshot's end")]
+    AfterEnd,
+    #[error("a second snapshot header")]
+    SecondHeader,
+    #[error("snapshot rows before its header")]
+    RowsBeforeHeader,
+    #[error(
+        "the centre sent snapshot format {0}, this gate reads format {SNAPSHOT_FORMAT}: \
+         upgrade the centre and the gates together"
+    )]
+    Format(u32),
+    #[error("the snapshot is at version 0 (the centre's change log is empty)")]
+    VersionZero,
+    #[error("the snapshot was cut off in the middle of a line")]
+    CutInLine,
+    #[error("the snapshot has no header")]
+    NoHeader,
+    #[error("the snapshot announced {announced} rows and carried {carried}")]
+    Miscounted { announced: u64, carried: u64 },
+    #[error("the snapshot was cut off")]
+    CutOff,
+}
+
+impl From<std::convert::Infallible> for LinkError {
+    fn from(e: std::convert::Infallible) -> LinkError {
         match e {}
     }
 }
 
-fn gate_err(e: impl std::fmt::Display) -> SyncError {
-    SyncError::Gate(e.to_string())
+/// A failure of the gate's own handle (applying data, commanding a lane), its causes kept.
+fn gate_err(e: impl Into<anyhow::Error>) -> LinkError {
+    LinkError::Gate(e.into())
 }
 
 /// What one outbox step did.
@@ -166,14 +218,13 @@ impl SyncClient {
         base: &str,
         tls: Option<rustls::ClientConfig>,
         options: ClientOptions,
-    ) -> Result<SyncClient, SyncError> {
+    ) -> Result<SyncClient, LinkError> {
         let tls = match tls {
             Some(t) => t,
             None => rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
             ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SyncError::Protocol(e.to_string()))?
+            .with_safe_default_protocol_versions()?
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth(),
         };
@@ -204,7 +255,7 @@ impl SyncClient {
         self.link.lock().expect("link lock poisoned").last_contact = Instant::now();
     }
 
-    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, SyncError> {
+    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, LinkError> {
         let status = response.status();
         if status.is_success() {
             self.contact();
@@ -213,16 +264,13 @@ impl SyncClient {
         // The centre answered: the link is up even if the request was refused.
         self.contact();
         let body = response.text().await.unwrap_or_default();
-        Err(SyncError::Refused {
-            status: status.as_u16(),
-            body,
-        })
+        Err(LinkError::Refused { status, body })
     }
 
     /// One pull step: a snapshot when the gate has no data, else the changes after its data
     /// version (waiting up to `wait` for one).
-    pub async fn pull_once(&self, gate: &GateHandle, wait: Duration) -> Result<Pulled, SyncError> {
-        let version = gate.shared().store.data_version().await.map_err(gate_err)?;
+    pub async fn pull_once(&self, gate: &GateHandle, wait: Duration) -> Result<Pulled, LinkError> {
+        let version = gate.shared().store.data_version().await?;
         if version == 0 {
             return self.snapshot(gate).await;
         }
@@ -246,11 +294,7 @@ impl SyncClient {
             // The data could not be applied (e.g. it would break a reference): start over from
             // a snapshot rather than decide from a copy that diverged.
             tracing::error!(error = %e, "cannot apply the centre's changes; fetching a snapshot");
-            gate.shared()
-                .store
-                .apply(&Update::default())
-                .await
-                .map_err(gate_err)?;
+            gate.shared().store.apply(&Update::default()).await?;
             return Err(e);
         }
         Ok(Pulled::Delta {
@@ -263,7 +307,7 @@ impl SyncClient {
         gate: &GateHandle,
         version: u64,
         mut changes: Changes,
-    ) -> Result<(), SyncError> {
+    ) -> Result<(), LinkError> {
         if !update_is_empty(&changes.urgent) {
             changes.urgent.data_version = version;
             gate.apply_update(&changes.urgent).await.map_err(gate_err)?;
@@ -322,7 +366,7 @@ impl SyncClient {
     }
 
     /// Streams a full snapshot and replaces the gate's data with it.
-    pub async fn snapshot(&self, gate: &GateHandle) -> Result<Pulled, SyncError> {
+    pub async fn snapshot(&self, gate: &GateHandle) -> Result<Pulled, LinkError> {
         let response = self.http.get(self.url("/snapshot")).send().await?;
         let response = self.check(response).await?;
         let done = apply_snapshot_stream(gate, response.bytes_stream()).await?;
@@ -340,13 +384,10 @@ impl SyncClient {
     }
 
     /// One outbox step: sends the oldest batch of events the centre has not acknowledged.
-    pub async fn sync_once(&self, gate: &GateHandle) -> Result<Outbox, SyncError> {
+    pub async fn sync_once(&self, gate: &GateHandle) -> Result<Outbox, LinkError> {
         let journal = gate.journal();
         let acked = journal.stats().await.acked_seq;
-        let events = journal
-            .read_after(acked, self.options.batch)
-            .await
-            .map_err(gate_err)?;
+        let events = journal.read_after(acked, self.options.batch).await?;
         let (Some(first), Some(last)) =
             (events.first().map(|e| e.seq), events.last().map(|e| e.seq))
         else {
@@ -376,7 +417,7 @@ impl SyncClient {
         } else {
             ack.highest_contiguous
         };
-        journal.acknowledge(through).await.map_err(gate_err)?;
+        journal.acknowledge(through).await?;
         Ok(Outbox::Synced {
             sent,
             acknowledged: through,
@@ -389,7 +430,7 @@ impl SyncClient {
         &self,
         gate: &GateHandle,
         wait: Duration,
-    ) -> Result<usize, SyncError> {
+    ) -> Result<usize, LinkError> {
         let response = self
             .http
             .get(self.url(&format!("/commands?wait_ms={}", wait.as_millis())))
@@ -420,11 +461,11 @@ impl SyncClient {
     }
 
     /// Reports the gate's health; returns the centre's view of the clock offset.
-    pub async fn health_once(&self, gate: &GateHandle) -> Result<HealthAck, SyncError> {
+    pub async fn health_once(&self, gate: &GateHandle) -> Result<HealthAck, LinkError> {
         let stats = gate.journal_stats().await;
         let report = HealthReport {
             gate_time: chrono::Utc::now(),
-            data_version: gate.shared().store.data_version().await.map_err(gate_err)?,
+            data_version: gate.shared().store.data_version().await?,
             journal: JournalHealth {
                 last_seq: stats.last_seq,
                 acknowledged: stats.acked_seq,
@@ -651,10 +692,10 @@ pub struct AppliedSnapshot {
 pub async fn apply_snapshot_stream<B, E>(
     gate: &GateHandle,
     stream: impl futures::Stream<Item = Result<B, E>>,
-) -> Result<AppliedSnapshot, SyncError>
+) -> Result<AppliedSnapshot, LinkError>
 where
     B: AsRef<[u8]>,
-    E: Into<SyncError>,
+    E: Into<LinkError>,
 {
     let (parts_tx, parts_rx) = tokio::sync::mpsc::channel(16);
     let feed = async move {
@@ -676,17 +717,13 @@ where
             })
             .await
             .map_err(|_| None)?;
-        Ok::<_, Option<SyncError>>(done)
+        Ok::<_, Option<LinkError>>(done)
     };
     let (applied, fed) = tokio::join!(gate.apply_snapshot(parts_rx), feed);
     let done = match (fed, applied) {
         (Err(Some(e)), _) => return Err(e),
-        (_, Err(e)) => return Err(gate_err(format!("{:#}", anyhow::Error::from(e)))),
-        (Err(None), Ok(())) => {
-            return Err(SyncError::Gate(
-                "the store stopped taking the snapshot".into(),
-            ));
-        }
+        (_, Err(e)) => return Err(gate_err(e)),
+        (Err(None), Ok(())) => return Err(LinkError::StoreStopped),
         (Ok(done), Ok(())) => done,
     };
     gate.apply_presence(&presence_records(&done.presence))
@@ -705,7 +742,7 @@ pub struct SnapshotDone {
     pub version: u64,
     pub settings: GateSettings,
     pub rows: u64,
-    pub presence: Vec<PresenceRow>,
+    pub presence: Vec<PassageRecord>,
 }
 
 /// Reads a snapshot stream chunk by chunk: splits the lines, parses each, checks the order
@@ -719,13 +756,13 @@ pub struct SnapshotReader {
     header: Option<SnapshotHeader>,
     rows: u64,
     end: Option<u64>,
-    presence: Vec<PresenceRow>,
+    presence: Vec<PassageRecord>,
 }
 
 impl SnapshotReader {
     /// Takes the next chunk of the stream; the parts its complete lines carry are appended to
     /// `out`.
-    pub fn chunk(&mut self, bytes: &[u8], out: &mut Vec<SnapshotPart>) -> Result<(), SyncError> {
+    pub fn chunk(&mut self, bytes: &[u8], out: &mut Vec<SnapshotPart>) -> Result<(), LinkError> {
         let mut rest = bytes;
         if !self.partial.is_empty() {
             let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
@@ -745,42 +782,36 @@ impl SnapshotReader {
         Ok(())
     }
 
-    fn line(&mut self, text: &[u8], out: &mut Vec<SnapshotPart>) -> Result<(), SyncError> {
+    fn line(&mut self, text: &[u8], out: &mut Vec<SnapshotPart>) -> Result<(), LinkError> {
         if text.is_empty() {
             return Ok(());
         }
-        let line: SnapshotLine = serde_json::from_slice(text).map_err(|e| {
-            SyncError::Protocol(format!(
-                "snapshot line {}: {e}",
-                String::from_utf8_lossy(&text[..text.len().min(80)])
-            ))
-        })?;
+        let line: SnapshotLine =
+            serde_json::from_slice(text).map_err(|source| ProtocolError::BadLine {
+                line: String::from_utf8_lossy(&text[..text.len().min(80)]).into_owned(),
+                source,
+            })?;
         if self.end.is_some() {
-            return Err(SyncError::Protocol("data after the snapshot's end".into()));
+            return Err(ProtocolError::AfterEnd.into());
         }
         let header = matches!(line, SnapshotLine::Header(_));
         if header != self.header.is_none() {
-            return Err(SyncError::Protocol(if header {
-                "a second snapshot header".into()
+            return Err(if header {
+                ProtocolError::SecondHeader
             } else {
-                "snapshot rows before its header".into()
-            }));
+                ProtocolError::RowsBeforeHeader
+            }
+            .into());
         }
         self.rows += line.rows() as u64;
         let part = match line {
             SnapshotLine::Header(h) => {
                 if h.format != SNAPSHOT_FORMAT {
-                    return Err(SyncError::Protocol(format!(
-                        "the centre sent snapshot format {}, this gate reads format \
-                         {SNAPSHOT_FORMAT}: upgrade the centre and the gates together",
-                        h.format
-                    )));
+                    return Err(ProtocolError::Format(h.format).into());
                 }
                 // Version 0 means "no data" at the gate; the centre's log starts at 1.
                 if h.version == 0 {
-                    return Err(SyncError::Protocol(
-                        "the snapshot is at version 0 (the centre's change log is empty)".into(),
-                    ));
+                    return Err(ProtocolError::VersionZero.into());
                 }
                 self.header = Some(h);
                 return Ok(());
@@ -791,7 +822,7 @@ impl SnapshotReader {
             }
             SnapshotLine::Presence(rows) => {
                 self.presence
-                    .extend(rows.into_iter().map(PresenceRow::from));
+                    .extend(rows.into_iter().map(PassageRecord::from));
                 return Ok(());
             }
             SnapshotLine::Permits(rows) => {
@@ -813,24 +844,23 @@ impl SnapshotReader {
 
     /// The stream has ended: it must have had its header and its end line, and carried the
     /// rows the end line counts.
-    pub fn finish(self) -> Result<SnapshotDone, SyncError> {
+    pub fn finish(self) -> Result<SnapshotDone, LinkError> {
         if !self.partial.is_empty() {
-            return Err(SyncError::Protocol(
-                "the snapshot was cut off in the middle of a line".into(),
-            ));
+            return Err(ProtocolError::CutInLine.into());
         }
         let Some(header) = self.header else {
-            return Err(SyncError::Protocol("the snapshot has no header".into()));
+            return Err(ProtocolError::NoHeader.into());
         };
         match self.end {
             Some(n) if n == self.rows => {}
             Some(n) => {
-                return Err(SyncError::Protocol(format!(
-                    "the snapshot announced {n} rows and carried {}",
-                    self.rows
-                )));
+                return Err(ProtocolError::Miscounted {
+                    announced: n,
+                    carried: self.rows,
+                }
+                .into());
             }
-            None => return Err(SyncError::Protocol("the snapshot was cut off".into())),
+            None => return Err(ProtocolError::CutOff.into()),
         }
         Ok(SnapshotDone {
             version: header.version,
@@ -844,7 +874,7 @@ impl SnapshotReader {
 async fn repeat<F, Fut>(what: &'static str, shutdown: CancellationToken, mut step: F)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, SyncError>>,
+    Fut: Future<Output = Result<bool, LinkError>>,
 {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -866,7 +896,7 @@ where
     }
 }
 
-fn presence_records(rows: &[PresenceRow]) -> Vec<PresenceRecord> {
+fn presence_records(rows: &[PassageRecord]) -> Vec<PresenceRecord> {
     rows.iter()
         .map(|r| PresenceRecord {
             vehicle_id: VehicleId(r.vehicle_id),
@@ -877,13 +907,16 @@ fn presence_records(rows: &[PresenceRow]) -> Vec<PresenceRecord> {
         .collect()
 }
 
-/// A mode name as the centre sends it: the lane modes, plus the issue's `lockdown` and
-/// `evacuation`.
-fn command_mode(text: &str) -> Option<Mode> {
-    match text {
-        "lockdown" => Some(Mode::LockedClosed),
-        "evacuation" => Some(Mode::LockedOpen),
-        other => parse_mode(other),
+/// The lane mode a command names (`lockdown` and `evacuation` are the office's names for the
+/// locked modes).
+fn command_mode(mode: LaneMode) -> Mode {
+    match mode {
+        LaneMode::Normal => Mode::Normal,
+        LaneMode::LockedClosed | LaneMode::Lockdown => Mode::LockedClosed,
+        LaneMode::LockedOpen | LaneMode::Evacuation => Mode::LockedOpen,
+        LaneMode::ManualOnly => Mode::ManualOnly(DirectionSet::BOTH),
+        LaneMode::ManualOnlyEntry => Mode::ManualOnly(DirectionSet::ENTRY),
+        LaneMode::ManualOnlyExit => Mode::ManualOnly(DirectionSet::EXIT),
     }
 }
 
@@ -916,15 +949,10 @@ async fn execute(gate: &GateHandle, command: &GateCommand) -> Result<(), String>
             operator,
         } => {
             known(lane)?;
-            let command = match command.as_str() {
-                "open" => GuardCommand::Open(open_reason(reason)),
-                "keep_closed" => GuardCommand::KeepClosed,
-                "release" => GuardCommand::Release,
-                other => {
-                    return Err(format!(
-                        "未知的指令 {other} / unknown command {other} (open, keep_closed, release)"
-                    ));
-                }
+            let command = match command {
+                GuardAction::Open => GuardCommand::Open(open_reason(reason)),
+                GuardAction::KeepClosed => GuardCommand::KeepClosed,
+                GuardAction::Release => GuardCommand::Release,
             };
             gate.command(
                 lane,
@@ -940,9 +968,7 @@ async fn execute(gate: &GateHandle, command: &GateCommand) -> Result<(), String>
             .map_err(|e| e.to_string())
         }
         GateCommand::SetMode { lane, mode, by } => {
-            let Some(m) = command_mode(mode) else {
-                return Err(format!("未知的模式 {mode} / unknown mode {mode}"));
-            };
+            let m = command_mode(*mode);
             let targets = match lane {
                 Some(l) => {
                     known(l)?;
@@ -970,8 +996,8 @@ async fn execute(gate: &GateHandle, command: &GateCommand) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::store::{LockRow, PermitRow};
-    use crate::sync::wire::{CredentialWire, PermitWire, PresenceWire, VehicleWire};
+    use crate::wire::rows::{LockRecord, PermitRecord};
+    use crate::wire::sync::{CredentialWire, PermitWire, PresenceWire, VehicleWire};
 
     fn permit(id: u32) -> PermitWire {
         PermitWire::from(crate::gate::store::tests::permit_row(id))
@@ -992,7 +1018,7 @@ mod tests {
                 VehicleWire(2, "京B12345".into(), "blue".into(), vec![2, 3]),
             ]),
             SnapshotLine::Credentials(vec![CredentialWire("E200AB".into(), None, 1)]),
-            SnapshotLine::Locks(vec![LockRow {
+            SnapshotLine::Locks(vec![LockRecord {
                 id: 1,
                 plate: "京A12345".into(),
                 colour: None,
@@ -1014,7 +1040,7 @@ mod tests {
         out
     }
 
-    fn read(bytes: &[u8], chunk: usize) -> Result<(Vec<SnapshotPart>, SnapshotDone), SyncError> {
+    fn read(bytes: &[u8], chunk: usize) -> Result<(Vec<SnapshotPart>, SnapshotDone), LinkError> {
         let mut reader = SnapshotReader::default();
         let mut parts = Vec::new();
         for c in bytes.chunks(chunk) {
@@ -1023,9 +1049,9 @@ mod tests {
         Ok((parts, reader.finish()?))
     }
 
-    fn protocol(r: Result<(Vec<SnapshotPart>, SnapshotDone), SyncError>) -> String {
+    fn protocol(r: Result<(Vec<SnapshotPart>, SnapshotDone), LinkError>) -> String {
         match r {
-            Err(SyncError::Protocol(m)) => m,
+            Err(LinkError::Protocol(m)) => m.to_string(),
             other => panic!("expected a protocol error, got {other:?}"),
         }
     }
@@ -1038,7 +1064,7 @@ mod tests {
         assert_eq!(done.rows, 8);
         assert_eq!(
             done.presence,
-            vec![PresenceRow {
+            vec![PassageRecord {
                 vehicle_id: 1,
                 inside: true,
                 since_ms: 1_000,
@@ -1049,7 +1075,7 @@ mod tests {
         let SnapshotPart::Permits(p) = &whole[0] else {
             panic!("permits first, got {:?}", whole[0]);
         };
-        assert_eq!(p[1], PermitRow::from(permit(2)));
+        assert_eq!(p[1], PermitRecord::from(permit(2)));
         for chunk in [1, 2, 7, 100] {
             let (parts, again) = read(&bytes, chunk).unwrap();
             assert_eq!(

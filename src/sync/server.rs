@@ -1,4 +1,4 @@
-//! The centre's sync endpoints (`/sync/v1/…`, see [`crate::sync::wire`]), served behind the
+//! The centre's sync endpoints (`/sync/v1/…`, see [`crate::wire::sync`]), served behind the
 //! mutual-TLS listener, which names the calling gate by inserting its [`GateIdentity`].
 //!
 //! **Push by long poll.** A gate keeps one `GET /changes?since=V` open; it is answered the
@@ -32,15 +32,15 @@ use chrono::Utc;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::central::commands::GateCommand;
 use crate::central::db::{DbKind, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::sync as repo;
 use crate::central::state::AppState;
-use crate::sync::GateIdentity;
-use crate::sync::wire::{
+use crate::tls::GateIdentity;
+use crate::wire::command::GateCommand;
+use crate::wire::sync::{
     Changes, CommandResult, EventAck, EventBatch, HealthAck, HealthReport, MAX_BATCH, MAX_WAIT_MS,
-    PendingCommand, SnapshotLine, SyncErrorBody,
+    PendingCommand, RefusalBody, SnapshotLine,
 };
 
 /// How often the watcher re-reads the heads (the bound on push delay without notifications).
@@ -150,7 +150,7 @@ impl SyncState {
 
 /// Why a sync request failed. One error type for the boundary; messages in zh-CN and English.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub enum SyncRefusal {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -161,13 +161,13 @@ pub enum SyncError {
     Repo(#[from] RepoError),
 }
 
-impl IntoResponse for SyncError {
+impl IntoResponse for SyncRefusal {
     fn into_response(self) -> Response {
         let (status, code, message) = match &self {
-            SyncError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
-            SyncError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
-            SyncError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
-            SyncError::Repo(e) => {
+            SyncRefusal::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            SyncRefusal::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            SyncRefusal::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            SyncRefusal::Repo(e) => {
                 tracing::error!(error = %e, "sync request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -178,7 +178,7 @@ impl IntoResponse for SyncError {
         };
         (
             status,
-            Json(SyncErrorBody {
+            Json(RefusalBody {
                 code: code.into(),
                 message,
             }),
@@ -350,14 +350,14 @@ async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
 }
 
 /// Refuses a gate the centre does not know or has disabled.
-async fn known_gate(state: &SyncState, gate: GateIdentity) -> Result<(), SyncError> {
+async fn known_gate(state: &SyncState, gate: GateIdentity) -> Result<(), SyncRefusal> {
     match repo::gate_enabled(&state.app.db, gate.gate_id).await? {
         Some(true) => Ok(()),
-        Some(_) => Err(SyncError::Forbidden(format!(
+        Some(_) => Err(SyncRefusal::Forbidden(format!(
             "大门 {0} 已停用 / gate {0} is disabled",
             gate.gate_id
         ))),
-        None => Err(SyncError::Forbidden(format!(
+        None => Err(SyncRefusal::Forbidden(format!(
             "中心不认识大门 {0} / the centre does not know gate {0}",
             gate.gate_id
         ))),
@@ -397,7 +397,7 @@ impl repo::SnapshotSink for ChannelSink {
 async fn snapshot(
     State(state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
-) -> Result<Response, SyncError> {
+) -> Result<Response, SyncRefusal> {
     known_gate(&state, gate).await?;
     state.touch(gate.gate_id, None).await?;
     let (tx, mut rx) = mpsc::channel(8);
@@ -427,9 +427,9 @@ struct ChangesQuery {
     wait_ms: u64,
 }
 
-fn wait(ms: u64) -> Result<Duration, SyncError> {
+fn wait(ms: u64) -> Result<Duration, SyncRefusal> {
     if ms > MAX_WAIT_MS {
-        return Err(SyncError::BadRequest(format!(
+        return Err(SyncRefusal::BadRequest(format!(
             "wait_ms 不能超过 {MAX_WAIT_MS} / wait_ms must be at most {MAX_WAIT_MS}"
         )));
     }
@@ -440,7 +440,7 @@ async fn changes(
     State(mut state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
     Query(q): Query<ChangesQuery>,
-) -> Result<Json<Changes>, SyncError> {
+) -> Result<Json<Changes>, SyncRefusal> {
     let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
     known_gate(&state, gate).await?;
     state.touch(gate.gate_id, Some(q.since)).await?;
@@ -470,9 +470,9 @@ async fn events(
     State(state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
     body: Bytes,
-) -> Result<Json<EventAck>, SyncError> {
+) -> Result<Json<EventAck>, SyncRefusal> {
     let batch: EventBatch = serde_json::from_slice(&body).map_err(|e| {
-        SyncError::BadRequest(format!("事件批次格式错误 / malformed event batch: {e}"))
+        SyncRefusal::BadRequest(format!("事件批次格式错误 / malformed event batch: {e}"))
     })?;
     if batch.gate_id != gate.gate_id {
         repo::audit_refusal(
@@ -491,14 +491,14 @@ async fn events(
             claimed = batch.gate_id,
             "a gate posted another gate's events: refused"
         );
-        return Err(SyncError::Forbidden(format!(
+        return Err(SyncRefusal::Forbidden(format!(
             "大门 {0} 只能上传自己的事件，不能上传大门 {1} 的 / gate {0} may upload only its own \
              events, not gate {1}'s",
             gate.gate_id, batch.gate_id
         )));
     }
     if batch.events.len() > MAX_BATCH {
-        return Err(SyncError::BadRequest(format!(
+        return Err(SyncRefusal::BadRequest(format!(
             "每批最多 {MAX_BATCH} 个事件 / at most {MAX_BATCH} events per batch"
         )));
     }
@@ -512,9 +512,9 @@ async fn events(
     .await
     .map_err(|e| match e {
         RepoError::Conflict(m) => {
-            SyncError::BadRequest(format!("事件批次无效 / invalid event batch: {m}"))
+            SyncRefusal::BadRequest(format!("事件批次无效 / invalid event batch: {m}"))
         }
-        other => SyncError::Repo(other),
+        other => SyncRefusal::Repo(other),
     })?;
     state
         .published
@@ -562,7 +562,7 @@ async fn commands(
     State(mut state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
     Query(q): Query<CommandsQuery>,
-) -> Result<Json<Vec<PendingCommand>>, SyncError> {
+) -> Result<Json<Vec<PendingCommand>>, SyncRefusal> {
     let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
     known_gate(&state, gate).await?;
     loop {
@@ -594,10 +594,10 @@ async fn ack_command(
     Extension(gate): Extension<GateIdentity>,
     Path(id): Path<i64>,
     Json(result): Json<CommandResult>,
-) -> Result<StatusCode, SyncError> {
+) -> Result<StatusCode, SyncRefusal> {
     match repo::ack_command(&state.app.db, gate.gate_id, id, result.done, &result.detail).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(RepoError::NotFound) => Err(SyncError::NotFound(format!(
+        Err(RepoError::NotFound) => Err(SyncRefusal::NotFound(format!(
             "大门 {0} 没有指令 {1} / gate {0} has no command {1}",
             gate.gate_id, id
         ))),
@@ -609,7 +609,7 @@ async fn health(
     State(state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
     Json(report): Json<HealthReport>,
-) -> Result<Json<HealthAck>, SyncError> {
+) -> Result<Json<HealthAck>, SyncRefusal> {
     known_gate(&state, gate).await?;
     let now = Utc::now();
     let offset = (report.gate_time - now).num_milliseconds();

@@ -28,10 +28,10 @@ use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{duty, permits};
 use crate::central::state::AppState;
-use crate::gate::journal::EventBody;
 use crate::i18n::{
     GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
 };
+use crate::wire::journal::EventBody;
 
 /// Recent passages shown per gate.
 const RECENT: i64 = 8;
@@ -487,7 +487,7 @@ async fn gate_update(
 
 fn blacklist_alert(
     lang: Lang,
-    events: &[crate::gate::journal::JournalEvent],
+    events: &[crate::wire::journal::JournalEvent],
     lanes: &[Lane],
 ) -> Option<String> {
     events.iter().find_map(|e| match &e.body {

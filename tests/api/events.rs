@@ -10,7 +10,7 @@ use chrono_tz::Asia::Shanghai;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::db::{Db, Page};
 use gatehouse::central::repo::events::{self, EventQuery};
-use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::json;
 
 use crate::lists::count;

@@ -9,7 +9,7 @@ use gatehouse::central::ingest::accept;
 use gatehouse::central::repo::events;
 use gatehouse::central::retention;
 use gatehouse::central::state::AppState;
-use gatehouse::gate::journal::{EventBody, JournalEvent};
+use gatehouse::wire::journal::{EventBody, JournalEvent};
 
 use crate::harness::{TestApp, each_database};
 

@@ -14,7 +14,7 @@ use gatehouse::central::api::auth::Role;
 use gatehouse::central::ingest::accept;
 use gatehouse::central::live::LiveMessage;
 use gatehouse::central::state::AppState;
-use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, each_database};

@@ -29,12 +29,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use firmware_protocols::lane_io::LaneCoil;
-use gatehouse::gate::journal::{BarrierAction, EventBody, Journal};
-use gatehouse::gate::store::{CredentialRow, PermitRow, Store, Update, VehicleRow};
+use gatehouse::gate::journal::Journal;
+use gatehouse::gate::store::Store;
 use gatehouse::serial::pty::PtyDevice;
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sim::lane_io::{LaneIoModule, LaneIoModuleConfig};
 use gatehouse::sim::uhf_reader::{FieldTag, ReaderControl};
+use gatehouse::wire::journal::{BarrierAction, EventBody};
+use gatehouse::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::time::Instant;
@@ -70,7 +72,7 @@ async fn seed_permits(data_dir: &Path) {
         ..Update::default()
     };
     for n in 1..=TAGS {
-        update.permits.push(PermitRow {
+        update.permits.push(PermitRecord {
             id: n,
             category: "staff".into(),
             holder_id: n,
@@ -86,13 +88,13 @@ async fn seed_permits(data_dir: &Path) {
             max_inside: None,
             version: 1,
         });
-        update.vehicles.push(VehicleRow {
+        update.vehicles.push(VehicleRecord {
             id: n,
             plate: format!("京A{:05}", 10000 + n),
             colour: "blue".into(),
             permit_ids: vec![n],
         });
-        update.credentials.push(CredentialRow {
+        update.credentials.push(CredentialRecord {
             epc: hex::encode_upper(epc(n)),
             tid: None,
             vehicle_id: n,

@@ -5,12 +5,12 @@
 
 use crate::support::*;
 use chrono::{Timelike, Utc};
-use gatehouse::gate::journal::{BarrierAction, EventBody, JournalEvent};
 use gatehouse::gate::lane::{GuardCommand, GuardOpenReason, Mode};
 use gatehouse::gate::runtime::LaneCommand;
-use gatehouse::gate::store::{BlacklistRow, LockRow, PermitRow, Update};
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sim::uhf_reader::Noise;
+use gatehouse::wire::journal::{BarrierAction, EventBody, JournalEvent};
+use gatehouse::wire::rows::{BlacklistRecord, LockRecord, PermitRecord, Update};
 
 const PLATE: &str = "京A12345";
 
@@ -117,7 +117,7 @@ async fn assert_denied(gate: &TestGate, lane: &str, tag: &[u8], reason: &str) {
     }
 }
 
-async fn denied_at_entry(permit: PermitRow, extra: Update, reason: &str) {
+async fn denied_at_entry(permit: PermitRecord, extra: Update, reason: &str) {
     let gate = spawn_gate(&[LaneSpec::entry("entry")]).await;
     let tag = epc(2);
     let mut update = vehicle_with_tag(2, PLATE, permit, &tag);
@@ -131,7 +131,7 @@ async fn denied_at_entry(permit: PermitRow, extra: Update, reason: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_permit_is_denied_as_expired_and_nothing_opens() {
     let now = now_minute();
-    let p = PermitRow {
+    let p = PermitRecord {
         valid_from: now - 3000,
         valid_until: now - 1000,
         ..permit(2)
@@ -142,7 +142,7 @@ async fn an_expired_permit_is_denied_as_expired_and_nothing_opens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permit_not_yet_valid_is_denied_as_not_yet_valid_and_nothing_opens() {
     let now = now_minute();
-    let p = PermitRow {
+    let p = PermitRecord {
         valid_from: now + 1000,
         valid_until: now + 3000,
         ..permit(2)
@@ -152,7 +152,7 @@ async fn a_permit_not_yet_valid_is_denied_as_not_yet_valid_and_nothing_opens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suspended_permit_is_denied_as_suspended_and_nothing_opens() {
-    let p = PermitRow {
+    let p = PermitRecord {
         status: "suspended".into(),
         status_reason: "unpaid parking fee".into(),
         ..permit(2)
@@ -162,7 +162,7 @@ async fn a_suspended_permit_is_denied_as_suspended_and_nothing_opens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_permit_is_denied_as_revoked_and_nothing_opens() {
-    let p = PermitRow {
+    let p = PermitRecord {
         status: "revoked".into(),
         status_reason: "left the university".into(),
         ..permit(2)
@@ -172,7 +172,7 @@ async fn a_revoked_permit_is_denied_as_revoked_and_nothing_opens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permit_for_another_gate_is_denied_as_wrong_gate_and_nothing_opens() {
-    let p = PermitRow {
+    let p = PermitRecord {
         gates: "2;3".into(),
         ..permit(2)
     };
@@ -181,7 +181,7 @@ async fn a_permit_for_another_gate_is_denied_as_wrong_gate_and_nothing_opens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permit_for_exits_only_is_denied_at_an_entry_as_wrong_direction_and_nothing_opens() {
-    let p = PermitRow {
+    let p = PermitRecord {
         gates: "1:exit".into(),
         ..permit(2)
     };
@@ -194,7 +194,7 @@ async fn a_permit_outside_its_schedule_is_denied_as_outside_schedule_and_nothing
     let local = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
     let start = (local.hour() + 6) % 24;
     let schedule = format!("daily {start:02}:00-{:02}:00", (start + 1) % 24);
-    let p = PermitRow {
+    let p = PermitRecord {
         schedule,
         ..permit(2)
     };
@@ -205,7 +205,7 @@ async fn a_permit_outside_its_schedule_is_denied_as_outside_schedule_and_nothing
 async fn a_blacklisted_plate_is_denied_as_blacklisted_despite_an_active_permit_and_nothing_opens() {
     let now = now_minute();
     let extra = Update {
-        blacklist: vec![BlacklistRow {
+        blacklist: vec![BlacklistRecord {
             id: 1,
             subject_kind: "plate".into(),
             subject: PLATE.into(),
@@ -239,7 +239,7 @@ async fn a_locked_vehicle_is_denied_exit_as_locked_vehicle_and_nothing_opens() {
     let tag = epc(4);
     let now = now_minute();
     let mut update = vehicle_with_tag(4, PLATE, permit(4), &tag);
-    update.locks = vec![LockRow {
+    update.locks = vec![LockRecord {
         id: 1,
         plate: PLATE.into(),
         colour: None,

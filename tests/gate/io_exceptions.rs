@@ -7,9 +7,9 @@
 use crate::support::*;
 use firmware_protocols::lane_io::LaneCoil;
 use firmware_protocols::modbus::ExceptionCode;
-use gatehouse::gate::journal::{EventBody, JournalEvent};
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sim::lane_io::Requests;
+use gatehouse::wire::journal::{EventBody, JournalEvent};
 
 const PLATE: &str = "京A12345";
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::support::*;
 use firmware_protocols::uhf::StatusCode;
-use gatehouse::gate::journal::EventBody;
 use gatehouse::gate::reader::ERROR_PAUSE;
+use gatehouse::wire::journal::EventBody;
 
 const PLATE: &str = "京A12345";
 

@@ -15,9 +15,10 @@
 use chrono::{DateTime, Duration as Span, TimeZone, Timelike, Utc};
 use gatehouse::domain::{Direction, Epc, LaneId};
 use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
-use gatehouse::gate::journal::{EventBody, Journal};
+use gatehouse::gate::journal::Journal;
 use gatehouse::gate::presence::{PresenceTable, PresenceView};
-use gatehouse::gate::store::PermitRow;
+use gatehouse::wire::journal::EventBody;
+use gatehouse::wire::rows::PermitRecord;
 
 use crate::support::*;
 
@@ -36,7 +37,7 @@ async fn a_wall_clock_step_of_an_hour_either_way_leaves_decisions_by_schedule_ri
     }
     let hour = t0.hour();
     let tag = epc(9);
-    let permit = PermitRow {
+    let permit = PermitRecord {
         schedule: format!("daily {hour:02}:00-{:02}:00", hour + 1),
         ..permit(9)
     };

@@ -148,7 +148,7 @@ async fn a_gate_backup_copies_the_store_and_the_journal() {
         .append(
             chrono::Utc::now(),
             "entry",
-            gatehouse::gate::journal::EventBody::Device {
+            gatehouse::wire::journal::EventBody::Device {
                 device: "reader".into(),
                 status: "online".into(),
                 detail: String::new(),

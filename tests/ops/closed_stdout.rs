@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use gatehouse::gate::journal::{BarrierAction, EventBody, Journal};
+use gatehouse::gate::journal::Journal;
+use gatehouse::wire::journal::{BarrierAction, EventBody};
 
 /// Runs the binary with its standard output a pipe nobody reads; returns (success, stderr).
 fn run_into_closed_pipe(args: &[&str]) -> (std::process::ExitStatus, String) {

@@ -1,9 +1,10 @@
 //! Commands to the gates: delivered over the sync connection, carried out on the lanes,
 //! acknowledged and audited; refused and offline cases named.
 
-use gatehouse::central::commands::{CommandError, GateCommand, send};
+use gatehouse::central::commands::{CommandError, send};
 use gatehouse::central::db::Actor;
 use gatehouse::sim::barrier::ArmState;
+use gatehouse::wire::command::{GateCommand, GuardAction, LaneMode};
 
 use crate::support::gate::{LaneSpec, spawn_gate, wait_for};
 use crate::support::harness::each_database;
@@ -44,7 +45,7 @@ async fn a_mode_and_a_remote_open_reach_the_gate_are_acknowledged_and_audited() 
             1,
             GateCommand::SetMode {
                 lane: None,
-                mode: "lockdown".into(),
+                mode: LaneMode::Lockdown,
                 by: "保卫处".into(),
             },
             &office(),
@@ -61,7 +62,7 @@ async fn a_mode_and_a_remote_open_reach_the_gate_are_acknowledged_and_audited() 
             1,
             GateCommand::Guard {
                 lane: "in".into(),
-                command: "open".into(),
+                command: GuardAction::Open,
                 reason: "emergency_vehicle".into(),
                 note: Some("救护车".into()),
                 operator: "guard1".into(),
@@ -73,7 +74,7 @@ async fn a_mode_and_a_remote_open_reach_the_gate_are_acknowledged_and_audited() 
         gate.lane("in").wait_arm(ArmState::Open).await;
         let e = gate
             .wait_event("the override", |e| {
-                matches!(&e.body, gatehouse::gate::journal::EventBody::Override { reason, .. } if reason == "emergency_vehicle")
+                matches!(&e.body, gatehouse::wire::journal::EventBody::Override { reason, .. } if reason == "emergency_vehicle")
             })
             .await;
         assert_eq!(e.lane, "in");
@@ -84,7 +85,7 @@ async fn a_mode_and_a_remote_open_reach_the_gate_are_acknowledged_and_audited() 
             1,
             GateCommand::SetMode {
                 lane: Some("nowhere".into()),
-                mode: "normal".into(),
+                mode: LaneMode::Normal,
                 by: "保卫处".into(),
             },
             &office(),
@@ -101,7 +102,7 @@ async fn a_mode_and_a_remote_open_reach_the_gate_are_acknowledged_and_audited() 
             2,
             GateCommand::SetMode {
                 lane: None,
-                mode: "normal".into(),
+                mode: LaneMode::Normal,
                 by: "保卫处".into(),
             },
             &office(),

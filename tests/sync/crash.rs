@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use gatehouse::central::db::Db;
-use gatehouse::gate::journal::{EventBody, Journal};
+use gatehouse::gate::journal::Journal;
 use gatehouse::serial::pty::PtyDevice;
+use gatehouse::wire::journal::EventBody;
 use rand_core::RngCore;
 use sqlx::Row;
 use tokio::process::{Child, Command};

@@ -166,7 +166,7 @@ async fn a_revocation_made_through_one_central_instance_is_denied_at_a_gate_conn
             LiveMessage::Events { gate_id: 1, events } => {
                 passage_seen |= events
                     .iter()
-                    .any(|e| matches!(e.body, gatehouse::gate::journal::EventBody::Passage { .. }));
+                    .any(|e| matches!(e.body, gatehouse::wire::journal::EventBody::Passage { .. }));
             }
             LiveMessage::GateStatus { gate_id: 1 } => status_seen = true,
             _ => {}
@@ -208,7 +208,7 @@ async fn snapshot_bytes(central: &Central) -> String {
 async fn feed(
     gate: &gatehouse::gate::runtime::GateHandle,
     body: &[u8],
-) -> Result<gatehouse::sync::client::AppliedSnapshot, gatehouse::sync::client::SyncError> {
+) -> Result<gatehouse::sync::client::AppliedSnapshot, gatehouse::sync::client::LinkError> {
     let chunks: Vec<Result<Vec<u8>, std::convert::Infallible>> =
         body.chunks(7).map(|c| Ok(c.to_vec())).collect();
     gatehouse::sync::client::apply_snapshot_stream(gate, futures::stream::iter(chunks)).await

@@ -218,7 +218,7 @@ async fn a_gate_with_the_locked_open_offline_policy_that_loses_the_centre_opens_
             .await
             .into_iter()
             .filter(|e| {
-                matches!(&e.body, gatehouse::gate::journal::EventBody::ModeChange { to, .. } if to == "locked_open")
+                matches!(&e.body, gatehouse::wire::journal::EventBody::ModeChange { to, .. } if to == "locked_open")
             })
             .count();
         assert_eq!(mode_changes, 2, "journalled for both lanes");

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use gatehouse::gate::journal::{EventBody, JournalEvent};
 use gatehouse::sync::client::{Outbox, Pulled};
-use gatehouse::sync::wire::EventBatch;
+use gatehouse::wire::journal::{EventBody, JournalEvent};
+use gatehouse::wire::sync::EventBatch;
 use sqlx::Row;
 
 use crate::support::gate::{LaneSpec, epc, hex, spawn_gate};
@@ -232,7 +232,7 @@ async fn a_gap_in_a_gates_events_holds_the_acknowledgement_is_shown_and_raises_o
         };
         let http = central.gate_http(1);
         for _ in 0..2 {
-            let ack: gatehouse::sync::wire::EventAck = http
+            let ack: gatehouse::wire::sync::EventAck = http
                 .post(format!("{}/sync/v1/events", central.sync.url()))
                 .json(&EventBatch {
                     gate_id: 1,

@@ -16,9 +16,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use gatehouse::gate::http::{GateView, router};
-use gatehouse::gate::journal::{EventBody, JournalEvent};
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sync::client::{Outbox, Pulled};
+use gatehouse::wire::journal::{EventBody, JournalEvent};
 use tower::ServiceExt as _;
 
 use crate::support::gate::{GateOptions, LaneSpec, TestGate, epc, hex, spawn_gate_with, wait_for};

@@ -17,9 +17,9 @@ use chrono::Utc;
 use gatehouse::central::alarms;
 use gatehouse::central::db::{Actor, Db};
 use gatehouse::central::repo::alarms as repo;
-use gatehouse::gate::journal::EventBody;
 use gatehouse::sync::client::Outbox;
-use gatehouse::sync::wire::{HealthAck, HealthReport, JournalHealth, LaneHealth};
+use gatehouse::wire::journal::EventBody;
+use gatehouse::wire::sync::{HealthAck, HealthReport, JournalHealth, LaneHealth};
 
 use crate::support::gate::{LaneSpec, spawn_gate, wait_for};
 use crate::support::harness::each_database;

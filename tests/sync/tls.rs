@@ -20,7 +20,7 @@ use gatehouse::central::db::{Actor, Db};
 use gatehouse::central::gate_auth::DbGateCheck;
 use gatehouse::central::repo::gates::{self, NewGate};
 use gatehouse::pki::{self, Validity};
-use gatehouse::sync::GateIdentity;
+use gatehouse::tls::GateIdentity;
 use gatehouse::tls::{self, GateCheck, MtlsOptions, SiteCa, TlsError};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;

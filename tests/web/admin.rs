@@ -487,7 +487,7 @@ fn at(day: chrono::NaiveDate, minutes: i64) -> chrono::DateTime<chrono::Utc> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_charts_and_tables() {
-    use gatehouse::gate::journal::{DecisionRecord, EventBody, JournalEvent};
+    use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
     let site = admin_site(sqlite().await, &[]).await;
     let Some(b) = browser::open("statistics page").await else {
         site.shutdown().await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::routing::post;
 use gatehouse::central::repo::events::{self, EventQuery};
-use gatehouse::gate::journal::EventBody;
+use gatehouse::wire::journal::EventBody;
 use sqlx::Row;
 use tokio::sync::mpsc;
 

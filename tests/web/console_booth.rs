@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use gatehouse::gate::config::GateConfig;
-use gatehouse::gate::journal::EventBody;
 use gatehouse::sim::barrier::ArmState;
+use gatehouse::wire::journal::EventBody;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 

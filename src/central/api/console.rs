@@ -18,13 +18,14 @@ use utoipa_axum::routes;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::central::commands::{self, CommandError, GateCommand};
+use crate::central::commands::{self, CommandError};
 use crate::central::db::{RepoError, audit, now_ms};
 use crate::central::repo::bookings::{self, Booking, BookingQuery};
 use crate::central::repo::{gates, visits};
 use crate::central::state::AppState;
 use crate::i18n::Msg;
 use crate::i18n::is_guard_reason;
+use crate::wire::command::{GateCommand, GuardAction};
 
 /// Longest guard note.
 const MAX_NOTE: usize = 200;
@@ -139,7 +140,8 @@ pub(crate) async fn send_guard_command(
         gate_id,
         GateCommand::Guard {
             lane: lane.to_string(),
-            command: command.to_string(),
+            // The callers accept only the codes of guard actions.
+            command: GuardAction::from_code(command).ok_or(ApiError::Internal)?,
             reason: reason.to_string(),
             note: note.clone(),
             operator: authed.username.clone(),

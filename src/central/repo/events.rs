@@ -33,7 +33,7 @@ use crate::central::db::{Actor, Op, write_change};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
 use crate::central::traffic;
 use crate::domain::Plate;
-use crate::gate::journal::{EventBody, JournalEvent, JournalIdentity};
+use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity};
 
 /// Events per INSERT statement on PostgreSQL (one JSON parameter, see [`insert_pg`]): an
 /// upload of a gate's usual batch is one statement, and a huge one is bounded in memory.

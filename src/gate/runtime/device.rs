@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::gate::journal::EventBody;
+use crate::wire::journal::EventBody;
 
 /// Reopening a device link: 100 ms, doubling up to 5 s, back to 100 ms once it works.
 #[derive(Debug)]

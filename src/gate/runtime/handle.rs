@@ -23,7 +23,8 @@ use crate::gate::index::{Index, IndexBuilder};
 use crate::gate::journal::{Journal, JournalError, JournalStats};
 use crate::gate::lane::Mode;
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
-use crate::gate::store::{PresenceRecord, SnapshotPart, Store, StoreError, Update};
+use crate::gate::store::{PresenceRecord, SnapshotPart, Store, StoreError};
+use crate::wire::rows::Update;
 
 /// Why the gate controller could not start, or could not carry out a change or a command.
 /// Each kind is kept apart so that a caller can tell the store from a lane that has stopped.
@@ -264,7 +265,7 @@ impl GateHandle {
         let store = &self.shared.store;
         let _only_writer = store.lock_updates().await;
         store.apply(update).await?;
-        if crate::sync::wire::update_is_empty(update) {
+        if crate::wire::rows::update_is_empty(update) {
             return Ok(());
         }
         let current = self.shared.index();

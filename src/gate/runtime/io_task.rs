@@ -33,8 +33,9 @@ use super::device::{Backoff, device_event};
 use super::status::LaneStatus;
 use crate::gate::config::LaneConfig;
 use crate::gate::io::{IoError, IoLink};
-use crate::gate::journal::{EventBody, Journal};
+use crate::gate::journal::Journal;
 use crate::gate::lane::BarrierCommand;
+use crate::wire::journal::EventBody;
 
 /// One input poll, as the lane task is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

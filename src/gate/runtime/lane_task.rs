@@ -21,7 +21,7 @@ use crate::domain::{Direction, Epc, GateId, LaneId, PlateIdentity};
 use crate::gate::config::{AntennaDirection, LaneConfig, LaneDirection};
 use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
 use crate::gate::index::Index;
-use crate::gate::journal::{BarrierAction, DecisionRecord, EventBody, Journal, JournalError};
+use crate::gate::journal::{Journal, JournalError};
 use crate::gate::lane::{
     BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneOutput, LaneSignals,
     LaneState, MachineInput, Mode, OpenCause,
@@ -29,6 +29,7 @@ use crate::gate::lane::{
 use crate::gate::presence::{PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, TagFilter, TagRead};
 use crate::gate::store::{PresenceRecord, Store};
+use crate::wire::journal::{BarrierAction, DecisionRecord, EventBody};
 
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]

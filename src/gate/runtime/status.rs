@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::gate::journal::DecisionRecord;
+use crate::wire::journal::DecisionRecord;
 
 /// A lane's live state, for the status file, the console and tests.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -26,13 +26,13 @@ use chrono::Utc;
 use firmware_protocols::lane_io::{LaneCoil, LaneIoMap};
 use gatehouse::domain::UtcMinute;
 use gatehouse::gate::config::GateConfig;
-use gatehouse::gate::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
 use gatehouse::gate::runtime::{GateHandle, LaneStatus};
-use gatehouse::gate::store::{CredentialRow, PermitRow, Update, VehicleRow};
 use gatehouse::serial::pty::PtyDevice;
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sim::lane_io::{CoilCommand, LaneIoModule, LaneIoModuleConfig};
 use gatehouse::sim::uhf_reader::{FieldTag, ReaderControl, ServeEnd};
+use gatehouse::wire::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -676,9 +676,9 @@ pub fn now_minute() -> u32 {
 }
 
 /// An active staff permit for every gate, valid from a day ago for a day.
-pub fn permit(id: u32) -> PermitRow {
+pub fn permit(id: u32) -> PermitRecord {
     let now = now_minute();
-    PermitRow {
+    PermitRecord {
         id,
         category: "staff".into(),
         holder_id: 1000 + id,
@@ -709,15 +709,15 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// One vehicle with plate `plate` (blue), holding `permit`, with tag `epc`.
-pub fn vehicle_with_tag(vehicle_id: u32, plate: &str, permit: PermitRow, epc: &[u8]) -> Update {
+pub fn vehicle_with_tag(vehicle_id: u32, plate: &str, permit: PermitRecord, epc: &[u8]) -> Update {
     Update {
-        vehicles: vec![VehicleRow {
+        vehicles: vec![VehicleRecord {
             id: vehicle_id,
             plate: plate.into(),
             colour: "blue".into(),
             permit_ids: vec![permit.id],
         }],
-        credentials: vec![CredentialRow {
+        credentials: vec![CredentialRecord {
             epc: hex(epc),
             tid: None,
             vehicle_id,

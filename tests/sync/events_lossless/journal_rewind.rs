@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use chrono::{TimeZone, Utc};
 use gatehouse::central::db::Db;
 use gatehouse::gate::config::GateConfig;
-use gatehouse::gate::journal::{EventBody, JournalIdentity};
 use gatehouse::gate::runtime::GateHandle;
 use gatehouse::sync::client::Outbox;
-use gatehouse::sync::wire::{EventAck, EventBatch};
+use gatehouse::wire::journal::{EventBody, JournalIdentity};
+use gatehouse::wire::sync::{EventAck, EventBatch};
 use sqlx::Row;
 
 use crate::support::harness::each_database;
@@ -314,7 +314,7 @@ async fn a_gate_from_before_journal_ids_keeps_its_numbering_when_its_journal_get
         let db = central.app.state.db.clone();
         let http = central.gate_http(1);
         let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap();
-        let event = |seq: u64| gatehouse::gate::journal::JournalEvent {
+        let event = |seq: u64| gatehouse::wire::journal::JournalEvent {
             seq,
             at: t0 + chrono::Duration::seconds(seq as i64),
             lane: "in".into(),

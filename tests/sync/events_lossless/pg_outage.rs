@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use gatehouse::gate::journal::EventBody;
 use gatehouse::sync::client::Outbox;
+use gatehouse::wire::journal::EventBody;
 use sqlx::{Connection, PgConnection, Row};
 
 use super::journal_rewind::start_gate;

@@ -1,6 +1,6 @@
-//! The sync protocol's wire types: JSON over HTTP (HTTP/2 when TLS negotiates it), one DTO per
-//! message. Domain types are not `Serialize`; these are the boundary. Rows of data reuse the
-//! gate store's row DTOs ([`PermitRow`], …), which are the text form both sides validate.
+//! The sync protocol's messages: JSON over HTTP (HTTP/2 when TLS negotiates it), one DTO per
+//! message. Domain types are not `Serialize`; these are the boundary. Rows of data are the
+//! [`crate::wire::rows`] records ([`PermitRecord`], …), the text form both sides validate.
 //!
 //! Endpoints (all under the mutual-TLS listener; the gate is named by its certificate):
 //! - `GET  /sync/v1/snapshot` — everything the gate decides from, as NDJSON lines
@@ -27,10 +27,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::central::commands::GateCommand;
-use crate::gate::journal::{JournalEvent, JournalIdentity};
-use crate::gate::store::{
-    BlacklistRow, BookingRow, CredentialRow, LockRow, PermitRow, Update, VehicleRow,
+use crate::wire::command::GateCommand;
+use crate::wire::journal::{JournalEvent, JournalIdentity};
+use crate::wire::rows::{
+    BlacklistRecord, BookingRecord, CredentialRecord, LockRecord, PassageRecord, PermitRecord,
+    Update, VehicleRecord, update_is_empty,
 };
 
 /// Path prefix of every sync endpoint.
@@ -59,9 +60,9 @@ pub enum SnapshotLine {
     Permits(Vec<PermitWire>),
     Vehicles(Vec<VehicleWire>),
     Credentials(Vec<CredentialWire>),
-    Blacklist(Vec<BlacklistRow>),
-    Locks(Vec<LockRow>),
-    Bookings(Vec<BookingRow>),
+    Blacklist(Vec<BlacklistRecord>),
+    Locks(Vec<LockRecord>),
+    Bookings(Vec<BookingRecord>),
     Presence(Vec<PresenceWire>),
     /// Last line: how many rows the batches before it carried (a cut-off stream is detected).
     End {
@@ -94,7 +95,7 @@ pub struct SnapshotHeader {
     pub gate: GateSettings,
 }
 
-/// A [`PermitRow`] on the snapshot wire: `[id, category, holder_id, holder_name, department,
+/// A [`PermitRecord`] on the snapshot wire: `[id, category, holder_id, holder_name, department,
 /// status, status_reason, valid_from, valid_until, gates, schedule, single_use, max_inside,
 /// version]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,8 +116,8 @@ pub struct PermitWire(
     pub u32,
 );
 
-impl From<PermitRow> for PermitWire {
-    fn from(r: PermitRow) -> PermitWire {
+impl From<PermitRecord> for PermitWire {
+    fn from(r: PermitRecord) -> PermitWire {
         PermitWire(
             r.id,
             r.category,
@@ -136,8 +137,8 @@ impl From<PermitRow> for PermitWire {
     }
 }
 
-impl From<PermitWire> for PermitRow {
-    fn from(w: PermitWire) -> PermitRow {
+impl From<PermitWire> for PermitRecord {
+    fn from(w: PermitWire) -> PermitRecord {
         let PermitWire(
             id,
             category,
@@ -154,7 +155,7 @@ impl From<PermitWire> for PermitRow {
             max_inside,
             version,
         ) = w;
-        PermitRow {
+        PermitRecord {
             id,
             category,
             holder_id,
@@ -173,19 +174,19 @@ impl From<PermitWire> for PermitRow {
     }
 }
 
-/// A [`VehicleRow`] on the snapshot wire: `[id, plate, colour, [permit ids]]`.
+/// A [`VehicleRecord`] on the snapshot wire: `[id, plate, colour, [permit ids]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VehicleWire(pub u32, pub String, pub String, pub Vec<u32>);
 
-impl From<VehicleRow> for VehicleWire {
-    fn from(r: VehicleRow) -> VehicleWire {
+impl From<VehicleRecord> for VehicleWire {
+    fn from(r: VehicleRecord) -> VehicleWire {
         VehicleWire(r.id, r.plate, r.colour, r.permit_ids)
     }
 }
 
-impl From<VehicleWire> for VehicleRow {
-    fn from(VehicleWire(id, plate, colour, permit_ids): VehicleWire) -> VehicleRow {
-        VehicleRow {
+impl From<VehicleWire> for VehicleRecord {
+    fn from(VehicleWire(id, plate, colour, permit_ids): VehicleWire) -> VehicleRecord {
+        VehicleRecord {
             id,
             plate,
             colour,
@@ -194,19 +195,19 @@ impl From<VehicleWire> for VehicleRow {
     }
 }
 
-/// A [`CredentialRow`] on the snapshot wire: `[epc, tid or null, vehicle_id]`.
+/// A [`CredentialRecord`] on the snapshot wire: `[epc, tid or null, vehicle_id]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialWire(pub String, pub Option<String>, pub u32);
 
-impl From<CredentialRow> for CredentialWire {
-    fn from(r: CredentialRow) -> CredentialWire {
+impl From<CredentialRecord> for CredentialWire {
+    fn from(r: CredentialRecord) -> CredentialWire {
         CredentialWire(r.epc, r.tid, r.vehicle_id)
     }
 }
 
-impl From<CredentialWire> for CredentialRow {
-    fn from(CredentialWire(epc, tid, vehicle_id): CredentialWire) -> CredentialRow {
-        CredentialRow {
+impl From<CredentialWire> for CredentialRecord {
+    fn from(CredentialWire(epc, tid, vehicle_id): CredentialWire) -> CredentialRecord {
+        CredentialRecord {
             epc,
             tid,
             vehicle_id,
@@ -214,19 +215,19 @@ impl From<CredentialWire> for CredentialRow {
     }
 }
 
-/// A [`PresenceRow`] on the snapshot wire: `[vehicle_id, inside, since_ms, gate_id]`.
+/// A [`PassageRecord`] on the snapshot wire: `[vehicle_id, inside, since_ms, gate_id]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceWire(pub u32, pub bool, pub i64, pub u16);
 
-impl From<PresenceRow> for PresenceWire {
-    fn from(r: PresenceRow) -> PresenceWire {
+impl From<PassageRecord> for PresenceWire {
+    fn from(r: PassageRecord) -> PresenceWire {
         PresenceWire(r.vehicle_id, r.inside, r.since_ms, r.gate_id)
     }
 }
 
-impl From<PresenceWire> for PresenceRow {
-    fn from(PresenceWire(vehicle_id, inside, since_ms, gate_id): PresenceWire) -> PresenceRow {
-        PresenceRow {
+impl From<PresenceWire> for PassageRecord {
+    fn from(PresenceWire(vehicle_id, inside, since_ms, gate_id): PresenceWire) -> PassageRecord {
+        PassageRecord {
             vehicle_id,
             inside,
             since_ms,
@@ -258,16 +259,6 @@ pub struct LaneSettings {
     pub settings: String,
 }
 
-/// Where a vehicle was last seen passing any gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PresenceRow {
-    pub vehicle_id: u32,
-    pub inside: bool,
-    /// UTC milliseconds of the passage.
-    pub since_ms: i64,
-    pub gate_id: u16,
-}
-
 /// The answer to a changes poll.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Changes {
@@ -281,7 +272,7 @@ pub struct Changes {
     /// Everything else.
     pub update: Update,
     /// Presence changes from every gate (applied without rebuilding the index).
-    pub presence: Vec<PresenceRow>,
+    pub presence: Vec<PassageRecord>,
     /// The gate's settings, when they changed.
     pub gate: Option<GateSettings>,
 }
@@ -295,23 +286,6 @@ impl Changes {
             && self.presence.is_empty()
             && self.gate.is_none()
     }
-}
-
-/// Whether an update carries no rows.
-pub fn update_is_empty(u: &Update) -> bool {
-    !u.replace_all
-        && u.permits.is_empty()
-        && u.delete_permits.is_empty()
-        && u.vehicles.is_empty()
-        && u.delete_vehicles.is_empty()
-        && u.credentials.is_empty()
-        && u.delete_credentials.is_empty()
-        && u.blacklist.is_empty()
-        && u.delete_blacklist.is_empty()
-        && u.locks.is_empty()
-        && u.delete_locks.is_empty()
-        && u.bookings.is_empty()
-        && u.delete_bookings.is_empty()
 }
 
 /// A batch of journal events, oldest first.
@@ -406,7 +380,7 @@ pub struct HealthAck {
 
 /// An error body from a sync endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncErrorBody {
+pub struct RefusalBody {
     pub code: String,
     pub message: String,
 }
