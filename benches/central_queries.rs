@@ -17,6 +17,7 @@ use chrono::{TimeZone, Utc};
 use gatehouse::central::db::Filter;
 use gatehouse::central::db::{Db, DbKind, Page};
 use gatehouse::central::repo::events::{self, EventQuery};
+use gatehouse::domain::ReasonCode;
 use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use sqlx::Row;
 
@@ -92,7 +93,11 @@ fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
             rssi_dbm: Some(-55),
             plate: Some(plate(k % PLATES)),
             granted,
-            reason: if granted { "granted" } else { "denied_expired" }.into(),
+            reason: if granted {
+                ReasonCode::Granted
+            } else {
+                ReasonCode::DeniedExpired
+            },
             flags: vec![],
             permit_id: Some((k % PLATES) as i64 + 1),
             vehicle_id: Some((k % PLATES) as i64 + 1),

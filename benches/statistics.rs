@@ -22,6 +22,7 @@ use gatehouse::central::db::Db;
 use gatehouse::central::repo::events;
 use gatehouse::central::repo::stats::{self, Days};
 use gatehouse::central::traffic::{apply, site_today};
+use gatehouse::domain::ReasonCode;
 use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 
 const GATES: i64 = 8;
@@ -111,11 +112,14 @@ fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
                 plate: Some(plate),
                 granted,
                 reason: if granted {
-                    "granted"
+                    ReasonCode::Granted
                 } else {
-                    ["denied_expired", "denied_unknown_plate", "denied_passback"][(k % 3) as usize]
-                }
-                .into(),
+                    [
+                        ReasonCode::DeniedExpired,
+                        ReasonCode::DeniedUnknownPlate,
+                        ReasonCode::DeniedPassback,
+                    ][(k % 3) as usize]
+                },
                 flags: vec![],
                 permit_id: registered.then_some(v),
                 vehicle_id: registered.then_some(v),

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gatehouse::central::db::{Actor, Db, DbKind};
 use gatehouse::central::state::AppState;
+use gatehouse::domain::ReasonCode;
 use gatehouse::domain::{Direction, Epc, GateId, LaneId, PermitId};
 use gatehouse::gate::config::GateConfig;
 use gatehouse::gate::decision::{AntiPassback, CredentialRead, DecisionInput, decide};
@@ -630,11 +631,10 @@ fn tag_decision(direction: &str, i: i64, granted: bool) -> DecisionRecord {
         plate: granted.then(|| plate(i)),
         granted,
         reason: if granted {
-            "granted"
+            ReasonCode::Granted
         } else {
-            "denied_unknown_tag"
-        }
-        .into(),
+            ReasonCode::DeniedUnknownTag
+        },
         flags: Vec::new(),
         permit_id: granted.then_some(i),
         vehicle_id: granted.then_some(i),
@@ -664,7 +664,7 @@ fn columns(body: &EventBody) -> Columns {
             d.permit_id,
             Some(d.direction.clone()),
             Some(i64::from(d.granted)),
-            Some(d.reason.clone()),
+            Some(d.reason.as_str().to_string()),
         ),
         EventBody::Passage {
             direction,

@@ -227,7 +227,9 @@ pub async fn apply(
         match &e.body {
             EventBody::Decision(d) if !d.granted => {
                 let (_, day, _) = site_hour(tz, e.at.timestamp_millis());
-                *denials.entry((day, d.reason.clone())).or_default() += 1;
+                *denials
+                    .entry((day, d.reason.as_str().to_string()))
+                    .or_default() += 1;
             }
             EventBody::Override {
                 operator,

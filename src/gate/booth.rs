@@ -229,7 +229,7 @@ async fn index(
                     @if let Some(d) = &lane.last_decision {
                         p.last.(if d.granted { "ok" } else { "bad" }) {
                             "最近 Last: " strong { (d.plate.clone().unwrap_or_else(|| "—".into())) } " · "
-                            (both(reason_label, &d.reason))
+                            (both(reason_label, d.reason.as_str()))
                         }
                     }
                     form method="post" action="/command" novalidate {

@@ -491,18 +491,20 @@ fn blacklist_alert(
     lanes: &[Lane],
 ) -> Option<String> {
     events.iter().find_map(|e| match &e.body {
-        EventBody::Decision(d) if d.reason == "denied_blacklisted" => Some(format!(
-            "{} {} — {}",
-            t(lang, "黑名单车辆！", "BLACKLISTED VEHICLE!"),
-            d.plate
-                .clone()
-                .unwrap_or_else(|| d.epc.clone().unwrap_or_default()),
-            t(lang, "车道：", "lane: ").to_string()
-                + lanes
-                    .iter()
-                    .find(|l| l.lane_key == e.lane && !l.name.is_empty())
-                    .map_or(e.lane.as_str(), |l| l.name.as_str())
-        )),
+        EventBody::Decision(d) if d.reason == crate::domain::ReasonCode::DeniedBlacklisted => {
+            Some(format!(
+                "{} {} — {}",
+                t(lang, "黑名单车辆！", "BLACKLISTED VEHICLE!"),
+                d.plate
+                    .clone()
+                    .unwrap_or_else(|| d.epc.clone().unwrap_or_default()),
+                t(lang, "车道：", "lane: ").to_string()
+                    + lanes
+                        .iter()
+                        .find(|l| l.lane_key == e.lane && !l.name.is_empty())
+                        .map_or(e.lane.as_str(), |l| l.name.as_str())
+            ))
+        }
         _ => None,
     })
 }

@@ -5,7 +5,9 @@
 //! names and codes never change meaning. This module never does IO.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::domain::ReasonCode;
 
 /// A per-gate event sequence number. The first event is 1.
 pub type Seq = u64;
@@ -134,8 +136,10 @@ pub struct DecisionRecord {
     pub rssi_dbm: Option<i16>,
     pub plate: Option<String>,
     pub granted: bool,
-    /// The stable reason code (`granted`, `denied_revoked`, ...).
-    pub reason: String,
+    /// Why it was granted or denied; on the link, its stable code (`granted`,
+    /// `denied_revoked`, ...: [`ReasonCode::as_str`]).
+    #[serde(with = "reason_code")]
+    pub reason: ReasonCode,
     pub flags: Vec<String>,
     pub permit_id: Option<i64>,
     pub vehicle_id: Option<i64>,
@@ -155,6 +159,22 @@ pub enum BarrierAction {
     Close,
     Hold,
     Release,
+}
+
+/// A [`ReasonCode`] as its stable code on the link. An unknown code is refused: the centre
+/// must be upgraded before its gates learn new reasons (the gate keeps the batch and retries).
+mod reason_code {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(reason: &ReasonCode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(reason.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ReasonCode, D::Error> {
+        let code = String::deserialize(d)?;
+        ReasonCode::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {code:?}")))
+    }
 }
 
 #[cfg(test)]
@@ -179,7 +199,7 @@ mod tests {
                 rssi_dbm: Some(-52),
                 plate: Some("京A12345".into()),
                 granted: false,
-                reason: "denied_revoked".into(),
+                reason: ReasonCode::DeniedRevoked,
                 flags: vec!["blacklist_alarm_guard".into()],
                 permit_id: Some(7),
                 vehicle_id: Some(9),
@@ -199,5 +219,17 @@ mod tests {
         );
         assert_eq!(serde_json::to_string(&event).unwrap(), json);
         assert_eq!(serde_json::from_str::<JournalEvent>(json).unwrap(), event);
+    }
+
+    #[test]
+    fn a_decision_with_an_unknown_reason_code_is_refused_by_name() {
+        let json = concat!(
+            r#"{"direction":"entry","credential":"tag","epc":null,"tid":null,"antenna":null,"#,
+            r#""rssi_dbm":null,"plate":null,"granted":false,"reason":"denied_by_moon","#,
+            r#""flags":[],"permit_id":null,"vehicle_id":null,"holder":null,"category":null,"#,
+            r#""data_version":1,"decide_ns":1}"#
+        );
+        let err = serde_json::from_str::<DecisionRecord>(json).unwrap_err();
+        assert!(err.to_string().contains("denied_by_moon"), "{err}");
     }
 }

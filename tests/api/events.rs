@@ -10,6 +10,7 @@ use chrono_tz::Asia::Shanghai;
 use gatehouse::central::api::auth::Role;
 use gatehouse::central::db::{Db, Page};
 use gatehouse::central::repo::events::{self, EventQuery};
+use gatehouse::domain::ReasonCode;
 use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::json;
 
@@ -29,7 +30,11 @@ fn decision(seq: u64, at_ms: i64, plate: &str, granted: bool) -> JournalEvent {
             rssi_dbm: Some(-52),
             plate: Some(plate.into()),
             granted,
-            reason: if granted { "granted" } else { "denied_revoked" }.into(),
+            reason: if granted {
+                ReasonCode::Granted
+            } else {
+                ReasonCode::DeniedRevoked
+            },
             flags: vec![],
             permit_id: Some(7),
             vehicle_id: Some(9),

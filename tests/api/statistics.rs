@@ -14,6 +14,7 @@ use gatehouse::central::api::auth::Role;
 use gatehouse::central::ingest::accept;
 use gatehouse::central::live::LiveMessage;
 use gatehouse::central::state::AppState;
+use gatehouse::domain::ReasonCode;
 use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::{Value, json};
 
@@ -67,7 +68,7 @@ fn decision(seq: u64, at: DateTime<Utc>, plate: &str, reason: &str) -> JournalEv
             rssi_dbm: None,
             plate: Some(plate.into()),
             granted: reason.starts_with("granted"),
-            reason: reason.into(),
+            reason: ReasonCode::from_code(reason).expect("a reason code"),
             flags: vec![],
             permit_id: None,
             vehicle_id: None,

@@ -440,7 +440,7 @@ async fn sigkill_at_random_moments_and_between_commit_and_send_loses_no_event_an
     let mut kinds = std::collections::BTreeMap::new();
     for e in &events {
         let key = match &e.body {
-            EventBody::Decision(d) => format!("decision:{}", d.reason),
+            EventBody::Decision(d) => format!("decision:{}", d.reason.as_str()),
             EventBody::Device { device, status, .. } => format!("device:{device}:{status}"),
             EventBody::LaneFault { fault, .. } => format!("lane_fault:{fault}"),
             other => other.kind().to_string(),

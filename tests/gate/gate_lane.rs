@@ -67,7 +67,7 @@ async fn a_permitted_tag_opens_the_barrier_and_close_is_written_only_after_the_s
     // The journal: the grant, OPEN, the passage, CLOSE, in that order.
     let events = gate.events().await;
     let decision = passage.decision;
-    assert_eq!(decision.reason, "granted");
+    assert_eq!(decision.reason.as_str(), "granted");
     assert_eq!(decision.epc.as_deref(), Some(hex(&tag).as_str()));
     assert_eq!(decision.plate.as_deref(), Some(PLATE));
     let pos = |pred: &dyn Fn(&JournalEvent) -> bool, what: &str| {
@@ -96,7 +96,7 @@ async fn assert_denied(gate: &TestGate, lane: &str, tag: &[u8], reason: &str) {
     let opens_before = gate.lane(lane).opens().len();
     let (seq, decision) = gate.present(lane, tag).await;
     assert!(!decision.granted, "{decision:?}");
-    assert_eq!(decision.reason, reason, "{decision:?}");
+    assert_eq!(decision.reason.as_str(), reason, "{decision:?}");
     // The lane shows it at once.
     gate.wait_lane_state(lane, "denied").await;
     // Let the reader see the tag again after its hold: still denied, still closed.
@@ -112,7 +112,7 @@ async fn assert_denied(gate: &TestGate, lane: &str, tag: &[u8], reason: &str) {
     );
     for e in events.iter().filter(|e| e.seq >= seq) {
         if let EventBody::Decision(d) = &e.body {
-            assert!(!d.granted && d.reason == reason, "{d:?}");
+            assert!(!d.granted && d.reason.as_str() == reason, "{d:?}");
         }
     }
 }
@@ -531,13 +531,15 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
     let (seq, decision) = gate.present("entry", &tag).await;
     // The journal and the guard's screen say why it stayed shut: the lane, not the permit.
     assert!(
-        !decision.granted && decision.reason == "denied_lane_locked",
+        !decision.granted && decision.reason.as_str() == "denied_lane_locked",
         "{decision:?}"
     );
     assert_eq!(decision.permit_id, Some(10));
     assert_eq!(
-        gate.status("entry").last_decision.map(|d| d.reason),
-        Some("denied_lane_locked".to_string())
+        gate.status("entry")
+            .last_decision
+            .map(|d| d.reason.as_str()),
+        Some("denied_lane_locked")
     );
     gate.wait_event_after(seq - 1, "grant_not_acted", |e| {
         lane_fault(e, "entry", "grant_not_acted")
@@ -608,7 +610,7 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
     // The permit holder comes back, is refused by the lockdown again, and the guard lets them
     // through by hand: this passage is theirs.
     let (_, again) = gate.present("entry", &tag).await;
-    assert_eq!(again.reason, "denied_lane_locked");
+    assert_eq!(again.reason.as_str(), "denied_lane_locked");
     gate.wait_lane_state("entry", "denied").await;
     assert_eq!(lane.opens().len(), 1);
     let before_second = gate.last_seq().await;

@@ -41,7 +41,11 @@ async fn manual_only_for_exits_keeps_an_exit_grant_closed_on_a_two_way_lane_but_
     let (_, decision) = gate.wait_decision("both", after).await;
     assert_eq!(decision.direction, "exit", "{decision:?}");
     assert!(!decision.granted, "manual-only for exits: {decision:?}");
-    assert_eq!(decision.reason, "denied_lane_locked", "{decision:?}");
+    assert_eq!(
+        decision.reason.as_str(),
+        "denied_lane_locked",
+        "{decision:?}"
+    );
     lane.assert_never_opened();
     gate.back_away("both", &tag).await;
 

@@ -157,7 +157,7 @@ async fn an_exit_pass_applied_for_approved_and_issued_on_the_pages_opens_the_bar
     let gate = site.gate(1);
     wait_for_tag(gate, &tag).await;
     let passage = gate.drive_through("entry", &tag).await;
-    assert_eq!(passage.decision.reason, "granted");
+    assert_eq!(passage.decision.reason.as_str(), "granted");
     assert_eq!(passage.decision.plate.as_deref(), Some("京A88888"));
 
     // The passage comes back up to the centre and into the statistics page.
@@ -442,7 +442,7 @@ async fn a_campus_wide_lockdown_set_on_the_page_after_its_confirmation_locks_eve
         let gate = site.gate(id);
         let (_, decision) = gate.present("entry", &tag).await;
         assert!(!decision.granted, "gate {id}: {decision:?}");
-        assert_eq!(decision.reason, "denied_lane_locked", "gate {id}");
+        assert_eq!(decision.reason.as_str(), "denied_lane_locked", "gate {id}");
         gate.lane("entry").assert_never_opened();
         gate.back_away("entry", &tag).await;
     }
@@ -555,7 +555,7 @@ async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_c
             rssi_dbm: Some(-55),
             plate: None,
             granted: false,
-            reason: reason.into(),
+            reason: gatehouse::domain::ReasonCode::from_code(reason).expect("a reason code"),
             flags: vec![],
             permit_id: None,
             vehicle_id: None,

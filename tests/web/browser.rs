@@ -70,7 +70,7 @@ async fn a_guard_sees_a_granted_vehicle_within_a_second_and_a_denial_with_its_re
 
     // A vehicle whose permit was revoked, at the exit lane.
     let (_, denied) = site.gate.present("exit", &epc(2)).await;
-    assert_eq!(denied.reason, "denied_revoked");
+    assert_eq!(denied.reason.as_str(), "denied_revoked");
     b.wait_text("#lane-status-1-exit .verdict", "禁止通行")
         .await;
     b.wait_text("#lane-status-1-exit .reason", "通行证已吊销")
@@ -84,7 +84,7 @@ async fn a_guard_sees_a_granted_vehicle_within_a_second_and_a_denial_with_its_re
     // A blacklisted vehicle: a visible alert and a sound.
     site.gate.back_away("exit", &epc(2)).await;
     let (_, blacklisted) = site.gate.present("exit", &epc(3)).await;
-    assert_eq!(blacklisted.reason, "denied_blacklisted");
+    assert_eq!(blacklisted.reason.as_str(), "denied_blacklisted");
     b.wait_text("#alert", "黑名单车辆").await;
     let beeps = b
         .js("return Number(document.body.dataset.beeps || 0)")

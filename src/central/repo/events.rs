@@ -148,7 +148,7 @@ fn flatten(body: &EventBody) -> Flat {
             permit_id: d.permit_id,
             direction: Some(d.direction.clone()),
             granted: Some(i64::from(d.granted)),
-            reason: Some(d.reason.clone()),
+            reason: Some(d.reason.as_str().to_string()),
         },
         EventBody::Passage {
             direction,

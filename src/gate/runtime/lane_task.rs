@@ -393,7 +393,7 @@ impl LaneTask {
             rssi_dbm: None,
             plate: decision.plate.map(|p| p.plate.as_str().to_string()),
             granted: decision.granted,
-            reason: decision.reason.as_str().into(),
+            reason: decision.reason,
             flags,
             permit_id: decision.permit_id.map(|p| i64::from(p.0)),
             vehicle_id: decision.vehicle_id.map(|v| i64::from(v.0)),
@@ -411,8 +411,7 @@ impl LaneTask {
 
     /// Feeds a decision to the machine and journals it with whatever the machine answers.
     async fn decided(&mut self, mut record: DecisionRecord, direction: Direction) {
-        let reason = crate::domain::ReasonCode::from_code(&record.reason)
-            .expect("the decision's own reason code");
+        let reason = record.reason;
         let granted = record.granted;
         let mut counted = reason;
         let out = self.machine.step(
@@ -433,7 +432,7 @@ impl LaneTask {
             })
         {
             record.granted = false;
-            record.reason = lane_reason.as_str().into();
+            record.reason = lane_reason;
             counted = lane_reason;
         }
         self.metrics.decision(counted, record.decide_ns);
