@@ -1,4 +1,4 @@
-//! The centre's side of gate sync, in SQL: the data each gate decides from (as the contract.s
+//! The centre's side of gate sync, in SQL: the data each gate decides from (as the contract's
 //! row DTOs), the change log read as deltas, gates' last contact and health, commands waiting
 //! for a gate, campus-wide presence, and gaps in a gate's uploaded events.
 //!
