@@ -8,10 +8,10 @@
 //! of it, is harmless.
 //!
 //! - [`snapshot`](snapshot()) and [`changes_since`]: the data, whole or as a delta.
-//! - [`settings`]: a gate's settings and the campus-wide mode.
-//! - [`commands`]: the command queue.
+//! - `settings`: a gate's settings and the campus-wide mode.
+//! - `commands`: the command queue.
 //! - [`health`]: last contact, health reports, event gaps.
-//! - [`presence`]: campus-wide presence.
+//! - `presence`: campus-wide presence.
 //!
 //! What it never does: authenticate a gate (the sync server passes the gate's id from its
 //! certificate), or talk to a gate.

@@ -17,9 +17,6 @@ use crate::wire::sync::{
     SNAPSHOT_FORMAT, VehicleWire,
 };
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// Where a snapshot sends its parts.
 pub trait SnapshotSink: Send {
     /// Takes one part; `false` stops the snapshot (the client went away).
