@@ -227,7 +227,7 @@ async fn run(kind: &str, db: &Db, n: u64) {
     };
     let (d, total) = median(|| async { events::search(db, &q2, page).await.unwrap().total }).await;
     println!("{kind}.gate_page_1000 {:.3} ms (of {total} events)", ms(d));
-    // 3. All permits of department Z (the permits repository is not written yet: plain SQL).
+    // 3. All permits of department Z (plain SQL, the statement whose plan is printed below).
     let q3 = "SELECT p.id, p.category, p.valid_from_ms, p.valid_until_ms, p.status FROM permits p \
               JOIN persons h ON h.id = p.holder_id WHERE h.department = $1 ORDER BY p.id";
     let (d, rows) = median(|| async {

@@ -1,4 +1,4 @@
-//! Gate lane benchmark (issue 3). Measures, does not assert; prints one `name value unit` line
+//! Gate lane benchmark. Measures, does not assert; prints one `name value unit` line
 //! per figure.
 //!
 //! With 1,000,000 permits (one vehicle and one tag each) in the gate's SQLite store:

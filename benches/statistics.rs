@@ -10,7 +10,7 @@
 //!   their difference is what storing an event costs without statistics;
 //! - each dashboard query's time (median of 9 runs): flows today and over 30 days, occupancy,
 //!   overstays, visitors, denials and manual opens over 30 days, peak hours over 365 days, the
-//!   week comparison. The target is ≤ 100 ms each.
+//!   week comparison. The dashboard's aim is 100 ms or less each.
 //!
 //! Measures, does not assert; one `name value unit` line per figure. Run:
 //! `cargo bench --bench statistics`.

@@ -1,4 +1,4 @@
-//! Sync benchmark (issue 5). Measures, does not assert; prints one `name value unit` line per
+//! Sync benchmark. Measures, does not assert; prints one `name value unit` line per
 //! figure. The central server (API repositories + sync router) and the gate run in this process
 //! and talk over loopback through the real mutual-TLS listener (`tls::serve_mtls`, the
 //! database's gate check), each gate presenting its own certificate from a site PKI made for

@@ -70,7 +70,7 @@ pub fn calls_police(kind: &str) -> bool {
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a claimed delivery is held by the instance that claimed it: well above
-/// [`WEBHOOK_TIMEOUT`], so it runs out only for an instance that died mid-call.
+/// `WEBHOOK_TIMEOUT`, so it runs out only for an instance that died mid-call.
 pub const LEASE_MS: i64 = 30_000;
 
 /// The first retry's delay, doubled per failed call up to [`MAX_BACKOFF_MS`].
@@ -223,7 +223,7 @@ fn claim_token() -> String {
 }
 
 /// Delivers due alarms until `stop`: steps while there is work, then sleeps until the next is
-/// due (at most [`POLL`]) or an alarm is raised or answered on this instance.
+/// due (at most `POLL`) or an alarm is raised or answered on this instance.
 ///
 /// It also relays to this instance's live pages the alarms other instances raised (a gate's
 /// report reaches one instance; the office's browser may be on another), within

@@ -254,7 +254,7 @@ impl Db {
 
     /// The SQLite database file (`None` on PostgreSQL and for an in-memory database). Bulk
     /// reads (the gates' snapshot) open it with rusqlite, which shares sqlx's SQLite library:
-    /// sqlx hands SQLite rows over one at a time through its worker thread, about 4 µs each.
+    /// sqlx hands SQLite rows over one at a time through its worker thread (benches/README.md).
     pub fn sqlite_file(&self) -> Option<&Path> {
         self.sqlite_file.as_deref()
     }

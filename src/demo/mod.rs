@@ -715,8 +715,8 @@ mod tests {
         }
     }
 
-    /// With every regular holder inside, an entry still gets a vehicle at once (it used to
-    /// draw regular holders until it found one outside: forever).
+    /// With every regular holder inside, an entry still gets a vehicle at once (drawing regular
+    /// holders until one is outside would never end).
     #[test]
     fn an_entry_with_every_regular_holder_inside_chooses_without_spinning() {
         let plan = data::plan();

@@ -225,7 +225,7 @@ pub struct IoConfig {
     /// Default `none`.
     #[serde(default = "default_parity")]
     pub parity: Parity,
-    /// Milliseconds between input polls. Default 50 (the ceiling).
+    /// Milliseconds between input polls. Default 50.
     #[serde(default = "default_poll_ms")]
     pub poll_ms: u64,
     /// Milliseconds to wait for each Modbus answer. Default 200.

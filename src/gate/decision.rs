@@ -30,9 +30,8 @@
 //! not trap a vehicle inside); an exit by a vehicle recorded outside is flagged.
 //!
 //! What it never does: IO, clock reads, mutation (the [`Effects`] say what to record once the
-//! vehicle has actually passed — the lane may still not open), or heap allocation. Measured with a
-//! million permits, random tags, release build: about 1.2–1.4 µs per decision, dominated by cache
-//! misses on the snapshot.
+//! vehicle has actually passed — the lane may still not open), or heap allocation. Its cost is
+//! dominated by cache misses on the snapshot (figures: benches/README.md).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;

@@ -77,7 +77,7 @@ use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity, Seq};
 /// can lose.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The default number of events the journal keeps at least (issue: ≥ 1,000,000).
+/// The default number of events the journal keeps at least.
 pub const DEFAULT_CAPACITY: u64 = 1_000_000;
 
 /// How many events the journal keeps in memory while it cannot write (about 5 MB of decisions).

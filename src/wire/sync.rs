@@ -16,8 +16,8 @@
 //! **Snapshot format 2** ([`SNAPSHOT_FORMAT`]). Each line is `{"t": KIND, "d": DATA}`. The
 //! bulk rows travel in batches of up to [`SNAPSHOT_BATCH`] per line, and permits, vehicles,
 //! tags and presence as positional arrays ([`PermitWire`], [`VehicleWire`],
-//! [`CredentialWire`], [`PresenceWire`]) rather than objects that repeat every field name:
-//! format 1 sent one object per line, and a million permits were 427 MiB to write and parse.
+//! [`CredentialWire`], [`PresenceWire`]) rather than objects that repeat every field name,
+//! which more than doubles the bytes to write and parse (benches/README.md).
 //! The end line counts rows, not lines, so a cut-off stream is still detected. The centre and
 //! the gates are one binary, so there is no negotiation: a gate refuses a header of any other
 //! format (upgrade the centre and the gates together).

@@ -1,4 +1,4 @@
-//! Web hygiene (issue 17, item 9), on SQLite and PostgreSQL: `next=` redirects stay on the
+//! Web hygiene, on SQLite and PostgreSQL: `next=` redirects stay on the
 //! site, security headers on pages and JSON, phone numbers masked for viewers in the visits
 //! list, control characters refused in names and notes, armed-police plates validated, path
 //! ids that do not parse answered in the API's error shape, and the OpenAPI document allowing
@@ -50,7 +50,7 @@ async fn a_next_path_with_a_tab_a_control_character_or_a_host_falls_back_to_the_
             // The tab trick: browsers drop the tab and go to //evil.example/.
             "/%09/evil.example/",
             "/%0A/evil.example/",
-            // Header splitting, and text a header cannot carry at all (was a panic).
+            // Header splitting, and text a header cannot carry at all (never a panic).
             "/%0D%0ASet-Cookie:%20x=1",
             "/%00",
             "/%E5%8C%97%E9%97%A8",

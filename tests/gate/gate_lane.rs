@@ -1,4 +1,4 @@
-//! The gate lane controller against issue 3's acceptance criteria, end to end: a real
+//! The gate lane controller against what a lane must do, end to end: a real
 //! [`GateHandle`] talks to the UHF reader and lane I/O module emulators through real
 //! pseudo-terminals (see `support`). Nothing is mocked; every wait is on a condition with a
 //! deadline.

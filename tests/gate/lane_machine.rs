@@ -329,7 +329,7 @@ fn tamper_is_reported_once_per_opening_of_the_cabinet_without_moving_the_arm() {
     assert!(r.sample(200).events.is_empty());
 }
 
-// ---- No deadline that spins: scripted paths that used to hand back a deadline already due. ----
+// ---- No deadline that spins: scripted paths that could hand back a deadline already due. ----
 
 /// Ticks the lane at `at` and asserts the tick made progress: the state changed, or the deadline
 /// is gone, or it is later than `at` (a deadline at or before `at` would be ticked again at once).
@@ -356,7 +356,7 @@ fn a_held_open_arm_at_its_open_limit_hands_out_no_deadline_however_long_the_fire
         out.deadline, None,
         "nothing is left to time once the arm is up"
     );
-    // The old machine kept the open-limit deadline (8.1 s) and ticked at it for ever.
+    // The open-limit deadline (8.1 s) must not be handed out again, nor ticked at for ever.
     for at in [8100, 8101, 9000, 600_000] {
         assert_tick_progresses(&mut r.lane, ms(at));
     }

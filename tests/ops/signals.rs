@@ -1,6 +1,6 @@
 //! Ctrl-C or systemd's SIGTERM stops the real binary cleanly at any moment — including the
-//! instant it reports itself running, when a signal used to be lost between two waits and the
-//! controller ran on.
+//! instant it reports itself running, when a signal falling between two waits must not be lost
+//! with the controller running on.
 
 use std::path::Path;
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 //! sync port) — each once per episode, however many reports show it and however many central
 //! instances receive them, and cleared when the condition ends.
 
-// Evacuation end to end and the `locked_open` offline policy (issue 17, item 12), beside the
+// Evacuation end to end and the `locked_open` offline policy, beside the
 // alarms they go with (one `mod` line in main.rs).
 #[path = "evacuation.rs"]
 mod evacuation;

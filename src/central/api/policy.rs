@@ -2,8 +2,8 @@
 //! read**, so a role that may not call a route gets 403 whatever it sends (a malformed body
 //! from an unauthorised caller is not validated, and teaches it nothing about the schema).
 //!
-//! Every route must be in [`POLICY`] (`tests/central_matrix.rs` fails otherwise), so every
-//! endpoint has an owner role; a request the table does not name is for administrators only.
+//! Every route must be in [`POLICY`] (`tests/api/matrix.rs` fails otherwise), so every endpoint
+//! has an owner role; a request the table does not name is for administrators only.
 //! The table is the only place that says which roles reach a route: handlers make only the
 //! finer checks the table cannot (an approver's department, a guard's gates, an applicant's
 //! own records).

@@ -40,8 +40,7 @@ use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity};
 const PG_BATCH: usize = 5_000;
 /// Events per INSERT statement on SQLite. SQLite is in-process (no round trips), and through
 /// sqlx a statement with thousands of parameters is slower per row than a small one reused from
-/// the statement cache (measured: 5,000 events in ~1.2 s at 500 a statement, ~65 ms at 10,
-/// ~105 ms at 50, ~120 ms at 1).
+/// the statement cache (10 a statement measured fastest; benches/README.md).
 const SQLITE_BATCH: usize = 10;
 
 /// What an [`ingest`] did.

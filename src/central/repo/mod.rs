@@ -1,8 +1,7 @@
 //! Repositories: one module per resource. Each change runs in one transaction that also writes
 //! the audit entry and, for data the gates hold, the change-log entry
 //! ([`crate::central::db::write_change`]). Also here, the steps several repositories share:
-//! deleting a row with its trail ([`delete_row`]) and ending a validity window now
-//! ([`lift`]).
+//! deleting a row with its trail (`delete_row`) and ending a validity window now (`lift`).
 
 pub mod alarms;
 pub mod applications;
@@ -75,7 +74,7 @@ pub(crate) async fn delete_row<T: Serialize>(
     write_change(conn, actor, Op::Delete, entity, id, Some(before), None).await
 }
 
-/// What [`lift`] did.
+/// What `lift` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lifted<T> {
     /// The row now ends at the time of the lift.

@@ -104,9 +104,9 @@ pub(super) struct TextArena {
 
 /// A map keyed by text that never compares the empty string. A `HashMap` would compare `""`
 /// with its stored key, and glibc's AVX-512 `memcmp` reads an empty slice's dangling pointer
-/// with a masked load whose fault suppression costs about 150 ns here, against 11 ns for a
-/// short text: 0.15 s of a million-permit start, where every active permit's reason and most
-/// schedules are empty. The text arena's interned strings and the store's parsed rules use it.
+/// with a masked load whose fault suppression is slow (benches/README.md), and every active
+/// permit's reason and most schedules are empty. The text arena's interned strings and the
+/// store's parsed rules use it.
 #[derive(Debug, Clone)]
 pub(crate) struct TextMap<V> {
     by_text: HashMap<Box<str>, V>,

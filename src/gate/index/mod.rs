@@ -30,11 +30,8 @@
 //! slot, load ≤ 1/2 after a build, ≤ 3/4 before a table grows) whose keys live in the rows
 //! themselves; ids hash in blocks of neighbouring slots (`KeyHasher`), so lookups by id in
 //! id order walk the tables in order, and a full build lays each table down in one sorted
-//! pass (`SlotTable::from_hashes`). Measured for a million permits (one vehicle and one
-//! TID-bound tag each, release build, shared 2-core machine): from domain values, build
-//! 0.4–0.6 s (1.0–1.2 s inserting row by row, 1.8–2.4 s with ids hashed at random too); read
-//! from the store and built, the two halves side by side, 0.6–0.9 s in all (`cargo bench
-//! --bench gate_latency`); index 182–192 MiB, where a revocation's delta takes milliseconds.
+//! pass (`SlotTable::from_hashes`). Build time, start-up load and index size: `cargo bench --bench
+//! gate_latency` (history: benches/README.md).
 //!
 //! Where things are: this module holds the snapshot ([`Index`]), its rows and its lookups;
 //! `arena` the chunked storage and text; `table` the hash tables; `build` the full build;

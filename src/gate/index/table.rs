@@ -11,7 +11,7 @@ use crate::domain::{Epc, PermitId, PersonId, PlateIdentity, VehicleId};
 /// hands out in sequence, and the build and most changes walk rows in id order; so ids hash
 /// in blocks ([`dense`]): the ids of one block of 64 take neighbouring slots, and only the
 /// blocks are scattered. Walking ids in order then walks each id table a block at a time
-/// instead of missing the cache once per row, which halves the build of a million permits.
+/// instead of missing the cache once per row (benches/README.md).
 /// Tags and plates come from outside and hash with a random key, as `HashMap`'s keys do.
 #[derive(Debug, Clone, Default)]
 pub(super) struct KeyHasher(RandomState);

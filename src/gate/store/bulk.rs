@@ -21,9 +21,8 @@ impl Store {
     /// second, which writes it through rusqlite into one open transaction; after
     /// [`SnapshotPart::End`] the first runs `then` while the second finishes writing, and the
     /// transaction commits only when every row converted and `then` succeeded. A million
-    /// permits are three million rows: sqlx's one-row-at-a-time SQLite worker, a read-back of
-    /// what was just written, and waiting for the whole download before starting were most of
-    /// a fresh gate's sync time.
+    /// permits are three million rows, so they go through rusqlite, are never read back, and
+    /// are written while the download still arrives (benches/README.md).
     ///
     /// Nothing is written if a row is bad (the error names it), `then` fails, the write fails,
     /// or `parts` closes without [`SnapshotPart::End`] (a cut-off stream).
@@ -250,7 +249,7 @@ fn replace_blocking(
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
         .map_err(write_err)?;
     // The new rows stay in memory until the commit instead of being spilled to the WAL and
-    // read back as the B-trees grow (about a tenth of the write time at a million permits;
+    // read back as the B-trees grow (a measurable share of the write time, benches/README.md;
     // the price is memory about the size of the data until the commit).
     conn.pragma_update(None, "cache_spill", "OFF")
         .map_err(write_err)?;
@@ -433,8 +432,8 @@ fn replace_blocking(
         ));
     }
     tx.commit().map_err(write_err)?;
-    // The data is committed (in the WAL); copying it into the database file takes about a
-    // second at a million permits and need not delay the index swap. Left to the next
+    // The data is committed (in the WAL); copying it into the database file is slow at a
+    // million permits and need not delay the index swap. Left to the next
     // commit of another connection, it would delay a lane's write instead.
     std::thread::spawn(move || {
         if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {

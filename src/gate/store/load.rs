@@ -21,9 +21,9 @@ impl Store {
     /// Reads everything the lane decides from, as one consistent snapshot.
     ///
     /// A million permits are three million rows; sqlx hands SQLite rows over one by one through
-    /// its worker thread (about 15 s for that), so this bulk read goes through rusqlite on the
-    /// blocking pool instead, on two threads whose read transactions see the same data
-    /// version (or it is read again in one).
+    /// its worker thread (far too slow for that; benches/README.md), so this bulk read goes
+    /// through rusqlite on the blocking pool instead, on two threads whose read transactions
+    /// see the same data version (or it is read again in one).
     pub async fn load(&self) -> Result<Snapshot, StoreError> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || load_blocking(&path))
@@ -34,7 +34,7 @@ impl Store {
     /// Reads everything the lane decides from straight into its decision index, as one
     /// consistent snapshot: what [`Store::load`] reads, without the domain values in between.
     /// The permits are read and indexed on one thread while the vehicles and tags are on
-    /// another; a million permits load in 0.6–0.8 s (`cargo bench --bench gate_latency`).
+    /// another; its time is `store_load_index_1m_permits` of `cargo bench --bench gate_latency`.
     pub async fn load_index(&self) -> Result<Index, StoreError> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || load_index_blocking(&path))
@@ -168,8 +168,8 @@ fn each_credential(
     Ok(())
 }
 
-/// How many rows `table` has, so that a bulk read reserves room for them once (about 15 ms a
-/// million rows; growing the `Vec`s instead copies them and briefly holds them twice).
+/// How many rows `table` has, so that a bulk read reserves room for them once (a cheap
+/// query; growing the `Vec`s instead copies them and briefly holds them twice).
 fn count(tx: &rusqlite::Transaction<'_>, table: &str) -> Result<usize, StoreError> {
     tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
         r.get::<_, i64>(0)

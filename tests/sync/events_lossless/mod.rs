@@ -1,4 +1,4 @@
-//! Issue 17's "nothing is lost silently" for events on their way up: a journal that rewinds its
+//! "Nothing is lost silently" for events on their way up: a journal that rewinds its
 //! sequence numbers ([`journal_rewind`]) and PostgreSQL going away under the centre mid-upload
 //! ([`pg_outage`]).
 

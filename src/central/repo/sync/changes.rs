@@ -16,9 +16,6 @@ use crate::central::db::{Db, DbKind, RepoError};
 use crate::wire::rows::VehicleRecord;
 use crate::wire::sync::Changes;
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// What changed after data version `since`, for gate `gate_id`: at most [`MAX_DELTA`]
 /// change-log entries (the answer's `version` says how far it got; ask again from there).
 pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes, RepoError> {

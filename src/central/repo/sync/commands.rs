@@ -7,9 +7,6 @@ use sqlx::Row;
 
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// Queues a command for a gate; returns its id.
 pub async fn queue_command(
     db: &Db,

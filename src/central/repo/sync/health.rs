@@ -12,9 +12,6 @@ use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
 use crate::central::repo::audit::at;
 use crate::wire::journal::{EventBody, JournalEvent};
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// Records that the gate was heard from now (creating its row on first contact).
 pub async fn touch(db: &Db, gate_id: i64, data_version: Option<u64>) -> Result<(), RepoError> {
     let now = now_ms();

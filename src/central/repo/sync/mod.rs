@@ -1,4 +1,4 @@
-//! The centre's side of gate sync, in SQL: the data each gate decides from (as the contract.s
+//! The centre's side of gate sync, in SQL: the data each gate decides from (as the contract's
 //! row DTOs), the change log read as deltas, gates' last contact and health, commands waiting
 //! for a gate, campus-wide presence, and gaps in a gate's uploaded events.
 //!
@@ -8,10 +8,10 @@
 //! of it, is harmless.
 //!
 //! - [`snapshot`](snapshot()) and [`changes_since`]: the data, whole or as a delta.
-//! - [`settings`]: a gate's settings and the campus-wide mode.
-//! - [`commands`]: the command queue.
+//! - `settings`: a gate's settings and the campus-wide mode.
+//! - `commands`: the command queue.
 //! - [`health`]: last contact, health reports, event gaps.
-//! - [`presence`]: campus-wide presence.
+//! - `presence`: campus-wide presence.
 //!
 //! What it never does: authenticate a gate (the sync server passes the gate's id from its
 //! certificate), or talk to a gate.

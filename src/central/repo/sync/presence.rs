@@ -11,9 +11,6 @@ use super::PRESENCE_BATCH;
 use crate::central::db::{Db, DbKind, RepoError};
 use crate::wire::journal::{EventBody, JournalEvent};
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// Records campus-wide presence from the passage events an ingest has just stored (entries
 /// inside, exits outside), in the ingest's transaction, and queues the vehicles it changed for
 /// [`publish_presence`] (one `presence_pending` row, the vehicle ids comma-separated). A passage

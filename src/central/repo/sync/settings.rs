@@ -8,9 +8,6 @@ use sqlx::{AnyConnection, Row};
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
 use crate::wire::sync::{GateSettings, LaneSettings};
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// The gate's own settings, or `None` if the gate does not exist.
 pub async fn gate_settings(
     conn: &mut AnyConnection,

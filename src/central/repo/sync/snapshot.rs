@@ -17,9 +17,6 @@ use crate::wire::sync::{
     SNAPSHOT_FORMAT, VehicleWire,
 };
 
-/// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the
-/// vehicle id). Written by event ingest before [`PRESENCE_BATCH`]; still read, so a change log
-/// written then is still served.
 /// Where a snapshot sends its parts.
 pub trait SnapshotSink: Send {
     /// Takes one part; `false` stops the snapshot (the client went away).
@@ -30,9 +27,9 @@ pub trait SnapshotSink: Send {
 /// repeatable read on PostgreSQL, a WAL read snapshot on SQLite) and hands it to `sink` line
 /// by line: header, rows in batches of [`SNAPSHOT_BATCH`], end. Returns the number of rows.
 ///
-/// On a SQLite file the rows are read through rusqlite on a blocking thread (millions of rows
-/// a second; sqlx hands SQLite rows over one at a time through its worker thread, and a
-/// million permits took 15 s) and reach the sink through a channel, so reading and writing
+/// On a SQLite file the rows are read through rusqlite on a blocking thread (sqlx hands SQLite
+/// rows over one at a time through its worker thread, far too slow for a million permits;
+/// benches/README.md) and reach the sink through a channel, so reading and writing
 /// the stream overlap. On PostgreSQL sqlx streams the rows itself.
 pub async fn snapshot(
     db: &Db,
