@@ -66,7 +66,13 @@ async fn finish(app: &TestApp, job: u64, lang: &str) -> Value {
     }
 }
 
-async fn import(app: &TestApp, kind: &str, commit: bool, file: Vec<u8>, lang: &str) -> Value {
+pub(crate) async fn import(
+    app: &TestApp,
+    kind: &str,
+    commit: bool,
+    file: Vec<u8>,
+    lang: &str,
+) -> Value {
     let job = start(app, kind, commit, file, lang).await;
     finish(app, job, lang).await
 }

@@ -1,5 +1,6 @@
 //! One bad plate, one answer: every route that takes a plate refuses a mistyped one with the same
-//! status, the same field-error code and the same message, in Chinese and in English.
+//! status, the same field-error code and the same message, in Chinese and in English — and a
+//! bulk import's report names the same code and message for the row.
 
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
@@ -162,6 +163,19 @@ async fn a_bad_plate_gets_the_same_status_code_and_message_from_every_route_that
             ("zh-CN", "“北”不是省份简称"),
             ("en", "'北' is not a province abbreviation"),
         ] {
+            // A spreadsheet row of a vehicle import: its report names the same code and text.
+            let file = format!("车牌号,车主身份证号,车牌颜色\n{BAD},,蓝牌\n").into_bytes();
+            let report = crate::bulk_import::import(&app, "vehicles", false, file, lang).await;
+            let row = report["errors"]
+                .as_array()
+                .and_then(|e| e.iter().find(|e| e["column"] == "plate"))
+                .unwrap_or_else(|| panic!("import ({lang}): no plate error in {report}"));
+            assert_eq!(
+                row["code"], "plate_unknown_province",
+                "import ({lang}): {report}"
+            );
+            assert_eq!(row["message"], message, "import ({lang}): {report}");
+
             for (method, path, role, body) in &routes {
                 let route = format!("{method} {path} ({lang})");
                 let (status, refusal) = app
