@@ -1,12 +1,10 @@
 //! The central database opens and migrates on every database kind.
 
-use gatehouse::central::db::{Actor, Db, audit};
+use gatehouse::central::db::{Actor, audit};
+
+use crate::harness::count;
 
 /// How many rows `sql` (a `SELECT COUNT(*)`) counts.
-async fn count(db: &Db, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
-}
-
 #[tokio::test]
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {
     for t in crate::harness::each_database().await {

@@ -11,9 +11,10 @@ use gatehouse::central::repo::persons;
 use gatehouse::central::repo::vehicles::{self, VehicleSearch};
 use serde_json::{Value, json};
 
+use crate::harness::count;
 use crate::people::{
-    admin, api_person, api_vehicle, apps, count, credential, enc, field_codes, pairs, person, post,
-    trail, vehicle,
+    admin, api_person, api_vehicle, apps, credential, enc, field_codes, pairs, person, post, trail,
+    vehicle,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -144,6 +144,11 @@ pub const PASSWORD: &str = "Gatehouse-Test-2026";
 /// The department the harness's approver approves for.
 pub const APPROVER_DEPARTMENT: &str = "计算机学院";
 
+/// The single number `sql` selects (a `COUNT(*)`, say) from `db`.
+pub async fn count(db: &Db, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
+}
+
 /// The hash of [`PASSWORD`], computed once.
 pub fn password_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -317,6 +322,11 @@ impl TestApp {
     ) -> (StatusCode, Value) {
         let (status, _, body) = self.call_with_headers(method, path, role, body, &[]).await;
         (status, body)
+    }
+
+    /// The status of a request without a body as `role` (None: not signed in).
+    pub async fn status(&self, method: Method, path: &str, role: Option<Role>) -> StatusCode {
+        self.call(method, path, role, None).await.0
     }
 
     /// Like [`TestApp::call`], asking for messages in `lang` (e.g. "en", "zh-CN").
