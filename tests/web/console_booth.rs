@@ -404,11 +404,7 @@ async fn gatehouse_gate_run_serves_the_booth_page_that_opens_the_simulated_barri
         let io = io.clone();
         async move { while io.serve(&mut io_pty).await.is_ok() {} }
     });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::harness::free_port();
     let config = dir.path().join("gate.toml");
     std::fs::write(
         &config,
