@@ -144,6 +144,16 @@ pub const PASSWORD: &str = "Gatehouse-Test-2026";
 /// The department the harness's approver approves for.
 pub const APPROVER_DEPARTMENT: &str = "计算机学院";
 
+/// A request without a body that carries `token` as its bearer.
+pub fn bearer(method: Method, path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
 /// A loopback port free a moment ago (bound and released at once), for a server to be told.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
