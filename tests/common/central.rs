@@ -144,6 +144,16 @@ pub const PASSWORD: &str = "Gatehouse-Test-2026";
 /// The department the harness's approver approves for.
 pub const APPROVER_DEPARTMENT: &str = "计算机学院";
 
+/// `POST /api/v1/auth/login` as `username` with [`PASSWORD`].
+pub fn login(username: &str) -> Request<Body> {
+    Request::post("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"username": username, "password": PASSWORD}).to_string(),
+        ))
+        .unwrap()
+}
+
 /// A request without a body that carries `token` as its bearer.
 pub fn bearer(method: Method, path: &str, token: &str) -> Request<Body> {
     Request::builder()
