@@ -39,7 +39,12 @@ async fn start(app: &TestApp, kind: &str, commit: bool, file: Vec<u8>, lang: &st
 
 /// Polls the job until it has finished; returns its report.
 async fn finish(app: &TestApp, job: u64, lang: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    finish_within(app, job, lang, Duration::from_secs(300)).await
+}
+
+/// Polls the job until it has finished, which it must `within`; returns its report.
+pub(crate) async fn finish_within(app: &TestApp, job: u64, lang: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let (status, report) = app
             .call_lang(

@@ -19,6 +19,7 @@ use gatehouse::central::bulk::{self, Kind};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::bulk_import::finish_within;
 use crate::harness::{TestApp, free_port, id_card, sqlite};
 use crate::server_cli::data_dir_config;
 
@@ -537,24 +538,7 @@ async fn a_report_lists_the_first_1000_errors_and_counts_them_all() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let job = body["job_id"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let report = loop {
-        let (status, report) = app
-            .call_lang(
-                Method::GET,
-                &format!("/api/v1/bulk/jobs/{job}"),
-                Some(Role::Security),
-                None,
-                "en",
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{report}");
-        if report["state"] != "running" {
-            break report;
-        }
-        assert!(Instant::now() < deadline, "{report}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let report = finish_within(&app, job, "en", Duration::from_secs(60)).await;
     assert_eq!(report["state"], "done", "{report}");
     assert_eq!(report["imported"], 0);
     assert_eq!(report["valid_rows"], 0);
