@@ -155,6 +155,22 @@ impl Browser {
         self.wait_url(next).await;
     }
 
+    /// Fills the booth page's sign-in form (the page already open) as `username` with
+    /// `password`, and submits it.
+    pub async fn booth_sign_in(&self, username: &str, password: &str) {
+        self.find("#username")
+            .await
+            .send_keys(username)
+            .await
+            .unwrap();
+        self.find("#password")
+            .await
+            .send_keys(password)
+            .await
+            .unwrap();
+        self.find("form.login button").await.click().await.unwrap();
+    }
+
     pub async fn find(&self, css: &str) -> Element {
         self.wait_for(&format!("element {css}"), || async {
             self.client.find(Locator::Css(css)).await.ok()
