@@ -57,9 +57,9 @@ async fn a_login_sets_an_httponly_samesite_cookie_and_the_session_works_by_cooki
         );
 
         // By bearer: no CSRF token needed; logout ends the session.
-        let logout = bearer(Method::POST, "/api/v1/auth/logout", &token);
+        let logout = bearer(Method::POST, "/api/v1/auth/logout", token);
         assert_eq!(app.send(logout).await.0, StatusCode::NO_CONTENT);
-        let me = bearer(Method::GET, "/api/v1/auth/me", &token);
+        let me = bearer(Method::GET, "/api/v1/auth/me", token);
         assert_eq!(app.send(me).await.0, StatusCode::UNAUTHORIZED);
     }
 }
