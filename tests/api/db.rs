@@ -4,7 +4,6 @@ use gatehouse::central::db::{Actor, audit};
 
 use crate::harness::count;
 
-/// How many rows `sql` (a `SELECT COUNT(*)`) counts.
 #[tokio::test]
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {
     for t in crate::harness::each_database().await {
