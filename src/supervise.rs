@@ -257,6 +257,15 @@ mod tests {
         );
     }
 
+    /// Cancels `stop` and waits (at most ten seconds) for `supervisor`'s count of restarts.
+    async fn stopped(stop: CancellationToken, supervisor: tokio::task::JoinHandle<u64>) -> u64 {
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), supervisor)
+            .await
+            .expect("the supervisor ends when stopped")
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_cancelled_stop_ends_the_supervisor_during_a_backoff_and_during_a_run() {
         // A task that always panics, with an hour's wait: stopped during the first wait.
@@ -276,12 +285,7 @@ mod tests {
         while runs.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        stop.cancel();
-        let restarts = tokio::time::timeout(Duration::from_secs(10), supervisor)
-            .await
-            .expect("the supervisor ends when stopped")
-            .unwrap();
-        assert_eq!(restarts, 0);
+        assert_eq!(stopped(stop, supervisor).await, 0);
 
         let stop = CancellationToken::new();
         let supervisor = tokio::spawn(restarting("test", stop.clone(), FAST, {
@@ -295,12 +299,7 @@ mod tests {
             }
         }));
         tokio::time::sleep(Duration::from_millis(50)).await;
-        stop.cancel();
-        let restarts = tokio::time::timeout(Duration::from_secs(10), supervisor)
-            .await
-            .expect("the supervisor ends when stopped")
-            .unwrap();
-        assert_eq!(restarts, 0);
+        assert_eq!(stopped(stop, supervisor).await, 0);
     }
 
     #[tokio::test]

@@ -582,68 +582,35 @@ impl SyncClient {
         use crate::supervise::{Backoff, restarting};
         let mut tasks = JoinSet::new();
         let wait = self.options.poll_wait;
-        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-        tasks.spawn(restarting(
-            "sync pull",
-            shutdown.clone(),
-            Backoff::default(),
-            move || {
-                let (c, g) = (c.clone(), g.clone());
-                let s = s.clone();
-                async move {
-                    repeat("pull", s, move || {
-                        let (c, g) = (c.clone(), g.clone());
-                        async move { c.pull_once(&g, wait).await.map(|p| p != Pulled::Unchanged) }
-                    })
-                    .await;
-                    Ok(())
+        let (c, g) = (self.clone(), gate.clone());
+        spawn_repeating(&mut tasks, "sync pull", "pull", &shutdown, move || {
+            let (c, g) = (c.clone(), g.clone());
+            async move { c.pull_once(&g, wait).await.map(|p| p != Pulled::Unchanged) }
+        });
+        let (c, g) = (self.clone(), gate.clone());
+        spawn_repeating(&mut tasks, "sync outbox", "outbox", &shutdown, move || {
+            let (c, g) = (c.clone(), g.clone());
+            async move {
+                match c.sync_once(&g).await? {
+                    Outbox::Synced { .. } => Ok(true),
+                    Outbox::Empty => {
+                        tokio::time::sleep(OUTBOX_IDLE).await;
+                        Ok(false)
+                    }
                 }
-            },
-        ));
-        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-        tasks.spawn(restarting(
-            "sync outbox",
-            shutdown.clone(),
-            Backoff::default(),
-            move || {
-                let (c, g) = (c.clone(), g.clone());
-                let s = s.clone();
-                async move {
-                    repeat("outbox", s, move || {
-                        let (c, g) = (c.clone(), g.clone());
-                        async move {
-                            match c.sync_once(&g).await? {
-                                Outbox::Synced { .. } => Ok(true),
-                                Outbox::Empty => {
-                                    tokio::time::sleep(OUTBOX_IDLE).await;
-                                    Ok(false)
-                                }
-                            }
-                        }
-                    })
-                    .await;
-                    Ok(())
-                }
-            },
-        ));
-        let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
-        tasks.spawn(restarting(
+            }
+        });
+        let (c, g) = (self.clone(), gate.clone());
+        spawn_repeating(
+            &mut tasks,
             "sync commands",
-            shutdown.clone(),
-            Backoff::default(),
+            "commands",
+            &shutdown,
             move || {
                 let (c, g) = (c.clone(), g.clone());
-                let s = s.clone();
-                async move {
-                    repeat("commands", s, move || {
-                        let (c, g) = (c.clone(), g.clone());
-                        async move { c.commands_once(&g, wait).await.map(|n| n > 0) }
-                    })
-                    .await;
-                    Ok(())
-                }
+                async move { c.commands_once(&g, wait).await.map(|n| n > 0) }
             },
-        ));
+        );
         let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
         let every = self.options.health_every;
         tasks.spawn(restarting(
@@ -869,6 +836,34 @@ impl SnapshotReader {
             presence: self.presence,
         })
     }
+}
+
+/// Spawns one supervised direction on `tasks`: `step` [`repeat`]ed (logged as `what`) until
+/// `shutdown`, started anew by [`crate::supervise::restarting`] (named `task`) if it panics.
+fn spawn_repeating<F, Fut>(
+    tasks: &mut JoinSet<u64>,
+    task: &'static str,
+    what: &'static str,
+    shutdown: &CancellationToken,
+    step: F,
+) where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<bool, LinkError>> + Send + 'static,
+{
+    use crate::supervise::{Backoff, restarting};
+    let s = shutdown.clone();
+    tasks.spawn(restarting(
+        task,
+        shutdown.clone(),
+        Backoff::default(),
+        move || {
+            let (s, step) = (s.clone(), step.clone());
+            async move {
+                repeat(what, s, step).await;
+                Ok(())
+            }
+        },
+    ));
 }
 
 async fn repeat<F, Fut>(what: &'static str, shutdown: CancellationToken, mut step: F)

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};
 
-use crate::harness::{APPROVER_DEPARTMENT, TestApp, each_database};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp, count, each_database};
 
 async fn created(app: &TestApp, path: &str, body: Value) -> i64 {
     let (status, b) = app
@@ -33,13 +33,6 @@ async fn applicant(app: &TestApp, department: &str, plate: &str) -> (i64, i64) {
     )
     .await;
     (person, vehicle)
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -119,7 +112,7 @@ async fn an_application_is_approved_by_its_department_then_issued_as_a_permit_wi
         );
 
         // The security office issues it with the windscreen tag.
-        let changes_before = count(&app, "SELECT COUNT(*) FROM change_log").await;
+        let changes_before = count(&app.db, "SELECT COUNT(*) FROM change_log").await;
         let (status, issued) = app
             .call(
                 Method::POST,
@@ -152,12 +145,12 @@ async fn an_application_is_approved_by_its_department_then_issued_as_a_permit_wi
         assert_eq!(permit["valid_from"], "2026-03-01T00:00:00Z");
         // The permit and the tag reach the gates through the change log.
         assert_eq!(
-            count(&app, "SELECT COUNT(*) FROM change_log").await,
+            count(&app.db, "SELECT COUNT(*) FROM change_log").await,
             changes_before + 2
         );
         assert_eq!(
             count(
-                &app,
+                &app.db,
                 &format!(
                     "SELECT COUNT(*) FROM change_log WHERE entity = 'permit' AND entity_id = '{permit_id}'"
                 )
@@ -215,7 +208,7 @@ async fn a_one_off_exit_pass_is_single_use_exit_only_and_at_most_a_week_long() {
             "a one-off exit pass lasts at most 7 days"
         );
         assert_eq!(
-            count(&app, "SELECT COUNT(*) FROM exit_pass_applications").await,
+            count(&app.db, "SELECT COUNT(*) FROM exit_pass_applications").await,
             0
         );
 
@@ -355,7 +348,7 @@ async fn an_approver_acts_only_for_their_own_department_and_a_rejection_needs_a_
             )
             .await;
         assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM permits").await, 0);
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM permits").await, 0);
 
         // Unknown people and vehicles are named by this request's fields.
         let (status, body) = app

@@ -1,6 +1,6 @@
 //! Sign-in, sessions and the API's error shape, on every database kind.
 
-use crate::harness::{PASSWORD, TestApp, each_database};
+use crate::harness::{PASSWORD, TestApp, bearer, each_database};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use gatehouse::central::api::auth::Role;
@@ -57,18 +57,9 @@ async fn a_login_sets_an_httponly_samesite_cookie_and_the_session_works_by_cooki
         );
 
         // By bearer: no CSRF token needed; logout ends the session.
-        let logout = Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/auth/logout")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap();
+        let logout = bearer(Method::POST, "/api/v1/auth/logout", token);
         assert_eq!(app.send(logout).await.0, StatusCode::NO_CONTENT);
-        let me = Request::builder()
-            .uri("/api/v1/auth/me")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap();
+        let me = bearer(Method::GET, "/api/v1/auth/me", token);
         assert_eq!(app.send(me).await.0, StatusCode::UNAUTHORIZED);
     }
 }

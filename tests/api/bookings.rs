@@ -2,7 +2,7 @@
 //! the API (who books for which department, validation, edits, the OpenAPI document), each
 //! behaviour on SQLite and (with `DATABASE_URL`) PostgreSQL.
 
-use crate::harness::{APPROVER_DEPARTMENT, TestApp};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp, count};
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, TimeZone, Utc};
 use gatehouse::central::api::auth::Role;
@@ -12,7 +12,7 @@ use gatehouse::central::repo::bookings::{
 };
 use serde_json::{Value, json};
 
-use crate::permits::{ALL_ROLES, actor, at, audit_actions, change_ops, count, fields, person};
+use crate::permits::{ALL_ROLES, actor, at, audit_actions, change_ops, fields, person};
 
 // ---------------------------------------------------------------------------------------------
 // Visitor bookings: repository.

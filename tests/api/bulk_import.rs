@@ -12,7 +12,7 @@ use calamine::{Data, Reader, Xlsx};
 use gatehouse::central::api::auth::Role;
 use serde_json::Value;
 
-use crate::harness::{TestApp, each_database, id_card};
+use crate::harness::{TestApp, count, each_database, id_card};
 
 /// A valid ordinary plate for `i` (provinces × 5 digits).
 fn plate(i: usize) -> String {
@@ -39,7 +39,12 @@ async fn start(app: &TestApp, kind: &str, commit: bool, file: Vec<u8>, lang: &st
 
 /// Polls the job until it has finished; returns its report.
 async fn finish(app: &TestApp, job: u64, lang: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    finish_within(app, job, lang, Duration::from_secs(300)).await
+}
+
+/// Polls the job until it has finished, which it must `within`; returns its report.
+pub(crate) async fn finish_within(app: &TestApp, job: u64, lang: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
     loop {
         let (status, report) = app
             .call_lang(
@@ -75,13 +80,6 @@ pub(crate) async fn import(
 ) -> Value {
     let job = start(app, kind, commit, file, lang).await;
     finish(app, job, lang).await
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
 }
 
 fn xlsx(rows: &[Vec<String>]) -> Vec<u8> {
@@ -125,10 +123,13 @@ async fn tens_of_thousands_of_people_vehicles_and_permits_import_from_csv_and_xl
             (report["processed"].as_u64(), report["total"].as_u64()),
             (Some(2 * N as u64), Some(2 * N as u64))
         );
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM persons").await, N as i64);
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM persons").await,
+            N as i64
+        );
         assert_eq!(
             count(
-                &app,
+                &app.db,
                 "SELECT COUNT(*) FROM persons WHERE category = 'student'"
             )
             .await,
@@ -136,7 +137,7 @@ async fn tens_of_thousands_of_people_vehicles_and_permits_import_from_csv_and_xl
         );
         assert_eq!(
             count(
-                &app,
+                &app.db,
                 "SELECT COUNT(*) FROM audit_log WHERE action = 'import'"
             )
             .await,
@@ -144,7 +145,7 @@ async fn tens_of_thousands_of_people_vehicles_and_permits_import_from_csv_and_xl
         );
         assert_eq!(
             count(
-                &app,
+                &app.db,
                 "SELECT COUNT(*) FROM change_log WHERE entity = 'person'"
             )
             .await,
@@ -181,7 +182,7 @@ async fn tens_of_thousands_of_people_vehicles_and_permits_import_from_csv_and_xl
         assert_eq!(report["state"], "done", "{report}");
         assert_eq!(report["imported"], N, "{}", report["errors"]);
         let owner_ok = count(
-            &app,
+            &app.db,
             "SELECT COUNT(*) FROM vehicles v JOIN persons p ON p.id = v.owner_id",
         )
         .await;
@@ -206,13 +207,13 @@ async fn tens_of_thousands_of_people_vehicles_and_permits_import_from_csv_and_xl
         );
         assert_eq!(report["imported"], N, "{}", report["errors"]);
         assert_eq!(
-            count(&app, "SELECT COUNT(*) FROM permit_vehicles").await,
+            count(&app.db, "SELECT COUNT(*) FROM permit_vehicles").await,
             N as i64
         );
         // 2026-03-01 00:00 in Shanghai is 2026-02-28 16:00 UTC.
         assert_eq!(
             count(
-                &app,
+                &app.db,
                 "SELECT COUNT(*) FROM permits WHERE valid_from_ms = 1772294400000"
             )
             .await,
@@ -275,13 +276,16 @@ async fn a_file_with_bad_rows_imports_nothing_and_lists_each_error_then_the_corr
         assert_eq!(report["errors"][2]["message"], "身份证号与第 2 行重复");
         assert_eq!(report["valid_rows"], 2);
         // Committing the same file writes nothing at all.
-        let audits = count(&app, "SELECT COUNT(*) FROM audit_log").await;
+        let audits = count(&app.db, "SELECT COUNT(*) FROM audit_log").await;
         let report = import(&app, "persons", true, file.into_bytes(), "en").await;
         assert_eq!(report["imported"], 0);
         assert_eq!(report["errors"].as_array().unwrap().len(), 5);
         assert_eq!(report["errors"][1]["message"], "the name is required");
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM persons").await, 0);
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log").await, audits);
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM persons").await, 0);
+        assert_eq!(
+            count(&app.db, "SELECT COUNT(*) FROM audit_log").await,
+            audits
+        );
 
         // The corrected file imports, all of it.
         let fixed = format!(
@@ -295,7 +299,7 @@ async fn a_file_with_bad_rows_imports_nothing_and_lists_each_error_then_the_corr
         );
         let report = import(&app, "persons", true, fixed.into_bytes(), "zh-CN").await;
         assert_eq!(report["imported"], 6, "{report}");
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM persons").await, 6);
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM persons").await, 6);
 
         // An XLSX file's bad rows are numbered as the spreadsheet shows them.
         let rows = vec![
@@ -317,7 +321,7 @@ async fn a_file_with_bad_rows_imports_nothing_and_lists_each_error_then_the_corr
             errors,
             vec![(3, "plate"), (4, "plate_colour"), (4, "owner_id_card")]
         );
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM vehicles").await, 0);
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM vehicles").await, 0);
 
         // Whole-file problems: a missing column, a file that is not UTF-8.
         let report = import(

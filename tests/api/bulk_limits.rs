@@ -19,7 +19,9 @@ use gatehouse::central::bulk::{self, Kind};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{TestApp, id_card, sqlite};
+use crate::bulk_import::finish_within;
+use crate::harness::{TestApp, free_port, id_card, sqlite};
+use crate::server_cli::data_dir_config;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -129,15 +131,7 @@ const ADDRESS_SPACE_KIB: u64 = 8 * 1024 * 1024;
 impl Server {
     async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("server.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\ndata_dir = \"{}\"\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let config = data_dir_config(dir.path());
         // Overridable to run these tests against another build (an older one, to see them fail).
         let bin = std::env::var("GATEHOUSE_BIN_UNDER_TEST")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_gatehouse").to_string());
@@ -149,11 +143,7 @@ impl Server {
             .output()
             .unwrap();
         assert!(created.status.success(), "{created:?}");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -548,24 +538,7 @@ async fn a_report_lists_the_first_1000_errors_and_counts_them_all() {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let job = body["job_id"].as_u64().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let report = loop {
-        let (status, report) = app
-            .call_lang(
-                Method::GET,
-                &format!("/api/v1/bulk/jobs/{job}"),
-                Some(Role::Security),
-                None,
-                "en",
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{report}");
-        if report["state"] != "running" {
-            break report;
-        }
-        assert!(Instant::now() < deadline, "{report}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let report = finish_within(&app, job, "en", Duration::from_secs(60)).await;
     assert_eq!(report["state"], "done", "{report}");
     assert_eq!(report["imported"], 0);
     assert_eq!(report["valid_rows"], 0);

@@ -1,11 +1,8 @@
 //! The central database opens and migrates on every database kind.
 
-use gatehouse::central::db::{Actor, Db, audit};
+use gatehouse::central::db::{Actor, audit};
 
-/// How many rows `sql` (a `SELECT COUNT(*)`) counts.
-async fn count(db: &Db, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
-}
+use crate::harness::count;
 
 #[tokio::test]
 async fn both_database_kinds_migrate_and_take_an_audit_entry() {

@@ -14,7 +14,7 @@ use gatehouse::domain::ReasonCode;
 use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::json;
 
-use crate::lists::count;
+use crate::harness::count;
 
 fn decision(seq: u64, at_ms: i64, plate: &str, granted: bool) -> JournalEvent {
     JournalEvent {
@@ -278,24 +278,17 @@ async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates
             .await;
         assert_eq!(own["total"], 3, "a guard sees gate 1 only");
         assert_eq!(
-            app.call(
-                Method::GET,
-                "/api/v1/events?gate_id=2",
-                Some(Role::Guard),
-                None
-            )
-            .await
-            .0,
+            app.status(Method::GET, "/api/v1/events?gate_id=2", Some(Role::Guard))
+                .await,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            app.call(Method::GET, "/api/v1/events", Some(Role::Approver), None)
-                .await
-                .0,
+            app.status(Method::GET, "/api/v1/events", Some(Role::Approver))
+                .await,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            app.call(Method::GET, "/api/v1/events", None, None).await.0,
+            app.status(Method::GET, "/api/v1/events", None).await,
             StatusCode::UNAUTHORIZED
         );
 
@@ -341,14 +334,12 @@ async fn the_events_api_filters_newest_first_and_keeps_guards_to_their_own_gates
             .collect();
         assert_eq!(fields, vec!["plate", "from"]);
         assert_eq!(
-            app.call(
+            app.status(
                 Method::GET,
                 "/api/v1/events?per_page=501",
-                Some(Role::Admin),
-                None
+                Some(Role::Admin)
             )
-            .await
-            .0,
+            .await,
             StatusCode::UNPROCESSABLE_ENTITY
         );
     }
@@ -369,9 +360,7 @@ async fn the_audit_log_is_read_by_admin_and_security_only_and_no_route_changes_i
         assert_eq!(s, StatusCode::CREATED);
         for role in [Role::Guard, Role::Viewer, Role::Approver] {
             assert_eq!(
-                app.call(Method::GET, "/api/v1/audit", Some(role), None)
-                    .await
-                    .0,
+                app.status(Method::GET, "/api/v1/audit", Some(role)).await,
                 StatusCode::FORBIDDEN,
                 "{role:?}"
             );

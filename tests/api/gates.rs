@@ -10,7 +10,8 @@ use gatehouse::central::repo::audit::{self as audit_repo, AuditQuery};
 use gatehouse::central::repo::gates::{self, GateQuery, NewGate, NewLane};
 use serde_json::json;
 
-use crate::lists::{count, officer};
+use crate::harness::count;
+use crate::lists::officer;
 
 // ---------------------------------------------------------------------------------------------
 // The repository.
@@ -162,36 +163,27 @@ async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their
             (Some(1), Some(1))
         );
         assert_eq!(
-            app.call(Method::GET, "/api/v1/gates/1", Some(Role::Guard), None)
-                .await
-                .0,
+            app.status(Method::GET, "/api/v1/gates/1", Some(Role::Guard))
+                .await,
             StatusCode::OK
         );
         assert_eq!(
-            app.call(Method::GET, "/api/v1/gates/2", Some(Role::Guard), None)
-                .await
-                .0,
+            app.status(Method::GET, "/api/v1/gates/2", Some(Role::Guard))
+                .await,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            app.call(
-                Method::GET,
-                "/api/v1/gates/2/lanes",
-                Some(Role::Guard),
-                None
-            )
-            .await
-            .0,
+            app.status(Method::GET, "/api/v1/gates/2/lanes", Some(Role::Guard))
+                .await,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            app.call(Method::GET, "/api/v1/gates", Some(Role::Approver), None)
-                .await
-                .0,
+            app.status(Method::GET, "/api/v1/gates", Some(Role::Approver))
+                .await,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            app.call(Method::GET, "/api/v1/gates", None, None).await.0,
+            app.status(Method::GET, "/api/v1/gates", None).await,
             StatusCode::UNAUTHORIZED
         );
 
@@ -289,14 +281,12 @@ async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their
             (StatusCode::OK, Some("manual_only_exit"))
         );
         assert_eq!(
-            app.call(
+            app.status(
                 Method::GET,
                 &format!("/api/v1/gates/1/lanes/{lane_id}"),
-                Some(Role::Admin),
-                None
+                Some(Role::Admin)
             )
-            .await
-            .0,
+            .await,
             StatusCode::NOT_FOUND,
             "a lane of another gate"
         );
@@ -357,21 +347,18 @@ async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their
 
         // Delete: lanes go with the gate; a gate a guard is bound to stays.
         assert_eq!(
-            app.call(
+            app.status(
                 Method::DELETE,
                 &format!("/api/v1/gates/{id}"),
-                Some(Role::Admin),
-                None
+                Some(Role::Admin)
             )
-            .await
-            .0,
+            .await,
             StatusCode::NO_CONTENT
         );
         assert_eq!(count(&app.db, "SELECT COUNT(*) FROM lanes").await, 0);
         assert_eq!(
-            app.call(Method::DELETE, "/api/v1/gates/1", Some(Role::Admin), None)
-                .await
-                .0,
+            app.status(Method::DELETE, "/api/v1/gates/1", Some(Role::Admin))
+                .await,
             StatusCode::CONFLICT
         );
     }

@@ -11,7 +11,7 @@ use gatehouse::central::db::Actor;
 use gatehouse::central::repo::visits::{self, NewVisit};
 use serde_json::{Value, json};
 
-use crate::harness::{PASSWORD, TestApp, each_database};
+use crate::harness::{TestApp, each_database};
 
 async fn apps() -> Vec<TestApp> {
     let mut apps = Vec::new();
@@ -28,16 +28,7 @@ async fn get(app: &TestApp, uri: &str) -> (StatusCode, axum::http::HeaderMap, Va
 
 /// A browser session's cookie for `username`.
 async fn cookie(app: &TestApp, username: &str) -> String {
-    let (status, headers, body) = app
-        .send(
-            Request::post("/api/v1/auth/login")
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    json!({"username": username, "password": PASSWORD}).to_string(),
-                ))
-                .unwrap(),
-        )
-        .await;
+    let (status, headers, body) = app.send(crate::harness::login(username)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let set = headers[header::SET_COOKIE].to_str().unwrap();
     set.split(';').next().unwrap().to_string()

@@ -14,16 +14,6 @@ pub(crate) fn officer() -> Actor {
     }
 }
 
-pub(crate) async fn count(db: &Db, sql: &str) -> i64 {
-    use sqlx::Row;
-    sqlx::query(sql)
-        .fetch_one(db.pool())
-        .await
-        .unwrap()
-        .try_get::<i64, _>(0)
-        .unwrap()
-}
-
 pub(crate) async fn person(db: &Db, name: &str) -> i64 {
     use sqlx::Row;
     sqlx::query(
@@ -274,7 +264,7 @@ async fn a_vehicle_lock_is_stored_updated_searched_by_partial_plate_and_lifted()
 // ---------------------------------------------------------------------------------------------
 // The API.
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, count};
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::json;
@@ -334,9 +324,8 @@ async fn the_blacklist_api_stores_lifts_searches_and_names_every_bad_field_in_bo
             );
         }
         assert_eq!(
-            app.call(Method::GET, "/api/v1/blacklist", Some(Role::Approver), None)
-                .await
-                .0,
+            app.status(Method::GET, "/api/v1/blacklist", Some(Role::Approver))
+                .await,
             StatusCode::FORBIDDEN
         );
 
@@ -493,36 +482,30 @@ async fn the_blacklist_api_stores_lifts_searches_and_names_every_bad_field_in_bo
             .await;
         assert_eq!((s, page["total"].as_i64()), (StatusCode::OK, Some(0)));
         assert_eq!(
-            app.call(
+            app.status(
                 Method::DELETE,
                 &format!("/api/v1/blacklist/{id}"),
-                Some(Role::Guard),
-                None
+                Some(Role::Guard)
             )
-            .await
-            .0,
+            .await,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            app.call(
+            app.status(
                 Method::DELETE,
                 &format!("/api/v1/blacklist/{id}"),
-                Some(Role::Admin),
-                None
+                Some(Role::Admin)
             )
-            .await
-            .0,
+            .await,
             StatusCode::NO_CONTENT
         );
         assert_eq!(
-            app.call(
+            app.status(
                 Method::GET,
                 &format!("/api/v1/blacklist/{id}"),
-                Some(Role::Admin),
-                None
+                Some(Role::Admin)
             )
-            .await
-            .0,
+            .await,
             StatusCode::NOT_FOUND
         );
         let (_, log) = app
@@ -617,9 +600,8 @@ async fn the_lock_api_locks_a_vehicle_lifts_it_and_refuses_a_bad_plate_without_s
             .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(
-            app.call(Method::GET, "/api/v1/locks/999", Some(Role::Admin), None)
-                .await
-                .0,
+            app.status(Method::GET, "/api/v1/locks/999", Some(Role::Admin))
+                .await,
             StatusCode::NOT_FOUND
         );
     }

@@ -44,15 +44,6 @@ pub(crate) fn credential(epc: &str, vehicle_id: i64) -> NewCredential {
     }
 }
 
-pub(crate) async fn count(db: &Db, sql: &str) -> i64 {
-    use sqlx::Row;
-    sqlx::query(sql)
-        .fetch_one(db.pool())
-        .await
-        .unwrap()
-        .get::<i64, _>(0)
-}
-
 /// The audit actions and change-log ops recorded for one entity, oldest first.
 pub(crate) async fn trail(db: &Db, entity: &str, id: i64) -> (Vec<String>, Vec<String>) {
     use sqlx::Row;
@@ -231,7 +222,7 @@ async fn a_person_holding_a_vehicle_or_a_permit_is_not_deleted() {
 // ---------------------------------------------------------------------------------------------
 // The API
 
-use crate::harness::{APPROVER_DEPARTMENT, TestApp};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp, count};
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};

@@ -34,10 +34,6 @@ pub(crate) async fn vehicle(db: &Db, plate: &str) -> i64 {
     .unwrap()
 }
 
-pub(crate) async fn count(db: &Db, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
-}
-
 pub(crate) fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
 }
@@ -483,7 +479,7 @@ async fn permits_are_found_by_holder_plate_department_status_category_and_validi
 
 use std::sync::Arc;
 
-use crate::harness::{APPROVER_DEPARTMENT, TestApp};
+use crate::harness::{APPROVER_DEPARTMENT, TestApp, count};
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
 use serde_json::{Value, json};

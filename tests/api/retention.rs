@@ -11,7 +11,7 @@ use gatehouse::central::retention;
 use gatehouse::central::state::AppState;
 use gatehouse::wire::journal::{EventBody, JournalEvent};
 
-use crate::harness::{TestApp, each_database};
+use crate::harness::{TestApp, count, each_database};
 
 fn entry(seq: u64, days_ago: i64) -> JournalEvent {
     JournalEvent {
@@ -27,13 +27,6 @@ fn entry(seq: u64, days_ago: i64) -> JournalEvent {
     }
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(app.db.pool())
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_purge_deletes_only_events_past_365_days_and_keeps_the_statistics() {
     for t in each_database().await {
@@ -42,7 +35,7 @@ async fn the_purge_deletes_only_events_past_365_days_and_keeps_the_statistics() 
         let batch = vec![entry(1, 500), entry(2, 366), entry(3, 364), entry(4, 0)];
         accept(&state, 1, &batch).await.unwrap();
         let flows = "SELECT CAST(SUM(passages) AS BIGINT) FROM stats_flows";
-        assert_eq!(count(&app, flows).await, 4);
+        assert_eq!(count(&app.db, flows).await, 4);
 
         // Asked for 30 days, it still keeps 365.
         let p = retention::purge(
@@ -59,12 +52,12 @@ async fn the_purge_deletes_only_events_past_365_days_and_keeps_the_statistics() 
             .await
             .unwrap();
         assert_eq!(left, [3, 4]);
-        assert_eq!(count(&app, flows).await, 4, "statistics are kept");
+        assert_eq!(count(&app.db, flows).await, 4, "statistics are kept");
         assert_eq!(events::watermark(&app.db, 1).await.unwrap(), 4);
         // A purged event re-sent is below the watermark: not stored or counted again.
         let again = accept(&state, 1, &batch[..1]).await.unwrap();
         assert_eq!((again.stored, again.duplicates), (0, 1));
-        assert_eq!(count(&app, flows).await, 4);
+        assert_eq!(count(&app.db, flows).await, 4);
 
         // On demand by an administrator, audited; nothing more is old enough.
         let (status, body) = app
@@ -89,7 +82,7 @@ async fn the_purge_deletes_only_events_past_365_days_and_keeps_the_statistics() 
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(
             count(
-                &app,
+                &app.db,
                 "SELECT COUNT(*) FROM audit_log WHERE action = 'purge' AND entity = 'passage_events'"
             )
             .await,

@@ -1,17 +1,24 @@
 //! The central server as an installer runs it: `gatehouse server create-admin`, then
 //! `gatehouse server run`, reached over real HTTP, stopped with SIGTERM.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+use crate::harness::free_port;
+
+/// `server.toml` in `dir`, with the data under `dir/data` and every other setting left to its
+/// default; its path.
+pub(crate) fn data_dir_config(dir: &Path) -> PathBuf {
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ndata_dir = \"{}\"\n", dir.join("data").display()),
+    )
+    .unwrap();
+    config
 }
 
 async fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
@@ -36,15 +43,7 @@ async fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, S
 #[tokio::test]
 async fn an_installer_creates_the_first_admin_runs_the_server_signs_in_and_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("server.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ndata_dir = \"{}\"\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
+    let config = data_dir_config(dir.path());
     let bin = env!("CARGO_BIN_EXE_gatehouse");
 
     let weak = Command::new(bin)

@@ -17,7 +17,7 @@ use gatehouse::central::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::harness::{PASSWORD, TestApp, each_database};
+use crate::harness::{PASSWORD, TestApp, bearer, each_database};
 
 /// A sign-in request as it arrives from the socket peer `peer`, with extra headers.
 fn sign_in(peer: &str, username: &str, password: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -380,12 +380,7 @@ async fn sign_in_and_sign_out_are_audited_without_the_password() {
         let (status, _, body) = app.send(sign_in(source, "security", PASSWORD, &[])).await;
         assert_eq!(status, StatusCode::OK);
         let token = body["token"].as_str().unwrap().to_string();
-        let logout = Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/auth/logout")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Body::empty())
-            .unwrap();
+        let logout = bearer(Method::POST, "/api/v1/auth/logout", &token);
         assert_eq!(app.send(logout).await.0, StatusCode::NO_CONTENT);
 
         let rows: Vec<(String, String, String, String)> = sqlx::query_as(
@@ -513,11 +508,7 @@ async fn session_of(app: &TestApp, username: &str) -> (String, String) {
 /// `GET /api/v1/auth/me` by bearer, and `GET /console` by cookie: (API status, page status,
 /// page location).
 async fn use_session(app: &TestApp, token: &str, cookie: &str) -> (StatusCode, StatusCode, String) {
-    let me = Request::builder()
-        .uri("/api/v1/auth/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
+    let me = bearer(Method::GET, "/api/v1/auth/me", token);
     let page = Request::builder()
         .uri("/console")
         .header("cookie", cookie)

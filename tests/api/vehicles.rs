@@ -5,30 +5,37 @@
 
 use axum::http::{Method, StatusCode};
 use gatehouse::central::api::auth::Role;
-use gatehouse::central::db::{Page, RepoError};
+use gatehouse::central::db::{Db, Page, RepoError};
 use gatehouse::central::repo::credentials::{self, CredentialSearch};
-use gatehouse::central::repo::persons;
-use gatehouse::central::repo::vehicles::{self, VehicleSearch};
+use gatehouse::central::repo::persons::{self, Person};
+use gatehouse::central::repo::vehicles::{self, Vehicle, VehicleSearch};
 use serde_json::{Value, json};
 
+use crate::harness::count;
 use crate::people::{
-    admin, api_person, api_vehicle, apps, count, credential, enc, field_codes, pairs, person, post,
-    trail, vehicle,
+    admin, api_person, api_vehicle, apps, credential, enc, field_codes, pairs, person, post, trail,
+    vehicle,
 };
 
 // ---------------------------------------------------------------------------------------------
 // Repositories
 
+/// 张伟 (staff) and his blue 京A12345, registered by the admin: (owner, vehicle).
+async fn zhang_wei_and_car(db: &Db) -> (Person, Vehicle) {
+    let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
+        .await
+        .unwrap();
+    let car = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
+        .await
+        .unwrap();
+    (owner, car)
+}
+
 #[tokio::test]
 async fn a_vehicle_is_registered_found_by_plate_updated_and_deleted_with_its_trail() {
     for t in crate::harness::each_database().await {
         let db = &t.db;
-        let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
-            .await
-            .unwrap();
-        let v = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
-            .await
-            .unwrap();
+        let (owner, v) = zhang_wei_and_car(db).await;
         assert_eq!(v.owner_id, Some(owner.id));
         assert_eq!(v.owner_name.as_deref(), Some("张伟"));
         assert_eq!(vehicles::get(db, v.id).await.unwrap(), v);
@@ -64,12 +71,7 @@ async fn a_vehicle_is_registered_found_by_plate_updated_and_deleted_with_its_tra
 async fn the_same_plate_and_colour_cannot_be_registered_twice_but_another_colour_can() {
     for t in crate::harness::each_database().await {
         let db = &t.db;
-        let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
-            .await
-            .unwrap();
-        let first = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
-            .await
-            .unwrap();
+        let (owner, first) = zhang_wei_and_car(db).await;
         let err = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
             .await
             .unwrap_err();
@@ -180,12 +182,7 @@ async fn vehicles_are_searched_by_partial_plate_owner_and_type() {
 async fn a_vehicle_with_a_credential_is_not_deleted() {
     for t in crate::harness::each_database().await {
         let db = &t.db;
-        let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
-            .await
-            .unwrap();
-        let v = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
-            .await
-            .unwrap();
+        let (_, v) = zhang_wei_and_car(db).await;
         credentials::create(db, &admin(), credential("E200AA", v.id))
             .await
             .unwrap();
@@ -199,12 +196,7 @@ async fn a_vehicle_with_a_credential_is_not_deleted() {
 async fn a_credential_is_issued_reported_lost_searched_by_epc_prefix_and_deleted() {
     for t in crate::harness::each_database().await {
         let db = &t.db;
-        let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
-            .await
-            .unwrap();
-        let v1 = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
-            .await
-            .unwrap();
+        let (owner, v1) = zhang_wei_and_car(db).await;
         let v2 = vehicles::create(db, &admin(), vehicle("京A54321", "blue", owner.id))
             .await
             .unwrap();
@@ -262,12 +254,7 @@ async fn a_credential_is_issued_reported_lost_searched_by_epc_prefix_and_deleted
 async fn an_epc_is_issued_only_once() {
     for t in crate::harness::each_database().await {
         let db = &t.db;
-        let owner = persons::create(db, &admin(), person("张伟", "staff", "", ""))
-            .await
-            .unwrap();
-        let v = vehicles::create(db, &admin(), vehicle("京A12345", "blue", owner.id))
-            .await
-            .unwrap();
+        let (_, v) = zhang_wei_and_car(db).await;
         credentials::create(db, &admin(), credential("E200AA", v.id))
             .await
             .unwrap();

@@ -144,6 +144,40 @@ pub const PASSWORD: &str = "Gatehouse-Test-2026";
 /// The department the harness's approver approves for.
 pub const APPROVER_DEPARTMENT: &str = "计算机学院";
 
+/// `POST /api/v1/auth/login` as `username` with [`PASSWORD`].
+pub fn login(username: &str) -> Request<Body> {
+    Request::post("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"username": username, "password": PASSWORD}).to_string(),
+        ))
+        .unwrap()
+}
+
+/// A request without a body that carries `token` as its bearer.
+pub fn bearer(method: Method, path: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A loopback port free a moment ago (bound and released at once), for a server to be told.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The single number `sql` selects (a `COUNT(*)`, say) from `db`.
+pub async fn count(db: &Db, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
+}
+
 /// The hash of [`PASSWORD`], computed once.
 pub fn password_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -317,6 +351,11 @@ impl TestApp {
     ) -> (StatusCode, Value) {
         let (status, _, body) = self.call_with_headers(method, path, role, body, &[]).await;
         (status, body)
+    }
+
+    /// The status of a request without a body as `role` (None: not signed in).
+    pub async fn status(&self, method: Method, path: &str, role: Option<Role>) -> StatusCode {
+        self.call(method, path, role, None).await.0
     }
 
     /// Like [`TestApp::call`], asking for messages in `lang` (e.g. "en", "zh-CN").

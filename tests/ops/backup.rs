@@ -4,22 +4,13 @@
 //! binary (central, gate store, gate journal).
 
 use std::path::Path;
-use std::process::Output;
 
 use gatehouse::central::db::{Actor, Db};
 use gatehouse::central::repo::persons::{self, NewPerson};
 use gatehouse::gate::journal::Journal;
 use gatehouse::gate::store::Store;
 
-fn gatehouse(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("GATEHOUSE_DATABASE_URL")
-        .env_remove("GATEHOUSE_LISTEN")
-        .output()
-        .expect("the gatehouse binary runs")
-}
+use crate::config::gatehouse;
 
 fn server_toml(dir: &Path, listen: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();

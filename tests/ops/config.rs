@@ -7,7 +7,9 @@ use std::process::Output;
 
 use gatehouse::serial::pty::PtyDevice;
 
-fn gatehouse(args: &[&str]) -> Output {
+/// Runs the `gatehouse` binary with `args`, away from any database or listen address set in the
+/// environment.
+pub(crate) fn gatehouse(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(args)
         .env_remove("DATABASE_URL")

@@ -23,7 +23,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::support::Proxy;
-use crate::support::harness::each_database;
+use crate::support::harness::{each_database, free_port};
 use crate::support::sync_link::SitePki;
 
 /// Rounds per database: the gate is killed in every round, the server in every other one.
@@ -75,15 +75,6 @@ fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-/// A free loopback port (the server is told to listen on it, again after each restart).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A real `gatehouse` process, started again and again from one configuration.

@@ -33,6 +33,15 @@ async fn wait_until_revoked(gate: &crate::support::gate::TestGate, permit: i64) 
     }
 }
 
+/// Permits for holders 1 to `n`, each with a car 京A1234n and the tag `epc(n)`.
+async fn issue_holders(central: &Central, n: u8) {
+    for n in 1..=n {
+        central
+            .issue(&format!("持证人{n}"), &format!("京A1234{n}"), &hex(&epc(n)))
+            .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permit_revoked_and_a_plate_blacklisted_through_the_api_are_denied_at_an_online_gate() {
     for t in each_database().await {
@@ -93,11 +102,7 @@ async fn a_permit_revoked_and_a_plate_blacklisted_through_the_api_are_denied_at_
 async fn a_new_gate_takes_a_snapshot_then_only_deltas_and_an_unchanged_poll_returns_nothing() {
     for t in each_database().await {
         let central = Central::start(t).await;
-        for n in 1..=5u8 {
-            central
-                .issue(&format!("持证人{n}"), &format!("京A1234{n}"), &hex(&epc(n)))
-                .await;
-        }
+        issue_holders(&central, 5).await;
         let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
         let sync = Syncing::connect(&central, 1).await;
         let h = gate.handle();
@@ -218,11 +223,7 @@ async fn feed(
 async fn a_cut_off_miscounted_or_malformed_snapshot_changes_nothing_at_the_gate() {
     for t in each_database().await {
         let central = Central::start(t).await;
-        for n in 1..=3u8 {
-            central
-                .issue(&format!("持证人{n}"), &format!("京A1234{n}"), &hex(&epc(n)))
-                .await;
-        }
+        issue_holders(&central, 3).await;
         let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
         let sync = Syncing::connect(&central, 1).await;
         let h = gate.handle();

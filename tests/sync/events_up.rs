@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use gatehouse::sync::client::{Outbox, Pulled};
+use gatehouse::sync::client::Outbox;
 use gatehouse::wire::journal::{EventBody, JournalEvent};
 use gatehouse::wire::sync::EventBatch;
 use sqlx::Row;
@@ -45,14 +45,7 @@ async fn with_the_centre_unreachable_10000_passages_are_stored_exactly_once_in_o
         let (_, permit) = central.issue("张三", "京A12345", &hex(&epc(1))).await;
         let gate = spawn_gate(&[LaneSpec::entry("in")]).await;
         let sync = Syncing::connect(&central, 1).await;
-        let Pulled::Snapshot { version, .. } = sync
-            .client
-            .pull_once(gate.handle(), Duration::ZERO)
-            .await
-            .unwrap()
-        else {
-            panic!("expected a snapshot");
-        };
+        let version = sync.pull_snapshot(&gate).await;
 
         // The network goes down: every step fails, and the lane keeps deciding from its copy.
         sync.proxy.cut();

@@ -17,7 +17,7 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use gatehouse::gate::http::{GateView, router};
 use gatehouse::sim::barrier::ArmState;
-use gatehouse::sync::client::{Outbox, Pulled};
+use gatehouse::sync::client::Outbox;
 use gatehouse::wire::journal::{EventBody, JournalEvent};
 use tower::ServiceExt as _;
 
@@ -173,14 +173,7 @@ async fn a_full_disk_keeps_the_lane_working_fails_readyz_and_reaches_the_office_
     )
     .await;
     let sync = Syncing::connect(&central, 1).await;
-    let Pulled::Snapshot { .. } = sync
-        .client
-        .pull_once(gate.handle(), Duration::ZERO)
-        .await
-        .unwrap()
-    else {
-        panic!("expected a snapshot");
-    };
+    sync.pull_snapshot(&gate).await;
     let view = GateView::new(gate.handle(), &data);
     let journal = gate.handle().journal();
     // Few enough that two vehicles overflow it: the loss must be counted and journalled too.

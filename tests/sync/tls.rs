@@ -89,6 +89,11 @@ struct Listener {
 }
 
 impl Listener {
+    /// A listener whose gates are checked against `db`, with [`quick`] options.
+    async fn over(site: &Site, db: &Db) -> Listener {
+        Listener::spawn(site, Arc::new(DbGateCheck::new(db.clone())), quick()).await
+    }
+
     async fn spawn(site: &Site, check: Arc<dyn GateCheck>, options: MtlsOptions) -> Listener {
         let hits = Arc::new(AtomicUsize::new(0));
         let router = axum::Router::new()
@@ -190,6 +195,19 @@ fn client(config: ClientConfig) -> reqwest::Client {
         .unwrap()
 }
 
+/// Sends one request to `listener` over `config`, which its handshake must refuse for `reason`
+/// (a word of the error's chain) before any handler runs; then shuts the listener down.
+async fn assert_refused(listener: Listener, config: ClientConfig, reason: &str) {
+    let e = client(config).get(listener.url()).send().await.unwrap_err();
+    assert!(
+        chain(&e).contains(reason),
+        "refused for the wrong reason: {}",
+        chain(&e)
+    );
+    assert_eq!(listener.hits(), 0);
+    listener.shut_down().await;
+}
+
 /// The error and all its causes, for assertions on why a request failed.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -248,7 +266,7 @@ async fn a_valid_gate_certificate_is_served_and_its_gate_id_reaches_the_handler(
     let site = Site::new();
     let t = db::sqlite().await;
     let gate = new_gate(&t.db, true).await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let http = client(site.gate_config(gate));
     for _ in 0..2 {
         let response = http.get(listener.url()).send().await.unwrap();
@@ -265,19 +283,8 @@ async fn a_client_without_a_certificate_is_refused() {
     let site = Site::new();
     let t = db::sqlite().await;
     new_gate(&t.db, true).await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
-    let e = client(site.anonymous_config())
-        .get(listener.url())
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        chain(&e).contains("CertificateRequired"),
-        "refused for the wrong reason: {}",
-        chain(&e)
-    );
-    assert_eq!(listener.hits(), 0);
-    listener.shut_down().await;
+    let listener = Listener::over(&site, &t.db).await;
+    assert_refused(listener, site.anonymous_config(), "CertificateRequired").await;
 }
 
 #[tokio::test]
@@ -289,17 +296,10 @@ async fn a_certificate_from_another_ca_is_refused() {
     let t = db::sqlite().await;
     let gate = new_gate(&t.db, true).await;
     assert_eq!(gate, 1);
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     // Trusts the real site CA (so the server is accepted) but presents the foreign gate 1.
     let config = site.config_presenting(&pki::gate_paths(other.path(), 1));
-    let e = client(config).get(listener.url()).send().await.unwrap_err();
-    assert!(
-        chain(&e).contains("UnknownCA"),
-        "refused for the wrong reason: {}",
-        chain(&e)
-    );
-    assert_eq!(listener.hits(), 0);
-    listener.shut_down().await;
+    assert_refused(listener, config, "UnknownCA").await;
 }
 
 #[tokio::test]
@@ -321,16 +321,9 @@ async fn an_expired_gate_certificate_is_refused() {
         identity.check_validity(now),
         Err(TlsError::Expired { .. })
     ));
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let config = tls::gate_client_config(&site.ca, &identity).unwrap();
-    let e = client(config).get(listener.url()).send().await.unwrap_err();
-    assert!(
-        chain(&e).contains("CertificateExpired"),
-        "refused for the wrong reason: {}",
-        chain(&e)
-    );
-    assert_eq!(listener.hits(), 0);
-    listener.shut_down().await;
+    assert_refused(listener, config, "CertificateExpired").await;
 }
 
 #[tokio::test]
@@ -338,17 +331,10 @@ async fn a_server_certificate_presented_as_a_client_certificate_is_refused() {
     let site = Site::new();
     let t = db::sqlite().await;
     new_gate(&t.db, true).await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let config = site.config_presenting(&pki::server_paths(site.path(), "localhost"));
-    let e = client(config).get(listener.url()).send().await.unwrap_err();
     // webpki refuses it for lacking the clientAuth usage.
-    assert!(
-        chain(&e).contains("UnsupportedCertificate"),
-        "refused for the wrong reason: {}",
-        chain(&e)
-    );
-    assert_eq!(listener.hits(), 0);
-    listener.shut_down().await;
+    assert_refused(listener, config, "UnsupportedCertificate").await;
 }
 
 #[tokio::test]
@@ -356,7 +342,7 @@ async fn plain_http_on_the_sync_port_gets_no_http_answer() {
     let site = Site::new();
     let t = db::sqlite().await;
     new_gate(&t.db, true).await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let mut tcp = TcpStream::connect(listener.addr).await.unwrap();
     tcp.write_all(b"GET /whoami HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
@@ -379,8 +365,7 @@ async fn a_gate_disabled_centrally_is_refused_and_its_open_connection_is_closed(
     for t in db::each_database().await {
         let site = Site::new();
         let gate = new_gate(&t.db, true).await;
-        let listener =
-            Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+        let listener = Listener::over(&site, &t.db).await;
         let config = site.gate_config(gate);
 
         // Enabled: served, on a connection that stays open.
@@ -427,7 +412,7 @@ async fn a_gate_the_centre_does_not_know_is_refused() {
     let site = Site::new();
     let t = db::sqlite().await;
     let known = new_gate(&t.db, true).await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let stranger = known + 41;
     let e = client(site.gate_config(stranger))
         .get(listener.url())
@@ -443,7 +428,7 @@ async fn a_gate_the_centre_does_not_know_is_refused() {
 async fn a_client_that_never_starts_the_handshake_is_disconnected() {
     let site = Site::new();
     let t = db::sqlite().await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let mut tcp = TcpStream::connect(listener.addr).await.unwrap();
     let mut buf = [0u8; 16];
     // handshake_timeout is 500 ms: the server hangs up long before 5 s.
@@ -459,7 +444,7 @@ async fn shutdown_ends_the_listener_with_a_gate_connection_still_open() {
     let site = Site::new();
     let t = db::sqlite().await;
     let gate = new_gate(&t.db, true).await;
-    let listener = Listener::spawn(&site, Arc::new(DbGateCheck::new(t.db.clone())), quick()).await;
+    let listener = Listener::over(&site, &t.db).await;
     let addr = listener.addr;
     let mut open = Connection::open(addr, site.gate_config(gate)).await;
     assert_eq!(open.get("/whoami").await.unwrap().0, StatusCode::OK);

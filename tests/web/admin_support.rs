@@ -75,10 +75,7 @@ impl AdminSite {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.db.db.pool())
-            .await
-            .unwrap()
+        crate::support::harness::count(&self.db.db, sql).await
     }
 
     /// Stops the sync links, the gates and the central server.

@@ -459,17 +459,9 @@ async fn fallback_on(mut site: Site) -> bool {
         return false;
     };
     b.goto(&booth_url).await;
-    b.find("#username").await.send_keys("guard").await.unwrap();
-    b.find("#password").await.send_keys("wrong").await.unwrap();
-    b.find("form.login button").await.click().await.unwrap();
+    b.booth_sign_in("guard", "wrong").await;
     b.wait_text("[role=alert]", "用户名或密码错误").await;
-    b.find("#username").await.send_keys("guard").await.unwrap();
-    b.find("#password")
-        .await
-        .send_keys(BOOTH_PASSWORD)
-        .await
-        .unwrap();
-    b.find("form.login button").await.click().await.unwrap();
+    b.booth_sign_in("guard", BOOTH_PASSWORD).await;
     // Without a reason nothing moves.
     b.find("#lane-entry button.open")
         .await

@@ -210,6 +210,17 @@ async fn a_guard_signs_in_at_the_gates_own_listener_and_opens_a_lane_with_a_reas
     let page = login.text().await.unwrap();
     assert!(page.contains("岗亭应急页面") && page.contains("Booth fallback page"));
     let pre = hidden(&page, "pre");
+    let sign_in = |password: &'static str| {
+        http.post(format!("{url}/login"))
+            .header(COOKIE, &pre_cookie)
+            .header(CONTENT_TYPE, FORM)
+            .body(form(&[
+                ("pre", pre.as_str()),
+                ("username", "zhangsan"),
+                ("password", password),
+            ]))
+            .send()
+    };
     // Without the pre-session cookie (a foreign page posting the form) sign-in is refused.
     let forged = http
         .post(format!("{url}/login"))
@@ -223,31 +234,9 @@ async fn a_guard_signs_in_at_the_gates_own_listener_and_opens_a_lane_with_a_reas
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let wrong = http
-        .post(format!("{url}/login"))
-        .header(COOKIE, &pre_cookie)
-        .header(CONTENT_TYPE, FORM)
-        .body(form(&[
-            ("pre", pre.as_str()),
-            ("username", "zhangsan"),
-            ("password", "wrong"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let wrong = sign_in("wrong").await.unwrap();
     assert!(wrong.text().await.unwrap().contains("用户名或密码错误"));
-    let signed = http
-        .post(format!("{url}/login"))
-        .header(COOKIE, &pre_cookie)
-        .header(CONTENT_TYPE, FORM)
-        .body(form(&[
-            ("pre", pre.as_str()),
-            ("username", "zhangsan"),
-            ("password", "Booth-PIN-2468"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+    let signed = sign_in("Booth-PIN-2468").await.unwrap();
     assert_eq!(signed.status(), StatusCode::SEE_OTHER);
     let set = signed
         .headers()
@@ -404,11 +393,7 @@ async fn gatehouse_gate_run_serves_the_booth_page_that_opens_the_simulated_barri
         let io = io.clone();
         async move { while io.serve(&mut io_pty).await.is_ok() {} }
     });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::harness::free_port();
     let config = dir.path().join("gate.toml");
     std::fs::write(
         &config,

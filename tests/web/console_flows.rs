@@ -291,13 +291,7 @@ async fn every_input_select_and_textarea_of_every_page_has_a_label() {
     b.goto(&booth).await;
     b.find("#username").await;
     checked.push(("booth sign-in", unlabelled(&b).await));
-    b.find("#username").await.send_keys("guard").await.unwrap();
-    b.find("#password")
-        .await
-        .send_keys(BOOTH_PASSWORD)
-        .await
-        .unwrap();
-    b.find("form.login button").await.click().await.unwrap();
+    b.booth_sign_in("guard", BOOTH_PASSWORD).await;
     b.find("#reason-entry").await;
     checked.push(("booth", unlabelled(&b).await));
     b.sign_in(&base, "guard", PASSWORD, "/console").await;

@@ -69,13 +69,7 @@ async fn the_live_view_registration_form_and_booth_page_fit_a_booth_pc_and_a_tab
 
     // The booth page's own sign-in (another origin: the gate's listener).
     b.goto(&booth).await;
-    b.find("#username").await.send_keys("guard").await.unwrap();
-    b.find("#password")
-        .await
-        .send_keys(BOOTH_PASSWORD)
-        .await
-        .unwrap();
-    b.find("form.login button").await.click().await.unwrap();
+    b.booth_sign_in("guard", BOOTH_PASSWORD).await;
     b.find("#reason-entry").await;
 
     for (width, height, size) in SIZES {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use tower::ServiceExt;
 
-use crate::support::{OPERATORS, PASSWORD, each_database, seed};
+use crate::support::{OPERATORS, each_database, seed};
 
 struct Pages {
     state: AppState,
@@ -64,16 +64,7 @@ impl Pages {
 
     /// Signs in through the API as a browser does; returns (cookie header, CSRF token).
     async fn sign_in(&self, username: &str) -> (String, String) {
-        let r = self
-            .send(
-                Request::post("/api/v1/auth/login")
-                    .header("content-type", "application/json")
-                    .body(Body::from(
-                        json!({"username": username, "password": PASSWORD}).to_string(),
-                    ))
-                    .unwrap(),
-            )
-            .await;
+        let r = self.send(crate::support::harness::login(username)).await;
         assert_eq!(r.status, StatusCode::OK, "{username} signs in: {}", r.body);
         let set_cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
         let cookie = set_cookie.split(';').next().unwrap().to_string();
@@ -182,16 +173,7 @@ async fn every_page_needs_a_session_and_its_role_and_signed_out_browsers_go_to_s
 async fn the_session_cookie_is_http_only_and_same_site_and_unsafe_requests_need_the_csrf_token() {
     let db = crate::support::sqlite().await;
     let pages = Pages::new(&db.db).await;
-    let r = pages
-        .send(
-            Request::post("/api/v1/auth/login")
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    json!({"username": "guard", "password": PASSWORD}).to_string(),
-                ))
-                .unwrap(),
-        )
-        .await;
+    let r = pages.send(crate::support::harness::login("guard")).await;
     let set_cookie = r.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");

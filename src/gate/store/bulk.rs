@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{RuleCache, Snapshot, Store, StoreError, invalid};
+use super::{DATA_TABLES, RuleCache, Snapshot, Store, StoreError, invalid};
 use crate::wire::rows::{
     BlacklistRecord, BookingRecord, CredentialRecord, LockRecord, PermitRecord, Update,
     VehicleRecord,
@@ -260,14 +260,7 @@ fn replace_blocking(
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(write_err)?;
-    for table in [
-        "permits",
-        "vehicles",
-        "credentials",
-        "blacklist",
-        "locks",
-        "bookings",
-    ] {
+    for table in DATA_TABLES {
         tx.execute(&format!("DELETE FROM {table}"), [])
             .map_err(write_err)?;
     }

@@ -43,6 +43,16 @@ pub use bulk::SnapshotPart;
 /// Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 14 columns.
 const INSERT_CHUNK: usize = 1000;
 
+/// The tables of the centre's data, which a full snapshot empties before it writes them again.
+const DATA_TABLES: [&str; 6] = [
+    "permits",
+    "vehicles",
+    "credentials",
+    "blacklist",
+    "locks",
+    "bookings",
+];
+
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -342,14 +352,7 @@ impl Store {
 
         let mut tx = self.pool.begin().await?;
         if update.replace_all {
-            for table in [
-                "permits",
-                "vehicles",
-                "credentials",
-                "blacklist",
-                "locks",
-                "bookings",
-            ] {
+            for table in DATA_TABLES {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *tx)
                     .await?;

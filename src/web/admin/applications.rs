@@ -16,8 +16,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    CATEGORIES, OFFICE, allowed, badge, field, frame, label_of, options, page_number, page_of,
-    pager, status_line, when,
+    CATEGORIES, OFFICE, allowed, badge, coded, field, frame, label_of, options, page_number,
+    page_of, pager, status_line, when,
 };
 use crate::central::api::applications::{ONE_OFF_MAX_DAYS, Scope, may_decide, scope};
 use crate::central::repo::applications::{
@@ -35,16 +35,6 @@ pub struct Params {
     status: Option<String>,
     kind: Option<String>,
     page: Option<String>,
-}
-
-fn statuses() -> Vec<(&'static str, &'static str, &'static str)> {
-    ApplicationStatus::ALL
-        .iter()
-        .map(|s| {
-            let (zh, en) = s.label();
-            (s.as_str(), zh, en)
-        })
-        .collect()
 }
 
 /// `GET /admin/applications`.
@@ -167,7 +157,7 @@ pub async fn page(
             }
             form.search method="get" role="search" {
                 @if one_off { input type="hidden" name="kind" value="one_off"; }
-                (field("f-status", "status", t(lang, "状态", "Status"), html! { select id="f-status" name="status" { (options(lang, &statuses(), p.status.as_deref(), Some(t(lang, "全部", "All")))) } }))
+                (field("f-status", "status", t(lang, "状态", "Status"), html! { select id="f-status" name="status" { (options(lang, &coded(&ApplicationStatus::ALL, ApplicationStatus::as_str, ApplicationStatus::label), p.status.as_deref(), Some(t(lang, "全部", "All")))) } }))
                 button.primary type="submit" { (t(lang, "筛选", "Filter")) }
             }
             table.data id="applications" {

@@ -15,8 +15,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    OFFICE, PLATE_COLOURS, allowed, badge, field, frame, given, label_of, options, page_number,
-    page_of, pager, status_line, when,
+    OFFICE, PLATE_COLOURS, allowed, badge, coded, field, frame, given, label_of, options,
+    page_number, page_of, pager, status_line, when,
 };
 use crate::central::api::bookings::{may_decide, read_scope, shown};
 use crate::central::repo::bookings::{self, BookingQuery, BookingStatus, needs_security};
@@ -44,16 +44,6 @@ const KINDS: &[(&str, &str, &str)] = &[
     ),
     ("official", "公务", "Official"),
 ];
-
-fn statuses() -> Vec<(&'static str, &'static str, &'static str)> {
-    BookingStatus::ALL
-        .iter()
-        .map(|s| {
-            let (zh, en) = s.label();
-            (s.as_str(), zh, en)
-        })
-        .collect()
-}
 
 /// `GET /admin/bookings`.
 pub async fn page(
@@ -101,7 +91,7 @@ pub async fn page(
             h2 id="list-title" { (t(lang, "预约列表", "Bookings")) @if let Some(d) = &scope { " · " small { (d) } } }
             form.search method="get" role="search" {
                 (field("f-plate", "plate", t(lang, "车牌（可输入部分）", "Plate (part is fine)"), html! { input id="f-plate" name="plate" value=[p.plate.as_deref()] autocomplete="off"; }))
-                (field("f-status", "status", t(lang, "状态", "Status"), html! { select id="f-status" name="status" { (options(lang, &statuses(), p.status.as_deref(), Some(t(lang, "全部", "All")))) } }))
+                (field("f-status", "status", t(lang, "状态", "Status"), html! { select id="f-status" name="status" { (options(lang, &coded(&BookingStatus::ALL, BookingStatus::as_str, BookingStatus::label), p.status.as_deref(), Some(t(lang, "全部", "All")))) } }))
                 button.primary type="submit" { (t(lang, "筛选", "Filter")) }
             }
             table.data id="bookings" {

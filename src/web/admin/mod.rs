@@ -272,6 +272,20 @@ pub fn label_of(lang: Lang, table: &[(&str, &'static str, &'static str)], code: 
     )
 }
 
+/// A (code, zh, en) table from every value of a coded kind (a status), its code and its label.
+pub fn coded<S: Copy>(
+    all: &[S],
+    code: fn(S) -> &'static str,
+    label: fn(S) -> (&'static str, &'static str),
+) -> Vec<(&'static str, &'static str, &'static str)> {
+    all.iter()
+        .map(|&s| {
+            let (zh, en) = label(s);
+            (code(s), zh, en)
+        })
+        .collect()
+}
+
 /// A `<select>`'s options from a (code, zh, en) table, with an optional "any" first.
 pub fn options(
     lang: Lang,

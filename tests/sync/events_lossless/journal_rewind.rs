@@ -20,7 +20,7 @@ use gatehouse::wire::journal::{EventBody, JournalIdentity};
 use gatehouse::wire::sync::{EventAck, EventBatch};
 use sqlx::Row;
 
-use crate::support::harness::each_database;
+use crate::support::harness::{count, each_database};
 use crate::support::{Central, Syncing};
 
 /// The journal's three files (the database, its write-ahead log and the shared-memory index).
@@ -108,10 +108,6 @@ async fn held(db: &Db, table: &str) -> Vec<(i64, i64, String)> {
             )
         })
         .collect()
-}
-
-async fn count(db: &Db, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db.pool()).await.unwrap()
 }
 
 /// The passages the statistics counted for gate 1.

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 use gatehouse::central::api::auth::Role;
-use gatehouse::sync::client::{ClientOptions, SyncClient};
+use gatehouse::sync::client::{ClientOptions, Pulled, SyncClient};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -200,6 +200,19 @@ impl Syncing {
             shutdown: CancellationToken::new(),
             runner: None,
         }
+    }
+
+    /// One pull for `gate`, which must bring a whole snapshot; its data version.
+    pub async fn pull_snapshot(&self, gate: &TestGate) -> u64 {
+        let Pulled::Snapshot { version, .. } = self
+            .client
+            .pull_once(gate.handle(), Duration::ZERO)
+            .await
+            .unwrap()
+        else {
+            panic!("expected a snapshot");
+        };
+        version
     }
 
     /// Starts the runner (every direction in its loop).

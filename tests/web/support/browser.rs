@@ -137,6 +137,20 @@ impl Browser {
     /// Signs in through the sign-in page and waits for the page it leads to.
     pub async fn sign_in(&self, base: &str, username: &str, password: &str, next: &str) {
         self.goto(&format!("{base}/login?next={next}")).await;
+        self.submit_sign_in(username, password, "#login-form button[type=submit]")
+            .await;
+        self.wait_url(next).await;
+    }
+
+    /// Fills the booth page's sign-in form (the page already open) as `username` with
+    /// `password`, and submits it.
+    pub async fn booth_sign_in(&self, username: &str, password: &str) {
+        self.submit_sign_in(username, password, "form.login button")
+            .await;
+    }
+
+    /// Types `username` and `password` into the open sign-in form and clicks `submit`.
+    async fn submit_sign_in(&self, username: &str, password: &str, submit: &str) {
         self.find("#username")
             .await
             .send_keys(username)
@@ -147,12 +161,7 @@ impl Browser {
             .send_keys(password)
             .await
             .unwrap();
-        self.find("#login-form button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
-        self.wait_url(next).await;
+        self.find(submit).await.click().await.unwrap();
     }
 
     pub async fn find(&self, css: &str) -> Element {

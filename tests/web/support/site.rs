@@ -83,10 +83,7 @@ pub async fn site_on(db: TestDb) -> Site {
 
 impl Site {
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.db.db.pool())
-            .await
-            .unwrap()
+        super::harness::count(&self.db.db, sql).await
     }
 
     /// Gate 1's own local listener as `gatehouse gate run` serves it (status routes and the
