@@ -419,9 +419,7 @@ pulse_ms = 1
             "s",
         );
         let started = Instant::now();
-        let index = gatehouse::gate::index::IndexBuilder::from(snapshot)
-            .build()
-            .unwrap();
+        let index = snapshot.build().unwrap();
         line(
             "index_build_1m_permits",
             started.elapsed().as_secs_f64(),

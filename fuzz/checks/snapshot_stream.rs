@@ -8,7 +8,6 @@
 
 use std::sync::OnceLock;
 
-use gatehouse::gate::index::IndexBuilder;
 use gatehouse::gate::store::{SnapshotPart, Store};
 use gatehouse::sync::client::SnapshotReader;
 
@@ -70,8 +69,6 @@ fn apply(mut parts: Vec<SnapshotPart>, version: u64) {
         }
         drop(tx);
         // Refusing a row (a bad plate, an unknown permit) is a fine answer; a panic is not.
-        let _ = store
-            .replace_all(rx, |s| IndexBuilder::from(s).build())
-            .await;
+        let _ = store.replace_all(rx, |s| s.build()).await;
     });
 }

@@ -18,7 +18,7 @@ use crate::domain::{
 /// Collects the rows of one snapshot as `Vec`s of domain values and builds the [`Index`]: the
 /// form for tests, a synced snapshot and the importer. The controller's start reads the store
 /// straight into an [`IndexBuild`]'s two halves instead.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct IndexBuilder {
     /// Version of the data this snapshot holds (monotonic, from the centre's sync).
     pub data_version: u64,

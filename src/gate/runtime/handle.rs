@@ -19,7 +19,7 @@ use super::status::LaneStatus;
 use crate::domain::{GateId, LaneId};
 use crate::gate::config::{AntiPassbackSetting, GateConfig, parse_anti_passback};
 use crate::gate::decision::AntiPassback;
-use crate::gate::index::{Index, IndexBuilder};
+use crate::gate::index::Index;
 use crate::gate::journal::{Journal, JournalError, JournalStats};
 use crate::gate::lane::Mode;
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
@@ -306,7 +306,7 @@ impl GateHandle {
         let store = &self.shared.store;
         let _only_writer = store.lock_updates().await;
         let next = store
-            .replace_all(parts, |s| IndexBuilder::from(s).build())
+            .replace_all(parts, |s| s.build())
             .await
             .map_err(GateError::Snapshot)?;
         let previous = std::mem::replace(

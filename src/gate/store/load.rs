@@ -390,7 +390,6 @@ fn load_index_blocking(path: &Path) -> Result<Index, StoreError> {
 mod tests {
     use super::*;
     use crate::domain::PlateColour;
-    use crate::gate::index::IndexBuilder;
     use crate::gate::store::tests::permit_row;
     use crate::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
 
@@ -543,7 +542,7 @@ mod tests {
 
         let direct = store.load_index().await.unwrap();
         let snapshot = store.load().await.unwrap();
-        let built = IndexBuilder::from(snapshot).build().unwrap();
+        let built = snapshot.build().unwrap();
         let plates = ["京A10001", "京A10002", "沪B20003", "粤C30004", "苏E50005"];
         let epcs = [
             "E20000000000000000000001",

@@ -24,10 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::domain::text::{TextError, parse_gate_rights, parse_schedule};
-use crate::domain::{
-    BlacklistEntry, BlacklistId, BookingId, Credential, Epc, LockEntry, LockId, Permit, PermitId,
-    Plate, Vehicle, VehicleId, VisitorBooking,
-};
+use crate::domain::{BlacklistId, BookingId, Epc, LockId, Permit, PermitId, Plate, VehicleId};
 use crate::gate::index::{BuildError, IndexBuilder, IndexDelta, TextMap};
 use crate::wire::rows::{
     BlacklistRecord, BookingRecord, CredentialRecord, LockRecord, PermitRecord, Update,
@@ -243,31 +240,9 @@ impl Update {
     }
 }
 
-/// Everything the lane decides from, as domain values.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub data_version: u64,
-    pub permits: Vec<Permit>,
-    pub vehicles: Vec<Vehicle>,
-    pub credentials: Vec<Credential>,
-    pub blacklist: Vec<BlacklistEntry>,
-    pub locks: Vec<LockEntry>,
-    pub bookings: Vec<VisitorBooking>,
-}
-
-impl From<Snapshot> for IndexBuilder {
-    fn from(s: Snapshot) -> IndexBuilder {
-        IndexBuilder {
-            data_version: s.data_version,
-            permits: s.permits,
-            vehicles: s.vehicles,
-            credentials: s.credentials,
-            blacklist: s.blacklist,
-            locks: s.locks,
-            bookings: s.bookings,
-        }
-    }
-}
+/// Everything the lane decides from, as domain values: the rows an [`IndexBuilder`] builds
+/// the index from.
+pub type Snapshot = IndexBuilder;
 
 /// Where a vehicle was last seen, for anti-passback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
