@@ -13,8 +13,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
+use crate::central::db::Filter;
 use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms};
-use crate::central::db::{Filter, like_contains};
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 
 /// The entity name in the audit and change logs.
@@ -251,29 +251,20 @@ pub async fn search(
 ) -> Result<Paged<BlacklistEntryRow>, RepoError> {
     let mut w = Filter::new();
     if let Some(s) = q.subject.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(like_contains(s));
-        w.and(format!("LOWER(subject) LIKE LOWER({p}) ESCAPE '\\'"));
+        w.contains_ci("subject", s);
     }
     if let Some(kind) = &q.kind {
-        let p = w.arg(kind.as_str());
-        w.and(format!("subject_kind = {p}"));
+        w.eq("subject_kind", kind.as_str());
     }
     if let Some(t) = q.active_at_ms {
         active_at(&mut w, t);
     }
-    let total = w.count(db, "blacklist").await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM blacklist{} ORDER BY id DESC {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let select = format!("SELECT {COLUMNS} FROM blacklist");
     let now = now_ms();
-    let items = rows
-        .iter()
-        .map(|r| entry(r, now))
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    w.paged(db, ("blacklist", &select), "id DESC", page, |r| {
+        entry(r, now)
+    })
+    .await
 }
 
 /// Adds "in force at `t`" to `w` (for tables with `valid_from_ms` / `valid_until_ms`).
@@ -312,12 +303,8 @@ async fn check_person(conn: &mut AnyConnection, subject: &Subject) -> Result<(),
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<BlacklistEntryRow, RepoError> {
-    let row = super::row_by_id(
-        conn,
-        &format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"),
-        id,
-    )
-    .await?;
+    let sql = format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1");
+    let row = super::row_by_id(conn, &sql, id).await?;
     entry(&row, now_ms())
 }
 

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 
 use super::persons::ms_to_time;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
+    Actor, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
 };
 
 /// The entity name in the audit and change logs.
@@ -220,20 +220,16 @@ pub async fn search(
 ) -> Result<Paged<Credential>, RepoError> {
     let mut f = Filter::new();
     if let Some(prefix) = q.epc_prefix.as_deref().filter(|p| !p.is_empty()) {
-        let p = f.arg(Arg::Text(like_prefix(prefix)));
-        f.and(format!("c.epc LIKE {p} ESCAPE '\\'"));
+        f.like("c.epc", like_prefix(prefix));
     }
     if let Some(v) = q.vehicle_id {
-        let p = f.arg(Arg::Int(v));
-        f.and(format!("c.vehicle_id = {p}"));
+        f.eq("c.vehicle_id", v);
     }
     if let Some(s) = &q.status {
-        let p = f.arg(Arg::Text(s.clone()));
-        f.and(format!("c.status = {p}"));
+        f.eq("c.status", s.as_str());
     }
-    let total = f.count(db, "credentials c").await?;
-    let sql = format!("{SELECT}{} ORDER BY c.id{}", f.where_sql(), f.page_sql());
-    let items = f.fetch_page(db, &sql, page).await?;
-    let items = items.iter().map(from_row).collect();
-    Ok(Paged { items, total })
+    f.paged(db, ("credentials c", SELECT), "c.id", page, |r| {
+        Ok(from_row(r))
+    })
+    .await
 }

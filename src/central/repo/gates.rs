@@ -12,8 +12,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
+use crate::central::db::Filter;
 use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
-use crate::central::db::{Filter, like_contains};
 
 /// The entity names in the audit and change logs.
 pub const GATE: &str = "gate";
@@ -286,16 +286,13 @@ pub async fn set_mode(
 pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, RepoError> {
     let mut w = Filter::new();
     if let Some(s) = q.name.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(like_contains(s));
-        w.and(format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'"));
+        w.contains_ci("name", s);
     }
     if let Some(mode) = &q.mode {
-        let p = w.arg(mode.as_str());
-        w.and(format!("mode = {p}"));
+        w.eq("mode", mode.as_str());
     }
     if let Some(enabled) = q.enabled {
-        let p = w.arg(i64::from(enabled));
-        w.and(format!("enabled = {p}"));
+        w.eq("enabled", i64::from(enabled));
     }
     if let Some(only) = &q.only {
         if only.is_empty() {
@@ -305,15 +302,8 @@ pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, R
             w.and(format!("id IN ({})", ps.join(", ")));
         }
     }
-    let total = w.count(db, "gates").await?;
-    let sql = format!(
-        "SELECT {GATE_COLUMNS} FROM gates{} ORDER BY id {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    let items = rows.iter().map(gate).collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    let select = format!("SELECT {GATE_COLUMNS} FROM gates");
+    w.paged(db, ("gates", &select), "id", page, gate).await
 }
 
 /// Adds a lane to a gate. A `lane_key` the gate already has is [`RepoError::Conflict`].

@@ -12,8 +12,8 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
 use super::blacklist::active_at;
+use crate::central::db::Filter;
 use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms};
-use crate::central::db::{Filter, like_contains};
 use crate::domain::{Plate, PlateColour};
 
 /// The entity name in the audit and change logs.
@@ -153,35 +153,22 @@ pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> 
 pub async fn search(db: &Db, q: &LockQuery, page: Page) -> Result<Paged<VehicleLock>, RepoError> {
     let mut w = Filter::new();
     if let Some(s) = q.plate.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(like_contains(s));
-        w.and(format!("LOWER(plate) LIKE LOWER({p}) ESCAPE '\\'"));
+        w.contains_ci("plate", s);
     }
     if let Some(t) = q.active_at_ms {
         active_at(&mut w, t);
     }
-    let total = w.count(db, "vehicle_locks").await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM vehicle_locks{} ORDER BY id DESC {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let select = format!("SELECT {COLUMNS} FROM vehicle_locks");
     let now = now_ms();
-    let items = rows
-        .iter()
-        .map(|r| entry(r, now))
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    w.paged(db, ("vehicle_locks", &select), "id DESC", page, |r| {
+        entry(r, now)
+    })
+    .await
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<VehicleLock, RepoError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM vehicle_locks WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(RepoError::NotFound)?;
+    let sql = format!("SELECT {COLUMNS} FROM vehicle_locks WHERE id = $1");
+    let row = super::row_by_id(conn, &sql, id).await?;
     entry(&row, now_ms())
 }
 

@@ -241,26 +241,18 @@ pub async fn search(db: &Db, q: &PersonSearch, page: Page) -> Result<Paged<Perso
                 "(LOWER(name) LIKE LOWER({p}) ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
             ));
         } else {
-            f.and(format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'"));
+            f.contains_ci("name", text);
         }
     }
     if let Some(c) = &q.category {
-        let p = f.arg(Arg::Text(c.clone()));
-        f.and(format!("category = {p}"));
+        f.eq("category", c.as_str());
     }
     if let Some(d) = &q.department {
-        let p = f.arg(Arg::Text(d.clone()));
-        f.and(format!("department = {p}"));
+        f.eq("department", d.as_str());
     }
-    let total = f.count(db, "persons").await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM persons{} ORDER BY id{}",
-        f.where_sql(),
-        f.page_sql()
-    );
-    let items = f.fetch_page(db, &sql, page).await?;
-    let items = items.iter().map(from_row).collect();
-    Ok(Paged { items, total })
+    let select = format!("SELECT {COLUMNS} FROM persons");
+    f.paged(db, ("persons", &select), "id", page, |r| Ok(from_row(r)))
+        .await
 }
 
 /// Why a 身份证号 was refused. Each variant has a stable [`IdCardError::code`].
