@@ -384,6 +384,9 @@ pub async fn record_change(
     Ok(())
 }
 
+/// A query on either database, with its arguments bound so far.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// A value bound to a [`Filter`] placeholder (the `Opt…` forms bind NULL for `None`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {

@@ -205,11 +205,7 @@ pub async fn update(
 /// Deletes the credential `id`. (To stop a tag working, set it lost or revoked instead: that
 /// keeps the record of what it was.)
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.begin().await?;
-    let before = fetch(&mut tx, id).await?;
-    super::delete_row(&mut tx, actor, "credentials", ENTITY, id, &before).await?;
-    tx.commit().await?;
-    Ok(())
+    super::delete_by_id(db, actor, ("credentials", ENTITY), id, fetch).await
 }
 
 /// One page of the credentials matching `q`, ordered by id.
