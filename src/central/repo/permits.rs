@@ -291,34 +291,22 @@ pub async fn person_department(db: &Db, id: i64) -> Result<Option<String>, RepoE
 
 /// The ids among `ids` that name no vehicle, in the order given.
 pub async fn unknown_vehicle_ids(db: &Db, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT id FROM vehicles WHERE id IN ({})",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query_scalar::<_, i64>(&sql);
-    for id in ids {
-        q = q.bind(*id);
-    }
-    let found = q.fetch_all(db.pool()).await?;
-    Ok(ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains(id))
-        .collect())
+    unknown_ids(db, "vehicles", ids).await
 }
 
 /// The gate ids among `ids` that name no gate, in the order given.
 pub async fn unknown_gate_ids(db: &Db, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
+    unknown_ids(db, "gates", ids).await
+}
+
+/// The ids among `ids` that name no row of `table`, in the order given.
+async fn unknown_ids(db: &Db, table: &str, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT id FROM gates WHERE id IN ({})",
+        "SELECT id FROM {table} WHERE id IN ({})",
         placeholders.join(", ")
     );
     let mut q = sqlx::query_scalar::<_, i64>(&sql);
