@@ -108,6 +108,26 @@ pub fn check(
     (prepared, errors)
 }
 
+/// Runs `check` on each row of `sheet`, its cells read (and its errors recorded) through a
+/// [`Cells`]; ticks `progress` after each.
+fn each_row(
+    sheet: &Sheet,
+    index: &HashMap<&'static str, usize>,
+    progress: &Progress,
+    errors: &mut Vec<RowError>,
+    mut check: impl FnMut(Cells<'_>),
+) {
+    for (line, cells) in &sheet.rows {
+        check(Cells {
+            line: *line,
+            index,
+            cells,
+            errors: &mut *errors,
+        });
+        progress.tick();
+    }
+}
+
 /// Person rows: each checked like the API's, its ID-card number new to the database and the file.
 fn persons(
     sheet: &Sheet,
@@ -119,13 +139,7 @@ fn persons(
     let existing = &lookups.people;
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::with_capacity(sheet.rows.len());
-    for (line, cells) in &sheet.rows {
-        let mut c = Cells {
-            line: *line,
-            index,
-            cells,
-            errors: &mut *errors,
-        };
+    each_row(sheet, index, progress, errors, |mut c| {
         let cat = c.get("category");
         let code = category(&cat);
         if code.is_none() {
@@ -150,7 +164,7 @@ fn persons(
                                 format!("this ID-card number is already registered (person {id})"),
                             ),
                         );
-                    } else if let Some(first) = seen.insert(p.id_card.clone(), *line) {
+                    } else if let Some(first) = seen.insert(p.id_card.clone(), c.line) {
                         c.error(
                             "id_card",
                             "duplicate_in_file",
@@ -169,8 +183,7 @@ fn persons(
                 }
             }
         }
-        progress.tick();
-    }
+    });
     Prepared::Persons(out)
 }
 
@@ -186,13 +199,7 @@ fn vehicles(
     let (owners, taken) = (&lookups.people, &lookups.vehicles);
     let mut seen: HashMap<(String, String), u64> = HashMap::new();
     let mut out = Vec::with_capacity(sheet.rows.len());
-    for (line, cells) in &sheet.rows {
-        let mut c = Cells {
-            line: *line,
-            index,
-            cells,
-            errors: &mut *errors,
-        };
+    each_row(sheet, index, progress, errors, |mut c| {
         let before = c.errors.len();
         let plate = c
             .required("plate", "车牌号")
@@ -266,7 +273,7 @@ fn vehicles(
                         format!("vehicle {plate} ({colour}) is already registered"),
                     ),
                 );
-            } else if let Some(first) = seen.insert(key, *line) {
+            } else if let Some(first) = seen.insert(key, c.line) {
                 c.error(
                     "plate",
                     "duplicate_in_file",
@@ -289,8 +296,7 @@ fn vehicles(
                 note,
             });
         }
-        progress.tick();
-    }
+    });
     Prepared::Vehicles(out)
 }
 
@@ -305,13 +311,7 @@ fn permits(
 ) -> Prepared {
     let (holders, plates, gates) = (&lookups.people, &lookups.plates, &lookups.gates);
     let mut out = Vec::with_capacity(sheet.rows.len());
-    for (line, cells) in &sheet.rows {
-        let mut c = Cells {
-            line: *line,
-            index,
-            cells,
-            errors: &mut *errors,
-        };
+    each_row(sheet, index, progress, errors, |mut c| {
         let before = c.errors.len();
         let holder = c
             .required("holder_id_card", "持证人身份证号")
@@ -444,7 +444,6 @@ fn permits(
                 single_use,
             });
         }
-        progress.tick();
-    }
+    });
     Prepared::Permits(out)
 }
