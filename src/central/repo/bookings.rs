@@ -26,7 +26,7 @@ use sqlx::any::AnyRow;
 
 use super::permits::from_ms;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
 
 /// The entity name in the audit log and the change log.
@@ -428,19 +428,8 @@ pub async fn approve_for_department(
             current: current.status,
         });
     }
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Audit("approve_department"),
-        ENTITY,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Audit("approve_department");
+    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await?)
 }
 
 /// Moves the booking one step along its lifecycle; [`TransitionError::Illegal`] names the
@@ -481,19 +470,9 @@ pub async fn transition(
         if changed == 0 {
             continue;
         }
-        let after = fetch(&mut tx, id).await?;
-        write_change(
-            &mut tx,
-            actor,
-            Op::Upsert(step.name()),
-            ENTITY,
-            id,
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(after);
+        let op = Op::Upsert(step.name());
+        let after = super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch);
+        return Ok(after.await?);
     }
     let current = get(db, id).await?;
     Err(TransitionError::Illegal {
@@ -538,15 +517,7 @@ pub async fn search(
             ],
         );
     }
-    let total = f
-        .count(db, "visitor_bookings b JOIN persons h ON h.id = b.host_id ")
-        .await?;
-    let list_sql = format!(
-        "{SELECT} {} ORDER BY b.slot_from_ms, b.id{}",
-        f.where_sql(),
-        f.page_sql()
-    );
-    let rows = f.fetch_page(db, &list_sql, page).await?;
-    let items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Paged { items, total })
+    let from = "visitor_bookings b JOIN persons h ON h.id = b.host_id ";
+    f.paged(db, (from, SELECT), "b.slot_from_ms, b.id", page, map_row)
+        .await
 }

@@ -172,19 +172,8 @@ pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoEr
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let after = fetch_gate(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        GATE,
-        id,
-        None,
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("create");
+    super::commit_upsert(tx, actor, op, (GATE, id), None, fetch_gate).await
 }
 
 /// One gate.
@@ -209,19 +198,8 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch_gate(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("update"),
-        GATE,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (GATE, id), Some(&before), fetch_gate).await
 }
 
 /// Deletes a gate and its lanes. A gate operators are still bound to is
