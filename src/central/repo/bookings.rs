@@ -21,8 +21,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::permits::from_ms;
 use crate::central::db::{
@@ -390,6 +390,22 @@ pub async fn update(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    let op = Op::Upsert("update");
+    commit_if_changed(db, tx, actor, op, &before, changed).await
+}
+
+/// The tail of a write guarded by the booking's status: when it `changed` no row, the status
+/// the booking has now as [`TransitionError::Illegal`]; otherwise the change (`op`, from
+/// `before`) written and committed.
+async fn commit_if_changed(
+    db: &Db,
+    tx: Transaction<'static, Any>,
+    actor: &Actor,
+    op: Op<'_>,
+    before: &Booking,
+    changed: u64,
+) -> Result<Booking, TransitionError> {
+    let id = before.id;
     if changed == 0 {
         drop(tx);
         let current = get(db, id).await?;
@@ -397,8 +413,7 @@ pub async fn update(
             current: current.status,
         });
     }
-    let op = Op::Upsert("update");
-    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await?)
+    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(before), fetch).await?)
 }
 
 /// Records the department's approval of a pending booking that also needs the security
@@ -421,15 +436,8 @@ pub async fn approve_for_department(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if changed == 0 {
-        drop(tx);
-        let current = get(db, id).await?;
-        return Err(TransitionError::Illegal {
-            current: current.status,
-        });
-    }
     let op = Op::Audit("approve_department");
-    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await?)
+    commit_if_changed(db, tx, actor, op, &before, changed).await
 }
 
 /// Moves the booking one step along its lifecycle; [`TransitionError::Illegal`] names the
