@@ -128,6 +128,30 @@ fn each_row(
     }
 }
 
+/// The person whose ID-card number is in the required cell `key` (`label`: its name for the
+/// message), looked up in `people`; an unknown one is recorded as `unknown_code`.
+fn person_cell(
+    c: &mut Cells<'_>,
+    (key, label): (&'static str, &'static str),
+    unknown_code: &'static str,
+    people: &HashMap<String, i64>,
+) -> Option<i64> {
+    let number = c.required(key, label)?;
+    let number = id_card_cell(c, key, &number)?;
+    let id = people.get(&number).copied();
+    if id.is_none() {
+        c.error(
+            key,
+            unknown_code,
+            Msg::new(
+                "没有持此身份证号的人员：请先导入人员",
+                "no person has this ID-card number: import the people first",
+            ),
+        );
+    }
+    id
+}
+
 /// Person rows: each checked like the API's, its ID-card number new to the database and the file.
 fn persons(
     sheet: &Sheet,
@@ -234,23 +258,12 @@ fn vehicles(
                 ),
             );
         }
-        let owner = c
-            .required("owner_id_card", "车主身份证号")
-            .and_then(|t| id_card_cell(&mut c, "owner_id_card", &t))
-            .and_then(|n| match owners.get(&n) {
-                Some(id) => Some(*id),
-                None => {
-                    c.error(
-                        "owner_id_card",
-                        "unknown_owner",
-                        Msg::new(
-                            "没有持此身份证号的人员：请先导入人员",
-                            "no person has this ID-card number: import the people first",
-                        ),
-                    );
-                    None
-                }
-            });
+        let owner = person_cell(
+            &mut c,
+            ("owner_id_card", "车主身份证号"),
+            "unknown_owner",
+            owners,
+        );
         let note = c.get("note");
         if note.chars().count() > 500 {
             c.error(
@@ -313,23 +326,12 @@ fn permits(
     let mut out = Vec::with_capacity(sheet.rows.len());
     each_row(sheet, index, progress, errors, |mut c| {
         let before = c.errors.len();
-        let holder = c
-            .required("holder_id_card", "持证人身份证号")
-            .and_then(|t| id_card_cell(&mut c, "holder_id_card", &t))
-            .and_then(|n| match holders.get(&n) {
-                Some(id) => Some(*id),
-                None => {
-                    c.error(
-                        "holder_id_card",
-                        "unknown_person",
-                        Msg::new(
-                            "没有持此身份证号的人员：请先导入人员",
-                            "no person has this ID-card number: import the people first",
-                        ),
-                    );
-                    None
-                }
-            });
+        let holder = person_cell(
+            &mut c,
+            ("holder_id_card", "持证人身份证号"),
+            "unknown_person",
+            holders,
+        );
         let vehicle = c.required("plate", "车牌号").and_then(|text| {
             let plate = match Plate::parse(&text) {
                 Ok(p) => p.as_str().to_string(),

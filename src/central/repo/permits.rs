@@ -383,6 +383,15 @@ pub async fn create_in(
     Ok(permit)
 }
 
+/// Removes every vehicle from the permit `id` (in the caller's transaction).
+async fn unlink_vehicles(conn: &mut sqlx::AnyConnection, id: i64) -> Result<(), RepoError> {
+    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// What a conditional update found when it changed no row.
 async fn missed(db: &Db, id: i64) -> RepoError {
     match sqlx::query_scalar::<_, i64>("SELECT version FROM permits WHERE id = $1")
@@ -436,10 +445,7 @@ pub async fn update(
         drop(tx);
         return Err(missed(db, id).await);
     }
-    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    unlink_vehicles(&mut tx, id).await?;
     insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
     let op = Op::Upsert("update");
     super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
@@ -544,10 +550,7 @@ pub async fn delete(
         drop(tx);
         return Err(missed(db, id).await);
     }
-    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    unlink_vehicles(&mut tx, id).await?;
     super::delete_row(&mut tx, actor, "permits", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())
