@@ -307,19 +307,8 @@ pub async fn create_lane(
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let after = fetch_lane(&mut tx, gate_id, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        LANE,
-        id,
-        None,
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("create");
+    super::commit_upsert(tx, actor, op, (LANE, id), None, written_lane).await
 }
 
 /// One lane of a gate ([`RepoError::NotFound`] if it belongs to another gate).
@@ -358,19 +347,8 @@ pub async fn update_lane(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch_lane(&mut tx, gate_id, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("update"),
-        LANE,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (LANE, id), Some(&before), written_lane).await
 }
 
 /// Deletes a lane.
@@ -383,25 +361,25 @@ pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Resul
 }
 
 async fn fetch_gate(conn: &mut AnyConnection, id: i64) -> Result<Gate, RepoError> {
-    let row = super::row_by_id(
-        conn,
-        &format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"),
-        id,
-    )
-    .await?;
-    gate(&row)
+    let sql = format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1");
+    gate(&super::row_by_id(conn, &sql, id).await?)
 }
 
 async fn fetch_lane(conn: &mut AnyConnection, gate_id: i64, id: i64) -> Result<Lane, RepoError> {
-    let row = sqlx::query(&format!(
-        "SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1 AND gate_id = $2"
-    ))
-    .bind(id)
-    .bind(gate_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(RepoError::NotFound)?;
+    let sql = format!("SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1 AND gate_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(gate_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)?;
     lane(&row)
+}
+
+/// The lane `id` just written (its gate checked before the write).
+async fn written_lane(conn: &mut AnyConnection, id: i64) -> Result<Lane, RepoError> {
+    let sql = format!("SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1");
+    lane(&super::row_by_id(conn, &sql, id).await?)
 }
 
 async fn fetch_lanes(conn: &mut AnyConnection, gate_id: i64) -> Result<Vec<Lane>, RepoError> {
