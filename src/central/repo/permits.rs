@@ -20,7 +20,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, snapshot,
+    Actor, AnyQuery, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, snapshot,
     write_change,
 };
 
@@ -352,22 +352,16 @@ pub async fn create_in(
     input: &PermitInput,
 ) -> Result<Permit, RepoError> {
     let now = now_ms();
-    let id: i64 = sqlx::query_scalar(
+    let insert = sqlx::query(
         "INSERT INTO permits (category, holder_id, valid_from_ms, valid_until_ms, gates, schedule, \
          single_use, max_inside, status, status_reason, version, created_ms, updated_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', '', 1, $9, $9) RETURNING id",
-    )
-    .bind(&input.category)
-    .bind(input.holder_id)
-    .bind(input.valid_from.timestamp_millis())
-    .bind(input.valid_until.timestamp_millis())
-    .bind(&input.gates)
-    .bind(&input.schedule)
-    .bind(i64::from(input.single_use))
-    .bind(input.max_inside)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    );
+    let id: i64 = bind_fields(insert, input)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
     insert_vehicles(tx, id, &input.vehicle_ids).await?;
     let permit = fetch(tx, id).await?;
     write_change(
@@ -381,6 +375,19 @@ pub async fn create_in(
     )
     .await?;
     Ok(permit)
+}
+
+/// Binds a permit's eight stored fields, in column order (`category` … `max_inside`).
+fn bind_fields<'q>(query: AnyQuery<'q>, input: &'q PermitInput) -> AnyQuery<'q> {
+    query
+        .bind(&input.category)
+        .bind(input.holder_id)
+        .bind(input.valid_from.timestamp_millis())
+        .bind(input.valid_until.timestamp_millis())
+        .bind(&input.gates)
+        .bind(&input.schedule)
+        .bind(i64::from(input.single_use))
+        .bind(input.max_inside)
 }
 
 /// Removes every vehicle from the permit `id` (in the caller's transaction).
@@ -422,25 +429,16 @@ pub async fn update(
     }
     let mut tx = db.begin().await?;
     // The single conditional write that decides which of two concurrent updates wins.
-    let changed = sqlx::query(
+    let replace = sqlx::query(
         "UPDATE permits SET category = $3, holder_id = $4, valid_from_ms = $5, \
          valid_until_ms = $6, gates = $7, schedule = $8, single_use = $9, max_inside = $10, \
          version = version + 1, updated_ms = $11 WHERE id = $1 AND version = $2",
-    )
-    .bind(id)
-    .bind(version)
-    .bind(&input.category)
-    .bind(input.holder_id)
-    .bind(input.valid_from.timestamp_millis())
-    .bind(input.valid_until.timestamp_millis())
-    .bind(&input.gates)
-    .bind(&input.schedule)
-    .bind(i64::from(input.single_use))
-    .bind(input.max_inside)
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    );
+    let changed = bind_fields(replace.bind(id).bind(version), input)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if changed == 0 {
         drop(tx);
         return Err(missed(db, id).await);
