@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::persons::ms_to_time;
+use super::audit::at;
 use crate::central::db::{
     Actor, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
 };
@@ -93,8 +93,8 @@ fn from_row(row: &AnyRow) -> Credential {
         plate: row.get("plate"),
         plate_colour: row.get("plate_colour"),
         status: row.get("status"),
-        created_at: ms_to_time(row.get("created_ms")),
-        updated_at: ms_to_time(row.get("updated_ms")),
+        created_at: at(row.get("created_ms")),
+        updated_at: at(row.get("updated_ms")),
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::audit::at;
 use crate::central::db::{
     Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
@@ -108,10 +109,6 @@ impl Holdings {
 
 const COLUMNS: &str = "id, name, category, department, phone, id_card, created_ms, updated_ms";
 
-pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 fn from_row(row: &AnyRow) -> Person {
     Person {
         id: row.get("id"),
@@ -120,8 +117,8 @@ fn from_row(row: &AnyRow) -> Person {
         department: row.get("department"),
         phone: row.get("phone"),
         id_card: row.get("id_card"),
-        created_at: ms_to_time(row.get("created_ms")),
-        updated_at: ms_to_time(row.get("updated_ms")),
+        created_at: at(row.get("created_ms")),
+        updated_at: at(row.get("updated_ms")),
     }
 }
 

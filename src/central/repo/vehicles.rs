@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::persons::ms_to_time;
+use super::audit::at;
 use crate::central::db::{Actor, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms};
 
 /// The entity name in the audit and change logs.
@@ -106,8 +106,8 @@ fn from_row(row: &AnyRow) -> Vehicle {
         owner_id: row.get("owner_id"),
         owner_name: row.get("owner_name"),
         note: row.get("note"),
-        created_at: ms_to_time(row.get("created_ms")),
-        updated_at: ms_to_time(row.get("updated_ms")),
+        created_at: at(row.get("created_ms")),
+        updated_at: at(row.get("updated_ms")),
     }
 }
 
