@@ -538,8 +538,6 @@ impl Filter {
         format!("LIMIT {l} OFFSET {o}")
     }
 
-    /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
-    /// [`Filter::limit`] adds the paging values).
     /// The rows `sql` (a query ending in this filter's [`Filter::where_sql`] and
     /// [`Filter::page_sql`]) returns for `page`.
     pub async fn fetch_page(
@@ -554,6 +552,8 @@ impl Filter {
             .await?)
     }
 
+    /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
+    /// [`Filter::limit`] adds the paging values).
     pub async fn count(&self, db: &Db, table: &str) -> Result<i64, RepoError> {
         use sqlx::Row;
         let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", self.where_sql());
