@@ -305,7 +305,7 @@ async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<BlacklistEntryRow, R
 }
 
 fn entry(r: &AnyRow, now: i64) -> Result<BlacklistEntryRow, RepoError> {
-    let (valid_from, valid_until, active) = super::validity(r, now)?;
+    let window = super::validity(r, now)?;
     Ok(BlacklistEntryRow {
         id: r.try_get("id")?,
         subject_kind: r.try_get("subject_kind")?,
@@ -313,9 +313,9 @@ fn entry(r: &AnyRow, now: i64) -> Result<BlacklistEntryRow, RepoError> {
         plate_colour: r.try_get("plate_colour")?,
         reason: r.try_get("reason")?,
         alarm_level: r.try_get("alarm_level")?,
-        valid_from,
-        valid_until,
-        active,
+        valid_from: window.from,
+        valid_until: window.until,
+        active: window.active,
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })

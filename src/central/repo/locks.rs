@@ -171,15 +171,15 @@ async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<VehicleLock, RepoErr
 }
 
 fn entry(r: &AnyRow, now: i64) -> Result<VehicleLock, RepoError> {
-    let (valid_from, valid_until, active) = super::validity(r, now)?;
+    let window = super::validity(r, now)?;
     Ok(VehicleLock {
         id: r.try_get("id")?,
         plate: r.try_get("plate")?,
         plate_colour: r.try_get("plate_colour")?,
         reason: r.try_get("reason")?,
-        valid_from,
-        valid_until,
-        active,
+        valid_from: window.from,
+        valid_until: window.until,
+        active: window.active,
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })

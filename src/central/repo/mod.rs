@@ -91,17 +91,26 @@ pub(crate) async fn delete_by_id<T: Serialize>(
     Ok(())
 }
 
-/// A row's validity window (`valid_from_ms`, `valid_until_ms`): from, until, and whether it is
-/// in force at `now` (UTC ms).
-pub(crate) fn validity(
-    r: &AnyRow,
-    now: i64,
-) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>, bool), RepoError> {
+/// A row's validity window, as [`validity`] reads it.
+pub(crate) struct Validity {
+    pub from: DateTime<Utc>,
+    /// `None`: until lifted.
+    pub until: Option<DateTime<Utc>>,
+    /// In force at the instant asked about.
+    pub active: bool,
+}
+
+/// A row's validity window (`valid_from_ms`, `valid_until_ms`), and whether it is in force at
+/// `now` (UTC ms).
+pub(crate) fn validity(r: &AnyRow, now: i64) -> Result<Validity, RepoError> {
     use sqlx::Row;
     let from: i64 = r.try_get("valid_from_ms")?;
     let until: Option<i64> = r.try_get("valid_until_ms")?;
-    let active = from <= now && until.is_none_or(|u| u > now);
-    Ok((audit::at(from), until.map(audit::at), active))
+    Ok(Validity {
+        from: audit::at(from),
+        until: until.map(audit::at),
+        active: from <= now && until.is_none_or(|u| u > now),
+    })
 }
 
 /// What [`lift`] did.
