@@ -384,6 +384,9 @@ pub async fn record_change(
     Ok(())
 }
 
+/// A query on either database, with its arguments bound so far.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// A value bound to a [`Filter`] placeholder (the `Opt…` forms bind NULL for `None`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
@@ -453,6 +456,37 @@ impl Filter {
         self.conditions.push(condition);
     }
 
+    /// Adds `column = value`.
+    pub fn eq(&mut self, column: &str, value: impl Into<Arg>) {
+        let p = self.arg(value);
+        self.and(format!("{column} = {p}"));
+    }
+
+    /// Adds `column LIKE pattern ESCAPE '\'` (a pattern from [`like_contains`] or
+    /// [`like_prefix`]).
+    pub fn like(&mut self, column: &str, pattern: String) {
+        let p = self.arg(pattern);
+        self.and(format!("{column} LIKE {p} ESCAPE '\\'"));
+    }
+
+    /// Adds "`column` contains `text`, ignoring case".
+    pub fn contains_ci(&mut self, column: &str, text: &str) {
+        let p = self.arg(like_contains(text));
+        self.and(format!("LOWER({column}) LIKE LOWER({p}) ESCAPE '\\'"));
+    }
+
+    /// Adds `from <= column < until` for the bounds given (UTC ms).
+    pub fn between(&mut self, column: &str, from: Option<i64>, until: Option<i64>) {
+        if let Some(from) = from {
+            let p = self.arg(from);
+            self.and(format!("{column} >= {p}"));
+        }
+        if let Some(until) = until {
+            let p = self.arg(until);
+            self.and(format!("{column} < {p}"));
+        }
+    }
+
     /// Adds a condition in which each `{}` takes the next of `args`, in order.
     pub fn and_args(&mut self, clause: &str, args: Vec<Arg>) {
         let mut parts = clause.split("{}");
@@ -504,8 +538,6 @@ impl Filter {
         format!("LIMIT {l} OFFSET {o}")
     }
 
-    /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
-    /// [`Filter::limit`] adds the paging values).
     /// The rows `sql` (a query ending in this filter's [`Filter::where_sql`] and
     /// [`Filter::page_sql`]) returns for `page`.
     pub async fn fetch_page(
@@ -520,11 +552,34 @@ impl Filter {
             .await?)
     }
 
+    /// `SELECT COUNT(*) FROM table WHERE …` with the conditions so far (call it before
+    /// [`Filter::limit`] adds the paging values).
     pub async fn count(&self, db: &Db, table: &str) -> Result<i64, RepoError> {
         use sqlx::Row;
         let sql = format!("SELECT COUNT(*) AS n FROM {table}{}", self.where_sql());
         let row = self.bind(sqlx::query(&sql)).fetch_one(db.pool()).await?;
         Ok(row.try_get("n")?)
+    }
+
+    /// One page of what `select` (a `SELECT … FROM …` with no `WHERE`) returns under this
+    /// filter in `order`, each row read by `read`, with the count of every match in `from`.
+    pub async fn paged<T>(
+        &self,
+        db: &Db,
+        (from, select): (&str, &str),
+        order: &str,
+        page: Page,
+        read: impl FnMut(&sqlx::any::AnyRow) -> Result<T, RepoError>,
+    ) -> Result<Paged<T>, RepoError> {
+        let total = self.count(db, from).await?;
+        let sql = format!(
+            "{select}{} ORDER BY {order}{}",
+            self.where_sql(),
+            self.page_sql()
+        );
+        let rows = self.fetch_page(db, &sql, page).await?;
+        let items = rows.iter().map(read).collect::<Result<_, _>>()?;
+        Ok(Paged { items, total })
     }
 
     /// Binds the filter's values, then the page's limit and offset (see [`Filter::page_sql`]).

@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
-use super::permits::{check_len, check_minute, check_window, plate_fragment};
+use super::permits::{check_len, check_minute, check_window, query_plate, query_status};
 use crate::central::db::Db;
 use crate::central::repo::bookings::{
     self, Booking, BookingInput, BookingQuery, BookingStatus, NewBooking, Transition,
@@ -275,34 +275,18 @@ async fn list_bookings(
 ) -> ApiResult<ApiJson<PageOf<Booking>>> {
     let scope_department = read_scope(&authed)?;
     let mut f = Fields::new();
-    let status = s.status.as_deref().and_then(|code| {
-        let status = BookingStatus::from_code(code.trim());
-        if status.is_none() {
-            f.add(
-                "status",
-                "invalid_status",
-                Msg::new(
-                    "status 应为 pending、approved、rejected、cancelled、arrived、left 或 no_show",
-                    "status must be pending, approved, rejected, cancelled, arrived, left or no_show",
-                ),
-            );
-        }
-        status
-    });
-    let plate = match s.plate.as_deref() {
-        Some(text) => {
-            let fragment = plate_fragment(text);
-            if fragment.is_none() {
-                f.add(
-                    "plate",
-                    "plate_empty",
-                    Msg::new("车牌查询不能为空", "plate must not be empty"),
-                );
-            }
-            fragment
-        }
-        None => None,
-    };
+    let status = query_status(
+        &mut f,
+        s.status.as_deref(),
+        BookingStatus::from_code,
+        || {
+            Msg::new(
+                "status 应为 pending、approved、rejected、cancelled、arrived、left 或 no_show",
+                "status must be pending, approved, rejected, cancelled, arrived, left or no_show",
+            )
+        },
+    );
+    let plate = query_plate(&mut f, s.plate.as_deref());
     let overlapping = match s.date.as_deref() {
         None => None,
         Some(text) => {

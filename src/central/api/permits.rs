@@ -29,6 +29,7 @@ use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::Db;
+use crate::central::repo::blacklist::normalise_fragment;
 use crate::central::repo::permits::{
     self, Action, ActionError, Permit, PermitInput, PermitQuery, PermitStatus,
 };
@@ -121,24 +122,24 @@ pub(crate) fn check_window(
     }
 }
 
-/// Normalises a typed plate fragment for searching: full-width to half-width, upper case,
-/// separators (space · ・ -) removed. `None` when nothing is left.
-pub(crate) fn plate_fragment(text: &str) -> Option<String> {
-    let s: String = text
-        .chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .filter(|c| {
-            !matches!(
-                c,
-                ' ' | '\t' | '\u{3000}' | '-' | '\u{00B7}' | '\u{30FB}' | '\u{FF65}' | '\u{2022}'
-            )
-        })
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+/// Normalises a typed plate fragment for searching (see [`normalise_fragment`]). `None` when
+/// nothing is left.
+fn plate_fragment(text: &str) -> Option<String> {
+    let s = normalise_fragment(text);
     (!s.is_empty()).then_some(s)
+}
+
+/// The `plate` search parameter as a fragment to search for, or records that it is empty.
+pub(crate) fn query_plate(f: &mut Fields, text: Option<&str>) -> Option<String> {
+    let fragment = plate_fragment(text?);
+    if fragment.is_none() {
+        f.add(
+            "plate",
+            "plate_empty",
+            Msg::new("车牌查询不能为空", "plate must not be empty"),
+        );
+    }
+    fragment
 }
 
 /// Parses an RFC 3339 query parameter, or records why not.
@@ -157,6 +158,21 @@ pub(crate) fn query_instant(f: &mut Fields, field: &str, text: &str) -> Option<D
             None
         }
     }
+}
+
+/// The `status` search parameter parsed by `parse` (after trimming), or records `msg` (what the
+/// valid codes are) when it is not one.
+pub(crate) fn query_status<T>(
+    f: &mut Fields,
+    code: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    msg: impl FnOnce() -> Msg,
+) -> Option<T> {
+    let status = parse(code?.trim());
+    if status.is_none() {
+        f.add("status", "invalid_status", msg());
+    }
+    status
 }
 
 /// Records a text that is longer than `max` characters.
@@ -348,19 +364,11 @@ async fn list_permits(
 ) -> ApiResult<ApiJson<PageOf<Permit>>> {
     let scope_department = read_scope(&authed)?;
     let mut f = Fields::new();
-    let status = s.status.as_deref().and_then(|code| {
-        let status = PermitStatus::from_code(code.trim());
-        if status.is_none() {
-            f.add(
-                "status",
-                "invalid_status",
-                Msg::new(
-                    "status 应为 active、suspended 或 revoked",
-                    "status must be active, suspended or revoked",
-                ),
-            );
-        }
-        status
+    let status = query_status(&mut f, s.status.as_deref(), PermitStatus::from_code, || {
+        Msg::new(
+            "status 应为 active、suspended 或 revoked",
+            "status must be active, suspended or revoked",
+        )
     });
     if let Some(c) = &s.category
         && let Err(e) = parse_category(c)
@@ -374,20 +382,7 @@ async fn list_permits(
             ),
         );
     }
-    let plate = match s.plate.as_deref() {
-        Some(text) => {
-            let fragment = plate_fragment(text);
-            if fragment.is_none() {
-                f.add(
-                    "plate",
-                    "plate_empty",
-                    Msg::new("车牌查询不能为空", "plate must not be empty"),
-                );
-            }
-            fragment
-        }
-        None => None,
-    };
+    let plate = query_plate(&mut f, s.plate.as_deref());
     let valid_at = s
         .valid_at
         .as_deref()

@@ -108,6 +108,50 @@ pub fn check(
     (prepared, errors)
 }
 
+/// Runs `check` on each row of `sheet`, its cells read (and its errors recorded) through a
+/// [`Cells`]; ticks `progress` after each.
+fn each_row(
+    sheet: &Sheet,
+    index: &HashMap<&'static str, usize>,
+    progress: &Progress,
+    errors: &mut Vec<RowError>,
+    mut check: impl FnMut(Cells<'_>),
+) {
+    for (line, cells) in &sheet.rows {
+        check(Cells {
+            line: *line,
+            index,
+            cells,
+            errors: &mut *errors,
+        });
+        progress.tick();
+    }
+}
+
+/// The person whose ID-card number is in the required cell `key` (`label`: its name for the
+/// message), looked up in `people`; an unknown one is recorded as `unknown_code`.
+fn person_cell(
+    c: &mut Cells<'_>,
+    (key, label): (&'static str, &'static str),
+    unknown_code: &'static str,
+    people: &HashMap<String, i64>,
+) -> Option<i64> {
+    let number = c.required(key, label)?;
+    let number = id_card_cell(c, key, &number)?;
+    let id = people.get(&number).copied();
+    if id.is_none() {
+        c.error(
+            key,
+            unknown_code,
+            Msg::new(
+                "没有持此身份证号的人员：请先导入人员",
+                "no person has this ID-card number: import the people first",
+            ),
+        );
+    }
+    id
+}
+
 /// Person rows: each checked like the API's, its ID-card number new to the database and the file.
 fn persons(
     sheet: &Sheet,
@@ -119,13 +163,7 @@ fn persons(
     let existing = &lookups.people;
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut out = Vec::with_capacity(sheet.rows.len());
-    for (line, cells) in &sheet.rows {
-        let mut c = Cells {
-            line: *line,
-            index,
-            cells,
-            errors: &mut *errors,
-        };
+    each_row(sheet, index, progress, errors, |mut c| {
         let cat = c.get("category");
         let code = category(&cat);
         if code.is_none() {
@@ -150,7 +188,7 @@ fn persons(
                                 format!("this ID-card number is already registered (person {id})"),
                             ),
                         );
-                    } else if let Some(first) = seen.insert(p.id_card.clone(), *line) {
+                    } else if let Some(first) = seen.insert(p.id_card.clone(), c.line) {
                         c.error(
                             "id_card",
                             "duplicate_in_file",
@@ -169,8 +207,7 @@ fn persons(
                 }
             }
         }
-        progress.tick();
-    }
+    });
     Prepared::Persons(out)
 }
 
@@ -186,13 +223,7 @@ fn vehicles(
     let (owners, taken) = (&lookups.people, &lookups.vehicles);
     let mut seen: HashMap<(String, String), u64> = HashMap::new();
     let mut out = Vec::with_capacity(sheet.rows.len());
-    for (line, cells) in &sheet.rows {
-        let mut c = Cells {
-            line: *line,
-            index,
-            cells,
-            errors: &mut *errors,
-        };
+    each_row(sheet, index, progress, errors, |mut c| {
         let before = c.errors.len();
         let plate = c
             .required("plate", "车牌号")
@@ -227,23 +258,12 @@ fn vehicles(
                 ),
             );
         }
-        let owner = c
-            .required("owner_id_card", "车主身份证号")
-            .and_then(|t| id_card_cell(&mut c, "owner_id_card", &t))
-            .and_then(|n| match owners.get(&n) {
-                Some(id) => Some(*id),
-                None => {
-                    c.error(
-                        "owner_id_card",
-                        "unknown_owner",
-                        Msg::new(
-                            "没有持此身份证号的人员：请先导入人员",
-                            "no person has this ID-card number: import the people first",
-                        ),
-                    );
-                    None
-                }
-            });
+        let owner = person_cell(
+            &mut c,
+            ("owner_id_card", "车主身份证号"),
+            "unknown_owner",
+            owners,
+        );
         let note = c.get("note");
         if note.chars().count() > 500 {
             c.error(
@@ -266,7 +286,7 @@ fn vehicles(
                         format!("vehicle {plate} ({colour}) is already registered"),
                     ),
                 );
-            } else if let Some(first) = seen.insert(key, *line) {
+            } else if let Some(first) = seen.insert(key, c.line) {
                 c.error(
                     "plate",
                     "duplicate_in_file",
@@ -289,8 +309,7 @@ fn vehicles(
                 note,
             });
         }
-        progress.tick();
-    }
+    });
     Prepared::Vehicles(out)
 }
 
@@ -305,31 +324,14 @@ fn permits(
 ) -> Prepared {
     let (holders, plates, gates) = (&lookups.people, &lookups.plates, &lookups.gates);
     let mut out = Vec::with_capacity(sheet.rows.len());
-    for (line, cells) in &sheet.rows {
-        let mut c = Cells {
-            line: *line,
-            index,
-            cells,
-            errors: &mut *errors,
-        };
+    each_row(sheet, index, progress, errors, |mut c| {
         let before = c.errors.len();
-        let holder = c
-            .required("holder_id_card", "持证人身份证号")
-            .and_then(|t| id_card_cell(&mut c, "holder_id_card", &t))
-            .and_then(|n| match holders.get(&n) {
-                Some(id) => Some(*id),
-                None => {
-                    c.error(
-                        "holder_id_card",
-                        "unknown_person",
-                        Msg::new(
-                            "没有持此身份证号的人员：请先导入人员",
-                            "no person has this ID-card number: import the people first",
-                        ),
-                    );
-                    None
-                }
-            });
+        let holder = person_cell(
+            &mut c,
+            ("holder_id_card", "持证人身份证号"),
+            "unknown_person",
+            holders,
+        );
         let vehicle = c.required("plate", "车牌号").and_then(|text| {
             let plate = match Plate::parse(&text) {
                 Ok(p) => p.as_str().to_string(),
@@ -444,7 +446,6 @@ fn permits(
                 single_use,
             });
         }
-        progress.tick();
-    }
+    });
     Prepared::Permits(out)
 }

@@ -57,6 +57,24 @@ async fn allocate_ids(
     }
 }
 
+/// Inserts `values` into `target` (see [`crate::central::db::insert_values`]) a batch at a
+/// time, counting each batch into `progress`.
+async fn insert_counted(
+    conn: &mut sqlx::AnyConnection,
+    target: &str,
+    values: &[Vec<Arg>],
+    batch: usize,
+    progress: &Progress,
+) -> Result<(), RepoError> {
+    for chunk in values.chunks(batch) {
+        crate::central::db::insert_values(conn, target, chunk, batch, "").await?;
+        progress
+            .done
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 /// Writes checked rows in one transaction: each row, its audit entry (`import`) and its
 /// change-log entry, plus one summary audit entry. Returns the rows written.
 pub async fn commit(
@@ -90,17 +108,9 @@ pub async fn commit(
                 v["id"] = id.into();
                 written.push((persons::ENTITY, id, v));
             }
-            for chunk in values.chunks(batch) {
-                crate::central::db::insert_values(
-                    &mut tx,
-                    "persons (id, name, category, department, phone, id_card, created_ms, updated_ms)",
-                    chunk,
-                    batch, "",)
-                .await?;
-                progress
-                    .done
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
+            let target =
+                "persons (id, name, category, department, phone, id_card, created_ms, updated_ms)";
+            insert_counted(&mut tx, target, &values, batch, progress).await?;
         }
         Prepared::Vehicles(list) => {
             let ids = allocate_ids(&mut tx, db.kind(), "vehicles", list.len()).await?;
@@ -119,17 +129,8 @@ pub async fn commit(
                     "vehicle_type": v.vehicle_type, "owner_id": v.owner_id, "note": v.note});
                 written.push((crate::central::repo::vehicles::ENTITY, id, json));
             }
-            for chunk in values.chunks(batch) {
-                crate::central::db::insert_values(
-                    &mut tx,
-                    "vehicles (id, plate, plate_colour, vehicle_type, owner_id, note, created_ms, updated_ms)",
-                    chunk,
-                    batch, "",)
-                .await?;
-                progress
-                    .done
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
+            let target = "vehicles (id, plate, plate_colour, vehicle_type, owner_id, note, created_ms, updated_ms)";
+            insert_counted(&mut tx, target, &values, batch, progress).await?;
         }
         Prepared::Permits(list) => {
             let ids = allocate_ids(&mut tx, db.kind(), "permits", list.len()).await?;
@@ -158,20 +159,9 @@ pub async fn commit(
                     "status": "active", "version": 1});
                 written.push((crate::central::repo::permits::ENTITY, id, json));
             }
-            for chunk in values.chunks(batch) {
-                crate::central::db::insert_values(
-                    &mut tx,
-                    "permits (id, category, holder_id, valid_from_ms, valid_until_ms, gates, \
-                     schedule, single_use, status, status_reason, version, created_ms, updated_ms)",
-                    chunk,
-                    batch,
-                    "",
-                )
-                .await?;
-                progress
-                    .done
-                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
+            let target = "permits (id, category, holder_id, valid_from_ms, valid_until_ms, gates, \
+                     schedule, single_use, status, status_reason, version, created_ms, updated_ms)";
+            insert_counted(&mut tx, target, &values, batch, progress).await?;
             crate::central::db::insert_values(
                 &mut tx,
                 "permit_vehicles (permit_id, vehicle_id)",

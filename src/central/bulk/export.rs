@@ -16,6 +16,11 @@ use crate::central::export::{Cell, Table};
 use crate::central::repo::persons::{mask_id_card, mask_phone};
 use crate::i18n::Msg;
 
+/// Every row `sql` returns.
+async fn all_rows(pool: &sqlx::AnyPool, sql: &str) -> Result<Vec<sqlx::any::AnyRow>, RepoError> {
+    Ok(sqlx::query(sql).fetch_all(pool).await?)
+}
+
 /// Every row of `kind`, ID-card and phone numbers in full when `full`, masked otherwise; times
 /// in the site's zone `tz`, `YYYY-MM-DD HH:MM`.
 pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, RepoError> {
@@ -42,12 +47,11 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
         Kind::Persons => Table {
             name: "persons",
             columns: columns(&[]),
-            rows: sqlx::query(
+            rows: all_rows(
+                pool,
                 "SELECT id, name, category, department, phone, id_card FROM persons ORDER BY id",
             )
-            .fetch_all(pool)
-            .await
-            .map_err(RepoError::from)?
+            .await?
             .iter()
             .map(|r| {
                 vec![
@@ -64,13 +68,12 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
         Kind::Vehicles => Table {
             name: "vehicles",
             columns: columns(&[]),
-            rows: sqlx::query(
+            rows: all_rows(
+                pool,
                 "SELECT v.id, v.plate, v.plate_colour, v.vehicle_type, p.id_card, v.note \
                  FROM vehicles v LEFT JOIN persons p ON p.id = v.owner_id ORDER BY v.id",
             )
-            .fetch_all(pool)
-            .await
-            .map_err(RepoError::from)?
+            .await?
             .iter()
             .map(|r| {
                 vec![
@@ -87,22 +90,20 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
             .collect(),
         },
         Kind::Permits => {
-            let rows = sqlx::query(
+            let rows = all_rows(
+                pool,
                 "SELECT pm.id, p.id_card, pm.category, pm.valid_from_ms, pm.valid_until_ms, \
                  pm.gates, pm.schedule, pm.single_use, pm.status FROM permits pm \
                  JOIN persons p ON p.id = pm.holder_id ORDER BY pm.id",
             )
-            .fetch_all(pool)
-            .await
-            .map_err(RepoError::from)?;
+            .await?;
             let mut plates: HashMap<i64, Vec<String>> = HashMap::new();
-            for r in sqlx::query(
+            for r in all_rows(
+                pool,
                 "SELECT pv.permit_id, v.plate FROM permit_vehicles pv \
                  JOIN vehicles v ON v.id = pv.vehicle_id ORDER BY pv.permit_id, v.id",
             )
-            .fetch_all(pool)
-            .await
-            .map_err(RepoError::from)?
+            .await?
             {
                 plates
                     .entry(r.get("permit_id"))

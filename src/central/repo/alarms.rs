@@ -21,8 +21,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::audit::at;
 use crate::central::db::{Actor, Db, Op, RepoError, now_ms, write_change};
@@ -423,6 +423,19 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Audits a change of the webhook settings as `after` (only what may be shown of them), and
+/// commits.
+async fn audit_webhook(
+    mut tx: Transaction<'static, Any>,
+    actor: &Actor,
+    after: serde_json::Value,
+) -> Result<(), RepoError> {
+    let op = Op::Audit("update");
+    write_change(&mut tx, actor, op, "alarm_webhook", 1, None, Some(&after)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Sets (or, with `None`, disables) the webhook; the audit log gets its scheme and host only.
 pub async fn set_webhook(db: &Db, actor: &Actor, url: Option<&str>) -> Result<(), RepoError> {
     let mut tx = db.begin().await?;
@@ -436,18 +449,7 @@ pub async fn set_webhook(db: &Db, actor: &Actor, url: Option<&str>) -> Result<()
     .execute(&mut *tx)
     .await?;
     let after = serde_json::json!({ "url": url.map(redact_url), "enabled": url.is_some() });
-    write_change(
-        &mut tx,
-        actor,
-        Op::Audit("update"),
-        "alarm_webhook",
-        1,
-        None,
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    audit_webhook(tx, actor, after).await
 }
 
 /// Replaces the webhook's signing secret; the audit log says only that it changed.
@@ -462,18 +464,7 @@ pub async fn set_webhook_secret(db: &Db, actor: &Actor, secret: &str) -> Result<
     .execute(&mut *tx)
     .await?;
     let after = serde_json::json!({ "secret": "changed" });
-    write_change(
-        &mut tx,
-        actor,
-        Op::Audit("update"),
-        "alarm_webhook",
-        1,
-        None,
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    audit_webhook(tx, actor, after).await
 }
 
 /// Opens the episode of `kind` about `subject` at `gate_id` unless it is open, and then raises

@@ -455,15 +455,7 @@ pub async fn search(
     if let Some(k) = q.kind {
         f.and_args("a.kind = {}", vec![k.as_str().into()]);
     }
-    let total = f.count(db, "exit_pass_applications a").await?;
-    let sql = format!(
-        "{SELECT}{} ORDER BY a.id DESC{}",
-        f.where_sql(),
-        f.page_sql()
-    );
-    let rows = f.fetch_page(db, &sql, page).await?;
-    Ok(Paged {
-        items: rows.iter().map(from_row).collect::<Result<_, _>>()?,
-        total,
-    })
+    let from = "exit_pass_applications a";
+    f.paged(db, (from, SELECT), "a.id DESC", page, from_row)
+        .await
 }

@@ -59,39 +59,29 @@ pub struct AuditQuery {
 pub async fn search(db: &Db, q: &AuditQuery, page: Page) -> Result<Paged<AuditEntry>, RepoError> {
     let mut w = Filter::new();
     if let Some(entity) = &q.entity {
-        let p = w.arg(entity.clone());
-        w.and(format!("entity = {p}"));
+        w.eq("entity", entity.as_str());
     }
     if let Some(id) = &q.entity_id {
-        let p = w.arg(id.clone());
-        w.and(format!("entity_id = {p}"));
+        w.eq("entity_id", id.as_str());
     }
     if let Some(op) = &q.operator {
-        let p = w.arg(op.clone());
+        let p = w.arg(op.as_str());
         w.and(format!("LOWER(operator_name) = LOWER({p})"));
     }
     if let Some(action) = &q.action {
-        let p = w.arg(action.clone());
-        w.and(format!("action = {p}"));
+        w.eq("action", action.as_str());
     }
-    if let Some(from) = q.from_ms {
-        let p = w.arg(from);
-        w.and(format!("at_ms >= {p}"));
-    }
-    if let Some(until) = q.until_ms {
-        let p = w.arg(until);
-        w.and(format!("at_ms < {p}"));
-    }
-    let total = w.count(db, "audit_log").await?;
-    let sql = format!(
-        "SELECT id, at_ms, operator_id, operator_name, action, entity, entity_id, before_json, \
-         after_json FROM audit_log{} ORDER BY at_ms DESC, id DESC {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    let items = rows.iter().map(entry).collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    w.between("at_ms", q.from_ms, q.until_ms);
+    let select = "SELECT id, at_ms, operator_id, operator_name, action, entity, entity_id, \
+                  before_json, after_json FROM audit_log";
+    w.paged(
+        db,
+        ("audit_log", select),
+        "at_ms DESC, id DESC",
+        page,
+        entry,
+    )
+    .await
 }
 
 fn entry(r: &AnyRow) -> Result<AuditEntry, RepoError> {

@@ -13,8 +13,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
-use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms};
-use crate::central::db::{Filter, like_contains};
+use crate::central::db::Filter;
+use crate::central::db::{Actor, AnyQuery, Db, Op, Page, Paged, RepoError, now_ms};
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 
 /// The entity name in the audit and change logs.
@@ -173,21 +173,15 @@ pub async fn create(
     let mut tx = db.begin().await?;
     check_person(&mut tx, &new.subject).await?;
     let now = now_ms();
-    let row = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO blacklist (subject_kind, subject, plate_colour, reason, alarm_level, \
          valid_from_ms, valid_until_ms, created_ms, updated_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-    )
-    .bind(new.subject.kind())
-    .bind(new.subject.text())
-    .bind(new.subject.colour())
-    .bind(&new.reason)
-    .bind(alarm_code(new.alarm_level))
-    .bind(new.valid_from_ms)
-    .bind(new.valid_until_ms)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    );
+    let row = bind_fields(insert, &new)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
     let id: i64 = row.try_get("id")?;
     super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
@@ -208,32 +202,22 @@ pub async fn update(
     let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     check_person(&mut tx, &new.subject).await?;
-    sqlx::query(
+    let replace = sqlx::query(
         "UPDATE blacklist SET subject_kind = $1, subject = $2, plate_colour = $3, reason = $4, \
          alarm_level = $5, valid_from_ms = $6, valid_until_ms = $7, updated_ms = $8 WHERE id = $9",
-    )
-    .bind(new.subject.kind())
-    .bind(new.subject.text())
-    .bind(new.subject.colour())
-    .bind(&new.reason)
-    .bind(alarm_code(new.alarm_level))
-    .bind(new.valid_from_ms)
-    .bind(new.valid_until_ms)
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    );
+    bind_fields(replace, &new)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let op = Op::Upsert("update");
     super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes an entry (lifting keeps the history; deleting is for entries made in error).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.begin().await?;
-    let before = fetch(&mut tx, id).await?;
-    super::delete_row(&mut tx, actor, "blacklist", ENTITY, id, &before).await?;
-    tx.commit().await?;
-    Ok(())
+    super::delete_by_id(db, actor, ("blacklist", ENTITY), id, fetch).await
 }
 
 /// Ends an entry now (audited as `lift`). An entry that has not started yet ends at its start,
@@ -251,29 +235,20 @@ pub async fn search(
 ) -> Result<Paged<BlacklistEntryRow>, RepoError> {
     let mut w = Filter::new();
     if let Some(s) = q.subject.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(like_contains(s));
-        w.and(format!("LOWER(subject) LIKE LOWER({p}) ESCAPE '\\'"));
+        w.contains_ci("subject", s);
     }
     if let Some(kind) = &q.kind {
-        let p = w.arg(kind.as_str());
-        w.and(format!("subject_kind = {p}"));
+        w.eq("subject_kind", kind.as_str());
     }
     if let Some(t) = q.active_at_ms {
         active_at(&mut w, t);
     }
-    let total = w.count(db, "blacklist").await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM blacklist{} ORDER BY id DESC {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let select = format!("SELECT {COLUMNS} FROM blacklist");
     let now = now_ms();
-    let items = rows
-        .iter()
-        .map(|r| entry(r, now))
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    w.paged(db, ("blacklist", &select), "id DESC", page, |r| {
+        entry(r, now)
+    })
+    .await
 }
 
 /// Adds "in force at `t`" to `w` (for tables with `valid_from_ms` / `valid_until_ms`).
@@ -302,6 +277,18 @@ pub fn normalise_fragment(text: &str) -> String {
         .collect()
 }
 
+/// Binds an entry's seven stored fields, in column order (`subject_kind` … `valid_until_ms`).
+fn bind_fields<'q>(query: AnyQuery<'q>, new: &'q NewBlacklistEntry) -> AnyQuery<'q> {
+    query
+        .bind(new.subject.kind())
+        .bind(new.subject.text())
+        .bind(new.subject.colour())
+        .bind(&new.reason)
+        .bind(alarm_code(new.alarm_level))
+        .bind(new.valid_from_ms)
+        .bind(new.valid_until_ms)
+}
+
 async fn check_person(conn: &mut AnyConnection, subject: &Subject) -> Result<(), RepoError> {
     if let Subject::Person(pid) = subject
         && !person_exists(conn, *pid).await?
@@ -312,18 +299,13 @@ async fn check_person(conn: &mut AnyConnection, subject: &Subject) -> Result<(),
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<BlacklistEntryRow, RepoError> {
-    let row = super::row_by_id(
-        conn,
-        &format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1"),
-        id,
-    )
-    .await?;
+    let sql = format!("SELECT {COLUMNS} FROM blacklist WHERE id = $1");
+    let row = super::row_by_id(conn, &sql, id).await?;
     entry(&row, now_ms())
 }
 
 fn entry(r: &AnyRow, now: i64) -> Result<BlacklistEntryRow, RepoError> {
-    let from: i64 = r.try_get("valid_from_ms")?;
-    let until: Option<i64> = r.try_get("valid_until_ms")?;
+    let window = super::validity(r, now)?;
     Ok(BlacklistEntryRow {
         id: r.try_get("id")?,
         subject_kind: r.try_get("subject_kind")?,
@@ -331,9 +313,9 @@ fn entry(r: &AnyRow, now: i64) -> Result<BlacklistEntryRow, RepoError> {
         plate_colour: r.try_get("plate_colour")?,
         reason: r.try_get("reason")?,
         alarm_level: r.try_get("alarm_level")?,
-        valid_from: at(from),
-        valid_until: until.map(at),
-        active: from <= now && until.is_none_or(|u| u > now),
+        valid_from: window.from,
+        valid_until: window.until,
+        active: window.active,
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })

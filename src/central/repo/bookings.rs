@@ -21,12 +21,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use super::permits::from_ms;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, write_change,
+    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
 
 /// The entity name in the audit log and the change log.
@@ -390,6 +390,22 @@ pub async fn update(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    let op = Op::Upsert("update");
+    commit_if_changed(db, tx, actor, op, &before, changed).await
+}
+
+/// The tail of a write guarded by the booking's status: when it `changed` no row, the status
+/// the booking has now as [`TransitionError::Illegal`]; otherwise the change (`op`, from
+/// `before`) written and committed.
+async fn commit_if_changed(
+    db: &Db,
+    tx: Transaction<'static, Any>,
+    actor: &Actor,
+    op: Op<'_>,
+    before: &Booking,
+    changed: u64,
+) -> Result<Booking, TransitionError> {
+    let id = before.id;
     if changed == 0 {
         drop(tx);
         let current = get(db, id).await?;
@@ -397,8 +413,7 @@ pub async fn update(
             current: current.status,
         });
     }
-    let op = Op::Upsert("update");
-    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await?)
+    Ok(super::commit_upsert(tx, actor, op, (ENTITY, id), Some(before), fetch).await?)
 }
 
 /// Records the department's approval of a pending booking that also needs the security
@@ -421,26 +436,8 @@ pub async fn approve_for_department(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if changed == 0 {
-        drop(tx);
-        let current = get(db, id).await?;
-        return Err(TransitionError::Illegal {
-            current: current.status,
-        });
-    }
-    let after = fetch(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Audit("approve_department"),
-        ENTITY,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Audit("approve_department");
+    commit_if_changed(db, tx, actor, op, &before, changed).await
 }
 
 /// Moves the booking one step along its lifecycle; [`TransitionError::Illegal`] names the
@@ -481,19 +478,9 @@ pub async fn transition(
         if changed == 0 {
             continue;
         }
-        let after = fetch(&mut tx, id).await?;
-        write_change(
-            &mut tx,
-            actor,
-            Op::Upsert(step.name()),
-            ENTITY,
-            id,
-            Some(&before),
-            Some(&after),
-        )
-        .await?;
-        tx.commit().await?;
-        return Ok(after);
+        let op = Op::Upsert(step.name());
+        let after = super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch);
+        return Ok(after.await?);
     }
     let current = get(db, id).await?;
     Err(TransitionError::Illegal {
@@ -538,15 +525,7 @@ pub async fn search(
             ],
         );
     }
-    let total = f
-        .count(db, "visitor_bookings b JOIN persons h ON h.id = b.host_id ")
-        .await?;
-    let list_sql = format!(
-        "{SELECT} {} ORDER BY b.slot_from_ms, b.id{}",
-        f.where_sql(),
-        f.page_sql()
-    );
-    let rows = f.fetch_page(db, &list_sql, page).await?;
-    let items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(Paged { items, total })
+    let from = "visitor_bookings b JOIN persons h ON h.id = b.host_id ";
+    f.paged(db, (from, SELECT), "b.slot_from_ms, b.id", page, map_row)
+        .await
 }

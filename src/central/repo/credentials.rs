@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::persons::ms_to_time;
+use super::audit::at;
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
+    Actor, Db, Filter, Op, Page, Paged, RepoError, like_prefix, now_ms, write_change,
 };
 
 /// The entity name in the audit and change logs.
@@ -93,8 +93,8 @@ fn from_row(row: &AnyRow) -> Credential {
         plate: row.get("plate"),
         plate_colour: row.get("plate_colour"),
         status: row.get("status"),
-        created_at: ms_to_time(row.get("created_ms")),
-        updated_at: ms_to_time(row.get("updated_ms")),
+        created_at: at(row.get("created_ms")),
+        updated_at: at(row.get("updated_ms")),
     }
 }
 
@@ -205,11 +205,7 @@ pub async fn update(
 /// Deletes the credential `id`. (To stop a tag working, set it lost or revoked instead: that
 /// keeps the record of what it was.)
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.begin().await?;
-    let before = fetch(&mut tx, id).await?;
-    super::delete_row(&mut tx, actor, "credentials", ENTITY, id, &before).await?;
-    tx.commit().await?;
-    Ok(())
+    super::delete_by_id(db, actor, ("credentials", ENTITY), id, fetch).await
 }
 
 /// One page of the credentials matching `q`, ordered by id.
@@ -220,20 +216,16 @@ pub async fn search(
 ) -> Result<Paged<Credential>, RepoError> {
     let mut f = Filter::new();
     if let Some(prefix) = q.epc_prefix.as_deref().filter(|p| !p.is_empty()) {
-        let p = f.arg(Arg::Text(like_prefix(prefix)));
-        f.and(format!("c.epc LIKE {p} ESCAPE '\\'"));
+        f.like("c.epc", like_prefix(prefix));
     }
     if let Some(v) = q.vehicle_id {
-        let p = f.arg(Arg::Int(v));
-        f.and(format!("c.vehicle_id = {p}"));
+        f.eq("c.vehicle_id", v);
     }
     if let Some(s) = &q.status {
-        let p = f.arg(Arg::Text(s.clone()));
-        f.and(format!("c.status = {p}"));
+        f.eq("c.status", s.as_str());
     }
-    let total = f.count(db, "credentials c").await?;
-    let sql = format!("{SELECT}{} ORDER BY c.id{}", f.where_sql(), f.page_sql());
-    let items = f.fetch_page(db, &sql, page).await?;
-    let items = items.iter().map(from_row).collect();
-    Ok(Paged { items, total })
+    f.paged(db, ("credentials c", SELECT), "c.id", page, |r| {
+        Ok(from_row(r))
+    })
+    .await
 }

@@ -290,16 +290,7 @@ pub async fn ingest_from(
             "quarantined": quarantined_seqs.len(),
             "seqs": quarantined_seqs.iter().take(100).collect::<Vec<_>>(),
         });
-        write_change(
-            &mut tx,
-            &Actor::system(),
-            Op::Audit("event_conflict"),
-            "gate",
-            gate_id,
-            None,
-            Some(&detail),
-        )
-        .await?;
+        audit_conflict(&mut tx, gate_id, detail).await?;
     }
     if replaced_journal {
         let detail = serde_json::json!({
@@ -307,16 +298,7 @@ pub async fn ingest_from(
             "journal_no": journal_no,
             "new_journal": true,
         });
-        write_change(
-            &mut tx,
-            &Actor::system(),
-            Op::Audit("event_conflict"),
-            "gate",
-            gate_id,
-            None,
-            Some(&detail),
-        )
-        .await?;
+        audit_conflict(&mut tx, gate_id, detail).await?;
     }
     let fresh: Vec<&JournalEvent> = new
         .iter()
@@ -461,6 +443,25 @@ async fn held_events(
             ))
         })
         .collect()
+}
+
+/// Audits (as the system) a conflict in what gate `gate_id` sent: `detail` says what.
+async fn audit_conflict(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    detail: serde_json::Value,
+) -> Result<(), RepoError> {
+    let op = Op::Audit("event_conflict");
+    write_change(
+        conn,
+        &Actor::system(),
+        op,
+        "gate",
+        gate_id,
+        None,
+        Some(&detail),
+    )
+    .await
 }
 
 /// Keeps `events` (whose numbers the journal holds with other contents) in `event_conflicts`,

@@ -12,8 +12,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
+use crate::central::db::Filter;
 use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms, write_change};
-use crate::central::db::{Filter, like_contains};
 
 /// The entity names in the audit and change logs.
 pub const GATE: &str = "gate";
@@ -172,19 +172,8 @@ pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoEr
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let after = fetch_gate(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        GATE,
-        id,
-        None,
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("create");
+    super::commit_upsert(tx, actor, op, (GATE, id), None, fetch_gate).await
 }
 
 /// One gate.
@@ -209,19 +198,8 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch_gate(&mut tx, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("update"),
-        GATE,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (GATE, id), Some(&before), fetch_gate).await
 }
 
 /// Deletes a gate and its lanes. A gate operators are still bound to is
@@ -286,16 +264,13 @@ pub async fn set_mode(
 pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, RepoError> {
     let mut w = Filter::new();
     if let Some(s) = q.name.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(like_contains(s));
-        w.and(format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'"));
+        w.contains_ci("name", s);
     }
     if let Some(mode) = &q.mode {
-        let p = w.arg(mode.as_str());
-        w.and(format!("mode = {p}"));
+        w.eq("mode", mode.as_str());
     }
     if let Some(enabled) = q.enabled {
-        let p = w.arg(i64::from(enabled));
-        w.and(format!("enabled = {p}"));
+        w.eq("enabled", i64::from(enabled));
     }
     if let Some(only) = &q.only {
         if only.is_empty() {
@@ -305,15 +280,8 @@ pub async fn search(db: &Db, q: &GateQuery, page: Page) -> Result<Paged<Gate>, R
             w.and(format!("id IN ({})", ps.join(", ")));
         }
     }
-    let total = w.count(db, "gates").await?;
-    let sql = format!(
-        "SELECT {GATE_COLUMNS} FROM gates{} ORDER BY id {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
-    let items = rows.iter().map(gate).collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    let select = format!("SELECT {GATE_COLUMNS} FROM gates");
+    w.paged(db, ("gates", &select), "id", page, gate).await
 }
 
 /// Adds a lane to a gate. A `lane_key` the gate already has is [`RepoError::Conflict`].
@@ -339,19 +307,8 @@ pub async fn create_lane(
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    let after = fetch_lane(&mut tx, gate_id, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("create"),
-        LANE,
-        id,
-        None,
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("create");
+    super::commit_upsert(tx, actor, op, (LANE, id), None, written_lane).await
 }
 
 /// One lane of a gate ([`RepoError::NotFound`] if it belongs to another gate).
@@ -390,19 +347,8 @@ pub async fn update_lane(
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let after = fetch_lane(&mut tx, gate_id, id).await?;
-    write_change(
-        &mut tx,
-        actor,
-        Op::Upsert("update"),
-        LANE,
-        id,
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(after)
+    let op = Op::Upsert("update");
+    super::commit_upsert(tx, actor, op, (LANE, id), Some(&before), written_lane).await
 }
 
 /// Deletes a lane.
@@ -415,25 +361,25 @@ pub async fn delete_lane(db: &Db, actor: &Actor, gate_id: i64, id: i64) -> Resul
 }
 
 async fn fetch_gate(conn: &mut AnyConnection, id: i64) -> Result<Gate, RepoError> {
-    let row = super::row_by_id(
-        conn,
-        &format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1"),
-        id,
-    )
-    .await?;
-    gate(&row)
+    let sql = format!("SELECT {GATE_COLUMNS} FROM gates WHERE id = $1");
+    gate(&super::row_by_id(conn, &sql, id).await?)
 }
 
 async fn fetch_lane(conn: &mut AnyConnection, gate_id: i64, id: i64) -> Result<Lane, RepoError> {
-    let row = sqlx::query(&format!(
-        "SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1 AND gate_id = $2"
-    ))
-    .bind(id)
-    .bind(gate_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(RepoError::NotFound)?;
+    let sql = format!("SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1 AND gate_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .bind(gate_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(RepoError::NotFound)?;
     lane(&row)
+}
+
+/// The lane `id` just written (its gate checked before the write).
+async fn written_lane(conn: &mut AnyConnection, id: i64) -> Result<Lane, RepoError> {
+    let sql = format!("SELECT {LANE_COLUMNS} FROM lanes WHERE id = $1");
+    lane(&super::row_by_id(conn, &sql, id).await?)
 }
 
 async fn fetch_lanes(conn: &mut AnyConnection, gate_id: i64) -> Result<Vec<Lane>, RepoError> {

@@ -12,8 +12,8 @@ use sqlx::{AnyConnection, Row};
 
 use super::audit::at;
 use super::blacklist::active_at;
-use crate::central::db::{Actor, Db, Op, Page, Paged, RepoError, now_ms};
-use crate::central::db::{Filter, like_contains};
+use crate::central::db::Filter;
+use crate::central::db::{Actor, AnyQuery, Db, Op, Page, Paged, RepoError, now_ms};
 use crate::domain::{Plate, PlateColour};
 
 /// The entity name in the audit and change logs.
@@ -86,18 +86,14 @@ const COLUMNS: &str =
 /// Stores a new lock.
 pub async fn create(db: &Db, actor: &Actor, new: NewVehicleLock) -> Result<VehicleLock, RepoError> {
     let mut tx = db.begin().await?;
-    let row = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO vehicle_locks (plate, plate_colour, reason, valid_from_ms, valid_until_ms, \
          created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-    )
-    .bind(new.plate.as_str())
-    .bind(new.colour.map(PlateColour::as_str))
-    .bind(&new.reason)
-    .bind(new.valid_from_ms)
-    .bind(new.valid_until_ms)
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
+    );
+    let row = bind_fields(insert, &new)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
     let id: i64 = row.try_get("id")?;
     super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
@@ -117,30 +113,22 @@ pub async fn update(
 ) -> Result<VehicleLock, RepoError> {
     let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
-    sqlx::query(
+    let replace = sqlx::query(
         "UPDATE vehicle_locks SET plate = $1, plate_colour = $2, reason = $3, valid_from_ms = $4, \
          valid_until_ms = $5, updated_ms = $6 WHERE id = $7",
-    )
-    .bind(new.plate.as_str())
-    .bind(new.colour.map(PlateColour::as_str))
-    .bind(&new.reason)
-    .bind(new.valid_from_ms)
-    .bind(new.valid_until_ms)
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    );
+    bind_fields(replace, &new)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     let op = Op::Upsert("update");
     super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
 }
 
 /// Deletes a lock (lifting keeps the history; deleting is for locks made in error).
 pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
-    let mut tx = db.begin().await?;
-    let before = fetch(&mut tx, id).await?;
-    super::delete_row(&mut tx, actor, "vehicle_locks", ENTITY, id, &before).await?;
-    tx.commit().await?;
-    Ok(())
+    super::delete_by_id(db, actor, ("vehicle_locks", ENTITY), id, fetch).await
 }
 
 /// Ends a lock now (audited as `lift`). A lock that has not started yet ends at its start.
@@ -153,49 +141,45 @@ pub async fn lift(db: &Db, actor: &Actor, id: i64) -> Result<Lifted, RepoError> 
 pub async fn search(db: &Db, q: &LockQuery, page: Page) -> Result<Paged<VehicleLock>, RepoError> {
     let mut w = Filter::new();
     if let Some(s) = q.plate.as_deref().filter(|s| !s.is_empty()) {
-        let p = w.arg(like_contains(s));
-        w.and(format!("LOWER(plate) LIKE LOWER({p}) ESCAPE '\\'"));
+        w.contains_ci("plate", s);
     }
     if let Some(t) = q.active_at_ms {
         active_at(&mut w, t);
     }
-    let total = w.count(db, "vehicle_locks").await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM vehicle_locks{} ORDER BY id DESC {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let select = format!("SELECT {COLUMNS} FROM vehicle_locks");
     let now = now_ms();
-    let items = rows
-        .iter()
-        .map(|r| entry(r, now))
-        .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    w.paged(db, ("vehicle_locks", &select), "id DESC", page, |r| {
+        entry(r, now)
+    })
+    .await
+}
+
+/// Binds a lock's five stored fields, in column order (`plate` … `valid_until_ms`).
+fn bind_fields<'q>(query: AnyQuery<'q>, new: &'q NewVehicleLock) -> AnyQuery<'q> {
+    query
+        .bind(new.plate.as_str())
+        .bind(new.colour.map(PlateColour::as_str))
+        .bind(&new.reason)
+        .bind(new.valid_from_ms)
+        .bind(new.valid_until_ms)
 }
 
 async fn fetch(conn: &mut AnyConnection, id: i64) -> Result<VehicleLock, RepoError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM vehicle_locks WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(RepoError::NotFound)?;
+    let sql = format!("SELECT {COLUMNS} FROM vehicle_locks WHERE id = $1");
+    let row = super::row_by_id(conn, &sql, id).await?;
     entry(&row, now_ms())
 }
 
 fn entry(r: &AnyRow, now: i64) -> Result<VehicleLock, RepoError> {
-    let from: i64 = r.try_get("valid_from_ms")?;
-    let until: Option<i64> = r.try_get("valid_until_ms")?;
+    let window = super::validity(r, now)?;
     Ok(VehicleLock {
         id: r.try_get("id")?,
         plate: r.try_get("plate")?,
         plate_colour: r.try_get("plate_colour")?,
         reason: r.try_get("reason")?,
-        valid_from: at(from),
-        valid_until: until.map(at),
-        active: from <= now && until.is_none_or(|u| u > now),
+        valid_from: window.from,
+        valid_until: window.until,
+        active: window.active,
         created_at: at(r.try_get("created_ms")?),
         updated_at: at(r.try_get("updated_ms")?),
     })

@@ -74,6 +74,44 @@ pub(crate) async fn delete_row<T: Serialize>(
     write_change(conn, actor, Op::Delete, entity, id, Some(before), None).await
 }
 
+/// Deletes row `id` of `table` with its trail (see [`delete_row`]) in a transaction of its
+/// own; `fetch` reads the row as it was ([`RepoError::NotFound`] when there is none).
+pub(crate) async fn delete_by_id<T: Serialize>(
+    db: &Db,
+    actor: &Actor,
+    (table, entity): (&str, &str),
+    id: i64,
+    fetch: impl AsyncFn(&mut AnyConnection, i64) -> Result<T, RepoError>,
+) -> Result<(), RepoError> {
+    let mut tx = db.begin().await?;
+    let before = fetch(&mut tx, id).await?;
+    delete_row(&mut tx, actor, table, entity, id, &before).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A row's validity window, as [`validity`] reads it.
+pub(crate) struct Validity {
+    pub from: DateTime<Utc>,
+    /// `None`: until lifted.
+    pub until: Option<DateTime<Utc>>,
+    /// In force at the instant asked about.
+    pub active: bool,
+}
+
+/// A row's validity window (`valid_from_ms`, `valid_until_ms`), and whether it is in force at
+/// `now` (UTC ms).
+pub(crate) fn validity(r: &AnyRow, now: i64) -> Result<Validity, RepoError> {
+    use sqlx::Row;
+    let from: i64 = r.try_get("valid_from_ms")?;
+    let until: Option<i64> = r.try_get("valid_until_ms")?;
+    Ok(Validity {
+        from: audit::at(from),
+        until: until.map(audit::at),
+        active: from <= now && until.is_none_or(|u| u > now),
+    })
+}
+
 /// What `lift` did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lifted<T> {

@@ -20,7 +20,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, snapshot,
+    Actor, AnyQuery, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms, snapshot,
     write_change,
 };
 
@@ -291,34 +291,22 @@ pub async fn person_department(db: &Db, id: i64) -> Result<Option<String>, RepoE
 
 /// The ids among `ids` that name no vehicle, in the order given.
 pub async fn unknown_vehicle_ids(db: &Db, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT id FROM vehicles WHERE id IN ({})",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query_scalar::<_, i64>(&sql);
-    for id in ids {
-        q = q.bind(*id);
-    }
-    let found = q.fetch_all(db.pool()).await?;
-    Ok(ids
-        .iter()
-        .copied()
-        .filter(|id| !found.contains(id))
-        .collect())
+    unknown_ids(db, "vehicles", ids).await
 }
 
 /// The gate ids among `ids` that name no gate, in the order given.
 pub async fn unknown_gate_ids(db: &Db, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
+    unknown_ids(db, "gates", ids).await
+}
+
+/// The ids among `ids` that name no row of `table`, in the order given.
+async fn unknown_ids(db: &Db, table: &str, ids: &[i64]) -> Result<Vec<i64>, RepoError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT id FROM gates WHERE id IN ({})",
+        "SELECT id FROM {table} WHERE id IN ({})",
         placeholders.join(", ")
     );
     let mut q = sqlx::query_scalar::<_, i64>(&sql);
@@ -364,22 +352,16 @@ pub async fn create_in(
     input: &PermitInput,
 ) -> Result<Permit, RepoError> {
     let now = now_ms();
-    let id: i64 = sqlx::query_scalar(
+    let insert = sqlx::query(
         "INSERT INTO permits (category, holder_id, valid_from_ms, valid_until_ms, gates, schedule, \
          single_use, max_inside, status, status_reason, version, created_ms, updated_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', '', 1, $9, $9) RETURNING id",
-    )
-    .bind(&input.category)
-    .bind(input.holder_id)
-    .bind(input.valid_from.timestamp_millis())
-    .bind(input.valid_until.timestamp_millis())
-    .bind(&input.gates)
-    .bind(&input.schedule)
-    .bind(i64::from(input.single_use))
-    .bind(input.max_inside)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+    );
+    let id: i64 = bind_fields(insert, input)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
     insert_vehicles(tx, id, &input.vehicle_ids).await?;
     let permit = fetch(tx, id).await?;
     write_change(
@@ -393,6 +375,28 @@ pub async fn create_in(
     )
     .await?;
     Ok(permit)
+}
+
+/// Binds a permit's eight stored fields, in column order (`category` … `max_inside`).
+fn bind_fields<'q>(query: AnyQuery<'q>, input: &'q PermitInput) -> AnyQuery<'q> {
+    query
+        .bind(&input.category)
+        .bind(input.holder_id)
+        .bind(input.valid_from.timestamp_millis())
+        .bind(input.valid_until.timestamp_millis())
+        .bind(&input.gates)
+        .bind(&input.schedule)
+        .bind(i64::from(input.single_use))
+        .bind(input.max_inside)
+}
+
+/// Removes every vehicle from the permit `id` (in the caller's transaction).
+async fn unlink_vehicles(conn: &mut sqlx::AnyConnection, id: i64) -> Result<(), RepoError> {
+    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// What a conditional update found when it changed no row.
@@ -425,33 +429,21 @@ pub async fn update(
     }
     let mut tx = db.begin().await?;
     // The single conditional write that decides which of two concurrent updates wins.
-    let changed = sqlx::query(
+    let replace = sqlx::query(
         "UPDATE permits SET category = $3, holder_id = $4, valid_from_ms = $5, \
          valid_until_ms = $6, gates = $7, schedule = $8, single_use = $9, max_inside = $10, \
          version = version + 1, updated_ms = $11 WHERE id = $1 AND version = $2",
-    )
-    .bind(id)
-    .bind(version)
-    .bind(&input.category)
-    .bind(input.holder_id)
-    .bind(input.valid_from.timestamp_millis())
-    .bind(input.valid_until.timestamp_millis())
-    .bind(&input.gates)
-    .bind(&input.schedule)
-    .bind(i64::from(input.single_use))
-    .bind(input.max_inside)
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    );
+    let changed = bind_fields(replace.bind(id).bind(version), input)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     if changed == 0 {
         drop(tx);
         return Err(missed(db, id).await);
     }
-    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    unlink_vehicles(&mut tx, id).await?;
     insert_vehicles(&mut tx, id, &input.vehicle_ids).await?;
     let op = Op::Upsert("update");
     super::commit_upsert(tx, actor, op, (ENTITY, id), Some(&before), fetch).await
@@ -556,10 +548,7 @@ pub async fn delete(
         drop(tx);
         return Err(missed(db, id).await);
     }
-    sqlx::query("DELETE FROM permit_vehicles WHERE permit_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    unlink_vehicles(&mut tx, id).await?;
     super::delete_row(&mut tx, actor, "permits", ENTITY, id, &before).await?;
     tx.commit().await?;
     Ok(())

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::audit::at;
 use crate::central::db::{
     Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
 };
@@ -108,10 +109,6 @@ impl Holdings {
 
 const COLUMNS: &str = "id, name, category, department, phone, id_card, created_ms, updated_ms";
 
-pub(crate) fn ms_to_time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
 fn from_row(row: &AnyRow) -> Person {
     Person {
         id: row.get("id"),
@@ -120,8 +117,8 @@ fn from_row(row: &AnyRow) -> Person {
         department: row.get("department"),
         phone: row.get("phone"),
         id_card: row.get("id_card"),
-        created_at: ms_to_time(row.get("created_ms")),
-        updated_at: ms_to_time(row.get("updated_ms")),
+        created_at: at(row.get("created_ms")),
+        updated_at: at(row.get("updated_ms")),
     }
 }
 
@@ -241,26 +238,18 @@ pub async fn search(db: &Db, q: &PersonSearch, page: Page) -> Result<Paged<Perso
                 "(LOWER(name) LIKE LOWER({p}) ESCAPE '\\' OR phone LIKE {p} ESCAPE '\\')"
             ));
         } else {
-            f.and(format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'"));
+            f.contains_ci("name", text);
         }
     }
     if let Some(c) = &q.category {
-        let p = f.arg(Arg::Text(c.clone()));
-        f.and(format!("category = {p}"));
+        f.eq("category", c.as_str());
     }
     if let Some(d) = &q.department {
-        let p = f.arg(Arg::Text(d.clone()));
-        f.and(format!("department = {p}"));
+        f.eq("department", d.as_str());
     }
-    let total = f.count(db, "persons").await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM persons{} ORDER BY id{}",
-        f.where_sql(),
-        f.page_sql()
-    );
-    let items = f.fetch_page(db, &sql, page).await?;
-    let items = items.iter().map(from_row).collect();
-    Ok(Paged { items, total })
+    let select = format!("SELECT {COLUMNS} FROM persons");
+    f.paged(db, ("persons", &select), "id", page, |r| Ok(from_row(r)))
+        .await
 }
 
 /// Why a 身份证号 was refused. Each variant has a stable [`IdCardError::code`].

@@ -40,6 +40,16 @@ impl Days {
     }
 }
 
+/// The rows `sql` returns with `$1` and `$2` bound to the first and last day of `days`.
+async fn in_days(db: &Db, days: Days, sql: &str) -> Result<Vec<sqlx::any::AnyRow>, RepoError> {
+    let (from, to) = days.bounds();
+    Ok(sqlx::query(sql)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(db.pool())
+        .await?)
+}
+
 fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -197,13 +207,12 @@ pub async fn visitors(db: &Db, days: Days) -> Result<Vec<VisitorDay>, RepoError>
     .bind(VISITOR)
     .fetch_all(db.pool())
     .await?;
-    let vehicles = sqlx::query(
+    let vehicles = in_days(
+        db,
+        days,
         "SELECT day, COUNT(*) AS n FROM stats_visitor_days WHERE day >= $1 AND day <= $2 \
          GROUP BY day",
     )
-    .bind(&from)
-    .bind(&to)
-    .fetch_all(db.pool())
     .await?;
     let mut by_day: BTreeMap<String, (i64, i64)> = days
         .each()
@@ -240,14 +249,12 @@ pub struct DenialRow {
 
 /// Denials by day, gate and reason.
 pub async fn denials(db: &Db, days: Days) -> Result<Vec<DenialRow>, RepoError> {
-    let (from, to) = days.bounds();
-    let rows = sqlx::query(
+    let rows = in_days(
+        db,
+        days,
         "SELECT day, gate_id, reason, denials FROM stats_denials WHERE day >= $1 AND day <= $2 \
          ORDER BY day, gate_id, reason",
     )
-    .bind(&from)
-    .bind(&to)
-    .fetch_all(db.pool())
     .await?;
     rows.iter()
         .map(|r| {
@@ -275,14 +282,12 @@ pub struct ManualOpenRow {
 
 /// Manual opens by day, gate, guard and reason.
 pub async fn manual_opens(db: &Db, days: Days) -> Result<Vec<ManualOpenRow>, RepoError> {
-    let (from, to) = days.bounds();
-    let rows = sqlx::query(
+    let rows = in_days(
+        db,
+        days,
         "SELECT day, gate_id, operator, reason, opens FROM stats_overrides \
          WHERE day >= $1 AND day <= $2 ORDER BY day, gate_id, operator, reason",
     )
-    .bind(&from)
-    .bind(&to)
-    .fetch_all(db.pool())
     .await?;
     rows.iter()
         .map(|r| {
@@ -318,14 +323,12 @@ pub struct PeakHours {
 
 /// Passages by hour of the day over `days`.
 pub async fn peak_hours(db: &Db, days: Days) -> Result<PeakHours, RepoError> {
-    let (from, to) = days.bounds();
-    let rows = sqlx::query(
+    let rows = in_days(
+        db,
+        days,
         "SELECT hour, direction, CAST(SUM(passages) AS BIGINT) AS n FROM stats_flows WHERE day >= $1 AND day <= $2 \
          GROUP BY hour, direction",
     )
-    .bind(&from)
-    .bind(&to)
-    .fetch_all(db.pool())
     .await?;
     let mut hours: Vec<HourTotal> = (0..24)
         .map(|hour| HourTotal {

@@ -14,10 +14,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::persons::ms_to_time;
-use crate::central::db::{
-    Actor, Arg, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms,
-};
+use super::audit::at;
+use crate::central::db::{Actor, Db, Filter, Op, Page, Paged, RepoError, like_contains, now_ms};
 
 /// The entity name in the audit and change logs.
 pub const ENTITY: &str = "vehicle";
@@ -108,8 +106,8 @@ fn from_row(row: &AnyRow) -> Vehicle {
         owner_id: row.get("owner_id"),
         owner_name: row.get("owner_name"),
         note: row.get("note"),
-        created_at: ms_to_time(row.get("created_ms")),
-        updated_at: ms_to_time(row.get("updated_ms")),
+        created_at: at(row.get("created_ms")),
+        updated_at: at(row.get("updated_ms")),
     }
 }
 
@@ -189,11 +187,9 @@ pub async fn by_plate(
     colour: Option<&str>,
 ) -> Result<Vec<Vehicle>, RepoError> {
     let mut f = Filter::new();
-    let p = f.arg(Arg::Text(plate.to_string()));
-    f.and(format!("v.plate = {p}"));
+    f.eq("v.plate", plate);
     if let Some(c) = colour {
-        let p = f.arg(Arg::Text(c.to_string()));
-        f.and(format!("v.plate_colour = {p}"));
+        f.eq("v.plate_colour", c);
     }
     let sql = format!("{SELECT}{} ORDER BY v.id", f.where_sql());
     Ok(f.bind(sqlx::query(&sql))
@@ -275,20 +271,16 @@ pub async fn delete(db: &Db, actor: &Actor, id: i64) -> Result<(), RepoError> {
 pub async fn search(db: &Db, q: &VehicleSearch, page: Page) -> Result<Paged<Vehicle>, RepoError> {
     let mut f = Filter::new();
     if let Some(plate) = q.plate.as_deref().filter(|p| !p.is_empty()) {
-        let p = f.arg(Arg::Text(like_contains(plate)));
-        f.and(format!("v.plate LIKE {p} ESCAPE '\\'"));
+        f.like("v.plate", like_contains(plate));
     }
     if let Some(owner) = q.owner_id {
-        let p = f.arg(Arg::Int(owner));
-        f.and(format!("v.owner_id = {p}"));
+        f.eq("v.owner_id", owner);
     }
     if let Some(t) = &q.vehicle_type {
-        let p = f.arg(Arg::Text(t.clone()));
-        f.and(format!("v.vehicle_type = {p}"));
+        f.eq("v.vehicle_type", t.as_str());
     }
-    let total = f.count(db, "vehicles v").await?;
-    let sql = format!("{SELECT}{} ORDER BY v.id{}", f.where_sql(), f.page_sql());
-    let items = f.fetch_page(db, &sql, page).await?;
-    let items = items.iter().map(from_row).collect();
-    Ok(Paged { items, total })
+    f.paged(db, ("vehicles v", SELECT), "v.id", page, |r| {
+        Ok(from_row(r))
+    })
+    .await
 }
