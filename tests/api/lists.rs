@@ -77,7 +77,7 @@ async fn a_blacklist_entry_is_stored_normalised_searched_lifted_and_audited_in_o
 
         // Search: partial plate, kind, active-at.
         let q = BlacklistQuery {
-            subject: Some(blacklist::normalise_fragment("a１２")),
+            subject: Some(gatehouse::domain::plate::normalise_fragment("a１２")),
             ..Default::default()
         };
         let found = blacklist::search(db, &q, Page::default()).await.unwrap();

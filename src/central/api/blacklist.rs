@@ -20,9 +20,10 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::now_ms;
 use crate::central::repo::blacklist::{
     self, BlacklistEntryRow, BlacklistInput, BlacklistQuery, Lifted, NewBlacklistEntry, Subject,
-    normalise_fragment, parse_alarm,
+    parse_alarm,
 };
 use crate::central::state::AppState;
+use crate::domain::plate::normalise_fragment;
 use crate::domain::{AlarmLevel, Epc, Plate, PlateColour};
 use crate::i18n::Msg;
 

@@ -14,11 +14,11 @@ use super::auth::Authed;
 use super::blacklist::{check_colour, check_plate, check_reason, check_time, check_window};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
-use crate::central::repo::blacklist::normalise_fragment;
 use crate::central::repo::locks::{
     self, Lifted, LockQuery, NewVehicleLock, VehicleLock, VehicleLockInput,
 };
 use crate::central::state::AppState;
+use crate::domain::plate::normalise_fragment;
 use crate::i18n::Msg;
 
 fn check(input: VehicleLockInput) -> ApiResult<NewVehicleLock> {

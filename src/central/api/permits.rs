@@ -29,12 +29,12 @@ use super::auth::{Authed, Role};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::Db;
-use crate::central::repo::blacklist::normalise_fragment;
 use crate::central::repo::permits::{
     self, Action, ActionError, Permit, PermitInput, PermitQuery, PermitStatus,
 };
 use crate::central::state::AppState;
 use crate::domain::GateRights;
+use crate::domain::plate::normalise_fragment;
 use crate::domain::text::{parse_category, parse_gate_rights, parse_schedule};
 use crate::i18n::Msg;
 

@@ -141,7 +141,7 @@ pub fn parse_alarm(code: &str) -> Option<AlarmLevel> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlacklistQuery {
     /// Part of the subject, case-insensitive (plates: normalise it first, see
-    /// [`normalise_fragment`]).
+    /// [`normalise_fragment`](crate::domain::plate::normalise_fragment)).
     pub subject: Option<String>,
     /// `plate`, `tag` or `person`.
     pub kind: Option<String>,
@@ -257,24 +257,6 @@ pub fn active_at(w: &mut Filter, t: i64) {
     w.and(format!(
         "valid_from_ms <= {p} AND (valid_until_ms IS NULL OR valid_until_ms > {p})"
     ));
-}
-
-/// A search fragment spelled like a plate: full-width to half-width, upper case, separators
-/// (space, `-`, middle dots) removed. `a·12` → `A12`.
-pub fn normalise_fragment(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .filter(|c| {
-            !matches!(
-                c,
-                ' ' | '\t' | '\u{3000}' | '-' | '\u{00B7}' | '\u{30FB}' | '\u{FF65}' | '\u{2022}'
-            )
-        })
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
 }
 
 /// Binds an entry's seven stored fields, in column order (`subject_kind` … `valid_until_ms`).

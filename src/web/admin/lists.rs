@@ -15,9 +15,10 @@ use super::{
     pager_named, status_line, when,
 };
 use crate::central::db::now_ms;
-use crate::central::repo::blacklist::{self, BlacklistQuery, normalise_fragment};
+use crate::central::repo::blacklist::{self, BlacklistQuery};
 use crate::central::repo::locks::{self, LockQuery};
 use crate::central::state::AppState;
+use crate::domain::plate::normalise_fragment;
 use crate::i18n::t;
 use crate::web::{PageError, Viewer};
 
