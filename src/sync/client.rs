@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{DirectionSet, VehicleId};
 use crate::gate::journal::JournalError;
 use crate::gate::lane::{GuardCommand, GuardOpenReason, Mode};
-use crate::gate::runtime::{GateHandle, LaneCommand, mode_name, parse_mode};
+use crate::gate::runtime::{GateError, GateHandle, LaneCommand, mode_name, parse_mode};
 use crate::gate::store::{PresenceRecord, SnapshotPart, StoreError};
 use crate::wire::command::{GateCommand, GuardAction, LaneMode};
 use crate::wire::rows::{PassageRecord, Update, update_is_empty};
@@ -71,8 +71,8 @@ pub enum LinkError {
     #[error("gate: {0}")]
     Journal(#[from] JournalError),
     /// The gate could not apply what it received, or carry it out.
-    #[error("gate: {0:#}")]
-    Gate(anyhow::Error),
+    #[error("gate: {}", with_causes(.0))]
+    Gate(#[from] GateError),
     /// The gate's store stopped taking a snapshot without saying why.
     #[error("gate: the store stopped taking the snapshot")]
     StoreStopped,
@@ -116,9 +116,16 @@ impl From<std::convert::Infallible> for LinkError {
     }
 }
 
-/// A failure of the gate's own handle (applying data, commanding a lane), its causes kept.
-fn gate_err(e: impl Into<anyhow::Error>) -> LinkError {
-    LinkError::Gate(e.into())
+/// An error and each of its causes, `: `-separated (as a log line shows them).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// What one outbox step did.
@@ -310,15 +317,14 @@ impl SyncClient {
     ) -> Result<(), LinkError> {
         if !update_is_empty(&changes.urgent) {
             changes.urgent.data_version = version;
-            gate.apply_update(&changes.urgent).await.map_err(gate_err)?;
+            gate.apply_update(&changes.urgent).await?;
         }
         if !changes.presence.is_empty() {
             gate.apply_presence(&presence_records(&changes.presence))
-                .await
-                .map_err(gate_err)?;
+                .await?;
         }
         changes.update.data_version = changes.version;
-        gate.apply_update(&changes.update).await.map_err(gate_err)?;
+        gate.apply_update(&changes.update).await?;
         if let Some(settings) = changes.gate {
             self.settings(&settings);
             self.apply_modes(gate, &settings).await;
@@ -689,13 +695,12 @@ where
     let (applied, fed) = tokio::join!(gate.apply_snapshot(parts_rx), feed);
     let done = match (fed, applied) {
         (Err(Some(e)), _) => return Err(e),
-        (_, Err(e)) => return Err(gate_err(e)),
+        (_, Err(e)) => return Err(LinkError::Gate(e)),
         (Err(None), Ok(())) => return Err(LinkError::StoreStopped),
         (Ok(done), Ok(())) => done,
     };
     gate.apply_presence(&presence_records(&done.presence))
-        .await
-        .map_err(gate_err)?;
+        .await?;
     Ok(AppliedSnapshot {
         version: done.version,
         rows: done.rows,
