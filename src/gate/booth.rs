@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -294,11 +293,7 @@ async fn login(
     let ok = tokio::task::spawn_blocking(move || {
         let known = guard.is_some();
         let hash = guard.map_or_else(|| dummy_hash().to_string(), |g| g.password_hash);
-        let verified = PasswordHash::new(&hash).is_ok_and(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        });
+        let verified = crate::password::verify_password_blocking(&password, &hash);
         known && verified
     })
     .await
