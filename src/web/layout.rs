@@ -64,7 +64,7 @@ pub fn page(
         (DOCTYPE)
         html lang=(html_lang(lang)) {
             (head(lang, title, Some(&viewer.csrf)))
-            body {
+            body data-utc-offset=(viewer.utc_offset) {
                 header.top {
                     a.brand href="/" { img src="/assets/icon.svg" alt="" width="28" height="28"; span { (t(lang, "Gatehouse 岗亭", "Gatehouse booth")) } }
                     nav aria-label=(t(lang, "主导航", "Main")) {

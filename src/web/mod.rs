@@ -29,6 +29,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use chrono::Offset;
 use sha2::{Digest, Sha256};
 
 use crate::central::api::auth::{Authed, Role, SESSION_COOKIE};
@@ -97,6 +98,9 @@ pub struct Viewer {
     /// The session's CSRF token, for the page's `fetch` calls.
     pub csrf: String,
     pub lang: Lang,
+    /// The site zone's offset from UTC now (`+08:00`): the admin forms send the local times
+    /// typed into them with it.
+    pub utc_offset: String,
 }
 
 impl Viewer {
@@ -136,7 +140,17 @@ impl FromRequestParts<AppState> for Viewer {
                 .ok()
                 .flatten()
                 .ok_or_else(|| to_login(parts))?;
-        Ok(Viewer { authed, csrf, lang })
+        let utc_offset = chrono::Utc::now()
+            .with_timezone(&state.site_tz)
+            .offset()
+            .fix()
+            .to_string();
+        Ok(Viewer {
+            authed,
+            csrf,
+            lang,
+            utc_offset,
+        })
     }
 }
 

@@ -118,6 +118,13 @@ async fn every_admin_page_renders_for_its_roles_in_chinese_and_english_with_ever
                 );
             }
         }
+        // The forms send the local times typed into them with the site zone's offset, which
+        // the page carries (the harness's zone is the default, Asia/Shanghai).
+        let (_, body) = page(&central, &t.db, "admin", "/admin/permits", "zh").await;
+        assert!(
+            body.contains("data-utc-offset=\"+08:00\""),
+            "the site offset"
+        );
         // The side navigation offers only what the role may open.
         let (_, body) = page(&central, &t.db, "viewer", "/admin", "zh").await;
         assert!(body.contains("href=\"/admin/stats\""));

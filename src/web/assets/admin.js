@@ -52,7 +52,7 @@
       if (el.type === "radio") { if (el.checked) out[el.name] = v; return; }
       if (v === "" && (el.dataset.optional !== undefined || t === "number" || t === "datetime")) return;
       if (t === "number") v = Number(v);
-      else if (t === "datetime") v = v.length === 16 ? v + ":00+08:00" : v;
+      else if (t === "datetime") v = v.length === 16 ? v + ":00" + (document.body.dataset.utcOffset || "+08:00") : v;
       else if (t === "numbers") v = v.split(/[,，;；\s]+/).filter(Boolean).map(Number);
       out[el.name] = v;
     });
