@@ -127,6 +127,7 @@ fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
                 category: None,
                 data_version: 1,
                 decide_ns: 900,
+                camera: None,
             })
         }
         90 => EventBody::Override {

@@ -642,6 +642,7 @@ fn tag_decision(direction: &str, i: i64, granted: bool) -> DecisionRecord {
         category: granted.then(|| "staff".into()),
         data_version: 1,
         decide_ns: 900,
+        camera: None,
     }
 }
 

@@ -180,6 +180,14 @@ pub fn reason_label(lang: Lang, code: &str) -> String {
         "denied_lane_locked" => ("车道已锁定", "Lane locked"),
         "guard_open" => ("门卫手动抬杆", "Opened by the guard"),
         "opened_for_evacuation" => ("紧急疏散常开", "Open for evacuation"),
+        "denied_plate_mismatch" => (
+            "标签与车牌不符！疑似套用标签",
+            "Tag and plate do not match — tag cloned or moved",
+        ),
+        "held_low_confidence" => (
+            "车牌识别置信度低，请门卫核对",
+            "Low-confidence plate read — guard to check",
+        ),
         other => return other.to_string(),
     };
     t(lang, zh, en).to_string()

@@ -47,6 +47,12 @@ pub enum ReasonCode {
     DeniedUnknownTag,
     /// The plate is neither a registered vehicle nor a booked visitor.
     DeniedUnknownPlate,
+    /// A tag and a plate camera read the same vehicle and the tag's registered plate is not the
+    /// camera's: a cloned or moved tag (双重识别, dual identification).
+    DeniedPlateMismatch,
+    /// A plate read below the camera's minimum confidence: never opens by itself; the guard sees
+    /// the photo and near matches and decides (used by the lane runtime, never by `decide`).
+    HeldLowConfidence,
     /// The lane is locked closed or manual-only: the read was decided but not acted on
     /// (used by the lane runtime, never by `decide`).
     DeniedLaneLocked,
@@ -59,7 +65,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 23] = [
+    pub const ALL: [ReasonCode; 25] = [
         ReasonCode::Granted,
         ReasonCode::GrantedVisitor,
         ReasonCode::DeniedBlacklisted,
@@ -83,6 +89,8 @@ impl ReasonCode {
         ReasonCode::DeniedLaneLocked,
         ReasonCode::GuardOpen,
         ReasonCode::OpenedForEvacuation,
+        ReasonCode::DeniedPlateMismatch,
+        ReasonCode::HeldLowConfidence,
     ];
 
     /// The stable snake_case code, e.g. `denied_wrong_direction`.
@@ -111,6 +119,8 @@ impl ReasonCode {
             ReasonCode::DeniedLaneLocked => "denied_lane_locked",
             ReasonCode::GuardOpen => "guard_open",
             ReasonCode::OpenedForEvacuation => "opened_for_evacuation",
+            ReasonCode::DeniedPlateMismatch => "denied_plate_mismatch",
+            ReasonCode::HeldLowConfidence => "held_low_confidence",
         }
     }
 
@@ -143,7 +153,9 @@ mod tests {
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
             assert!(seen.insert(s), "duplicate {s}");
             assert_eq!(ReasonCode::from_code(s), Some(r));
-            assert_eq!(r.is_grant(), !s.starts_with("denied_"), "{s}");
+            // Held reads wait for the guard: not a grant either.
+            let refused = s.starts_with("denied_") || s.starts_with("held_");
+            assert_eq!(r.is_grant(), !refused, "{s}");
         }
     }
 }

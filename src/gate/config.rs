@@ -32,6 +32,117 @@ pub struct GateConfig {
     /// Default: none (the page is not served).
     #[serde(default)]
     pub booth: BoothConfig,
+    /// `[camera_listener]`: where plate cameras push their reads. Default: not listening.
+    #[serde(default)]
+    pub camera_listener: Option<CameraListenerSection>,
+    /// `[[camera]]`: the plate cameras that push to this gate.
+    #[serde(rename = "camera", default)]
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// `[camera_listener]`: the HTTP listener plate cameras push to, on the cabinet network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraListenerSection {
+    /// Address and port cameras push to (e.g. `0.0.0.0:8088`).
+    pub listen: std::net::SocketAddr,
+    /// The largest push accepted, in bytes (photos included). Default 8 MiB.
+    #[serde(default = "default_camera_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_camera_max_body() -> usize {
+    8 * 1024 * 1024
+}
+
+/// Which payload a camera pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraKind {
+    /// Hikvision ISAPI listening mode: multipart with `EventNotificationAlert` XML and JPEGs.
+    Hikvision,
+    /// The `AlarmInfoPlate` JSON push of the common Chinese all-in-one plate cameras.
+    AlarmInfoPlate,
+    /// A plain JSON webhook (anything else, e.g. a middleware in front of a camera).
+    Webhook,
+}
+
+/// `[[camera]]`: one plate camera.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// The camera's name (in the journal, the console and its push URL `/camera/<name>`).
+    pub name: String,
+    pub kind: CameraKind,
+    /// The address its pushes come from; pushes from elsewhere are refused. Absent: any.
+    #[serde(default)]
+    pub from: Option<std::net::IpAddr>,
+    /// The lane a push without a known channel belongs to.
+    pub lane: String,
+    /// Channel number → lane id, for a camera watching several lanes.
+    #[serde(default)]
+    pub channels: BTreeMap<String, String>,
+    /// Reads below this confidence (0–100) never open by themselves. Default 80.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: u8,
+    /// Seconds without a push (or heartbeat) after which the camera is reported silent (a
+    /// device fault, like a reader). Default 600; 0 turns the check off.
+    #[serde(default = "default_camera_silent_after_s")]
+    pub silent_after_s: u64,
+}
+
+fn default_min_confidence() -> u8 {
+    80
+}
+
+fn default_camera_silent_after_s() -> u64 {
+    600
+}
+
+/// What a lane does when a tag's registered plate is not the camera's (`[lane.plate]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateMismatchPolicy {
+    /// Deny (`denied_plate_mismatch`) and raise an alarm.
+    #[default]
+    Deny,
+    /// Let the vehicle through, flag the decision and raise an alarm.
+    Flag,
+}
+
+/// `[lane.plate]`: how the lane uses plate camera reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanePlateConfig {
+    /// A plate read this many milliseconds before the vehicle reaches the presence loop still
+    /// counts for it (cameras often read the plate before the loop). Default 3000.
+    #[serde(default = "default_plate_window_ms")]
+    pub presence_window_ms: u64,
+    /// A tag read and a plate read of one vehicle within this many milliseconds are
+    /// cross-checked (dual identification). Default 5000.
+    #[serde(default = "default_cross_check_window_ms")]
+    pub cross_check_window_ms: u64,
+    /// Deny or flag a mismatch. Default deny.
+    #[serde(default)]
+    pub on_mismatch: PlateMismatchPolicy,
+}
+
+impl Default for LanePlateConfig {
+    fn default() -> LanePlateConfig {
+        LanePlateConfig {
+            presence_window_ms: default_plate_window_ms(),
+            cross_check_window_ms: default_cross_check_window_ms(),
+            on_mismatch: PlateMismatchPolicy::Deny,
+        }
+    }
+}
+
+fn default_plate_window_ms() -> u64 {
+    3000
+}
+
+fn default_cross_check_window_ms() -> u64 {
+    5000
 }
 
 /// `[http]`: the local listener for `/healthz`, `/readyz` and `/metrics`.
@@ -168,6 +279,9 @@ pub struct LaneConfig {
     pub arm_timeout_ms: u64,
     pub reader: ReaderConfig,
     pub io: IoConfig,
+    /// `[lane.plate]`: plate camera reads at this lane.
+    #[serde(default)]
+    pub plate: LanePlateConfig,
 }
 
 /// `[lane.reader]`: the long-range UHF reader.

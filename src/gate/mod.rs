@@ -14,9 +14,11 @@
 //! modules here:
 //! - [`reader`] and [`io`] — the device drivers (UHF reader over 0xA0, lane I/O over Modbus RTU);
 //! - [`store`] — the local SQLite copy the index is built from; [`import`] — CSV commissioning;
-//! - [`journal`] — the durable event journal; [`config`] — `gate.toml`.
+//! - [`journal`] — the durable event journal; [`config`] — `gate.toml`;
+//! - [`camera`] — plate cameras' pushes, parsed per make; [`photos`] — their JPEGs on disk.
 
 pub mod booth;
+pub mod camera;
 pub mod config;
 pub mod decision;
 pub mod http;
@@ -25,6 +27,7 @@ pub mod index;
 pub mod io;
 pub mod journal;
 pub mod lane;
+pub mod photos;
 pub mod presence;
 pub mod reader;
 pub mod runtime;

@@ -77,6 +77,13 @@ pub enum EventBody {
     },
     /// The lane itself saw a fault (arm did not reach its limit, I/O read failed, tamper).
     LaneFault { fault: String, detail: String },
+    /// A plate camera read the lane did not act on (no vehicle on the loop and none within the
+    /// window, a repeat, the lane busy with another vehicle): still journalled, with its
+    /// photos, because a checkpoint (卡口) records every vehicle it sees.
+    PlateIgnored {
+        camera: PlateReadRecord,
+        why: String,
+    },
     /// A tag was read but not acted on (e.g. no vehicle on the presence loop: a skim, a
     /// neighbouring lane or an attack). Journalled once per tag hold time.
     TagIgnored {
@@ -117,6 +124,7 @@ impl EventBody {
             EventBody::Device { .. } => "device",
             EventBody::LaneFault { .. } => "lane_fault",
             EventBody::TagIgnored { .. } => "tag_ignored",
+            EventBody::PlateIgnored { .. } => "plate_ignored",
             EventBody::JournalAlarm { .. } => "journal_alarm",
             EventBody::JournalWriteFailed { .. } => "journal_write_failed",
         }
@@ -149,6 +157,60 @@ pub struct DecisionRecord {
     pub data_version: u64,
     /// Decision time in nanoseconds, for the latency histogram.
     pub decide_ns: u64,
+    /// The plate camera's read this decision was made on or cross-checked with (absent for a
+    /// tag read no camera saw, and in events of gates without cameras).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<Box<PlateReadRecord>>,
+}
+
+/// What a plate camera (车牌识别一体机) reported, as journalled: enough to show the guard and
+/// the office what was read, how sure the camera was, and where the photos are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlateReadRecord {
+    /// The camera's name in gate.toml.
+    pub camera: String,
+    /// The camera's own id of this event (de-duplication of a repeated push).
+    pub event_id: String,
+    /// The plate text as the camera sent it (trimmed), kept even when it is no valid plate.
+    pub raw_plate: String,
+    /// The plate colour the camera reported (`PlateColour` code), if any.
+    pub colour: Option<String>,
+    /// The camera's confidence, 0–100.
+    pub confidence: u8,
+    /// The read's photos (plate close-up, scene), stored at the gate by content hash.
+    pub photos: Vec<PhotoRef>,
+}
+
+/// A photo kept as evidence, named by the SHA-256 of its bytes (how it is stored at the gate,
+/// uploaded exactly once, and fetched from the centre).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRef {
+    /// Lower-case hex SHA-256 of the JPEG bytes.
+    pub sha256: String,
+    /// What the photo shows.
+    pub kind: PhotoKind,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// What a photo shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoKind {
+    /// The plate close-up (车牌特写).
+    Plate,
+    /// The whole scene (场景图).
+    Scene,
+}
+
+impl PhotoKind {
+    /// The stable code (`plate`, `scene`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhotoKind::Plate => "plate",
+            PhotoKind::Scene => "scene",
+        }
+    }
 }
 
 /// A barrier command.
@@ -207,6 +269,7 @@ mod tests {
                 category: Some("staff".into()),
                 data_version: 1234,
                 decide_ns: 5678,
+                camera: None,
             }),
         };
         let json = concat!(

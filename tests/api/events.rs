@@ -42,6 +42,7 @@ fn decision(seq: u64, at_ms: i64, plate: &str, granted: bool) -> JournalEvent {
             category: Some("staff".into()),
             data_version: 3,
             decide_ns: 1200,
+            camera: None,
         }),
     }
 }

@@ -17,11 +17,13 @@ use super::lane_task::{LaneCommand, LaneTask, Shared, parse_mode};
 use super::reader_task::reader_loop;
 use super::status::LaneStatus;
 use crate::domain::{GateId, LaneId};
+use crate::gate::camera::{PlateSighting, SightingOutcome};
 use crate::gate::config::{AntiPassbackSetting, GateConfig, parse_anti_passback};
 use crate::gate::decision::AntiPassback;
 use crate::gate::index::Index;
 use crate::gate::journal::{Journal, JournalError, JournalStats};
 use crate::gate::lane::Mode;
+use crate::gate::photos::PhotoStore;
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
 use crate::gate::store::{PresenceRecord, SnapshotPart, Store, StoreError};
 use crate::wire::rows::Update;
@@ -71,6 +73,9 @@ pub enum GateError {
     /// The lane no longer takes commands.
     #[error("lane {0} has stopped")]
     LaneStopped(String),
+    /// The photo store cannot be opened or written.
+    #[error(transparent)]
+    Photo(#[from] crate::gate::photos::PhotoError),
 }
 
 /// A running gate controller.
@@ -152,6 +157,7 @@ impl GateHandle {
             presence: Mutex::new(presence),
             journal,
             store,
+            photos: Arc::new(PhotoStore::open(&config.gate.data_dir.join("photos"))?),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -397,6 +403,27 @@ impl GateHandle {
             .map_err(|_| GateError::LaneStopped(lane.to_string()))?;
         let _ = done_rx.await;
         Ok(())
+    }
+
+    /// Hands a plate camera's read to its lane and waits until the lane has journalled what it
+    /// did with it (the camera is answered only then).
+    pub async fn camera_read(
+        &self,
+        lane: &str,
+        sighting: PlateSighting,
+    ) -> Result<SightingOutcome, GateError> {
+        let (done, outcome) = oneshot::channel();
+        let sender = self
+            .lanes
+            .get(lane)
+            .ok_or_else(|| GateError::NoLane(lane.to_string()))?;
+        sender
+            .send(LaneCommand::Camera { sighting, done })
+            .await
+            .map_err(|_| GateError::LaneStopped(lane.to_string()))?;
+        outcome
+            .await
+            .map_err(|_| GateError::LaneStopped(lane.to_string()))
     }
 
     /// Every lane's live status.

@@ -18,6 +18,7 @@ use super::device::device_event;
 use super::io_task::IoReport;
 use super::status::LaneStatus;
 use crate::domain::{Direction, Epc, GateId, LaneId, PlateIdentity};
+use crate::gate::camera::{PlateSighting, SightingOutcome};
 use crate::gate::config::{AntennaDirection, LaneConfig, LaneDirection};
 use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
 use crate::gate::index::Index;
@@ -26,6 +27,7 @@ use crate::gate::lane::{
     BarrierCommand, GuardCommand, GuardOpenReason, Lane, LaneEvent, LaneOutput, LaneSignals,
     LaneState, MachineInput, Mode, OpenCause,
 };
+use crate::gate::photos::PhotoStore;
 use crate::gate::presence::{PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, TagFilter, TagRead};
 use crate::gate::store::{PresenceRecord, Store};
@@ -56,6 +58,11 @@ pub enum LaneCommand {
         plate: PlateIdentity,
         direction: Direction,
     },
+    /// A plate camera's read; `done` is answered once what the lane did is journalled.
+    Camera {
+        sighting: PlateSighting,
+        done: oneshot::Sender<SightingOutcome>,
+    },
 }
 
 /// The state shared by a gate's lanes.
@@ -68,6 +75,8 @@ pub struct Shared {
     pub(super) presence: Mutex<PresenceTable>,
     pub journal: Arc<Journal>,
     pub store: Store,
+    /// The camera reads' photos.
+    pub photos: Arc<PhotoStore>,
 }
 
 impl Shared {
@@ -401,6 +410,7 @@ impl LaneTask {
             category: decision.category.map(|c| c.as_str().to_string()),
             data_version: decision.data_version,
             decide_ns,
+            camera: None,
         };
         self.pending = decision.granted.then(|| Pending {
             effects: decision.effects,
@@ -503,6 +513,46 @@ impl LaneTask {
                 let record = self.decide(CredentialRead::Plate(plate), direction);
                 self.decided(record, direction).await;
             }
+            LaneCommand::Camera { sighting, done } => {
+                let outcome = self.on_sighting(sighting).await;
+                let _ = done.send(outcome);
+            }
+        }
+    }
+
+    /// A plate camera's read: decided like a tag while a vehicle is on the loop, journalled
+    /// (with its photos) either way.
+    async fn on_sighting(&mut self, sighting: PlateSighting) -> SightingOutcome {
+        let camera = sighting.record();
+        let Some(plate) = sighting.plate.filter(|_| self.present) else {
+            let why = if self.present {
+                "unreadable_plate"
+            } else {
+                "no_vehicle_on_loop"
+            };
+            self.journal(&[EventBody::PlateIgnored {
+                camera,
+                why: why.into(),
+            }])
+            .await;
+            return SightingOutcome::Ignored(why.into());
+        };
+        let direction = sighting.direction.unwrap_or(match self.config.direction {
+            LaneDirection::Exit => Direction::Exit,
+            _ => Direction::Entry,
+        });
+        let out = self.machine.step(self.now(), MachineInput::Read);
+        self.handle(out, "grant", Vec::new()).await;
+        let mut record = self.decide(CredentialRead::Plate(plate), direction);
+        record.camera = Some(Box::new(camera));
+        self.decided(record, direction).await;
+        let last = self.status.borrow().last_decision.clone();
+        match last {
+            Some(d) => SightingOutcome::Decided {
+                granted: d.granted,
+                reason: d.reason,
+            },
+            None => SightingOutcome::Ignored("not_decided".into()),
         }
     }
 
