@@ -19,6 +19,7 @@ pub mod blacklist;
 pub mod bookings;
 pub mod bulk;
 pub mod console;
+pub mod corrections;
 pub mod credentials;
 pub mod duty;
 pub mod error;
@@ -59,6 +60,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(locks::routes())
         .merge(gates::routes())
         .merge(events::routes())
+        .merge(corrections::routes())
         .merge(audit::routes())
         .merge(sync::routes())
         .merge(stats::routes())

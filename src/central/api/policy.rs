@@ -165,6 +165,12 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/gates/{id}/lanes/{lane_id}", ADMIN),
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
+    // A misread plate corrected (guards at their own gates, checked in the handler).
+    (
+        "POST",
+        "/api/v1/events/{gate_id}/{journal_no}/{seq}/plate",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
     ("GET", "/api/v1/audit", OFFICE),
     // Gate sync: health for the booth (a guard's own gates, filtered in the handler); the
     // campus-wide mode by the office.

@@ -8,6 +8,7 @@ pub mod applications;
 pub mod audit;
 pub mod blacklist;
 pub mod bookings;
+pub mod corrections;
 pub mod credentials;
 pub mod duty;
 pub mod events;
