@@ -12,6 +12,7 @@ mod auth;
 mod bookings;
 mod bulk_import;
 mod bulk_limits;
+mod corrections;
 mod db;
 mod events;
 mod gates;
