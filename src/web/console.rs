@@ -20,17 +20,19 @@ use sqlx::Row;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Viewer;
+use super::evidence::{self, Size};
 use super::layout::{Nav, local_time, page as frame};
 use crate::central::db::{Page, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
 use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
-use crate::central::repo::{duty, permits};
+use crate::central::repo::{corrections, duty, permits, visits};
 use crate::central::state::AppState;
 use crate::i18n::{
     GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
 };
+use crate::domain::plate_match;
 use crate::wire::journal::EventBody;
 
 /// Recent passages shown per gate.
@@ -185,6 +187,21 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
         Some(id) => permits::get(&state.db, id).await.ok(),
         None => None,
     };
+    let camera = decision.as_ref().and_then(|d| evidence::camera_of(&d.body));
+    let correction = match &decision {
+        Some(d) if camera.is_some() => {
+            corrections::get(&state.db, (d.gate_id, d.journal_no, d.seq)).await?
+        }
+        _ => None,
+    };
+    // A held read shows the guard the plates it may have been (suggestions only).
+    let near = match (&decision, &camera) {
+        (Some(d), Some(cam)) if d.reason.as_deref() == Some("held_low_confidence") => {
+            let known = visits::known_plates(&state.db).await?;
+            plate_match::suggest(&cam.raw_plate, known.iter().map(String::as_str), 6)
+        }
+        _ => Vec::new(),
+    };
     Ok(html! {
         @if let Some(o) = shown_override {
             div.verdict.manual data-seq=(o.seq) {
@@ -198,13 +215,25 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
         } @else if let Some(d) = &decision {
             @let granted = d.granted == Some(true);
             @let reason = d.reason.clone().unwrap_or_default();
-            @let class = if reason == "denied_blacklisted" { "blacklist" } else if granted { "granted" } else { "denied" };
+            @let held = reason == "held_low_confidence";
+            @let class = if reason == "denied_blacklisted" { "blacklist" } else if granted { "granted" } else if held { "held" } else { "denied" };
             div.verdict.(class) data-seq=(d.seq) data-reason=(reason) {
-                (if granted { t(lang, "放行", "GRANTED") } else if class == "blacklist" { t(lang, "黑名单", "BLACKLIST") } else { t(lang, "禁止通行", "DENIED") })
+                (if granted { t(lang, "放行", "GRANTED") } else if class == "blacklist" { t(lang, "黑名单", "BLACKLIST") } else if held { t(lang, "待人工确认", "HELD: CHECK") } else { t(lang, "禁止通行", "DENIED") })
             }
             p.reason { (reason_label(lang, &reason)) }
+            @if let Some(cam) = &camera {
+                div.evidence.held[held] {
+                    (evidence::photos(lang, cam, Size::Card))
+                    (evidence::read_line(lang, cam, held))
+                    @if held {
+                        (evidence::suggestions(lang, &near))
+                        p.held-hint { (t(lang, "核对照片后，在下方选择原因，再“抬杆放行”或“保持关闭”。",
+                            "Check the photo, choose a reason below, then Open or Keep closed.")) }
+                    }
+                }
+            }
             dl.vehicle {
-                dt { (t(lang, "车牌", "Plate")) } dd.plate { (d.plate.clone().unwrap_or_else(|| "—".into())) }
+                dt { (t(lang, "车牌", "Plate")) } dd.plate { (evidence::plate(lang, d.plate.as_deref(), correction.as_ref())) }
                 dt { (t(lang, "标签", "Tag")) } dd.tag { (d.body["epc"].as_str().unwrap_or("—")) }
                 dt { (t(lang, "持证人", "Holder")) }
                 dd { (d.body["holder"].as_str().unwrap_or("—"))
@@ -218,6 +247,10 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 }
                 dt { (t(lang, "方向/时间", "Direction / time")) }
                 dd { (direction_label(lang, d.direction.as_deref().unwrap_or(""))) " · " (local_time(state.site_tz, d.at)) }
+            }
+            @if let Some(cam) = &camera {
+                @let current = correction.as_ref().map_or_else(|| d.plate.clone().unwrap_or_else(|| cam.raw_plate.clone()), |c| c.plate.clone());
+                (evidence::correction_form(lang, (d.gate_id, d.journal_no, d.seq), &current, held))
             }
         } @else {
             div.verdict.idle { (t(lang, "暂无车辆", "No vehicle yet")) }
@@ -251,6 +284,8 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
         .filter(|e| matches!(e.kind.as_str(), "decision" | "override" | "passage"))
         .take(RECENT as usize)
         .collect();
+    let keys: Vec<_> = rows.iter().map(|e| (e.gate_id, e.journal_no, e.seq)).collect();
+    let fixed = corrections::for_events(&state.db, &keys).await?;
     Ok(html! {
         table.recent {
             caption { (t(lang, "最近通行", "Recent passages")) }
@@ -258,19 +293,27 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
                 th scope="col" { (t(lang, "时间", "Time")) }
                 th scope="col" { (t(lang, "车道", "Lane")) }
                 th scope="col" { (t(lang, "车牌", "Plate")) }
+                th scope="col" { (t(lang, "照片", "Photo")) }
                 th scope="col" { (t(lang, "结果", "Result")) }
             } }
             tbody {
-                @if rows.is_empty() { tr { td colspan="4" { (t(lang, "暂无记录", "Nothing yet")) } } }
+                @if rows.is_empty() { tr { td colspan="5" { (t(lang, "暂无记录", "Nothing yet")) } } }
                 @for e in &rows {
-                    tr.(e.kind.as_str()) {
+                    @let camera = evidence::camera_of(&e.body);
+                    tr.(e.kind.as_str()) data-seq=(e.seq) {
                         td { (local_time(state.site_tz, e.at)) }
                         td { (lane_name(&e.lane)) }
-                        td { (e.plate.clone().unwrap_or_else(|| "—".into())) }
+                        td.plate-cell { (evidence::plate(lang, e.plate.as_deref(), fixed.get(&(e.gate_id, e.journal_no, e.seq)))) }
+                        td.photo-cell {
+                            @if let Some(cam) = &camera {
+                                (evidence::photos(lang, cam, Size::Thumb))
+                                span.meta { (cam.confidence) "%" }
+                            }
+                        }
                         td {
                             @match e.kind.as_str() {
                                 "decision" => {
-                                    span.(if e.granted == Some(true) { "ok" } else { "bad" }) {
+                                    span.(if e.granted == Some(true) { "ok" } else if e.reason.as_deref() == Some("held_low_confidence") { "warn" } else { "bad" }) {
                                         (reason_label(lang, e.reason.as_deref().unwrap_or("")))
                                     }
                                 }

@@ -11,6 +11,7 @@ use crate::i18n::{Lang, html_lang, t};
 pub enum Nav {
     Live,
     Visitors,
+    Passages,
     Office,
     Admin,
 }
@@ -56,6 +57,7 @@ pub fn page(
     let here = match nav {
         Nav::Live => "/console",
         Nav::Visitors => "/console/visitors",
+        Nav::Passages => "/passages",
         Nav::Office => "/office",
         Nav::Admin => "/admin",
     };
@@ -74,6 +76,9 @@ pub fn page(
                             }
                             a href="/console/visitors" aria-current=[(nav == Nav::Visitors).then_some("page")] {
                                 (t(lang, "访客登记", "Visitors")) kbd { "F4" }
+                            }
+                            a href="/passages" aria-current=[(nav == Nav::Passages).then_some("page")] {
+                                (t(lang, "通行记录", "Passages"))
                             }
                         }
                         @if viewer.is_office() {

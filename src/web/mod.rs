@@ -1,5 +1,5 @@
 //! The web pages: the guard booth console (`/console`), visitor registration
-//! (`/console/visitors`), the security office's alarm page (`/office`), sign-in (`/login`) and
+//! (`/console/visitors`), the passage search (`/passages`), the security office's page (`/office`), sign-in (`/login`) and
 //! the language switch (`/lang`), with their CSS/JS embedded in the binary (no CDN, no Node.js).
 //!
 //! - Pages are rendered on the server (maud: compile-time checked, auto-escaping) in zh-CN by
@@ -18,9 +18,11 @@ pub mod access;
 pub mod admin;
 pub mod assets;
 pub mod console;
+pub mod evidence;
 pub mod layout;
 pub mod login;
 pub mod office;
+pub mod passages;
 pub mod visitors;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -51,6 +53,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/console", BOOTH),
     ("/console/live", BOOTH),
     ("/console/visitors", BOOTH),
+    ("/passages", BOOTH),
     ("/office", OFFICE),
     ("/office/live", OFFICE),
     ("/admin", admin::HOME),
@@ -84,6 +87,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/console", get(console::page))
         .route("/console/live", get(console::live))
         .route("/console/visitors", get(visitors::page))
+        .route("/passages", get(passages::page))
         .route("/office", get(office::page))
         .route("/office/live", get(office::live))
         .merge(admin::routes())

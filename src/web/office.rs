@@ -1,7 +1,8 @@
 //! `/office`: the security office's page — alarms (the booths' one-button alarms and the ones
 //! the system raises: fire input, journal failure, device offline, gate clock off; pushed the
 //! moment they are raised, with a sound, acknowledged here, their police-link delivery shown
-//! and, when it keeps failing, given up here) and manual opens per guard.
+//! and, when it keeps failing, given up here), manual opens per guard, and the outside
+//! vehicles' statistics (校外车辆: per day, gate, province, dwell, overstays, repeat visitors).
 //!
 //! What it never does: show it to anyone but the office (admin, security).
 
@@ -84,6 +85,74 @@ async fn manual_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
     })
 }
 
+/// The words the outside-vehicle tables' script needs, as one JSON object.
+fn outside_labels(lang: Lang) -> String {
+    serde_json::json!({
+        "none": t(lang, "暂无", "None"),
+        "unknown": t(lang, "未知", "unknown"),
+        "failed": t(lang, "统计读取失败：", "Could not read the statistics: "),
+        // Dwell buckets are shown by their code unless named here.
+        "dwell": {},
+    })
+    .to_string()
+}
+
+/// A table the outside-vehicle script fills: `id`, caption, column heads.
+fn outside_table(id: &str, caption: &str, heads: &[&str]) -> Markup {
+    html! {
+        table.outside id=(id) {
+            caption { (caption) }
+            thead { tr { @for h in heads { th scope="col" { (h) } } } }
+            tbody {}
+        }
+    }
+}
+
+/// Outside vehicles (校外车辆): visits per day, gate, province of registration and dwell
+/// time, overstays and repeat visitors over a range of site days (the last 30 by default),
+/// read by the page's script from `GET /api/v1/stats/outside-vehicles`, with exports.
+fn outside_part(state: &AppState, lang: Lang) -> Markup {
+    let today = chrono::Utc::now().with_timezone(&state.site_tz).date_naive();
+    let from = today - chrono::Duration::days(29);
+    html! {
+        section id="outside-vehicles" aria-labelledby="outside-title"
+            data-outside-api="/api/v1/stats/outside-vehicles" data-labels=(outside_labels(lang)) {
+            h2 id="outside-title" { (t(lang, "校外车辆", "Outside vehicles")) }
+            form id="outside-range" {
+                label for="outside-from" { (t(lang, "从", "From")) }
+                input id="outside-from" name="from" type="date" value=(from.format("%Y-%m-%d").to_string());
+                label for="outside-to" { (t(lang, "到", "to")) }
+                input id="outside-to" name="to" type="date" value=(today.format("%Y-%m-%d").to_string());
+                button type="submit" { (t(lang, "查看", "Show")) }
+                " " a href="/passages?outside=true" { (t(lang, "查询校外车辆通行记录", "Search outside vehicles' passages")) }
+            }
+            p id="outside-status" role="status" {}
+            div.figures {
+                div.figure { span.label { (t(lang, "来访车次", "Visits")) } strong id="outside-visits" { "—" } }
+                div.figure.alert { span.label { (t(lang, "超时滞留", "Overstays")) } strong id="outside-overstays" { "—" } }
+            }
+            div.outside-tables {
+                (outside_table("outside-per-day", t(lang, "每日", "Per day"),
+                    &[t(lang, "日期", "Day"), t(lang, "车辆数", "Vehicles"), t(lang, "车次", "Visits")]))
+                (outside_table("outside-per-province", t(lang, "按号牌省份", "By province of registration"),
+                    &[t(lang, "省份", "Province"), t(lang, "车次", "Visits")]))
+                (outside_table("outside-per-gate", t(lang, "按大门", "By gate"),
+                    &[t(lang, "大门", "Gate"), t(lang, "车次", "Visits")]))
+                (outside_table("outside-dwell", t(lang, "停留时长", "Time on campus"),
+                    &[t(lang, "时长", "Dwell"), t(lang, "车次", "Visits")]))
+                (outside_table("outside-repeat", t(lang, "多次来访车辆", "Repeat visitors"),
+                    &[t(lang, "车牌", "Plate"), t(lang, "车次", "Visits")]))
+            }
+            p.exports {
+                (t(lang, "导出：", "Export: "))
+                a id="outside-export-csv" href="/api/v1/stats/outside-vehicles/export?format=csv" { "CSV" }
+                " · "
+                a id="outside-export-xlsx" href="/api/v1/stats/outside-vehicles/export?format=xlsx" { "Excel (XLSX)" }
+            }
+        }
+    }
+}
+
 /// `GET /office`.
 pub async fn page(
     State(state): State<AppState>,
@@ -108,6 +177,7 @@ pub async fn page(
                     h2 id="manual-title" { (t(lang, "手动操作统计", "Manual commands")) }
                     div id="manual" { (manual) }
                 }
+                (outside_part(&state, lang))
             }
         },
     ))

@@ -94,6 +94,13 @@
       if (res.ok && form.dataset.reload !== undefined) location.reload();
       if (res.ok && form.dataset.reloadAfter) setTimeout(function () { location.reload(); }, Number(form.dataset.reloadAfter));
       if (res.ok && form.classList.contains("command")) form.reset();
+      if (res.ok && form.classList.contains("correct")) {
+        // The live update may already have replaced this form: fold the current one.
+        var current = document.querySelector('form.correct[data-api="' + form.dataset.api + '"]');
+        var details = current && current.closest("details");
+        if (details) details.open = false;
+        flash(form.dataset.done);
+      }
     });
   });
   // ---- sign in / out ----
@@ -182,13 +189,231 @@
     var es = new EventSource(main.dataset.liveUrl);
     es.addEventListener("gate", function (ev) {
       var u = JSON.parse(ev.data);
-      u.parts.forEach(function (p) { var el = document.getElementById(p.id); if (el) el.innerHTML = p.html; });
+      u.parts.forEach(function (p) {
+        var el = document.getElementById(p.id);
+        if (!el) return;
+        var kept = keptCorrections(el);
+        el.innerHTML = p.html;
+        restoreCorrections(el, kept);
+      });
       if (u.alert) alertBanner(u.alert);
       document.body.dataset.live = "connected";
       document.body.dataset.updated = String(Date.now());
     });
     es.onerror = function () { document.body.dataset.live = "reconnecting"; };
   }
+  // A correction the guard is typing survives a live update of its lane (same event only).
+  function keptCorrections(el) {
+    var kept = [];
+    el.querySelectorAll("details.correct[open] form.correct").forEach(function (f) {
+      var values = {};
+      ["plate", "colour", "note"].forEach(function (n) { if (f.elements[n]) values[n] = f.elements[n].value; });
+      var focused = f.contains(document.activeElement) ? document.activeElement.name : null;
+      kept.push({ api: f.dataset.api, values: values, focused: focused });
+    });
+    return kept;
+  }
+  function restoreCorrections(el, kept) {
+    kept.forEach(function (k) {
+      var f = el.querySelector('form.correct[data-api="' + k.api + '"]');
+      if (!f) return;
+      f.closest("details").open = true;
+      Object.keys(k.values).forEach(function (n) { if (f.elements[n]) f.elements[n].value = k.values[n]; });
+      if (k.focused && f.elements[k.focused]) f.elements[k.focused].focus();
+    });
+  }
+  // ---- photos: one not at the centre yet (404) shows "uploading" and is asked for again ----
+  var PHOTO_RETRY_MS = 4000, PHOTO_TRIES = 15;
+  function isPhoto(t) { return t && t.tagName === "IMG" && t.hasAttribute("data-photo"); }
+  function photoFailed(img) {
+    var fig = img.closest("figure.photo");
+    if (fig) fig.classList.add("missing");
+    var tries = Number(img.dataset.tries || 0) + 1;
+    img.dataset.tries = String(tries);
+    if (tries > PHOTO_TRIES) return;
+    // Setting src, even to the same URL, loads it again (a failed image is never cached).
+    setTimeout(function () { if (img.isConnected) img.setAttribute("src", img.getAttribute("src")); },
+      Math.min(PHOTO_RETRY_MS * tries, 30000));
+  }
+  document.addEventListener("error", function (ev) { if (isPhoto(ev.target)) photoFailed(ev.target); }, true);
+  document.addEventListener("load", function (ev) {
+    if (!isPhoto(ev.target)) return;
+    var fig = ev.target.closest("figure.photo");
+    if (fig) fig.classList.remove("missing");
+  }, true);
+  document.querySelectorAll("img[data-photo]").forEach(function (img) {
+    if (img.complete && img.naturalWidth === 0) photoFailed(img);
+  });
+  // ---- near-match suggestions fill the correction form (nothing opens on them) ----
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest("button[data-suggest]");
+    if (!b) return;
+    var scope = b.closest("article.lane") || b.closest("tr") || document;
+    var details = scope.querySelector("details.correct");
+    if (details) details.open = true;
+    var input = scope.querySelector('form.correct [name="plate"]');
+    if (input) { input.value = b.dataset.suggest; input.focus(); }
+  });
+  // ---- DOM helpers for tables drawn from API data (text only: never HTML from data) ----
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  // An instant as the booth reads it, in the site's zone (the page's offset): MM-DD HH:MM:SS.
+  function localTime(iso) {
+    var ms = Date.parse(iso);
+    if (isNaN(ms)) return iso || "";
+    var m = /^([+-])(\d\d):(\d\d)$/.exec(document.body.dataset.utcOffset || "+08:00");
+    var off = m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 480;
+    var d = new Date(ms + off * 60000);
+    function p(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getUTCFullYear() + "-" + p(d.getUTCMonth() + 1) + "-" + p(d.getUTCDate()) + " " +
+      p(d.getUTCHours()) + ":" + p(d.getUTCMinutes()) + ":" + p(d.getUTCSeconds());
+  }
+  var SHA = /^[0-9a-f]{64}$/;
+  // Thumbnails of a row's photos (plate close-up first), each a link to the full size.
+  function thumbs(photos, L) {
+    var box = el("div", "photos");
+    ["plate", "scene"].forEach(function (kind) {
+      (photos || []).filter(function (p) { return p.kind === kind && SHA.test(p.sha256); }).slice(0, 1).forEach(function (p) {
+        var url = "/api/v1/photos/" + p.sha256;
+        var fig = el("figure", "photo thumb"); fig.dataset.kind = kind;
+        var a = el("a"); a.href = url; a.target = "_blank"; a.rel = "noopener";
+        var img = el("img"); img.alt = kind === "plate" ? L.plateKind : L.sceneKind; img.setAttribute("data-photo", "");
+        img.src = url;
+        a.appendChild(img); fig.appendChild(a);
+        fig.appendChild(el("span", "photo-wait", L.uploading));
+        box.appendChild(fig);
+      });
+    });
+    return box;
+  }
+  // ---- the passage search page: the address's filters → GET /api/v1/passages → rows ----
+  var passages = document.querySelector("main.passages[data-api]");
+  if (passages) (function () {
+    var L = JSON.parse(passages.dataset.labels);
+    var status = document.getElementById("passage-status");
+    var body = document.querySelector("#passage-results tbody");
+    var pager = document.getElementById("passage-pages");
+    var params = new URLSearchParams(location.search);
+    var q = new URLSearchParams();
+    ["plate", "from", "to", "gate_id", "outcome", "outside", "page"].forEach(function (k) {
+      var v = params.get(k);
+      if (v) q.set(k, v);
+    });
+    q.set("per_page", "50");
+    ["csv", "xlsx"].forEach(function (format) {
+      var e = new URLSearchParams(q); e.delete("page"); e.delete("per_page"); e.set("format", format);
+      document.getElementById("export-" + format).href = "/api/v1/passages/export?" + e.toString();
+    });
+    status.textContent = L.loading;
+    api("GET", passages.dataset.api + "?" + q.toString()).then(function (res) {
+      if (!res.ok) {
+        var msg = res.data && res.data.message ? res.data.message : String(res.status);
+        if (res.data && res.data.fields) msg += "：" + res.data.fields.map(function (f) { return f.message; }).join("；");
+        status.textContent = L.failed + msg; status.className = "bad";
+        return;
+      }
+      var d = res.data;
+      status.className = "";
+      status.textContent = L.total.replace("{n}", d.total);
+      if (!d.items.length) {
+        var tr0 = el("tr"); var td0 = el("td", null, L.none); td0.colSpan = 7; tr0.appendChild(td0); body.appendChild(tr0);
+      }
+      d.items.forEach(function (p) {
+        var tr = el("tr"); tr.dataset.gate = p.gate_id; tr.dataset.journal = p.journal_no; tr.dataset.seq = p.seq;
+        if (p.outside) tr.classList.add("outside");
+        tr.appendChild(el("td", null, localTime(p.at)));
+        tr.appendChild(el("td", null, (p.gate_name || p.gate_id) + " / " + (p.lane || "")));
+        tr.appendChild(el("td", null, L.directions[p.direction] || p.direction || ""));
+        var plate = el("td", "plate-cell");
+        if (p.corrected_plate && p.corrected_plate !== p.plate) {
+          var c = el("span", "plate corrected", p.corrected_plate); c.dataset.corrected = p.corrected_plate;
+          plate.appendChild(c); plate.appendChild(document.createTextNode(" "));
+          var o = el("span", "original", L.readAs); o.appendChild(el("del", null, p.plate || "—"));
+          plate.appendChild(o);
+        } else {
+          plate.appendChild(el("span", "plate", p.plate || "—"));
+        }
+        if (p.outside) { plate.appendChild(document.createTextNode(" ")); plate.appendChild(el("span", "tag-outside", L.outside)); }
+        tr.appendChild(plate);
+        var ph = el("td", "photo-cell"); ph.appendChild(thumbs(p.photos, L));
+        if (p.confidence !== null && p.confidence !== undefined) ph.appendChild(el("span", "meta", p.confidence + "%"));
+        tr.appendChild(ph);
+        var held = p.reason === "held_low_confidence";
+        var outcome = el("td");
+        var word = p.granted ? L.granted : (held ? L.held : L.denied);
+        outcome.appendChild(el("span", p.granted ? "ok" : (held ? "warn" : "bad"), word));
+        if (p.reason) outcome.appendChild(el("span", "meta", " " + (L.reasons[p.reason] || p.reason)));
+        tr.appendChild(outcome);
+        var who = [p.holder, L.categories[p.category] || p.category].filter(function (x) { return x; }).join(" · ");
+        tr.appendChild(el("td", null, who || "—"));
+        body.appendChild(tr);
+      });
+      var pages = Math.max(1, Math.ceil(d.total / (d.per_page || 50)));
+      var page = d.page || 1;
+      pager.textContent = "";
+      if (pages > 1) {
+        function link(to, text) {
+          var n = new URLSearchParams(params); n.set("page", String(to));
+          var a = el("a", null, text); a.href = "/passages?" + n.toString(); return a;
+        }
+        if (page > 1) pager.appendChild(link(page - 1, L.prev));
+        pager.appendChild(el("span", null, " " + L.page.replace("{p}", page).replace("{n}", pages) + " "));
+        if (page < pages) pager.appendChild(link(page + 1, L.next));
+      }
+      document.body.dataset.passages = "loaded";
+    });
+  })();
+  // ---- the office's outside-vehicle statistics: GET /api/v1/stats/outside-vehicles ----
+  var outside = document.querySelector("section[data-outside-api]");
+  if (outside) (function () {
+    var L = JSON.parse(outside.dataset.labels);
+    var form = document.getElementById("outside-range");
+    function table(id, head, rows) {
+      var t = document.getElementById(id);
+      if (!t) return;
+      var tb = t.querySelector("tbody"); tb.textContent = "";
+      if (!rows.length) { var tr0 = el("tr"); var td0 = el("td", null, L.none); td0.colSpan = head; tr0.appendChild(td0); tb.appendChild(tr0); }
+      rows.forEach(function (cells) {
+        var tr = el("tr");
+        cells.forEach(function (c, i) { tr.appendChild(el("td", i ? "num" : null, c)); });
+        tb.appendChild(tr);
+      });
+    }
+    function load() {
+      var q = new URLSearchParams();
+      if (form.from.value) q.set("from", form.from.value);
+      if (form.to.value) q.set("to", form.to.value);
+      ["csv", "xlsx"].forEach(function (format) {
+        var e = new URLSearchParams(q); e.set("format", format);
+        document.getElementById("outside-export-" + format).href = outside.dataset.outsideApi + "/export?" + e.toString();
+      });
+      var status = document.getElementById("outside-status");
+      api("GET", outside.dataset.outsideApi + "?" + q.toString()).then(function (res) {
+        if (!res.ok) {
+          status.textContent = L.failed + (res.data && res.data.message ? res.data.message : String(res.status));
+          status.className = "bad";
+          return;
+        }
+        var d = res.data;
+        status.textContent = ""; status.className = "";
+        document.getElementById("outside-overstays").textContent = String(d.overstays || 0);
+        var days = d.per_day || [];
+        document.getElementById("outside-visits").textContent = String(days.reduce(function (s, r) { return s + (r.visits || 0); }, 0));
+        table("outside-per-day", 3, days.map(function (r) { return [r.day, r.vehicles, r.visits]; }));
+        table("outside-per-province", 2, (d.per_province || []).map(function (r) { return [r.province || L.unknown, r.visits]; }));
+        table("outside-per-gate", 2, (d.per_gate || []).map(function (r) { return [r.gate_name || r.gate_id, r.visits]; }));
+        table("outside-dwell", 2, (d.dwell || []).map(function (r) { return [L.dwell[r.bucket] || r.bucket, r.visits]; }));
+        table("outside-repeat", 2, (d.repeat_visitors || []).map(function (r) { return [r.plate, r.visits]; }));
+        outside.dataset.loaded = "1";
+      });
+    }
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
+    load();
+  })();
   // ---- alarm button ----
   var alarm = document.getElementById("alarm-button");
   function raiseAlarm() {
