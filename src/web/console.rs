@@ -1,8 +1,12 @@
 //! `/console`: the guard's live view of their gates — each lane with the vehicle just decided
 //! (plate, tag, holder and category, permit validity), the decision and its reason in large
 //! text and colour, device health and mode, the manual open / keep-closed form with its
-//! mandatory reason, the recent passages, duty and handover notes. `/console/live` pushes
-//! re-rendered lane parts as server-sent events the moment the centre ingests a gate's events.
+//! mandatory reason, the recent passages, duty and handover notes. Beside a plate camera's
+//! decision: its plate close-up and scene photo, raw read and confidence, the corrected plate
+//! and the correction form ([`super::evidence`]); a read the lane held for its low confidence
+//! stands out in amber with the near matches, for the guard to open or keep closed.
+//! `/console/live` pushes re-rendered lane parts as server-sent events the moment the centre
+//! ingests a gate's events (or a plate of one is corrected).
 //!
 //! What it never does: show a gate the viewer may not see (guards: their own gates only), or
 //! act by itself (every action is a `fetch` to the JSON API).
@@ -29,10 +33,10 @@ use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{corrections, duty, permits, visits};
 use crate::central::state::AppState;
+use crate::domain::plate_match;
 use crate::i18n::{
     GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
 };
-use crate::domain::plate_match;
 use crate::wire::journal::EventBody;
 
 /// Recent passages shown per gate.
@@ -284,7 +288,10 @@ async fn recent(state: &AppState, lang: Lang, gate_id: i64) -> Result<Markup, Re
         .filter(|e| matches!(e.kind.as_str(), "decision" | "override" | "passage"))
         .take(RECENT as usize)
         .collect();
-    let keys: Vec<_> = rows.iter().map(|e| (e.gate_id, e.journal_no, e.seq)).collect();
+    let keys: Vec<_> = rows
+        .iter()
+        .map(|e| (e.gate_id, e.journal_no, e.seq))
+        .collect();
     let fixed = corrections::for_events(&state.db, &keys).await?;
     Ok(html! {
         table.recent {

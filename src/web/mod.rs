@@ -1,6 +1,7 @@
 //! The web pages: the guard booth console (`/console`), visitor registration
-//! (`/console/visitors`), the passage search (`/passages`), the security office's page (`/office`), sign-in (`/login`) and
-//! the language switch (`/lang`), with their CSS/JS embedded in the binary (no CDN, no Node.js).
+//! (`/console/visitors`), the passage search (`/passages`), the security office's page
+//! (`/office`), sign-in (`/login`) and the language switch (`/lang`), with their CSS/JS embedded
+//! in the binary (no CDN, no Node.js).
 //!
 //! - Pages are rendered on the server (maud: compile-time checked, auto-escaping) in zh-CN by
 //!   default or English ([`i18n`]); live parts are pushed as server-sent events carrying

@@ -112,7 +112,9 @@ fn outside_table(id: &str, caption: &str, heads: &[&str]) -> Markup {
 /// time, overstays and repeat visitors over a range of site days (the last 30 by default),
 /// read by the page's script from `GET /api/v1/stats/outside-vehicles`, with exports.
 fn outside_part(state: &AppState, lang: Lang) -> Markup {
-    let today = chrono::Utc::now().with_timezone(&state.site_tz).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&state.site_tz)
+        .date_naive();
     let from = today - chrono::Duration::days(29);
     html! {
         section id="outside-vehicles" aria-labelledby="outside-title"

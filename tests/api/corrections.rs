@@ -70,7 +70,9 @@ fn barrier(seq: u64, at_ms: i64) -> JournalEvent {
 }
 
 async fn ingest(app: &TestApp, gate: i64, batch: &[JournalEvent]) {
-    events::ingest(&app.db, Shanghai, gate, batch).await.unwrap();
+    events::ingest(&app.db, Shanghai, gate, batch)
+        .await
+        .unwrap();
 }
 
 async fn correct(app: &TestApp, role: Role, path: &str, body: Value) -> (StatusCode, Value) {
@@ -172,7 +174,13 @@ async fn an_invalid_corrected_plate_is_refused_with_the_plate_rules_code_and_mes
         let path = "/api/v1/events/1/0/1/plate";
         let body = json!({"plate": "京A1234", "colour": "purple", "note": "x".repeat(201)});
         let (s, zh) = app
-            .call_lang(Method::POST, path, Some(Role::Guard), Some(body.clone()), "zh-CN")
+            .call_lang(
+                Method::POST,
+                path,
+                Some(Role::Guard),
+                Some(body.clone()),
+                "zh-CN",
+            )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{zh}");
         let field = |v: &Value, name: &str| -> (String, String) {
@@ -243,18 +251,35 @@ async fn a_guard_corrects_only_at_their_own_gates_and_an_unknown_or_plateless_ev
         let good = json!({"plate": "京A88345"});
 
         // The harness guard works at gate 1 only; viewers and approvers may not correct.
-        let (s, _) = correct(&app, Role::Guard, "/api/v1/events/2/0/1/plate", good.clone()).await;
+        let (s, _) = correct(
+            &app,
+            Role::Guard,
+            "/api/v1/events/2/0/1/plate",
+            good.clone(),
+        )
+        .await;
         assert_eq!(s, StatusCode::FORBIDDEN);
         for role in [Role::Viewer, Role::Approver, Role::Applicant] {
             let (s, _) = correct(&app, role, "/api/v1/events/1/0/1/plate", good.clone()).await;
             assert_eq!(s, StatusCode::FORBIDDEN, "{role:?}");
         }
         let (s, _) = app
-            .call(Method::POST, "/api/v1/events/1/0/1/plate", None, Some(good.clone()))
+            .call(
+                Method::POST,
+                "/api/v1/events/1/0/1/plate",
+                None,
+                Some(good.clone()),
+            )
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         // The office corrects at any gate.
-        let (s, _) = correct(&app, Role::Security, "/api/v1/events/2/0/1/plate", good.clone()).await;
+        let (s, _) = correct(
+            &app,
+            Role::Security,
+            "/api/v1/events/2/0/1/plate",
+            good.clone(),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
 
         // No such event: 404 with a message; a barrier movement names no plate: 409.

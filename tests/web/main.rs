@@ -10,6 +10,7 @@ mod admin_support;
 mod alarm_delivery;
 mod browser;
 mod console_booth;
+mod console_camera;
 mod console_flows;
 mod console_layout;
 mod console_webhook;

@@ -109,27 +109,31 @@ async fn correct_plate(
 ) -> ApiResult<ApiJson<Correction>> {
     may_act(&authed, gate_id)?;
     let new = validated(&input)?;
-    let corrected =
-        match corrections::correct(&state.db, &authed.actor(), (gate_id, journal_no, seq), &new)
-            .await
-        {
-            Ok(c) => c,
-            Err(CorrectionError::NoSuchEvent) => {
-                return Err(ApiError::NotFound(Msg::new(
-                    "没有这条通行记录",
-                    "No such passage event",
-                )));
-            }
-            Err(CorrectionError::NotCorrectable(kind)) => {
-                return Err(ApiError::Conflict(Msg::new(
-                    format!("这条记录（{kind}）不涉及车牌，无法更正：只有识别和通行记录可以更正"),
-                    format!(
-                        "This event ({kind}) names no plate: only decisions and passages can be corrected"
-                    ),
-                )));
-            }
-            Err(CorrectionError::Repo(e)) => return Err(e.into()),
-        };
+    let corrected = match corrections::correct(
+        &state.db,
+        &authed.actor(),
+        (gate_id, journal_no, seq),
+        &new,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(CorrectionError::NoSuchEvent) => {
+            return Err(ApiError::NotFound(Msg::new(
+                "没有这条通行记录",
+                "No such passage event",
+            )));
+        }
+        Err(CorrectionError::NotCorrectable(kind)) => {
+            return Err(ApiError::Conflict(Msg::new(
+                format!("这条记录（{kind}）不涉及车牌，无法更正：只有识别和通行记录可以更正"),
+                format!(
+                    "This event ({kind}) names no plate: only decisions and passages can be corrected"
+                ),
+            )));
+        }
+        Err(CorrectionError::Repo(e)) => return Err(e.into()),
+    };
     // No event is new: the gate's consoles re-read it and show the corrected plate.
     state.live.publish(LiveMessage::Events {
         gate_id,
