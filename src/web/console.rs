@@ -231,30 +231,33 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                     (evidence::read_line(lang, cam, held))
                     @if held {
                         (evidence::suggestions(lang, &near))
-                        p.held-hint { (t(lang, "核对照片后，在下方选择原因，再“抬杆放行”或“保持关闭”。",
-                            "Check the photo, choose a reason below, then Open or Keep closed.")) }
                     }
                 }
             }
             dl.vehicle {
                 dt { (t(lang, "车牌", "Plate")) } dd.plate { (evidence::plate(lang, d.plate.as_deref(), correction.as_ref())) }
-                dt { (t(lang, "标签", "Tag")) } dd.tag { (d.body["epc"].as_str().unwrap_or("—")) }
+                // A plate read without a tag: no empty tag and permit rows pushing the guard's
+                // buttons down.
+                @let plate_only = camera.is_some() && d.body["epc"].is_null();
+                @if !plate_only { dt { (t(lang, "标签", "Tag")) } dd.tag { (d.body["epc"].as_str().unwrap_or("—")) } }
                 dt { (t(lang, "持证人", "Holder")) }
                 dd { (d.body["holder"].as_str().unwrap_or("—"))
                     @if let Some(c) = d.body["category"].as_str() { " · " (category_label(lang, c)) } }
-                dt { (t(lang, "通行证", "Permit")) }
-                dd {
-                    @if let Some(p) = &permit {
-                        "#" (p.id) " " (local_day(state.site_tz, p.valid_from)) " → " (local_day(state.site_tz, p.valid_until))
-                        " · " (crate::i18n::permit_status_label(lang, p.status.as_str()))
-                    } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
+                @if !(plate_only && d.permit_id.is_none()) {
+                    dt { (t(lang, "通行证", "Permit")) }
+                    dd {
+                        @if let Some(p) = &permit {
+                            "#" (p.id) " " (local_day(state.site_tz, p.valid_from)) " → " (local_day(state.site_tz, p.valid_until))
+                            " · " (crate::i18n::permit_status_label(lang, p.status.as_str()))
+                        } @else if let Some(id) = d.permit_id { "#" (id) } @else { "—" }
+                    }
                 }
                 dt { (t(lang, "方向/时间", "Direction / time")) }
                 dd { (direction_label(lang, d.direction.as_deref().unwrap_or(""))) " · " (local_time(state.site_tz, d.at)) }
             }
             @if let Some(cam) = &camera {
                 @let current = correction.as_ref().map_or_else(|| d.plate.clone().unwrap_or_else(|| cam.raw_plate.clone()), |c| c.plate.clone());
-                (evidence::correction_form(lang, (d.gate_id, d.journal_no, d.seq), &current, held))
+                (evidence::correction_form(lang, (d.gate_id, d.journal_no, d.seq), &current))
             }
         } @else {
             div.verdict.idle { (t(lang, "暂无车辆", "No vehicle yet")) }

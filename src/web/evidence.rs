@@ -137,13 +137,14 @@ pub fn suggestions(lang: Lang, list: &[String]) -> Markup {
     }
 }
 
-/// The guard's form to correct the plate of event (gate, journal, seq); `open` unfolds it (a
-/// held read, where the guard checks the plate anyway).
-pub fn correction_form(lang: Lang, key: (i64, i64, i64), current: &str, open: bool) -> Markup {
+/// The guard's form to correct the plate of event (gate, journal, seq), folded (a suggestion's
+/// button unfolds it): unfolded it would push the lane's open / keep-closed buttons off a booth
+/// PC's screen.
+pub fn correction_form(lang: Lang, key: (i64, i64, i64), current: &str) -> Markup {
     let (gate, journal, seq) = key;
     let id = format!("{gate}-{journal}-{seq}");
     html! {
-        details.correct open[open] {
+        details.correct {
             summary { (t(lang, "更正车牌", "Correct the plate")) }
             form.correct data-api={ "/api/v1/events/" (gate) "/" (journal) "/" (seq) "/plate" }
                 data-done=(t(lang, "车牌已更正", "Plate corrected")) novalidate {

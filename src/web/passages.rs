@@ -116,11 +116,13 @@ pub async fn page(
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let outcome = value(&f.outcome);
     let gate = value(&f.gate_id);
+    // The alarm button (F9) stays within reach on every booth page.
+    let alarm = super::console::alarm_gate(&state, &viewer, &gates).await;
     Ok(frame(
         &viewer,
         t(lang, "通行记录查询", "Passage search"),
         Nav::Passages,
-        None,
+        alarm,
         html! {
             main.passages data-api="/api/v1/passages" data-labels=(labels(lang)) {
                 h1 { (t(lang, "通行记录查询", "Passage search")) }

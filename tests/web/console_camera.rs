@@ -160,6 +160,10 @@ async fn a_camera_decision_shows_the_plate_close_up_and_scene_photo_beside_it_wi
     let thumb = src(&b, "#recent-1 figure.photo.thumb[data-kind=plate] img").await;
     assert!(thumb.ends_with(&photos[0].sha256), "{thumb}");
     b.screenshot("console-camera-zh").await;
+    b.js("document.getElementById('recent-1').scrollIntoView(); return true")
+        .await;
+    b.screenshot("console-camera-recent-zh").await;
+    b.js("window.scrollTo(0, 0); return true").await;
 
     // A tablet in portrait: the photos fit the card, nothing sticks out sideways.
     b.set_viewport(768, 1024).await;
@@ -234,6 +238,15 @@ async fn a_held_low_confidence_read_shows_its_photo_and_near_matches_the_guard_c
         "nothing opened on the held read"
     );
     b.screenshot("console-held-zh").await;
+    // On a booth PC's screen the guard sees the photo slot and the open / keep-closed buttons
+    // together, without scrolling.
+    let bottom = b
+        .js("return document.querySelector('#gate-1 article.lane:first-child form.command button.keep').getBoundingClientRect().bottom - window.innerHeight")
+        .await;
+    assert!(
+        bottom.as_f64().unwrap() <= 0.0,
+        "the held lane's buttons are {bottom} px below the screen"
+    );
 
     // The guard picks the suggestion: it goes into the unfolded correction form, and is saved.
     b.find(&format!("{card} button[data-suggest='京A12345']"))
