@@ -184,6 +184,7 @@ async fn a_camera_decision_shows_the_plate_close_up_and_scene_photo_beside_it_wi
     .await;
     b.wait_text(&format!("{card} .camera-read"), "confidence 96%")
         .await;
+    b.screenshot("console-camera-en").await;
     b.close().await;
     site.finish().await;
 }
@@ -372,6 +373,57 @@ async fn the_passage_search_form_keeps_its_filters_in_the_address_and_the_export
     let gates = b.text("#f-gate").await;
     assert!(gates.contains("北门") && !gates.contains("南门"), "{gates}");
     b.screenshot("passages-form-zh").await;
+    b.close().await;
+    site.finish().await;
+}
+
+#[tokio::test]
+async fn the_office_page_has_the_outside_vehicle_section_over_the_last_30_days_with_its_exports() {
+    let site = site().await;
+    let Some(b) = browser::open("outside-vehicle section").await else {
+        return;
+    };
+    let base = site.central.url("");
+    b.sign_in(&base, "security", PASSWORD, "/office").await;
+    b.wait_text("#outside-title", "校外车辆").await;
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let from = (today - chrono::Duration::days(29)).to_string();
+    let value = |css: &'static str| {
+        let b = &b;
+        async move {
+            b.find(css)
+                .await
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(value("#outside-from").await, from);
+    assert_eq!(value("#outside-to").await, today.to_string());
+    // The script asked for the range and pointed the exports at it.
+    b.wait_for("the export links", || async {
+        let href = b
+            .find("#outside-export-xlsx")
+            .await
+            .attr("href")
+            .await
+            .ok()??;
+        (href.contains(&format!("from={from}")) && href.contains("format=xlsx")).then_some(())
+    })
+    .await;
+    for table in [
+        "#outside-per-day",
+        "#outside-per-province",
+        "#outside-per-gate",
+        "#outside-dwell",
+        "#outside-repeat",
+    ] {
+        b.find(table).await;
+    }
+    b.screenshot("office-outside-section-zh").await;
     b.close().await;
     site.finish().await;
 }

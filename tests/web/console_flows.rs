@@ -300,6 +300,9 @@ async fn every_input_select_and_textarea_of_every_page_has_a_label() {
     b.goto(&format!("{base}/console/visitors")).await;
     b.find("#visit-form").await;
     checked.push(("/console/visitors", unlabelled(&b).await));
+    b.goto(&format!("{base}/passages")).await;
+    b.find("#f-plate").await;
+    checked.push(("/passages", unlabelled(&b).await));
     b.find("#logout").await.click().await.unwrap();
     b.wait_url("/login").await;
     b.sign_in(&base, "security", PASSWORD, "/office").await;
@@ -320,6 +323,10 @@ async fn every_input_select_and_textarea_of_every_page_has_a_label() {
         "reasons, notes and the handover note"
     );
     assert!(total("/console/visitors") >= 9);
+    assert!(
+        total("/passages") >= 6,
+        "plate, times, gate, outcome, outside"
+    );
     b.close().await;
     site.finish().await;
 }
