@@ -172,3 +172,64 @@ pub fn correction_form(lang: Lang, key: (i64, i64, i64), current: &str) -> Marku
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::journal::PhotoRef;
+
+    fn read(photos: Vec<PhotoRef>) -> PlateReadRecord {
+        PlateReadRecord {
+            camera: "north".into(),
+            event_id: "1".into(),
+            raw_plate: "京A1Z345<script>".into(),
+            colour: None,
+            confidence: 58,
+            photos,
+        }
+    }
+
+    #[test]
+    fn a_photo_hash_from_a_gate_makes_a_url_only_when_it_is_64_lower_case_hex_digits() {
+        let good = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            photo_url(&good).as_deref(),
+            Some(format!("/api/v1/photos/{good}").as_str())
+        );
+        for bad in [
+            good.to_uppercase(),
+            good[..63].to_string(),
+            format!("{good}0"),
+            format!("../../{}", &good[6..]),
+            String::new(),
+        ] {
+            assert_eq!(photo_url(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_read_with_a_bad_photo_hash_draws_no_image_and_its_raw_text_is_escaped() {
+        let photos = vec![
+            PhotoRef {
+                sha256: "javascript:alert(1)".into(),
+                kind: PhotoKind::Plate,
+                bytes: 1,
+            },
+            PhotoRef {
+                sha256: "ab".repeat(32),
+                kind: PhotoKind::Scene,
+                bytes: 1,
+            },
+        ];
+        let html = photos_and_read(&read(photos));
+        assert!(!html.contains("javascript:"), "{html}");
+        assert_eq!(html.matches("<img").count(), 1, "only the scene: {html}");
+        assert!(html.contains("无照片"), "the plate slot says there is none");
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
+    }
+
+    fn photos_and_read(camera: &PlateReadRecord) -> String {
+        html! { (photos(Lang::Zh, camera, Size::Card)) (read_line(Lang::Zh, camera, true)) }
+            .into_string()
+    }
+}
