@@ -1,7 +1,8 @@
 //! `/passages`: the passage search (通行记录查询) for guards, the security office and
 //! administrators — filters by plate (a fragment), time range, gate, outcome and outside
 //! vehicles only; results with the camera's photos as thumbnails (a click opens the full size),
-//! a corrected plate beside the camera's read, pages, and CSV/XLSX export links.
+//! a corrected plate beside the camera's read (and the form to correct it), pages, and CSV/XLSX
+//! export links.
 //!
 //! The page is the form and an empty result table; the page's script reads the filters from the
 //! address, asks `GET /api/v1/passages` with them (the API scopes a guard to their own gates and
@@ -99,6 +100,11 @@ fn labels(lang: Lang) -> String {
         "next": t(lang, "下一页", "Next"),
         "failed": t(lang, "查询失败：", "Search failed: "),
         "loading": t(lang, "查询中…", "Searching…"),
+        "correct": t(lang, "更正车牌", "Correct the plate"),
+        "correctPlate": t(lang, "正确车牌", "Correct plate"),
+        "note": t(lang, "说明", "Note"),
+        "save": t(lang, "保存更正", "Save correction"),
+        "corrected": t(lang, "车牌已更正", "Plate corrected"),
     })
     .to_string()
 }

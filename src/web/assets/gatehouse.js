@@ -290,6 +290,32 @@
     });
     return box;
   }
+  // A row's plate correction: the same form the console has, posted by the generic handler.
+  function correctionForm(p, L) {
+    var key = p.gate_id + "-" + p.journal_no + "-" + p.seq;
+    var details = el("details", "correct");
+    details.appendChild(el("summary", null, L.correct));
+    var form = el("form", "correct");
+    form.dataset.api = "/api/v1/events/" + p.gate_id + "/" + p.journal_no + "/" + p.seq + "/plate";
+    form.dataset.done = L.corrected;
+    form.setAttribute("data-reload", "");
+    form.noValidate = true;
+    [["plate", L.correctPlate, p.corrected_plate || p.plate || ""], ["note", L.note, ""]].forEach(function (f) {
+      var row = el("div", "row");
+      var label = el("label", null, f[1]); label.htmlFor = "fix-" + f[0] + "-" + key;
+      var input = el("input"); input.id = label.htmlFor; input.name = f[0]; input.value = f[2];
+      input.maxLength = f[0] === "plate" ? 12 : 200; input.autocomplete = "off";
+      var error = el("span", "error"); error.dataset.errorFor = f[0];
+      row.appendChild(label); row.appendChild(input); row.appendChild(error);
+      form.appendChild(row);
+    });
+    var save = el("button", null, L.save); save.type = "submit";
+    form.appendChild(save);
+    var st = el("p", "form-status"); st.setAttribute("role", "status");
+    form.appendChild(st);
+    details.appendChild(form);
+    return details;
+  }
   // ---- the passage search page: the address's filters → GET /api/v1/passages → rows ----
   var passages = document.querySelector("main.passages[data-api]");
   if (passages) (function () {
@@ -338,6 +364,7 @@
           plate.appendChild(el("span", "plate", p.plate || "—"));
         }
         if (p.outside) { plate.appendChild(document.createTextNode(" ")); plate.appendChild(el("span", "tag-outside", L.outside)); }
+        plate.appendChild(correctionForm(p, L));
         tr.appendChild(plate);
         var ph = el("td", "photo-cell"); ph.appendChild(thumbs(p.photos, L));
         if (p.confidence !== null && p.confidence !== undefined) ph.appendChild(el("span", "meta", p.confidence + "%"));
