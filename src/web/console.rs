@@ -225,6 +225,11 @@ async fn lane_status(state: &AppState, lang: Lang, lane: &Lane) -> Result<Markup
                 (if granted { t(lang, "放行", "GRANTED") } else if class == "blacklist" { t(lang, "黑名单", "BLACKLIST") } else if held { t(lang, "待人工确认", "HELD: CHECK") } else { t(lang, "禁止通行", "DENIED") })
             }
             p.reason { (reason_label(lang, &reason)) }
+            // Granted under the "flag" policy although the tag's plate is not the camera's.
+            @if granted && d.body["flags"].as_array().is_some_and(|f| f.iter().any(|f| f == "plate_mismatch")) {
+                p.flag-warn { (t(lang, "注意：标签登记车牌与相机识别不符（已放行并记录）",
+                    "Note: the tag's plate is not the camera's (let through and recorded)")) }
+            }
             @if let Some(cam) = &camera {
                 div.evidence.held[held] {
                     (evidence::photos(lang, cam, Size::Card))

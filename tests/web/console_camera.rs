@@ -84,11 +84,16 @@ fn camera_decision(
 
 /// Journals `body` at gate 1's lane `entry` (the real sync uploads it); returns its sequence.
 async fn journal(site: &Site, body: EventBody) -> u64 {
+    journal_at(site, "entry", body).await
+}
+
+/// Journals `body` at gate 1's `lane`; returns its sequence.
+async fn journal_at(site: &Site, lane: &str, body: EventBody) -> u64 {
     site.gate
         .handle()
         .shared()
         .journal
-        .append(Utc::now(), "entry", body)
+        .append(Utc::now(), lane, body)
         .await
         .unwrap()
 }
@@ -187,6 +192,24 @@ async fn a_camera_decision_shows_the_plate_close_up_and_scene_photo_beside_it_wi
     b.wait_text(&format!("{card} .camera-read"), "confidence 96%")
         .await;
     b.screenshot("console-camera-en").await;
+
+    // A tag granted under the "flag" policy although the camera read another plate: the card
+    // says so beside the camera's read.
+    let mut flagged = camera_decision("沪A99999", 91, ReasonCode::Granted, Vec::new());
+    if let EventBody::Decision(d) = &mut flagged {
+        d.credential = "tag".into();
+        d.epc = Some("E200309888190072214036".into());
+        d.plate = Some("京A12345".into());
+        d.flags = vec!["plate_mismatch".into()];
+    }
+    journal_at(&site, "exit", flagged).await;
+    b.wait_text(
+        "#lane-status-1-exit .flag-warn",
+        "the tag's plate is not the camera's",
+    )
+    .await;
+    b.wait_text("#lane-status-1-exit .camera-read", "沪A99999")
+        .await;
     b.close().await;
     site.finish().await;
 }
