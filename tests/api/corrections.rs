@@ -320,3 +320,49 @@ async fn a_guard_corrects_only_at_their_own_gates_and_an_unknown_or_plateless_ev
         );
     }
 }
+
+#[tokio::test]
+async fn the_corrections_of_a_page_of_events_are_read_in_one_go_by_their_keys() {
+    use gatehouse::central::db::Actor;
+    use gatehouse::central::repo::corrections::{self, NewCorrection};
+    use gatehouse::domain::Plate;
+    for t in each_database().await {
+        let app = TestApp::spawn(t).await;
+        let t0 = Utc::now().timestamp_millis() - 60_000;
+        let batch: Vec<JournalEvent> = (1..=150)
+            .map(|seq| camera_decision(seq, t0 + seq as i64, "京A8B345", 62))
+            .collect();
+        ingest(&app, 1, &batch).await;
+        let fix = |plate: &str| NewCorrection {
+            plate: Plate::parse(plate).unwrap(),
+            colour: None,
+            note: String::new(),
+        };
+        for seq in [2, 101, 150] {
+            corrections::correct(&app.db, &Actor::system(), (1, 0, seq), &fix("京A88345"))
+                .await
+                .unwrap();
+        }
+        // More keys than one statement takes, and keys of events that have none.
+        let keys: Vec<_> = (1..=150)
+            .map(|seq| (1, 0, seq))
+            .chain([(2, 0, 2)])
+            .collect();
+        let found = corrections::for_events(&app.db, &keys).await.unwrap();
+        let mut seqs: Vec<i64> = found.keys().map(|k| k.2).collect();
+        seqs.sort();
+        assert_eq!(seqs, vec![2, 101, 150]);
+        assert_eq!(found[&(1, 0, 101)].plate, "京A88345");
+        assert_eq!(
+            found[&(1, 0, 101)].operator,
+            "",
+            "the system has no operator name"
+        );
+        assert!(
+            corrections::for_events(&app.db, &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
