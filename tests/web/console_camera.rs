@@ -666,6 +666,15 @@ async fn the_passage_search_draws_the_documented_answer_with_thumbnails_the_corr
         "{next}"
     );
     b.screenshot("passages-drawn-zh").await;
+    // A tablet in portrait: the results fit, nothing sticks out sideways.
+    b.set_viewport(768, 1024).await;
+    let (scroll, viewport, offenders) = b.horizontal_overflow().await;
+    b.screenshot("passages-drawn-768x1024").await;
+    assert!(
+        scroll <= viewport && offenders.is_empty(),
+        "{scroll} px wide in {viewport}: {offenders:#?}"
+    );
+    b.set_viewport(1366, 768).await;
     // A row's correction form posts to the real API (which has no such event here).
     b.find(&format!("{first} details.correct summary"))
         .await
