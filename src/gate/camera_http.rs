@@ -41,6 +41,10 @@ use crate::wire::journal::{EventBody, PhotoRef};
 /// How often silent cameras are looked for.
 const HEALTH_EVERY: Duration = Duration::from_millis(250);
 
+/// How long a push's body may take to arrive (a camera uploads a few hundred KB on a LAN; a
+/// connection trickling bytes must not hold the listener's memory for ever).
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One configured camera and what the listener knows of its health.
 #[derive(Debug)]
 struct Camera {
@@ -128,27 +132,42 @@ pub async fn serve(
     .await
 }
 
-/// A refusal or failure: status and a zh-CN + English message.
-fn answer(status: StatusCode, zh: &str, en: &str) -> Response {
-    (
+/// A refusal or failure: a status and a zh-CN + English message.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+fn answer(status: StatusCode, zh: &str, en: &str) -> Refusal {
+    Refusal {
         status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{zh} / {en}\n"),
-    )
-        .into_response()
+        message: format!("{zh} / {en}\n"),
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.message,
+        )
+            .into_response()
+    }
 }
 
 async fn push(
     State(listener): State<Arc<Listener>>,
     Path(name): Path<String>,
     request: Request,
-) -> Response {
+) -> Result<Response, Refusal> {
     let Some(camera) = listener.cameras.get(&name) else {
-        return answer(
+        return Err(answer(
             StatusCode::NOT_FOUND,
             &format!("没有名为 {name:?} 的摄像机（见 gate.toml 的 [[camera]]）"),
             &format!("no camera named {name:?} ([[camera]] in gate.toml)"),
-        );
+        ));
     };
     let gate_id = listener.gate_id;
     let count = |result: &'static str| crate::metrics::camera_push(gate_id, &name, result);
@@ -161,11 +180,13 @@ async fn push(
             count("refused");
             let seen = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
             tracing::warn!(camera = %name, from = %seen, "camera push from the wrong address refused");
-            return answer(
+            return Err(answer(
                 StatusCode::FORBIDDEN,
                 &format!("摄像机 {name} 只接受来自 {from} 的推送（本次来自 {seen}）"),
-                &format!("camera {name} accepts pushes from {from} only (this one came from {seen})"),
-            );
+                &format!(
+                    "camera {name} accepts pushes from {from} only (this one came from {seen})"
+                ),
+            ));
         }
     }
     let content_type = request
@@ -173,46 +194,57 @@ async fn push(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = match read_body(request, listener.max_body).await {
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read_body(request, listener.max_body))
+        .await
+        .unwrap_or_else(|_| {
+            Err(answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "推送未在时限内送达",
+                &format!(
+                    "the body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            ))
+        }) {
         Ok(body) => body,
         Err(refusal) => {
             count("refused");
-            return refusal;
+            return Err(refusal);
         }
     };
     listener.seen(camera).await;
     let push = match parse(camera.config.kind, content_type.as_deref(), &body) {
         Ok(CameraMessage::Heartbeat) => {
             count("heartbeat");
-            return ok(camera.config.kind, None);
+            return Ok(ok(camera.config.kind, None));
         }
         Ok(CameraMessage::Read(push)) => push,
         Err(e) => {
             count("refused");
             tracing::warn!(camera = %name, error = %e, "camera push refused");
-            return answer(
+            return Err(answer(
                 StatusCode::BAD_REQUEST,
                 "推送内容无法解析",
                 &format!("bad push: {e}"),
-            );
+            ));
         }
     };
     drop(body);
     match listener.read(camera, push).await {
         Ok(outcome) => {
             count("read");
-            ok(camera.config.kind, Some(&outcome))
+            Ok(ok(camera.config.kind, Some(&outcome)))
         }
         Err(failure) => {
             count("failed");
-            failure
+            Err(failure)
         }
     }
 }
 
 /// The body, at most `max` bytes: refused from `Content-Length` before reading, or as soon as the
 /// bytes received pass the limit; a body the client did not finish sending is a 400.
-async fn read_body(request: Request, max: usize) -> Result<bytes::Bytes, Response> {
+async fn read_body(request: Request, max: usize) -> Result<bytes::Bytes, Refusal> {
     let too_large = |n: &str| {
         answer(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -279,7 +311,7 @@ fn ok(kind: CameraKind, outcome: Option<&SightingOutcome>) -> Response {
 
 impl Listener {
     /// Stores the photos, hands the read to its lane and waits until the lane journalled it.
-    async fn read(&self, camera: &Camera, push: CameraPush) -> Result<SightingOutcome, Response> {
+    async fn read(&self, camera: &Camera, push: CameraPush) -> Result<SightingOutcome, Refusal> {
         let name = &camera.config.name;
         let photos = self.gate.shared().photos.clone();
         let images = push.images.clone();

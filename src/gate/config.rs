@@ -776,8 +776,16 @@ mod tests {
         );
         let (dp, mp) = (&documented.lanes[0].plate, &minimal.lanes[0].plate);
         assert_eq!(
-            (dp.presence_window_ms, dp.cross_check_window_ms, dp.on_mismatch),
-            (mp.presence_window_ms, mp.cross_check_window_ms, mp.on_mismatch)
+            (
+                dp.presence_window_ms,
+                dp.cross_check_window_ms,
+                dp.on_mismatch
+            ),
+            (
+                mp.presence_window_ms,
+                mp.cross_check_window_ms,
+                mp.on_mismatch
+            )
         );
     }
 

@@ -25,7 +25,13 @@ fn refused(kind: CameraKind, content_type: &str, body: &[u8]) -> CameraError {
 #[test]
 fn a_hikvision_multipart_alert_is_one_read_with_its_plate_close_up_and_scene() {
     let (plate_jpeg, scene_jpeg) = (jpeg(3_000, 1), jpeg(40_000, 2));
-    let xml = hik_alert("7c1f0e4a-2b9d-4c1e-9f00-3a5b6c7d8e9f", "京A12345", "blue", 97, 1);
+    let xml = hik_alert(
+        "7c1f0e4a-2b9d-4c1e-9f00-3a5b6c7d8e9f",
+        "京A12345",
+        "blue",
+        97,
+        1,
+    );
     let (content_type, body) = hik_multipart(
         &xml,
         &[
@@ -77,7 +83,12 @@ fn a_hikvision_keep_alive_is_a_heartbeat_not_a_read() {
                <eventState>inactive</eventState><eventDescription>videoloss alarm</eventDescription>\
                </EventNotificationAlert>";
     assert_eq!(
-        parse(CameraKind::Hikvision, Some("application/xml"), xml.as_bytes()).unwrap(),
+        parse(
+            CameraKind::Hikvision,
+            Some("application/xml"),
+            xml.as_bytes()
+        )
+        .unwrap(),
         CameraMessage::Heartbeat
     );
     let (content_type, body) = hik_multipart(xml, &[]);
@@ -93,7 +104,10 @@ fn a_hikvision_push_cut_off_inside_a_picture_is_refused_as_truncated() {
     let (content_type, body) = hik_multipart(&xml, &[("detectionPicture", &jpeg(20_000, 4))]);
     for cut in [body.len() - 10, body.len() / 2, xml.len() / 2] {
         let err = refused(CameraKind::Hikvision, &content_type, &body[..cut]);
-        assert!(matches!(err, CameraError::Truncated(_)), "cut at {cut}: {err}");
+        assert!(
+            matches!(err, CameraError::Truncated(_)),
+            "cut at {cut}: {err}"
+        );
     }
 }
 
@@ -131,7 +145,8 @@ fn an_alarm_info_plate_push_is_a_read_with_its_base64_photos() {
 #[test]
 fn a_push_in_gbk_is_refused_as_not_utf8() {
     // "京A12345" with 京 in GBK (BE A9), as a camera left on its factory encoding sends it.
-    let mut body = br#"{"AlarmInfoPlate":{"serialno":"x","result":{"PlateResult":{"license":""#.to_vec();
+    let mut body =
+        br#"{"AlarmInfoPlate":{"serialno":"x","result":{"PlateResult":{"license":""#.to_vec();
     body.extend_from_slice(b"\xbe\xa9A12345");
     body.extend_from_slice(br#"","confidence":90,"plateid":1}}}}"#);
     let err = refused(CameraKind::AlarmInfoPlate, "application/json", &body);
@@ -171,7 +186,11 @@ fn hostile_bodies_are_refused_by_every_driver_without_a_panic() {
         CameraKind::AlarmInfoPlate,
         CameraKind::Webhook,
     ] {
-        for content_type in ["application/json", "application/xml", "multipart/form-data; boundary=b"] {
+        for content_type in [
+            "application/json",
+            "application/xml",
+            "multipart/form-data; boundary=b",
+        ] {
             for body in bodies {
                 // Anything but a panic; none of these is a read.
                 let result = parse(kind, Some(content_type), body);
@@ -202,7 +221,12 @@ fn a_sighting_parses_full_width_plates_takes_the_reported_colour_and_blue_when_n
     assert_eq!(plate.plate.as_str(), "京A12345");
     assert_eq!(plate.colour, PlateColour::Blue);
     assert_eq!(sighting.min_confidence, 80);
-    let green = PlateSighting::new("cam", &push("苏ED12345", Some(PlateColour::Green)), 80, vec![]);
+    let green = PlateSighting::new(
+        "cam",
+        &push("苏ED12345", Some(PlateColour::Green)),
+        80,
+        vec![],
+    );
     assert_eq!(green.plate.unwrap().colour, PlateColour::Green);
     // No plate read, or text that is no plate: a sighting without a plate (still journalled).
     for text in ["无车牌", "_无_", "unknown", "京A1234"] {

@@ -47,7 +47,9 @@ impl Listener {
             max_body_bytes: 8 * 1024 * 1024,
         });
         config.cameras = cameras;
-        config.validate().expect("the camera configuration is valid");
+        config
+            .validate()
+            .expect("the camera configuration is valid");
         let socket = camera_http::bind(config.camera_listener.as_ref().unwrap().listen)
             .await
             .unwrap();
@@ -143,7 +145,9 @@ async fn a_hikvision_read_of_a_registered_plate_on_the_loop_is_granted_and_opens
         .unwrap_or_else(|| panic!("no decision journalled before the 200: {events:#?}"));
     assert!(decision.granted, "{decision:?}");
     assert_eq!(decision.plate.as_deref(), Some(PLATE));
-    let read = decision.camera.expect("the decision carries the camera read");
+    let read = decision
+        .camera
+        .expect("the decision carries the camera read");
     assert_eq!(read.camera, "north");
     assert_eq!(read.event_id, "anpr-0001");
     assert_eq!(read.raw_plate, "京Ａ·12345");
@@ -174,7 +178,9 @@ async fn an_alarm_info_plate_read_without_a_vehicle_is_journalled_and_answered_i
     )
     .await;
     let body = alarm_info(41, "粤B·D12345", 93, &jpeg(20_000, 3), &jpeg(1_500, 4));
-    let (status, text) = cams.post("yard", "application/json", body.into_bytes()).await;
+    let (status, text) = cams
+        .post("yard", "application/json", body.into_bytes())
+        .await;
     assert_eq!(status, 200);
     let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
@@ -251,12 +257,21 @@ async fn a_repeated_event_id_journals_nothing_new() {
     let gate = spawn_gate(&[LaneSpec::entry("entry")]).await;
     let cams = Listener::start(&gate, vec![camera("dedupe", CameraKind::Webhook, "entry")]).await;
     let body = webhook("dup-2", PLATE, None, &jpeg(900, 7));
-    let (status, _) = cams.post("dedupe", "application/json", body.clone().into_bytes()).await;
+    let (status, _) = cams
+        .post("dedupe", "application/json", body.clone().into_bytes())
+        .await;
     assert_eq!(status, 200);
     let after_first = gate.last_seq().await;
-    let (status, text) = cams.post("dedupe", "application/json", body.into_bytes()).await;
+    let (status, text) = cams
+        .post("dedupe", "application/json", body.into_bytes())
+        .await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(gate.last_seq().await, after_first, "{:#?}", gate.events().await);
+    assert_eq!(
+        gate.last_seq().await,
+        after_first,
+        "{:#?}",
+        gate.events().await
+    );
     assert_eq!(camera_events(&gate.events().await, "dup-2").len(), 1);
     cams.stop().await;
     gate.shutdown().await;
@@ -298,9 +313,14 @@ async fn refused_pushes_get_their_status_and_reason_and_journal_nothing() {
         )
         .await;
     assert_eq!(status, 403, "{text}");
-    assert!(text.contains("accepts pushes from 127.0.0.2 only (this one came from 127.0.0.1)"), "{text}");
+    assert!(
+        text.contains("accepts pushes from 127.0.0.2 only (this one came from 127.0.0.1)"),
+        "{text}"
+    );
 
-    let (status, text) = cams.post("nobody", "application/json", b"{}".to_vec()).await;
+    let (status, text) = cams
+        .post("nobody", "application/json", b"{}".to_vec())
+        .await;
     assert_eq!(status, 404, "{text}");
     assert!(text.contains("no camera named \"nobody\""), "{text}");
 
@@ -308,7 +328,11 @@ async fn refused_pushes_get_their_status_and_reason_and_journal_nothing() {
     let xml = hik_alert("t-1", PLATE, "blue", 97, 1);
     let (content_type, body) = hik_multipart(&xml, &[("detectionPicture", &jpeg(50_000, 9))]);
     let (status, text) = cams
-        .post("trusted", &content_type, body[..body.len() - 5_000].to_vec())
+        .post(
+            "trusted",
+            &content_type,
+            body[..body.len() - 5_000].to_vec(),
+        )
         .await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("bad push: the body is truncated"), "{text}");
@@ -348,7 +372,10 @@ async fn a_10_mb_push_is_refused_with_413_before_its_body_is_read() {
         .unwrap();
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("push too large (10485760 bytes; the limit is 8388608 bytes"), "{answer}");
+    assert!(
+        answer.contains("push too large (10485760 bytes; the limit is 8388608 bytes"),
+        "{answer}"
+    );
 
     // A body just over the limit with no length announced (chunked) is refused too.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
@@ -400,7 +427,9 @@ async fn a_silent_camera_is_journalled_offline_and_online_again_at_its_next_push
     assert_eq!(status, 200);
     let events = gate.events().await;
     assert!(
-        events.iter().any(|e| e.seq > offline && device(e, "online")),
+        events
+            .iter()
+            .any(|e| e.seq > offline && device(e, "online")),
         "{events:#?}"
     );
     let metrics = gatehouse::metrics::encode_gate(|| {});

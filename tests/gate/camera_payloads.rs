@@ -14,7 +14,17 @@ pub(crate) fn jpeg(size: usize, seed: u8) -> Vec<u8> {
         0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00,
         0x01, 0x00, 0x01, 0x00, 0x00,
     ];
-    let filler = [seed, 0x0D, 0x0A, b'-', b'-', 0x00, 0xFF, 0x00, seed.wrapping_mul(7)];
+    let filler = [
+        seed,
+        0x0D,
+        0x0A,
+        b'-',
+        b'-',
+        0x00,
+        0xFF,
+        0x00,
+        seed.wrapping_mul(7),
+    ];
     while bytes.len() + 2 < size.max(24) {
         bytes.extend_from_slice(&filler);
     }
@@ -28,7 +38,13 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 }
 
 /// An `EventNotificationAlert` for an ANPR read.
-pub(crate) fn hik_alert(uuid: &str, plate: &str, colour: &str, confidence: u8, channel: u32) -> String {
+pub(crate) fn hik_alert(
+    uuid: &str,
+    plate: &str,
+    colour: &str,
+    confidence: u8,
+    channel: u32,
+) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
@@ -98,7 +114,13 @@ pub(crate) fn hik_multipart(xml: &str, pictures: &[(&str, &[u8])]) -> (String, V
 }
 
 /// An `AlarmInfoPlate` push (colour code 1 = blue), with the scene and the plate close-up.
-pub(crate) fn alarm_info(plateid: u32, license: &str, confidence: u8, scene: &[u8], plate: &[u8]) -> String {
+pub(crate) fn alarm_info(
+    plateid: u32,
+    license: &str,
+    confidence: u8,
+    scene: &[u8],
+    plate: &[u8],
+) -> String {
     serde_json::json!({
         "AlarmInfoPlate": {
             "channel": 0,

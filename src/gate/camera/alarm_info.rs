@@ -90,7 +90,9 @@ impl CameraDriver for AlarmInfoPlate {
         let at = match sec {
             Some(sec) => Some(
                 DateTime::<Utc>::from_timestamp(sec, 0)
-                    .map(|t| t + chrono::Duration::microseconds(usec.unwrap_or(0).clamp(0, 999_999)))
+                    .map(|t| {
+                        t + chrono::Duration::microseconds(usec.unwrap_or(0).clamp(0, 999_999))
+                    })
                     .ok_or_else(|| CameraError::Field {
                         field: "PlateResult.timeStamp.Timeval.sec",
                         value: sec.to_string(),
@@ -112,13 +114,15 @@ impl CameraDriver for AlarmInfoPlate {
             },
         };
         let channel = match info.get("channel") {
-            Some(c) => Some(u32::try_from(integer("AlarmInfoPlate.channel", c)?).map_err(|_| {
-                CameraError::Field {
-                    field: "AlarmInfoPlate.channel",
-                    value: c.to_string(),
-                    why: "is not a channel number",
-                }
-            })?),
+            Some(c) => Some(
+                u32::try_from(integer("AlarmInfoPlate.channel", c)?).map_err(|_| {
+                    CameraError::Field {
+                        field: "AlarmInfoPlate.channel",
+                        value: c.to_string(),
+                        why: "is not a channel number",
+                    }
+                })?,
+            ),
             None => None,
         };
         let mut images = Vec::new();

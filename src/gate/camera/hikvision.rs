@@ -6,8 +6,9 @@
 //! `dateTime`, `UUID` (the event id; `channelID` + `dateTime` + `activePostCount` when a firmware
 //! sends no UUID), `channelID`. Pictures: a part named or filed as `licensePlatePicture` is the
 //! plate close-up, every other JPEG part (`detectionPicture`, `vehiclePicture`, …) the scene.
-//! Any other `eventType` (firmwares send `videoloss`/`inactive` every few seconds as a
-//! keep-alive) is a heartbeat, not a read.
+//! `vehicleDetection` alerts with an `ANPR/licensePlate` (DeepinView cameras) are reads too. Any
+//! other `eventType` (firmwares send `videoloss`/`inactive` every few seconds as a keep-alive)
+//! is a heartbeat, not a read.
 //!
 //! `ANPR/direction` (`forward`/`reverse`) is the vehicle's travel relative to how the camera is
 //! mounted, not entry or exit, so it is not mapped: the read takes the lane's direction (a
@@ -196,7 +197,9 @@ impl Alert {
             }
         }
         if !root_seen {
-            return Err(CameraError::Xml("no <EventNotificationAlert> element".into()));
+            return Err(CameraError::Xml(
+                "no <EventNotificationAlert> element".into(),
+            ));
         }
         if !path.is_empty() {
             return Err(CameraError::Truncated(format!(
@@ -209,10 +212,16 @@ impl Alert {
 
     fn into_message(self, images: Vec<CameraImage>) -> Result<CameraMessage, CameraError> {
         let event_type = self.event_type.ok_or(CameraError::Missing("eventType"))?;
-        if !event_type.eq_ignore_ascii_case("ANPR") {
+        // DeepinView and traffic cameras in "vehicle detection" mode send the same ANPR block
+        // under `vehicleDetection`; without a plate that is a vehicle count, not a read.
+        let anpr = event_type.eq_ignore_ascii_case("ANPR")
+            || (event_type.eq_ignore_ascii_case("vehicleDetection") && self.plate.is_some());
+        if !anpr {
             return Ok(CameraMessage::Heartbeat);
         }
-        let raw = self.plate.ok_or(CameraError::Missing("ANPR/licensePlate"))?;
+        let raw = self
+            .plate
+            .ok_or(CameraError::Missing("ANPR/licensePlate"))?;
         let (plate_text, prefix_colour) = plate_text(&raw);
         let colour = self.colour.as_deref().and_then(colour).or(prefix_colour);
         let confidence = match self.confidence.as_deref() {
@@ -326,6 +335,15 @@ mod tests {
     }
 
     #[test]
+    fn a_vehicle_detection_alert_with_a_plate_is_a_read() {
+        let xml = XML.replace(">ANPR</eventType>", ">vehicleDetection</eventType>");
+        assert!(matches!(
+            Hikvision.parse(None, xml.as_bytes()).unwrap(),
+            CameraMessage::Read(_)
+        ));
+    }
+
+    #[test]
     fn a_videoloss_alert_is_a_heartbeat() {
         let xml = "<EventNotificationAlert><eventType>videoloss</eventType>\
                    <eventState>inactive</eventState></EventNotificationAlert>";
@@ -361,8 +379,14 @@ mod tests {
             err(&XML[..XML.len() - 40]),
             "the body is truncated: the XML ends inside <EventNotificationAlert/UUID>"
         );
-        assert_eq!(err("<Other/>"), "XML: the root element is <Other>, not <EventNotificationAlert>");
-        assert!(err(&XML.replace("<licensePlate>京Ａ·12345</licensePlate>", "")).contains("missing field ANPR/licensePlate"));
+        assert_eq!(
+            err("<Other/>"),
+            "XML: the root element is <Other>, not <EventNotificationAlert>"
+        );
+        assert!(
+            err(&XML.replace("<licensePlate>京Ａ·12345</licensePlate>", ""))
+                .contains("missing field ANPR/licensePlate")
+        );
         let gbk = b"<EventNotificationAlert><eventType>ANPR</eventType><ANPR><licensePlate>\xbe\xa9A12345</licensePlate></ANPR></EventNotificationAlert>";
         assert!(
             Hikvision
@@ -372,7 +396,9 @@ mod tests {
                 .contains("not UTF-8")
         );
         assert!(matches!(
-            Hikvision.parse(Some("application/json"), b"{}").unwrap_err(),
+            Hikvision
+                .parse(Some("application/json"), b"{}")
+                .unwrap_err(),
             CameraError::ContentType { .. }
         ));
     }

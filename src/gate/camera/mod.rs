@@ -84,7 +84,9 @@ pub enum CameraError {
     #[error("the body is truncated: {0}")]
     Truncated(String),
     /// Text that must be UTF-8 is not (cameras set to GBK must be switched to UTF-8).
-    #[error("{what} is not UTF-8 (invalid byte at offset {offset}); set the camera to UTF-8, GBK is not accepted")]
+    #[error(
+        "{what} is not UTF-8 (invalid byte at offset {offset}); set the camera to UTF-8, GBK is not accepted"
+    )]
     NotUtf8 { what: &'static str, offset: usize },
     /// The XML does not parse.
     #[error("XML: {0}")]

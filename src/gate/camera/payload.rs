@@ -43,10 +43,7 @@ pub(super) fn base64_jpeg(what: &str, text: &str) -> Result<Bytes, CameraError> 
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     );
     let decoded = if text.bytes().any(|b| b.is_ascii_whitespace()) {
-        let compact: Vec<u8> = text
-            .bytes()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
+        let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         engine.decode(compact)
     } else {
         engine.decode(text)

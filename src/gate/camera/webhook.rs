@@ -75,13 +75,13 @@ impl CameraDriver for Webhook {
         let (plate, prefix_colour) = plate_text(&body.plate);
         let colour = match body.colour.as_deref() {
             None | Some("") | Some("unknown") => None,
-            Some(code) => Some(PlateColour::from_code(code).ok_or_else(|| {
-                CameraError::Field {
+            Some(code) => Some(
+                PlateColour::from_code(code).ok_or_else(|| CameraError::Field {
                     field: "colour",
                     value: code.to_string(),
                     why: "is not blue, yellow, green, yellow_green, white, black or unknown",
-                }
-            })?),
+                })?,
+            ),
         }
         .or(prefix_colour);
         let direction = match body.direction.as_deref() {
@@ -129,7 +129,9 @@ mod tests {
         let body = r#"{"event_id":"cam7-812","plate":"粤Z·1234港","colour":"black",
             "confidence":88.6,"direction":"exit","channel":3,"at":"2026-05-18T10:15:32+08:00",
             "images":[{"kind":"plate","jpeg_base64":"/9j/2Q=="}],"vendor":"x"}"#;
-        let CameraMessage::Read(read) = Webhook.parse(Some("application/json"), body.as_bytes()).unwrap()
+        let CameraMessage::Read(read) = Webhook
+            .parse(Some("application/json"), body.as_bytes())
+            .unwrap()
         else {
             panic!("not a read")
         };
@@ -148,7 +150,12 @@ mod tests {
 
     #[test]
     fn a_webhook_with_a_wrong_field_is_refused_naming_it() {
-        let err = |body: &str| Webhook.parse(None, body.as_bytes()).unwrap_err().to_string();
+        let err = |body: &str| {
+            Webhook
+                .parse(None, body.as_bytes())
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(r#"{"event_id":"a","confidence":90}"#).contains("missing field `plate`"));
         assert!(
             err(r#"{"event_id":"a","plate":"京A12345","confidence":90,"images":[{"kind":"side","jpeg_base64":""}]}"#)
