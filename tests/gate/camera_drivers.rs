@@ -235,3 +235,14 @@ fn a_sighting_parses_full_width_plates_takes_the_reported_colour_and_blue_when_n
         assert_eq!(s.record().raw_plate, text);
     }
 }
+
+#[test]
+fn an_event_id_or_plate_text_too_long_to_journal_is_refused() {
+    let long_id = "u".repeat(129);
+    let xml = hik_alert(&long_id, "京A12345", "blue", 97, 1);
+    let err = refused(CameraKind::Hikvision, "application/xml", xml.as_bytes()).to_string();
+    assert!(err.starts_with("field event id:"), "{err}");
+    let xml = hik_alert("ok", &"京".repeat(33), "blue", 97, 1);
+    let err = refused(CameraKind::Hikvision, "application/xml", xml.as_bytes()).to_string();
+    assert!(err.contains("is too long for a plate"), "{err}");
+}

@@ -56,13 +56,32 @@ pub fn driver(kind: CameraKind) -> &'static dyn CameraDriver {
     }
 }
 
-/// Parses one push from a camera of `kind`.
+/// Parses one push from a camera of `kind`, and bounds what every read carries into the
+/// journal: an event id of 1–128 bytes, a plate text of at most 32 characters.
 pub fn parse(
     kind: CameraKind,
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<CameraMessage, CameraError> {
-    driver(kind).parse(content_type, body)
+    let message = driver(kind).parse(content_type, body)?;
+    if let CameraMessage::Read(push) = &message {
+        let id = push.event_id.trim();
+        if id.is_empty() || id.len() > 128 {
+            return Err(CameraError::Field {
+                field: "event id",
+                value: id.chars().take(40).collect(),
+                why: "must be 1 to 128 bytes",
+            });
+        }
+        if push.plate_text.chars().count() > 32 {
+            return Err(CameraError::Field {
+                field: "plate",
+                value: push.plate_text.chars().take(40).collect(),
+                why: "is too long for a plate (at most 32 characters)",
+            });
+        }
+    }
+    Ok(message)
 }
 
 /// Why a push was refused. Each message names the part or field and what was wrong with it.
