@@ -57,17 +57,7 @@ impl Listener {
         let router = camera_http::router(gate.shared_handle(), &config);
         let stop = CancellationToken::new();
         let server = tokio::spawn(camera_http::serve(socket, router, stop.clone()));
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .build()
-            .unwrap();
+        let http = http_client();
         Listener {
             url: format!("http://{addr}"),
             stop,
@@ -98,7 +88,23 @@ impl Listener {
     }
 }
 
-/// Events journalled after `after` that carry a camera read with `event_id`.
+/// A plain HTTP client (reqwest is built without a default TLS provider: it gets ring's, though
+/// it only speaks HTTP here).
+fn http_client() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap()
+}
+
+/// Events that carry a camera read with `event_id`.
 fn camera_events<'a>(events: &'a [JournalEvent], event_id: &str) -> Vec<&'a JournalEvent> {
     events
         .iter()
@@ -445,4 +451,81 @@ async fn a_silent_camera_is_journalled_offline_and_online_again_at_its_next_push
     );
     cams.stop().await;
     gate.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatehouse_gate_run_serves_the_camera_listener_named_in_gate_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("gate.toml");
+    // The devices are absent (the lane retries them): the camera read is journalled anyway.
+    std::fs::write(
+        &config,
+        format!(
+            "[gate]\nid = 1\ndata_dir = \"{data}\"\n[http]\nlisten = \"127.0.0.1:0\"\n\
+             [[lane]]\nid = \"entry\"\ndirection = \"entry\"\n\
+             [lane.reader]\nport = \"/dev/null\"\n[lane.io]\nport = \"/dev/null\"\n\
+             [camera_listener]\nlisten = \"127.0.0.1:{port}\"\n\
+             [[camera]]\nname = \"gate-cam\"\nkind = \"alarm_info_plate\"\nlane = \"entry\"\n\
+             from = \"127.0.0.1\"\n",
+            data = dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["gate", "run", "--config"])
+        .arg(&config)
+        .env("GATEHOUSE_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the gatehouse binary starts");
+    let http = http_client();
+    let body = alarm_info(7, "京A12345", 96, &jpeg(10_000, 1), &jpeg(900, 2));
+    let url = format!("http://127.0.0.1:{port}/camera/gate-cam");
+    let answer = wait_for("the camera listener to answer", || async {
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .ok()?;
+        Some((response.status().as_u16(), response.text().await.ok()?))
+    })
+    .await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer,
+        (
+            200,
+            r#"{"Response_AlarmInfoPlate":{"info":"ok"}}"#.to_string()
+        )
+    );
+    assert!(status.success(), "{status:?}");
+    let journal = gatehouse::gate::journal::Journal::open(
+        &dir.path().join("data").join("journal.db"),
+        1_000_000,
+    )
+    .await
+    .unwrap();
+    let events = journal.read_after(0, u32::MAX).await.unwrap();
+    assert_eq!(
+        camera_events(&events, "e1b5bd45-8a5e2c6c:7").len(),
+        1,
+        "{events:#?}"
+    );
 }
