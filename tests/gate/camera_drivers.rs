@@ -246,3 +246,57 @@ fn an_event_id_or_plate_text_too_long_to_journal_is_refused() {
     let err = refused(CameraKind::Hikvision, "application/xml", xml.as_bytes()).to_string();
     assert!(err.contains("is too long for a plate"), "{err}");
 }
+
+#[test]
+fn every_cut_of_a_push_short_of_its_end_is_refused_never_half_a_read() {
+    let xml = hik_alert("cut-1", "京A12345", "blue", 97, 1);
+    let (content_type, body) = hik_multipart(
+        &xml,
+        &[
+            ("licensePlatePicture", &jpeg(300, 1)),
+            ("detectionPicture", &jpeg(600, 2)),
+        ],
+    );
+    // Everything up to the end of the closing delimiter `--…--` is needed.
+    let closing = body.len() - "\r\n".len();
+    for cut in 0..closing {
+        let result = parse(CameraKind::Hikvision, Some(&content_type), &body[..cut]);
+        assert!(
+            result.is_err(),
+            "cut at {cut} of {}: {result:?}",
+            body.len()
+        );
+    }
+    assert!(matches!(
+        parse(CameraKind::Hikvision, Some(&content_type), &body[..closing]),
+        Ok(CameraMessage::Read(_))
+    ));
+    let json = alarm_info(9, "京A12345", 90, &jpeg(300, 3), &jpeg(200, 4));
+    for cut in 0..json.len() {
+        let result = parse(CameraKind::AlarmInfoPlate, None, &json.as_bytes()[..cut]);
+        assert!(result.is_err(), "cut at {cut}: {result:?}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_a_driver(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        kind in 0..3usize,
+        content_type in 0..4usize,
+    ) {
+        let kind = [CameraKind::Hikvision, CameraKind::AlarmInfoPlate, CameraKind::Webhook][kind];
+        let content_type = [
+            "application/json",
+            "application/xml",
+            "multipart/form-data; boundary=b",
+            "text/plain",
+        ][content_type];
+        let _ = parse(kind, Some(content_type), &body);
+        // A multipart envelope around the bytes, so the part parser sees them too.
+        let mut wrapped = b"--b\r\nContent-Type: image/jpeg\r\n\r\n".to_vec();
+        wrapped.extend_from_slice(&body);
+        wrapped.extend_from_slice(b"\r\n--b--");
+        let _ = parse(kind, Some(content_type), &wrapped);
+    }
+}
