@@ -11,10 +11,16 @@
 //! channel picks the lane; the lane gets a [`PlateSighting`] and decides. A lane or disk that
 //! cannot take the read is a 503: the camera retries.
 //!
-//! Health: each camera's last push (read or heartbeat) is tracked; a camera silent for more than
-//! its `silent_after_s` is journalled as a device going `offline` (`camera:<name>`) on its lane,
-//! and `online` again at its next push, like a reader. `gatehouse_camera_online` and
-//! `gatehouse_camera_pushes_total` are exported on the gate's `/metrics`.
+//! Health: each camera's last push from its address is tracked (a read, a heartbeat, or even a
+//! push refused as malformed: the camera is there, and the refusals counter says it is
+//! misconfigured); a camera silent for more than its `silent_after_s` is journalled as a device
+//! going `offline` (`camera:<name>`) on its lane, and `online` again at its next push, like a
+//! reader. A camera is given `silent_after_s` from the listener's start before it counts as
+//! silent. `gatehouse_camera_online` and `gatehouse_camera_pushes_total` are exported on the
+//! gate's `/metrics`.
+//!
+//! Photos are stored (fsynced) before the lane sees the read, as `photos` requires: the journal
+//! never refers to a photo that a crash could lose.
 //!
 //! What it never does: decide (the lane does), or keep a read only in memory.
 
@@ -263,7 +269,9 @@ async fn read_body(request: Request, max: usize) -> Result<bytes::Bytes, Refusal
         return Err(too_large(&n.to_string()));
     }
     let mut stream = request.into_body().into_data_stream();
-    let mut body = bytes::BytesMut::with_capacity(declared.map_or(64 * 1024, |n| n as usize));
+    // Grown as bytes arrive: an announced length is not yet a body worth reserving memory for.
+    let mut body =
+        bytes::BytesMut::with_capacity(declared.map_or(64 * 1024, |n| n.min(1 << 20) as usize));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             answer(
