@@ -136,7 +136,8 @@ pub enum CameraError {
 pub struct CameraPush {
     /// The camera's own id of the event (a repeat of the same push carries the same id).
     pub event_id: String,
-    /// The plate text as sent (trimmed).
+    /// The plate text as sent (trimmed; a colour word some firmwares put in front, `蓝京A12345`,
+    /// is split off into `colour`).
     pub plate_text: String,
     /// The colour the camera reported, if it did and it is one we know.
     pub colour: Option<PlateColour>,
