@@ -58,6 +58,19 @@ struct DeviceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CameraLabels {
+    gate: String,
+    camera: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CameraPushLabels {
+    gate: String,
+    camera: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GateLabels {
     gate: String,
 }
@@ -133,6 +146,8 @@ struct GateSeries {
     journal_waiting: Family<GateLabels, Gauge>,
     journal_lost: Family<GateLabels, Counter>,
     sync_lag: Family<GateLabels, Gauge>,
+    camera_online: Family<CameraLabels, Gauge>,
+    camera_pushes: Family<CameraPushLabels, Counter>,
 }
 
 struct CentralSeries {
@@ -198,8 +213,22 @@ static GATE: LazyLock<GateSeries> = LazyLock::new(|| {
         "Journal events the centre has not acknowledged yet",
         sync_lag.clone(),
     );
+    let camera_online = Family::<CameraLabels, Gauge>::default();
+    registry.register(
+        "gatehouse_camera_online",
+        "1 while the plate camera pushes reads or heartbeats within its silent_after_s, else 0",
+        camera_online.clone(),
+    );
+    let camera_pushes = Family::<CameraPushLabels, Counter>::default();
+    registry.register(
+        "gatehouse_camera_pushes",
+        "Pushes from plate cameras by result (read, heartbeat, refused, failed)",
+        camera_pushes.clone(),
+    );
     GateSeries {
         registry,
+        camera_online,
+        camera_pushes,
         decisions,
         latency,
         device_online,
@@ -338,6 +367,28 @@ pub fn refresh_gate(gauges: &GateGauges) {
             counter.inc_by(total - seen);
         }
     }
+}
+
+/// Sets whether a plate camera is online (pushing within its silence limit).
+pub fn camera_online(gate: u16, camera: &str, online: bool) {
+    GATE.camera_online
+        .get_or_create(&CameraLabels {
+            gate: gate.to_string(),
+            camera: camera.to_string(),
+        })
+        .set(i64::from(online));
+}
+
+/// Counts one push from a plate camera: `read`, `heartbeat`, `refused` (answered 4xx) or
+/// `failed` (answered 5xx: the camera retries).
+pub fn camera_push(gate: u16, camera: &str, result: &'static str) {
+    GATE.camera_pushes
+        .get_or_create(&CameraPushLabels {
+            gate: gate.to_string(),
+            camera: camera.to_string(),
+            result,
+        })
+        .inc();
 }
 
 /// Counts events the centre stored for a gate.

@@ -182,6 +182,10 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
         None => None,
     };
     let http = crate::gate::http::bind(config.http.listen).await?;
+    let cameras = match &config.camera_listener {
+        Some(section) => Some(crate::gate::camera_http::bind(section.listen).await?),
+        None => None,
+    };
     let handle =
         std::sync::Arc::new(crate::gate::runtime::GateHandle::start(config.clone()).await?);
     // The listener and the sync runner are essential (crate::supervise): should one end by
@@ -199,6 +203,25 @@ async fn run_gate(path: &std::path::Path) -> anyhow::Result<()> {
                 crate::gate::http::serve(http, router, stop)
                     .await
                     .context("serving HTTP")
+            },
+        ));
+    }
+    if let Some(listener) = cameras {
+        let (router, stop) = (
+            crate::gate::camera_http::router(handle.clone(), &config),
+            http_stop.clone(),
+        );
+        tracing::info!(
+            listen = ?config.camera_listener.as_ref().map(|l| l.listen),
+            cameras = config.cameras.len(),
+            "plate camera listener running"
+        );
+        essentials.spawn(crate::supervise::essential(
+            "the camera listener",
+            async move {
+                crate::gate::camera_http::serve(listener, router, stop)
+                    .await
+                    .context("serving the camera listener")
             },
         ));
     }

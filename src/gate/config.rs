@@ -553,6 +553,68 @@ impl GateConfig {
             }
         }
         self.booth.validate().map_err(ConfigError::Invalid)?;
+        self.validate_cameras(&ids).map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
+    /// Checks `[camera_listener]` and every `[[camera]]`: names unique and usable in a URL, lanes
+    /// and channel lanes that exist, confidences that are percentages, a listener to push to.
+    fn validate_cameras(&self, lanes: &std::collections::BTreeSet<&str>) -> Result<(), String> {
+        if let Some(listener) = &self.camera_listener
+            && !(1024..=64 * 1024 * 1024).contains(&listener.max_body_bytes)
+        {
+            return Err(format!(
+                "camera_listener.max_body_bytes: {} is not 1024 to 67108864 (64 MiB)",
+                listener.max_body_bytes
+            ));
+        }
+        if !self.cameras.is_empty() && self.camera_listener.is_none() {
+            return Err(
+                "[[camera]] is configured but [camera_listener] is not: cameras would have nowhere to push"
+                    .into(),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for camera in &self.cameras {
+            let name = camera.name.as_str();
+            let url_safe = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !url_safe {
+                return Err(format!(
+                    "camera {name:?}: name must be 1-64 letters, digits, - or _ (it is the push URL /camera/<name>)"
+                ));
+            }
+            if !names.insert(name) {
+                return Err(format!("camera {name:?}: two cameras share this name"));
+            }
+            if !lanes.contains(camera.lane.as_str()) {
+                return Err(format!(
+                    "camera {name:?}: lane {:?} is not a [[lane]] of this gate",
+                    camera.lane
+                ));
+            }
+            for (channel, lane) in &camera.channels {
+                if channel.parse::<u32>().is_err() {
+                    return Err(format!(
+                        "camera {name:?}: channels: {channel:?} is not a channel number"
+                    ));
+                }
+                if !lanes.contains(lane.as_str()) {
+                    return Err(format!(
+                        "camera {name:?}: channels: channel {channel} goes to lane {lane:?}, which is not a [[lane]] of this gate"
+                    ));
+                }
+            }
+            if camera.min_confidence > 100 {
+                return Err(format!(
+                    "camera {name:?}: min_confidence {} is over 100 (a percentage)",
+                    camera.min_confidence
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -691,6 +753,96 @@ mod tests {
                 mi.map
             )
         );
+    }
+
+    #[test]
+    fn the_documented_camera_keys_state_the_real_defaults() {
+        let documented = GateConfig::parse(include_str!("../../examples/gate.toml")).unwrap();
+        let minimal = GateConfig::parse(&format!(
+            "{}\n[camera_listener]\nlisten = \"0.0.0.0:8088\"\n\
+             [[camera]]\nname = \"c\"\nkind = \"webhook\"\nlane = \"entry\"\n",
+            example("/dev/null", "/dev/null")
+        ))
+        .unwrap();
+        minimal.validate().unwrap();
+        let (d, m) = (&documented.cameras[0], &minimal.cameras[0]);
+        assert_eq!(
+            (d.min_confidence, d.silent_after_s, d.channels.len()),
+            (m.min_confidence, m.silent_after_s, m.channels.len())
+        );
+        assert_eq!(
+            documented.camera_listener.unwrap().max_body_bytes,
+            minimal.camera_listener.unwrap().max_body_bytes
+        );
+        let (dp, mp) = (&documented.lanes[0].plate, &minimal.lanes[0].plate);
+        assert_eq!(
+            (
+                dp.presence_window_ms,
+                dp.cross_check_window_ms,
+                dp.on_mismatch
+            ),
+            (
+                mp.presence_window_ms,
+                mp.cross_check_window_ms,
+                mp.on_mismatch
+            )
+        );
+    }
+
+    #[test]
+    fn camera_settings_that_cannot_work_are_refused_naming_the_camera() {
+        let base = format!(
+            "{}\n[camera_listener]\nlisten = \"0.0.0.0:8088\"\n",
+            example("/dev/null", "/dev/null")
+        );
+        let camera = |extra: &str| {
+            format!("\n[[camera]]\nkind = \"alarm_info_plate\"\nlane = \"entry\"\n{extra}\n")
+        };
+        let refused = |text: String| {
+            GateConfig::parse(&text)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string()
+        };
+        let cases = [
+            (
+                base.clone() + &camera("name = \"a/b\""),
+                "camera \"a/b\": name must be 1-64 letters, digits, - or _",
+            ),
+            (
+                base.clone() + &camera("name = \"a\"") + &camera("name = \"a\""),
+                "camera \"a\": two cameras share this name",
+            ),
+            (
+                base.clone() + &camera("name = \"a\"").replace("\"entry\"", "\"side\""),
+                "camera \"a\": lane \"side\" is not a [[lane]] of this gate",
+            ),
+            (
+                base.clone() + &camera("name = \"a\"\nchannels = { \"2\" = \"exit\" }"),
+                "channel 2 goes to lane \"exit\", which is not a [[lane]] of this gate",
+            ),
+            (
+                base.clone() + &camera("name = \"a\"\nchannels = { \"two\" = \"entry\" }"),
+                "channels: \"two\" is not a channel number",
+            ),
+            (
+                base.clone() + &camera("name = \"a\"\nmin_confidence = 101"),
+                "min_confidence 101 is over 100",
+            ),
+            (
+                example("/dev/null", "/dev/null") + &camera("name = \"a\""),
+                "[camera_listener] is not",
+            ),
+            (
+                base.replace("8088\"", "8088\"\nmax_body_bytes = 10"),
+                "camera_listener.max_body_bytes: 10 is not 1024 to 67108864",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = refused(text);
+            assert!(err.contains(expected), "{err} does not say {expected:?}");
+        }
     }
 
     #[test]

@@ -15,10 +15,12 @@
 //! - [`reader`] and [`io`] — the device drivers (UHF reader over 0xA0, lane I/O over Modbus RTU);
 //! - [`store`] — the local SQLite copy the index is built from; [`import`] — CSV commissioning;
 //! - [`journal`] — the durable event journal; [`config`] — `gate.toml`;
-//! - [`camera`] — plate cameras' pushes, parsed per make; [`photos`] — their JPEGs on disk.
+//! - [`camera`] — plate cameras' pushes, parsed per make; [`camera_http`] — the listener they
+//!   push to; [`photos`] — their JPEGs on disk.
 
 pub mod booth;
 pub mod camera;
+pub mod camera_http;
 pub mod config;
 pub mod decision;
 pub mod http;

@@ -7,6 +7,9 @@
 
 mod support;
 
+mod camera_drivers;
+mod camera_listener;
+mod camera_payloads;
 mod decision;
 mod fuzz_corpus;
 mod gate_crash;
