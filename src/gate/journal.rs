@@ -71,7 +71,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
-use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity, Seq};
+use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity, PlateReadRecord, Seq};
 
 /// How often the controller should call [`Journal::checkpoint`]: the bound on what a power cut
 /// can lose.
@@ -242,14 +242,70 @@ fn insert_rows(
     Ok(())
 }
 
+/// The camera read an event carries, if any: a decision made on (or cross-checked with) a
+/// plate camera's read, or a read the lane did not act on.
+fn camera_of(body: &EventBody) -> Option<&PlateReadRecord> {
+    match body {
+        EventBody::Decision(d) => d.camera.as_deref(),
+        EventBody::PlateIgnored { camera, .. } => Some(camera),
+        _ => None,
+    }
+}
+
+/// A camera read kept in `camera_events` until its vehicle comes.
+struct WaitingRead<'a> {
+    record: &'a PlateReadRecord,
+    lane: &'a str,
+    at_ms: i64,
+}
+
+/// Records, for each of `rows` (events `first`, `first + 1`, …) that carries a camera read, the
+/// read's row in `camera_events` naming that event. A read already recorded keeps the event it
+/// was first journalled with; one that was waiting for its vehicle is resolved.
+fn record_camera_reads(
+    conn: &rusqlite::Connection,
+    first: Seq,
+    rows: &[NewRow<'_>],
+) -> Result<(), JournalError> {
+    for (i, row) in rows.iter().enumerate() {
+        let Some(c) = camera_of(row.body) else {
+            continue;
+        };
+        conn.prepare_cached(
+            "INSERT INTO camera_events (camera, event_id, lane, at_ms, seq, waiting) \
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL) ON CONFLICT (camera, event_id) \
+             DO UPDATE SET seq = excluded.seq, waiting = NULL WHERE camera_events.seq IS NULL",
+        )?
+        .execute(rusqlite::params![
+            c.camera,
+            c.event_id,
+            row.lane,
+            row.at_ms,
+            (first + i as u64) as i64
+        ])?;
+    }
+    Ok(())
+}
+
 impl Writer {
     /// Commits `rows` as the next events and returns the first's sequence number; nothing is
     /// written (and the counter does not move) if it fails.
     fn insert(&mut self, rows: &[NewRow<'_>]) -> Result<Seq, JournalError> {
+        self.insert_with(rows, None)
+    }
+
+    /// [`Writer::insert`], and in the same commit the `camera_events` rows of the camera reads
+    /// the rows carry, and of `waiting` (a read kept until its vehicle comes).
+    fn insert_with(
+        &mut self,
+        rows: &[NewRow<'_>],
+        waiting: Option<&WaitingRead<'_>>,
+    ) -> Result<Seq, JournalError> {
         let before = self.last_seq;
-        // One multi-row INSERT is one commit; batches larger than one statement may carry go
-        // in one explicit transaction.
-        if rows.len() <= ROWS_PER_INSERT {
+        let cameras = waiting.is_some() || rows.iter().any(|r| camera_of(r.body).is_some());
+        // One multi-row INSERT is one commit; batches larger than one statement may carry, or
+        // that record camera reads beside their events, go in one explicit transaction.
+        if rows.len() <= ROWS_PER_INSERT && !cameras {
             insert_rows(&self.conn, before + 1, rows)?;
         } else {
             let tx = self
@@ -259,6 +315,22 @@ impl Writer {
                 let first = before + 1 + (n * ROWS_PER_INSERT) as u64;
                 // A failure drops `tx`, which rolls the whole batch back.
                 insert_rows(&tx, first, chunk)?;
+            }
+            record_camera_reads(&tx, before + 1, rows)?;
+            if let Some(w) = waiting {
+                let json =
+                    serde_json::to_string(w.record).expect("camera records always serialise");
+                tx.prepare_cached(
+                    "INSERT INTO camera_events (camera, event_id, lane, at_ms, seq, waiting) \
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?5) ON CONFLICT (camera, event_id) DO NOTHING",
+                )?
+                .execute(rusqlite::params![
+                    w.record.camera,
+                    w.record.event_id,
+                    w.lane,
+                    w.at_ms,
+                    json
+                ])?;
             }
             tx.commit()?;
         }
@@ -276,7 +348,21 @@ impl Writer {
         lane: &str,
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
-        if bodies.is_empty() {
+        self.append_with(capacity, at, lane, bodies, None)
+    }
+
+    /// [`Writer::append`], keeping `waiting` in `camera_events` in the same commit. In an
+    /// outage the waiting read is not written (its lane keeps it in memory, and the event that
+    /// finally carries it waits in the backlog like any other).
+    fn append_with(
+        &mut self,
+        capacity: u64,
+        at: DateTime<Utc>,
+        lane: &str,
+        bodies: &[EventBody],
+        waiting: Option<&PlateReadRecord>,
+    ) -> Result<Seq, JournalError> {
+        if bodies.is_empty() && waiting.is_none() {
             return Ok(self.last_seq + 1);
         }
         let at_ms = at.timestamp_millis();
@@ -285,7 +371,12 @@ impl Writer {
                 .iter()
                 .map(|body| NewRow { at_ms, lane, body })
                 .collect();
-            match self.insert(&rows) {
+            let waiting = waiting.map(|record| WaitingRead {
+                record,
+                lane,
+                at_ms,
+            });
+            match self.insert_with(&rows, waiting.as_ref()) {
                 Ok(first) => {
                     self.raise_alarm(capacity, at_ms, lane);
                     return Ok(first);
@@ -438,6 +529,39 @@ impl Writer {
         }
     }
 
+    /// At start: the camera reads that were waiting for their vehicle when the gate stopped
+    /// will never meet it; each is journalled as ignored (`gate_restarted`), which resolves its
+    /// row. A row whose read cannot be read back is dropped (and logged).
+    fn give_up_waiting_reads(&mut self, capacity: u64) -> Result<(), JournalError> {
+        let rows: Vec<(String, String, String, String)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT camera, event_id, lane, waiting FROM camera_events \
+                 WHERE waiting IS NOT NULL ORDER BY at_ms",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (camera, event_id, lane, json) in rows {
+            match serde_json::from_str::<PlateReadRecord>(&json) {
+                Ok(record) => {
+                    let body = EventBody::PlateIgnored {
+                        camera: record,
+                        why: "gate_restarted".into(),
+                    };
+                    self.append(capacity, Utc::now(), &lane, std::slice::from_ref(&body))?;
+                }
+                Err(e) => {
+                    tracing::error!(camera, event_id, error = %e, "a waiting camera read cannot be read back; dropped");
+                    self.conn.execute(
+                        "DELETE FROM camera_events WHERE camera = ?1 AND event_id = ?2",
+                        rusqlite::params![camera, event_id],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Records the centre's acknowledgement and prunes (see [`Journal::acknowledge`]).
     fn acknowledge(&mut self, capacity: u64, seq: Seq) -> Result<(), JournalError> {
         let acked = seq.min(self.last_seq).max(self.acked_seq);
@@ -455,6 +579,10 @@ impl Writer {
             let prune_through = (last_seq - capacity).min(acked);
             if prune_through >= first {
                 tx.execute("DELETE FROM events WHERE seq <= ?", [prune_through as i64])?;
+                tx.execute(
+                    "DELETE FROM camera_events WHERE seq <= ?",
+                    [prune_through as i64],
+                )?;
                 first = prune_through + 1;
             }
         }
@@ -538,6 +666,7 @@ impl Journal {
             lost: 0,
         };
         writer.alarm_raised = writer.stored() * 100 >= capacity.max(1) * ALARM_PERCENT;
+        writer.give_up_waiting_reads(capacity.max(1))?;
         Ok(Journal {
             writer: Arc::new(std::sync::Mutex::new(writer)),
             readers,
@@ -610,6 +739,37 @@ impl Journal {
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
         self.writer().append(self.capacity, at, lane, bodies)
+    }
+
+    /// Appends `bodies` (possibly none) and keeps `waiting`, a camera read that came before its
+    /// vehicle, in `camera_events` in the same commit: from then on a repeat of that camera
+    /// event is known ([`Journal::camera_read_known`]), and if the gate stops before an event
+    /// carries the read, the next start journals it as ignored (`gate_restarted`). The event that
+    /// finally carries it (its decision, or `plate_ignored`) resolves the row.
+    pub async fn append_waiting(
+        &self,
+        at: DateTime<Utc>,
+        lane: &str,
+        bodies: &[EventBody],
+        waiting: &PlateReadRecord,
+    ) -> Result<Seq, JournalError> {
+        self.writer()
+            .append_with(self.capacity, at, lane, bodies, Some(waiting))
+    }
+
+    /// Whether this camera event was already received: journalled, waiting for its vehicle, or
+    /// waiting in memory to be written. A primary-key look-up on the writer's connection
+    /// (microseconds), so the lane can ask before it acts on a read.
+    pub fn camera_read_known(&self, camera: &str, event_id: &str) -> Result<bool, JournalError> {
+        let w = self.writer();
+        let stored = w
+            .conn
+            .prepare_cached("SELECT 1 FROM camera_events WHERE camera = ?1 AND event_id = ?2")?
+            .exists(rusqlite::params![camera, event_id])?;
+        Ok(stored
+            || w.backlog.iter().any(|d| {
+                camera_of(&d.body).is_some_and(|c| c.camera == camera && c.event_id == event_id)
+            }))
     }
 
     /// Records that the centre has stored every event up to and including `seq`, and prunes
