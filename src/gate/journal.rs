@@ -874,6 +874,136 @@ mod tests {
         }
     }
 
+    fn camera_read(event_id: &str) -> PlateReadRecord {
+        PlateReadRecord {
+            camera: "cam-1".into(),
+            event_id: event_id.into(),
+            raw_plate: "京A12345".into(),
+            colour: None,
+            confidence: 95,
+            photos: Vec::new(),
+        }
+    }
+
+    fn ignored(event_id: &str) -> EventBody {
+        EventBody::PlateIgnored {
+            camera: camera_read(event_id),
+            why: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_camera_read_is_known_once_an_event_carries_it_and_stays_known_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let journal = Journal::open(&path, 100).await.unwrap();
+        assert!(!journal.camera_read_known("cam-1", "e1").unwrap());
+        journal
+            .append_batch(
+                Utc::now(),
+                "entry",
+                &[barrier(BarrierAction::Open), ignored("e1")],
+            )
+            .await
+            .unwrap();
+        assert!(journal.camera_read_known("cam-1", "e1").unwrap());
+        assert!(!journal.camera_read_known("cam-2", "e1").unwrap());
+        assert!(!journal.camera_read_known("cam-1", "e2").unwrap());
+        // A later event carrying the same read keeps the row on the first one.
+        journal
+            .append(Utc::now(), "entry", ignored("e1"))
+            .await
+            .unwrap();
+        let seq: i64 = journal
+            .writer()
+            .conn
+            .query_row(
+                "SELECT seq FROM camera_events WHERE event_id = 'e1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(seq, 2);
+        drop(journal);
+        let journal = Journal::open(&path, 100).await.unwrap();
+        assert!(journal.camera_read_known("cam-1", "e1").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_read_waiting_for_its_vehicle_is_known_and_a_restart_journals_it_ignored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let journal = Journal::open(&path, 100).await.unwrap();
+        journal
+            .append_waiting(Utc::now(), "exit", &[], &camera_read("w1"))
+            .await
+            .unwrap();
+        assert!(journal.camera_read_known("cam-1", "w1").unwrap());
+        assert_eq!(journal.stats().await.last_seq, 0, "no event yet");
+        drop(journal);
+        let journal = Journal::open(&path, 100).await.unwrap();
+        let events = journal.read_after(0, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].lane, "exit");
+        assert!(
+            matches!(&events[0].body, EventBody::PlateIgnored { camera, why }
+                if camera.event_id == "w1" && why == "gate_restarted"),
+            "{events:?}"
+        );
+        drop(journal);
+        let journal = Journal::open(&path, 100).await.unwrap();
+        assert_eq!(journal.stats().await.last_seq, 1, "given up only once");
+        assert!(journal.camera_read_known("cam-1", "w1").unwrap());
+    }
+
+    #[tokio::test]
+    async fn camera_reads_are_pruned_with_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db"), 2).await.unwrap();
+        for n in 0..4 {
+            journal
+                .append(Utc::now(), "entry", ignored(&format!("e{n}")))
+                .await
+                .unwrap();
+        }
+        journal.acknowledge(4).await.unwrap();
+        assert!(!journal.camera_read_known("cam-1", "e0").unwrap());
+        assert!(journal.camera_read_known("cam-1", "e3").unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_camera_read_kept_in_memory_while_the_journal_cannot_write_is_known_and_written_later()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db"), 1000).await.unwrap();
+        journal.append(Utc::now(), "entry", fault(0)).await.unwrap();
+        limit_growth(&journal, Some(0));
+        let mut n = 0;
+        while journal
+            .append(Utc::now(), "entry", ignored(&format!("e{n}")))
+            .await
+            .is_ok()
+        {
+            n += 1;
+            assert!(n < 1000, "the file never filled");
+        }
+        let kept = format!("e{n}");
+        assert!(journal.camera_read_known("cam-1", &kept).unwrap());
+        limit_growth(&journal, None);
+        assert!(journal.retry().await.unwrap());
+        assert!(journal.camera_read_known("cam-1", &kept).unwrap());
+        let in_table: i64 = journal
+            .writer()
+            .conn
+            .query_row(
+                "SELECT count(*) FROM camera_events WHERE event_id = ?1",
+                [&kept],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(in_table, 1, "written with its event");
+    }
+
     #[tokio::test]
     async fn sequence_numbers_are_contiguous_and_resume_after_reopening() {
         let dir = tempfile::tempdir().unwrap();

@@ -210,6 +210,60 @@ mod tests {
         assert!(!plates_match(registered, &sighting("无牌", None)));
     }
 
+    fn decision() -> DecisionRecord {
+        DecisionRecord {
+            direction: "entry".into(),
+            credential: "tag".into(),
+            epc: None,
+            tid: None,
+            antenna: None,
+            rssi_dbm: None,
+            plate: None,
+            granted: true,
+            reason: crate::domain::ReasonCode::Granted,
+            flags: Vec::new(),
+            permit_id: None,
+            vehicle_id: None,
+            holder: None,
+            category: None,
+            data_version: 1,
+            decide_ns: 0,
+            camera: None,
+        }
+    }
+
+    #[test]
+    fn a_read_is_cross_checked_within_the_window_and_once_paired_whatever_the_window() {
+        let t0 = Instant::now();
+        let window = Duration::from_millis(5000);
+        let mut reads = VehicleReads {
+            tag: Some(TagSeen {
+                registered: Some(plate("京A12345", PlateColour::Blue)),
+                record: decision(),
+                direction: Direction::Entry,
+                at: t0,
+            }),
+            ..VehicleReads::default()
+        };
+        assert!(reads.tag_to_check(t0 + window, window).is_some());
+        assert!(
+            reads
+                .tag_to_check(t0 + window + Duration::from_millis(1), window)
+                .is_none(),
+            "a plate read long after the tag is a read of its own"
+        );
+        assert!(reads.plate_to_check(t0, window).is_none(), "no plate yet");
+        reads.plate = Some(PlateSeen {
+            sighting: sighting("京B54321", None),
+            granted: false,
+            at: t0 + Duration::from_millis(100),
+        });
+        let late = t0 + Duration::from_secs(60);
+        assert!(reads.plate_to_check(late, window).is_some(), "paired");
+        assert!(reads.tag_to_check(late, window).is_some(), "paired");
+        assert_eq!(reads.plate(), Some(plate("京A12345", PlateColour::Blue)));
+    }
+
     #[test]
     fn near_plates_finds_registered_and_booked_plates_a_look_alike_or_two_away_and_nothing_else() {
         let mut b = IndexBuilder::new(1);
