@@ -548,7 +548,13 @@ impl Writer {
                         camera: record,
                         why: "gate_restarted".into(),
                     };
-                    self.append(capacity, Utc::now(), &lane, std::slice::from_ref(&body))?;
+                    // A journal that cannot write keeps it in memory like any event (and the
+                    // gate starts all the same); the row is resolved when it is written.
+                    if let Err(e) =
+                        self.append(capacity, Utc::now(), &lane, std::slice::from_ref(&body))
+                    {
+                        tracing::warn!(camera, event_id, error = %e, "a waiting camera read given up at start is not written yet");
+                    }
                 }
                 Err(e) => {
                     tracing::error!(camera, event_id, error = %e, "a waiting camera read cannot be read back; dropped");

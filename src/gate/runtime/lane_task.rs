@@ -491,7 +491,6 @@ impl LaneTask {
                 record.camera = Some(Box::new(seen.sighting.record()));
             } else {
                 record = self.mismatch(record, &seen.sighting, seen.granted);
-                self.vehicle.mismatched = true;
                 if !record.granted {
                     // Whatever the plate's read let through is what passes.
                     self.pending = before;
@@ -797,7 +796,6 @@ impl LaneTask {
                     .await;
             }
             let record = self.mismatch(tag.record.clone(), &sighting, tag.record.granted);
-            self.vehicle.mismatched = true;
             let (granted, reason) = self.decided(record, tag.direction).await;
             self.vehicle.plate = Some(PlateSeen {
                 sighting,

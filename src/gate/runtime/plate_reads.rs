@@ -64,8 +64,6 @@ pub(super) struct PlateSeen {
 pub(super) struct VehicleReads {
     pub(super) tag: Option<TagSeen>,
     pub(super) plate: Option<PlateSeen>,
-    /// The pair disagreed: every later read of this vehicle is judged against it.
-    pub(super) mismatched: bool,
 }
 
 impl VehicleReads {
