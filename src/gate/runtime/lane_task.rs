@@ -374,7 +374,11 @@ impl LaneTask {
                 let cause = if inputs.fire { "fire" } else { "auto" };
                 self.step(MachineInput::Signals(signals(inputs)), cause, Vec::new())
                     .await;
-                if arrived && let Some(waiting) = self.waiting.take() {
+                // A read waits only while no vehicle was seen on the loop (none there, or the
+                // inputs unreadable): the first poll that sees one acts on it.
+                if inputs.presence
+                    && let Some(waiting) = self.waiting.take()
+                {
                     let now = Instant::now();
                     if now <= waiting.until {
                         self.act_on_plate(waiting.sighting, now).await;
