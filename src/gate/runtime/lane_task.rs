@@ -705,19 +705,8 @@ impl LaneTask {
 
     /// A plate camera's read (see the module header for what becomes of it).
     async fn on_sighting(&mut self, sighting: PlateSighting) -> SightingOutcome {
-        let waiting_already = self.waiting.as_ref().is_some_and(|w| {
-            w.sighting.camera == sighting.camera && w.sighting.event_id == sighting.event_id
-        });
-        let known = waiting_already
-            || self
-                .shared
-                .journal
-                .camera_read_known(&sighting.camera, &sighting.event_id)
-                .unwrap_or_else(|e| {
-                    tracing::error!(lane = %self.config.id, error = %e, "cannot look up a camera event; taking it as new");
-                    false
-                });
-        if known {
+        // A read without an event id cannot be told from another one: never a repeat.
+        if !sighting.event_id.is_empty() && self.already_received(&sighting) {
             return SightingOutcome::Duplicate;
         }
         self.status.send_modify(|s| s.camera_reads += 1);
@@ -756,6 +745,23 @@ impl LaneTask {
             until: now + window,
         });
         SightingOutcome::Ignored("waiting_for_vehicle".into())
+    }
+
+    /// Whether this camera event was received before: waiting here, or known to the journal.
+    fn already_received(&self, sighting: &PlateSighting) -> bool {
+        let waiting = self.waiting.as_ref().is_some_and(|w| {
+            w.sighting.camera == sighting.camera && w.sighting.event_id == sighting.event_id
+        });
+        waiting
+            || self
+                .shared
+                .journal
+                .camera_read_known(&sighting.camera, &sighting.event_id)
+                .unwrap_or_else(|e| {
+                    tracing::error!(lane = %self.config.id, error = %e,
+                        "cannot look up a camera event; taking it as new");
+                    false
+                })
     }
 
     /// Journals a read the lane does not act on.
