@@ -366,6 +366,12 @@ async fn a_tag_and_then_its_own_plate_read_make_one_decision_and_open_once() {
         read(&gate, "entry", sighting(&gate, "evt-1", PLATE, 95)).await,
         SightingOutcome::Ignored("matches_tag_decision".into())
     );
+    let shown = gate.status("entry").last_decision.unwrap();
+    assert_eq!(
+        shown.camera.map(|c| c.event_id),
+        Some("evt-1".to_string()),
+        "the console shows the read's photos beside the tag's decision"
+    );
     drive_on(&gate, "entry", Some(&tag)).await;
     let events = gate.events().await;
     let d = decisions(&events);

@@ -801,9 +801,17 @@ impl LaneTask {
                     granted: tag.record.granted,
                     at: now,
                 });
-                return self
-                    .ignore_read(sighting.record(), "matches_tag_decision")
-                    .await;
+                // The console shows the photos beside the tag's decision.
+                let camera = sighting.record();
+                self.status
+                    .send_if_modified(|s| match s.last_decision.as_mut() {
+                        Some(d) if d.epc == tag.record.epc && d.camera.is_none() => {
+                            d.camera = Some(Box::new(camera.clone()));
+                            true
+                        }
+                        _ => false,
+                    });
+                return self.ignore_read(camera, "matches_tag_decision").await;
             }
             let record = self.mismatch(tag.record.clone(), &sighting, tag.record.granted);
             let (granted, reason) = self.decided(record, tag.direction).await;
