@@ -71,7 +71,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::Mutex;
 
-use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity, Seq};
+use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity, PlateReadRecord, Seq};
 
 /// How often the controller should call [`Journal::checkpoint`]: the bound on what a power cut
 /// can lose.
@@ -242,14 +242,70 @@ fn insert_rows(
     Ok(())
 }
 
+/// The camera read an event carries, if any: a decision made on (or cross-checked with) a
+/// plate camera's read, or a read the lane did not act on.
+fn camera_of(body: &EventBody) -> Option<&PlateReadRecord> {
+    match body {
+        EventBody::Decision(d) => d.camera.as_deref(),
+        EventBody::PlateIgnored { camera, .. } => Some(camera),
+        _ => None,
+    }
+}
+
+/// A camera read kept in `camera_events` until its vehicle comes.
+struct WaitingRead<'a> {
+    record: &'a PlateReadRecord,
+    lane: &'a str,
+    at_ms: i64,
+}
+
+/// Records, for each of `rows` (events `first`, `first + 1`, …) that carries a camera read, the
+/// read's row in `camera_events` naming that event. A read already recorded keeps the event it
+/// was first journalled with; one that was waiting for its vehicle is resolved.
+fn record_camera_reads(
+    conn: &rusqlite::Connection,
+    first: Seq,
+    rows: &[NewRow<'_>],
+) -> Result<(), JournalError> {
+    for (i, row) in rows.iter().enumerate() {
+        let Some(c) = camera_of(row.body) else {
+            continue;
+        };
+        conn.prepare_cached(
+            "INSERT INTO camera_events (camera, event_id, lane, at_ms, seq, waiting) \
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL) ON CONFLICT (camera, event_id) \
+             DO UPDATE SET seq = excluded.seq, waiting = NULL WHERE camera_events.seq IS NULL",
+        )?
+        .execute(rusqlite::params![
+            c.camera,
+            c.event_id,
+            row.lane,
+            row.at_ms,
+            (first + i as u64) as i64
+        ])?;
+    }
+    Ok(())
+}
+
 impl Writer {
     /// Commits `rows` as the next events and returns the first's sequence number; nothing is
     /// written (and the counter does not move) if it fails.
     fn insert(&mut self, rows: &[NewRow<'_>]) -> Result<Seq, JournalError> {
+        self.insert_with(rows, None)
+    }
+
+    /// [`Writer::insert`], and in the same commit the `camera_events` rows of the camera reads
+    /// the rows carry, and of `waiting` (a read kept until its vehicle comes).
+    fn insert_with(
+        &mut self,
+        rows: &[NewRow<'_>],
+        waiting: Option<&WaitingRead<'_>>,
+    ) -> Result<Seq, JournalError> {
         let before = self.last_seq;
-        // One multi-row INSERT is one commit; batches larger than one statement may carry go
-        // in one explicit transaction.
-        if rows.len() <= ROWS_PER_INSERT {
+        let cameras = waiting.is_some() || rows.iter().any(|r| camera_of(r.body).is_some());
+        // One multi-row INSERT is one commit; batches larger than one statement may carry, or
+        // that record camera reads beside their events, go in one explicit transaction.
+        if rows.len() <= ROWS_PER_INSERT && !cameras {
             insert_rows(&self.conn, before + 1, rows)?;
         } else {
             let tx = self
@@ -259,6 +315,22 @@ impl Writer {
                 let first = before + 1 + (n * ROWS_PER_INSERT) as u64;
                 // A failure drops `tx`, which rolls the whole batch back.
                 insert_rows(&tx, first, chunk)?;
+            }
+            record_camera_reads(&tx, before + 1, rows)?;
+            if let Some(w) = waiting {
+                let json =
+                    serde_json::to_string(w.record).expect("camera records always serialise");
+                tx.prepare_cached(
+                    "INSERT INTO camera_events (camera, event_id, lane, at_ms, seq, waiting) \
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?5) ON CONFLICT (camera, event_id) DO NOTHING",
+                )?
+                .execute(rusqlite::params![
+                    w.record.camera,
+                    w.record.event_id,
+                    w.lane,
+                    w.at_ms,
+                    json
+                ])?;
             }
             tx.commit()?;
         }
@@ -276,7 +348,21 @@ impl Writer {
         lane: &str,
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
-        if bodies.is_empty() {
+        self.append_with(capacity, at, lane, bodies, None)
+    }
+
+    /// [`Writer::append`], keeping `waiting` in `camera_events` in the same commit. In an
+    /// outage the waiting read is not written (its lane keeps it in memory, and the event that
+    /// finally carries it waits in the backlog like any other).
+    fn append_with(
+        &mut self,
+        capacity: u64,
+        at: DateTime<Utc>,
+        lane: &str,
+        bodies: &[EventBody],
+        waiting: Option<&PlateReadRecord>,
+    ) -> Result<Seq, JournalError> {
+        if bodies.is_empty() && waiting.is_none() {
             return Ok(self.last_seq + 1);
         }
         let at_ms = at.timestamp_millis();
@@ -285,7 +371,12 @@ impl Writer {
                 .iter()
                 .map(|body| NewRow { at_ms, lane, body })
                 .collect();
-            match self.insert(&rows) {
+            let waiting = waiting.map(|record| WaitingRead {
+                record,
+                lane,
+                at_ms,
+            });
+            match self.insert_with(&rows, waiting.as_ref()) {
                 Ok(first) => {
                     self.raise_alarm(capacity, at_ms, lane);
                     return Ok(first);
@@ -438,6 +529,45 @@ impl Writer {
         }
     }
 
+    /// At start: the camera reads that were waiting for their vehicle when the gate stopped
+    /// will never meet it; each is journalled as ignored (`gate_restarted`), which resolves its
+    /// row. A row whose read cannot be read back is dropped (and logged).
+    fn give_up_waiting_reads(&mut self, capacity: u64) -> Result<(), JournalError> {
+        let rows: Vec<(String, String, String, String)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT camera, event_id, lane, waiting FROM camera_events \
+                 WHERE waiting IS NOT NULL ORDER BY at_ms",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (camera, event_id, lane, json) in rows {
+            match serde_json::from_str::<PlateReadRecord>(&json) {
+                Ok(record) => {
+                    let body = EventBody::PlateIgnored {
+                        camera: record,
+                        why: "gate_restarted".into(),
+                    };
+                    // A journal that cannot write keeps it in memory like any event (and the
+                    // gate starts all the same); the row is resolved when it is written.
+                    if let Err(e) =
+                        self.append(capacity, Utc::now(), &lane, std::slice::from_ref(&body))
+                    {
+                        tracing::warn!(camera, event_id, error = %e, "a waiting camera read given up at start is not written yet");
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(camera, event_id, error = %e, "a waiting camera read cannot be read back; dropped");
+                    self.conn.execute(
+                        "DELETE FROM camera_events WHERE camera = ?1 AND event_id = ?2",
+                        rusqlite::params![camera, event_id],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Records the centre's acknowledgement and prunes (see [`Journal::acknowledge`]).
     fn acknowledge(&mut self, capacity: u64, seq: Seq) -> Result<(), JournalError> {
         let acked = seq.min(self.last_seq).max(self.acked_seq);
@@ -455,6 +585,10 @@ impl Writer {
             let prune_through = (last_seq - capacity).min(acked);
             if prune_through >= first {
                 tx.execute("DELETE FROM events WHERE seq <= ?", [prune_through as i64])?;
+                tx.execute(
+                    "DELETE FROM camera_events WHERE seq <= ?",
+                    [prune_through as i64],
+                )?;
                 first = prune_through + 1;
             }
         }
@@ -538,6 +672,7 @@ impl Journal {
             lost: 0,
         };
         writer.alarm_raised = writer.stored() * 100 >= capacity.max(1) * ALARM_PERCENT;
+        writer.give_up_waiting_reads(capacity.max(1))?;
         Ok(Journal {
             writer: Arc::new(std::sync::Mutex::new(writer)),
             readers,
@@ -610,6 +745,37 @@ impl Journal {
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
         self.writer().append(self.capacity, at, lane, bodies)
+    }
+
+    /// Appends `bodies` (possibly none) and keeps `waiting`, a camera read that came before its
+    /// vehicle, in `camera_events` in the same commit: from then on a repeat of that camera
+    /// event is known ([`Journal::camera_read_known`]), and if the gate stops before an event
+    /// carries the read, the next start journals it as ignored (`gate_restarted`). The event that
+    /// finally carries it (its decision, or `plate_ignored`) resolves the row.
+    pub async fn append_waiting(
+        &self,
+        at: DateTime<Utc>,
+        lane: &str,
+        bodies: &[EventBody],
+        waiting: &PlateReadRecord,
+    ) -> Result<Seq, JournalError> {
+        self.writer()
+            .append_with(self.capacity, at, lane, bodies, Some(waiting))
+    }
+
+    /// Whether this camera event was already received: journalled, waiting for its vehicle, or
+    /// waiting in memory to be written. A primary-key look-up on the writer's connection
+    /// (microseconds), so the lane can ask before it acts on a read.
+    pub fn camera_read_known(&self, camera: &str, event_id: &str) -> Result<bool, JournalError> {
+        let w = self.writer();
+        let stored = w
+            .conn
+            .prepare_cached("SELECT 1 FROM camera_events WHERE camera = ?1 AND event_id = ?2")?
+            .exists(rusqlite::params![camera, event_id])?;
+        Ok(stored
+            || w.backlog.iter().any(|d| {
+                camera_of(&d.body).is_some_and(|c| c.camera == camera && c.event_id == event_id)
+            }))
     }
 
     /// Records that the centre has stored every event up to and including `seq`, and prunes
@@ -703,359 +869,4 @@ fn row_to_event(row: sqlx::sqlite::SqliteRow) -> Result<JournalEvent, JournalErr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::journal::BarrierAction;
-
-    fn barrier(action: BarrierAction) -> EventBody {
-        EventBody::Barrier {
-            action,
-            cause: "grant".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn sequence_numbers_are_contiguous_and_resume_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.db");
-        let journal = Journal::open(&path, 100).await.unwrap();
-        for expected in 1..=5 {
-            let seq = journal
-                .append(Utc::now(), "entry", barrier(BarrierAction::Open))
-                .await
-                .unwrap();
-            assert_eq!(seq, expected);
-        }
-        drop(journal);
-        let journal = Journal::open(&path, 100).await.unwrap();
-        let seq = journal
-            .append(Utc::now(), "entry", barrier(BarrierAction::Close))
-            .await
-            .unwrap();
-        assert_eq!(seq, 6);
-        let events = journal.read_after(0, 100).await.unwrap();
-        let seqs: Vec<_> = events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(events[5].body, barrier(BarrierAction::Close));
-    }
-
-    #[tokio::test]
-    async fn a_batch_is_committed_whole_with_consecutive_sequence_numbers() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 100).await.unwrap();
-        journal
-            .append(Utc::now(), "entry", barrier(BarrierAction::Close))
-            .await
-            .unwrap();
-        let bodies = [barrier(BarrierAction::Open), barrier(BarrierAction::Hold)];
-        let first = journal
-            .append_batch(Utc::now(), "entry", &bodies)
-            .await
-            .unwrap();
-        assert_eq!(first, 2);
-        let events = journal.read_after(1, 10).await.unwrap();
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(events[1].body, bodies[1]);
-    }
-
-    #[tokio::test]
-    async fn a_batch_longer_than_one_statement_keeps_its_sequence_contiguous() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 10_000)
-            .await
-            .unwrap();
-        let bodies: Vec<EventBody> = (0..ROWS_PER_INSERT * 2 + 7)
-            .map(|i| EventBody::LaneFault {
-                fault: "test".into(),
-                detail: i.to_string(),
-            })
-            .collect();
-        assert_eq!(
-            journal
-                .append_batch(Utc::now(), "entry", &bodies)
-                .await
-                .unwrap(),
-            1
-        );
-        let events = journal.read_after(0, 10_000).await.unwrap();
-        assert_eq!(events.len(), bodies.len());
-        for (n, event) in events.iter().enumerate() {
-            assert_eq!(event.seq, n as u64 + 1);
-            assert_eq!(event.body, bodies[n]);
-        }
-        assert_eq!(journal.stats().await.last_seq, bodies.len() as u64);
-    }
-
-    #[tokio::test]
-    async fn a_journal_at_ninety_percent_raises_one_alarm_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 10).await.unwrap();
-        for _ in 0..12 {
-            journal
-                .append(Utc::now(), "entry", barrier(BarrierAction::Open))
-                .await
-                .unwrap();
-        }
-        let events = journal.read_after(0, 100).await.unwrap();
-        let alarms: Vec<_> = events
-            .iter()
-            .filter(|e| matches!(e.body, EventBody::JournalAlarm { .. }))
-            .collect();
-        assert_eq!(alarms.len(), 1, "one alarm, not one per event");
-        assert_eq!(alarms[0].seq, 10, "raised right after the ninth event");
-    }
-
-    #[tokio::test]
-    async fn only_acknowledged_events_are_pruned_and_only_beyond_capacity() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 10).await.unwrap();
-        for _ in 0..20 {
-            journal
-                .append(Utc::now(), "entry", barrier(BarrierAction::Open))
-                .await
-                .unwrap();
-        }
-        // 21 events stored (20 + the alarm), none acknowledged: nothing may go.
-        journal.acknowledge(0).await.unwrap();
-        assert_eq!(journal.stats().await.stored, 21);
-        // The centre has 1..=5: those five may go, nothing after them.
-        journal.acknowledge(5).await.unwrap();
-        let stats = journal.stats().await;
-        assert_eq!(stats.stored, 16);
-        assert_eq!(stats.acked_seq, 5);
-        assert_eq!(journal.read_after(0, 1).await.unwrap()[0].seq, 6);
-        // Everything acknowledged: pruned down to capacity, the newest kept.
-        journal.acknowledge(21).await.unwrap();
-        let stats = journal.stats().await;
-        assert_eq!(stats.stored, 10);
-        assert_eq!(stats.pending, 0);
-        assert_eq!(journal.read_after(0, 1).await.unwrap()[0].seq, 12);
-    }
-
-    #[tokio::test]
-    async fn an_acknowledgement_never_moves_backwards_or_past_the_last_event() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 100).await.unwrap();
-        for _ in 0..3 {
-            journal
-                .append(Utc::now(), "entry", barrier(BarrierAction::Open))
-                .await
-                .unwrap();
-        }
-        journal.acknowledge(99).await.unwrap();
-        assert_eq!(journal.stats().await.acked_seq, 3);
-        journal.acknowledge(1).await.unwrap();
-        assert_eq!(journal.stats().await.acked_seq, 3);
-    }
-
-    #[tokio::test]
-    async fn a_journal_keeps_its_random_id_across_reopening_and_a_new_journal_gets_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.db");
-        let first = Journal::open(&path, 100).await.unwrap().identity().clone();
-        assert_eq!(first.id.len(), 32, "{first:?}");
-        assert!(first.id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert!(
-            !first.from_legacy,
-            "a journal created new continues nothing"
-        );
-        let again = Journal::open(&path, 100).await.unwrap();
-        assert_eq!(again.identity(), &first);
-        let other = Journal::open(&dir.path().join("other.db"), 100)
-            .await
-            .unwrap();
-        assert_ne!(other.identity().id, first.id);
-    }
-
-    #[tokio::test]
-    async fn a_journal_from_before_ids_gets_one_at_migration_marked_as_continuing_the_gates_events()
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.db");
-        // A journal as the previous release left it: only the first migration, some events.
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .unwrap()
-            .filename(&path)
-            .create_if_missing(true);
-        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
-        let mut old = sqlx::migrate!("./migrations/gate-journal");
-        old.migrations = std::borrow::Cow::Owned(
-            old.migrations
-                .iter()
-                .filter(|m| m.version == 1)
-                .cloned()
-                .collect(),
-        );
-        old.run(&mut conn).await.unwrap();
-        sqlx::query(
-            "INSERT INTO events (seq, at_ms, lane, kind, body) \
-             VALUES (1, 0, 'in', 'lane_fault', '{\"kind\":\"lane_fault\",\"fault\":\"x\",\"detail\":\"\"}')",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
-        let journal = Journal::open(&path, 100).await.unwrap();
-        assert!(journal.identity().from_legacy);
-        assert_eq!(journal.identity().id.len(), 32);
-        assert_eq!(journal.stats().await.last_seq, 1);
-    }
-
-    #[tokio::test]
-    async fn a_fully_pruned_journal_resumes_its_sequence_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.db");
-        let journal = Journal::open(&path, 1).await.unwrap();
-        for _ in 0..3 {
-            journal
-                .append(Utc::now(), "entry", barrier(BarrierAction::Open))
-                .await
-                .unwrap();
-        }
-        let last = journal.stats().await.last_seq;
-        journal.acknowledge(last).await.unwrap();
-        drop(journal);
-        let journal = Journal::open(&path, 1).await.unwrap();
-        let seq = journal
-            .append(Utc::now(), "entry", barrier(BarrierAction::Open))
-            .await
-            .unwrap();
-        assert_eq!(seq, last + 1);
-    }
-
-    /// Makes the journal's file refuse to grow past what it holds now plus `pages` pages, the
-    /// way a full disk does: SQLite answers SQLITE_FULL ("database or disk is full").
-    fn limit_growth(journal: &Journal, pages: Option<u64>) {
-        let w = journal.writer();
-        let now: u64 = w
-            .conn
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
-            .unwrap();
-        let max = pages.map_or(1_073_741_823, |p| now + p);
-        w.conn
-            .pragma_update(None, "max_page_count", max as i64)
-            .unwrap();
-    }
-
-    fn fault(n: usize) -> EventBody {
-        EventBody::LaneFault {
-            fault: "test".into(),
-            detail: format!("{n}:{}", "x".repeat(400)),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_journal_that_cannot_write_keeps_events_in_order_and_writes_them_once_it_can() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 1000).await.unwrap();
-        journal.append(Utc::now(), "entry", fault(0)).await.unwrap();
-        limit_growth(&journal, Some(0));
-        let mut refused = 0;
-        for n in 1..=40 {
-            match journal.append(Utc::now(), "entry", fault(n)).await {
-                Ok(_) => {}
-                Err(JournalError::NotWritten { .. }) => refused += 1,
-                Err(e) => panic!("unexpected error {e}"),
-            }
-        }
-        assert!(refused > 0, "the full file refused commits");
-        let stats = journal.stats().await;
-        assert!(stats.write_failing);
-        assert_eq!(stats.write_failures, refused);
-        assert_eq!(stats.lost, 0);
-        let written = stats.last_seq;
-        assert!(journal.retry().await.is_err(), "still full: still failing");
-        assert!(journal.stats().await.write_failing);
-
-        limit_growth(&journal, None);
-        assert!(journal.retry().await.unwrap());
-        let stats = journal.stats().await;
-        assert!(!stats.write_failing);
-        assert_eq!(stats.waiting, 0);
-        let events = journal.read_after(0, 1000).await.unwrap();
-        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-        assert_eq!(
-            seqs,
-            (1..=42).collect::<Vec<_>>(),
-            "contiguous, nothing missing"
-        );
-        for (n, event) in events[..41].iter().enumerate() {
-            assert_eq!(event.body, fault(n), "in the order they happened");
-        }
-        match &events[41].body {
-            EventBody::JournalWriteFailed {
-                failed_commits,
-                kept,
-                lost,
-                error,
-                ..
-            } => {
-                assert_eq!(*failed_commits, refused);
-                assert_eq!(*kept, 41 - written);
-                assert_eq!(*lost, 0);
-                assert!(error.contains("full"), "{error}");
-            }
-            other => panic!("expected the outage's record, got {other:?}"),
-        }
-        // And it writes at once again.
-        assert_eq!(
-            journal
-                .append(Utc::now(), "entry", fault(99))
-                .await
-                .unwrap(),
-            43
-        );
-    }
-
-    #[tokio::test]
-    async fn events_beyond_the_backlog_are_counted_lost_and_the_loss_is_journalled() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db"), 1000).await.unwrap();
-        journal.set_backlog_limit(5);
-        limit_growth(&journal, Some(0));
-        let first = Utc::now();
-        let at = |n: usize| first + chrono::Duration::seconds(n as i64);
-        // Written while the file has room, then eight refused: five kept, three lost.
-        let mut written = 0;
-        while journal
-            .append(at(written), "entry", fault(written))
-            .await
-            .is_ok()
-        {
-            written += 1;
-            assert!(written < 100, "the file never filled");
-        }
-        for n in written + 1..written + 8 {
-            assert!(journal.append(at(n), "entry", fault(n)).await.is_err());
-        }
-        let stats = journal.stats().await;
-        assert_eq!((stats.waiting, stats.lost), (5, 3));
-        limit_growth(&journal, None);
-        assert!(journal.retry().await.unwrap());
-        let events = journal.read_after(written as u64, 100).await.unwrap();
-        assert_eq!(events.len(), 6);
-        for (i, event) in events[..5].iter().enumerate() {
-            assert_eq!(event.body, fault(written + i), "the first five are kept");
-            assert_eq!(
-                event.at.timestamp(),
-                at(written + i).timestamp(),
-                "with their own time"
-            );
-        }
-        match &events[5].body {
-            EventBody::JournalWriteFailed {
-                kept,
-                lost,
-                lost_from,
-                lost_to,
-                ..
-            } => {
-                assert_eq!((*kept, *lost), (5, 3));
-                assert_eq!(lost_from.unwrap().timestamp(), at(written + 5).timestamp());
-                assert_eq!(lost_to.unwrap().timestamp(), at(written + 7).timestamp());
-            }
-            other => panic!("expected the outage's record, got {other:?}"),
-        }
-        assert_eq!(journal.stats().await.lost, 3, "the total stays");
-    }
-}
+mod tests;

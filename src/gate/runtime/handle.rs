@@ -407,6 +407,12 @@ impl GateHandle {
 
     /// Hands a plate camera's read to its lane and waits until the lane has journalled what it
     /// did with it (the camera is answered only then).
+    ///
+    /// While the journal cannot write, the lane still acts on the read (a barrier is never held
+    /// up by the disk) but the read is not durable yet: this answers
+    /// [`GateError::Journal`] (`NotWritten`), so the camera is not told "received" and sends it
+    /// again; the repeat is a [`SightingOutcome::Duplicate`] (the lane does nothing twice), and
+    /// is answered `Ok` once the journal has written what waited in memory.
     pub async fn camera_read(
         &self,
         lane: &str,
@@ -421,9 +427,20 @@ impl GateHandle {
             .send(LaneCommand::Camera { sighting, done })
             .await
             .map_err(|_| GateError::LaneStopped(lane.to_string()))?;
-        outcome
+        let outcome = outcome
             .await
-            .map_err(|_| GateError::LaneStopped(lane.to_string()))
+            .map_err(|_| GateError::LaneStopped(lane.to_string()))?;
+        // Not failing now means everything committed or kept before this point is written (the
+        // backlog is written, in order, before the journal stops failing).
+        let stats = self.shared.journal.stats().await;
+        if stats.write_failing {
+            return Err(GateError::Journal(JournalError::NotWritten {
+                cause: "the journal cannot write".into(),
+                waiting: stats.waiting,
+                lost: stats.lost,
+            }));
+        }
+        Ok(outcome)
     }
 
     /// Every lane's live status.

@@ -3,6 +3,48 @@
 //! snapshot, journals the decision and the barrier commands the machine answers with in one
 //! commit, and only then hands the commands to the I/O task. It steps the machine on every
 //! input poll and at its deadlines. It never touches a device itself.
+//!
+//! # Plate camera reads
+//! A camera's read ([`LaneCommand::Camera`]) is a credential like a tag, decided by the same
+//! engine and journalled with the camera's record (confidence, photo references). Each read gets
+//! exactly one journal event that carries it, and the camera is answered once that event (or,
+//! for a read waiting for its vehicle, its `camera_events` row) is committed — never later:
+//! a camera never waits for a vehicle.
+//! - **Repeats**: a read whose (camera, event id) the journal already has does nothing
+//!   ([`SightingOutcome::Duplicate`]); the journal records every read it carries in the same
+//!   commit, so this holds across a restart.
+//! - **Low confidence** (below the camera's `min_confidence`): never opens. Journalled as a
+//!   decision `held_low_confidence` (not granted), shown in [`LaneStatus::held`] with near
+//!   matches until the guard gives a command at this lane, the vehicle leaves the loop, or — for
+//!   a read with no vehicle on the loop — the presence window passes.
+//! - **A vehicle on the loop**: decided (`DecisionRecord.camera` set), unless the vehicle's tag
+//!   was decided within `cross_check_window_ms` (below).
+//! - **No vehicle on the loop** (cameras read before the loop): the latest such read waits
+//!   `presence_window_ms`. It is committed at receipt as a *waiting* row in `camera_events`
+//!   (no event yet), and the camera is answered `Ignored("waiting_for_vehicle")`. If a vehicle
+//!   reaches the loop in time the read is decided for it then (its decision carries it);
+//!   otherwise it is journalled `plate_ignored` with why `no_vehicle_within_window`, or
+//!   `superseded` when a newer read takes its place, or `gate_restarted` if the gate stopped
+//!   first. A read of the plate of the vehicle that left the loop within the window is that
+//!   vehicle's late read (`vehicle_left`), not a read for the next one. Text that is no plate:
+//!   `unreadable_plate`.
+//! - **Dual identification**: a tag and a plate read of the vehicle on the loop within
+//!   `cross_check_window_ms`, either order, are checked against each other: the tag's
+//!   registered plate must be the camera's (text, and colour when the camera reported one).
+//!   A matching pair is one decision: the second read is journalled as evidence only
+//!   (`plate_ignored`/`tag_ignored` with why `matches_tag_decision`/`matches_plate_decision`)
+//!   and nothing is decided or opened again. A mismatch is journalled as a decision carrying
+//!   both the EPC and the camera record (`plate` and `vehicle_id` are the tag's; the camera's
+//!   text is in `camera.raw_plate`), flagged `plate_mismatch`: under `on_mismatch = "deny"` it is
+//!   `denied_plate_mismatch` and the lane does not open on it; if the first credential had
+//!   already opened the arm (a plate read after a granted tag, or the reverse), the arm is not
+//!   pulled down on a vehicle — the decision also carries the flag `opened_before_cross_check`,
+//!   for the office's alarm. Under `"flag"` the tag's own verdict stands, flagged. Once a pair
+//!   disagreed, later reads of that vehicle are judged against it whatever the window (a tag
+//!   re-read after its hold must not open what the check refused).
+//! - **Never blocking**: a read costs the lane one primary-key look-up and one commit; photos
+//!   are on disk before the read reaches the lane, and tag reads are served first (the loop is
+//!   biased to the reader).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -16,10 +58,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::device::device_event;
 use super::io_task::IoReport;
-use super::status::LaneStatus;
-use crate::domain::{Direction, Epc, GateId, LaneId, PlateIdentity};
+use super::plate_reads::{
+    Departed, PlateSeen, SUGGESTIONS, TagSeen, VehicleReads, Waiting, near_plates, plates_match,
+};
+use super::status::{HeldRead, LaneStatus};
+use crate::domain::{Direction, Epc, GateId, LaneId, PlateIdentity, ReasonCode};
 use crate::gate::camera::{PlateSighting, SightingOutcome};
-use crate::gate::config::{AntennaDirection, LaneConfig, LaneDirection};
+use crate::gate::config::{AntennaDirection, LaneConfig, LaneDirection, PlateMismatchPolicy};
 use crate::gate::decision::{AntiPassback, CredentialRead, DecisionInput, Flags, decide};
 use crate::gate::index::Index;
 use crate::gate::journal::{Journal, JournalError};
@@ -31,7 +76,7 @@ use crate::gate::photos::PhotoStore;
 use crate::gate::presence::{PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, TagFilter, TagRead};
 use crate::gate::store::{PresenceRecord, Store};
-use crate::wire::journal::{BarrierAction, DecisionRecord, EventBody};
+use crate::wire::journal::{BarrierAction, DecisionRecord, EventBody, PlateReadRecord};
 
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]
@@ -163,6 +208,16 @@ pub(super) struct LaneTask {
     status: watch::Sender<LaneStatus>,
     last_reader_error: Option<(u8, Instant)>,
     metrics: crate::metrics::LaneMetrics,
+    /// The presence loop as the last good input poll saw it (for arrivals and departures).
+    loop_occupied: bool,
+    /// The tag and plate reads of the vehicle on the loop (for the cross-check).
+    vehicle: VehicleReads,
+    /// A plate read that came before its vehicle.
+    waiting: Option<Waiting>,
+    /// The vehicle that last left the loop.
+    departed: Option<Departed>,
+    /// When a held read with no vehicle on the loop stops being shown.
+    held_until: Option<Instant>,
 }
 
 impl LaneTask {
@@ -200,6 +255,11 @@ impl LaneTask {
             status,
             last_reader_error: None,
             metrics,
+            loop_occupied: false,
+            vehicle: VehicleReads::default(),
+            waiting: None,
+            departed: None,
+            held_until: None,
         }
     }
 
@@ -213,6 +273,7 @@ impl LaneTask {
         let far = || Instant::now() + Duration::from_secs(3600);
         loop {
             let deadline = self.deadline;
+            let plate_deadline = self.plate_deadline();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -225,6 +286,9 @@ impl LaneTask {
                     self.never_spin(before);
                 }
                 Some(report) = io_reports.recv() => self.on_io(report).await,
+                _ = tokio::time::sleep_until(plate_deadline.unwrap_or_else(far)), if plate_deadline.is_some() => {
+                    self.on_plate_deadline().await;
+                }
             }
         }
     }
@@ -254,12 +318,27 @@ impl LaneTask {
         if bodies.is_empty() {
             return;
         }
-        match self
+        let result = self
             .shared
             .journal
             .append_batch(Utc::now(), &self.config.id, bodies)
-            .await
-        {
+            .await;
+        self.journalled(result);
+    }
+
+    /// Commits `bodies` (possibly none) with `waiting`, a plate read kept until its vehicle
+    /// comes, in one commit; failures as [`Self::journal`].
+    async fn journal_waiting(&mut self, bodies: &[EventBody], waiting: &PlateReadRecord) {
+        let result = self
+            .shared
+            .journal
+            .append_waiting(Utc::now(), &self.config.id, bodies, waiting)
+            .await;
+        self.journalled(result);
+    }
+
+    fn journalled(&self, result: Result<u64, JournalError>) {
+        match result {
             Ok(_) => {}
             Err(e @ JournalError::NotWritten { .. }) => {
                 tracing::debug!(lane = %self.config.id, error = %e, "events not journalled yet; carrying on");
@@ -275,10 +354,39 @@ impl LaneTask {
         match report {
             IoReport::Inputs(inputs) => {
                 self.present = inputs.presence;
+                let arrived = inputs.presence && !self.loop_occupied;
+                let left = !inputs.presence && self.loop_occupied;
+                self.loop_occupied = inputs.presence;
+                if arrived || left {
+                    if left {
+                        self.departed = self.vehicle.plate().map(|plate| Departed {
+                            plate,
+                            at: Instant::now(),
+                        });
+                        self.clear_held();
+                    } else {
+                        // A held read shown before the vehicle came now waits for it to leave.
+                        self.held_until = None;
+                    }
+                    self.vehicle = VehicleReads::default();
+                }
                 // With the fire linkage active the machine opens for nothing else.
                 let cause = if inputs.fire { "fire" } else { "auto" };
                 self.step(MachineInput::Signals(signals(inputs)), cause, Vec::new())
                     .await;
+                // A read waits only while no vehicle was seen on the loop (none there, or the
+                // inputs unreadable): the first poll that sees one acts on it.
+                if inputs.presence
+                    && let Some(waiting) = self.waiting.take()
+                {
+                    let now = Instant::now();
+                    if now <= waiting.until {
+                        self.act_on_plate(waiting.sighting, now).await;
+                    } else {
+                        self.ignore_read(waiting.record, "no_vehicle_within_window")
+                            .await;
+                    }
+                }
             }
             IoReport::Failed => {
                 self.present = false;
@@ -349,13 +457,79 @@ impl LaneTask {
             return;
         }
         let direction = self.direction_of(&read);
-        let out = self.machine.step(self.now(), MachineInput::Read);
-        self.handle(out, "grant", Vec::new()).await;
+        let before = self.pending.clone();
         let mut record = self.decide(CredentialRead::Tag { epc, tid: None }, direction);
         record.epc = Some(epc.to_string());
         record.antenna = Some(read.antenna);
         record.rssi_dbm = Some(read.rssi_dbm);
+        let registered = self
+            .shared
+            .index()
+            .credential(&epc)
+            .map(|c| c.vehicle().plate());
+        let window = Duration::from_millis(self.config.plate.cross_check_window_ms);
+        if let Some(reg) = registered
+            && let Some(seen) = self.vehicle.plate_to_check(now, window).cloned()
+        {
+            if plates_match(reg, &seen.sighting) {
+                if record.granted == seen.granted {
+                    // The pair agrees: one decision (the plate's), this read is evidence.
+                    self.pending = before;
+                    self.vehicle.tag = Some(TagSeen {
+                        registered,
+                        record,
+                        direction,
+                        at: now,
+                    });
+                    self.journal(&[EventBody::TagIgnored {
+                        epc: epc.to_string(),
+                        antenna: read.antenna,
+                        rssi_dbm: read.rssi_dbm,
+                        why: "matches_plate_decision".into(),
+                    }])
+                    .await;
+                    return;
+                }
+                // The tag says otherwise on its own account (its own blacklist entry, a cloned
+                // TID): its decision stands, with the read it was checked against.
+                record.camera = Some(Box::new(seen.sighting.record()));
+            } else {
+                record = self.mismatch(record, &seen.sighting, seen.granted);
+                if !record.granted {
+                    // Whatever the plate's read let through is what passes.
+                    self.pending = before;
+                }
+            }
+        }
+        self.vehicle.tag = Some(TagSeen {
+            registered,
+            record: record.clone(),
+            direction,
+            at: now,
+        });
+        let out = self.machine.step(self.now(), MachineInput::Read);
+        self.handle(out, "grant", Vec::new()).await;
         self.decided(record, direction).await;
+    }
+
+    /// The decision record of a tag whose registered plate is not the camera's `sighting`
+    /// (see the module header): `record` is the tag's own decision.
+    fn mismatch(
+        &self,
+        mut record: DecisionRecord,
+        sighting: &PlateSighting,
+        opened_before: bool,
+    ) -> DecisionRecord {
+        record.camera = Some(Box::new(sighting.record()));
+        record.flags.push("plate_mismatch".into());
+        if self.config.plate.on_mismatch == PlateMismatchPolicy::Deny {
+            record.granted = false;
+            record.reason = ReasonCode::DeniedPlateMismatch;
+            if opened_before {
+                record.flags.push("opened_before_cross_check".into());
+            }
+        }
+        record
     }
 
     /// Runs the decision and returns its journal record; remembers a grant's effects.
@@ -419,8 +593,13 @@ impl LaneTask {
         record
     }
 
-    /// Feeds a decision to the machine and journals it with whatever the machine answers.
-    async fn decided(&mut self, mut record: DecisionRecord, direction: Direction) {
+    /// Feeds a decision to the machine and journals it with whatever the machine answers;
+    /// returns what the lane did (a grant the lane refuses to act on is its denial).
+    async fn decided(
+        &mut self,
+        mut record: DecisionRecord,
+        direction: Direction,
+    ) -> (bool, ReasonCode) {
         let reason = record.reason;
         let granted = record.granted;
         let mut counted = reason;
@@ -450,8 +629,10 @@ impl LaneTask {
             s.decisions += 1;
             s.last_decision = Some(record.clone());
         });
+        let verdict = (record.granted, record.reason);
         self.handle(out, "grant", vec![EventBody::Decision(record)])
             .await;
+        verdict
     }
 
     async fn on_command(&mut self, command: LaneCommand) {
@@ -474,6 +655,8 @@ impl LaneTask {
                     reason,
                     note,
                 };
+                // The guard has decided: a held read is no longer waiting for them.
+                self.clear_held();
                 self.step(MachineInput::Guard(command), "guard", vec![body])
                     .await;
                 if let Some(done) = done {
@@ -520,39 +703,228 @@ impl LaneTask {
         }
     }
 
-    /// A plate camera's read: decided like a tag while a vehicle is on the loop, journalled
-    /// (with its photos) either way.
+    /// A plate camera's read (see the module header for what becomes of it).
     async fn on_sighting(&mut self, sighting: PlateSighting) -> SightingOutcome {
-        let camera = sighting.record();
-        let Some(plate) = sighting.plate.filter(|_| self.present) else {
-            let why = if self.present {
-                "unreadable_plate"
-            } else {
-                "no_vehicle_on_loop"
-            };
-            self.journal(&[EventBody::PlateIgnored {
-                camera,
-                why: why.into(),
-            }])
-            .await;
-            return SightingOutcome::Ignored(why.into());
+        // A read without an event id cannot be told from another one: never a repeat.
+        if !sighting.event_id.is_empty() && self.already_received(&sighting) {
+            return SightingOutcome::Duplicate;
+        }
+        self.status.send_modify(|s| s.camera_reads += 1);
+        let now = Instant::now();
+        if sighting.confidence < sighting.min_confidence {
+            return self.hold(sighting, now).await;
+        }
+        let Some(plate) = sighting.plate else {
+            return self
+                .ignore_read(sighting.record(), "unreadable_plate")
+                .await;
         };
-        let direction = sighting.direction.unwrap_or(match self.config.direction {
+        if self.present {
+            return self.act_on_plate(sighting, now).await;
+        }
+        let window = Duration::from_millis(self.config.plate.presence_window_ms);
+        if self.departed.is_some_and(|d| {
+            d.plate.plate == plate.plate && now.saturating_duration_since(d.at) <= window
+        }) {
+            return self.ignore_read(sighting.record(), "vehicle_left").await;
+        }
+        let record = sighting.record();
+        let superseded: Vec<EventBody> = self
+            .waiting
+            .take()
+            .map(|old| EventBody::PlateIgnored {
+                camera: old.record,
+                why: "superseded".into(),
+            })
+            .into_iter()
+            .collect();
+        self.journal_waiting(&superseded, &record).await;
+        self.waiting = Some(Waiting {
+            sighting,
+            record,
+            until: now + window,
+        });
+        SightingOutcome::Ignored("waiting_for_vehicle".into())
+    }
+
+    /// Whether this camera event was received before: waiting here, or known to the journal.
+    fn already_received(&self, sighting: &PlateSighting) -> bool {
+        let waiting = self.waiting.as_ref().is_some_and(|w| {
+            w.sighting.camera == sighting.camera && w.sighting.event_id == sighting.event_id
+        });
+        waiting
+            || self
+                .shared
+                .journal
+                .camera_read_known(&sighting.camera, &sighting.event_id)
+                .unwrap_or_else(|e| {
+                    tracing::error!(lane = %self.config.id, error = %e,
+                        "cannot look up a camera event; taking it as new");
+                    false
+                })
+    }
+
+    /// Journals a read the lane does not act on.
+    async fn ignore_read(&mut self, camera: PlateReadRecord, why: &str) -> SightingOutcome {
+        self.journal(&[EventBody::PlateIgnored {
+            camera,
+            why: why.into(),
+        }])
+        .await;
+        SightingOutcome::Ignored(why.into())
+    }
+
+    /// The direction of a camera's read: the camera's, else the lane's (entry on a two-way lane).
+    fn sighting_direction(&self, sighting: &PlateSighting) -> Direction {
+        sighting.direction.unwrap_or(match self.config.direction {
             LaneDirection::Exit => Direction::Exit,
             _ => Direction::Entry,
-        });
+        })
+    }
+
+    /// A confident read of a plate for the vehicle on the loop: cross-checked with its tag, or
+    /// decided.
+    async fn act_on_plate(&mut self, sighting: PlateSighting, now: Instant) -> SightingOutcome {
+        let Some(plate) = sighting.plate else {
+            return self
+                .ignore_read(sighting.record(), "unreadable_plate")
+                .await;
+        };
+        let window = Duration::from_millis(self.config.plate.cross_check_window_ms);
+        if let Some(tag) = self.vehicle.tag_to_check(now, window).cloned()
+            && let Some(registered) = tag.registered
+        {
+            if plates_match(registered, &sighting) {
+                // The pair agrees: one decision (the tag's), this read is evidence.
+                self.vehicle.plate = Some(PlateSeen {
+                    sighting: sighting.clone(),
+                    granted: tag.record.granted,
+                    at: now,
+                });
+                // The console shows the photos beside the tag's decision.
+                let camera = sighting.record();
+                self.status
+                    .send_if_modified(|s| match s.last_decision.as_mut() {
+                        Some(d) if d.epc == tag.record.epc && d.camera.is_none() => {
+                            d.camera = Some(Box::new(camera.clone()));
+                            true
+                        }
+                        _ => false,
+                    });
+                return self.ignore_read(camera, "matches_tag_decision").await;
+            }
+            let record = self.mismatch(tag.record.clone(), &sighting, tag.record.granted);
+            let (granted, reason) = self.decided(record, tag.direction).await;
+            self.vehicle.plate = Some(PlateSeen {
+                sighting,
+                granted,
+                at: now,
+            });
+            return SightingOutcome::Decided { granted, reason };
+        }
+        if self
+            .vehicle
+            .plate
+            .as_ref()
+            .is_some_and(|seen| seen.sighting.plate == Some(plate))
+        {
+            return self.ignore_read(sighting.record(), "repeat_read").await;
+        }
+        let direction = self.sighting_direction(&sighting);
         let out = self.machine.step(self.now(), MachineInput::Read);
         self.handle(out, "grant", Vec::new()).await;
         let mut record = self.decide(CredentialRead::Plate(plate), direction);
-        record.camera = Some(Box::new(camera));
-        self.decided(record, direction).await;
-        let last = self.status.borrow().last_decision.clone();
-        match last {
-            Some(d) => SightingOutcome::Decided {
-                granted: d.granted,
-                reason: d.reason,
-            },
-            None => SightingOutcome::Ignored("not_decided".into()),
+        record.camera = Some(Box::new(sighting.record()));
+        let (granted, reason) = self.decided(record, direction).await;
+        self.vehicle.plate = Some(PlateSeen {
+            sighting,
+            granted,
+            at: now,
+        });
+        SightingOutcome::Decided { granted, reason }
+    }
+
+    /// A read too unsure to act on: journalled as held (never granted) and shown to the guard
+    /// with near matches.
+    async fn hold(&mut self, sighting: PlateSighting, now: Instant) -> SightingOutcome {
+        let index = self.shared.index();
+        let camera = sighting.record();
+        let direction = self.sighting_direction(&sighting);
+        let record = DecisionRecord {
+            direction: direction.as_str().into(),
+            credential: "plate".into(),
+            epc: None,
+            tid: None,
+            antenna: None,
+            rssi_dbm: None,
+            plate: sighting.plate.map(|p| p.plate.as_str().to_string()),
+            granted: false,
+            reason: ReasonCode::HeldLowConfidence,
+            flags: Vec::new(),
+            permit_id: None,
+            vehicle_id: sighting
+                .plate
+                .and_then(|p| index.vehicle_by_plate(p))
+                .map(|v| i64::from(v.id().0)),
+            holder: None,
+            category: None,
+            data_version: index.data_version(),
+            decide_ns: 0,
+            camera: Some(Box::new(camera.clone())),
+        };
+        let held = HeldRead {
+            camera: camera.camera,
+            event_id: camera.event_id,
+            plate_text: camera.raw_plate,
+            colour: camera.colour,
+            confidence: camera.confidence,
+            photos: camera.photos,
+            suggestions: near_plates(&index, &sighting.plate_text, SUGGESTIONS),
+            at: Utc::now(),
+        };
+        drop(index);
+        self.status.send_modify(|s| s.held = Some(held));
+        if self.present {
+            self.held_until = None;
+            let out = self.machine.step(self.now(), MachineInput::Read);
+            self.handle(out, "grant", Vec::new()).await;
+            self.decided(record, direction).await;
+        } else {
+            self.held_until =
+                Some(now + Duration::from_millis(self.config.plate.presence_window_ms));
+            self.status.send_modify(|s| {
+                s.decisions += 1;
+                s.last_decision = Some(record.clone());
+            });
+            self.journal(&[EventBody::Decision(record)]).await;
+        }
+        SightingOutcome::Held
+    }
+
+    fn clear_held(&mut self) {
+        self.held_until = None;
+        self.status.send_if_modified(|s| s.held.take().is_some());
+    }
+
+    /// When the lane next has a plate read to give up on or a held read to stop showing.
+    fn plate_deadline(&self) -> Option<Instant> {
+        let waiting = self.waiting.as_ref().map(|w| w.until);
+        match (waiting, self.held_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    async fn on_plate_deadline(&mut self) {
+        let now = Instant::now();
+        if self.held_until.is_some_and(|t| t <= now) {
+            self.clear_held();
+        }
+        if self.waiting.as_ref().is_some_and(|w| w.until <= now)
+            && let Some(waiting) = self.waiting.take()
+        {
+            self.ignore_read(waiting.record, "no_vehicle_within_window")
+                .await;
         }
     }
 

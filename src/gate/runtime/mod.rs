@@ -29,9 +29,10 @@ mod device;
 mod handle;
 mod io_task;
 mod lane_task;
+mod plate_reads;
 mod reader_task;
 mod status;
 
 pub use handle::{GateError, GateHandle, build_index};
 pub use lane_task::{LaneCommand, Shared, guard_reason, mode_name, parse_mode};
-pub use status::LaneStatus;
+pub use status::{HeldRead, LaneStatus};

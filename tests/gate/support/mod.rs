@@ -119,6 +119,8 @@ pub struct GateOptions {
     pub data_dir: Option<PathBuf>,
     /// `journal.capacity` (default: the configuration's).
     pub journal_capacity: Option<u64>,
+    /// TOML appended to every `[[lane]]` (e.g. a `[lane.plate]` table).
+    pub lane_extra: &'static str,
 }
 
 impl Default for GateOptions {
@@ -129,6 +131,7 @@ impl Default for GateOptions {
             timings: Timings::default(),
             data_dir: None,
             journal_capacity: None,
+            lane_extra: "",
         }
     }
 }
@@ -368,6 +371,7 @@ pub async fn spawn_gate_with(lanes: &[LaneSpec], options: GateOptions) -> TestGa
             it = t.io_timeout_ms,
             pulse = t.pulse_ms,
         );
+        toml += options.lane_extra;
         test_lanes.push(TestLane {
             id: spec.id.to_string(),
             io,
