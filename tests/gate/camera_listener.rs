@@ -257,8 +257,6 @@ async fn a_repeated_push_is_answered_200_again_and_its_photos_are_stored_once() 
 /// The lane de-duplicates on the camera's event id (issue 19, the lane's part): the second push
 /// of one event is answered 200 and journals nothing new.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the lane's de-duplication on the camera event id (the lane's part of issue 19); \
-            the integrator removes this once it is merged"]
 async fn a_repeated_event_id_journals_nothing_new() {
     let gate = spawn_gate(&[LaneSpec::entry("entry")]).await;
     let cams = Listener::start(&gate, vec![camera("dedupe", CameraKind::Webhook, "entry")]).await;
