@@ -17,7 +17,7 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::{Duration, NaiveDate, TimeZone};
+use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -132,9 +132,9 @@ fn instant(tz: Tz, field: &str, text: Option<&str>, end: bool, f: &mut Fields) -
         return Some(t);
     }
     if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let d = if end { d + Duration::days(1) } else { d };
+        let d = if end { d.succ_opt() } else { Some(d) };
         if let Some(t) = d
-            .and_hms_opt(0, 0, 0)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
             .and_then(|t| tz.from_local_datetime(&t).earliest())
         {
             return Some(t.timestamp_millis());
@@ -433,7 +433,7 @@ async fn export_outside(
         };
         let query = OutsideQuery {
             from_ms: start(days.from),
-            until_ms: start(days.to + Duration::days(1)),
+            until_ms: days.to.succ_opt().and_then(start),
             ..OutsideQuery::default()
         };
         let page = Page {
