@@ -85,6 +85,17 @@ pub struct Identity {
     pub booth: Option<BoothVisit>,
 }
 
+/// The note of the guard's open a booth registration sends (`visit <id>`): how the passage it
+/// opens for is linked to it.
+pub fn registration_note(visit_id: i64) -> String {
+    format!("visit {visit_id}")
+}
+
+/// The registration a guard's open note names, if it names one.
+fn registration_of(note: &str) -> Option<i64> {
+    note.strip_prefix("visit ")?.trim().parse().ok()
+}
+
 /// Identities of an upload's passages, by sequence number.
 pub type Identities = HashMap<u64, Identity>;
 
@@ -269,10 +280,7 @@ pub async fn identify(
                 } if action == "open" && !guard_open => {
                     guard_open = true;
                     if reason == "visitor_registered" {
-                        booth_note = note
-                            .as_deref()
-                            .and_then(|n| n.strip_prefix("visit "))
-                            .and_then(|n| n.trim().parse().ok());
+                        booth_note = note.as_deref().and_then(registration_of);
                     }
                 }
                 EventBody::Decision(d) if id.read_seq.is_none() => {
@@ -703,5 +711,12 @@ mod tests {
         assert_eq!(province_of("京A12345"), "京");
         assert_eq!(province_of(""), "");
         assert_eq!(province_name("X"), None);
+    }
+
+    #[test]
+    fn a_registrations_note_names_it_and_other_notes_name_none() {
+        assert_eq!(registration_of(&registration_note(42)), Some(42));
+        assert_eq!(registration_of("visit forty-two"), None);
+        assert_eq!(registration_of("delivery"), None);
     }
 }

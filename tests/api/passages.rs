@@ -94,6 +94,7 @@ async fn passages_are_found_by_plate_fragment_time_gate_and_outcome_with_their_p
             ("outcome=ignored", vec![(2, 1)]),
             ("outcome=granted", vec![]),
             ("gate_id=2", vec![(2, 4), (2, 3), (2, 1)]),
+            ("gate_id=2&kind=passage", vec![(2, 3)]),
             (
                 "from=2026-03-02T10:00&to=2026-03-02T12:00",
                 vec![(2, 3), (2, 1)],
@@ -144,6 +145,7 @@ async fn a_guard_searches_only_their_gates_and_bad_filters_are_refused_clearly()
         }
         for (bad, field) in [
             ("/api/v1/passages?outcome=maybe", "outcome"),
+            ("/api/v1/passages?kind=barrier", "kind"),
             ("/api/v1/passages?from=tomorrow", "from"),
             ("/api/v1/passages?to=2026-13-01", "to"),
             ("/api/v1/passages?plate=AAAAAAAAAAAAAAAAAAAA", "plate"),

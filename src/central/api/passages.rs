@@ -56,6 +56,8 @@ pub struct PassageSearch {
     pub outcome: Option<String>,
     /// Only outside vehicles.
     pub outside: Option<bool>,
+    /// Only `decision`s, `plate_ignored` reads or `passage`s (default all three).
+    pub kind: Option<String>,
 }
 
 /// `?format=` plus the search's filters.
@@ -198,8 +200,24 @@ fn passage_query(state: &AppState, authed: &Authed, q: &PassageSearch) -> ApiRes
             o
         }
     };
+    let kind = match q.kind.as_deref() {
+        None | Some("") => None,
+        Some(k @ ("decision" | "plate_ignored" | "passage")) => Some(k.to_string()),
+        Some(other) => {
+            f.add(
+                "kind",
+                "unknown_kind",
+                Msg::new(
+                    format!("kind 须为 decision、plate_ignored 或 passage（收到 {other:?}）"),
+                    format!("kind must be decision, plate_ignored or passage (got {other:?})"),
+                ),
+            );
+            None
+        }
+    };
     f.finish()?;
     Ok(PassageQuery {
+        kind,
         plate,
         from_ms,
         until_ms,

@@ -86,6 +86,8 @@ pub struct PassageQuery {
     pub outcome: Option<Outcome>,
     /// Only outside vehicles (a plate with no permit and no registered vehicle).
     pub outside_only: bool,
+    /// Only this kind of record: `decision`, `plate_ignored` or `passage`.
+    pub kind: Option<String>,
 }
 
 /// A vehicle a lane saw, as the passage search shows it.
@@ -139,6 +141,9 @@ pub async fn search(
     w.between("e.at_ms", q.from_ms, q.until_ms);
     if let Some(g) = q.gate_id {
         w.eq("e.gate_id", g);
+    }
+    if let Some(kind) = &q.kind {
+        w.eq("e.kind", kind.as_str());
     }
     if let Some(only) = &q.only_gates {
         if only.is_empty() {
