@@ -146,6 +146,8 @@ async fn a_guard_searches_only_their_gates_and_bad_filters_are_refused_clearly()
         for (bad, field) in [
             ("/api/v1/passages?outcome=maybe", "outcome"),
             ("/api/v1/passages?kind=barrier", "kind"),
+            ("/api/v1/passages?plate=A%0012", "plate"),
+            ("/api/v1/outside-vehicles?plate=A%0012", "plate"),
             ("/api/v1/passages?from=tomorrow", "from"),
             ("/api/v1/passages?to=2026-13-01", "to"),
             ("/api/v1/passages?plate=AAAAAAAAAAAAAAAAAAAA", "plate"),

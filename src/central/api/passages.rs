@@ -107,6 +107,17 @@ pub struct OutsideStatsQuery {
 /// A plate fragment as plates are stored: upper case, without separators.
 fn plate_fragment(text: Option<&str>, f: &mut Fields) -> Option<String> {
     let text = text?;
+    if text.chars().any(char::is_control) {
+        f.add(
+            "plate",
+            "control_character",
+            Msg::new(
+                "车牌片段含有不可见的控制字符",
+                "The plate fragment contains an invisible control character",
+            ),
+        );
+        return None;
+    }
     let frag: String = text
         .chars()
         .filter(|c| !c.is_whitespace() && !matches!(c, '·' | '-' | '.' | '•'))
