@@ -85,8 +85,18 @@ async fn passages_are_found_by_plate_fragment_time_gate_and_outcome_with_their_p
         assert_eq!(ignored["confidence"], 88);
         assert_eq!(ignored["granted"], Value::Null);
         // The guard let it through; the passage is found under the plate it was identified by.
+        // with the photos of the read it followed.
         assert_eq!(page["items"][3]["kind"], "passage");
         assert_eq!(page["items"][3]["plate"], "沪C34567");
+        assert_eq!(page["items"][3]["confidence"], 88);
+        assert_eq!(
+            page["items"][3]["photos"][1],
+            json!({"sha256": sha("沪C34567-1-exit-scene"), "kind": "scene"})
+        );
+        assert_eq!(
+            page["items"][5]["photos"][0]["sha256"],
+            sha("沪C34567-1-entry-plate")
+        );
 
         for (query, expected) in [
             ("outcome=denied", vec![(1, 8), (1, 4), (1, 1)]),

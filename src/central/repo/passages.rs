@@ -183,8 +183,99 @@ pub async fn search(
     let (total, rows) = tokio::try_join!(counter.count(db, &from), async {
         Ok::<_, RepoError>(w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?)
     })?;
-    let items = rows.iter().map(item).collect::<Result<_, _>>()?;
+    let mut items: Vec<PassageItem> = rows.iter().map(item).collect::<Result<_, _>>()?;
+    read_of_passages(db, &mut items).await?;
     Ok(Paged { items, total })
+}
+
+/// Gives each outside vehicle's passage on the page the colour, confidence and photos of the
+/// camera read it was identified by (the guard let it through: the passage event has none).
+/// Two reads whatever the page's size: the visits that name the passages, then their reads.
+async fn read_of_passages(db: &Db, items: &mut [PassageItem]) -> Result<(), RepoError> {
+    let wanted: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].kind == "passage" && items[i].outside)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut f = Filter::new();
+    let mut any = Vec::new();
+    for &i in &wanted {
+        let (g, j, s) = (
+            f.arg(items[i].gate_id),
+            f.arg(items[i].journal_no),
+            f.arg(items[i].seq),
+        );
+        any.push(format!(
+            "(gate_in = {g} AND journal_in = {j} AND seq_in = {s}) OR \
+             (gate_out = {g} AND journal_out = {j} AND seq_out = {s})"
+        ));
+    }
+    let sql = format!(
+        "SELECT gate_in, journal_in, seq_in, read_seq_in, gate_out, journal_out, seq_out, \
+         read_seq_out FROM outside_vehicle_visits WHERE {}",
+        any.join(" OR ")
+    );
+    // (gate, journal, passage seq) → read seq.
+    let mut reads: Vec<((i64, i64, i64), i64)> = Vec::new();
+    for r in f.bind(sqlx::query(&sql)).fetch_all(db.pool()).await? {
+        for side in ["in", "out"] {
+            let gate: Option<i64> = r.try_get(format!("gate_{side}").as_str())?;
+            let journal: Option<i64> = r.try_get(format!("journal_{side}").as_str())?;
+            let seq: Option<i64> = r.try_get(format!("seq_{side}").as_str())?;
+            let read: Option<i64> = r.try_get(format!("read_seq_{side}").as_str())?;
+            if let (Some(g), Some(j), Some(s), Some(read)) = (gate, journal, seq, read) {
+                reads.push(((g, j, s), read));
+            }
+        }
+    }
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let mut f = Filter::new();
+    let any: Vec<String> = reads
+        .iter()
+        .map(|((g, j, _), read)| {
+            let (g, j, s) = (f.arg(*g), f.arg(*j), f.arg(*read));
+            format!("(gate_id = {g} AND journal_no = {j} AND seq = {s})")
+        })
+        .collect();
+    let sql = format!(
+        "SELECT gate_id, journal_no, seq, body FROM passage_events WHERE {}",
+        any.join(" OR ")
+    );
+    let mut bodies = std::collections::HashMap::new();
+    for r in f.bind(sqlx::query(&sql)).fetch_all(db.pool()).await? {
+        let key: (i64, i64, i64) = (
+            r.try_get("gate_id")?,
+            r.try_get("journal_no")?,
+            r.try_get("seq")?,
+        );
+        let body: String = r.try_get("body")?;
+        if let Ok(body) = serde_json::from_str::<EventBody>(&body) {
+            bodies.insert(key, body);
+        }
+    }
+    for i in wanted {
+        let it = &mut items[i];
+        let Some((_, read)) = reads
+            .iter()
+            .find(|(k, _)| *k == (it.gate_id, it.journal_no, it.seq))
+        else {
+            continue;
+        };
+        let camera = match bodies.get(&(it.gate_id, it.journal_no, *read)) {
+            Some(EventBody::Decision(d)) => d.camera.as_deref(),
+            Some(EventBody::PlateIgnored { camera, .. }) => Some(camera),
+            _ => None,
+        };
+        if let Some(c) = camera {
+            it.colour = c.colour.clone();
+            it.confidence = Some(c.confidence);
+            it.photos = photos_of(c);
+        }
+    }
+    Ok(())
 }
 
 fn item(r: &AnyRow) -> Result<PassageItem, RepoError> {
