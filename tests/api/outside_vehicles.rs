@@ -555,3 +555,76 @@ async fn a_tag_plate_mismatch_and_a_cloned_tag_raise_alarms_the_office_sees_once
         assert_eq!(alarms[0]["gate_id"], 1);
     }
 }
+
+#[tokio::test]
+async fn an_exit_uploaded_before_its_entry_is_matched_to_it_and_an_exit_alone_stands_alone() {
+    for t in each_database().await {
+        let app = TestApp::spawn(t).await;
+        // Gate 2 uploads 粤B12345's exit first; gate 1 its entry afterwards.
+        let g2 = vec![
+            ignored(1, on_day(12, 0, 0), "exit", "粤B12345"),
+            open(2, on_day(12, 0, 5), "exit", "other", Some("leaving".into())),
+            passed(3, on_day(12, 0, 10), "exit", None, None),
+            // 闽D00001 leaves; nobody saw it come in.
+            ignored(4, on_day(12, 30, 0), "exit", "闽D00001"),
+            open(
+                5,
+                on_day(12, 30, 5),
+                "exit",
+                "other",
+                Some("leaving".into()),
+            ),
+            passed(6, on_day(12, 30, 10), "exit", None, None),
+        ];
+        accept(&app.state, 2, &g2).await.unwrap();
+        let g1 = vec![
+            denied(1, on_day(11, 0, 0), "entry", "粤B12345"),
+            open(2, on_day(11, 0, 5), "entry", "official_business", None),
+            passed(3, on_day(11, 0, 10), "entry", None, None),
+        ];
+        accept(&app.state, 1, &g1).await.unwrap();
+        let list = get(
+            &app,
+            Role::Security,
+            &format!("/api/v1/outside-vehicles?from={DAY}"),
+        )
+        .await;
+        assert_eq!(list["total"], 2, "{:?}: {list}", app.kind);
+        let yue = &list["items"][1];
+        assert_eq!(yue["plate"], "粤B12345");
+        assert_eq!(
+            (yue["gate_in"].clone(), yue["gate_out"].clone()),
+            (json!(1), json!(2))
+        );
+        assert_eq!(yue["dwell_s"], 3600);
+        assert_eq!(yue["photos"].as_array().unwrap().len(), 4);
+        let min = &list["items"][0];
+        assert_eq!(min["plate"], "闽D00001");
+        assert_eq!(
+            (min["at_in"].clone(), min["dwell_s"].clone()),
+            (Value::Null, Value::Null)
+        );
+        assert_eq!(min["overstay"], false);
+        let s = get(
+            &app,
+            Role::Security,
+            &format!("/api/v1/stats/outside-vehicles?from={DAY}"),
+        )
+        .await;
+        let buckets: Vec<(&str, i64)> = s["dwell"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["bucket"].as_str().unwrap(), b["visits"].as_i64().unwrap()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert_eq!(buckets, [("1h_2h", 1), ("unknown", 1)]);
+        assert_eq!(
+            s["per_gate"],
+            json!([
+                {"gate_id": 1, "gate_name": "北门", "visits": 1},
+                {"gate_id": 2, "gate_name": "南门", "visits": 1},
+            ])
+        );
+    }
+}
