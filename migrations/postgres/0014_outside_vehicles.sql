@@ -33,3 +33,6 @@ CREATE UNIQUE INDEX outside_vehicle_visits_out ON outside_vehicle_visits (gate_o
 CREATE INDEX outside_vehicle_visits_plate ON outside_vehicle_visits (plate, at_in_ms);
 CREATE INDEX outside_vehicle_visits_day ON outside_vehicle_visits (day);
 CREATE INDEX outside_vehicle_visits_visit ON outside_vehicle_visits (visit_id);
+
+-- The ingest reads the booth registrations near an upload's entries by arrival time.
+CREATE INDEX visits_arrived ON visits (arrived_ms);

@@ -247,6 +247,25 @@ pub async fn identify(
         }
         context.insert(lane, list);
     }
+    // The booth registrations, read once (at the first entry) for every entry of the upload.
+    let entries = candidates.iter().filter(
+        |e| matches!(&e.body, EventBody::Passage { direction, .. } if direction == "entry"),
+    );
+    let first_entry = entries
+        .clone()
+        .map(|e| e.at.timestamp_millis())
+        .min()
+        .unwrap_or(0);
+    let last_entry = entries.map(|e| e.at.timestamp_millis()).max().unwrap_or(0);
+    let named: Vec<i64> = context
+        .values()
+        .flatten()
+        .filter_map(|c| match &c.body {
+            EventBody::Override { note: Some(n), .. } => registration_of(n),
+            _ => None,
+        })
+        .collect();
+    let mut regs: Option<Vec<Registration>> = None;
     for e in candidates {
         let EventBody::Passage {
             direction, plate, ..
@@ -306,7 +325,12 @@ pub async fn identify(
             }
         }
         if direction == "entry" {
-            id.booth = booth_visit(conn, gate_id, &e.lane, at, booth_note, &mut id.plate).await?;
+            if regs.is_none() {
+                regs = Some(registrations(conn, first_entry, last_entry, &named).await?);
+            }
+            if let Some(regs) = regs.as_mut() {
+                id.booth = booth_visit(regs, gate_id, &e.lane, at, booth_note, &mut id.plate);
+            }
         }
         out.insert(e.seq, id);
     }
@@ -348,85 +372,114 @@ fn take_read(id: &mut Identity, seq: i64, plate: Option<String>, camera: Option<
     }
 }
 
-/// The booth registration an entry at `gate_id`/`lane` at `at` came on (see the module doc),
-/// filling in the plate from it when the passage had none. A registration already linked to
-/// another passage is not taken again.
-async fn booth_visit(
+/// A booth registration, as the linking reads it.
+struct Registration {
+    id: i64,
+    booking_id: Option<i64>,
+    expected_departure_ms: i64,
+    plate: String,
+    gate_id: i64,
+    lane: String,
+    arrived_ms: i64,
+    left: bool,
+    /// Linked to a passage already (not taken again).
+    linked: bool,
+}
+
+/// The booth registrations the entries of an upload (at `low..=high` by the gate's clock, and
+/// the registrations their guards' notes name) may have come on: read once, matched in memory.
+async fn registrations(
     conn: &mut AnyConnection,
+    low: i64,
+    high: i64,
+    named: &[i64],
+) -> Result<Vec<Registration>, RepoError> {
+    const COLS: &str = "v.id, v.booking_id, v.expected_departure_ms, v.plate, v.gate_id, \
+         v.lane_key, v.arrived_ms, v.left_ms, CAST(CASE WHEN EXISTS (SELECT 1 FROM \
+         outside_vehicle_visits o WHERE o.visit_id = v.id) THEN 1 ELSE 0 END AS BIGINT) AS linked";
+    let rows = sqlx::query(&format!(
+        "SELECT {COLS} FROM visits v WHERE v.arrived_ms >= $1 AND v.arrived_ms <= $2"
+    ))
+    .bind(low - OPEN_VISIT_MS)
+    .bind(high + CLOCK_SLACK_MS)
+    .fetch_all(&mut *conn)
+    .await?;
+    let read = |r: &sqlx::any::AnyRow| -> Result<Registration, RepoError> {
+        Ok(Registration {
+            id: r.try_get("id")?,
+            booking_id: r.try_get("booking_id")?,
+            expected_departure_ms: r.try_get("expected_departure_ms")?,
+            plate: r.try_get("plate")?,
+            gate_id: r.try_get("gate_id")?,
+            lane: r.try_get("lane_key")?,
+            arrived_ms: r.try_get("arrived_ms")?,
+            left: r.try_get::<Option<i64>, _>("left_ms")?.is_some(),
+            linked: r.try_get::<i64, _>("linked")? != 0,
+        })
+    };
+    let mut regs = rows.iter().map(read).collect::<Result<Vec<_>, _>>()?;
+    // A note naming a registration from outside the window (a gate clock far off).
+    for id in named {
+        if regs.iter().any(|r| r.id == *id) {
+            continue;
+        }
+        if let Some(r) = sqlx::query(&format!("SELECT {COLS} FROM visits v WHERE v.id = $1"))
+            .bind(*id)
+            .fetch_optional(&mut *conn)
+            .await?
+        {
+            regs.push(read(&r)?);
+        }
+    }
+    Ok(regs)
+}
+
+/// The booth registration an entry at `gate_id`/`lane` at `at` came on (see the module doc),
+/// filling in the plate from it when the passage had none; marked linked, so no other passage
+/// takes it.
+fn booth_visit(
+    regs: &mut [Registration],
     gate_id: i64,
     lane: &str,
     at: i64,
     note: Option<i64>,
     plate: &mut Option<String>,
-) -> Result<Option<BoothVisit>, RepoError> {
-    const COLS: &str = "v.id, v.booking_id, v.expected_departure_ms, v.plate";
-    const UNLINKED: &str =
-        "NOT EXISTS (SELECT 1 FROM outside_vehicle_visits o WHERE o.visit_id = v.id)";
-    let row = if let Some(id) = note {
-        sqlx::query(&format!(
-            "SELECT {COLS} FROM visits v WHERE v.id = $1 AND v.gate_id = $2"
-        ))
-        .bind(id)
-        .bind(gate_id)
-        .fetch_optional(&mut *conn)
-        .await?
-    } else {
-        None
+) -> Option<BoothVisit> {
+    let near = |r: &Registration| {
+        r.gate_id == gate_id
+            && r.lane == lane
+            && r.arrived_ms >= at - BOOTH_WINDOW_MS - CLOCK_SLACK_MS
+            && r.arrived_ms <= at + CLOCK_SLACK_MS
     };
-    let row = match (row, plate.as_deref()) {
-        (Some(r), _) => Some(r),
-        (None, Some(p)) => {
-            let near = sqlx::query(&format!(
-                "SELECT {COLS} FROM visits v WHERE v.gate_id = $1 AND v.lane_key = $2 \
-                 AND v.plate = $3 AND v.arrived_ms >= $4 AND v.arrived_ms <= $5 AND {UNLINKED} \
-                 ORDER BY v.arrived_ms DESC LIMIT 1"
-            ))
-            .bind(gate_id)
-            .bind(lane)
-            .bind(p)
-            .bind(at - BOOTH_WINDOW_MS - CLOCK_SLACK_MS)
-            .bind(at + CLOCK_SLACK_MS)
-            .fetch_optional(&mut *conn)
-            .await?;
-            match near {
-                Some(r) => Some(r),
-                None => {
-                    sqlx::query(&format!(
-                        "SELECT {COLS} FROM visits v WHERE v.plate = $1 AND v.left_ms IS NULL \
-                         AND v.arrived_ms >= $2 AND v.arrived_ms <= $3 AND {UNLINKED} \
-                         ORDER BY v.arrived_ms DESC LIMIT 1"
-                    ))
-                    .bind(p)
-                    .bind(at - OPEN_VISIT_MS)
-                    .bind(at + CLOCK_SLACK_MS)
-                    .fetch_optional(&mut *conn)
-                    .await?
-                }
-            }
-        }
-        (None, None) => {
-            sqlx::query(&format!(
-                "SELECT {COLS} FROM visits v WHERE v.gate_id = $1 AND v.lane_key = $2 \
-                 AND v.arrived_ms >= $3 AND v.arrived_ms <= $4 AND {UNLINKED} \
-                 ORDER BY v.arrived_ms DESC LIMIT 1"
-            ))
-            .bind(gate_id)
-            .bind(lane)
-            .bind(at - BOOTH_WINDOW_MS - CLOCK_SLACK_MS)
-            .bind(at + CLOCK_SLACK_MS)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
+    let newest = |regs: &[Registration], ok: &dyn Fn(&Registration) -> bool| {
+        regs.iter()
+            .enumerate()
+            .filter(|(_, r)| !r.linked && ok(r))
+            .max_by_key(|(_, r)| (r.arrived_ms, r.id))
+            .map(|(i, _)| i)
     };
-    let Some(r) = row else { return Ok(None) };
+    let by_note = note.and_then(|id| regs.iter().position(|r| r.id == id && r.gate_id == gate_id));
+    let found = by_note.or_else(|| match plate.as_deref() {
+        Some(p) => newest(regs, &|r| near(r) && r.plate == p).or_else(|| {
+            newest(regs, &|r| {
+                r.plate == p
+                    && !r.left
+                    && r.arrived_ms >= at - OPEN_VISIT_MS
+                    && r.arrived_ms <= at + CLOCK_SLACK_MS
+            })
+        }),
+        None => newest(regs, &near),
+    })?;
+    let r = &mut regs[found];
+    r.linked = true;
     if plate.is_none() {
-        *plate = Some(r.try_get("plate")?);
+        *plate = Some(r.plate.clone());
     }
-    Ok(Some(BoothVisit {
-        id: r.try_get("id")?,
-        booking_id: r.try_get("booking_id")?,
-        expected_departure_ms: r.try_get("expected_departure_ms")?,
-    }))
+    Some(BoothVisit {
+        id: r.id,
+        booking_id: r.booking_id,
+        expected_departure_ms: r.expected_departure_ms,
+    })
 }
 
 /// What the statistics decided about a passage (its category, expected departure, booking).
@@ -742,6 +795,60 @@ mod tests {
         assert_eq!(province_of("京A12345"), "京");
         assert_eq!(province_of(""), "");
         assert_eq!(province_name("X"), None);
+    }
+
+    fn reg(id: i64, plate: &str, lane: &str, arrived_ms: i64) -> Registration {
+        Registration {
+            id,
+            booking_id: None,
+            expected_departure_ms: arrived_ms + 3_600_000,
+            plate: plate.into(),
+            gate_id: 1,
+            lane: lane.into(),
+            arrived_ms,
+            left: false,
+            linked: false,
+        }
+    }
+
+    #[test]
+    fn an_entry_takes_the_registration_its_note_names_else_the_newest_near_one_and_each_once() {
+        let at = 10_000_000;
+        let mut regs = vec![
+            reg(1, "京A11111", "entry", at - 60_000),
+            reg(2, "京A22222", "entry", at - 30_000),
+            reg(3, "京A33333", "exit", at - 10_000),
+            reg(
+                4,
+                "京A44444",
+                "entry",
+                at - BOOTH_WINDOW_MS - CLOCK_SLACK_MS - 1,
+            ),
+        ];
+        // The note wins over the plate read and the time.
+        let mut plate = Some("京A22222".to_string());
+        let b = booth_visit(&mut regs, 1, "entry", at, Some(1), &mut plate).unwrap();
+        assert_eq!((b.id, plate.as_deref()), (1, Some("京A22222")));
+        // No note, no plate: the newest registration at the lane, its plate taken.
+        let mut plate = None;
+        let b = booth_visit(&mut regs, 1, "entry", at, None, &mut plate).unwrap();
+        assert_eq!((b.id, plate.as_deref()), (2, Some("京A22222")));
+        // Both taken now; the other lane's and the one before the window are not candidates.
+        let mut plate = None;
+        assert_eq!(
+            booth_visit(&mut regs, 1, "entry", at, None, &mut plate),
+            None
+        );
+        // A plate with an open registration elsewhere (another lane) still finds it.
+        let mut plate = Some("京A33333".to_string());
+        let b = booth_visit(&mut regs, 1, "entry", at, None, &mut plate).unwrap();
+        assert_eq!(b.id, 3);
+        // Another gate's note names nothing here.
+        let mut plate = None;
+        assert_eq!(
+            booth_visit(&mut regs, 2, "entry", at, Some(4), &mut plate),
+            None
+        );
     }
 
     #[test]
