@@ -628,3 +628,35 @@ async fn an_exit_uploaded_before_its_entry_is_matched_to_it_and_an_exit_alone_st
         );
     }
 }
+
+#[tokio::test]
+async fn a_guards_plate_correction_moves_the_visit_it_identified_to_the_corrected_plate() {
+    for t in each_database().await {
+        let app = TestApp::spawn(t).await;
+        drive(&app).await;
+        // 苏E12345's entry was identified by gate 1's read number 4: it was 苏E12346.
+        let mut tx = app.db.begin().await.unwrap();
+        let n = gatehouse::central::outside::apply_correction(
+            &mut tx,
+            1,
+            0,
+            4,
+            "苏E12346",
+            Some("yellow"),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(n, 1);
+        let list = get(&app, Role::Security, "/api/v1/outside-vehicles?inside=true").await;
+        assert_eq!(list["items"][0]["plate"], "苏E12346", "{:?}", app.kind);
+        assert_eq!(list["items"][0]["colour"], "yellow");
+        // A read that identified no visit changes nothing.
+        let mut tx = app.db.begin().await.unwrap();
+        let n = gatehouse::central::outside::apply_correction(&mut tx, 1, 0, 2, "苏E00000", None)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(n, 0);
+    }
+}
