@@ -254,6 +254,8 @@ pub fn alarm_kind_label(lang: Lang, kind: &str) -> String {
         "clock_offset" => ("大门时钟偏差", "Gate clock off"),
         "device_offline" => ("设备离线", "Device offline"),
         "event_conflict" => ("事件冲突", "Event conflict"),
+        "plate_mismatch" => ("标签与车牌不符", "Tag/plate mismatch"),
+        "cloned_tag" => ("疑似克隆标签", "Suspected cloned tag"),
         other => return other.to_string(),
     };
     t(lang, zh, en).to_string()

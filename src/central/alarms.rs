@@ -17,9 +17,10 @@
 //! `X-Gatehouse-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, signed
 //! at the moment of the call, so the receiver can check both origin and freshness.
 //!
-//! **System alarms.** [`from_health`] and [`from_events`] turn what gates report into alarms,
-//! one per episode of a condition however many reports show it and however many instances
-//! receive them (the episode is opened by a compare-and-set in the database).
+//! **System alarms.** [`from_health`], [`from_events`] and [`from_decisions`] (a tag/plate
+//! mismatch, a cloned tag) turn what gates report into alarms, one per episode of a condition
+//! however many reports show it and however many instances receive them (the episode is
+//! opened by a compare-and-set in the database).
 //!
 //! The webhook may be `http://` or `https://` (the police link usually is HTTPS): the client is
 //! reqwest over rustls with the ring provider, verifying the server against the system's root
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::central::db::{Actor, Db, RepoError, now_ms};
 use crate::central::live::{LiveHub, LiveMessage};
 use crate::central::repo::alarms::{self, Alarm, WebhookTarget};
+use crate::domain::ReasonCode;
 use crate::wire::journal::{EventBody, JournalEvent};
 use crate::wire::sync::HealthReport;
 
@@ -57,6 +59,11 @@ pub const CLOCK_OFFSET: &str = "clock_offset";
 pub const DEVICE_OFFLINE: &str = "device_offline";
 /// A gate uploaded an event that contradicts the one stored under its sequence number.
 pub const EVENT_CONFLICT: &str = "event_conflict";
+/// A tag read whose vehicle's registered plate is not the plate the camera read with it
+/// (`denied_plate_mismatch`, or granted with the `plate_mismatch` flag): a cloned or moved tag.
+pub const PLATE_MISMATCH: &str = "plate_mismatch";
+/// A tag bound to a factory TID read with another TID (`denied_tag_tid_mismatch`): a cloned tag.
+pub const CLONED_TAG: &str = "cloned_tag";
 
 /// Whether alarms of `kind` call the police link: the booth's button and a fire input, which
 /// need people on the spot now. Technical faults (journal, clock, devices, event conflicts) are
@@ -573,6 +580,75 @@ pub async fn from_events(
                 gate_id,
                 alarm_id: id,
             });
+        }
+    }
+    Ok(())
+}
+
+/// The alarms the office sees for suspicious credentials in a gate's uploaded decisions (of its
+/// journal `journal_no`): a tag/plate mismatch ([`PLATE_MISMATCH`]: the reason
+/// `denied_plate_mismatch`, or a grant flagged `plate_mismatch`) and a cloned tag
+/// ([`CLONED_TAG`]: `denied_tag_tid_mismatch`). One alarm per decision, however often the
+/// upload is sent and however many instances receive it (an episode per event, opened once).
+pub async fn from_decisions(
+    db: &Db,
+    live: &LiveHub,
+    gate_id: i64,
+    journal_no: i64,
+    events: &[JournalEvent],
+) -> Result<(), RepoError> {
+    for e in events {
+        let EventBody::Decision(d) = &e.body else {
+            continue;
+        };
+        let mismatch = d.reason == ReasonCode::DeniedPlateMismatch
+            || d.flags.iter().any(|f| f == "plate_mismatch");
+        let cloned = d.reason == ReasonCode::DeniedTagTidMismatch;
+        if !mismatch && !cloned {
+            continue;
+        }
+        let tag = d.epc.as_deref().unwrap_or("-");
+        let registered = d.plate.as_deref().unwrap_or("-");
+        let read = d.camera.as_ref().map_or("-", |c| c.raw_plate.as_str());
+        let (kind, note) = if mismatch {
+            (
+                PLATE_MISMATCH,
+                format!(
+                    "标签与车牌不符（疑似套用或挪用标签）：车道 {lane}，标签 {tag}，登记车牌 \
+                     {registered}，摄像机读到 {read}{granted_zh} / tag/plate mismatch (suspected \
+                     cloned or moved tag): lane {lane}, tag {tag}, registered plate {registered}, \
+                     camera read {read}{granted_en}",
+                    lane = e.lane,
+                    granted_zh = if d.granted {
+                        "（已放行并标记）"
+                    } else {
+                        "（已拒绝）"
+                    },
+                    granted_en = if d.granted {
+                        " (let in, flagged)"
+                    } else {
+                        " (denied)"
+                    },
+                ),
+            )
+        } else {
+            (
+                CLONED_TAG,
+                format!(
+                    "疑似克隆标签：车道 {lane}，标签 {tag} 的 TID {tid} 与绑定的不符（已拒绝）/ \
+                     suspected cloned tag: lane {lane}, tag {tag} read with TID {tid}, not the \
+                     one it is bound to (denied)",
+                    lane = e.lane,
+                    tid = d.tid.as_deref().unwrap_or("-"),
+                ),
+            )
+        };
+        let subject = format!("{journal_no}:{}", e.seq);
+        let status = delivery_status(db, kind).await?;
+        if let Some(alarm) =
+            alarms::open_episode(db, gate_id, kind, &subject, e.seq as i64, &note, status).await?
+        {
+            raised(db, live, &alarm);
         }
     }
     Ok(())

@@ -86,6 +86,15 @@ pub async fn accept_from(
     // Every event of the upload is looked at, not only those stored now: an upload tried again
     // after this failed raises what it missed, and nothing twice.
     crate::central::alarms::from_events(&state.db, &state.live, gate_id, events).await?;
+    // A tag/plate mismatch or a cloned tag is an alarm the office sees.
+    crate::central::alarms::from_decisions(
+        &state.db,
+        &state.live,
+        gate_id,
+        outcome.journal_no,
+        events,
+    )
+    .await?;
     Ok(outcome)
 }
 

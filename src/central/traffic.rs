@@ -18,10 +18,13 @@
 //! - A **passage** counts in the flows; its direction is the one the gate journalled (`entry`
 //!   or `exit`; a passage with any other direction is not counted).
 //! - A passage's **vehicle** is its plate (`p:<plate>`), or its vehicle id (`v:<id>`) when it
-//!   has no plate; a passage with neither counts in the flows but not in presence.
+//!   has no plate; a passage the guard let through has the plate the ingest identified it by
+//!   ([`crate::central::outside::identify`]: the camera read it followed, or its booth registration); a passage
+//!   with neither counts in the flows but not in presence.
 //! - Its **category**: for an exit of a vehicle recorded inside, the category it entered with;
 //!   otherwise the category of its permit (the event's permit, else the lowest-numbered permit
-//!   covering its vehicle); otherwise `visitor` when an approved (or arrived, or left) visitor
+//!   covering its vehicle); otherwise `visitor` when it came on a booth registration (expected
+//!   to leave at the registration's departure) or an approved (or arrived, or left) visitor
 //!   booking for the plate has a slot covering the passage; otherwise `unregistered`.
 //! - **Presence** follows the latest passage by the gate's clock (last writer wins on
 //!   `at`), so late or out-of-order uploads from several gates still leave the right answer.
@@ -39,6 +42,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::central::db::{Arg, DbKind, Filter, RepoError, kind_of};
+use crate::central::outside::{Identities, Resolved};
 use crate::wire::journal::{EventBody, JournalEvent};
 
 /// The category of a vehicle with no permit and no booking.
@@ -122,15 +126,33 @@ struct Passage<'a> {
 }
 
 /// Folds `events` (just stored for `gate_id`, each exactly once) into the statistics by the
-/// calendar of the site's zone `tz`, on the caller's transaction.
+/// calendar of the site's zone `tz`, on the caller's transaction, knowing nothing more of
+/// their passages than the events say (see [`apply_with`]).
 pub async fn apply(
     conn: &mut AnyConnection,
     tz: Tz,
     gate_id: i64,
     events: &[&JournalEvent],
 ) -> Result<(), RepoError> {
+    apply_with(conn, tz, gate_id, events, &Identities::new())
+        .await
+        .map(|_| ())
+}
+
+/// [`apply`], with what the ingest found out about the passages ([`crate::central::outside::identify`]): a
+/// passage without a plate counts under the plate it was identified by, and one that came on
+/// a booth registration is a `visitor` expected to leave when the registration says. Returns
+/// what it made of each passage (category, expected departure, booking), by sequence number.
+pub async fn apply_with(
+    conn: &mut AnyConnection,
+    tz: Tz,
+    gate_id: i64,
+    events: &[&JournalEvent],
+    ids: &Identities,
+) -> Result<HashMap<u64, Resolved>, RepoError> {
+    let mut resolved = HashMap::new();
     if events.is_empty() {
-        return Ok(());
+        return Ok(resolved);
     }
     // The gate's order: by its clock, then its sequence.
     let mut events: Vec<&JournalEvent> = events.to_vec();
@@ -166,7 +188,11 @@ pub async fn apply(
     // gate spelled it.
     let plates: Vec<Option<String>> = passages
         .iter()
-        .map(|(_, p)| p.plate.map(normalise_plate))
+        .map(|(e, p)| {
+            p.plate
+                .map(normalise_plate)
+                .or_else(|| ids.get(&e.seq).and_then(|i| i.plate.clone()))
+        })
         .collect();
 
     let lookups = Lookups::load(conn, &passages, &plates).await?;
@@ -174,15 +200,22 @@ pub async fn apply(
 
     let mut flows: BTreeMap<(i64, String, i64, &'static str, String), i64> = BTreeMap::new();
     let mut visitor_days: Vec<(String, String)> = Vec::new();
-    for ((_, p), plate) in passages.iter().zip(&plates) {
+    for ((e, p), plate) in passages.iter().zip(&plates) {
         let key = vehicle_key(plate.as_deref(), p.vehicle_id);
         let current = key.as_ref().and_then(|k| presence.get(k));
         let inside_category = current
             .filter(|c| c.inside && !p.entry && c.last_ms <= p.at_ms)
             .map(|c| (c.category.clone(), c.expected_leave_ms, c.booking_id));
-        let (category, expected_leave_ms, booking_id) = match inside_category {
-            Some(known) => known,
-            None => resolve(
+        let booth = ids.get(&e.seq).and_then(|i| i.booth.as_ref());
+        let (category, expected_leave_ms, booking_id) = match (inside_category, booth) {
+            (Some(known), _) => known,
+            // Let in on a booth registration: a visitor until the registration's departure.
+            (None, Some(b)) => (
+                VISITOR.to_string(),
+                Some(b.expected_departure_ms),
+                b.booking_id,
+            ),
+            (None, None) => resolve(
                 &lookups.permits,
                 &lookups.vehicle_permits,
                 &lookups.bookings,
@@ -190,6 +223,15 @@ pub async fn apply(
                 plate.as_deref(),
             ),
         };
+        resolved.insert(
+            e.seq,
+            Resolved {
+                visitor: category == VISITOR,
+                category: category.clone(),
+                expected_leave_ms,
+                booking_id,
+            },
+        );
         let (hour_ms, day, hour) = site_hour(tz, p.at_ms);
         let direction = if p.entry { "entry" } else { "exit" };
         *flows
@@ -344,7 +386,7 @@ pub async fn apply(
          WHERE stats_presence.last_ms <= excluded.last_ms",
     )
     .await?;
-    Ok(())
+    Ok(resolved)
 }
 
 fn normalise_plate(text: &str) -> String {

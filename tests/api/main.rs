@@ -19,6 +19,8 @@ mod gates;
 mod hygiene;
 mod lists;
 mod matrix;
+mod outside_vehicles;
+mod passages;
 mod people;
 mod permits;
 mod plates;

@@ -3,7 +3,8 @@
 //! of time order across gates, and every figure checked exactly through the API — hourly flows,
 //! vehicles on campus, overstays, visitors, denials by reason, manual opens, peak hours and the
 //! week comparison — then the exports (XLSX read back with calamine, CSV with BOM and header) and
-//! the printable daily report.
+//! the printable daily report. Visitors registered at the booth, whose cars the guard lets
+//! through, count as visitors (visitors per day, overstays), not as unregistered.
 
 use std::io::Cursor;
 
@@ -19,6 +20,7 @@ use gatehouse::wire::journal::{DecisionRecord, EventBody, JournalEvent};
 use serde_json::{Value, json};
 
 use crate::harness::{TestApp, each_database};
+use crate::outside_vehicles as ov;
 
 /// The test day, a Monday, in Shanghai: 2026-03-02.
 const DAY: &str = "2026-03-02";
@@ -619,5 +621,147 @@ async fn the_daily_report_is_one_printable_page_with_inline_charts_and_no_outsid
         "08:00–08:59",
     ] {
         assert!(html.contains(cell), "{cell} missing from the report");
+    }
+}
+
+/// The site day of an instant (Shanghai).
+fn site_day(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Registers a visitor at the booth of gate 1's entry lane through the API, as a guard does.
+async fn register(app: &TestApp, plate: &str) -> i64 {
+    let departure = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/visits",
+            Some(Role::Guard),
+            Some(json!({
+                "gate_id": 1, "lane": "entry", "plate": plate, "driver_name": "王五",
+                "driver_phone": "13800138000", "host_name": "李老师", "department": "计算机学院",
+                "purpose": "送货", "expected_departure": departure,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["visit"]["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_booth_registered_visitor_counts_as_a_visitor_in_visitors_per_day_and_overstays() {
+    for t in each_database().await {
+        let app = TestApp::spawn(t).await;
+        for (gate, lane) in [(1, "entry"), (2, "exit")] {
+            sqlx::query(
+                "INSERT INTO lanes (gate_id, lane_key, direction, created_ms, updated_ms) \
+                 VALUES ($1, $2, $2, 0, 0)",
+            )
+            .bind(gate)
+            .bind(lane)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        }
+        // 浙A88888 registered (the note names the registration); 皖B66666 registered by a
+        // booth whose gate sends no note: linked by lane, time and the camera's plate.
+        let first = register(&app, "浙A88888").await;
+        let second = register(&app, "皖B66666").await;
+        // Both were registered six minutes ago; the first was expected to leave a minute ago.
+        let now = Utc::now();
+        sqlx::query("UPDATE visits SET arrived_ms = $1")
+            .bind((now - chrono::Duration::minutes(6)).timestamp_millis())
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE visits SET expected_departure_ms = $1 WHERE id = $2")
+            .bind((now - chrono::Duration::minutes(1)).timestamp_millis())
+            .bind(first)
+            .execute(app.db.pool())
+            .await
+            .unwrap();
+        let at = |s: i64| now - chrono::Duration::seconds(s);
+        let g1 = vec![
+            ov::denied(1, at(300), "entry", "浙A88888"),
+            ov::open(
+                2,
+                at(290),
+                "entry",
+                "visitor_registered",
+                // What the registration sent with its open (the gate journals it as it came).
+                Some(gatehouse::central::outside::registration_note(first)),
+            ),
+            ov::passed(3, at(280), "entry", None, None),
+            ov::denied(4, at(200), "entry", "皖B66666"),
+            ov::open(5, at(190), "entry", "visitor_registered", None),
+            ov::passed(6, at(180), "entry", None, None),
+        ];
+        accept(&app.state, 1, &g1).await.unwrap();
+        // 皖B66666 drives out at gate 2 (a read the lane ignored, the guard opens).
+        let g2 = vec![
+            ov::ignored(1, at(60), "exit", "皖B66666"),
+            ov::open(2, at(55), "exit", "other", Some("visitor leaving".into())),
+            ov::passed(3, at(50), "exit", None, None),
+        ];
+        accept(&app.state, 2, &g2).await.unwrap();
+
+        let list = ov::get(&app, Role::Security, "/api/v1/outside-vehicles").await;
+        let items = list["items"].as_array().unwrap();
+        let by_plate = |p: &str| items.iter().find(|v| v["plate"] == p).unwrap().clone();
+        let a = by_plate("浙A88888");
+        assert_eq!(
+            (a["visitor"].clone(), a["visit_id"].clone()),
+            (json!(true), json!(first))
+        );
+        assert_eq!(a["overstay"], true, "{a}");
+        let b = by_plate("皖B66666");
+        assert_eq!(
+            (b["visitor"].clone(), b["visit_id"].clone()),
+            (json!(true), json!(second))
+        );
+        assert_eq!(b["dwell_s"], 130);
+        assert_eq!(b["overstay"], false);
+
+        // Visitors per day: both (the gap this closes: they counted as unregistered).
+        let day = site_day(at(300));
+        let visitors = get(&app, &format!("/api/v1/stats/visitors?from={day}")).await;
+        assert_eq!(
+            (
+                visitors[0]["entries"].clone(),
+                visitors[0]["vehicles"].clone()
+            ),
+            (json!(2), json!(2)),
+            "{:?}: {visitors}",
+            app.kind
+        );
+        let flows = get(&app, &format!("/api/v1/stats/flows?from={day}")).await;
+        let unregistered: i64 = flows
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["category"] == "unregistered")
+            .map(|r| r["passages"].as_i64().unwrap())
+            .sum();
+        assert_eq!(unregistered, 0, "{flows}");
+        // Overstays: the first, still inside past its registration's departure.
+        let overstays = ov::get(&app, Role::Viewer, "/api/v1/stats/overstays").await;
+        let plates: Vec<&str> = overstays
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["plate"].as_str().unwrap())
+            .collect();
+        assert_eq!(plates, ["浙A88888"], "{overstays}");
+        // The second's exit closed its registration; the first is still open.
+        let open_visits = ov::get(&app, Role::Security, "/api/v1/visits").await;
+        let ids: Vec<i64> = open_visits
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [first]);
     }
 }

@@ -30,6 +30,7 @@ pub mod headers;
 pub mod health;
 pub mod locks;
 pub mod operators;
+pub mod passages;
 pub mod permits;
 pub mod persons;
 pub mod policy;
@@ -69,6 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(bulk::routes())
         .merge(console::routes())
         .merge(visits::routes())
+        .merge(passages::routes())
         .merge(duty::routes())
         .merge(alarms::routes())
 }

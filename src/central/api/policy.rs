@@ -210,6 +210,21 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/stats/weekly", STATS),
     ("GET", "/api/v1/stats/export", STATS),
     ("GET", "/api/v1/stats/daily-report", STATS),
+    // Outside vehicles and the passage search (卡口过车记录): the booth searches its own
+    // gates' passages (checked in the handler); the figures are the security office's.
+    ("GET", "/api/v1/stats/outside-vehicles", OFFICE),
+    ("GET", "/api/v1/stats/outside-vehicles/export", OFFICE),
+    ("GET", "/api/v1/outside-vehicles", OFFICE),
+    (
+        "GET",
+        "/api/v1/passages",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "GET",
+        "/api/v1/passages/export",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
     // The guard booth console: guards act at their own gates (checked in the handlers).
     (
         "POST",

@@ -88,7 +88,7 @@ fn parse_day(field: &str, text: Option<&str>, f: &mut Fields) -> Option<NaiveDat
     }
 }
 
-fn range(tz: Tz, from: Option<&str>, to: Option<&str>) -> ApiResult<Days> {
+pub(crate) fn range(tz: Tz, from: Option<&str>, to: Option<&str>) -> ApiResult<Days> {
     let mut f = Fields::new();
     let today = site_today(tz, now_ms());
     let from_day = parse_day("from", from, &mut f);

@@ -269,7 +269,8 @@ async fn register(
         &new.lane,
         "open",
         "visitor_registered",
-        Some(format!("visit {}", visit.id)),
+        // The note names the registration, so the passage it opens for is linked to it.
+        Some(crate::central::outside::registration_note(visit.id)),
     )
     .await?;
     let lang = Lang::from_headers(&headers);

@@ -5,8 +5,9 @@
 //! [`ingest_from`] keeps the gate's original time (`at_ms`) beside the centre's (`received_ms`),
 //! advances the journal's **watermark**: the highest sequence number up to which every event of
 //! that journal is stored, which is what the centre acknowledges to the gate, and folds exactly
-//! the events it stored into the traffic statistics ([`crate::central::traffic`]) and the
-//! campus-wide presence ([`super::sync::record_presence`]) in the same transaction.
+//! the events it stored into the traffic statistics ([`crate::central::traffic`]), the
+//! outside-vehicle visits ([`crate::central::outside`]) and the campus-wide presence
+//! ([`super::sync::record_presence`]) in the same transaction.
 //!
 //! **Journals.** Each gate journal has a random id created with it (see
 //! [`crate::gate::journal`]); the centre numbers a gate's journals (`gate_journals`, 0 for the
@@ -31,6 +32,7 @@ use super::sync;
 use crate::central::db::Filter;
 use crate::central::db::{Actor, Op, write_change};
 use crate::central::db::{Db, DbKind, Page, Paged, RepoError, now_ms};
+use crate::central::outside;
 use crate::central::traffic;
 use crate::domain::Plate;
 use crate::wire::journal::{EventBody, JournalEvent, JournalIdentity};
@@ -159,6 +161,15 @@ fn flatten(body: &EventBody) -> Flat {
             vehicle_id: *vehicle_id,
             permit_id: *permit_id,
             direction: Some(direction.clone()),
+            granted: None,
+            reason: None,
+        },
+        // A camera read the lane did not act on is still a vehicle seen: searchable by plate.
+        EventBody::PlateIgnored { camera, .. } => Flat {
+            plate: norm(&Some(camera.raw_plate.clone())).filter(|p| !p.is_empty()),
+            vehicle_id: None,
+            permit_id: None,
+            direction: None,
             granted: None,
             reason: None,
         },
@@ -305,7 +316,11 @@ pub async fn ingest_from(
         .copied()
         .filter(|e| stored_seqs.binary_search(&e.seq).is_ok())
         .collect();
-    traffic::apply(&mut tx, tz, gate_id, &fresh).await?;
+    // Who the passages without a permit were (the read they followed, the booth registration
+    // they came on), then the statistics and the outside-vehicle visits they make.
+    let ids = outside::identify(&mut tx, gate_id, journal_no, &fresh).await?;
+    let resolved = traffic::apply_with(&mut tx, tz, gate_id, &fresh, &ids).await?;
+    outside::record(&mut tx, tz, gate_id, journal_no, &fresh, &ids, &resolved).await?;
     // Every unique event above the mark holds its number now (inserted, there already, or
     // there with another body and this one quarantined).
     let mut present: Vec<i64> = unique

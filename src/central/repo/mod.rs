@@ -15,6 +15,7 @@ pub mod events;
 pub mod gates;
 pub mod locks;
 pub mod operators;
+pub mod passages;
 pub mod permits;
 pub mod persons;
 pub mod stats;
