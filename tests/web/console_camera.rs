@@ -9,10 +9,8 @@
 //! photo upload): the tests assert each `<img>` and its `src`, and the "photo uploading"
 //! placeholder the page shows while the centre answers 404. INTEGRATOR: once the photo upload
 //! is merged, add the pixel check marked below. The passage search's results and the office's
-//! outside-vehicle statistics need `GET /api/v1/passages` and `/api/v1/stats/outside-vehicles`:
-//! until they are merged, two tests draw the pages from a stand-in answering their documented
-//! shape (and step aside once the real route is in the policy table), and the tests against the
-//! real API are `#[ignore]`d (remove the `ignore` after the merge).
+//! outside-vehicle statistics are drawn from the real `GET /api/v1/passages` and
+//! `/api/v1/stats/outside-vehicles`.
 
 use chrono::Utc;
 use gatehouse::domain::ReasonCode;
@@ -454,7 +452,6 @@ async fn the_office_page_has_the_outside_vehicle_section_over_the_last_30_days_w
 }
 
 #[tokio::test]
-#[ignore = "INTEGRATOR: needs GET /api/v1/passages (outside-vehicle branch); remove this ignore after the merge"]
 async fn the_passage_search_finds_a_held_read_by_a_plate_fragment_with_its_thumbnails_and_the_corrected_plate()
  {
     let site = site().await;
@@ -532,7 +529,6 @@ async fn the_passage_search_finds_a_held_read_by_a_plate_fragment_with_its_thumb
 }
 
 #[tokio::test]
-#[ignore = "INTEGRATOR: needs GET /api/v1/stats/outside-vehicles (outside-vehicle branch); remove this ignore after the merge"]
 async fn the_office_page_shows_the_outside_vehicle_statistics() {
     let site = site().await;
     let Some(b) = browser::open("outside-vehicle statistics").await else {
@@ -552,223 +548,4 @@ async fn the_office_page_shows_the_outside_vehicle_statistics() {
     b.screenshot("office-outside-zh").await;
     b.close().await;
     site.finish().await;
-}
-
-/// The passages API's documented answer (`GET /api/v1/passages`, see the helper brief of issue
-/// 19) for the page to draw, and the query the page asked with.
-async fn passages_stub(
-    axum::extract::State(asked): axum::extract::State<
-        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    >,
-    uri: axum::http::Uri,
-) -> axum::Json<serde_json::Value> {
-    asked
-        .lock()
-        .unwrap()
-        .push(uri.query().unwrap_or("").to_string());
-    let sha = |c: &str| c.repeat(64);
-    axum::Json(serde_json::json!({
-        "items": [
-            {"gate_id": 1, "journal_no": 1, "seq": 7, "gate_name": "北门", "lane": "entry",
-             "at": "2026-03-01T00:30:05Z", "direction": "entry", "credential": "plate",
-             "plate": "京A1Z345", "colour": "blue", "corrected_plate": "京A12345",
-             "granted": false, "reason": "held_low_confidence", "holder": null,
-             "category": null, "outside": true, "confidence": 58,
-             "photos": [{"sha256": sha("a"), "kind": "plate"}, {"sha256": sha("b"), "kind": "scene"}]},
-            {"gate_id": 1, "journal_no": 1, "seq": 3, "gate_name": "北门", "lane": "exit",
-             "at": "2026-03-01T00:10:00Z", "direction": "exit", "credential": "tag",
-             "plate": "<b>京B54321</b>", "colour": "blue", "corrected_plate": null,
-             "granted": true, "reason": "granted", "holder": "持证人2", "category": "staff",
-             "outside": false, "confidence": null, "photos": [{"sha256": "../../etc", "kind": "plate"}]}
-        ],
-        "total": 120, "page": 2, "per_page": 50
-    }))
-}
-
-/// Until the passages API is merged, the page is drawn from a stand-in that answers its
-/// documented shape; once it is, this test steps aside for the one above against the real API.
-#[tokio::test]
-async fn the_passage_search_draws_the_documented_answer_with_thumbnails_the_corrected_plate_and_pages()
- {
-    if gatehouse::central::api::policy::access(&axum::http::Method::GET, "/api/v1/passages")
-        .is_some()
-    {
-        eprintln!("NOTICE: the real passages API is here: see the test against it");
-        return;
-    }
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let stub = axum::Router::new()
-        .route("/api/v1/passages", axum::routing::get(passages_stub))
-        .with_state(asked.clone());
-    let (_db, base) = serve_with(stub).await;
-    let Some(b) = browser::open("passage search drawing").await else {
-        return;
-    };
-    b.sign_in(&base, "guard", PASSWORD, "/passages").await;
-    b.goto(&format!(
-        "{base}/passages?plate=A1Z&outcome=held&outside=true&page=2"
-    ))
-    .await;
-    b.wait_for("the results", || async {
-        (b.js("return document.body.dataset.passages || ''").await == "loaded").then_some(())
-    })
-    .await;
-    let query = asked.lock().unwrap().last().cloned().unwrap();
-    for part in [
-        "plate=A1Z",
-        "outcome=held",
-        "outside=true",
-        "page=2",
-        "per_page=50",
-    ] {
-        assert!(query.contains(part), "asked with {part}: {query}");
-    }
-    assert_eq!(b.text("#passage-status").await, "共 120 条");
-    let first = "#passage-results tbody tr:first-child";
-    let row = b.text(first).await;
-    assert!(
-        row.contains("2026-03-01 08:30:05") && row.contains("北门 / entry"),
-        "the time in the site's zone: {row}"
-    );
-    assert_eq!(
-        b.text(&format!("{first} .plate.corrected")).await,
-        "京A12345"
-    );
-    assert_eq!(b.text(&format!("{first} .original del")).await, "京A1Z345");
-    assert!(row.contains("校外车辆") && row.contains("待确认") && row.contains("58%"));
-    let thumb = src(&b, &format!("{first} figure.photo[data-kind=scene] img")).await;
-    assert!(thumb.ends_with(&"b".repeat(64)), "{thumb}");
-    // Not at the centre: the thumbnails say so.
-    b.wait_text(
-        &format!("{first} figure.photo[data-kind=plate] .photo-wait"),
-        "照片上传中",
-    )
-    .await;
-    // Data is text, never markup; a hash that is no hash makes no image.
-    let second = "#passage-results tbody tr:nth-child(2)";
-    assert!(b.text(second).await.contains("<b>京B54321</b>"));
-    assert_eq!(
-        b.js(&format!(
-            "return document.querySelectorAll('{second} img').length"
-        ))
-        .await,
-        0
-    );
-    // Page 2 of 3, with links to pages 1 and 3 keeping the filters.
-    let pages = b.text("#passage-pages").await;
-    assert!(pages.contains("第 2 / 3 页"), "{pages}");
-    let next = b
-        .js("var a = document.querySelectorAll('#passage-pages a'); return a[a.length - 1].getAttribute('href')")
-        .await;
-    let next = next.as_str().unwrap();
-    assert!(
-        next.contains("page=3") && next.contains("plate=A1Z"),
-        "{next}"
-    );
-    b.screenshot("passages-drawn-zh").await;
-    // A tablet in portrait: the results fit, nothing sticks out sideways.
-    b.set_viewport(768, 1024).await;
-    let (scroll, viewport, offenders) = b.horizontal_overflow().await;
-    b.screenshot("passages-drawn-768x1024").await;
-    assert!(
-        scroll <= viewport && offenders.is_empty(),
-        "{scroll} px wide in {viewport}: {offenders:#?}"
-    );
-    b.set_viewport(1366, 768).await;
-    // A row's correction form posts to the real API (which has no such event here).
-    b.find(&format!("{first} details.correct summary"))
-        .await
-        .click()
-        .await
-        .unwrap();
-    let input = b
-        .find(&format!("{first} form.correct input[name=plate]"))
-        .await;
-    assert_eq!(
-        input.prop("value").await.unwrap().as_deref(),
-        Some("京A12345")
-    );
-    b.find(&format!("{first} form.correct button[type=submit]"))
-        .await
-        .click()
-        .await
-        .unwrap();
-    b.wait_text(
-        &format!("{first} form.correct .form-status"),
-        "没有这条通行记录",
-    )
-    .await;
-    b.close().await;
-}
-
-/// The centre's site (API and pages) on a fresh seeded SQLite database with `stub` beside it,
-/// served on a free port; returns the database and the base URL.
-async fn serve_with(stub: axum::Router) -> (crate::support::TestDb, String) {
-    let t = crate::support::sqlite().await;
-    crate::support::seed(&t.db).await;
-    let app =
-        gatehouse::web::site(gatehouse::central::state::AppState::new(t.db.clone())).merge(stub);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    (t, base)
-}
-
-/// Until the outside-vehicle statistics are merged, the office page draws a stand-in's answer
-/// in their documented shape; once they are, this test steps aside.
-#[tokio::test]
-async fn the_office_page_draws_the_documented_outside_vehicle_statistics() {
-    if gatehouse::central::api::policy::access(
-        &axum::http::Method::GET,
-        "/api/v1/stats/outside-vehicles",
-    )
-    .is_some()
-    {
-        eprintln!("NOTICE: the real statistics API is here: see the test against it");
-        return;
-    }
-    let stub = axum::Router::new().route(
-        "/api/v1/stats/outside-vehicles",
-        axum::routing::get(|| async {
-            axum::Json(serde_json::json!({
-                "per_day": [{"day": "2026-03-01", "vehicles": 3, "visits": 4},
-                            {"day": "2026-03-02", "vehicles": 1, "visits": 1}],
-                "per_gate": [{"gate_id": 1, "gate_name": "北门", "visits": 5}],
-                "per_province": [{"province": "京", "visits": 3}, {"province": "沪", "visits": 2}],
-                "dwell": [{"bucket": "<1h", "visits": 4}, {"bucket": ">4h", "visits": 1}],
-                "overstays": 2,
-                "repeat_visitors": [{"plate": "沪B12345", "visits": 2}]
-            }))
-        }),
-    );
-    let (_db, base) = serve_with(stub).await;
-    let Some(b) = browser::open("outside-vehicle statistics drawing").await else {
-        return;
-    };
-    b.sign_in(&base, "security", PASSWORD, "/office").await;
-    b.wait_for("the statistics", || async {
-        (b.js("return document.getElementById('outside-vehicles').dataset.loaded || ''")
-            .await
-            == "1")
-            .then_some(())
-    })
-    .await;
-    assert_eq!(b.text("#outside-visits").await, "5");
-    assert_eq!(b.text("#outside-overstays").await, "2");
-    assert!(b.text("#outside-per-day").await.contains("2026-03-01 3 4"));
-    assert!(b.text("#outside-per-province").await.contains("沪 2"));
-    assert!(b.text("#outside-per-gate").await.contains("北门 5"));
-    assert!(b.text("#outside-dwell").await.contains(">4h 1"));
-    assert!(b.text("#outside-repeat").await.contains("沪B12345 2"));
-    b.js("document.getElementById('outside-vehicles').scrollIntoView(); return true")
-        .await;
-    b.screenshot("office-outside-drawn-zh").await;
-    b.close().await;
 }

@@ -161,6 +161,17 @@ pub async fn correct(
     .execute(&mut *tx)
     .await?;
     let after = fetch(&mut tx, key).await?.ok_or(RepoError::NotFound)?;
+    // The outside-vehicle visit this event identified moves to the corrected plate, so the
+    // statistics count what the guard saw, not what the camera misread.
+    crate::central::outside::apply_correction(
+        &mut tx,
+        gate_id,
+        journal_no,
+        seq,
+        new.plate.as_str(),
+        new.colour.map(|c| c.as_str()),
+    )
+    .await?;
     // The audit entry says what the event showed before: the earlier correction, or the
     // event's own plate.
     let before = match &earlier {

@@ -6,8 +6,7 @@
 //! visitors).
 //!
 //! A guard's plate correction (`plate_corrections`, migration 0015) is joined in by
-//! [`corrections`]; until that table exists on this branch, [`CORRECTIONS`] is off and the
-//! corrected plate is always empty.
+//! [`corrections`]: the search finds a passage by its corrected plate, and shows both.
 //!
 //! What it never does: write anything, or decide which gates a caller may see (the API passes
 //! [`PassageQuery::only_gates`]).
@@ -23,28 +22,16 @@ use crate::central::db::{Db, Filter, Page, Paged, RepoError, like_contains};
 use crate::central::outside::{PhotoBrief, photos_of, province_name};
 use crate::wire::journal::EventBody;
 
-/// Whether the `plate_corrections` table (migration 0015) is there to join. Switched on when
-/// the corrections land beside this module.
-pub const CORRECTIONS: bool = false;
-
-/// (columns, join) that add a passage's corrected plate and colour (`corrected_plate`,
+/// (columns, join, plate) that add a passage's corrected plate and colour (`corrected_plate`,
 /// `corrected_colour`) to a query over `passage_events e`, and the expression of the plate as
 /// corrected (the corrected one when there is one).
 pub fn corrections() -> (&'static str, &'static str, &'static str) {
-    if CORRECTIONS {
-        (
-            "pc.plate AS corrected_plate, pc.colour AS corrected_colour",
-            " LEFT JOIN plate_corrections pc ON pc.gate_id = e.gate_id \
-             AND pc.journal_no = e.journal_no AND pc.seq = e.seq",
-            "COALESCE(pc.plate, e.plate)",
-        )
-    } else {
-        (
-            "CAST(NULL AS TEXT) AS corrected_plate, CAST(NULL AS TEXT) AS corrected_colour",
-            "",
-            "e.plate",
-        )
-    }
+    (
+        "pc.plate AS corrected_plate, pc.colour AS corrected_colour",
+        " LEFT JOIN plate_corrections pc ON pc.gate_id = e.gate_id \
+         AND pc.journal_no = e.journal_no AND pc.seq = e.seq",
+        "COALESCE(pc.plate, e.plate)",
+    )
 }
 
 /// What a lane did with a vehicle, for the passage search.
