@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// `[sync]`: the gates' mutual-TLS port. Absent: no gate can sync.
     #[serde(default)]
     pub sync: Option<SyncSection>,
+    /// `[photos]`: where the gates' uploaded photos are kept (disk or an S3-compatible store)
+    /// and for how long (default 90 days).
+    #[serde(default)]
+    pub photos: crate::central::photos::PhotosConfig,
 }
 
 /// `[sync]`: the port gates sync on, over mutual TLS.
@@ -144,6 +148,7 @@ impl ServerConfig {
         if let Some(listen) = crate::config_file::listen_override(&var, "GATEHOUSE_LISTEN")? {
             self.server.listen = listen;
         }
+        self.photos.apply_env(&var);
         Ok(())
     }
 
@@ -174,6 +179,7 @@ impl ServerConfig {
                 "server.trusted_proxies: {bad:?} is not an IP address or a CIDR range"
             )));
         }
+        self.photos.validate().map_err(ConfigError::Invalid)?;
         if let Some(url) = &self.server.database_url {
             let u = url.expose();
             if !(u.starts_with("sqlite:")

@@ -26,6 +26,7 @@ pub mod export;
 pub mod gate_auth;
 pub mod ingest;
 pub mod live;
+pub mod photos;
 pub mod repo;
 pub mod retention;
 pub mod server;
