@@ -19,7 +19,7 @@
 //! on their hot path and its pruning follows the centre's event acknowledgement; photos follow
 //! their own upload and their own bounds. A row is written before its file, so a crash between
 //! the two leaves a row whose file is missing, which the uploader records as a loss
-//! ([`PhotoStore::forget_missing`]) — never a file no row knows (which nothing would evict).
+//! ([`PhotoStore::forget`]) — never a file no row knows (which nothing would evict).
 //!
 //! What it never does: mark a photo uploaded that the centre has not confirmed (only
 //! [`PhotoStore::mark_uploaded`], called by the sync client after the centre's answer, does),
@@ -383,11 +383,12 @@ impl PhotoStore {
         tx.commit().map_err(|e| self.index_error(e))
     }
 
-    /// A pending photo whose file is gone (a crash between its row and its file, or removed by
-    /// hand): recorded as a loss and forgotten, so the upload moves on.
-    pub fn forget_missing(&self, sha256: &str, now_ms: i64) -> Result<(), PhotoError> {
+    /// A pending photo that cannot be sent — its file is gone (a crash between its row and its
+    /// file, or removed by hand) or damaged: recorded as a loss (`why`) and forgotten, so the
+    /// upload moves on.
+    pub fn forget(&self, sha256: &str, now_ms: i64, why: &str) -> Result<(), PhotoError> {
         let mut index = self.index.lock().expect("photo index lock poisoned");
-        self.evict(&mut index, sha256, now_ms, Some("file missing"))
+        self.evict(&mut index, sha256, now_ms, Some(why))
     }
 
     /// Forgets uploaded photos past their age and, if the store is over its size, the oldest
@@ -712,7 +713,7 @@ mod tests {
         assert_eq!(s.stats().unwrap().bytes, 200);
         // A pending photo whose file vanished is recorded as lost, and no longer pending.
         std::fs::remove_file(s.path_of(&b.sha256)).unwrap();
-        s.forget_missing(&b.sha256, 4).unwrap();
+        s.forget(&b.sha256, 4, "file missing").unwrap();
         assert!(s.pending(10).unwrap().is_empty());
         assert_eq!(s.stats().unwrap().lost, 1);
     }

@@ -31,6 +31,7 @@ pub mod locks;
 pub mod operators;
 pub mod permits;
 pub mod persons;
+pub mod photos;
 pub mod policy;
 pub mod retention;
 pub mod stats;
@@ -69,4 +70,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(visits::routes())
         .merge(duty::routes())
         .merge(alarms::routes())
+        .merge(photos::routes())
 }

@@ -165,6 +165,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/gates/{id}/lanes/{lane_id}", ADMIN),
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
+    // Camera photos: whoever sees events (a guard only their gates', checked in the handler).
+    ("GET", "/api/v1/photos/{sha256}", BOOTH_READ),
     ("GET", "/api/v1/audit", OFFICE),
     // Gate sync: health for the booth (a guard's own gates, filtered in the handler); the
     // campus-wide mode by the office.

@@ -362,26 +362,29 @@ impl Photos {
         Ok(missing)
     }
 
-    /// The bytes of a photo, unless it is unknown or past retention.
+    /// The bytes of a photo and the gate that sent it, unless it is unknown or past retention.
     pub async fn fetch(
         &self,
         db: &Db,
         sha256: &str,
         now_ms: i64,
-    ) -> Result<Option<Bytes>, PhotoStoreError> {
+    ) -> Result<Option<(i64, Bytes)>, PhotoStoreError> {
         if !is_sha256(sha256) {
             return Ok(None);
         }
         let Some(backend) = &self.backend else {
             return Ok(None);
         };
-        let received: Option<i64> = sqlx::query("SELECT received_ms FROM photos WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|r| r.get("received_ms"));
-        match received {
-            Some(at) if at >= self.cutoff(now_ms) => Ok(backend.get(sha256).await?),
+        let row: Option<(i64, i64)> =
+            sqlx::query("SELECT gate_id, received_ms FROM photos WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(db.pool())
+                .await?
+                .map(|r| (r.get("gate_id"), r.get("received_ms")));
+        match row {
+            Some((gate, at)) if at >= self.cutoff(now_ms) => {
+                Ok(backend.get(sha256).await?.map(|b| (gate, b)))
+            }
             _ => Ok(None),
         }
     }
