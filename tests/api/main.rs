@@ -20,6 +20,7 @@ mod lists;
 mod matrix;
 mod people;
 mod permits;
+mod photos;
 mod plates;
 mod retention;
 mod schemathesis;

@@ -22,11 +22,20 @@ use object_store::{ObjectStoreExt, PutPayload, RetryConfig};
 use super::{BackendError, PhotoBackend, S3Config, is_sha256, object_name};
 
 /// The S3-compatible backend.
-#[derive(Debug)]
 pub struct S3Store {
     store: AmazonS3,
     prefix: String,
     described: String,
+}
+
+/// Only the endpoint and bucket: the client's own `Debug` shows its credentials.
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store")
+            .field("store", &self.described)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 /// How long one request to the store may take, and its connection.
