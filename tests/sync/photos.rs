@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -272,22 +273,25 @@ async fn a_centre_without_photo_storage_leaves_the_gates_photos_pending() {
     gate.shutdown().await;
 }
 
-/// An "object store" that accepts connections and never answers.
-async fn hanging_store() -> (String, tokio::task::JoinHandle<()>) {
+/// An "object store" that accepts connections and never answers; counts the connections.
+async fn hanging_store() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
     let task = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
             held.push(socket);
         }
     });
-    (format!("http://{addr}"), task)
+    (format!("http://{addr}"), accepted, task)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_upload_is_not_held_up_by_a_photo_upload_that_hangs() {
-    let (endpoint, hang) = hanging_store().await;
+    let (endpoint, tried, hang) = hanging_store().await;
     let config: S3Config = toml::from_str(&format!(
         "endpoint = \"{endpoint}\"\nbucket = \"stuck\"\naccess_key_id = \"a\"\n\
          secret_access_key = \"b\"\n"
@@ -349,7 +353,12 @@ async fn event_upload_is_not_held_up_by_a_photo_upload_that_hangs() {
         slowest < Duration::from_secs(2),
         "an event took {slowest:?} to reach the centre"
     );
-    // The photos are still on their way: none confirmed, none at the centre.
+    // The photos are on their way (the centre is trying to store the first), stuck: none
+    // confirmed, none at the centre.
+    assert!(
+        tried.load(Ordering::SeqCst) >= 1,
+        "the photo upload never started"
+    );
     assert_eq!(store.stats().unwrap().pending, 20);
     assert!(centre.held().await.is_empty());
 
@@ -357,4 +366,68 @@ async fn event_upload_is_not_held_up_by_a_photo_upload_that_hangs() {
     runner.await.unwrap();
     hang.abort();
     gate.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_gate_store_evicts_photos_the_centre_confirmed_before_any_it_has_not_sent() {
+    let centre = PhotoCentre::on_disk(sqlite().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        PhotoStore::open_with(
+            dir.path(),
+            gatehouse::gate::photos::PhotoLimits {
+                max_bytes: 100_000,
+                max_age_days: 30,
+            },
+        )
+        .unwrap(),
+    );
+    let proxy = Proxy::to(centre.sync.addr).await;
+    let client = centre.client(&proxy);
+    let t0 = Utc::now().timestamp_millis();
+    let sent: Vec<PhotoRef> = (1..4)
+        .map(|n| {
+            store
+                .put_at(PhotoKind::Scene, &jpeg(n, 30_000), t0 + i64::from(n))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        client.photos_once(&store).await.unwrap(),
+        PhotoOutbox::Uploaded {
+            sent: 3,
+            already: 0
+        }
+    );
+    // The centre is unreachable now; two more reads arrive and the store is over its size.
+    proxy.cut();
+    let unsent: Vec<PhotoRef> = (4..6)
+        .map(|n| {
+            store
+                .put_at(PhotoKind::Scene, &jpeg(n, 30_000), t0 + i64::from(n))
+                .unwrap()
+        })
+        .collect();
+    let kept = |p: &PhotoRef| store.get(&p.sha256).is_some();
+    assert!(
+        !kept(&sent[0]) && !kept(&sent[1]),
+        "the two oldest uploaded ones went"
+    );
+    assert!(kept(&sent[2]));
+    assert!(
+        unsent.iter().all(kept),
+        "nothing unsent is evicted while space allows"
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.photos, stats.pending, stats.lost), (3, 2, 0));
+    // Back online, the unsent ones reach the centre.
+    proxy.restore();
+    assert_eq!(
+        client.photos_once(&store).await.unwrap(),
+        PhotoOutbox::Uploaded {
+            sent: 2,
+            already: 0
+        }
+    );
+    assert_eq!(centre.held().await.len(), 5);
 }
