@@ -330,6 +330,29 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_photos_section_states_the_real_defaults_and_validates() {
+        let documented: ServerConfig =
+            toml::from_str(include_str!("../../examples/server.toml")).unwrap();
+        documented.validate().unwrap();
+        let minimal = parse("[server]\ndata_dir = \"/x\"\n");
+        assert_eq!(documented.photos, minimal.photos);
+        let mut s3 = parse(
+            "[server]\ndata_dir = \"/x\"\n[photos]\nbackend = \"s3\"\n[photos.s3]\n\
+             bucket = \"b\"\naccess_key_id = \"k\"\nsecret_access_key = \"file-secret\"\n",
+        );
+        s3.apply_env(|k| (k == "GATEHOUSE_S3_SECRET_ACCESS_KEY").then(|| "env-secret".into()))
+            .unwrap();
+        s3.validate().unwrap();
+        let key = s3.photos.s3.as_ref().unwrap().secret_access_key.clone();
+        assert_eq!(key.unwrap().expose(), "env-secret");
+        let shown = format!("{s3:?}");
+        assert!(!shown.contains("secret\""), "secrets never print: {shown}");
+        let bad = parse("[server]\ndata_dir = \"/x\"\n[photos]\nbackend = \"s3\"\n");
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("[photos.s3]"), "{err}");
+    }
+
+    #[test]
     fn the_site_time_zone_is_the_configured_one_and_an_unknown_zone_is_refused() {
         let minimal = parse("[server]\ndata_dir = \"/x\"\n");
         assert_eq!(minimal.site_tz(), chrono_tz::Asia::Shanghai);

@@ -730,6 +730,13 @@ mod tests {
         assert_eq!(d.photos.max_bytes, 20 << 30);
         let d: Doc = toml::from_str("[photos]\nmax_bytes = 1073741824\n").unwrap();
         assert_eq!((d.photos.max_bytes, d.photos.max_age_days), (1 << 30, 30));
+        // Only [photos] is read here (the other sections are config.rs's).
+        let documented: Doc = toml::from_str(include_str!("../../examples/gate.toml")).unwrap();
+        assert_eq!(
+            documented.photos,
+            PhotoLimits::default(),
+            "examples/gate.toml"
+        );
         for bad in [
             "[photos]\nmax_bytes = 1000\n",
             "[photos]\nmax_age_days = 0\n",

@@ -13,7 +13,8 @@
 //!
 //! What it never does: trust a hash it did not compute (the bytes must hash to the name), log
 //! or print the object store's credentials (they are [`Secret`]s), or serve a photo past its
-//! retention.
+//! retention. It imports nothing of the centre but `db` (the configuration and the retention
+//! run import it).
 
 pub mod disk;
 pub mod s3;
@@ -27,7 +28,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::central::config::Secret;
 use crate::central::db::{Db, RepoError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -42,6 +42,28 @@ pub trait PhotoBackend: std::fmt::Debug + Send + Sync {
     fn delete<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, Result<(), BackendError>>;
     /// What it is, for logs (never a credential).
     fn describe(&self) -> String;
+}
+
+/// A credential of the object store: never printed (its `Debug` is `***`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that needs it (signing requests).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// A backend's failure, with its cause (never a credential).
