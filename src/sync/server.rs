@@ -14,6 +14,10 @@
 //! (migration 0003), so a change made through another instance wakes this one at once; the
 //! periodic read is the fallback that bounds the delay if a notification is lost.
 //!
+//! **Photos** (`/sync/v1/photos/…`): the gate asks which of its photos the centre lacks and
+//! puts each; the centre stores a photo only under the SHA-256 of its bytes, once, in the
+//! photo storage of [`crate::central::photos`], recording the gate its certificate names.
+//!
 //! What it never does: trust a gate id from a request body or path (only the certificate's),
 //! let a gate read another gate's commands or write another gate's events (refused with 403
 //! and audited), or keep state a restart would lose (everything is in the database).
