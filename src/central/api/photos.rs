@@ -10,7 +10,7 @@
 //! What it never does: serve a photo past its retention, or say whether a photo it refuses a
 //! guard exists.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use super::auth::Authed;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::ApiPath;
 use crate::central::db::now_ms;
 use crate::central::photos::PhotoStoreError;
 use crate::central::state::AppState;
@@ -38,12 +39,13 @@ fn not_found(sha256: &str) -> ApiError {
 #[utoipa::path(get, path = "/api/v1/photos/{sha256}", tag = "photos",
     params(("sha256" = String, Path, description = "the photo's SHA-256, lower-case hex")),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn photo(
     State(state): State<AppState>,
     authed: Authed,
-    Path(sha256): Path<String>,
+    ApiPath(sha256): ApiPath<String>,
 ) -> ApiResult<Response> {
     let fetched = state
         .photos
