@@ -11,7 +11,9 @@
 //!   the gate holding all those permits: from the revocation's commit to the gate deciding from
 //!   an index that has it, p50/p99; then the decision time on the index those deltas made;
 //! - event-to-centre time while online over 200 events: from the journal commit at the gate
-//!   to the event's row at the centre, p50/p99;
+//!   to the event's row at the centre, p50/p99; then the same over 200 camera reads whose
+//!   photos (30 KB + 200 KB each) the gate's photo loop uploads at the same time, and the ratio
+//!   of the two p99s (photo upload must not delay event upload);
 //! - central ingest throughput from 4 gates at once, each posting batches of 1,000 to the
 //!   sync endpoint over mutual TLS, on SQLite and PostgreSQL (`DATABASE_URL`),
 //!   `GATEHOUSE_BENCH_EVENTS` events in all (default 200,000), beside a raw baseline measured
@@ -40,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use gatehouse::central::db::{Actor, Db, DbKind};
+use gatehouse::central::photos::Photos;
 use gatehouse::central::state::AppState;
 use gatehouse::domain::ReasonCode;
 use gatehouse::domain::{Direction, Epc, GateId, LaneId, PermitId};
@@ -49,7 +52,9 @@ use gatehouse::gate::index::StatusRef;
 use gatehouse::gate::presence::PresenceTable;
 use gatehouse::gate::runtime::GateHandle;
 use gatehouse::sync::client::ClientOptions;
-use gatehouse::wire::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
+use gatehouse::wire::journal::{
+    BarrierAction, DecisionRecord, EventBody, JournalEvent, PhotoKind, PlateReadRecord,
+};
 use gatehouse::wire::sync::{EventAck, EventBatch};
 use sqlx::Row;
 use sync_link::{SitePki, SyncServer};
@@ -166,7 +171,8 @@ async fn main() {
     let t = Instant::now();
     seed(&db, permits).await;
     line("central_seed_permits", t.elapsed().as_secs_f64(), "s");
-    let state = AppState::new(db.clone());
+    let mut state = AppState::new(db.clone());
+    state.photos = Photos::disk(&dir.path().join("central-photos"), 90).unwrap();
     let server = SyncServer::start(state, None, &pki).await;
     let handle = Arc::new(gate(&dir.path().join("gate")).await);
     let options = ClientOptions {
@@ -303,41 +309,37 @@ async fn main() {
         );
     }
 
-    // Event to centre, online.
-    let mut up = Vec::with_capacity(200);
-    for _ in 0..200 {
-        let seq = handle
-            .journal()
-            .append(
-                Utc::now(),
-                "in",
-                EventBody::LaneFault {
-                    fault: "bench".into(),
-                    detail: String::new(),
-                },
-            )
-            .await
-            .unwrap();
-        let committed = Instant::now();
-        loop {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM passage_events WHERE gate_id = 1 AND seq = $1",
-            )
-            .bind(seq as i64)
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
-            if n == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_micros(500)).await;
-        }
-        up.push(committed.elapsed());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    up.sort();
+    // Event to centre, online; then the same with each event's camera photos (a 30 KB plate
+    // close-up and a 200 KB scene) stored at the gate just before it and uploaded by the photo
+    // loop at the same time, in the same run.
+    let up = event_to_centre(&handle, &db, 200, false).await;
     line("event_to_centre_p50", percentile(&up, 0.5), "ms");
     line("event_to_centre_p99", percentile(&up, 0.99), "ms");
+    let with_photos = event_to_centre(&handle, &db, 200, true).await;
+    line(
+        "event_to_centre_with_photo_upload_p50",
+        percentile(&with_photos, 0.5),
+        "ms",
+    );
+    line(
+        "event_to_centre_with_photo_upload_p99",
+        percentile(&with_photos, 0.99),
+        "ms",
+    );
+    line(
+        "event_to_centre_p99_ratio_with_photos",
+        percentile(&with_photos, 0.99) / percentile(&up, 0.99).max(1e-9),
+        "x",
+    );
+    let photos_at_centre: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    line(
+        "photos_at_centre_after_run",
+        photos_at_centre as f64,
+        "photos",
+    );
     shutdown.cancel();
     runner.await.unwrap();
     match Arc::try_unwrap(handle) {
@@ -405,6 +407,80 @@ async fn main() {
 }
 
 /// The middle value (the upper middle of an even count); sorts `values`.
+/// `n` events journalled 10 ms apart, each timed from its commit at the gate to its row at the
+/// centre (sorted). With `photos`, each is a camera read whose two photos (30 KB, 200 KB, new
+/// bytes every time) the gate stored just before, for its photo loop to upload meanwhile.
+async fn event_to_centre(
+    handle: &Arc<GateHandle>,
+    db: &Db,
+    n: usize,
+    photos: bool,
+) -> Vec<Duration> {
+    static ROUND: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut up = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = if photos {
+            let store = handle.shared().photos.clone();
+            let refs = tokio::task::spawn_blocking(move || {
+                [(PhotoKind::Plate, 30_000), (PhotoKind::Scene, 200_000)]
+                    .into_iter()
+                    .map(|(kind, size)| {
+                        let mut jpeg: Vec<u8> = (0..size)
+                            .map(|b: usize| (b as u8) ^ (i as u8) ^ (round as u8))
+                            .collect();
+                        jpeg[..2].copy_from_slice(&[0xff, 0xd8]);
+                        jpeg[2..10]
+                            .copy_from_slice(&(i as u64 | (u64::from(round) << 32)).to_le_bytes());
+                        store.put(kind, &jpeg).unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap();
+            EventBody::PlateIgnored {
+                camera: PlateReadRecord {
+                    camera: "bench".into(),
+                    event_id: format!("{round}-{i}"),
+                    raw_plate: "京A12345".into(),
+                    colour: Some("blue".into()),
+                    confidence: 95,
+                    photos: refs,
+                },
+                why: "bench".into(),
+            }
+        } else {
+            EventBody::LaneFault {
+                fault: "bench".into(),
+                detail: String::new(),
+            }
+        };
+        let seq = handle
+            .journal()
+            .append(Utc::now(), "in", body)
+            .await
+            .unwrap();
+        let committed = Instant::now();
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM passage_events WHERE gate_id = 1 AND seq = $1",
+            )
+            .bind(seq as i64)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            if n == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        up.push(committed.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    up.sort();
+    up
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]

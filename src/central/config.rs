@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// `[sync]`: the gates' mutual-TLS port. Absent: no gate can sync.
     #[serde(default)]
     pub sync: Option<SyncSection>,
+    /// `[photos]`: where the gates' uploaded photos are kept (disk or an S3-compatible store)
+    /// and for how long (default 90 days).
+    #[serde(default)]
+    pub photos: crate::central::photos::PhotosConfig,
 }
 
 /// `[sync]`: the port gates sync on, over mutual TLS.
@@ -144,6 +148,7 @@ impl ServerConfig {
         if let Some(listen) = crate::config_file::listen_override(&var, "GATEHOUSE_LISTEN")? {
             self.server.listen = listen;
         }
+        self.photos.apply_env(&var);
         Ok(())
     }
 
@@ -174,6 +179,7 @@ impl ServerConfig {
                 "server.trusted_proxies: {bad:?} is not an IP address or a CIDR range"
             )));
         }
+        self.photos.validate().map_err(ConfigError::Invalid)?;
         if let Some(url) = &self.server.database_url {
             let u = url.expose();
             if !(u.starts_with("sqlite:")
@@ -321,6 +327,29 @@ mod tests {
             minimal.sync.unwrap().listen
         );
         assert!(parse("[server]\ndata_dir = \"/x\"\n").sync.is_none());
+    }
+
+    #[test]
+    fn the_documented_photos_section_states_the_real_defaults_and_validates() {
+        let documented: ServerConfig =
+            toml::from_str(include_str!("../../examples/server.toml")).unwrap();
+        documented.validate().unwrap();
+        let minimal = parse("[server]\ndata_dir = \"/x\"\n");
+        assert_eq!(documented.photos, minimal.photos);
+        let mut s3 = parse(
+            "[server]\ndata_dir = \"/x\"\n[photos]\nbackend = \"s3\"\n[photos.s3]\n\
+             bucket = \"b\"\naccess_key_id = \"k\"\nsecret_access_key = \"file-secret\"\n",
+        );
+        s3.apply_env(|k| (k == "GATEHOUSE_S3_SECRET_ACCESS_KEY").then(|| "env-secret".into()))
+            .unwrap();
+        s3.validate().unwrap();
+        let key = s3.photos.s3.as_ref().unwrap().secret_access_key.clone();
+        assert_eq!(key.unwrap().expose(), "env-secret");
+        let shown = format!("{s3:?}");
+        assert!(!shown.contains("secret\""), "secrets never print: {shown}");
+        let bad = parse("[server]\ndata_dir = \"/x\"\n[photos]\nbackend = \"s3\"\n");
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("[photos.s3]"), "{err}");
     }
 
     #[test]

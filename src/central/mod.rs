@@ -27,6 +27,7 @@ pub mod gate_auth;
 pub mod ingest;
 pub mod live;
 pub mod outside;
+pub mod photos;
 pub mod repo;
 pub mod retention;
 pub mod server;

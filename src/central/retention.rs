@@ -4,6 +4,11 @@
 //! the configuration is read). The server purges once a day ([`run_daily`]); an administrator
 //! can purge on demand (`POST /api/v1/retention/purge`). Each purge is audited.
 //!
+//! Photos have a retention of their own, shorter: `[photos] retention_days` (default 90) from
+//! their arrival at the centre. The daily run also deletes the photos past it from the photo
+//! backend and the `photos` table ([`purge_photos`]); the events that refer to them stay their
+//! 365 days or more (a photo's hash in an old event then leads to a 404).
+//!
 //! What it never does: touch the statistics tables (they are aggregates and hold no single
 //! passage), the audit log, or the gates' watermarks (a purged event is still acknowledged).
 
@@ -12,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
+use crate::central::photos::{PhotoStoreError, Photos, PhotosPurged};
 
 /// The legal floor: GA/T 1742-2020 keeps passage records for at least 365 days.
 pub const MIN_KEEP_DAYS: u32 = 365;
@@ -106,9 +112,36 @@ pub async fn purge(
     Ok(purged)
 }
 
-/// Purges once now and then every 24 hours, until the task is dropped. Failures are logged and
-/// retried the next day.
-pub async fn run_daily(db: Db, config: RetentionConfig) {
+/// Deletes the photos past `[photos] retention_days` before `now_ms` (from the backend, then
+/// the table), audited as `purge` on `photos` when any went. Events are not touched.
+pub async fn purge_photos(
+    db: &Db,
+    photos: &Photos,
+    actor: &Actor,
+    now_ms: i64,
+) -> Result<PhotosPurged, PhotoStoreError> {
+    let purged = photos.purge(db, now_ms).await?;
+    if purged.deleted > 0 || purged.failed > 0 {
+        let mut tx = db.begin().await?;
+        audit(
+            &mut tx,
+            actor,
+            "purge",
+            "photos",
+            "",
+            None,
+            Some(&serde_json::to_value(purged).unwrap_or_default()),
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(purged)
+}
+
+/// Purges once now and then every 24 hours, until the task is dropped: passage events past
+/// `config.keep_days`, photos past their own retention. Failures are logged and retried the
+/// next day.
+pub async fn run_daily(db: Db, config: RetentionConfig, photos: Photos) {
     let mut tick = tokio::time::interval(Duration::from_secs(24 * 3600));
     loop {
         tick.tick().await;
@@ -119,6 +152,15 @@ pub async fn run_daily(db: Db, config: RetentionConfig) {
                 "passage events purged"
             ),
             Err(e) => tracing::error!(error = %e, "passage event purge failed"),
+        }
+        match purge_photos(&db, &photos, &Actor::system(), now_ms()).await {
+            Ok(p) => tracing::info!(
+                deleted = p.deleted,
+                failed = p.failed,
+                retention_days = p.retention_days,
+                "photos purged"
+            ),
+            Err(e) => tracing::error!(error = %e, "photo purge failed"),
         }
     }
 }

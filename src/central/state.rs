@@ -29,6 +29,8 @@ pub struct AppState {
     /// The site's time zone (`server.timezone`): the days, hours and local times shown and
     /// counted are its.
     pub site_tz: chrono_tz::Tz,
+    /// Where uploaded photos are kept and for how long (`[photos]` in server.toml).
+    pub photos: crate::central::photos::Photos,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             jobs: Default::default(),
             presence_queued: Default::default(),
             site_tz: crate::central::config::DEFAULT_TIMEZONE,
+            photos: crate::central::photos::Photos::unconfigured(),
         }
     }
 }

@@ -165,20 +165,23 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     state.auth = std::sync::Arc::new(config.auth_settings());
     state.retention = config.retention;
     state.site_tz = config.site_tz();
+    state.photos = crate::central::photos::Photos::open(&config.photos, &config.server.data_dir)
+        .context("[photos]")?;
     let stop = tokio_util::sync::CancellationToken::new();
     // The daily purge of passage events past the kept days; made anew should it panic.
     let purge = {
         let (db, retention, stop) = (db.clone(), config.retention, stop.clone());
+        let photos = state.photos.clone();
         tokio::spawn(async move {
             crate::supervise::restarting(
                 "passage event purge",
                 stop.clone(),
                 crate::supervise::Backoff::default(),
                 move || {
-                    let (db, stop) = (db.clone(), stop.clone());
+                    let (db, stop, photos) = (db.clone(), stop.clone(), photos.clone());
                     async move {
                         tokio::select! {
-                            () = crate::central::retention::run_daily(db, retention) => {}
+                            () = crate::central::retention::run_daily(db, retention, photos) => {}
                             _ = stop.cancelled() => {}
                         }
                         Ok(())

@@ -134,7 +134,8 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     }
 
     let stop = CancellationToken::new();
-    let state = AppState::new(db.clone());
+    let mut state = AppState::new(db.clone());
+    state.photos = crate::central::photos::Photos::disk(&dir.join("central-photos"), 90)?;
     // Every task is supervised (crate::supervise): a listener that ends stops the demo with one
     // line saying which and why; the traffic is made anew after a panic or an error.
     let mut tasks: JoinSet<Ended> = JoinSet::new();

@@ -38,6 +38,9 @@ pub struct GateConfig {
     /// `[[camera]]`: the plate cameras that push to this gate.
     #[serde(rename = "camera", default)]
     pub cameras: Vec<CameraConfig>,
+    /// `[photos]`: how much of the cameras' photos the gate keeps (default 20 GiB, 30 days).
+    #[serde(default)]
+    pub photos: crate::gate::photos::PhotoLimits,
 }
 
 /// `[camera_listener]`: the HTTP listener plate cameras push to, on the cabinet network.

@@ -12,6 +12,8 @@
 //!   [`Outbox::Synced`] or [`Outbox::Empty`].
 //! - [`SyncClient::commands_once`] — long-polls for commands, carries each out on the lanes
 //!   and acknowledges it.
+//! - [`SyncClient::photos_once`] — the camera photos the centre lacks, on a loop and
+//!   connections of their own beside the outbox (`sync/photos.rs`).
 //! - [`SyncClient::health_once`] — reports devices, modes, journal fill, data version and the
 //!   gate's clock; learns the clock offset.
 //!
@@ -73,6 +75,9 @@ pub enum LinkError {
     /// The gate could not apply what it received, or carry it out.
     #[error("gate: {}", with_causes(.0))]
     Gate(#[from] GateError),
+    /// The gate's photo store could not be read or written.
+    #[error("gate: photos: {0}")]
+    Photos(String),
     /// The gate's store stopped taking a snapshot without saying why.
     #[error("gate: the store stopped taking the snapshot")]
     StoreStopped,
@@ -182,6 +187,9 @@ struct LinkState {
 #[derive(Debug)]
 pub struct SyncClient {
     http: reqwest::Client,
+    /// Photos go on connections of their own, so a large or slow upload never queues in front
+    /// of events on the same connection.
+    pub(super) photo_http: reqwest::Client,
     base: String,
     gate_id: i64,
     options: ClientOptions,
@@ -235,14 +243,18 @@ impl SyncClient {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth(),
         };
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
+        let client = || {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls.clone())
+                .connect_timeout(options.connect_timeout)
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+        };
+        let (http, photo_http) = (client()?, client()?);
         Ok(SyncClient {
             http,
+            photo_http,
             base: base.trim_end_matches('/').to_string(),
             gate_id,
             options,
@@ -254,7 +266,7 @@ impl SyncClient {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}/sync/v1{path}", self.base)
     }
 
@@ -262,7 +274,10 @@ impl SyncClient {
         self.link.lock().expect("link lock poisoned").last_contact = Instant::now();
     }
 
-    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, LinkError> {
+    pub(super) async fn check(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, LinkError> {
         let status = response.status();
         if status.is_success() {
             self.contact();
@@ -617,6 +632,11 @@ impl SyncClient {
                 async move { c.commands_once(&g, wait).await.map(|n| n > 0) }
             },
         );
+        let (c, g) = (self.clone(), gate.clone());
+        spawn_repeating(&mut tasks, "sync photos", "photos", &shutdown, move || {
+            let (c, g) = (c.clone(), g.clone());
+            async move { c.photos_step(&g.shared().photos).await }
+        });
         let (c, g, s) = (self.clone(), gate.clone(), shutdown.clone());
         let every = self.options.health_every;
         tasks.spawn(restarting(

@@ -5,4 +5,5 @@
 //! only from the client certificate the TLS layer verified ([`crate::tls::GateIdentity`]).
 
 pub mod client;
+pub mod photos;
 pub mod server;

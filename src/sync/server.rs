@@ -14,6 +14,10 @@
 //! (migration 0003), so a change made through another instance wakes this one at once; the
 //! periodic read is the fallback that bounds the delay if a notification is lost.
 //!
+//! **Photos** (`/sync/v1/photos/…`): the gate asks which of its photos the centre lacks and
+//! puts each; the centre stores a photo only under the SHA-256 of its bytes, once, in the
+//! photo storage of [`crate::central::photos`], recording the gate its certificate names.
+//!
 //! What it never does: trust a gate id from a request body or path (only the certificate's),
 //! let a gate read another gate's commands or write another gate's events (refused with 403
 //! and audited), or keep state a restart would lose (everything is in the database).
@@ -26,7 +30,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use chrono::Utc;
 use serde::Deserialize;
@@ -39,8 +43,9 @@ use crate::central::state::AppState;
 use crate::tls::GateIdentity;
 use crate::wire::command::GateCommand;
 use crate::wire::sync::{
-    Changes, CommandResult, EventAck, EventBatch, HealthAck, HealthReport, MAX_BATCH, MAX_WAIT_MS,
-    PendingCommand, RefusalBody, SnapshotLine,
+    Changes, CommandResult, EventAck, EventBatch, HealthAck, HealthReport, MAX_BATCH,
+    MAX_PHOTO_BYTES, MAX_PHOTO_QUERY, MAX_WAIT_MS, PendingCommand, PhotoStored, PhotosMissing,
+    PhotosQuery, RefusalBody, SnapshotLine,
 };
 
 /// How often the watcher re-reads the heads (the bound on push delay without notifications).
@@ -157,6 +162,12 @@ pub enum SyncRefusal {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    TooLarge(String),
+    /// The centre cannot take it now (its photo storage is down or not configured); the gate
+    /// tries again later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database: {0}")]
     Repo(#[from] RepoError),
 }
@@ -167,6 +178,10 @@ impl IntoResponse for SyncRefusal {
             SyncRefusal::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             SyncRefusal::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             SyncRefusal::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            SyncRefusal::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", m.clone()),
+            SyncRefusal::Unavailable(m) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone())
+            }
             SyncRefusal::Repo(e) => {
                 tracing::error!(error = %e, "sync request failed");
                 (
@@ -271,6 +286,8 @@ pub fn router(app: AppState, database_url: Option<String>) -> Router {
         .route("/sync/v1/commands", get(commands))
         .route("/sync/v1/commands/{id}/ack", post(ack_command))
         .route("/sync/v1/health", post(health))
+        .route("/sync/v1/photos/missing", post(photos_missing))
+        .route("/sync/v1/photos/{sha256}", put(photo_put))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -647,5 +664,107 @@ async fn health(
         server_time: now,
         clock_offset_ms: offset,
         clock_warning: warning,
+    }))
+}
+
+impl From<crate::central::photos::PhotoStoreError> for SyncRefusal {
+    fn from(e: crate::central::photos::PhotoStoreError) -> SyncRefusal {
+        use crate::central::photos::PhotoStoreError as E;
+        match e {
+            E::Repo(e) => SyncRefusal::Repo(e),
+            E::NotConfigured => SyncRefusal::Unavailable(e.to_string()),
+            E::Backend(b) => {
+                tracing::error!(error = %b, "photo storage failed");
+                SyncRefusal::Unavailable(
+                    "中心照片存储暂不可用 / the centre's photo storage is unavailable".into(),
+                )
+            }
+        }
+    }
+}
+
+/// A photo's name must be its SHA-256 in lower-case hex.
+fn photo_name(text: &str) -> Result<(), SyncRefusal> {
+    if crate::central::photos::is_sha256(text) {
+        return Ok(());
+    }
+    let shown: String = text.chars().take(80).collect();
+    Err(SyncRefusal::BadRequest(format!(
+        "照片名须为其 SHA-256（64 个小写十六进制字符），收到 {shown:?} / a photo is named by its \
+         SHA-256 in 64 lower-case hex digits, got {shown:?}"
+    )))
+}
+
+/// `POST /sync/v1/photos/missing`: which of the gate's photos the centre does not hold.
+async fn photos_missing(
+    State(state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    body: Bytes,
+) -> Result<Json<PhotosMissing>, SyncRefusal> {
+    let query: PhotosQuery = serde_json::from_slice(&body).map_err(|e| {
+        SyncRefusal::BadRequest(format!("照片查询格式错误 / malformed photo query: {e}"))
+    })?;
+    if query.sha256.len() > MAX_PHOTO_QUERY {
+        return Err(SyncRefusal::BadRequest(format!(
+            "每次最多询问 {MAX_PHOTO_QUERY} 张照片 / at most {MAX_PHOTO_QUERY} photos per query"
+        )));
+    }
+    for sha in &query.sha256 {
+        photo_name(sha)?;
+    }
+    known_gate(&state, gate).await?;
+    let missing = state
+        .app
+        .photos
+        .missing(&state.app.db, &query.sha256)
+        .await?;
+    Ok(Json(PhotosMissing { missing }))
+}
+
+/// `PUT /sync/v1/photos/{sha256}`: one photo's bytes, stored once by their hash.
+async fn photo_put(
+    State(state): State<SyncState>,
+    Extension(gate): Extension<GateIdentity>,
+    Path(sha256): Path<String>,
+    body: Bytes,
+) -> Result<Json<PhotoStored>, SyncRefusal> {
+    photo_name(&sha256)?;
+    if body.is_empty() {
+        return Err(SyncRefusal::BadRequest(
+            "照片为空 / the photo is empty (0 bytes)".into(),
+        ));
+    }
+    if body.len() > MAX_PHOTO_BYTES {
+        return Err(SyncRefusal::TooLarge(format!(
+            "照片 {} 字节，超过上限 {MAX_PHOTO_BYTES} 字节 / the photo is {} bytes, over the \
+             {MAX_PHOTO_BYTES}-byte limit",
+            body.len(),
+            body.len()
+        )));
+    }
+    let actual = crate::central::photos::sha256_of(&body);
+    if actual != sha256 {
+        return Err(SyncRefusal::BadRequest(format!(
+            "照片内容的 SHA-256 为 {actual}，与名称 {sha256} 不符 / the photo's bytes hash to \
+             {actual}, not to its name {sha256}"
+        )));
+    }
+    known_gate(&state, gate).await?;
+    let bytes = body.len() as u64;
+    let stored = state
+        .app
+        .photos
+        .store(
+            &state.app.db,
+            gate.gate_id,
+            &sha256,
+            body,
+            crate::central::db::now_ms(),
+        )
+        .await?;
+    Ok(Json(PhotoStored {
+        sha256,
+        bytes,
+        created: stored.created,
     }))
 }

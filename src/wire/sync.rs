@@ -12,6 +12,12 @@
 //! - `GET  /sync/v1/commands?wait_ms=N` — long poll for commands ([`PendingCommand`]s).
 //! - `POST /sync/v1/commands/{id}/ack` — the gate's [`CommandResult`].
 //! - `POST /sync/v1/health` — a [`HealthReport`] → [`HealthAck`].
+//! - `POST /sync/v1/photos/missing` — which of these photos the centre lacks
+//!   ([`PhotosQuery`] → [`PhotosMissing`]).
+//! - `PUT  /sync/v1/photos/{sha256}` — one photo's JPEG bytes (`image/jpeg`); the centre checks
+//!   the size (at most [`MAX_PHOTO_BYTES`]) and that the bytes hash to the name, stores it once
+//!   (a repeat is 200 too) and answers [`PhotoStored`]. Photos travel after their events, on a
+//!   loop of their own, so they never hold events up.
 //!
 //! **Snapshot format 2** ([`SNAPSHOT_FORMAT`]). Each line is `{"t": KIND, "d": DATA}`. The
 //! bulk rows travel in batches of up to [`SNAPSHOT_BATCH`] per line, and permits, vehicles,
@@ -42,6 +48,12 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 
 /// Events per upload batch the centre accepts.
 pub const MAX_BATCH: usize = 5_000;
+
+/// The largest photo the centre accepts (a camera push is at most 8 MiB, photos included).
+pub const MAX_PHOTO_BYTES: usize = 8 * 1024 * 1024;
+
+/// Hashes per `photos/missing` question.
+pub const MAX_PHOTO_QUERY: usize = 1000;
 
 /// The snapshot format this binary writes and reads (see the module header).
 pub const SNAPSHOT_FORMAT: u32 = 2;
@@ -383,4 +395,26 @@ pub struct HealthAck {
 pub struct RefusalBody {
     pub code: String,
     pub message: String,
+}
+
+/// `POST /sync/v1/photos/missing`: the photos a gate holds and has not had confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotosQuery {
+    /// Lower-case hex SHA-256 of each photo (at most [`MAX_PHOTO_QUERY`]).
+    pub sha256: Vec<String>,
+}
+
+/// Which of the asked photos the centre does not hold (the others it has: confirmed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotosMissing {
+    pub missing: Vec<String>,
+}
+
+/// The answer to a photo upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoStored {
+    pub sha256: String,
+    pub bytes: u64,
+    /// False when the centre already had it (the upload was a repeat).
+    pub created: bool,
 }

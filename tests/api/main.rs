@@ -23,6 +23,7 @@ mod outside_vehicles;
 mod passages;
 mod people;
 mod permits;
+mod photos;
 mod plates;
 mod retention;
 mod schemathesis;

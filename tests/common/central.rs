@@ -282,6 +282,13 @@ impl TestApp {
         }
     }
 
+    /// The same app with its state changed (e.g. the photo storage), its router built anew.
+    pub fn with_state(mut self, change: impl FnOnce(&mut AppState)) -> TestApp {
+        change(&mut self.state);
+        self.router = app(self.state.clone());
+        self
+    }
+
     /// The bearer token of the operator with `role`.
     pub fn token(&self, role: Role) -> &str {
         &self.tokens[&role]

@@ -33,6 +33,7 @@ pub mod operators;
 pub mod passages;
 pub mod permits;
 pub mod persons;
+pub mod photos;
 pub mod policy;
 pub mod retention;
 pub mod stats;
@@ -73,4 +74,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(passages::routes())
         .merge(duty::routes())
         .merge(alarms::routes())
+        .merge(photos::routes())
 }

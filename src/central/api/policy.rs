@@ -171,6 +171,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/events/{gate_id}/{journal_no}/{seq}/plate",
         Access::Roles(&[Admin, Security, Guard]),
     ),
+    // Camera photos: whoever sees events (a guard only their gates', checked in the handler).
+    ("GET", "/api/v1/photos/{sha256}", BOOTH_READ),
     ("GET", "/api/v1/audit", OFFICE),
     // Gate sync: health for the booth (a guard's own gates, filtered in the handler); the
     // campus-wide mode by the office.

@@ -157,7 +157,10 @@ impl GateHandle {
             presence: Mutex::new(presence),
             journal,
             store,
-            photos: Arc::new(PhotoStore::open(&config.gate.data_dir.join("photos"))?),
+            photos: Arc::new(PhotoStore::open_with(
+                &config.gate.data_dir.join("photos"),
+                config.photos,
+            )?),
         });
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
