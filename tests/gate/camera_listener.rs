@@ -105,6 +105,16 @@ fn http_client() -> reqwest::Client {
 }
 
 /// Events that carry a camera read with `event_id`.
+/// The journal's events once one carries camera event `event_id`: a read no vehicle claims is
+/// journalled (ignored) when its window for a vehicle has passed (`[lane.plate]`), not at once.
+async fn events_with(gate: &TestGate, event_id: &str) -> Vec<JournalEvent> {
+    wait_for("the camera read in the journal", || async {
+        let events = gate.events().await;
+        (!camera_events(&events, event_id).is_empty()).then_some(events)
+    })
+    .await
+}
+
 fn camera_events<'a>(events: &'a [JournalEvent], event_id: &str) -> Vec<&'a JournalEvent> {
     events
         .iter()
@@ -193,12 +203,12 @@ async fn an_alarm_info_plate_read_without_a_vehicle_is_journalled_and_answered_i
         answer,
         serde_json::json!({"Response_AlarmInfoPlate": {"info": "ok"}})
     );
-    let events = gate.events().await;
+    let events = events_with(&gate, "e1b5bd45-8a5e2c6c:41").await;
     let found = camera_events(&events, "e1b5bd45-8a5e2c6c:41");
     assert_eq!(found.len(), 1, "{events:#?}");
     match &found[0].body {
         EventBody::PlateIgnored { camera, why } => {
-            assert_eq!(why, "no_vehicle_on_loop");
+            assert_eq!(why, "no_vehicle_within_window");
             assert_eq!(camera.raw_plate, "粤B·D12345");
             assert_eq!(camera.photos.len(), 2);
         }
@@ -225,7 +235,7 @@ async fn a_camera_with_several_channels_reaches_the_lane_its_channel_names() {
     assert_eq!(status, 200, "{text}");
     let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(answer["outcome"], "ignored", "{text}");
-    let events = gate.events().await;
+    let events = events_with(&gate, "w-2").await;
     let found = camera_events(&events, "w-2");
     assert_eq!(found.len(), 1, "{events:#?}");
     assert_eq!(found[0].lane, "out");
@@ -276,7 +286,10 @@ async fn a_repeated_event_id_journals_nothing_new() {
         "{:#?}",
         gate.events().await
     );
-    assert_eq!(camera_events(&gate.events().await, "dup-2").len(), 1);
+    assert_eq!(
+        camera_events(&events_with(&gate, "dup-2").await, "dup-2").len(),
+        1
+    );
     cams.stop().await;
     gate.shutdown().await;
 }

@@ -646,10 +646,19 @@ impl TestGate {
 
     /// Stops the controller and waits for its tasks.
     pub async fn shutdown(mut self) {
-        if let Some(handle) = self.handle.take() {
-            match Arc::try_unwrap(handle) {
-                Ok(handle) => handle.shutdown().await,
-                Err(_) => panic!("stop the sync runner before shutting the gate down"),
+        if let Some(mut handle) = self.handle.take() {
+            // A task that was just stopped (a camera listener's health tick, a connection being
+            // closed) may still hold the handle for a moment.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                match Arc::try_unwrap(handle) {
+                    Ok(handle) => return handle.shutdown().await,
+                    Err(shared) if Instant::now() < deadline => {
+                        handle = shared;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(_) => panic!("stop the sync runner before shutting the gate down"),
+                }
             }
         }
     }
