@@ -18,5 +18,6 @@ mod lane_machine;
 mod lane_modes;
 mod reader_faults;
 mod sim_lane;
+mod sim_tid;
 mod uhf_reader;
 mod wall_clock;
