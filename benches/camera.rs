@@ -369,8 +369,8 @@ async fn main() {
     let photos = gate.shared().photos.clone();
     let entry = devices[0].clone();
 
-    let scene = scene_jpeg_of_about("京A00001", PlateColour::Blue, "cam-entry", SCENE_BYTES, 1)
-        .unwrap();
+    let scene =
+        scene_jpeg_of_about("京A00001", PlateColour::Blue, "cam-entry", SCENE_BYTES, 1).unwrap();
     let close_up = plate_jpeg("京A00001", PlateColour::Blue).unwrap();
     line("photo_scene_bytes", scene.len() as f64, "B");
     line("photo_plate_bytes", close_up.len() as f64, "B");

@@ -355,7 +355,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
 }
 
 /// Sends an event to the lane runtime.
-async fn forward(events: &mpsc::Sender<ReaderEvent>, event: ReaderEvent) -> Result<(), ReaderError> {
+async fn forward(
+    events: &mpsc::Sender<ReaderEvent>,
+    event: ReaderEvent,
+) -> Result<(), ReaderError> {
     events.send(event).await.map_err(|_| ReaderError::Closed)
 }
 

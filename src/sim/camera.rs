@@ -93,7 +93,13 @@ impl ShotImages {
     pub fn draw(shot: &PlateShot, caption: &str, scene_bytes: usize) -> Result<Self, ImageError> {
         Ok(ShotImages {
             plate: plate_jpeg(&shot.plate, shot.colour)?,
-            scene: scene_jpeg_of_about(&shot.plate, shot.colour, caption, scene_bytes, shot.event_id)?,
+            scene: scene_jpeg_of_about(
+                &shot.plate,
+                shot.colour,
+                caption,
+                scene_bytes,
+                shot.event_id,
+            )?,
         })
     }
 }
@@ -247,7 +253,12 @@ fn hikvision(shot: &PlateShot, images: &ShotImages) -> Payload {
         "image/jpeg",
         &images.plate,
     );
-    part(&mut body, "detectionPicture.jpg", "image/jpeg", &images.scene);
+    part(
+        &mut body,
+        "detectionPicture.jpg",
+        "image/jpeg",
+        &images.scene,
+    );
     body.extend_from_slice(format!("--{HIKVISION_BOUNDARY}--\r\n").as_bytes());
     Payload {
         content_type: format!("multipart/form-data; boundary={HIKVISION_BOUNDARY}"),
@@ -388,7 +399,10 @@ mod tests {
         let mut out = Vec::new();
         let mut rest = body;
         let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
-        assert!(rest.starts_with(delimiter.as_bytes()), "starts with the boundary");
+        assert!(
+            rest.starts_with(delimiter.as_bytes()),
+            "starts with the boundary"
+        );
         loop {
             rest = &rest[delimiter.len()..];
             if rest.starts_with(b"--") {
@@ -409,7 +423,10 @@ mod tests {
     fn a_hikvision_push_is_multipart_with_the_anpr_xml_then_the_close_up_and_the_scene() {
         let images = ShotImages::draw(&shot(), "cam", 20_000).unwrap();
         let p = payload(CameraKind::Hikvision, &shot(), &images);
-        assert_eq!(p.content_type, "multipart/form-data; boundary=MIME_boundary");
+        assert_eq!(
+            p.content_type,
+            "multipart/form-data; boundary=MIME_boundary"
+        );
         assert!(p.body.ends_with(b"--MIME_boundary--\r\n"));
         let parts = parts(&p.body, HIKVISION_BOUNDARY);
         assert_eq!(parts.len(), 3);
@@ -430,7 +447,11 @@ mod tests {
         assert!(xml.contains("<UUID>") && xml.contains("</EventNotificationAlert>"));
         assert!(parts[1].0.contains("name=\"licensePlatePicture.jpg\""));
         assert!(parts[2].0.contains("name=\"detectionPicture.jpg\""));
-        assert!(parts[1].0.contains(&format!("Content-Length: {}", parts[1].1.len())));
+        assert!(
+            parts[1]
+                .0
+                .contains(&format!("Content-Length: {}", parts[1].1.len()))
+        );
         assert_eq!(parts[1].1, images.plate);
         assert_eq!(parts[2].1, images.scene);
         assert!(is_jpeg(&parts[1].1) && is_jpeg(&parts[2].1));
@@ -440,7 +461,15 @@ mod tests {
             event_id: 43,
             ..shot()
         });
-        let uuid = |x: &str| x.split("<UUID>").nth(1).unwrap().split('<').next().unwrap().to_string();
+        let uuid = |x: &str| {
+            x.split("<UUID>")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+                .to_string()
+        };
         assert_eq!(uuid(&xml), uuid(&again));
         assert_ne!(uuid(&xml), uuid(&other));
     }
@@ -461,7 +490,9 @@ mod tests {
         assert_eq!(r["timeStamp"]["Timeval"]["sec"], 1_765_000_000);
         let b64 = base64::engine::general_purpose::STANDARD;
         let scene = b64.decode(r["imageFile"].as_str().unwrap()).unwrap();
-        let plate = b64.decode(r["imageFragmentFile"].as_str().unwrap()).unwrap();
+        let plate = b64
+            .decode(r["imageFragmentFile"].as_str().unwrap())
+            .unwrap();
         assert!(is_jpeg(&scene) && is_jpeg(&plate));
         assert_eq!(r["imageFileLen"], scene.len());
         assert_eq!(r["imageFragmentFileLen"], plate.len());
@@ -474,7 +505,10 @@ mod tests {
             camera_url("http://127.0.0.1:8088/", "north-entry"),
             "http://127.0.0.1:8088/camera/north-entry"
         );
-        assert_eq!(CameraKind::from_name("hikvision"), Some(CameraKind::Hikvision));
+        assert_eq!(
+            CameraKind::from_name("hikvision"),
+            Some(CameraKind::Hikvision)
+        );
         assert_eq!(CameraKind::from_name("webhook"), None);
     }
 }

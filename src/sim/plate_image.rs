@@ -395,11 +395,15 @@ mod tests {
     #[test]
     fn a_scene_photo_comes_out_near_the_size_asked_for() {
         for target in [20_000, 200_000] {
-            let jpeg = scene_jpeg_of_about("京A12345", PlateColour::Blue, "cam-1", target, 7)
-                .unwrap();
+            let jpeg =
+                scene_jpeg_of_about("京A12345", PlateColour::Blue, "cam-1", target, 7).unwrap();
             assert!(is_jpeg(&jpeg));
             let ratio = jpeg.len() as f64 / target as f64;
-            assert!((0.75..=1.3).contains(&ratio), "{target}: {} bytes", jpeg.len());
+            assert!(
+                (0.75..=1.3).contains(&ratio),
+                "{target}: {} bytes",
+                jpeg.len()
+            );
         }
     }
 

@@ -640,6 +640,9 @@ async fn the_gate_driver_reads_a_new_tags_tid_once_and_reports_it_with_every_rea
     // Both tags were new in the first round only: one TID read, however many rounds ran.
     let counters = *counters_rx.borrow_and_update();
     assert_eq!(counters.tid_reads, 1, "{counters:?}");
-    assert_eq!(counters.tid_missing, 1, "the tag without a TID: {counters:?}");
+    assert_eq!(
+        counters.tid_missing, 1,
+        "the tag without a TID: {counters:?}"
+    );
     run.abort();
 }

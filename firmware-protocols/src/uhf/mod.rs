@@ -24,7 +24,8 @@ mod reader;
 
 pub use decoder::{Decoder, HostDecoder, ReaderDecoder};
 pub use host::{
-    AntennaStay, FastSwitch, HostCommand, HostFrame, OutputPower, ReadTag, Session, Target, mem_bank,
+    AntennaStay, FastSwitch, HostCommand, HostFrame, OutputPower, ReadTag, Session, Target,
+    mem_bank,
 };
 pub use reader::{
     BufferedTag, FreqAnt, InventoryCmd, InventoryDone, ReaderFrame, ReaderReply, Rssi, StatusCode,

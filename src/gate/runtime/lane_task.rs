@@ -351,7 +351,10 @@ impl LaneTask {
         let direction = self.direction_of(&read);
         let out = self.machine.step(self.now(), MachineInput::Read);
         self.handle(out, "grant", Vec::new()).await;
-        let tid = read.tid.as_deref().and_then(|t| crate::domain::Tid::from_bytes(t).ok());
+        let tid = read
+            .tid
+            .as_deref()
+            .and_then(|t| crate::domain::Tid::from_bytes(t).ok());
         let mut record = self.decide(CredentialRead::Tag { epc, tid }, direction);
         record.epc = Some(epc.to_string());
         record.antenna = Some(read.antenna);
