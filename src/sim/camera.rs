@@ -336,13 +336,20 @@ pub fn camera_url(gate: &str, name: &str) -> String {
     format!("{}/camera/{name}", gate.trim_end_matches('/'))
 }
 
-/// A client for posting pushes (HTTP/1.1, as cameras speak).
+/// A client for posting pushes (HTTP/1.1, as cameras speak; plain HTTP on the cabinet network,
+/// though reqwest is built with rustls and wants a configuration: ours, with no roots).
 pub fn client(timeout: Duration) -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(crate::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
     reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
         .timeout(timeout)
         .http1_only()
         .build()
-        .expect("a plain HTTP client always builds")
+        .expect("a client with a preconfigured rustls configuration builds")
 }
 
 /// Posts `payload` to `url`; returns the gate's answer body once it answered 2xx.

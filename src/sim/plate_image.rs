@@ -170,6 +170,10 @@ pub fn plate_picture(plate_text: &str, colour: PlateColour) -> Canvas {
     c.frame(3, 3, w - 6, h - 6, 3, ink);
     let mut chars = plate_text.chars();
     let mut x = 14;
+    // The largest glyphs that fit: six pixels a font pixel for 7-character plates, smaller for
+    // the 8-character new-energy ones.
+    let rest = plate_text.chars().count().saturating_sub(1).max(1);
+    let scale = ((w - 14 - 42 - 12 - 14) / (rest * 6)).clamp(2, 6);
     let top = (h - 7 * 6) / 2;
     if let Some(first) = chars.next() {
         match province_code(first) {
@@ -188,11 +192,17 @@ pub fn plate_picture(plate_text: &str, colour: PlateColour) -> Canvas {
     for (i, ch) in chars.enumerate() {
         if i == 1 {
             // The separator dot after the issuing authority's letter.
-            c.fill(x, top + 18, 6, 6, ink);
-            x += 12;
+            c.fill(x, top + 18, scale, scale, ink);
+            x += 2 * scale;
         }
-        c.glyph(ch.to_ascii_uppercase(), x, top, 6, ink);
-        x += 36;
+        c.glyph(
+            ch.to_ascii_uppercase(),
+            x,
+            top + (6 - scale) * 7 / 2,
+            scale,
+            ink,
+        );
+        x += 6 * scale;
     }
     c
 }

@@ -17,6 +17,7 @@ mod lane_io;
 mod lane_machine;
 mod lane_modes;
 mod reader_faults;
+mod sim_camera;
 mod sim_lane;
 mod sim_tid;
 mod uhf_reader;
