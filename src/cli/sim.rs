@@ -78,9 +78,10 @@ pub(super) struct ReaderArgs {
     /// Path of the symlink to publish the reader's pseudo-terminal at (the port a gate opens).
     #[arg(long, value_name = "PATH")]
     link: PathBuf,
-    /// A tag kept in the reader's field: hex EPC, optionally its antenna (0–7, default 0) and
-    /// RSSI in dBm (default -55). Repeatable.
-    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM]]", value_parser = parse_tag)]
+    /// A tag kept in the reader's field: hex EPC, optionally its antenna (0–7, default 0),
+    /// RSSI in dBm (default -55) and hex TID (answered to the gate's TID read; give another
+    /// tag's EPC with a TID of its own for a cloned tag). Repeatable.
+    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM[:TID]]]", value_parser = parse_tag)]
     tags: Vec<FieldTag>,
 }
 
@@ -102,9 +103,9 @@ pub(super) struct LaneArgs {
     /// Path of the symlink to publish the I/O module's pseudo-terminal at.
     #[arg(long, value_name = "PATH")]
     io_link: PathBuf,
-    /// A tag carried by the simulated vehicles, in turn (hex EPC, optionally :ANTENNA[:DBM]).
+    /// A tag carried by the simulated vehicles, in turn (hex EPC, optionally :ANTENNA[:DBM[:TID]]).
     /// Repeatable; after each round of tags one vehicle comes without a tag.
-    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM]]", value_parser = parse_tag)]
+    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM[:TID]]]", value_parser = parse_tag)]
     tags: Vec<FieldTag>,
     /// Milliseconds between one vehicle's arrival and the next (the next also waits for the
     /// previous one to leave).
@@ -297,7 +298,7 @@ async fn run_camera(
     }
 }
 
-/// Parses `EPC[:ANTENNA[:DBM]]`; the EPC is hex, spaces and dashes allowed.
+/// Parses `EPC[:ANTENNA[:DBM[:TID]]]`; EPC and TID are hex, spaces and dashes allowed.
 fn parse_tag(text: &str) -> anyhow::Result<FieldTag> {
     let mut parts = text.split(':');
     let epc_text: String = parts
@@ -315,10 +316,20 @@ fn parse_tag(text: &str) -> anyhow::Result<FieldTag> {
         Some(d) => d.parse().with_context(|| format!("RSSI {d:?}"))?,
         None => DEFAULT_DBM,
     };
+    let tid = match parts.next() {
+        Some(t) => {
+            let t: String = t.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            Some(hex::decode(&t).with_context(|| format!("TID {t:?} is not hex"))?)
+        }
+        None => None,
+    };
     if parts.next().is_some() {
-        bail!("expected EPC[:ANTENNA[:DBM]], got {text:?}");
+        bail!("expected EPC[:ANTENNA[:DBM[:TID]]], got {text:?}");
     }
-    let tag = FieldTag::new(epc, antenna, dbm);
+    let mut tag = FieldTag::new(epc, antenna, dbm);
+    if let Some(tid) = tid {
+        tag = tag.with_tid(tid);
+    }
     // The reader's own rules (even EPC length ≤ 62 bytes, antenna 0–7, RSSI range).
     ReaderControl::new().put_tag(tag.clone())?;
     Ok(tag)
@@ -341,6 +352,11 @@ mod tests {
         );
         let tag = parse_tag("30141234:2:-61").unwrap();
         assert_eq!(tag, FieldTag::new([0x30, 0x14, 0x12, 0x34], 2, -61));
+        let tag = parse_tag("30141234:2:-61:E280-1160").unwrap();
+        assert_eq!(
+            tag,
+            FieldTag::new([0x30, 0x14, 0x12, 0x34], 2, -61).with_tid([0xE2, 0x80, 0x11, 0x60])
+        );
     }
 
     #[test]
@@ -350,5 +366,7 @@ mod tests {
         assert!(parse_tag("30141234:0:-1").is_err(), "RSSI above -2 dBm");
         assert!(parse_tag("zz").is_err());
         assert!(parse_tag("30141234:0:-50:x").is_err());
+        assert!(parse_tag("30141234:0:-50:E28011:1").is_err(), "odd TID");
+        assert!(parse_tag("30141234:0:-50:E2801160:9").is_err());
     }
 }

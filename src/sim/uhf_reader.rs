@@ -89,6 +89,9 @@ pub enum BadTag {
     /// The RSSI byte carries −129..=−2 dBm.
     #[error("{0} dBm: the RSSI byte carries −129..=−2 dBm")]
     Rssi(i16),
+    /// A TID is whole 16-bit words, and at most 64 bytes here (real TIDs are 4–12).
+    #[error("TID of {0} bytes: it must be an even number of bytes, 2 to 64")]
+    TidLength(usize),
 }
 
 /// Random line noise on outgoing frames, drawn from a seeded generator so a run can be repeated.
@@ -252,6 +255,11 @@ impl ReaderControl {
         }
         if !(Rssi::MIN_DBM..=Rssi::MAX_DBM).contains(&tag.rssi_dbm) {
             return Err(BadTag::Rssi(tag.rssi_dbm));
+        }
+        if let Some(tid) = &tag.tid
+            && (tid.is_empty() || tid.len() % 2 == 1 || tid.len() > 64)
+        {
+            return Err(BadTag::TidLength(tid.len()));
         }
         let mut state = self.lock();
         state.field.retain(|t| t.epc != tag.epc);
