@@ -271,7 +271,8 @@ async fn camera_read(
     n: u64,
     plate_text: &str,
     images: &(Vec<u8>, Vec<u8>),
-) -> SightingOutcome {
+) -> (SightingOutcome, Duration) {
+    let started = Instant::now();
     let (close_up, scene) = (unique(&images.0, n), unique(&images.1, n));
     let store = photos.clone();
     let refs = tokio::task::spawn_blocking(move || {
@@ -282,6 +283,7 @@ async fn camera_read(
     })
     .await
     .unwrap();
+    let stored = started.elapsed();
     let sighting = PlateSighting {
         camera: format!("cam-{lane}"),
         event_id: n.to_string(),
@@ -296,7 +298,7 @@ async fn camera_read(
         direction: Some(Direction::Entry),
         photos: refs,
     };
-    gate.camera_read(lane, sighting).await.unwrap()
+    (gate.camera_read(lane, sighting).await.unwrap(), stored)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -381,6 +383,7 @@ async fn main() {
     let journal_before = dir_bytes(&data) - dir_bytes(&data.join("photos"));
     let photos_before = dir_bytes(&data.join("photos"));
     let mut plate_lat = Vec::with_capacity(runs);
+    let mut put_lat = Vec::with_capacity(runs);
     let mut misses = 0u64;
     for i in 0..runs {
         let n = (i as u32 % VEHICLES) + 1;
@@ -388,7 +391,9 @@ async fn main() {
         two_polls(&entry).await;
         *entry.open_seen.lock().unwrap() = None;
         let t0 = Instant::now();
-        let outcome = camera_read(&gate, &photos, "entry", i as u64, &plate(n), &images).await;
+        let (outcome, stored) =
+            camera_read(&gate, &photos, "entry", i as u64, &plate(n), &images).await;
+        put_lat.push(stored.as_nanos() as u64);
         let opened = tokio::time::timeout(Duration::from_secs(2), entry.opened.notified()).await;
         match (outcome, opened, entry.open_seen.lock().unwrap().take()) {
             (SightingOutcome::Decided { granted: true, .. }, Ok(()), Some(seen)) => {
@@ -403,6 +408,9 @@ async fn main() {
     let journal_after = dir_bytes(&data) - dir_bytes(&data.join("photos"));
     let photos_after = dir_bytes(&data.join("photos"));
     plate_lat.sort_unstable();
+    put_lat.sort_unstable();
+    line("plate_photos_put_p50", us(percentile(&put_lat, 0.5)), "us");
+    line("plate_photos_put_p99", us(percentile(&put_lat, 0.99)), "us");
     line("plate_to_open_reads", plate_lat.len() as f64, "count");
     line("plate_to_open_missed", misses as f64, "count");
     line("plate_to_open_p50", us(percentile(&plate_lat, 0.5)), "us");
