@@ -181,7 +181,7 @@ async fn sim_camera_refuses_an_unknown_kind_and_colour() {
             colour,
         ];
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(&args)
+            .args(args)
             .output()
             .await
             .unwrap();
