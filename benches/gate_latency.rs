@@ -151,7 +151,29 @@ struct Bench {
     closed: Notify,
 }
 
+/// A reader's answer to the driver's TID read (0x81) for `epc`: one tag, a TID made from it.
+fn reply_tid(epc: &[u8; 12], out: &mut Vec<u8>) {
+    let pc = pc_for_epc_len(12).unwrap();
+    let mut tid = vec![0xE2, 0x80, 0x11, 0x60];
+    tid.extend_from_slice(&epc[4..12]);
+    ReaderFrame {
+        address: 1,
+        reply: ReaderReply::TagData(firmware_protocols::uhf::TagData {
+            tag_count: 1,
+            pc,
+            epc: epc.to_vec(),
+            tag_crc: firmware_protocols::uhf::TagData::crc_for(pc, epc),
+            data: tid,
+            freq_ant: FreqAnt::new(7, 0),
+            read_count: 1,
+        }),
+    }
+    .encode(out)
+    .unwrap();
+}
+
 async fn reader_end(mut dev: PtyDevice, bench: Arc<Bench>) {
+    let mut last_tag: Option<[u8; 12]> = None;
     let mut decoder = HostDecoder::new();
     let mut buf = [0u8; 256];
     let mut out = Vec::new();
@@ -164,10 +186,21 @@ async fn reader_end(mut dev: PtyDevice, bench: Arc<Bench>) {
         }
         decoder.push(&buf[..n]);
         while let Some(frame) = decoder.next_frame() {
+            if let HostCommand::ReadTag(_) = frame.command {
+                // The driver reads a new tag's TID before forwarding it: answer as a reader
+                // does, so the figure includes that exchange.
+                if let Some(tag) = last_tag {
+                    out.clear();
+                    reply_tid(&tag, &mut out);
+                    dev.write_all(&out).await.unwrap();
+                }
+                continue;
+            }
             if !matches!(frame.command, HostCommand::RealTimeInventory { .. }) {
                 continue;
             }
             let tag = bench.pending_tag.lock().unwrap().take();
+            last_tag = tag;
             if let Some(tag) = tag {
                 out.clear();
                 ReaderFrame {

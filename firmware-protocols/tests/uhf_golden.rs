@@ -6,9 +6,14 @@
 
 use firmware_protocols::uhf::{
     BROADCAST, BufferedTag, EncodeError, FreqAnt, HostCommand, HostDecoder, HostFrame,
-    InventoryCmd, InventoryDone, OutputPower, ReaderDecoder, ReaderFrame, ReaderReply, Rssi,
-    Session, StatusCode, TagReport, Target, UhfFrame,
+    InventoryCmd, InventoryDone, OutputPower, ReadTag, ReaderDecoder, ReaderFrame, ReaderReply,
+    Rssi, Session, StatusCode, TagData, TagReport, Target, UhfFrame, mem_bank,
 };
+
+/// The TID of the read-memory vectors: class E2, Impinj (`801`), model `160`, then the serial.
+const TID: [u8; 12] = [
+    0xE2, 0x80, 0x11, 0x60, 0x20, 0x00, 0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC,
+];
 
 const EPC: [u8; 12] = [
     0xE2, 0x00, 0x30, 0x98, 0x88, 0x19, 0x00, 0x72, 0x21, 0x40, 0x36, 0x9E,
@@ -470,4 +475,139 @@ fn a_stray_head_in_silence_is_discarded_on_request() {
     dec.discard_partial();
     assert_eq!(dec.buffered_len(), 0);
     assert_eq!(dec.dropped_bytes(), 3);
+}
+
+#[test]
+fn read_tid_with_the_zero_password_matches_the_vector() {
+    host_golden(
+        HostFrame {
+            address: 1,
+            command: HostCommand::ReadTag(ReadTag::tid()),
+        },
+        &[
+            0xA0, // head
+            0x0A, // len: address, cmd, 7 data bytes, check
+            0x01, // address 1
+            0x81, // cmd: read tag memory
+            0x02, // MemBank 2: TID
+            0x00, // WordAdd: from word 0
+            0x06, // WordCnt: 6 words = 12 bytes
+            0x00, 0x00, 0x00, 0x00, // access password 0
+            0xCC, // check
+        ],
+    );
+}
+
+#[test]
+fn read_tid_without_a_password_is_the_three_byte_form() {
+    host_golden(
+        HostFrame {
+            address: 1,
+            command: HostCommand::ReadTag(ReadTag {
+                bank: mem_bank::TID,
+                word_address: 0,
+                word_count: 6,
+                password: None,
+            }),
+        },
+        &[
+            0xA0, // head
+            0x06, // len: address, cmd, 3 data bytes, check
+            0x01, // address 1
+            0x81, // cmd: read tag memory
+            0x02, // MemBank 2: TID
+            0x00, // WordAdd 0
+            0x06, // WordCnt 6
+            0xD0, // check
+        ],
+    );
+}
+
+#[test]
+fn a_tag_memory_reply_matches_the_vector_and_splits_epc_crc_and_tid() {
+    let frame = ReaderFrame {
+        address: 1,
+        reply: ReaderReply::TagData(TagData {
+            tag_count: 1,
+            pc: 0x3000,
+            epc: EPC.to_vec(),
+            tag_crc: 0x4DD4,
+            data: TID.to_vec(),
+            freq_ant: FreqAnt::new(7, 0),
+            read_count: 1,
+        }),
+    };
+    reader_golden(
+        frame.clone(),
+        &[
+            0xA0, // head
+            0x25, // len = 3 + TagCount(2) + DataLen(1) + 28 + ReadLen, FreqAnt, ReadCount
+            0x01, // address 1
+            0x81, // cmd echoed: read tag memory
+            0x00, 0x01, // TagCount: one tag answered
+            0x1C, // DataLen 28 = PC 2 + EPC 12 + CRC 2 + data 12
+            0x30, 0x00, // PC 0x3000
+            0xE2, 0x00, 0x30, 0x98, // EPC bytes 0..4
+            0x88, 0x19, 0x00, 0x72, // EPC bytes 4..8
+            0x21, 0x40, 0x36, 0x9E, // EPC bytes 8..12
+            0x4D, 0xD4, // tag CRC over PC + EPC (CRC-16/GENIBUS)
+            0xE2, 0x80, 0x11, 0x60, // TID words 0..2: class E2, maker 801, model 160
+            0x20, 0x00, 0x12, 0x34, // TID words 2..4: serial
+            0x56, 0x78, 0x9A, 0xBC, // TID words 4..6: serial
+            0x0C, // ReadLen: 12 bytes of data
+            0x1C, // FreqAnt: freq index 7, antenna 0
+            0x01, // ReadCount
+            0xD3, // check
+        ],
+    );
+    let ReaderReply::TagData(tag) = frame.reply else {
+        unreachable!()
+    };
+    assert!(tag.crc_ok());
+    assert_eq!(TagData::crc_for(0x3000, &EPC), 0x4DD4);
+}
+
+#[test]
+fn a_failed_tag_read_is_a_status_and_a_read_reply_whose_lengths_disagree_is_unknown() {
+    // A read no tag answered: a bare status with the read's command code.
+    let mut decoder = ReaderDecoder::new();
+    let no_tag = ReaderFrame {
+        address: 1,
+        reply: ReaderReply::Status {
+            cmd: 0x81,
+            code: StatusCode::NoTag,
+        },
+    };
+    decoder.push(&no_tag.to_bytes().unwrap());
+    assert_eq!(decoder.next_frame(), Some(no_tag));
+    // ReadLen 0x20 is more than DataLen leaves after PC and CRC: not a tag memory reply.
+    let bad = firmware_protocols::uhf::RawFrame {
+        address: 1,
+        cmd: 0x81,
+        data: vec![
+            0x00, 0x01, 0x06, 0x30, 0x00, 0xAA, 0xBB, 0x11, 0x22, 0x20, 0x1C, 0x01,
+        ],
+    };
+    decoder.push(&bad.to_bytes().unwrap());
+    assert!(matches!(
+        decoder.next_frame(),
+        Some(ReaderFrame {
+            reply: ReaderReply::Unknown { cmd: 0x81, .. },
+            ..
+        })
+    ));
+    // Too much EPC and data for one frame is refused by the encoder.
+    let huge = ReaderFrame {
+        address: 1,
+        reply: ReaderReply::TagData(TagData {
+            tag_count: 1,
+            pc: 0,
+            epc: vec![0; 200],
+            tag_crc: 0,
+            data: vec![0; 50],
+            freq_ant: FreqAnt(0),
+            read_count: 1,
+        }),
+    };
+    assert!(matches!(huge.to_bytes(), Err(EncodeError::TooLong { .. })));
 }

@@ -5,8 +5,8 @@
 
 use firmware_protocols::uhf::{
     AntennaStay, BufferedTag, Decoder, FastSwitch, FreqAnt, HostCommand, HostFrame, InventoryCmd,
-    InventoryDone, MAX_DATA_LEN, MAX_FRAME_LEN, OutputPower, RawFrame, ReaderFrame, ReaderReply,
-    Rssi, Session, StatusCode, TagReport, Target, UhfFrame, pc_for_epc_len,
+    InventoryDone, MAX_DATA_LEN, MAX_FRAME_LEN, OutputPower, RawFrame, ReadTag, ReaderFrame,
+    ReaderReply, Rssi, Session, StatusCode, TagData, TagReport, Target, UhfFrame, pc_for_epc_len,
 };
 use proptest::prelude::*;
 
@@ -53,6 +53,14 @@ fn host_command() -> impl Strategy<Value = HostCommand> {
                     repeat,
                 })
             }),
+        (any::<(u8, u8, u8)>(), any::<Option<[u8; 4]>>()).prop_map(
+            |((bank, word_address, word_count), password)| HostCommand::ReadTag(ReadTag {
+                bank,
+                word_address,
+                word_count,
+                password,
+            })
+        ),
         // `Other` round-trips exactly when its bytes fit no typed layout; that is the documented
         // contract, so keep only those (a known cmd with odd data is kept, e.g. reset with data).
         (
@@ -135,6 +143,24 @@ fn reader_reply() -> impl Strategy<Value = ReaderReply> {
             code: StatusCode::from_byte(code)
         }),
         any::<(u8, u8)>().prop_map(|(major, minor)| ReaderReply::FirmwareVersion { major, minor }),
+        (
+            any::<(u16, u16, u16, u8, u8)>(),
+            prop::collection::vec(any::<u8>(), 0..=62),
+            prop::collection::vec(any::<u8>(), 0..=64),
+        )
+            .prop_map(
+                |((tag_count, pc, tag_crc, freq_ant, read_count), epc, data)| {
+                    ReaderReply::TagData(TagData {
+                        tag_count,
+                        pc,
+                        epc,
+                        tag_crc,
+                        data,
+                        freq_ant: FreqAnt(freq_ant),
+                        read_count,
+                    })
+                }
+            ),
         (
             any::<u16>(),
             any::<u16>(),
@@ -250,7 +276,7 @@ proptest! {
     fn any_checksum_valid_frame_reencodes_to_the_same_bytes_on_both_sides(
         address in any::<u8>(),
         cmd in prop_oneof![Just(0x70u8), Just(0x72), Just(0x74), Just(0x76), Just(0x89),
-                           Just(0x8A), Just(0x8B), Just(0x90), any::<u8>()],
+                           Just(0x8A), Just(0x8B), Just(0x90), Just(0x81), any::<u8>()],
         data in prop::collection::vec(any::<u8>(), 0..=80),
     ) {
         // Every typed layout is canonical, so decoding never loses or invents a byte.

@@ -1,6 +1,7 @@
-//! `gatehouse sim …`: simulated lane devices on pseudo-terminals.
+//! `gatehouse sim …`: simulated lane devices on pseudo-terminals, and a simulated plate camera
+//! that posts to a gate's camera listener.
 //!
-//! Each command publishes its emulators' pseudo-terminals at the links given, runs until Ctrl-C
+//! Each device command publishes its emulators' pseudo-terminals at the links given, runs until Ctrl-C
 //! (or, for `sim lane`, until its vehicles are done) and then closes them, removing the links.
 //! The SIGINT handler is installed before any link appears, so a Ctrl-C that arrives as soon as a
 //! link exists still shuts down cleanly. Nothing here talks to a gate controller.
@@ -14,6 +15,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
+use crate::domain::PlateColour;
+use crate::sim::camera::{self, CameraKind, PlateShot, ShotImages};
 use crate::sim::lane::{DEFAULT_REPLUG_DELAY, ServedPort, SimLane, SimLaneConfig, Traffic};
 use crate::sim::lane_io::{LaneIoModule, LaneIoModuleConfig};
 use crate::sim::uhf_reader::{FieldTag, ReaderControl};
@@ -32,6 +35,42 @@ pub(super) enum SimCommand {
     Io(IoArgs),
     /// Run a whole lane (reader + I/O module) with a stream of simulated vehicles.
     Lane(LaneArgs),
+    /// Post plate reads to a gate's camera listener as a plate camera does, with generated JPEGs.
+    Camera(CameraArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CameraArgs {
+    /// The gate's camera listener, e.g. http://127.0.0.1:8088 (reads go to <gate>/camera/<name>).
+    #[arg(long, value_name = "URL")]
+    gate: String,
+    /// The camera's name in the gate's gate.toml ([[camera]] name).
+    #[arg(long, value_name = "NAME")]
+    camera: String,
+    /// The payload kind: hikvision (ISAPI multipart) or alarm_info_plate (JSON).
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: CameraKind,
+    /// The plate read, e.g. 京A12345.
+    #[arg(long, value_name = "PLATE")]
+    plate: String,
+    /// The plate's colour: blue, yellow, green, yellow_green, white or black.
+    #[arg(long, value_name = "COLOUR", default_value = "blue", value_parser = parse_colour)]
+    colour: PlateColour,
+    /// The camera's confidence, 0–100.
+    #[arg(long, value_name = "N", default_value_t = 95, value_parser = clap::value_parser!(u8).range(0..=100))]
+    confidence: u8,
+    /// How many reads to post (each a new event).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    count: u64,
+    /// Reads per second when posting more than one.
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
+    rate: f64,
+    /// The camera's channel.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    channel: u32,
+    /// Size of the scene photo, in kilobytes (about).
+    #[arg(long, value_name = "KB", default_value_t = 200)]
+    scene_kb: usize,
 }
 
 #[derive(Debug, Args)]
@@ -39,9 +78,10 @@ pub(super) struct ReaderArgs {
     /// Path of the symlink to publish the reader's pseudo-terminal at (the port a gate opens).
     #[arg(long, value_name = "PATH")]
     link: PathBuf,
-    /// A tag kept in the reader's field: hex EPC, optionally its antenna (0–7, default 0) and
-    /// RSSI in dBm (default -55). Repeatable.
-    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM]]", value_parser = parse_tag)]
+    /// A tag kept in the reader's field: hex EPC, optionally its antenna (0–7, default 0),
+    /// RSSI in dBm (default -55) and hex TID (answered to the gate's TID read; give another
+    /// tag's EPC with a TID of its own for a cloned tag). Repeatable.
+    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM[:TID]]]", value_parser = parse_tag)]
     tags: Vec<FieldTag>,
 }
 
@@ -63,9 +103,9 @@ pub(super) struct LaneArgs {
     /// Path of the symlink to publish the I/O module's pseudo-terminal at.
     #[arg(long, value_name = "PATH")]
     io_link: PathBuf,
-    /// A tag carried by the simulated vehicles, in turn (hex EPC, optionally :ANTENNA[:DBM]).
+    /// A tag carried by the simulated vehicles, in turn (hex EPC, optionally :ANTENNA[:DBM[:TID]]).
     /// Repeatable; after each round of tags one vehicle comes without a tag.
-    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM]]", value_parser = parse_tag)]
+    #[arg(long = "tag", value_name = "EPC[:ANTENNA[:DBM[:TID]]]", value_parser = parse_tag)]
     tags: Vec<FieldTag>,
     /// Milliseconds between one vehicle's arrival and the next (the next also waits for the
     /// previous one to leave).
@@ -95,6 +135,7 @@ pub(super) async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         SimCommand::Reader(args) => run_reader(args, ctrl_c).await,
         SimCommand::Io(args) => run_io(args, ctrl_c).await,
         SimCommand::Lane(args) => run_lane(args, ctrl_c).await,
+        SimCommand::Camera(args) => run_camera(args, ctrl_c).await,
     }
 }
 
@@ -198,7 +239,66 @@ async fn run_lane(
     signal.context("listening for Ctrl-C")
 }
 
-/// Parses `EPC[:ANTENNA[:DBM]]`; the EPC is hex, spaces and dashes allowed.
+fn parse_kind(text: &str) -> anyhow::Result<CameraKind> {
+    CameraKind::from_name(text)
+        .with_context(|| format!("{text:?}: expected hikvision or alarm_info_plate"))
+}
+
+fn parse_colour(text: &str) -> anyhow::Result<PlateColour> {
+    PlateColour::from_code(text).with_context(|| {
+        format!("{text:?}: expected blue, yellow, green, yellow_green, white or black")
+    })
+}
+
+async fn run_camera(
+    args: CameraArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate must be a positive number of reads a second");
+    }
+    let url = camera::camera_url(&args.gate, &args.camera);
+    let client = camera::client(Duration::from_secs(10));
+    let every = Duration::from_secs_f64(1.0 / args.rate);
+    // Event ids a repeat of this command does not reuse: the start time in milliseconds.
+    let first_id = chrono::Utc::now().timestamp_millis() as u64;
+    let posts = async {
+        let mut ticks = tokio::time::interval(every);
+        for n in 0..args.count {
+            ticks.tick().await;
+            let shot = PlateShot {
+                plate: args.plate.clone(),
+                colour: args.colour,
+                confidence: args.confidence,
+                event_id: first_id + n,
+                channel: args.channel,
+                direction: None,
+                at: chrono::Utc::now(),
+            };
+            let images = ShotImages::draw(&shot, &args.camera, args.scene_kb * 1024)
+                .context("drawing the photos")?;
+            let payload = camera::payload(args.kind, &shot, &images);
+            let started = std::time::Instant::now();
+            let answer = camera::post(&client, &url, &payload).await?;
+            say!(
+                "read {} ({} {}, {} bytes) → {url}: {} in {:.1} ms",
+                n + 1,
+                args.plate,
+                args.colour.as_str(),
+                payload.body.len(),
+                answer.trim(),
+                started.elapsed().as_secs_f64() * 1000.0
+            )?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        done = posts => done,
+        signal = ctrl_c => signal.context("listening for Ctrl-C"),
+    }
+}
+
+/// Parses `EPC[:ANTENNA[:DBM[:TID]]]`; EPC and TID are hex, spaces and dashes allowed.
 fn parse_tag(text: &str) -> anyhow::Result<FieldTag> {
     let mut parts = text.split(':');
     let epc_text: String = parts
@@ -216,10 +316,20 @@ fn parse_tag(text: &str) -> anyhow::Result<FieldTag> {
         Some(d) => d.parse().with_context(|| format!("RSSI {d:?}"))?,
         None => DEFAULT_DBM,
     };
+    let tid = match parts.next() {
+        Some(t) => {
+            let t: String = t.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+            Some(hex::decode(&t).with_context(|| format!("TID {t:?} is not hex"))?)
+        }
+        None => None,
+    };
     if parts.next().is_some() {
-        bail!("expected EPC[:ANTENNA[:DBM]], got {text:?}");
+        bail!("expected EPC[:ANTENNA[:DBM[:TID]]], got {text:?}");
     }
-    let tag = FieldTag::new(epc, antenna, dbm);
+    let mut tag = FieldTag::new(epc, antenna, dbm);
+    if let Some(tid) = tid {
+        tag = tag.with_tid(tid);
+    }
     // The reader's own rules (even EPC length ≤ 62 bytes, antenna 0–7, RSSI range).
     ReaderControl::new().put_tag(tag.clone())?;
     Ok(tag)
@@ -242,6 +352,11 @@ mod tests {
         );
         let tag = parse_tag("30141234:2:-61").unwrap();
         assert_eq!(tag, FieldTag::new([0x30, 0x14, 0x12, 0x34], 2, -61));
+        let tag = parse_tag("30141234:2:-61:E280-1160").unwrap();
+        assert_eq!(
+            tag,
+            FieldTag::new([0x30, 0x14, 0x12, 0x34], 2, -61).with_tid([0xE2, 0x80, 0x11, 0x60])
+        );
     }
 
     #[test]
@@ -251,5 +366,7 @@ mod tests {
         assert!(parse_tag("30141234:0:-1").is_err(), "RSSI above -2 dBm");
         assert!(parse_tag("zz").is_err());
         assert!(parse_tag("30141234:0:-50:x").is_err());
+        assert!(parse_tag("30141234:0:-50:E28011:1").is_err(), "odd TID");
+        assert!(parse_tag("30141234:0:-50:E2801160:9").is_err());
     }
 }

@@ -7,13 +7,16 @@
 //! ([`crate::sim::lane::SimLane`]), makes the site PKI on first run and syncs each gate with
 //! the centre over real mutual TLS ([`crate::sync`], on a loopback port), and sends simulated
 //! traffic through every lane: grants, each kind of denial, visitors and the occasional device
-//! fault.
+//! fault. Each lane has a plate camera ([`camera`]) that reads every car's plate (the two push
+//! kinds across lanes; some reads unsure or misread); visitors come by plate, and now and then a
+//! cloned tag arrives on another car, whose plate the camera sees.
 //!
 //! One shutdown token ends everything; [`run`] returns when every task has ended.
 //!
 //! What it never does: touch a directory it did not create as a demo directory (`--reset`
 //! refuses to delete anything else), or run on PostgreSQL.
 
+mod camera;
 pub mod data;
 
 use std::collections::HashSet;
@@ -31,9 +34,10 @@ use crate::supervise::{Backoff, Ended, essential, restarting};
 
 use crate::central::db::Db;
 use crate::central::state::AppState;
-use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
+use crate::domain::{Direction, Plate, PlateColour};
 use crate::gate::config::GateConfig;
-use crate::gate::runtime::{GateHandle, LaneCommand};
+use crate::gate::runtime::GateHandle;
+use crate::sim::camera::CameraKind;
 use crate::sim::lane::{SimLane, SimLaneConfig};
 use crate::sim::uhf_reader::FieldTag;
 use crate::sim::vehicle::{Vehicle, VehicleTiming};
@@ -71,6 +75,7 @@ struct LaneSpec {
     gate: i64,
     key: &'static str,
     direction: &'static str,
+    camera: CameraKind,
 }
 
 const LANES: [LaneSpec; 3] = [
@@ -78,16 +83,19 @@ const LANES: [LaneSpec; 3] = [
         gate: data::NORTH,
         key: "entry",
         direction: "entry",
+        camera: CameraKind::Hikvision,
     },
     LaneSpec {
         gate: data::NORTH,
         key: "exit",
         direction: "exit",
+        camera: CameraKind::AlarmInfoPlate,
     },
     LaneSpec {
         gate: data::SOUTH,
         key: "both",
         direction: "two_way",
+        camera: CameraKind::AlarmInfoPlate,
     },
 ];
 
@@ -209,6 +217,17 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             dir.join(format!("gate-{gate_no}")).display()
         );
         let mut lane_sims = Vec::new();
+        let camera_listener = if camera::CAMERA_OVER_HTTP {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot open a camera listener port")?;
+            toml.push_str(&camera::listener_toml(listener.local_addr()?));
+            Some(listener)
+        } else {
+            None
+        };
+        let camera_addr = camera_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let mut cameras = Vec::new();
         for lane in LANES.iter().filter(|l| l.gate == gate_no) {
             let reader = dir
                 .join("dev")
@@ -238,6 +257,9 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
                 reader.display(),
                 io.display()
             ));
+            let cam = camera::DemoCamera::new(gate_no, lane.key, lane.camera, camera_addr);
+            toml.push_str(&cam.toml());
+            cameras.push(Arc::new(cam));
             lane_sims.push((lane, Arc::new(sim)));
         }
         // The booth fallback page on the gate's own listener, with the demo's guard login (the
@@ -269,6 +291,13 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         let http_addr = http.local_addr()?;
         let handle = Arc::new(GateHandle::start(config.clone()).await?);
         let local = crate::gate::http::local_router(handle.clone(), &config);
+        if let Some(listener) = camera_listener {
+            let (handle, config, stop) = (handle.clone(), config.clone(), stop.clone());
+            tasks.spawn(essential(
+                format!("gate {gate_no}'s camera listener"),
+                async move { camera::serve_listener(listener, handle, &config, stop).await },
+            ));
+        }
         {
             let stop = stop.clone();
             tasks.spawn(essential(
@@ -308,9 +337,10 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             ),
         );
         let inside = Arc::new(Mutex::new(HashSet::new()));
-        for (n, (lane, sim)) in lane_sims.iter().enumerate() {
-            let (sim, handle, plan, inside, stop) = (
+        for (n, ((lane, sim), cam)) in lane_sims.iter().zip(&cameras).enumerate() {
+            let (sim, cam, handle, plan, inside, stop) = (
                 sim.clone(),
+                cam.clone(),
                 handle.clone(),
                 plan.clone(),
                 inside.clone(),
@@ -327,6 +357,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
                         run += 1;
                         traffic(
                             sim.clone(),
+                            cam.clone(),
                             handle.clone(),
                             key,
                             direction,
@@ -487,6 +518,11 @@ enum Arrival {
         vehicle: usize,
         epc: Vec<u8>,
     },
+    /// Vehicle `vehicle`'s tag copied onto another car, whose plate the camera reads.
+    Cloned {
+        epc: Vec<u8>,
+        plate: String,
+    },
     /// A tag nobody registered: no vehicle of the plan, so never counted inside.
     Unregistered {
         epc: Vec<u8>,
@@ -502,6 +538,7 @@ enum Arrival {
 #[allow(clippy::too_many_arguments)]
 async fn traffic(
     sim: Arc<SimLane>,
+    cam: Arc<camera::DemoCamera>,
     gate: Arc<GateHandle>,
     lane: &'static str,
     lane_direction: &'static str,
@@ -533,33 +570,54 @@ async fn traffic(
         };
         let arrival = choose(&mut dice, &plan, &inside, direction);
         let antenna = u8::from(direction == Direction::Exit && lane_direction == "two_way");
+        // What the camera will see of this car's plate: mostly right, now and then unsure or
+        // a digit off.
+        let (seen_roll, seen_digit) = (dice.roll(100), dice.roll(1000));
+        let camera_read = |plate: String| {
+            let (cam, gate) = (cam.clone(), gate.clone());
+            async move {
+                // The plate camera reads the plate a moment after the car stops.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let (text, confidence) = camera::as_seen(&plate, seen_roll, seen_digit);
+                cam.read(&gate, &text, PlateColour::Blue, confidence, direction)
+                    .await
+                    .map(drop)
+            }
+        };
         let drive = async {
             match &arrival {
-                Arrival::Tag { epc, .. } | Arrival::Unregistered { epc } => {
+                Arrival::Tag { epc, vehicle } => {
+                    let tag = FieldTag::new(epc.clone(), antenna, -50);
+                    let car = Vehicle::tagged(tag)?.with_timing(timing);
+                    let plate = plan.vehicles[*vehicle].plate.clone();
+                    let (passage, read) = tokio::join!(sim.drive(&car), camera_read(plate));
+                    if let Err(e) = read {
+                        tracing::warn!(gate = gate_no, lane, error = %e, "demo camera read failed");
+                    }
+                    Ok::<_, anyhow::Error>(passage.passed())
+                }
+                Arrival::Cloned { epc, plate } => {
+                    // The copy answers with its own chip's TID, not the original's.
+                    let tag = FieldTag::new(epc.clone(), antenna, -50)
+                        .with_tid([0xE2, 0x80, 0x11, 0x60, 0xC1, 0x0E, 0xD0, 0x00, 0, 0, 0, 1]);
+                    let car = Vehicle::tagged(tag)?.with_timing(timing);
+                    let (passage, read) = tokio::join!(sim.drive(&car), camera_read(plate.clone()));
+                    if let Err(e) = read {
+                        tracing::warn!(gate = gate_no, lane, error = %e, "demo camera read failed");
+                    }
+                    Ok(passage.passed())
+                }
+                Arrival::Unregistered { epc } => {
                     let tag = FieldTag::new(epc.clone(), antenna, -50);
                     let vehicle = Vehicle::tagged(tag)?.with_timing(timing);
-                    Ok::<_, anyhow::Error>(sim.drive(&vehicle).await.passed())
+                    Ok(sim.drive(&vehicle).await.passed())
                 }
                 Arrival::Visitor { plate } => {
                     let vehicle = Vehicle::untagged().with_timing(timing);
-                    let identity = PlateIdentity {
-                        plate: Plate::parse(plate).map_err(|e| anyhow::anyhow!("{plate}: {e}"))?,
-                        colour: PlateColour::Blue,
-                    };
-                    let camera = async {
-                        // The plate camera reads the plate a moment after the car stops.
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        gate.command(
-                            lane,
-                            LaneCommand::Plate {
-                                plate: identity,
-                                direction,
-                            },
-                        )
-                        .await
-                    };
-                    let (passage, sent) = tokio::join!(sim.drive(&vehicle), camera);
-                    sent?;
+                    Plate::parse(plate).map_err(|e| anyhow::anyhow!("{plate}: {e}"))?;
+                    let (passage, read) =
+                        tokio::join!(sim.drive(&vehicle), camera_read(plate.clone()));
+                    read?;
                     Ok(passage.passed())
                 }
                 Arrival::Fault => {
@@ -660,9 +718,19 @@ fn choose(
                 epc
             },
         },
-        87..=97 => {
+        87..=96 => {
             let v = &plan.visitors[dice.roll(plan.visitors.len() as u64) as usize];
             Arrival::Visitor {
+                plate: v.plate.clone(),
+            }
+        }
+        // A regular holder's tag copied onto a visitor's car: the camera sees the visitor's
+        // plate, the reader the holder's EPC (with the copy's own TID).
+        97 => {
+            let owner = of_kind(dice, Kind::Regular);
+            let v = &plan.visitors[dice.roll(plan.visitors.len() as u64) as usize];
+            Arrival::Cloned {
+                epc: hex::decode(&plan.vehicles[owner].epc).expect("planned EPCs are hex"),
                 plate: v.plate.clone(),
             }
         }

@@ -7,6 +7,16 @@
 //! [`SILENT_ROUNDS_OFFLINE`] silent rounds in a row, or a hang-up, end [`ReaderLink::run`] so the
 //! caller can mark the reader offline and reopen it with backoff.
 //!
+//! TIDs (docs/protocols.md#reading-a-tags-tid): an inventory reports only EPCs, so the first time
+//! an EPC shows up the driver holds that read back, ends the round, sends one read-memory command
+//! on the TID bank (0x81, which every tag in the field answers with its EPC and TID), and then
+//! forwards the held read with the TID it got. The EPC→TID pair is cached while the tag keeps
+//! being seen ([`TID_CACHE_IDLE`]), so every later read of it is forwarded at once with the cached
+//! TID: a tag's first decision waits one extra command exchange (a few milliseconds on the line),
+//! its repeats wait nothing. A tag that does not answer the TID read (a reader without 0x81, a
+//! radio miss, a TID shorter than [`ReadTag::TID_WORDS`] words) is forwarded without a TID, which
+//! the decision accepts — the same as before TIDs were read.
+//!
 //! Filtering is separate and pure ([`TagFilter`]): an RSSI floor and a tag hold time that
 //! suppresses repeats of a tag the lane already acted on. The lane runtime applies it only while
 //! the presence loop is occupied — a read with no vehicle on the loop is a skim, a neighbouring
@@ -18,7 +28,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use firmware_protocols::uhf::{
-    HostCommand, HostFrame, ReaderDecoder, ReaderReply, StatusCode, UhfFrame,
+    HostCommand, HostFrame, ReadTag, ReaderDecoder, ReaderReply, StatusCode, UhfFrame,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -26,10 +36,20 @@ use tokio::sync::mpsc;
 /// Silent inventory rounds in a row after which the reader counts as offline.
 pub const SILENT_ROUNDS_OFFLINE: u32 = 3;
 
+/// How long an EPC→TID pair is kept after the tag was last seen. A car on the loop is seen every
+/// round (a few milliseconds apart); the next car with the same EPC — a clone — comes seconds
+/// later, after the entry is gone, and has its own TID read.
+pub const TID_CACHE_IDLE: Duration = Duration::from_secs(1);
+
+/// Most EPCs the TID cache holds; past it, entries not seen for the longest go first.
+const TID_CACHE_MAX: usize = 256;
+
 /// One tag seen by the reader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRead {
     pub epc: Vec<u8>,
+    /// The tag's TID, when the reader read it (see the module header).
+    pub tid: Option<Vec<u8>>,
     pub antenna: u8,
     pub rssi_dbm: i16,
     /// When the driver decoded it (monotonic).
@@ -67,6 +87,10 @@ pub enum ReaderError {
 pub struct ReaderCounters {
     pub frames: u64,
     pub tags: u64,
+    /// TID reads sent (one per round that saw a new EPC).
+    pub tid_reads: u64,
+    /// New EPCs whose TID the reader did not report.
+    pub tid_missing: u64,
     pub dropped_bytes: u64,
     pub timeouts: u64,
 }
@@ -80,6 +104,8 @@ pub struct ReaderLink<T> {
     counters: ReaderCounters,
     /// The last round ended with an error status instead of its completion.
     round_failed: bool,
+    /// EPC → (TID if the tag reported one, when the tag was last seen).
+    tids: HashMap<Vec<u8>, (Option<Vec<u8>>, Instant)>,
 }
 
 /// How long the link rests after the reader answered an inventory with an error status (an
@@ -118,6 +144,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
             timeout,
             counters: ReaderCounters::default(),
             round_failed: false,
+            tids: HashMap::new(),
         }
     }
 
@@ -158,34 +185,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
         }
     }
 
-    /// Sends one real-time inventory and forwards its tag reports until the completion. Returns
-    /// `Ok(false)` if the reader stayed silent past the timeout.
+    /// Sends one real-time inventory and forwards its tag reports until the completion; reads
+    /// the TIDs of EPCs not in the cache before forwarding those. Returns `Ok(false)` if the
+    /// reader stayed silent past the timeout.
     async fn inventory_round(
         &mut self,
         events: &mpsc::Sender<ReaderEvent>,
     ) -> Result<bool, ReaderError> {
-        let mut out = Vec::with_capacity(8);
-        HostFrame {
-            address: self.address,
-            command: HostCommand::RealTimeInventory { repeat: 1 },
-        }
-        .encode(&mut out)
-        .expect("a real-time inventory command always encodes");
-        self.transport.write_all(&out).await?;
-        // Bytes of an answer to an earlier, timed-out command are stale: a partial frame left in
-        // the decoder would only delay resynchronisation.
+        self.send(HostCommand::RealTimeInventory { repeat: 1 })
+            .await?;
+        let mut held: Vec<TagRead> = Vec::new();
         let mut buf = [0u8; 512];
         let deadline = tokio::time::Instant::now() + self.timeout;
-        loop {
-            let n = match tokio::time::timeout_at(deadline, self.transport.read(&mut buf)).await {
-                Err(_elapsed) => {
-                    self.decoder.discard_partial();
-                    return Ok(false);
-                }
-                Ok(Ok(0)) => return Err(ReaderError::HungUp),
-                Ok(Ok(n)) => n,
-                Ok(Err(e)) if crate::serial::pty::is_hangup(&e) => return Err(ReaderError::HungUp),
-                Ok(Err(e)) => return Err(e.into()),
+        let answered = 'round: loop {
+            let Some(n) = self.read_some(&mut buf, deadline).await? else {
+                return Ok(false);
             };
             let at = Instant::now();
             self.decoder.push(&buf[..n]);
@@ -194,38 +208,158 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
                 match frame.reply {
                     ReaderReply::Tag { report, .. } => {
                         self.counters.tags += 1;
-                        let read = TagRead {
+                        let mut read = TagRead {
                             antenna: report.antenna(),
                             rssi_dbm: report.dbm(),
                             epc: report.epc,
+                            tid: None,
                             at,
                         };
-                        events
-                            .send(ReaderEvent::Tag(read))
-                            .await
-                            .map_err(|_| ReaderError::Closed)?;
+                        match self.tids.get_mut(&read.epc) {
+                            Some((tid, seen)) => {
+                                *seen = at;
+                                read.tid = tid.clone();
+                                forward(events, ReaderEvent::Tag(read)).await?;
+                            }
+                            None if held.iter().any(|h| h.epc == read.epc) => {}
+                            None => held.push(read),
+                        }
                     }
                     ReaderReply::InventoryDone { .. } => {
                         self.round_failed = false;
-                        return Ok(true);
+                        break 'round true;
                     }
                     ReaderReply::Status { code, .. } => {
                         self.round_failed = code != StatusCode::Success;
                         if self.round_failed {
-                            events
-                                .send(ReaderEvent::DeviceError(code))
-                                .await
-                                .map_err(|_| ReaderError::Closed)?;
+                            forward(events, ReaderEvent::DeviceError(code)).await?;
                         }
-                        return Ok(true);
+                        break 'round true;
                     }
-                    // Replies to nothing we asked (another host's command, a buffered tag):
-                    // counted as frames, otherwise ignored.
+                    // Replies to nothing we asked (another host's command, a buffered tag, a
+                    // late TID read): counted as frames, otherwise ignored.
+                    _ => {}
+                }
+            }
+        };
+        if !held.is_empty() {
+            self.read_tids(&mut held).await?;
+            for read in held {
+                forward(events, ReaderEvent::Tag(read)).await?;
+            }
+        }
+        self.forget_gone_tags();
+        Ok(answered)
+    }
+
+    /// Reads the TID bank of every tag in the field and fills in the TIDs of `held` (new EPCs),
+    /// caching each EPC→TID pair. A silent reader or an error status leaves them without a TID.
+    async fn read_tids(&mut self, held: &mut [TagRead]) -> Result<(), ReaderError> {
+        self.counters.tid_reads += 1;
+        self.send(HostCommand::ReadTag(ReadTag::tid())).await?;
+        let mut got: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+        let mut buf = [0u8; 512];
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        'read: loop {
+            let Some(n) = self.read_some(&mut buf, deadline).await? else {
+                break 'read;
+            };
+            self.decoder.push(&buf[..n]);
+            while let Some(frame) = self.decoder.next_frame() {
+                self.counters.frames += 1;
+                match frame.reply {
+                    ReaderReply::TagData(tag) => {
+                        let expected = usize::from(tag.tag_count);
+                        // A TID whose tag CRC fails was garbled in the air: not trusted.
+                        if tag.crc_ok() && !tag.data.is_empty() {
+                            got.insert(tag.epc, tag.data);
+                        }
+                        if got.len() >= expected {
+                            break 'read;
+                        }
+                    }
+                    ReaderReply::Status { .. } => break 'read,
                     _ => {}
                 }
             }
         }
+        let now = Instant::now();
+        for read in held.iter_mut() {
+            read.tid = got.get(&read.epc).cloned();
+            if read.tid.is_none() {
+                self.counters.tid_missing += 1;
+            }
+            self.tids
+                .insert(read.epc.clone(), (read.tid.clone(), read.at.max(now)));
+        }
+        // Tags already cached answered too: keep them fresh.
+        for (epc, tid) in got {
+            if let Some(entry) = self.tids.get_mut(&epc)
+                && entry.0.as_ref() == Some(&tid)
+            {
+                entry.1 = now;
+            }
+        }
+        Ok(())
     }
+
+    /// Drops cached TIDs of tags not seen for [`TID_CACHE_IDLE`], and the stalest past the cap.
+    fn forget_gone_tags(&mut self) {
+        let now = Instant::now();
+        self.tids
+            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < TID_CACHE_IDLE);
+        while self.tids.len() > TID_CACHE_MAX {
+            let Some(oldest) = self
+                .tids
+                .iter()
+                .min_by_key(|(_, (_, seen))| *seen)
+                .map(|(epc, _)| epc.clone())
+            else {
+                break;
+            };
+            self.tids.remove(&oldest);
+        }
+    }
+
+    /// Writes one command frame.
+    async fn send(&mut self, command: HostCommand) -> Result<(), ReaderError> {
+        let mut out = Vec::with_capacity(16);
+        HostFrame {
+            address: self.address,
+            command,
+        }
+        .encode(&mut out)
+        .expect("the driver's commands always encode");
+        self.transport.write_all(&out).await?;
+        Ok(())
+    }
+
+    /// Reads what the line has, or `None` once `deadline` passes (dropping a partial frame: bytes
+    /// of an answer to a timed-out command are stale and would only delay resynchronisation).
+    async fn read_some(
+        &mut self,
+        buf: &mut [u8],
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<usize>, ReaderError> {
+        match tokio::time::timeout_at(deadline, self.transport.read(buf)).await {
+            Err(_elapsed) => {
+                self.decoder.discard_partial();
+                Ok(None)
+            }
+            Ok(Ok(0)) => Err(ReaderError::HungUp),
+            Ok(Ok(n)) => Ok(Some(n)),
+            Ok(Err(e)) if crate::serial::pty::is_hangup(&e) => Err(ReaderError::HungUp),
+            Ok(Err(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// Sends an event to the lane runtime.
+async fn forward(
+    events: &mpsc::Sender<ReaderEvent>,
+    event: ReaderEvent,
+) -> Result<(), ReaderError> {
+    events.send(event).await.map_err(|_| ReaderError::Closed)
 }
 
 /// Which reads the lane acts on: strong enough, and not a repeat of a tag acted on within the
@@ -288,6 +422,7 @@ mod tests {
     fn read(epc: u8, dbm: i16) -> TagRead {
         TagRead {
             epc: vec![epc; 12],
+            tid: None,
             antenna: 0,
             rssi_dbm: dbm,
             at: Instant::now(),

@@ -1,4 +1,4 @@
-//! Device simulators: the lane's UHF reader and Modbus I/O module, played in software so that the
+//! Device simulators: the lane's UHF reader, Modbus I/O module and plate camera, played in software so that the
 //! whole system runs, and is tested, on a machine with no hardware.
 //!
 //! Simulators speak the devices' real bytes (through `firmware-protocols`) over any
@@ -6,7 +6,9 @@
 //! end-to-end tests and the demo, or `tokio::io::duplex` for fast in-process tests.
 
 pub mod barrier;
+pub mod camera;
 pub mod lane;
 pub mod lane_io;
+pub mod plate_image;
 pub mod uhf_reader;
 pub mod vehicle;

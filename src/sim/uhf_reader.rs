@@ -9,7 +9,10 @@
 //! Simplifications, on purpose: an inventory reports every tag in the field once (on whichever
 //! antenna the tag is, not only the work antenna) whatever its repeat count; 0x8A gets the 7-byte
 //! completion of 0x89; and host bytes that arrive while a command runs are queued, not lost as on
-//! a real reader.
+//! a real reader. A read-memory command (0x81) is answered for the TID bank only: one frame per
+//! tag whose TID holds the words asked for (a tag without a TID, or with a shorter one, stays
+//! silent as a real tag would), or status 36 (no tag) when none answers; other banks get a
+//! parameter error. The access password is not checked.
 //!
 //! It never opens a port or a pseudo-terminal itself (the caller hands it a transport), and it
 //! never sleeps except for the configured inventory delay.
@@ -20,7 +23,8 @@ use std::time::Duration;
 
 use firmware_protocols::uhf::{
     FreqAnt, HEAD, HostCommand, HostDecoder, HostFrame, InventoryCmd, InventoryDone, OutputPower,
-    ReaderFrame, ReaderReply, Rssi, StatusCode, TagReport, UhfFrame, pc_for_epc_len,
+    ReadTag, ReaderFrame, ReaderReply, Rssi, StatusCode, TagData, TagReport, UhfFrame, mem_bank,
+    pc_for_epc_len,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -50,7 +54,8 @@ pub struct FieldTag {
     /// Signal strength it is read at, −129..=−2 dBm (what the 7-bit RSSI can say).
     pub rssi_dbm: i16,
     /// The tag's factory TID (a tag credential may be bound to it); not reported by
-    /// inventory.
+    /// inventory, answered to a read of the TID bank (0x81). A cloned tag carries another tag's
+    /// EPC but keeps its own TID.
     pub tid: Option<Vec<u8>>,
 }
 
@@ -84,6 +89,9 @@ pub enum BadTag {
     /// The RSSI byte carries −129..=−2 dBm.
     #[error("{0} dBm: the RSSI byte carries −129..=−2 dBm")]
     Rssi(i16),
+    /// A TID is whole 16-bit words, and at most 64 bytes here (real TIDs are 4–12).
+    #[error("TID of {0} bytes: it must be an even number of bytes, 2 to 64")]
+    TidLength(usize),
 }
 
 /// Random line noise on outgoing frames, drawn from a seeded generator so a run can be repeated.
@@ -248,6 +256,11 @@ impl ReaderControl {
         if !(Rssi::MIN_DBM..=Rssi::MAX_DBM).contains(&tag.rssi_dbm) {
             return Err(BadTag::Rssi(tag.rssi_dbm));
         }
+        if let Some(tid) = &tag.tid
+            && (tid.is_empty() || tid.len() % 2 == 1 || tid.len() > 64)
+        {
+            return Err(BadTag::TidLength(tid.len()));
+        }
         let mut state = self.lock();
         state.field.retain(|t| t.epc != tag.epc);
         debug!(epc = %hex(&tag.epc), antenna = tag.antenna, "uhf sim: tag enters the field");
@@ -410,7 +423,8 @@ impl ReaderControl {
             }
             (
                 state.inventory_delay,
-                InventoryCmd::from_code(frame.command.code()).is_some(),
+                InventoryCmd::from_code(frame.command.code()).is_some()
+                    || matches!(frame.command, HostCommand::ReadTag(_)),
             )
         };
         if is_inventory && !delay.is_zero() {
@@ -462,6 +476,7 @@ impl State {
             HostCommand::RealTimeInventory { .. } => self.inventory(InventoryCmd::RealTime),
             HostCommand::SessionInventory { .. } => self.inventory(InventoryCmd::Session),
             HostCommand::FastSwitchInventory(_) => self.inventory(InventoryCmd::FastSwitch),
+            HostCommand::ReadTag(read) => self.read_memory(read),
             HostCommand::Other { cmd, .. } => vec![status(*cmd, StatusCode::Fail)],
         }
     }
@@ -503,6 +518,59 @@ impl State {
             },
         });
         replies
+    }
+
+    /// A read-memory command: one [`TagData`] per tag whose TID covers the words asked for.
+    fn read_memory(&mut self, read: &ReadTag) -> Vec<ReaderReply> {
+        let code = HostCommand::ReadTag(*read).code();
+        if read.bank != mem_bank::TID || read.word_count == 0 {
+            return vec![ReaderReply::Status {
+                cmd: code,
+                code: PARAMETER_ERROR,
+            }];
+        }
+        if let Some(error) = self.inventory_error {
+            return vec![ReaderReply::Status {
+                cmd: code,
+                code: error,
+            }];
+        }
+        let from = usize::from(read.word_address) * 2;
+        let to = from + usize::from(read.word_count) * 2;
+        let band_len = CHINA_BAND.end() - CHINA_BAND.start() + 1;
+        let answering: Vec<(Vec<u8>, Vec<u8>, u8)> = self
+            .field
+            .iter()
+            .filter_map(|t| {
+                let words = t.tid.as_ref()?.get(from..to)?;
+                Some((t.epc.clone(), words.to_vec(), t.antenna))
+            })
+            .collect();
+        if answering.is_empty() {
+            return vec![ReaderReply::Status {
+                cmd: code,
+                code: StatusCode::NoTag,
+            }];
+        }
+        let count = u16::try_from(answering.len()).unwrap_or(u16::MAX);
+        answering
+            .into_iter()
+            .map(|(epc, data, antenna)| {
+                let freq = CHINA_BAND.start() + self.hop % band_len;
+                self.hop = self.hop.wrapping_add(1) % band_len;
+                // put_tag checked the EPC length.
+                let pc = pc_for_epc_len(epc.len()).unwrap_or(0);
+                ReaderReply::TagData(TagData {
+                    tag_count: count,
+                    pc,
+                    tag_crc: TagData::crc_for(pc, &epc),
+                    epc,
+                    data,
+                    freq_ant: FreqAnt::new(freq, antenna),
+                    read_count: 1,
+                })
+            })
+            .collect()
     }
 
     /// Appends one frame to `out`, with garbage before it and its checksum corrupted as the

@@ -21,6 +21,8 @@ mod lane_machine;
 mod lane_modes;
 mod lane_plate;
 mod reader_faults;
+mod sim_camera;
 mod sim_lane;
+mod sim_tid;
 mod uhf_reader;
 mod wall_clock;

@@ -554,3 +554,95 @@ async fn a_hang_up_is_a_disconnect_for_the_controller_and_the_same_link_can_be_r
     let epcs: Vec<_> = answer.tags().into_iter().map(|t| t.0).collect();
     assert_eq!(epcs, vec![EPC_A.to_vec(), EPC_B.to_vec()]);
 }
+
+const TID_A: [u8; 12] = [
+    0xE2, 0x80, 0x11, 0x60, 0x20, 0x00, 0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC,
+];
+
+#[tokio::test]
+async fn a_tid_read_is_answered_with_each_tags_tid_and_tags_without_one_stay_silent() {
+    let reader = ReaderControl::new();
+    reader
+        .put_tag(FieldTag::new(EPC_A, 0, -50).with_tid(TID_A))
+        .unwrap();
+    // A tag whose TID is shorter than the six words asked for cannot answer them.
+    reader
+        .put_tag(FieldTag::new(EPC_B, 1, -63).with_tid([0xE2, 0x80, 0x11, 0x70]))
+        .unwrap();
+    reader.put_tag(FieldTag::new(EPC_C, 2, -60)).unwrap();
+    let (io, _task) = serve_on_duplex(&reader);
+    let mut host = Host::new(io, &reader);
+    let answer = host
+        .exchange(HostCommand::ReadTag(firmware_protocols::uhf::ReadTag::tid()))
+        .await;
+    let tags: Vec<_> = answer
+        .frames
+        .iter()
+        .filter_map(|f| match &f.reply {
+            ReaderReply::TagData(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags.len(), 1, "{:?}", answer.frames);
+    assert_eq!(tags[0].epc, EPC_A);
+    assert_eq!(tags[0].data, TID_A);
+    assert_eq!(tags[0].tag_count, 1);
+    assert!(tags[0].crc_ok());
+
+    // With no tag able to answer, the read fails with "no tag".
+    reader.clear_field();
+    let answer = host
+        .exchange(HostCommand::ReadTag(firmware_protocols::uhf::ReadTag::tid()))
+        .await;
+    assert!(matches!(
+        answer.frames.as_slice(),
+        [ReaderFrame {
+            reply: ReaderReply::Status {
+                cmd: 0x81,
+                code: StatusCode::NoTag
+            },
+            ..
+        }]
+    ));
+}
+
+#[tokio::test]
+async fn the_gate_driver_reads_a_new_tags_tid_once_and_reports_it_with_every_read() {
+    use gatehouse::gate::reader::{ReaderEvent, ReaderLink};
+    let reader = ReaderControl::new();
+    reader
+        .put_tag(FieldTag::new(EPC_A, 0, -50).with_tid(TID_A))
+        .unwrap();
+    reader.put_tag(FieldTag::new(EPC_C, 1, -60)).unwrap();
+    let (io, _task) = serve_on_duplex(&reader);
+    let mut link = ReaderLink::new(io, reader.address(), Duration::from_millis(500));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (counters_tx, mut counters_rx) = tokio::sync::watch::channel(Default::default());
+    let run = tokio::spawn(async move {
+        link.run(&tx, |c| {
+            let _ = counters_tx.send(c);
+        })
+        .await
+    });
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 2 || seen.values().any(|n: &u32| *n < 3) {
+        let event = tokio::time::timeout(EXCHANGE_TIMEOUT, rx.recv())
+            .await
+            .expect("reads keep coming")
+            .expect("the driver runs");
+        let ReaderEvent::Tag(read) = event else {
+            panic!("unexpected {event:?}");
+        };
+        let expected: Option<Vec<u8>> = (read.epc == EPC_A).then(|| TID_A.to_vec());
+        assert_eq!(read.tid, expected, "{read:?}");
+        *seen.entry(read.epc.clone()).or_insert(0) += 1;
+    }
+    // Both tags were new in the first round only: one TID read, however many rounds ran.
+    let counters = *counters_rx.borrow_and_update();
+    assert_eq!(counters.tid_reads, 1, "{counters:?}");
+    assert_eq!(
+        counters.tid_missing, 1,
+        "the tag without a TID: {counters:?}"
+    );
+    run.abort();
+}

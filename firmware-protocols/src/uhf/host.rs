@@ -45,6 +45,10 @@ pub enum HostCommand {
     },
     /// 0x8A, antenna/stay pairs then interval and repeat (see [`FastSwitch`]).
     FastSwitchInventory(FastSwitch),
+    /// 0x81 `MemBank | WordAdd | WordCnt [| Password(4)]`: read a memory bank of every tag in
+    /// the field (or of the tag selected with the access-EPC match). Each tag read answers one
+    /// [`super::ReaderReply::TagData`] frame.
+    ReadTag(ReadTag),
     /// Any other command, or a known command whose data does not fit its typed layout.
     ///
     /// Encoded as given. Decoding the result gives back `Other` only when `cmd`/`data` do not
@@ -55,6 +59,50 @@ pub enum HostCommand {
         /// Raw data bytes.
         data: Vec<u8>,
     },
+}
+
+/// The data of a read-memory command (0x81; docs/protocols.md#reading-a-tags-tid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReadTag {
+    /// Memory bank: 0 reserved, 1 EPC, 2 TID, 3 user ([`mem_bank`]). Other values are encoded
+    /// as given, so a reader (or its emulator) can answer a parameter error.
+    pub bank: u8,
+    /// First word (16 bits) to read.
+    pub word_address: u8,
+    /// Words to read (a TID is 2 to 6 words; [`ReadTag::tid`] asks for 6).
+    pub word_count: u8,
+    /// The access password, when the firmware expects one (all zero for an unlocked tag); the
+    /// frame then carries 7 data bytes instead of 3.
+    pub password: Option<[u8; 4]>,
+}
+
+/// Memory bank numbers of an EPC Gen2 tag, as the 0x81 command takes them.
+pub mod mem_bank {
+    /// Reserved bank (kill and access passwords).
+    pub const RESERVED: u8 = 0;
+    /// EPC bank (CRC, PC, EPC).
+    pub const EPC: u8 = 1;
+    /// TID bank: the chip maker's identifier and serial, written at the factory.
+    pub const TID: u8 = 2;
+    /// User memory.
+    pub const USER: u8 = 3;
+}
+
+impl ReadTag {
+    /// Words of TID the driver reads: 96 bits, the length of the serialised TID of the common
+    /// Impinj Monza and NXP UCODE chips (class E2 allocation, word 0 on).
+    pub const TID_WORDS: u8 = 6;
+
+    /// Reads [`ReadTag::TID_WORDS`] words of the TID bank from word 0, with the all-zero
+    /// access password (TID is never read-locked on Gen2 tags).
+    pub fn tid() -> Self {
+        ReadTag {
+            bank: mem_bank::TID,
+            word_address: 0,
+            word_count: Self::TID_WORDS,
+            password: Some([0; 4]),
+        }
+    }
 }
 
 /// Output power for command 0x76, in dBm as the reader takes it (typically 0–33).
@@ -167,6 +215,7 @@ impl HostCommand {
             HostCommand::RealTimeInventory { .. } => cmd::REAL_TIME_INVENTORY,
             HostCommand::SessionInventory { .. } => cmd::SESSION_INVENTORY,
             HostCommand::FastSwitchInventory(_) => cmd::FAST_SWITCH_INVENTORY,
+            HostCommand::ReadTag(_) => cmd::READ_TAG,
             HostCommand::Other { cmd, .. } => *cmd,
         }
     }
@@ -189,6 +238,12 @@ impl HostCommand {
                     out.extend_from_slice(&[step.antenna, step.stay]);
                 }
                 out.extend_from_slice(&[fs.interval, fs.repeat]);
+            }
+            HostCommand::ReadTag(r) => {
+                out.extend_from_slice(&[r.bank, r.word_address, r.word_count]);
+                if let Some(password) = r.password {
+                    out.extend_from_slice(&password);
+                }
             }
             HostCommand::Other { data, .. } => out.extend_from_slice(data),
         }
@@ -217,6 +272,20 @@ impl HostCommand {
                 target: Target::from_byte(t)?,
                 repeat,
             },
+            (cmd::READ_TAG, &[bank, word_address, word_count]) => HostCommand::ReadTag(ReadTag {
+                bank,
+                word_address,
+                word_count,
+                password: None,
+            }),
+            (cmd::READ_TAG, &[bank, word_address, word_count, a, b, c, d]) => {
+                HostCommand::ReadTag(ReadTag {
+                    bank,
+                    word_address,
+                    word_count,
+                    password: Some([a, b, c, d]),
+                })
+            }
             (cmd::FAST_SWITCH_INVENTORY, data)
                 if data.len().is_multiple_of(2)
                     && data.len() >= 4

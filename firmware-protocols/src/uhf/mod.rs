@@ -7,7 +7,7 @@
 //!
 //! - [`HostFrame`] / [`HostCommand`]: what the gate controller sends to the reader.
 //! - [`ReaderFrame`] / [`ReaderReply`]: what the reader answers (tag reports, completions,
-//!   status codes, firmware version, buffered tags).
+//!   status codes, firmware version, buffered tags, tag memory read with 0x81).
 //! - [`Decoder`]: a streaming, resynchronising framer, generic over the frame type it yields
 //!   ([`HostDecoder`], [`ReaderDecoder`], or [`RawFrame`] for frames not interpreted at all).
 //!
@@ -23,10 +23,13 @@ mod host;
 mod reader;
 
 pub use decoder::{Decoder, HostDecoder, ReaderDecoder};
-pub use host::{AntennaStay, FastSwitch, HostCommand, HostFrame, OutputPower, Session, Target};
+pub use host::{
+    AntennaStay, FastSwitch, HostCommand, HostFrame, OutputPower, ReadTag, Session, Target,
+    mem_bank,
+};
 pub use reader::{
     BufferedTag, FreqAnt, InventoryCmd, InventoryDone, ReaderFrame, ReaderReply, Rssi, StatusCode,
-    TagReport, epc_len_from_pc, pc_for_epc_len,
+    TagData, TagReport, epc_len_from_pc, pc_for_epc_len,
 };
 
 use crate::checksum::uhf_check;
@@ -60,6 +63,9 @@ pub mod cmd {
     pub const SET_WORK_ANTENNA: u8 = 0x74;
     /// Set the RF output power.
     pub const SET_OUTPUT_POWER: u8 = 0x76;
+    /// Read a tag memory bank (the TID, for the driver): one reply per tag read
+    /// (docs/protocols.md#reading-a-tags-tid).
+    pub const READ_TAG: u8 = 0x81;
     /// Real-time inventory: one reply per tag read, then a completion frame.
     pub const REAL_TIME_INVENTORY: u8 = 0x89;
     /// Fast antenna-switching inventory.

@@ -28,7 +28,8 @@ pub struct ReaderFrame {
 ///    the length of a tag report with a 4-byte EPC (or a 2-byte EPC with phase); rule 3 wins, because
 ///    the completion would then need a read rate of 2048/s or more, beyond what these readers do;
 /// 5. `Cmd` 0x90 whose DataLen matches the frame length: [`ReaderReply::BufferedTag`];
-/// 6. anything else: [`ReaderReply::Unknown`].
+/// 6. `Cmd` 0x81 whose DataLen and ReadLen fit the frame: [`ReaderReply::TagData`];
+/// 7. anything else: [`ReaderReply::Unknown`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReaderReply {
     /// One tag read during an inventory.
@@ -62,6 +63,9 @@ pub enum ReaderReply {
     },
     /// Answer to 0x90: one tag from the reader's inventory buffer.
     BufferedTag(BufferedTag),
+    /// Answer to 0x81: one tag's EPC and the memory words read from it (its TID, for the
+    /// driver).
+    TagData(TagData),
     /// A checksum-valid frame with no typed layout.
     Unknown {
         /// Command code.
@@ -341,6 +345,83 @@ impl BufferedTag {
     }
 }
 
+/// One tag's answer to a read-memory command (0x81):
+/// `TagCount(2) | DataLen | PC(2) | EPC | TagCRC(2) | Data | ReadLen | FreqAnt | ReadCount`,
+/// where DataLen counts PC + EPC + TagCRC + Data and ReadLen counts Data
+/// (docs/protocols.md#reading-a-tags-tid). Unlike a tag report it carries no RSSI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TagData {
+    /// How many tags answered the command (one frame each).
+    pub tag_count: u16,
+    /// Protocol-control word as the tag sent it (DataLen and ReadLen delimit the EPC).
+    pub pc: u16,
+    /// The EPC.
+    pub epc: Vec<u8>,
+    /// The tag's Gen2 CRC over PC + EPC (CRC-16/GENIBUS).
+    pub tag_crc: u16,
+    /// The words read, two bytes each, high byte first as stored in the tag.
+    pub data: Vec<u8>,
+    /// Frequency index and antenna.
+    pub freq_ant: FreqAnt,
+    /// How many times the tag answered the read.
+    pub read_count: u8,
+}
+
+impl TagData {
+    /// Most EPC + data bytes that fit one frame: [`MAX_DATA_LEN`] minus the 10 other bytes.
+    pub const MAX_EPC_AND_DATA_LEN: usize = MAX_DATA_LEN - 10;
+
+    /// Whether `tag_crc` is the CRC-16/GENIBUS of PC + EPC.
+    pub fn crc_ok(&self) -> bool {
+        let mut bytes = self.pc.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&self.epc);
+        crc16_genibus(&bytes) == self.tag_crc
+    }
+
+    /// The tag CRC a tag computes for this PC and EPC.
+    pub fn crc_for(pc: u16, epc: &[u8]) -> u16 {
+        let mut bytes = pc.to_be_bytes().to_vec();
+        bytes.extend_from_slice(epc);
+        crc16_genibus(&bytes)
+    }
+
+    fn parse(data: &[u8]) -> Option<Self> {
+        let data_len = usize::from(*data.get(2)?);
+        if data.len() != 3 + data_len + 3 {
+            return None;
+        }
+        let read_len = usize::from(data[3 + data_len]);
+        // PC and tag CRC are always there; the EPC may be empty.
+        let epc_len = data_len.checked_sub(4 + read_len)?;
+        let body = &data[3..3 + data_len];
+        Some(TagData {
+            tag_count: u16::from_be_bytes([data[0], data[1]]),
+            pc: u16::from_be_bytes([body[0], body[1]]),
+            epc: body[2..2 + epc_len].to_vec(),
+            tag_crc: u16::from_be_bytes([body[2 + epc_len], body[3 + epc_len]]),
+            data: body[4 + epc_len..].to_vec(),
+            freq_ant: FreqAnt(data[4 + data_len]),
+            read_count: data[5 + data_len],
+        })
+    }
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let payload = self.epc.len() + self.data.len();
+        if payload > Self::MAX_EPC_AND_DATA_LEN {
+            return Err(EncodeError::TooLong { len: payload + 10 });
+        }
+        out.extend_from_slice(&self.tag_count.to_be_bytes());
+        // Fits: payload + 4 ≤ 246.
+        out.push((payload + 4) as u8);
+        out.extend_from_slice(&self.pc.to_be_bytes());
+        out.extend_from_slice(&self.epc);
+        out.extend_from_slice(&self.tag_crc.to_be_bytes());
+        out.extend_from_slice(&self.data);
+        out.extend_from_slice(&[self.data.len() as u8, self.freq_ant.0, self.read_count]);
+        Ok(())
+    }
+}
+
 /// The one-byte status / error code of a bare reply (docs/protocols.md#replies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusCode {
@@ -411,6 +492,7 @@ impl ReaderReply {
             ReaderReply::Status { cmd, .. } | ReaderReply::Unknown { cmd, .. } => *cmd,
             ReaderReply::FirmwareVersion { .. } => cmd::GET_FIRMWARE_VERSION,
             ReaderReply::BufferedTag(_) => cmd::GET_INVENTORY_BUFFER,
+            ReaderReply::TagData(_) => cmd::READ_TAG,
         }
     }
 
@@ -438,6 +520,11 @@ impl ReaderReply {
         {
             return ReaderReply::BufferedTag(tag);
         }
+        if code == cmd::READ_TAG
+            && let Some(tag) = TagData::parse(data)
+        {
+            return ReaderReply::TagData(tag);
+        }
         ReaderReply::Unknown {
             cmd: code,
             data: data.to_vec(),
@@ -453,6 +540,7 @@ impl ReaderReply {
                 out.extend_from_slice(&[*major, *minor])
             }
             ReaderReply::BufferedTag(tag) => tag.write(out)?,
+            ReaderReply::TagData(tag) => tag.write(out)?,
             ReaderReply::Unknown { data, .. } => out.extend_from_slice(data),
         }
         Ok(())

@@ -458,7 +458,11 @@ impl LaneTask {
         }
         let direction = self.direction_of(&read);
         let before = self.pending.clone();
-        let mut record = self.decide(CredentialRead::Tag { epc, tid: None }, direction);
+        let tid = read
+            .tid
+            .as_deref()
+            .and_then(|t| crate::domain::Tid::from_bytes(t).ok());
+        let mut record = self.decide(CredentialRead::Tag { epc, tid }, direction);
         record.epc = Some(epc.to_string());
         record.antenna = Some(read.antenna);
         record.rssi_dbm = Some(read.rssi_dbm);
