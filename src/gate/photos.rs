@@ -267,6 +267,16 @@ impl PhotoStore {
         self.put_at(kind, jpeg, now_ms())
     }
 
+    /// The reference `put` will return for these bytes, without storing them: lets the camera
+    /// listener hand a read to its lane while the photos are still being written.
+    pub fn reference(kind: PhotoKind, jpeg: &[u8]) -> PhotoRef {
+        PhotoRef {
+            sha256: hex::encode(Sha256::digest(jpeg)),
+            kind,
+            bytes: jpeg.len() as u64,
+        }
+    }
+
     /// [`PhotoStore::put`] at the time `now_ms` (tests give the time).
     pub fn put_at(
         &self,
@@ -274,13 +284,8 @@ impl PhotoStore {
         jpeg: &[u8],
         now_ms: i64,
     ) -> Result<PhotoRef, PhotoError> {
-        let sha256 = hex::encode(Sha256::digest(jpeg));
-        let path = self.path_of(&sha256);
-        let reference = PhotoRef {
-            sha256,
-            kind,
-            bytes: jpeg.len() as u64,
-        };
+        let reference = PhotoStore::reference(kind, jpeg);
+        let path = self.path_of(&reference.sha256);
         let mut index = self.index.lock().expect("photo index lock poisoned");
         let known = index
             .conn
