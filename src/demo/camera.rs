@@ -2,12 +2,8 @@
 //! each simulated car a moment after it stops — sometimes with low confidence, sometimes misread
 //! by a character, and for a "cloned" tag the plate of the car really there.
 //!
-//! Delivery: a camera's read reaches its lane the way the gate's camera listener hands it on —
-//! photos stored durably in the gate's photo store, then `GateHandle::camera_read`. With
-//! [`CAMERA_OVER_HTTP`] set, it instead posts the real push (multipart or JSON, built by
-//! [`crate::sim::camera`]) to the gate's camera listener, which [`serve_listener`] serves.
-//! INTEGRATOR: that listener (`crate::gate::camera_http::router`) lives on another branch; once
-//! it is merged, fill in [`serve_listener`] and set [`CAMERA_OVER_HTTP`] to `true`.
+//! Delivery: as on a site, each read is the real push (multipart or JSON, built by
+//! [`crate::sim::camera`]) posted to the gate's camera listener, which [`serve_listener`] serves.
 //!
 //! Photos are small (a 320×180 scene) so the demo's CPU stays low. It never decides anything.
 
@@ -19,16 +15,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{Direction, Plate, PlateColour, PlateIdentity};
-use crate::gate::camera::{PlateSighting, SightingOutcome};
+use crate::domain::{Direction, PlateColour};
 use crate::gate::config::GateConfig;
 use crate::gate::runtime::GateHandle;
 use crate::sim::camera::{self, CameraKind, PlateShot, ShotImages};
 use crate::sim::plate_image::{plate_jpeg, scene_picture};
-use crate::wire::journal::PhotoKind;
-
-/// Whether the demo's cameras post over HTTP to the gate's camera listener (see the header).
-pub(super) const CAMERA_OVER_HTTP: bool = false;
 
 /// The cameras' minimum confidence (gate.toml's default): below it a read never opens alone.
 pub(super) const MIN_CONFIDENCE: u8 = 80;
@@ -74,15 +65,14 @@ impl DemoCamera {
         )
     }
 
-    /// Reads `plate` (as the camera saw it) and hands the read to the gate.
+    /// Reads `plate` (as the camera saw it) and pushes the read to the gate's listener.
     pub(super) async fn read(
         &self,
-        gate: &Arc<GateHandle>,
         plate: &str,
         colour: PlateColour,
         confidence: u8,
         direction: Direction,
-    ) -> anyhow::Result<Option<SightingOutcome>> {
+    ) -> anyhow::Result<()> {
         let shot = PlateShot {
             plate: plate.to_string(),
             colour,
@@ -106,39 +96,15 @@ impl DemoCamera {
             })
             .await??
         };
-        if let (true, Some(listener)) = (CAMERA_OVER_HTTP, self.listener) {
-            let payload = camera::payload(self.kind, &shot, &images);
-            camera::post(
-                &self.client,
-                &camera::camera_url(&format!("http://{listener}"), &self.name),
-                &payload,
-            )
-            .await?;
-            return Ok(None);
-        }
-        // What the listener does with a push: photos stored durably, then the lane.
-        let store = gate.shared().photos.clone();
-        let photos = tokio::task::spawn_blocking(move || {
-            anyhow::Ok(vec![
-                store.put(PhotoKind::Plate, &images.plate)?,
-                store.put(PhotoKind::Scene, &images.scene)?,
-            ])
-        })
-        .await??;
-        let sighting = PlateSighting {
-            camera: self.name.clone(),
-            event_id: shot.event_id.to_string(),
-            plate_text: shot.plate.clone(),
-            plate: Plate::parse(&shot.plate)
-                .ok()
-                .map(|plate| PlateIdentity { plate, colour }),
-            colour: Some(colour),
-            confidence,
-            min_confidence: MIN_CONFIDENCE,
-            direction: Some(direction),
-            photos,
-        };
-        Ok(Some(gate.camera_read(self.lane, sighting).await?))
+        let listener = self.listener.context("the gate has no camera listener")?;
+        let payload = camera::payload(self.kind, &shot, &images);
+        camera::post(
+            &self.client,
+            &camera::camera_url(&format!("http://{listener}"), &self.name),
+            &payload,
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -148,21 +114,20 @@ pub(super) fn listener_toml(listener: SocketAddr) -> String {
 }
 
 /// Serves the gate's camera listener on `listener` until `stop`.
-///
-/// INTEGRATOR: replace the body with
-/// `axum::serve(listener, crate::gate::camera_http::router(gate, config)
-///     .into_make_service_with_connect_info::<SocketAddr>())
-///     .with_graceful_shutdown(stop.cancelled_owned()).await.context("serving the camera listener")`
-/// and set [`CAMERA_OVER_HTTP`] to `true`.
 pub(super) async fn serve_listener(
     listener: tokio::net::TcpListener,
     gate: Arc<GateHandle>,
     config: &GateConfig,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let _ = (listener, gate, config);
-    stop.cancelled().await;
-    Err(anyhow::anyhow!("this build has no camera listener")).context("camera listener")
+    let router = crate::gate::camera_http::router(gate, config);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop.cancelled_owned())
+    .await
+    .context("serving the camera listener")
 }
 
 /// The camera's view of a plate: mostly right, sometimes unsure, now and then a character off.

@@ -217,14 +217,12 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
             dir.join(format!("gate-{gate_no}")).display()
         );
         let mut lane_sims = Vec::new();
-        let camera_listener = if camera::CAMERA_OVER_HTTP {
+        let camera_listener = {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("cannot open a camera listener port")?;
             toml.push_str(&camera::listener_toml(listener.local_addr()?));
             Some(listener)
-        } else {
-            None
         };
         let camera_addr = camera_listener.as_ref().and_then(|l| l.local_addr().ok());
         let mut cameras = Vec::new();
@@ -574,14 +572,13 @@ async fn traffic(
         // a digit off.
         let (seen_roll, seen_digit) = (dice.roll(100), dice.roll(1000));
         let camera_read = |plate: String| {
-            let (cam, gate) = (cam.clone(), gate.clone());
+            let cam = cam.clone();
             async move {
                 // The plate camera reads the plate a moment after the car stops.
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 let (text, confidence) = camera::as_seen(&plate, seen_roll, seen_digit);
-                cam.read(&gate, &text, PlateColour::Blue, confidence, direction)
+                cam.read(&text, PlateColour::Blue, confidence, direction)
                     .await
-                    .map(drop)
             }
         };
         let drive = async {
