@@ -190,3 +190,59 @@ async fn sim_camera_refuses_an_unknown_kind_and_colour() {
         assert!(stderr.contains(refused), "{stderr}");
     }
 }
+
+/// What the simulator sends is what the gate's drivers read: both kinds, field by field, with
+/// the photos byte for byte (the simulator is only worth its name if a gate accepts it).
+#[test]
+fn the_gates_drivers_read_the_simulators_pushes_back_field_by_field() {
+    use gatehouse::gate::camera::{CameraMessage, parse};
+    use gatehouse::gate::config::CameraKind as GateKind;
+    use gatehouse::wire::journal::PhotoKind;
+
+    for (sim_kind, gate_kind, event_id) in [
+        (CameraKind::Hikvision, GateKind::Hikvision, 7_u64),
+        (CameraKind::AlarmInfoPlate, GateKind::AlarmInfoPlate, 8),
+    ] {
+        let shot = PlateShot {
+            plate: "粤B·D12345".into(),
+            colour: PlateColour::Green,
+            confidence: 88,
+            event_id,
+            channel: 2,
+            direction: Some(Direction::Entry),
+            at: chrono::Utc::now(),
+        };
+        let images = ShotImages::draw(&shot, "south", 20 * 1024).unwrap();
+        let payload = camera::payload(sim_kind, &shot, &images);
+        let message = parse(gate_kind, Some(&payload.content_type), &payload.body)
+            .unwrap_or_else(|e| panic!("{sim_kind:?}: {e}"));
+        let CameraMessage::Read(push) = message else {
+            panic!("{sim_kind:?}: a heartbeat, not a read");
+        };
+        assert_eq!(push.plate_text, "粤B·D12345", "{sim_kind:?}");
+        assert_eq!(push.colour, Some(PlateColour::Green), "{sim_kind:?}");
+        assert_eq!(push.confidence, 88, "{sim_kind:?}");
+        assert_eq!(push.channel, Some(2), "{sim_kind:?}");
+        assert!(
+            push.event_id.contains(&event_id.to_string()),
+            "{sim_kind:?}: {}",
+            push.event_id
+        );
+        let photo = |kind| {
+            push.images
+                .iter()
+                .find(|i| i.kind == kind)
+                .map(|i| i.jpeg.to_vec())
+        };
+        assert_eq!(
+            photo(PhotoKind::Plate),
+            Some(images.plate.clone()),
+            "{sim_kind:?}"
+        );
+        assert_eq!(
+            photo(PhotoKind::Scene),
+            Some(images.scene.clone()),
+            "{sim_kind:?}"
+        );
+    }
+}
