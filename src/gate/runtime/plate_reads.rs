@@ -27,14 +27,35 @@ pub(super) const SUGGESTIONS: usize = 8;
 /// confusions [`crate::domain::plate_match`] matches under.
 const LOOK_ALIKES: [&str; 6] = ["0ODQ", "1IL", "8B", "5S", "2Z", "6G"];
 
-/// Whether the plate registered for a tag is the plate the camera read: the same text, and the
-/// same colour when the camera reported one (colour is part of the identity; a camera that
-/// reports none is not held to it). A read whose text is no plate never matches.
+/// Whether the plate registered for a tag is the plate the camera read: the same text — or the
+/// same but for one character the camera confused with its look-alike (8/B, 0/D, 5/S …: the
+/// usual recognition error, which must not turn a staff car's valid tag into a "cloned tag"
+/// alarm; a cloned tag on another car differs in more than one look-alike) — and the same
+/// colour when the camera reported one (colour is part of the identity; a camera that reports
+/// none is not held to it). A read whose text is no plate never matches.
 pub(super) fn plates_match(registered: PlateIdentity, camera: &PlateSighting) -> bool {
     camera
         .plate
-        .is_some_and(|read| read.plate == registered.plate)
+        .is_some_and(|read| same_but_one_look_alike(registered.plate.as_str(), read.plate.as_str()))
         && camera.colour.is_none_or(|c| c == registered.colour)
+}
+
+/// `a` and `b` are equal, or equal but for one position whose two characters are look-alikes.
+fn same_but_one_look_alike(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut differing = a.iter().zip(&b).filter(|(x, y)| x != y);
+    match (differing.next(), differing.next()) {
+        (Some((&x, &y)), None) => LOOK_ALIKES
+            .iter()
+            .any(|class| class.contains(x) && class.contains(y)),
+        _ => false,
+    }
 }
 
 /// The tag decided for the vehicle on the loop.
@@ -205,6 +226,11 @@ mod tests {
             &sighting("京A12345", Some(PlateColour::Yellow))
         ));
         assert!(!plates_match(registered, &sighting("京B54321", None)));
+        // One character read as its look-alike is the camera's usual error, not another car;
+        // one other character, or two look-alikes, is another car.
+        assert!(plates_match(registered, &sighting("京A1234S", None)));
+        assert!(!plates_match(registered, &sighting("京A12346", None)));
+        assert!(!plates_match(registered, &sighting("京A1Z34S", None)));
         assert!(!plates_match(registered, &sighting("无牌", None)));
     }
 
