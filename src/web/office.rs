@@ -91,8 +91,11 @@ fn outside_labels(lang: Lang) -> String {
         "none": t(lang, "暂无", "None"),
         "unknown": t(lang, "未知", "unknown"),
         "failed": t(lang, "统计读取失败：", "Could not read the statistics: "),
-        // Dwell buckets are shown by their code unless named here.
-        "dwell": {},
+        // The dwell buckets' names (the API sends their codes).
+        "dwell": crate::central::repo::passages::DWELL_BUCKETS
+            .iter()
+            .map(|(code, _, zh, en)| (code.to_string(), serde_json::Value::from(t(lang, zh, en))))
+            .collect::<serde_json::Map<_, _>>(),
     })
     .to_string()
 }

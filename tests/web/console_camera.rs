@@ -5,43 +5,71 @@
 //! guard corrects the plate from a suggestion (the original kept) and opens with a reason; the
 //! passage search page keeps its filters and export links.
 //!
-//! On this branch the centre has no photo endpoint yet (`/api/v1/photos/{sha256}` comes with the
-//! photo upload): the tests assert each `<img>` and its `src`, and the "photo uploading"
-//! placeholder the page shows while the centre answers 404. INTEGRATOR: once the photo upload
-//! is merged, add the pixel check marked below. The passage search's results and the office's
+//! The centre keeps the photos the gate's sync uploads (`/api/v1/photos/{sha256}`): a real
+//! JPEG is drawn (`naturalWidth > 0`); a photo whose file was lost at the gate is answered 404
+//! for ever, and its slot shows the "photo uploading" placeholder. The end-to-end test drives
+//! the whole chain: a camera's push to the gate's listener, the OPEN on the simulated I/O
+//! module, the passage, the event and photos at the centre, the console, and the outside-vehicle
+//! statistics (API and office page). The passage search's results and the office's
 //! outside-vehicle statistics are drawn from the real `GET /api/v1/passages` and
 //! `/api/v1/stats/outside-vehicles`.
 
+use std::net::SocketAddr;
+
 use chrono::Utc;
-use gatehouse::domain::ReasonCode;
+use gatehouse::domain::{Direction, PlateColour, ReasonCode};
+use gatehouse::sim::barrier::ArmState;
+use gatehouse::sim::camera::{self as sim_camera, PlateShot, ShotImages};
+use gatehouse::sim::plate_image;
 use gatehouse::wire::journal::{DecisionRecord, EventBody, PhotoKind, PhotoRef, PlateReadRecord};
+use serde_json::json;
 use sqlx::Row;
 
-use crate::support::PASSWORD;
 use crate::support::browser::{self, Browser};
 use crate::support::site::{Site, site, wait_arm_open};
+use crate::support::{Api, PASSWORD, wait_synced};
 
-/// Bytes standing in for a camera's JPEGs (JPEG markers around a label; the gate's photo store
-/// keeps any bytes). INTEGRATOR: use the simulator's generated plate JPEG for the pixel check.
-fn jpeg(label: &str) -> Vec<u8> {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend_from_slice(label.as_bytes());
-    bytes.extend_from_slice(&[0xFF, 0xD9]);
-    bytes
+/// A camera's photos of `plate`: the plate close-up and a scene, real JPEGs drawn by the
+/// simulator (a browser decodes them: `naturalWidth > 0` once drawn).
+fn jpegs(plate: &str, caption: &str) -> (Vec<u8>, Vec<u8>) {
+    let colour = PlateColour::Blue;
+    (
+        plate_image::plate_jpeg(plate, colour).unwrap(),
+        plate_image::scene_jpeg_of_about(plate, colour, caption, 40_000, 7).unwrap(),
+    )
 }
 
-/// Puts a plate close-up and a scene photo into gate 1's photo store, as the camera listener
-/// does with a push's images.
-fn store_photos(site: &Site, label: &str) -> Vec<PhotoRef> {
+/// Puts a plate close-up and a scene photo of `plate` into gate 1's photo store, as the camera
+/// listener does with a push's images (the sync uploads them to the centre).
+fn store_photos(site: &Site, plate: &str, label: &str) -> Vec<PhotoRef> {
     let store = &site.gate.handle().shared().photos;
+    let (close_up, scene) = jpegs(plate, label);
     vec![
-        store
-            .put(PhotoKind::Plate, &jpeg(&format!("plate {label}")))
-            .unwrap(),
-        store
-            .put(PhotoKind::Scene, &jpeg(&format!("scene {label}")))
-            .unwrap(),
+        store.put(PhotoKind::Plate, &close_up).unwrap(),
+        store.put(PhotoKind::Scene, &scene).unwrap(),
     ]
+}
+
+/// A reference to a plate photo whose bytes were never stored at the gate (its file lost before
+/// the upload): the centre answers 404 for it for ever, so its slot keeps the placeholder.
+fn never_stored_photo(label: &str) -> PhotoRef {
+    let bytes = format!("never stored {label}");
+    PhotoRef {
+        sha256: gatehouse::central::photos::sha256_of(bytes.as_bytes()),
+        kind: PhotoKind::Plate,
+        bytes: bytes.len() as u64,
+    }
+}
+
+/// Waits until the image matching `css` is drawn (decoded: `naturalWidth > 0`).
+async fn wait_drawn(b: &Browser, what: &str, css: &str) {
+    let script = format!(
+        "var i = document.querySelector('{css}'); return i && i.complete ? i.naturalWidth : 0"
+    );
+    b.wait_for(what, || async {
+        (b.js(&script).await.as_i64()? > 0).then_some(())
+    })
+    .await;
 }
 
 /// A decision on a camera read of `raw` at `confidence`.
@@ -116,7 +144,10 @@ async fn a_camera_decision_shows_the_plate_close_up_and_scene_photo_beside_it_wi
     let base = site.central.url("");
     b.sign_in(&base, "guard", PASSWORD, "/console").await;
     b.wait_live().await;
-    let photos = store_photos(&site, "京A12345");
+    // The scene photo is a real JPEG the sync uploads; the close-up's file was lost at the gate,
+    // so the centre never has it.
+    let scene = store_photos(&site, "京A12345", "camera decision").remove(1);
+    let photos = vec![never_stored_photo("camera decision"), scene];
     journal(
         &site,
         camera_decision("京A12345", 96, ReasonCode::Granted, photos.clone()),
@@ -156,11 +187,10 @@ async fn a_camera_decision_shows_the_plate_close_up_and_scene_photo_beside_it_wi
         ))
         .await;
     assert!(retried.as_i64().unwrap() >= 1, "the page noticed the 404");
-    // INTEGRATOR (after the photo upload is merged): the photo reaches the centre and is drawn:
-    //     b.wait_for("the plate photo drawn", || async {
-    //         (b.js(&format!("return document.querySelector('{card} figure.photo[data-kind=plate] img').naturalWidth")).await.as_i64()? > 0).then_some(())
-    //     }).await;
-    //     assert!(b.text(&format!("{card} .photo-wait")).await.is_empty());
+    // The scene photo reaches the centre and is drawn, without a placeholder.
+    let scene_css = format!("{card} figure.photo[data-kind=scene]");
+    wait_drawn(&b, "the scene photo drawn", &format!("{scene_css} img")).await;
+    assert_eq!(b.text(&format!("{scene_css} .photo-wait")).await, "");
     // The recent passages list it with a thumbnail.
     let thumb = src(&b, "#recent-1 figure.photo.thumb[data-kind=plate] img").await;
     assert!(thumb.ends_with(&photos[0].sha256), "{thumb}");
@@ -225,7 +255,7 @@ async fn a_held_low_confidence_read_shows_its_photo_and_near_matches_the_guard_c
     b.sign_in(&base, "guard", PASSWORD, "/console").await;
     b.wait_live().await;
     // The camera read 京A12345 as 京A1Z345 (2 → Z) at 58 %: the lane held it.
-    let photos = store_photos(&site, "held");
+    let photos = store_photos(&site, "京A1Z345", "held");
     let seq = journal(
         &site,
         camera_decision("京A1Z345", 58, ReasonCode::HeldLowConfidence, photos),
@@ -455,7 +485,7 @@ async fn the_office_page_has_the_outside_vehicle_section_over_the_last_30_days_w
 async fn the_passage_search_finds_a_held_read_by_a_plate_fragment_with_its_thumbnails_and_the_corrected_plate()
  {
     let site = site().await;
-    let photos = store_photos(&site, "search");
+    let photos = store_photos(&site, "京A1Z345", "search");
     let seq = journal(
         &site,
         camera_decision(
@@ -472,7 +502,7 @@ async fn the_passage_search_finds_a_held_read_by_a_plate_fragment_with_its_thumb
             "京A12345",
             97,
             ReasonCode::Granted,
-            store_photos(&site, "other"),
+            store_photos(&site, "京A12345", "other"),
         ),
     )
     .await;
@@ -546,6 +576,247 @@ async fn the_office_page_shows_the_outside_vehicle_statistics() {
     assert_eq!(b.text("#outside-status").await, "", "no error shown");
     assert!(!b.text("#outside-overstays").await.contains('—'));
     b.screenshot("office-outside-zh").await;
+    b.close().await;
+    site.finish().await;
+}
+
+/// Gate 1's camera listener with one Hikvision camera `north-entry` at lane `entry`, served as
+/// `gatehouse gate run` serves it (with each request's peer address); returns its base URL.
+async fn serve_camera_listener(site: &Site) -> String {
+    use gatehouse::gate::camera_http;
+    use gatehouse::gate::config::{CameraConfig, CameraKind, CameraListenerSection};
+    let mut config = site.gate.config.clone();
+    config.camera_listener = Some(CameraListenerSection {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_body_bytes: 8 * 1024 * 1024,
+    });
+    config.cameras = vec![CameraConfig {
+        name: "north-entry".into(),
+        kind: CameraKind::Hikvision,
+        from: None,
+        lane: "entry".into(),
+        channels: Default::default(),
+        min_confidence: 80,
+        silent_after_s: 600,
+    }];
+    config
+        .validate()
+        .expect("the camera configuration is valid");
+    let router = camera_http::router(site.gate.shared_handle(), &config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    url
+}
+
+/// The site's day (Asia/Shanghai) of gate 1's last passage, `YYYY-MM-DD`.
+async fn passage_day(db: &gatehouse::central::db::Db) -> String {
+    let at: i64 = sqlx::query_scalar(
+        "SELECT at_ms FROM passage_events WHERE gate_id = 1 AND kind = 'passage' \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    chrono::DateTime::from_timestamp_millis(at)
+        .unwrap()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_camera_push_opens_the_lane_its_photos_reach_the_console_and_the_visitor_counts_as_an_outside_vehicle()
+ {
+    const PLATE: &str = "京N20260";
+    let site = site().await;
+    let db = &site.db.db;
+    let cameras = serve_camera_listener(&site).await;
+
+    // A visitor booked by the host's department for a slot that covers now, approved.
+    let approver = Api::new(&site.central, db, "approver").await;
+    let host = approver
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/persons?q=%E6%8C%81%E8%AF%81%E4%BA%BA1",
+            None,
+        )
+        .await;
+    let host = host["items"][0]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("持证人1 is found: {host}"));
+    let minute = Utc::now().timestamp() / 60 * 60;
+    let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().to_rfc3339();
+    let booking = approver
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/bookings",
+            Some(json!({
+                "host_id": host, "plate": PLATE, "driver_name": "钱师傅",
+                "driver_phone": "13900001111", "purpose": "送货", "category": "visitor",
+                "slot_from": at(minute - 3600), "slot_until": at(minute + 4 * 3600),
+            })),
+        )
+        .await;
+    let booking = booking["id"].as_i64().unwrap();
+    let approved = approver
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/bookings/{booking}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(approved["status"], "approved", "{approved}");
+    wait_synced(db, &site.gate).await;
+
+    let Some(b) = browser::open("camera end to end").await else {
+        return;
+    };
+    let base = site.central.url("");
+    b.sign_in(&base, "guard", PASSWORD, "/console").await;
+    b.wait_live().await;
+
+    // The visitor's car drives onto the entry loop; the camera reads its plate and pushes the
+    // read with its photos (real JPEGs) as a Hikvision camera does.
+    site.gate.arrive("entry").await;
+    let shot = PlateShot {
+        plate: PLATE.into(),
+        colour: PlateColour::Blue,
+        confidence: 95,
+        event_id: 20260,
+        channel: 1,
+        direction: Some(Direction::Entry),
+        at: Utc::now(),
+    };
+    let images = ShotImages::draw(&shot, "north-entry", 60_000).unwrap();
+    let push = sim_camera::payload(sim_camera::CameraKind::Hikvision, &shot, &images);
+    let answer = sim_camera::post(
+        &sim_camera::client(std::time::Duration::from_secs(20)),
+        &sim_camera::camera_url(&cameras, "north-entry"),
+        &push,
+    )
+    .await
+    .expect("the gate answers the push 200");
+    assert_eq!(answer, "OK");
+    // The lane decided on the read: OPEN on the simulated I/O module.
+    wait_arm_open(&site.gate, "entry").await;
+    let lane = site.gate.lane("entry");
+    assert_eq!(lane.opens().len(), 1, "{:?}", lane.io.coil_log());
+
+    // The car drives under the arm and away: a passage is journalled.
+    lane.set_safety(true);
+    site.gate.wait_lane_state("entry", "passing").await;
+    lane.set_presence(false);
+    lane.wait_polls(2).await;
+    lane.set_safety(false);
+    lane.wait_arm(ArmState::Closed).await;
+    site.gate.wait_lane_state("entry", "idle").await;
+
+    // The decision, the passage and both photos reach the centre.
+    let plate_sha = gatehouse::central::photos::sha256_of(&images.plate);
+    let scene_sha = gatehouse::central::photos::sha256_of(&images.scene);
+    crate::support::gate::wait_for("the decision, passage and photos at the centre", || async {
+        let photos: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM photos WHERE sha256 IN ($1, $2) AND gate_id = 1",
+        )
+        .bind(&plate_sha)
+        .bind(&scene_sha)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        let events = site
+            .count(
+                "SELECT COUNT(*) FROM passage_events WHERE gate_id = 1 AND lane = 'entry' \
+                 AND kind IN ('decision', 'passage')",
+            )
+            .await;
+        (photos == 2 && events >= 2).then_some(())
+    })
+    .await;
+    let body: String = sqlx::query_scalar(
+        "SELECT body FROM passage_events WHERE gate_id = 1 AND kind = 'decision' \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert!(
+        body.contains("\"granted\":true") && body.contains(&plate_sha),
+        "the decision granted the booked visitor on the camera's read: {body}"
+    );
+
+    // The console shows the decision with its plate close-up drawn.
+    let card = "#lane-status-1-entry";
+    b.wait_text(&format!("{card} .camera-read"), PLATE).await;
+    let plate_img = format!("{card} figure.photo[data-kind=plate] img");
+    assert!(src(&b, &plate_img).await.ends_with(&plate_sha));
+    wait_drawn(&b, "the plate close-up drawn", &plate_img).await;
+    wait_drawn(
+        &b,
+        "the scene drawn",
+        &format!("{card} figure.photo[data-kind=scene] img"),
+    )
+    .await;
+    b.screenshot("console-camera-e2e-zh").await;
+    b.close().await;
+
+    // The visit counts in today's outside-vehicle statistics.
+    // (The site's day of the passage: the test may run across the site's midnight.)
+    let day = passage_day(db).await;
+    let security = Api::new(&site.central, db, "security").await;
+    let stats_path = format!("/api/v1/stats/outside-vehicles?from={day}&to={day}");
+    let stats = crate::support::gate::wait_for("the visit in the statistics", || async {
+        let stats = security.call(reqwest::Method::GET, &stats_path, None).await;
+        (stats["per_day"]
+            .as_array()?
+            .iter()
+            .any(|d| d["day"] == day.as_str() && d["visits"].as_i64() >= Some(1)))
+        .then_some(stats)
+    })
+    .await;
+    let provinces = stats["per_province"].as_array().unwrap();
+    assert!(
+        provinces
+            .iter()
+            .any(|p| p["province"] == "京" && p["visits"].as_i64() >= Some(1)),
+        "{stats}"
+    );
+
+    // And the office page's outside-vehicle section shows it.
+    let Some(b) = browser::open("camera end to end: office").await else {
+        return;
+    };
+    b.sign_in(&base, "security", PASSWORD, "/office").await;
+    b.wait_for("the statistics", || async {
+        (b.js("return document.getElementById('outside-vehicles').dataset.loaded || ''")
+            .await
+            == "1")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(b.text("#outside-status").await, "", "no error shown");
+    let provinces = b.text("#outside-per-province").await;
+    assert!(provinces.contains('京'), "{provinces}");
+    let dwell = b.text("#outside-dwell").await;
+    assert!(
+        dwell.contains("仍在校内"),
+        "the visitor is still inside, by name: {dwell}"
+    );
+    let visits = b.text("#outside-visits").await;
+    assert!(
+        visits.parse::<i64>().is_ok_and(|n| n >= 1),
+        "visits: {visits}"
+    );
+    b.js("document.getElementById('outside-vehicles').scrollIntoView(); return true")
+        .await;
+    b.screenshot("office-outside-e2e-zh").await;
     b.close().await;
     site.finish().await;
 }

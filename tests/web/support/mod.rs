@@ -5,6 +5,9 @@
 //! TLS with a site PKI ([`sync_link`], [`GateLink`]), and a real headless Chromium driven
 //! through chromedriver ([`browser`]).
 //!
+//! The centre keeps uploaded camera photos on disk (`[photos]`' default backend), so pages draw
+//! the photos the gates' sync uploads.
+//!
 //! The central server runs on a Tokio runtime of its own, so that [`Central::stop`] stops it as
 //! a process exit would: every task (listeners, open page connections, sync long polls) ends
 //! and every socket closes; [`Central::restart`] serves the same database on the same ports.
@@ -134,7 +137,13 @@ impl Central {
             runtime.spawn(async move {
                 // The server opens the database itself, as `gatehouse server run` does.
                 let db = Db::open(&url).await.expect("the central database opens");
-                let state = AppState::new(db);
+                let mut state = AppState::new(db);
+                // Uploaded photos on disk, as `gatehouse server run` keeps them by default
+                // (`<data_dir>/photos`); under the site's PKI directory, which the site keeps
+                // (and a restarted centre finds again).
+                state.photos =
+                    gatehouse::central::photos::Photos::disk(&pki_dir.join("centre-photos"), 90)
+                        .expect("the centre's photo directory opens");
                 let service =
                     app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
                 let http = tokio::net::TcpListener::from_std(http).unwrap();
