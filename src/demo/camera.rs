@@ -133,10 +133,32 @@ pub(super) async fn serve_listener(
 /// The camera's view of a plate: mostly right, sometimes unsure, now and then a character off.
 pub(super) fn as_seen(plate: &str, roll: u64, digit: u64) -> (String, u8) {
     match roll {
-        // A misread: one serial digit wrong, at a confidence that still looks fine.
+        // A misread at a confidence that still looks fine: a character taken for its look-alike
+        // (what recognition usually gets wrong), else one serial digit wrong.
         0..=3 => {
+            const LOOK_ALIKES: [(char, char); 10] = [
+                ('8', 'B'),
+                ('B', '8'),
+                ('0', 'D'),
+                ('D', '0'),
+                ('5', 'S'),
+                ('S', '5'),
+                ('2', 'Z'),
+                ('Z', '2'),
+                ('6', 'G'),
+                ('G', '6'),
+            ];
             let mut chars: Vec<char> = plate.chars().collect();
-            if let Some(c) = chars.iter_mut().rev().find(|c| c.is_ascii_digit()) {
+            let serial = chars.iter_mut().skip(2).rev();
+            if let Some((c, alike)) = serial
+                .filter_map(|c| {
+                    let alike = LOOK_ALIKES.iter().find(|(from, _)| from == c)?.1;
+                    Some((c, alike))
+                })
+                .next()
+            {
+                *c = alike;
+            } else if let Some(c) = chars.iter_mut().rev().find(|c| c.is_ascii_digit()) {
                 *c = char::from_digit(
                     (c.to_digit(10).unwrap_or(0) + 1 + digit as u32 % 8) % 10,
                     10,
@@ -156,13 +178,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_camera_mostly_reads_right_sometimes_unsure_and_sometimes_a_digit_off() {
+    fn the_camera_mostly_reads_right_sometimes_unsure_and_sometimes_takes_a_look_alike_or_a_digit_off()
+     {
         assert_eq!(as_seen("京A12345", 50, 3), ("京A12345".to_string(), 93));
         let (text, confidence) = as_seen("京A12345", 5, 3);
         assert_eq!(text, "京A12345");
         assert!(confidence < MIN_CONFIDENCE);
-        let (text, confidence) = as_seen("京A12345", 0, 3);
-        assert_ne!(text, "京A12345");
+        assert_eq!(as_seen("京A12345", 0, 3).0, "京A1234S", "a look-alike");
+        let (text, confidence) = as_seen("京A13479", 0, 3);
+        assert_ne!(text, "京A13479", "no look-alike: a digit off");
         assert_eq!(text.chars().count(), 7);
         assert!(confidence >= MIN_CONFIDENCE);
     }
