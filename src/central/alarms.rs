@@ -512,6 +512,17 @@ pub async fn from_health(
                 format!("{} · {device}", lane.lane),
             ));
         }
+        // A silent plate camera is a device fault like a reader.
+        for camera in &lane.cameras {
+            let subject = format!("{}/camera:{}", lane.lane, camera.name);
+            devices.push(subject.clone());
+            checks.push((
+                DEVICE_OFFLINE,
+                subject,
+                Some(!camera.online),
+                format!("{} · camera {}", lane.lane, camera.name),
+            ));
+        }
     }
     let open = alarms::open_subjects_of_gate(db, gate_id).await?;
     // A lane the gate no longer reports has no device to be offline.

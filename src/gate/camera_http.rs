@@ -90,6 +90,7 @@ pub fn router(gate: Arc<GateHandle>, config: &GateConfig) -> axum::Router {
         .iter()
         .map(|c| {
             crate::metrics::camera_online(gate_id, &c.name, true);
+            gate.shared().set_camera(&c.name, &c.lane, true);
             (
                 c.name.clone(),
                 Camera {
@@ -388,6 +389,9 @@ impl Listener {
             silent_for
         };
         crate::metrics::camera_online(self.gate_id, &camera.config.name, true);
+        self.gate
+            .shared()
+            .set_camera(&camera.config.name, &camera.config.lane, true);
         self.journal_device(
             camera,
             "online",
@@ -451,6 +455,10 @@ async fn watch_health(listener: Weak<Listener>) {
         for (camera, quiet) in listener.newly_silent() {
             tracing::warn!(camera = %camera.config.name, silent_s = quiet.as_secs(), "camera silent");
             crate::metrics::camera_online(listener.gate_id, &camera.config.name, false);
+            listener
+                .gate
+                .shared()
+                .set_camera(&camera.config.name, &camera.config.lane, false);
             listener
                 .journal_device(
                     camera,

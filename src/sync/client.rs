@@ -500,6 +500,7 @@ impl SyncClient {
                 .status()
                 .into_iter()
                 .map(|s| LaneHealth {
+                    cameras: gate.shared().cameras_of(&s.lane),
                     lane: s.lane,
                     mode: s.mode,
                     state: s.state,

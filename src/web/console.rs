@@ -142,6 +142,12 @@ fn lane_health(lang: Lang, lane: &Lane, report: Option<&serde_json::Value>) -> M
         }
         (health(t(lang, "读卡器", "Reader"), device("reader_online")))
         (health(t(lang, "道闸IO", "Barrier I/O"), device("io_online")))
+        @for camera in reported.as_ref().and_then(|l| l["cameras"].as_array()).into_iter().flatten() {
+            span.dev.(if camera["online"].as_bool() == Some(true) { "ok" } else { "bad" }) {
+                (t(lang, "相机 ", "Camera ")) (camera["name"].as_str().unwrap_or("?")) " "
+                (if camera["online"].as_bool() == Some(true) { t(lang, "在线", "online") } else { t(lang, "离线", "OFFLINE") })
+            }
+        }
         span.mode { (t(lang, "模式：", "Mode: ")) (mode_label(lang, &mode)) }
     }
 }

@@ -378,6 +378,18 @@ pub struct LaneHealth {
     pub state: String,
     pub reader_online: bool,
     pub io_online: bool,
+    /// The lane's plate cameras (absent from gates without cameras and older gates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cameras: Vec<CameraHealth>,
+}
+
+/// A plate camera's health as its gate sees it: online while it pushes (reads or heartbeats)
+/// within its `silent_after_s`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraHealth {
+    /// Its name in gate.toml.
+    pub name: String,
+    pub online: bool,
 }
 
 /// The centre's answer to a health report.

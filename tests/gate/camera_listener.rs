@@ -13,6 +13,7 @@ use gatehouse::gate::camera_http;
 use gatehouse::gate::config::{CameraConfig, CameraKind, CameraListenerSection, GateConfig};
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::wire::journal::{EventBody, JournalEvent, PhotoKind};
+use gatehouse::wire::sync::CameraHealth;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
@@ -433,6 +434,15 @@ async fn a_silent_camera_is_journalled_offline_and_online_again_at_its_next_push
         metrics.contains("gatehouse_camera_online{gate=\"1\",camera=\"quiet\"} 0"),
         "{metrics}"
     );
+    // The health report the centre gets says so too (its office raises a device alarm).
+    let health = |gate: &TestGate| gate.handle().shared().cameras_of("entry");
+    assert_eq!(
+        health(&gate),
+        vec![CameraHealth {
+            name: "quiet".into(),
+            online: false
+        }]
+    );
     // Its heartbeat brings it back.
     let (status, _) = cams
         .post(
@@ -454,6 +464,7 @@ async fn a_silent_camera_is_journalled_offline_and_online_again_at_its_next_push
         metrics.contains("gatehouse_camera_online{gate=\"1\",camera=\"quiet\"} 1"),
         "{metrics}"
     );
+    assert!(health(&gate)[0].online);
     assert!(
         metrics.contains(
             "gatehouse_camera_pushes_total{gate=\"1\",camera=\"quiet\",result=\"heartbeat\"} 1"

@@ -19,7 +19,7 @@ use gatehouse::central::db::{Actor, Db};
 use gatehouse::central::repo::alarms as repo;
 use gatehouse::sync::client::Outbox;
 use gatehouse::wire::journal::EventBody;
-use gatehouse::wire::sync::{HealthAck, HealthReport, JournalHealth, LaneHealth};
+use gatehouse::wire::sync::{CameraHealth, HealthAck, HealthReport, JournalHealth, LaneHealth};
 
 use crate::support::gate::{LaneSpec, spawn_gate, wait_for};
 use crate::support::harness::each_database;
@@ -46,6 +46,7 @@ fn report(offset: chrono::Duration, write_failing: bool, reader_online: bool) ->
             state: "idle".into(),
             reader_online,
             io_online: true,
+            cameras: Vec::new(),
         }],
     }
 }
@@ -228,6 +229,37 @@ async fn a_reader_unplugged_at_a_gate_raises_one_device_alarm_and_clears_when_it
         assert_eq!(raised.len(), 1);
         assert!(raised[0].cleared_at.is_some(), "{raised:?}");
         gate.shutdown_lenient().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_plate_camera_raises_one_device_alarm_and_clears_when_it_pushes_again() {
+    for t in each_database().await {
+        let central = Central::start(t).await;
+        let base = central.sync.url();
+        let with_camera = |online: bool| {
+            let mut r = report(chrono::Duration::zero(), false, true);
+            r.lanes[0].cameras = vec![CameraHealth {
+                name: "north-entry".into(),
+                online,
+            }];
+            r
+        };
+        post_health(&central, &base, &with_camera(true)).await;
+        assert!(
+            kinds(&central.app.db, alarms::DEVICE_OFFLINE)
+                .await
+                .is_empty()
+        );
+        for _ in 0..3 {
+            post_health(&central, &base, &with_camera(false)).await;
+        }
+        let raised = kinds(&central.app.db, alarms::DEVICE_OFFLINE).await;
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        assert_eq!(raised[0].note, "in · camera north-entry");
+        post_health(&central, &base, &with_camera(true)).await;
+        let raised = kinds(&central.app.db, alarms::DEVICE_OFFLINE).await;
+        assert!(raised[0].cleared_at.is_some(), "{raised:?}");
     }
 }
 

@@ -764,6 +764,9 @@ async fn a_camera_push_opens_the_lane_its_photos_reach_the_console_and_the_visit
         &format!("{card} figure.photo[data-kind=scene] img"),
     )
     .await;
+    // The camera is a lane device beside the reader, in the lane's health line.
+    b.wait_text("#lane-health-1-entry", "相机 north-entry 在线")
+        .await;
     b.screenshot("console-camera-e2e-zh").await;
     b.close().await;
 

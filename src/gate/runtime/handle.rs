@@ -157,6 +157,7 @@ impl GateHandle {
             presence: Mutex::new(presence),
             journal,
             store,
+            cameras: Mutex::new(std::collections::BTreeMap::new()),
             photos: Arc::new(PhotoStore::open_with(
                 &config.gate.data_dir.join("photos"),
                 config.photos,

@@ -46,6 +46,7 @@
 //!   are on disk before the read reaches the lane, and tag reads are served first (the loop is
 //!   biased to the reader).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -77,6 +78,7 @@ use crate::gate::presence::{PresenceTable, PresenceView};
 use crate::gate::reader::{ReaderEvent, TagFilter, TagRead};
 use crate::gate::store::{PresenceRecord, Store};
 use crate::wire::journal::{BarrierAction, DecisionRecord, EventBody, PlateReadRecord};
+use crate::wire::sync::CameraHealth;
 
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]
@@ -122,9 +124,34 @@ pub struct Shared {
     pub store: Store,
     /// The camera reads' photos.
     pub photos: Arc<PhotoStore>,
+    /// Each plate camera's lane and whether it is online (kept by the camera listener, sent to
+    /// the centre in the health report like the readers').
+    pub cameras: Mutex<BTreeMap<String, (String, bool)>>,
 }
 
 impl Shared {
+    /// Records camera `name` of `lane` as online or not.
+    pub fn set_camera(&self, name: &str, lane: &str, online: bool) {
+        self.cameras
+            .lock()
+            .expect("camera health lock poisoned")
+            .insert(name.to_string(), (lane.to_string(), online));
+    }
+
+    /// The health of `lane`'s cameras, by name.
+    pub fn cameras_of(&self, lane: &str) -> Vec<CameraHealth> {
+        self.cameras
+            .lock()
+            .expect("camera health lock poisoned")
+            .iter()
+            .filter(|(_, (of, _))| of == lane)
+            .map(|(name, (_, online))| CameraHealth {
+                name: name.clone(),
+                online: *online,
+            })
+            .collect()
+    }
+
     /// The current index snapshot.
     pub fn index(&self) -> Arc<Index> {
         self.index.read().expect("index lock poisoned").clone()
