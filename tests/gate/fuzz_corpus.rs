@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 #[path = "../../fuzz/checks/bulk_import.rs"]
 mod bulk_import;
+#[path = "../../fuzz/checks/camera_push.rs"]
+mod camera_push;
 #[path = "../../fuzz/checks/modbus_frames.rs"]
 mod modbus_frames;
 #[path = "../../fuzz/checks/modbus_link.rs"]
@@ -59,6 +61,11 @@ fn every_modbus_link_corpus_input_gives_the_answer_its_reply_frame_says() {
 #[test]
 fn every_snapshot_stream_corpus_input_reads_the_same_in_any_chunks() {
     replay("snapshot_stream", snapshot_stream::check);
+}
+
+#[test]
+fn every_camera_push_corpus_input_is_a_read_a_heartbeat_or_a_refusal_within_the_drivers_limits() {
+    replay("camera_push", camera_push::check);
 }
 
 #[test]
