@@ -17,6 +17,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("assets/gatehouse.js"),
     ),
+    (
+        "alarms.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/alarms.js"),
+    ),
+    (
+        "print.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/print.css"),
+    ),
     ("icon.svg", "image/svg+xml", include_str!("assets/icon.svg")),
     (
         "admin.css",

@@ -408,61 +408,6 @@ async fn gate_panel(state: &AppState, lang: Lang, gate: &Gate) -> Result<Markup,
     })
 }
 
-async fn duty_panel(
-    state: &AppState,
-    viewer: &Viewer,
-    gates: &[Gate],
-) -> Result<Markup, RepoError> {
-    let lang = viewer.lang;
-    let current = duty::current(&state.db, viewer.authed.operator_id).await?;
-    let note_gate = current
-        .as_ref()
-        .map(|d| d.gate_id)
-        .or(gates.first().map(|g| g.id));
-    let notes = match note_gate {
-        Some(g) => duty::notes(&state.db, g, 5).await?,
-        None => Vec::new(),
-    };
-    let gate_name = |id: i64| {
-        gates
-            .iter()
-            .find(|g| g.id == id)
-            .map_or_else(|| id.to_string(), |g| g.name.clone())
-    };
-    Ok(html! {
-        section.duty aria-labelledby="duty-title" {
-            h2 id="duty-title" { (t(lang, "值班与交接班", "Duty and handover")) }
-            @if let Some(d) = &current {
-                p id="duty-status" { (t(lang, "当前值班：", "On duty at: ")) strong { (gate_name(d.gate_id)) } " · " (t(lang, "自 ", "since ")) (local_time(state.site_tz, d.started_at)) }
-                form data-api="/api/v1/duty/sign-off" data-reload { button type="submit" { (t(lang, "下班签退", "Sign off duty")) } p.form-status role="status" {} }
-            } @else {
-                p id="duty-status" { (t(lang, "尚未签到上岗", "Not signed in to a booth")) }
-                @for g in gates {
-                    form.inline data-api="/api/v1/duty/sign-in" data-reload {
-                        input type="hidden" name="gate_id" value=(g.id) data-type="number";
-                        button type="submit" { (t(lang, "签到上岗：", "Sign in at: ")) (g.name) }
-                    }
-                }
-            }
-            @if let Some(g) = note_gate {
-                h3 { (t(lang, "交接班记录", "Handover notes")) " · " (gate_name(g)) }
-                ul.notes {
-                    @for n in &notes { li { span.meta { (local_time(state.site_tz, n.at)) " " (n.operator_name) } " " (n.note) } }
-                    @if notes.is_empty() { li { (t(lang, "暂无", "None yet")) } }
-                }
-                form data-api="/api/v1/duty/notes" data-reload novalidate {
-                    input type="hidden" name="gate_id" value=(g) data-type="number";
-                    label for="handover-note" { (t(lang, "留言给下一班", "Note for the next shift")) }
-                    textarea id="handover-note" name="note" rows="2" maxlength="1000" {}
-                    span.error data-error-for="note" {}
-                    button type="submit" { (t(lang, "保存交接记录", "Save note")) }
-                    p.form-status role="status" {}
-                }
-            }
-        }
-    })
-}
-
 /// The gate the alarm button raises at: the one on duty, else the first visible.
 pub async fn alarm_gate(state: &AppState, viewer: &Viewer, gates: &[Gate]) -> Option<i64> {
     let on_duty = duty::current(&state.db, viewer.authed.operator_id)
@@ -484,7 +429,8 @@ pub async fn page(
     for g in &gates {
         panels.push(gate_panel(&state, lang, g).await?);
     }
-    let duty = duty_panel(&state, &viewer, &gates).await?;
+    let figures = super::duty::figures(&state, &viewer, &gates).await?;
+    let duty = super::duty::panel(&state, &viewer, &gates).await?;
     let alarm = alarm_gate(&state, &viewer, &gates).await;
     Ok(frame(
         &viewer,
@@ -496,6 +442,7 @@ pub async fn page(
                 div id="alert" role="alert" hidden {}
                 @if gates.is_empty() { p { (t(lang, "您还没有分配大门，请联系管理员。", "No gate is assigned to you; ask an administrator.")) } }
                 @for p in &panels { (p) }
+                (figures)
                 (duty)
                 p.keys { (t(lang, "快捷键：F2 实时车道 · F4 访客登记 · F9 一键报警 · Alt+1…9 选择车道原因 · Alt+L 切换语言",
                     "Keys: F2 live lanes · F4 visitors · F9 alarm · Alt+1…9 a lane's reason · Alt+L language")) }

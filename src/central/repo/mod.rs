@@ -18,6 +18,7 @@ pub mod operators;
 pub mod passages;
 pub mod permits;
 pub mod persons;
+pub mod settings;
 pub mod stats;
 pub mod sync;
 pub mod vehicles;
