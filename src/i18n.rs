@@ -289,6 +289,104 @@ pub fn direction_label(lang: Lang, code: &str) -> &'static str {
     }
 }
 
+/// Gate rights (`all`, `all:exit`, `1;2:exit`) in words: 全部大门, 仅出门（全部大门）,
+/// 北门（入、出）；南门（出）. `gate_name` names a gate by id (`None`: "大门 N"). Text that does
+/// not parse is shown as it is (it cannot have been stored through the API).
+pub fn gate_rights_words(
+    lang: Lang,
+    text: &str,
+    gate_name: impl Fn(i64) -> Option<String>,
+) -> String {
+    use crate::domain::{DirectionSet, GateRights};
+    let dirs = |d: DirectionSet| -> &'static str {
+        if d == DirectionSet::ENTRY {
+            t(lang, "入", "in")
+        } else if d == DirectionSet::EXIT {
+            t(lang, "出", "out")
+        } else {
+            t(lang, "入、出", "in, out")
+        }
+    };
+    match crate::domain::text::parse_gate_rights(text) {
+        Ok(GateRights::All(d)) if d == DirectionSet::ENTRY => {
+            t(lang, "仅进门（全部大门）", "Entry only (all gates)").into()
+        }
+        Ok(GateRights::All(d)) if d == DirectionSet::EXIT => {
+            t(lang, "仅出门（全部大门）", "Exit only (all gates)").into()
+        }
+        Ok(GateRights::All(_)) => t(lang, "全部大门", "All gates").into(),
+        Ok(GateRights::Only(list)) => list
+            .iter()
+            .map(|r| {
+                let id = i64::from(r.gate.0);
+                let name = gate_name(id).unwrap_or_else(|| match lang {
+                    Lang::Zh => format!("大门 {id}"),
+                    Lang::En => format!("gate {id}"),
+                });
+                match lang {
+                    Lang::Zh => format!("{name}（{}）", dirs(r.directions)),
+                    Lang::En => format!("{name} ({})", dirs(r.directions)),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(t(lang, "；", "; ")),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// A permit's schedule (`mon-fri 07:00-22:00;sat 08:00-12:00`) in words (周一至周五
+/// 07:00-22:00；周六 08:00-12:00); empty means always (不限时段).
+pub fn schedule_words(lang: Lang, text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("always") {
+        return t(lang, "不限时段", "Any time").into();
+    }
+    let day = |d: &str| -> Option<&'static str> {
+        Some(match d.trim().to_ascii_lowercase().as_str() {
+            "mon" => t(lang, "周一", "Mon"),
+            "tue" => t(lang, "周二", "Tue"),
+            "wed" => t(lang, "周三", "Wed"),
+            "thu" => t(lang, "周四", "Thu"),
+            "fri" => t(lang, "周五", "Fri"),
+            "sat" => t(lang, "周六", "Sat"),
+            "sun" => t(lang, "周日", "Sun"),
+            "daily" | "all" => t(lang, "每天", "Daily"),
+            "workdays" => t(lang, "工作日", "Workdays"),
+            "weekend" => t(lang, "周末", "Weekends"),
+            _ => return None,
+        })
+    };
+    let days = |spec: &str| -> String {
+        spec.split(',')
+            .map(|part| match part.split_once('-') {
+                Some((a, b)) => match (day(a), day(b)) {
+                    (Some(a), Some(b)) => format!("{a}{}{b}", t(lang, "至", "–")),
+                    _ => part.to_string(),
+                },
+                None => day(part).map_or_else(|| part.to_string(), str::to_string),
+            })
+            .collect::<Vec<_>>()
+            .join(t(lang, "、", ", "))
+    };
+    text.split(';')
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| match w.trim().split_once(' ') {
+            Some((d, hours)) => format!("{} {}", days(d), hours.trim()),
+            None => w.trim().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(t(lang, "；", "; "))
+}
+
+/// A pass's kind in words: a period pass or a one-off exit pass.
+pub fn pass_kind_label(lang: Lang, single_use: bool) -> &'static str {
+    if single_use {
+        t(lang, "一次性出门证", "One-off exit pass")
+    } else {
+        t(lang, "车辆通行证", "Vehicle pass")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +407,25 @@ mod tests {
         );
         assert_eq!(Lang::from_headers(&headers("en;q=0.5,zh;q=0.9")), Lang::Zh);
         assert_eq!(Lang::from_headers(&headers("fr-FR")), Lang::Zh);
+    }
+
+    #[test]
+    fn gate_rights_and_schedules_read_as_words_not_codes() {
+        let names = |id: i64| (id == 1).then(|| "北门".to_string());
+        assert_eq!(gate_rights_words(Lang::Zh, "all", names), "全部大门");
+        assert_eq!(
+            gate_rights_words(Lang::Zh, "all:exit", names),
+            "仅出门（全部大门）"
+        );
+        assert_eq!(
+            gate_rights_words(Lang::Zh, "1;2:exit", names),
+            "北门（入、出）；大门 2（出）"
+        );
+        assert_eq!(gate_rights_words(Lang::En, "1:entry", names), "北门 (in)");
+        assert_eq!(
+            schedule_words(Lang::Zh, "mon-fri 07:00-22:00;sat,sun 08:00-12:00"),
+            "周一至周五 07:00-22:00；周六、周日 08:00-12:00"
+        );
+        assert_eq!(schedule_words(Lang::Zh, ""), "不限时段");
     }
 }

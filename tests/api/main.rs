@@ -18,6 +18,7 @@ mod events;
 mod gates;
 mod hygiene;
 mod lists;
+mod live_pass;
 mod matrix;
 mod outside_vehicles;
 mod passages;

@@ -5,6 +5,7 @@
 mod support;
 
 mod admin;
+mod admin_forms;
 mod admin_pages;
 mod admin_support;
 mod alarm_delivery;

@@ -81,6 +81,10 @@ pub struct IssueInput {
     /// The tag's factory TID, hex, to bind the credential to the tag.
     #[serde(default)]
     pub tid: Option<String>,
+    /// Required when the vehicle already holds a live pass of the same kind with an
+    /// overlapping validity: why a second one is issued (stored with the permit, audited).
+    #[serde(default)]
+    pub override_reason: String,
 }
 
 /// `?status=&department=&applicant_id=`.
@@ -474,7 +478,8 @@ async fn cancel_application(
 
 /// Issue an approved application: create its permit (single use for a one-off pass) and bind
 /// the tag, if given, to the vehicle — one transaction; the gates receive the permit through
-/// the change log.
+/// the change log. A vehicle that already holds a live pass of the same kind with an
+/// overlapping validity gets a second one only with an `override_reason` (else 409).
 #[utoipa::path(post, path = "/api/v1/applications/{id}/issue", tag = "applications",
     params(("id" = i64, Path)), request_body = IssueInput,
     responses((status = 200, body = Issued), (status = 401, body = ErrorBody),
@@ -487,6 +492,17 @@ async fn issue_application(
     ApiJson(input): ApiJson<IssueInput>,
 ) -> ApiResult<ApiJson<Issued>> {
     let current = load(&state, id).await?;
+    if current.status != ApplicationStatus::Approved {
+        return Err(wrong_status(current.status, ("发证", "issued")));
+    }
+    let reason = super::permits::check_duplicates(
+        &state,
+        &[current.vehicle_id],
+        current.kind == ApplicationKind::OneOff,
+        (current.valid_from, current.valid_until),
+        &input.override_reason,
+    )
+    .await?;
     let tag = match input
         .epc
         .as_deref()
@@ -508,7 +524,7 @@ async fn issue_application(
         None => None,
     };
     let epc = tag.as_ref().map(|t| t.epc.clone()).unwrap_or_default();
-    match applications::issue(&state.db, &authed.actor(), id, tag).await {
+    match applications::issue(&state.db, &authed.actor(), id, tag, &reason).await {
         Ok(issued) => Ok(ApiJson(issued)),
         Err(TransitionError::WrongStatus(s)) => Err(wrong_status(s, ("发证", "issued"))),
         Err(TransitionError::Repo(crate::central::db::RepoError::Conflict(_))) => {

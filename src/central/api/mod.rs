@@ -34,6 +34,7 @@ pub mod passages;
 pub mod permits;
 pub mod persons;
 pub mod photos;
+pub mod pickers;
 pub mod policy;
 pub mod retention;
 pub mod stats;
@@ -75,4 +76,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(duty::routes())
         .merge(alarms::routes())
         .merge(photos::routes())
+        .merge(pickers::routes())
 }

@@ -30,7 +30,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::Db;
 use crate::central::repo::permits::{
-    self, Action, ActionError, Permit, PermitInput, PermitQuery, PermitStatus,
+    self, Action, ActionError, LivePass, Permit, PermitInput, PermitQuery, PermitStatus,
 };
 use crate::central::state::AppState;
 use crate::domain::GateRights;
@@ -72,6 +72,128 @@ pub struct ActionInput {
     /// Why (required to suspend or revoke, at most 200 characters; kept in the audit log).
     #[serde(default)]
     pub reason: String,
+}
+
+/// A new permit: the fields of [`PermitInput`] and, when a vehicle already holds a live pass of
+/// the same kind, why a second one is issued.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPermit {
+    /// Holder category code: staff, student, family, contractor, official, visitor.
+    pub category: String,
+    /// The holding person; must exist.
+    pub holder_id: i64,
+    /// RFC 3339; must be a whole minute (seconds and fractions 0).
+    pub valid_from: DateTime<Utc>,
+    /// RFC 3339, after `valid_from`; must be a whole minute.
+    pub valid_until: DateTime<Utc>,
+    /// Gate rights in text form; default `all`.
+    #[serde(default = "all_gates")]
+    pub gates: String,
+    /// Schedule in text form; default empty (always).
+    #[serde(default)]
+    pub schedule: String,
+    #[serde(default)]
+    pub single_use: bool,
+    /// At least 1, or `null` for no limit.
+    #[serde(default)]
+    pub max_inside: Option<i64>,
+    /// Vehicles covered; each must exist, none twice.
+    #[serde(default)]
+    pub vehicle_ids: Vec<i64>,
+    /// Required when a covered vehicle already holds a live pass (active, not expired) of the
+    /// same kind whose validity overlaps this one's: why a second pass is issued (at most 200
+    /// characters; stored with the permit and audited). Without it such a permit is a 409.
+    #[serde(default)]
+    pub override_reason: String,
+}
+
+fn all_gates() -> String {
+    "all".into()
+}
+
+impl NewPermit {
+    fn split(self) -> (PermitInput, String) {
+        (
+            PermitInput {
+                category: self.category,
+                holder_id: self.holder_id,
+                valid_from: self.valid_from,
+                valid_until: self.valid_until,
+                gates: self.gates,
+                schedule: self.schedule,
+                single_use: self.single_use,
+                max_inside: self.max_inside,
+                vehicle_ids: self.vehicle_ids,
+            },
+            self.override_reason,
+        )
+    }
+}
+
+/// One live pass per vehicle and kind: the reason to store with a new pass of kind
+/// `single_use` for `vehicle_ids` over `[from, until)` — empty when it duplicates nothing —
+/// or a 409 naming each live pass it would duplicate when no `override_reason` is given.
+pub(crate) async fn check_duplicates(
+    state: &AppState,
+    vehicle_ids: &[i64],
+    single_use: bool,
+    (from, until): (DateTime<Utc>, DateTime<Utc>),
+    override_reason: &str,
+) -> ApiResult<String> {
+    let reason = override_reason.trim();
+    let mut f = Fields::new();
+    check_len(&mut f, "override_reason", reason, MAX_REASON);
+    f.finish()?;
+    let live = permits::duplicated_passes(&state.db, vehicle_ids, single_use, from, until).await?;
+    if live.is_empty() {
+        return Ok(String::new());
+    }
+    if reason.is_empty() {
+        return Err(ApiError::Conflict(duplicate_message(state.site_tz, &live)));
+    }
+    Ok(reason.to_string())
+}
+
+/// "The vehicle already holds …" for each live pass, in both languages.
+fn duplicate_message(tz: chrono_tz::Tz, live: &[LivePass]) -> Msg {
+    let zh: Vec<String> = live
+        .iter()
+        .map(|p| {
+            format!(
+                "车辆 {} 已有有效的{} {}号（持证人 {}，有效期 {}）",
+                p.plate,
+                crate::i18n::pass_kind_label(crate::i18n::Lang::Zh, p.single_use),
+                p.permit_id,
+                p.holder_name,
+                super::pickers::validity_text(tz, p.valid_from, p.valid_until)
+            )
+        })
+        .collect();
+    let en: Vec<String> = live
+        .iter()
+        .map(|p| {
+            format!(
+                "vehicle {} already holds live {} no. {} (holder {}, valid {})",
+                p.plate,
+                crate::i18n::pass_kind_label(crate::i18n::Lang::En, p.single_use).to_lowercase(),
+                p.permit_id,
+                p.holder_name,
+                super::pickers::validity_text(tz, p.valid_from, p.valid_until)
+            )
+        })
+        .collect();
+    Msg::new(
+        format!(
+            "{}。同一车辆同类通行证只能有一张有效；如确需再发，请填写重复发证原因",
+            zh.join("；")
+        ),
+        format!(
+            "{}. A vehicle holds one live pass of a kind; to issue another, give the reason in \
+             override_reason",
+            en.join("; ")
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,22 +525,34 @@ async fn list_permits(
     Ok(ApiJson(paged(result, &p)))
 }
 
-/// Create a permit (active, version 1).
-#[utoipa::path(post, path = "/api/v1/permits", tag = "permits", request_body = PermitInput,
+/// Create a permit (active, version 1). A vehicle holds one live pass of a kind: a permit for
+/// a vehicle that already holds a live one of the same kind (period or single use) with an
+/// overlapping validity is a 409 naming it, unless `override_reason` says why.
+#[utoipa::path(post, path = "/api/v1/permits", tag = "permits", request_body = NewPermit,
     responses((status = 201, body = Permit, headers(("ETag" = String, description = "\"<version>\""))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "A covered vehicle already holds a live pass of this kind"),
         (status = 422, body = ErrorBody)))]
 async fn create_permit(
     State(state): State<AppState>,
     authed: Authed,
-    ApiJson(mut input): ApiJson<PermitInput>,
+    ApiJson(new): ApiJson<NewPermit>,
 ) -> ApiResult<(
     StatusCode,
     [(header::HeaderName, HeaderValue); 1],
     ApiJson<Permit>,
 )> {
+    let (mut input, override_reason) = new.split();
     validate(&state.db, &mut input).await?;
-    let permit = permits::create(&state.db, &authed.actor(), &input).await?;
+    let reason = check_duplicates(
+        &state,
+        &input.vehicle_ids,
+        input.single_use,
+        (input.valid_from, input.valid_until),
+        &override_reason,
+    )
+    .await?;
+    let permit = permits::create_overriding(&state.db, &authed.actor(), &input, &reason).await?;
     Ok((
         StatusCode::CREATED,
         [(header::ETAG, etag(permit.version))],

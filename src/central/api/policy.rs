@@ -195,6 +195,10 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ),
     ("POST", "/api/v1/applications/{id}/cancel", APPLY),
     ("POST", "/api/v1/applications/{id}/issue", OFFICE),
+    // The person and vehicle pickers of the permit and application forms (each caller within
+    // the applications' scope, checked in the handler).
+    ("GET", "/api/v1/pickers/persons", APPLY),
+    ("GET", "/api/v1/pickers/vehicles", APPLY),
     // Bulk import and export of people, vehicles and permits: the security office.
     ("POST", "/api/v1/bulk/{kind}/import", OFFICE),
     ("GET", "/api/v1/bulk/jobs/{id}", OFFICE),

@@ -381,19 +381,21 @@ pub struct Issued {
 
 /// Issues an approved application: creates its permit (single use for a one-off pass) and, when
 /// `tag` is given, binds that tag to the vehicle, and marks the application issued — all in one
-/// transaction with their audit and change-log entries.
+/// transaction with their audit and change-log entries. `override_reason` (why a second live
+/// pass of its kind for the vehicle; empty when it is the only one) is stored with the permit.
 pub async fn issue(
     db: &Db,
     actor: &Actor,
     id: i64,
     tag: Option<NewCredential>,
+    override_reason: &str,
 ) -> Result<Issued, TransitionError> {
     let mut tx = db.begin().await.map_err(RepoError::from)?;
     let app = fetch(&mut tx, id).await?;
     if app.status != ApplicationStatus::Approved {
         return Err(TransitionError::WrongStatus(app.status));
     }
-    let permit = permits::create_in(
+    let permit = permits::create_overriding_in(
         &mut tx,
         actor,
         &PermitInput {
@@ -407,6 +409,7 @@ pub async fn issue(
             max_inside: None,
             vehicle_ids: vec![app.vehicle_id],
         },
+        override_reason,
     )
     .await?;
     let credential = match tag {

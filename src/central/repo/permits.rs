@@ -94,6 +94,10 @@ pub struct Permit {
     pub status: PermitStatus,
     /// Why the permit is suspended or revoked; empty when active.
     pub status_reason: String,
+    /// Why it was issued although the vehicle already held a live pass of the same kind (a
+    /// period pass or a one-off exit pass); empty for an ordinary permit.
+    #[serde(default)]
+    pub override_reason: String,
     /// Bumped by every change; the `ETag` of the permit.
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -211,8 +215,8 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 
 const SELECT: &str = "SELECT p.id, p.category, p.holder_id, h.name AS holder_name, \
      h.department AS holder_department, p.valid_from_ms, p.valid_until_ms, p.gates, p.schedule, \
-     p.single_use, p.max_inside, p.status, p.status_reason, p.version, p.created_ms, p.updated_ms \
-     FROM permits p JOIN persons h ON h.id = p.holder_id";
+     p.single_use, p.max_inside, p.status, p.status_reason, p.override_reason, p.version, \
+     p.created_ms, p.updated_ms FROM permits p JOIN persons h ON h.id = p.holder_id";
 
 fn map_row(row: &AnyRow) -> Result<Permit, RepoError> {
     let status: String = row.try_get("status")?;
@@ -232,6 +236,7 @@ fn map_row(row: &AnyRow) -> Result<Permit, RepoError> {
         // An unknown stored code (written by hand) reads as revoked: fail closed.
         status: PermitStatus::from_code(&status).unwrap_or(PermitStatus::Revoked),
         status_reason: row.try_get("status_reason")?,
+        override_reason: row.try_get("override_reason")?,
         version: row.try_get("version")?,
         created_at: from_ms(row.try_get("created_ms")?),
         updated_at: from_ms(row.try_get("updated_ms")?),
@@ -351,13 +356,40 @@ pub async fn create_in(
     actor: &Actor,
     input: &PermitInput,
 ) -> Result<Permit, RepoError> {
+    create_overriding_in(tx, actor, input, "").await
+}
+
+/// [`create`] for a permit issued although its vehicle already holds a live pass of the same
+/// kind: `override_reason` (why a second one) is stored with the permit and so in its `create`
+/// audit entry.
+pub async fn create_overriding(
+    db: &Db,
+    actor: &Actor,
+    input: &PermitInput,
+    override_reason: &str,
+) -> Result<Permit, RepoError> {
+    let mut tx = db.begin().await?;
+    let permit = create_overriding_in(&mut tx, actor, input, override_reason).await?;
+    tx.commit().await?;
+    Ok(permit)
+}
+
+/// [`create_overriding`] on the caller's transaction (an application's issue).
+pub async fn create_overriding_in(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    input: &PermitInput,
+    override_reason: &str,
+) -> Result<Permit, RepoError> {
     let now = now_ms();
     let insert = sqlx::query(
         "INSERT INTO permits (category, holder_id, valid_from_ms, valid_until_ms, gates, schedule, \
-         single_use, max_inside, status, status_reason, version, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', '', 1, $9, $9) RETURNING id",
+         single_use, max_inside, status, status_reason, override_reason, version, created_ms, \
+         updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', '', $9, 1, $10, $10) \
+         RETURNING id",
     );
     let id: i64 = bind_fields(insert, input)
+        .bind(override_reason)
         .bind(now)
         .fetch_one(&mut *tx)
         .await?
@@ -612,4 +644,217 @@ pub async fn search(db: &Db, query: &PermitQuery, page: Page) -> Result<Paged<Pe
     let mut items = rows.iter().map(map_row).collect::<Result<Vec<_>, _>>()?;
     load_vehicles(&mut conn, &mut items).await?;
     Ok(Paged { items, total })
+}
+
+// ---------------------------------------------------------------------------------------------
+// One live pass per vehicle and kind, and the pickers of the permit and application forms.
+
+/// An active, not yet expired permit covering one vehicle: what a second pass of the same kind
+/// for that vehicle would duplicate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LivePass {
+    pub permit_id: i64,
+    pub vehicle_id: i64,
+    pub plate: String,
+    /// A one-off exit pass (single use) rather than a period pass.
+    pub single_use: bool,
+    pub holder_name: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// The live passes (active, `valid_until` after `now_ms`) of the vehicles `vehicle_ids`, by
+/// vehicle then permit id. One query.
+pub async fn live_passes(
+    db: &Db,
+    vehicle_ids: &[i64],
+    now_ms: i64,
+) -> Result<Vec<LivePass>, RepoError> {
+    if vehicle_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut f = Filter::new();
+    let list: Vec<String> = vehicle_ids.iter().map(|id| f.arg(*id)).collect();
+    let now = f.arg(now_ms);
+    let sql = format!(
+        "SELECT p.id, pv.vehicle_id, v.plate, p.single_use, h.name, p.valid_from_ms, \
+         p.valid_until_ms FROM permits p JOIN permit_vehicles pv ON pv.permit_id = p.id \
+         JOIN vehicles v ON v.id = pv.vehicle_id JOIN persons h ON h.id = p.holder_id \
+         WHERE pv.vehicle_id IN ({}) AND p.status = 'active' AND p.valid_until_ms > {now} \
+         ORDER BY pv.vehicle_id, p.id",
+        list.join(", ")
+    );
+    let rows = f.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LivePass {
+                permit_id: r.try_get(0)?,
+                vehicle_id: r.try_get(1)?,
+                plate: r.try_get(2)?,
+                single_use: r.try_get::<i64, _>(3)? != 0,
+                holder_name: r.try_get(4)?,
+                valid_from: from_ms(r.try_get(5)?),
+                valid_until: from_ms(r.try_get(6)?),
+            })
+        })
+        .collect()
+}
+
+/// The live passes a new pass for `vehicle_ids` would duplicate: same kind (`single_use`), and
+/// a validity overlapping `[from, until)` — a renewal that starts when the old pass ends
+/// duplicates nothing.
+pub async fn duplicated_passes(
+    db: &Db,
+    vehicle_ids: &[i64],
+    single_use: bool,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<LivePass>, RepoError> {
+    Ok(live_passes(db, vehicle_ids, now_ms())
+        .await?
+        .into_iter()
+        .filter(|p| p.single_use == single_use && p.valid_from < until && from < p.valid_until)
+        .collect())
+}
+
+/// A person a permit or application form may name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PickedPerson {
+    pub id: i64,
+    pub name: String,
+    pub category: String,
+    pub department: String,
+}
+
+/// A vehicle a permit or application form may name, with its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PickedVehicle {
+    pub id: i64,
+    pub plate: String,
+    pub plate_colour: String,
+    pub owner_id: Option<i64>,
+    pub owner_name: Option<String>,
+    pub owner_department: Option<String>,
+}
+
+/// Who a picker may offer: everyone, one department's people (and their vehicles), or one
+/// person (and their vehicles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickScope {
+    All,
+    Department(String),
+    Person(i64),
+}
+
+/// At most `limit` persons whose name contains `text` (any case), or whose number (id) is
+/// `text`, or — with `phone` — whose phone contains it (four digits or more); within `scope`,
+/// the person of that number first, then by name.
+pub async fn pick_persons(
+    db: &Db,
+    text: &str,
+    phone: bool,
+    scope: &PickScope,
+    limit: i64,
+) -> Result<Vec<PickedPerson>, RepoError> {
+    let mut f = Filter::new();
+    let text = text.trim();
+    // The person whose number it is comes first.
+    let mut order = "name, id".to_string();
+    if !text.is_empty() {
+        let p = f.arg(like_contains(text));
+        let mut any = vec![format!("LOWER(name) LIKE LOWER({p}) ESCAPE '\\'")];
+        if let Ok(id) = text.trim_start_matches('#').parse::<i64>() {
+            let n = f.arg(id);
+            any.push(format!("id = {n}"));
+            order = format!("CASE WHEN id = {n} THEN 0 ELSE 1 END, name, id");
+        }
+        // Phone digits from four on (fewer would match nearly everyone).
+        if phone && text.len() >= 4 && text.chars().all(|c| c.is_ascii_digit()) {
+            any.push(format!("phone LIKE {p} ESCAPE '\\'"));
+        }
+        f.and(format!("({})", any.join(" OR ")));
+    }
+    match scope {
+        PickScope::All => {}
+        PickScope::Department(d) => f.eq("department", d.as_str()),
+        PickScope::Person(id) => f.eq("id", *id),
+    }
+    let sql = format!(
+        "SELECT id, name, category, department FROM persons{} ORDER BY {order} LIMIT {}",
+        f.where_sql(),
+        limit.clamp(1, 50)
+    );
+    let rows = f.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PickedPerson {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                category: r.try_get(2)?,
+                department: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+/// At most `limit` vehicles whose plate contains `fragment` (already normalised), of `owner`
+/// when given, within `scope` (by the owner's department or person), by plate.
+pub async fn pick_vehicles(
+    db: &Db,
+    fragment: &str,
+    owner: Option<i64>,
+    scope: &PickScope,
+    limit: i64,
+) -> Result<Vec<PickedVehicle>, RepoError> {
+    let mut f = Filter::new();
+    if !fragment.is_empty() {
+        f.like("v.plate", like_contains(fragment));
+    }
+    if let Some(o) = owner {
+        f.eq("v.owner_id", o);
+    }
+    match scope {
+        PickScope::All => {}
+        PickScope::Department(d) => f.eq("o.department", d.as_str()),
+        PickScope::Person(id) => f.eq("v.owner_id", *id),
+    }
+    let sql = format!(
+        "SELECT v.id, v.plate, v.plate_colour, v.owner_id, o.name, o.department FROM vehicles v \
+         LEFT JOIN persons o ON o.id = v.owner_id{} ORDER BY v.plate, v.id LIMIT {}",
+        f.where_sql(),
+        limit.clamp(1, 50)
+    );
+    let rows = f.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PickedVehicle {
+                id: r.try_get(0)?,
+                plate: r.try_get(1)?,
+                plate_colour: r.try_get(2)?,
+                owner_id: r.try_get(3)?,
+                owner_name: r.try_get(4)?,
+                owner_department: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// The plates of the vehicles `ids`, by id, in one query (for a page of permits).
+pub async fn plates(
+    db: &Db,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, String>, RepoError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id, plate FROM vehicles WHERE id IN ({})",
+        list.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    Ok(q.fetch_all(db.pool()).await?.into_iter().collect())
 }

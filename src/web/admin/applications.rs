@@ -8,6 +8,13 @@
 //! The page lists what the API's own scope lets the viewer see (`api::applications::scope`)
 //! and offers a step only where the API would allow it; every step is a call to
 //! `/api/v1/applications/…`.
+//!
+//! Nobody types a database id or a gate-rights code: the office and approvers find the
+//! applicant and the vehicle with the pickers (by name or number, by any part of the plate),
+//! an applicant chooses among their own vehicles, and the gates are ticked per gate and
+//! direction; gate rights, kinds and statuses are shown in words. A vehicle that already
+//! holds a live pass of the same kind is flagged on the form and on its application's row, and
+//! issuing a second one needs a reason.
 
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -15,18 +22,24 @@ use chrono::{Duration, DurationRound, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::permits::{
+    gate_names, gate_rights_field, live_warning, person_picker, rights_words, vehicle_picker,
+};
 use super::{
     CATEGORIES, OFFICE, allowed, badge, coded, field, frame, label_of, options, page_number,
     page_of, pager, status_line, when,
 };
 use crate::central::api::applications::{ONE_OFF_MAX_DAYS, Scope, may_decide, scope};
+use crate::central::db::now_ms;
 use crate::central::repo::applications::{
     self, ApplicationKind, ApplicationQuery, ApplicationStatus,
 };
+use crate::central::repo::permits::{LivePass, live_passes};
 use crate::central::repo::{persons, vehicles};
 use crate::central::state::AppState;
-use crate::i18n::t;
+use crate::i18n::{pass_kind_label, t};
 use crate::web::layout::local_input;
+use crate::web::names::Names;
 use crate::web::{PageError, Viewer};
 
 /// `?status=&kind=&page=`.
@@ -84,6 +97,32 @@ pub async fn page(
         None => Vec::new(),
     };
     let office = allowed(&viewer, OFFICE);
+    let gate_list = gate_names(&state.db, lang).await?;
+    let names = Names::load(&state.db).await?;
+    // The live passes the open applications' vehicles already hold (one query): a second pass
+    // of the same kind is flagged on the row and needs a reason to be issued.
+    let open_vehicles: Vec<i64> = found
+        .items
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.status,
+                ApplicationStatus::Pending | ApplicationStatus::Approved
+            )
+        })
+        .map(|a| a.vehicle_id)
+        .collect();
+    let live = live_passes(&state.db, &open_vehicles, now_ms()).await?;
+    let duplicates = |a: &applications::Application| -> Vec<&LivePass> {
+        live.iter()
+            .filter(|p| {
+                p.vehicle_id == a.vehicle_id
+                    && p.single_use == (a.kind == ApplicationKind::OneOff)
+                    && p.valid_from < a.valid_until
+                    && a.valid_from < p.valid_until
+            })
+            .collect()
+    };
     let now = Utc::now()
         .duration_trunc(Duration::minutes(1))
         .unwrap_or_else(|_| Utc::now());
@@ -131,15 +170,16 @@ pub async fn page(
                             p.hint.wide { (t(lang, "您名下没有登记车辆，请先到保卫处登记车辆。", "No vehicle is registered to you: register it with the security office first.")) }
                         }
                     } @else {
-                        (field("a-applicant", "applicant_id", t(lang, "申请人（人员编号）", "Applicant (person no.)"), html! { input id="a-applicant" name="applicant_id" data-type="number" inputmode="numeric" required; }))
-                        (field("a-vehicle", "vehicle_id", t(lang, "车辆编号", "Vehicle no."), html! { input id="a-vehicle" name="vehicle_id" data-type="number" inputmode="numeric" required; }))
+                        (person_picker(lang, "a-applicant", "applicant_id", t(lang, "申请人", "Applicant")))
+                        (vehicle_picker(lang, "a-vehicle", "vehicle_id", t(lang, "车辆（申请人名下）", "Vehicle (the applicant's)"), Some("applicant_id")))
                     }
                     (field("a-category", "category", t(lang, "通行证类别", "Pass category"), html! {
                         select id="a-category" name="category" { (options(lang, CATEGORIES, Some(me.as_ref().map_or("staff", |m| m.category.as_str())), None)) }
                     }))
                     (field("a-from", "valid_from", t(lang, "生效时间", "Valid from"), html! { input id="a-from" name="valid_from" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, now)); }))
                     (field("a-until", "valid_until", t(lang, "失效时间", "Valid until"), html! { input id="a-until" name="valid_until" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, until)); }))
-                    (field("a-gates", "gates", t(lang, "大门权限（默认全部）", "Gates (default all)"), html! { input id="a-gates" name="gates" data-optional placeholder=(if one_off { "all:exit" } else { "all" }) autocomplete="off"; }))
+                    (gate_rights_field(lang, "a-gates", &gate_list, if one_off { (false, true) } else { (true, true) }))
+                    (live_warning(lang, Some(one_off), false))
                     (field("a-purpose", "purpose", t(lang, "申请事由", "Purpose"), html! { textarea id="a-purpose" name="purpose" rows="2" maxlength="500" {} }))
                     div.buttons { button.primary type="submit" { (t(lang, "提交申请", "Apply")) } }
                     (status_line())
@@ -179,19 +219,28 @@ pub async fn page(
                             td { @match a.kind { ApplicationKind::Permit => (t(lang, "车辆通行证", "Vehicle pass")), ApplicationKind::OneOff => (t(lang, "一次性出门证", "One-off exit pass")) }
                                 br; small { (label_of(lang, CATEGORIES, &a.category)) } }
                             td { (a.applicant_name) br; small { (a.department) } }
-                            td.plate { (a.plate) }
-                            td { (when(state.site_tz, a.valid_from)) br; "→ " (when(state.site_tz, a.valid_until)) br; small.mono { (a.gates) } }
+                            td { span.plate { (a.plate) } }
+                            td { (when(state.site_tz, a.valid_from)) br; "→ " (when(state.site_tz, a.valid_until)) br; small.rights { (rights_words(lang, &gate_list, &a.gates)) } }
                             td {
                                 @let (zh, en) = a.status.label();
                                 (badge(a.status.as_str(), t(lang, zh, en)))
                                 @if let Some(pid) = a.permit_id { br; small { (t(lang, "通行证 #", "permit #")) (pid) } }
                             }
                             td {
-                                @if let Some(by) = &a.decided_by { (by) @if let Some(at) = a.decided_at { " · " small { (when(state.site_tz, at)) } } }
+                                @if let Some(by) = &a.decided_by { (names.of(by)) @if let Some(at) = a.decided_at { " · " small { (when(state.site_tz, at)) } } }
                                 @if !a.decision_comment.is_empty() { br; q { (a.decision_comment) } }
                                 @if !a.purpose.is_empty() { br; small { (t(lang, "事由：", "Purpose: ")) (a.purpose) } }
                             }
                             td.actions {
+                                @let dups = duplicates(a);
+                                @if !dups.is_empty() {
+                                    div.live-note role="note" {
+                                        strong { (t(lang, "该车已有同类有效通行证：", "The vehicle already holds a live pass of this kind: ")) }
+                                        @for p in &dups {
+                                            span { (pass_kind_label(lang, p.single_use)) " " (p.permit_id) (t(lang, "号", "")) " · " (p.holder_name) " · " (when(state.site_tz, p.valid_from)) " → " (when(state.site_tz, p.valid_until)) }
+                                        }
+                                    }
+                                }
                                 @if a.status == ApplicationStatus::Pending && may_decide(&viewer.authed, &a.department) {
                                     form id={ "decide-" (a.id) } data-url={ "/api/v1/applications/" (a.id) "/approve" } data-reload novalidate {
                                         label.sr-only for={ "comment-" (a.id) } { (t(lang, "审批意见", "Comment")) }
@@ -208,9 +257,14 @@ pub async fn page(
                                         input.mono id={ "epc-" (a.id) } name="epc" data-optional size="26" autocomplete="off" placeholder="E200…";
                                         label for={ "tid-" (a.id) } { "TID" }
                                         input.mono id={ "tid-" (a.id) } name="tid" data-optional size="12" autocomplete="off";
+                                        @if !dups.is_empty() {
+                                            label for={ "override-" (a.id) } { (t(lang, "重复发证原因（必填）", "Why a second pass (required)")) }
+                                            input id={ "override-" (a.id) } name="override_reason" data-optional required maxlength="200" autocomplete="off";
+                                        }
                                         button.primary type="submit" { (t(lang, "发证并绑定标签", "Issue and bind the tag")) }
                                         span.error data-error-for="epc" {}
                                         span.error data-error-for="tid" {}
+                                        span.error data-error-for="override_reason" {}
                                         (status_line())
                                     }
                                 }

@@ -3,6 +3,13 @@
 //! has a text alternative (`<title>` per bar, an `aria-label`) and sits beside a table of the
 //! same figures, so nothing is only visible as a picture.
 //!
+//! Axis labels stay readable whatever their length: a label that does not fit its bar's width
+//! is wrapped onto two lines, or, when even that does not fit, turned upright and cut short
+//! with "…" (the whole text in its `<title>` tooltip and in the table beside the chart); the
+//! labels of horizontal bars are cut short to their margin the same way. Label widths are
+//! estimated from the characters (a CJK character is a full em, Latin about 0.56 em), which
+//! needs no font metrics on the server.
+//!
 //! What it never does: load a script or a font, or compute a figure (it draws what it is given).
 
 use maud::{Markup, PreEscaped, html};
@@ -40,6 +47,101 @@ fn scale(max: i64) -> (i64, i64) {
     (top, step)
 }
 
+/// The estimated width of `text` at `size` units: wide (CJK, full-width) characters a full em,
+/// others 0.6 em.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars()
+        .map(|c| if (c as u32) >= 0x2E80 { 1.0 } else { 0.6 })
+        .sum::<f64>()
+        * size
+}
+
+/// `text` cut short with "…" to fit `width` at `size` (unchanged when it fits). A last word
+/// after a space (a direction, 入 / 出) is kept whole, so labels that differ only there stay
+/// apart: `东校区北门（… 入`.
+fn fit(text: &str, size: f64, width: f64) -> String {
+    if text_width(text, size) <= width {
+        return text.to_string();
+    }
+    if let Some((head, tail)) = text.rsplit_once(' ') {
+        let tail_width = text_width(tail, size) + text_width(" ", size);
+        if !head.is_empty() && tail_width < width / 2.0 {
+            return format!("{} {tail}", fit_end(head, size, width - tail_width));
+        }
+    }
+    fit_end(text, size, width)
+}
+
+/// `text` cut at its end with "…" to fit `width`.
+fn fit_end(text: &str, size: f64, width: f64) -> String {
+    if text_width(text, size) <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for c in text.chars() {
+        let next = format!("{out}{c}…");
+        if text_width(&next, size) > width {
+            break;
+        }
+        out.push(c);
+    }
+    format!("{out}…")
+}
+
+/// `text` split onto two lines that each fit `width` at `size`: at the space nearest the
+/// middle, else at the middle character. `None` when no split fits.
+fn two_lines(text: &str, size: f64, width: f64) -> Option<(String, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut splits: Vec<(usize, usize)> = chars
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.is_whitespace())
+        .map(|(i, _)| (i, i + 1))
+        .collect();
+    if splits.is_empty() && chars.len() > 1 {
+        splits.push((chars.len().div_ceil(2), chars.len().div_ceil(2)));
+    }
+    splits.sort_by_key(|(i, _)| i.abs_diff(chars.len() / 2));
+    splits.into_iter().find_map(|(end, start)| {
+        let a: String = chars[..end].iter().collect();
+        let b: String = chars[start..].iter().collect();
+        (text_width(&a, size) <= width && text_width(&b, size) <= width).then_some((a, b))
+    })
+}
+
+/// How the labels under a column chart are laid out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LabelLayout {
+    /// On one line, every `n`-th label.
+    Flat(usize),
+    /// On two lines.
+    Wrapped,
+    /// Upright (rotated a quarter turn), cut short to this length.
+    Upright(f64),
+}
+
+/// The label layout for labels of `size` under groups `group` wide.
+fn label_layout(labels: &[String], size: f64, group: f64) -> LabelLayout {
+    let room = group - 4.0;
+    let widest = labels
+        .iter()
+        .map(|l| text_width(l, size))
+        .fold(0.0, f64::max);
+    if widest <= room {
+        LabelLayout::Flat(1)
+    } else if labels.iter().all(|l| l.chars().count() <= 3) {
+        // Numbers (hours, days): every other one.
+        LabelLayout::Flat(2)
+    } else if labels
+        .iter()
+        .all(|l| text_width(l, size) <= room || two_lines(l, size, room).is_some())
+    {
+        LabelLayout::Wrapped
+    } else {
+        LabelLayout::Upright(widest.min(110.0))
+    }
+}
+
 fn legend(series: &[Series<'_>]) -> Markup {
     html! {
         @if series.len() > 1 {
@@ -70,12 +172,18 @@ pub fn columns(
         .unwrap_or(0);
     let (top, step) = scale(max);
     let left = 44.0_f64;
-    let height = 240.0_f64;
     let base = 206.0_f64;
     let plot = 190.0_f64;
+    let size = 11.0_f64;
     let n = labels.len().max(1) as f64;
     let group = (width - left - 8.0) / n;
     let bar = ((group - 4.0) / series.len().max(1) as f64).max(1.0);
+    let layout = label_layout(labels, size, group);
+    let height = match layout {
+        LabelLayout::Flat(_) => 240.0,
+        LabelLayout::Wrapped => 254.0,
+        LabelLayout::Upright(len) => base + 12.0 + len,
+    };
     let mut svg = String::new();
     let mut tick = 0;
     while tick <= top {
@@ -95,7 +203,6 @@ pub fn columns(
             base - plot
         ));
     }
-    let label_every = if group < 22.0 { 2 } else { 1 };
     for (i, l) in labels.iter().enumerate() {
         let x0 = left + group * i as f64 + 2.0;
         for (s, se) in series.iter().enumerate() {
@@ -111,13 +218,39 @@ pub fn columns(
                 esc(se.name),
             ));
         }
-        if i % label_every == 0 {
-            svg.push_str(&format!(
-                "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
-                x0 + (group - 4.0) / 2.0,
-                base + 15.0,
-                esc(l)
-            ));
+        let x = x0 + (group - 4.0) / 2.0;
+        let title = format!("<title>{}</title>", esc(l));
+        match layout {
+            LabelLayout::Flat(every) => {
+                if i % every == 0 {
+                    svg.push_str(&format!(
+                        "<text class=\"axis-label\" x=\"{x:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{title}{}</text>",
+                        base + 15.0,
+                        esc(l)
+                    ));
+                }
+            }
+            LabelLayout::Wrapped => {
+                let (a, b) =
+                    two_lines(l, size, group - 4.0).unwrap_or_else(|| (l.clone(), String::new()));
+                svg.push_str(&format!(
+                    "<text class=\"axis-label\" x=\"{x:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{title}\
+                     <tspan x=\"{x:.1}\">{}</tspan><tspan x=\"{x:.1}\" dy=\"13\">{}</tspan></text>",
+                    base + 15.0,
+                    esc(&a),
+                    esc(&b)
+                ));
+            }
+            LabelLayout::Upright(len) => {
+                let y = base + 8.0;
+                svg.push_str(&format!(
+                    "<text class=\"axis-label\" x=\"{:.1}\" y=\"{y:.1}\" font-size=\"11\" text-anchor=\"end\" \
+                     transform=\"rotate(-90 {:.1} {y:.1})\">{title}{}</text>",
+                    x + 4.0,
+                    x + 4.0,
+                    esc(&fit(l, size, len))
+                ));
+            }
         }
     }
     svg.push_str(&format!(
@@ -125,7 +258,7 @@ pub fn columns(
     ));
     html! {
         (legend(series))
-        svg.chart xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(label) {
+        svg.chart.(if width < 600.0 { "half" } else { "full" }) xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(label) {
             (PreEscaped(svg))
         }
     }
@@ -143,12 +276,13 @@ pub fn bars(label: &str, items: &[(String, i64)], colour: usize, width: f64) -> 
         let y = 4.0 + row * i as f64;
         let w = (width - left - 60.0) * *v as f64 / top as f64;
         svg.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\">{}</text>\
+            "<text class=\"axis-label\" x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"end\"><title>{}</title>{}</text>\
              <rect class=\"s{}\" x=\"{left}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" rx=\"2\"><title>{} : {v}</title></rect>\
              <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"700\">{v}</text>",
             left - 6.0,
             y + 15.0,
             esc(l),
+            esc(&fit(l, 12.0, left - 10.0)),
             colour % COLOURS.len(),
             row - 6.0,
             esc(l),
@@ -161,7 +295,7 @@ pub fn bars(label: &str, items: &[(String, i64)], colour: usize, width: f64) -> 
         height - 2.0
     ));
     html! {
-        svg.chart xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(label) {
+        svg.chart.(if width < 600.0 { "half" } else { "full" }) xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(label) {
             (PreEscaped(svg))
         }
     }
@@ -195,6 +329,43 @@ mod tests {
         assert_eq!(scale(7), (8, 2));
         assert_eq!(scale(23), (25, 5));
         assert_eq!(scale(1234), (1250, 250));
+    }
+
+    #[test]
+    fn long_labels_wrap_or_stand_upright_cut_short_and_short_ones_stay_flat() {
+        let short: Vec<String> = vec!["北门 入".into(), "南门 出".into()];
+        assert_eq!(label_layout(&short, 11.0, 90.0), LabelLayout::Flat(1));
+        let long: Vec<String> = vec!["东校区北门 入".into(), "西校区南门 出".into()];
+        assert_eq!(label_layout(&long, 11.0, 70.0), LabelLayout::Wrapped);
+        let longer: Vec<String> = vec!["东校区北门（教学区主入口） 入".into(); 8];
+        assert!(matches!(
+            label_layout(&longer, 11.0, 40.0),
+            LabelLayout::Upright(_)
+        ));
+        let hours: Vec<String> = (0..24).map(|h| h.to_string()).collect();
+        assert_eq!(label_layout(&hours, 11.0, 15.0), LabelLayout::Flat(2));
+        let cut = fit("东校区北门（教学区主入口） 入", 11.0, 60.0);
+        assert!(
+            cut.ends_with("… 入") && text_width(&cut, 11.0) <= 60.0,
+            "{cut}"
+        );
+        let cut = fit("东校区北门教学区主入口", 11.0, 60.0);
+        assert!(
+            cut.ends_with('…') && text_width(&cut, 11.0) <= 60.0,
+            "{cut}"
+        );
+        let svg = bars(
+            "b",
+            &[("非常非常非常非常长的拒绝原因说明".into(), 3)],
+            0,
+            420.0,
+        )
+        .into_string();
+        assert!(
+            svg.contains("<title>非常非常非常非常长的拒绝原因说明</title>"),
+            "{svg}"
+        );
+        assert!(svg.contains('…'), "{svg}");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! security office (print CSS: no navigation, A4).
 //!
 //! Every figure comes from the statistics tables the ingest keeps (`repo::stats`), never from a
-//! scan of the passage events.
+//! scan of the passage events. Each table beside a chart lists its rows in the chart's order
+//! (largest first where the bars are), gates by their names in the page's language and guards
+//! by their display names.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,7 @@ use crate::central::repo::stats::{
 use crate::central::state::AppState;
 use crate::central::traffic::site_today;
 use crate::i18n::{Lang, category_label, direction_label, guard_reason_label, reason_label, t};
+use crate::web::names::Names;
 use crate::web::{PageError, Viewer};
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD`.
@@ -48,6 +51,8 @@ pub struct DayParams {
 struct Figures {
     days: Days,
     gate_names: BTreeMap<i64, String>,
+    /// Operators' display names.
+    names: Names,
     flows: Vec<FlowRow>,
     occupancy: Occupancy,
     overstays: Vec<Overstay>,
@@ -58,7 +63,7 @@ struct Figures {
     weekly: WeekComparison,
 }
 
-async fn figures(db: &Db, days: Days) -> Result<Figures, RepoError> {
+async fn figures(db: &Db, days: Days, lang: Lang) -> Result<Figures, RepoError> {
     let gate_names = gates::search(
         db,
         &GateQuery::default(),
@@ -70,11 +75,12 @@ async fn figures(db: &Db, days: Days) -> Result<Figures, RepoError> {
     .await?
     .items
     .into_iter()
-    .map(|g| (g.id, g.name))
+    .map(|g| (g.id, g.name_in(lang).to_string()))
     .collect();
     Ok(Figures {
         days,
         gate_names,
+        names: Names::load(db).await?,
         flows: stats::flows(db, days, None).await?,
         occupancy: stats::occupancy(db).await?,
         overstays: stats::overstays(db, now_ms()).await?,
@@ -176,11 +182,16 @@ fn sections(lang: Lang, tz: chrono_tz::Tz, f: &Figures) -> Markup {
     for d in &f.denials {
         *denial_reasons.entry(d.reason.as_str()).or_default() += d.denials;
     }
-    let mut denial_items: Vec<(String, i64)> = denial_reasons
+    // Largest first, in the chart and in the table.
+    let mut denial_rows: Vec<(&str, String, i64)> = denial_reasons
         .iter()
-        .map(|(r, n)| (reason_label(lang, r), *n))
+        .map(|(r, n)| (*r, reason_label(lang, r), *n))
         .collect();
-    denial_items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    denial_rows.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
+    let denial_items: Vec<(String, i64)> = denial_rows
+        .iter()
+        .map(|(_, l, n)| (l.clone(), *n))
+        .collect();
     let mut guards: BTreeMap<&str, i64> = BTreeMap::new();
     let mut guard_reasons: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for o in &f.opens {
@@ -189,9 +200,25 @@ fn sections(lang: Lang, tz: chrono_tz::Tz, f: &Figures) -> Markup {
             .entry((o.operator.as_str(), o.reason.as_str()))
             .or_default() += o.opens;
     }
-    let mut guard_items: Vec<(String, i64)> =
-        guards.iter().map(|(g, n)| (g.to_string(), *n)).collect();
-    guard_items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Guards largest first (the chart's order); in the table each guard's reasons follow,
+    // largest first.
+    let mut guard_order: Vec<(&str, i64)> = guards.iter().map(|(g, n)| (*g, *n)).collect();
+    guard_order.sort_by(|a, b| b.1.cmp(&a.1).then(f.names.of(a.0).cmp(f.names.of(b.0))));
+    let guard_items: Vec<(String, i64)> = guard_order
+        .iter()
+        .map(|(g, n)| (f.names.of(g).to_string(), *n))
+        .collect();
+    let mut guard_rows: Vec<(&str, &str, i64)> = guard_reasons
+        .iter()
+        .map(|((g, r), n)| (*g, *r, *n))
+        .collect();
+    let rank = |g: &str| guard_order.iter().position(|(x, _)| *x == g);
+    guard_rows.sort_by(|a, b| {
+        rank(a.0)
+            .cmp(&rank(b.0))
+            .then(b.2.cmp(&a.2))
+            .then(a.1.cmp(b.1))
+    });
     let occupancy_items: Vec<(String, i64)> = f
         .occupancy
         .by_category
@@ -316,7 +343,7 @@ fn sections(lang: Lang, tz: chrono_tz::Tz, f: &Figures) -> Markup {
                 @else { (bars(t(lang, "拒绝通行按原因", "Denials by reason"), &denial_items, 1, 420.0)) }
                 table.data id="denials" {
                     thead { tr { th scope="col" { (t(lang, "原因", "Reason")) } th.num scope="col" { (t(lang, "次数", "Denials")) } } }
-                    tbody { @for (r, n) in &denial_reasons { tr data-reason=(r) { td { (reason_label(lang, r)) } td.num { (n) } } } }
+                    tbody { @for (r, label, n) in &denial_rows { tr data-reason=(r) { td { (label) } td.num { (n) } } } }
                 }
             }
             section.panel aria-labelledby="opens-title" {
@@ -325,7 +352,7 @@ fn sections(lang: Lang, tz: chrono_tz::Tz, f: &Figures) -> Markup {
                 @else { (bars(t(lang, "手动抬杆按门卫", "Manual opens by guard"), &guard_items, 3, 420.0)) }
                 table.data id="manual-opens" {
                     thead { tr { th scope="col" { (t(lang, "门卫", "Guard")) } th scope="col" { (t(lang, "原因", "Reason")) } th.num scope="col" { (t(lang, "次数", "Opens")) } } }
-                    tbody { @for ((g, r), n) in &guard_reasons { tr data-guard=(g) data-reason=(r) { td { (g) } td { (guard_reason_label(lang, r)) } td.num { (n) } } } }
+                    tbody { @for (g, r, n) in &guard_rows { tr data-guard=(g) data-reason=(r) { td { (f.names.of(g)) } td { (guard_reason_label(lang, r)) } td.num { (n) } } } }
                 }
             }
         }
@@ -389,7 +416,7 @@ pub async fn page(
     } else {
         Days { from, to }
     };
-    let f = figures(&state.db, days).await?;
+    let f = figures(&state.db, days, lang).await?;
     let body = html! {
         form.search.no-print method="get" role="search" {
             (field("from", "from", t(lang, "开始日期", "From"), html! { input id="from" name="from" type="date" value=(days.from); }))
@@ -417,7 +444,7 @@ pub async fn daily(
 ) -> Result<Markup, PageError> {
     let lang = viewer.lang;
     let day = parse(&p.date).unwrap_or_else(|| site_today(state.site_tz, now_ms()));
-    let f = figures(&state.db, Days { from: day, to: day }).await?;
+    let f = figures(&state.db, Days { from: day, to: day }, lang).await?;
     let (zh, en) = WEEKDAYS[day.weekday().num_days_from_monday() as usize];
     let title = t(
         lang,

@@ -62,11 +62,217 @@
   // Answers are shown at their forms by gatehouse.js (loaded first on every page).
   var clearErrors = window.Gatehouse.clearErrors;
   function show(form, res) { window.Gatehouse.showResult(form, res, zh ? "已保存" : "Saved"); }
+  // ---- pickers: search a person or a vehicle, choose with the keyboard or the mouse ----
+  // A .picker holds a search box (role=combobox), a hidden field the API gets (the chosen id)
+  // and a role=listbox list. Typing searches (after a short pause), ArrowDown/ArrowUp move,
+  // Enter chooses, Escape closes. The vehicle picker of a form shows the chosen vehicle's live
+  // passes of the form's kind in the form's .live-warning.
+  function pickerParts(box) {
+    return { input: box.querySelector("input[role=combobox]"), hidden: box.querySelector("input[type=hidden]"), list: box.querySelector("[role=listbox]") };
+  }
+  function personText(p) { return p.name + " · " + (p.department || "") + " · " + p.category_label + " · " + (zh ? "编号 " : "no. ") + p.id; }
+  function vehicleText(v) { return v.plate + (v.owner_name ? " · " + v.owner_name : "") + (v.owner_department ? " · " + v.owner_department : ""); }
+  function closeList(box) {
+    var x = pickerParts(box);
+    x.list.hidden = true; x.input.setAttribute("aria-expanded", "false"); x.input.removeAttribute("aria-activedescendant");
+  }
+  function activate(box, index) {
+    var x = pickerParts(box), opts = x.list.querySelectorAll("[role=option]");
+    if (!opts.length) return;
+    index = (index + opts.length) % opts.length;
+    opts.forEach(function (o, i) { o.setAttribute("aria-selected", i === index ? "true" : "false"); });
+    x.input.setAttribute("aria-activedescendant", opts[index].id);
+    opts[index].scrollIntoView({ block: "nearest" });
+  }
+  function choose(box, option) {
+    var x = pickerParts(box);
+    var item = option.__item;
+    x.hidden.value = String(item.id);
+    x.input.value = option.dataset.text;
+    box.dataset.chosen = String(item.id);
+    box.__chosen = item;
+    x.input.removeAttribute("aria-invalid");
+    var err = box.querySelector(".error"); if (err) err.textContent = "";
+    closeList(box);
+    picked(box, item);
+  }
+  function unchoose(box) {
+    var x = pickerParts(box);
+    if (x.hidden.value === "") return;
+    x.hidden.value = ""; delete box.dataset.chosen; box.__chosen = null;
+    picked(box, null);
+  }
+  // What choosing changes elsewhere in the form: a vehicle's live passes, and a person's
+  // vehicles (a vehicle picker that follows the person is emptied).
+  function picked(box, item) {
+    var form = box.closest("form");
+    if (!form) return;
+    if (box.dataset.picker === "person") {
+      form.querySelectorAll('.picker[data-owner-from="' + pickerParts(box).hidden.name + '"]').forEach(function (v) {
+        var y = pickerParts(v); y.input.value = ""; unchoose(v);
+      });
+    }
+    if (box.dataset.picker === "vehicle") liveWarning(form);
+  }
+  function liveWarning(form) {
+    var warn = form.querySelector(".live-warning");
+    var box = form.querySelector('.picker[data-picker="vehicle"]');
+    if (!warn || !box) return;
+    var single = warn.dataset.singleUse !== undefined ? warn.dataset.singleUse === "true" : !!(form.querySelector("[name=single_use]") || {}).checked;
+    var item = box.__chosen;
+    var passes = item ? item.live_passes.filter(function (p) { return p.single_use === single; }) : [];
+    var ul = warn.querySelector("ul");
+    ul.textContent = "";
+    passes.forEach(function (p) {
+      var li = document.createElement("li");
+      li.dataset.permit = p.permit_id;
+      li.textContent = p.kind_label + " " + p.permit_id + (warn.dataset.no || "") + " · " + warn.dataset.holder + " " + p.holder_name + " · " + p.validity;
+      ul.appendChild(li);
+    });
+    warn.querySelector(".intro").textContent = passes.length ? warn.dataset.intro + item.plate : "";
+    warn.hidden = passes.length === 0;
+    var reason = warn.querySelector("[name=override_reason]");
+    if (reason) { reason.disabled = passes.length === 0; reason.required = passes.length > 0; }
+  }
+  function search(box) {
+    var x = pickerParts(box);
+    var url = box.dataset.url + "?q=" + encodeURIComponent(x.input.value.trim());
+    if (box.dataset.ownerFrom) {
+      var owner = box.closest("form").querySelector('[name="' + box.dataset.ownerFrom + '"]');
+      if (owner && owner.value) url += "&owner_id=" + encodeURIComponent(owner.value);
+    }
+    var asked = x.input.value;
+    send("GET", url).then(function (res) {
+      if (x.input.value !== asked) return; // typed on meanwhile: a newer search follows
+      // The option moved to with the arrows stays the active one when the list is redrawn.
+      var was = x.list.querySelector("[aria-selected=true]");
+      var keep = was ? was.dataset.id : null, at = 0;
+      x.list.textContent = "";
+      if (!res.ok) {
+        var bad = document.createElement("li"); bad.className = "none"; bad.textContent = res.data && res.data.message || "?"; x.list.appendChild(bad);
+      } else if (!res.data.length) {
+        var none = document.createElement("li"); none.className = "none"; none.textContent = box.dataset.none; x.list.appendChild(none);
+      } else {
+        res.data.forEach(function (item, i) {
+          var li = document.createElement("li");
+          li.id = x.list.id + "-" + i;
+          li.setAttribute("role", "option");
+          li.setAttribute("aria-selected", "false");
+          li.__item = item;
+          li.dataset.id = item.id;
+          li.dataset.text = box.dataset.picker === "person" ? item.name + " · " + (item.department || "") : item.plate;
+          var main = document.createElement("span");
+          main.className = box.dataset.picker === "vehicle" ? "plate" : "name";
+          main.textContent = box.dataset.picker === "person" ? item.name : item.plate;
+          var more = document.createElement("small");
+          more.textContent = box.dataset.picker === "person" ? personText(item).slice(item.name.length) : vehicleText(item).slice(item.plate.length);
+          li.appendChild(main); li.appendChild(more);
+          if (item.live_passes && item.live_passes.length) {
+            var tag = document.createElement("small"); tag.className = "badge active";
+            tag.textContent = item.live_passes.map(function (p) { return p.kind_label; }).join(" / ");
+            li.appendChild(tag);
+          }
+          if (keep !== null && String(item.id) === keep) at = i;
+          x.list.appendChild(li);
+        });
+      }
+      x.list.hidden = false;
+      x.input.setAttribute("aria-expanded", "true");
+      if (res.ok && res.data.length) activate(box, at);
+    });
+  }
+  document.querySelectorAll(".picker").forEach(function (box) {
+    var x = pickerParts(box), timer = null;
+    x.input.addEventListener("input", function () {
+      unchoose(box);
+      clearTimeout(timer);
+      timer = setTimeout(function () { search(box); }, 150);
+    });
+    x.input.addEventListener("focus", function () { if (!box.dataset.chosen) search(box); });
+    x.input.addEventListener("keydown", function (ev) {
+      var opts = x.list.querySelectorAll("[role=option]");
+      var current = Array.prototype.findIndex.call(opts, function (o) { return o.getAttribute("aria-selected") === "true"; });
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        if (x.list.hidden) { search(box); return; }
+        activate(box, current + (ev.key === "ArrowDown" ? 1 : -1));
+      } else if (ev.key === "Enter") {
+        if (!x.list.hidden && current >= 0) { ev.preventDefault(); choose(box, opts[current]); }
+        else if (!box.dataset.chosen) ev.preventDefault(); // never submit with a half-typed choice
+      } else if (ev.key === "Escape") {
+        closeList(box);
+      }
+    });
+    x.list.addEventListener("mousedown", function (ev) {
+      var o = ev.target.closest("[role=option]");
+      if (o) { ev.preventDefault(); choose(box, o); }
+    });
+    x.input.addEventListener("blur", function () { setTimeout(function () { closeList(box); }, 120); });
+  });
+  document.querySelectorAll("form [name=single_use]").forEach(function (c) {
+    c.addEventListener("change", function () { liveWarning(c.form); });
+  });
+  // ---- gate rights: checkboxes per gate and direction → the API's text (all, all:exit, 1;2:exit) ----
+  function gateRights(fs) {
+    var rows = fs.querySelectorAll("tr[data-gate]");
+    var all = rows[0];
+    var allIn = all.querySelector("[data-dir=entry]").checked, allOut = all.querySelector("[data-dir=exit]").checked;
+    var code = "", words = [];
+    Array.prototype.slice.call(rows, 1).forEach(function (r) {
+      r.querySelectorAll("input").forEach(function (c) {
+        // Covered by 全部大门: shown ticked and locked; untied again when 全部大门 is untied.
+        var covered = c.dataset.dir === "entry" ? allIn : allOut;
+        if (covered && !c.disabled) { c.dataset.was = c.checked ? "1" : ""; c.checked = true; }
+        if (!covered && c.disabled) c.checked = c.dataset.was === "1";
+        c.disabled = covered;
+      });
+    });
+    if (allIn || allOut) {
+      code = allIn && allOut ? "all" : (allIn ? "all:entry" : "all:exit");
+      words.push(allIn && allOut ? fs.dataset.all : (allIn ? fs.dataset.allEntry : fs.dataset.allExit));
+    } else {
+      var parts = [];
+      Array.prototype.slice.call(rows, 1).forEach(function (r) {
+        var i = r.querySelector("[data-dir=entry]").checked, o = r.querySelector("[data-dir=exit]").checked;
+        if (!i && !o) return;
+        parts.push(r.dataset.gate + (i && o ? "" : (i ? ":entry" : ":exit")));
+        var dirs = i && o ? fs.dataset.both : (i ? fs.dataset.in : fs.dataset.out);
+        words.push(r.dataset.name + (zh ? "（" + dirs + "）" : " (" + dirs + ")"));
+      });
+      code = parts.join(";");
+    }
+    fs.querySelector("input[name=gates]").value = code;
+    fs.querySelector("output").textContent = words.length ? words.join(fs.dataset.sep) : fs.dataset.none;
+  }
+  document.querySelectorAll("fieldset.gate-rights").forEach(function (fs) {
+    fs.addEventListener("change", function () { gateRights(fs); });
+    gateRights(fs);
+  });
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.dataset.url) return;
     ev.preventDefault();
     var submitter = ev.submitter;
+    // A picker left without a choice, or no gate ticked: said at the field, nothing sent.
+    var unpicked = Array.prototype.find.call(form.querySelectorAll(".picker"), function (box) { return !pickerParts(box).hidden.value; });
+    if (unpicked) {
+      var e = unpicked.querySelector(".error"); if (e) e.textContent = unpicked.dataset.choose;
+      var inp = pickerParts(unpicked).input; inp.setAttribute("aria-invalid", "true"); inp.focus();
+      return;
+    }
+    var rights = form.querySelector("fieldset.gate-rights");
+    if (rights && !rights.querySelector("input[name=gates]").value) {
+      var ge = rights.querySelector("[data-error-for=gates]"); if (ge) ge.textContent = rights.dataset.none;
+      rights.querySelector("input[type=checkbox]").focus();
+      return;
+    }
+    var needed = form.querySelector("[name=override_reason][required]:not([disabled])");
+    if (needed && !needed.value.trim()) {
+      var re = form.querySelector("[data-error-for=override_reason]");
+      if (re) re.textContent = zh ? "该车已有同类有效通行证，请填写重复发证原因" : "The vehicle already holds a live pass of this kind: give the reason";
+      needed.setAttribute("aria-invalid", "true"); needed.focus();
+      return;
+    }
     var unconfirmed = form.querySelector("input[type=checkbox][data-skip][required]:not(:checked)");
     if (unconfirmed) {
       var st = form.querySelector(".form-status");
@@ -86,6 +292,13 @@
       form.removeAttribute("aria-busy");
       Array.prototype.forEach.call(form.querySelectorAll("button"), function (x) { x.disabled = false; });
       show(form, res);
+      if (res.status === 409) {
+        // A second live pass of the same kind: the reason field comes up (it may not have
+        // been known when the vehicle was chosen).
+        var w = form.querySelector(".live-warning"), r = form.querySelector("[name=override_reason]");
+        if (w) w.hidden = false;
+        if (r) { r.disabled = false; r.required = true; r.focus(); }
+      }
       if (res.ok) {
         var dlg = form.closest("dialog");
         if (dlg && form.dataset.keepOpen === undefined) setTimeout(function () { dlg.close(); }, 800);
