@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use super::permits::{
     gate_names, gate_rights_field, live_warning, person_picker, rights_words, vehicle_picker,
+    when_cell,
 };
 use super::{
     CATEGORIES, OFFICE, allowed, badge, coded, field, frame, label_of, options, page_number,
@@ -220,7 +221,7 @@ pub async fn page(
                                 br; small { (label_of(lang, CATEGORIES, &a.category)) } }
                             td { (a.applicant_name) br; small { (a.department) } }
                             td { span.plate { (a.plate) } }
-                            td { (when(state.site_tz, a.valid_from)) br; "→ " (when(state.site_tz, a.valid_until)) br; small.rights { (rights_words(lang, &gate_list, &a.gates)) } }
+                            td { (when_cell(state.site_tz, a.valid_from)) br; "→ " (when_cell(state.site_tz, a.valid_until)) br; small.rights { (rights_words(lang, &gate_list, &a.gates)) } }
                             td {
                                 @let (zh, en) = a.status.label();
                                 (badge(a.status.as_str(), t(lang, zh, en)))

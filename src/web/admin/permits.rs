@@ -52,6 +52,14 @@ pub(super) async fn gate_names(db: &Db, lang: Lang) -> Result<BTreeMap<i64, Stri
     .collect())
 }
 
+/// An instant as [`when`] gives it, its date and its time each kept on one line (a narrow
+/// table column breaks between them, never inside a date).
+pub(super) fn when_cell(tz: chrono_tz::Tz, at: chrono::DateTime<Utc>) -> Markup {
+    let text = when(tz, at);
+    let (date, time) = text.split_once(' ').unwrap_or((&text, ""));
+    html! { span.nowrap { (date) } " " span.nowrap { (time) } }
+}
+
 /// Gate rights in words, with the gates' names.
 pub(super) fn rights_words(lang: Lang, names: &BTreeMap<i64, String>, text: &str) -> String {
     gate_rights_words(lang, text, |id| names.get(&id).cloned())
@@ -293,7 +301,7 @@ pub async fn page(
                             td { (label_of(lang, CATEGORIES, &permit.category))
                                 @if permit.single_use { br; span.badge { (t(lang, "一次性", "single use")) } } }
                             td { @for id in &permit.vehicle_ids { span.plate { (plates.get(id).cloned().unwrap_or_else(|| format!("#{id}"))) } " " } }
-                            td { (when(state.site_tz, permit.valid_from)) br; "→ " (when(state.site_tz, permit.valid_until)) }
+                            td { (when_cell(state.site_tz, permit.valid_from)) br; "→ " (when_cell(state.site_tz, permit.valid_until)) }
                             td.rights { (rights_words(lang, &gate_list, &permit.gates)) @if !permit.schedule.is_empty() { br; small { (schedule_words(lang, &permit.schedule)) } } }
                             td {
                                 @let (zh, en) = permit.status.label();
