@@ -155,6 +155,16 @@ pub(crate) async fn check_duplicates(
     Ok(reason.to_string())
 }
 
+/// `YYYY-MM-DD HH:MM — YYYY-MM-DD HH:MM` in `tz`.
+pub(crate) fn validity_text(
+    tz: chrono_tz::Tz,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> String {
+    let f = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    format!("{} — {}", f(from), f(until))
+}
+
 /// "The vehicle already holds …" for each live pass, in both languages.
 fn duplicate_message(tz: chrono_tz::Tz, live: &[LivePass]) -> Msg {
     let zh: Vec<String> = live
@@ -166,7 +176,7 @@ fn duplicate_message(tz: chrono_tz::Tz, live: &[LivePass]) -> Msg {
                 crate::i18n::pass_kind_label(crate::i18n::Lang::Zh, p.single_use),
                 p.permit_id,
                 p.holder_name,
-                super::pickers::validity_text(tz, p.valid_from, p.valid_until)
+                validity_text(tz, p.valid_from, p.valid_until)
             )
         })
         .collect();
@@ -179,7 +189,7 @@ fn duplicate_message(tz: chrono_tz::Tz, live: &[LivePass]) -> Msg {
                 crate::i18n::pass_kind_label(crate::i18n::Lang::En, p.single_use).to_lowercase(),
                 p.permit_id,
                 p.holder_name,
-                super::pickers::validity_text(tz, p.valid_from, p.valid_until)
+                validity_text(tz, p.valid_from, p.valid_until)
             )
         })
         .collect();

@@ -24,6 +24,7 @@ use super::applications::{Scope, scope};
 use super::auth::Authed;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
+use super::permits::validity_text;
 use crate::central::db::now_ms;
 use crate::central::repo::permits::{
     LivePass, PickScope, PickedPerson, live_passes, pick_persons, pick_vehicles,
@@ -106,16 +107,6 @@ async fn pick_scope(state: &AppState, authed: &Authed) -> ApiResult<PickScope> {
         Scope::Person(p) => PickScope::Person(p),
         Scope::Nothing => PickScope::Person(-1),
     })
-}
-
-/// `YYYY-MM-DD HH:MM — YYYY-MM-DD HH:MM` in `tz`.
-pub(crate) fn validity_text(
-    tz: chrono_tz::Tz,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> String {
-    let f = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-    format!("{} — {}", f(from), f(until))
 }
 
 /// A live pass as the pickers and the pages show it.
