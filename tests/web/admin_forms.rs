@@ -570,6 +570,8 @@ async fn the_application_permit_and_statistics_pages_fit_a_tablet_with_plates_on
     let note = b.wait_text("#applications .live-note", "车辆通行证").await;
     assert!(note.contains("欧阳明轩"), "{note}");
     b.find("#applications input[name=override_reason]").await;
+    b.js("document.querySelector('#list-title').scrollIntoView()")
+        .await;
     b.screenshot("forms-application-duplicate-1366").await;
     b.close().await;
     site.shutdown().await;

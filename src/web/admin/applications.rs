@@ -217,7 +217,7 @@ pub async fn page(
                     @for a in &found.items {
                         tr data-application=(a.id) data-status=(a.status.as_str()) {
                             td.num { (a.id) }
-                            td { @match a.kind { ApplicationKind::Permit => (t(lang, "车辆通行证", "Vehicle pass")), ApplicationKind::OneOff => (t(lang, "一次性出门证", "One-off exit pass")) }
+                            td.nowrap { @match a.kind { ApplicationKind::Permit => (t(lang, "车辆通行证", "Vehicle pass")), ApplicationKind::OneOff => (t(lang, "一次性出门证", "One-off exit pass")) }
                                 br; small { (label_of(lang, CATEGORIES, &a.category)) } }
                             td { (a.applicant_name) br; small { (a.department) } }
                             td { span.plate { (a.plate) } }

@@ -298,7 +298,7 @@ pub async fn page(
                         tr data-permit=(permit.id) {
                             td.num { (permit.id) }
                             td { (permit.holder_name) br; small { (permit.holder_department) } }
-                            td { (label_of(lang, CATEGORIES, &permit.category))
+                            td.nowrap { (label_of(lang, CATEGORIES, &permit.category))
                                 @if permit.single_use { br; span.badge { (t(lang, "一次性", "single use")) } } }
                             td { @for id in &permit.vehicle_ids { span.plate { (plates.get(id).cloned().unwrap_or_else(|| format!("#{id}"))) } " " } }
                             td { (when_cell(state.site_tz, permit.valid_from)) br; "→ " (when_cell(state.site_tz, permit.valid_until)) }
