@@ -289,6 +289,12 @@ pub fn direction_label(lang: Lang, code: &str) -> &'static str {
     }
 }
 
+/// The `booth_unstaffed` alarm kind in words (issue 20, item 7: raised by
+/// `central::unstaffed` when a booth has had no guard on duty for too long).
+pub fn booth_unstaffed_label(lang: Lang) -> &'static str {
+    t(lang, "岗亭无人值班", "Booth unstaffed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
