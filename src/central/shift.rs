@@ -314,6 +314,25 @@ pub async fn report(db: &Db, duty_id: i64) -> Result<ShiftReport, RepoError> {
         })
         .collect::<Result<Vec<_>, RepoError>>()?;
 
+    // A visitor registration's open names its visit (`visit <id>`): shown as the visitor's
+    // plate, not as that note.
+    for m in &mut manual_opens {
+        let visit = m
+            .note
+            .as_deref()
+            .and_then(|n| n.strip_prefix("visit "))
+            .and_then(|id| id.trim().parse::<i64>().ok());
+        if let Some(id) = visit.filter(|_| m.reason == "visitor_registered") {
+            m.note = None;
+            if m.plate.is_none() {
+                m.plate = visitors
+                    .iter()
+                    .find(|v| v.id == id)
+                    .map(|v| v.plate.clone());
+            }
+        }
+    }
+
     Ok(ShiftReport {
         open: duty.ended_at.is_none(),
         duty,

@@ -225,7 +225,7 @@ fn body(tz: chrono_tz::Tz, lang: Lang, r: &ShiftReport, names: &Names) -> Markup
                             tr {
                                 td { (paper_time(tz, m.at_ms)) }
                                 td { (r.lane_name(lang, &m.lane)) }
-                                td.plate { (m.plate.as_deref().unwrap_or("—")) }
+                                @match &m.plate { Some(p) => { td.plate { (p) } } None => { td { "—" } } }
                                 td { (name_of(names, m.operator_id, &m.operator_name)) }
                                 td { (guard_reason_label(lang, &m.reason)) @if let Some(n) = &m.note { "：" (n) } }
                                 td { (outcome_label(lang, &m.outcome)) }

@@ -112,7 +112,8 @@ pub struct ReportQuery {
     pub format: String,
 }
 
-/// A duty's shift report as a CSV (UTF-8 with BOM) or XLSX file, in the request's language:
+/// A duty's shift report as a CSV (UTF-8 with BOM) or XLSX file, in the pages' language when
+/// downloaded from a page, else the request's `Accept-Language`:
 /// passages per lane, denials by reason, manual opens, visitors registered, alarms. The guard
 /// who held the duty, the guards of its gate (the next shift) and the office may read it.
 #[utoipa::path(get, path = "/api/v1/duty/{id}/report", tag = "duty",
@@ -134,7 +135,13 @@ async fn report(
     if !shift::may_read(&authed, &duty) {
         return Err(ApiError::Forbidden);
     }
-    let lang = Lang::from_headers(&headers);
+    // Downloaded from the report page (a browser session): in the pages' language (zh-CN
+    // unless switched); a client with a token: as it asks.
+    let lang = if crate::http_cookie::cookie(&headers, super::auth::SESSION_COOKIE).is_some() {
+        crate::i18n::lang_of(&headers)
+    } else {
+        Lang::from_headers(&headers)
+    };
     let report = shift::report(&state.db, id).await?;
     let names = crate::web::names::Names::load(&state.db).await?;
     let table = shift::table(&report, lang, state.site_tz, |id, recorded| {

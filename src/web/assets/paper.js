@@ -30,8 +30,10 @@
   }
   function watchLanes() {
     if (!document.getElementById("figures")) return;
-    // The live stream re-renders each gate's recent passages when its events arrive.
+    // The live stream marks the page (data-updated) and re-renders each gate's recent
+    // passages whenever a gate's events arrive.
     var observer = new MutationObserver(soon);
+    observer.observe(document.body, { attributes: true, attributeFilter: ["data-updated"] });
     document.querySelectorAll('[id^="recent-"]').forEach(function (el) {
       observer.observe(el, { childList: true, subtree: true, characterData: true });
     });
