@@ -37,9 +37,14 @@ async fn lanes(app: &TestApp) {
 }
 
 fn passage(seq: u64, lane: &str, plate: &str) -> JournalEvent {
+    passage_at(seq, lane, plate, 0)
+}
+
+/// A passage `offset_s` seconds from now (the gate's clock).
+fn passage_at(seq: u64, lane: &str, plate: &str, offset_s: i64) -> JournalEvent {
     JournalEvent {
         seq,
-        at: Utc::now(),
+        at: Utc::now() + chrono::Duration::seconds(offset_s),
         lane: lane.into(),
         body: EventBody::Passage {
             direction: lane.into(),
@@ -136,10 +141,9 @@ async fn a_duty_shift_report_has_the_gates_figures_of_the_duty_and_exports_the_s
         let app = TestApp::spawn(t).await;
         lanes(&app).await;
         // Before the duty: not in the report.
-        accept(&app.state, 1, &[passage(1, "entry", "京Z00001")])
+        accept(&app.state, 1, &[passage_at(1, "entry", "京Z00001", -60)])
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let (s, duty) = app
             .call(
                 Method::POST,
@@ -215,7 +219,7 @@ async fn a_duty_shift_report_has_the_gates_figures_of_the_duty_and_exports_the_s
             .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         // After the duty: not in the report.
-        accept(&app.state, 1, &[passage(8, "entry", "京Z00002")])
+        accept(&app.state, 1, &[passage_at(8, "entry", "京Z00002", 60)])
             .await
             .unwrap();
 
