@@ -85,25 +85,26 @@ async fn the_console_counts_vehicles_on_campus_by_category_as_a_tagged_car_enter
     b.sign_in(&base, "guard", PASSWORD, "/console").await;
     b.wait_live().await;
     b.wait_text("#figures", "在校车辆").await;
+    // (Read by polling: the live stream's first updates re-render the figures meanwhile.)
     for c in ["staff", "student", "visitor", "unregistered"] {
-        assert_eq!(shown(&b, c).await, "0", "{c} at first");
+        wait_shown(&b, c, "0").await;
     }
-    let labels = b.text("#figures ul.cats").await;
     for label in ["教职工", "学生", "访客", "未登记车辆"] {
-        assert!(labels.contains(label), "{label} in {labels}");
+        b.wait_text("#figures ul.cats", label).await;
     }
 
     // A staff car drives in: the figures follow the live lanes without a reload.
     site.gate.drive_through("entry", &epc(1)).await;
     wait_shown(&b, "staff", "1").await;
-    assert_eq!(b.text("#inside-total").await, "1");
+    b.wait_text("#inside-total", "1").await;
 
     // A visitor registered at the booth counts at once (before its entry reaches the centre).
     let api = Api::new(&site.central, &site.db.db, "guard").await;
     api.call(Method::POST, "/api/v1/visits", Some(visitor("浙AM1205")))
         .await;
     wait_shown(&b, "visitor", "1").await;
-    assert_eq!(b.text("#inside-total").await, "2");
+    b.wait_text("#inside-total", "2").await;
+    wait_shown(&b, "staff", "1").await;
     b.set_viewport(1366, 768).await;
     b.screenshot("paper-console-figures-1366").await;
     b.set_viewport(1024, 768).await;
