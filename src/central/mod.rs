@@ -31,6 +31,8 @@ pub mod photos;
 pub mod repo;
 pub mod retention;
 pub mod server;
+pub mod shift;
 pub mod state;
 pub mod traffic;
+pub mod unstaffed;
 pub mod validate;

@@ -211,6 +211,12 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
             .await
         })
     };
+    // The unstaffed booth alert (issue 20): one check a minute until the server stops.
+    let unstaffed = tokio::spawn(crate::central::unstaffed::run(
+        db.clone(),
+        state.live.clone(),
+        stop.clone(),
+    ));
     tracing::info!(
         listen = %listener.local_addr()?,
         database = ?db.kind(),
@@ -297,6 +303,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     stop.cancel();
     let _ = purge.await;
     let _ = deliveries.await;
+    let _ = unstaffed.await;
     db.close().await;
     served?;
     if let Some(why) = sync_failure.lock().expect("sync failure slot").take() {

@@ -29,6 +29,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     ("icon.svg", "image/svg+xml", include_str!("assets/icon.svg")),
     (
+        "paper.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/paper.css"),
+    ),
+    (
+        "paper.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/paper.js"),
+    ),
+    (
         "admin.css",
         "text/css; charset=utf-8",
         include_str!("assets/admin.css"),

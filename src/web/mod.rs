@@ -20,12 +20,15 @@ pub mod admin;
 pub mod assets;
 pub mod console;
 pub mod duty;
+pub mod duty_records;
 pub mod evidence;
 pub mod layout;
 pub mod login;
 pub mod names;
 pub mod office;
 pub mod passages;
+pub mod shift;
+pub mod slip;
 pub mod visitors;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -72,6 +75,12 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/import", admin::OFFICE),
     ("/admin/stats", admin::STATS),
     ("/admin/stats/daily", admin::STATS),
+    // Issue 20, item 7: the booth's figures and paperwork, the office's duty records.
+    ("/console/figures", BOOTH),
+    ("/console/shift", BOOTH),
+    ("/console/shift/{duty_id}", BOOTH),
+    ("/console/visitors/{visit_id}/slip", BOOTH),
+    ("/office/duty", OFFICE),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document
@@ -93,6 +102,11 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/passages", get(passages::page))
         .route("/office", get(office::page))
         .route("/office/live", get(office::live))
+        .route("/console/figures", get(duty::figures_part))
+        .route("/console/shift", get(shift::current))
+        .route("/console/shift/{duty_id}", get(shift::page))
+        .route("/console/visitors/{visit_id}/slip", get(slip::page))
+        .route("/office/duty", get(duty_records::page))
         .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
         .with_state(state)

@@ -29,6 +29,7 @@ mod plates;
 mod retention;
 mod schemathesis;
 mod server_cli;
+mod shift_report;
 mod sign_in;
 mod statistics;
 mod vehicles;

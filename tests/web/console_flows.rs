@@ -97,9 +97,19 @@ async fn a_guard_signs_in_to_a_booth_and_the_next_shift_reads_the_handover_note(
     b.sign_in(&base, "guard_night", PASSWORD, "/console").await;
     let notes = b.wait_text("section.duty ul.notes", note).await;
     assert!(
-        notes.contains("guard"),
-        "the note names its author: {notes}"
+        notes.contains("门卫 李师傅"),
+        "the note names its author by display name: {notes}"
     );
+    assert!(!notes.contains("guard"), "never by user name: {notes}");
+    // The note links the shift report of the duty it closed.
+    let href = b
+        .find("section.duty ul.notes a.report")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(href.starts_with("/console/shift/"), "{href}");
     b.find("section.duty form[data-api='/api/v1/duty/sign-in'] button")
         .await
         .click()

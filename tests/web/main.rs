@@ -16,3 +16,4 @@ mod console_flows;
 mod console_layout;
 mod console_webhook;
 mod pages;
+mod shift_paper;

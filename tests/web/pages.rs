@@ -148,8 +148,12 @@ async fn every_page_needs_a_session_and_its_role_and_signed_out_browsers_go_to_s
             for (username, role, _) in OPERATORS {
                 let r = pages.get(&path, Some(&cookies[username])).await;
                 if roles.contains(role) {
+                    // A route naming a record (`{duty_id}`) is admitted and answers that
+                    // the record does not exist.
+                    let missing_record =
+                        route.contains("_id}") && r.status == StatusCode::NOT_FOUND;
                     assert!(
-                        r.status.is_success(),
+                        r.status.is_success() || missing_record,
                         "{username} may see {route}: {}",
                         r.status
                     );

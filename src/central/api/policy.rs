@@ -265,6 +265,18 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/duty/notes",
         Access::Roles(&[Admin, Security, Guard]),
     ),
+    // Issue 20, item 7: a duty's shift report (the guard who held it, the guards of its gate,
+    // the office: checked in the handler) and a visitor slip's serial.
+    (
+        "GET",
+        "/api/v1/duty/{id}/report",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
+    (
+        "POST",
+        "/api/v1/visits/{id}/slip",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
     (
         "POST",
         "/api/v1/alarms",
