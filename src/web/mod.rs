@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod alarms;
 pub mod assets;
 pub mod console;
 pub mod duty;
@@ -72,6 +73,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/import", admin::OFFICE),
     ("/admin/stats", admin::STATS),
     ("/admin/stats/daily", admin::STATS),
+    ("/alarms/live", BOOTH),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/passages", get(passages::page))
         .route("/office", get(office::page))
         .route("/office/live", get(office::live))
+        .route("/alarms/live", get(alarms::live))
         .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
         .with_state(state)
