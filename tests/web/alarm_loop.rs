@@ -30,9 +30,40 @@ async fn press(b: &Browser, key: &str) {
 /// Screenshots of the page at 1366×768 and at 1024×768 (then back to 1366×768).
 async fn shots(b: &Browser, name: &str) {
     b.screenshot(&format!("{name}-1366")).await;
-    b.set_viewport(1024, 768).await;
+    resize(b, 1024, 768).await;
     b.screenshot(&format!("{name}-1024")).await;
-    b.set_viewport(1366, 768).await;
+    resize(b, 1366, 768).await;
+}
+
+/// Sizes the window until the viewport is `width` × `height` (a loaded machine's Chromium
+/// may apply a resize in steps).
+async fn resize(b: &Browser, width: i64, height: i64) {
+    let mut window = (width as u32, height as u32);
+    for _ in 0..20 {
+        b.client.set_window_size(window.0, window.1).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let inner = b.js("return [window.innerWidth, window.innerHeight]").await;
+        let (iw, ih) = (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap());
+        if (iw, ih) == (width, height) {
+            return;
+        }
+        window = (
+            (i64::from(window.0) + width - iw).max(width) as u32,
+            (i64::from(window.1) + height - ih).max(height) as u32,
+        );
+    }
+    panic!("the viewport did not become {width}x{height}");
+}
+
+/// Waits until `css` matches `n` elements.
+async fn wait_count(b: &Browser, css: &str, n: i64) {
+    b.wait_for(&format!("{n} of {css}"), || async {
+        let found = b
+            .js(&format!("return document.querySelectorAll({css:?}).length"))
+            .await;
+        (found.as_i64() == Some(n)).then_some(())
+    })
+    .await
 }
 
 /// Waits until the page's alarm stream has delivered its first state.
@@ -136,8 +167,11 @@ async fn a_guards_f9_asks_for_a_second_f9_or_enter_and_escape_cancels_without_an
     shots(&b, "alarm-confirm").await;
     // Esc cancels: nothing stored, the prompt gone.
     press(&b, ESCAPE).await;
-    b.wait_text("#flash", "已取消报警").await;
-    assert!(hidden(&b, "#alarm-confirm").await);
+    b.wait_text("#alarm-confirm", "已取消报警").await;
+    b.wait_for("the prompt to go", || async {
+        hidden(&b, "#alarm-confirm").await.then_some(())
+    })
+    .await;
     // A second F9 after a cancel asks again; so does a click on the button.
     press(&b, F9).await;
     b.wait_text("#alarm-confirm", "再按一次").await;
@@ -153,7 +187,10 @@ async fn a_guards_f9_asks_for_a_second_f9_or_enter_and_escape_cancels_without_an
     b.wait_text("#alarm-confirm", "再按一次").await;
     press(&b, ENTER).await;
     b.wait_text("#my-alarm", "已送达").await;
-    b.wait_text("#flash", "已报警").await;
+    assert!(
+        b.text("#flash").await.is_empty(),
+        "the status says it; nothing else to read"
+    );
     assert_eq!(site.count("SELECT COUNT(*) FROM alarms").await, 1);
     // F9, F9 raises another.
     press(&b, F9).await;
@@ -326,12 +363,7 @@ async fn the_office_banner_clears_when_every_alarm_is_acknowledged() {
             hidden(&office, "#alarm-banner").await.then_some(())
         })
         .await;
-    assert_eq!(
-        office
-            .js("return document.querySelectorAll('#alarms li.open').length")
-            .await,
-        0
-    );
+    wait_count(&office, "#alarms li.open", 0).await;
     office
         .wait_text(
             &format!("#alarms li[data-alarm=\"{second}\"]"),
@@ -389,13 +421,8 @@ async fn a_guard_withdraws_a_false_alarm_and_the_office_sees_it_withdrawn_with_w
             hidden(&office, "#alarm-banner").await.then_some(())
         })
         .await;
-    assert_eq!(
-        office
-            .js("return document.querySelectorAll('#alarms form.ack').length")
-            .await,
-        0,
-        "nothing to acknowledge"
-    );
+    // Nothing left to acknowledge.
+    wait_count(&office, "#alarms form.ack", 0).await;
     shots(&office, "alarm-office-withdrawn").await;
     guard.close().await;
     office.close().await;

@@ -406,7 +406,7 @@ async fn the_alarm_button_appears_on_the_security_office_page_at_once_and_calls_
             .await
             .unwrap();
     }
-    booth.wait_text("#flash", "已报警").await;
+    booth.wait_text("#my-alarm", "已送达").await;
     office.wait_text("#alarm-banner", "一键报警").await;
     office.wait_text("#alarms", "北门").await;
     let list = office.text("#alarms").await;

@@ -82,17 +82,28 @@
   // ---- the one-button alarm, confirmed by a second F9 / Enter ----
   var button = document.getElementById("alarm-button");
   var armed = null;
+  var cancelShown = null;
   function disarm(cancelled) {
     if (armed) clearTimeout(armed);
-    armed = null;
+    if (cancelShown) clearTimeout(cancelShown);
+    armed = null; cancelShown = null;
     if (button) button.classList.remove("armed");
-    confirmBar.hidden = true; confirmBar.textContent = "";
     delete document.body.dataset.alarmArmed;
-    if (cancelled) flash(button.dataset.cancelled);
+    confirmBar.classList.remove("cancelled");
+    if (!cancelled) { confirmBar.hidden = true; confirmBar.textContent = ""; return; }
+    // Said for two seconds where the question was, then gone.
+    confirmBar.textContent = button.dataset.cancelled;
+    confirmBar.classList.add("cancelled");
+    cancelShown = setTimeout(function () {
+      cancelShown = null;
+      confirmBar.hidden = true; confirmBar.textContent = ""; confirmBar.classList.remove("cancelled");
+    }, 2000);
   }
   function arm() {
+    if (cancelShown) { clearTimeout(cancelShown); cancelShown = null; }
     armed = setTimeout(function () { disarm(true); }, CONFIRM_MS);
     button.classList.add("armed");
+    confirmBar.classList.remove("cancelled");
     confirmBar.textContent = button.dataset.confirm;
     confirmBar.hidden = false;
     document.body.dataset.alarmArmed = "1";
@@ -102,7 +113,6 @@
     api("POST", "/api/v1/alarms", { gate_id: Number(button.dataset.gate) }).then(function (res) {
       if (!res.ok) { flash(message(res)); return; }
       button.classList.add("sent");
-      flash(button.dataset.sent);
       // Stored: say so at once; the live status replaces it with the full one.
       if (!mine.dataset.alarm || Number(mine.dataset.alarm) < res.data.id) {
         mine.dataset.alarm = String(res.data.id);
@@ -142,7 +152,7 @@
     }
     b.disabled = true;
     api("POST", b.dataset.withdraw).then(function (res) {
-      if (res.ok) { flash(b.dataset.done); return; }
+      if (res.ok) { b.textContent = b.dataset.done; return; } // the live status follows
       b.disabled = false; b.classList.remove("armed"); b.textContent = b.dataset.label;
       flash(message(res));
     });
@@ -171,9 +181,13 @@
     if (withdrawTimer) { clearTimeout(withdrawTimer); withdrawTimer = null; }
     if (!m) {
       // A just-raised alarm's "stored" line stays until the stream names it.
-      if (mine.dataset.state !== "stored") { mine.hidden = true; mine.textContent = ""; delete mine.dataset.alarm; }
+      if (mine.dataset.state !== "stored") {
+        mine.hidden = true; mine.textContent = ""; delete mine.dataset.alarm;
+        if (button) button.classList.remove("sent");
+      }
       return;
     }
+    if (button) button.classList.toggle("sent", m.state === "stored");
     mine.innerHTML = m.html; // rendered and escaped by the server
     mine.dataset.alarm = String(m.id);
     mine.dataset.state = m.state;
