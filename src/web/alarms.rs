@@ -91,10 +91,10 @@ impl Places {
             return a.gate_name.clone();
         };
         let gate_name = gate.name_in(lang).to_string();
-        if lane_in_note(&a.kind) {
-            if let Some(lane) = lanes.iter().find(|l| l.lane_key == a.note) {
-                return format!("{gate_name} · {}", lane.name_in(lang));
-            }
+        if lane_in_note(&a.kind)
+            && let Some(lane) = lanes.iter().find(|l| l.lane_key == a.note)
+        {
+            return format!("{gate_name} · {}", lane.name_in(lang));
         }
         gate_name
     }
