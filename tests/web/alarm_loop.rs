@@ -128,30 +128,17 @@ async fn acknowledge(site: &AdminSite, id: i64, action: &str) {
     .await;
 }
 
-/// At /office: chooses `action` (its code) for alarm `id`, types `note`, and submits.
+/// At /office: chooses `action` (its code) for alarm `id`, types `note`, and submits, in one
+/// step (the list is re-rendered live whenever an alarm changes).
 async fn acknowledge_on_page(office: &Browser, id: i64, action: &str, note: &str) {
     let form = format!("#alarms li[data-alarm=\"{id}\"] form.ack");
-    office.find(&format!("{form} select")).await;
+    office.find(&form).await;
     office
         .js(&format!(
-            "document.querySelector({:?}).value = {action:?}; return true;",
-            format!("{form} select")
+            "var f = document.querySelector({form:?}); f.elements.action.value = {action:?}; \
+             f.elements.note.value = {note:?}; f.requestSubmit(); return true;"
         ))
         .await;
-    if !note.is_empty() {
-        office
-            .find(&format!("{form} input[name=note]"))
-            .await
-            .send_keys(note)
-            .await
-            .unwrap();
-    }
-    office
-        .find(&format!("{form} button[type=submit]"))
-        .await
-        .click()
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -229,14 +216,7 @@ async fn the_guard_sees_the_alarm_stored_then_who_acknowledged_it_when_and_what_
     shots(&office, "alarm-office-open").await;
 
     // Acknowledging needs what was done.
-    office
-        .find(&format!(
-            "#alarms li[data-alarm=\"{id}\"] form.ack button[type=submit]"
-        ))
-        .await
-        .click()
-        .await
-        .unwrap();
+    acknowledge_on_page(&office, id, "", "").await;
     office
         .wait_text("#alarms .form-status", "请选择处置情况")
         .await;
