@@ -17,8 +17,8 @@
 //! `X-Gatehouse-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, signed
 //! at the moment of the call, so the receiver can check both origin and freshness.
 //!
-//! **System alarms.** [`from_health`], [`from_events`] and [`from_decisions`] (a tag/plate
-//! mismatch, a cloned tag) turn what gates report into alarms, one per episode of a condition
+//! **System alarms.** [`from_health`], [`from_events`], [`from_decisions`] (a tag/plate
+//! mismatch, a cloned tag) and [`from_lane_faults`] (tailgating) turn what gates report into alarms, one per episode of a condition
 //! however many reports show it and however many instances receive them (the episode is
 //! opened by a compare-and-set in the database).
 //!
@@ -64,6 +64,10 @@ pub const EVENT_CONFLICT: &str = "event_conflict";
 pub const PLATE_MISMATCH: &str = "plate_mismatch";
 /// A tag bound to a factory TID read with another TID (`denied_tag_tid_mismatch`): a cloned tag.
 pub const CLONED_TAG: &str = "cloned_tag";
+/// A vehicle passed a lane without a grant (the gate's `unauthorized_passage` lane fault):
+/// tailgating under a raised arm, or under an arm held up for safety (尾随/未授权通过). The
+/// alarm's note is the lane's key.
+pub const TAILGATING: &str = "tailgating";
 
 /// Whether alarms of `kind` call the police link: the booth's button and a fire input, which
 /// need people on the spot now. Technical faults (journal, clock, devices, event conflicts) are
@@ -658,6 +662,41 @@ pub async fn from_decisions(
         let status = delivery_status(db, kind).await?;
         if let Some(alarm) =
             alarms::open_episode(db, gate_id, kind, &subject, e.seq as i64, &note, status).await?
+        {
+            raised(db, live, &alarm);
+        }
+    }
+    Ok(())
+}
+
+/// The office's alarm for each vehicle that passed a lane without a grant in `events` (the
+/// lane fault `unauthorized_passage`: tailgating, [`TAILGATING`]), uploaded from journal
+/// `journal_no`: one alarm per event, however often the upload is sent and however many
+/// instances receive it (an episode per event, opened once). The note is the lane's key.
+pub async fn from_lane_faults(
+    db: &Db,
+    live: &LiveHub,
+    gate_id: i64,
+    journal_no: i64,
+    events: &[JournalEvent],
+) -> Result<(), RepoError> {
+    for e in events {
+        if !matches!(&e.body, EventBody::LaneFault { fault, .. } if fault == "unauthorized_passage")
+        {
+            continue;
+        }
+        let subject = format!("{journal_no}:{}", e.seq);
+        let status = delivery_status(db, TAILGATING).await?;
+        if let Some(alarm) = alarms::open_episode(
+            db,
+            gate_id,
+            TAILGATING,
+            &subject,
+            e.seq as i64,
+            &e.lane,
+            status,
+        )
+        .await?
         {
             raised(db, live, &alarm);
         }

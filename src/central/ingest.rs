@@ -95,6 +95,15 @@ pub async fn accept_from(
         events,
     )
     .await?;
+    // A vehicle through a lane without a grant (tailgating) is an alarm the office sees.
+    crate::central::alarms::from_lane_faults(
+        &state.db,
+        &state.live,
+        gate_id,
+        outcome.journal_no,
+        events,
+    )
+    .await?;
     Ok(outcome)
 }
 

@@ -48,6 +48,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("assets/admin.js"),
     ),
+    (
+        "alarms.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/alarms.css"),
+    ),
 ];
 
 /// `GET /assets/{file}`.

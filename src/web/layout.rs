@@ -100,7 +100,10 @@ pub fn page(
                         button.link type="button" id="logout" { (t(lang, "退出", "Sign out")) }
                         @if let Some(gate) = alarm_gate {
                             button.alarm type="button" id="alarm-button" data-gate=(gate)
-                                data-sent=(t(lang, "已报警：保卫处已收到", "Alarm raised: the security office has it")) {
+                                data-confirm=(t(lang, "再按一次 F9 或回车确认报警（Esc 取消）", "Press F9 again or Enter to raise the alarm (Esc cancels)"))
+                                data-cancelled=(t(lang, "已取消报警", "Alarm cancelled"))
+                                data-stored=(t(lang, "一键报警 · 已送达 · 保卫处已收到，等待确认", "Booth alarm · stored at the centre · awaiting acknowledgement"))
+                                aria-keyshortcuts="F9" {
                                 (t(lang, "一键报警", "ALARM")) kbd { "F9" }
                             }
                         }

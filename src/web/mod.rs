@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod alarms;
 pub mod assets;
 pub mod console;
 pub mod duty;
@@ -81,6 +82,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/console/shift/{duty_id}", BOOTH),
     ("/console/visitors/{visit_id}/slip", BOOTH),
     ("/office/duty", OFFICE),
+    ("/alarms/live", BOOTH),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document
@@ -107,6 +109,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/console/shift/{duty_id}", get(shift::page))
         .route("/console/visitors/{visit_id}/slip", get(slip::page))
         .route("/office/duty", get(duty_records::page))
+        .route("/alarms/live", get(alarms::live))
         .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
         .with_state(state)

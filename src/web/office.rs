@@ -1,12 +1,13 @@
 //! `/office`: the security office's page — alarms (the booths' one-button alarms and the ones
-//! the system raises: fire input, journal failure, device offline, gate clock off; pushed the
-//! moment they are raised, with a sound, acknowledged here, their police-link delivery shown
-//! and, when it keeps failing, given up here), manual opens per guard, and the outside
+//! the system raises: fire input, tailgating, journal failure, device offline, gate clock off;
+//! pushed the moment they are raised, acknowledged here with what was done, withdrawals shown
+//! with who and when, their police-link delivery shown and, when it keeps failing, given up
+//! here; the alert and its sound are the banner every page of the office has, see
+//! [`super::alarms`]), manual opens per guard (by display name), and the outside
 //! vehicles' statistics (校外车辆: per day, gate, province, dwell, overstays, repeat visitors).
 //!
 //! What it never does: show it to anyone but the office (admin, security).
 
-use std::collections::HashSet;
 use std::convert::Infallible;
 
 use axum::Extension;
@@ -17,29 +18,41 @@ use maud::{Markup, html};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Viewer;
+use super::alarms::{
+    Places, acknowledged_words, kind_words, note_words, webhook_words, withdrawn_words,
+};
 use super::layout::{Nav, local_time, page as frame};
+use super::names::Names;
 use crate::central::api::console::manual_open_counts;
 use crate::central::db::RepoError;
 use crate::central::live::LiveMessage;
 use crate::central::repo::alarms;
+use crate::central::repo::alarms::ACK_ACTIONS;
 use crate::central::state::AppState;
-use crate::i18n::{Lang, alarm_kind_label, t};
+use crate::i18n::{Lang, t};
 
 async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> {
     let list = alarms::recent(&state.db, 20).await?;
+    let names = Names::load(&state.db).await?;
+    let places = Places::load(state, &list).await?;
     Ok(html! {
         @if list.is_empty() { p { (t(lang, "暂无报警", "No alarms")) } }
         ul.alarms {
             @for a in &list {
-                li.open[a.acknowledged_at.is_none()] data-alarm=(a.id) data-kind=(a.kind) {
-                    strong.kind { (alarm_kind_label(lang, &a.kind)) " · " (a.gate_name) }
-                    " · " (a.raised_by) " · " (local_time(state.site_tz, a.raised_at))
-                    @if !a.note.is_empty() { " — " span.note { (a.note) } }
+                @let state_code = if a.withdrawn_at.is_some() { "withdrawn" } else if a.acknowledged_at.is_some() { "acknowledged" } else { "open" };
+                li.open[a.is_open()] data-alarm=(a.id) data-kind=(a.kind) data-state=(state_code) {
+                    strong.kind { (kind_words(lang, &a.kind)) " · " (places.of(lang, a)) }
+                    " · " span.who {
+                        @if a.raised_by_id.is_some() { (names.of(&a.raised_by)) } @else { (t(lang, "系统", "system")) }
+                    }
+                    " · " (local_time(state.site_tz, a.raised_at))
+                    @let note = note_words(lang, a, &places);
+                    @if !note.is_empty() { " — " span.note { (note) } }
                     @if a.cleared_at.is_some() {
                         " · " span.cleared { (t(lang, "已恢复", "cleared")) }
                     }
                     " · " span.webhook.(a.webhook_status) data-status=(a.webhook_status) {
-                        (t(lang, "报警联动：", "Police link: ")) (crate::i18n::webhook_status_label(lang, &a.webhook_status))
+                        (t(lang, "报警联动：", "Police link: ")) (webhook_words(lang, &a.webhook_status))
                         @if a.webhook_status == "pending" && a.delivery_attempts > 0 {
                             " (" (t(lang, "已尝试 ", "tried ")) (a.delivery_attempts)
                             (t(lang, " 次，重试中", " times, retrying"))
@@ -52,12 +65,12 @@ async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
                             button type="submit" { (t(lang, "停止重试", "Stop retrying")) }
                         }
                     }
-                    @if a.acknowledged_at.is_none() {
-                        form.inline data-api={ "/api/v1/alarms/" (a.id) "/acknowledge" } {
-                            button type="submit" { (t(lang, "确认处置", "Acknowledge")) }
-                        }
+                    @if a.withdrawn_at.is_some() {
+                        div.outcome.withdrawn { (withdrawn_words(state, lang, &names, a)) }
+                    } @else if a.acknowledged_at.is_some() {
+                        div.outcome.acknowledged { (acknowledged_words(state, lang, &names, a)) }
                     } @else {
-                        " · " (t(lang, "已确认", "acknowledged"))
+                        (ack_form(lang, a.id))
                     }
                 }
             }
@@ -65,8 +78,31 @@ async fn alarms_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
     })
 }
 
+/// The acknowledgement form: what was done (required) and a note (required with 其他).
+fn ack_form(lang: Lang, id: i64) -> Markup {
+    html! {
+        form.ack data-api={ "/api/v1/alarms/" (id) "/acknowledge" } novalidate {
+            label for={ "ack-action-" (id) } { (t(lang, "处置情况", "What was done")) }
+            select id={ "ack-action-" (id) } name="action" required {
+                option value="" { (t(lang, "请选择…", "Choose…")) }
+                @for (code, zh, en) in ACK_ACTIONS {
+                    option value=(code) { (t(lang, zh, en)) }
+                }
+            }
+            span.error data-error-for="action" {}
+            label for={ "ack-note-" (id) } { (t(lang, "说明", "Note")) }
+            input id={ "ack-note-" (id) } name="note" maxlength="200" autocomplete="off"
+                placeholder=(t(lang, "选“其他”时必填", "required with “other”"));
+            span.error data-error-for="note" {}
+            button type="submit" { (t(lang, "确认处置", "Acknowledge")) }
+            p.form-status role="status" {}
+        }
+    }
+}
+
 async fn manual_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> {
     let counts = manual_open_counts(&state.db, 30).await?;
+    let names = Names::load(&state.db).await?;
     Ok(html! {
         table id="manual-opens" {
             caption { (t(lang, "近 30 天手动抬杆（按门卫）", "Manual opens in the last 30 days, by guard")) }
@@ -78,7 +114,7 @@ async fn manual_part(state: &AppState, lang: Lang) -> Result<Markup, RepoError> 
             tbody {
                 @if counts.is_empty() { tr { td colspan="3" { (t(lang, "暂无", "None")) } } }
                 @for c in &counts {
-                    tr data-guard=(c.operator) { td { (c.operator) } td.opens { (c.opens) } td { (c.keep_closed) } }
+                    tr data-guard=(c.operator) { td { (names.of(&c.operator)) } td.opens { (c.opens) } td { (c.keep_closed) } }
                 }
             }
         }
@@ -173,7 +209,6 @@ pub async fn page(
         None,
         html! {
             main.office data-live-url="/office/live" {
-                div id="alert" role="alert" hidden {}
                 section aria-labelledby="alarms-title" {
                     h2 id="alarms-title" { (t(lang, "报警", "Alarms")) }
                     div id="alarms" { (alarms) }
@@ -188,21 +223,16 @@ pub async fn page(
     ))
 }
 
-/// `GET /office/live`: alarms as they are raised (with an alert), manual opens as they arrive.
+/// `GET /office/live`: the alarm list as alarms are raised and change, manual opens as they
+/// arrive. The alert and its sound are the banner's (`/alarms/live`, on every page).
 pub async fn live(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.live.subscribe();
-    // Alarm ids already on the page: an alert sounds once per new alarm, whatever the order
-    // in which its updates (raised, webhook answered) arrive.
-    let seen: HashSet<i64> = alarms::recent(&state.db, 100)
-        .await
-        .map(|list| list.iter().map(|a| a.id).collect())
-        .unwrap_or_default();
     let stream = futures::stream::unfold(
-        (rx, state, viewer, true, seen),
-        |(mut rx, state, viewer, first, mut seen)| async move {
+        (rx, state, viewer, true),
+        |(mut rx, state, viewer, first)| async move {
             let lang = viewer.lang;
             if first {
                 // Tells the page it is connected (and brings it up to date).
@@ -212,7 +242,7 @@ pub async fn live(
                     .unwrap_or_default();
                 let data = serde_json::json!({ "parts": [{ "id": "alarms", "html": html }], "alert": null });
                 let event = Event::default().event("gate").data(data.to_string());
-                return Some((Ok(event), (rx, state, viewer, false, seen)));
+                return Some((Ok(event), (rx, state, viewer, false)));
             }
             loop {
                 let message = match rx.recv().await {
@@ -220,38 +250,15 @@ pub async fn live(
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => return None,
                 };
-                let (part, alert) = match &*message {
-                    LiveMessage::Alarm { alarm_id, .. } => {
-                        let alert = if seen.insert(*alarm_id) {
-                            alarms::get(&state.db, *alarm_id).await.ok().map(|a| {
-                                if a.kind == crate::central::alarms::MANUAL {
-                                    format!(
-                                        "{} {} · {}",
-                                        t(lang, "一键报警！", "ALARM!"),
-                                        a.gate_name,
-                                        a.raised_by
-                                    )
-                                } else {
-                                    format!(
-                                        "{}！{} · {}",
-                                        alarm_kind_label(lang, &a.kind),
-                                        a.gate_name,
-                                        a.note
-                                    )
-                                }
-                            })
-                        } else {
-                            None
-                        };
-                        ("alarms", alert)
-                    }
+                let part = match &*message {
+                    LiveMessage::Alarm { .. } => "alarms",
                     // Gate health is shown on the console, not on this page.
                     LiveMessage::GateStatus { .. } => continue,
                     LiveMessage::Events { events, .. } => {
                         if !events.iter().any(|e| e.body.kind() == "override") {
                             continue;
                         }
-                        ("manual", None)
+                        "manual"
                     }
                 };
                 let html = if part == "alarms" {
@@ -260,9 +267,9 @@ pub async fn live(
                     manual_part(&state, lang).await
                 };
                 let Ok(html) = html else { continue };
-                let data = serde_json::json!({ "parts": [{ "id": part, "html": html.into_string() }], "alert": alert });
+                let data = serde_json::json!({ "parts": [{ "id": part, "html": html.into_string() }], "alert": null });
                 let event = Event::default().event("gate").data(data.to_string());
-                return Some((Ok(event), (rx, state, viewer, false, seen)));
+                return Some((Ok(event), (rx, state, viewer, false)));
             }
         },
     );

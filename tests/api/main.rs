@@ -7,6 +7,7 @@
 #[path = "../common/central.rs"]
 mod harness;
 
+mod alarm_loop;
 mod applications;
 mod auth;
 mod bookings;

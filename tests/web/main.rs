@@ -9,6 +9,7 @@ mod admin_forms;
 mod admin_pages;
 mod admin_support;
 mod alarm_delivery;
+mod alarm_loop;
 mod browser;
 mod console_booth;
 mod console_camera;

@@ -287,6 +287,11 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/alarms/{id}/give-up", OFFICE),
     ("GET", "/api/v1/alarms/webhook", ADMIN),
     ("PUT", "/api/v1/alarms/webhook", ADMIN),
+    (
+        "POST",
+        "/api/v1/alarms/{id}/withdraw",
+        Access::Roles(&[Admin, Security, Guard]),
+    ),
 ];
 
 /// The access rule of a route, if it has one.

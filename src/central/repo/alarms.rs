@@ -54,12 +54,43 @@ pub struct Alarm {
     /// A system alarm's condition ended (the device is back, the clock corrected).
     pub cleared_at: Option<DateTime<Utc>>,
     pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it (user name), once acknowledged.
+    pub acknowledged_by: Option<String>,
+    /// What the office did (see [`ACK_ACTIONS`]); empty until acknowledged.
+    pub ack_action: String,
+    /// The office's words on what it did.
+    pub ack_note: String,
+    /// Who withdrew it as a false alarm (user name), if withdrawn.
+    pub withdrawn_by: Option<String>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    /// The operator who raised it (`None`: the system).
+    pub raised_by_id: Option<i64>,
 }
+
+impl Alarm {
+    /// Whether the alarm still waits for the office: neither acknowledged nor withdrawn.
+    pub fn is_open(&self) -> bool {
+        self.acknowledged_at.is_none() && self.withdrawn_at.is_none()
+    }
+}
+
+/// What an acknowledgement says the office did: (code, 中文, English).
+pub const ACK_ACTIONS: &[(&str, &str, &str)] = &[
+    ("dispatched", "已派人到场", "Sent someone to the spot"),
+    ("phoned", "已电话核实", "Checked by phone"),
+    ("false_alarm", "误报", "False alarm"),
+    ("other", "其他", "Other"),
+];
+
+/// The SQL condition of an open alarm (alias `a`).
+const OPEN: &str = "a.acknowledged_ms IS NULL AND a.withdrawn_ms IS NULL";
 
 const SELECT: &str = "SELECT a.id, a.gate_id, g.name, COALESCE(o.username, 'system'), \
     a.raised_ms, a.note, a.webhook_status, a.acknowledged_ms, a.kind, a.delivery_attempts, \
-    a.next_attempt_ms, a.last_error, a.delivered_ms, a.cleared_ms FROM alarms a \
-    JOIN gates g ON g.id = a.gate_id LEFT JOIN operators o ON o.id = a.raised_by";
+    a.next_attempt_ms, a.last_error, a.delivered_ms, a.cleared_ms, k.username, a.ack_action, \
+    a.ack_note, w.username, a.withdrawn_ms, a.raised_by FROM alarms a \
+    JOIN gates g ON g.id = a.gate_id LEFT JOIN operators o ON o.id = a.raised_by \
+    LEFT JOIN operators k ON k.id = a.acknowledged_by LEFT JOIN operators w ON w.id = a.withdrawn_by";
 
 fn row_to_alarm(r: &AnyRow) -> Alarm {
     let pending = r.get::<String, _>(6) == "pending";
@@ -78,6 +109,12 @@ fn row_to_alarm(r: &AnyRow) -> Alarm {
         last_error: r.get(11),
         delivered_at: r.get::<Option<i64>, _>(12).map(at),
         cleared_at: r.get::<Option<i64>, _>(13).map(at),
+        acknowledged_by: r.get(14),
+        ack_action: r.get(15),
+        ack_note: r.get(16),
+        withdrawn_by: r.get(17),
+        withdrawn_at: r.get::<Option<i64>, _>(18).map(at),
+        raised_by_id: r.get(19),
     }
 }
 
@@ -293,13 +330,61 @@ pub async fn give_up(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoError>
     Ok(done)
 }
 
-/// The office acknowledges an alarm. `Ok(false)` if it already was.
-pub async fn acknowledge(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoError> {
+/// The office acknowledges an alarm, saying what it did (`action`, one of [`ACK_ACTIONS`]
+/// codes, and `note`), audited. `Ok(false)` if it was already acknowledged or withdrawn.
+pub async fn acknowledge(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    action: &str,
+    note: &str,
+) -> Result<bool, RepoError> {
     get(db, id).await?;
     let mut tx = db.begin().await?;
     let done = sqlx::query(
-        "UPDATE alarms SET acknowledged_by = $1, acknowledged_ms = $2 \
-         WHERE id = $3 AND acknowledged_ms IS NULL",
+        "UPDATE alarms SET acknowledged_by = $1, acknowledged_ms = $2, ack_action = $3, \
+         ack_note = $4 WHERE id = $5 AND acknowledged_ms IS NULL AND withdrawn_ms IS NULL",
+    )
+    .bind(actor.operator_id)
+    .bind(now_ms())
+    .bind(action)
+    .bind(note)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        let after = serde_json::json!({ "action": action, "note": note });
+        write_change(
+            &mut tx,
+            actor,
+            Op::Audit("acknowledge"),
+            "alarm",
+            id,
+            None,
+            Some(&after),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Withdraws an alarm as false (audited): it is no longer open, and a police-link delivery
+/// still being retried stops (`withdrawn`; one already sent stays `sent`). Whether the
+/// operator may (the one who raised it, within the site's window) is the caller's to decide.
+/// `Ok(false)` if it was already acknowledged or withdrawn.
+pub async fn withdraw(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoError> {
+    let alarm = get(db, id).await?;
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "UPDATE alarms SET withdrawn_by = $1, withdrawn_ms = $2, \
+         webhook_status = CASE WHEN webhook_status = 'pending' THEN 'withdrawn' \
+         ELSE webhook_status END, \
+         next_attempt_ms = CASE WHEN webhook_status = 'pending' THEN NULL \
+         ELSE next_attempt_ms END \
+         WHERE id = $3 AND acknowledged_ms IS NULL AND withdrawn_ms IS NULL",
     )
     .bind(actor.operator_id)
     .bind(now_ms())
@@ -309,14 +394,16 @@ pub async fn acknowledge(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoEr
     .rows_affected()
         == 1;
     if done {
+        let before = serde_json::json!({ "webhook_status": alarm.webhook_status });
+        let after = serde_json::json!({ "withdrawn": true, "reason": "false_alarm" });
         write_change(
             &mut tx,
             actor,
-            Op::Audit("acknowledge"),
+            Op::Audit("withdraw"),
             "alarm",
             id,
-            None::<&serde_json::Value>,
-            None,
+            Some(&before),
+            Some(&after),
         )
         .await?;
     }
@@ -324,11 +411,46 @@ pub async fn acknowledge(db: &Db, actor: &Actor, id: i64) -> Result<bool, RepoEr
     Ok(done)
 }
 
-/// The latest alarms, unacknowledged first.
+/// The latest alarm operator `operator_id` raised at or after `since_ms`, if any (the booth's
+/// alarm status).
+pub async fn latest_raised_by(
+    db: &Db,
+    operator_id: i64,
+    since_ms: i64,
+) -> Result<Option<Alarm>, RepoError> {
+    let row = sqlx::query(&format!(
+        "{SELECT} WHERE a.raised_by = $1 AND a.raised_ms >= $2 ORDER BY a.raised_ms DESC, \
+         a.id DESC LIMIT 1"
+    ))
+    .bind(operator_id)
+    .bind(since_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.as_ref().map(row_to_alarm))
+}
+
+/// The open alarms (neither acknowledged nor withdrawn): how many, and the newest `limit`.
+pub async fn open(db: &Db, limit: i64) -> Result<(i64, Vec<Alarm>), RepoError> {
+    let count: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM alarms a WHERE {OPEN}"))
+        .fetch_one(db.pool())
+        .await?;
+    if count == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE {OPEN} ORDER BY a.raised_ms DESC, a.id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok((count, rows.iter().map(row_to_alarm).collect()))
+}
+
+/// The latest alarms, open ones (neither acknowledged nor withdrawn) first.
 pub async fn recent(db: &Db, limit: i64) -> Result<Vec<Alarm>, RepoError> {
     let rows = sqlx::query(&format!(
-        "{SELECT} ORDER BY CASE WHEN a.acknowledged_ms IS NULL THEN 0 ELSE 1 END, a.raised_ms DESC, \
-         a.id DESC LIMIT $1"
+        "{SELECT} ORDER BY CASE WHEN {OPEN} THEN 0 ELSE 1 END, a.raised_ms DESC, a.id DESC \
+         LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(db.pool())

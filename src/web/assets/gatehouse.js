@@ -441,21 +441,10 @@
     form.addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
     load();
   })();
-  // ---- alarm button ----
-  var alarm = document.getElementById("alarm-button");
-  function raiseAlarm() {
-    if (!alarm) return;
-    api("POST", "/api/v1/alarms", { gate_id: Number(alarm.dataset.gate) }).then(function (res) {
-      if (res.ok) { alarm.classList.add("sent"); flash(alarm.dataset.sent); }
-      else flash(res.data && res.data.message || "?");
-    });
-  }
-  if (alarm) alarm.addEventListener("click", raiseAlarm);
   // ---- keyboard ----
   document.addEventListener("keydown", function (ev) {
     if (ev.key === "F2") { ev.preventDefault(); location.href = "/console"; }
     else if (ev.key === "F4") { ev.preventDefault(); location.href = "/console/visitors"; }
-    else if (ev.key === "F9" && alarm) { ev.preventDefault(); raiseAlarm(); }
     else if (ev.altKey && /^[1-9]$/.test(ev.key)) {
       var sel = document.querySelectorAll("[data-lane-reason]")[Number(ev.key) - 1];
       if (sel) { ev.preventDefault(); sel.focus(); }
