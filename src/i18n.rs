@@ -385,6 +385,8 @@ pub fn pass_kind_label(lang: Lang, single_use: bool) -> &'static str {
     } else {
         t(lang, "车辆通行证", "Vehicle pass")
     }
+}
+
 /// The `booth_unstaffed` alarm kind in words (issue 20, item 7: raised by
 /// `central::unstaffed` when a booth has had no guard on duty for too long).
 pub fn booth_unstaffed_label(lang: Lang) -> &'static str {

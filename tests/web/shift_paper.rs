@@ -182,6 +182,8 @@ async fn a_shift_report_counts_the_guards_duty_prints_cleanly_exports_the_same_n
             name: "security".into(),
         },
         alarm["id"].as_i64().unwrap(),
+        "dispatched",
+        "巡逻队已到场",
     )
     .await
     .unwrap();
