@@ -91,6 +91,9 @@ pub enum LaneCommand {
         /// official_business, device_fault, other).
         reason: String,
         note: Option<String>,
+        /// The plate the guard named for the vehicle (normalised), journalled with the
+        /// override.
+        plate: Option<String>,
         done: Option<oneshot::Sender<()>>,
     },
     /// Change the lane's mode.
@@ -231,6 +234,9 @@ pub(super) struct LaneTask {
     filter: TagFilter,
     skims: TagFilter,
     pending: Option<Pending>,
+    /// The plate a guard named when opening by hand: the anonymous passage that follows is
+    /// journalled with it.
+    guard_plate: Option<String>,
     deadline: Option<Instant>,
     status: watch::Sender<LaneStatus>,
     last_reader_error: Option<(u8, Instant)>,
@@ -278,6 +284,7 @@ impl LaneTask {
             io,
             present: false,
             pending: None,
+            guard_plate: None,
             deadline: None,
             status,
             last_reader_error: None,
@@ -673,6 +680,7 @@ impl LaneTask {
                 command,
                 reason,
                 note,
+                plate,
                 done,
             } => {
                 let action = match command {
@@ -680,11 +688,15 @@ impl LaneTask {
                     GuardCommand::KeepClosed => "keep_closed",
                     GuardCommand::Release => "release",
                 };
+                if matches!(command, GuardCommand::Open(_)) {
+                    self.guard_plate.clone_from(&plate);
+                }
                 let body = EventBody::Override {
                     operator,
                     action: action.into(),
                     reason,
                     note,
+                    plate,
                 };
                 // The guard has decided: a held read is no longer waiting for them.
                 self.clear_held();
@@ -999,9 +1011,14 @@ impl LaneTask {
                 // A vehicle let through by the guard, or following under the raised arm: it
                 // passed, but no decision identifies it.
                 None => {
+                    // Let through by the guard: the plate they named, if any.
+                    let plate = match open_cause {
+                        OpenCause::Guard => self.guard_plate.take(),
+                        _ => None,
+                    };
                     bodies.push(EventBody::Passage {
                         direction: self.lane_direction().into(),
-                        plate: None,
+                        plate,
                         vehicle_id: None,
                         permit_id: None,
                     });
@@ -1030,6 +1047,7 @@ impl LaneTask {
             )
         }) {
             self.pending = None;
+            self.guard_plate = None;
         }
         for command in &out.commands {
             let (action, cause) = match command {
