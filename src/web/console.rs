@@ -225,7 +225,7 @@ fn fault_shown(lang: Lang, code: &str) -> Option<(&'static str, &'static str, &'
             t(lang, "尾随/未授权通过", "TAILGATING / NO GRANT"),
             t(
                 lang,
-                "有车辆未经放行通过车道（尾随前车，或从因安全未落下的杆下通过）",
+                "未经放行的车辆通过（尾随前车，或从未落下的杆下通过）",
                 "A vehicle passed without a grant (following another, or under an arm held up for safety)",
             ),
         ),
@@ -307,8 +307,10 @@ fn current_box(at: chrono::DateTime<chrono::Utc>, fade_s: u32, kind: &str, body:
 /// The age and the "old" mark of a lane's verdict.
 fn age_line(lang: Lang, at: chrono::DateTime<chrono::Utc>) -> Markup {
     html! {
-        span.age { (age_text(lang, at)) }
-        span.stale-mark { (t(lang, "（已过时）", " (old)")) }
+        span.when {
+            span.age { (age_text(lang, at)) }
+            span.stale-mark { (t(lang, "（已过时）", " (old)")) }
+        }
     }
 }
 
@@ -330,7 +332,7 @@ async fn lane_status(
     names: &Names,
     fade_s: u32,
     lane: &Lane,
-) -> Result<Markup, RepoError> {
+) -> Result<(Markup, Option<String>), RepoError> {
     let one = |kind: &'static str| latest(state, lane.gate_id, Some(&lane.lane_key), Some(kind), 1);
     let decision = one("decision").await?.into_iter().next();
     let override_ = one("override").await?.into_iter().next();
@@ -368,8 +370,14 @@ async fn lane_status(
         }
         _ => None,
     };
-    // The plate the guard's command form starts with: the last read, as corrected.
+    // The plate the guard's command form starts with: the last read, as corrected — none when a
+    // fault came after it (a tailgater is not the vehicle that was read).
+    let fault_after_read = match (fault, &decision) {
+        (Some(f), Some(d)) => order(f) > order(d),
+        _ => false,
+    };
     let last_plate = match (&correction, &decision) {
+        _ if fault_after_read => None,
         (Some(c), _) => Some(c.plate.clone()),
         (None, Some(d)) => d
             .plate
@@ -386,7 +394,7 @@ async fn lane_status(
         }
         _ => Vec::new(),
     };
-    Ok(html! {
+    let markup = html! {
         @if fire {
             div.lane-alert.fire role="alert" {
                 strong { (t(lang, "火警", "FIRE ALARM")) } " "
@@ -416,7 +424,7 @@ async fn lane_status(
                 (current_box(f.at, fade_s, "fault", html! {
                     div.verdict.(class) data-seq=(f.seq) data-fault=(f.body["fault"].as_str().unwrap_or("")) { (headline) }
                     div.plate-line {
-                        span.plate-big.plate { "—" }
+                        span.plate-unknown { (t(lang, "未识别车牌", "No plate read")) }
                         (age_line(lang, f.at))
                     }
                     p.reason { (what) }
@@ -481,8 +489,9 @@ async fn lane_status(
                 div.verdict.idle { (t(lang, "暂无车辆", "No vehicle yet")) }
             }
         }
-        span.last-plate hidden data-last-plate=(last_plate.unwrap_or_default()) {}
-    })
+        span.last-plate hidden data-last-plate=(last_plate.as_deref().unwrap_or_default()) {}
+    };
+    Ok((markup, last_plate))
 }
 
 /// A permit's validity bound as the booth reads it: the day (and the minute unless midnight),
@@ -582,7 +591,7 @@ async fn recent(
                                         (override_word(lang, e.body["action"].as_str().unwrap_or(""))) (t(lang, "：", ": "))
                                         (crate::i18n::guard_reason_label(lang, e.body["reason"].as_str().unwrap_or("")))
                                     }
-                                    " (" (names.of(e.body["operator"].as_str().unwrap_or(""))) ")"
+                                    (t(lang, "（", " (")) (names.of(e.body["operator"].as_str().unwrap_or(""))) (t(lang, "）", ")"))
                                 }
                                 "lane_fault" => {
                                     @if let Some((style, headline, _)) = fault {
@@ -637,35 +646,13 @@ fn command_form(lang: Lang, lane: &Lane, last_plate: Option<&str>) -> Markup {
     }
 }
 
-/// The plate the lane last read (as corrected), for its command form.
-async fn last_read_plate(state: &AppState, lane: &Lane) -> Result<Option<String>, RepoError> {
-    let Some(d) = latest(
-        state,
-        lane.gate_id,
-        Some(&lane.lane_key),
-        Some("decision"),
-        1,
-    )
-    .await?
-    .into_iter()
-    .next() else {
-        return Ok(None);
-    };
-    let fixed = corrections::get(&state.db, (d.gate_id, d.journal_no, d.seq)).await?;
-    Ok(fixed.map(|c| c.plate).or(d.plate).or_else(|| {
-        evidence::camera_of(&d.body)
-            .map(|c| c.raw_plate)
-            .filter(|p| !p.is_empty())
-    }))
-}
-
 /// How a gate is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Panel {
     /// Everything: lanes with their evidence and command forms, recent passages.
     Full,
     /// The on-duty booth's gate: as [`Panel::Full`], its recent passages drawn apart (below
-    /// the other gates on a narrow screen).
+    /// the other gates on a narrow screen) by the page.
     Booth,
     /// Another gate of an on-duty guard: each lane's verdict, plate and age, no forms.
     Compact,
@@ -684,11 +671,7 @@ async fn gate_panel(
     let report = health_report(state, gate.id).await?;
     let mut cards = Vec::new();
     for lane in &lanes {
-        let status = lane_status(state, lang, names, fade_s, lane).await?;
-        let plate = match panel {
-            Panel::Compact => None,
-            _ => last_read_plate(state, lane).await?,
-        };
+        let (status, plate) = lane_status(state, lang, names, fade_s, lane).await?;
         cards.push((lane, status, plate));
     }
     let recent = match panel {
@@ -838,6 +821,7 @@ async fn gate_update(
             id: status_id(gate_id, &lane.lane_key),
             html: lane_status(state, lang, &names, fade_s, &lane)
                 .await?
+                .0
                 .into_string(),
         });
     }

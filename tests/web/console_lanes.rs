@@ -206,7 +206,17 @@ async fn a_vehicle_following_under_the_raised_arm_shows_on_the_lane_as_tailgatin
              function (r) { return r.querySelector('.plate-cell').textContent.trim() === '—'; }).length")
         .await;
     assert_eq!(anonymous, 0, "no anonymous passage row beside the alarm");
+    // The manual form no longer offers the permitted car's plate: the tailgater is not it.
+    b.wait_for("the entry's plate field to be emptied", || async {
+        let v = b
+            .js("return document.querySelector('#plate-1-entry').value")
+            .await;
+        (v == "").then_some(())
+    })
+    .await;
     b.screenshot("lanes-tailgating-1366x768").await;
+    b.set_viewport(1024, 768).await;
+    b.screenshot("lanes-tailgating-1024x768").await;
     b.close().await;
     site.finish().await;
 }
