@@ -608,8 +608,9 @@ async fn recent(
     })
 }
 
-/// A lane's manual command form: reason, the vehicle's plate (the lane's last read, editable)
-/// and a note, then 抬杆 / 保持落杆. "保持落杆" rather than a bare 落杆: the command holds
+/// A lane's manual command form: reason, a note and the vehicle's plate (the lane's last read,
+/// editable; after the note, so the keyboard goes reason → note → Enter as before), then
+/// 抬杆 / 保持落杆. "保持落杆" rather than a bare 落杆: the command holds
 /// the barrier down whatever is read; it never lowers an arm onto a vehicle (the lane closes
 /// only when the loops are clear).
 fn command_form(lang: Lang, lane: &Lane, last_plate: Option<&str>) -> Markup {
@@ -625,16 +626,16 @@ fn command_form(lang: Lang, lane: &Lane, last_plate: Option<&str>) -> Markup {
                     }
                     span.error data-error-for="reason" {}
                 }
+                div.field.note-field {
+                    label for={ "note-" (id) } { (t(lang, "说明", "Note")) }
+                    input id={ "note-" (id) } name="note" maxlength="200" autocomplete="off";
+                    span.error data-error-for="note" {}
+                }
                 div.field.plate-field {
                     label for={ "plate-" (id) } { (t(lang, "车牌（可改）", "Plate (editable)")) }
                     input id={ "plate-" (id) } name="plate" value=(last_plate.unwrap_or("")) maxlength="12"
                         autocomplete="off" spellcheck="false" data-lane-plate;
                     span.error data-error-for="plate" {}
-                }
-                div.field.note-field {
-                    label for={ "note-" (id) } { (t(lang, "说明", "Note")) }
-                    input id={ "note-" (id) } name="note" maxlength="200" autocomplete="off";
-                    span.error data-error-for="note" {}
                 }
             }
             div.buttons {

@@ -485,6 +485,18 @@ async fn the_on_duty_booths_gate_comes_first_and_two_gates_of_two_lanes_fit_a_bo
             "{css} is at {top}..{bottom} (right {right}), not on the first screen"
         );
     }
+    // The same in English: booth vocabulary, the other gates' heading, the verdicts' ages.
+    b.goto(&format!("{base}/lang?to=en&next=/console")).await;
+    b.wait_live().await;
+    b.wait_text("#other-gates-title", "Other gates").await;
+    b.wait_text("#gate-1 article.lane:nth-child(1) button.open", "Raise")
+        .await;
+    b.wait_text("#gate-1 article.lane:nth-child(1) button.keep", "Keep down")
+        .await;
+    b.wait_text("#lane-status-1-exit .verdict", "BLACKLIST")
+        .await;
+    b.wait_text("#lane-status-1-exit .age", "ago").await;
+    b.screenshot("lanes-booth-first-en-1366x768").await;
     b.close().await;
     site.finish().await;
 }
