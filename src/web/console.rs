@@ -140,6 +140,11 @@ fn lane_health(lang: Lang, lane: &Lane, report: Option<&serde_json::Value>) -> M
         .unwrap_or_default();
     // What the guard has lost on this lane, in words.
     let mut lost: Vec<String> = Vec::new();
+    let headline = if report.is_none() {
+        t(lang, "闸口失联", "GATE OFFLINE")
+    } else {
+        t(lang, "设备失联", "DEVICE LOST")
+    };
     if report.is_none() {
         lost.push(t(lang, "闸口未连接中心", "gate not reporting").to_string());
     } else {
@@ -176,7 +181,7 @@ fn lane_health(lang: Lang, lane: &Lane, report: Option<&serde_json::Value>) -> M
     html! {
         @if !lost.is_empty() {
             div.lane-alert.device-loss role="alert" {
-                strong { (t(lang, "设备失联", "DEVICE LOST")) } " "
+                strong { (headline) } " "
                 (lost.join(t(lang, "，", ", ")))
                 span.meta { (t(lang, "：请现场核实车辆并手动操作", ": check vehicles on site and operate by hand")) }
             }
@@ -978,5 +983,84 @@ impl Live {
                 LiveMessage::Alarm { .. } => continue,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, seq: i64, plate: Option<&str>, body: serde_json::Value) -> PassageEvent {
+        PassageEvent {
+            gate_id: 1,
+            journal_no: 1,
+            seq,
+            lane: "entry".into(),
+            kind: kind.into(),
+            at: chrono::Utc::now(),
+            received_at: chrono::Utc::now(),
+            plate: plate.map(str::to_string),
+            vehicle_id: None,
+            permit_id: None,
+            direction: None,
+            granted: None,
+            reason: None,
+            body,
+        }
+    }
+
+    fn fault(seq: i64, code: &str) -> PassageEvent {
+        event(
+            "lane_fault",
+            seq,
+            None,
+            serde_json::json!({ "fault": code }),
+        )
+    }
+
+    #[test]
+    fn the_fire_input_is_active_until_a_later_clear() {
+        // Newest first, as the lane's faults are read.
+        assert!(fire_active(&[fault(3, "tamper"), fault(2, "fire_alarm")]));
+        assert!(!fire_active(&[
+            fault(4, "fire_alarm_cleared"),
+            fault(2, "fire_alarm")
+        ]));
+        assert!(!fire_active(&[fault(1, "arm_did_not_open")]));
+    }
+
+    #[test]
+    fn only_faults_a_guard_must_act_on_show_on_the_lane() {
+        for code in [
+            "unauthorized_passage",
+            "arm_did_not_open",
+            "arm_did_not_close",
+            "io_read_failed",
+            "tamper",
+        ] {
+            assert!(fault_shown(Lang::Zh, code).is_some(), "{code}");
+        }
+        for code in ["denied", "guard_opened", "io_recovered", "fire_alarm", ""] {
+            assert!(fault_shown(Lang::Zh, code).is_none(), "{code}");
+        }
+        assert_eq!(
+            fault_shown(Lang::Zh, "unauthorized_passage").map(|f| (f.0, f.1)),
+            Some(("tailgate", "尾随/未授权通过"))
+        );
+    }
+
+    #[test]
+    fn the_anonymous_passage_of_a_tailgating_alarm_is_not_a_row_of_its_own() {
+        let anonymous = event("passage", 10, None, serde_json::json!({}));
+        let identified = event("passage", 7, Some("京A12345"), serde_json::json!({}));
+        let rows = vec![
+            fault(11, "unauthorized_passage"),
+            anonymous.clone(),
+            identified.clone(),
+        ];
+        assert!(tailgate_passage(&anonymous, &rows));
+        assert!(!tailgate_passage(&identified, &rows));
+        // Without the alarm, an anonymous passage (a guard's open) is an ordinary row.
+        assert!(!tailgate_passage(&anonymous, &rows[1..]));
     }
 }
