@@ -280,6 +280,20 @@ fn fire_active(faults: &[PassageEvent]) -> bool {
         .unwrap_or(false)
 }
 
+/// The newest fault (among `faults`, newest first) the lane must show: one of
+/// [`fault_shown`]'s, except a barrier I/O fault the I/O has recovered from since.
+fn shown_fault(lang: Lang, faults: &[PassageEvent]) -> Option<&PassageEvent> {
+    let mut recovered = false;
+    faults.iter().find(|e| {
+        let code = e.body["fault"].as_str().unwrap_or("");
+        if code == "io_recovered" {
+            recovered = true;
+        }
+        let io = matches!(code, "io_read_failed" | "command_failed");
+        !(recovered && io) && fault_shown(lang, code).is_some()
+    })
+}
+
 /// An event's order within its gate: journal, then sequence number.
 fn order(e: &PassageEvent) -> (i64, i64) {
     (e.journal_no, e.seq)
@@ -350,9 +364,7 @@ async fn lane_status(
     )
     .await?;
     let fire = fire_active(&faults);
-    let fault = faults
-        .iter()
-        .find(|e| fault_shown(lang, e.body["fault"].as_str().unwrap_or("")).is_some());
+    let fault = shown_fault(lang, &faults);
     // The newest of the last decision, the last guard command and the last fault is what the
     // lane shows.
     let newest = [
@@ -1047,6 +1059,20 @@ mod tests {
             fault_shown(Lang::Zh, "unauthorized_passage").map(|f| (f.0, f.1)),
             Some(("tailgate", "尾随/未授权通过"))
         );
+    }
+
+    #[test]
+    fn a_barrier_io_fault_the_io_recovered_from_no_longer_shows() {
+        let faults = [fault(5, "io_recovered"), fault(4, "io_read_failed")];
+        assert!(shown_fault(Lang::Zh, &faults).is_none());
+        let faults = [
+            fault(6, "io_read_failed"),
+            fault(5, "io_recovered"),
+            fault(4, "io_read_failed"),
+        ];
+        assert_eq!(shown_fault(Lang::Zh, &faults).map(|f| f.seq), Some(6));
+        let faults = [fault(5, "io_recovered"), fault(3, "unauthorized_passage")];
+        assert_eq!(shown_fault(Lang::Zh, &faults).map(|f| f.seq), Some(3));
     }
 
     #[test]
