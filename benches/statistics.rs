@@ -135,6 +135,7 @@ fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
             action: "open".into(),
             reason: "visitor_registered".into(),
             note: None,
+            plate: None,
         },
         _ => EventBody::Barrier {
             action: gatehouse::wire::journal::BarrierAction::Open,

@@ -417,6 +417,7 @@ async fn command(
                 command: guard_command,
                 reason: form.reason.clone(),
                 note: note.map(|n| n.chars().take(200).collect()),
+                plate: None,
                 done: None,
             },
         )

@@ -968,6 +968,7 @@ async fn execute(gate: &GateHandle, command: &GateCommand) -> Result<(), String>
             reason,
             note,
             operator,
+            plate,
         } => {
             known(lane)?;
             let command = match command {
@@ -982,6 +983,7 @@ async fn execute(gate: &GateHandle, command: &GateCommand) -> Result<(), String>
                     command,
                     reason: reason.clone(),
                     note: note.clone(),
+                    plate: plate.clone(),
                     done: None,
                 },
             )

@@ -11,6 +11,7 @@
 use maud::{Markup, html};
 
 use super::admin::PLATE_COLOURS;
+use super::names::Names;
 use crate::central::repo::corrections::Correction;
 use crate::i18n::{Lang, t};
 use crate::wire::journal::{PhotoKind, PlateReadRecord};
@@ -108,14 +109,19 @@ pub fn read_line(lang: Lang, camera: &PlateReadRecord, low: bool) -> Markup {
 }
 
 /// A plate as the pages show it: the corrected plate (with the original struck beside it and
-/// who corrected it) when there is a correction, else the plate as recorded.
-pub fn plate(lang: Lang, recorded: Option<&str>, correction: Option<&Correction>) -> Markup {
+/// who corrected it, by display name) when there is a correction, else the plate as recorded.
+pub fn plate(
+    lang: Lang,
+    names: &Names,
+    recorded: Option<&str>,
+    correction: Option<&Correction>,
+) -> Markup {
     html! {
         @if let Some(c) = correction {
             span.plate.corrected data-corrected=(c.plate) { (c.plate) }
             " " span.original {
                 (t(lang, "原识别 ", "read as ")) del { (c.original_plate.as_deref().or(recorded).unwrap_or("—")) }
-                " · " (t(lang, "已更正：", "corrected by ")) (c.operator)
+                " · " (t(lang, "已更正：", "corrected by ")) (names.of(&c.operator))
             }
         } @else {
             span.plate { (recorded.unwrap_or("—")) }

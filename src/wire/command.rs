@@ -22,6 +22,12 @@ pub enum GateCommand {
         reason: String,
         note: Option<String>,
         operator: String,
+        /// The plate of the vehicle let through or held (normalised), as the guard confirmed
+        /// it: a manual open records which vehicle it was for. Absent from the JSON when
+        /// there is none, so a gate of the previous release reads the command unchanged, and
+        /// a command from a centre of the previous release reads as `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plate: Option<String>,
     },
     /// Set the mode of one lane, or of every lane of the gate (`lane: None`).
     SetMode {
@@ -103,6 +109,7 @@ mod tests {
             reason: "emergency_vehicle".into(),
             note: Some("救护车".into()),
             operator: "guard1".into(),
+            plate: None,
         };
         let json = r#"{"type":"guard","lane":"in","command":"keep_closed","reason":"emergency_vehicle","note":"救护车","operator":"guard1"}"#;
         assert_eq!(serde_json::to_string(&guard).unwrap(), json);
@@ -116,6 +123,27 @@ mod tests {
         let json = r#"{"type":"set_mode","lane":null,"mode":"manual_only_entry","by":"保卫处"}"#;
         assert_eq!(serde_json::to_string(&mode).unwrap(), json);
         assert_eq!(serde_json::from_str::<GateCommand>(json).unwrap(), mode);
+    }
+
+    #[test]
+    fn a_guard_command_carries_its_plate_and_one_without_a_plate_is_read_either_way() {
+        let with = GateCommand::Guard {
+            lane: "in".into(),
+            command: GuardAction::Open,
+            reason: "visitor_registered".into(),
+            note: None,
+            operator: "guard1".into(),
+            plate: Some("浙AM1205".into()),
+        };
+        let json = r#"{"type":"guard","lane":"in","command":"open","reason":"visitor_registered","note":null,"operator":"guard1","plate":"浙AM1205"}"#;
+        assert_eq!(serde_json::to_string(&with).unwrap(), json);
+        assert_eq!(serde_json::from_str::<GateCommand>(json).unwrap(), with);
+        // From a centre of the previous release: no plate field at all.
+        let old = r#"{"type":"guard","lane":"in","command":"open","reason":"other","note":"x","operator":"g"}"#;
+        match serde_json::from_str::<GateCommand>(old).unwrap() {
+            GateCommand::Guard { plate, .. } => assert_eq!(plate, None),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

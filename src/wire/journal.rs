@@ -62,6 +62,10 @@ pub enum EventBody {
         /// One of the reason codes (visitor_registered, police_fire_ambulance, ...).
         reason: String,
         note: Option<String>,
+        /// The plate of the vehicle the guard let through or held (normalised), when the guard
+        /// named one; absent in events of gates of the previous release.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plate: Option<String>,
     },
     /// The lane's mode changed (normal, locked_closed, locked_open, manual_only_*).
     ModeChange {

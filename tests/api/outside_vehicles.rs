@@ -128,6 +128,7 @@ pub(crate) fn open(
             action: "open".into(),
             reason: reason.into(),
             note,
+            plate: None,
         },
     )
 }

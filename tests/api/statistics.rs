@@ -93,6 +93,7 @@ fn guard(seq: u64, at: DateTime<Utc>, action: &str, reason: &str) -> JournalEven
             action: action.into(),
             reason: reason.into(),
             note: None,
+            plate: None,
         },
     }
 }

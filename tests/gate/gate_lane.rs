@@ -561,6 +561,7 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
                 command: GuardCommand::Open(GuardOpenReason::VisitorRegistered),
                 reason: "visitor_registered".into(),
                 note: Some("delivery to the library".into()),
+                plate: None,
                 done: None,
             },
         )
@@ -572,7 +573,7 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
         })
         .await;
     assert!(
-        matches!(&over.body, EventBody::Override { operator, action, reason, note }
+        matches!(&over.body, EventBody::Override { operator, action, reason, note, .. }
             if operator == "guard:王五" && action == "open" && reason == "visitor_registered"
                 && note.as_deref() == Some("delivery to the library")),
         "{over:?}"
@@ -622,6 +623,7 @@ async fn lockdown_opens_nothing_for_a_permitted_tag_but_a_guard_open_does_and_is
                 command: GuardCommand::Open(GuardOpenReason::PermitChecked),
                 reason: "permit_holder_without_tag".into(),
                 note: None,
+                plate: None,
                 done: None,
             },
         )

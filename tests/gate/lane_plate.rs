@@ -230,6 +230,7 @@ async fn a_low_confidence_read_is_held_for_the_guard_with_suggestions_and_never_
                 command: GuardCommand::KeepClosed,
                 reason: "other".into(),
                 note: None,
+                plate: None,
                 done: None,
             },
         )

@@ -66,6 +66,7 @@ async fn a_mode_and_a_remote_open_reach_the_gate_are_acknowledged_and_audited() 
                 reason: "emergency_vehicle".into(),
                 note: Some("救护车".into()),
                 operator: "guard1".into(),
+                plate: None,
             },
             &office(),
         )

@@ -571,6 +571,7 @@ async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_c
         action: "open".into(),
         reason: reason.into(),
         note: None,
+        plate: None,
     };
     let north = vec![
         (485, "entry", passage(0, "entry")),

@@ -322,10 +322,10 @@ async fn a_held_low_confidence_read_shows_its_photo_and_near_matches_the_guard_c
         .unwrap();
     b.wait_text(&format!("{card} .plate.corrected"), "京A12345")
         .await;
-    let shown = b.text(&format!("{card} dd.plate")).await;
+    let shown = b.text(&format!("{card} .plate-big")).await;
     assert!(
-        shown.contains("京A1Z345") && shown.contains("guard"),
-        "the camera's read stays beside the correction, with who corrected it: {shown}"
+        shown.contains("京A1Z345") && shown.contains("门卫 李师傅") && !shown.contains("guard"),
+        "the camera's read stays beside the correction, with who corrected it (by display name): {shown}"
     );
     b.wait_text("#recent-1 .plate.corrected", "京A12345").await;
     b.screenshot("console-held-corrected-zh").await;

@@ -14,6 +14,7 @@ mod browser;
 mod console_booth;
 mod console_camera;
 mod console_flows;
+mod console_lanes;
 mod console_layout;
 mod console_webhook;
 mod pages;

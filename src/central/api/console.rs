@@ -65,6 +65,12 @@ pub struct LaneCommandInput {
     /// Required with `other`; at most 200 characters.
     #[serde(default)]
     pub note: Option<String>,
+    /// The plate of the vehicle the command is for, as the guard confirmed it (the console
+    /// pre-fills the lane's last read plate): any spelling the plate parser takes (full-width,
+    /// lower case, separators); empty or absent when the guard names none. Journalled with the
+    /// override at the gate and written to the audit entry.
+    #[serde(default)]
+    pub plate: Option<String>,
 }
 
 /// What became of a command.
@@ -123,9 +129,20 @@ pub(crate) fn check_guard_reason(
     note
 }
 
-/// Sends a guard command to the gate and records the request and its outcome in the audit log
-/// (`manual_command`, entity `lane`, id `GATE/LANE`). Returns the outcome code and message;
-/// an undelivered command is not an error of the request (the audit row says what happened).
+/// The guard's plate for a manual command: `None` when empty, else the normalised plate (or a
+/// field error).
+pub(crate) fn check_guard_plate(plate: Option<&str>, f: &mut Fields) -> Option<String> {
+    let text = plate.map(str::trim).filter(|p| !p.is_empty())?;
+    match crate::domain::Plate::parse(text) {
+        Ok(p) => Some(p.as_str().to_string()),
+        Err(e) => {
+            f.plate("plate", &e);
+            None
+        }
+    }
+}
+
+/// [`send_guard_command_for`] without a plate.
 pub(crate) async fn send_guard_command(
     state: &AppState,
     authed: &Authed,
@@ -134,6 +151,24 @@ pub(crate) async fn send_guard_command(
     command: &str,
     reason: &str,
     note: Option<String>,
+) -> ApiResult<(String, Msg)> {
+    send_guard_command_for(state, authed, gate_id, lane, command, reason, note, None).await
+}
+
+/// Sends a guard command (for the vehicle with `plate`, if named) to the gate and records the
+/// request and its outcome in the audit log (`manual_command`, entity `lane`, id `GATE/LANE`).
+/// Returns the outcome code and message; an undelivered command is not an error of the
+/// request (the audit row says what happened).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_guard_command_for(
+    state: &AppState,
+    authed: &Authed,
+    gate_id: i64,
+    lane: &str,
+    command: &str,
+    reason: &str,
+    note: Option<String>,
+    plate: Option<String>,
 ) -> ApiResult<(String, Msg)> {
     let sent = commands::send(
         state,
@@ -145,6 +180,7 @@ pub(crate) async fn send_guard_command(
             reason: reason.to_string(),
             note: note.clone(),
             operator: authed.username.clone(),
+            plate: plate.clone(),
         },
         &authed.actor(),
     )
@@ -182,7 +218,7 @@ pub(crate) async fn send_guard_command(
     };
     let mut conn = state.db.pool().acquire().await.map_err(RepoError::from)?;
     let after = serde_json::json!({
-        "command": command, "reason": reason, "note": note, "outcome": code,
+        "command": command, "reason": reason, "note": note, "plate": plate, "outcome": code,
     });
     audit(
         &mut conn,
@@ -223,9 +259,10 @@ async fn lane_command(
         );
     }
     let note = check_guard_reason(&input.reason, input.note.as_deref(), &mut f);
+    let plate = check_guard_plate(input.plate.as_deref(), &mut f);
     f.finish()?;
     lane_of(&state, gate_id, &lane).await?;
-    let (outcome, msg) = send_guard_command(
+    let (outcome, msg) = send_guard_command_for(
         &state,
         &authed,
         gate_id,
@@ -233,6 +270,7 @@ async fn lane_command(
         &input.command,
         &input.reason,
         note,
+        plate,
     )
     .await?;
     if outcome == "done" {

@@ -173,8 +173,9 @@ fn flatten(body: &EventBody) -> Flat {
             granted: None,
             reason: None,
         },
-        EventBody::Override { reason, .. } => Flat {
-            plate: None,
+        // The plate the guard named for a manual open: the lane view and searches show it.
+        EventBody::Override { reason, plate, .. } => Flat {
+            plate: norm(plate),
             vehicle_id: None,
             permit_id: None,
             direction: None,

@@ -379,12 +379,14 @@ impl GateHandle {
                 command,
                 reason,
                 note,
+                plate,
                 ..
             } => LaneCommand::Guard {
                 operator,
                 command,
                 reason,
                 note,
+                plate,
                 done: Some(done_tx),
             },
             LaneCommand::SetMode { mode, by, .. } => LaneCommand::SetMode {

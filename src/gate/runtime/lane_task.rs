@@ -58,6 +58,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::device::device_event;
+use super::fault_point::fault_after_open_commit;
 use super::io_task::IoReport;
 use super::plate_reads::{
     Departed, PlateSeen, SUGGESTIONS, TagSeen, VehicleReads, Waiting, near_plates, plates_match,
@@ -91,6 +92,9 @@ pub enum LaneCommand {
         /// official_business, device_fault, other).
         reason: String,
         note: Option<String>,
+        /// The plate the guard named for the vehicle (normalised), journalled with the
+        /// override.
+        plate: Option<String>,
         done: Option<oneshot::Sender<()>>,
     },
     /// Change the lane's mode.
@@ -231,6 +235,9 @@ pub(super) struct LaneTask {
     filter: TagFilter,
     skims: TagFilter,
     pending: Option<Pending>,
+    /// The plate a guard named when opening by hand: the anonymous passage that follows is
+    /// journalled with it.
+    guard_plate: Option<String>,
     deadline: Option<Instant>,
     status: watch::Sender<LaneStatus>,
     last_reader_error: Option<(u8, Instant)>,
@@ -278,6 +285,7 @@ impl LaneTask {
             io,
             present: false,
             pending: None,
+            guard_plate: None,
             deadline: None,
             status,
             last_reader_error: None,
@@ -673,6 +681,7 @@ impl LaneTask {
                 command,
                 reason,
                 note,
+                plate,
                 done,
             } => {
                 let action = match command {
@@ -680,11 +689,15 @@ impl LaneTask {
                     GuardCommand::KeepClosed => "keep_closed",
                     GuardCommand::Release => "release",
                 };
+                if matches!(command, GuardCommand::Open(_)) {
+                    self.guard_plate.clone_from(&plate);
+                }
                 let body = EventBody::Override {
                     operator,
                     action: action.into(),
                     reason,
                     note,
+                    plate,
                 };
                 // The guard has decided: a held read is no longer waiting for them.
                 self.clear_held();
@@ -999,9 +1012,14 @@ impl LaneTask {
                 // A vehicle let through by the guard, or following under the raised arm: it
                 // passed, but no decision identifies it.
                 None => {
+                    // Let through by the guard: the plate they named, if any.
+                    let plate = match open_cause {
+                        OpenCause::Guard => self.guard_plate.take(),
+                        _ => None,
+                    };
                     bodies.push(EventBody::Passage {
                         direction: self.lane_direction().into(),
-                        plate: None,
+                        plate,
                         vehicle_id: None,
                         permit_id: None,
                     });
@@ -1030,6 +1048,7 @@ impl LaneTask {
             )
         }) {
             self.pending = None;
+            self.guard_plate = None;
         }
         for command in &out.commands {
             let (action, cause) = match command {
@@ -1107,34 +1126,6 @@ impl LaneTask {
         }
     }
 }
-
-/// The crash test's fault point between an OPEN's journal commit and its hand-off to the I/O
-/// task, a window microseconds wide that random kills almost never hit. In debug builds only
-/// (release builds compile it to nothing): with `GATEHOUSE_FAULT=kill_after_open_commit:N` in
-/// its environment the process SIGKILLs itself the `N`th time it gets here
-/// (`tests/gate/gate_crash.rs`).
-#[cfg(debug_assertions)]
-fn fault_after_open_commit() {
-    use std::sync::LazyLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static AT: LazyLock<Option<u64>> = LazyLock::new(|| {
-        std::env::var("GATEHOUSE_FAULT")
-            .ok()?
-            .strip_prefix("kill_after_open_commit:")?
-            .parse()
-            .ok()
-    });
-    static SEEN: AtomicU64 = AtomicU64::new(0);
-    if let Some(n) = *AT
-        && SEEN.fetch_add(1, Ordering::Relaxed) + 1 == n
-    {
-        eprintln!("fault point: SIGKILL after committing OPEN #{n}, before sending it");
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-    }
-}
-
-#[cfg(not(debug_assertions))]
-fn fault_after_open_commit() {}
 
 fn lane_event_body(event: &LaneEvent) -> EventBody {
     use crate::gate::lane::LaneFault;

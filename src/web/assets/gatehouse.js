@@ -93,7 +93,7 @@
       showResult(form, res);
       if (res.ok && form.dataset.reload !== undefined) location.reload();
       if (res.ok && form.dataset.reloadAfter) setTimeout(function () { location.reload(); }, Number(form.dataset.reloadAfter));
-      if (res.ok && form.classList.contains("command")) form.reset();
+      if (res.ok && form.classList.contains("command")) { form.reset(); laneFormReset(form); }
       if (res.ok && form.classList.contains("correct")) {
         // The live update may already have replaced this form: fold the current one.
         var current = document.querySelector('form.correct[data-api="' + form.dataset.api + '"]');
@@ -196,11 +196,50 @@
         el.innerHTML = p.html;
         restoreCorrections(el, kept);
       });
+      u.parts.forEach(function (p) {
+        var el = document.getElementById(p.id);
+        if (el && el.classList.contains("status")) prefillPlate(el);
+      });
+      ageTick();
       if (u.alert) alertBanner(u.alert);
       document.body.dataset.live = "connected";
       document.body.dataset.updated = String(Date.now());
     });
     es.onerror = function () { document.body.dataset.live = "reconnecting"; };
+  }
+  // ---- the lanes' verdicts over time: their age, and faded once older than verdict_fade_s ----
+  var lanesMain = document.querySelector("main.console[data-fade-s]");
+  function ageText(s) {
+    if (s < 60) return zh ? s + " 秒前" : s + " s ago";
+    if (s < 3600) return zh ? Math.floor(s / 60) + " 分钟前" : Math.floor(s / 60) + " min ago";
+    return zh ? Math.floor(s / 3600) + " 小时前" : Math.floor(s / 3600) + " h ago";
+  }
+  function ageTick() {
+    if (!lanesMain) return;
+    var fade = Number(lanesMain.dataset.fadeS || 30), now = Date.now();
+    lanesMain.querySelectorAll(".current[data-at]").forEach(function (box) {
+      var s = Math.max(0, Math.floor((now - Number(box.dataset.at)) / 1000));
+      var age = box.querySelector(".age");
+      if (age) age.textContent = ageText(s);
+      box.classList.toggle("stale", s >= fade);
+    });
+  }
+  if (lanesMain) { ageTick(); setInterval(ageTick, 1000); }
+  // ---- the command form's plate: the lane's last read, unless the guard is editing it ----
+  function prefillPlate(status) {
+    var mark = status.querySelector("[data-last-plate]");
+    var lane = status.closest("article.lane");
+    var input = lane && lane.querySelector("form.command [data-lane-plate]");
+    if (!mark || !input || input.dataset.edited || input === document.activeElement) return;
+    input.defaultValue = mark.dataset.lastPlate;
+    input.value = mark.dataset.lastPlate;
+  }
+  document.addEventListener("input", function (ev) {
+    if (ev.target.matches && ev.target.matches("[data-lane-plate]")) ev.target.dataset.edited = "1";
+  });
+  function laneFormReset(form) {
+    var input = form.querySelector("[data-lane-plate]");
+    if (input) delete input.dataset.edited;
   }
   // A correction the guard is typing survives a live update of its lane (same event only).
   function keptCorrections(el) {
