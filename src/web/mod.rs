@@ -72,6 +72,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/import", admin::OFFICE),
     ("/admin/stats", admin::STATS),
     ("/admin/stats/daily", admin::STATS),
+    ("/admin/settings", admin::OFFICE),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document

@@ -28,6 +28,7 @@ mod plates;
 mod retention;
 mod schemathesis;
 mod server_cli;
+mod settings;
 mod sign_in;
 mod statistics;
 mod vehicles;

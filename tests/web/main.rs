@@ -8,6 +8,7 @@ mod admin;
 mod admin_pages;
 mod admin_support;
 mod alarm_delivery;
+mod booth_context;
 mod browser;
 mod console_booth;
 mod console_camera;

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod blacklist;
 pub mod bookings;
+pub mod booth_rules;
 pub mod bulk;
 pub mod console;
 pub mod corrections;
@@ -36,6 +37,7 @@ pub mod persons;
 pub mod photos;
 pub mod policy;
 pub mod retention;
+pub mod settings;
 pub mod stats;
 pub mod sync;
 pub mod vehicles;
@@ -75,4 +77,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(duty::routes())
         .merge(alarms::routes())
         .merge(photos::routes())
+        .merge(settings::routes())
 }

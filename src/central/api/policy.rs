@@ -271,6 +271,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/alarms/{id}/give-up", OFFICE),
     ("GET", "/api/v1/alarms/webhook", ADMIN),
     ("PUT", "/api/v1/alarms/webhook", ADMIN),
+    // Site settings: the office reads them, administrators change them.
+    ("GET", "/api/v1/settings", OFFICE),
+    ("PUT", "/api/v1/settings", ADMIN),
 ];
 
 /// The access rule of a route, if it has one.
