@@ -148,7 +148,7 @@ pub async fn page(
                         }
                     }
                     @if let Some(v) = &just_registered {
-                        p.just-registered id="just-registered" role="status" {
+                        p.just-registered.form-status.ok id="just-registered" role="status" {
                             (t(lang, "刚登记：", "Just registered: ")) strong.plate { (v.plate) } " · " (v.driver_name) " · "
                             a.slip href=(slip_url(v.id)) { (t(lang, "打印临时通行单", "Print the visitor slip")) }
                         }

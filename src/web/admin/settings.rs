@@ -20,7 +20,8 @@ use crate::domain::plate::PROVINCES;
 use crate::i18n::{Lang, t};
 use crate::web::{PageError, Viewer};
 
-/// One setting: its label, what it means, and its input.
+/// One setting as a row of the table: its name (the input's label), then its value with what
+/// it means below.
 fn setting(
     lang: Lang,
     id: &str,
@@ -29,11 +30,13 @@ fn setting(
     input: Markup,
 ) -> Markup {
     html! {
-        div.field.setting data-setting=(id) {
-            label for=(id) { (t(lang, label.0, label.1)) }
-            (input)
-            small.hint id={ (id) "-meaning" } { (t(lang, meaning.0, meaning.1)) }
-            span.error data-error-for=(id) {}
+        tr.setting data-setting=(id) {
+            th scope="row" { label for=(id) { (t(lang, label.0, label.1)) } }
+            td.value {
+                (input)
+                span.error data-error-for=(id) {}
+                div.hint id={ (id) "-meaning" } { (t(lang, meaning.0, meaning.1)) }
+            }
         }
     }
 }
@@ -56,43 +59,46 @@ pub async fn page(
     let locked = !viewer.authed.has(Role::Admin);
     let body = html! {
         section.panel aria-labelledby="settings-title" {
-            h2 id="settings-title" { (t(lang, "站点设置", "Site settings")) }
+            h2 id="settings-title" { (t(lang, "全部设置（保存后立即生效，并记入审计日志）", "Every setting (takes effect on saving, and is audited)")) }
             @if locked {
                 p.hint id="settings-read-only" { (t(lang, "只有系统管理员可以修改这些设置；保卫处可查看。", "Only an administrator may change these settings; the security office may read them.")) }
             }
             form.stack id="settings-form" data-url="/api/v1/settings" data-method="PUT" novalidate {
-                (setting(lang, "province", ("默认省份简称", "Default province"),
-                    ("登记访客等输入车牌时，省份选择框默认选中的省份（本校所在省份）。输入的车牌已带省份简称时以输入为准。",
-                     "The province the plate pickers start at (the campus's own). A plate typed with its province keeps that one."),
-                    html! {
-                        select id="province" name="province" disabled[locked] aria-describedby="province-meaning" {
-                            @for p in PROVINCES { option value=(p) selected[p.to_string() == s.province] { (p) } }
-                        }
-                    }))
-                div.field.setting data-setting="require_duty_for_open" {
-                    label {
-                        input type="checkbox" id="require_duty_for_open" name="require_duty_for_open"
-                            checked[s.require_duty_for_open] disabled[locked] aria-describedby="require_duty_for_open-meaning";
-                        (t(lang, "门卫须签到上岗后才能抬杆", "Guards must be on duty to open"))
+                table.data.settings {
+                    thead { tr {
+                        th scope="col" { (t(lang, "设置", "Setting")) }
+                        th scope="col" { (t(lang, "取值与含义", "Value and what it means")) }
+                    } }
+                    tbody {
+                        (setting(lang, "province", ("默认省份简称", "Default province"),
+                            ("登记访客等输入车牌时，省份选择框默认选中的省份（本校所在省份）。输入的车牌已带省份简称时以输入为准。",
+                             "The province the plate pickers start at (the campus's own). A plate typed with its province keeps that one."),
+                            html! {
+                                select id="province" name="province" disabled[locked] aria-describedby="province-meaning" {
+                                    @for p in PROVINCES { option value=(p) selected[p.to_string() == s.province] { (p) } }
+                                }
+                            }))
+                        (setting(lang, "require_duty_for_open", ("门卫须签到上岗后才能抬杆", "Guards must be on duty to open"),
+                            ("开启后，门卫须在本岗亭签到上岗，才能手动抬杆、落杆或登记访客并抬杆；被拒绝的操作记入审计日志。系统管理员和保卫处不受此限。",
+                             "When on, a guard must be signed in on duty at that gate to open or keep closed a lane by hand or to register a visitor and open; refusals are audited. Administrators and the security office are exempt."),
+                            html! {
+                                input type="checkbox" id="require_duty_for_open" name="require_duty_for_open"
+                                    checked[s.require_duty_for_open] disabled[locked] aria-describedby="require_duty_for_open-meaning";
+                            }))
+                        (setting(lang, "verdict_fade_s", ("判定结果淡出时间（秒）", "Verdict fades after (seconds)"),
+                            ("岗亭控制台上车道的放行/禁止结果在多少秒后变淡，以免旧结果看起来像刚发生的（5–3600 秒）。",
+                             "Seconds after which a lane's verdict fades on the booth console, so an old verdict does not look live (5–3600 s)."),
+                            number("verdict_fade_s", s.verdict_fade_s, VERDICT_FADE_S, locked)))
+                        (setting(lang, "alarm_withdraw_s", ("误报撤回时限（秒）", "False alarm may be withdrawn within (seconds)"),
+                            ("门卫一键报警后，在多少秒内可以撤回误报（撤回记入审计，保卫处可见；10–1800 秒）。",
+                             "Seconds during which the guard who raised an alarm may withdraw it as false (audited, shown to the office; 10–1800 s)."),
+                            number("alarm_withdraw_s", s.alarm_withdraw_s, ALARM_WITHDRAW_S, locked)))
+                        (setting(lang, "unstaffed_alert_min", ("岗亭无人值班提醒（分钟）", "Unstaffed booth alert after (minutes)"),
+                            ("有车道的大门连续多少分钟无人签到值班时提醒保卫处；0 表示不提醒（0–1440 分钟）。",
+                             "Minutes a gate with lanes may be without a guard on duty before the office is alerted; 0 turns the alert off (0–1440 min)."),
+                            number("unstaffed_alert_min", s.unstaffed_alert_min, UNSTAFFED_ALERT_MIN, locked)))
                     }
-                    small.hint id="require_duty_for_open-meaning" {
-                        (t(lang, "开启后，门卫须在本岗亭签到上岗，才能手动抬杆、落杆或登记访客并抬杆；被拒绝的操作记入审计日志。系统管理员和保卫处不受此限。",
-                           "When on, a guard must be signed in on duty at that gate to open or keep closed a lane by hand or to register a visitor and open; refusals are audited. Administrators and the security office are exempt."))
-                    }
-                    span.error data-error-for="require_duty_for_open" {}
                 }
-                (setting(lang, "verdict_fade_s", ("判定结果淡出时间（秒）", "Verdict fades after (seconds)"),
-                    ("岗亭控制台上车道的放行/禁止结果在多少秒后变淡，以免旧结果看起来像刚发生的（5–3600 秒）。",
-                     "Seconds after which a lane's verdict fades on the booth console, so an old verdict does not look live (5–3600 s)."),
-                    number("verdict_fade_s", s.verdict_fade_s, VERDICT_FADE_S, locked)))
-                (setting(lang, "alarm_withdraw_s", ("误报撤回时限（秒）", "False alarm may be withdrawn within (seconds)"),
-                    ("门卫一键报警后，在多少秒内可以撤回误报（撤回记入审计，保卫处可见；10–1800 秒）。",
-                     "Seconds during which the guard who raised an alarm may withdraw it as false (audited, shown to the office; 10–1800 s)."),
-                    number("alarm_withdraw_s", s.alarm_withdraw_s, ALARM_WITHDRAW_S, locked)))
-                (setting(lang, "unstaffed_alert_min", ("岗亭无人值班提醒（分钟）", "Unstaffed booth alert after (minutes)"),
-                    ("有车道的大门连续多少分钟无人签到值班时提醒保卫处；0 表示不提醒（0–1440 分钟）。",
-                     "Minutes a gate with lanes may be without a guard on duty before the office is alerted; 0 turns the alert off (0–1440 min)."),
-                    number("unstaffed_alert_min", s.unstaffed_alert_min, UNSTAFFED_ALERT_MIN, locked)))
                 @if !locked {
                     div.buttons {
                         button.primary type="submit" id="settings-save" { (t(lang, "保存设置", "Save settings")) }
