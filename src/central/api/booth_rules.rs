@@ -23,8 +23,8 @@ use crate::i18n::Msg;
 fn refusal(on_duty_at: Option<i64>) -> Msg {
     match on_duty_at {
         None => Msg::new(
-            "请先在本岗亭签到上岗：未签到的门卫不能手动抬杆、落杆或登记放行（在“岗亭控制台”的值班栏签到）",
-            "Sign in on duty at this booth first: a guard who is not on duty may not open, keep closed or register-and-open (sign in under Duty on the booth console)",
+            "请先在本岗亭签到上岗：未签到的门卫不能手动抬杆、落杆或登记放行（在岗亭控制台“值班与交接班”栏点“签到上岗”）",
+            "Sign in on duty at this booth first: a guard who is not on duty may not open, keep closed or register-and-open (on the booth console, under “Duty and handover”, press “Sign in at”)",
         ),
         Some(_) => Msg::new(
             "请先在本岗亭签到上岗：您当前在其他大门值班，不能操作本大门的道闸",
