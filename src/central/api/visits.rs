@@ -1,7 +1,10 @@
 //! `/api/v1/visits`: outside vehicles registered at the booth — one form (plate, driver, phone,
 //! host and department, purpose, expected departure), which records the visit and opens the
 //! lane for it (`visitor_registered`); the visit is closed when the vehicle leaves; open visits
-//! are listed with overstays flagged. Guards register and close visits at their own gates.
+//! are listed with overstays flagged. Guards register and close visits at their own gates,
+//! and register (which opens) only where they are on duty when the site requires it
+//! ([`super::booth_rules`]). A plate may come with the province picked beside it
+//! (`province`): it is put in front unless the plate already starts with a province.
 //!
 //! What it never does: save anything when a field is wrong (every error is reported at once,
 //! in zh-CN or English), or open a lane when saving failed.
