@@ -227,10 +227,48 @@ fn normalise_char(c: char) -> Option<char> {
     };
     match c {
         // Separators: space, hyphen, middle dots (Latin ·, katakana ・, half-width ･, bullet •,
-        // hyphenation point ‧, dot operator ⋅), tab.
-        ' ' | '\t' | '-' | '\u{00B7}' | '\u{30FB}' | '\u{FF65}' | '\u{2022}' | '\u{2027}'
-        | '\u{22C5}' => None,
+        // hyphenation point ‧, dot operator ⋅), tab; also what an input method or a copied
+        // text puts between the parts: full stop, underscore, the Unicode dashes (‐ ‑ ‒ – — ―),
+        // minus, the ideographic full stop, no-break and zero-width spaces.
+        ' '
+        | '\t'
+        | '-'
+        | '.'
+        | '_'
+        | '\u{00B7}'
+        | '\u{30FB}'
+        | '\u{FF65}'
+        | '\u{2022}'
+        | '\u{2027}'
+        | '\u{22C5}'
+        | '\u{2010}'..='\u{2015}'
+        | '\u{2212}'
+        | '\u{3002}'
+        | '\u{00A0}'
+        | '\u{200B}'
+        | '\u{FEFF}' => None,
         _ => Some(c.to_ascii_uppercase()),
+    }
+}
+
+/// Whether `c` is one of the 31 [`PROVINCES`].
+pub fn is_province(c: char) -> bool {
+    PROVINCES.contains(&c)
+}
+
+/// Puts the province chosen in a picker in front of the rest of a plate as typed, the way every
+/// plate form does: the typed text is normalised ([`normalise_fragment`]: full width, lower case
+/// and separators do not matter), and it gets the province only when it does not already start
+/// with one (or with 使, an embassy plate). `ａｍ１２０５` with 浙 is `浙AM1205`; `苏e 12345` with
+/// 浙 stays `苏E12345`. An empty `province` (the picker's "other", for military and armed police
+/// plates) adds nothing, and so does an empty text (the caller reports it as missing).
+pub fn with_province(province: &str, typed: &str) -> String {
+    let rest = normalise_fragment(typed);
+    let province = province.trim();
+    match rest.chars().next() {
+        None => rest,
+        Some(first) if is_province(first) || first == '使' => rest,
+        Some(_) => format!("{province}{rest}"),
     }
 }
 
@@ -397,6 +435,11 @@ impl Plate {
             plate.len += enc.len() as u8;
         }
         Ok(plate)
+    }
+
+    /// [`Plate::parse`] of a plate typed beside a province picker (see [`with_province`]).
+    pub fn parse_with_province(province: &str, typed: &str) -> Result<Plate, PlateError> {
+        Plate::parse(&with_province(province, typed))
     }
 
     /// The normalised text, e.g. `京A12345`.
@@ -666,6 +709,70 @@ mod tests {
             "京ａ１２３４５",
         ] {
             assert_eq!(Plate::parse(variant).unwrap(), a, "{variant}");
+        }
+    }
+
+    #[test]
+    fn separators_from_input_methods_and_copied_text_are_dropped() {
+        let a = Plate::parse("京A12345").unwrap();
+        for variant in [
+            "京A.12345",
+            "京A．12345",
+            "京A_12345",
+            "京A–12345",
+            "京A—12345",
+            "京A－12345",
+            "京A\u{00A0}12345",
+            "\u{FEFF}京A\u{200B}12345",
+            "京A。12345",
+            "\t京 A 1 2 3 4 5 ",
+        ] {
+            assert_eq!(Plate::parse(variant).unwrap(), a, "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn a_plate_typed_beside_the_province_picker_gets_the_province_only_when_it_has_none() {
+        for (province, typed, expected) in [
+            ("浙", "ａｍ１２０５", "浙AM1205"),
+            ("浙", "am1205", "浙AM1205"),
+            ("浙", "AM·1205", "浙AM1205"),
+            ("浙", " a-m 12 05 ", "浙AM1205"),
+            ("浙", "Ａ・Ｍ１２０５", "浙AM1205"),
+            ("浙", "浙ａｍ１２０５", "浙AM1205"),
+            ("浙", "苏e 12345", "苏E12345"),
+            ("京", "使１２３４５６", "使123456"),
+            ("粤", "bd12345", "粤BD12345"),
+            ("粤", "z1234港", "粤Z1234港"),
+            ("", "WJ京12345", "WJ京12345"),
+            ("", "ka12345", "KA12345"),
+        ] {
+            let plate = Plate::parse_with_province(province, typed)
+                .unwrap_or_else(|e| panic!("{province} + {typed:?}: {e}"));
+            assert_eq!(plate.as_str(), expected, "{province} + {typed:?}");
+        }
+        assert_eq!(with_province("浙", "  "), "");
+        assert_eq!(
+            Plate::parse_with_province("浙", "ａｍ１２"),
+            Err(PlateError::WrongLength { found: 5 })
+        );
+        assert_eq!(
+            Plate::parse_with_province("浙", "北A12345"),
+            Err(PlateError::BadAuthorityLetter('北'))
+        );
+    }
+
+    #[test]
+    fn every_province_is_recognised_and_nothing_else_is() {
+        for p in PROVINCES {
+            assert!(is_province(p));
+            assert_eq!(
+                with_province("京", &format!("{p}A12345")),
+                format!("{p}A12345")
+            );
+        }
+        for c in ['使', '港', 'A', '1', 'Ａ', '北'] {
+            assert!(!is_province(c), "{c}");
         }
     }
 

@@ -21,18 +21,9 @@ fn canonical(c: char) -> char {
 }
 
 /// Normalises typed text for searching: full-width to half-width, upper case, separators
-/// (space, ·, -, .) dropped.
+/// dropped — exactly as [`super::plate::normalise_fragment`] does for every plate input.
 pub fn normalise_query(text: &str) -> String {
-    text.chars()
-        .filter_map(|c| {
-            let c = match c as u32 {
-                0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-                0x3000 => ' ',
-                _ => c,
-            };
-            (!matches!(c, ' ' | '·' | '•' | '-' | '.' | '_')).then(|| c.to_ascii_uppercase())
-        })
-        .collect()
+    super::plate::normalise_fragment(text)
 }
 
 fn canonical_str(text: &str) -> String {
@@ -85,6 +76,13 @@ mod tests {
         assert_eq!(suggest("BS026", KNOWN, 10), vec!["京A8S0Z6"]);
         // O/0, typed full-width.
         assert_eq!(suggest("ｏ0001", KNOWN, 10), vec!["沪B00001"]);
+    }
+
+    #[test]
+    fn a_query_typed_any_way_finds_the_same_plates() {
+        for q in ["a12", "Ａ１２", "A·12", "a-1 2", "ａ_１.２"] {
+            assert_eq!(suggest(q, KNOWN, 10), vec!["京A12345"], "{q:?}");
+        }
     }
 
     #[test]

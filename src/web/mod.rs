@@ -83,6 +83,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/console/visitors/{visit_id}/slip", BOOTH),
     ("/office/duty", OFFICE),
     ("/alarms/live", BOOTH),
+    ("/admin/settings", admin::OFFICE),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document

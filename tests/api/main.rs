@@ -31,6 +31,7 @@ mod retention;
 mod schemathesis;
 mod server_cli;
 mod shift_report;
+mod settings;
 mod sign_in;
 mod statistics;
 mod vehicles;

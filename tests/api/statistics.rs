@@ -635,6 +635,13 @@ fn site_day(at: DateTime<Utc>) -> String {
 /// Registers a visitor at the booth of gate 1's entry lane through the API, as a guard does.
 async fn register(app: &TestApp, plate: &str) -> i64 {
     let departure = (Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    app.call(
+        Method::POST,
+        "/api/v1/duty/sign-in",
+        Some(Role::Guard),
+        Some(json!({"gate_id": 1})),
+    )
+    .await; // on duty at gate 1: required to open (issue 20)
     let (status, body) = app
         .call(
             Method::POST,

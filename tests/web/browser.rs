@@ -134,6 +134,7 @@ async fn a_guard_sees_a_granted_vehicle_within_a_second_and_a_denial_with_its_re
 async fn a_manual_open_without_a_reason_is_refused_and_with_one_it_is_carried_out_using_the_keyboard_alone()
  {
     let site = site().await;
+    sqlx::query("INSERT INTO duty_records (operator_id, gate_id, started_ms) SELECT id, 1, 0 FROM operators WHERE username = 'guard'").execute(site.db.db.pool()).await.unwrap(); // on duty at gate 1: required to open (issue 20)
     // An ambulance waits on the entry lane's loop (it has no tag); while it is there the arm,
     // once up, stays up.
     site.gate.arrive("entry").await;
@@ -207,6 +208,7 @@ async fn a_manual_open_without_a_reason_is_refused_and_with_one_it_is_carried_ou
 #[tokio::test]
 async fn a_manual_open_with_a_reason_raises_the_simulated_arm_and_appears_in_the_audit_log() {
     let site = site().await;
+    sqlx::query("INSERT INTO duty_records (operator_id, gate_id, started_ms) SELECT id, 1, 0 FROM operators WHERE username = 'guard'").execute(site.db.db.pool()).await.unwrap(); // on duty at gate 1: required to open (issue 20)
     // An official car without a tag waits on the entry lane's loop.
     site.gate.arrive("entry").await;
     let Some(b) = browser::open("manual open delivered").await else {
@@ -280,6 +282,7 @@ async fn a_manual_open_with_a_reason_raises_the_simulated_arm_and_appears_in_the
 async fn a_visitor_registered_through_the_form_enters_later_leaves_and_an_invalid_plate_saves_nothing()
  {
     let site = site().await;
+    sqlx::query("INSERT INTO duty_records (operator_id, gate_id, started_ms) SELECT id, 1, 0 FROM operators WHERE username = 'guard'").execute(site.db.db.pool()).await.unwrap(); // on duty at gate 1: required to open (issue 20)
     // The visitor's car waits on the entry lane's loop while the guard registers it.
     site.gate.arrive("entry").await;
     let Some(b) = browser::open("visitor registration").await else {

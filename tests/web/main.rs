@@ -10,6 +10,7 @@ mod admin_pages;
 mod admin_support;
 mod alarm_delivery;
 mod alarm_loop;
+mod booth_context;
 mod browser;
 mod console_booth;
 mod console_camera;

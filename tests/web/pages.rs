@@ -281,6 +281,15 @@ async fn a_guard_sees_and_acts_only_on_their_own_gates() {
                 .await
                 .unwrap();
         assert_eq!(audit, 0, "nothing was sent or recorded for the other gate");
+        pages
+            .post(
+                "/api/v1/duty/sign-in",
+                &cookie,
+                Some(&csrf),
+                "zh-CN",
+                json!({"gate_id": 1}),
+            )
+            .await; // on duty at gate 1: required to open (issue 20)
         // The same guard at their own gate gets through the door (the gate is offline until
         // the sync delivers commands, which the answer says).
         let own = pages
@@ -306,6 +315,15 @@ async fn a_manual_command_without_a_reason_is_refused_in_both_languages_and_noth
     for db in each_database().await {
         let pages = Pages::new(&db.db).await;
         let (cookie, csrf) = pages.sign_in("guard").await;
+        pages
+            .post(
+                "/api/v1/duty/sign-in",
+                &cookie,
+                Some(&csrf),
+                "zh-CN",
+                json!({"gate_id": 1}),
+            )
+            .await; // on duty at gate 1: required to open (issue 20)
         let path = "/api/v1/console/gates/1/lanes/entry/command";
         let zh = pages
             .post(
@@ -390,6 +408,15 @@ async fn a_visit_with_bad_fields_is_refused_field_by_field_and_nothing_is_saved(
     for db in each_database().await {
         let pages = Pages::new(&db.db).await;
         let (cookie, csrf) = pages.sign_in("guard").await;
+        pages
+            .post(
+                "/api/v1/duty/sign-in",
+                &cookie,
+                Some(&csrf),
+                "zh-CN",
+                json!({"gate_id": 1}),
+            )
+            .await; // on duty at gate 1: required to open (issue 20)
         let bad = json!({"gate_id": 1, "lane": "entry", "plate": "京A1234", "driver_name": "",
             "driver_phone": "123", "host_name": "王老师", "department": "计算机学院",
             "purpose": "送货", "expected_departure": "2001-01-01T10:00"});

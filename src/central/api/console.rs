@@ -262,6 +262,7 @@ async fn lane_command(
     let plate = check_guard_plate(input.plate.as_deref(), &mut f);
     f.finish()?;
     lane_of(&state, gate_id, &lane).await?;
+    super::booth_rules::require_on_duty(&state, &authed, gate_id, &lane, &input.command).await?;
     let (outcome, msg) = send_guard_command_for(
         &state,
         &authed,

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod blacklist;
 pub mod bookings;
+pub mod booth_rules;
 pub mod bulk;
 pub mod console;
 pub mod corrections;
@@ -37,6 +38,7 @@ pub mod photos;
 pub mod pickers;
 pub mod policy;
 pub mod retention;
+pub mod settings;
 pub mod stats;
 pub mod sync;
 pub mod vehicles;
@@ -77,4 +79,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(alarms::routes())
         .merge(photos::routes())
         .merge(pickers::routes())
+        .merge(settings::routes())
 }

@@ -292,6 +292,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/alarms/{id}/withdraw",
         Access::Roles(&[Admin, Security, Guard]),
     ),
+    // Site settings: the office reads them, administrators change them.
+    ("GET", "/api/v1/settings", OFFICE),
+    ("PUT", "/api/v1/settings", ADMIN),
 ];
 
 /// The access rule of a route, if it has one.

@@ -1,7 +1,10 @@
 //! `/api/v1/visits`: outside vehicles registered at the booth — one form (plate, driver, phone,
 //! host and department, purpose, expected departure), which records the visit and opens the
 //! lane for it (`visitor_registered`); the visit is closed when the vehicle leaves; open visits
-//! are listed with overstays flagged. Guards register and close visits at their own gates.
+//! are listed with overstays flagged. Guards register and close visits at their own gates,
+//! and register (which opens) only where they are on duty when the site requires it
+//! ([`super::booth_rules`]). A plate may come with the province picked beside it
+//! (`province`): it is put in front unless the plate already starts with a province.
 //!
 //! What it never does: save anything when a field is wrong (every error is reported at once,
 //! in zh-CN or English), or open a lane when saving failed.
@@ -18,6 +21,7 @@ use utoipa_axum::routes;
 use super::auth::{Authed, Role};
 use super::blacklist::check_plate;
 use super::bookings::{normalise_phone, sees_phone};
+use super::booth_rules::require_on_duty;
 use super::console::{lane_of, may_act, send_guard_command};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath};
@@ -26,6 +30,7 @@ use crate::central::repo::bookings::{self, Transition};
 use crate::central::repo::persons::mask_phone;
 use crate::central::repo::visits::{self, NewVisit, Visit};
 use crate::central::state::AppState;
+use crate::domain::plate::{is_province, with_province};
 use crate::i18n::{Lang, Msg};
 
 /// Longest free-text field.
@@ -41,9 +46,14 @@ pub struct VisitInput {
     /// The lane the vehicle is in (its key, e.g. `entry`).
     #[serde(default)]
     pub lane: String,
-    /// Any way people type it (`京A·12345`, `京ａ12345`); stored normalised.
+    /// Any way people type it (`京A·12345`, `京ａ12345`, `ａｍ１２０５` with `province`);
+    /// stored normalised.
     #[serde(default)]
     pub plate: String,
+    /// The province picked beside the plate (浙): put in front of `plate` unless the plate
+    /// already starts with a province abbreviation (or 使). Empty or absent: the plate as typed.
+    #[serde(default)]
+    pub province: Option<String>,
     #[serde(default)]
     pub driver_name: String,
     /// 11-digit mainland mobile or a landline (`010-62345678`).
@@ -128,7 +138,24 @@ fn check(input: &VisitInput, tz: Tz) -> Result<NewVisit, ApiError> {
         );
         None
     } else {
-        check_plate("plate", Some(&input.plate), &mut f)
+        let typed = match input.province.as_deref() {
+            Some(p) if !p.trim().is_empty() => {
+                let p = p.trim();
+                if p.chars().count() != 1 || !p.chars().all(is_province) {
+                    f.add(
+                        "province",
+                        "invalid_value",
+                        Msg::new(
+                            format!("“{p}”不是省份简称"),
+                            format!("“{p}” is not a province abbreviation"),
+                        ),
+                    );
+                }
+                with_province(p, &input.plate)
+            }
+            _ => input.plate.clone(),
+        };
+        check_plate("plate", Some(&typed), &mut f)
     };
     let driver_name = required(
         "driver_name",
@@ -225,7 +252,7 @@ fn check(input: &VisitInput, tz: Tz) -> Result<NewVisit, ApiError> {
 #[utoipa::path(post, path = "/api/v1/visits", tag = "visits", request_body = VisitInput,
     responses((status = 201, body = VisitRegistered), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     authed: Authed,
@@ -238,6 +265,8 @@ async fn register(
     }
     let new = check(&input, state.site_tz)?;
     lane_of(&state, new.gate_id, &new.lane).await?;
+    // Registering opens the lane: the same duty rule as a manual open, before anything is saved.
+    require_on_duty(&state, &authed, new.gate_id, &new.lane, "register_visitor").await?;
     if let Some(id) = new.booking_id {
         let booking = bookings::get(&state.db, id).await?;
         if booking.plate != new.plate {

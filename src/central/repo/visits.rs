@@ -182,3 +182,21 @@ pub async fn known_plates(db: &Db) -> Result<Vec<String>, RepoError> {
     .await?;
     Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
 }
+
+/// The newest visit `operator_id` registered since `since_ms` that is still open: the booth
+/// page offers its slip (临时通行单) right after the registration.
+pub async fn latest_registered_by(
+    db: &Db,
+    operator_id: i64,
+    since_ms: i64,
+) -> Result<Option<Visit>, RepoError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM visits WHERE registered_by = $1 AND arrived_ms >= $2 \
+         AND left_ms IS NULL ORDER BY arrived_ms DESC, id DESC LIMIT 1"
+    ))
+    .bind(operator_id)
+    .bind(since_ms)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| row_to_visit(&r, now_ms())))
+}

@@ -25,6 +25,7 @@ pub mod lists;
 pub mod operators;
 pub mod permits;
 pub mod persons;
+pub mod settings;
 pub mod stats;
 pub mod vehicles;
 
@@ -94,6 +95,7 @@ pub const AREAS: &[Area] = &[
         "Operators and roles",
         ADMIN,
     ),
+    area("/admin/settings", "站点设置", "Site settings", OFFICE),
 ];
 
 /// The administration routes (their access is checked by [`super::enforce`] from
@@ -113,6 +115,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/admin/import", get(import::page))
         .route("/admin/stats", get(stats::page))
         .route("/admin/stats/daily", get(stats::daily))
+        .route("/admin/settings", get(settings::page))
 }
 
 /// Whether the viewer's roles pass `access`.

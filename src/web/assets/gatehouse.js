@@ -46,10 +46,19 @@
       delete body.lane_choice;
     }
     if ("province" in body) {
-      var p = String(body.plate || "").trim();
-      if (p && p.charCodeAt(0) < 0x2e80) p = body.province + p;
-      body.plate = p;
-      delete body.province;
+      // A plate typed beside the province picker, any way (ａｍ１２０５, am·1205, 浙a 12-05):
+      // full width to half width, separators dropped, upper case; the picked province goes in
+      // front unless the text already starts with a province (the picker's options) or 使.
+      // The server applies the same rule (domain::plate::with_province).
+      var typed = String(body.plate || "")
+        .replace(/[\uFF01-\uFF5E]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) - 0xFEE0); })
+        .replace(/[\s\u00B7\u30FB\uFF65\u2022\u2027\u22C5\u2010-\u2015\u2212\u3002\u200B\uFEFF._-]/g, "")
+        .toUpperCase();
+      var picker = form.elements.province;
+      var provinces = picker && picker.options ? Array.prototype.map.call(picker.options, function (o) { return o.value; }).filter(Boolean) : [];
+      var first = typed.charAt(0);
+      if (typed && body.province && provinces.indexOf(first) < 0 && first !== "使") typed = body.province + typed;
+      body.plate = typed;
     }
     return body;
   }
@@ -130,7 +139,9 @@
       d.bookings.forEach(function (b) {
         var div = document.createElement("div");
         div.className = "booking";
-        div.textContent = b.plate + " · " + b.driver_name + " · " + b.host_name + " / " + b.department + " · " + b.purpose + " (" + b.status + ") ";
+        var statuses = {};
+        try { statuses = JSON.parse(out.dataset.statuses || "{}"); } catch (e) { statuses = {}; }
+        div.textContent = b.plate + " · " + b.driver_name + " · " + b.host_name + " / " + b.department + " · " + b.purpose + (zh ? "（" : " (") + (statuses[b.status] || b.status) + (zh ? "） " : ") ");
         var btn = document.createElement("button");
         btn.type = "button"; btn.textContent = out.dataset.use;
         btn.addEventListener("click", function () { useBooking(b); });
@@ -152,8 +163,11 @@
   }
   function useBooking(b) {
     var f = document.getElementById("visit-form");
-    f.province.value = "";
-    f.plate.value = b.plate;
+    // The booking's plate is whole: its province goes to the picker, the rest to the box.
+    var first = b.plate.charAt(0);
+    var known = Array.prototype.some.call(f.province.options, function (o) { return o.value && o.value === first; });
+    f.province.value = known ? first : "";
+    f.plate.value = known ? b.plate.slice(1) : b.plate;
     f.driver_name.value = b.driver_name;
     if (b.driver_phone.indexOf("*") < 0) f.driver_phone.value = b.driver_phone;
     f.host_name.value = b.host_name;
