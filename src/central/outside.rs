@@ -91,8 +91,8 @@ pub fn registration_note(visit_id: i64) -> String {
     format!("visit {visit_id}")
 }
 
-/// The registration a guard's open note names, if it names one.
-fn registration_of(note: &str) -> Option<i64> {
+/// The registration a guard's open note names, if it names one (the pages show it in words).
+pub fn registration_of(note: &str) -> Option<i64> {
     note.strip_prefix("visit ")?.trim().parse().ok()
 }
 

@@ -431,7 +431,12 @@ async fn lane_status(
                     }
                     p.reason {
                         (crate::i18n::guard_reason_label(lang, o.body["reason"].as_str().unwrap_or("")))
-                        @if let Some(note) = o.body["note"].as_str() { " — " (note) }
+                        @if let Some(note) = o.body["note"].as_str() {
+                    " — "
+                    @if let Some(visit) = crate::central::outside::registration_of(note) {
+                        (t(lang, "访客登记 #", "visitor registration #")) (visit)
+                    } @else { (note) }
+                }
                     }
                     p.meta { (names.of(o.body["operator"].as_str().unwrap_or(""))) " · " (local_time(state.site_tz, o.at)) }
                 }))

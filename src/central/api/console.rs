@@ -142,19 +142,6 @@ pub(crate) fn check_guard_plate(plate: Option<&str>, f: &mut Fields) -> Option<S
     }
 }
 
-/// [`send_guard_command_for`] without a plate.
-pub(crate) async fn send_guard_command(
-    state: &AppState,
-    authed: &Authed,
-    gate_id: i64,
-    lane: &str,
-    command: &str,
-    reason: &str,
-    note: Option<String>,
-) -> ApiResult<(String, Msg)> {
-    send_guard_command_for(state, authed, gate_id, lane, command, reason, note, None).await
-}
-
 /// Sends a guard command (for the vehicle with `plate`, if named) to the gate and records the
 /// request and its outcome in the audit log (`manual_command`, entity `lane`, id `GATE/LANE`).
 /// Returns the outcome code and message; an undelivered command is not an error of the

@@ -22,7 +22,7 @@ use super::auth::{Authed, Role};
 use super::blacklist::check_plate;
 use super::bookings::{normalise_phone, sees_phone};
 use super::booth_rules::require_on_duty;
-use super::console::{lane_of, may_act, send_guard_command};
+use super::console::{lane_of, may_act, send_guard_command_for};
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath};
 use crate::central::db::{RepoError, now_ms};
@@ -291,7 +291,7 @@ async fn register(
             tracing::info!(booking = id, error = %e, "visit registered without marking the booking arrived");
         }
     }
-    let (barrier, msg) = send_guard_command(
+    let (barrier, msg) = send_guard_command_for(
         &state,
         &authed,
         new.gate_id,
@@ -300,6 +300,8 @@ async fn register(
         "visitor_registered",
         // The note names the registration, so the passage it opens for is linked to it.
         Some(crate::central::outside::registration_note(visit.id)),
+        // The plate travels with the open: the lane, its passage and the audit show it.
+        Some(visit.plate.clone()),
     )
     .await?;
     let lang = Lang::from_headers(&headers);
