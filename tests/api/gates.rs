@@ -25,6 +25,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             &officer(),
             NewGate {
                 name: "北门".into(),
+                name_en: String::new(),
                 anti_passback: "timed:15".into(),
                 offline_policy: "cached".into(),
                 enabled: true,
@@ -40,6 +41,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             NewLane {
                 lane_key: "entry".into(),
                 name: "入口".into(),
+                name_en: String::new(),
                 direction: "entry".into(),
                 mode: "normal".into(),
                 settings: serde_json::json!({"reader": {"power_dbm": 27}})
@@ -59,6 +61,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             NewLane {
                 lane_key: "entry".into(),
                 name: String::new(),
+                name_en: String::new(),
                 direction: "exit".into(),
                 mode: "normal".into(),
                 settings: Default::default(),
@@ -99,6 +102,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             &officer(),
             NewGate {
                 name: "南门".into(),
+                name_en: String::new(),
                 anti_passback: "off".into(),
                 offline_policy: "locked_closed".into(),
                 enabled: false,

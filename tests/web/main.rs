@@ -15,3 +15,4 @@ mod console_flows;
 mod console_layout;
 mod console_webhook;
 mod pages;
+mod plain_chinese;
