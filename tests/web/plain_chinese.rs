@@ -455,6 +455,28 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
                 }
             }
         }
+        // The administrator's pages of this part, at the office's and a tablet's widths.
+        b.client.delete_all_cookies().await.unwrap();
+        b.sign_in(&base, "admin", PASSWORD, "/admin").await;
+        for (width, height) in [(1366, 768), (1024, 768)] {
+            b.set_viewport(width, height).await;
+            b.goto(&format!("{base}/admin/audit")).await;
+            b.js("document.querySelector('#audit details.raw').open = true; return true;")
+                .await;
+            b.screenshot(&format!("names-audit-details-{width}")).await;
+            b.goto(&format!("{base}/admin/operators")).await;
+            b.find("#operators").await;
+            b.screenshot(&format!("names-operators-{width}")).await;
+            b.goto(&format!("{base}/admin/gates")).await;
+            b.find("#gate-names").await;
+            b.js("document.getElementById('names-title').scrollIntoView(); return true;")
+                .await;
+            b.screenshot(&format!("names-gates-{width}")).await;
+        }
+        // English pages show the English gate name where one is given.
+        b.goto(&format!("{base}/lang?to=en&next=%2Fadmin%2Fgates")).await;
+        b.wait_text("#gates", "North Gate").await;
+        b.screenshot("names-gates-en").await;
         b.close().await;
         site.finish().await;
         assert!(seen >= 40, "every role saw its pages ({seen} renders)");
