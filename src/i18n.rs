@@ -372,7 +372,11 @@ pub fn entity_label(lang: Lang, entity: &str) -> String {
 
 /// Who an audit entry or event names, in words: the system, a gate (`gate:3`), or an
 /// operator's display name as `display` gives it (the recorded name when unknown).
-pub fn actor_label<'a>(lang: Lang, recorded: &'a str, display: impl Fn(&'a str) -> &'a str) -> String {
+pub fn actor_label<'a>(
+    lang: Lang,
+    recorded: &'a str,
+    display: impl Fn(&'a str) -> &'a str,
+) -> String {
     match recorded {
         "" | "system" => t(lang, "系统", "System").to_string(),
         "unknown" => t(lang, "未知用户", "Unknown user").to_string(),
@@ -487,6 +491,7 @@ pub fn field_label(lang: Lang, field: &str) -> String {
         "owner_id" => ("车主", "owner"),
         "corrected_plate" => ("更正后车牌", "corrected plate"),
         "message" => ("内容", "message"),
+        "source" => ("来源地址", "source"),
         other => return other.replace('_', " "),
     };
     t(lang, zh, en).to_string()
@@ -512,5 +517,29 @@ mod tests {
         );
         assert_eq!(Lang::from_headers(&headers("en;q=0.5,zh;q=0.9")), Lang::Zh);
         assert_eq!(Lang::from_headers(&headers("fr-FR")), Lang::Zh);
+    }
+
+    #[test]
+    fn audit_words_are_never_codes_and_an_unknown_code_reads_as_words() {
+        for code in [
+            "manual_command",
+            "set_mode",
+            "give_up_delivery",
+            "update_with_password",
+        ] {
+            let zh = action_label(Lang::Zh, code);
+            assert!(!zh.is_ascii(), "{code} → {zh}");
+        }
+        assert_eq!(action_label(Lang::En, "acknowledge"), "Acknowledged");
+        assert_eq!(entity_label(Lang::Zh, "site_settings"), "系统设置");
+        assert_eq!(action_label(Lang::Zh, "brand_new_thing"), "brand new thing");
+        assert_eq!(actor_label(Lang::Zh, "gate:3", |n| n), "大门 #3");
+        assert_eq!(actor_label(Lang::Zh, "system", |n| n), "系统");
+        assert_eq!(
+            actor_label(Lang::Zh, "guard", |_| "门卫 李师傅"),
+            "门卫 李师傅"
+        );
+        assert_eq!(mode_label(Lang::Zh, "manual_only_exit"), "出门仅手动");
+        assert_eq!(anti_passback_label(Lang::Zh, "timed:15"), "15 分钟内防潜回");
     }
 }

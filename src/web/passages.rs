@@ -89,7 +89,12 @@ fn labels(lang: Lang, gates: &[Gate], lanes: &[Lane]) -> String {
         .collect();
     let lane_names: serde_json::Map<_, _> = lanes
         .iter()
-        .map(|l| (format!("{}/{}", l.gate_id, l.lane_key), l.name_in(lang).into()))
+        .map(|l| {
+            (
+                format!("{}/{}", l.gate_id, l.lane_key),
+                l.name_in(lang).into(),
+            )
+        })
         .collect();
     serde_json::json!({
         "gates": gate_names,
@@ -210,4 +215,3 @@ pub async fn page(
         },
     ))
 }
-

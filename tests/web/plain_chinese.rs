@@ -137,7 +137,9 @@ fn is_snake_case(word: &str) -> bool {
         && first.chars().all(|c| c.is_ascii_lowercase())
         && !rest.is_empty()
         && rest.iter().all(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
 }
 
@@ -308,7 +310,9 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
             .call(
                 Method::POST,
                 "/api/v1/console/gates/1/lanes/exit/command",
-                Some(json!({"command": "open", "reason": "emergency_vehicle", "note": "120急救车"})),
+                Some(
+                    json!({"command": "open", "reason": "emergency_vehicle", "note": "120急救车"}),
+                ),
             )
             .await;
         let alarm = guard
@@ -350,19 +354,19 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
             person_with_car(db, "周老师", "staff", APPROVER_DEPARTMENT, "京D77777").await;
         applicant(db, "applicant", person.id).await;
         let zhou = as_("applicant").await;
-        let now = chrono::DurationRound::duration_trunc(
-            chrono::Utc::now(),
-            chrono::Duration::minutes(1),
-        )
-        .unwrap();
+        let now =
+            chrono::DurationRound::duration_trunc(chrono::Utc::now(), chrono::Duration::minutes(1))
+                .unwrap();
         let application = zhou
             .call(
                 Method::POST,
                 "/api/v1/applications",
-                Some(json!({"kind": "permit", "applicant_id": person.id, "vehicle_id": vehicle.id,
+                Some(
+                    json!({"kind": "permit", "applicant_id": person.id, "vehicle_id": vehicle.id,
                     "category": "staff", "valid_from": now.to_rfc3339(),
                     "valid_until": (now + chrono::Duration::days(90)).to_rfc3339(),
-                    "purpose": "日常通勤"})),
+                    "purpose": "日常通勤"}),
+                ),
             )
             .await;
         let application_id = application["id"].as_i64().unwrap();
@@ -474,7 +478,8 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
             b.screenshot(&format!("names-gates-{width}")).await;
         }
         // English pages show the English gate name where one is given.
-        b.goto(&format!("{base}/lang?to=en&next=%2Fadmin%2Fgates")).await;
+        b.goto(&format!("{base}/lang?to=en&next=%2Fadmin%2Fgates"))
+            .await;
         b.wait_text("#gates", "North Gate").await;
         b.screenshot("names-gates-en").await;
         b.close().await;
@@ -482,7 +487,12 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
         assert!(seen >= 40, "every role saw its pages ({seen} renders)");
         let report: Vec<String> = offenders
             .iter()
-            .map(|o| format!("{} as {}: {} {:?} in “{}”", o.page, o.role, o.what, o.text, o.around))
+            .map(|o| {
+                format!(
+                    "{} as {}: {} {:?} in “{}”",
+                    o.page, o.role, o.what, o.text, o.around
+                )
+            })
             .collect();
         assert!(
             report.is_empty(),
@@ -501,7 +511,17 @@ fn the_scan_finds_codes_json_and_user_names_and_passes_plain_chinese() {
         "门卫 guard 执行 manual_command {\"a\":1} 状态 approved 京A12345 #12",
     );
     let what: Vec<&str> = found.iter().map(|o| o.text.as_str()).collect();
-    assert_eq!(what, vec!["guard", "manual_command", "approved", "{\"", "\":"]);
-    assert!(scan("/x", "r", "门卫 李师傅 手动抬杆 京A12345 #12 CSV · Excel (XLSX)").is_empty());
+    assert_eq!(
+        what,
+        vec!["guard", "manual_command", "approved", "{\"", "\":"]
+    );
+    assert!(
+        scan(
+            "/x",
+            "r",
+            "门卫 李师傅 手动抬杆 京A12345 #12 CSV · Excel (XLSX)"
+        )
+        .is_empty()
+    );
     assert!(is_snake_case("set_mode") && !is_snake_case("Set_mode") && !is_snake_case("_x"));
 }

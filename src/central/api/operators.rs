@@ -103,13 +103,19 @@ fn check_display_name(text: Option<&str>, f: &mut Fields) -> Option<String> {
         f.add(
             "display_name",
             "too_long",
-            Msg::new("姓名最多 64 个字符", "A display name is at most 64 characters"),
+            Msg::new(
+                "姓名最多 64 个字符",
+                "A display name is at most 64 characters",
+            ),
         );
     } else if name.chars().any(char::is_control) {
         f.add(
             "display_name",
             "invalid_value",
-            Msg::new("姓名不能包含换行等控制字符", "A display name may not contain control characters"),
+            Msg::new(
+                "姓名不能包含换行等控制字符",
+                "A display name may not contain control characters",
+            ),
         );
     }
     Some(name)

@@ -136,7 +136,11 @@ impl Lane {
     /// or its key when it has no name.
     pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
         let name = english_or(lang, &self.name_en, &self.name);
-        if name.is_empty() { &self.lane_key } else { name }
+        if name.is_empty() {
+            &self.lane_key
+        } else {
+            name
+        }
     }
 }
 
@@ -438,7 +442,16 @@ pub async fn rename_gate(
     let after = fetch_gate(&mut tx, id).await?;
     let names = |g: &Gate| serde_json::json!({ "name": g.name, "name_en": g.name_en });
     let (b, a) = (names(&before), names(&after));
-    write_change(&mut tx, actor, Op::Audit("rename"), GATE, id, Some(&b), Some(&a)).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("rename"),
+        GATE,
+        id,
+        Some(&b),
+        Some(&a),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -465,7 +478,16 @@ pub async fn rename_lane(
     let after = fetch_lane(&mut tx, gate_id, id).await?;
     let names = |l: &Lane| serde_json::json!({ "name": l.name, "name_en": l.name_en });
     let (b, a) = (names(&before), names(&after));
-    write_change(&mut tx, actor, Op::Audit("rename"), LANE, id, Some(&b), Some(&a)).await?;
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("rename"),
+        LANE,
+        id,
+        Some(&b),
+        Some(&a),
+    )
+    .await?;
     tx.commit().await?;
     Ok(after)
 }

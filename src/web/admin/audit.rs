@@ -1,8 +1,11 @@
 //! `/admin/audit`: the audit log — every change with its operator, time, before and after —
 //! filtered by kind of record, record number, action, operator and day range, newest first.
+//! Everything is in words (issue 20): the operator by display name (a gate, the system), the
+//! action and the kind of record by their labels, what changed field by field with codes as
+//! labels; the raw before/after JSON stays behind a collapsed "详情" toggle (`details.raw`).
 //!
-//! What it never does: change or delete an entry (no route does), or show the log to anyone
-//! but the security office and administrators.
+//! What it never does: change or delete an entry (no route does), show a code or JSON outside
+//! the toggle, or show the log to anyone but the security office and administrators.
 
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -100,8 +103,12 @@ fn value_words(w: &Words<'_>, key: &str, v: &serde_json::Value) -> String {
     use serde_json::Value;
     let text = match v {
         Value::Null => t(lang, "（空）", "(none)").to_string(),
-        Value::Bool(b) => t(lang, if *b { "是" } else { "否" }, if *b { "yes" } else { "no" })
-            .to_string(),
+        Value::Bool(b) => t(
+            lang,
+            if *b { "是" } else { "否" },
+            if *b { "yes" } else { "no" },
+        )
+        .to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) if key.ends_with("_by") || key == "operator" => {
             actor_label(lang, s, |n| w.names.of(n))
@@ -160,7 +167,14 @@ fn status_words(lang: Lang, code: &str) -> String {
 }
 
 /// Fields never worth naming in a summary (they change with every write).
-const QUIET: &[&str] = &["updated_at", "updated_ms", "created_at", "created_ms", "id", "version"];
+const QUIET: &[&str] = &[
+    "updated_at",
+    "updated_ms",
+    "created_at",
+    "created_ms",
+    "id",
+    "version",
+];
 
 /// What an entry changed, in words: for a change, each changed field "名称：北门 → 北门（东）";
 /// for a creation or an action, the after's reason, mode, status or note.
@@ -171,7 +185,10 @@ fn summary(
 ) -> Vec<String> {
     let lang = w.lang;
     let empty = serde_json::Map::new();
-    let b = before.as_ref().and_then(|v| v.as_object()).unwrap_or(&empty);
+    let b = before
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .unwrap_or(&empty);
     let a = after.as_ref().and_then(|v| v.as_object()).unwrap_or(&empty);
     let mut lines = Vec::new();
     if !b.is_empty() && !a.is_empty() {
@@ -187,13 +204,23 @@ fn summary(
                     value_words(w, k, old),
                     value_words(w, k, new)
                 )),
-                None => lines.push(format!("{}：{}", field_label(lang, k), value_words(w, k, new))),
+                None => lines.push(format!(
+                    "{}：{}",
+                    field_label(lang, k),
+                    value_words(w, k, new)
+                )),
             }
         }
     } else {
-        for k in ["name", "plate", "mode", "status", "reason", "note", "command", "message"] {
+        for k in [
+            "name", "plate", "mode", "status", "reason", "note", "command", "message", "source",
+        ] {
             if let Some(v) = a.get(k).filter(|v| !v.is_null() && !v.is_object()) {
-                lines.push(format!("{}：{}", field_label(lang, k), value_words(w, k, v)));
+                lines.push(format!(
+                    "{}：{}",
+                    field_label(lang, k),
+                    value_words(w, k, v)
+                ));
             }
         }
     }
@@ -204,8 +231,9 @@ fn summary(
 /// The raw before/after JSON, pretty-printed, for the details toggle.
 fn raw(before: &Option<serde_json::Value>, after: &Option<serde_json::Value>) -> String {
     let pretty = |v: &Option<serde_json::Value>| {
-        v.as_ref()
-            .map_or("null".to_string(), |v| serde_json::to_string_pretty(v).unwrap_or_default())
+        v.as_ref().map_or("null".to_string(), |v| {
+            serde_json::to_string_pretty(v).unwrap_or_default()
+        })
     };
     format!("before: {}\nafter: {}", pretty(before), pretty(after))
 }

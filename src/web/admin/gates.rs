@@ -13,11 +13,11 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::{badge, field, frame, status_line, when};
+use crate::central::api::auth::Role;
 use crate::central::db::Page;
 use crate::central::repo::gates::{self, GATE_MODES, GateQuery};
 use crate::central::repo::sync as sync_repo;
 use crate::central::state::AppState;
-use crate::central::api::auth::Role;
 use crate::i18n::{direction_label, mode_label, t};
 use crate::web::{PageError, Viewer};
 
