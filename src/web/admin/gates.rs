@@ -115,7 +115,7 @@ pub async fn page(
                                 @for l in &lanes[i] {
                                     @let reported = h.and_then(|h| h.report.get("lanes")).and_then(|ls| ls.as_array()).and_then(|ls| ls.iter().find(|x| x.get("lane").and_then(|v| v.as_str()) == Some(l.lane_key.as_str()))).and_then(|x| x.get("mode")).and_then(|m| m.as_str()).map(str::to_string);
                                     div data-lane=(l.lane_key) data-reported=[reported.as_deref()] {
-                                        (l.name_in(lang)) "（" (direction_label(lang, &l.direction)) "）："
+                                        (l.name_in(lang)) (paren(lang, direction_label(lang, &l.direction))) (t(lang, "：", ": "))
                                         @match &reported {
                                             Some(m) => (badge(m, &mode_label(lang, m))),
                                             None => small { (t(lang, "未上报", "no report")) },
@@ -164,7 +164,7 @@ pub async fn page(
                         @for (i, g) in all.iter().enumerate() {
                             (names_row(lang, &format!("/api/v1/gates/{}/names", g.id), &format!("gate-{}", g.id), html! { strong { (t(lang, "大门 #", "Gate #")) (g.id) } }, &g.name, &g.name_en, true))
                             @for l in &lanes[i] {
-                                (names_row(lang, &format!("/api/v1/gates/{}/lanes/{}/names", g.id, l.id), &format!("lane-{}", l.id), html! { span.lane-of { "↳ " (t(lang, "车道", "Lane")) " " span.ident { (l.lane_key) } "（" (direction_label(lang, &l.direction)) "）" } }, &l.name, &l.name_en, false))
+                                (names_row(lang, &format!("/api/v1/gates/{}/lanes/{}/names", g.id, l.id), &format!("lane-{}", l.id), html! { span.lane-of { "↳ " (t(lang, "车道", "Lane")) " " span.ident { (l.lane_key) } (paren(lang, direction_label(lang, &l.direction))) } }, &l.name, &l.name_en, false))
                             }
                         }
                     }
@@ -213,5 +213,13 @@ fn names_row(
                 }
             }
         }
+    }
+}
+
+/// `text` in brackets as `lang` writes them (（入） / " (In)").
+fn paren(lang: crate::i18n::Lang, text: &str) -> String {
+    match lang {
+        crate::i18n::Lang::Zh => format!("（{text}）"),
+        crate::i18n::Lang::En => format!(" ({text})"),
     }
 }
