@@ -215,6 +215,9 @@ pub fn mode_label(lang: Lang, code: &str) -> String {
         "locked_closed" => ("锁闭（仅手动）", "Locked closed (manual only)"),
         "locked_open" => ("常开（疏散）", "Locked open (evacuation)"),
         "emergency" => ("紧急", "Emergency"),
+        "manual_only" => ("仅手动抬杆", "Manual only"),
+        "manual_only_entry" => ("进门仅手动", "Manual only (in)"),
+        "manual_only_exit" => ("出门仅手动", "Manual only (out)"),
         other => return other.to_string(),
     };
     t(lang, zh, en).to_string()
@@ -256,7 +259,9 @@ pub fn alarm_kind_label(lang: Lang, kind: &str) -> String {
         "event_conflict" => ("事件冲突", "Event conflict"),
         "plate_mismatch" => ("标签与车牌不符", "Tag/plate mismatch"),
         "cloned_tag" => ("疑似克隆标签", "Suspected cloned tag"),
-        other => return other.to_string(),
+        "tailgating" => ("尾随/未授权通过", "Tailgating / passage without a grant"),
+        "booth_unstaffed" => ("岗亭无人值班", "Booth unstaffed"),
+        other => return other.replace('_', " "),
     };
     t(lang, zh, en).to_string()
 }
@@ -387,10 +392,160 @@ pub fn pass_kind_label(lang: Lang, single_use: bool) -> &'static str {
     }
 }
 
-/// The `booth_unstaffed` alarm kind in words (issue 20, item 7: raised by
-/// `central::unstaffed` when a booth has had no guard on duty for too long).
-pub fn booth_unstaffed_label(lang: Lang) -> &'static str {
-    t(lang, "岗亭无人值班", "Booth unstaffed")
+/// The kind of record an audit entry is about, in words; unknown as words with spaces.
+pub fn entity_label(lang: Lang, entity: &str) -> String {
+    let (zh, en) = match entity {
+        "person" => ("人员", "Person"),
+        "vehicle" => ("车辆", "Vehicle"),
+        "credential" => ("标签", "Tag"),
+        "permit" => ("通行证", "Permit"),
+        "exit_pass_application" => ("出门证申请", "Exit-pass application"),
+        "visitor_booking" => ("访客预约", "Visitor booking"),
+        "visit" => ("访客来访", "Visit"),
+        "blacklist" => ("黑名单", "Blacklist"),
+        "vehicle_lock" => ("锁车", "Vehicle lock"),
+        "gate" => ("大门", "Gate"),
+        "lane" => ("车道", "Lane"),
+        "operator" => ("操作员", "Operator"),
+        "import" => ("批量导入", "Import"),
+        "alarm" => ("报警", "Alarm"),
+        "alarm_webhook" => ("报警联动设置", "Alarm link settings"),
+        "duty" => ("值班", "Duty"),
+        "handover_note" => ("交接班记录", "Handover note"),
+        "site_settings" => ("系统设置", "Site settings"),
+        "passage_event" => ("通行记录", "Passage"),
+        "passage_events" => ("通行记录", "Passages"),
+        "photos" => ("照片", "Photos"),
+        other => return other.replace('_', " "),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// Who an audit entry or event names, in words: the system, a gate (`gate:3`), or an
+/// operator's display name as `display` gives it (the recorded name when unknown).
+pub fn actor_label<'a>(
+    lang: Lang,
+    recorded: &'a str,
+    display: impl Fn(&'a str) -> &'a str,
+) -> String {
+    match recorded {
+        "" | "system" => t(lang, "系统", "System").to_string(),
+        "unknown" => t(lang, "未知用户", "Unknown user").to_string(),
+        other => match other.strip_prefix("gate:") {
+            Some(id) => format!("{}{id}", t(lang, "大门 #", "Gate #")),
+            None => display(other).to_string(),
+        },
+    }
+}
+
+/// An operator role in words.
+pub fn role_label(lang: Lang, role: &str) -> &'static str {
+    match role {
+        "admin" => t(lang, "系统管理员", "Administrator"),
+        "security" => t(lang, "保卫处", "Security office"),
+        "guard" => t(lang, "门卫", "Guard"),
+        "approver" => t(lang, "部门审批人", "Department approver"),
+        "viewer" => t(lang, "查看（行政）", "Viewer (administration)"),
+        "applicant" => t(lang, "申请人（教职工/学生）", "Applicant (staff/student)"),
+        _ => t(lang, "其他角色", "Other role"),
+    }
+}
+
+/// A gate's offline policy in words.
+pub fn offline_policy_label(lang: Lang, code: &str) -> String {
+    let (zh, en) = match code {
+        "cached" => ("按本地名单判断", "Decide from the local copy"),
+        "locked_closed" => ("锁闭（仅手动）", "Locked closed (manual only)"),
+        "locked_open" => ("常开", "Held open"),
+        other => return other.replace('_', " "),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// A gate's anti-passback setting in words (`timed:15` → 15 分钟内防潜回).
+pub fn anti_passback_label(lang: Lang, code: &str) -> String {
+    if let Some(m) = code.strip_prefix("timed:") {
+        return match lang {
+            Lang::Zh => format!("{m} 分钟内防潜回"),
+            Lang::En => format!("Anti-passback for {m} min"),
+        };
+    }
+    let (zh, en) = match code {
+        "off" => ("不防潜回", "Off"),
+        "hard" => ("严格防潜回", "Hard"),
+        "soft" => ("宽松（仅提示）", "Soft (warn only)"),
+        other => return other.replace('_', " "),
+    };
+    t(lang, zh, en).to_string()
+}
+
+/// A field of a record, as an audit entry's summary names it; unknown as words with spaces.
+pub fn field_label(lang: Lang, field: &str) -> String {
+    let (zh, en) = match field {
+        "name" => ("名称", "name"),
+        "name_en" => ("英文名称", "English name"),
+        "display_name" => ("姓名", "display name"),
+        "mode" => ("模式", "mode"),
+        "reason" => ("原因", "reason"),
+        "note" => ("说明", "note"),
+        "status" => ("状态", "status"),
+        "enabled" => ("启用", "enabled"),
+        "roles" => ("角色", "roles"),
+        "gates" => ("大门", "gates"),
+        "department" => ("部门", "department"),
+        "plate" => ("车牌", "plate"),
+        "colour" => ("车牌颜色", "plate colour"),
+        "category" => ("类别", "category"),
+        "valid_from" => ("生效时间", "valid from"),
+        "valid_until" => ("失效时间", "valid until"),
+        "slot_from" => ("预约开始", "slot from"),
+        "slot_until" => ("预约结束", "slot until"),
+        "visitor_name" => ("访客姓名", "visitor name"),
+        "phone" => ("电话", "phone"),
+        "purpose" => ("事由", "purpose"),
+        "direction" => ("方向", "direction"),
+        "settings" => ("设备设置", "device settings"),
+        "anti_passback" => ("防潜回", "anti-passback"),
+        "offline_policy" => ("离线策略", "offline policy"),
+        "lane_key" => ("车道标识", "lane key"),
+        "command" => ("指令", "command"),
+        "holder_id" => ("持证人", "holder"),
+        "vehicle_id" => ("车辆", "vehicle"),
+        "person_id" => ("人员", "person"),
+        "updated_at" | "updated_ms" => ("更新时间", "updated"),
+        "decided_by" => ("审批人", "decided by"),
+        "decided_at" => ("审批时间", "decided at"),
+        "decision_note" => ("审批意见", "decision note"),
+        "issued_by" => ("发证人", "issued by"),
+        "issued_at" => ("发证时间", "issued at"),
+        "created_by" => ("创建人", "created by"),
+        "acknowledged_by" => ("确认人", "acknowledged by"),
+        "acknowledged_at" => ("确认时间", "acknowledged at"),
+        "department_approved_by" => ("部门批准人", "department approval by"),
+        "applicant_id" => ("申请人", "applicant"),
+        "host_id" | "host_name" => ("被访人", "host"),
+        "driver_name" => ("驾驶人", "driver"),
+        "driver_phone" => ("驾驶人电话", "driver's phone"),
+        "kind" => ("类型", "kind"),
+        "permit_id" => ("通行证", "permit"),
+        "lane" => ("车道", "lane"),
+        "gate_id" => ("大门", "gate"),
+        "expected_departure" => ("预计离开", "expected departure"),
+        "arrived_at" => ("到达时间", "arrived"),
+        "left_at" => ("离开时间", "left"),
+        "alarm_level" => ("报警级别", "alarm level"),
+        "schedule" => ("通行时段", "schedule"),
+        "single_use" => ("一次性", "single use"),
+        "vehicle_type" => ("车辆类型", "vehicle type"),
+        "plate_colour" => ("车牌颜色", "plate colour"),
+        "id_card" => ("身份证号", "ID card"),
+        "owner_id" => ("车主", "owner"),
+        "corrected_plate" => ("更正后车牌", "corrected plate"),
+        "message" => ("内容", "message"),
+        "source" => ("来源地址", "source"),
+        other => return other.replace('_', " "),
+    };
+    t(lang, zh, en).to_string()
 }
 
 #[cfg(test)]
@@ -433,5 +588,29 @@ mod tests {
             "周一至周五 07:00-22:00；周六、周日 08:00-12:00"
         );
         assert_eq!(schedule_words(Lang::Zh, ""), "不限时段");
+    }
+
+    #[test]
+    fn audit_words_are_never_codes_and_an_unknown_code_reads_as_words() {
+        for code in [
+            "manual_command",
+            "set_mode",
+            "give_up_delivery",
+            "update_with_password",
+        ] {
+            let zh = action_label(Lang::Zh, code);
+            assert!(!zh.is_ascii(), "{code} → {zh}");
+        }
+        assert_eq!(action_label(Lang::En, "acknowledge"), "Acknowledged");
+        assert_eq!(entity_label(Lang::Zh, "site_settings"), "系统设置");
+        assert_eq!(action_label(Lang::Zh, "brand_new_thing"), "brand new thing");
+        assert_eq!(actor_label(Lang::Zh, "gate:3", |n| n), "大门 #3");
+        assert_eq!(actor_label(Lang::Zh, "system", |n| n), "系统");
+        assert_eq!(
+            actor_label(Lang::Zh, "guard", |_| "门卫 李师傅"),
+            "门卫 李师傅"
+        );
+        assert_eq!(mode_label(Lang::Zh, "manual_only_exit"), "出门仅手动");
+        assert_eq!(anti_passback_label(Lang::Zh, "timed:15"), "15 分钟内防潜回");
     }
 }

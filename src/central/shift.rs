@@ -524,11 +524,7 @@ pub fn table(
     }
 }
 
-/// An alarm's kind in words, the booth's own kinds included.
+/// An alarm's kind in words.
 pub fn alarm_label(lang: Lang, kind: &str) -> String {
-    if kind == crate::central::unstaffed::BOOTH_UNSTAFFED {
-        crate::i18n::booth_unstaffed_label(lang).to_string()
-    } else {
-        alarm_kind_label(lang, kind)
-    }
+    alarm_kind_label(lang, kind)
 }

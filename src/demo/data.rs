@@ -256,6 +256,7 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
             &actor,
             gates::NewGate {
                 name: name.into(),
+                name_en: String::new(),
                 anti_passback: "hard".into(),
                 offline_policy: gates::OFFLINE_POLICIES[0].into(),
                 enabled: true,
@@ -270,6 +271,7 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
                 gates::NewLane {
                     lane_key: key.into(),
                     name: lane_name.into(),
+                    name_en: String::new(),
                     direction: direction.into(),
                     mode: "normal".into(),
                     settings: serde_json::Map::new(),

@@ -30,17 +30,9 @@ use crate::central::repo::{gates, settings};
 use crate::central::state::AppState;
 use crate::i18n::{Lang, t};
 
-/// An alarm's kind in words: the kinds of `i18n::alarm_kind_label` and tailgating.
+/// An alarm's kind in words (`i18n::alarm_kind_label`).
 pub fn kind_words(lang: Lang, kind: &str) -> String {
-    match kind {
-        crate::central::alarms::TAILGATING => t(
-            lang,
-            "尾随/未授权通过",
-            "Tailgating / passage without a grant",
-        )
-        .to_string(),
-        other => crate::i18n::alarm_kind_label(lang, other),
-    }
+    crate::i18n::alarm_kind_label(lang, kind)
 }
 
 /// What an acknowledgement says was done, in words (see [`ACK_ACTIONS`]).

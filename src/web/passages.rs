@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use super::Viewer;
 use super::layout::{Nav, page as frame};
+use crate::central::repo::gates::{Gate, Lane};
 use crate::central::state::AppState;
 use crate::i18n::{Lang, category_label, direction_label, reason_label, t};
 
@@ -73,15 +74,31 @@ const CATEGORIES: &[&str] = &[
     "visitor",
 ];
 
-/// The words the page's script puts into the rows, as one JSON object.
-fn labels(lang: Lang) -> String {
+/// The words the page's script puts into the rows, as one JSON object: with the gates' and
+/// lanes' names in `lang` (`gates`: by id; `lanes`: by `gate_id/lane_key`).
+fn labels(lang: Lang, gates: &[Gate], lanes: &[Lane]) -> String {
     let map = |codes: &[&str], f: &dyn Fn(&str) -> String| -> serde_json::Map<_, _> {
         codes
             .iter()
             .map(|c| (c.to_string(), serde_json::Value::String(f(c))))
             .collect()
     };
+    let gate_names: serde_json::Map<_, _> = gates
+        .iter()
+        .map(|g| (g.id.to_string(), g.name_in(lang).into()))
+        .collect();
+    let lane_names: serde_json::Map<_, _> = lanes
+        .iter()
+        .map(|l| {
+            (
+                format!("{}/{}", l.gate_id, l.lane_key),
+                l.name_in(lang).into(),
+            )
+        })
+        .collect();
     serde_json::json!({
+        "gates": gate_names,
+        "lanes": lane_names,
         "reasons": map(REASONS, &|c| reason_label(lang, c)),
         "categories": map(CATEGORIES, &|c| category_label(lang, c)),
         "directions": map(&["entry", "exit"], &|c| direction_label(lang, c).to_string()),
@@ -119,6 +136,7 @@ pub async fn page(
     // A malformed address shows the empty form (the script reports what the API says).
     let f = filters.map(|Query(f)| f).unwrap_or_default();
     let gates = super::console::visible_gates(&state, &viewer).await?;
+    let lanes = crate::central::repo::gates::all_lanes(&state.db).await?;
     let value = |v: &Option<String>| v.clone().unwrap_or_default();
     let outcome = value(&f.outcome);
     let gate = value(&f.gate_id);
@@ -130,7 +148,7 @@ pub async fn page(
         Nav::Passages,
         alarm,
         html! {
-            main.passages data-api="/api/v1/passages" data-labels=(labels(lang)) {
+            main.passages data-api="/api/v1/passages" data-labels=(labels(lang, &gates, &lanes)) {
                 h1 { (t(lang, "通行记录查询", "Passage search")) }
                 form id="passage-filters" method="get" action="/passages" {
                     div.field {
@@ -150,7 +168,7 @@ pub async fn page(
                         select id="f-gate" name="gate_id" {
                             option value="" { (t(lang, "全部大门", "All gates")) }
                             @for g in &gates {
-                                option value=(g.id) selected[gate == g.id.to_string()] { (g.name) }
+                                option value=(g.id) selected[gate == g.id.to_string()] { (g.name_in(lang)) }
                             }
                         }
                     }

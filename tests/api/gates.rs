@@ -25,6 +25,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             &officer(),
             NewGate {
                 name: "北门".into(),
+                name_en: String::new(),
                 anti_passback: "timed:15".into(),
                 offline_policy: "cached".into(),
                 enabled: true,
@@ -40,6 +41,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             NewLane {
                 lane_key: "entry".into(),
                 name: "入口".into(),
+                name_en: String::new(),
                 direction: "entry".into(),
                 mode: "normal".into(),
                 settings: serde_json::json!({"reader": {"power_dbm": 27}})
@@ -59,6 +61,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             NewLane {
                 lane_key: "entry".into(),
                 name: String::new(),
+                name_en: String::new(),
                 direction: "exit".into(),
                 mode: "normal".into(),
                 settings: Default::default(),
@@ -99,6 +102,7 @@ async fn gates_and_lanes_are_managed_and_a_mode_change_is_audited_as_set_mode_wi
             &officer(),
             NewGate {
                 name: "南门".into(),
+                name_en: String::new(),
                 anti_passback: "off".into(),
                 offline_policy: "locked_closed".into(),
                 enabled: false,
@@ -361,5 +365,102 @@ async fn gates_are_written_by_admins_moded_by_security_and_guards_see_only_their
                 .await,
             StatusCode::CONFLICT
         );
+    }
+}
+
+#[tokio::test]
+async fn gates_and_lanes_take_an_english_name_that_only_admins_set_and_the_gates_never_sync() {
+    for t in crate::harness::each_database().await {
+        let app = TestApp::spawn(t).await;
+        let (s, lane) = app
+            .call(
+                Method::POST,
+                "/api/v1/gates/1/lanes",
+                Some(Role::Admin),
+                Some(json!({"lane_key": "entry", "name": "入口", "name_en": "In", "direction": "entry"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{lane}");
+        assert_eq!(lane["name_en"], "In");
+        let lane_id = lane["id"].as_i64().unwrap();
+        let head = gatehouse::central::repo::sync::change_head(&app.db)
+            .await
+            .unwrap();
+        let names = json!({"name": "北门", "name_en": "North Gate"});
+        assert_eq!(
+            app.call(
+                Method::PUT,
+                "/api/v1/gates/1/names",
+                Some(Role::Security),
+                Some(names.clone())
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, gate) = app
+            .call(
+                Method::PUT,
+                "/api/v1/gates/1/names",
+                Some(Role::Admin),
+                Some(names),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{gate}");
+        assert_eq!(
+            (gate["name"].as_str(), gate["name_en"].as_str()),
+            (Some("北门"), Some("North Gate"))
+        );
+        let (s, renamed) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/gates/1/lanes/{lane_id}/names"),
+                Some(Role::Admin),
+                Some(json!({"name": "东侧入口", "name_en": "East entry"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{renamed}");
+        assert_eq!(
+            renamed["settings"], lane["settings"],
+            "nothing but the names changes"
+        );
+        // Bad names: a gate without a Chinese name, an English name too long — in words.
+        let (s, err) = app
+            .call(
+                Method::PUT,
+                "/api/v1/gates/1/names",
+                Some(Role::Admin),
+                Some(json!({"name": " ", "name_en": "x".repeat(101)})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let fields: Vec<&str> = err["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, vec!["name", "name_en"]);
+        // Audited as `rename` with both names; the gates' change log is untouched.
+        assert_eq!(
+            count(
+                &app.db,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'rename'"
+            )
+            .await,
+            2
+        );
+        assert_eq!(
+            gatehouse::central::repo::sync::change_head(&app.db)
+                .await
+                .unwrap(),
+            head,
+            "renaming writes nothing the gates sync"
+        );
+        let g = gates::get(&app.db, 1).await.unwrap();
+        assert_eq!(g.name_in(gatehouse::i18n::Lang::En), "North Gate");
+        assert_eq!(g.name_in(gatehouse::i18n::Lang::Zh), "北门");
+        let l = gates::get_lane(&app.db, 1, lane_id).await.unwrap();
+        assert_eq!(l.name_in(gatehouse::i18n::Lang::En), "East entry");
     }
 }

@@ -161,6 +161,7 @@ async fn new_gate(db: &Db, enabled: bool) -> i64 {
         &Actor::system(),
         NewGate {
             name: "北门".into(),
+            name_en: String::new(),
             anti_passback: "off".into(),
             offline_policy: "cached".into(),
             enabled,
@@ -178,6 +179,7 @@ async fn set_enabled(db: &Db, id: i64, enabled: bool) {
         id,
         NewGate {
             name: "北门".into(),
+            name_en: String::new(),
             anti_passback: "off".into(),
             offline_policy: "cached".into(),
             enabled,

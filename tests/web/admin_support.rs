@@ -132,14 +132,15 @@ pub async fn person_with_car(
     (person, vehicle)
 }
 
-/// An applicant account (`applicant` role, the harness password) for `person_id`.
+/// An applicant account (`applicant` role, the harness password, a Chinese display name from
+/// `display_name_of`) for `person_id`.
 pub async fn applicant(db: &Db, username: &str, person_id: i64) {
     let op = operators::create(
         db,
         &office(),
         NewOperator {
             username: username.into(),
-            display_name: username.into(),
+            display_name: crate::support::harness::display_name_of(username),
             password_hash: hash_password_blocking(PASSWORD),
             roles: vec![Role::Applicant.as_str().into()],
             gates: vec![],

@@ -20,3 +20,4 @@ mod console_layout;
 mod console_webhook;
 mod pages;
 mod shift_paper;
+mod plain_chinese;

@@ -2,6 +2,9 @@
 //! security, viewer, and guards for their own gates only (the list is filtered; another gate is
 //! a 403). Create, replace and delete gates and lanes: admin. Mode changes
 //! (`POST /gates/{id}/mode`): admin, security — audited as `set_mode` with the reason.
+//! Names (`PUT /gates/{id}/names`, `PUT /gates/{id}/lanes/{lane_id}/names`): admin — the
+//! Chinese name and an optional English one (`name_en`) the English pages show; the gates
+//! themselves never receive names, so renaming leaves their sync untouched.
 //!
 //! What it never does: change a gate's mode through PUT, or store anything unchecked.
 
@@ -19,7 +22,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use crate::central::db::RepoError;
 use crate::central::repo::gates::{
     self, DIRECTIONS, GATE_MODES, Gate, GateInput, GateQuery, LANE_MODES, Lane, LaneInput,
-    ModeInput, NewGate, NewLane, OFFLINE_POLICIES,
+    ModeInput, NamesInput, NewGate, NewLane, OFFLINE_POLICIES,
 };
 use crate::central::state::AppState;
 use crate::i18n::Msg;
@@ -65,9 +68,35 @@ fn check_name(text: Option<&str>, required: bool, f: &mut Fields) -> String {
     name
 }
 
+/// The optional English name: trimmed, at most 100 characters, no control characters.
+fn check_name_en(text: Option<&str>, f: &mut Fields) -> String {
+    let name = text.unwrap_or("").trim().to_string();
+    if name.chars().count() > 100 {
+        f.add(
+            "name_en",
+            "too_long",
+            Msg::new(
+                "英文名称最多 100 个字符",
+                "The English name is at most 100 characters",
+            ),
+        );
+    } else if name.chars().any(char::is_control) {
+        f.add(
+            "name_en",
+            "invalid_value",
+            Msg::new(
+                "英文名称不能包含换行等控制字符",
+                "The English name may not contain line breaks or other control characters",
+            ),
+        );
+    }
+    name
+}
+
 fn check_gate(input: GateInput) -> ApiResult<NewGate> {
     let mut f = Fields::new();
     let name = check_name(input.name.as_deref(), true, &mut f);
+    let name_en = check_name_en(input.name_en.as_deref(), &mut f);
     let anti_passback = input.anti_passback.unwrap_or_else(|| "hard".into());
     let timed_ok = anti_passback
         .strip_prefix("timed:")
@@ -88,6 +117,7 @@ fn check_gate(input: GateInput) -> ApiResult<NewGate> {
     f.finish()?;
     Ok(NewGate {
         name,
+        name_en,
         anti_passback,
         offline_policy,
         enabled: input.enabled.unwrap_or(true),
@@ -118,6 +148,7 @@ fn check_lane(input: LaneInput) -> ApiResult<NewLane> {
         );
     }
     let name = check_name(input.name.as_deref(), false, &mut f);
+    let name_en = check_name_en(input.name_en.as_deref(), &mut f);
     let direction = match input.direction {
         Some(d) => {
             one_of("direction", &d, &DIRECTIONS, &mut f);
@@ -153,6 +184,7 @@ fn check_lane(input: LaneInput) -> ApiResult<NewLane> {
     Ok(NewLane {
         lane_key,
         name,
+        name_en,
         direction,
         mode,
         settings,
@@ -357,6 +389,47 @@ async fn update_lane(
     Ok(ApiJson(lane))
 }
 
+/// Rename a gate: its Chinese name (required) and English name (empty: none), nothing else
+/// (audited as `rename`; the gates' own settings are unchanged).
+#[utoipa::path(put, path = "/api/v1/gates/{id}/names", tag = "gates", params(("id" = i64, Path)),
+    request_body = NamesInput,
+    responses((status = 200, body = Gate), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rename_gate(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<NamesInput>,
+) -> ApiResult<ApiJson<Gate>> {
+    let mut f = Fields::new();
+    let name = check_name(input.name.as_deref(), true, &mut f);
+    let name_en = check_name_en(input.name_en.as_deref(), &mut f);
+    f.finish()?;
+    Ok(ApiJson(
+        gates::rename_gate(&state.db, &authed.actor(), id, &name, &name_en).await?,
+    ))
+}
+
+/// Rename a lane: its Chinese name (empty: the lane key is shown) and English name, nothing
+/// else (audited as `rename`).
+#[utoipa::path(put, path = "/api/v1/gates/{id}/lanes/{lane_id}/names", tag = "gates",
+    params(("id" = i64, Path), ("lane_id" = i64, Path)), request_body = NamesInput,
+    responses((status = 200, body = Lane), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rename_lane(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiPath((id, lane_id)): ApiPath<(i64, i64)>,
+    ApiJson(input): ApiJson<NamesInput>,
+) -> ApiResult<ApiJson<Lane>> {
+    let mut f = Fields::new();
+    let name = check_name(input.name.as_deref(), false, &mut f);
+    let name_en = check_name_en(input.name_en.as_deref(), &mut f);
+    f.finish()?;
+    let lane = gates::rename_lane(&state.db, &authed.actor(), id, lane_id, &name, &name_en).await?;
+    Ok(ApiJson(lane))
+}
+
 /// Delete a lane.
 #[utoipa::path(delete, path = "/api/v1/gates/{id}/lanes/{lane_id}", tag = "gates",
     params(("id" = i64, Path), ("lane_id" = i64, Path)),
@@ -378,4 +451,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_gate_mode))
         .routes(routes!(list_lanes, create_lane))
         .routes(routes!(get_lane, update_lane, delete_lane))
+        .routes(routes!(rename_gate))
+        .routes(routes!(rename_lane))
 }

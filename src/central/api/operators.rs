@@ -20,8 +20,10 @@ use crate::i18n::Msg;
 #[serde(deny_unknown_fields)]
 pub struct OperatorInput {
     pub username: String,
+    /// The name the pages show (门卫 李师傅): when given, 1–64 characters. Left out (older
+    /// clients, scripts), the pages show the user name instead.
     #[serde(default)]
-    pub display_name: String,
+    pub display_name: Option<String>,
     pub password: String,
     pub roles: Vec<Role>,
     /// Gates a guard works at.
@@ -40,6 +42,7 @@ pub struct OperatorInput {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorUpdate {
+    /// When given, 1–64 characters (a display name cannot be blanked).
     pub display_name: Option<String>,
     /// A new password (ends the operator's sessions).
     pub password: Option<String>,
@@ -82,6 +85,40 @@ fn check_roles(roles: &[Role], gates: &[i64], department: &str, f: &mut Fields) 
             Msg::new("审批人须指定所属部门", "An approver needs a department"),
         );
     }
+}
+
+/// A given display name: trimmed, 1–64 characters, no control characters.
+fn check_display_name(text: Option<&str>, f: &mut Fields) -> Option<String> {
+    let name = text?.trim().to_string();
+    if name.is_empty() {
+        f.add(
+            "display_name",
+            "required",
+            Msg::new(
+                "姓名必填（页面上显示的名称，如：门卫 李师傅）",
+                "A display name is required (the name the pages show, e.g. Guard Li)",
+            ),
+        );
+    } else if name.chars().count() > 64 {
+        f.add(
+            "display_name",
+            "too_long",
+            Msg::new(
+                "姓名最多 64 个字符",
+                "A display name is at most 64 characters",
+            ),
+        );
+    } else if name.chars().any(char::is_control) {
+        f.add(
+            "display_name",
+            "invalid_value",
+            Msg::new(
+                "姓名不能包含换行等控制字符",
+                "A display name may not contain control characters",
+            ),
+        );
+    }
+    Some(name)
 }
 
 fn role_names(roles: &[Role]) -> Vec<String> {
@@ -133,6 +170,7 @@ async fn create_operator(
         "password",
         &mut f,
     );
+    let display_name = check_display_name(input.display_name.as_deref(), &mut f);
     check_roles(&input.roles, &input.gates, &input.department, &mut f);
     let person_known = match input.person_id {
         Some(id) => crate::central::repo::persons::exists(&state.db, id).await?,
@@ -167,7 +205,7 @@ async fn create_operator(
         &authed.actor(),
         NewOperator {
             username,
-            display_name: input.display_name,
+            display_name: display_name.unwrap_or_default(),
             password_hash,
             roles: role_names(&input.roles),
             gates: input.gates,
@@ -203,6 +241,7 @@ async fn update_operator(
 ) -> ApiResult<ApiJson<Operator>> {
     let current = operators::get(&state.db, id).await?;
     let mut f = Fields::new();
+    let display_name = check_display_name(input.display_name.as_deref(), &mut f);
     if let Some(p) = &input.password {
         check_password(
             p,
@@ -245,7 +284,7 @@ async fn update_operator(
         &authed.actor(),
         id,
         OperatorChange {
-            display_name: input.display_name,
+            display_name,
             password_hash,
             roles: input.roles.map(|r| role_names(&r)),
             gates: input.gates,

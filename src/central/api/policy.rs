@@ -163,6 +163,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/gates/{id}/lanes/{lane_id}", BOOTH_READ),
     ("PUT", "/api/v1/gates/{id}/lanes/{lane_id}", ADMIN),
     ("DELETE", "/api/v1/gates/{id}/lanes/{lane_id}", ADMIN),
+    // Gate and lane names in Chinese and English (issue 20): administrators.
+    ("PUT", "/api/v1/gates/{id}/names", ADMIN),
+    ("PUT", "/api/v1/gates/{id}/lanes/{lane_id}/names", ADMIN),
     // Records.
     ("GET", "/api/v1/events", BOOTH_READ),
     // A misread plate corrected (guards at their own gates, checked in the handler).

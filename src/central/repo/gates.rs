@@ -42,7 +42,12 @@ pub const DIRECTIONS: [&str; 3] = ["entry", "exit", "two_way"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Gate {
     pub id: i64,
+    /// The Chinese name (shown on the Chinese pages, and on the English ones without
+    /// [`Gate::name_en`]).
     pub name: String,
+    /// The English name, empty when none was given.
+    #[serde(default)]
+    pub name_en: String,
     /// `normal`, `locked_closed` or `locked_open`; changed only through the mode endpoint.
     pub mode: String,
     /// `off`, `hard`, `soft` or `timed:MINUTES`.
@@ -59,8 +64,7 @@ impl Gate {
     /// The gate's name in `lang` (issue 20: the English name, when one is given, on the
     /// English pages; the Chinese name otherwise).
     pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
-        let _ = lang;
-        &self.name
+        english_or(lang, &self.name_en, &self.name)
     }
 }
 
@@ -71,6 +75,8 @@ impl Gate {
 pub struct GateInput {
     /// Required, at most 100 characters.
     pub name: Option<String>,
+    /// The English name: optional, at most 100 characters.
+    pub name_en: Option<String>,
     /// `off`, `hard` (default), `soft` or `timed:MINUTES` (1–1440).
     pub anti_passback: Option<String>,
     /// `cached` (default), `locked_closed` or `locked_open`.
@@ -83,6 +89,8 @@ pub struct GateInput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGate {
     pub name: String,
+    /// Empty: no English name.
+    pub name_en: String,
     /// One of the forms [`GateInput::anti_passback`] lists.
     pub anti_passback: String,
     /// One of [`OFFLINE_POLICIES`].
@@ -108,6 +116,9 @@ pub struct Lane {
     /// The lane's id in the gate's configuration (`entry`, `exit-2`).
     pub lane_key: String,
     pub name: String,
+    /// The English name, empty when none was given.
+    #[serde(default)]
+    pub name_en: String,
     /// `entry`, `exit` or `two_way`.
     pub direction: String,
     /// One of the lane modes (`normal`, `locked_closed`, `locked_open`, `manual_only`,
@@ -124,11 +135,11 @@ impl Lane {
     /// The lane's name in `lang` (the English name on the English pages when one is given),
     /// or its key when it has no name.
     pub fn name_in(&self, lang: crate::i18n::Lang) -> &str {
-        let _ = lang;
-        if self.name.is_empty() {
+        let name = english_or(lang, &self.name_en, &self.name);
+        if name.is_empty() {
             &self.lane_key
         } else {
-            &self.name
+            name
         }
     }
 }
@@ -141,6 +152,8 @@ pub struct LaneInput {
     pub lane_key: Option<String>,
     /// At most 100 characters.
     pub name: Option<String>,
+    /// The English name: optional, at most 100 characters.
+    pub name_en: Option<String>,
     /// `entry`, `exit` or `two_way`. Required.
     pub direction: Option<String>,
     /// A lane mode; default `normal`.
@@ -155,6 +168,8 @@ pub struct LaneInput {
 pub struct NewLane {
     pub lane_key: String,
     pub name: String,
+    /// Empty: no English name.
+    pub name_en: String,
     /// One of [`DIRECTIONS`].
     pub direction: String,
     /// One of [`LANE_MODES`].
@@ -175,22 +190,42 @@ pub struct GateQuery {
 }
 
 const GATE_COLUMNS: &str =
-    "id, name, mode, anti_passback, offline_policy, enabled, created_ms, updated_ms";
+    "id, name, name_en, mode, anti_passback, offline_policy, enabled, created_ms, updated_ms";
 const LANE_COLUMNS: &str =
-    "id, gate_id, lane_key, name, direction, mode, settings, created_ms, updated_ms";
+    "id, gate_id, lane_key, name, name_en, direction, mode, settings, created_ms, updated_ms";
+
+/// `english` on the English pages when it is given, `chinese` otherwise.
+fn english_or<'a>(lang: crate::i18n::Lang, english: &'a str, chinese: &'a str) -> &'a str {
+    if lang == crate::i18n::Lang::En && !english.trim().is_empty() {
+        english
+    } else {
+        chinese
+    }
+}
+
+/// A gate's or lane's names: the Chinese one and the English one (empty: none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamesInput {
+    /// The Chinese name: required for a gate, at most 100 characters.
+    pub name: Option<String>,
+    /// The English name: optional, at most 100 characters.
+    pub name_en: Option<String>,
+}
 
 /// Stores a new gate (in mode `normal`).
 pub async fn create(db: &Db, actor: &Actor, new: NewGate) -> Result<Gate, RepoError> {
     let mut tx = db.begin().await?;
     let row = sqlx::query(
         "INSERT INTO gates (name, mode, anti_passback, offline_policy, enabled, created_ms, \
-         updated_ms) VALUES ($1, 'normal', $2, $3, $4, $5, $5) RETURNING id",
+         updated_ms, name_en) VALUES ($1, 'normal', $2, $3, $4, $5, $5, $6) RETURNING id",
     )
     .bind(&new.name)
     .bind(&new.anti_passback)
     .bind(&new.offline_policy)
     .bind(i64::from(new.enabled))
     .bind(now_ms())
+    .bind(&new.name_en)
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -210,7 +245,7 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
     let before = fetch_gate(&mut tx, id).await?;
     sqlx::query(
         "UPDATE gates SET name = $1, anti_passback = $2, offline_policy = $3, enabled = $4, \
-         updated_ms = $5 WHERE id = $6",
+         updated_ms = $5, name_en = $7 WHERE id = $6",
     )
     .bind(&new.name)
     .bind(&new.anti_passback)
@@ -218,6 +253,7 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewGate) -> Result<Gat
     .bind(i64::from(new.enabled))
     .bind(now_ms())
     .bind(id)
+    .bind(&new.name_en)
     .execute(&mut *tx)
     .await?;
     let op = Op::Upsert("update");
@@ -317,7 +353,7 @@ pub async fn create_lane(
     fetch_gate(&mut tx, gate_id).await?;
     let row = sqlx::query(
         "INSERT INTO lanes (gate_id, lane_key, name, direction, mode, settings, created_ms, \
-         updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+         updated_ms, name_en) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
     )
     .bind(gate_id)
     .bind(&new.lane_key)
@@ -326,6 +362,7 @@ pub async fn create_lane(
     .bind(&new.mode)
     .bind(serde_json::Value::Object(new.settings.clone()).to_string())
     .bind(now_ms())
+    .bind(&new.name_en)
     .fetch_one(&mut *tx)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -346,6 +383,16 @@ pub async fn lanes(db: &Db, gate_id: i64) -> Result<Vec<Lane>, RepoError> {
     fetch_lanes(&mut conn, gate_id).await
 }
 
+/// Every lane of every gate, by gate and key (one query: for pages that name lanes).
+pub async fn all_lanes(db: &Db) -> Result<Vec<Lane>, RepoError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {LANE_COLUMNS} FROM lanes ORDER BY gate_id, lane_key"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(lane).collect()
+}
+
 /// Replaces a lane's fields.
 pub async fn update_lane(
     db: &Db,
@@ -358,7 +405,7 @@ pub async fn update_lane(
     let before = fetch_lane(&mut tx, gate_id, id).await?;
     sqlx::query(
         "UPDATE lanes SET lane_key = $1, name = $2, direction = $3, mode = $4, settings = $5, \
-         updated_ms = $6 WHERE id = $7",
+         updated_ms = $6, name_en = $8 WHERE id = $7",
     )
     .bind(&new.lane_key)
     .bind(&new.name)
@@ -367,10 +414,82 @@ pub async fn update_lane(
     .bind(serde_json::Value::Object(new.settings.clone()).to_string())
     .bind(now_ms())
     .bind(id)
+    .bind(&new.name_en)
     .execute(&mut *tx)
     .await?;
     let op = Op::Upsert("update");
     super::commit_upsert(tx, actor, op, (LANE, id), Some(&before), written_lane).await
+}
+
+/// Renames a gate (its Chinese and English names; nothing else), audited as `rename` with
+/// both names before and after. Not in the change log: the gates carry no names.
+pub async fn rename_gate(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    name: &str,
+    name_en: &str,
+) -> Result<Gate, RepoError> {
+    let mut tx = db.begin().await?;
+    let before = fetch_gate(&mut tx, id).await?;
+    sqlx::query("UPDATE gates SET name = $1, name_en = $2, updated_ms = $3 WHERE id = $4")
+        .bind(name)
+        .bind(name_en)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let after = fetch_gate(&mut tx, id).await?;
+    let names = |g: &Gate| serde_json::json!({ "name": g.name, "name_en": g.name_en });
+    let (b, a) = (names(&before), names(&after));
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("rename"),
+        GATE,
+        id,
+        Some(&b),
+        Some(&a),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Renames a lane of a gate (its Chinese and English names), audited as `rename`; not in the
+/// change log (see [`rename_gate`]).
+pub async fn rename_lane(
+    db: &Db,
+    actor: &Actor,
+    gate_id: i64,
+    id: i64,
+    name: &str,
+    name_en: &str,
+) -> Result<Lane, RepoError> {
+    let mut tx = db.begin().await?;
+    let before = fetch_lane(&mut tx, gate_id, id).await?;
+    sqlx::query("UPDATE lanes SET name = $1, name_en = $2, updated_ms = $3 WHERE id = $4")
+        .bind(name)
+        .bind(name_en)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let after = fetch_lane(&mut tx, gate_id, id).await?;
+    let names = |l: &Lane| serde_json::json!({ "name": l.name, "name_en": l.name_en });
+    let (b, a) = (names(&before), names(&after));
+    write_change(
+        &mut tx,
+        actor,
+        Op::Audit("rename"),
+        LANE,
+        id,
+        Some(&b),
+        Some(&a),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
 }
 
 /// Deletes a lane.
@@ -418,6 +537,7 @@ fn gate(r: &AnyRow) -> Result<Gate, RepoError> {
     Ok(Gate {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
+        name_en: r.try_get("name_en")?,
         mode: r.try_get("mode")?,
         anti_passback: r.try_get("anti_passback")?,
         offline_policy: r.try_get("offline_policy")?,
@@ -434,6 +554,7 @@ fn lane(r: &AnyRow) -> Result<Lane, RepoError> {
         gate_id: r.try_get("gate_id")?,
         lane_key: r.try_get("lane_key")?,
         name: r.try_get("name")?,
+        name_en: r.try_get("name_en")?,
         direction: r.try_get("direction")?,
         mode: r.try_get("mode")?,
         settings: serde_json::from_str(&settings)

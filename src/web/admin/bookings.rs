@@ -66,6 +66,7 @@ pub async fn page(
     )
     .await?;
     let office = allowed(&viewer, OFFICE);
+    let names = crate::web::names::Names::load(&state.db).await?;
     let now = Utc::now()
         .duration_trunc(Duration::minutes(30))
         .unwrap_or_else(|_| Utc::now())
@@ -118,7 +119,7 @@ pub async fn page(
                                 (badge(b.status.as_str(), t(lang, zh, en)))
                                 br; small { (label_of(lang, KINDS, &b.category)) }
                                 @if let (BookingStatus::Pending, Some(by)) = (b.status, &b.department_approved_by) {
-                                    br; small.dept-approved { (t(lang, "部门已批准（", "Department approved (")) (by) (t(lang, "），待保卫处审批", "); waiting for the security office")) }
+                                    br; small.dept-approved { (t(lang, "部门已批准（", "Department approved (")) (names.of(by)) (t(lang, "），待保卫处审批", "); waiting for the security office")) }
                                 }
                             }
                             td.actions {

@@ -13,11 +13,12 @@ use axum::extract::State;
 use maud::{Markup, html};
 
 use super::{badge, field, frame, status_line, when};
+use crate::central::api::auth::Role;
 use crate::central::db::Page;
 use crate::central::repo::gates::{self, GATE_MODES, GateQuery};
 use crate::central::repo::sync as sync_repo;
 use crate::central::state::AppState;
-use crate::i18n::{mode_label, t};
+use crate::i18n::{direction_label, mode_label, t};
 use crate::web::{PageError, Viewer};
 
 /// `GET /admin/gates`.
@@ -108,13 +109,13 @@ pub async fn page(
                     @for (i, g) in all.iter().enumerate() {
                         @let h = health.iter().find(|h| h.gate_id == g.id);
                         tr data-gate=(g.id) data-mode=(g.mode) {
-                            td { strong { (g.name) } " #" (g.id) @if !g.enabled { br; (badge("revoked", t(lang, "已停用", "disabled"))) } }
+                            td { strong { (g.name_in(lang)) } " #" (g.id) @if !g.enabled { br; (badge("revoked", t(lang, "已停用", "disabled"))) } }
                             td { (badge(&g.mode, &mode_label(lang, &g.mode))) }
                             td {
                                 @for l in &lanes[i] {
                                     @let reported = h.and_then(|h| h.report.get("lanes")).and_then(|ls| ls.as_array()).and_then(|ls| ls.iter().find(|x| x.get("lane").and_then(|v| v.as_str()) == Some(l.lane_key.as_str()))).and_then(|x| x.get("mode")).and_then(|m| m.as_str()).map(str::to_string);
                                     div data-lane=(l.lane_key) data-reported=[reported.as_deref()] {
-                                        (if l.name.is_empty() { &l.lane_key } else { &l.name }) "："
+                                        (l.name_in(lang)) (paren(lang, direction_label(lang, &l.direction))) (t(lang, "：", ": "))
                                         @match &reported {
                                             Some(m) => (badge(m, &mode_label(lang, m))),
                                             None => small { (t(lang, "未上报", "no report")) },
@@ -148,6 +149,28 @@ pub async fn page(
                 }
             }
         }
+        @if viewer.authed.has(Role::Admin) {
+            section.panel aria-labelledby="names-title" {
+                h2 id="names-title" { (t(lang, "大门与车道名称", "Gate and lane names")) }
+                p.hint { (t(lang, "中文名称显示在中文页面；填写英文名称后，英文页面显示英文名称。大门控制器不使用名称，改名不影响通行。", "The Chinese name shows on the Chinese pages; with an English name, the English pages show that. The gate controllers never use names: renaming changes nothing at the lanes.")) }
+                table.data id="gate-names" {
+                    thead { tr {
+                        th scope="col" { (t(lang, "大门 / 车道", "Gate / lane")) }
+                        th scope="col" { (t(lang, "中文名称", "Chinese name")) }
+                        th scope="col" { (t(lang, "英文名称", "English name")) }
+                        th scope="col" { (t(lang, "保存", "Save")) }
+                    } }
+                    tbody {
+                        @for (i, g) in all.iter().enumerate() {
+                            (names_row(lang, &format!("/api/v1/gates/{}/names", g.id), &format!("gate-{}", g.id), html! { strong { (t(lang, "大门 #", "Gate #")) (g.id) } }, &g.name, &g.name_en, true))
+                            @for l in &lanes[i] {
+                                (names_row(lang, &format!("/api/v1/gates/{}/lanes/{}/names", g.id, l.id), &format!("lane-{}", l.id), html! { span.lane-of { "↳ " (t(lang, "车道", "Lane")) " " span.ident { (l.lane_key) } (paren(lang, direction_label(lang, &l.direction))) } }, &l.name, &l.name_en, false))
+                            }
+                        }
+                    }
+                }
+            }
+        }
     };
     Ok(frame(
         &viewer,
@@ -155,4 +178,48 @@ pub async fn page(
         t(lang, "大门模式", "Gate modes"),
         body,
     ))
+}
+
+/// One row of the names table: what it names, the Chinese and English names and a save button
+/// (`PUT` to `url`, the API checks and audits it).
+fn names_row(
+    lang: crate::i18n::Lang,
+    url: &str,
+    key: &str,
+    what: Markup,
+    name: &str,
+    name_en: &str,
+    required: bool,
+) -> Markup {
+    let form = format!("names-{key}");
+    html! {
+        tr data-names=(key) {
+            td { (what) }
+            td {
+                label.sr-only for={ (form) "-zh" } { (t(lang, "中文名称", "Chinese name")) }
+                input id={ (form) "-zh" } form=(form) name="name" value=(name) size="14" maxlength="100" required[required];
+            }
+            td {
+                label.sr-only for={ (form) "-en" } { (t(lang, "英文名称", "English name")) }
+                input id={ (form) "-en" } form=(form) name="name_en" value=(name_en) size="18" maxlength="100" lang="en"
+                    placeholder=(t(lang, "可不填", "Optional"));
+            }
+            td {
+                form id=(form) data-url=(url) data-method="PUT" novalidate {
+                    button type="submit" { (t(lang, "保存", "Save")) }
+                    span.error data-error-for="name" {}
+                    span.error data-error-for="name_en" {}
+                    (status_line())
+                }
+            }
+        }
+    }
+}
+
+/// `text` in brackets as `lang` writes them (（入） / " (In)").
+fn paren(lang: crate::i18n::Lang, text: &str) -> String {
+    match lang {
+        crate::i18n::Lang::Zh => format!("（{text}）"),
+        crate::i18n::Lang::En => format!(" ({text})"),
+    }
 }

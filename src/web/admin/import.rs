@@ -103,7 +103,7 @@ pub async fn page(Extension(viewer): Extension<Viewer>) -> Markup {
                     @for (k, label) in kinds {
                         tr {
                             td { (label) }
-                            td.mono { @for (key, zh, required) in k.columns() { (zh) " / " (key) @if *required { "*" } "　" } }
+                            td { @for (key, zh, required) in k.columns() { (zh) " / " code.ident { (key) } @if *required { "*" } "　" } }
                             td.exports {
                                 a href={ "/api/v1/bulk/" (k.as_str()) "/export?format=csv" } download { "CSV" }
                                 a href={ "/api/v1/bulk/" (k.as_str()) "/export?format=xlsx" } download { "XLSX" }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{badge, field, frame, given, page_number, page_of, pager, status_line};
 use crate::central::api::auth::Role;
-use crate::central::repo::operators;
+use crate::central::repo::{gates, operators};
 use crate::central::state::AppState;
 use crate::i18n::{Lang, t};
 use crate::web::{PageError, Viewer};
@@ -24,17 +24,9 @@ pub struct Params {
     page: Option<String>,
 }
 
-/// A role's name in words.
+/// A role's name in words (see [`crate::i18n::role_label`]).
 pub fn role_label(lang: Lang, role: &str) -> &'static str {
-    match role {
-        "admin" => t(lang, "系统管理员", "Administrator"),
-        "security" => t(lang, "保卫处", "Security office"),
-        "guard" => t(lang, "门卫", "Guard"),
-        "approver" => t(lang, "部门审批人", "Department approver"),
-        "viewer" => t(lang, "查看（行政）", "Viewer (administration)"),
-        "applicant" => t(lang, "申请人（教职工/学生）", "Applicant (staff/student)"),
-        _ => "?",
-    }
+    crate::i18n::role_label(lang, role)
 }
 
 /// `GET /admin/operators`.
@@ -46,6 +38,22 @@ pub async fn page(
     let lang = viewer.lang;
     let number = page_number(p.page.as_deref());
     let found = operators::search(&state.db, given(&p.q).as_deref(), page_of(number)).await?;
+    let gate_names: std::collections::HashMap<i64, String> = gates::search(
+        &state.db,
+        &gates::GateQuery::default(),
+        crate::central::db::Page {
+            offset: 0,
+            limit: crate::central::db::MAX_PAGE,
+        },
+    )
+    .await?
+    .items
+    .into_iter()
+    .map(|g| (g.id, g.name_in(lang).to_string()))
+    .collect();
+    let mut gate_list: Vec<(i64, String)> =
+        gate_names.iter().map(|(id, n)| (*id, n.clone())).collect();
+    gate_list.sort();
     let body = html! {
         section.panel aria-labelledby="list-title" {
             h2 id="list-title" { (t(lang, "操作员", "Operators")) }
@@ -55,8 +63,8 @@ pub async fn page(
             }
             table.data id="operators" {
                 thead { tr {
-                    th scope="col" { (t(lang, "用户名", "User name")) }
-                    th scope="col" { (t(lang, "姓名", "Name")) }
+                    th scope="col" { (t(lang, "姓名", "Display name")) }
+                    th scope="col" { (t(lang, "登录用户名", "Sign-in name")) }
                     th scope="col" { (t(lang, "角色", "Roles")) }
                     th scope="col" { (t(lang, "大门/部门", "Gates / department")) }
                     th scope="col" { (t(lang, "状态", "Status")) }
@@ -65,11 +73,22 @@ pub async fn page(
                 tbody {
                     @for op in &found.items {
                         tr data-operator=(op.username) {
-                            td.mono { (op.username) }
-                            td { (op.display_name) }
+                            td.display-name {
+                                form.inline data-url={ "/api/v1/operators/" (op.id) } data-method="PUT" novalidate {
+                                    label.sr-only for={ "dn-" (op.id) } { (t(lang, "姓名", "Display name")) }
+                                    input id={ "dn-" (op.id) } name="display_name" value=(op.display_name) size="12" maxlength="64" required
+                                        placeholder=(t(lang, "未填写，暂显示用户名", "Not set: the user name is shown"));
+                                    button type="submit" { (t(lang, "保存", "Save")) }
+                                    span.error data-error-for="display_name" {}
+                                    (status_line())
+                                }
+                            }
+                            td.mono.ident { (op.username) }
                             td { @for r in &op.roles { span.badge { (role_label(lang, r)) } " " } }
                             td {
-                                @if !op.gates.is_empty() { (t(lang, "大门 ", "gates ")) @for g in &op.gates { "#" (g) " " } }
+                                @for g in &op.gates {
+                                    span.gate { (gate_names.get(g).map_or_else(|| format!("{}{g}", t(lang, "大门 #", "Gate #")), String::clone)) } " "
+                                }
                                 (op.department)
                             }
                             td { @if op.enabled { (badge("active", t(lang, "启用", "enabled"))) } @else { (badge("revoked", t(lang, "停用", "disabled"))) } }
@@ -92,7 +111,7 @@ pub async fn page(
             h2 id="add-title" { (t(lang, "新建操作员", "New operator")) }
             form.grid id="operator-form" data-url="/api/v1/operators" data-reload novalidate {
                 (field("o-username", "username", t(lang, "用户名", "User name"), html! { input id="o-username" name="username" required autocomplete="off"; }))
-                (field("o-display", "display_name", t(lang, "姓名", "Display name"), html! { input id="o-display" name="display_name" autocomplete="off"; }))
+                (field("o-display", "display_name", t(lang, "姓名（页面显示，如：门卫 李师傅）", "Display name (shown on the pages, e.g. Guard Li)"), html! { input id="o-display" name="display_name" required maxlength="64" autocomplete="off"; }))
                 (field("o-password", "password", t(lang, "初始密码", "Initial password"), html! { input id="o-password" name="password" type="password" required autocomplete="new-password"; }))
                 fieldset.wide {
                     legend { (t(lang, "角色", "Roles")) }
@@ -101,7 +120,13 @@ pub async fn page(
                     }
                     span.error data-error-for="roles" {}
                 }
-                (field("o-gates", "gates", t(lang, "门卫的大门编号（逗号分隔）", "A guard's gate numbers (comma separated)"), html! { input id="o-gates" name="gates" data-type="numbers" autocomplete="off" placeholder="1,2"; }))
+                fieldset.wide {
+                    legend { (t(lang, "门卫值守的大门", "A guard's gates")) }
+                    @for (id, name) in &gate_list {
+                        label { input type="checkbox" name="gates" value=(id) data-type="list" data-num; " " (name) }
+                    }
+                    span.error data-error-for="gates" {}
+                }
                 (field("o-department", "department", t(lang, "审批人的部门", "An approver's department"), html! { input id="o-department" name="department" autocomplete="off"; }))
                 (field("o-person", "person_id", t(lang, "申请人的人员编号", "An applicant's person no."), html! { input id="o-person" name="person_id" data-type="number" inputmode="numeric"; }))
                 div.buttons { button.primary type="submit" { (t(lang, "创建", "Create")) } }

@@ -405,7 +405,9 @@
         var tr = el("tr"); tr.dataset.gate = p.gate_id; tr.dataset.journal = p.journal_no; tr.dataset.seq = p.seq;
         if (p.outside) tr.classList.add("outside");
         tr.appendChild(el("td", null, localTime(p.at)));
-        tr.appendChild(el("td", null, (p.gate_name || p.gate_id) + " / " + (p.lane || "")));
+        var gateName = (L.gates && L.gates[p.gate_id]) || p.gate_name || p.gate_id;
+        var laneName = (L.lanes && L.lanes[p.gate_id + "/" + p.lane]) || p.lane || "";
+        tr.appendChild(el("td", null, gateName + " / " + laneName));
         tr.appendChild(el("td", null, L.directions[p.direction] || p.direction || ""));
         var plate = el("td", "plate-cell");
         if (p.corrected_plate && p.corrected_plate !== p.plate) {
