@@ -392,6 +392,60 @@ pub fn pass_kind_label(lang: Lang, single_use: bool) -> &'static str {
     }
 }
 
+/// An audit entry's action in words (see `central::db::write_change` and its callers); an
+/// unknown action as its words with spaces (never a snake_case code).
+pub fn action_label(lang: Lang, action: &str) -> String {
+    let (zh, en) = match action {
+        "create" => ("新建", "Created"),
+        "update" => ("修改", "Changed"),
+        "update_with_password" => ("修改（含密码）", "Changed (with password)"),
+        "delete" => ("删除", "Deleted"),
+        "rename" => ("改名", "Renamed"),
+        "set_mode" => ("更改模式", "Mode changed"),
+        "lift" => ("解除", "Lifted"),
+        "raise" => ("报警", "Alarm raised"),
+        "acknowledge" => ("确认处理", "Acknowledged"),
+        "withdraw" => ("撤回报警", "Alarm withdrawn"),
+        "give_up_delivery" => ("停止联动重试", "Delivery given up"),
+        "apply" => ("提交申请", "Applied"),
+        "approve" => ("批准", "Approved"),
+        "approve_department" => ("部门批准", "Approved by the department"),
+        "reject" => ("驳回", "Rejected"),
+        "cancel" => ("取消", "Cancelled"),
+        "issue" => ("发证", "Issued"),
+        "arrive" => ("到达", "Arrived"),
+        "leave" => ("离开", "Left"),
+        "no_show" => ("未到访", "No-show"),
+        "suspend" => ("暂停", "Suspended"),
+        "revoke" => ("吊销", "Revoked"),
+        "reactivate" => ("恢复", "Reactivated"),
+        "duty_start" => ("上岗", "Went on duty"),
+        "slip_issued" => ("打印临时通行单", "Visitor slip printed"),
+        "manual_command_refused" => (
+            "拒绝手动操作（未在本岗签到）",
+            "Manual command refused (not on duty here)",
+        ),
+        "duty_end" => ("下岗", "Went off duty"),
+        "link_person" => ("关联人员", "Linked to a person"),
+        "unlock" => ("解除登录锁定", "Sign-in unlocked"),
+        "sign_in" => ("登录", "Signed in"),
+        "sign_in_failed" => ("登录失败", "Sign-in failed"),
+        "login_alarm" => ("多次登录失败告警", "Repeated sign-in failures"),
+        "sign_out" => ("退出登录", "Signed out"),
+        "manual_command" => ("门卫手动操作道闸", "Guard's manual barrier command"),
+        "gate_command" => ("向大门下发指令", "Command sent to the gate"),
+        "gate_command_ack" => ("大门已执行指令", "Gate confirmed a command"),
+        "event_gap" => ("大门事件缺号", "Gap in the gate's events"),
+        "event_conflict" => ("大门事件冲突", "Conflicting gate events"),
+        "foreign_events_refused" => ("拒收其他大门的事件", "Another gate's events refused"),
+        "plate_correction" => ("更正车牌", "Plate corrected"),
+        "purge" => ("清理过期数据", "Expired data purged"),
+        "bulk_import" => ("批量导入", "Bulk import"),
+        other => return other.replace('_', " "),
+    };
+    t(lang, zh, en).to_string()
+}
+
 /// The kind of record an audit entry is about, in words; unknown as words with spaces.
 pub fn entity_label(lang: Lang, entity: &str) -> String {
     let (zh, en) = match entity {

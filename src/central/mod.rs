@@ -26,6 +26,7 @@ pub mod export;
 pub mod gate_auth;
 pub mod ingest;
 pub mod live;
+pub mod names;
 pub mod outside;
 pub mod photos;
 pub mod repo;

@@ -264,6 +264,9 @@ async fn the_demo_keeps_serving_under_fast_traffic_manual_opens_and_visitor_regi
         "official_business",
     ];
     let (mut opened, mut registered) = (0, 0);
+    // The guard signs in on duty at the booth they act at (a guard must be on duty there to
+    // open or register); moving to the other gate signs them in there.
+    let mut on_duty = None;
     let started = Instant::now();
     let mut decisions_midway = None;
     while started.elapsed() < SOAK {
@@ -272,6 +275,21 @@ async fn the_demo_keeps_serving_under_fast_traffic_manual_opens_and_visitor_regi
             panic!("the demo died ({status}) during the soak; its log:\n{log}");
         }
         let (gate, lane) = lanes[dice.roll(3) as usize];
+        if on_duty != Some(gate) {
+            let r = request(
+                addr,
+                "POST",
+                "/api/v1/duty/sign-in",
+                &[
+                    ("Authorization", &guard_auth),
+                    ("Content-Type", "application/json"),
+                ],
+                &serde_json::json!({ "gate_id": gate }).to_string(),
+            )
+            .await;
+            assert!(r.status < 300, "signing in at gate {gate}: {} {}", r.status, r.body);
+            on_duty = Some(gate);
+        }
         if dice.roll(2) == 0 {
             // A guard opens the lane by hand from the console.
             let body = serde_json::json!({

@@ -56,35 +56,6 @@ async fn live_permit(site: &AdminSite, holder: i64, vehicle: i64) -> i64 {
     .id
 }
 
-/// Sizes the window so that the viewport is `width` × `height` (as `Browser::set_viewport`,
-/// retried: with several headless browsers starting at once the first resize is sometimes
-/// clipped).
-async fn viewport(b: &Browser, width: u32, height: u32) {
-    for _ in 0..20 {
-        b.client.set_window_size(width, height).await.unwrap();
-        let inner = b.js("return [window.innerWidth, window.innerHeight]").await;
-        let (iw, ih) = (
-            inner[0].as_u64().unwrap() as u32,
-            inner[1].as_u64().unwrap() as u32,
-        );
-        if (iw, ih) != (width, height) {
-            b.client
-                .set_window_size(
-                    width + width.saturating_sub(iw),
-                    height + height.saturating_sub(ih),
-                )
-                .await
-                .unwrap();
-        }
-        let inner = b.js("return [window.innerWidth, window.innerHeight]").await;
-        if (inner[0].as_u64(), inner[1].as_u64()) == (Some(width.into()), Some(height.into())) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the viewport never became {width}x{height}");
-}
-
 /// Waits until the picker `input` offers an option containing `text`.
 async fn wait_option(b: &Browser, input: &str, text: &str) {
     b.wait_text(&format!("#{input}-list"), text).await;
@@ -111,7 +82,7 @@ async fn an_approver_applies_by_finding_the_person_by_name_and_the_car_by_a_full
     let (li, car) = person_with_car(&db, "李明", "staff", "计算机学院", "浙AM1205").await;
     let (_, _) = person_with_car(&db, "李华", "student", "计算机学院", "浙AM1208").await;
     let base = site.base();
-    viewport(&b, 1366, 768).await;
+    b.set_viewport(1366, 768).await;
     b.sign_in(&base, "approver", PASSWORD, "/admin/applications")
         .await;
     // No id fields and no gate-rights code to type.
@@ -184,7 +155,7 @@ async fn an_approver_applies_by_finding_the_person_by_name_and_the_car_by_a_full
         "北门（出）；南门（入、出）"
     );
     type_into(&b, "#a-purpose", "周末搬运实验器材").await;
-    viewport(&b, 1024, 768).await;
+    b.set_viewport(1024, 768).await;
     b.screenshot("forms-application-filled-1024").await;
     click(&b, "#apply-form button[type=submit]").await;
     b.wait_text("#apply-form .form-status", "已提交").await;
@@ -211,7 +182,7 @@ async fn an_approver_applies_by_finding_the_person_by_name_and_the_car_by_a_full
     for code in ["1:exit", "all:exit", "pending", "(approved)", "exit_only"] {
         assert!(!text.contains(code), "{code} shown: {text}");
     }
-    viewport(&b, 1366, 768).await;
+    b.set_viewport(1366, 768).await;
     b.screenshot("forms-application-listed-1366").await;
     b.close().await;
     site.shutdown().await;
@@ -235,7 +206,7 @@ async fn second_pass_on(t: TestDb) {
     let (holder, car) = person_with_car(&db, "周强", "staff", "计算机学院", "京A66666").await;
     let first = live_permit(&site, holder.id, car.id).await;
     let base = site.base();
-    viewport(&b, 1366, 768).await;
+    b.set_viewport(1366, 768).await;
     b.sign_in(&base, "security", PASSWORD, "/admin/permits")
         .await;
     click(&b, "#new-permit-panel summary").await;
@@ -292,7 +263,7 @@ async fn second_pass_on(t: TestDb) {
     b.wait_text("#permits tbody", "重复发证：临时换证").await;
     let rows = b.text("#permits tbody").await;
     assert!(rows.contains("全部大门") && !rows.contains("all"), "{rows}");
-    viewport(&b, 1024, 768).await;
+    b.set_viewport(1024, 768).await;
     b.screenshot("forms-permits-1024").await;
     b.close().await;
     site.shutdown().await;
@@ -423,7 +394,7 @@ async fn the_statistics_charts_axis_labels_never_overlap_and_each_table_follows_
     let base = site.base();
     b.sign_in(&base, "security", PASSWORD, "/admin/stats").await;
     for (width, height) in [(1366, 768), (1024, 768)] {
-        viewport(&b, width, height).await;
+        b.set_viewport(width, height).await;
         b.goto(&format!("{base}/admin/stats")).await;
         b.find("#flows").await;
         let overlaps = overlapping_labels(&b).await;
@@ -545,7 +516,7 @@ async fn the_application_permit_and_statistics_pages_fit_a_tablet_with_plates_on
     b.sign_in(&base, "admin", PASSWORD, "/admin/applications")
         .await;
     for (width, height, size) in [(1024, 768, "1024x768"), (768, 1024, "768x1024")] {
-        viewport(&b, width, height).await;
+        b.set_viewport(width, height).await;
         for (path, name) in [
             ("/admin/applications", "applications"),
             ("/admin/permits", "permits"),
@@ -565,7 +536,7 @@ async fn the_application_permit_and_statistics_pages_fit_a_tablet_with_plates_on
         }
     }
     // The duplicate is flagged on the approved application's row, with the reason to give.
-    viewport(&b, 1366, 768).await;
+    b.set_viewport(1366, 768).await;
     b.goto(&format!("{base}/admin/applications")).await;
     let note = b.wait_text("#applications .live-note", "车辆通行证").await;
     assert!(note.contains("欧阳明轩"), "{note}");

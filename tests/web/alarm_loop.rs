@@ -30,29 +30,9 @@ async fn press(b: &Browser, key: &str) {
 /// Screenshots of the page at 1366×768 and at 1024×768 (then back to 1366×768).
 async fn shots(b: &Browser, name: &str) {
     b.screenshot(&format!("{name}-1366")).await;
-    resize(b, 1024, 768).await;
+    b.set_viewport(1024, 768).await;
     b.screenshot(&format!("{name}-1024")).await;
-    resize(b, 1366, 768).await;
-}
-
-/// Sizes the window until the viewport is `width` × `height` (a loaded machine's Chromium
-/// may apply a resize in steps).
-async fn resize(b: &Browser, width: i64, height: i64) {
-    let mut window = (width as u32, height as u32);
-    for _ in 0..20 {
-        b.client.set_window_size(window.0, window.1).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let inner = b.js("return [window.innerWidth, window.innerHeight]").await;
-        let (iw, ih) = (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap());
-        if (iw, ih) == (width, height) {
-            return;
-        }
-        window = (
-            (i64::from(window.0) + width - iw).max(width) as u32,
-            (i64::from(window.1) + height - ih).max(height) as u32,
-        );
-    }
-    panic!("the viewport did not become {width}x{height}");
+    b.set_viewport(1366, 768).await;
 }
 
 /// Waits until `css` matches `n` elements.

@@ -441,7 +441,7 @@ async fn gatehouse_gate_run_serves_the_booth_page_that_opens_the_simulated_barri
     let (session, csrf) = booth_sign_in(&http, &url, "zhangsan", "Booth-PIN-2468").await;
     // A car without a readable tag stops on the presence loop; the page shows it.
     io.set_presence(true);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let page = http
             .get(format!("{url}/"))
@@ -476,7 +476,7 @@ async fn gatehouse_gate_run_serves_the_booth_page_that_opens_the_simulated_barri
         .await
         .unwrap();
     assert_eq!(done.headers()[LOCATION], "/?ok=opened");
-    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while io.arm() != ArmState::Open {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
@@ -487,7 +487,7 @@ async fn gatehouse_gate_run_serves_the_booth_page_that_opens_the_simulated_barri
     // Stopped cleanly, the gate's journal holds the override with the guard and the reason.
     let pid = nix::unistd::Pid::from_raw(gate.id().unwrap() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), gate.wait())
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), gate.wait())
         .await
         .expect("the gate stops")
         .unwrap();

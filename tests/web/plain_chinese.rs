@@ -78,24 +78,6 @@ const CODES: &[&str] = &[
     "null",
 ];
 
-/// TO BE REMOVED AT INTEGRATION: offenders in pages other engineers are fixing in parallel
-/// (issue 20), as exact (page, offending text) pairs. The test fails on any offender not
-/// listed here.
-const ALLOWED_ELSEWHERE: &[(&str, &str)] = &[
-    // forms engineer: an application's gate rights as `all`, its decider's user name.
-    ("/admin/applications", "all"),
-    ("/admin/applications", "approver"),
-    // forms engineer: a permit's gate rights as `all`.
-    ("/admin/permits", "all"),
-    // forms engineer: manual opens by guard, by user name.
-    ("/admin/stats", "guard"),
-    ("/admin/stats/daily", "guard"),
-    // lane engineer: the lane's last manual command and the recent passages name the guard.
-    ("/console", "guard"),
-    // alarm engineer: the alarm list and manual opens by guard name the guard.
-    ("/office", "guard"),
-];
-
 /// One offending word on one page, with the text around it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Offender {
@@ -327,7 +309,7 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
             .call(
                 Method::POST,
                 &format!("/api/v1/alarms/{alarm_id}/acknowledge"),
-                Some(json!({})),
+                Some(json!({"action": "dispatched", "note": "巡逻队已到场"})),
             )
             .await;
         // The office: a mode change and back (audited with its reason); the administrator
@@ -426,7 +408,16 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
             b.client.delete_all_cookies().await.unwrap();
             b.sign_in(&base, role, PASSWORD, start).await;
             for path in page_paths(&ids) {
+                let started = std::time::Instant::now();
                 b.goto(&format!("{base}{path}")).await;
+                // Every page has live streams; one left open after leaving its page holds one
+                // of the browser's six connections to the server, and the seventh page waited
+                // a minute for one to free up. Clicking through must stay quick.
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(8),
+                    "{path} as {role} took {:?} to load: a live stream left open?",
+                    started.elapsed()
+                );
                 b.wait_for(&format!("{path} to load"), || async {
                     let ready = b
                         .js("return document.readyState === 'complete' && !!document.body")
@@ -450,12 +441,7 @@ async fn no_page_shows_a_chinese_reader_a_user_name_a_code_or_raw_json_whatever_
                 let text = b.js(VISIBLE_TEXT).await;
                 let text = text.as_str().unwrap_or_default();
                 for o in scan(&path, role, text) {
-                    if !ALLOWED_ELSEWHERE
-                        .iter()
-                        .any(|(p, t)| *p == o.page && *t == o.text)
-                    {
-                        offenders.insert(o);
-                    }
+                    offenders.insert(o);
                 }
             }
         }

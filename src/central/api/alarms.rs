@@ -167,7 +167,7 @@ async fn acknowledge(
 
 /// The 409 for an alarm that is no longer open: who acknowledged or withdrew it, and when.
 async fn already_closed(state: &AppState, alarm: &Alarm) -> ApiError {
-    let names = crate::web::names::Names::load(&state.db)
+    let names = crate::central::names::Names::load(&state.db)
         .await
         .unwrap_or_default();
     let when = |at: chrono::DateTime<chrono::Utc>| {

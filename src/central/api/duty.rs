@@ -143,7 +143,7 @@ async fn report(
         Lang::from_headers(&headers)
     };
     let report = shift::report(&state.db, id).await?;
-    let names = crate::web::names::Names::load(&state.db).await?;
+    let names = crate::central::names::Names::load(&state.db).await?;
     let table = shift::table(&report, lang, state.site_tz, |id, recorded| {
         id.and_then(|id| names.of_id(id))
             .unwrap_or_else(|| names.of(recorded))

@@ -118,11 +118,8 @@ fn plate_fragment(text: Option<&str>, f: &mut Fields) -> Option<String> {
         );
         return None;
     }
-    let frag: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '·' | '-' | '.' | '•'))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    // Typed any way (full width, lower case, separators): normalised like a whole plate.
+    let frag = crate::domain::plate::normalise_fragment(text);
     if frag.chars().count() > 12 {
         f.add(
             "plate",

@@ -210,6 +210,11 @@
       document.body.dataset.alarmsLive = "connected";
     });
     es.onerror = function () { document.body.dataset.alarmsLive = "reconnecting"; };
+    // A stream left open while the browser moves to the next page keeps one of the six
+    // connections a browser allows a server: close it on leaving (a page restored from the
+    // back/forward cache reloads to get a fresh stream).
+    window.addEventListener("pagehide", function () { es.close(); });
+    window.addEventListener("pageshow", function (ev) { if (ev.persisted) location.reload(); });
   }
 
   // ---- /office: what an officer types into an acknowledgement survives a live update ----

@@ -220,6 +220,9 @@
       document.body.dataset.updated = String(Date.now());
     });
     es.onerror = function () { document.body.dataset.live = "reconnecting"; };
+    // Closed on leaving the page: an open stream holds one of the browser's six connections
+    // to the server (see alarms.js).
+    window.addEventListener("pagehide", function () { es.close(); });
   }
   // ---- the lanes' verdicts over time: their age, and faded once older than verdict_fade_s ----
   var lanesMain = document.querySelector("main.console[data-fade-s]");

@@ -22,7 +22,7 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// How long a page condition may take.
-pub const DEADLINE: Duration = Duration::from_secs(10);
+pub const DEADLINE: Duration = Duration::from_secs(20);
 
 // chromedriver and its watchdog live as long as the test process: nothing waits for them here;
 // the watchdog ends chromedriver's process group when this process is gone.
@@ -225,31 +225,36 @@ impl Browser {
         }
     }
 
-    /// Sizes the window so that the page's viewport is `width` × `height` CSS pixels.
+    /// Sizes the window so that the page's viewport is `width` × `height` CSS pixels. The
+    /// window is grown by what the browser's chrome takes, and the resize retried: on a loaded
+    /// machine (several headless browsers starting at once) Chromium may clip the first resize
+    /// or apply it in steps.
     pub async fn set_viewport(&self, width: u32, height: u32) {
-        self.client.set_window_size(width, height).await.unwrap();
-        let inner = self
-            .js("return [window.innerWidth, window.innerHeight]")
-            .await;
-        let (iw, ih) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
-        if (iw, ih) != (u64::from(width), u64::from(height)) {
-            // Browser chrome takes some of the window: grow it by the difference.
+        let mut window = (width, height);
+        let mut last = (0, 0);
+        for _ in 0..20 {
             self.client
-                .set_window_size(
-                    width + (u64::from(width) - iw.min(u64::from(width))) as u32,
-                    height + (u64::from(height) - ih.min(u64::from(height))) as u32,
-                )
+                .set_window_size(window.0, window.1)
                 .await
                 .unwrap();
+            let inner = self
+                .js("return [window.innerWidth, window.innerHeight]")
+                .await;
+            last = (
+                inner[0].as_u64().unwrap_or(0) as u32,
+                inner[1].as_u64().unwrap_or(0) as u32,
+            );
+            if last == (width, height) {
+                return;
+            }
+            // Browser chrome takes some of the window: grow it by the difference.
+            window = (
+                (window.0 + width).saturating_sub(last.0).max(width),
+                (window.1 + height).saturating_sub(last.1).max(height),
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let inner = self
-            .js("return [window.innerWidth, window.innerHeight]")
-            .await;
-        assert_eq!(
-            (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap()),
-            (u64::from(width), u64::from(height)),
-            "the viewport is {width}x{height}"
-        );
+        panic!("the viewport is {last:?}, not {width}x{height}");
     }
 
     /// Elements that stick out of the viewport sideways, and whether the page scrolls
