@@ -206,9 +206,15 @@ async fn a_duty_shift_report_has_the_gates_figures_of_the_duty_and_exports_the_s
             operator_id: Some(app.operator_id(Role::Security)),
             name: "security".into(),
         };
-        alarms::acknowledge(&app.db, &security, alarm["id"].as_i64().unwrap(), "dispatched", "巡逻队已到场")
-            .await
-            .unwrap();
+        alarms::acknowledge(
+            &app.db,
+            &security,
+            alarm["id"].as_i64().unwrap(),
+            "dispatched",
+            "巡逻队已到场",
+        )
+        .await
+        .unwrap();
         let (s, _) = app
             .call(
                 Method::POST,

@@ -223,7 +223,10 @@ pub fn display_name_of(username: &str) -> String {
         // scan would flag), told apart by a number from its user name.
         other => format!(
             "测试员 {}",
-            other.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 1000
+            other
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                % 1000
         ),
     }
 }

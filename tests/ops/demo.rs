@@ -287,7 +287,12 @@ async fn the_demo_keeps_serving_under_fast_traffic_manual_opens_and_visitor_regi
                 &serde_json::json!({ "gate_id": gate }).to_string(),
             )
             .await;
-            assert!(r.status < 300, "signing in at gate {gate}: {} {}", r.status, r.body);
+            assert!(
+                r.status < 300,
+                "signing in at gate {gate}: {} {}",
+                r.status,
+                r.body
+            );
             on_duty = Some(gate);
         }
         if dice.roll(2) == 0 {

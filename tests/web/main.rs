@@ -19,5 +19,5 @@ mod console_lanes;
 mod console_layout;
 mod console_webhook;
 mod pages;
-mod shift_paper;
 mod plain_chinese;
+mod shift_paper;
