@@ -137,16 +137,6 @@ impl ShiftReport {
     }
 }
 
-/// Whether `authed` may read the report of `duty`: the guard who held it, the guards of its
-/// gate (the next shift opens it from the handover note), and the office.
-pub fn may_read(authed: &crate::central::api::auth::Authed, duty: &Duty) -> bool {
-    use crate::central::api::auth::Role;
-    authed.operator_id == duty.operator_id
-        || authed.has(Role::Admin)
-        || authed.has(Role::Security)
-        || (authed.has(Role::Guard) && authed.gates.contains(&duty.gate_id))
-}
-
 /// The report of duty `duty_id` (`RepoError::NotFound` if there is none).
 pub async fn report(db: &Db, duty_id: i64) -> Result<ShiftReport, RepoError> {
     let duty = duty::get(db, duty_id).await?;

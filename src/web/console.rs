@@ -34,7 +34,7 @@ use super::names::Names;
 use crate::central::db::{Page, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
-use crate::central::repo::gates::{self, Gate, GateQuery, Lane};
+use crate::central::repo::gates::{self, Gate, Lane};
 use crate::central::repo::sync::SILENT_AFTER_MS;
 use crate::central::repo::{corrections, duty, permits, settings, visits};
 use crate::central::state::AppState;
@@ -51,25 +51,7 @@ const RECENT: i64 = 8;
 /// fire input is active, are among them).
 const FAULTS: i64 = 20;
 
-/// The gates the viewer may see, in id order.
-pub async fn visible_gates(state: &AppState, viewer: &Viewer) -> Result<Vec<Gate>, RepoError> {
-    let query = GateQuery {
-        only: (!viewer.sees_all_gates()).then(|| viewer.authed.gates.clone()),
-        ..GateQuery::default()
-    };
-    let mut gates = gates::search(
-        &state.db,
-        &query,
-        Page {
-            limit: 100,
-            offset: 0,
-        },
-    )
-    .await?
-    .items;
-    gates.sort_by_key(|g| g.id);
-    Ok(gates)
-}
+pub use super::visible_gates;
 
 async fn latest(
     state: &AppState,

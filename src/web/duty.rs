@@ -232,6 +232,6 @@ pub async fn figures_part(
     State(state): State<AppState>,
     Extension(viewer): Extension<Viewer>,
 ) -> Result<Markup, super::PageError> {
-    let gates = super::console::visible_gates(&state, &viewer).await?;
+    let gates = super::visible_gates(&state, &viewer).await?;
     Ok(figures(&state, &viewer, &gates).await?)
 }

@@ -185,6 +185,31 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
+/// The gates the viewer may see, in id order.
+pub async fn visible_gates(
+    state: &crate::central::state::AppState,
+    viewer: &Viewer,
+) -> Result<Vec<crate::central::repo::gates::Gate>, crate::central::db::RepoError> {
+    use crate::central::db::Page;
+    use crate::central::repo::gates::{self, GateQuery};
+    let query = GateQuery {
+        only: (!viewer.sees_all_gates()).then(|| viewer.authed.gates.clone()),
+        ..GateQuery::default()
+    };
+    let mut gates = gates::search(
+        &state.db,
+        &query,
+        Page {
+            limit: 100,
+            offset: 0,
+        },
+    )
+    .await?
+    .items;
+    gates.sort_by_key(|g| g.id);
+    Ok(gates)
+}
+
 fn to_login(parts: &Parts) -> Response {
     let next = parts.uri.path();
     let next = if next.starts_with('/') && !next.starts_with("//") {

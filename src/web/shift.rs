@@ -113,7 +113,7 @@ async fn render(
     let Ok(d) = duty::get(&state.db, duty_id).await else {
         return Ok(missing(viewer));
     };
-    if !shift::may_read(&viewer.authed, &d) {
+    if !crate::central::api::duty::may_read(&viewer.authed, &d) {
         return Ok((
             StatusCode::FORBIDDEN,
             frame(
