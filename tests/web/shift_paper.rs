@@ -100,6 +100,13 @@ async fn the_console_counts_vehicles_on_campus_by_category_as_a_tagged_car_enter
 
     // A visitor registered at the booth counts at once (before its entry reaches the centre).
     let api = Api::new(&site.central, &site.db.db, "guard").await;
+    // The guard registers at the booth they are on duty at (duty is required to open).
+    api.call(
+        Method::POST,
+        "/api/v1/duty/sign-in",
+        Some(json!({"gate_id": 1})),
+    )
+    .await;
     api.call(Method::POST, "/api/v1/visits", Some(visitor("浙AM1205")))
         .await;
     wait_shown(&b, "visitor", "1").await;
@@ -389,6 +396,12 @@ async fn a_visitor_slip_shows_plate_host_window_and_a_serial_that_a_reprint_keep
         return;
     };
     let api = Api::new(&site.central, &site.db.db, "guard").await;
+    api.call(
+        Method::POST,
+        "/api/v1/duty/sign-in",
+        Some(json!({"gate_id": 1})),
+    )
+    .await;
     let first = api
         .call(Method::POST, "/api/v1/visits", Some(visitor("浙AM1205")))
         .await["visit"]["id"]
