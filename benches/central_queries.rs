@@ -106,6 +106,7 @@ fn event(seq: u64, at_ms: i64, k: u64) -> JournalEvent {
             data_version: 1,
             decide_ns: 900,
             camera: None,
+            pass: None,
         }),
     }
 }

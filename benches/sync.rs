@@ -719,6 +719,7 @@ fn tag_decision(direction: &str, i: i64, granted: bool) -> DecisionRecord {
         data_version: 1,
         decide_ns: 900,
         camera: None,
+        pass: None,
     }
 }
 

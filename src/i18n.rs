@@ -188,6 +188,16 @@ pub fn reason_label(lang: Lang, code: &str) -> String {
             "车牌识别置信度低，请门卫核对",
             "Low-confidence plate read — guard to check",
         ),
+        "granted_pass" => ("访客通行码有效，放行", "Valid visitor pass — open"),
+        "denied_pass_malformed" => ("无法识别的二维码", "Not a visitor pass"),
+        "denied_pass_forged" => ("通行码无效（疑似伪造）", "Invalid pass — possibly forged"),
+        "denied_pass_not_yet_valid" => ("通行码尚未生效", "Pass not yet valid"),
+        "denied_pass_expired" => ("通行码已过期", "Pass expired"),
+        "denied_pass_wrong_gate" => ("通行码不含本大门", "Pass not valid at this gate"),
+        "denied_pass_wrong_direction" => ("通行码不含此方向", "Pass not valid in this direction"),
+        "denied_pass_used" => ("通行码已使用", "Pass already used"),
+        "denied_pass_revoked" => ("预约已取消，通行码作废", "Booking cancelled — pass revoked"),
+        "denied_pass_plate_mismatch" => ("通行码车牌与识别车牌不符", "Pass is for another plate"),
         other => return other.to_string(),
     };
     t(lang, zh, en).to_string()

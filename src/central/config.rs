@@ -50,6 +50,10 @@ pub struct ServerConfig {
     /// and for how long (default 90 days).
     #[serde(default)]
     pub photos: crate::central::photos::PhotosConfig,
+    /// `[notify]`: e-mail (SMTP) and the group robot webhook for hosts, applicants and
+    /// visitors. Default: nothing is sent.
+    #[serde(default)]
+    pub notify: crate::central::notify::NotifyConfig,
 }
 
 /// `[sync]`: the port gates sync on, over mutual TLS.

@@ -61,11 +61,35 @@ pub enum ReasonCode {
     /// The barrier opened because the lane is locked open or the fire linkage fired
     /// (used by the lane runtime, never by `decide`).
     OpenedForEvacuation,
+    /// A signed visitor pass (访客通行码) scanned at the lane, verified offline: valid now, at this
+    /// gate and in this direction, unused if single use, its booking not revoked.
+    GrantedPass,
+    /// A scanned code that is not a visitor pass (another QR code, a truncated scan).
+    DeniedPassMalformed,
+    /// A pass whose signature no key of the site makes: changed, made up, or signed with a
+    /// retired key. Never opens.
+    DeniedPassForged,
+    /// A pass scanned before its window opens.
+    DeniedPassNotYetValid,
+    /// A pass scanned after its window ended.
+    DeniedPassExpired,
+    /// A pass not valid at this gate.
+    DeniedPassWrongGate,
+    /// A pass valid at this gate, but not in this lane's direction.
+    DeniedPassWrongDirection,
+    /// A single-use pass already used in this direction (here, or at another gate once the
+    /// centre told this one). A replayed pass never opens twice.
+    DeniedPassUsed,
+    /// A pass whose booking was cancelled or rejected after it was issued (the revocation
+    /// reached the gate like any change).
+    DeniedPassRevoked,
+    /// A pass for another plate than the one the lane's camera read on the vehicle.
+    DeniedPassPlateMismatch,
 }
 
 impl ReasonCode {
     /// Every code, in declaration order.
-    pub const ALL: [ReasonCode; 25] = [
+    pub const ALL: [ReasonCode; 35] = [
         ReasonCode::Granted,
         ReasonCode::GrantedVisitor,
         ReasonCode::DeniedBlacklisted,
@@ -91,6 +115,16 @@ impl ReasonCode {
         ReasonCode::OpenedForEvacuation,
         ReasonCode::DeniedPlateMismatch,
         ReasonCode::HeldLowConfidence,
+        ReasonCode::GrantedPass,
+        ReasonCode::DeniedPassMalformed,
+        ReasonCode::DeniedPassForged,
+        ReasonCode::DeniedPassNotYetValid,
+        ReasonCode::DeniedPassExpired,
+        ReasonCode::DeniedPassWrongGate,
+        ReasonCode::DeniedPassWrongDirection,
+        ReasonCode::DeniedPassUsed,
+        ReasonCode::DeniedPassRevoked,
+        ReasonCode::DeniedPassPlateMismatch,
     ];
 
     /// The stable snake_case code, e.g. `denied_wrong_direction`.
@@ -121,6 +155,16 @@ impl ReasonCode {
             ReasonCode::OpenedForEvacuation => "opened_for_evacuation",
             ReasonCode::DeniedPlateMismatch => "denied_plate_mismatch",
             ReasonCode::HeldLowConfidence => "held_low_confidence",
+            ReasonCode::GrantedPass => "granted_pass",
+            ReasonCode::DeniedPassMalformed => "denied_pass_malformed",
+            ReasonCode::DeniedPassForged => "denied_pass_forged",
+            ReasonCode::DeniedPassNotYetValid => "denied_pass_not_yet_valid",
+            ReasonCode::DeniedPassExpired => "denied_pass_expired",
+            ReasonCode::DeniedPassWrongGate => "denied_pass_wrong_gate",
+            ReasonCode::DeniedPassWrongDirection => "denied_pass_wrong_direction",
+            ReasonCode::DeniedPassUsed => "denied_pass_used",
+            ReasonCode::DeniedPassRevoked => "denied_pass_revoked",
+            ReasonCode::DeniedPassPlateMismatch => "denied_pass_plate_mismatch",
         }
     }
 
@@ -135,6 +179,7 @@ impl ReasonCode {
             self,
             ReasonCode::Granted
                 | ReasonCode::GrantedVisitor
+                | ReasonCode::GrantedPass
                 | ReasonCode::GuardOpen
                 | ReasonCode::OpenedForEvacuation
         )

@@ -41,6 +41,9 @@ pub struct GateConfig {
     /// `[photos]`: how much of the cameras' photos the gate keeps (default 20 GiB, 30 days).
     #[serde(default)]
     pub photos: crate::gate::photos::PhotoLimits,
+    /// `[display]`: what the lanes show and speak per outcome.
+    #[serde(default)]
+    pub display: crate::gate::display::DisplayConfig,
 }
 
 /// `[camera_listener]`: the HTTP listener plate cameras push to, on the cabinet network.
@@ -285,6 +288,15 @@ pub struct LaneConfig {
     /// `[lane.plate]`: plate camera reads at this lane.
     #[serde(default)]
     pub plate: LanePlateConfig,
+    /// `[lane.qr]`: the lane's QR pass scanner, if it has one.
+    #[serde(default)]
+    pub qr: Option<crate::gate::qr::QrConfig>,
+    /// `[lane.screen]`: the lane's RS-485 LED/voice screen, if it has one.
+    #[serde(default)]
+    pub screen: Option<crate::gate::display::ScreenConfig>,
+    /// `[lane.light]`: the signal light on the I/O module.
+    #[serde(default)]
+    pub light: crate::gate::display::SignalLightConfig,
 }
 
 /// `[lane.reader]`: the long-range UHF reader.

@@ -63,6 +63,16 @@ const REASONS: &[&str] = &[
     "opened_for_evacuation",
     "denied_plate_mismatch",
     "held_low_confidence",
+    "granted_pass",
+    "denied_pass_malformed",
+    "denied_pass_forged",
+    "denied_pass_not_yet_valid",
+    "denied_pass_expired",
+    "denied_pass_wrong_gate",
+    "denied_pass_wrong_direction",
+    "denied_pass_used",
+    "denied_pass_revoked",
+    "denied_pass_plate_mismatch",
 ];
 
 const CATEGORIES: &[&str] = &[

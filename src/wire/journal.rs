@@ -165,6 +165,21 @@ pub struct DecisionRecord {
     /// tag read no camera saw, and in events of gates without cameras).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<Box<PlateReadRecord>>,
+    /// The visitor pass this decision was made on (`credential` is `pass`): which booking,
+    /// and whether its use consumes it. Absent for every other credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass: Option<PassUse>,
+}
+
+/// A visitor pass as a decision journals it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassUse {
+    /// The booking the pass was issued for (as the pass says, even when refused).
+    pub booking_id: i64,
+    /// The key id that signed it.
+    pub key_id: u16,
+    /// One entry and one exit campus-wide: a granted passage consumes that direction.
+    pub single_use: bool,
 }
 
 /// What a plate camera (车牌识别一体机) reported, as journalled: enough to show the guard and
@@ -274,6 +289,7 @@ mod tests {
                 data_version: 1234,
                 decide_ns: 5678,
                 camera: None,
+                pass: None,
             }),
         };
         let json = concat!(

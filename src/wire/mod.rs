@@ -5,6 +5,7 @@
 //!   carry them.
 //! - [`sync`]: the sync protocol's messages and limits.
 //! - [`command`]: the centre's commands to a gate.
+//! - [`pass`]: the signed visitor pass (its token, signing and offline verification).
 //!
 //! The JSON of these types is what travels and what is stored, so a field's name and a code's
 //! spelling never change meaning. This module depends on nothing but [`crate::domain`]; it
@@ -12,5 +13,6 @@
 
 pub mod command;
 pub mod journal;
+pub mod pass;
 pub mod rows;
 pub mod sync;

@@ -277,6 +277,12 @@ pub struct BookingRecord {
     pub slot_until: u32,
     /// pending, approved, rejected, cancelled.
     pub status: String,
+    /// The booking's single-use pass has been used to enter (somewhere on the campus).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_used_entry: bool,
+    /// The booking's single-use pass has been used to leave.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_used_exit: bool,
 }
 
 impl BookingRecord {

@@ -260,6 +260,10 @@ pub struct GateSettings {
     pub enabled: bool,
     /// Lanes configured centrally: key and mode.
     pub lanes: Vec<LaneSettings>,
+    /// The site's visitor-pass public keys: the current one and any rotated-out key still in
+    /// its overlap (`crate::wire::pass`). Absent from older centres.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_keys: Vec<crate::wire::pass::PassKeyWire>,
 }
 
 /// A lane's central settings.

@@ -53,6 +53,7 @@ fn camera_decision(seq: u64, at_ms: i64, raw: &str, confidence: u8) -> JournalEv
                     bytes: 20_000,
                 }],
             })),
+            pass: None,
         }),
     }
 }

@@ -43,6 +43,7 @@ fn decision(seq: u64, at_ms: i64, plate: &str, granted: bool) -> JournalEvent {
             data_version: 3,
             decide_ns: 1200,
             camera: None,
+            pass: None,
         }),
     }
 }

@@ -75,6 +75,7 @@ pub(crate) fn record(direction: &str, plate: &str, reason: ReasonCode) -> Decisi
         data_version: 1,
         decide_ns: 1000,
         camera: Some(Box::new(camera(plate, &format!("{plate}-{direction}"), 95))),
+        pass: None,
     }
 }
 

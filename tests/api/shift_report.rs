@@ -78,6 +78,7 @@ fn denied(seq: u64, plate: &str, reason: &str) -> JournalEvent {
             data_version: 1,
             decide_ns: 1000,
             camera: None,
+            pass: None,
         }),
     }
 }

@@ -79,6 +79,7 @@ fn decision(seq: u64, at: DateTime<Utc>, plate: &str, reason: &str) -> JournalEv
             data_version: 1,
             decide_ns: 1000,
             camera: None,
+            pass: None,
         }),
     }
 }

@@ -564,6 +564,7 @@ async fn the_statistics_page_and_the_daily_report_show_a_known_days_traffic_as_c
             data_version: 1,
             decide_ns: 900,
             camera: None,
+            pass: None,
         })
     };
     let open = |guard: &str, reason: &str| EventBody::Override {

@@ -105,6 +105,7 @@ fn camera_decision(
             confidence,
             photos,
         })),
+        pass: None,
     })
 }
 

@@ -419,7 +419,7 @@ async fn update_booking(
     }
 }
 
-async fn step(
+pub(crate) async fn step(
     state: &AppState,
     authed: &Authed,
     id: i64,

@@ -624,6 +624,7 @@ impl LaneTask {
             data_version: decision.data_version,
             decide_ns,
             camera: None,
+            pass: None,
         };
         self.pending = decision.granted.then(|| Pending {
             effects: decision.effects,
@@ -915,6 +916,7 @@ impl LaneTask {
             data_version: index.data_version(),
             decide_ns: 0,
             camera: Some(Box::new(camera.clone())),
+            pass: None,
         };
         let held = HeldRead {
             camera: camera.camera,

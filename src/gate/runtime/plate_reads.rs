@@ -253,6 +253,7 @@ mod tests {
             data_version: 1,
             decide_ns: 0,
             camera: None,
+            pass: None,
         }
     }
 

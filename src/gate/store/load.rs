@@ -300,6 +300,8 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
             slot_from: row.get::<_, i64>(6).map_err(sql_err)? as u32,
             slot_until: row.get::<_, i64>(7).map_err(sql_err)? as u32,
             status: row.get(8).map_err(sql_err)?,
+            pass_used_entry: false,
+            pass_used_exit: false,
         };
         snapshot
             .bookings
@@ -535,6 +537,8 @@ mod tests {
                 slot_from: 0,
                 slot_until: 100,
                 status: "approved".into(),
+                pass_used_entry: false,
+                pass_used_exit: false,
             }],
             ..Update::default()
         };

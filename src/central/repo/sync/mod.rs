@@ -156,6 +156,8 @@ fn booking_row(r: &AnyRow) -> Result<BookingRecord, sqlx::Error> {
         slot_from,
         slot_until,
         status,
+        pass_used_entry: false,
+        pass_used_exit: false,
     })
 }
 

@@ -42,6 +42,7 @@ pub async fn gate_settings(
         offline_policy: g.try_get("offline_policy")?,
         enabled: g.try_get::<i64, _>("enabled")? != 0,
         lanes,
+        pass_keys: Vec::new(),
     }))
 }
 

@@ -185,6 +185,7 @@ fn read_sqlite(
             offline_policy: g.get(2).map_err(rusqlite_err)?,
             enabled: g.get::<_, i64>(3).map_err(rusqlite_err)? != 0,
             lanes: Vec::new(),
+            pass_keys: Vec::new(),
         };
         let mut st = tx
             .prepare(
@@ -314,6 +315,8 @@ fn read_sqlite(
             slot_from,
             slot_until,
             status: gate_booking_status(r.get(8)?),
+            pass_used_entry: false,
+            pass_used_exit: false,
         }
     });
     table!(
