@@ -9,6 +9,7 @@
 //! | `ca.crt`, `ca.key` | the site CA (ECDSA P-256, 20 years); the key signs everything else |
 //! | `server-<name>.crt/.key` | a server certificate: DNS/IP SANs, EKU serverAuth only |
 //! | `gate-<id>.crt/.key` | a gate's client certificate: URI SAN `urn:gatehouse:gate:<id>`, CN `gate-<id>`, EKU clientAuth only |
+//! | `pass-keys/pass-<kid>.p8/.toml` | the visitor-pass signing keys (Ed25519, `pass_key`) |
 //!
 //! A gate's identity is the URI SAN of its certificate and nothing else ([`gate_id_from_cert`]).
 //!
@@ -16,6 +17,13 @@
 //! are 0600 and written atomically: a temporary file in the same directory, synced, then
 //! renamed); overwrite an existing CA; talk to the network or a database; parse command lines
 //! (that is `src/cli/pki.rs`).
+
+mod pass_key;
+
+pub use pass_key::{
+    DEFAULT_OVERLAP_DAYS, PASS_KEY_DIR, PassKeyFile, PassKeyMeta, current as current_pass_key,
+    list_pass_keys, new_pass_key, pass_key_dir, read_key_pair, rotate_pass_key,
+};
 
 use std::fmt::Write as _;
 use std::fs;
@@ -73,6 +81,10 @@ pub enum PkiError {
     InvalidValidity(String),
     #[error("cannot generate the certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("a current pass key exists ({0}); rotate it with `gatehouse pki pass-key rotate`")]
+    PassKeyExists(PathBuf),
+    #[error("{path} is not a usable pass key: {reason}")]
+    BadPassKey { path: PathBuf, reason: String },
 }
 
 /// Why a certificate names no gate.

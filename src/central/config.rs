@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// visitors. Default: nothing is sent.
     #[serde(default)]
     pub notify: crate::central::notify::NotifyConfig,
+    /// `[passes]`: where the visitor-pass keys are and whether the server may start without
+    /// one. Default: `<data_dir>/pki/pass-keys`, not required.
+    #[serde(default)]
+    pub passes: crate::central::passes::PassesConfig,
 }
 
 /// `[sync]`: the port gates sync on, over mutual TLS.

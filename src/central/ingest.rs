@@ -3,7 +3,8 @@
 //! the passages change), then wake the sync server's presence publisher if presence changed
 //! (it announces the change to every gate) and tell the live pages about exactly the events
 //! stored. The sync endpoint calls this, never the repository directly, so every stored event
-//! also reaches the live view and every presence change the gates.
+//! also reaches the live view and every presence change the gates. A visitor who entered on a
+//! pass is announced to their host (`Notice::VisitorArrived`) once the upload committed.
 //!
 //! An upload that SQLite refuses because another writer committed first, or that PostgreSQL
 //! refuses because another upload of the same gate stored one of its events first, is tried
@@ -80,6 +81,17 @@ pub async fn accept_from(
             gate_id,
             events: Arc::from(fresh),
         });
+    }
+    for a in &outcome.pass_arrivals {
+        crate::central::notify::queue(
+            &state.db,
+            crate::central::notify::Notice::VisitorArrived {
+                booking_id: a.booking_id,
+                gate_id: a.gate_id,
+                at_ms: a.at_ms,
+            },
+        )
+        .await;
     }
     alarm_conflicts(state, gate_id, journal, &outcome).await;
     // A fire input is an alarm at the office (and the police link), not only a lane event.

@@ -167,6 +167,14 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     state.site_tz = config.site_tz();
     state.photos = crate::central::photos::Photos::open(&config.photos, &config.server.data_dir)
         .context("[photos]")?;
+    // Issue 21: the visitor-pass keys (public halves stored for the gates; none: no passes).
+    state.passes = crate::central::passes::start(
+        &db,
+        &config.passes.key_dir(&config.server.data_dir),
+        config.passes.require_key,
+    )
+    .await
+    .context("[passes]")?;
     let stop = tokio_util::sync::CancellationToken::new();
     // The daily purge of passage events past the kept days; made anew should it panic.
     let purge = {

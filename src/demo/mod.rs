@@ -144,6 +144,13 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     let stop = CancellationToken::new();
     let mut state = AppState::new(db.clone());
     state.photos = crate::central::photos::Photos::disk(&dir.join("central-photos"), 90)?;
+    // Issue 21: the demo's visitor-pass key, made on first run beside its PKI.
+    let pass_keys = crate::pki::pass_key_dir(&dir.join("pki"));
+    if crate::pki::current_pass_key(&crate::pki::list_pass_keys(&pass_keys)?).is_none() {
+        crate::pki::new_pass_key(&pass_keys, chrono::Utc::now())
+            .context("making the demo's visitor-pass key")?;
+    }
+    state.passes = crate::central::passes::start(&db, &pass_keys, true).await?;
     // Every task is supervised (crate::supervise): a listener that ends stops the demo with one
     // line saying which and why; the traffic is made anew after a panic or an error.
     let mut tasks: JoinSet<Ended> = JoinSet::new();

@@ -53,6 +53,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("assets/alarms.css"),
     ),
+    (
+        "pass.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/pass.css"),
+    ),
 ];
 
 /// `GET /assets/{file}`.

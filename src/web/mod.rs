@@ -27,6 +27,7 @@ pub mod layout;
 pub mod login;
 pub mod names;
 pub mod office;
+pub mod pass;
 pub mod passages;
 pub mod shift;
 pub mod slip;
@@ -84,6 +85,8 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/office/duty", OFFICE),
     ("/alarms/live", BOOTH),
     ("/admin/settings", admin::OFFICE),
+    // Issue 21: the visitor's pass page, reached by its unguessable link only.
+    ("/pass/{secret}", Access::Public),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document
@@ -111,6 +114,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/console/visitors/{visit_id}/slip", get(slip::page))
         .route("/office/duty", get(duty_records::page))
         .route("/alarms/live", get(alarms::live))
+        .route("/pass/{secret}", get(pass::page))
         .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
         .with_state(state)

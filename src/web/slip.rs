@@ -7,6 +7,9 @@
 //! `POST /api/v1/visits/{id}/slip` (`paper.js`), which hands out the next number once and the
 //! same number on every later print.
 //!
+//! When the visit came on an approved booking with a visitor pass (issue 21), the slip prints
+//! the pass's QR code, so the driver can scan it at the lanes on the way out and back.
+//!
 //! What it never does: give a serial on a GET, or show a slip of a gate the guard is not at.
 
 use axum::Extension;
@@ -22,6 +25,29 @@ use super::shift::{paper_time, site_name};
 use crate::central::repo::{duty, gates, visits};
 use crate::central::state::AppState;
 use crate::i18n::t;
+
+/// The pass of booking `booking_id` if it is approved (or arrived) and has one that is still
+/// good; issued now if it is due. `None` otherwise, or on any error (the slip prints without).
+async fn slip_pass(
+    state: &AppState,
+    booking_id: i64,
+) -> Option<(
+    crate::central::passes::StoredPass,
+    crate::central::repo::bookings::Booking,
+)> {
+    use crate::central::passes::PassState;
+    let booking = crate::central::repo::bookings::get(&state.db, booking_id)
+        .await
+        .ok()?;
+    let pass = crate::central::api::bookings::pass_of(state, &booking)
+        .await
+        .ok()??;
+    let good = matches!(
+        PassState::of(&pass, &booking, chrono::Utc::now()),
+        PassState::Valid | PassState::NotYetValid
+    );
+    good.then_some((pass, booking))
+}
 
 /// `GET /console/visitors/{visit_id}/slip`.
 pub async fn page(
@@ -70,6 +96,11 @@ pub async fn page(
         .unwrap_or(t(lang, "系统", "System"))
         .to_string();
     let serial = duty::slip_serial(&state.db, id).await?;
+    // Issue 21: the visit's booking's pass, printed as its QR code for the lane's scanner.
+    let pass = match visit.booking_id {
+        Some(b) => slip_pass(&state, b).await,
+        None => None,
+    };
     let tz = state.site_tz;
     Ok(frame(
         &viewer,
@@ -109,6 +140,15 @@ pub async fn page(
                         }
                         dt { (t(lang, "入口", "Entrance")) } dd id="slip-gate" { (gate.name_in(lang)) " · " (lane) }
                         dt { (t(lang, "登记门卫", "Registered by")) } dd id="slip-guard" { (guard) }
+                    }
+                    @if let Some((pass, booking)) = &pass {
+                        div.slip-pass id="slip-pass" {
+                            @if let Some(svg) = super::pass::qr_svg(&pass.token) {
+                                div.slip-qr { (maud::PreEscaped(svg)) }
+                            }
+                            p { (t(lang, "访客通行码：出入时请将二维码对准车道扫码器", "Visitor pass: hold the QR code up to the lane's scanner"))
+                                " · " (t(lang, if booking.single_use { "进、出各一次" } else { "时段内不限次数" }, if booking.single_use { "one entry, one exit" } else { "any number within the slot" })) }
+                        }
                     }
                     p.slip-rules {
                         (t(lang, "请将本单放在挡风玻璃后可见处，按时离校，出校时交回门卫。",

@@ -23,6 +23,7 @@ mod live_pass;
 mod matrix;
 mod outside_vehicles;
 mod passages;
+mod passes;
 mod people;
 mod permits;
 mod photos;

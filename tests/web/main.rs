@@ -19,5 +19,6 @@ mod console_lanes;
 mod console_layout;
 mod console_webhook;
 mod pages;
+mod pass_page;
 mod plain_chinese;
 mod shift_paper;

@@ -19,12 +19,19 @@
 //! last at most 7 days and must not have ended already. `?date=YYYY-MM-DD` is a day in the
 //! site's time zone (`server.timezone`).
 //!
+//! Visitor passes: an approval issues the booking's pass ([`crate::central::passes::issue`])
+//! and queues `BookingApproved` and `PassIssued`; a rejection queues `BookingRejected`; a
+//! rejection or cancellation revokes the pass. `gates` (permits' form, default `all`) and
+//! `single_use` (default true) say where and how often the pass opens.
+//! `GET /api/v1/bookings/{id}/pass` gives the pass's link, state and token to those who may
+//! decide the booking.
+//!
 //! What it never does: write anything when any field is invalid, or show a viewer a full phone.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,13 +41,17 @@ use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageOf, PageQuery, paged};
 use super::permits::{check_len, check_minute, check_window, query_plate, query_status};
 use crate::central::db::Db;
+use crate::central::notify::{self, Notice};
+use crate::central::passes;
 use crate::central::repo::bookings::{
-    self, Booking, BookingInput, BookingQuery, BookingStatus, NewBooking, Transition,
+    self, Booking, BookingInput, BookingQuery, BookingStatus, NewBooking, PassRights, Transition,
     TransitionError,
 };
-use crate::central::repo::permits::person_department;
+use crate::central::repo::permits::{person_department, unknown_gate_ids};
 use crate::central::repo::persons::mask_phone;
 use crate::central::state::AppState;
+use crate::domain::permit::{DirectionSet, GateRights};
+use crate::domain::text::parse_gate_rights;
 use crate::domain::{Plate, PlateColour};
 use crate::i18n::Msg;
 
@@ -126,9 +137,82 @@ pub(crate) fn may_decide(authed: &Authed, department: &str) -> bool {
         || (authed.has(Role::Approver) && authed.department == department)
 }
 
+/// Checks the pass's gates and use; `None` fields take the defaults (every gate both ways,
+/// single use).
+async fn validate_rights(db: &Db, f: &mut Fields, input: &BookingInput) -> ApiResult<PassRights> {
+    let gates = input
+        .gates
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("all")
+        .to_string();
+    match parse_gate_rights(&gates) {
+        Ok(GateRights::All(d)) if d == DirectionSet::NONE => f.add(
+            "gates",
+            "invalid_gates",
+            Msg::new(
+                "通行码至少应允许一个方向（进或出）",
+                "gates: the pass must allow at least one direction",
+            ),
+        ),
+        Ok(GateRights::All(_)) => {}
+        Ok(GateRights::Only(rights)) => {
+            let ids: Vec<i64> = rights.iter().map(|r| i64::from(r.gate.0)).collect();
+            let unknown = unknown_gate_ids(db, &ids).await?;
+            if !unknown.is_empty() {
+                let list = unknown
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                f.add(
+                    "gates",
+                    "unknown_gate",
+                    Msg::new(
+                        format!("通行码的大门不存在：{list}"),
+                        format!("gates: no such gate: {list}"),
+                    ),
+                );
+            } else if rights.len() > 255 {
+                f.add(
+                    "gates",
+                    "too_many_gates",
+                    Msg::new(
+                        "通行码最多列出 255 个大门",
+                        "gates: a pass lists at most 255 gates",
+                    ),
+                );
+            }
+        }
+        Err(e) => f.add(
+            "gates",
+            "invalid_gates",
+            Msg::new(
+                format!(
+                    "通行大门格式不正确（应为 all、all:entry 或 1;2:exit）：{}",
+                    e.0
+                ),
+                format!(
+                    "gates (all, all:entry, or gate ids such as 1;2:exit): {}",
+                    e.0
+                ),
+            ),
+        ),
+    }
+    Ok(PassRights {
+        gates,
+        single_use: input.single_use.unwrap_or(true),
+    })
+}
+
 /// Checks every field and builds the booking to store. Writes nothing.
-async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<NewBooking> {
+async fn validate(
+    db: &Db,
+    input: BookingInput,
+    creating: bool,
+) -> ApiResult<(NewBooking, PassRights)> {
     let mut f = Fields::new();
+    let rights = validate_rights(db, &mut f, &input).await?;
     let host_department = person_department(db, input.host_id).await?;
     if host_department.is_none() {
         f.add(
@@ -249,7 +333,7 @@ async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<New
         );
     }
     f.finish()?;
-    Ok(NewBooking {
+    let new = NewBooking {
         host_id: input.host_id,
         department,
         purpose,
@@ -260,7 +344,8 @@ async fn validate(db: &Db, input: BookingInput, creating: bool) -> ApiResult<New
         slot_from: input.slot_from,
         slot_until: input.slot_until,
         walk_in: input.walk_in,
-    })
+    };
+    Ok((new, rights))
 }
 
 /// Search bookings.
@@ -353,11 +438,12 @@ async fn create_booking(
         .category
         .clone()
         .unwrap_or_else(|| "visitor".to_string());
-    let new = validate(&state.db, input, true).await?;
+    let (new, rights) = validate(&state.db, input, true).await?;
     if !new.walk_in && !may_decide(&authed, &new.department) {
         return Err(ApiError::Forbidden);
     }
-    let booking = bookings::create_in_category(&state.db, &authed.actor(), &new, &category).await?;
+    let booking =
+        bookings::create_with_rights(&state.db, &authed.actor(), &new, &category, &rights).await?;
     Ok((StatusCode::CREATED, ApiJson(shown(&authed, booking))))
 }
 
@@ -402,11 +488,11 @@ async fn update_booking(
     if !may_decide(&authed, &current.department) {
         return Err(ApiError::Forbidden);
     }
-    let new = validate(&state.db, input, false).await?;
+    let (new, rights) = validate(&state.db, input, false).await?;
     if !may_decide(&authed, &new.department) {
         return Err(ApiError::Forbidden);
     }
-    match bookings::update(&state.db, &authed.actor(), id, &new).await {
+    match bookings::update_with_rights(&state.db, &authed.actor(), id, &new, &rights).await {
         Ok(b) => Ok(ApiJson(shown(&authed, b))),
         Err(TransitionError::Repo(e)) => Err(e.into()),
         Err(TransitionError::Illegal { current }) => {
@@ -460,10 +546,140 @@ pub(crate) async fn step(
         Transition::Arrive | Transition::Leave | Transition::NoShow => {}
     }
     match bookings::transition(&state.db, &authed.actor(), id, step).await {
-        Ok(b) => Ok(ApiJson(shown(authed, b))),
+        Ok(b) => {
+            after_step(state, id, step).await;
+            Ok(ApiJson(shown(authed, b)))
+        }
         Err(TransitionError::Repo(e)) => Err(e.into()),
         Err(TransitionError::Illegal { current }) => Err(illegal(current, step)),
     }
+}
+
+/// What follows a step once it committed: an approval issues the visitor's pass (signed with
+/// the current key) and tells the visitor; a rejection or cancellation revokes the pass (the
+/// booking's own change-log entry carries the status to the gates). A pass that cannot be
+/// issued now is logged; it is issued when the pass is next asked for
+/// ([`pass_of`]).
+async fn after_step(state: &AppState, id: i64, step: Transition) {
+    match step {
+        Transition::Approve => {
+            let issued = match passes::issue(&state.db, &state.passes, id).await {
+                Ok(p) => p.is_some(),
+                Err(e) => {
+                    tracing::error!(booking = id, error = %e, "cannot issue the visitor pass");
+                    false
+                }
+            };
+            notify::queue(&state.db, Notice::BookingApproved { booking_id: id }).await;
+            if issued {
+                notify::queue(&state.db, Notice::PassIssued { booking_id: id }).await;
+            }
+        }
+        Transition::Reject | Transition::Cancel => {
+            if let Err(e) = passes::revoke(&state.db, id).await {
+                tracing::error!(booking = id, error = %e, "cannot mark the visitor pass revoked");
+            }
+            if step == Transition::Reject {
+                notify::queue(&state.db, Notice::BookingRejected { booking_id: id }).await;
+            }
+        }
+        Transition::Arrive | Transition::Leave | Transition::NoShow => {}
+    }
+}
+
+/// A booking's pass as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PassInfo {
+    pub booking_id: i64,
+    /// valid, not_yet_valid, used, revoked, expired; `none` when no pass was issued.
+    pub state: String,
+    /// The state in words, in the request's language.
+    pub state_text: String,
+    /// The pass page (`/pass/{secret}`), to send to the visitor.
+    pub link: Option<String>,
+    /// The pass text the QR code holds.
+    pub token: Option<String>,
+    pub key_id: Option<i64>,
+    pub issued_at: Option<chrono::DateTime<Utc>>,
+    /// Why there is no pass, when there is none.
+    pub note: Option<String>,
+}
+
+/// The pass of `booking`, issued now if the booking is approved and has none yet (approved
+/// before the site had a key, or by a path that does not issue).
+pub(crate) async fn pass_of(
+    state: &AppState,
+    booking: &Booking,
+) -> Result<Option<passes::StoredPass>, crate::central::db::RepoError> {
+    match passes::for_booking(&state.db, booking.id).await? {
+        Some(p) => Ok(Some(p)),
+        None => passes::issue(&state.db, &state.passes, booking.id).await,
+    }
+}
+
+/// The visitor pass of a booking: its link, state and token.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}/pass", tag = "bookings", params(("id" = i64, Path)),
+    responses((status = 200, body = PassInfo), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn get_pass(
+    State(state): State<AppState>,
+    authed: Authed,
+    headers: axum::http::HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<ApiJson<PassInfo>> {
+    let lang = crate::i18n::Lang::from_headers(&headers);
+    let booking = bookings::get(&state.db, id).await?;
+    if !may_decide(&authed, &booking.department) {
+        return Err(ApiError::Forbidden);
+    }
+    let pick = |zh: &str, en: &str| match lang {
+        crate::i18n::Lang::Zh => zh.to_string(),
+        crate::i18n::Lang::En => en.to_string(),
+    };
+    let pass = pass_of(&state, &booking).await?;
+    let info = match pass {
+        Some(p) => {
+            let s = passes::PassState::of(&p, &booking, Utc::now());
+            let (zh, en) = s.label();
+            PassInfo {
+                booking_id: id,
+                state: serde_json::to_value(s)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                state_text: pick(zh, en),
+                link: Some(p.link()),
+                token: Some(p.token.clone()),
+                key_id: Some(p.kid),
+                issued_at: Some(p.issued_at),
+                note: None,
+            }
+        }
+        None => {
+            let note = if state.passes.kid().is_none() {
+                pick(
+                    "未配置通行码密钥，未签发通行码（gatehouse pki pass-key new）",
+                    "no pass key is configured, so no pass was issued (gatehouse pki pass-key new)",
+                )
+            } else {
+                pick(
+                    "预约批准后才签发通行码",
+                    "a pass is issued once the booking is approved",
+                )
+            };
+            PassInfo {
+                booking_id: id,
+                state: "none".into(),
+                state_text: pick("无通行码", "no pass"),
+                link: None,
+                token: None,
+                key_id: None,
+                issued_at: None,
+                note: Some(note),
+            }
+        }
+    };
+    Ok(ApiJson(info))
 }
 
 macro_rules! step_handler {
@@ -530,6 +746,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(arrive_booking))
         .routes(routes!(leave_booking))
         .routes(routes!(no_show_booking))
+        .routes(routes!(get_pass))
 }
 
 #[cfg(test)]

@@ -269,7 +269,11 @@ pub async fn localize(request: Request, next: Next) -> Response {
                 if response
                     .headers()
                     .get(header::CONTENT_TYPE)
-                    .is_none_or(|v| !v.as_bytes().starts_with(b"application/json")) =>
+                    .is_none_or(|v| {
+                        // A page's own 404 (HTML: the pass page's, the slip's) is kept.
+                        !v.as_bytes().starts_with(b"application/json")
+                            && !v.as_bytes().starts_with(b"text/html")
+                    }) =>
             {
                 ApiError::NotFound(Msg::new("没有这个接口", "No such route"))
             }

@@ -138,6 +138,13 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/bookings/{id}/no-show",
         Access::Roles(&[Admin, Security, Guard]),
     ),
+    // A booking's visitor pass: the office and the booking's department (checked in the
+    // handler).
+    (
+        "GET",
+        "/api/v1/bookings/{id}/pass",
+        Access::Roles(&[Admin, Security, Approver]),
+    ),
     // Lists: the security office keeps them; the booth must see them.
     ("GET", "/api/v1/blacklist", BOOTH_READ),
     ("POST", "/api/v1/blacklist", OFFICE),

@@ -181,6 +181,46 @@ pub struct Booking {
     pub left_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Where the visitor's pass opens, in the permits' form: `all` (default), `all:entry`,
+    /// `1;2:exit`.
+    #[serde(default = "all_gates")]
+    pub gates: String,
+    /// The pass opens one entry and one exit, campus-wide (default); otherwise any number
+    /// within the slot.
+    #[serde(default = "yes")]
+    pub single_use: bool,
+    /// When the single-use pass was used to enter (reported by a gate).
+    #[serde(default)]
+    pub pass_used_entry_at: Option<DateTime<Utc>>,
+    /// When the single-use pass was used to leave.
+    #[serde(default)]
+    pub pass_used_exit_at: Option<DateTime<Utc>>,
+}
+
+fn all_gates() -> String {
+    "all".to_string()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where and how often a booking's pass opens (validated by the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassRights {
+    /// Gate rights in the permits' text form.
+    pub gates: String,
+    pub single_use: bool,
+}
+
+impl Default for PassRights {
+    /// Every gate both ways, single use.
+    fn default() -> PassRights {
+        PassRights {
+            gates: all_gates(),
+            single_use: true,
+        }
+    }
 }
 
 /// A booking request as the API takes it (create and edit).
@@ -213,6 +253,13 @@ pub struct BookingInput {
     /// `visitor` (default), `contractor` or `official`. Only when creating.
     #[serde(default)]
     pub category: Option<String>,
+    /// Where the visitor's pass opens: `all` (default), `all:entry`, or gate ids with
+    /// directions as in permits (`1;2:exit`).
+    #[serde(default)]
+    pub gates: Option<String>,
+    /// One entry and one exit campus-wide (default `true`), or any number within the slot.
+    #[serde(default)]
+    pub single_use: Option<bool>,
 }
 
 /// A validated booking, ready to store.
@@ -267,7 +314,8 @@ impl From<sqlx::Error> for TransitionError {
 const SELECT: &str = "SELECT b.id, b.host_id, h.name AS host_name, b.department, b.purpose, \
      b.plate, b.plate_colour, b.driver_name, b.driver_phone, b.slot_from_ms, b.slot_until_ms, \
      b.status, b.category, b.dept_approved_by, b.arrived_ms, b.left_ms, b.created_ms, \
-     b.updated_ms FROM visitor_bookings b JOIN persons h ON h.id = b.host_id";
+     b.updated_ms, b.gates, b.single_use, b.pass_used_entry_ms, b.pass_used_exit_ms \
+     FROM visitor_bookings b JOIN persons h ON h.id = b.host_id";
 
 fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
     let status: String = row.try_get("status")?;
@@ -291,6 +339,14 @@ fn map_row(row: &AnyRow) -> Result<Booking, RepoError> {
         left_at: row.try_get::<Option<i64>, _>("left_ms")?.map(from_ms),
         created_at: from_ms(row.try_get("created_ms")?),
         updated_at: from_ms(row.try_get("updated_ms")?),
+        gates: row.try_get("gates")?,
+        single_use: row.try_get::<i64, _>("single_use")? != 0,
+        pass_used_entry_at: row
+            .try_get::<Option<i64>, _>("pass_used_entry_ms")?
+            .map(from_ms),
+        pass_used_exit_at: row
+            .try_get::<Option<i64>, _>("pass_used_exit_ms")?
+            .map(from_ms),
     })
 }
 
@@ -326,6 +382,17 @@ pub async fn create_in_category(
     new: &NewBooking,
     category: &str,
 ) -> Result<Booking, RepoError> {
+    create_with_rights(db, actor, new, category, &PassRights::default()).await
+}
+
+/// [`create_in_category`] with the pass's gates and use.
+pub async fn create_with_rights(
+    db: &Db,
+    actor: &Actor,
+    new: &NewBooking,
+    category: &str,
+    rights: &PassRights,
+) -> Result<Booking, RepoError> {
     let now = now_ms();
     let (status, arrived) = if new.walk_in {
         (BookingStatus::Arrived, Some(now))
@@ -336,7 +403,8 @@ pub async fn create_in_category(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO visitor_bookings (host_id, department, purpose, plate, plate_colour, \
          driver_name, driver_phone, slot_from_ms, slot_until_ms, status, arrived_ms, created_ms, \
-         updated_ms, category) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+         updated_ms, category, gates, single_use) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
          RETURNING id",
     )
     .bind(new.host_id)
@@ -352,17 +420,31 @@ pub async fn create_in_category(
     .bind(arrived)
     .bind(now)
     .bind(category)
+    .bind(&rights.gates)
+    .bind(i64::from(rights.single_use))
     .fetch_one(&mut *tx)
     .await?;
     super::commit_upsert(tx, actor, Op::Upsert("create"), (ENTITY, id), None, fetch).await
 }
 
-/// Replaces the booking's details while it is still pending (`walk_in` is ignored).
+/// Replaces the booking's details while it is still pending (`walk_in` is ignored); the
+/// pass's gates and use become the defaults.
 pub async fn update(
     db: &Db,
     actor: &Actor,
     id: i64,
     new: &NewBooking,
+) -> Result<Booking, TransitionError> {
+    update_with_rights(db, actor, id, new, &PassRights::default()).await
+}
+
+/// [`update`] with the pass's gates and use.
+pub async fn update_with_rights(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    new: &NewBooking,
+    rights: &PassRights,
 ) -> Result<Booking, TransitionError> {
     let before = get(db, id).await?;
     if before.status != BookingStatus::Pending {
@@ -374,7 +456,8 @@ pub async fn update(
     let changed = sqlx::query(
         "UPDATE visitor_bookings SET host_id = $2, department = $3, purpose = $4, plate = $5, \
          plate_colour = $6, driver_name = $7, driver_phone = $8, slot_from_ms = $9, \
-         slot_until_ms = $10, updated_ms = $11 WHERE id = $1 AND status = 'pending'",
+         slot_until_ms = $10, updated_ms = $11, gates = $12, single_use = $13 \
+         WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)
     .bind(new.host_id)
@@ -387,6 +470,8 @@ pub async fn update(
     .bind(new.slot_from.timestamp_millis())
     .bind(new.slot_until.timestamp_millis())
     .bind(now_ms())
+    .bind(&rights.gates)
+    .bind(i64::from(rights.single_use))
     .execute(&mut *tx)
     .await?
     .rows_affected();

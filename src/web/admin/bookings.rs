@@ -6,6 +6,10 @@
 //! A contractor's booking needs the security office's approval after the department's: the
 //! page shows when the department has approved and the booking waits for the office.
 //!
+//! An approved booking's visitor pass (issue 21) is shown in its row: what it is good for now
+//! and a link to its page (to send to the visitor); the form sets where the pass opens and
+//! whether once or any number of times.
+//!
 //! Every step is a call to `/api/v1/bookings/…`.
 
 use axum::Extension;
@@ -14,11 +18,13 @@ use chrono::{Duration, DurationRound, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::permits::{gate_names, gate_rights_field};
 use super::{
     OFFICE, PLATE_COLOURS, allowed, badge, coded, field, frame, given, label_of, options,
     page_number, page_of, pager, status_line, when,
 };
-use crate::central::api::bookings::{may_decide, read_scope, shown};
+use crate::central::api::bookings::{may_decide, pass_of, read_scope, shown};
+use crate::central::passes::PassState;
 use crate::central::repo::bookings::{self, BookingQuery, BookingStatus, needs_security};
 use crate::central::state::AppState;
 use crate::domain::plate::normalise_fragment;
@@ -66,6 +72,18 @@ pub async fn page(
     )
     .await?;
     let office = allowed(&viewer, OFFICE);
+    let gate_list = gate_names(&state.db, lang).await?;
+    // The pass of each listed booking the viewer may decide (issued now if it is due).
+    let mut passes = std::collections::HashMap::new();
+    for b in &found.items {
+        if may_decide(&viewer.authed, &b.department)
+            && let Ok(Some(p)) = pass_of(&state, b).await
+        {
+            let (zh, en) = PassState::of(&p, b, Utc::now()).label();
+            passes.insert(b.id, (p.link(), t(lang, zh, en)));
+        }
+    }
+    let no_key = state.passes.kid().is_none();
     let names = crate::web::names::Names::load(&state.db).await?;
     let now = Utc::now()
         .duration_trunc(Duration::minutes(30))
@@ -84,6 +102,8 @@ pub async fn page(
                 (field("b-purpose", "purpose", t(lang, "来访事由", "Purpose"), html! { input id="b-purpose" name="purpose" autocomplete="off"; }))
                 (field("b-from", "slot_from", t(lang, "预约开始", "Slot from"), html! { input id="b-from" name="slot_from" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, now)); }))
                 (field("b-until", "slot_until", t(lang, "预约结束", "Slot until"), html! { input id="b-until" name="slot_until" type="datetime-local" data-type="datetime" required value=(local_input(state.site_tz, now + Duration::hours(4))); }))
+                (field("b-use", "single_use", t(lang, "通行码只用一次（进、出各一次）", "Pass used once (one entry, one exit)"), html! { input id="b-use" name="single_use" type="checkbox" checked; }))
+                (gate_rights_field(lang, "b-gates", &gate_list, (true, true)))
                 div.buttons { button.primary type="submit" { (t(lang, "提交预约", "Book")) } }
                 (status_line())
             }
@@ -120,6 +140,11 @@ pub async fn page(
                                 br; small { (label_of(lang, KINDS, &b.category)) }
                                 @if let (BookingStatus::Pending, Some(by)) = (b.status, &b.department_approved_by) {
                                     br; small.dept-approved { (t(lang, "部门已批准（", "Department approved (")) (names.of(by)) (t(lang, "），待保卫处审批", "); waiting for the security office")) }
+                                }
+                                @if let Some((link, words)) = passes.get(&b.id) {
+                                    br; small.pass-state { (t(lang, "通行码：", "Pass: ")) (words) " · " a.pass-link href=(link) target="_blank" rel="noopener noreferrer" { (t(lang, "打开通行码页面", "open the pass page")) } }
+                                } @else if no_key && matches!(b.status, BookingStatus::Approved | BookingStatus::Arrived) {
+                                    br; small.pass-state { (t(lang, "未签发通行码：未配置通行码密钥", "No pass: no pass key is configured")) }
                                 }
                             }
                             td.actions {

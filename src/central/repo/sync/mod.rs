@@ -138,7 +138,8 @@ fn lock_row(r: &AnyRow) -> Result<LockRecord, sqlx::Error> {
 }
 
 const BOOKING_SELECT: &str = "SELECT id, plate, plate_colour, driver_name, host_id, purpose, \
-     slot_from_ms, slot_until_ms, status FROM visitor_bookings";
+     slot_from_ms, slot_until_ms, status, pass_used_entry_ms, pass_used_exit_ms \
+     FROM visitor_bookings";
 
 fn booking_row(r: &AnyRow) -> Result<BookingRecord, sqlx::Error> {
     let (slot_from, slot_until) = window(
@@ -156,8 +157,8 @@ fn booking_row(r: &AnyRow) -> Result<BookingRecord, sqlx::Error> {
         slot_from,
         slot_until,
         status,
-        pass_used_entry: false,
-        pass_used_exit: false,
+        pass_used_entry: r.try_get::<Option<i64>, _>("pass_used_entry_ms")?.is_some(),
+        pass_used_exit: r.try_get::<Option<i64>, _>("pass_used_exit_ms")?.is_some(),
     })
 }
 

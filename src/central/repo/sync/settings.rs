@@ -1,4 +1,5 @@
-//! A gate's settings as the gates read them (mode, anti-passback, offline policy, lanes), and
+//! A gate's settings as the gates read them (mode, anti-passback, offline policy, lanes, the
+//! site's public visitor-pass keys), and
 //! the campus-wide mode change that sets every gate's mode at once.
 //!
 //! What it never does: check who may change a mode (the API's policy does).
@@ -42,7 +43,7 @@ pub async fn gate_settings(
         offline_policy: g.try_get("offline_policy")?,
         enabled: g.try_get::<i64, _>("enabled")? != 0,
         lanes,
-        pass_keys: Vec::new(),
+        pass_keys: crate::central::passes::keys_for_gates(conn, now_ms()).await?,
     }))
 }
 

@@ -200,6 +200,25 @@ fn read_sqlite(
                 settings: l.get(2).map_err(rusqlite_err)?,
             });
         }
+        let mut st = tx
+            .prepare(
+                "SELECT kid, public_key, retire_after_ms FROM pass_keys \
+                 WHERE retire_after_ms IS NULL OR retire_after_ms > ?1 ORDER BY kid",
+            )
+            .map_err(rusqlite_err)?;
+        let mut keys = st
+            .query([crate::central::db::now_ms()])
+            .map_err(rusqlite_err)?;
+        while let Some(k) = keys.next().map_err(rusqlite_err)? {
+            settings.pass_keys.push(crate::wire::pass::PassKeyWire {
+                kid: k
+                    .get::<_, i64>(0)
+                    .map_err(rusqlite_err)?
+                    .clamp(0, i64::from(u16::MAX)) as u16,
+                public_key: k.get(1).map_err(rusqlite_err)?,
+                retire_after_ms: k.get(2).map_err(rusqlite_err)?,
+            });
+        }
         settings
     };
     if !send(L::Header(SnapshotHeader {
@@ -315,8 +334,8 @@ fn read_sqlite(
             slot_from,
             slot_until,
             status: gate_booking_status(r.get(8)?),
-            pass_used_entry: false,
-            pass_used_exit: false,
+            pass_used_entry: r.get::<_, Option<i64>>(9)?.is_some(),
+            pass_used_exit: r.get::<_, Option<i64>>(10)?.is_some(),
         }
     });
     table!(
