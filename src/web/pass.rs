@@ -82,6 +82,18 @@ fn not_found(lang: Lang) -> Response {
     response
 }
 
+/// A time window in the site's zone: `2026-12-07 07:20 – 12:20` within a day, both dates
+/// otherwise.
+fn window(tz: chrono_tz::Tz, from: chrono::DateTime<Utc>, until: chrono::DateTime<Utc>) -> String {
+    let (from, until) = (from.with_timezone(&tz), until.with_timezone(&tz));
+    let end = if from.date_naive() == until.date_naive() {
+        until.format("%H:%M")
+    } else {
+        until.format("%Y-%m-%d %H:%M")
+    };
+    format!("{} – {end}", from.format("%Y-%m-%d %H:%M"))
+}
+
 /// The pass's card: QR code, status, details. Shared with the printable slip.
 pub fn card(
     lang: Lang,
@@ -98,8 +110,6 @@ pub fn card(
         PassState::NotYetValid => "wait",
         _ => "off",
     };
-    let local =
-        |at: chrono::DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     let usable = matches!(state, PassState::Valid | PassState::NotYetValid);
     html! {
         section.pass-card.(class) id="pass-card" data-state=(class) {
@@ -117,7 +127,7 @@ pub fn card(
                 dt { (t(lang, "车牌号", "Plate")) } dd.plate id="pass-plate" { (booking.plate) }
                 dt { (t(lang, "被访人", "Host")) } dd id="pass-host" { (booking.host_name) @if !booking.department.is_empty() { " · " (booking.department) } }
                 dt { (t(lang, "有效时段", "Valid")) }
-                dd id="pass-window" { (local(booking.slot_from)) " – " (local(booking.slot_until)) }
+                dd id="pass-window" { (window(tz, booking.slot_from, booking.slot_until)) }
                 dt { (t(lang, "通行大门", "Gates")) } dd id="pass-gates" { (gate_rights_words(lang, &booking.gates, |id| gate_names.get(&id).cloned())) }
                 dt { (t(lang, "使用次数", "Use")) }
                 dd id="pass-use" {

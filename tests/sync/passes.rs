@@ -57,7 +57,7 @@ fn minute(t: chrono::DateTime<Utc>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gate_gets_the_pass_keys_in_its_snapshot_a_rotated_key_and_a_used_or_cancelled_booking_in_deltas()
+async fn a_gate_gets_the_pass_keys_in_its_snapshot_a_rotated_key_and_a_used_or_ended_booking_in_deltas()
  {
     for t in each_database().await {
         let central = Central::start(t).await;

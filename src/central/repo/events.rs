@@ -8,7 +8,7 @@
 //! the events it stored into the traffic statistics ([`crate::central::traffic`]), the
 //! outside-vehicle visits ([`crate::central::outside`]) and the campus-wide presence
 //! ([`super::sync::record_presence`]) in the same transaction, as well as the visitor passes
-//! the decisions used ([`crate::central::passes::consume`]).
+//! the decisions used ([`super::passes::consume`]).
 //!
 //! **Journals.** Each gate journal has a random id created with it (see
 //! [`crate::gate::journal`]); the centre numbers a gate's journals (`gate_journals`, 0 for the
@@ -74,7 +74,7 @@ pub struct IngestOutcome {
     pub presence_changed: u64,
     /// Visitors who entered on a pass in the events stored now (their hosts are told).
     #[serde(skip)]
-    pub pass_arrivals: Vec<crate::central::passes::PassArrival>,
+    pub pass_arrivals: Vec<super::passes::PassArrival>,
 }
 
 /// A stored passage event as the API shows it.
@@ -337,7 +337,7 @@ pub async fn ingest_from(
     let highest = advance_watermark(&mut tx, gate_id, journal_no, mark, &present).await?;
     let presence_changed = sync::record_presence(&mut tx, gate_id, &fresh).await?;
     // Single-use passes consumed, bookings arrived or left on their pass.
-    let pass_arrivals = crate::central::passes::consume(&mut tx, gate_id, &fresh).await?;
+    let pass_arrivals = super::passes::consume(&mut tx, gate_id, &fresh).await?;
     tx.commit().await?;
     let stored = stored_seqs.len() as u64;
     let conflicts = conflicting.len() as u64;

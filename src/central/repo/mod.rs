@@ -16,6 +16,7 @@ pub mod gates;
 pub mod locks;
 pub mod operators;
 pub mod passages;
+pub mod passes;
 pub mod permits;
 pub mod persons;
 pub mod settings;

@@ -206,7 +206,7 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
     }
     let lane_touched = !ids("lane").is_empty();
     // A pass key added, rotated out or retired: every gate gets its settings (with the keys).
-    let keys_touched = !ids(crate::central::passes::PASS_KEY).is_empty();
+    let keys_touched = !ids(crate::central::repo::passes::PASS_KEY).is_empty();
     if ids("gate").contains(&gate_id) || lane_touched || keys_touched {
         out.gate = gate_settings(&mut tx, gate_id).await?;
     }

@@ -43,7 +43,7 @@ pub async fn gate_settings(
         offline_policy: g.try_get("offline_policy")?,
         enabled: g.try_get::<i64, _>("enabled")? != 0,
         lanes,
-        pass_keys: crate::central::passes::keys_for_gates(conn, now_ms()).await?,
+        pass_keys: crate::central::repo::passes::keys_for_gates(conn, now_ms()).await?,
     }))
 }
 

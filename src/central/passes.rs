@@ -9,7 +9,8 @@
 //!   its settings (with [`crate::wire::sync::GateSettings::pass_keys`]) again in its next delta.
 //! - [`issue`] / [`revoke`]: the pass of one booking (`visitor_passes`), called by the bookings
 //!   API after the approval / cancellation committed. Idempotent.
-//! - [`consume`]: at ingest, in the ingest transaction.
+//! - [`consume`]: at ingest, in the ingest transaction (its SQL, like the keys sent to the
+//!   gates, is in [`crate::central::repo::passes`], which the sync and ingest code reach).
 //!
 //! No key: the centre still runs and approves bookings; they simply get no pass (the admin
 //! page and `GET /api/v1/bookings/{id}/pass` say why), unless `[passes] require_key` makes
@@ -17,8 +18,6 @@
 //!
 //! What it never does: decide whether a pass opens (the gate does, offline), write a private key
 //! anywhere, or show a pass to anyone without its link secret or the right role.
-
-mod consume;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,13 +34,9 @@ use crate::central::repo::bookings::{self, Booking, BookingStatus};
 use crate::domain::permit::GateRights;
 use crate::domain::text::parse_gate_rights;
 use crate::domain::{GateId, UtcMinute};
-use crate::wire::pass::{PassClaims, PassGates, PassKeyWire};
+use crate::wire::pass::{PassClaims, PassGates};
 
-pub use consume::{PassArrival, consume};
-
-/// The change-log entity of a pass key (`entity_id` is its kid): a change re-sends every
-/// gate's settings.
-pub const PASS_KEY: &str = "pass_key";
+pub use crate::central::repo::passes::{PASS_KEY, PassArrival, consume, keys_for_gates};
 
 /// `[passes]` of server.toml.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -199,30 +194,6 @@ pub async fn store_keys(db: &Db, keys: &[crate::pki::PassKeyFile]) -> Result<usi
     }
     tx.commit().await?;
     Ok(changed)
-}
-
-/// The public pass keys a gate is sent now: the current ones and those still in their
-/// overlap, by kid.
-pub async fn keys_for_gates(
-    conn: &mut sqlx::AnyConnection,
-    now_ms: i64,
-) -> Result<Vec<PassKeyWire>, RepoError> {
-    let rows = sqlx::query(
-        "SELECT kid, public_key, retire_after_ms FROM pass_keys \
-         WHERE retire_after_ms IS NULL OR retire_after_ms > $1 ORDER BY kid",
-    )
-    .bind(now_ms)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(PassKeyWire {
-                kid: r.try_get::<i64, _>("kid")?.clamp(0, i64::from(u16::MAX)) as u16,
-                public_key: r.try_get("public_key")?,
-                retire_after_ms: r.try_get("retire_after_ms")?,
-            })
-        })
-        .collect()
 }
 
 /// A booking's pass as stored.

@@ -1,20 +1,28 @@
-//! A pass's use at ingest: a granted decision on a single-use pass consumes its direction on the
+//! Visitor passes in SQL for the sync and ingest code (which live under `repo` and must not
+//! depend on [`crate::central::passes`]): the public pass keys a gate is sent, and a pass's use
+//! at ingest.
+//!
+//! A pass's use: a granted decision on a single-use pass consumes its direction on the
 //! booking (`pass_used_entry_ms` / `pass_used_exit_ms`), once, with the booking's change-log
 //! entry so that every other gate learns it with its next delta; an entry on a pass marks an
-//! approved booking arrived, and the exit of a single-use pass marks it left.
-//!
-//! Runs in the ingest transaction on exactly the events stored now, so a re-sent upload changes
-//! nothing twice; the conditional UPDATEs make it idempotent even so.
+//! approved booking arrived, and the exit of a single-use pass marks it left. It runs in the
+//! ingest transaction on exactly the events stored now, so a re-sent upload changes nothing
+//! twice; the conditional UPDATEs make it idempotent even so.
 //!
 //! What it never does: refuse or alter an event (a use the centre would not have allowed is
 //! still recorded: the gate decided offline), or queue a notice (the caller does, after commit).
 
 use serde_json::json;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
+use super::bookings::ENTITY;
 use crate::central::db::{Actor, RepoError, audit, record_change};
-use crate::central::repo::bookings::ENTITY;
 use crate::wire::journal::{EventBody, JournalEvent};
+use crate::wire::pass::PassKeyWire;
+
+/// The change-log entity of a pass key (`entity_id` is its kid): a change re-sends every
+/// gate's settings.
+pub const PASS_KEY: &str = "pass_key";
 
 /// A visitor who entered on a pass (for the host's notice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,4 +116,28 @@ pub async fn consume(
         }
     }
     Ok(arrivals)
+}
+
+/// The public pass keys a gate is sent now: the current ones and those still in their
+/// overlap, by kid.
+pub async fn keys_for_gates(
+    conn: &mut sqlx::AnyConnection,
+    now_ms: i64,
+) -> Result<Vec<PassKeyWire>, RepoError> {
+    let rows = sqlx::query(
+        "SELECT kid, public_key, retire_after_ms FROM pass_keys \
+         WHERE retire_after_ms IS NULL OR retire_after_ms > $1 ORDER BY kid",
+    )
+    .bind(now_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PassKeyWire {
+                kid: r.try_get::<i64, _>("kid")?.clamp(0, i64::from(u16::MAX)) as u16,
+                public_key: r.try_get("public_key")?,
+                retire_after_ms: r.try_get("retire_after_ms")?,
+            })
+        })
+        .collect()
 }
