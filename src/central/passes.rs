@@ -298,7 +298,7 @@ fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Issues the pass of an approved (or arrived) booking: signed with the current key and
+/// Issues the pass of an approved booking: signed with the current key and
 /// stored with a fresh link secret. An existing pass is returned as it is; `None` when the
 /// site has no key or the booking is not approved.
 pub async fn issue(
@@ -310,10 +310,8 @@ pub async fn issue(
         return Ok(Some(p));
     }
     let booking = bookings::get(db, booking_id).await?;
-    if !matches!(
-        booking.status,
-        BookingStatus::Approved | BookingStatus::Arrived
-    ) {
+    // Only an approved booking: a walk-in (registered as arrived at the gate) gets none.
+    if booking.status != BookingStatus::Approved {
         return Ok(None);
     }
     let Some(kid) = signer.kid() else {

@@ -481,3 +481,51 @@ async fn a_granted_single_use_pass_decision_consumes_its_direction_once_with_one
         assert_eq!(info["state"], "used");
     }
 }
+
+#[test]
+fn the_pass_key_commands_make_a_private_key_rotate_it_with_an_overlap_and_never_print_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pki_dir = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["pki", "pass-key"])
+            .args(args)
+            .args(["--dir", pki_dir])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run(&["list"]);
+    assert!(ok && text.contains("no pass keys"), "{text}");
+    let (ok, text) = run(&["new"]);
+    assert!(ok, "{text}");
+    let keys = pki::pass_key_dir(dir.path());
+    let key = keys.join("pass-1.p8");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (ok, text) = run(&["new"]);
+    assert!(
+        !ok && text.contains("rotate"),
+        "a second `new` is refused: {text}"
+    );
+    let (ok, text) = run(&["rotate", "--overlap-days", "3"]);
+    assert!(ok && text.contains("key   2"), "{text}");
+    let (ok, text) = run(&["list"]);
+    assert!(
+        ok && text.contains("current") && text.contains("verifies until"),
+        "{text}"
+    );
+    // Whatever was printed, no private key is in it.
+    let der = std::fs::read(&key).unwrap();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
+    assert!(!text.contains(&hex::encode(&der)) && !text.contains(&b64));
+    let listed = pki::list_pass_keys(&keys).unwrap();
+    assert_eq!(listed.len(), 2);
+    let overlap = listed[0].meta.retire_after.unwrap() - listed[0].meta.created;
+    assert!(overlap > Duration::days(2) && overlap < Duration::days(4));
+}

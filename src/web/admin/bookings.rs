@@ -143,7 +143,7 @@ pub async fn page(
                                 }
                                 @if let Some((link, words)) = passes.get(&b.id) {
                                     br; small.pass-state { (t(lang, "通行码：", "Pass: ")) (words) " · " a.pass-link href=(link) target="_blank" rel="noopener noreferrer" { (t(lang, "打开通行码页面", "open the pass page")) } }
-                                } @else if no_key && matches!(b.status, BookingStatus::Approved | BookingStatus::Arrived) {
+                                } @else if no_key && b.status == BookingStatus::Approved {
                                     br; small.pass-state { (t(lang, "未签发通行码：未配置通行码密钥", "No pass: no pass key is configured")) }
                                 }
                             }
