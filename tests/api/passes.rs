@@ -529,3 +529,21 @@ fn the_pass_key_commands_make_a_private_key_rotate_it_with_an_overlap_and_never_
     let overlap = listed[0].meta.retire_after.unwrap() - listed[0].meta.created;
     assert!(overlap > Duration::days(2) && overlap < Duration::days(4));
 }
+
+#[tokio::test]
+async fn a_server_that_requires_a_pass_key_refuses_to_start_without_one_and_names_the_folder() {
+    for t in crate::harness::each_database().await {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = pki::pass_key_dir(dir.path());
+        let refused = passes::start(&t.db, &keys, true).await.unwrap_err();
+        let text = refused.to_string();
+        assert!(
+            text.contains("require_key")
+                && text.contains("pass-keys")
+                && text.contains("pass-key new"),
+            "{text}"
+        );
+        let signer = passes::start(&t.db, &keys, false).await.unwrap();
+        assert_eq!(signer.kid(), None, "not required: starts without passes");
+    }
+}
