@@ -31,6 +31,8 @@ pub struct AppState {
     pub site_tz: chrono_tz::Tz,
     /// Where uploaded photos are kept and for how long (`[photos]` in server.toml).
     pub photos: crate::central::photos::Photos,
+    /// The public endpoints' rate limits and counters (self-booking, issue 21).
+    pub public_limits: crate::central::api::rate_limit::PublicLimits,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             presence_queued: Default::default(),
             site_tz: crate::central::config::DEFAULT_TIMEZONE,
             photos: crate::central::photos::Photos::unconfigured(),
+            public_limits: Default::default(),
         }
     }
 }

@@ -53,6 +53,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("assets/alarms.css"),
     ),
+    (
+        "visit.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/visit.css"),
+    ),
+    (
+        "visit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/visit.js"),
+    ),
 ];
 
 /// `GET /assets/{file}`.

@@ -20,4 +20,5 @@ mod console_layout;
 mod console_webhook;
 mod pages;
 mod plain_chinese;
+mod self_booking;
 mod shift_paper;

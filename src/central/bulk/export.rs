@@ -49,7 +49,8 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
             columns: columns(&[]),
             rows: all_rows(
                 pool,
-                "SELECT id, name, category, department, phone, id_card FROM persons ORDER BY id",
+                "SELECT id, name, category, department, phone, id_card, staff_no, email FROM persons \
+                 ORDER BY id",
             )
             .await?
             .iter()
@@ -61,6 +62,8 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
                     Cell::Text(r.get("department")),
                     Cell::Text(phone(r.get("phone"))),
                     Cell::Text(id_card(r.get("id_card"))),
+                    Cell::Text(r.get("staff_no")),
+                    Cell::Text(r.get("email")),
                 ]
             })
             .collect(),

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod stats;
 pub mod sync;
 pub mod vehicles;
+pub mod visit_requests;
 pub mod visits;
 
 use chrono::{DateTime, Utc};
