@@ -694,3 +694,51 @@ async fn a_persons_staff_number_and_email_are_kept_checked_and_masked_for_roles_
         );
     }
 }
+
+#[tokio::test]
+async fn bulk_import_reads_staff_numbers_and_emails_under_their_usual_headers_and_refuses_bad_ones()
+{
+    for t in each_database().await {
+        let app = TestApp::spawn(t).await;
+        // The columns are optional: an old file without them still imports.
+        let old = "姓名,类别\n张三,staff\n".to_string();
+        let report =
+            crate::bulk_import::import(&app, "persons", true, old.into_bytes(), "en").await;
+        assert_eq!(report["imported"], 1, "{report}");
+        // Hostile cells: spaces and a semicolon, a formula, control characters, an address
+        // without a domain, an oversized number. Nothing of the file is imported.
+        let bad = "姓名,类别,学号,电子邮箱\n\
+                   李四,student,S 1;DROP,li@example.edu.cn\n\
+                   王五,student,=CMD(),wang@example.edu.cn\n\
+                   赵六,student,S3\u{7},zhao@example.edu.cn\n\
+                   钱七,student,S4,qian@\n\
+                   孙八,student,SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS,sun@example.edu.cn\n";
+        let report =
+            crate::bulk_import::import(&app, "persons", true, bad.as_bytes().to_vec(), "en").await;
+        let errors = report["errors"].as_array().unwrap();
+        let columns: Vec<&str> = errors
+            .iter()
+            .map(|e| e["column"].as_str().unwrap_or(""))
+            .collect();
+        assert!(errors.len() >= 5, "{report}");
+        assert!(
+            columns.contains(&"staff_no") && columns.contains(&"email"),
+            "{report}"
+        );
+        assert_eq!(count(&app.db, "SELECT COUNT(*) FROM persons").await, 1);
+        // The usual headers (工号, 邮箱) import.
+        let good = "姓名,类别,工号,邮箱\n周九,staff,T2003117,zhou@example.edu.cn\n";
+        let report =
+            crate::bulk_import::import(&app, "persons", true, good.as_bytes().to_vec(), "en").await;
+        assert_eq!(report["imported"], 1, "{report}");
+        let (staff_no, email): (String, String) =
+            sqlx::query_as("SELECT staff_no, email FROM persons WHERE name = '周九'")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            (staff_no.as_str(), email.as_str()),
+            ("T2003117", "zhou@example.edu.cn")
+        );
+    }
+}
