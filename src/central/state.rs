@@ -32,7 +32,7 @@ pub struct AppState {
     /// Where uploaded photos are kept and for how long (`[photos]` in server.toml).
     pub photos: crate::central::photos::Photos,
     /// The public endpoints' rate limits and counters (self-booking, issue 21).
-    pub public_limits: crate::central::api::rate_limit::PublicLimits,
+    pub public_limits: crate::central::rate_limit::PublicLimits,
 }
 
 impl AppState {

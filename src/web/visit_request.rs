@@ -20,7 +20,7 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::central::api::auth::ClientAddr;
 use crate::central::api::public_visits::{VisitState, status_of};
-use crate::central::api::rate_limit::{Kind, retry_after_secs};
+use crate::central::rate_limit::{Kind, retry_after_secs};
 use crate::central::repo::settings;
 use crate::central::state::AppState;
 use crate::domain::plate::PROVINCES;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use gatehouse::central::api::auth::Role;
-use gatehouse::central::api::rate_limit::{PublicLimits, RateLimits};
+use gatehouse::central::rate_limit::{PublicLimits, RateLimits};
 use gatehouse::central::state::AppState;
 use gatehouse::web::site as app;
 

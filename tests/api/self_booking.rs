@@ -14,9 +14,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{Duration, Utc};
 use gatehouse::central::api::auth::Role;
-use gatehouse::central::api::rate_limit::{Limit, PublicLimits, RateLimits};
 use gatehouse::central::config::AuthSettings;
 use gatehouse::central::db::Actor;
+use gatehouse::central::rate_limit::{Limit, PublicLimits, RateLimits};
 use gatehouse::central::repo::operators;
 use serde_json::{Value, json};
 

@@ -73,6 +73,9 @@ async fn a_visitor_books_on_a_phone_and_sees_the_approval_the_host_gives_on_the_
     ))
     .await;
     b.screenshot("visit-form-phone-zh").await;
+    b.js("window.scrollTo(0, document.body.scrollHeight); return null;")
+        .await;
+    b.screenshot("visit-form-phone-zh-end").await;
     b.find("#visit-form button[type=submit]")
         .await
         .click()

@@ -39,7 +39,6 @@ pub mod photos;
 pub mod pickers;
 pub mod policy;
 pub mod public_visits;
-pub mod rate_limit;
 pub mod retention;
 pub mod settings;
 pub mod stats;

@@ -3,7 +3,7 @@
 //!
 //! No enumeration: a submit whose form is valid is answered `202` with a status link, the same
 //! status, body shape, headers and timing class (never sooner than
-//! [`super::rate_limit::RateLimits::answer_floor`]) whether the host exists or not. With a
+//! [`crate::central::rate_limit::RateLimits::answer_floor`]) whether the host exists or not. With a
 //! host, a pending booking (category visitor) and its `visit_requests` row are stored and the
 //! host is notified; without one, nothing is stored at all.
 //!
@@ -13,7 +13,7 @@
 //! reads exactly like a stored one nobody has decided yet — 等待被访人确认 — until its slot
 //! ends, and then, like an undecided stored one, 已过期.
 //!
-//! Every public endpoint is rate-limited per source ([`super::rate_limit`]): submits and
+//! Every public endpoint is rate-limited per source ([`crate::central::rate_limit`]): submits and
 //! status reads separately.
 //!
 //! What it never does: store anything for an invalid form or an unknown host, say whether a
@@ -37,9 +37,9 @@ use super::auth::ClientAddr;
 use super::bookings::normalise_phone;
 use super::error::{ApiError, ApiResult, ErrorBody, Fields};
 use super::extract::{ApiJson, ApiPath};
-use super::rate_limit::Kind;
 use crate::central::db::{Actor, RepoError};
 use crate::central::notify::{self, Notice};
+use crate::central::rate_limit::{Kind, retry_after_secs};
 use crate::central::repo::bookings::{self, BookingStatus, NewBooking};
 use crate::central::repo::permits::person_department;
 use crate::central::repo::{persons, visit_requests};
@@ -436,7 +436,10 @@ impl FromRequestParts<AppState> for SubmitAllowed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Ok(addr) = ClientAddr::from_request_parts(parts, state).await;
-        state.public_limits.check(Kind::Submit, &addr.0)?;
+        state
+            .public_limits
+            .check_at(Kind::Submit, &addr.0, Instant::now())
+            .map_err(too_many)?;
         Ok(SubmitAllowed(addr))
     }
 }
@@ -450,7 +453,10 @@ impl FromRequestParts<AppState> for ReadAllowed {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Ok(addr) = ClientAddr::from_request_parts(parts, state).await;
-        state.public_limits.check(Kind::Read, &addr.0)?;
+        state
+            .public_limits
+            .check_at(Kind::Read, &addr.0, Instant::now())
+            .map_err(too_many)?;
         Ok(ReadAllowed)
     }
 }
@@ -571,6 +577,20 @@ async fn get_visit_request(
         Some(status) => Ok(ApiJson(status)),
         None => Err(unknown_token()),
     }
+}
+
+/// The 429 for a source that must wait `wait`, with `Retry-After` in whole seconds.
+pub fn too_many(wait: std::time::Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    let mut response = ApiError::TooManyRequests(Msg::new(
+        format!("请求过于频繁，请在 {secs} 秒后重试"),
+        format!("Too many requests; try again in {secs} s"),
+    ))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
 }
 
 /// The 404 of a token this site did not make.

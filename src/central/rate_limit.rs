@@ -3,7 +3,7 @@
 //! many status reads per minute per source, answered 429 with `Retry-After` and a zh-CN/English
 //! message.
 //!
-//! - The source is [`super::auth::ClientAddr`] — the socket peer, or behind a trusted proxy the
+//! - The source is [`crate::central::api::auth::ClientAddr`] — the socket peer, or behind a trusted proxy the
 //!   address it forwarded, exactly as sign-in throttling sees it. An IPv6 source counts by its
 //!   /64 (one subscriber's prefix), so one phone cannot walk its own addresses.
 //! - Fixed windows counted in memory, per instance (a limit is a brake on abuse, not an
@@ -13,18 +13,14 @@
 //!   one overflow counter — an attacker with many addresses throttles themselves, never grows
 //!   the table.
 //!
-//! What it never does: touch the database, or name anything but `std` and the API's error.
+//! What it never does: touch the database, or build an answer (the public API answers 429 with
+//! `Retry-After`, the pages their own page): it lives beside [`crate::central::state`], which
+//! holds its counters, and names nothing of the API.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-
-use super::error::ApiError;
-use crate::i18n::Msg;
 
 /// At most `max` in each `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,12 +168,6 @@ impl PublicLimits {
         Ok(())
     }
 
-    /// [`PublicLimits::check_at`] now, answered as the API's 429 when over the limit.
-    pub fn check(&self, kind: Kind, source: &str) -> Result<(), Response> {
-        self.check_at(kind, source, Instant::now())
-            .map_err(|wait| too_many(wait).into_response())
-    }
-
     /// How many sources of `kind` are remembered (for tests of the bound).
     pub fn remembered(&self, kind: Kind) -> usize {
         let tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
@@ -196,21 +186,6 @@ fn source_key(source: &str) -> String {
         Ok(IpAddr::V4(v4)) => v4.to_string(),
         Err(_) => source.to_string(),
     }
-}
-
-/// The 429 for a source that must wait `wait`, with `Retry-After` in whole seconds.
-pub fn too_many(wait: Duration) -> Response {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let secs = secs.max(1);
-    let mut response = ApiError::TooManyRequests(Msg::new(
-        format!("请求过于频繁，请在 {secs} 秒后重试"),
-        format!("Too many requests; try again in {secs} s"),
-    ))
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    response
 }
 
 /// `Retry-After` seconds of a wait (at least 1), for answers that are not the API's (pages).
