@@ -9,6 +9,9 @@
 //!
 //! Phone first (390 px wide and up), zh-CN first with English through the language switch.
 //!
+//! A link whose token this site did not make reads "no such request" (a page, status 200: the
+//! server's error layer would turn a 404 page into JSON); the JSON status endpoint answers 404.
+//!
 //! What it never does: show anything of the booking beyond its state, slot and pass link, say
 //! whether a host exists, or answer a status read over the source's limit.
 
@@ -244,7 +247,10 @@ pub async fn status(
                 p { a.button href="/visit" { (t(lang, "重新预约", "Request a visit")) } }
             },
         );
-        return Ok((StatusCode::NOT_FOUND, body).into_response());
+        // A page, not a 404: the server's error layer answers every non-JSON 404 with the
+        // API's JSON body, which a visitor's phone would show raw. (The JSON status endpoint
+        // answers 404.)
+        return Ok(body.into_response());
     };
     let (h_zh, h_en, p_zh, p_en) = words(status.state);
     let waiting_for_pass = status.state == VisitState::Approved && status.pass_url.is_none();

@@ -742,3 +742,63 @@ async fn bulk_import_reads_staff_numbers_and_emails_under_their_usual_headers_an
         );
     }
 }
+
+#[tokio::test]
+async fn the_status_page_says_where_a_request_stands_in_plain_words_and_is_rate_limited_too() {
+    for t in each_database().await {
+        let app = app_with(t, tight(10, StdDuration::from_secs(600))).await;
+        let host_id = host(&app).await;
+        link_applicant(&app, host_id).await;
+        let (_, _, body) = app
+            .send(from("192.0.2.1:1", &request("T2003117"), &[]))
+            .await;
+        let url = body["status_url"].as_str().unwrap().to_string();
+        let page = |path: String, peer: &str| {
+            let mut r = Request::builder().uri(path).body(Body::empty()).unwrap();
+            r.extensions_mut()
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            r
+        };
+        let (status, _, html) = app.send(page(url.clone(), "192.0.2.5:1")).await;
+        let html = html.as_str().unwrap().to_string();
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("等待被访人确认"), "{html}");
+        assert!(
+            html.contains("http-equiv=\"refresh\""),
+            "pending pages reload themselves"
+        );
+        // Decided by the host: the page says so and, its pass not issued yet, keeps reloading.
+        let id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM visitor_bookings")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        let (status, _) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/bookings/{id}/reject"),
+                Some(Role::Applicant),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, html) = app.send(page(url.clone(), "192.0.2.6:1")).await;
+        let html = html.as_str().unwrap().to_string();
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("预约未通过"), "{html}");
+        assert!(
+            !html.contains("http-equiv=\"refresh\""),
+            "a final state stops reloading"
+        );
+        // A made-up link: a plain page saying so (not the API's JSON 404).
+        let (status, _, html) = app
+            .send(page(format!("/visit/s/{}", "ab".repeat(40)), "192.0.2.6:1"))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.as_str().unwrap().contains("没有这个预约"));
+        // The third read of this source within the window (the limit is 2): 429.
+        let (status, headers, html) = app.send(page(url, "192.0.2.6:1")).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(headers.contains_key("retry-after"));
+        assert!(html.as_str().unwrap().contains("请稍后再试"));
+    }
+}
