@@ -31,6 +31,7 @@ pub mod notify;
 pub mod outside;
 pub mod passes;
 pub mod photos;
+pub mod rate_limit;
 pub mod repo;
 pub mod retention;
 pub mod server;

@@ -33,6 +33,8 @@ pub struct AppState {
     pub photos: crate::central::photos::Photos,
     /// The key visitor passes are signed with (`[passes]`; none: bookings get no pass).
     pub passes: crate::central::passes::PassSigner,
+    /// The public endpoints' rate limits and counters (self-booking, issue 21).
+    pub public_limits: crate::central::rate_limit::PublicLimits,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             site_tz: crate::central::config::DEFAULT_TIMEZONE,
             photos: crate::central::photos::Photos::unconfigured(),
             passes: crate::central::passes::PassSigner::none(),
+            public_limits: Default::default(),
         }
     }
 }

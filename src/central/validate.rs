@@ -126,6 +126,17 @@ pub fn person(new: NewPerson) -> Result<NewPerson, Vec<FieldError>> {
             }
         }
     };
+    let staff_no = new.staff_no.trim().to_string();
+    if let Err(message) = check_staff_no(&staff_no) {
+        f.push(FieldError::new("staff_no", "invalid_staff_no", message));
+    }
+    let email = match check_email(&new.email) {
+        Ok(e) => e,
+        Err(message) => {
+            f.push(FieldError::new("email", "invalid_email", message));
+            String::new()
+        }
+    };
     if !f.is_empty() {
         return Err(f);
     }
@@ -135,7 +146,62 @@ pub fn person(new: NewPerson) -> Result<NewPerson, Vec<FieldError>> {
         department,
         phone,
         id_card,
+        staff_no,
+        email,
     })
+}
+
+/// Longest staff/student number accepted.
+pub const MAX_STAFF_NO: usize = 32;
+
+/// A 工号/学号: empty, or letters, digits, `-` and `_`, at most [`MAX_STAFF_NO`].
+pub fn check_staff_no(staff_no: &str) -> Result<(), Msg> {
+    let ok = staff_no.chars().count() <= MAX_STAFF_NO
+        && staff_no
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Msg::new(
+            format!("工号/学号只能包含字母、数字、- 和 _，最多 {MAX_STAFF_NO} 位"),
+            format!(
+                "a staff/student number has only letters, digits, - and _, at most {MAX_STAFF_NO}"
+            ),
+        ))
+    }
+}
+
+/// Longest e-mail address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL: usize = 254;
+
+/// An e-mail address, trimmed: empty (unknown), or `local@domain` with a dot in the domain,
+/// no spaces or control characters, at most [`MAX_EMAIL`] characters.
+pub fn check_email(email: &str) -> Result<String, Msg> {
+    let email = email.trim();
+    if email.is_empty() {
+        return Ok(String::new());
+    }
+    let ok = email.chars().count() <= MAX_EMAIL
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if ok {
+        Ok(email.to_string())
+    } else {
+        Err(Msg::new(
+            "邮箱地址格式不正确（如 zhangwei@example.edu.cn）",
+            "the e-mail address is not valid (e.g. zhangwei@example.edu.cn)",
+        ))
+    }
 }
 
 /// The plate colour's Chinese name, for messages.

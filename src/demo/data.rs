@@ -291,6 +291,8 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
                 department: (*department).into(),
                 phone: String::new(),
                 id_card: String::new(),
+                staff_no: String::new(),
+                email: String::new(),
             },
         )
         .await?;

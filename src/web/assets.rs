@@ -58,6 +58,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("assets/pass.css"),
     ),
+    (
+        "visit.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/visit.css"),
+    ),
+    (
+        "visit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/visit.js"),
+    ),
 ];
 
 /// `GET /assets/{file}`.

@@ -31,6 +31,7 @@ pub mod pass;
 pub mod passages;
 pub mod shift;
 pub mod slip;
+pub mod visit_request;
 pub mod visitors;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -87,6 +88,10 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/settings", admin::OFFICE),
     // Issue 21: the visitor's pass page, reached by its unguessable link only.
     ("/pass/{secret}", Access::Public),
+    // Issue 21, item 3: self-booking on a phone (no sign-in; rate-limited) and a host's visitors.
+    ("/visit", Access::Public),
+    ("/visit/s/{token}", Access::Public),
+    ("/admin/visits", admin::host_visits::HOST),
 ];
 
 /// The centre's whole site: the API, health and OpenAPI document
@@ -115,6 +120,8 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/office/duty", get(duty_records::page))
         .route("/alarms/live", get(alarms::live))
         .route("/pass/{secret}", get(pass::page))
+        .route("/visit", get(visit_request::page))
+        .route("/visit/s/{token}", get(visit_request::status))
         .merge(admin::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), enforce))
         .with_state(state)

@@ -383,7 +383,7 @@ async fn exported_people_and_vehicles_read_back_with_calamine_match_the_data() {
         assert_eq!(status, StatusCode::OK);
         let text = body.as_str().unwrap();
         assert!(
-            text.starts_with("\u{feff}编号,姓名,类别,部门,电话,身份证号\n"),
+            text.starts_with("\u{feff}编号,姓名,类别,部门,电话,身份证号,工号/学号,邮箱\n"),
             "{text}"
         );
 
@@ -413,8 +413,17 @@ async fn exported_people_and_vehicles_read_back_with_calamine_match_the_data() {
         let rows: Vec<Vec<Data>> = sheet.rows().map(|r| r.to_vec()).collect();
         assert_eq!(
             rows[0],
-            ["id", "name", "category", "department", "phone", "id_card"]
-                .map(|h| Data::String(h.into()))
+            [
+                "id",
+                "name",
+                "category",
+                "department",
+                "phone",
+                "id_card",
+                "staff_no",
+                "email"
+            ]
+            .map(|h| Data::String(h.into()))
         );
         let stored = sqlx::query("SELECT id, name, phone, id_card FROM persons ORDER BY id")
             .fetch_all(app.db.pool())

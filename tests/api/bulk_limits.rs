@@ -509,7 +509,7 @@ fn a_file_over_the_row_column_or_cell_limits_is_refused_naming_where() {
 
 #[test]
 fn only_the_columns_the_import_reads_are_kept() {
-    let csv = "工号,姓名,宿舍,类别\nS1,张三,3-201,学生\n\n,,,\nS2,李四,,staff\n";
+    let csv = "籍贯,姓名,宿舍,类别\nS1,张三,3-201,学生\n\n,,,\nS2,李四,,staff\n";
     let sheet = bulk::read(Kind::Persons, csv.as_bytes()).unwrap();
     assert_eq!(sheet.header, ["姓名", "类别"]);
     assert_eq!(

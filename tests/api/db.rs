@@ -80,6 +80,8 @@ async fn vehicles_registered_side_by_side_are_all_stored() {
                 department: String::new(),
                 phone: String::new(),
                 id_card: String::new(),
+                staff_no: String::new(),
+                email: String::new(),
             },
         )
         .await

@@ -30,6 +30,7 @@ mod photos;
 mod plates;
 mod retention;
 mod schemathesis;
+mod self_booking;
 mod server_cli;
 mod settings;
 mod shift_report;

@@ -22,6 +22,8 @@ pub(crate) fn person(name: &str, category: &str, department: &str, phone: &str) 
         department: department.into(),
         phone: phone.into(),
         id_card: "11010519491231002X".into(),
+        staff_no: String::new(),
+        email: String::new(),
     }
 }
 

@@ -51,6 +51,8 @@ async fn a_live_central_database_is_backed_up_and_restored_into_a_new_file_with_
                 department: "计算机学院".into(),
                 phone: String::new(),
                 id_card: String::new(),
+                staff_no: String::new(),
+                email: String::new(),
             },
         )
         .await

@@ -112,6 +112,8 @@ pub async fn person_with_car(
             department: department.into(),
             phone: "13812345678".into(),
             id_card: String::new(),
+            staff_no: String::new(),
+            email: String::new(),
         },
     )
     .await

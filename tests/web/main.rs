@@ -21,4 +21,5 @@ mod console_webhook;
 mod pages;
 mod pass_page;
 mod plain_chinese;
+mod self_booking;
 mod shift_paper;

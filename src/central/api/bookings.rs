@@ -130,7 +130,8 @@ pub(crate) fn read_scope(authed: &Authed) -> ApiResult<Option<String>> {
     Ok(Some(authed.department.clone()))
 }
 
-/// Admin and security for any department, an approver for their own.
+/// Admin and security for any department, an approver for their own. (A host deciding their
+/// own visitors' requests is [`host_decides`]: it needs the database.)
 pub(crate) fn may_decide(authed: &Authed, department: &str) -> bool {
     authed.has(Role::Admin)
         || authed.has(Role::Security)
@@ -203,6 +204,21 @@ async fn validate_rights(db: &Db, f: &mut Fields, input: &BookingInput) -> ApiRe
         gates,
         single_use: input.single_use.unwrap_or(true),
     })
+/// A host (an applicant account linked to their person record) approves or rejects the
+/// bookings whose host they are — nobody else's, and nothing but those two steps. A
+/// contractor's booking approved by its host still waits for the security office (the host's
+/// approval is the department's).
+pub(crate) async fn host_decides(
+    state: &AppState,
+    authed: &Authed,
+    booking: &Booking,
+    step: Transition,
+) -> ApiResult<bool> {
+    if !authed.has(Role::Applicant) || !matches!(step, Transition::Approve | Transition::Reject) {
+        return Ok(false);
+    }
+    let person = crate::central::repo::operators::person_of(&state.db, authed.operator_id).await?;
+    Ok(person == Some(booking.host_id))
 }
 
 /// Checks every field and builds the booking to store. Writes nothing.
@@ -514,7 +530,9 @@ pub(crate) async fn step(
     match step {
         Transition::Approve | Transition::Reject | Transition::Cancel => {
             let current = bookings::get(&state.db, id).await?;
-            if !may_decide(authed, &current.department) {
+            if !may_decide(authed, &current.department)
+                && !host_decides(state, authed, &current, step).await?
+            {
                 return Err(ApiError::Forbidden);
             }
             if step == Transition::Approve

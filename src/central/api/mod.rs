@@ -29,6 +29,7 @@ pub mod extract;
 pub mod gates;
 pub mod headers;
 pub mod health;
+pub mod host_visits;
 pub mod locks;
 pub mod operators;
 pub mod passages;
@@ -37,6 +38,7 @@ pub mod persons;
 pub mod photos;
 pub mod pickers;
 pub mod policy;
+pub mod public_visits;
 pub mod retention;
 pub mod settings;
 pub mod stats;
@@ -80,4 +82,6 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(photos::routes())
         .merge(pickers::routes())
         .merge(settings::routes())
+        .merge(public_visits::routes())
+        .merge(host_visits::routes())
 }

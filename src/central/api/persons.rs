@@ -70,8 +70,21 @@ fn shown(mut p: Person, authed: &Authed) -> Person {
     if !authed.sees_personal_ids() {
         p.id_card = mask_id_card(&p.id_card);
         p.phone = mask_phone(&p.phone);
+        p.email = mask_email(&p.email);
     }
     p
+}
+
+/// An e-mail address for roles that must not see it: the domain stays, the local part keeps
+/// its first character (`z***@example.edu.cn`).
+fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => String::new(),
+    }
 }
 
 fn not_found(id: i64) -> ApiError {

@@ -111,12 +111,14 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     (
         "POST",
         "/api/v1/bookings/{id}/approve",
-        Access::Roles(&[Admin, Security, Approver]),
+        // A host (applicant) decides their own visitors' requests (checked in the handler).
+        Access::Roles(&[Admin, Security, Approver, Applicant]),
     ),
     (
         "POST",
         "/api/v1/bookings/{id}/reject",
-        Access::Roles(&[Admin, Security, Approver]),
+        // A host (applicant) decides their own visitors' requests (checked in the handler).
+        Access::Roles(&[Admin, Security, Approver, Applicant]),
     ),
     (
         "POST",
@@ -305,6 +307,15 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Site settings: the office reads them, administrators change them.
     ("GET", "/api/v1/settings", OFFICE),
     ("PUT", "/api/v1/settings", ADMIN),
+    // Self-booking (issue 21): a visitor asks to visit and reads where the request stands, no
+    // sign-in (rate-limited per source in the handlers); a host books their own visitor.
+    ("POST", "/api/v1/public/visit-requests", Access::Public),
+    (
+        "GET",
+        "/api/v1/public/visit-requests/{token}",
+        Access::Public,
+    ),
+    ("POST", "/api/v1/host/visits", Access::Roles(&[Applicant])),
 ];
 
 /// The access rule of a route, if it has one.

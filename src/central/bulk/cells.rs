@@ -70,7 +70,7 @@ pub(super) fn header_index(
         if let Some((key, _, _)) = kind
             .columns()
             .iter()
-            .find(|(key, zh, _)| h.eq_ignore_ascii_case(key) || h == *zh)
+            .find(|(key, zh, _)| super::header_names(key, zh, h))
         {
             index.entry(*key).or_insert(i);
         }

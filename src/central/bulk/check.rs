@@ -175,6 +175,8 @@ fn persons(
             department: c.get("department"),
             phone: c.get("phone"),
             id_card: c.get("id_card"),
+            staff_no: c.get("staff_no"),
+            email: c.get("email"),
         };
         match validate::person(new) {
             Ok(p) => {

@@ -103,13 +103,15 @@ pub async fn commit(
                     p.id_card.as_str().into(),
                     now.into(),
                     now.into(),
+                    p.staff_no.as_str().into(),
+                    p.email.as_str().into(),
                 ]);
                 let mut v = serde_json::to_value(p).unwrap_or_default();
                 v["id"] = id.into();
                 written.push((persons::ENTITY, id, v));
             }
-            let target =
-                "persons (id, name, category, department, phone, id_card, created_ms, updated_ms)";
+            let target = "persons (id, name, category, department, phone, id_card, created_ms, \
+                 updated_ms, staff_no, email)";
             insert_counted(&mut tx, target, &values, batch, progress).await?;
         }
         Prepared::Vehicles(list) => {

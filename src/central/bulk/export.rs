@@ -26,6 +26,11 @@ async fn all_rows(pool: &sqlx::AnyPool, sql: &str) -> Result<Vec<sqlx::any::AnyR
 pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, RepoError> {
     let id_card = |s: String| if full { s } else { mask_id_card(&s) };
     let phone = |s: String| if full { s } else { mask_phone(&s) };
+    // An e-mail address keeps only its domain for callers who may not see it in full.
+    let email = |s: String| match s.split_once('@') {
+        Some((_, domain)) if !full => format!("***@{domain}"),
+        _ => s,
+    };
     let pool = db.pool();
     let columns = |extra: &[(&'static str, &'static str)]| {
         let mut c = vec![Msg::new("编号", "id")];
@@ -49,7 +54,8 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
             columns: columns(&[]),
             rows: all_rows(
                 pool,
-                "SELECT id, name, category, department, phone, id_card FROM persons ORDER BY id",
+                "SELECT id, name, category, department, phone, id_card, staff_no, email FROM persons \
+                 ORDER BY id",
             )
             .await?
             .iter()
@@ -61,6 +67,8 @@ pub async fn table(db: &Db, kind: Kind, full: bool, tz: Tz) -> Result<Table, Rep
                     Cell::Text(r.get("department")),
                     Cell::Text(phone(r.get("phone"))),
                     Cell::Text(id_card(r.get("id_card"))),
+                    Cell::Text(r.get("staff_no")),
+                    Cell::Text(email(r.get("email"))),
                 ]
             })
             .collect(),

@@ -87,6 +87,8 @@ impl Kind {
                 ("department", "部门", false),
                 ("phone", "电话", false),
                 ("id_card", "身份证号", false),
+                ("staff_no", "工号/学号", false),
+                ("email", "邮箱", false),
             ],
             Kind::Vehicles => &[
                 ("plate", "车牌号", true),
@@ -107,6 +109,20 @@ impl Kind {
             ],
         }
     }
+}
+
+/// Whether the header cell `h` names the column (`key`, Chinese name `zh`): its key (any case),
+/// its Chinese name, or one of the other names HR and student-system files give it.
+pub fn header_names(key: &str, zh: &str, h: &str) -> bool {
+    const ALIASES: &[(&str, &[&str])] = &[
+        ("staff_no", &["工号", "学号", "工号学号"]),
+        ("email", &["电子邮箱", "电子邮件", "e-mail"]),
+    ];
+    h.eq_ignore_ascii_case(key)
+        || h == zh
+        || ALIASES
+            .iter()
+            .any(|(k, names)| *k == key && names.iter().any(|n| h.eq_ignore_ascii_case(n)))
 }
 
 /// One bad row (or, on line 1, a problem with the header).

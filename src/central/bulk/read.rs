@@ -83,7 +83,7 @@ impl Collector {
                     .kind
                     .columns()
                     .iter()
-                    .any(|(key, zh, _)| h.eq_ignore_ascii_case(key) || h == *zh)
+                    .any(|(key, zh, _)| super::header_names(key, zh, h))
                 {
                     names.push(h.to_string());
                     keep.push(i);

@@ -23,6 +23,7 @@ pub mod settings;
 pub mod stats;
 pub mod sync;
 pub mod vehicles;
+pub mod visit_requests;
 pub mod visits;
 
 use chrono::{DateTime, Utc};

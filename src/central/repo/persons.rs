@@ -51,6 +51,15 @@ pub struct Person {
     /// unknown.
     #[schema(example = "1101**********1234")]
     pub id_card: String,
+    /// 工号/学号: the staff or student number the university knows the person by; a visitor
+    /// names their host by it when self-booking. Empty when unknown.
+    #[serde(default)]
+    #[schema(example = "T2003117")]
+    pub staff_no: String,
+    /// E-mail for notices (a host is told of visit requests); empty when unknown.
+    #[serde(default)]
+    #[schema(example = "zhangwei@example.edu.cn")]
+    pub email: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -76,6 +85,14 @@ pub struct NewPerson {
     #[serde(default)]
     #[schema(example = "11010519491231002X")]
     pub id_card: String,
+    /// 工号/学号: letters, digits, `-` and `_`, at most 32; empty when unknown.
+    #[serde(default)]
+    #[schema(example = "T2003117")]
+    pub staff_no: String,
+    /// An e-mail address for notices; empty when unknown.
+    #[serde(default)]
+    #[schema(example = "zhangwei@example.edu.cn")]
+    pub email: String,
 }
 
 /// What to search for; every filter is optional and they combine with AND.
@@ -107,7 +124,8 @@ impl Holdings {
     }
 }
 
-const COLUMNS: &str = "id, name, category, department, phone, id_card, created_ms, updated_ms";
+const COLUMNS: &str =
+    "id, name, category, department, phone, id_card, staff_no, email, created_ms, updated_ms";
 
 fn from_row(row: &AnyRow) -> Person {
     Person {
@@ -117,6 +135,8 @@ fn from_row(row: &AnyRow) -> Person {
         department: row.get("department"),
         phone: row.get("phone"),
         id_card: row.get("id_card"),
+        staff_no: row.get("staff_no"),
+        email: row.get("email"),
         created_at: at(row.get("created_ms")),
         updated_at: at(row.get("updated_ms")),
     }
@@ -137,8 +157,8 @@ pub async fn create(db: &Db, actor: &Actor, new: NewPerson) -> Result<Person, Re
     let mut tx = db.begin().await?;
     let now = now_ms();
     let id: i64 = sqlx::query(
-        "INSERT INTO persons (name, category, department, phone, id_card, created_ms, updated_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        "INSERT INTO persons (name, category, department, phone, id_card, created_ms, updated_ms, \
+         staff_no, email) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) RETURNING id",
     )
     .bind(&new.name)
     .bind(&new.category)
@@ -146,6 +166,8 @@ pub async fn create(db: &Db, actor: &Actor, new: NewPerson) -> Result<Person, Re
     .bind(&new.phone)
     .bind(&new.id_card)
     .bind(now)
+    .bind(&new.staff_no)
+    .bind(&new.email)
     .fetch_one(&mut *tx)
     .await?
     .get("id");
@@ -174,7 +196,7 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<P
     let before = fetch(&mut tx, id).await?;
     sqlx::query(
         "UPDATE persons SET name = $1, category = $2, department = $3, phone = $4, id_card = $5, \
-         updated_ms = $6 WHERE id = $7",
+         updated_ms = $6, staff_no = $8, email = $9 WHERE id = $7",
     )
     .bind(&new.name)
     .bind(&new.category)
@@ -183,6 +205,8 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, new: NewPerson) -> Result<P
     .bind(&new.id_card)
     .bind(now_ms())
     .bind(id)
+    .bind(&new.staff_no)
+    .bind(&new.email)
     .execute(&mut *tx)
     .await?;
     let op = Op::Upsert("update");
@@ -250,6 +274,41 @@ pub async fn search(db: &Db, q: &PersonSearch, page: Page) -> Result<Paged<Perso
     let select = format!("SELECT {COLUMNS} FROM persons");
     f.paged(db, ("persons", &select), "id", page, |r| Ok(from_row(r)))
         .await
+}
+
+/// The one person a visitor means by `host` (a staff/student number, or a phone number typed
+/// any way: spaces, hyphens, `+86`), for self-booking. `None` when nobody or more than one
+/// person matches: an ambiguous number books nobody rather than the wrong host.
+pub async fn find_host(db: &Db, host: &str) -> Result<Option<i64>, RepoError> {
+    let typed = host.trim();
+    if typed.is_empty() || typed.chars().count() > 64 {
+        return Ok(None);
+    }
+    let digits: String = typed
+        .trim_start_matches("+86")
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '\u{3000}' | '(' | ')'))
+        .collect();
+    let with_cc = format!("+86{digits}");
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM persons WHERE (staff_no <> '' AND UPPER(staff_no) = UPPER($1)) \
+         OR ($2 <> '' AND (phone = $2 OR phone = $3)) ORDER BY id LIMIT 2",
+    )
+    .bind(typed)
+    .bind(
+        if digits.chars().all(|c| c.is_ascii_digit()) && digits.len() >= 5 {
+            digits.as_str()
+        } else {
+            ""
+        },
+    )
+    .bind(&with_cc)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(match ids.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
 }
 
 /// Why a 身份证号 was refused. Each variant has a stable [`IdCardError::code`].

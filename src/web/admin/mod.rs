@@ -20,6 +20,7 @@ pub mod bookings;
 pub mod charts;
 pub mod gates;
 pub mod home;
+pub mod host_visits;
 pub mod import;
 pub mod lists;
 pub mod operators;
@@ -96,6 +97,12 @@ pub const AREAS: &[Area] = &[
         ADMIN,
     ),
     area("/admin/settings", "站点设置", "Site settings", OFFICE),
+    area(
+        "/admin/visits",
+        "我的访客",
+        "My visitors",
+        host_visits::HOST,
+    ),
 ];
 
 /// The administration routes (their access is checked by [`super::enforce`] from
@@ -116,6 +123,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/admin/stats", get(stats::page))
         .route("/admin/stats/daily", get(stats::daily))
         .route("/admin/settings", get(settings::page))
+        .route("/admin/visits", get(host_visits::page))
 }
 
 /// Whether the viewer's roles pass `access`.

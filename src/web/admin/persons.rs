@@ -68,9 +68,11 @@ pub async fn page(
                     th scope="col" { (t(lang, "部门", "Department")) }
                     th scope="col" { (t(lang, "电话", "Phone")) }
                     th scope="col" { (t(lang, "身份证号", "ID card")) }
+                    th scope="col" { (t(lang, "工号/学号", "Staff/student no.")) }
+                    th scope="col" { (t(lang, "邮箱", "E-mail")) }
                 } }
                 tbody {
-                    @if found.items.is_empty() { tr { td colspan="6" { (t(lang, "没有符合条件的人员", "No one matches")) } } }
+                    @if found.items.is_empty() { tr { td colspan="8" { (t(lang, "没有符合条件的人员", "No one matches")) } } }
                     @for person in &found.items {
                         tr data-person=(person.id) {
                             td.num { (person.id) }
@@ -79,6 +81,8 @@ pub async fn page(
                             td { (person.department) }
                             td.mono { (if full { person.phone.clone() } else { mask_phone(&person.phone) }) }
                             td.mono { (if full { person.id_card.clone() } else { mask_id_card(&person.id_card) }) }
+                            td.mono { (person.staff_no) }
+                            td { (if full { person.email.clone() } else { String::new() }) }
                         }
                     }
                 }
@@ -94,6 +98,8 @@ pub async fn page(
                     (field("p-department", "department", t(lang, "部门", "Department"), html! { input id="p-department" name="department" autocomplete="off"; }))
                     (field("p-phone", "phone", t(lang, "电话", "Phone"), html! { input id="p-phone" name="phone" type="tel" autocomplete="off"; }))
                     (field("p-id-card", "id_card", t(lang, "身份证号", "ID card number"), html! { input id="p-id-card" name="id_card" autocomplete="off" maxlength="18"; }))
+                    (field("p-staff-no", "staff_no", t(lang, "工号/学号", "Staff/student no."), html! { input id="p-staff-no" name="staff_no" autocomplete="off" maxlength="32"; }))
+                    (field("p-email", "email", t(lang, "邮箱", "E-mail"), html! { input id="p-email" name="email" type="email" autocomplete="off"; }))
                     div.buttons { button.primary type="submit" { (t(lang, "保存", "Save")) } }
                     (status_line())
                 }
