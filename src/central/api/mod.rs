@@ -30,6 +30,7 @@ pub mod gates;
 pub mod headers;
 pub mod health;
 pub mod locks;
+pub mod notifications;
 pub mod operators;
 pub mod passages;
 pub mod permits;
@@ -80,4 +81,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(photos::routes())
         .merge(pickers::routes())
         .merge(settings::routes())
+        .merge(notifications::routes())
 }

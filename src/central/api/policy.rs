@@ -298,6 +298,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     // Site settings: the office reads them, administrators change them.
     ("GET", "/api/v1/settings", OFFICE),
     ("PUT", "/api/v1/settings", ADMIN),
+    // The notification outbox (e-mail, group webhook): administrators, read-only.
+    ("GET", "/api/v1/notifications", ADMIN),
 ];
 
 /// The access rule of a route, if it has one.
