@@ -363,6 +363,7 @@ async fn statuses(db: &Db) -> Vec<String> {
 #[tokio::test]
 async fn an_approved_booking_is_mailed_to_the_visitor_and_to_whoever_booked_it_with_a_chinese_subject()
  {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let sink = Sink::start(Mode::Take).await;
@@ -440,6 +441,7 @@ async fn an_approved_booking_is_mailed_to_the_visitor_and_to_whoever_booked_it_w
 
 #[tokio::test]
 async fn a_pass_link_reaches_the_visitors_mail_intact_and_never_the_group() {
+    logs();
     for t in crate::harness::each_database().await {
         let db = &t.db;
         let sink = Sink::start(Mode::Take).await;
@@ -501,6 +503,7 @@ async fn a_pass_link_reaches_the_visitors_mail_intact_and_never_the_group() {
 
 #[tokio::test]
 async fn a_visit_request_reaches_the_host_and_the_group_robot_as_signed_json_text() {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let sink = Sink::start(Mode::Take).await;
@@ -564,6 +567,7 @@ async fn a_visit_request_reaches_the_host_and_the_group_robot_as_signed_json_tex
 
 #[tokio::test]
 async fn the_host_is_told_when_the_visitor_arrives_naming_the_gate_and_the_time_in_shanghai() {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let sink = Sink::start(Mode::Take).await;
@@ -603,6 +607,7 @@ async fn the_host_is_told_when_the_visitor_arrives_naming_the_gate_and_the_time_
 
 #[tokio::test]
 async fn a_failing_mail_server_and_robot_are_retried_with_backoff_and_succeed_later() {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         // The mail server is down (refused), then busy (451), then takes the message.
@@ -695,6 +700,7 @@ async fn a_failing_mail_server_and_robot_are_retried_with_backoff_and_succeed_la
 
 #[tokio::test]
 async fn a_message_is_given_up_after_its_last_attempt_and_the_administrator_sees_it_failed() {
+    logs();
     assert_eq!(backoff_ms(1), Some(30_000));
     assert_eq!(backoff_ms(2), Some(120_000));
     assert_eq!(backoff_ms(3), Some(600_000));
@@ -772,6 +778,7 @@ async fn a_message_is_given_up_after_its_last_attempt_and_the_administrator_sees
 
 #[tokio::test]
 async fn queueing_returns_at_once_while_the_mail_server_hangs() {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let sink = Sink::start(Mode::Hang).await;
@@ -825,6 +832,7 @@ async fn queueing_returns_at_once_while_the_mail_server_hangs() {
 
 #[tokio::test]
 async fn nothing_is_queued_or_sent_when_notify_is_empty() {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let (_host, id) = booking(&app).await;
@@ -884,6 +892,7 @@ async fn nothing_is_queued_or_sent_when_notify_is_empty() {
 
 #[tokio::test]
 async fn two_instances_on_one_database_send_each_message_once() {
+    logs();
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let sink = Sink::start(Mode::Take).await;
@@ -920,6 +929,25 @@ async fn two_instances_on_one_database_send_each_message_once() {
     }
 }
 
+/// What the notification module logged, in every test of this binary: a global subscriber,
+/// installed before any test here reaches a notification log line (a thread-scoped one
+/// misses events whose call site another thread registered first).
+fn logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt()
+                .with_env_filter("gatehouse::central::notify=trace")
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish(),
+        );
+        captured
+    })
+}
+
 /// A `tracing` writer into a shared buffer.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -936,6 +964,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn secrets_recipients_and_bodies_never_reach_the_logs_or_debug_output() {
+    logs();
     let config: gatehouse::central::config::ServerConfig = toml::from_str(
         "[server]\ndata_dir = \"/x\"\n[notify]\npublic_url = \"https://gate.campus.test\"\n\
          [notify.smtp]\nhost = \"smtp.campus.test\"\nusername = \"gate\"\n\
@@ -951,16 +980,6 @@ async fn secrets_recipients_and_bodies_never_reach_the_logs_or_debug_output() {
         assert!(!shown.contains(secret), "{secret} printed: {shown}");
     }
 
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // Everything this crate logs (the libraries' own chatter is theirs).
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_env_filter("gatehouse=trace")
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
     for t in crate::harness::each_database().await {
         let app = TestApp::spawn(t).await;
         let port = closed_port().await;
@@ -995,7 +1014,7 @@ async fn secrets_recipients_and_bodies_never_reach_the_logs_or_debug_output() {
                 .any(|e| e.contains("TOKEN-77") || e.contains("Pa55"))
         );
     }
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8(logs().0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("notification not delivered"), "{logs}");
     for secret in [
         "smtp-Pa55word",
@@ -1010,6 +1029,7 @@ async fn secrets_recipients_and_bodies_never_reach_the_logs_or_debug_output() {
 
 #[tokio::test]
 async fn the_documented_notify_section_is_empty_by_default_and_a_bad_one_is_refused() {
+    logs();
     let documented: gatehouse::central::config::ServerConfig =
         toml::from_str(include_str!("../../examples/server.toml")).unwrap();
     assert!(documented.notify.is_empty());
