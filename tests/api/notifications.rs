@@ -12,12 +12,11 @@ use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use gatehouse::central::api::auth::Role;
-use gatehouse::central::config::Secret;
 use gatehouse::central::db::Db;
 use gatehouse::central::notify::outbox::{self, Outgoing};
 use gatehouse::central::notify::words::{self, Audience, Facts};
 use gatehouse::central::notify::{
-    self, Deliverer, Notice, NotifyConfig, SmtpConfig, SmtpSecurity, Step, WebhookConfig,
+    self, Deliverer, Notice, NotifyConfig, Secret, SmtpConfig, SmtpSecurity, Step, WebhookConfig,
     backoff_ms,
 };
 use serde_json::{Value, json};
@@ -246,9 +245,12 @@ async fn closed_port() -> u16 {
 // ---------------------------------------------------------------------------------------------
 // A tiny group robot.
 
+/// One call the robot received: its query pairs and its JSON body.
+type RobotCall = (Vec<(String, String)>, Value);
+
 #[derive(Clone, Default)]
 struct Robot {
-    calls: Arc<Mutex<Vec<(Vec<(String, String)>, Value)>>>,
+    calls: Arc<Mutex<Vec<RobotCall>>>,
     /// Answers to give, in order (status, body); then 200 `{"errcode":0}`.
     answers: Arc<Mutex<Vec<(u16, String)>>>,
 }

@@ -24,8 +24,7 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::{self, Claimed};
-use super::{NotifyConfig, SmtpSecurity};
-use crate::central::config::Secret;
+use super::{NotifyConfig, Secret, SmtpSecurity};
 use crate::central::db::{Db, RepoError, now_ms};
 
 /// The waits after the 1st, 2nd, … failed attempt; after the last one the message is given up.
@@ -53,7 +52,7 @@ const POLL: Duration = Duration::from_secs(5);
 
 /// The wait after the `attempts`-th failed attempt, or `None` when it was the last.
 pub fn backoff_ms(attempts: i64) -> Option<i64> {
-    if attempts < 1 || attempts >= MAX_ATTEMPTS {
+    if !(1..MAX_ATTEMPTS).contains(&attempts) {
         return None;
     }
     BACKOFF_MS.get(attempts as usize - 1).copied()

@@ -77,7 +77,7 @@ pub async fn settings(db: &Db) -> Result<Option<Settings>, RepoError> {
         tz: r
             .get::<String, _>("timezone")
             .parse()
-            .unwrap_or(crate::central::config::DEFAULT_TIMEZONE),
+            .unwrap_or(chrono_tz::Asia::Shanghai),
     }))
 }
 
