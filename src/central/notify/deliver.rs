@@ -211,6 +211,12 @@ impl Deliverer {
                     .map(|wait| now_ms + wait)
                     .filter(|at| *at - m.created_ms <= GIVE_UP_AFTER_MS);
                 outbox::failed(db, m.id, &token, retry_at, &why).await?;
+                // A server's answer may quote the address; the log does not repeat it.
+                let why = if m.recipient.is_empty() {
+                    why
+                } else {
+                    why.replace(&m.recipient, "<recipient>")
+                };
                 match retry_at {
                     Some(retry_at_ms) => {
                         tracing::warn!(
