@@ -140,6 +140,11 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     // Before anything starts: a stop asked for during start-up is honoured once it is done.
     let mut signals = super::StopSignals::new()?;
     let config = ServerConfig::load(path)?;
+    config
+        .notify
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("[notify]")?;
     // Bind first: a port in use is refused before anything is created on disk.
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -212,6 +217,29 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
                     let (db, live, stop) = (db.clone(), live.clone(), stop.clone());
                     async move {
                         crate::central::alarms::run_deliveries(db, live, stop).await;
+                        Ok(())
+                    }
+                },
+            )
+            .await
+        })
+    };
+    // Notifications (issue 21): which channels [notify] configures is recorded for
+    // `notify::queue`; the delivery worker sends the outbox, made anew should it panic.
+    crate::central::notify::install(&db, &config.notify, config.site_tz())
+        .await
+        .context("[notify]")?;
+    let notifications = {
+        let (db, notify, stop) = (db.clone(), config.notify.clone(), stop.clone());
+        tokio::spawn(async move {
+            crate::supervise::restarting(
+                "notification deliveries",
+                stop.clone(),
+                crate::supervise::Backoff::default(),
+                move || {
+                    let (db, notify, stop) = (db.clone(), notify.clone(), stop.clone());
+                    async move {
+                        crate::central::notify::run(db, notify, stop).await;
                         Ok(())
                     }
                 },
@@ -312,6 +340,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     let _ = purge.await;
     let _ = deliveries.await;
     let _ = unstaffed.await;
+    let _ = notifications.await;
     db.close().await;
     served?;
     if let Some(why) = sync_failure.lock().expect("sync failure slot").take() {

@@ -21,6 +21,7 @@ mod hygiene;
 mod lists;
 mod live_pass;
 mod matrix;
+mod notifications;
 mod outside_vehicles;
 mod passages;
 mod passes;

@@ -31,6 +31,7 @@ pub mod headers;
 pub mod health;
 pub mod host_visits;
 pub mod locks;
+pub mod notifications;
 pub mod operators;
 pub mod passages;
 pub mod permits;
@@ -84,4 +85,5 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(settings::routes())
         .merge(public_visits::routes())
         .merge(host_visits::routes())
+        .merge(notifications::routes())
 }

@@ -316,6 +316,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
         Access::Public,
     ),
     ("POST", "/api/v1/host/visits", Access::Roles(&[Applicant])),
+    // The notification outbox (e-mail, group webhook): administrators, read-only.
+    ("GET", "/api/v1/notifications", ADMIN),
 ];
 
 /// The access rule of a route, if it has one.
