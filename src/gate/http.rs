@@ -9,6 +9,9 @@
 //! default and the series carry no personal data; a site that scrapes from another host, or
 //! whose booth PC uses the fallback page, binds it to the cabinet's management network only.
 //!
+//! The lane display page (`/display/{lane}` and its events, [`crate::gate::display::page`]) is
+//! always there too: read-only, optionally behind `[display] token`.
+//!
 //! What it never does: command a lane or change data from the status routes; only the booth
 //! page's signed-in, CSRF-checked forms command a lane.
 
@@ -68,6 +71,8 @@ pub fn router(view: GateView) -> axum::Router {
 /// names at least one guard.
 pub fn local_router(gate: Arc<GateHandle>, config: &GateConfig) -> axum::Router {
     let status = router(GateView::new(&gate, &config.gate.data_dir));
+    // The lane display page and its events (`/display/…`): read-only, see its module.
+    let status = status.merge(crate::gate::display::page::routes(&gate, config));
     if config.booth.enabled() {
         status.merge(crate::gate::booth::routes(gate, config.booth.clone()))
     } else {
