@@ -86,7 +86,10 @@ async fn the_lane_display_page_shows_and_speaks_a_decision_from_the_gate_with_no
     let class = b
         .js("return document.getElementById('screen').className")
         .await;
-    assert_eq!(class, "v-red");
+    assert_eq!(
+        class, "v-red no-plate",
+        "red, and no empty plate box for a tag without a plate"
+    );
     b.wait_for("the page to speak the refusal", || async {
         let s = b.js("return window.__spoken").await;
         s.as_array()

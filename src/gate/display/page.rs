@@ -178,7 +178,7 @@ async fn page(
     let body = frame(
         &format!("{name} · 车道屏"),
         html! {
-            main #screen.v-idle data-events=(events) {
+            main #screen.v-idle data-events=(events) data-tz=(state.tz.name()) {
                 header {
                     span.lane { (name) }
                     span #link.link { "连接中…" }
@@ -311,12 +311,13 @@ main.index h1{font-size:7vmin;margin-bottom:4vmin}
 main.index h1 small{font-size:3.5vmin;opacity:.7;margin-left:2vmin}
 main.index li{list-style:none;margin:2vmin 0}
 main.index a{color:#8fd3ff;font-size:6vmin}
-#screen{height:100%;display:grid;grid-template-rows:auto 1fr auto auto auto;align-items:center;justify-items:center;padding:3vmin 4vmin;gap:2vmin;transition:background .2s}
-header{width:100%;display:flex;justify-content:space-between;align-items:center;font-size:3.6vmin;opacity:.85;gap:2vmin}
+#screen{position:relative;height:100%;display:flex;flex-direction:column;align-items:center;justify-content:center;padding:12vmin 4vmin 6vmin;gap:3vmin}
+header{position:absolute;top:0;left:0;right:0;padding:3vmin 4vmin;display:flex;justify-content:space-between;align-items:center;font-size:3.6vmin;opacity:.85;gap:2vmin}
 header .link{font-size:2.6vmin;padding:.4vmin 1.6vmin;border-radius:1vmin;background:#333}
 body[data-live=connected] header .link{background:#1f5130}
 body[data-live=lost] header .link{background:#7a1f1f}
-.plate-row{align-self:end}
+footer{min-height:1.2em}
+.v-idle .plate-row,.no-plate .plate-row{display:none}
 .plate{font-size:min(16vmin,13vw);font-weight:700;letter-spacing:.06em;padding:1.2vmin 4vmin;border:.8vmin solid #e8eef5;border-radius:2vmin;background:#1747a6;color:#fff;white-space:nowrap;line-height:1.15}
 .verdict{font-size:min(17vmin,14vw);font-weight:800;line-height:1.1;text-align:center;white-space:pre-line}
 .reason{font-size:min(6.5vmin,6vw);text-align:center;min-height:1.2em;opacity:.95}
@@ -329,7 +330,7 @@ body[data-live=lost] header .link{background:#7a1f1f}
 .unlock small{font-size:3.5vmin;opacity:.8}
 .unlock.gone{display:none}
 @media (orientation:portrait){
- #screen{grid-template-rows:auto 1fr auto auto auto;padding:4vmin 3vmin}
+ #screen{gap:5vmin}
  .plate{font-size:14vw}
  .verdict{font-size:16vw}
  .reason{font-size:7vw}
@@ -362,12 +363,14 @@ const SCRIPT: &str = r#"
     $('time').textContent = '';
   }
   function show(a) {
-    screen.className = 'v-' + a.colour;
+    screen.className = 'v-' + a.colour + (a.plate ? '' : ' no-plate');
     screen.dataset.outcome = a.outcome;
     $('plate').textContent = a.plate || '—';
-    $('verdict').textContent = (a.screen || []).join('\n');
-    var reason = a.reason || '';
-    $('reason').textContent = (a.screen || []).indexOf(reason) >= 0 ? '' : reason;
+    // The first line is the verdict; the others (or else the reason, for a refusal) below it.
+    var lines = a.screen || [];
+    $('verdict').textContent = lines[0] || '';
+    var rest = lines.slice(1).join(' ');
+    $('reason').textContent = rest || (a.colour === 'green' ? '' : (a.reason || ''));
     $('time').textContent = a.time || '';
     clearTimeout(idleTimer);
     idleTimer = setTimeout(idle, 30000);
@@ -397,10 +400,18 @@ const SCRIPT: &str = r#"
   $('unlock').addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') unlock(); });
   window.addEventListener('pagehide', function () { clearTimeout(retry); if (es) { es.close(); es = null; } });
   window.addEventListener('pageshow', function (e) { if (e.persisted || !es) connect(); });
-  setInterval(function () {
-    var d = new Date(), p = function (n) { return (n < 10 ? '0' : '') + n; };
-    $('clock').textContent = p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
-  }, 1000);
+  // The gate's time zone, as the events' times, whatever the screen's own setting.
+  function tick() {
+    var now = new Date(), text;
+    try {
+      text = now.toLocaleTimeString('zh-CN', {timeZone: screen.dataset.tz, hour12: false});
+    } catch (e) {
+      text = now.toLocaleTimeString('zh-CN', {hour12: false});
+    }
+    $('clock').textContent = text;
+  }
+  tick();
+  setInterval(tick, 1000);
   if (!es) connect();
 })();
 "#;
