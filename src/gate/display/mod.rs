@@ -601,10 +601,10 @@ fn surname(name: &str) -> Option<String> {
     if name.chars().count() < 2 || !name.chars().all(han) {
         return None;
     }
-    if let Some(c) = COMPOUND_SURNAMES.iter().find(|c| name.starts_with(**c)) {
-        if name.chars().count() > 2 {
-            return Some((*c).to_string());
-        }
+    if let Some(c) = COMPOUND_SURNAMES.iter().find(|c| name.starts_with(**c))
+        && name.chars().count() > 2
+    {
+        return Some((*c).to_string());
     }
     name.chars().next().map(String::from)
 }

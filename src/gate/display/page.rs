@@ -86,11 +86,12 @@ fn refuse(status: StatusCode, zh: &str, en: &str) -> Response {
         .into_response()
 }
 
-fn check_token(state: &DisplayState, query: &TokenQuery) -> Result<(), Response> {
+/// `None` when the request may see the page, else the refusal.
+fn check_token(state: &DisplayState, query: &TokenQuery) -> Option<Response> {
     match &state.token {
-        None => Ok(()),
-        Some(t) if query.token.as_deref().is_some_and(|q| t.matches(q)) => Ok(()),
-        Some(_) => Err(refuse(
+        None => None,
+        Some(t) if query.token.as_deref().is_some_and(|q| t.matches(q)) => None,
+        Some(_) => Some(refuse(
             StatusCode::UNAUTHORIZED,
             "缺少或错误的车道屏令牌（gate.toml [display] token）",
             "Missing or wrong display token ([display] token in gate.toml)",
@@ -130,7 +131,7 @@ fn shown_event(a: &Announcement, tz: Tz, replay: bool) -> Event {
 }
 
 async fn index(State(state): State<DisplayState>, Query(q): Query<TokenQuery>) -> Response {
-    if let Err(r) = check_token(&state, &q) {
+    if let Some(r) = check_token(&state, &q) {
         return r;
     }
     let suffix = q
@@ -160,7 +161,7 @@ async fn page(
     Path(lane): Path<String>,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    if let Err(r) = check_token(&state, &q) {
+    if let Some(r) = check_token(&state, &q) {
         return r;
     }
     let Some((name, _)) = state.lanes.get(&lane) else {
@@ -204,7 +205,7 @@ async fn events(
     Path(lane): Path<String>,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    if let Err(r) = check_token(&state, &q) {
+    if let Some(r) = check_token(&state, &q) {
         return r;
     }
     let Some((_, rx)) = state.lanes.get(&lane) else {
