@@ -72,12 +72,34 @@ pub fn router(view: GateView) -> axum::Router {
 pub fn local_router(gate: Arc<GateHandle>, config: &GateConfig) -> axum::Router {
     let status = router(GateView::new(&gate, &config.gate.data_dir));
     // The lane display page and its events (`/display/…`): read-only, see its module.
-    let status = status.merge(crate::gate::display::page::routes(&gate, config));
+    let status = status.merge(display_routes(&gate, config));
     if config.booth.enabled() {
         status.merge(crate::gate::booth::routes(gate, config.booth.clone()))
     } else {
         status
     }
+}
+
+/// The lane display page's routes over this gate's lanes.
+fn display_routes(gate: &GateHandle, config: &GateConfig) -> axum::Router {
+    let lanes = config
+        .lanes
+        .iter()
+        .filter_map(|l| {
+            let name = if l.name.trim().is_empty() {
+                l.id.clone()
+            } else {
+                l.name.clone()
+            };
+            gate.watch_lane(&l.id).map(|rx| (l.id.clone(), name, rx))
+        })
+        .collect();
+    crate::gate::display::page::routes(
+        lanes,
+        gate.display_templates(),
+        config.display.token.clone(),
+        gate.shared().tz,
+    )
 }
 
 async fn readyz(State(view): State<GateView>) -> Response {

@@ -9,6 +9,10 @@
 //! live status into announcements, once per decision. The page is [`page`], the LED screen
 //! driver [`screen`], the signal light's rule [`light`].
 //!
+//! It never names the lane runtime: a lane's live status reaches it through [`LaneView`]
+//! (which the runtime implements), so the runtime may start the screen and drive the light
+//! without an import cycle.
+//!
 //! What the driver is never told: the guard-facing reasons that accuse (blacklist, cloned tag,
 //! plate mismatch, anti-passback) — those outcomes say 请联系门卫; nor a person's full name —
 //! `{name}` is a surname and an honorific at most, and nothing by default.
@@ -26,8 +30,6 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ReasonCode;
 use crate::i18n::{Lang, reason_label};
 use crate::wire::journal::DecisionRecord;
-
-use super::runtime::LaneStatus;
 
 /// `[display]`: the words the lane shows and speaks per outcome (templates with `{plate}`,
 /// `{name}`, `{reason}`). Default: the built-in zh-CN wording.
@@ -609,6 +611,16 @@ fn surname(name: &str) -> Option<String> {
     name.chars().next().map(String::from)
 }
 
+/// What the display needs of a lane's live status (the runtime's `LaneStatus` implements it).
+pub trait LaneView {
+    /// Decisions made so far (it moves by one per decision).
+    fn decisions(&self) -> u64;
+    /// The lane's state, snake_case (`idle`, `open`, `fault`, …).
+    fn state(&self) -> &str;
+    /// The latest decision.
+    fn last_decision(&self) -> Option<&DecisionRecord>;
+}
+
 /// Turns a lane's live status into announcements: one per new decision (the `decisions`
 /// counter moving), and one when the lane falls into a fault. It never replays what happened
 /// before it was made.
@@ -620,21 +632,21 @@ pub struct Follower {
 
 impl Follower {
     /// Starts from the lane's current status (nothing to announce yet).
-    pub fn new(status: &LaneStatus) -> Follower {
+    pub fn new(status: &impl LaneView) -> Follower {
         Follower {
-            decisions: status.decisions,
-            fault: status.state == "fault",
+            decisions: status.decisions(),
+            fault: status.state() == "fault",
         }
     }
 
     /// The announcement `status` brings, if any.
-    pub fn next(&mut self, status: &LaneStatus, templates: &Templates) -> Option<Announcement> {
-        let fault = status.state == "fault";
+    pub fn next(&mut self, status: &impl LaneView, templates: &Templates) -> Option<Announcement> {
+        let fault = status.state() == "fault";
         let entered_fault = fault && !self.fault;
         self.fault = fault;
-        if status.decisions != self.decisions {
-            self.decisions = status.decisions;
-            if let Some(d) = &status.last_decision {
+        if status.decisions() != self.decisions {
+            self.decisions = status.decisions();
+            if let Some(d) = status.last_decision() {
                 return Some(templates.announce(d));
             }
         }

@@ -32,42 +32,53 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{Announcement, DisplayToken, Follower, Templates};
-use crate::gate::runtime::{GateHandle, LaneStatus};
+use super::{Announcement, DisplayToken, Follower, LaneView, Templates};
 
 /// What the display routes read.
-#[derive(Debug, Clone)]
-struct DisplayState {
-    lanes: Arc<BTreeMap<String, (String, watch::Receiver<LaneStatus>)>>,
+#[derive(Debug)]
+struct DisplayState<S> {
+    lanes: Arc<BTreeMap<String, (String, watch::Receiver<S>)>>,
     templates: Arc<Templates>,
     token: Option<DisplayToken>,
     tz: Tz,
 }
 
-/// The display routes for a running gate (merged into the gate's local router).
-pub fn routes(gate: &GateHandle, config: &crate::gate::config::GateConfig) -> Router {
-    let lanes = config
-        .lanes
-        .iter()
-        .filter_map(|l| {
-            let name = if l.name.trim().is_empty() {
-                l.id.clone()
-            } else {
-                l.name.clone()
-            };
-            gate.watch_lane(&l.id).map(|rx| (l.id.clone(), (name, rx)))
-        })
+impl<S> Clone for DisplayState<S> {
+    fn clone(&self) -> Self {
+        DisplayState {
+            lanes: self.lanes.clone(),
+            templates: self.templates.clone(),
+            token: self.token.clone(),
+            tz: self.tz,
+        }
+    }
+}
+
+/// The display routes (merged into the gate's local router, [`crate::gate::http::local_router`]):
+/// `lanes` are (id, name shown, live status) of the gate's lanes.
+pub fn routes<S>(
+    lanes: Vec<(String, String, watch::Receiver<S>)>,
+    templates: Arc<Templates>,
+    token: Option<DisplayToken>,
+    tz: Tz,
+) -> Router
+where
+    S: LaneView + Clone + Send + Sync + 'static,
+{
+    let lanes = lanes
+        .into_iter()
+        .map(|(id, name, rx)| (id, (name, rx)))
         .collect();
     let state = DisplayState {
         lanes: Arc::new(lanes),
-        templates: gate.display_templates(),
-        token: config.display.token.clone(),
-        tz: gate.shared().tz,
+        templates,
+        token,
+        tz,
     };
     Router::new()
-        .route("/display", get(index))
-        .route("/display/{lane}", get(page))
-        .route("/display/{lane}/events", get(events))
+        .route("/display", get(index::<S>))
+        .route("/display/{lane}", get(page::<S>))
+        .route("/display/{lane}/events", get(events::<S>))
         .with_state(state)
 }
 
@@ -87,7 +98,7 @@ fn refuse(status: StatusCode, zh: &str, en: &str) -> Response {
 }
 
 /// `None` when the request may see the page, else the refusal.
-fn check_token(state: &DisplayState, query: &TokenQuery) -> Option<Response> {
+fn check_token<S>(state: &DisplayState<S>, query: &TokenQuery) -> Option<Response> {
     match &state.token {
         None => None,
         Some(t) if query.token.as_deref().is_some_and(|q| t.matches(q)) => None,
@@ -130,7 +141,7 @@ fn shown_event(a: &Announcement, tz: Tz, replay: bool) -> Event {
         .data(serde_json::to_string(&shown).unwrap_or_default())
 }
 
-async fn index(State(state): State<DisplayState>, Query(q): Query<TokenQuery>) -> Response {
+async fn index<S>(State(state): State<DisplayState<S>>, Query(q): Query<TokenQuery>) -> Response {
     if let Some(r) = check_token(&state, &q) {
         return r;
     }
@@ -156,8 +167,8 @@ async fn index(State(state): State<DisplayState>, Query(q): Query<TokenQuery>) -
     html_response(body)
 }
 
-async fn page(
-    State(state): State<DisplayState>,
+async fn page<S>(
+    State(state): State<DisplayState<S>>,
     Path(lane): Path<String>,
     Query(q): Query<TokenQuery>,
 ) -> Response {
@@ -200,11 +211,14 @@ async fn page(
     html_response(body)
 }
 
-async fn events(
-    State(state): State<DisplayState>,
+async fn events<S>(
+    State(state): State<DisplayState<S>>,
     Path(lane): Path<String>,
     Query(q): Query<TokenQuery>,
-) -> Response {
+) -> Response
+where
+    S: LaneView + Clone + Send + Sync + 'static,
+{
     if let Some(r) = check_token(&state, &q) {
         return r;
     }
@@ -216,14 +230,13 @@ async fn events(
     let follower = Follower::new(&current);
     // On (re)connection the page shows the lane's last decision, without speaking it.
     let first = current
-        .last_decision
-        .as_ref()
+        .last_decision()
         .map(|d| state.templates.announce(d))
-        .or_else(|| (current.state == "fault").then(|| state.templates.fault()));
+        .or_else(|| (current.state() == "fault").then(|| state.templates.fault()));
     let hello = Event::default()
         .event("hello")
         .retry(Duration::from_secs(2))
-        .data(current.state.clone());
+        .data(current.state());
     let replay = first.map(|a| shown_event(&a, state.tz, true));
     let start = futures::stream::iter(
         std::iter::once(hello)
@@ -237,7 +250,7 @@ async fn events(
                 // The lane's sender is dropped when the gate stops: the stream ends, the page
                 // reconnects to the next gate process.
                 rx.changed().await.ok()?;
-                let next = follower.next(&rx.borrow_and_update(), &templates);
+                let next = follower.next(&*rx.borrow_and_update(), &templates);
                 if let Some(a) = next {
                     let event = shown_event(&a, tz, false);
                     return Some((Ok(event), (rx, follower, templates, tz)));

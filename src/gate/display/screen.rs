@@ -23,8 +23,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{Announcement, Follower, ScreenConfig, Templates};
-use crate::gate::runtime::LaneStatus;
+use super::{Announcement, Follower, LaneView, ScreenConfig, Templates};
 
 /// The lines an LED lane screen has.
 pub const LINES: usize = 4;
@@ -182,8 +181,14 @@ pub async fn tell<S: LaneScreen>(
     Ok(())
 }
 
+/// Opens the screen's port, 8N1 at the configured baud.
 fn open(config: &ScreenConfig) -> Result<tokio_serial::SerialStream, ScreenError> {
-    crate::gate::io::open_serial(&config.port, config.baud, crate::gate::config::Parity::None)
+    use tokio_serial::SerialPortBuilderExt;
+    tokio_serial::new(config.port.to_string_lossy(), config.baud)
+        .data_bits(tokio_serial::DataBits::Eight)
+        .stop_bits(tokio_serial::StopBits::One)
+        .parity(tokio_serial::Parity::None)
+        .open_native_async()
         .map_err(|e| ScreenError::Open {
             path: config.port.display().to_string(),
             reason: e.to_string(),
@@ -226,11 +231,11 @@ pub async fn run(
     lane: String,
     config: ScreenConfig,
     templates: Arc<Templates>,
-    mut status: watch::Receiver<LaneStatus>,
+    mut status: watch::Receiver<impl LaneView + Send + Sync>,
     shutdown: CancellationToken,
 ) {
     let layout = Layout::of(&config);
-    let mut follower = Follower::new(&status.borrow_and_update());
+    let mut follower = Follower::new(&*status.borrow_and_update());
     let mut down = false;
     let mut screen = connect(&lane, &config, layout, &mut down).await;
     loop {
@@ -240,7 +245,7 @@ pub async fn run(
                 if changed.is_err() {
                     break;
                 }
-                let next = follower.next(&status.borrow_and_update(), &templates);
+                let next = follower.next(&*status.borrow_and_update(), &templates);
                 let Some(announcement) = next else { continue };
                 if screen.is_none() {
                     screen = connect(&lane, &config, layout, &mut down).await;
