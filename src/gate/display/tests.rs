@@ -211,3 +211,21 @@ fn the_display_token_compares_whole() {
     assert!(!token.matches("s3cret-lan") && !token.matches("s3cret-lanE") && !token.matches(""));
     assert!(!format!("{token:?}").contains("s3cret"));
 }
+
+#[test]
+fn the_documented_display_section_parses_and_states_the_default_words() {
+    let documented = parse(include_str!("../../../examples/gate.toml")).unwrap();
+    let t = Templates::from_config(&documented).unwrap();
+    let d = Templates::from_config(&DisplayConfig::default()).unwrap();
+    for reason in ReasonCode::ALL {
+        for direction in ["entry", "exit"] {
+            let mut a = t.announce(&decision(reason, direction, Some("京A12345")));
+            let mut b = d.announce(&decision(reason, direction, Some("京A12345")));
+            a.at = b.at;
+            b.at = a.at;
+            assert_eq!(a, b, "{reason:?} {direction}");
+        }
+    }
+    assert_eq!(documented.name, NameStyle::None);
+    assert!(documented.token.is_none());
+}
