@@ -2,7 +2,8 @@
 //! (`gate::http::local_router`, what `gatehouse gate run` serves) with no centre: a tap unlocks
 //! the voice, a decision arrives over server-sent events, the plate and verdict appear in the
 //! right colour, the page speaks in zh-CN (observed by wrapping `speechSynthesis.speak` in the
-//! page), and screenshots are written in landscape (1280×800) and portrait (800×1280).
+//! page), screenshots are written in landscape (1280×800) and portrait (800×1280), and the page
+//! reconnects by itself when the gate restarts on the same address.
 
 use crate::support::browser;
 use crate::support::gate::{epc, permit, vehicle_with_tag};
@@ -25,7 +26,9 @@ async fn the_lane_display_page_shows_and_speaks_a_decision_from_the_gate_with_no
     let router = gatehouse::gate::http::local_router(gate.shared_handle(), &gate.config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(gatehouse::gate::http::serve(listener, router, stop.clone()));
 
     b.set_viewport(1280, 800).await;
     b.goto(&format!("{url}/display/entry")).await;
@@ -103,7 +106,29 @@ async fn the_lane_display_page_shows_and_speaks_a_decision_from_the_gate_with_no
     b.set_viewport(1280, 800).await;
     b.screenshot("lane-display-refused-landscape").await;
 
-    b.close().await;
-    server.abort();
+    // The gate restarts (a new process on the same address): the page notices, reconnects by
+    // itself and shows the new process's decisions.
+    stop.cancel();
     gate.shutdown_lenient().await;
+    server.await.unwrap().unwrap();
+    b.wait_for("the page to notice the gate is gone", || async {
+        (b.js("return document.body.dataset.live || ''").await != "connected").then_some(())
+    })
+    .await;
+    let gate = spawn_web_gate().await;
+    gate.seed(vehicle_with_tag(2, "沪B54321", permit(2), &epc(2)))
+        .await;
+    let router = gatehouse::gate::http::local_router(gate.shared_handle(), &gate.config);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(gatehouse::gate::http::serve(listener, router, stop.clone()));
+    b.wait_live().await;
+    let (_, decision) = gate.present("entry", &epc(2)).await;
+    assert!(decision.granted);
+    b.wait_text("#plate", "沪B54321").await;
+
+    b.close().await;
+    stop.cancel();
+    gate.shutdown_lenient().await;
+    let _ = server.await;
 }
