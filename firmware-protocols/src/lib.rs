@@ -10,8 +10,10 @@
 //! - [`modbus`]: the Modbus RTU frames the lane I/O module speaks (used by the module simulator;
 //!   the controller itself talks through tokio-modbus).
 //! - [`lane_io`]: which coil and which input of the lane I/O module means what.
+//! - [`led`]: the RS-485 LED/voice lane screen's frames and its GBK text.
 
 pub mod checksum;
 pub mod lane_io;
+pub mod led;
 pub mod modbus;
 pub mod uhf;

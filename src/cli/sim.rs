@@ -37,6 +37,16 @@ pub(super) enum SimCommand {
     Lane(LaneArgs),
     /// Post plate reads to a gate's camera listener as a plate camera does, with generated JPEGs.
     Camera(CameraArgs),
+    /// Run an RS-485 LED/voice lane screen emulator on a pseudo-terminal, printing what it is
+    /// told (lines shown, texts spoken), until Ctrl-C.
+    Led(LedArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LedArgs {
+    /// Path of the symlink to publish the screen's pseudo-terminal at (`[lane.screen] port`).
+    #[arg(long, value_name = "PATH")]
+    link: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +146,7 @@ pub(super) async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         SimCommand::Io(args) => run_io(args, ctrl_c).await,
         SimCommand::Lane(args) => run_lane(args, ctrl_c).await,
         SimCommand::Camera(args) => run_camera(args, ctrl_c).await,
+        SimCommand::Led(args) => run_led(args, ctrl_c).await,
     }
 }
 
@@ -180,6 +191,30 @@ async fn run_io(
     let signal = ctrl_c.await;
     port.shutdown().await;
     signal.context("listening for Ctrl-C")
+}
+
+async fn run_led(
+    args: LedArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    let device = crate::serial::pty::PtyDevice::create(Some(&args.link)).with_context(|| {
+        format!(
+            "cannot create the lane screen's port at {}",
+            args.link.display()
+        )
+    })?;
+    say!(
+        "LED lane screen emulator on {} (Ctrl-C to stop)",
+        device.path().display()
+    )?;
+    let screen = crate::sim::led_screen::LedScreen::default();
+    let serve = screen.serve(device, |line| {
+        let _ = say!("{line}");
+    });
+    tokio::select! {
+        signal = ctrl_c => signal.context("listening for Ctrl-C"),
+        served = serve => served.context("reading the lane screen's port"),
+    }
 }
 
 async fn run_lane(

@@ -9,6 +9,9 @@
 //! default and the series carry no personal data; a site that scrapes from another host, or
 //! whose booth PC uses the fallback page, binds it to the cabinet's management network only.
 //!
+//! The lane display page (`/display/{lane}` and its events, [`crate::gate::display::page`]) is
+//! always there too: read-only, optionally behind `[display] token`.
+//!
 //! What it never does: command a lane or change data from the status routes; only the booth
 //! page's signed-in, CSRF-checked forms command a lane.
 
@@ -68,11 +71,35 @@ pub fn router(view: GateView) -> axum::Router {
 /// names at least one guard.
 pub fn local_router(gate: Arc<GateHandle>, config: &GateConfig) -> axum::Router {
     let status = router(GateView::new(&gate, &config.gate.data_dir));
+    // The lane display page and its events (`/display/…`): read-only, see its module.
+    let status = status.merge(display_routes(&gate, config));
     if config.booth.enabled() {
         status.merge(crate::gate::booth::routes(gate, config.booth.clone()))
     } else {
         status
     }
+}
+
+/// The lane display page's routes over this gate's lanes.
+fn display_routes(gate: &GateHandle, config: &GateConfig) -> axum::Router {
+    let lanes = config
+        .lanes
+        .iter()
+        .filter_map(|l| {
+            let name = if l.name.trim().is_empty() {
+                l.id.clone()
+            } else {
+                l.name.clone()
+            };
+            gate.watch_lane(&l.id).map(|rx| (l.id.clone(), name, rx))
+        })
+        .collect();
+    crate::gate::display::page::routes(
+        lanes,
+        gate.display_templates(),
+        config.display.token.clone(),
+        gate.shared().tz,
+    )
 }
 
 async fn readyz(State(view): State<GateView>) -> Response {

@@ -9,6 +9,7 @@ pub mod barrier;
 pub mod camera;
 pub mod lane;
 pub mod lane_io;
+pub mod led_screen;
 pub mod plate_image;
 pub mod uhf_reader;
 pub mod vehicle;

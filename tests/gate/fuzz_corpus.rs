@@ -10,6 +10,8 @@ use std::path::PathBuf;
 mod bulk_import;
 #[path = "../../fuzz/checks/camera_push.rs"]
 mod camera_push;
+#[path = "../../fuzz/checks/led_frames.rs"]
+mod led_frames;
 #[path = "../../fuzz/checks/modbus_frames.rs"]
 mod modbus_frames;
 #[path = "../../fuzz/checks/modbus_link.rs"]
@@ -81,4 +83,9 @@ fn every_uhf_reader_frames_corpus_input_keeps_the_decoder_accounting_exact() {
 #[test]
 fn every_uhf_host_commands_corpus_input_keeps_the_decoder_accounting_exact() {
     replay("uhf_host_commands", uhf_decoder::check::<HostFrame>);
+}
+
+#[test]
+fn every_led_frames_corpus_input_keeps_the_screen_decoder_accounting_exact() {
+    replay("led_frames", led_frames::check);
 }

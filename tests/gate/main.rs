@@ -16,6 +16,7 @@ mod gate_crash;
 mod gate_import;
 mod gate_lane;
 mod io_exceptions;
+mod lane_display;
 mod lane_io;
 mod lane_machine;
 mod lane_modes;

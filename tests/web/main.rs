@@ -18,6 +18,7 @@ mod console_flows;
 mod console_lanes;
 mod console_layout;
 mod console_webhook;
+mod lane_display;
 mod pages;
 mod pass_page;
 mod plain_chinese;

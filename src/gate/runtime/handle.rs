@@ -76,6 +76,9 @@ pub enum GateError {
     /// The photo store cannot be opened or written.
     #[error(transparent)]
     Photo(#[from] crate::gate::photos::PhotoError),
+    /// `[display]` is refused (an unknown placeholder, a broken template).
+    #[error(transparent)]
+    Display(#[from] crate::gate::display::DisplayConfigError),
 }
 
 /// A running gate controller.
@@ -88,6 +91,8 @@ pub struct GateHandle {
     tasks: JoinSet<()>,
     /// Set once when a lane died (see [`GateHandle::lane_failure`]).
     lane_failed: watch::Sender<Option<String>>,
+    /// `[display]`, checked at start: what the lanes show and speak.
+    display: Arc<crate::gate::display::Templates>,
 }
 
 /// Builds the decision index from what the store holds.
@@ -110,6 +115,9 @@ impl GateHandle {
     /// Opens the store and journal, builds the index and starts every lane. Serial ports that
     /// cannot be opened yet are retried in the background (the device is offline meanwhile).
     pub async fn start(config: GateConfig) -> Result<GateHandle, GateError> {
+        let display = Arc::new(crate::gate::display::Templates::from_config(
+            &config.display,
+        )?);
         std::fs::create_dir_all(&config.gate.data_dir).map_err(|source| GateError::DataDir {
             path: config.gate.data_dir.clone(),
             source,
@@ -232,6 +240,15 @@ impl GateHandle {
                 shutdown.clone(),
                 lane_failed.clone(),
             ));
+            if let Some(screen) = &lane_config.screen {
+                tasks.spawn(crate::gate::display::screen::run(
+                    lane_config.id.clone(),
+                    screen.clone(),
+                    display.clone(),
+                    status_rx.clone(),
+                    shutdown.clone(),
+                ));
+            }
             lanes.insert(lane_config.id.clone(), cmd_tx);
             status.insert(lane_config.id.clone(), status_rx);
         }
@@ -242,7 +259,13 @@ impl GateHandle {
             shutdown,
             tasks,
             lane_failed,
+            display,
         })
+    }
+
+    /// What the lanes show and speak (`[display]`, checked at start).
+    pub fn display_templates(&self) -> Arc<crate::gate::display::Templates> {
+        self.display.clone()
     }
 
     /// Resolves when a lane has died — its thread panicked, or its parts ended before the gate

@@ -17,6 +17,13 @@
 //! killed mid-pulse must not leave OPEN or CLOSE made) and when it stops, and journals the module
 //! going offline and online, and commands that failed.
 //!
+//! It also drives the signal light (`[lane.light]`, [`crate::gate::display::light`]): the
+//! light coil follows the lane's live state, written only when the colour the state asks for
+//! changes (and once after the link is opened), never in a loop, and always after any barrier
+//! command that is waiting — a light is never ahead of an OPEN on the bus. A light write that
+//! fails is tried again only when the link has been reopened or the colour changes. When the
+//! task stops it leaves the light red.
+//!
 //! What it never does: decide whether the barrier moves. The lane task journals every command
 //! before it sends it here; this task only carries it out.
 
@@ -32,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::device::{Backoff, device_event};
 use super::status::LaneStatus;
 use crate::gate::config::LaneConfig;
+use crate::gate::display::{LightColour, light};
 use crate::gate::io::{IoError, IoLink};
 use crate::gate::journal::Journal;
 use crate::gate::lane::BarrierCommand;
@@ -83,6 +91,12 @@ pub(crate) struct IoTask {
     pulses: Vec<(Instant, LaneCoil)>,
     /// Polls answered "busy" since the last good one.
     busy_polls: u32,
+    /// The lane's live state, which the signal light follows.
+    lane_state: watch::Receiver<LaneStatus>,
+    /// What the light coil is known to be on this link (`None`: unknown, write it).
+    light_written: Option<bool>,
+    /// The last value tried on this link, so a failing write is not repeated in a loop.
+    light_tried: Option<bool>,
 }
 
 impl IoTask {
@@ -92,6 +106,9 @@ impl IoTask {
         status: watch::Sender<LaneStatus>,
     ) -> IoTask {
         IoTask {
+            lane_state: status.subscribe(),
+            light_written: None,
+            light_tried: None,
             config,
             journal,
             status,
@@ -123,6 +140,10 @@ impl IoTask {
                 _ = tokio::time::sleep_until(pulse_at.unwrap_or_else(far)), if pulse_at.is_some() => {
                     self.release_pulses().await
                 }
+                // After commands and pulses (biased): the light never delays the barrier.
+                Ok(()) = self.lane_state.changed(), if self.config.light.enabled => {
+                    self.update_light().await
+                }
                 _ = poll.tick() => {
                     if let Some(report) = self.poll().await
                         && reports.send(report).await.is_err()
@@ -132,9 +153,44 @@ impl IoTask {
                 }
             }
         }
-        // Leave the arm as it is, but never a pulse contact made.
+        // Leave the arm as it is, but never a pulse contact made, nor a green light.
         if let Some(link) = self.link.as_mut() {
             let _ = link.release_pulse_contacts().await;
+            if self.config.light.enabled {
+                let red = light::coil_on(&self.config.light, LightColour::Red);
+                let _ = link.write_coil(LaneCoil::Light, red).await;
+            }
+        }
+    }
+
+    /// Writes the light coil if the lane's state asks for another colour than the coil shows
+    /// (and this value has not already failed on this link).
+    async fn update_light(&mut self) {
+        if !self.config.light.enabled {
+            return;
+        }
+        let colour = light::colour_for(
+            &self.config.light,
+            &self.lane_state.borrow_and_update().state,
+        );
+        let on = light::coil_on(&self.config.light, colour);
+        if self.light_written == Some(on) || self.light_tried == Some(on) {
+            return;
+        }
+        let Some(link) = self.link.as_mut() else {
+            // Written once the link is open (after the next poll).
+            return;
+        };
+        self.light_tried = Some(on);
+        match link.write_coil(LaneCoil::Light, on).await {
+            Ok(()) => self.light_written = Some(on),
+            Err(e) => {
+                if e.needs_reconnect() {
+                    self.link = None;
+                }
+                self.light_written = None;
+                tracing::warn!(lane = %self.config.id, ?colour, error = %e, "cannot set the signal light; trying again after a reconnect or the next change");
+            }
         }
     }
 
@@ -162,6 +218,9 @@ impl IoTask {
         match opened {
             Ok(link) => {
                 self.link = Some(link);
+                // A fresh link: the light coil's state is unknown, write it once.
+                self.light_written = None;
+                self.light_tried = None;
                 self.backoff.reset();
                 true
             }
@@ -201,6 +260,9 @@ impl IoTask {
             Ok(inputs) => {
                 self.busy_polls = 0;
                 self.online().await;
+                if self.light_written.is_none() {
+                    self.update_light().await;
+                }
                 Some(IoReport::Inputs(inputs))
             }
             Err(e) if is_busy(&e) && self.busy_polls < BUSY_POLLS_SKIPPED => {

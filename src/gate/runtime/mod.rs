@@ -26,6 +26,7 @@
 //! This module never parses device bytes and never decides by itself.
 
 mod device;
+mod display_feed;
 mod fault_point;
 mod handle;
 mod io_task;
