@@ -204,6 +204,8 @@ async fn validate_rights(db: &Db, f: &mut Fields, input: &BookingInput) -> ApiRe
         gates,
         single_use: input.single_use.unwrap_or(true),
     })
+}
+
 /// A host (an applicant account linked to their person record) approves or rejects the
 /// bookings whose host they are — nobody else's, and nothing but those two steps. A
 /// contractor's booking approved by its host still waits for the security office (the host's
