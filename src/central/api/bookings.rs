@@ -590,10 +590,13 @@ async fn after_step(state: &AppState, id: i64, step: Transition) {
                     false
                 }
             };
-            notify::queue(&state.db, Notice::BookingApproved { booking_id: id }).await;
-            if issued {
-                notify::queue(&state.db, Notice::PassIssued { booking_id: id }).await;
-            }
+            // One message: a visitor whose pass is ready is told of the approval with it.
+            let notice = if issued {
+                Notice::PassIssued { booking_id: id }
+            } else {
+                Notice::BookingApproved { booking_id: id }
+            };
+            notify::queue(&state.db, notice).await;
         }
         Transition::Reject | Transition::Cancel => {
             if let Err(e) = passes::revoke(&state.db, id).await {

@@ -158,13 +158,13 @@ pub fn compose(kind: &str, audience: Audience, f: &Facts, tz: chrono_tz::Tz) -> 
             format!("Visitor pass: {plate}"),
             match audience {
                 Audience::Visitor => {
-                    "您的访客通行证已签发：入校时在车道扫码器前出示通行证二维码。".to_string()
+                    "您的来访预约已批准，访客通行证已签发：入校时在车道扫码器前出示通行证二维码。".to_string()
                 }
-                _ => format!("{visitor} 的访客通行证已签发。"),
+                _ => format!("{visitor} 的来访预约已批准，访客通行证已签发。"),
             },
             match audience {
                 Audience::Visitor => {
-                    "Your visitor pass is ready: show its QR code to the scanner at the lane."
+                    "Your visit is approved and your visitor pass is ready: show its QR code to the scanner at the lane."
                         .to_string()
                 }
                 _ => format!("The visitor pass of {visitor} has been issued."),
