@@ -15,3 +15,4 @@ pub mod checksum;
 pub mod lane_io;
 pub mod modbus;
 pub mod uhf;
+pub mod qr;
