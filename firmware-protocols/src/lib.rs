@@ -14,5 +14,5 @@
 pub mod checksum;
 pub mod lane_io;
 pub mod modbus;
-pub mod uhf;
 pub mod qr;
+pub mod uhf;

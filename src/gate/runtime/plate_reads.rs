@@ -314,6 +314,8 @@ mod tests {
             status: BookingStatus::Approved,
             host: PersonId(1),
             purpose: "讲座".into(),
+            pass_used_entry: false,
+            pass_used_exit: false,
         }];
         let index = b.build().unwrap();
         // Two look-alikes misread (8→B, 6→G): found.
