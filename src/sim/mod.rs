@@ -10,5 +10,6 @@ pub mod camera;
 pub mod lane;
 pub mod lane_io;
 pub mod plate_image;
+pub mod qr_scanner;
 pub mod uhf_reader;
 pub mod vehicle;

@@ -19,6 +19,7 @@ mod io_exceptions;
 mod lane_io;
 mod lane_machine;
 mod lane_modes;
+mod lane_pass;
 mod lane_plate;
 mod reader_faults;
 mod sim_camera;
