@@ -28,7 +28,17 @@ pub struct QrConfig {
     /// On a two-way lane, the direction the scanner faces (`entry` or `exit`); default entry.
     /// Ignored on one-way lanes (their direction is the lane's).
     #[serde(default)]
-    pub direction: Option<crate::gate::config::AntennaDirection>,
+    pub direction: Option<QrDirection>,
+}
+
+/// The direction a two-way lane's scanner faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QrDirection {
+    /// Vehicles coming in.
+    Entry,
+    /// Vehicles going out.
+    Exit,
 }
 
 fn default_qr_baud() -> u32 {

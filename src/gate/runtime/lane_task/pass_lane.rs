@@ -31,11 +31,12 @@ use tokio::time::Instant;
 use super::super::plate_reads::{PassSeen, pass_plate_matches};
 use super::{LaneTask, Pending};
 use crate::domain::{Direction, Plate, ReasonCode};
-use crate::gate::config::{AntennaDirection, LaneDirection};
+use crate::gate::config::LaneDirection;
 use crate::gate::decision::Flags;
 use crate::gate::lane::MachineInput;
 use crate::gate::pass_check::{PassDecision, PassInput, check_pass};
 use crate::gate::presence::PresenceView;
+use crate::gate::qr::QrDirection;
 use crate::wire::journal::{DecisionRecord, PassUse};
 
 /// A text from the lane's QR scanner, handed to the lane task.
@@ -137,7 +138,7 @@ impl LaneTask {
             LaneDirection::Entry => Direction::Entry,
             LaneDirection::Exit => Direction::Exit,
             LaneDirection::TwoWay => match self.config.qr.as_ref().and_then(|q| q.direction) {
-                Some(AntennaDirection::Exit) => Direction::Exit,
+                Some(QrDirection::Exit) => Direction::Exit,
                 _ => Direction::Entry,
             },
         }
