@@ -284,7 +284,15 @@ async fn main() {
             (Ok(()), Some(seen)) if seen >= t0 => {
                 lat.push(seen.duration_since(t0).as_nanos() as u64)
             }
-            _ => misses += 1,
+            _ => {
+                misses += 1;
+                let s = gate.status().into_iter().next().unwrap();
+                eprintln!(
+                    "run {i} missed: state {} decision {:?}",
+                    s.state,
+                    s.last_decision.map(|d| (d.reason, d.flags))
+                );
+            }
         }
         drive_on(&d).await;
     }
