@@ -397,3 +397,71 @@ async fn with_a_camera_a_pass_for_another_plate_is_refused_and_one_for_the_read_
     gate.lane("entry").wait_arm(ArmState::Open).await;
     gate.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_scanner_is_journalled_offline_and_reopened_when_it_is_back() {
+    use gatehouse::sim::qr_scanner::{LineEnding, QrScanner};
+    let k = key();
+    let gate = gate_with_key(&k, GateOptions::default()).await;
+    let after = gate.last_seq().await;
+    let link = gate.dir.path().join("entry-qr");
+    {
+        let mut slot = gate.lane("entry").qr.as_ref().unwrap().lock().await;
+        // Plugged back in at once: the old device's hang-up is what the gate sees first.
+        *slot = QrScanner::create(&link, LineEnding::CrLf).expect("a new scanner pty");
+    }
+    let device = |status: &'static str| {
+        move |e: &gatehouse::wire::journal::JournalEvent| {
+            matches!(&e.body, EventBody::Device { device, status: s, .. }
+                if device == "qr" && s == status)
+        }
+    };
+    let offline = gate
+        .wait_event_after(after, "the scanner offline", device("offline"))
+        .await;
+    gate.wait_event_after(offline.seq, "the scanner online again", device("online"))
+        .await;
+    gate.wait_status("entry", "the scanner online", |s| s.qr_online)
+        .await;
+    gate.arrive("entry").await;
+    let d = scan_decision(&gate, "entry", &pass(&k, &claims())).await;
+    assert_eq!(d.reason, ReasonCode::GrantedPass);
+    gate.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_in_manual_only_mode_refuses_a_valid_pass_without_using_it_up() {
+    use gatehouse::gate::lane::Mode;
+    use gatehouse::gate::runtime::LaneCommand;
+    let k = key();
+    let gate = gate_with_key(&k, GateOptions::default()).await;
+    let set_mode = |mode| LaneCommand::SetMode {
+        mode,
+        by: "test".into(),
+        done: None,
+    };
+    gate.handle()
+        .command("entry", set_mode(Mode::ManualOnly(DirectionSet::BOTH)))
+        .await
+        .unwrap();
+    gate.arrive("entry").await;
+    let text = pass(&k, &claims());
+    let d = scan_decision(&gate, "entry", &text).await;
+    assert!(!d.granted, "{d:?}");
+    assert_ne!(d.reason, ReasonCode::GrantedPass);
+    assert_eq!(d.pass.map(|p| p.booking_id), Some(11));
+    gate.lane("entry").wait_polls(3).await;
+    gate.lane("entry").assert_never_opened();
+    // Back to normal, the next vehicle with the same pass: not used up by the refusal.
+    gate.handle()
+        .command("entry", set_mode(Mode::Normal))
+        .await
+        .unwrap();
+    gate.lane("entry").set_presence(false);
+    gate.wait_lane_state("entry", "idle").await;
+    gate.arrive("entry").await;
+    let d = scan_decision(&gate, "entry", &text).await;
+    assert_eq!(d.reason, ReasonCode::GrantedPass);
+    gate.lane("entry").wait_arm(ArmState::Open).await;
+    gate.shutdown().await;
+}
