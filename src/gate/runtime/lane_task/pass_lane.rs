@@ -33,7 +33,7 @@ use super::{LaneTask, Pending};
 use crate::domain::{Direction, Plate, ReasonCode};
 use crate::gate::config::LaneDirection;
 use crate::gate::decision::Flags;
-use crate::gate::lane::MachineInput;
+use crate::gate::lane::{LaneState, MachineInput};
 use crate::gate::pass_check::{PassDecision, PassInput, check_pass};
 use crate::gate::presence::PresenceView;
 use crate::gate::qr::QrDirection;
@@ -201,7 +201,20 @@ impl LaneTask {
             });
         }
         let (granted, reason) = self.decided(record, direction).await;
-        if granted && let Some((booking, direction)) = consume {
+        // Used up only if the arm is (going) up for it: a grant the machine could not act on
+        // (no vehicle seen by the machine yet, a race with the loop) leaves the pass unused.
+        let acted = matches!(
+            self.machine.state(),
+            LaneState::Opening
+                | LaneState::Open
+                | LaneState::Passing
+                | LaneState::ClosePending
+                | LaneState::HeldOpen
+        );
+        if granted
+            && acted
+            && let Some((booking, direction)) = consume
+        {
             self.shared
                 .passes
                 .lock()
