@@ -16,4 +16,5 @@ pub mod checksum;
 pub mod lane_io;
 pub mod led;
 pub mod modbus;
+pub mod qr;
 pub mod uhf;

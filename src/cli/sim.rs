@@ -40,6 +40,9 @@ pub(super) enum SimCommand {
     /// Run an RS-485 LED/voice lane screen emulator on a pseudo-terminal, printing what it is
     /// told (lines shown, texts spoken), until Ctrl-C.
     Led(LedArgs),
+    /// Run a QR pass scanner (UART mode: text then CR or CRLF) on a pseudo-terminal: sends
+    /// --text or --file once, or each line typed on standard input, until Ctrl-C.
+    Qr(QrArgs),
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +50,26 @@ pub(super) struct LedArgs {
     /// Path of the symlink to publish the screen's pseudo-terminal at (`[lane.screen] port`).
     #[arg(long, value_name = "PATH")]
     link: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct QrArgs {
+    /// Path of the symlink to publish the scanner's pseudo-terminal at (the lane's `[lane.qr]
+    /// port`).
+    #[arg(long, value_name = "PATH")]
+    link: PathBuf,
+    /// A text to send as a scanned code (a pass's `GHP1.…` text).
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    text: Option<String>,
+    /// A file whose content (trimmed) is sent as one scanned code.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// End each text with CRLF instead of CR.
+    #[arg(long)]
+    crlf: bool,
+    /// Milliseconds to wait before sending --text/--file (time for the gate to open the port).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    after_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +170,7 @@ pub(super) async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         SimCommand::Lane(args) => run_lane(args, ctrl_c).await,
         SimCommand::Camera(args) => run_camera(args, ctrl_c).await,
         SimCommand::Led(args) => run_led(args, ctrl_c).await,
+        SimCommand::Qr(args) => run_qr(args, ctrl_c).await,
     }
 }
 
@@ -272,6 +296,60 @@ async fn run_lane(
     };
     lane.shutdown().await;
     signal.context("listening for Ctrl-C")
+}
+
+async fn run_qr(
+    args: QrArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    use crate::sim::qr_scanner::{LineEnding, QrScanner};
+    use tokio::io::AsyncBufReadExt;
+    let once = match (&args.text, &args.file) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let ending = if args.crlf {
+        LineEnding::CrLf
+    } else {
+        LineEnding::Cr
+    };
+    let mut scanner = QrScanner::create(&args.link, ending).with_context(|| {
+        format!(
+            "cannot create the scanner's port at {}",
+            args.link.display()
+        )
+    })?;
+    say!(
+        "QR scanner on {} (Ctrl-C to stop)",
+        scanner.path().display()
+    )?;
+    let sending = async {
+        if let Some(text) = once {
+            tokio::time::sleep(Duration::from_millis(args.after_ms)).await;
+            scanner.scan(&text).await.context("sending the text")?;
+            say!("sent {} characters", text.chars().count())?;
+            std::future::pending::<()>().await;
+        }
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Some(line) = lines.next_line().await.context("reading standard input")? {
+            let text = line.trim();
+            if !text.is_empty() {
+                scanner.scan(text).await.context("sending the text")?;
+                say!("sent {} characters", text.chars().count())?;
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        done = sending => done,
+        signal = ctrl_c => signal.context("listening for Ctrl-C"),
+    }
 }
 
 fn parse_kind(text: &str) -> anyhow::Result<CameraKind> {

@@ -110,9 +110,22 @@ pub struct VisitorBooking {
     pub host: PersonId,
     /// Purpose of the visit, as the host wrote it.
     pub purpose: Box<str>,
+    /// The booking's single-use pass has been used to enter, somewhere on the campus (as the
+    /// centre last said).
+    pub pass_used_entry: bool,
+    /// The booking's single-use pass has been used to leave.
+    pub pass_used_exit: bool,
 }
 
 impl VisitorBooking {
+    /// Whether the centre says the booking's single-use pass was used in `direction`.
+    pub fn pass_used(&self, direction: super::Direction) -> bool {
+        match direction {
+            super::Direction::Entry => self.pass_used_entry,
+            super::Direction::Exit => self.pass_used_exit,
+        }
+    }
+
     /// Whether the booking is for `vehicle`.
     pub fn matches(&self, vehicle: PlateIdentity) -> bool {
         self.plate == vehicle.plate && self.colour.is_none_or(|c| c == vehicle.colour)

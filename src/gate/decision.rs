@@ -120,7 +120,7 @@ impl Flags {
         self.0 == 0
     }
 
-    fn set(&mut self, other: Flags) {
+    pub(crate) fn set(&mut self, other: Flags) {
         self.0 |= other.0;
     }
 }
@@ -252,7 +252,11 @@ fn permit_check<P: PresenceView + ?Sized>(
 }
 
 /// Applies the anti-passback policy to an entry by something recorded as `was`.
-fn passback(input: &DecisionInput, was: Presence, flags: &mut Flags) -> Result<(), ReasonCode> {
+pub(crate) fn passback(
+    input: &DecisionInput,
+    was: Presence,
+    flags: &mut Flags,
+) -> Result<(), ReasonCode> {
     let Presence::Inside { since, .. } = was else {
         return Ok(());
     };
@@ -914,6 +918,8 @@ mod tests {
             status,
             host: PersonId(7),
             purpose: "讲座".into(),
+            pass_used_entry: false,
+            pass_used_exit: false,
         }
     }
 

@@ -30,6 +30,7 @@ pub mod index;
 pub mod io;
 pub mod journal;
 pub mod lane;
+pub mod pass_check;
 pub mod photos;
 pub mod presence;
 pub mod qr;

@@ -11,5 +11,6 @@ pub mod lane;
 pub mod lane_io;
 pub mod led_screen;
 pub mod plate_image;
+pub mod qr_scanner;
 pub mod uhf_reader;
 pub mod vehicle;

@@ -342,6 +342,11 @@ impl SyncClient {
         gate.apply_update(&changes.update).await?;
         if let Some(settings) = changes.gate {
             self.settings(&settings);
+            // An empty list is "no word on the keys" (older centres, settings sent for a mode
+            // change): the gate keeps the keys it has rather than refusing every pass.
+            if !settings.pass_keys.is_empty() {
+                gate.set_pass_keys(&settings.pass_keys).await?;
+            }
             self.apply_modes(gate, &settings).await;
         }
         Ok(())
@@ -392,6 +397,9 @@ impl SyncClient {
         let response = self.check(response).await?;
         let done = apply_snapshot_stream(gate, response.bytes_stream()).await?;
         self.settings(&done.settings);
+        if !done.settings.pass_keys.is_empty() {
+            gate.set_pass_keys(&done.settings.pass_keys).await?;
+        }
         // A new (or reset) gate takes the centre's lockdown or evacuation set while it was
         // away; it does not reset to `normal` a mode its lanes hold (a guard's, or a command's
         // that raced the snapshot).

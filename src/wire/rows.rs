@@ -308,6 +308,8 @@ impl BookingRecord {
             status,
             host: PersonId(self.host_id),
             purpose: self.purpose.as_str().into(),
+            pass_used_entry: self.pass_used_entry,
+            pass_used_exit: self.pass_used_exit,
         })
     }
 }

@@ -257,6 +257,8 @@ fn campus() -> Index {
         status,
         host: PersonId(1),
         purpose: "学术交流".into(),
+        pass_used_entry: false,
+        pass_used_exit: false,
     };
     b.bookings = vec![
         booking(

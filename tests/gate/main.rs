@@ -20,6 +20,7 @@ mod lane_display;
 mod lane_io;
 mod lane_machine;
 mod lane_modes;
+mod lane_pass;
 mod lane_plate;
 mod reader_faults;
 mod sim_camera;

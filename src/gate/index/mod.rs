@@ -218,6 +218,8 @@ struct Lists {
     lock_by_plate: HashMap<crate::domain::Plate, Vec<u32>>,
     bookings: Vec<VisitorBooking>,
     booking_by_plate: HashMap<crate::domain::Plate, Vec<u32>>,
+    /// Booking id → row (a pass names its booking; its status says whether it was revoked).
+    booking_by_id: HashMap<crate::domain::BookingId, u32>,
 }
 
 impl Lists {
@@ -244,8 +246,10 @@ impl Lists {
             lock_by_plate.entry(l.plate).or_default().push(i as u32);
         }
         let mut booking_by_plate: HashMap<_, Vec<u32>> = HashMap::new();
+        let mut booking_by_id = HashMap::with_capacity(bookings.len());
         for (i, b) in bookings.iter().enumerate() {
             booking_by_plate.entry(b.plate).or_default().push(i as u32);
+            booking_by_id.insert(b.id, i as u32);
         }
         Lists {
             blacklist,
@@ -256,6 +260,7 @@ impl Lists {
             lock_by_plate,
             bookings,
             booking_by_plate,
+            booking_by_id,
         }
     }
 }
@@ -642,6 +647,15 @@ impl Index {
             .iter()
             .map(move |&i| &self.lists.bookings[i as usize])
             .filter(move |b| b.matches(plate))
+    }
+
+    /// The visitor booking with this id, in any status (cancelled and rejected ones are kept:
+    /// they revoke their passes).
+    pub fn booking(&self, id: crate::domain::BookingId) -> Option<&VisitorBooking> {
+        self.lists
+            .booking_by_id
+            .get(&id)
+            .map(|&i| &self.lists.bookings[i as usize])
     }
 
     /// Approximate heap use of the large parts (rows, tables, text); the small lists are left out.

@@ -13,7 +13,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::io_task::IoTask;
+use super::lane_task::pass_lane::{PassReply, PassScan};
 use super::lane_task::{LaneCommand, LaneTask, Shared, parse_mode};
+use super::qr_task::qr_loop;
 use super::reader_task::reader_loop;
 use super::status::LaneStatus;
 use crate::domain::{GateId, LaneId};
@@ -23,9 +25,11 @@ use crate::gate::decision::AntiPassback;
 use crate::gate::index::Index;
 use crate::gate::journal::{Journal, JournalError, JournalStats};
 use crate::gate::lane::Mode;
+use crate::gate::pass_check::{PassBook, PassKeys};
 use crate::gate::photos::PhotoStore;
 use crate::gate::presence::{Presence, PresenceTable, PresenceView};
 use crate::gate::store::{PresenceRecord, SnapshotPart, Store, StoreError};
+use crate::wire::pass::PassKeyWire;
 use crate::wire::rows::Update;
 
 /// Why the gate controller could not start, or could not carry out a change or a command.
@@ -149,6 +153,11 @@ impl GateHandle {
         for permit in store.load_consumed().await? {
             presence.consume(permit);
         }
+        let mut passes = PassBook::default();
+        for (booking, direction) in store.load_consumed_passes().await? {
+            passes.consume(booking, direction);
+        }
+        passes.keys = pass_keys(&store.load_pass_keys().await?);
         let tz: Tz = config
             .gate
             .timezone
@@ -166,6 +175,7 @@ impl GateHandle {
             journal,
             store,
             cameras: Mutex::new(std::collections::BTreeMap::new()),
+            passes: Mutex::new(passes),
             photos: Arc::new(PhotoStore::open_with(
                 &config.gate.data_dir.join("photos"),
                 config.photos,
@@ -223,6 +233,13 @@ impl GateHandle {
                 status_tx.clone(),
             )
             .run(io_rx, io_reports_tx, shutdown.clone());
+            let qr = qr_loop(
+                lane_config.clone(),
+                shared.journal.clone(),
+                cmd_tx.clone(),
+                status_tx.clone(),
+                shutdown.clone(),
+            );
             let reader = reader_loop(
                 lane_config.clone(),
                 shared.journal.clone(),
@@ -232,7 +249,7 @@ impl GateHandle {
             );
             let lane = task.run(reader_rx, cmd_rx, io_reports_rx, shutdown.clone());
             let finished = spawn_lane_thread(&lane_config.id, async move {
-                tokio::join!(io, reader, lane);
+                tokio::join!(io, reader, qr, lane);
             })?;
             tasks.spawn(watch_lane(
                 lane_config.id.clone(),
@@ -325,6 +342,43 @@ impl GateHandle {
         // Freed outside the lock: a replaced full index is hundreds of megabytes.
         drop(previous);
         Ok(())
+    }
+
+    /// Takes the site's public pass keys as the centre sent them (the whole list: a key left
+    /// out is no longer accepted): written to the store first, so a gate restarted offline
+    /// still verifies passes, then used by the lanes at once. Entries whose key is not 32 bytes
+    /// of hex are left out and logged.
+    pub async fn set_pass_keys(&self, keys: &[PassKeyWire]) -> Result<(), GateError> {
+        let parsed = pass_keys(keys);
+        self.shared.store.set_pass_keys(keys).await?;
+        self.shared
+            .passes
+            .lock()
+            .expect("pass book lock poisoned")
+            .keys = parsed;
+        Ok(())
+    }
+
+    /// Hands a text to a lane as if its QR scanner had sent it, and returns what the lane did
+    /// (tests and tools; the scanner's own texts come through `qr_task`). A scan that waits
+    /// for the camera's read answers [`PassReply::WaitCamera`] and is not sent again.
+    pub async fn pass_scan(&self, lane: &str, text: &str) -> Result<PassReply, GateError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self
+            .lanes
+            .get(lane)
+            .ok_or_else(|| GateError::NoLane(lane.to_string()))?;
+        sender
+            .send(LaneCommand::Pass(PassScan {
+                text: text.to_string(),
+                camera_wait_over: false,
+                reply: Some(reply),
+            }))
+            .await
+            .map_err(|_| GateError::LaneStopped(lane.to_string()))?;
+        answer
+            .await
+            .map_err(|_| GateError::LaneStopped(lane.to_string()))
     }
 
     /// Replaces all data with a full snapshot whose rows arrive in `parts` as it streams in
@@ -494,6 +548,15 @@ impl GateHandle {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// The keys of the centre's list the gate can use; malformed entries are logged and left out.
+fn pass_keys(wire: &[PassKeyWire]) -> PassKeys {
+    let (keys, bad) = PassKeys::from_wire(wire);
+    if !bad.is_empty() {
+        tracing::warn!(?bad, "pass keys that are not 32 bytes of hex were left out");
+    }
+    keys
 }
 
 /// Runs a lane's three parts (reader, I/O, state machine) on a thread of their own, on a

@@ -81,6 +81,8 @@ use crate::gate::store::{PresenceRecord, Store};
 use crate::wire::journal::{BarrierAction, DecisionRecord, EventBody, PlateReadRecord};
 use crate::wire::sync::CameraHealth;
 
+pub(super) mod pass_lane;
+
 /// What a guard or the centre asks a lane to do.
 #[derive(Debug)]
 pub enum LaneCommand {
@@ -114,6 +116,8 @@ pub enum LaneCommand {
         sighting: PlateSighting,
         done: oneshot::Sender<SightingOutcome>,
     },
+    /// A text from the lane's QR scanner (`pass_lane`).
+    Pass(pass_lane::PassScan),
 }
 
 /// The state shared by a gate's lanes.
@@ -131,6 +135,8 @@ pub struct Shared {
     /// Each plate camera's lane and whether it is online (kept by the camera listener, sent to
     /// the centre in the health report like the readers').
     pub cameras: Mutex<BTreeMap<String, (String, bool)>>,
+    /// The public pass keys and the single-use passes granted here (`gate::pass_check`).
+    pub passes: Mutex<crate::gate::pass_check::PassBook>,
 }
 
 impl Shared {
@@ -744,7 +750,9 @@ impl LaneTask {
             LaneCommand::Camera { sighting, done } => {
                 let outcome = self.on_sighting(sighting).await;
                 let _ = done.send(outcome);
+                self.pass_after_camera().await;
             }
+            LaneCommand::Pass(scan) => self.on_pass(scan).await,
         }
     }
 

@@ -23,6 +23,9 @@
 //! keeps the events in memory and writes them once it can
 //! ([`Journal::retry`](crate::gate::journal::Journal::retry), with every checkpoint), and says
 //! it is failing to `/readyz`, `/metrics` and the centre (see [`crate::gate::journal`]).
+//! A lane with a `[lane.qr]` scanner also runs a QR task (`qr_task`) that hands each scanned
+//! text to the lane task, which decides it as a visitor pass (`lane_task::pass_lane`,
+//! `gate::pass_check`).
 //! This module never parses device bytes and never decides by itself.
 
 mod device;
@@ -32,9 +35,11 @@ mod handle;
 mod io_task;
 mod lane_task;
 mod plate_reads;
+mod qr_task;
 mod reader_task;
 mod status;
 
 pub use handle::{GateError, GateHandle, build_index};
+pub use lane_task::pass_lane::{PassReply, PassScan};
 pub use lane_task::{LaneCommand, Shared, guard_reason, mode_name, parse_mode};
 pub use status::{HeldRead, LaneStatus};

@@ -40,6 +40,14 @@ pub(super) fn plates_match(registered: PlateIdentity, camera: &PlateSighting) ->
         && camera.colour.is_none_or(|c| c == registered.colour)
 }
 
+/// Whether the plate a pass names is the camera's read of the vehicle: as [`plates_match`],
+/// the pass carrying no colour.
+pub(super) fn pass_plate_matches(pass: Plate, camera: &PlateSighting) -> bool {
+    camera
+        .plate
+        .is_some_and(|read| same_but_one_look_alike(pass.as_str(), read.plate.as_str()))
+}
+
 /// `a` and `b` are equal, or equal but for one position whose two characters are look-alikes.
 fn same_but_one_look_alike(a: &str, b: &str) -> bool {
     if a == b {
@@ -85,6 +93,18 @@ pub(super) struct PlateSeen {
 pub(super) struct VehicleReads {
     pub(super) tag: Option<TagSeen>,
     pub(super) plate: Option<PlateSeen>,
+    /// The pass scanned for this vehicle (repeats of it are ignored), and whether it waits for
+    /// the camera's read (`lane_task::pass_lane`).
+    pub(super) pass: Option<PassSeen>,
+}
+
+/// A pass scanned for the vehicle on the loop.
+#[derive(Debug, Clone)]
+pub(super) struct PassSeen {
+    /// The scanned text.
+    pub(super) text: String,
+    /// Decided (a repeat is ignored) or waiting for the camera's read until this instant.
+    pub(super) waiting_until: Option<Instant>,
 }
 
 impl VehicleReads {
@@ -314,6 +334,8 @@ mod tests {
             status: BookingStatus::Approved,
             host: PersonId(1),
             purpose: "讲座".into(),
+            pass_used_entry: false,
+            pass_used_exit: false,
         }];
         let index = b.build().unwrap();
         // Two look-alikes misread (8→B, 6→G): found.

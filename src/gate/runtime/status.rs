@@ -23,6 +23,15 @@ pub struct LaneStatus {
     pub held: Option<HeldRead>,
     /// Plate camera reads received (repeats not counted).
     pub camera_reads: u64,
+    /// The QR pass scanner's port is open (false too for a lane without one).
+    pub qr_online: bool,
+    /// Texts the QR scanner sent.
+    pub qr_scans: u64,
+    /// Bytes the QR scanner's line codec dropped as noise (control bytes, non-UTF-8 and
+    /// overlong lines), since the gate started.
+    pub qr_dropped_bytes: u64,
+    /// Passes scanned with no vehicle on the presence loop (they open nothing).
+    pub passes_ignored_no_vehicle: u64,
 }
 
 /// A plate read too unsure to act on, as the guard sees it: what the camera read, how sure it

@@ -385,8 +385,8 @@ fn replace_blocking(
                 let mut st = tx
                     .prepare_cached(
                         "INSERT OR REPLACE INTO bookings (id, plate, colour, visitor_name, \
-                         host_id, purpose, slot_from, slot_until, status) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         host_id, purpose, slot_from, slot_until, status, pass_used_entry, \
+                         pass_used_exit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )
                     .map_err(write_err)?;
                 for b in &rows {
@@ -399,7 +399,9 @@ fn replace_blocking(
                         b.purpose,
                         b.slot_from,
                         b.slot_until,
-                        b.status
+                        b.status,
+                        b.pass_used_entry,
+                        b.pass_used_exit
                     ])
                     .map_err(write_err)?;
                 }

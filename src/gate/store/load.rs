@@ -285,7 +285,8 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
 
     let mut stmt = tx
         .prepare(
-            "SELECT id, plate, colour, visitor_name, host_id, purpose, slot_from, slot_until, status FROM bookings",
+            "SELECT id, plate, colour, visitor_name, host_id, purpose, slot_from, slot_until, status, \
+             pass_used_entry, pass_used_exit FROM bookings",
         )
         .map_err(sql_err)?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
@@ -300,8 +301,8 @@ fn read_lists(tx: &rusqlite::Transaction<'_>, snapshot: &mut Snapshot) -> Result
             slot_from: row.get::<_, i64>(6).map_err(sql_err)? as u32,
             slot_until: row.get::<_, i64>(7).map_err(sql_err)? as u32,
             status: row.get(8).map_err(sql_err)?,
-            pass_used_entry: false,
-            pass_used_exit: false,
+            pass_used_entry: row.get(9).map_err(sql_err)?,
+            pass_used_exit: row.get(10).map_err(sql_err)?,
         };
         snapshot
             .bookings

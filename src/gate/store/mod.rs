@@ -458,7 +458,8 @@ impl Store {
         for b in &update.bookings {
             sqlx::query(
                 "INSERT OR REPLACE INTO bookings (id, plate, colour, visitor_name, host_id, purpose, \
-                 slot_from, slot_until, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 slot_from, slot_until, status, pass_used_entry, pass_used_exit) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(b.id)
             .bind(&b.plate)
@@ -469,6 +470,8 @@ impl Store {
             .bind(b.slot_from)
             .bind(b.slot_until)
             .bind(&b.status)
+            .bind(b.pass_used_entry)
+            .bind(b.pass_used_exit)
             .execute(&mut *tx)
             .await?;
         }

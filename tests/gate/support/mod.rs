@@ -12,6 +12,9 @@
 //! safety on, presence off, safety off), seed permits, and wait for journal events, lane states
 //! and arm positions — always on a condition with a deadline, never a bare sleep.
 //!
+//! With [`GateOptions::qr`] each lane also gets a simulated QR pass scanner on a pty
+//! (`[lane.qr]`), and [`TestGate::scan`] sends a pass's text through it.
+//!
 //! The lanes record when the test put a vehicle on or took it off a loop, so
 //! [`TestLane::assert_no_close_over_vehicle`] can check the I/O module's coil log against the
 //! loops: CLOSE must never be written while either loop was occupied.
@@ -30,6 +33,7 @@ use gatehouse::gate::runtime::{GateHandle, LaneStatus};
 use gatehouse::serial::pty::PtyDevice;
 use gatehouse::sim::barrier::ArmState;
 use gatehouse::sim::lane_io::{CoilCommand, LaneIoModule, LaneIoModuleConfig};
+use gatehouse::sim::qr_scanner::{LineEnding, QrScanner};
 use gatehouse::sim::uhf_reader::{FieldTag, ReaderControl, ServeEnd};
 use gatehouse::wire::journal::{BarrierAction, DecisionRecord, EventBody, JournalEvent};
 use gatehouse::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
@@ -121,6 +125,8 @@ pub struct GateOptions {
     pub journal_capacity: Option<u64>,
     /// TOML appended to every `[[lane]]` (e.g. a `[lane.plate]` table).
     pub lane_extra: &'static str,
+    /// Give every lane a QR pass scanner (`[lane.qr]`) on a pty: [`TestGate::scan`].
+    pub qr: bool,
 }
 
 impl Default for GateOptions {
@@ -132,6 +138,7 @@ impl Default for GateOptions {
             data_dir: None,
             journal_capacity: None,
             lane_extra: "",
+            qr: false,
         }
     }
 }
@@ -152,6 +159,8 @@ pub struct TestLane {
     pub reader: ReaderControl,
     reader_link: PathBuf,
     replug: Arc<Notify>,
+    /// The lane's simulated QR scanner, with [`GateOptions::qr`].
+    pub qr: Option<tokio::sync::Mutex<QrScanner>>,
     loops: Mutex<Vec<LoopChange>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -372,7 +381,15 @@ pub async fn spawn_gate_with(lanes: &[LaneSpec], options: GateOptions) -> TestGa
             pulse = t.pulse_ms,
         );
         toml += options.lane_extra;
+        let qr = options.qr.then(|| {
+            let link = dir.path().join(format!("{}-qr", spec.id));
+            toml += &format!("[lane.qr]\nport = \"{}\"\n", link.display());
+            tokio::sync::Mutex::new(
+                QrScanner::create(&link, LineEnding::Cr).expect("a QR scanner pty"),
+            )
+        });
         test_lanes.push(TestLane {
+            qr,
             id: spec.id.to_string(),
             io,
             reader,
@@ -487,11 +504,31 @@ impl TestGate {
     /// Waits until every lane's reader and I/O module are online and every lane is idle.
     pub async fn wait_ready(&self) {
         for lane in &self.lanes {
+            let qr = lane.qr.is_some();
             self.wait_status(&lane.id, "devices online and lane idle", |s| {
-                s.reader_online && s.io_online && s.state == "idle"
+                s.reader_online && s.io_online && s.state == "idle" && (s.qr_online || !qr)
             })
             .await;
         }
+    }
+
+    /// Sends `text` from `lane`'s simulated QR scanner (text then CR) over its pty, as a visitor
+    /// holding a pass to the scanner; needs [`GateOptions::qr`].
+    pub async fn scan(&self, lane: &str, text: &str) {
+        self.scan_raw(lane, format!("{text}\r").as_bytes()).await
+    }
+
+    /// Sends raw bytes from `lane`'s simulated QR scanner (noise, split lines).
+    pub async fn scan_raw(&self, lane: &str, bytes: &[u8]) {
+        self.lane(lane)
+            .qr
+            .as_ref()
+            .unwrap_or_else(|| panic!("lane {lane} has no QR scanner (GateOptions::qr)"))
+            .lock()
+            .await
+            .send_raw(bytes)
+            .await
+            .expect("the scanner's pty takes the bytes");
     }
 
     /// Applies an update to the store and the live index (bumping the data version).
