@@ -15,3 +15,4 @@ mod photos;
 mod presence;
 mod system_alarms;
 mod tls;
+mod visitor_pass;

@@ -62,6 +62,42 @@ impl Central {
         }
     }
 
+    /// A central server as [`Central::start`] makes it, signing visitor passes with the pass
+    /// keys in `keys` (made by `pki::new_pass_key`), as `gatehouse server run` loads them.
+    pub async fn start_with_pass_keys(t: TestDb, keys: &std::path::Path) -> Central {
+        let app = TestApp::spawn(t).await;
+        let signer = gatehouse::central::passes::start(&app.db, keys, true)
+            .await
+            .unwrap();
+        let app = app.with_state(|s| s.passes = signer);
+        let dir = tempfile::tempdir().unwrap();
+        let pki = SitePki::create(dir.path());
+        let sync = SyncServer::start(app.state.clone(), app.listen_url(), &pki).await;
+        Central {
+            app,
+            pki,
+            sync,
+            _pki_dir: dir,
+        }
+    }
+
+    /// Stops the sync listener and closes its connections: for the gates, the centre is gone.
+    pub async fn stop_sync(&mut self) {
+        self.sync.stop.cancel();
+    }
+
+    /// Serves the sync again on the same port, as a restarted centre does.
+    pub async fn restart_sync(&mut self) {
+        let addr = self.sync.addr;
+        let listener = wait_for_port(addr).await;
+        self.sync = SyncServer::on(
+            listener,
+            self.app.state.clone(),
+            self.app.listen_url(),
+            &self.pki,
+        );
+    }
+
     /// Another central instance on the same database (PostgreSQL): its own pool, app state,
     /// live hub and mutual-TLS sync port, trusting the same site CA.
     pub async fn second_instance(&self) -> (gatehouse::central::state::AppState, SyncServer) {
@@ -100,6 +136,17 @@ impl Office for Central {
         self.call(Method::POST, path, Role::Security, Some(body))
             .await
     }
+}
+
+/// Binds `addr` again once the listener that held it has let go.
+async fn wait_for_port(addr: SocketAddr) -> TcpListener {
+    for _ in 0..200 {
+        if let Ok(l) = TcpListener::bind(addr).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{addr} stays taken");
 }
 
 /// A TCP proxy standing for the network between a gate and the centre: [`Proxy::cut`] drops
