@@ -26,6 +26,10 @@ pub async fn spawn_web_gate_with(gate_id: u16, lanes: &[LaneSpec]) -> TestGate {
         io_timeout_ms: 500,
         reader_timeout_ms: 800,
         arm_timeout_ms: 5000,
+        // The shipped hold: a tag still in the field is decided again only after 3 s, so what a
+        // guard did (a manual open) stays the lane's newest word long enough for a loaded
+        // browser to see it (with 1 s, a re-decision could overtake it before the page did).
+        tag_hold_ms: 3000,
         ..Timings::default()
     };
     let options = GateOptions {
