@@ -281,7 +281,14 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
         }
     }
     let mut person_ids = Vec::with_capacity(plan.people.len());
-    for (name, category, department) in &plan.people {
+    for (n, (name, category, department)) in plan.people.iter().enumerate() {
+        // Staff and student numbers as the university's systems give them: how a visitor
+        // names their host on the self-booking page.
+        let staff_no = match *category {
+            "staff" => format!("T{}", 200_001 + n),
+            "student" => format!("{}", 2_024_000_001 + n),
+            _ => String::new(),
+        };
         let person = persons::create(
             db,
             &actor,
@@ -291,7 +298,7 @@ pub async fn seed(db: &Db, plan: &Plan) -> anyhow::Result<()> {
                 department: (*department).into(),
                 phone: String::new(),
                 id_card: String::new(),
-                staff_no: String::new(),
+                staff_no,
                 email: String::new(),
             },
         )

@@ -337,7 +337,7 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
         banner.insert(
             banner.len() - lane_sims.len(),
             format!(
-                "  gate {gate_no} {name}: http://{http_addr}/metrics · 岗亭应急页面 booth fallback http://{http_addr}/ ({} / {})",
+                "  gate {gate_no} {name}: http://{http_addr}/metrics · 岗亭应急页面 booth fallback http://{http_addr}/ ({} / {}) · 车道屏 lane displays http://{http_addr}/display",
                 booth_guard.username, booth_guard.password
             ),
         );
@@ -400,6 +400,17 @@ pub async fn run(options: DemoOptions, shutdown: impl Future<Output = ()>) -> an
     for line in &banner {
         show!("{line}");
     }
+    // The staff login's own person: a visitor names them on the self-booking page.
+    let host_no: String = sqlx::query_scalar(
+        "SELECT p.staff_no FROM operators o JOIN persons p ON p.id = o.person_id \
+         WHERE o.username = 'staff'",
+    )
+    .fetch_optional(db.pool())
+    .await?
+    .unwrap_or_default();
+    show!(
+        "  访客自助预约 visitor self-booking: http://{central_addr}/visit (被访人工号 host's staff number {host_no}: the staff login approves at /admin/visits)"
+    );
     show!(
         "  pages:   http://{central_addr}/admin (管理与统计 administration: applications, bookings, \
          lists, gate modes, import/export, statistics), /console (booth), /office"

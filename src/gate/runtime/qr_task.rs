@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio::io::AsyncRead;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::device::{Backoff, device_event};
+use super::device::{Backoff, LinkStatus};
 use super::lane_task::LaneCommand;
 use super::lane_task::pass_lane::{PassReply, PassScan};
 use super::status::LaneStatus;
@@ -31,22 +30,13 @@ pub(super) async fn qr_loop(
         return;
     };
     let mut backoff = Backoff::new();
-    let mut was_online: Option<bool> = None;
+    let mut link_status = LinkStatus::new("qr", &config.id, journal);
     // Dropped bytes of the links before this one (the status counts since the gate started).
     let mut dropped_before = 0;
     loop {
         let outcome = match open_port(&qr.port, qr.baud) {
             Ok(port) => {
-                if was_online != Some(true) {
-                    let _ = journal
-                        .append(
-                            Utc::now(),
-                            &config.id,
-                            device_event("qr", "online", String::new()),
-                        )
-                        .await;
-                    was_online = Some(true);
-                }
+                link_status.online().await;
                 status.send_modify(|s| s.qr_online = true);
                 backoff.reset();
                 let mut link = QrLink::new(port);
@@ -66,17 +56,7 @@ pub(super) async fn qr_loop(
             return;
         }
         status.send_modify(|s| s.qr_online = false);
-        if was_online != Some(false) {
-            tracing::warn!(lane = %config.id, error = %outcome, "QR scanner offline");
-            let _ = journal
-                .append(
-                    Utc::now(),
-                    &config.id,
-                    device_event("qr", "offline", outcome),
-                )
-                .await;
-            was_online = Some(false);
-        }
+        link_status.offline(outcome).await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff.take()) => {}

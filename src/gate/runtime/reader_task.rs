@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::device::{Backoff, device_event};
+use super::device::{Backoff, LinkStatus};
 use super::status::LaneStatus;
 use crate::gate::config::LaneConfig;
 use crate::gate::journal::Journal;
@@ -23,22 +22,13 @@ pub(super) async fn reader_loop(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new();
-    let mut was_online: Option<bool> = None;
+    let mut link_status = LinkStatus::new("reader", &config.id, journal);
     let timeout = Duration::from_millis(config.reader.timeout_ms);
     loop {
         let outcome = match crate::gate::reader::open_port(&config.reader.port, config.reader.baud)
         {
             Ok(port) => {
-                if was_online != Some(true) {
-                    let _ = journal
-                        .append(
-                            Utc::now(),
-                            &config.id,
-                            device_event("reader", "online", String::new()),
-                        )
-                        .await;
-                    was_online = Some(true);
-                }
+                link_status.online().await;
                 status.send_modify(|s| s.reader_online = true);
                 backoff.reset();
                 let mut link = ReaderLink::new(port, config.reader.address, timeout);
@@ -54,17 +44,7 @@ pub(super) async fn reader_loop(
             return;
         }
         status.send_modify(|s| s.reader_online = false);
-        if was_online != Some(false) {
-            tracing::warn!(lane = %config.id, error = %outcome, "reader offline");
-            let _ = journal
-                .append(
-                    Utc::now(),
-                    &config.id,
-                    device_event("reader", "offline", outcome),
-                )
-                .await;
-            was_online = Some(false);
-        }
+        link_status.offline(outcome).await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(backoff.take()) => {}
