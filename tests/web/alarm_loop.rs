@@ -367,7 +367,8 @@ async fn a_guard_withdraws_a_false_alarm_and_the_office_sees_it_withdrawn_with_w
         .click()
         .await
         .unwrap();
-    let text = guard.wait_text("#my-alarm", "已撤销（误报）").await;
+    // The button says so at once; the live status then names who withdrew it, and when.
+    let text = guard.wait_text("#my-alarm", "已撤销（误报） · ").await;
     assert!(text.contains("门卫 李师傅"), "{text}");
     shots(&guard, "alarm-booth-withdrawn").await;
 
