@@ -4,8 +4,8 @@
 //! it to `POST /api/v1/public/visit-requests` (`visit.js`) and goes to the status link it gets.
 //!
 //! The status page says in plain words where the request stands — waiting for the host,
-//! approved (with the pass, or 通行码生成中 until it is issued), rejected, cancelled, expired —
-//! and reloads itself every 30 s while it can still change (a `<meta refresh>`, no script).
+//! approved (with the link to the pass, or, without one, what to do at the gate), rejected,
+//! cancelled, expired — and reloads itself every 30 s while it can still change (a `<meta refresh>`, no script).
 //!
 //! Phone first (390 px wide and up), zh-CN first with English through the language switch.
 //!
@@ -272,7 +272,7 @@ pub async fn status(
             @if status.state == VisitState::Approved {
                 @match &status.pass_url {
                     Some(url) => { p { a.button.primary id="pass-link" href=(url) { (t(lang, "查看通行码", "Show my pass")) } } }
-                    None => { p.pass-pending id="pass-pending" { (t(lang, "通行码生成中，请稍候…", "Your pass is being prepared…")) } }
+                    None => { p.pass-pending id="pass-pending" { (t(lang, "暂无通行码：到校时请向门卫报车牌号，核对预约后放行。", "No pass yet: at the gate, give the guard your plate; your booking is checked and you are let in.")) } }
                 }
             }
         }

@@ -1,8 +1,9 @@
 //! Self-booking in a real headless Chromium on a phone-sized window (390×844): a visitor fills
 //! in `/visit` (province picker, plate typed in lower case), lands on the status page reading
 //! 等待被访人确认; the host signs in, approves on `/admin/visits`, and the visitor's status page
-//! then says the visit is approved (通行码生成中 until the pass is issued). Screenshots, phone
-//! and desktop, go to `target/web-screenshots/`.
+//! then says the visit is approved and links to the pass, whose page shows the QR code (the site
+//! signs passes with a key made for the test). Screenshots, phone and desktop, go to
+//! `target/web-screenshots/`.
 
 use std::net::SocketAddr;
 
@@ -14,10 +15,17 @@ use crate::admin_support::applicant;
 use crate::support::browser::{self, Browser};
 use crate::support::{PASSWORD, seed, sqlite};
 
-async fn serve(db: Db) -> (String, tokio::task::JoinHandle<()>) {
+/// The site on `db`, signing visitor passes with a key made in `keys`.
+async fn serve(db: Db, keys: &std::path::Path) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = site(AppState::new(db)).into_make_service_with_connect_info::<SocketAddr>();
+    let key_dir = gatehouse::pki::pass_key_dir(keys);
+    gatehouse::pki::new_pass_key(&key_dir, chrono::Utc::now()).unwrap();
+    let mut state = AppState::new(db.clone());
+    state.passes = gatehouse::central::passes::start(&db, &key_dir, true)
+        .await
+        .unwrap();
+    let service = site(state).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, service).await;
     });
@@ -44,7 +52,8 @@ async fn a_visitor_books_on_a_phone_and_sees_the_approval_the_host_gives_on_the_
     .await
     .unwrap();
     applicant(&db, "wanglaoshi", host).await;
-    let (base, server) = serve(db.clone()).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (base, server) = serve(db.clone(), keys.path()).await;
     let Some(b) = browser::open("self-booking on a phone").await else {
         server.abort();
         return;
@@ -117,12 +126,23 @@ async fn a_visitor_books_on_a_phone_and_sees_the_approval_the_host_gives_on_the_
     })
     .await;
 
-    // The visitor's page now says approved (the pass appears once issued).
+    // The visitor's page now says approved and links to the pass, which shows the QR code.
     b.set_viewport(390, 844).await;
     b.goto(&status_url).await;
     let card = b.wait_text("#visit-status", "预约已通过").await;
-    assert!(card.contains("通行码"), "{card}");
+    assert!(card.contains("查看通行码"), "{card}");
     b.screenshot("visit-status-approved-phone-zh").await;
+    b.find("#pass-link").await.click().await.unwrap();
+    let pass = b.wait_text("body", "请将二维码对准车道扫码器").await;
+    assert!(pass.contains("浙AM1205"), "{pass}");
+    assert_eq!(
+        b.js("return document.querySelectorAll('svg').length > 0 ? 'qr' : 'none'")
+            .await,
+        "qr"
+    );
+    b.screenshot("visit-pass-phone-zh").await;
+    b.goto(&status_url).await;
+    b.wait_text("#visit-status", "预约已通过").await;
     // English through the switch.
     b.find("#lang-switch").await.click().await.unwrap();
     b.wait_text("#visit-status h1", "Approved").await;
