@@ -612,6 +612,10 @@ pub struct Journal {
     checkpointer: Mutex<SqliteConnection>,
     capacity: u64,
     identity: JournalIdentity,
+    /// The highest sequence committed, sent after every commit: the sync outbox waits on it
+    /// instead of looking at the journal on a timer, so an event leaves the gate as soon as it
+    /// is durable.
+    written: tokio::sync::watch::Sender<Seq>,
 }
 
 impl Journal {
@@ -673,12 +677,14 @@ impl Journal {
         };
         writer.alarm_raised = writer.stored() * 100 >= capacity.max(1) * ALARM_PERCENT;
         writer.give_up_waiting_reads(capacity.max(1))?;
+        let (written, _) = tokio::sync::watch::channel(last_seq);
         Ok(Journal {
             writer: Arc::new(std::sync::Mutex::new(writer)),
             readers,
             checkpointer: Mutex::new(checkpointer),
             capacity: capacity.max(1),
             identity,
+            written,
         })
     }
 
@@ -689,6 +695,21 @@ impl Journal {
 
     fn writer(&self) -> std::sync::MutexGuard<'_, Writer> {
         self.writer.lock().expect("journal writer lock poisoned")
+    }
+
+    /// A receiver of the highest sequence committed: it changes after every commit (and after
+    /// a backlog written late), so a waiter wakes the moment there is something to upload.
+    pub fn subscribe_written(&self) -> tokio::sync::watch::Receiver<Seq> {
+        self.written.subscribe()
+    }
+
+    /// Tells the subscribers that the writer has committed up to `last`.
+    fn announce(&self, last: Seq) {
+        self.written.send_if_modified(|seen| {
+            let moved = *seen != last;
+            *seen = last;
+            moved
+        });
     }
 
     /// Sets how many events are kept in memory while the journal cannot write (default
@@ -716,6 +737,8 @@ impl Journal {
             })
             .await
             .expect("writing the backlog does not panic")?;
+            let last = self.writer().last_seq;
+            self.announce(last);
             if step {
                 return Ok(true);
             }
@@ -731,8 +754,12 @@ impl Journal {
         lane: &str,
         body: EventBody,
     ) -> Result<Seq, JournalError> {
-        self.writer()
-            .append(self.capacity, at, lane, std::slice::from_ref(&body))
+        let mut w = self.writer();
+        let committed = w.append(self.capacity, at, lane, std::slice::from_ref(&body));
+        let last = w.last_seq;
+        drop(w);
+        self.announce(last);
+        committed
     }
 
     /// Appends several events in one transaction (one commit) and returns the sequence number of
@@ -744,7 +771,12 @@ impl Journal {
         lane: &str,
         bodies: &[EventBody],
     ) -> Result<Seq, JournalError> {
-        self.writer().append(self.capacity, at, lane, bodies)
+        let mut w = self.writer();
+        let committed = w.append(self.capacity, at, lane, bodies);
+        let last = w.last_seq;
+        drop(w);
+        self.announce(last);
+        committed
     }
 
     /// Appends `bodies` (possibly none) and keeps `waiting`, a camera read that came before its
@@ -759,8 +791,12 @@ impl Journal {
         bodies: &[EventBody],
         waiting: &PlateReadRecord,
     ) -> Result<Seq, JournalError> {
-        self.writer()
-            .append_with(self.capacity, at, lane, bodies, Some(waiting))
+        let mut w = self.writer();
+        let committed = w.append_with(self.capacity, at, lane, bodies, Some(waiting));
+        let last = w.last_seq;
+        drop(w);
+        self.announce(last);
+        committed
     }
 
     /// Whether this camera event was already received: journalled, waiting for its vehicle, or
