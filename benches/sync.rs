@@ -37,6 +37,8 @@
 #[path = "../tests/common/sync_link.rs"]
 mod sync_link;
 
+mod gates;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -154,11 +156,27 @@ async fn gate(dir: &std::path::Path) -> GateHandle {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let permits = knob("GATEHOUSE_BENCH_PERMITS", 1_000_000);
-    let revocations = knob("GATEHOUSE_BENCH_REVOCATIONS", 100);
-    let events = knob("GATEHOUSE_BENCH_EVENTS", 200_000);
+    // `--smoke`: small sizes, a few seconds (what `benches/run --smoke` is for).
+    let smoke = std::env::args().any(|a| a == "--smoke");
+    let size = |full: usize, small: usize| if smoke { small } else { full };
+    let permits = knob("GATEHOUSE_BENCH_PERMITS", size(1_000_000, 20_000));
+    let revocations = knob("GATEHOUSE_BENCH_REVOCATIONS", size(100, 10));
+    let events = knob("GATEHOUSE_BENCH_EVENTS", size(200_000, 4_000));
     let dir = tempfile::tempdir().unwrap();
     let pki = SitePki::create(&dir.path().join("pki"));
+
+    // Many gates: 4 gates online on each store, and the fan-out to many long polls.
+    let sizes = gates::Sizes {
+        permits: knob("GATEHOUSE_BENCH_GATES_PERMITS", size(100_000, 5_000)),
+        revocations: knob("GATEHOUSE_BENCH_GATES_REVOCATIONS", size(100, 10)),
+        events: knob("GATEHOUSE_BENCH_GATES_EVENTS", size(100, 10)),
+        polls: knob("GATEHOUSE_BENCH_POLLS", size(1_000, 50)),
+        fanout_revocations: knob("GATEHOUSE_BENCH_POLL_REVOCATIONS", size(20, 3)),
+    };
+    gates::run(dir.path(), &pki, &sizes).await;
+    if std::env::var("GATEHOUSE_BENCH_ONLY_GATES").is_ok_and(|v| v == "1") {
+        return;
+    }
 
     // A SQLite centre with `permits` permits, and a fresh gate syncing them.
     let db = Db::open_sqlite(&dir.path().join("central.db"))
