@@ -37,6 +37,7 @@
 #[path = "../tests/common/sync_link.rs"]
 mod sync_link;
 
+#[path = "sync/gates.rs"]
 mod gates;
 
 use std::sync::Arc;
