@@ -4,6 +4,10 @@
 //! database's gate check), each gate presenting its own certificate from a site PKI made for
 //! the run (`tests/common/sync_link.rs`).
 //!
+//! - first, many gates (`sync/gates.rs`): 4 gates online at once on SQLite, PostgreSQL and two
+//!   instances over one PostgreSQL — revocation to every gate and event to centre, over every
+//!   (gate, change) pair — and the fan-out of revocations to 1,000 long polls over mutual TLS,
+//!   each its own gate with its own certificate (`GATEHOUSE_BENCH_ONLY_GATES=1`: only these);
 //! - a fresh gate syncing `GATEHOUSE_BENCH_PERMITS` permits (default 1,000,000; one vehicle and
 //!   one tag each) from a SQLite centre: time, and this process's resident memory after it
 //!   (centre and gate share the process);
@@ -32,7 +36,8 @@
 //!   favours neither; each round is printed, then the medians and the ratio's lowest and
 //!   highest.
 //!
-//! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run).
+//! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run;
+//! `-- --smoke` for a small one).
 
 #[path = "../tests/common/sync_link.rs"]
 mod sync_link;
