@@ -620,8 +620,7 @@ impl SyncClient {
             async move { c.pull_once(&g, wait).await.map(|p| p != Pulled::Unchanged) }
         });
         let (c, g) = (self.clone(), gate.clone());
-        // Subscribed before the first step, so no commit is missed between a step that found
-        // the journal empty and the wait after it.
+        // Subscribed before the first step: no commit is missed between a step and its wait.
         let written = Arc::new(tokio::sync::Mutex::new(gate.journal().subscribe_written()));
         spawn_repeating(&mut tasks, "sync outbox", "outbox", &shutdown, move || {
             let (c, g, written) = (c.clone(), g.clone(), written.clone());
