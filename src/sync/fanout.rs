@@ -63,11 +63,14 @@ fn to_json(changes: &crate::wire::sync::Changes) -> Bytes {
 
 type StepCell = Arc<OnceCell<Arc<Step>>>;
 
+/// The cells by (since, head), and their keys oldest first.
+type StepCells = (HashMap<(u64, u64), StepCell>, VecDeque<(u64, u64)>);
+
 /// The steps being read or recently read, by (since, head).
 #[derive(Debug)]
 pub(super) struct Steps {
     db: Db,
-    cells: Mutex<(HashMap<(u64, u64), StepCell>, VecDeque<(u64, u64)>)>,
+    cells: Mutex<StepCells>,
     reads: Semaphore,
 }
 
