@@ -4,6 +4,10 @@
 //! database's gate check), each gate presenting its own certificate from a site PKI made for
 //! the run (`tests/common/sync_link.rs`).
 //!
+//! - first, many gates (`sync/gates.rs`): 4 gates online at once on SQLite, PostgreSQL and two
+//!   instances over one PostgreSQL — revocation to every gate and event to centre, over every
+//!   (gate, change) pair — and the fan-out of revocations to 1,000 long polls over mutual TLS,
+//!   each its own gate with its own certificate (`GATEHOUSE_BENCH_ONLY_GATES=1`: only these);
 //! - a fresh gate syncing `GATEHOUSE_BENCH_PERMITS` permits (default 1,000,000; one vehicle and
 //!   one tag each) from a SQLite centre: time, and this process's resident memory after it
 //!   (centre and gate share the process);
@@ -32,10 +36,14 @@
 //!   favours neither; each round is printed, then the medians and the ratio's lowest and
 //!   highest.
 //!
-//! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run).
+//! Run: `cargo bench --bench sync` (`GATEHOUSE_BENCH_PERMITS=100000` for a quick run;
+//! `-- --smoke` for a small one).
 
 #[path = "../tests/common/sync_link.rs"]
 mod sync_link;
+
+#[path = "sync/gates.rs"]
+mod gates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -154,11 +162,27 @@ async fn gate(dir: &std::path::Path) -> GateHandle {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let permits = knob("GATEHOUSE_BENCH_PERMITS", 1_000_000);
-    let revocations = knob("GATEHOUSE_BENCH_REVOCATIONS", 100);
-    let events = knob("GATEHOUSE_BENCH_EVENTS", 200_000);
+    // `--smoke`: small sizes, a few seconds (what `benches/run --smoke` is for).
+    let smoke = std::env::args().any(|a| a == "--smoke");
+    let size = |full: usize, small: usize| if smoke { small } else { full };
+    let permits = knob("GATEHOUSE_BENCH_PERMITS", size(1_000_000, 20_000));
+    let revocations = knob("GATEHOUSE_BENCH_REVOCATIONS", size(100, 10));
+    let events = knob("GATEHOUSE_BENCH_EVENTS", size(200_000, 4_000));
     let dir = tempfile::tempdir().unwrap();
     let pki = SitePki::create(&dir.path().join("pki"));
+
+    // Many gates: 4 gates online on each store, and the fan-out to many long polls.
+    let sizes = gates::Sizes {
+        permits: knob("GATEHOUSE_BENCH_GATES_PERMITS", size(100_000, 5_000)),
+        revocations: knob("GATEHOUSE_BENCH_GATES_REVOCATIONS", size(100, 10)),
+        events: knob("GATEHOUSE_BENCH_GATES_EVENTS", size(100, 10)),
+        polls: knob("GATEHOUSE_BENCH_POLLS", size(1_000, 50)),
+        fanout_revocations: knob("GATEHOUSE_BENCH_POLL_REVOCATIONS", size(20, 3)),
+    };
+    gates::run(dir.path(), &pki, &sizes).await;
+    if std::env::var("GATEHOUSE_BENCH_ONLY_GATES").is_ok_and(|v| v == "1") {
+        return;
+    }
 
     // A SQLite centre with `permits` permits, and a fresh gate syncing them.
     let db = Db::open_sqlite(&dir.path().join("central.db"))

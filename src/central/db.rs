@@ -13,14 +13,18 @@
 //! Also here: the error every repository returns ([`RepoError`]), who acts ([`Actor`]),
 //! pagination ([`Page`], [`Paged`]), and the tail of every repository write, [`write_change`]:
 //! in the write's own transaction, the audit entry and, for data the gates hold, the change-log
-//! entry they sync from.
+//! entry they sync from. On SQLite the pool announces each committed change-log head as the
+//! connection that wrote it comes back ([`Db::committed_heads`]), so the gates' long polls are
+//! woken at once rather than by polling.
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use tokio::sync::watch;
 
 /// Which database the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +138,52 @@ pub struct Db {
     kind: DbKind,
     /// SQLite: the database file, for bulk reads that bypass sqlx (see [`Db::sqlite_file`]).
     sqlite_file: Option<std::path::PathBuf>,
+    /// SQLite: the change log's and command queue's heads as committed, announced as each
+    /// connection comes back to the pool (see [`Db::committed_heads`]).
+    committed: Arc<watch::Sender<LogHeads>>,
+}
+
+/// The newest change-log sequence and command id a connection saw when it came back to the
+/// pool (SQLite; see [`Db::committed_heads`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogHeads {
+    pub change: u64,
+    pub command: i64,
+}
+
+/// Read by each SQLite connection as it comes back to the pool.
+const HEADS_SQL: &str =
+    "SELECT (SELECT MAX(seq) FROM change_log), (SELECT MAX(id) FROM gate_commands)";
+
+/// The commit hook of a SQLite pool, run as each connection comes back to it: a connection
+/// that committed a change-log entry or a command comes back right after its commit, so
+/// reading the heads on it then announces the commit within a fraction of a millisecond,
+/// whichever repository wrote it and however it committed. (sqlx's `Any` driver gives no
+/// access to SQLite's own commit hook, which fires before the commit is visible anyway.)
+///
+/// The read is also the round trip that lets a dropped transaction's queued rollback run
+/// before the check of [`crate::pool::outside_transaction`]; a connection still inside a
+/// transaction announces nothing (what it read is not committed) and is closed. The heads
+/// only grow here: two connections coming back at once may read them in either order.
+async fn released_sqlite(
+    conn: &mut AnyConnection,
+    committed: &watch::Sender<LogHeads>,
+) -> Result<bool, sqlx::Error> {
+    // Before the migrations there is no change log: the failed read is then just the round
+    // trip, and a ping makes sure the connection still answers.
+    let heads: Result<(Option<i64>, Option<i64>), sqlx::Error> =
+        sqlx::query_as(HEADS_SQL).fetch_one(&mut *conn).await;
+    let outside = crate::pool::outside_transaction(conn, heads.is_err()).await?;
+    if outside && let Ok((change, command)) = heads {
+        let (change, command) = (change.unwrap_or(0).max(0) as u64, command.unwrap_or(0));
+        committed.send_if_modified(|seen| {
+            let newer = change > seen.change || command > seen.command;
+            seen.change = seen.change.max(change);
+            seen.command = seen.command.max(command);
+            newer
+        });
+    }
+    Ok(outside)
 }
 
 /// The current time in UTC milliseconds.
@@ -168,6 +218,8 @@ impl Db {
         let options = AnyConnectOptions::from_str(url)
             .map_err(DbError::Connect)?
             .log_statements(tracing::log::LevelFilter::Trace);
+        let committed = Arc::new(watch::channel(LogHeads::default()).0);
+        let hook = committed.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(if kind == DbKind::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
@@ -187,12 +239,16 @@ impl Db {
                     Ok(())
                 })
             })
-            // A connection comes back outside any transaction, or is closed (crate::pool).
+            // A connection comes back outside any transaction, or is closed (crate::pool); on
+            // SQLite it announces the heads it sees (the commit hook, `released_sqlite`).
             .after_release(move |conn, _meta| {
-                Box::pin(crate::pool::outside_transaction(
-                    conn,
-                    kind == DbKind::Sqlite,
-                ))
+                let hook = hook.clone();
+                Box::pin(async move {
+                    match kind {
+                        DbKind::Sqlite => released_sqlite(conn, &hook).await,
+                        DbKind::Postgres => crate::pool::outside_transaction(conn, false).await,
+                    }
+                })
             })
             .connect_with(options)
             .await
@@ -211,6 +267,7 @@ impl Db {
             pool,
             kind,
             sqlite_file,
+            committed,
         })
     }
 
@@ -250,6 +307,14 @@ impl Db {
 
     pub fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    /// SQLite: the change log's and command queue's heads, announced the moment a connection
+    /// that committed a change-log entry or a command comes back to the pool (see
+    /// `released_sqlite`): what the sync server wakes its long polls by. `None` on
+    /// PostgreSQL, whose triggers NOTIFY every instance at commit instead.
+    pub fn committed_heads(&self) -> Option<watch::Receiver<LogHeads>> {
+        (self.kind == DbKind::Sqlite).then(|| self.committed.subscribe())
     }
 
     /// The SQLite database file (`None` on PostgreSQL and for an in-memory database). Bulk

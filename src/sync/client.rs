@@ -9,7 +9,9 @@
 //!   only with the data, in one store transaction, so a crash re-fetches rather than skips.
 //! - [`SyncClient::sync_once`] — the outbox: the journal's events after the acknowledged
 //!   sequence, one batch, acknowledged by the centre's highest contiguous sequence. Returns
-//!   [`Outbox::Synced`] or [`Outbox::Empty`].
+//!   [`Outbox::Synced`] or [`Outbox::Empty`]. The runner steps again at once after a batch
+//!   (events that came while it was on its way make the next one) and, on an empty journal,
+//!   waits for the journal's next commit, so an event leaves the gate as soon as it is durable.
 //! - [`SyncClient::commands_once`] — long-polls for commands, carries each out on the lanes
 //!   and acknowledges it.
 //! - [`SyncClient::photos_once`] — the camera photos the centre lacks, on a loop and
@@ -618,13 +620,18 @@ impl SyncClient {
             async move { c.pull_once(&g, wait).await.map(|p| p != Pulled::Unchanged) }
         });
         let (c, g) = (self.clone(), gate.clone());
+        // Subscribed before the first step: no commit is missed between a step and its wait.
+        let written = Arc::new(tokio::sync::Mutex::new(gate.journal().subscribe_written()));
         spawn_repeating(&mut tasks, "sync outbox", "outbox", &shutdown, move || {
-            let (c, g) = (c.clone(), g.clone());
+            let (c, g, written) = (c.clone(), g.clone(), written.clone());
             async move {
+                let mut written = written.lock().await;
+                written.borrow_and_update();
                 match c.sync_once(&g).await? {
+                    // More may have come while the batch was on its way: straight on.
                     Outbox::Synced { .. } => Ok(true),
                     Outbox::Empty => {
-                        tokio::time::sleep(OUTBOX_IDLE).await;
+                        let _ = tokio::time::timeout(OUTBOX_IDLE, written.changed()).await;
                         Ok(false)
                     }
                 }
@@ -672,9 +679,10 @@ impl SyncClient {
     }
 }
 
-/// How long the outbox waits before looking at an empty journal again (the bound it adds to
-/// event-to-centre time).
-pub const OUTBOX_IDLE: Duration = Duration::from_millis(50);
+/// The longest the outbox waits on an empty journal before looking again. It is woken the
+/// moment an event is committed ([`crate::gate::journal::Journal::subscribe_written`]); this
+/// only bounds the wait if a wake-up were ever missed.
+pub const OUTBOX_IDLE: Duration = Duration::from_secs(1);
 
 /// A snapshot the gate has applied.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,5 +5,6 @@
 //! only from the client certificate the TLS layer verified ([`crate::tls::GateIdentity`]).
 
 pub mod client;
+mod fanout;
 pub mod photos;
 pub mod server;

@@ -8,11 +8,19 @@
 //! load balancer passes it, and the same shape serves commands. Its cost — one request per
 //! change burst — is nothing at campus scale.
 //!
-//! **Every instance sees every change.** A watcher task per router reads the change log's head
-//! and the newest command id every [`WATCH_EVERY`] and wakes the waiting polls; on PostgreSQL
-//! it also LISTENs for the notifications the change-log and command triggers send at commit
-//! (migration 0003), so a change made through another instance wakes this one at once; the
-//! periodic read is the fallback that bounds the delay if a notification is lost.
+//! **Every instance sees every change, at once.** A watcher task per router publishes the
+//! change log's head to the waiting polls and wakes the command poll of a gate a command is
+//! queued for. Commits are pushed to it: on SQLite by the pool, as the connection that
+//! committed comes back ([`crate::central::db::Db::committed_heads`]); on PostgreSQL by the
+//! notifications the change-log and command triggers send at commit (migration 0003; the
+//! payload is the sequence, or the gate), so a change made through another instance wakes
+//! this one too. It also reads the heads every [`WATCH_FALLBACK`] (every [`WATCH_EVERY`] with
+//! nothing pushing), the fallback if a notification is lost.
+//!
+//! **A change wakes every gate, cheaply** ([`super::fanout`]): a woken poll takes the head from
+//! the watcher, not from a query; the step it asks for (`since` → head) is read once and its
+//! answer shared by every gate asking for the same step, each gate's own settings apart; the
+//! polls' "heard from" writes are gathered into one transaction every 200 ms.
 //!
 //! **Photos** (`/sync/v1/photos/…`): the gate asks which of its photos the centre lacks and
 //! puts each; the centre stores a photo only under the SHA-256 of its bytes, once, in the
@@ -24,6 +32,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -36,10 +45,11 @@ use chrono::Utc;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::central::db::{DbKind, RepoError};
+use crate::central::db::{DbKind, LogHeads, RepoError};
 use crate::central::live::LiveMessage;
 use crate::central::repo::sync as repo;
 use crate::central::state::AppState;
+use crate::sync::fanout;
 use crate::tls::GateIdentity;
 use crate::wire::command::GateCommand;
 use crate::wire::sync::{
@@ -48,24 +58,29 @@ use crate::wire::sync::{
     PhotosQuery, RefusalBody, SnapshotLine,
 };
 
-/// How often the watcher re-reads the heads (the bound on push delay without notifications).
+/// How often the watcher re-reads the heads when nothing pushes them (PostgreSQL without a
+/// LISTEN connection): the bound on push delay then.
 pub const WATCH_EVERY: Duration = Duration::from_millis(25);
+
+/// How often the watcher re-reads the heads when commits are pushed to it (SQLite's pool
+/// announces them, PostgreSQL NOTIFYs them): only the fallback for a notification lost.
+pub const WATCH_FALLBACK: Duration = Duration::from_millis(250);
 
 /// The largest upload body (a full batch of large events).
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
-
-/// What the waiting polls are woken by.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Heads {
-    change: u64,
-    command: i64,
-}
 
 /// The sync router's state.
 #[derive(Debug, Clone)]
 struct SyncState {
     app: AppState,
-    heads: watch::Receiver<Heads>,
+    /// The change log's head as committed (`None` until the watcher's first read).
+    heads: watch::Receiver<Option<u64>>,
+    /// Change-log steps read once for every gate asking for them.
+    steps: Arc<fanout::Steps>,
+    /// The long polls' contacts, written in batches.
+    touches: Arc<fanout::Touches>,
+    /// Per gate, what wakes its command poll.
+    bells: Arc<fanout::CommandBells>,
     /// When this instance last wrote each gate's `last_seen`, and the data version it wrote.
     touched: std::sync::Arc<std::sync::Mutex<HashMap<i64, Touched>>>,
     /// Per gate journal, the highest event sequence this instance has published on its live hub.
@@ -207,7 +222,7 @@ impl IntoResponse for SyncRefusal {
 /// once at start (what a crash left queued), then whenever an upload wakes it
 /// ([`AppState::presence_queued`]); uploads committed while it works are announced together by
 /// its next round. Stops with the router (when `heads` has no receiver left).
-async fn publish_presence(app: AppState, heads: watch::Sender<Heads>) {
+async fn publish_presence(app: AppState, heads: watch::Sender<Option<u64>>) {
     loop {
         match crate::central::repo::sync::publish_presence(&app.db).await {
             Ok(_) => {
@@ -228,54 +243,69 @@ async fn publish_presence(app: AppState, heads: watch::Sender<Heads>) {
     }
 }
 
+/// Spawns `task` supervised: one that panics is logged and started anew, never silently gone.
+/// The router's tasks end when the router is dropped (no receiver of the heads left), so the
+/// stop token is never cancelled.
+fn supervised<F, Fut>(name: &'static str, task: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let task = Arc::new(task);
+    tokio::spawn(crate::supervise::restarting(
+        name,
+        tokio_util::sync::CancellationToken::new(),
+        crate::supervise::Backoff::default(),
+        move || {
+            let task = task.clone();
+            async move {
+                task().await;
+                Ok(())
+            }
+        },
+    ));
+}
+
 /// The sync endpoints as a router. Serve it behind the mTLS listener (which inserts
 /// [`GateIdentity`]); a request without one is refused. Spawns the watcher, which stops when
 /// the router is dropped. `database_url`: on PostgreSQL, the URL the watcher LISTENs with
 /// (`None`: it only polls).
 pub fn router(app: AppState, database_url: Option<String>) -> Router {
-    let (tx, heads) = watch::channel(Heads::default());
+    let (tx, heads) = watch::channel(None);
     let published = Published::default();
-    // Supervised: a watcher that panics is logged and started anew, never silently gone. They
-    // end when the router is dropped (no receiver left), so the stop token is never cancelled.
-    let never = tokio_util::sync::CancellationToken::new();
+    let bells = Arc::new(fanout::CommandBells::default());
+    let touches = Arc::new(fanout::Touches::default());
     {
         let (app, tx) = (app.clone(), tx.clone());
-        tokio::spawn(crate::supervise::restarting(
-            "presence publisher",
-            never.clone(),
-            crate::supervise::Backoff::default(),
-            move || {
-                let (app, tx) = (app.clone(), tx.clone());
-                async move {
-                    publish_presence(app, tx).await;
-                    Ok(())
-                }
-            },
-        ));
+        supervised("presence publisher", move || {
+            publish_presence(app.clone(), tx.clone())
+        });
     }
     {
-        let (app, published) = (app.clone(), published.clone());
-        tokio::spawn(crate::supervise::restarting(
-            "sync heads watcher",
-            never,
-            crate::supervise::Backoff::default(),
-            move || {
-                let (app, url, published, tx) = (
-                    app.clone(),
-                    database_url.clone(),
-                    published.clone(),
-                    tx.clone(),
-                );
-                async move {
-                    watch_heads(app, url, published, tx).await;
-                    Ok(())
-                }
-            },
-        ));
+        let (app, published, tx) = (app.clone(), published.clone(), tx.clone());
+        supervised("live relay", move || {
+            relay(app.clone(), published.clone(), tx.clone())
+        });
+    }
+    {
+        let (app, touches, tx) = (app.clone(), touches.clone(), tx.clone());
+        supervised("sync contacts", move || {
+            let (app, touches, tx) = (app.clone(), touches.clone(), tx.clone());
+            async move { touches.flush(&app.db, tx.closed()).await }
+        });
+    }
+    {
+        let (app, bells) = (app.clone(), bells.clone());
+        supervised("sync heads watcher", move || {
+            watch_heads(app.clone(), database_url.clone(), tx.clone(), bells.clone())
+        });
     }
     let state = SyncState {
+        steps: Arc::new(fanout::Steps::new(app.db.clone())),
         app,
         heads,
+        touches,
+        bells,
         touched: Default::default(),
         published,
     };
@@ -292,56 +322,174 @@ pub fn router(app: AppState, database_url: Option<String>) -> Router {
         .with_state(state)
 }
 
+/// Relays to this instance's live hub what gates did through other instances, every
+/// [`RELAY_EVERY`] (its first round at once), until the router is gone. A task of its own, so
+/// that its reads never delay the waking of the long polls.
+async fn relay(app: AppState, published: Published, heads: watch::Sender<Option<u64>>) {
+    let mut relay = Relay::default();
+    let mut every = tokio::time::interval(RELAY_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = heads.closed() => return,
+            _ = every.tick() => {}
+        }
+        if let Err(e) = relay.round(&app, &published).await {
+            tracing::warn!(error = %e, "sync watcher cannot relay live messages");
+        }
+    }
+}
+
+/// What woke the watcher.
+enum Woken {
+    /// The fallback timer: read the heads.
+    Tick,
+    /// A PostgreSQL notification (`None`: the LISTEN connection failed).
+    Notice(Option<sqlx::postgres::PgNotification>),
+    /// SQLite's pool announced committed heads (`None`: it no longer can).
+    Committed(Option<LogHeads>),
+}
+
+/// The heads as the watcher publishes them.
+struct HeadsOut {
+    tx: watch::Sender<Option<u64>>,
+    bells: Arc<fanout::CommandBells>,
+    /// The newest command id whose gates were woken (`None` before the first read).
+    command: Option<i64>,
+    /// A fallback read that found the change log's head below the published one; published
+    /// if the next read finds it still there (a restored database), not before (the read may
+    /// simply have started before a commit that was already announced).
+    lower: Option<u64>,
+}
+
+impl HeadsOut {
+    /// The change log reached `seq` (committed): the head only grows here.
+    fn raise(&mut self, seq: u64) {
+        self.lower = None;
+        self.tx.send_if_modified(|h| {
+            let newer = h.is_none_or(|h| seq > h);
+            if newer {
+                *h = Some(seq);
+            }
+            newer
+        });
+    }
+
+    /// The head as a fallback read found it.
+    fn read(&mut self, seq: u64) {
+        let current = *self.tx.borrow();
+        match current {
+            Some(h) if seq < h => {
+                if self.lower == Some(seq) {
+                    self.lower = None;
+                    self.tx.send_replace(Some(seq));
+                } else {
+                    self.lower = Some(seq);
+                }
+            }
+            _ => self.raise(seq),
+        }
+    }
+
+    /// The command queue reached `head`: wake the polls of the gates it concerns.
+    async fn commands(&mut self, db: &crate::central::db::Db, head: i64) {
+        match self.command {
+            Some(known) if head == known => {}
+            Some(known) if head > known => match repo::command_gates_after(db, known).await {
+                Ok(gates) => {
+                    gates.into_iter().for_each(|g| self.bells.ring(g));
+                    self.command = Some(head);
+                }
+                Err(e) => tracing::warn!(error = %e, "sync watcher cannot read the command queue"),
+            },
+            _ => {
+                self.bells.ring_all();
+                self.command = Some(head);
+            }
+        }
+    }
+}
+
+/// Publishes the change log's head for the long polls and wakes the command polls of the
+/// gates a new command is for. Pushed to at once: on SQLite by the pool as the connection that
+/// committed comes back ([`crate::central::db::Db::committed_heads`]), on PostgreSQL by the
+/// NOTIFY of the change-log and command triggers (its payload is the sequence, or the gate).
+/// Reads the heads itself every [`WATCH_FALLBACK`] (every [`WATCH_EVERY`] with nothing
+/// pushing) in case a notification was lost.
 async fn watch_heads(
     app: AppState,
     database_url: Option<String>,
-    published: Published,
-    tx: watch::Sender<Heads>,
+    tx: watch::Sender<Option<u64>>,
+    bells: Arc<fanout::CommandBells>,
 ) {
     let mut listener = match (app.db.kind(), database_url) {
         (DbKind::Postgres, Some(url)) => listen(&url).await,
         _ => None,
     };
-    let mut every = tokio::time::interval(WATCH_EVERY);
+    let mut committed = app.db.committed_heads();
+    let pushed = listener.is_some() || committed.is_some();
+    let mut every = tokio::time::interval(if pushed { WATCH_FALLBACK } else { WATCH_EVERY });
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut relay = Relay::default();
-    // The first round runs at once: it takes note of where things stand when this instance
-    // starts, and whatever happens after must be relayed. Half a second later, it would take
-    // a gate's first health report and first events as already known and never relay them.
-    let mut last_relay: Option<tokio::time::Instant> = None;
+    let mut out = HeadsOut {
+        tx,
+        bells,
+        command: None,
+        lower: None,
+    };
     loop {
-        if last_relay.is_none_or(|at| at.elapsed() >= RELAY_EVERY) {
-            last_relay = Some(tokio::time::Instant::now());
-            if let Err(e) = relay.round(&app, &published).await {
-                tracing::warn!(error = %e, "sync watcher cannot relay live messages");
-            }
-        }
         let notified = async {
             match listener.as_mut() {
-                Some(l) => l.recv().await.is_ok(),
+                Some(l) => l.recv().await.ok(),
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            _ = tx.closed() => return,
-            _ = every.tick() => {}
-            ok = notified => if !ok { listener = None; },
-        }
-        let heads = async {
-            Ok::<_, RepoError>(Heads {
-                change: repo::change_head(&app.db).await?,
-                command: repo::command_head(&app.db).await?,
-            })
-        };
-        match heads.await {
-            Ok(h) => {
-                tx.send_if_modified(|old| {
-                    let moved = *old != h;
-                    *old = h;
-                    moved
-                });
+        let announced = async {
+            match committed.as_mut() {
+                Some(rx) => match rx.changed().await {
+                    Ok(()) => Some(*rx.borrow_and_update()),
+                    Err(_) => None,
+                },
+                None => std::future::pending().await,
             }
-            Err(e) => tracing::warn!(error = %e, "sync watcher cannot read the change log"),
+        };
+        let woken = tokio::select! {
+            _ = out.tx.closed() => return,
+            _ = every.tick() => Woken::Tick,
+            n = notified => Woken::Notice(n),
+            h = announced => Woken::Committed(h),
+        };
+        match woken {
+            Woken::Tick => {
+                let heads = async {
+                    Ok::<_, RepoError>((
+                        repo::change_head(&app.db).await?,
+                        repo::command_head(&app.db).await?,
+                    ))
+                };
+                match heads.await {
+                    Ok((change, command)) => {
+                        out.read(change);
+                        out.commands(&app.db, command).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "sync watcher cannot read the change log"),
+                }
+            }
+            Woken::Notice(Some(n)) => match (n.channel(), n.payload().parse::<i64>()) {
+                ("gatehouse_changes", Ok(seq)) => out.raise(seq.max(0) as u64),
+                ("gatehouse_commands", Ok(gate)) => out.bells.ring(gate),
+                _ => every.reset_immediately(),
+            },
+            Woken::Committed(Some(h)) => {
+                out.raise(h.change);
+                out.commands(&app.db, h.command).await;
+            }
+            Woken::Notice(None) | Woken::Committed(None) => {
+                listener = None;
+                committed = None;
+                tracing::warn!("sync watcher: commits are no longer pushed; reading the heads");
+                every = tokio::time::interval(WATCH_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
         }
     }
 }
@@ -453,32 +601,46 @@ fn wait(ms: u64) -> Result<Duration, SyncRefusal> {
     Ok(Duration::from_millis(ms))
 }
 
+/// `GET /sync/v1/changes?since=V&wait_ms=W`: the changes after data version `V`, as soon as
+/// there are any (waiting up to `W`). The head comes from the watcher, never from a read of
+/// the poll's own; the step's data is read once for every gate asking for it ([`fanout`]).
+/// A step that brings this gate nothing (the announced head is not yet the poll's to see, or
+/// is behind it) is not answered: the poll waits on.
 async fn changes(
-    State(mut state): State<SyncState>,
+    State(state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
     Query(q): Query<ChangesQuery>,
-) -> Result<Json<Changes>, SyncRefusal> {
+) -> Result<Response, SyncRefusal> {
     let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
     known_gate(&state, gate).await?;
-    state.touch(gate.gate_id, Some(q.since)).await?;
+    state.touches.note(gate.gate_id, Some(q.since));
+    let mut heads = state.heads.clone();
     loop {
-        // Mark the current heads seen before reading, so a change committed in between still
+        // Mark the head seen before acting on it, so a change committed meanwhile still
         // wakes the wait below.
-        state.heads.borrow_and_update();
-        let head = repo::change_head(&state.app.db).await?;
-        if head != q.since {
-            return Ok(Json(
-                repo::changes_since(&state.app.db, gate.gate_id, q.since).await?,
-            ));
-        }
-        if tokio::time::timeout_at(deadline, state.heads.changed())
-            .await
-            .is_err()
+        let head = *heads.borrow_and_update();
+        if let Some(head) = head
+            && head != q.since
         {
-            return Ok(Json(Changes {
-                version: q.since,
-                ..Changes::default()
-            }));
+            let step = state.steps.get(q.since, head).await?;
+            if !step.is_nothing_for(gate.gate_id, q.since) {
+                return Ok((
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    step.json_for(gate.gate_id),
+                )
+                    .into_response());
+            }
+        }
+        match tokio::time::timeout_at(deadline, heads.changed()).await {
+            Ok(Ok(())) => {}
+            // The wait is over, or the watcher is gone (the router is being dropped).
+            Ok(Err(_)) | Err(_) => {
+                return Ok(Json(Changes {
+                    version: q.since,
+                    ..Changes::default()
+                })
+                .into_response());
+            }
         }
     }
 }
@@ -575,16 +737,19 @@ struct CommandsQuery {
     wait_ms: u64,
 }
 
+/// `GET /sync/v1/commands?wait_ms=W`: the gate's pending commands, as soon as there are any
+/// (waiting up to `W`). Woken only by a command for this gate ([`fanout::CommandBells`]).
 async fn commands(
-    State(mut state): State<SyncState>,
+    State(state): State<SyncState>,
     Extension(gate): Extension<GateIdentity>,
     Query(q): Query<CommandsQuery>,
 ) -> Result<Json<Vec<PendingCommand>>, SyncRefusal> {
     let deadline = tokio::time::Instant::now() + wait(q.wait_ms)?;
     known_gate(&state, gate).await?;
+    state.touches.note(gate.gate_id, None);
+    let mut bell = state.bells.subscribe(gate.gate_id);
     loop {
-        state.heads.borrow_and_update();
-        state.touch(gate.gate_id, None).await?;
+        bell.borrow_and_update();
         let pending = repo::pending_commands(&state.app.db, gate.gate_id).await?;
         let commands: Vec<PendingCommand> = pending
             .into_iter()
@@ -597,11 +762,9 @@ async fn commands(
         if !commands.is_empty() {
             return Ok(Json(commands));
         }
-        if tokio::time::timeout_at(deadline, state.heads.changed())
-            .await
-            .is_err()
-        {
-            return Ok(Json(Vec::new()));
+        match tokio::time::timeout_at(deadline, bell.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return Ok(Json(Vec::new())),
         }
     }
 }

@@ -1,24 +1,78 @@
-//! The change log read as deltas for one gate: every entity that changed after a data version,
-//! as its current row or its removal, urgent withdrawals apart.
+//! The change log read as deltas: every entity that changed after a data version, as its
+//! current row or its removal, urgent withdrawals apart.
+//!
+//! A step (`since` → the head) is the same for every gate but for one part: the gate's own
+//! settings, sent when that gate, any lane or a pass key changed in the step. So the step is
+//! read once ([`changes_step`]) with the settings of every gate that gets them, and each gate's
+//! answer is taken from it ([`ChangesStep::for_gate`]): with a thousand gates long-polling, a
+//! revocation costs one read of the step, not a thousand.
 //!
 //! What it never does: write the change log (the repositories do, with each write).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::Row;
 
 use super::{
     BLACKLIST_SELECT, BOOKING_SELECT, LOCK_SELECT, MAX_DELTA, PERMIT_SELECT, PRESENCE,
-    PRESENCE_BATCH, blacklist_row, booking_row, credential_row, gate_settings, head, lock_row,
-    permit_row, presence_row,
+    PRESENCE_BATCH, all_gate_settings, blacklist_row, booking_row, credential_row, gate_settings,
+    head, lock_row, permit_row, presence_row,
 };
 use crate::central::db::{Db, DbKind, RepoError};
 use crate::wire::rows::VehicleRecord;
-use crate::wire::sync::Changes;
+use crate::wire::sync::{Changes, GateSettings};
 
 /// What changed after data version `since`, for gate `gate_id`: at most [`MAX_DELTA`]
 /// change-log entries (the answer's `version` says how far it got; ask again from there).
 pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes, RepoError> {
+    Ok(changes_step(db, since).await?.for_gate(gate_id))
+}
+
+/// One step of the change log (`since` → what was committed when it was read), for every gate:
+/// the data all gates get alike, and the settings of the gates that get theirs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChangesStep {
+    /// The answer without any gate's settings (`gate` is `None`).
+    pub shared: Changes,
+    /// Which gates get their settings with this step, and those settings.
+    pub settings: StepSettings,
+}
+
+/// Which gates' settings a step carries.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum StepSettings {
+    /// None: no gate, lane or pass key changed in the step.
+    #[default]
+    None,
+    /// A lane or a pass key changed: every gate gets its settings (a gate not in the map no
+    /// longer exists).
+    All(HashMap<i64, GateSettings>),
+    /// These gates changed: each of them gets its settings (`None`: it no longer exists).
+    Gates(HashMap<i64, Option<GateSettings>>),
+}
+
+impl ChangesStep {
+    /// The settings gate `gate_id` gets with this step, if any.
+    pub fn settings_for(&self, gate_id: i64) -> Option<&GateSettings> {
+        match &self.settings {
+            StepSettings::None => None,
+            StepSettings::All(all) => all.get(&gate_id),
+            StepSettings::Gates(some) => some.get(&gate_id).and_then(Option::as_ref),
+        }
+    }
+
+    /// Gate `gate_id`'s answer: the shared part with its own settings.
+    pub fn for_gate(&self, gate_id: i64) -> Changes {
+        Changes {
+            gate: self.settings_for(gate_id).cloned(),
+            ..self.shared.clone()
+        }
+    }
+}
+
+/// Reads one step of the change log after `since` (at most [`MAX_DELTA`] entries), in one
+/// read transaction, with the settings of every gate that gets them.
+pub async fn changes_step(db: &Db, since: u64) -> Result<ChangesStep, RepoError> {
     let mut tx = db.begin().await?;
     if db.kind() == DbKind::Postgres {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -26,12 +80,16 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
             .await?;
     }
     let current = head(&mut tx).await?;
-    if since > current {
-        return Ok(Changes {
-            version: current,
+    let reset = |version| ChangesStep {
+        shared: Changes {
+            version,
             reset: true,
             ..Changes::default()
-        });
+        },
+        settings: StepSettings::None,
+    };
+    if since > current {
+        return Ok(reset(current));
     }
     let entries = sqlx::query(
         "SELECT seq, entity, entity_id FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -41,11 +99,7 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
     .fetch_all(&mut *tx)
     .await?;
     if entries.len() as i64 > MAX_DELTA {
-        return Ok(Changes {
-            version: current,
-            reset: true,
-            ..Changes::default()
-        });
+        return Ok(reset(current));
     }
     let mut version = since;
     let mut changed: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
@@ -207,12 +261,36 @@ pub async fn changes_since(db: &Db, gate_id: i64, since: u64) -> Result<Changes,
     let lane_touched = !ids("lane").is_empty();
     // A pass key added, rotated out or retired: every gate gets its settings (with the keys).
     let keys_touched = !ids(crate::central::repo::passes::PASS_KEY).is_empty();
-    if ids("gate").contains(&gate_id) || lane_touched || keys_touched {
-        out.gate = gate_settings(&mut tx, gate_id).await?;
-    }
+    let settings = if lane_touched || keys_touched {
+        StepSettings::All(all_gate_settings(&mut tx).await?)
+    } else if ids("gate").is_empty() {
+        StepSettings::None
+    } else if ids("gate").len() <= SETTINGS_ONE_BY_ONE {
+        let mut some = HashMap::new();
+        for gate in ids("gate") {
+            some.insert(*gate, gate_settings(&mut tx, *gate).await?);
+        }
+        StepSettings::Gates(some)
+    } else {
+        // Many gates at once (a campus-wide mode): every gate's settings in three reads.
+        let all = all_gate_settings(&mut tx).await?;
+        StepSettings::Gates(
+            ids("gate")
+                .iter()
+                .map(|g| (*g, all.get(g).cloned()))
+                .collect(),
+        )
+    };
     tx.commit().await?;
-    Ok(out)
+    Ok(ChangesStep {
+        shared: out,
+        settings,
+    })
 }
+
+/// Up to this many changed gates in a step, their settings are read gate by gate; more, all
+/// gates' at once.
+const SETTINGS_ONE_BY_ONE: usize = 8;
 
 /// Vehicles per presence read of a delta (one bound id each).
 const PRESENCE_READ_CHUNK: usize = 500;

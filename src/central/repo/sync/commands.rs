@@ -66,6 +66,17 @@ pub async fn pending_commands(
         .collect()
 }
 
+/// The gates that commands numbered above `after` were queued for (the sync server wakes
+/// only their long polls).
+pub async fn command_gates_after(db: &Db, after: i64) -> Result<Vec<i64>, RepoError> {
+    Ok(
+        sqlx::query_scalar("SELECT DISTINCT gate_id FROM gate_commands WHERE id > $1")
+            .bind(after)
+            .fetch_all(db.pool())
+            .await?,
+    )
+}
+
 /// Records a gate's acknowledgement of its own command (another gate's id is `NotFound`).
 /// Returns when it was acknowledged.
 pub async fn ack_command(

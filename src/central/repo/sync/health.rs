@@ -29,6 +29,30 @@ pub async fn touch(db: &Db, gate_id: i64, data_version: Option<u64>) -> Result<(
     Ok(())
 }
 
+/// [`touch`] for several gates in one transaction (one commit, whatever their number): how
+/// the sync server writes the contacts of its long polls, gathered.
+pub async fn touch_many(db: &Db, contacts: &[(i64, Option<u64>)]) -> Result<(), RepoError> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    for &(gate_id, data_version) in contacts {
+        sqlx::query(
+            "INSERT INTO sync_gates (gate_id, last_seen_ms, data_version) \
+             VALUES ($1, $2, COALESCE($3, 0)) ON CONFLICT (gate_id) DO UPDATE SET \
+             last_seen_ms = $2, data_version = COALESCE($3, sync_gates.data_version)",
+        )
+        .bind(gate_id)
+        .bind(now)
+        .bind(data_version.map(|v| v as i64))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Stores a health report and the clock offset measured from it.
 pub async fn record_health(
     db: &Db,

@@ -7,7 +7,8 @@
 //! is gone or withdrawn), so applying a delta twice, or after a snapshot that already held some
 //! of it, is harmless.
 //!
-//! - [`snapshot`](snapshot()) and [`changes_since`]: the data, whole or as a delta.
+//! - [`snapshot`](snapshot()) and [`changes_since`]: the data, whole or as a delta;
+//!   [`changes_step`]: a delta read once for every gate.
 //! - `settings`: a gate's settings and the campus-wide mode.
 //! - `commands`: the command queue.
 //! - [`health`]: last contact, health reports, event gaps.
@@ -31,14 +32,16 @@ use crate::wire::rows::{
     BlacklistRecord, BookingRecord, CredentialRecord, LockRecord, PassageRecord, PermitRecord,
 };
 
-pub use changes::changes_since;
-pub use commands::{ack_command, command_outcome, pending_commands, queue_command};
+pub use changes::{ChangesStep, StepSettings, changes_since, changes_step};
+pub use commands::{
+    ack_command, command_gates_after, command_outcome, pending_commands, queue_command,
+};
 pub use health::{
     GateHealth, alarm_gap, audit_refusal, events_between, gap, gate_signatures, health, last_seen,
-    record_health, touch, watermarks,
+    record_health, touch, touch_many, watermarks,
 };
 pub use presence::{publish_presence, record_presence};
-pub use settings::{gate_enabled, gate_settings, set_campus_mode};
+pub use settings::{all_gate_settings, gate_enabled, gate_settings, set_campus_mode};
 pub use snapshot::{SnapshotSink, snapshot};
 
 /// The change-log entity of one vehicle's campus-wide presence row (`entity_id` is the

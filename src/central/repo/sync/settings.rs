@@ -4,6 +4,8 @@
 //!
 //! What it never does: check who may change a mode (the API's policy does).
 
+use std::collections::HashMap;
+
 use sqlx::{AnyConnection, Row};
 
 use crate::central::db::{Actor, Db, RepoError, audit, now_ms};
@@ -45,6 +47,49 @@ pub async fn gate_settings(
         lanes,
         pass_keys: crate::central::repo::passes::keys_for_gates(conn, now_ms()).await?,
     }))
+}
+
+/// Every gate's settings, by gate id, in three reads (gates, lanes, pass keys) whatever the
+/// number of gates: what a step that changes every gate's settings sends.
+pub async fn all_gate_settings(
+    conn: &mut AnyConnection,
+) -> Result<HashMap<i64, GateSettings>, RepoError> {
+    let mut lanes: HashMap<i64, Vec<LaneSettings>> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT gate_id, lane_key, mode, settings FROM lanes ORDER BY gate_id, lane_key",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        lanes
+            .entry(r.try_get("gate_id")?)
+            .or_default()
+            .push(LaneSettings {
+                lane: r.try_get("lane_key")?,
+                mode: r.try_get("mode")?,
+                settings: r.try_get("settings")?,
+            });
+    }
+    let pass_keys = crate::central::repo::passes::keys_for_gates(conn, now_ms()).await?;
+    let mut out = HashMap::new();
+    for g in sqlx::query("SELECT id, mode, anti_passback, offline_policy, enabled FROM gates")
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let id: i64 = g.try_get("id")?;
+        out.insert(
+            id,
+            GateSettings {
+                mode: g.try_get("mode")?,
+                anti_passback: g.try_get("anti_passback")?,
+                offline_policy: g.try_get("offline_policy")?,
+                enabled: g.try_get::<i64, _>("enabled")? != 0,
+                lanes: lanes.remove(&id).unwrap_or_default(),
+                pass_keys: pass_keys.clone(),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Whether the gate is enabled, or `None` if the gate does not exist (one indexed read: the
