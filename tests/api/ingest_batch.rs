@@ -117,6 +117,9 @@ type StoredRow = (
     serde_json::Value,
 );
 
+/// A `stats_presence` row: key, category, inside, last passage, expected departure, booking.
+type PresenceRow = (String, String, i64, i64, Option<i64>, Option<i64>);
+
 async fn stored(app: &TestApp) -> Vec<StoredRow> {
     sqlx::query(
         "SELECT journal_no, seq, lane, kind, at_ms, plate, vehicle_id, permit_id, direction, \
@@ -447,7 +450,7 @@ async fn a_mixed_upload_stores_exactly_its_rows_statistics_presence_and_pass_use
             1
         );
         // Presence: the staff car out, the visitor in until the slot's end.
-        let presence: Vec<(String, String, i64, i64, Option<i64>, Option<i64>)> = sqlx::query(
+        let presence: Vec<PresenceRow> = sqlx::query(
             "SELECT vehicle_key, category, inside, last_ms, expected_leave_ms, booking_id \
              FROM stats_presence ORDER BY vehicle_key",
         )
