@@ -18,6 +18,7 @@ mod db;
 mod events;
 mod gates;
 mod hygiene;
+mod ingest_batch;
 mod lists;
 mod live_pass;
 mod matrix;
