@@ -14,3 +14,4 @@ pub mod plate_image;
 pub mod qr_scanner;
 pub mod uhf_reader;
 pub mod vehicle;
+pub mod fleet;

@@ -9,6 +9,7 @@ mod crash;
 mod data_down;
 mod events_lossless;
 mod events_up;
+mod fleet;
 mod journal_failure;
 mod passes;
 mod photos;
