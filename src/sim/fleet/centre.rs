@@ -261,7 +261,15 @@ pub async fn start_instance(
     let config = data.join("server.toml");
     std::fs::write(&config, toml)?;
     let log = data.join("server.log");
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    // The server's environment overrides (DATABASE_URL, GATEHOUSE_*) would take it away from
+    // the run's database and ports: the generated server.toml alone configures it.
+    for (key, _) in std::env::vars_os() {
+        if key == "DATABASE_URL" || key.to_string_lossy().starts_with("GATEHOUSE_") {
+            command.env_remove(key);
+        }
+    }
+    let child = command
         .args(["server", "run", "--config"])
         .arg(&config)
         .env("RUST_LOG", "warn,gatehouse=warn")
