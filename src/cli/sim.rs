@@ -52,10 +52,20 @@ pub(super) enum SimCommand {
 #[derive(Debug, Args)]
 pub(super) struct FleetArgs {
     /// Simulated gates; a list (e.g. 100,250,500,1000) runs each size in turn.
-    #[arg(long, value_name = "N[,N…]", value_delimiter = ',', default_value = "1000")]
+    #[arg(
+        long,
+        value_name = "N[,N…]",
+        value_delimiter = ',',
+        default_value = "1000"
+    )]
     gates: Vec<u32>,
     /// Central instances on one database: 1 or 2 (2 needs PostgreSQL); a list runs each.
-    #[arg(long, value_name = "1|2[,…]", value_delimiter = ',', default_value = "1")]
+    #[arg(
+        long,
+        value_name = "1|2[,…]",
+        value_delimiter = ',',
+        default_value = "1"
+    )]
     instances: Vec<u32>,
     /// Console clients holding the booth's live stream.
     #[arg(long, value_name = "M", default_value_t = 50)]
@@ -139,7 +149,11 @@ async fn run_fleet(
     };
     let problems: Vec<String> = reports
         .iter()
-        .flat_map(|r| r.problems.iter().map(move |p| format!("n{}_i{}: {p}", r.gates, r.instances)))
+        .flat_map(|r| {
+            r.problems
+                .iter()
+                .map(move |p| format!("n{}_i{}: {p}", r.gates, r.instances))
+        })
         .collect();
     if !problems.is_empty() {
         bail!("the fleet's checks failed:\n{}", problems.join("\n"));

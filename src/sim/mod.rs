@@ -7,6 +7,7 @@
 
 pub mod barrier;
 pub mod camera;
+pub mod fleet;
 pub mod lane;
 pub mod lane_io;
 pub mod led_screen;
@@ -14,4 +15,3 @@ pub mod plate_image;
 pub mod qr_scanner;
 pub mod uhf_reader;
 pub mod vehicle;
-pub mod fleet;

@@ -17,7 +17,7 @@ use crate::support::harness as central;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_of_a_fleet_of_fifty_gates_is_stored_once_and_every_gate_gets_every_revocation()
- {
+{
     let url = central::postgres_url();
     let instances = if url.is_some() { 2 } else { 1 };
     let fault = std::env::var("GATEHOUSE_FLEET_FAULT")
@@ -36,9 +36,11 @@ async fn every_event_of_a_fleet_of_fifty_gates_is_stored_once_and_every_gate_get
         exe: env!("CARGO_BIN_EXE_gatehouse").into(),
         fault,
     };
-    let reports = run(&options, |f| eprintln!("{} {:.3} {}", f.name, f.value, f.unit))
-        .await
-        .expect("the fleet runs");
+    let reports = run(&options, |f| {
+        eprintln!("{} {:.3} {}", f.name, f.value, f.unit)
+    })
+    .await
+    .expect("the fleet runs");
     assert_eq!(reports.len(), 1);
     let r = &reports[0];
     assert!(

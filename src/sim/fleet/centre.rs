@@ -46,7 +46,9 @@ impl FreshDb {
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(server.pool())
                     .await
-                    .context("--database-url: cannot create a database (the role needs CREATEDB)")?;
+                    .context(
+                        "--database-url: cannot create a database (the role needs CREATEDB)",
+                    )?;
                 server.close().await;
                 let url = with_database(admin, &name);
                 let own = with_param(&url, "application_name", APPLICATION);

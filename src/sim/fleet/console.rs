@@ -45,10 +45,7 @@ pub async fn run(
             .get(format!("{base}/console/live"))
             .header(
                 reqwest::header::COOKIE,
-                format!(
-                    "{}={session}",
-                    crate::central::api::auth::SESSION_COOKIE
-                ),
+                format!("{}={session}", crate::central::api::auth::SESSION_COOKIE),
             )
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .send();

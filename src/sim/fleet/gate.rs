@@ -261,7 +261,12 @@ pub async fn run(
         seen.clone(),
         stop.clone(),
     ));
-    tasks.spawn(commands(spec.clone(), http.clone(), shared.clone(), stop.clone()));
+    tasks.spawn(commands(
+        spec.clone(),
+        http.clone(),
+        shared.clone(),
+        stop.clone(),
+    ));
     tasks.spawn(health(
         spec.clone(),
         http.clone(),
@@ -378,7 +383,12 @@ async fn pull(
 }
 
 /// The commands long poll; a command is acknowledged as not carried out.
-async fn commands(spec: GateSpec, http: reqwest::Client, shared: Arc<Shared>, stop: CancellationToken) {
+async fn commands(
+    spec: GateSpec,
+    http: reqwest::Client,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
     loop {
         let request = http
             .get(format!(
@@ -543,11 +553,14 @@ async fn lane_traffic(
         arrival += 1;
         if arrival % 40 == 0 {
             let stranger = 90_000_000 + spec.gate_id as u32 * 1000 + (arrival % 1000) as u32;
-            journal.push(name, EventBody::Decision(decision(direction, stranger, false)));
+            journal.push(
+                name,
+                EventBody::Decision(decision(direction, stranger, false)),
+            );
             continue;
         }
-        let v = spec.vehicles[(arrival as usize * spec.lanes as usize + lane as usize)
-            % spec.vehicles.len()];
+        let v = spec.vehicles
+            [(arrival as usize * spec.lanes as usize + lane as usize) % spec.vehicles.len()];
         let made = journal.push(name, EventBody::Decision(decision(direction, v, true)));
         {
             let mut recent = shared.recent_plates.lock().expect("plates lock poisoned");
@@ -676,7 +689,9 @@ async fn outbox(
                 };
                 for (e, made) in &batch {
                     if e.seq <= through && e.seq > acked && shared.measured(*made) {
-                        shared.event_to_centre.push(now.saturating_duration_since(*made));
+                        shared
+                            .event_to_centre
+                            .push(now.saturating_duration_since(*made));
                     }
                 }
                 journal.acked.fetch_max(through, Ordering::SeqCst);

@@ -179,7 +179,10 @@ async fn run_one(
     dir: &Path,
 ) -> anyhow::Result<RunReport> {
     let prefix = format!("n{n}_i{instances}");
-    eprintln!("fleet: {prefix}: {n} gates, {instances} instance(s), {} consoles", options.consoles);
+    eprintln!(
+        "fleet: {prefix}: {n} gates, {instances} instance(s), {} consoles",
+        options.consoles
+    );
     let fresh = centre::FreshDb::create(options.database_url.as_deref(), dir, &prefix).await?;
     let result = run_on(options, n, instances, pki, dir, &fresh, &prefix).await;
     let removed = fresh.remove().await;
@@ -200,16 +203,13 @@ async fn run_on(
 ) -> anyhow::Result<RunReport> {
     let t = std::time::Instant::now();
     // Gate n + 1 is the fresh gate whose snapshot is timed while the fleet runs.
-    let seeded = centre::seed(
-        &fresh.db,
-        options.permits,
-        n + 1,
-        n,
-        options.consoles,
-    )
-    .await
-    .context("seeding the centre")?;
-    eprintln!("fleet: {prefix}: seeded in {:.1} s", t.elapsed().as_secs_f64());
+    let seeded = centre::seed(&fresh.db, options.permits, n + 1, n, options.consoles)
+        .await
+        .context("seeding the centre")?;
+    eprintln!(
+        "fleet: {prefix}: seeded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let run_dir = dir.join(prefix);
     let mut servers = Vec::new();
     for i in 0..instances as usize {
@@ -277,7 +277,9 @@ async fn drive(
         let http = gate::client(gate_tls(pki, gate_id)?)?;
         let per_gate = 16usize.min(pool.len());
         let start = ((g as usize - 1) * per_gate) % pool.len();
-        let vehicles: Vec<u32> = (0..per_gate).map(|k| pool[(start + k) % pool.len()]).collect();
+        let vehicles: Vec<u32> = (0..per_gate)
+            .map(|k| pool[(start + k) % pool.len()])
+            .collect();
         let spec = gate::GateSpec {
             gate_id,
             base,
@@ -306,7 +308,10 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let connect_s = t_connect.elapsed().as_secs_f64();
-    eprintln!("fleet: {prefix}: {n} gates connected in {connect_s:.1} s; measuring {} s", options.seconds);
+    eprintln!(
+        "fleet: {prefix}: {n} gates connected in {connect_s:.1} s; measuring {} s",
+        options.seconds
+    );
 
     // The measured window.
     let window_start = Instant::now();
@@ -354,7 +359,9 @@ async fn drive(
         tokio::spawn(async move {
             tokio::time::sleep_until(window_start + window / 2).await;
             let t = Instant::now();
-            let got = gate::snapshot(&http, &base).await.map_err(|e| e.to_string());
+            let got = gate::snapshot(&http, &base)
+                .await
+                .map_err(|e| e.to_string());
             got.map(|(_, rows)| (t.elapsed(), rows))
         })
     };
@@ -404,21 +411,37 @@ async fn drive(
         let count: i64 = rows.iter().map(|s| s.count).sum();
         stored_total += count as u64;
         if rows.len() > 1 {
-            problems.push(format!("gate {}: events stored under {} journals, not one", r.gate_id, rows.len()));
+            problems.push(format!(
+                "gate {}: events stored under {} journals, not one",
+                r.gate_id,
+                rows.len()
+            ));
         }
         if let Some(s) = rows.first() {
             if s.distinct != s.count {
-                problems.push(format!("gate {}: {} events stored, {} distinct", r.gate_id, s.count, s.distinct));
+                problems.push(format!(
+                    "gate {}: {} events stored, {} distinct",
+                    r.gate_id, s.count, s.distinct
+                ));
             }
             if s.max_seq != s.count {
-                problems.push(format!("gate {}: highest sequence {} but {} stored (a gap)", r.gate_id, s.max_seq, s.count));
+                problems.push(format!(
+                    "gate {}: highest sequence {} but {} stored (a gap)",
+                    r.gate_id, s.max_seq, s.count
+                ));
             }
         }
         if count as u64 != r.made {
-            problems.push(format!("gate {}: made {} events, the centre stored {count}", r.gate_id, r.made));
+            problems.push(format!(
+                "gate {}: made {} events, the centre stored {count}",
+                r.gate_id, r.made
+            ));
         }
         if r.acknowledged != r.made {
-            problems.push(format!("gate {}: made {} events, {} acknowledged", r.gate_id, r.made, r.acknowledged));
+            problems.push(format!(
+                "gate {}: made {} events, {} acknowledged",
+                r.gate_id, r.made, r.acknowledged
+            ));
         }
         if r.made == 0 {
             problems.push(format!("gate {}: made no events", r.gate_id));
@@ -440,7 +463,9 @@ async fn drive(
     }
     for (c, seen) in console_seen.iter().enumerate() {
         if *seen == 0 {
-            problems.push(format!("console {c} was never shown one of its gates' vehicles"));
+            problems.push(format!(
+                "console {c} was never shown one of its gates' vehicles"
+            ));
         }
     }
     let fresh_s = match &fresh_snapshot {
@@ -478,13 +503,37 @@ async fn drive(
     let rss: f64 = peak.iter().map(|p| p.rss_mib).sum();
     let fds: usize = peak.iter().map(|p| p.fds).sum();
     fig("gates_connected_s", connect_s, "s");
-    fig("event_to_centre_p50", stats::percentile(&events, 50.0), "ms");
-    fig("event_to_centre_p99", stats::percentile(&events, 99.0), "ms");
-    fig("event_to_centre_max", stats::percentile(&events, 100.0), "ms");
+    fig(
+        "event_to_centre_p50",
+        stats::percentile(&events, 50.0),
+        "ms",
+    );
+    fig(
+        "event_to_centre_p99",
+        stats::percentile(&events, 99.0),
+        "ms",
+    );
+    fig(
+        "event_to_centre_max",
+        stats::percentile(&events, 100.0),
+        "ms",
+    );
     fig("events_measured", events.len() as f64, "events");
-    fig("revocation_at_all_gates_p50", stats::percentile(&revocations, 50.0), "ms");
-    fig("revocation_at_all_gates_p99", stats::percentile(&revocations, 99.0), "ms");
-    fig("revocation_at_all_gates_max", stats::percentile(&revocations, 100.0), "ms");
+    fig(
+        "revocation_at_all_gates_p50",
+        stats::percentile(&revocations, 50.0),
+        "ms",
+    );
+    fig(
+        "revocation_at_all_gates_p99",
+        stats::percentile(&revocations, 99.0),
+        "ms",
+    );
+    fig(
+        "revocation_at_all_gates_max",
+        stats::percentile(&revocations, 100.0),
+        "ms",
+    );
     fig("revocation_pairs", revocations.len() as f64, "pairs");
     fig("fresh_snapshot", fresh_s, "s");
     fig("centre_cpu", cpu_percent, "percent");
@@ -496,14 +545,38 @@ async fn drive(
     if let Some(c) = pg_peak {
         fig("postgres_connections", c as f64, "connections");
     }
-    fig("console_live_delay_p50", stats::percentile(&live, 50.0), "ms");
-    fig("console_live_delay_p99", stats::percentile(&live, 99.0), "ms");
-    fig("console_updates", consoles.updates.load(Ordering::Relaxed) as f64, "events");
+    fig(
+        "console_live_delay_p50",
+        stats::percentile(&live, 50.0),
+        "ms",
+    );
+    fig(
+        "console_live_delay_p99",
+        stats::percentile(&live, 99.0),
+        "ms",
+    );
+    fig(
+        "console_updates",
+        consoles.updates.load(Ordering::Relaxed) as f64,
+        "events",
+    );
     fig("events_made", made_total as f64, "events");
     fig("events_stored", stored_total as f64, "events");
-    fig("uploads_refused", shared.uploads_refused.load(Ordering::Relaxed) as f64, "requests");
-    fig("uploads_retried", shared.uploads_retried.load(Ordering::Relaxed) as f64, "requests");
-    fig("other_requests_failed", shared.other_failures.load(Ordering::Relaxed) as f64, "requests");
+    fig(
+        "uploads_refused",
+        shared.uploads_refused.load(Ordering::Relaxed) as f64,
+        "requests",
+    );
+    fig(
+        "uploads_retried",
+        shared.uploads_retried.load(Ordering::Relaxed) as f64,
+        "requests",
+    );
+    fig(
+        "other_requests_failed",
+        shared.other_failures.load(Ordering::Relaxed) as f64,
+        "requests",
+    );
     let load: f64 = load_start
         .split_whitespace()
         .next()
