@@ -229,7 +229,7 @@ pub async fn run(
 ) -> GateResult {
     let journal = Arc::new(Journal::default());
     let identity = JournalIdentity {
-        id: format!("{:032x}", 0xf1ee7_0000_0000u128 + spec.gate_id as u128),
+        id: format!("{:032x}", 0x000f_1ee7_0000_0000_u128 + spec.gate_id as u128),
         from_legacy: false,
     };
     // The first snapshot, tried until it comes (the centre may be busy with the others').
@@ -543,7 +543,11 @@ async fn lane_traffic(
     let mut every = tokio::time::interval_at(Instant::now() + first, period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let name = lane_name(lane);
-    let direction = if lane % 2 == 0 { "entry" } else { "exit" };
+    let direction = if lane.is_multiple_of(2) {
+        "entry"
+    } else {
+        "exit"
+    };
     let mut arrival: u64 = 0;
     loop {
         tokio::select! {
@@ -551,7 +555,7 @@ async fn lane_traffic(
             _ = every.tick() => {}
         }
         arrival += 1;
-        if arrival % 40 == 0 {
+        if arrival.is_multiple_of(40) {
             let stranger = 90_000_000 + spec.gate_id as u32 * 1000 + (arrival % 1000) as u32;
             journal.push(
                 name,
