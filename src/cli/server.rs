@@ -140,6 +140,7 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     // Before anything starts: a stop asked for during start-up is honoured once it is done.
     let mut signals = super::StopSignals::new()?;
     let config = ServerConfig::load(path)?;
+    raise_open_file_limit();
     config
         .notify
         .validate()
@@ -348,6 +349,24 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     }
     tracing::info!("central server stopped");
     Ok(())
+}
+
+/// Raises the open-file limit to its hard limit and logs it: each connected gate holds a few
+/// connections (its long polls, uploads, health), so a thousand gates need several thousand
+/// descriptors, far above the usual soft limit of 1,024 (issue 22). Deployments raise the hard
+/// limit itself with systemd's `LimitNOFILE=` (README).
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let raised = getrlimit(Resource::RLIMIT_NOFILE).and_then(|(soft, hard)| {
+        if soft < hard {
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+        }
+        getrlimit(Resource::RLIMIT_NOFILE)
+    });
+    match raised {
+        Ok((soft, hard)) => tracing::info!(soft, hard, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 async fn create_admin(path: &Path, username: String, display_name: String) -> anyhow::Result<()> {

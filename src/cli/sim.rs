@@ -43,6 +43,122 @@ pub(super) enum SimCommand {
     /// Run a QR pass scanner (UART mode: text then CR or CRLF) on a pseudo-terminal: sends
     /// --text or --file once, or each line typed on standard input, until Ctrl-C.
     Qr(QrArgs),
+    /// Load test: N simulated gates (each its own certificate and mutual-TLS connections) and
+    /// M consoles against one or two `gatehouse server run` instances on loopback, for a
+    /// bounded time; prints `name value unit` figures (benches/README.md, "fleet").
+    Fleet(FleetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct FleetArgs {
+    /// Simulated gates; a list (e.g. 100,250,500,1000) runs each size in turn.
+    #[arg(
+        long,
+        value_name = "N[,N…]",
+        value_delimiter = ',',
+        default_value = "1000"
+    )]
+    gates: Vec<u32>,
+    /// Central instances on one database: 1 or 2 (2 needs PostgreSQL); a list runs each.
+    #[arg(
+        long,
+        value_name = "1|2[,…]",
+        value_delimiter = ',',
+        default_value = "1"
+    )]
+    instances: Vec<u32>,
+    /// Console clients holding the booth's live stream.
+    #[arg(long, value_name = "M", default_value_t = 50)]
+    consoles: u32,
+    /// Seconds of measured traffic per run (after the fleet has connected).
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    seconds: u64,
+    /// Seconds between passages on each lane.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    passage_every_s: f64,
+    /// Lanes per gate.
+    #[arg(long, value_name = "L", default_value_t = 2)]
+    lanes: u32,
+    /// Permits revoked during each run, spread over it.
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    revocations: u32,
+    /// Permits (with a person, vehicle and tag each) seeded at the centre.
+    #[arg(long, value_name = "P", default_value_t = 3000)]
+    permits: u32,
+    /// The database server: postgres://… (a role that may create databases; a database is
+    /// made and dropped per run), or unset for SQLite (one instance only).
+    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Small and short: 20 gates, 5 consoles, about 15 s (CI's smoke run).
+    #[arg(long)]
+    smoke: bool,
+    /// Fault injection, to see the checks fail: drop-revocations:GATE or lose-upload:GATE.
+    #[arg(long, value_name = "FAULT", value_parser = parse_fault, hide = true)]
+    fault: Option<crate::sim::fleet::Fault>,
+}
+
+fn parse_fault(text: &str) -> anyhow::Result<crate::sim::fleet::Fault> {
+    crate::sim::fleet::Fault::parse(text).map_err(anyhow::Error::msg)
+}
+
+async fn run_fleet(
+    args: FleetArgs,
+    ctrl_c: impl Future<Output = std::io::Result<()>>,
+) -> anyhow::Result<()> {
+    use crate::sim::fleet::{FleetOptions, run};
+    if !(args.passage_every_s.is_finite() && args.passage_every_s > 0.0) {
+        bail!("--passage-every-s must be a positive number of seconds");
+    }
+    let mut options = FleetOptions {
+        gates: args.gates,
+        instances: args.instances,
+        consoles: args.consoles,
+        seconds: args.seconds,
+        passage_every: Duration::from_secs_f64(args.passage_every_s),
+        lanes: args.lanes,
+        revocations: args.revocations,
+        permits: args.permits,
+        database_url: args.database_url.filter(|u| !u.is_empty()),
+        exe: std::env::current_exe().context("where is this binary?")?,
+        fault: args.fault,
+    };
+    if args.smoke {
+        options.gates = vec![20];
+        options.consoles = 5;
+        options.seconds = 15;
+        options.revocations = options.revocations.min(3);
+        options.permits = options.permits.min(500);
+    }
+    if options.gates.is_empty() || options.gates.contains(&0) {
+        bail!("--gates: at least one gate");
+    }
+    if options.consoles == 0 || options.lanes == 0 || options.seconds == 0 {
+        bail!("--consoles, --lanes and --seconds must be at least 1");
+    }
+    let fleet = run(&options, |f| {
+        let _ = say!("{} {:.3} {}", f.name, f.value, f.unit);
+    });
+    let reports = tokio::select! {
+        r = fleet => r?,
+        // Dropping the run kills the instances it started (kill_on_drop) and removes its
+        // temporary directory; a PostgreSQL database it made stays (gatehouse_fleet_PID_…).
+        signal = ctrl_c => {
+            signal.context("listening for Ctrl-C")?;
+            bail!("interrupted");
+        }
+    };
+    let problems: Vec<String> = reports
+        .iter()
+        .flat_map(|r| {
+            r.problems
+                .iter()
+                .map(move |p| format!("n{}_i{}: {p}", r.gates, r.instances))
+        })
+        .collect();
+    if !problems.is_empty() {
+        bail!("the fleet's checks failed:\n{}", problems.join("\n"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +287,7 @@ pub(super) async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         SimCommand::Camera(args) => run_camera(args, ctrl_c).await,
         SimCommand::Led(args) => run_led(args, ctrl_c).await,
         SimCommand::Qr(args) => run_qr(args, ctrl_c).await,
+        SimCommand::Fleet(args) => run_fleet(args, ctrl_c).await,
     }
 }
 

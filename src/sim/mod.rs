@@ -7,6 +7,7 @@
 
 pub mod barrier;
 pub mod camera;
+pub mod fleet;
 pub mod lane;
 pub mod lane_io;
 pub mod led_screen;

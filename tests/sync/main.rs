@@ -10,6 +10,7 @@ mod data_down;
 mod events_lossless;
 mod events_up;
 mod fanout;
+mod fleet;
 mod journal_failure;
 mod passes;
 mod photos;
