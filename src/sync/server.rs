@@ -66,6 +66,11 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(25);
 /// announces them, PostgreSQL NOTIFYs them): only the fallback for a notification lost.
 pub const WATCH_FALLBACK: Duration = Duration::from_millis(250);
 
+/// The shortest time between two presence announcements. Presence is for anti-passback at the
+/// other gates, which a vehicle reaches minutes later, never within a second; without a floor,
+/// a thousand gates' uploads woke every gate's long poll for each upload (issue 22's fleet).
+pub const PRESENCE_EVERY: Duration = Duration::from_millis(1000);
+
 /// The largest upload body (a full batch of large events).
 pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
 
@@ -224,11 +229,18 @@ impl IntoResponse for SyncRefusal {
 /// its next round. Stops with the router (when `heads` has no receiver left).
 async fn publish_presence(app: AppState, heads: watch::Sender<Option<u64>>) {
     loop {
+        let published_at = tokio::time::Instant::now();
         match crate::central::repo::sync::publish_presence(&app.db).await {
             Ok(_) => {
                 tokio::select! {
                     _ = heads.closed() => return,
                     _ = app.presence_queued.notified() => {}
+                }
+                // What queues meanwhile goes out together: every gate's long poll answers each
+                // presence entry, so a busy centre would otherwise wake all gates per upload.
+                tokio::select! {
+                    _ = heads.closed() => return,
+                    _ = tokio::time::sleep_until(published_at + PRESENCE_EVERY) => {}
                 }
             }
             Err(_) if app.db.pool().is_closed() => return,
