@@ -347,9 +347,9 @@ async fn io_end(mut dev: PtyDevice, bench: Arc<Bench>, devices: Devices) {
                         (0, true) => {
                             *bench.open_seen.lock().unwrap() = Some(arrived);
                             // Within a millisecond of a poll's answer: it waited for that poll.
-                            if last_was_poll_until
-                                .is_some_and(|t| arrived.duration_since(t) < Duration::from_millis(1))
-                            {
+                            if last_was_poll_until.is_some_and(|t| {
+                                arrived.duration_since(t) < Duration::from_millis(1)
+                            }) {
                                 bench.open_after_poll.fetch_add(1, Ordering::SeqCst);
                             }
                             inputs[2] = true; // open limit
@@ -418,14 +418,78 @@ struct Variant {
 }
 
 const VARIANTS: &[Variant] = &[
-    Variant { name: "quiet", spin: false, poll_pause: true, tid_bound: false, priority: 0, pinned: false, mlock: false },
-    Variant { name: "quiet_nopause", spin: false, poll_pause: false, tid_bound: false, priority: 0, pinned: false, mlock: false },
-    Variant { name: "quiet_tid", spin: false, poll_pause: true, tid_bound: true, priority: 0, pinned: false, mlock: false },
-    Variant { name: "spin", spin: true, poll_pause: true, tid_bound: false, priority: 0, pinned: false, mlock: false },
-    Variant { name: "spin_fifo", spin: true, poll_pause: true, tid_bound: false, priority: 50, pinned: false, mlock: false },
-    Variant { name: "spin_pinned", spin: true, poll_pause: true, tid_bound: false, priority: 0, pinned: true, mlock: false },
-    Variant { name: "spin_fifo_pinned", spin: true, poll_pause: true, tid_bound: false, priority: 50, pinned: true, mlock: false },
-    Variant { name: "quiet_mlock", spin: false, poll_pause: true, tid_bound: false, priority: 0, pinned: false, mlock: true },
+    Variant {
+        name: "quiet",
+        spin: false,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        name: "quiet_nopause",
+        spin: false,
+        poll_pause: false,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        name: "quiet_tid",
+        spin: false,
+        poll_pause: true,
+        tid_bound: true,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        name: "spin",
+        spin: true,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        name: "spin_fifo",
+        spin: true,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 50,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        name: "spin_pinned",
+        spin: true,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: true,
+        mlock: false,
+    },
+    Variant {
+        name: "spin_fifo_pinned",
+        spin: true,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 50,
+        pinned: true,
+        mlock: false,
+    },
+    Variant {
+        name: "quiet_mlock",
+        spin: false,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: true,
+    },
 ];
 
 /// A child process busy-looping until killed (this binary run with `--spin`).
@@ -575,13 +639,41 @@ pulse_ms = 1
         "%",
     );
     line(&name("loadavg_1m"), (load_start + loadavg()) / 2.0, "load");
-    line(&name("tag_to_open_decisions"), latencies.len() as f64, "count");
-    line(&name("tag_to_open_missed"), (no_open + no_sent + stale_open) as f64, "count");
-    line(&name("tag_to_open_p50"), us(percentile(&latencies, 0.5)), "us");
-    line(&name("tag_to_open_p90"), us(percentile(&latencies, 0.9)), "us");
-    line(&name("tag_to_open_p99"), us(percentile(&latencies, 0.99)), "us");
-    line(&name("tag_to_open_p999"), us(percentile(&latencies, 0.999)), "us");
-    line(&name("tag_to_open_max"), us(latencies.last().copied().unwrap_or(0)), "us");
+    line(
+        &name("tag_to_open_decisions"),
+        latencies.len() as f64,
+        "count",
+    );
+    line(
+        &name("tag_to_open_missed"),
+        (no_open + no_sent + stale_open) as f64,
+        "count",
+    );
+    line(
+        &name("tag_to_open_p50"),
+        us(percentile(&latencies, 0.5)),
+        "us",
+    );
+    line(
+        &name("tag_to_open_p90"),
+        us(percentile(&latencies, 0.9)),
+        "us",
+    );
+    line(
+        &name("tag_to_open_p99"),
+        us(percentile(&latencies, 0.99)),
+        "us",
+    );
+    line(
+        &name("tag_to_open_p999"),
+        us(percentile(&latencies, 0.999)),
+        "us",
+    );
+    line(
+        &name("tag_to_open_max"),
+        us(latencies.last().copied().unwrap_or(0)),
+        "us",
+    );
     line(
         &name("tag_to_open_over_1ms"),
         latencies.iter().filter(|&&ns| ns > 1_000_000).count() as f64,
@@ -612,7 +704,10 @@ async fn main() {
         }
     }
     let smoke = std::env::args().any(|a| a == "--smoke");
-    let permits: u32 = env_or("GATEHOUSE_BENCH_PERMITS", if smoke { 10_000 } else { 1_000_000 });
+    let permits: u32 = env_or(
+        "GATEHOUSE_BENCH_PERMITS",
+        if smoke { 10_000 } else { 1_000_000 },
+    );
     let knobs = Knobs {
         permits,
         decisions: env_or("GATEHOUSE_BENCH_DECISIONS", if smoke { 10 } else { 1_000 }),
@@ -644,7 +739,11 @@ async fn main() {
         let store = Store::open(&data.join("store.db")).await.unwrap();
         fill_store(&store, permits).await;
     }
-    line(&sized("store_write_1m_permits"), started.elapsed().as_secs_f64(), "s");
+    line(
+        &sized("store_write_1m_permits"),
+        started.elapsed().as_secs_f64(),
+        "s",
+    );
 
     // The start, the index and the in-process decision, on a controller whose devices are
     // silent pseudo-terminals (nothing on the line: this part measures no IO).
@@ -661,7 +760,11 @@ async fn main() {
     let rss_before = rss_mib();
     let started = Instant::now();
     let gate = GateHandle::start(config).await.unwrap();
-    line(&sized("gate_start_load_1m_permits"), started.elapsed().as_secs_f64(), "s");
+    line(
+        &sized("gate_start_load_1m_permits"),
+        started.elapsed().as_secs_f64(),
+        "s",
+    );
     let index = gate.shared().index();
     line(
         &sized("index_size_1m_permits"),
@@ -700,8 +803,16 @@ async fn main() {
     }
     assert_eq!(granted, 100_000, "every bench tag has a valid permit");
     times.sort_unstable();
-    line("decide_in_process_p50", percentile(&times, 0.5) as f64, "ns");
-    line("decide_in_process_p99", percentile(&times, 0.99) as f64, "ns");
+    line(
+        "decide_in_process_p50",
+        percentile(&times, 0.5) as f64,
+        "ns",
+    );
+    line(
+        "decide_in_process_p99",
+        percentile(&times, 0.99) as f64,
+        "ns",
+    );
     line("decide_in_process_max", *times.last().unwrap() as f64, "ns");
     drop(index);
     gate.shutdown().await;
@@ -737,7 +848,6 @@ async fn main() {
         );
         drop(index);
     }
-
 
     // The journal commit alone (a decision and its OPEN, as the lane commits them), with the
     // controller's checkpoint running beside it as in production, and without (to see what the
@@ -799,11 +909,13 @@ async fn main() {
         line(&format!("{name}_max"), us(*times.last().unwrap()), "us");
     }
 
-
     // Tag report to OPEN over the pseudo-terminals, through the real lane runtime, variant by
     // variant (see the module header).
     for v in VARIANTS {
-        if wanted.as_ref().is_some_and(|w| !w.iter().any(|n| n == v.name)) {
+        if wanted
+            .as_ref()
+            .is_some_and(|w| !w.iter().any(|n| n == v.name))
+        {
             continue;
         }
         run_variant(*v, &knobs, dir.path(), &data).await;
@@ -856,7 +968,11 @@ async fn main() {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             .unwrap_or(f64::NAN)
     };
-    line(&sized("controller_rss_1m_permits"), kib("VmRSS:") / 1024.0, "MiB");
+    line(
+        &sized("controller_rss_1m_permits"),
+        kib("VmRSS:") / 1024.0,
+        "MiB",
+    );
     line(
         &sized("controller_rss_1m_permits_mb"),
         kib("VmRSS:") * 1024.0 / 1e6,
@@ -892,4 +1008,3 @@ async fn main() {
     let _ = child.wait().await;
     drop((reader, io));
 }
-

@@ -409,8 +409,9 @@ pub struct IoConfig {
     /// Milliseconds to wait for each Modbus answer. Default 200.
     #[serde(default = "default_io_timeout_ms")]
     pub timeout_ms: u64,
-    /// While a vehicle on the loop waits for its read, polls pause for up to this many
-    /// milliseconds, so its OPEN finds the line free (`gate::runtime::io_task`). 0: never pause.
+    /// While a vehicle on the loop waits for its read, the inputs are polled every this many
+    /// milliseconds instead of every `poll_ms`, so its OPEN finds the line free
+    /// (`gate::runtime::io_task`). 0: never pause.
     /// Default 200.
     #[serde(default = "default_poll_pause_ms")]
     pub poll_pause_ms: u64,

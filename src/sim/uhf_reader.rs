@@ -432,7 +432,9 @@ impl ReaderControl {
                 return Ok(());
             }
             match frame.command {
-                HostCommand::ReadTag(_) => (state.tid_read_delay.unwrap_or(state.inventory_delay), true),
+                HostCommand::ReadTag(_) => {
+                    (state.tid_read_delay.unwrap_or(state.inventory_delay), true)
+                }
                 _ => (
                     state.inventory_delay,
                     InventoryCmd::from_code(frame.command.code()).is_some(),

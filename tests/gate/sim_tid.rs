@@ -81,7 +81,9 @@ async fn gate_with_slow_tid_reads(tid_delay: Duration) -> TestGate {
         },
     )
     .await;
-    gate.lane("entry").reader.set_tid_read_delay(Some(tid_delay));
+    gate.lane("entry")
+        .reader
+        .set_tid_read_delay(Some(tid_delay));
     gate
 }
 

@@ -13,9 +13,10 @@
 //! decided meanwhile waits for that answer, and at the shipped 50 ms poll interval that was one
 //! vehicle in three to ten (`benches/gate_latency.rs`). So while a vehicle stands on the loop in
 //! normal mode with nothing read yet (the lane's state `vehicle_present`: the next thing on the
-//! line is most likely its OPEN), the task starts no poll for up to `[lane.io] poll_pause_ms`
-//! (default 200) since the last one; then it polls again at `poll_ms` whatever the state. The
-//! inputs it does not read meanwhile cannot move the arm except for the fire linkage, which
+//! line is most likely its OPEN), the task starts a poll only once the last one is
+//! `[lane.io] poll_pause_ms` old (default 200): the inputs are read every `poll_pause_ms`
+//! instead of every `poll_ms` until the read comes (or the vehicle leaves). The inputs it does
+//! not read meanwhile cannot move the arm except for the fire linkage, which
 //! is seen at most `poll_pause_ms` later; the arm is down and still, so the safety loop does not
 //! matter. `poll_pause_ms = 0` keeps polling every `poll_ms`.
 //!

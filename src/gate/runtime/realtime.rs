@@ -38,7 +38,9 @@ pub(super) fn lock_memory(config: &RealtimeSection) {
 pub(super) fn apply_to_lane_thread(config: &RealtimeSection, lane: &str) {
     if !config.lane_cpus.is_empty() {
         match pin(&config.lane_cpus) {
-            Ok(()) => tracing::info!(lane, cpus = ?config.lane_cpus, "realtime: lane thread pinned"),
+            Ok(()) => {
+                tracing::info!(lane, cpus = ?config.lane_cpus, "realtime: lane thread pinned")
+            }
             Err(e) => tracing::warn!(
                 lane,
                 cpus = ?config.lane_cpus,
