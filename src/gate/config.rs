@@ -44,6 +44,55 @@ pub struct GateConfig {
     /// `[display]`: what the lanes show and speak per outcome.
     #[serde(default)]
     pub display: crate::gate::display::DisplayConfig,
+    /// `[realtime]`: real-time scheduling of the lane threads (all off by default).
+    #[serde(default)]
+    pub realtime: RealtimeSection,
+}
+
+/// `[realtime]`: real-time choices for the lane threads, applied at start
+/// (`gate::runtime::realtime`; a choice the system refuses is warned about, not fatal). Their
+/// measured effect is in `benches/README.md` (gate_latency).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeSection {
+    /// SCHED_FIFO priority 1-99 for every lane thread (needs CAP_SYS_NICE); 0 (the default):
+    /// the normal scheduler.
+    #[serde(default)]
+    pub lane_priority: u8,
+    /// Lock the process's memory at start (`mlockall`; needs CAP_IPC_LOCK). Default false.
+    #[serde(default)]
+    pub lock_memory: bool,
+    /// The CPUs the lane threads run on; empty (the default): any.
+    #[serde(default)]
+    pub lane_cpus: Vec<usize>,
+}
+
+impl RealtimeSection {
+    /// A priority SCHED_FIFO has, and CPUs this process may run on, each once.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lane_priority > 99 {
+            return Err(format!(
+                "realtime.lane_priority {} is not a SCHED_FIFO priority (1-99; 0 turns it off)",
+                self.lane_priority
+            ));
+        }
+        let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+        let mut seen = std::collections::BTreeSet::new();
+        for &cpu in &self.lane_cpus {
+            if !seen.insert(cpu) {
+                return Err(format!("realtime.lane_cpus: CPU {cpu} is listed twice"));
+            }
+            let usable = allowed
+                .as_ref()
+                .is_some_and(|set| set.is_set(cpu).unwrap_or(false));
+            if !usable {
+                return Err(format!(
+                    "realtime.lane_cpus: CPU {cpu} is not one this process may run on (see `nproc`, `taskset -p $$`)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[camera_listener]`: the HTTP listener plate cameras push to, on the cabinet network.
@@ -360,6 +409,12 @@ pub struct IoConfig {
     /// Milliseconds to wait for each Modbus answer. Default 200.
     #[serde(default = "default_io_timeout_ms")]
     pub timeout_ms: u64,
+    /// While a vehicle on the loop waits for its read, the inputs are polled every this many
+    /// milliseconds instead of every `poll_ms`, so its OPEN finds the line free
+    /// (`gate::runtime::io_task`). 0: never pause.
+    /// Default 200.
+    #[serde(default = "default_poll_pause_ms")]
+    pub poll_pause_ms: u64,
     /// Extra attempts for a command that timed out or was answered "busy". Default 2.
     #[serde(default = "default_retries")]
     pub retries: u32,
@@ -468,6 +523,9 @@ fn default_parity() -> Parity {
 fn default_poll_ms() -> u64 {
     50
 }
+fn default_poll_pause_ms() -> u64 {
+    200
+}
 fn default_io_timeout_ms() -> u64 {
     200
 }
@@ -546,6 +604,11 @@ impl GateConfig {
                     "{at}: io.poll_ms must be 1-50 (loops are polled at least every 50 ms)"
                 ));
             }
+            if lane.io.poll_pause_ms > 1000 {
+                return bad(format!(
+                    "{at}: io.poll_pause_ms must be 0-1000 (the fire input is read at most this late while a vehicle waits for its read)"
+                ));
+            }
             if lane.close_delay_ms > 10_000 {
                 return bad(format!(
                     "{at}: close_delay_ms over 10 s lets a second vehicle through"
@@ -568,6 +631,7 @@ impl GateConfig {
             }
         }
         self.booth.validate().map_err(ConfigError::Invalid)?;
+        self.realtime.validate().map_err(ConfigError::Invalid)?;
         self.validate_cameras(&ids).map_err(ConfigError::Invalid)?;
         Ok(())
     }
@@ -755,6 +819,7 @@ mod tests {
                 di.baud,
                 di.parity,
                 di.poll_ms,
+                di.poll_pause_ms,
                 di.timeout_ms,
                 di.retries,
                 di.map
@@ -763,10 +828,63 @@ mod tests {
                 mi.baud,
                 mi.parity,
                 mi.poll_ms,
+                mi.poll_pause_ms,
                 mi.timeout_ms,
                 mi.retries,
                 mi.map
             )
+        );
+    }
+
+    #[test]
+    fn the_realtime_keys_are_off_by_default_parsed_and_refused_with_a_clear_error_when_invalid() {
+        let documented = GateConfig::parse(include_str!("../../examples/gate.toml")).unwrap();
+        let minimal = GateConfig::parse(&example("/dev/null", "/dev/null")).unwrap();
+        assert_eq!(documented.realtime, minimal.realtime);
+        assert_eq!(minimal.realtime, RealtimeSection::default());
+        assert!(!minimal.realtime.lock_memory && minimal.realtime.lane_priority == 0);
+        assert_eq!(minimal.lanes[0].io.poll_pause_ms, 200);
+
+        let with = |table: &str| {
+            GateConfig::parse(&format!(
+                "{}\n[realtime]\n{table}\n",
+                example("/dev/null", "/dev/null")
+            ))
+        };
+        let ok = with("lane_priority = 20\nlock_memory = true\nlane_cpus = [0]").unwrap();
+        ok.validate().unwrap();
+        assert_eq!(
+            ok.realtime,
+            RealtimeSection {
+                lane_priority: 20,
+                lock_memory: true,
+                lane_cpus: vec![0],
+            }
+        );
+        let refused = |table: &str| with(table).unwrap().validate().unwrap_err().to_string();
+        assert!(refused("lane_priority = 100").contains("lane_priority 100"));
+        assert!(refused("lane_cpus = [0, 0]").contains("listed twice"));
+        assert!(refused("lane_cpus = [1000]").contains("CPU 1000"));
+        // Not a number, or a key that does not exist: refused by the parser, naming the key.
+        assert!(with("lane_priority = -1").is_err());
+        assert!(
+            with("lane_prio = 5")
+                .unwrap_err()
+                .to_string()
+                .contains("lane_prio")
+        );
+        // The example's last table is [lane.io].
+        let pause = GateConfig::parse(&format!(
+            "{}\npoll_pause_ms = 1001\n",
+            example("/dev/null", "/dev/null")
+        ))
+        .unwrap();
+        assert!(
+            pause
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("poll_pause_ms")
         );
     }
 

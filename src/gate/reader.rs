@@ -17,6 +17,18 @@
 //! radio miss, a TID shorter than [`ReadTag::TID_WORDS`] words) is forwarded without a TID, which
 //! the decision accepts — the same as before TIDs were read.
 //!
+//! Only EPCs whose TID the decision will look at wait for it. The lane runtime tells the driver
+//! which those are ([`ReaderLink::with_tid_needed`]: a credential with a bound TID, the clone
+//! check of `gate::decision`); any other EPC — no bound TID, unknown, not an EPC at all — is
+//! forwarded the moment its report is decoded, without ending the round or reading its TID, so
+//! its OPEN does not wait for the reader's round to end nor for a TID exchange (measured: a
+//! reader that ends its round 10 ms after the report and answers 0x81 in 10 ms kept every such
+//! vehicle waiting about 20 ms; `benches/gate_latency.rs`). The clone check keeps its guarantee:
+//! a credential with a bound TID is decided only with the TID read (or without one when the
+//! reader does not answer, as before). The one gap is a TID bound by a sync in the microseconds
+//! between the report and the decision: that read is decided without a TID, as a reader
+//! without 0x81 would have it.
+//!
 //! Filtering is separate and pure ([`TagFilter`]): an RSSI floor and a tag hold time that
 //! suppresses repeats of a tag the lane already acted on. The lane runtime applies it only while
 //! the presence loop is occupied — a read with no vehicle on the loop is a skim, a neighbouring
@@ -82,6 +94,10 @@ pub enum ReaderError {
     Closed,
 }
 
+/// Which EPCs' first reads wait for their TID (see the module header): `true` for an EPC whose
+/// TID the decision checks.
+pub type TidNeeded = std::sync::Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// Counters the driver keeps (for metrics and `gate status`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReaderCounters {
@@ -89,6 +105,8 @@ pub struct ReaderCounters {
     pub tags: u64,
     /// TID reads sent (one per round that saw a new EPC).
     pub tid_reads: u64,
+    /// New EPCs forwarded at once because the decision does not check their TID.
+    pub tid_not_needed: u64,
     /// New EPCs whose TID the reader did not report.
     pub tid_missing: u64,
     pub dropped_bytes: u64,
@@ -106,6 +124,8 @@ pub struct ReaderLink<T> {
     round_failed: bool,
     /// EPC → (TID if the tag reported one, when the tag was last seen).
     tids: HashMap<Vec<u8>, (Option<Vec<u8>>, Instant)>,
+    /// Which new EPCs wait for their TID (`None`: all of them).
+    tid_needed: Option<TidNeeded>,
 }
 
 /// How long the link rests after the reader answered an inventory with an error status (an
@@ -145,7 +165,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
             counters: ReaderCounters::default(),
             round_failed: false,
             tids: HashMap::new(),
+            tid_needed: None,
         }
+    }
+
+    /// Reads the TID of a new EPC only when `needed` says the decision checks it; every other
+    /// new EPC is forwarded at once, without a TID. Without this, every new EPC waits for its TID.
+    pub fn with_tid_needed(mut self, needed: TidNeeded) -> ReaderLink<T> {
+        self.tid_needed = Some(needed);
+        self
     }
 
     /// The driver's counters so far (bytes dropped as noise included).
@@ -222,6 +250,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> ReaderLink<T> {
                                 forward(events, ReaderEvent::Tag(read)).await?;
                             }
                             None if held.iter().any(|h| h.epc == read.epc) => {}
+                            None if self.tid_needed.as_ref().is_some_and(|f| !f(&read.epc)) => {
+                                self.counters.tid_not_needed += 1;
+                                forward(events, ReaderEvent::Tag(read)).await?;
+                            }
                             None => held.push(read),
                         }
                     }

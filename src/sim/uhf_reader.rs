@@ -178,6 +178,8 @@ struct State {
     work_antenna: u8,
     output_power: Option<OutputPower>,
     inventory_delay: Duration,
+    /// How long a TID read (0x81) takes instead of `inventory_delay`, when set.
+    tid_read_delay: Option<Duration>,
     silent: bool,
     next_inventory_error: Option<StatusCode>,
     /// Answered to every inventory while set (an antenna unplugged).
@@ -213,6 +215,7 @@ impl ReaderControl {
                     work_antenna: 0,
                     output_power: None,
                     inventory_delay: DEFAULT_INVENTORY_DELAY,
+                    tid_read_delay: None,
                     silent: false,
                     next_inventory_error: None,
                     inventory_error: None,
@@ -336,6 +339,13 @@ impl ReaderControl {
         self.lock().inventory_delay = delay;
     }
 
+    /// How long a read-memory command (the driver's TID read) takes before its answer; `None`
+    /// (the default): the inventory delay. A slow reader, or one from another maker, answers it
+    /// late.
+    pub fn set_tid_read_delay(&self, delay: Option<Duration>) {
+        self.lock().tid_read_delay = delay;
+    }
+
     /// Hangs up: the running [`ReaderControl::serve`] returns [`ServeEnd::HungUp`] (or, if none is
     /// running, the next one does at once).
     pub fn hang_up(&self) {
@@ -421,11 +431,15 @@ impl ReaderControl {
                 state.stats.commands_ignored += 1;
                 return Ok(());
             }
-            (
-                state.inventory_delay,
-                InventoryCmd::from_code(frame.command.code()).is_some()
-                    || matches!(frame.command, HostCommand::ReadTag(_)),
-            )
+            match frame.command {
+                HostCommand::ReadTag(_) => {
+                    (state.tid_read_delay.unwrap_or(state.inventory_delay), true)
+                }
+                _ => (
+                    state.inventory_delay,
+                    InventoryCmd::from_code(frame.command.code()).is_some(),
+                ),
+            }
         };
         if is_inventory && !delay.is_zero() {
             tokio::time::sleep(delay).await;

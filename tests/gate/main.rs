@@ -18,6 +18,7 @@ mod gate_lane;
 mod io_exceptions;
 mod lane_display;
 mod lane_io;
+mod lane_latency;
 mod lane_machine;
 mod lane_modes;
 mod lane_pass;

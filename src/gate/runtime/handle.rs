@@ -119,6 +119,7 @@ impl GateHandle {
     /// Opens the store and journal, builds the index and starts every lane. Serial ports that
     /// cannot be opened yet are retried in the background (the device is offline meanwhile).
     pub async fn start(config: GateConfig) -> Result<GateHandle, GateError> {
+        super::realtime::lock_memory(&config.realtime);
         let display = Arc::new(crate::gate::display::Templates::from_config(
             &config.display,
         )?);
@@ -245,10 +246,14 @@ impl GateHandle {
                 shared.journal.clone(),
                 reader_tx,
                 status_tx,
+                tid_needed(shared.clone()),
                 shutdown.clone(),
             );
             let lane = task.run(reader_rx, cmd_rx, io_reports_rx, shutdown.clone());
+            let (realtime, lane_id) = (config.realtime.clone(), lane_config.id.clone());
             let finished = spawn_lane_thread(&lane_config.id, async move {
+                // First thing on the lane's own thread, before any part runs.
+                super::realtime::apply_to_lane_thread(&realtime, &lane_id);
                 tokio::join!(io, reader, qr, lane);
             })?;
             tasks.spawn(watch_lane(
@@ -575,6 +580,19 @@ fn spawn_lane_thread(
             lane: lane.to_string(),
             source,
         }
+    })
+}
+
+/// Which new tags' first reads wait for their TID: those whose credential has a bound TID, the
+/// only ones the decision's clone check looks at (`gate::reader`'s module header).
+fn tid_needed(shared: Arc<Shared>) -> crate::gate::reader::TidNeeded {
+    Arc::new(move |epc: &[u8]| {
+        crate::domain::Epc::from_bytes(epc).is_ok_and(|epc| {
+            shared
+                .index()
+                .credential(&epc)
+                .is_some_and(|c| c.tid().is_some())
+        })
     })
 }
 

@@ -8,6 +8,18 @@
 //! task decides and journals while a poll is in flight, and the OPEN goes on the wire the
 //! moment the bus is free: a waiting command is always taken before the next poll.
 //!
+//! **Polls pause while an OPEN may be imminent.** A poll on the wire holds the line until the
+//! module answers (a few milliseconds at 115200 baud, 15–20 at the default 9600): an OPEN
+//! decided meanwhile waits for that answer, and at the shipped 50 ms poll interval that was one
+//! vehicle in three to ten (`benches/gate_latency.rs`). So while a vehicle stands on the loop in
+//! normal mode with nothing read yet (the lane's state `vehicle_present`: the next thing on the
+//! line is most likely its OPEN), the task starts a poll only once the last one is
+//! `[lane.io] poll_pause_ms` old (default 200): the inputs are read every `poll_pause_ms`
+//! instead of every `poll_ms` until the read comes (or the vehicle leaves). The inputs it does
+//! not read meanwhile cannot move the arm except for the fire linkage, which
+//! is seen at most `poll_pause_ms` later; the arm is down and still, so the safety loop does not
+//! matter. `poll_pause_ms = 0` keeps polling every `poll_ms`.
+//!
 //! A module that answers "busy" (Modbus exception 06, or 05) is asked again: a command after a
 //! short pause, up to the configured retries; a poll is skipped a couple of times before the
 //! inputs count as unknown. Any other exception fails the command (journalled) or the poll.
@@ -97,6 +109,8 @@ pub(crate) struct IoTask {
     light_written: Option<bool>,
     /// The last value tried on this link, so a failing write is not repeated in a loop.
     light_tried: Option<bool>,
+    /// When the last poll was started (for `poll_pause_ms`).
+    last_poll: Instant,
 }
 
 impl IoTask {
@@ -118,7 +132,19 @@ impl IoTask {
             retry_at: Instant::now(),
             pulses: Vec::new(),
             busy_polls: 0,
+            last_poll: Instant::now(),
         }
+    }
+
+    /// Whether this poll is skipped: a vehicle waits on the loop for its read, so the line is
+    /// kept free for its OPEN, and the last poll is less than `poll_pause_ms` old (module header).
+    fn poll_paused(&self) -> bool {
+        let pause = Duration::from_millis(self.config.io.poll_pause_ms);
+        if pause.is_zero() || self.last_poll.elapsed() >= pause {
+            return false;
+        }
+        let lane = self.lane_state.borrow();
+        lane.state == "vehicle_present" && lane.mode == "normal"
     }
 
     /// Runs until `shutdown`, or until the lane task has gone (its report channel closed).
@@ -144,8 +170,10 @@ impl IoTask {
                 Ok(()) = self.lane_state.changed(), if self.config.light.enabled => {
                     self.update_light().await
                 }
+                // A tick while polls pause is let go: the next one asks again.
                 _ = poll.tick() => {
-                    if let Some(report) = self.poll().await
+                    if !self.poll_paused()
+                        && let Some(report) = self.poll().await
                         && reports.send(report).await.is_err()
                     {
                         break;
@@ -252,6 +280,7 @@ impl IoTask {
 
     /// Polls the inputs: `None` when the module answered "busy" and this poll is skipped.
     async fn poll(&mut self) -> Option<IoReport> {
+        self.last_poll = Instant::now();
         if !self.ensure_link().await {
             return Some(IoReport::Failed);
         }

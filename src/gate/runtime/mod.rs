@@ -37,6 +37,7 @@ mod lane_task;
 mod plate_reads;
 mod qr_task;
 mod reader_task;
+mod realtime;
 mod status;
 
 pub use handle::{GateError, GateHandle, build_index};

@@ -11,7 +11,7 @@ use super::device::{Backoff, LinkStatus};
 use super::status::LaneStatus;
 use crate::gate::config::LaneConfig;
 use crate::gate::journal::Journal;
-use crate::gate::reader::{ReaderEvent, ReaderLink};
+use crate::gate::reader::{ReaderEvent, ReaderLink, TidNeeded};
 
 /// Keeps one lane's reader open and inventorying; journals it going offline and online.
 pub(super) async fn reader_loop(
@@ -19,6 +19,7 @@ pub(super) async fn reader_loop(
     journal: Arc<Journal>,
     events: mpsc::Sender<ReaderEvent>,
     status: watch::Sender<LaneStatus>,
+    tid_needed: TidNeeded,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new();
@@ -31,7 +32,8 @@ pub(super) async fn reader_loop(
                 link_status.online().await;
                 status.send_modify(|s| s.reader_online = true);
                 backoff.reset();
-                let mut link = ReaderLink::new(port, config.reader.address, timeout);
+                let mut link = ReaderLink::new(port, config.reader.address, timeout)
+                    .with_tid_needed(tid_needed.clone());
                 let status = status.clone();
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
