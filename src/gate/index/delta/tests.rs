@@ -97,7 +97,7 @@ fn permit(id: u32, person: u32, revoked: bool) -> Permit {
         PersonCategory::Family,
         PersonCategory::Contractor,
     ][id as usize % 4];
-    p.single_use = id % 7 == 0;
+    p.single_use = id.is_multiple_of(7);
     p.max_inside = std::num::NonZeroU16::new((id % 3) as u16);
     p.valid_until = UtcMinute(1_000_000 + id % 5);
     p.version = id % 11;
