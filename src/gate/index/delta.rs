@@ -163,6 +163,9 @@ impl Index {
             (locks, delete_locks),
             (bookings, delete_bookings),
         );
+        if ix.shared.text.overflowed() {
+            return Err(BuildError::TooManyRows.into());
+        }
         Ok(ix)
     }
 }

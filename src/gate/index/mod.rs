@@ -27,7 +27,7 @@
 //! Memory: a million permits must fit comfortably in a lane controller. Rows are compact (u32 ids,
 //! interned departments, reasons, gate rights and schedules, chunked text, inline 16-byte plates
 //! and EPCs) and the hash indexes are open-addressing tables of `u32` row numbers (4 bytes a
-//! slot, load ≤ 1/2 after a build, ≤ 3/4 before a table grows) whose keys live in the rows
+//! slot, load ≤ 3/4 after a build and before a table grows) whose keys live in the rows
 //! themselves; ids hash in blocks of neighbouring slots (`KeyHasher`), so lookups by id in
 //! id order walk the tables in order, and a full build lays each table down in one sorted
 //! pass (`SlotTable::from_hashes`). Build time, start-up load and index size: `cargo bench --bench
@@ -93,8 +93,8 @@ pub enum BuildError {
         /// The missing vehicle.
         vehicle: VehicleId,
     },
-    /// More rows of one kind than a `u32` row number can address.
-    #[error("more than 4 billion rows of one kind")]
+    /// More rows of one kind than a `u32` row number can address, or more than 4 GiB of text.
+    #[error("more than 4 billion rows of one kind, or 4 GiB of text")]
     TooManyRows,
 }
 
@@ -111,15 +111,16 @@ pub enum DeltaError {
     Ambiguous(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum StatusKind {
     Active,
     Suspended,
     Revoked,
 }
 
-/// A permit as the snapshot stores it: ids inline, text and repeated values by reference, and
-/// where its vehicles are listed in `permit_vehicles`.
+/// A permit as the snapshot stores it: what is its own inline (36 bytes), its holder's name by
+/// reference, what it shares with other permits as one [`Profile`], and where its vehicles are
+/// listed in `permit_vehicles`.
 #[derive(Debug, Clone)]
 struct PackedPermit {
     id: PermitId,
@@ -128,14 +129,24 @@ struct PackedPermit {
     valid_until: UtcMinute,
     person: PersonId,
     name: Text,
+    /// Row of `Shared::profiles`.
+    profile: u32,
+    vehicles_start: u32,
+    vehicles_len: u16,
+}
+
+/// What a permit has in common with many others: category, department, status and reason,
+/// gate rights, schedule, single use and quota. A site has a few hundred distinct ones, so a
+/// permit row holds one `u32` for them instead of 21 bytes of fields (160 MB over ten
+/// million permits; benches/README.md, gate_scale).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Profile {
     department: Text,
     /// Status reason; meaningless when `status` is `Active`.
     reason: Text,
     gates: u32,
     schedule: u32,
-    vehicles_start: u32,
     max_inside: Option<NonZeroU16>,
-    vehicles_len: u16,
     category: PersonCategory,
     status: StatusKind,
     single_use: bool,
@@ -161,12 +172,16 @@ struct PackedCredential {
 /// Ends a person's run appended by a change in `person_permits` (never a row number).
 const RUN_END: u32 = u32::MAX;
 
-/// The text, gate-rights and schedule tables a permit row refers to.
+/// The text, gate-rights, schedule and profile tables a permit row refers to.
 #[derive(Debug, Clone)]
 struct Shared {
     text: TextArena,
     gate_rights: Arc<ValueInterner<GateRights>>,
     schedules: Arc<ValueInterner<Schedule>>,
+    profiles: Arc<ValueInterner<Profile>>,
+    /// The profile interned last: neighbouring permits mostly share one, and a build then
+    /// skips the hash lookup.
+    last_profile: Option<(Profile, u32)>,
 }
 
 impl Shared {
@@ -175,6 +190,8 @@ impl Shared {
             text: TextArena::default(),
             gate_rights: Arc::new(ValueInterner::new()),
             schedules: Arc::new(ValueInterner::new()),
+            profiles: Arc::new(ValueInterner::new()),
+            last_profile: None,
         }
     }
 
@@ -185,6 +202,24 @@ impl Shared {
             PermitStatus::Suspended { reason } => (StatusKind::Suspended, self.text.intern(reason)),
             PermitStatus::Revoked { reason } => (StatusKind::Revoked, self.text.intern(reason)),
         };
+        let profile = Profile {
+            department: self.text.intern(p.department),
+            reason,
+            gates: intern_shared(&mut self.gate_rights, p.gates),
+            schedule: intern_shared(&mut self.schedules, p.schedule),
+            max_inside: p.max_inside,
+            category: p.category,
+            status,
+            single_use: p.single_use,
+        };
+        let profile = match self.last_profile {
+            Some((last, i)) if last == profile => i,
+            _ => {
+                let i = intern_shared(&mut self.profiles, &profile);
+                self.last_profile = Some((profile, i));
+                i
+            }
+        };
         PackedPermit {
             id: p.id,
             version: p.version,
@@ -192,17 +227,16 @@ impl Shared {
             valid_until: p.valid_until,
             person: p.person,
             name: self.text.push(p.name),
-            department: self.text.intern(p.department),
-            reason,
-            gates: intern_shared(&mut self.gate_rights, p.gates),
-            schedule: intern_shared(&mut self.schedules, p.schedule),
+            profile,
             vehicles_start: 0,
             vehicles_len: 0,
-            max_inside: p.max_inside,
-            category: p.category,
-            status,
-            single_use: p.single_use,
         }
+    }
+
+    /// Heap bytes of the shared tables that grow with the rows (the profiles; gate rights and
+    /// schedules are few and small).
+    fn profile_bytes(&self) -> usize {
+        self.profiles.values.capacity() * std::mem::size_of::<Profile>() * 2
     }
 }
 
@@ -321,9 +355,12 @@ impl<'i> PermitView<'i> {
     pub fn version(&self) -> u32 {
         self.row.version
     }
+    fn profile(&self) -> &'i Profile {
+        &self.index.shared.profiles.values[self.row.profile as usize]
+    }
     /// Holder category.
     pub fn category(&self) -> PersonCategory {
-        self.row.category
+        self.profile().category
     }
     /// Holder.
     pub fn person_id(&self) -> PersonId {
@@ -335,15 +372,16 @@ impl<'i> PermitView<'i> {
     }
     /// Holder's department.
     pub fn department(&self) -> &'i str {
-        self.index.shared.text.get(self.row.department)
+        self.index.shared.text.get(self.profile().department)
     }
     /// Status with its reason.
     pub fn status(&self) -> StatusRef<'i> {
         let text = &self.index.shared.text;
-        match self.row.status {
+        let profile = self.profile();
+        match profile.status {
             StatusKind::Active => StatusRef::Active,
-            StatusKind::Suspended => StatusRef::Suspended(text.get(self.row.reason)),
-            StatusKind::Revoked => StatusRef::Revoked(text.get(self.row.reason)),
+            StatusKind::Suspended => StatusRef::Suspended(text.get(profile.reason)),
+            StatusKind::Revoked => StatusRef::Revoked(text.get(profile.reason)),
         }
     }
     /// First valid minute (inclusive).
@@ -356,19 +394,19 @@ impl<'i> PermitView<'i> {
     }
     /// Gates and directions.
     pub fn gates(&self) -> &'i GateRights {
-        &self.index.shared.gate_rights.values[self.row.gates as usize]
+        &self.index.shared.gate_rights.values[self.profile().gates as usize]
     }
     /// Weekday/time windows.
     pub fn schedule(&self) -> &'i Schedule {
-        &self.index.shared.schedules.values[self.row.schedule as usize]
+        &self.index.shared.schedules.values[self.profile().schedule as usize]
     }
     /// Whether it is a one-off pass.
     pub fn single_use(&self) -> bool {
-        self.row.single_use
+        self.profile().single_use
     }
     /// How many of its vehicles may be inside at once.
     pub fn max_inside(&self) -> Option<NonZeroU16> {
-        self.row.max_inside
+        self.profile().max_inside
     }
     /// The vehicles holding this permit.
     pub fn vehicles(&self) -> impl ExactSizeIterator<Item = VehicleView<'i>> + use<'i> {
@@ -668,7 +706,8 @@ impl Index {
                 + (self.vehicle_permits.len()
                     + self.permit_vehicles.len()
                     + self.person_permits.len())
-                    * 4,
+                    * 4
+                + self.shared.profile_bytes(),
             tables: self.by_permit.bytes()
                 + self.by_vehicle.bytes()
                 + self.by_plate.bytes()

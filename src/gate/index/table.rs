@@ -12,9 +12,9 @@ use crate::domain::{Epc, PermitId, PersonId, PlateIdentity, VehicleId};
 /// in blocks ([`dense`]): the ids of one block of 64 take neighbouring slots, and only the
 /// blocks are scattered. Walking ids in order then walks each id table a block at a time
 /// instead of missing the cache once per row (benches/README.md).
-/// Tags and plates come from outside and hash with a random key, as `HashMap`'s keys do.
+/// Tags and plates come from outside and hash with a random key ([`Seed`]).
 #[derive(Debug, Clone, Default)]
-pub(super) struct KeyHasher(RandomState);
+pub(super) struct KeyHasher(Seed);
 
 impl KeyHasher {
     #[inline]
@@ -23,15 +23,52 @@ impl KeyHasher {
     }
 }
 
+/// The random key that tags and plates hash with: drawn from the standard library's random
+/// source for each build, like a `HashMap`'s.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Seed([u64; 3]);
+
+impl Default for Seed {
+    fn default() -> Self {
+        let random = RandomState::new();
+        Seed([0u64, 1, 2].map(|i| random.hash_one(i)))
+    }
+}
+
+/// The high and low halves of a 128-bit product, folded: every input bit reaches the low
+/// bits, which pick the slot.
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl Seed {
+    /// A keyed hash of at most 16 bytes and a tag: two folded multiplies over the bytes read as
+    /// two words. SipHash through `Hash` wrote a 17-byte tag or plate a field at a time and
+    /// took about a twentieth of a ten-million-permit start (benches/README.md, gate_scale).
+    #[inline]
+    fn hash_bytes(&self, bytes: &[u8], tag: u64) -> u64 {
+        let mut words = [0u8; 16];
+        let n = bytes.len().min(16);
+        words[..n].copy_from_slice(&bytes[..n]);
+        let lo = u64::from_le_bytes(words[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(words[8..].try_into().expect("8 bytes"));
+        let [k0, k1, k2] = self.0;
+        let h = fold_mul(lo ^ k0, hi ^ k1 ^ (tag << 8 | n as u64));
+        fold_mul(h ^ k2, 0x9E37_79B9_7F4A_7C15)
+    }
+}
+
 /// A key of a slot table (see [`KeyHasher`]).
 pub(super) trait SlotKey {
-    fn slot_hash(&self, random: &RandomState) -> u64;
+    fn slot_hash(&self, seed: &Seed) -> u64;
 }
 
 impl<K: SlotKey> SlotKey for &K {
     #[inline]
-    fn slot_hash(&self, random: &RandomState) -> u64 {
-        (**self).slot_hash(random)
+    fn slot_hash(&self, seed: &Seed) -> u64 {
+        (**self).slot_hash(seed)
     }
 }
 
@@ -55,7 +92,7 @@ macro_rules! dense_keys {
     ($($t:ty),*) => {$(
         impl SlotKey for $t {
             #[inline]
-            fn slot_hash(&self, _: &RandomState) -> u64 {
+            fn slot_hash(&self, _: &Seed) -> u64 {
                 dense(self.0)
             }
         }
@@ -63,17 +100,19 @@ macro_rules! dense_keys {
 }
 dense_keys!(PermitId, VehicleId, PersonId);
 
-macro_rules! random_keys {
-    ($($t:ty),*) => {$(
-        impl SlotKey for $t {
-            #[inline]
-            fn slot_hash(&self, random: &RandomState) -> u64 {
-                random.hash_one(self)
-            }
-        }
-    )*};
+impl SlotKey for Epc {
+    #[inline]
+    fn slot_hash(&self, seed: &Seed) -> u64 {
+        seed.hash_bytes(self.as_bytes(), 0)
+    }
 }
-random_keys!(Epc, PlateIdentity);
+
+impl SlotKey for PlateIdentity {
+    #[inline]
+    fn slot_hash(&self, seed: &Seed) -> u64 {
+        seed.hash_bytes(self.plate.as_str().as_bytes(), 1 + self.colour as u64)
+    }
+}
 
 /// Where an open-addressing table keeps its slots: a plain `Vec` while building, chunks in a
 /// snapshot.
@@ -103,7 +142,7 @@ impl Slots for Chunked<u32> {
 }
 
 /// An open-addressing hash table of row numbers (stored +1, 0 = empty), linear probing, load
-/// ≤ 1/2 when built. Keys are not stored: the caller compares against the row, and gives the
+/// between 3/8 and 3/4 when built (see [`capacity_for`]). Keys are not stored: the caller compares against the row, and gives the
 /// hash of a row's key where the table must move entries (removal, growth).
 #[derive(Debug, Clone)]
 pub(super) struct SlotTable<S = Chunked<u32>> {
@@ -112,8 +151,12 @@ pub(super) struct SlotTable<S = Chunked<u32>> {
     used: usize,
 }
 
+/// Slots for `n` entries: the power of two that keeps the load at most 3/4 (the load at which
+/// [`SlotTable::reserve_one`] grows a table). Load ≤ 1/2 (twice `n`, rounded up) cost ten
+/// million permits 64 MiB more per table than this (2^25 slots instead of 2^24) for probes a
+/// fraction shorter (benches/README.md, gate_scale).
 fn capacity_for(n: usize) -> usize {
-    (n * 2).next_power_of_two().max(8)
+    (n * 4).div_ceil(3).next_power_of_two().max(8)
 }
 
 impl SlotTable<Vec<u32>> {
@@ -129,40 +172,64 @@ impl SlotTable<Vec<u32>> {
     /// A table of `keys` (each row's key hash and its row), built in one pass. The pairs are
     /// sorted by home slot and laid down left to right, each at its home or just after the
     /// one before: the same table that inserting them one by one in that order would give,
-    /// but written sequentially instead of one cache miss per row at a random slot (a
-    /// million tags or plates: 8 MiB of slots each). Keys that hash alike sit side by side
+    /// but written sequentially instead of one cache miss per row at a random slot (ten
+    /// million tags or plates: 64 MiB of slots each). Keys that hash alike sit side by side
     /// after the sort, so a duplicate is found by comparing neighbours (`same_key`), not by
     /// reading rows on every probe. A duplicate fails the build with one of its rows.
-    pub(super) fn from_hashes(
-        mut keys: Vec<(u64, u32)>,
+    ///
+    /// Each pair is sorted as one `u64`: the home slot and as many more bits of the hash as
+    /// fit in 32, above the row (8 bytes a row instead of 16 with padding: the sort's buffer
+    /// is most of what a build holds beside the rows while it runs).
+    pub(super) fn from_hashes<I>(
+        keys: I,
         same_key: impl Fn(u32, u32) -> bool,
-    ) -> Result<SlotTable<Vec<u32>>, u32> {
+    ) -> Result<SlotTable<Vec<u32>>, u32>
+    where
+        I: IntoIterator<Item = (u64, u32)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let keys = keys.into_iter();
         let mut table = SlotTable::for_rows(keys.len());
         let bits = table.mask.count_ones();
-        // By home slot (the low bits), then by the whole hash: equal keys end up adjacent.
-        keys.sort_unstable_by_key(|&(h, _)| h.rotate_right(bits));
-        for run in keys.chunk_by(|a, b| a.0 == b.0) {
-            for (j, &(_, row)) in run.iter().enumerate().skip(1) {
-                if run[..j].iter().any(|&(_, other)| same_key(other, row)) {
-                    return Err(row);
+        if bits > 32 {
+            // More than 2^32 slots (never at a gate): one by one.
+            for (hash, row) in keys {
+                table.insert(hash, row, |other| same_key(other, row))?;
+            }
+            return Ok(table);
+        }
+        // The home slot (the low bits) on top, then the hash's next bits, then the row.
+        let mut sorted: Vec<u64> = keys
+            .map(|(h, row)| (h.rotate_right(bits) >> 32 << 32) | u64::from(row))
+            .collect();
+        sorted.sort_unstable();
+        let row_of = |k: u64| k as u32;
+        for run in sorted.chunk_by(|a, b| a >> 32 == b >> 32) {
+            for (j, &k) in run.iter().enumerate().skip(1) {
+                if run[..j]
+                    .iter()
+                    .any(|&other| same_key(row_of(other), row_of(k)))
+                {
+                    return Err(row_of(k));
                 }
             }
         }
         let mut next = 0usize;
         let mut wrapped = Vec::new();
-        for &(hash, row) in &keys {
-            let at = (hash as usize & table.mask).max(next);
+        for &k in &sorted {
+            let home = (k >> (64 - bits)) as usize;
+            let at = home.max(next);
             if at > table.mask {
-                wrapped.push((hash, row));
+                wrapped.push((home as u64, row_of(k)));
                 continue;
             }
-            table.slots[at] = row + 1;
+            table.slots[at] = row_of(k) + 1;
             next = at + 1;
         }
-        table.used = keys.len() - wrapped.len();
+        table.used = sorted.len() - wrapped.len();
         // The few whose run passed the end continue from slot 0, as a probe would.
-        for (hash, row) in wrapped {
-            let _ = table.insert(hash, row, |_| false);
+        for (home, row) in wrapped {
+            let _ = table.insert(home, row, |_| false);
         }
         Ok(table)
     }
@@ -307,6 +374,30 @@ mod tests {
             table.find(hasher.hash_one(PermitId(777)), |r| r == 777),
             Some(777)
         );
+    }
+
+    #[test]
+    fn tags_and_plates_that_differ_in_a_few_bytes_scatter_over_the_table() {
+        use crate::gate::index::synthetic::{epc, plate};
+        let hasher = KeyHasher::default();
+        let n = 200_000u32;
+        // Counted tags and plates: neighbours differ in one or two bytes only.
+        let by_tag =
+            SlotTable::from_hashes((0..n).map(|i| (hasher.hash_one(epc(i)), i)), |a, b| a == b)
+                .unwrap();
+        let by_plate =
+            SlotTable::from_hashes((0..n).map(|i| (hasher.hash_one(plate(i)), i)), |a, b| {
+                a == b
+            })
+            .unwrap();
+        for table in [&by_tag, &by_plate] {
+            let longest = longest_cluster(table);
+            assert!(longest < 200, "longest cluster {longest} slots");
+        }
+        // The colour is part of a plate's hash.
+        let blue = plate(7);
+        let yellow = blue.plate.with_colour(crate::domain::PlateColour::Yellow);
+        assert_ne!(hasher.hash_one(blue), hasher.hash_one(yellow));
     }
 
     #[test]
