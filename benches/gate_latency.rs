@@ -722,9 +722,9 @@ async fn main() {
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
     // "1m" for the default million, else the count: the figure names say the size.
-    let size = if permits % 1_000_000 == 0 {
+    let size = if permits.is_multiple_of(1_000_000) {
         format!("{}m", permits / 1_000_000)
-    } else if permits % 1_000 == 0 {
+    } else if permits.is_multiple_of(1_000) {
         format!("{}k", permits / 1_000)
     } else {
         permits.to_string()
