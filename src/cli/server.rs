@@ -140,7 +140,6 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
     // Before anything starts: a stop asked for during start-up is honoured once it is done.
     let mut signals = super::StopSignals::new()?;
     let config = ServerConfig::load(path)?;
-    raise_open_file_limit();
     config
         .notify
         .validate()
@@ -165,6 +164,8 @@ async fn run_server(path: &Path) -> anyhow::Result<()> {
         None => None,
     };
     let db = open_db(&config).await?;
+    // Once the configuration is known good (a refusal stays the one line on stderr).
+    raise_open_file_limit();
     let mut state = AppState::new(db.clone());
     state.session_ttl_ms = i64::from(config.server.session_hours) * 3_600_000;
     state.secure_cookies = config.server.secure_cookies;
