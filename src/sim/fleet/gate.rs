@@ -284,17 +284,25 @@ pub async fn run(
             traffic.clone(),
         ));
     }
+    // The outbox may call it done only once no lane can make another event: a lane that
+    // ticked as the run stopped journals its arrival after `stop`, and an outbox that had
+    // already found its journal empty used to leave those events unsent.
+    let lanes_done = CancellationToken::new();
     let outbox = tokio::spawn(outbox(
         spec.clone(),
         http.clone(),
         identity,
         journal.clone(),
         shared.clone(),
-        stop.clone(),
+        Ending {
+            stop: stop.clone(),
+            lanes_done: lanes_done.clone(),
+        },
         drain,
     ));
     stop.cancelled().await;
     while tasks.join_next().await.is_some() {}
+    lanes_done.cancel();
     let _ = outbox.await;
     let acknowledged = journal.acked.load(std::sync::atomic::Ordering::SeqCst);
     let revocations_seen = seen.lock().expect("seen lock poisoned").clone();
@@ -448,6 +456,7 @@ async fn health(
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
             () = stop.cancelled() => return,
             _ = every.tick() => {}
         }
@@ -551,6 +560,7 @@ async fn lane_traffic(
     let mut arrival: u64 = 0;
     loop {
         tokio::select! {
+            biased;
             () = stop.cancelled() => return,
             _ = every.tick() => {}
         }
@@ -605,17 +615,26 @@ async fn lane_traffic(
     }
 }
 
+/// How a gate's run ends, as its outbox sees it.
+struct Ending {
+    /// The run is over: no new long polls, no new traffic.
+    stop: CancellationToken,
+    /// Every lane has stopped: the journal will not grow any more.
+    lanes_done: CancellationToken,
+}
+
 /// The outbox: uploads what is not acknowledged as soon as it is made; after `stop`, goes on
-/// until everything is acknowledged or `drain` has passed.
+/// until the lanes have stopped and everything is acknowledged, or `drain` has passed.
 async fn outbox(
     spec: GateSpec,
     http: reqwest::Client,
     identity: JournalIdentity,
     journal: Arc<Journal>,
     shared: Arc<Shared>,
-    stop: CancellationToken,
+    ending: Ending,
     drain: Duration,
 ) {
+    let Ending { stop, lanes_done } = ending;
     use std::sync::atomic::Ordering;
     let lose = spec.fault == Some(Fault::LoseUploadAt(spec.gate_id));
     let mut lost_once = false;
@@ -632,12 +651,12 @@ async fn outbox(
                 .collect()
         };
         if batch.is_empty() {
-            if stop.is_cancelled() {
+            if lanes_done.is_cancelled() {
                 return;
             }
             tokio::select! {
                 () = journal.made.notified() => {}
-                () = stop.cancelled() => {}
+                () = lanes_done.cancelled() => {}
             }
             continue;
         }

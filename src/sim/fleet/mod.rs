@@ -171,6 +171,40 @@ struct Usage {
     fds: usize,
 }
 
+/// The machine's counters at one instant, for the measured window's CPU breakdown.
+struct Machine {
+    /// All CPUs, USER_HZ ticks.
+    busy: u64,
+    total: u64,
+    /// This process: the simulated gates and consoles.
+    generator: Duration,
+    /// Every `postgres` process.
+    postgres: Duration,
+    /// The central instances' threads: time run, time waited on a run queue.
+    centre_run: Duration,
+    centre_wait: Duration,
+}
+
+impl Machine {
+    fn now(servers: &[centre::Instance]) -> Machine {
+        let (busy, total) = stats::machine_ticks().unwrap_or((0, 0));
+        let (centre_run, centre_wait) = servers
+            .iter()
+            .filter_map(|s| stats::sched_times(s.pid))
+            .fold((Duration::ZERO, Duration::ZERO), |(r, w), (a, b)| {
+                (r + a, w + b)
+            });
+        Machine {
+            busy,
+            total,
+            generator: stats::cpu_time(std::process::id()).unwrap_or_default(),
+            postgres: stats::cpu_time_of("postgres"),
+            centre_run,
+            centre_wait,
+        }
+    }
+}
+
 async fn run_one(
     options: &FleetOptions,
     n: u32,
@@ -321,6 +355,7 @@ async fn drive(
         .iter()
         .map(|s| stats::cpu_time(s.pid).unwrap_or_default())
         .collect();
+    let machine0 = Machine::now(&servers);
     let window = Duration::from_secs(options.seconds);
 
     // Revocations, spread over the middle of the window.
@@ -385,6 +420,7 @@ async fn drive(
         .iter()
         .map(|s| stats::cpu_time(s.pid).unwrap_or_default())
         .collect();
+    let machine1 = Machine::now(&servers);
     stop.cancel();
     let revoked = revoker.await?;
     let fresh_snapshot = fresh_snapshot.await?;
@@ -538,6 +574,36 @@ async fn drive(
     fig("fresh_snapshot", fresh_s, "s");
     fig("centre_cpu", cpu_percent, "percent");
     fig("centre_cpu_per_gate", cpu_percent / nf, "percent");
+    // Where the machine's time went in the window: a knee with the machine saturated and
+    // the centre waiting on run queues is the machine's, not the centre's work.
+    let per_wall = |d: Duration| d.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
+    let (busy, total) = (
+        machine1.busy.saturating_sub(machine0.busy),
+        machine1.total.saturating_sub(machine0.total),
+    );
+    fig(
+        "machine_busy",
+        busy as f64 * 100.0 / total.max(1) as f64,
+        "percent",
+    );
+    fig(
+        "generator_cpu",
+        per_wall(machine1.generator.saturating_sub(machine0.generator)),
+        "percent",
+    );
+    fig(
+        "postgres_cpu",
+        per_wall(machine1.postgres.saturating_sub(machine0.postgres)),
+        "percent",
+    );
+    let run = machine1.centre_run.saturating_sub(machine0.centre_run);
+    let wait = machine1.centre_wait.saturating_sub(machine0.centre_wait);
+    fig("centre_runqueue_wait", per_wall(wait), "percent");
+    fig(
+        "centre_wait_per_run",
+        wait.as_secs_f64() / run.as_secs_f64().max(1e-9),
+        "ratio",
+    );
     fig("centre_rss", rss, "MiB");
     fig("centre_rss_per_gate", rss * 1024.0 / nf, "KiB");
     fig("centre_fds", fds as f64, "fds");

@@ -46,6 +46,55 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64((utime + stime) as f64 / 100.0))
 }
 
+/// The machine's CPU time so far, from `/proc/stat`: (busy, total) in USER_HZ ticks, all
+/// CPUs together (idle and iowait are not busy; steal is, the host took it).
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest and guest_nice are in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
+}
+
+/// The CPU time of every process whose command name is `comm` (e.g. `postgres`: the server
+/// and its backends), summed.
+pub fn cpu_time_of(comm: &str) -> Duration {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .filter_map(cpu_time)
+        .sum()
+}
+
+/// How long a process's threads have run and waited on a run queue for a CPU, summed over its
+/// threads (`/proc/PID/task/*/schedstat`: run ns, wait ns). The wait is what a saturated
+/// machine adds to every request, whatever the process's own work.
+pub fn sched_times(pid: u32) -> Option<(Duration, Duration)> {
+    let mut run = 0u64;
+    let mut wait = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        let mut f = text
+            .split_whitespace()
+            .map(|x| x.parse::<u64>().unwrap_or(0));
+        run += f.next().unwrap_or(0);
+        wait += f.next().unwrap_or(0);
+    }
+    Some((Duration::from_nanos(run), Duration::from_nanos(wait)))
+}
+
 /// A process's resident memory in MiB, from `/proc/PID/status`.
 pub fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -95,5 +144,9 @@ mod tests {
         assert!(cpu_time(pid).is_some());
         assert!(rss_mib(pid).unwrap() > 0.0);
         assert!(open_fds(pid).unwrap() > 0);
+        let (busy, total) = machine_ticks().unwrap();
+        assert!(busy <= total && total > 0);
+        let (run, _wait) = sched_times(pid).unwrap();
+        assert!(run > Duration::ZERO);
     }
 }
