@@ -483,3 +483,46 @@ async fn events_beyond_the_backlog_are_counted_lost_and_the_loss_is_journalled()
     }
     assert_eq!(journal.stats().await.lost, 3, "the total stays");
 }
+
+/// The WAL header's checkpoint sequence number (bytes 12..16, big-endian): SQLite bumps it
+/// each time the log is started again from its beginning.
+fn wal_restarts(path: &std::path::Path) -> u32 {
+    let wal = std::fs::read(path.with_extension("db-wal")).unwrap();
+    u32::from_be_bytes(wal[12..16].try_into().unwrap())
+}
+
+#[tokio::test]
+async fn after_a_checkpoint_the_log_is_already_restarted_so_a_lanes_next_commit_only_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let journal = Journal::open(&path, 100).await.unwrap();
+    journal
+        .append(Utc::now(), "entry", barrier(BarrierAction::Open))
+        .await
+        .unwrap();
+    journal.checkpoint().await.unwrap();
+    // The checkpoint copied the whole log back and started it again itself (paying the
+    // header's sync), so the next commit does not restart it.
+    let primed = wal_restarts(&path);
+    journal
+        .append(Utc::now(), "entry", barrier(BarrierAction::Close))
+        .await
+        .unwrap();
+    assert_eq!(
+        wal_restarts(&path),
+        primed,
+        "the lane's commit restarted the log"
+    );
+    // The commit is synced and the log started again by the next checkpoint.
+    journal.checkpoint().await.unwrap();
+    assert_eq!(wal_restarts(&path), primed.wrapping_add(1));
+    // Idle: nothing new since, so checkpoints neither copy nor prime (no syncs at all).
+    for _ in 0..3 {
+        journal.checkpoint().await.unwrap();
+    }
+    assert_eq!(wal_restarts(&path), primed.wrapping_add(1));
+    // And every event is still there after reopening.
+    drop(journal);
+    let journal = Journal::open(&path, 100).await.unwrap();
+    assert_eq!(journal.stats().await.last_seq, 2);
+}
