@@ -16,7 +16,14 @@
 //!   one after the other in the same process (an A/B in the same minutes), each printed with its
 //!   prefix (`quiet.tag_to_open_p99`, `spin.tag_to_open_p99`, …; `GATEHOUSE_BENCH_VARIANTS`
 //!   picks some):
+//!   - `floor`: not the lane at all but a minimal controller (`gate_latency/floor.rs`: two
+//!     threads, blocking reads, every tag opens) on the same device ends: what the ptys, the
+//!     bench's own wake-ups and the machine's idle states cost. Every other variant also prints
+//!     `over_floor_p50`/`over_floor_p99`, what the lane adds to it (same run);
 //!   - `quiet`: nothing else running;
+//!   - `floor_awake`, `quiet_awake`: the floor and the lane with idle CPUs kept polling
+//!     (`[realtime] cpu_wake_latency_us = 0`: what waking a halted CPU costs; needs write
+//!     access to `/dev/cpu_dma_latency`, else the gate warns and the variant equals `quiet`);
 //!   - `quiet_nopause`: `poll_pause_ms = 0`, the behaviour before polls paused for an imminent
 //!     OPEN (what an input poll in flight costs);
 //!   - `quiet_tid`: tags whose credentials have a bound TID, so the driver ends the round and
@@ -63,6 +70,9 @@ use gatehouse::serial::pty::PtyDevice;
 use gatehouse::wire::rows::{CredentialRecord, PermitRecord, Update, VehicleRecord};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
+
+#[path = "gate_latency/floor.rs"]
+mod floor;
 
 /// Permits whose tags have a bound TID (the `quiet_tid` variant draws from these).
 const TID_TAGS: u32 = 1_000;
@@ -409,6 +419,11 @@ async fn set_inputs(bench: &Bench, limit: Duration, change: impl FnOnce(&mut [bo
 #[derive(Debug, Clone, Copy)]
 struct Variant {
     name: &'static str,
+    /// The minimal controller (`floor.rs`) instead of the real lane.
+    floor: bool,
+    /// Idle CPUs kept polling (`[realtime] cpu_wake_latency_us = 0`; the floor holds
+    /// `/dev/cpu_dma_latency` itself).
+    awake: bool,
     spin: bool,
     poll_pause: bool,
     tid_bound: bool,
@@ -419,6 +434,19 @@ struct Variant {
 
 const VARIANTS: &[Variant] = &[
     Variant {
+        floor: true,
+        awake: false,
+        name: "floor",
+        spin: false,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        floor: false,
+        awake: false,
         name: "quiet",
         spin: false,
         poll_pause: true,
@@ -428,6 +456,8 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: false,
+        awake: false,
         name: "quiet_nopause",
         spin: false,
         poll_pause: false,
@@ -437,6 +467,8 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: false,
+        awake: false,
         name: "quiet_tid",
         spin: false,
         poll_pause: true,
@@ -446,6 +478,30 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: true,
+        awake: true,
+        name: "floor_awake",
+        spin: false,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        floor: false,
+        awake: true,
+        name: "quiet_awake",
+        spin: false,
+        poll_pause: true,
+        tid_bound: false,
+        priority: 0,
+        pinned: false,
+        mlock: false,
+    },
+    Variant {
+        floor: false,
+        awake: false,
         name: "spin",
         spin: true,
         poll_pause: true,
@@ -455,6 +511,8 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: false,
+        awake: false,
         name: "spin_fifo",
         spin: true,
         poll_pause: true,
@@ -464,6 +522,8 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: false,
+        awake: false,
         name: "spin_pinned",
         spin: true,
         poll_pause: true,
@@ -473,6 +533,8 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: false,
+        awake: false,
         name: "spin_fifo_pinned",
         spin: true,
         poll_pause: true,
@@ -482,6 +544,8 @@ const VARIANTS: &[Variant] = &[
         mlock: false,
     },
     Variant {
+        floor: false,
+        awake: false,
         name: "quiet_mlock",
         spin: false,
         poll_pause: true,
@@ -510,7 +574,13 @@ struct Knobs {
 
 /// Runs one variant: a fresh controller on the store in `data`, new pseudo-terminals, the
 /// device ends, `decisions` cycles; prints the variant's figures.
-async fn run_variant(v: Variant, knobs: &Knobs, dir: &std::path::Path, data: &std::path::Path) {
+/// Returns the variant's tag → OPEN p50 and p99 in µs.
+async fn run_variant(
+    v: Variant,
+    knobs: &Knobs,
+    dir: &std::path::Path,
+    data: &std::path::Path,
+) -> (f64, f64) {
     eprintln!("gate_latency: variant {}", v.name);
     let reader_dev = PtyDevice::create(Some(&dir.join(format!("reader-{}", v.name)))).unwrap();
     let io_dev = PtyDevice::create(Some(&dir.join(format!("io-{}", v.name)))).unwrap();
@@ -525,6 +595,7 @@ anti_passback = "off"
 lane_priority = {priority}
 lock_memory = {mlock}
 lane_cpus = {cpus}
+{awake}
 [[lane]]
 id = "entry"
 direction = "entry"
@@ -551,14 +622,27 @@ pulse_ms = 1
             "[]".into()
         },
         pause = if v.poll_pause { 200 } else { 0 },
+        awake = if v.awake {
+            "cpu_wake_latency_us = 0"
+        } else {
+            ""
+        },
     ))
     .unwrap();
     config.realtime.validate().unwrap();
     let bench = Arc::new(Bench::default());
     bench.inputs.lock().unwrap()[3] = true; // the arm starts down
+    let (reader_path, io_path) = (&reader_dev.path().to_owned(), &io_dev.path().to_owned());
     let reader = tokio::spawn(reader_end(reader_dev, bench.clone(), knobs.devices));
     let io = tokio::spawn(io_end(io_dev, bench.clone(), knobs.devices));
-    let gate = GateHandle::start(config).await.unwrap();
+    // The floor asks for awake CPUs itself, as the gate does with `cpu_wake_latency_us`.
+    let _awake = (v.floor && v.awake).then(floor::hold_cpus_awake);
+    let gate = if v.floor {
+        floor::start(reader_path, io_path);
+        None
+    } else {
+        Some(GateHandle::start(config).await.unwrap())
+    };
     let mut spin = v.spin.then(spinner);
     // Let the controller settle (reader online, first polls) and the spinner take its core.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -689,9 +773,15 @@ pulse_ms = 1
         knobs.decisions as f64 / elapsed.as_secs_f64(),
         "1/s",
     );
-    gate.shutdown().await;
+    if let Some(gate) = gate {
+        gate.shutdown().await;
+    }
     reader.abort();
     io.abort();
+    (
+        us(percentile(&latencies, 0.5)),
+        us(percentile(&latencies, 0.99)),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -911,6 +1001,7 @@ async fn main() {
 
     // Tag report to OPEN over the pseudo-terminals, through the real lane runtime, variant by
     // variant (see the module header).
+    let mut figures = Vec::new();
     for v in VARIANTS {
         if wanted
             .as_ref()
@@ -918,7 +1009,23 @@ async fn main() {
         {
             continue;
         }
-        run_variant(*v, &knobs, dir.path(), &data).await;
+        figures.push((v.name, run_variant(*v, &knobs, dir.path(), &data).await));
+    }
+    // What the lane adds over the minimal controller on the same devices, same run (the
+    // `_awake` variants over the floor with awake CPUs).
+    let floor_of = |name: &str| {
+        let floor = if name.ends_with("_awake") {
+            "floor_awake"
+        } else {
+            "floor"
+        };
+        figures.iter().find(|(n, _)| *n == floor).map(|&(_, f)| f)
+    };
+    for &(name, (p50, p99)) in figures.iter().filter(|(n, _)| !n.starts_with("floor")) {
+        if let Some((f50, f99)) = floor_of(name) {
+            line(&format!("{name}.over_floor_p50"), p50 - f50, "us");
+            line(&format!("{name}.over_floor_p99"), p99 - f99, "us");
+        }
     }
     if VARIANTS.iter().any(|v| v.mlock) {
         let _ = nix::sys::mman::munlockall();

@@ -65,6 +65,11 @@ pub struct RealtimeSection {
     /// The CPUs the lane threads run on; empty (the default): any.
     #[serde(default)]
     pub lane_cpus: Vec<usize>,
+    /// The longest a CPU may take to wake from idle, in µs, held for the controller's life
+    /// through `/dev/cpu_dma_latency` (needs root or write access to it). 0 keeps idle CPUs
+    /// polling instead of halting; unset (the default): the kernel's own choice.
+    #[serde(default)]
+    pub cpu_wake_latency_us: Option<u32>,
 }
 
 impl RealtimeSection {
@@ -74,6 +79,13 @@ impl RealtimeSection {
             return Err(format!(
                 "realtime.lane_priority {} is not a SCHED_FIFO priority (1-99; 0 turns it off)",
                 self.lane_priority
+            ));
+        }
+        if let Some(us) = self.cpu_wake_latency_us
+            && i32::try_from(us).is_err()
+        {
+            return Err(format!(
+                "realtime.cpu_wake_latency_us {us} is too large (0-2147483647; leave it out for the kernel's choice)"
             ));
         }
         let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
@@ -851,7 +863,10 @@ mod tests {
                 example("/dev/null", "/dev/null")
             ))
         };
-        let ok = with("lane_priority = 20\nlock_memory = true\nlane_cpus = [0]").unwrap();
+        let ok = with(
+            "lane_priority = 20\nlock_memory = true\nlane_cpus = [0]\ncpu_wake_latency_us = 0",
+        )
+        .unwrap();
         ok.validate().unwrap();
         assert_eq!(
             ok.realtime,
@@ -859,9 +874,20 @@ mod tests {
                 lane_priority: 20,
                 lock_memory: true,
                 lane_cpus: vec![0],
+                cpu_wake_latency_us: Some(0),
             }
         );
+        // Beyond u32: refused by the parser, naming the key.
+        assert!(
+            with("cpu_wake_latency_us = 5000000000")
+                .unwrap_err()
+                .to_string()
+                .contains("cpu_wake_latency_us")
+        );
         let refused = |table: &str| with(table).unwrap().validate().unwrap_err().to_string();
+        assert!(
+            refused("cpu_wake_latency_us = 2147483648").contains("cpu_wake_latency_us 2147483648")
+        );
         assert!(refused("lane_priority = 100").contains("lane_priority 100"));
         assert!(refused("lane_cpus = [0, 0]").contains("listed twice"));
         assert!(refused("lane_cpus = [1000]").contains("CPU 1000"));

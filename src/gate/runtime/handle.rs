@@ -97,6 +97,8 @@ pub struct GateHandle {
     lane_failed: watch::Sender<Option<String>>,
     /// `[display]`, checked at start: what the lanes show and speak.
     display: Arc<crate::gate::display::Templates>,
+    /// `[realtime] cpu_wake_latency_us`: the request lasts while this file is open.
+    _wake_latency: Option<std::fs::File>,
 }
 
 /// Builds the decision index from what the store holds.
@@ -120,6 +122,7 @@ impl GateHandle {
     /// cannot be opened yet are retried in the background (the device is offline meanwhile).
     pub async fn start(config: GateConfig) -> Result<GateHandle, GateError> {
         super::realtime::lock_memory(&config.realtime);
+        let wake_latency = super::realtime::hold_cpu_wake_latency(&config.realtime);
         let display = Arc::new(crate::gate::display::Templates::from_config(
             &config.display,
         )?);
@@ -282,6 +285,7 @@ impl GateHandle {
             tasks,
             lane_failed,
             display,
+            _wake_latency: wake_latency,
         })
     }
 

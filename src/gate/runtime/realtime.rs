@@ -9,6 +9,12 @@
 //! - `lane_cpus`: the CPUs lane threads may run on (`sched_setaffinity` of the thread).
 //! - `lock_memory`: `mlockall(MCL_CURRENT | MCL_FUTURE)` at start, so no page of the index or
 //!   the journal is ever paged out under a decision.
+//! - `cpu_wake_latency_us`: a PM QoS request through `/dev/cpu_dma_latency`, held while the
+//!   controller runs. A tag report's way to the OPEN wakes several threads (the kernel's pty or
+//!   serial worker, the lane); each wake-up of an idle CPU pays its idle state's exit latency,
+//!   and on a virtual machine that halts idle CPUs, a trip through the hypervisor. 0 keeps idle
+//!   CPUs polling: the lowest latency, for a core's worth of power (and, on a VM, of the host's
+//!   time).
 //!
 //! A choice the system refuses is not fatal: the gate runs without it and says so once, as a
 //! warning naming the choice and the reason (a lane that would not start because it cannot be
@@ -30,6 +36,39 @@ pub(super) fn lock_memory(config: &RealtimeSection) {
             error = %e,
             "realtime: lock_memory refused by the system (needs CAP_IPC_LOCK or a RLIMIT_MEMLOCK as large as the process); running without it"
         ),
+    }
+}
+
+/// Opens `/dev/cpu_dma_latency` and asks for `[realtime] cpu_wake_latency_us` if configured;
+/// the kernel's PM QoS request lasts while the returned file stays open (the gate holds it for
+/// its life). Logs what happened.
+pub(super) fn hold_cpu_wake_latency(config: &RealtimeSection) -> Option<std::fs::File> {
+    let us = config.cpu_wake_latency_us?;
+    let value = i32::try_from(us).unwrap_or(i32::MAX);
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .and_then(|mut file| {
+            use std::io::Write;
+            file.write_all(&value.to_ne_bytes())?;
+            Ok(file)
+        });
+    match held {
+        Ok(file) => {
+            tracing::info!(
+                microseconds = us,
+                "realtime: CPU wake-up latency held (/dev/cpu_dma_latency)"
+            );
+            Some(file)
+        }
+        Err(e) => {
+            tracing::warn!(
+                microseconds = us,
+                error = %e,
+                "realtime: cpu_wake_latency_us refused (needs write access to /dev/cpu_dma_latency, root by default); CPUs idle as the kernel chooses"
+            );
+            None
+        }
     }
 }
 
