@@ -90,6 +90,8 @@ struct SyncState {
     touched: std::sync::Arc<std::sync::Mutex<HashMap<i64, Touched>>>,
     /// Per gate journal, the highest event sequence this instance has published on its live hub.
     published: Published,
+    /// Per gate, whether it was known and enabled when last asked ([`known_gate`]).
+    known: std::sync::Arc<std::sync::Mutex<HashMap<i64, (tokio::time::Instant, Option<bool>)>>>,
 }
 
 /// Per (gate, journal number), the highest event sequence published on this instance's live
@@ -319,6 +321,7 @@ pub fn router(app: AppState, database_url: Option<String>) -> Router {
         touches,
         bells,
         touched: Default::default(),
+        known: Default::default(),
         published,
     };
     Router::new()
@@ -526,9 +529,35 @@ async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
     }
 }
 
+/// How long [`known_gate`]'s answer for a gate is reused: the same bound the mutual-TLS
+/// listener puts on its own per-request check (`MtlsOptions::recheck_after`), so disabling a
+/// gate shuts it out within a second either way. Asking the database on every request was
+/// the most frequent statement with 1,000 gates polling (`gatehouse sim fleet`).
+const KNOWN_FOR: Duration = Duration::from_secs(1);
+
 /// Refuses a gate the centre does not know or has disabled.
 async fn known_gate(state: &SyncState, gate: GateIdentity) -> Result<(), SyncRefusal> {
-    match repo::gate_enabled(&state.app.db, gate.gate_id).await? {
+    let now = tokio::time::Instant::now();
+    let remembered = state
+        .known
+        .lock()
+        .expect("known gates lock poisoned")
+        .get(&gate.gate_id)
+        .filter(|(at, _)| now.duration_since(*at) < KNOWN_FOR)
+        .map(|(_, enabled)| *enabled);
+    let enabled = match remembered {
+        Some(enabled) => enabled,
+        None => {
+            let enabled = repo::gate_enabled(&state.app.db, gate.gate_id).await?;
+            state
+                .known
+                .lock()
+                .expect("known gates lock poisoned")
+                .insert(gate.gate_id, (now, enabled));
+            enabled
+        }
+    };
+    match enabled {
         Some(true) => Ok(()),
         Some(_) => Err(SyncRefusal::Forbidden(format!(
             "大门 {0} 已停用 / gate {0} is disabled",
@@ -714,7 +743,10 @@ async fn events(
         .entry((gate.gate_id, outcome.journal_no))
         .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
         .or_insert(outcome.highest_contiguous);
-    state.touch(gate.gate_id, None).await?;
+    // Noted for the next batched write, like a long poll's contact: an upload is a
+    // contact, and a statement of its own per upload was a share of PostgreSQL's time with
+    // many gates (`gatehouse sim fleet`).
+    state.touches.note(gate.gate_id, None);
     let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);
     if top > outcome.highest_contiguous
         && let Some((from, to)) = repo::alarm_gap(

@@ -213,3 +213,47 @@ async fn gates_woken_by_the_same_change_each_get_their_own_settings_and_no_other
         );
     }
 }
+
+#[tokio::test]
+async fn the_gathered_contacts_of_many_gates_are_written_at_once_and_keep_a_version_only_where_one_was_named()
+ {
+    for t in each_database().await {
+        let central = Central::start(t).await;
+        let db = &central.app.db;
+        let gates = many_gates(db).await;
+        // First contact: every gate gets its row; those that named a data version keep it,
+        // the others start at 0.
+        let first: Vec<(i64, Option<u64>)> = gates
+            .iter()
+            .map(|&g| (g, (g % 2 == 0).then_some(g as u64 * 10)))
+            .collect();
+        repo::touch_many(db, &first).await.unwrap();
+        let versions = |db: Db| async move {
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT gate_id, data_version, last_seen_ms FROM sync_gates ORDER BY gate_id",
+            )
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+            rows
+        };
+        let seen = versions(db.clone()).await;
+        assert_eq!(seen.len(), gates.len(), "one row per gate: {seen:?}");
+        for &(g, v, _) in &seen {
+            assert_eq!(v, if g % 2 == 0 { g * 10 } else { 0 }, "gate {g}");
+        }
+        // Again, the even gates without a version and the odd ones with one: a contact
+        // without a version keeps the one stored; last contact moves for every gate.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let second: Vec<(i64, Option<u64>)> = gates
+            .iter()
+            .map(|&g| (g, (g % 2 == 1).then_some(g as u64 * 100)))
+            .collect();
+        repo::touch_many(db, &second).await.unwrap();
+        for (&(g, v, at), &(_, _, before)) in versions(db.clone()).await.iter().zip(&seen) {
+            assert_eq!(v, if g % 2 == 0 { g * 10 } else { g * 100 }, "gate {g}");
+            assert!(at > before, "gate {g}'s last contact did not move");
+        }
+        repo::touch_many(db, &[]).await.unwrap();
+    }
+}
