@@ -432,127 +432,75 @@ struct Variant {
     mlock: bool,
 }
 
+/// The plain lane on a quiet machine; every other variant changes one or two things.
+const QUIET: Variant = Variant {
+    name: "quiet",
+    floor: false,
+    awake: false,
+    spin: false,
+    poll_pause: true,
+    tid_bound: false,
+    priority: 0,
+    pinned: false,
+    mlock: false,
+};
+
 const VARIANTS: &[Variant] = &[
     Variant {
-        floor: true,
-        awake: false,
         name: "floor",
-        spin: false,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
-        mlock: false,
+        floor: true,
+        ..QUIET
     },
+    QUIET,
     Variant {
-        floor: false,
-        awake: false,
-        name: "quiet",
-        spin: false,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
-        mlock: false,
-    },
-    Variant {
-        floor: false,
-        awake: false,
         name: "quiet_nopause",
-        spin: false,
         poll_pause: false,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
-        mlock: false,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: false,
         name: "quiet_tid",
-        spin: false,
-        poll_pause: true,
         tid_bound: true,
-        priority: 0,
-        pinned: false,
-        mlock: false,
+        ..QUIET
     },
     Variant {
+        name: "floor_awake",
         floor: true,
         awake: true,
-        name: "floor_awake",
-        spin: false,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
-        mlock: false,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: true,
         name: "quiet_awake",
-        spin: false,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
-        mlock: false,
+        awake: true,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: false,
         name: "spin",
         spin: true,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
-        mlock: false,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: false,
         name: "spin_fifo",
         spin: true,
-        poll_pause: true,
-        tid_bound: false,
         priority: 50,
-        pinned: false,
-        mlock: false,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: false,
         name: "spin_pinned",
         spin: true,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
         pinned: true,
-        mlock: false,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: false,
         name: "spin_fifo_pinned",
         spin: true,
-        poll_pause: true,
-        tid_bound: false,
         priority: 50,
         pinned: true,
-        mlock: false,
+        ..QUIET
     },
     Variant {
-        floor: false,
-        awake: false,
         name: "quiet_mlock",
-        spin: false,
-        poll_pause: true,
-        tid_bound: false,
-        priority: 0,
-        pinned: false,
         mlock: true,
+        ..QUIET
     },
 ];
 

@@ -88,14 +88,11 @@ pub(crate) fn start(reader: &Path, io: &Path) {
                             }
                             opened.store(true, Ordering::SeqCst);
                         }
+                        // The round is over: start the next.
                         ReaderReply::InventoryDone {
                             cmd: InventoryCmd::RealTime,
                             ..
-                        } => {
-                            if reader_port.write_all(&inventory).is_err() {
-                                return;
-                            }
-                        }
+                        } if reader_port.write_all(&inventory).is_err() => return,
                         _ => {}
                     }
                 }

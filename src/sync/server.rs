@@ -91,8 +91,12 @@ struct SyncState {
     /// Per gate journal, the highest event sequence this instance has published on its live hub.
     published: Published,
     /// Per gate, whether it was known and enabled when last asked ([`known_gate`]).
-    known: std::sync::Arc<std::sync::Mutex<HashMap<i64, (tokio::time::Instant, Option<bool>)>>>,
+    known: KnownGates,
 }
+
+/// Per gate, when [`known_gate`] last asked and what it found (`None`: no such gate).
+type KnownGates =
+    std::sync::Arc<std::sync::Mutex<HashMap<i64, (tokio::time::Instant, Option<bool>)>>>;
 
 /// Per (gate, journal number), the highest event sequence published on this instance's live
 /// hub.

@@ -355,7 +355,7 @@ async fn drive(
         .iter()
         .map(|s| stats::cpu_time(s.pid).unwrap_or_default())
         .collect();
-    let machine0 = Machine::now(&servers);
+    let machine0 = Machine::now(servers);
     let window = Duration::from_secs(options.seconds);
 
     // Revocations, spread over the middle of the window.
@@ -420,7 +420,7 @@ async fn drive(
         .iter()
         .map(|s| stats::cpu_time(s.pid).unwrap_or_default())
         .collect();
-    let machine1 = Machine::now(&servers);
+    let machine1 = Machine::now(servers);
     stop.cancel();
     let revoked = revoker.await?;
     let fresh_snapshot = fresh_snapshot.await?;
