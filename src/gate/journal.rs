@@ -610,9 +610,6 @@ pub struct Journal {
     /// A writable connection of its own for checkpoints: a read-only connection cannot
     /// checkpoint (SQLite answers "disk I/O error"), and the writer's must not wait for one.
     checkpointer: Mutex<SqliteConnection>,
-    /// The writer's `total_changes()` the last checkpoint covered (its primer included): a
-    /// checkpoint with nothing new to sync does nothing.
-    synced_changes: std::sync::atomic::AtomicU64,
     capacity: u64,
     identity: JournalIdentity,
     /// The highest sequence committed, sent after every commit: the sync outbox waits on it
@@ -685,7 +682,6 @@ impl Journal {
             writer: Arc::new(std::sync::Mutex::new(writer)),
             readers,
             checkpointer: Mutex::new(checkpointer),
-            synced_changes: std::sync::atomic::AtomicU64::new(u64::MAX),
             capacity: capacity.max(1),
             identity,
             written,
@@ -880,44 +876,11 @@ impl Journal {
 
     /// Forces the write-ahead log to disk (a passive checkpoint syncs the WAL first). Run it
     /// every [`CHECKPOINT_INTERVAL`]; it does not block appends.
-    ///
-    /// **It also restarts the log, off the lanes' path.** Once a checkpoint has copied the
-    /// whole log back, the next commit starts the log again from its beginning, and SQLite
-    /// syncs the new log header before that commit's first frame, even at `synchronous =
-    /// NORMAL`: an fsync (0.3–0.5 ms here, more on a gate's flash) that used to fall on
-    /// whichever commit came first, most often a lane's decision-and-OPEN
-    /// (`benches/gate_latency.rs` traced it there). So after such a checkpoint this commits a
-    /// change of nothing (`journal_state` rewritten as it is) on the writer's connection,
-    /// which restarts the log and pays that sync here. The lanes' next commits append to a
-    /// started log. A checkpoint with nothing committed since the last one (that primer
-    /// aside) does nothing at all, so an idle gate neither syncs nor primes.
     pub async fn checkpoint(&self) -> Result<(), JournalError> {
-        use std::sync::atomic::Ordering;
-        let changes = self.writer().conn.total_changes();
-        if changes == self.synced_changes.load(Ordering::SeqCst) {
-            return Ok(());
-        }
         let mut conn = self.checkpointer.lock().await;
-        let (busy, log, copied): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&mut *conn)
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut *conn)
             .await?;
-        let mut primer_changes = 0;
-        if busy == 0 && log > 0 && copied == log {
-            let writer = self.writer.clone();
-            primer_changes = tokio::task::spawn_blocking(move || {
-                let w = writer.lock().expect("journal writer lock poisoned");
-                let before = w.conn.total_changes();
-                w.conn
-                    .prepare_cached("UPDATE journal_state SET acked_seq = acked_seq WHERE id = 1")?
-                    .execute([])?;
-                Ok::<u64, rusqlite::Error>(w.conn.total_changes() - before)
-            })
-            .await
-            .expect("priming the log does not panic")?;
-        }
-        drop(conn);
-        self.synced_changes
-            .store(changes + primer_changes, Ordering::SeqCst);
         Ok(())
     }
 }
