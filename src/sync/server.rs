@@ -747,10 +747,9 @@ async fn events(
         .entry((gate.gate_id, outcome.journal_no))
         .and_modify(|v| *v = (*v).max(outcome.highest_contiguous))
         .or_insert(outcome.highest_contiguous);
-    // Noted for the next batched write, like a long poll's contact: an upload is a
-    // contact, and a statement of its own per upload was a share of PostgreSQL's time with
-    // many gates (`gatehouse sim fleet`).
-    state.touches.note(gate.gate_id, None);
+    // Written now, not noted for the next batch: the gap alarm below keeps its one-per-gap
+    // mark in the gate's sync row, which must exist by then.
+    state.touch(gate.gate_id, None).await?;
     let top = batch.events.iter().map(|e| e.seq).max().unwrap_or(0);
     if top > outcome.highest_contiguous
         && let Some((from, to)) = repo::alarm_gap(
