@@ -103,6 +103,20 @@ async fn ingesting_a_gates_events_twice_stores_each_once_and_reports_the_contigu
             (gap.stored, gap.duplicates, gap.highest_contiguous),
             (1, 1, 1200)
         );
+        // Above the watermark too, an event sent again is a duplicate and another event under
+        // its number a conflict, kept aside.
+        let resent = events::ingest(db, Shanghai, 1, &late[..1]).await.unwrap();
+        assert_eq!(
+            (resent.stored, resent.duplicates, resent.conflicts),
+            (0, 1, 0)
+        );
+        let rewound = events::ingest(db, Shanghai, 1, &[decision(1202, t0, "京B54321", false)])
+            .await
+            .unwrap();
+        assert_eq!(
+            (rewound.stored, rewound.conflicts, rewound.quarantined_seqs),
+            (0, 1, vec![1202])
+        );
         let fill = events::ingest(db, Shanghai, 1, &[passage(1201, t0, "京A12345")])
             .await
             .unwrap();

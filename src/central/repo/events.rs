@@ -259,7 +259,19 @@ pub async fn ingest_from(
     // Repeats within the upload count as duplicates; the first copy is the one looked at.
     let mut seen = std::collections::HashSet::with_capacity(events.len());
     let unique: Vec<&JournalEvent> = events.iter().filter(|e| seen.insert(e.seq)).collect();
-    let held = held_events(&mut tx, gate_id, journal_no, &unique).await?;
+    // What is stored above the mark (out of order, or an upload sent twice): read before the
+    // insert, it tells whether any of these numbers can be held already, and later how far the
+    // watermark moves. Usually nothing is, and the held events need no read of their own.
+    let above = stored_above(&mut tx, gate_id, journal_no, mark).await?;
+    let may_be_held = unique
+        .iter()
+        .any(|e| e.seq as i64 <= mark || above.binary_search(&(e.seq as i64)).is_ok())
+        || above.len() as i64 == ABOVE_READ;
+    let held = if may_be_held {
+        held_events(&mut tx, gate_id, journal_no, &unique).await?
+    } else {
+        Default::default()
+    };
     let mut new: Vec<&JournalEvent> = Vec::with_capacity(unique.len());
     let mut conflicting: Vec<&JournalEvent> = Vec::new();
     for e in &unique {
@@ -332,9 +344,12 @@ pub async fn ingest_from(
         .iter()
         .map(|e| e.seq as i64)
         .filter(|&s| s > mark)
+        .chain(above.iter().copied())
         .collect();
     present.sort_unstable();
-    let highest = advance_watermark(&mut tx, gate_id, journal_no, mark, &present).await?;
+    present.dedup();
+    let complete = (above.len() as i64) < ABOVE_READ;
+    let highest = advance_watermark(&mut tx, gate_id, journal_no, mark, &present, complete).await?;
     let presence_changed = sync::record_presence(&mut tx, gate_id, &fresh).await?;
     // Single-use passes consumed, bookings arrived or left on their pass.
     let pass_arrivals = super::passes::consume(&mut tx, gate_id, &fresh).await?;
@@ -670,15 +685,42 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
+/// How many stored numbers above the mark [`stored_above`] reads at once.
+const ABOVE_READ: i64 = 1000;
+
+/// The first [`ABOVE_READ`] sequence numbers stored above `mark` in the journal, ascending.
+async fn stored_above(
+    conn: &mut AnyConnection,
+    gate_id: i64,
+    journal_no: i64,
+    mark: i64,
+) -> Result<Vec<i64>, RepoError> {
+    let rows = sqlx::query(
+        "SELECT seq FROM passage_events WHERE gate_id = $1 AND journal_no = $2 AND seq > $3 \
+         ORDER BY seq LIMIT $4",
+    )
+    .bind(gate_id)
+    .bind(journal_no)
+    .bind(mark)
+    .bind(ABOVE_READ)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<i64, _>("seq")?))
+        .collect()
+}
+
 /// Moves the journal's watermark from `mark` past every stored event that follows it without a
-/// gap. `present` (ascending) are sequence numbers known to be stored now: the walk goes
-/// through them first and asks the database only from where they end.
+/// gap. `present` (ascending) are sequence numbers known to be stored now; when `complete`,
+/// they are every number stored above `start`, and the database is not asked. Otherwise the
+/// walk goes through them first and asks the database only from where they end.
 async fn advance_watermark(
     conn: &mut AnyConnection,
     gate_id: i64,
     journal_no: i64,
     start: i64,
     present: &[i64],
+    complete: bool,
 ) -> Result<i64, RepoError> {
     let mut mark = start;
     for &seq in present {
@@ -688,28 +730,16 @@ async fn advance_watermark(
             break;
         }
     }
-    loop {
-        let rows = sqlx::query(
-            "SELECT seq FROM passage_events WHERE gate_id = $1 AND journal_no = $2 AND seq > $3 \
-             ORDER BY seq LIMIT 1000",
-        )
-        .bind(gate_id)
-        .bind(journal_no)
-        .bind(mark)
-        .fetch_all(&mut *conn)
-        .await?;
-        let n = rows.len();
-        let mut gap = false;
-        for r in &rows {
-            let seq: i64 = r.try_get("seq")?;
+    let mut done = complete;
+    while !done {
+        let rows = stored_above(conn, gate_id, journal_no, mark).await?;
+        done = (rows.len() as i64) < ABOVE_READ;
+        for &seq in &rows {
             if seq != mark + 1 {
-                gap = true;
+                done = true;
                 break;
             }
             mark = seq;
-        }
-        if gap || n < 1000 {
-            break;
         }
     }
     if mark > start {
@@ -777,6 +807,88 @@ pub async fn watermark(db: &Db, gate_id: i64) -> Result<u64, RepoError> {
 /// Events matching `q`, newest first (by the gate's time, then gate and sequence number, so
 /// pages are stable).
 pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<PassageEvent>, RepoError> {
+    let w = filter(q);
+    // The exact total and the page are independent reads: run them at once, on two pooled
+    // connections, so a deep page of a busy gate costs the slower of the two, not their sum.
+    let counter = w.clone();
+    let (total, items) =
+        tokio::try_join!(counter.count(db, "passage_events"), page_of(db, w, page))?;
+    Ok(Paged { items, total })
+}
+
+/// The newest `limit` events matching `q`, as [`search`] orders them, without the total: what a
+/// live view re-renders on every upload. Counting every match would cost as much as the gate's
+/// whole history at each update.
+pub async fn newest(db: &Db, q: &EventQuery, limit: i64) -> Result<Vec<PassageEvent>, RepoError> {
+    page_of(db, filter(q), Page { limit, offset: 0 }).await
+}
+
+/// A lane's newest decision, newest guard command (override) and newest `faults` lane faults,
+/// newest first, in one statement: what the live view shows of a lane, re-rendered on every
+/// upload of its gate.
+pub async fn lane_latest(
+    db: &Db,
+    gate_id: i64,
+    lane: &str,
+    faults: i64,
+) -> Result<
+    (
+        Option<PassageEvent>,
+        Option<PassageEvent>,
+        Vec<PassageEvent>,
+    ),
+    RepoError,
+> {
+    const COLUMNS: &str = "gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, \
+                           vehicle_id, permit_id, direction, granted, reason, body";
+    let one = |kind: &str, limit: &str| {
+        format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM passage_events WHERE gate_id = $1 \
+             AND lane = $2 AND kind = '{kind}' \
+             ORDER BY at_ms DESC, gate_id DESC, seq DESC LIMIT {limit}) {kind}_rows"
+        )
+    };
+    let sql = format!(
+        "{} UNION ALL {} UNION ALL {}",
+        one("decision", "1"),
+        one("override", "1"),
+        one("lane_fault", "$3")
+    );
+    let rows = sqlx::query(&sql)
+        .bind(gate_id)
+        .bind(lane)
+        .bind(faults)
+        .fetch_all(db.pool())
+        .await?;
+    let (mut decision, mut override_, mut found) = (None, None, Vec::new());
+    for row in &rows {
+        let e = event(row)?;
+        match e.kind.as_str() {
+            "decision" => decision = Some(e),
+            "override" => override_ = Some(e),
+            _ => found.push(e),
+        }
+    }
+    // UNION ALL keeps no order of its own.
+    found.sort_by(|a, b| (b.at, b.gate_id, b.seq).cmp(&(a.at, a.gate_id, a.seq)));
+    Ok((decision, override_, found))
+}
+
+/// One page of the events `w` selects, newest first.
+async fn page_of(db: &Db, mut w: Filter, page: Page) -> Result<Vec<PassageEvent>, RepoError> {
+    let sql = format!(
+        "SELECT gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, \
+         permit_id, direction, granted, reason, body FROM passage_events{} \
+         ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
+        w.where_sql(),
+        w.limit(page)
+    );
+    let rows = w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    rows.iter().map(event).collect()
+}
+
+/// The `WHERE` of the events `q` asks for.
+fn filter(q: &EventQuery) -> Filter {
     let mut w = Filter::new();
     if let Some(plate) = &q.plate {
         let p = w.arg(plate.as_str());
@@ -818,21 +930,7 @@ pub async fn search(db: &Db, q: &EventQuery, page: Page) -> Result<Paged<Passage
         let p = w.arg(until);
         w.and(format!("at_ms < {p}"));
     }
-    // The exact total and the page are independent reads: run them at once, on two pooled
-    // connections, so a deep page of a busy gate costs the slower of the two, not their sum.
-    let counter = w.clone();
-    let sql = format!(
-        "SELECT gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, \
-         permit_id, direction, granted, reason, body FROM passage_events{} \
-         ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
-        w.where_sql(),
-        w.limit(page)
-    );
-    let (total, rows) = tokio::try_join!(counter.count(db, "passage_events"), async {
-        Ok::<_, RepoError>(w.bind(sqlx::query(&sql)).fetch_all(db.pool()).await?)
-    },)?;
-    let items = rows.iter().map(event).collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    w
 }
 
 fn event(r: &AnyRow) -> Result<PassageEvent, RepoError> {
