@@ -15,7 +15,7 @@
 //! What it never does: show a gate the viewer may not see (guards: their own gates only), or
 //! act by itself (every action is a `fetch` to the JSON API).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 
 use axum::Extension;
@@ -25,13 +25,13 @@ use futures::Stream;
 use maud::{Markup, html};
 use serde::Serialize;
 use sqlx::Row;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Viewer;
 use super::evidence::{self, Size};
 use super::layout::{Nav, local_time, page as frame};
 use super::names::Names;
-use crate::central::db::{Page, RepoError};
+use crate::central::db::RepoError;
 use crate::central::live::LiveMessage;
 use crate::central::repo::events::{self, EventQuery, PassageEvent};
 use crate::central::repo::gates::{self, Gate, Lane};
@@ -42,7 +42,7 @@ use crate::domain::plate_match;
 use crate::i18n::{
     GUARD_REASONS, Lang, category_label, direction_label, mode_label, reason_label, t,
 };
-use crate::wire::journal::EventBody;
+use crate::wire::journal::{EventBody, JournalEvent};
 
 /// Recent passages shown per gate.
 const RECENT: i64 = 8;
@@ -52,24 +52,6 @@ const RECENT: i64 = 8;
 const FAULTS: i64 = 20;
 
 pub use super::visible_gates;
-
-async fn latest(
-    state: &AppState,
-    gate_id: i64,
-    lane: Option<&str>,
-    kind: Option<&str>,
-    limit: i64,
-) -> Result<Vec<PassageEvent>, RepoError> {
-    let q = EventQuery {
-        gate_id: Some(gate_id),
-        lane: lane.map(str::to_string),
-        kind: kind.map(str::to_string),
-        ..EventQuery::default()
-    };
-    Ok(events::search(&state.db, &q, Page { limit, offset: 0 })
-        .await?
-        .items)
-}
 
 /// The id of a lane's live status element.
 fn status_id(gate_id: i64, lane: &str) -> String {
@@ -188,11 +170,15 @@ fn lane_health(lang: Lang, lane: &Lane, report: Option<&serde_json::Value>) -> M
     }
 }
 
-/// Every lane's health part of a gate, as (element id, HTML).
-async fn health_parts(state: &AppState, lang: Lang, gate_id: i64) -> Result<Vec<Part>, RepoError> {
+/// Every lane's health part of a gate (its `lanes`), as (element id, HTML).
+async fn health_parts(
+    state: &AppState,
+    lang: Lang,
+    gate_id: i64,
+    lanes: &[Lane],
+) -> Result<Vec<Part>, RepoError> {
     let report = health_report(state, gate_id).await?;
-    Ok(gates::lanes(&state.db, gate_id)
-        .await?
+    Ok(lanes
         .iter()
         .map(|lane| Part {
             id: health_id(gate_id, &lane.lane_key),
@@ -334,17 +320,8 @@ async fn lane_status(
     fade_s: u32,
     lane: &Lane,
 ) -> Result<(Markup, Option<String>), RepoError> {
-    let one = |kind: &'static str| latest(state, lane.gate_id, Some(&lane.lane_key), Some(kind), 1);
-    let decision = one("decision").await?.into_iter().next();
-    let override_ = one("override").await?.into_iter().next();
-    let faults = latest(
-        state,
-        lane.gate_id,
-        Some(&lane.lane_key),
-        Some("lane_fault"),
-        FAULTS,
-    )
-    .await?;
+    let (decision, override_, faults) =
+        events::lane_latest(&state.db, lane.gate_id, &lane.lane_key, FAULTS).await?;
     let fire = fire_active(&faults);
     let fault = shown_fault(lang, &faults);
     // The newest of the last decision, the last guard command and the last fault is what the
@@ -524,21 +501,26 @@ fn tailgate_passage(e: &PassageEvent, rows: &[PassageEvent]) -> bool {
         })
 }
 
-/// The recent passages of a gate, with tailgating and lane faults in their own rows.
+/// The recent passages of a gate (its `lanes` name them), with tailgating and lane faults in
+/// their own rows.
 async fn recent(
     state: &AppState,
     lang: Lang,
     names: &Names,
     gate_id: i64,
+    lanes: &[Lane],
 ) -> Result<Markup, RepoError> {
-    let lanes = gates::lanes(&state.db, gate_id).await?;
     let lane_name = |key: &str| {
         lanes
             .iter()
             .find(|l| l.lane_key == key)
             .map_or_else(|| key.to_string(), |l| l.name_in(lang).to_string())
     };
-    let all = latest(state, gate_id, None, None, 40).await?;
+    let q = EventQuery {
+        gate_id: Some(gate_id),
+        ..EventQuery::default()
+    };
+    let all = events::newest(&state.db, &q, 40).await?;
     let rows: Vec<&PassageEvent> = all
         .iter()
         .filter(|e| match e.kind.as_str() {
@@ -680,7 +662,7 @@ async fn gate_panel(
         cards.push((lane, status, plate));
     }
     let recent = match panel {
-        Panel::Full => Some(recent(state, lang, names, gate.id).await?),
+        Panel::Full => Some(recent(state, lang, names, gate.id, &lanes).await?),
         _ => None,
     };
     let class = match panel {
@@ -758,7 +740,10 @@ pub async fn page(
         panels.push(gate_panel(&state, lang, &names, fade_s, g, panel).await?);
     }
     let booth_recent = match booth {
-        Some(b) if booth_layout => Some((b, recent(&state, lang, &names, b).await?)),
+        Some(b) if booth_layout => {
+            let lanes = gates::lanes(&state.db, b).await?;
+            Some((b, recent(&state, lang, &names, b, &lanes).await?))
+        }
         _ => None,
     };
     let figures = super::duty::figures(&state, &viewer, &gates).await?;
@@ -810,21 +795,23 @@ struct Part {
     html: String,
 }
 
-/// A whole gate's update as JSON, and its health parts' HTML (to tell later health reports
-/// that change nothing).
+/// A whole gate's update as JSON, with the blacklist alert `events` (just ingested) call for,
+/// and its health parts' HTML (to tell later health reports that change nothing). The gate's
+/// lanes are read once for every part: this runs for every upload a console's gate makes.
 async fn gate_update(
     state: &AppState,
     lang: Lang,
+    (names, fade_s): (&Names, u32),
     gate_id: i64,
-    alert: Option<String>,
+    events: &[JournalEvent],
 ) -> Result<(String, String), RepoError> {
-    let names = Names::load(&state.db).await?;
-    let fade_s = settings::load(&state.db).await?.verdict_fade_s;
+    let lanes = gates::lanes(&state.db, gate_id).await?;
+    let alert = blacklist_alert(lang, events, &lanes);
     let mut parts = Vec::new();
-    for lane in gates::lanes(&state.db, gate_id).await? {
+    for lane in &lanes {
         parts.push(Part {
             id: status_id(gate_id, &lane.lane_key),
-            html: lane_status(state, lang, &names, fade_s, &lane)
+            html: lane_status(state, lang, names, fade_s, lane)
                 .await?
                 .0
                 .into_string(),
@@ -832,9 +819,11 @@ async fn gate_update(
     }
     parts.push(Part {
         id: format!("recent-{gate_id}"),
-        html: recent(state, lang, &names, gate_id).await?.into_string(),
+        html: recent(state, lang, names, gate_id, &lanes)
+            .await?
+            .into_string(),
     });
-    let health = health_parts(state, lang, gate_id).await?;
+    let health = health_parts(state, lang, gate_id, &lanes).await?;
     let health_html: String = health.iter().map(|p| p.html.as_str()).collect();
     parts.extend(health);
     let data = serde_json::to_string(&Update {
@@ -846,11 +835,7 @@ async fn gate_update(
     Ok((data, health_html))
 }
 
-fn blacklist_alert(
-    lang: Lang,
-    events: &[crate::wire::journal::JournalEvent],
-    lanes: &[Lane],
-) -> Option<String> {
+fn blacklist_alert(lang: Lang, events: &[JournalEvent], lanes: &[Lane]) -> Option<String> {
     events.iter().find_map(|e| match &e.body {
         EventBody::Decision(d) if d.reason == crate::domain::ReasonCode::DeniedBlacklisted => {
             Some(format!(
@@ -878,42 +863,135 @@ pub async fn live(
     Extension(viewer): Extension<Viewer>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.live.subscribe();
-    let initial: Vec<i64> = visible_gates(&state, &viewer)
-        .await
-        .map(|g| g.iter().map(|g| g.id).collect())
-        .unwrap_or_default();
-    let stream = futures::stream::unfold(
-        Live {
-            rx,
-            state,
-            viewer,
-            initial,
-            health_sent: HashMap::new(),
-        },
-        |mut live| async move {
-            let event = live.next().await?;
-            Some((Ok(event), live))
-        },
-    );
+    let mut live = Live {
+        rx,
+        state,
+        viewer,
+        owed: VecDeque::new(),
+        health_sent: HashMap::new(),
+        shared: None,
+    };
+    live.owe_every_gate().await;
+    let stream = futures::stream::unfold(live, |mut live| async move {
+        let event = live.next().await?;
+        Some((Ok(event), live))
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// How long a live stream that is kept busy reuses the operators' names and the verdict fade.
+const SHARED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a viewer's stream still owes a gate.
+#[derive(Debug)]
+enum Owed {
+    /// The whole gate, and the events ingested since it was last sent (for the alert).
+    Whole(Vec<JournalEvent>),
+    /// Its devices' health only.
+    Health,
+}
+
 /// One viewer's live stream.
+///
+/// Messages that arrive while a gate is rendered are folded into what is owed, not rendered
+/// one by one: a gate that uploads twice meanwhile is rendered once, with the newest state.
+/// So a console that falls behind (a busy centre, a slow link) catches up by doing less, not
+/// by queueing renders of states already gone; a quiet console renders each upload at once.
 struct Live {
     rx: tokio::sync::broadcast::Receiver<std::sync::Arc<LiveMessage>>,
     state: AppState,
     viewer: Viewer,
-    /// Gates whose whole state is still to be sent.
-    initial: Vec<i64>,
+    /// Gates owed an update, oldest first, each once.
+    owed: VecDeque<(i64, Owed)>,
     /// The health parts last sent per gate: a health report that changes nothing sends nothing.
     health_sent: HashMap<i64, String>,
+    /// The operators' names and the verdict fade, read once for the updates owed at a time
+    /// (and at most [`SHARED_FOR`] ago), with when they were read.
+    shared: Option<(std::time::Instant, Names, u32)>,
 }
 
 impl Live {
-    /// A whole gate's update; remembers its health parts as sent.
-    async fn gate(&mut self, gate_id: i64, alert: Option<String>) -> Option<Event> {
+    /// Owes every visible gate its whole state (at the start, and after falling so far behind
+    /// that messages were lost), keeping the events owed already.
+    async fn owe_every_gate(&mut self) {
+        let gates = visible_gates(&self.state, &self.viewer)
+            .await
+            .map(|g| g.iter().map(|g| g.id).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for gate_id in gates {
+            self.owe(gate_id, Owed::Whole(Vec::new()));
+        }
+    }
+
+    /// Folds `owed` into what gate `gate_id` is owed already.
+    fn owe(&mut self, gate_id: i64, owed: Owed) {
+        match self.owed.iter_mut().find(|(g, _)| *g == gate_id) {
+            None => self.owed.push_back((gate_id, owed)),
+            Some((_, Owed::Whole(had))) => {
+                if let Owed::Whole(events) = owed {
+                    had.extend(events);
+                }
+            }
+            Some((_, health)) => {
+                if let Owed::Whole(_) = owed {
+                    *health = owed;
+                }
+            }
+        }
+    }
+
+    /// Takes one message from the centre into what is owed.
+    fn take(&mut self, message: &LiveMessage) {
+        match message {
+            LiveMessage::Events { gate_id, events }
+                if self.viewer.authed.can_see_gate(*gate_id) =>
+            {
+                self.owe(*gate_id, Owed::Whole(events.to_vec()))
+            }
+            LiveMessage::GateStatus { gate_id } if self.viewer.authed.can_see_gate(*gate_id) => {
+                self.owe(*gate_id, Owed::Health)
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes every message already waiting, without waiting. `false` once the centre's
+    /// channel is closed.
+    async fn take_waiting(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(m) => self.take(&m),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Lagged(_)) => self.owe_every_gate().await,
+                Err(TryRecvError::Closed) => return false,
+            }
+        }
+    }
+
+    /// A whole gate's update (after `events` were ingested); remembers its health parts as
+    /// sent.
+    async fn gate(&mut self, gate_id: i64, events: &[JournalEvent]) -> Option<Event> {
         let lang = self.viewer.lang;
-        match gate_update(&self.state, lang, gate_id, alert).await {
+        if self
+            .shared
+            .as_ref()
+            .is_none_or(|(read, _, _)| read.elapsed() > SHARED_FOR)
+        {
+            let loaded = async {
+                let names = Names::load(&self.state.db).await?;
+                let fade_s = settings::load(&self.state.db).await?.verdict_fade_s;
+                Ok::<_, RepoError>((std::time::Instant::now(), names, fade_s))
+            };
+            match loaded.await {
+                Ok(shared) => self.shared = Some(shared),
+                Err(e) => {
+                    tracing::error!(error = %e, "live view: cannot read the operators' names");
+                    return None;
+                }
+            }
+        }
+        let (_, names, fade_s) = self.shared.as_ref().expect("loaded above");
+        match gate_update(&self.state, lang, (names, *fade_s), gate_id, events).await {
             Ok((data, health)) => {
                 self.health_sent.insert(gate_id, health);
                 Some(Event::default().event("gate").data(data))
@@ -925,61 +1003,48 @@ impl Live {
         }
     }
 
+    /// A gate's health parts, if they changed since last sent.
+    async fn health(&mut self, gate_id: i64) -> Option<Event> {
+        let lanes = gates::lanes(&self.state.db, gate_id).await.ok()?;
+        let parts = health_parts(&self.state, self.viewer.lang, gate_id, &lanes)
+            .await
+            .ok()?;
+        let html: String = parts.iter().map(|p| p.html.as_str()).collect();
+        if self.health_sent.get(&gate_id) == Some(&html) {
+            return None;
+        }
+        self.health_sent.insert(gate_id, html);
+        let data = serde_json::to_string(&Update {
+            gate_id,
+            parts,
+            alert: None,
+        })
+        .unwrap_or_default();
+        Some(Event::default().event("gate").data(data))
+    }
+
     async fn next(&mut self) -> Option<Event> {
         loop {
-            if let Some(gate_id) = self.initial.pop() {
-                if let Some(event) = self.gate(gate_id, None).await {
-                    return Some(event);
+            let open = self.take_waiting().await;
+            if let Some((gate_id, owed)) = self.owed.pop_front() {
+                let event = match owed {
+                    Owed::Whole(events) => self.gate(gate_id, &events).await,
+                    Owed::Health => self.health(gate_id).await,
+                };
+                if event.is_some() {
+                    return event;
                 }
                 continue;
             }
-            let message = match self.rx.recv().await {
-                Ok(m) => m,
-                Err(RecvError::Lagged(_)) => {
-                    // Fell behind: start over with every gate's current state.
-                    self.initial = visible_gates(&self.state, &self.viewer)
-                        .await
-                        .map(|g| g.iter().map(|g| g.id).collect())
-                        .unwrap_or_default();
-                    continue;
-                }
+            if !open {
+                return None;
+            }
+            // Nothing owed: names and the fade are read again for the next updates.
+            self.shared = None;
+            match self.rx.recv().await {
+                Ok(m) => self.take(&m),
+                Err(RecvError::Lagged(_)) => self.owe_every_gate().await,
                 Err(RecvError::Closed) => return None,
-            };
-            let lang = self.viewer.lang;
-            match &*message {
-                LiveMessage::Events { gate_id, events } => {
-                    if !self.viewer.authed.can_see_gate(*gate_id) {
-                        continue;
-                    }
-                    let lanes = gates::lanes(&self.state.db, *gate_id)
-                        .await
-                        .unwrap_or_default();
-                    let alert = blacklist_alert(lang, events, &lanes);
-                    if let Some(event) = self.gate(*gate_id, alert).await {
-                        return Some(event);
-                    }
-                }
-                LiveMessage::GateStatus { gate_id } => {
-                    if !self.viewer.authed.can_see_gate(*gate_id) {
-                        continue;
-                    }
-                    let Ok(parts) = health_parts(&self.state, lang, *gate_id).await else {
-                        continue;
-                    };
-                    let html: String = parts.iter().map(|p| p.html.as_str()).collect();
-                    if self.health_sent.get(gate_id) == Some(&html) {
-                        continue;
-                    }
-                    self.health_sent.insert(*gate_id, html);
-                    let data = serde_json::to_string(&Update {
-                        gate_id: *gate_id,
-                        parts,
-                        alert: None,
-                    })
-                    .unwrap_or_default();
-                    return Some(Event::default().event("gate").data(data));
-                }
-                LiveMessage::Alarm { .. } => continue,
             }
         }
     }

@@ -130,13 +130,23 @@ pub struct Seeded {
     pub consoles: Vec<(String, Vec<i64>)>,
 }
 
+/// The lane keys (as the simulated gates journal them) and directions of a gate with `lanes`
+/// lanes.
+fn lane_keys(lanes: u32) -> impl Iterator<Item = (&'static str, &'static str)> {
+    (0..lanes.min(3)).map(|l| {
+        let key = super::gate::lane_name(l);
+        (key, if key == "out" { "exit" } else { "entry" })
+    })
+}
+
 /// Seeds `permits` persons, vehicles, tags and permits (one each, every gate), `gates` gates
-/// (ids 1..=gates) and one booth guard per console, each working at its share of the gates
-/// `1..=watched`, signed in.
+/// (ids 1..=gates) with `lanes` lanes each and one booth guard per console, each working at
+/// its share of the gates `1..=watched`, signed in.
 pub async fn seed(
     db: &Db,
     permits: u32,
     gates: u32,
+    lanes: u32,
     watched: u32,
     consoles: u32,
 ) -> anyhow::Result<Seeded> {
@@ -185,6 +195,25 @@ pub async fn seed(
         ))
         .execute(&mut *tx)
         .await?;
+        // Each gate's lanes, as a site registers them: a console renders every lane of its
+        // gates on every upload, so a fleet without them would measure too little.
+        let lane_rows = chunk
+            .iter()
+            .flat_map(|g| {
+                lane_keys(lanes).map(move |(key, direction)| {
+                    format!("({g}, '{key}', '{key}', '{direction}', 0, 0)")
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        if !lane_rows.is_empty() {
+            sqlx::query(&format!(
+                "INSERT INTO lanes (gate_id, lane_key, name, direction, created_ms, updated_ms) \
+                 VALUES {lane_rows}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await?;
     // One password hash for every guard: argon2 is slow by design.

@@ -500,7 +500,7 @@ async fn health(
     }
 }
 
-fn lane_name(lane: u32) -> &'static str {
+pub(super) fn lane_name(lane: u32) -> &'static str {
     match lane {
         0 => "in",
         1 => "out",

@@ -237,9 +237,16 @@ async fn run_on(
 ) -> anyhow::Result<RunReport> {
     let t = std::time::Instant::now();
     // Gate n + 1 is the fresh gate whose snapshot is timed while the fleet runs.
-    let seeded = centre::seed(&fresh.db, options.permits, n + 1, n, options.consoles)
-        .await
-        .context("seeding the centre")?;
+    let seeded = centre::seed(
+        &fresh.db,
+        options.permits,
+        n + 1,
+        options.lanes,
+        n,
+        options.consoles,
+    )
+    .await
+    .context("seeding the centre")?;
     eprintln!(
         "fleet: {prefix}: seeded in {:.1} s",
         t.elapsed().as_secs_f64()
