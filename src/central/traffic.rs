@@ -532,6 +532,9 @@ impl Lookups {
         const COLUMNS: &str = "vehicle_key, plate, category, inside, last_ms, entered_ms, \
              gate_id, expected_leave_ms, booking_id";
         let rows = match kind_of(conn) {
+            // An upload without passages (a decision and the barrier opening) has no vehicle
+            // to look up: no statement.
+            _ if texts.is_empty() => Vec::new(),
             // One primary-key probe per vehicle. As `vehicle_key = ANY($1)` the planner
             // scans the whole table instead whenever it is small next to the list (an upload
             // names a few hundred vehicles; a campus has tens of thousands), and a cached plan

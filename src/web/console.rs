@@ -336,7 +336,7 @@ async fn lane_status(
     .max()
     .map(|(_, which)| which);
     let permit = match decision.as_ref().and_then(|d| d.permit_id) {
-        Some(id) => permits::get(&state.db, id).await.ok(),
+        Some(id) => permits::get_without_vehicles(&state.db, id).await.ok(),
         None => None,
     };
     let camera = decision.as_ref().and_then(|d| evidence::camera_of(&d.body));
@@ -803,12 +803,12 @@ async fn gate_update(
     lang: Lang,
     (names, fade_s): (&Names, u32),
     gate_id: i64,
+    lanes: &[Lane],
     events: &[JournalEvent],
 ) -> Result<(String, String), RepoError> {
-    let lanes = gates::lanes(&state.db, gate_id).await?;
-    let alert = blacklist_alert(lang, events, &lanes);
+    let alert = blacklist_alert(lang, events, lanes);
     let mut parts = Vec::new();
-    for lane in &lanes {
+    for lane in lanes {
         parts.push(Part {
             id: status_id(gate_id, &lane.lane_key),
             html: lane_status(state, lang, names, fade_s, lane)
@@ -819,11 +819,11 @@ async fn gate_update(
     }
     parts.push(Part {
         id: format!("recent-{gate_id}"),
-        html: recent(state, lang, names, gate_id, &lanes)
+        html: recent(state, lang, names, gate_id, lanes)
             .await?
             .into_string(),
     });
-    let health = health_parts(state, lang, gate_id, &lanes).await?;
+    let health = health_parts(state, lang, gate_id, lanes).await?;
     let health_html: String = health.iter().map(|p| p.html.as_str()).collect();
     parts.extend(health);
     let data = serde_json::to_string(&Update {
@@ -869,6 +869,7 @@ pub async fn live(
         viewer,
         owed: VecDeque::new(),
         health_sent: HashMap::new(),
+        lanes: HashMap::new(),
         shared: None,
     };
     live.owe_every_gate().await;
@@ -905,6 +906,9 @@ struct Live {
     owed: VecDeque<(i64, Owed)>,
     /// The health parts last sent per gate: a health report that changes nothing sends nothing.
     health_sent: HashMap<i64, String>,
+    /// Each gate's lanes as its last whole update read them: a health report (every few
+    /// seconds a gate) renders from them without reading them again.
+    lanes: HashMap<i64, Vec<Lane>>,
     /// The operators' names and the verdict fade, read once for the updates owed at a time
     /// (and at most [`SHARED_FOR`] ago), with when they were read.
     shared: Option<(std::time::Instant, Names, u32)>,
@@ -990,8 +994,15 @@ impl Live {
                 }
             }
         }
+        let lanes = match gates::lanes(&self.state.db, gate_id).await {
+            Ok(lanes) => self.lanes.entry(gate_id).insert_entry(lanes).into_mut(),
+            Err(e) => {
+                tracing::error!(error = %e, "live view: cannot read a gate's lanes");
+                return None;
+            }
+        };
         let (_, names, fade_s) = self.shared.as_ref().expect("loaded above");
-        match gate_update(&self.state, lang, (names, *fade_s), gate_id, events).await {
+        match gate_update(&self.state, lang, (names, *fade_s), gate_id, lanes, events).await {
             Ok((data, health)) => {
                 self.health_sent.insert(gate_id, health);
                 Some(Event::default().event("gate").data(data))
@@ -1005,8 +1016,13 @@ impl Live {
 
     /// A gate's health parts, if they changed since last sent.
     async fn health(&mut self, gate_id: i64) -> Option<Event> {
-        let lanes = gates::lanes(&self.state.db, gate_id).await.ok()?;
-        let parts = health_parts(&self.state, self.viewer.lang, gate_id, &lanes)
+        let lanes = match self.lanes.entry(gate_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(gates::lanes(&self.state.db, gate_id).await.ok()?)
+            }
+        };
+        let parts = health_parts(&self.state, self.viewer.lang, gate_id, lanes)
             .await
             .ok()?;
         let html: String = parts.iter().map(|p| p.html.as_str()).collect();

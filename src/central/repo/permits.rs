@@ -284,6 +284,14 @@ pub async fn get(db: &Db, id: i64) -> Result<Permit, RepoError> {
     fetch(&mut conn, id).await
 }
 
+/// One permit's own fields, without its vehicles (`vehicle_ids` is empty): one statement, for
+/// the live console, which shows a permit's validity at every upload and never its vehicles.
+pub async fn get_without_vehicles(db: &Db, id: i64) -> Result<Permit, RepoError> {
+    let mut conn = db.pool().acquire().await?;
+    let row = super::row_by_id(&mut conn, &format!("{SELECT} WHERE p.id = $1"), id).await?;
+    map_row(&row)
+}
+
 /// The department of person `id`, or `None` if there is no such person.
 pub async fn person_department(db: &Db, id: i64) -> Result<Option<String>, RepoError> {
     Ok(

@@ -232,11 +232,16 @@ pub async fn alarm_gap(
     Ok(Some(g))
 }
 
-/// Per gate, a text that changes whenever its sync row does (last contact, report, gap alarm).
+/// Per gate, a text that changes whenever what the live pages show of its sync row does: its
+/// report, data version, gap alarm, and whether it has gone silent ([`SILENT_AFTER_MS`]). Not
+/// the time of its last contact itself, nor its clock offset: those move at every request and
+/// every report, and a signature that moved with them made the relay announce every gate
+/// twice a second (1,000 gates: 2,000 messages a second to every console, each re-rendering
+/// health that had not changed).
 pub async fn gate_signatures(db: &Db) -> Result<Vec<(i64, String)>, RepoError> {
+    let now = crate::central::db::now_ms();
     let rows = sqlx::query(
-        "SELECT gate_id, last_seen_ms, data_version, clock_offset_ms, gap_alarm_seq, health \
-         FROM sync_gates",
+        "SELECT gate_id, last_seen_ms, data_version, gap_alarm_seq, health FROM sync_gates",
     )
     .fetch_all(db.pool())
     .await?;
@@ -245,10 +250,9 @@ pub async fn gate_signatures(db: &Db) -> Result<Vec<(i64, String)>, RepoError> {
             Ok((
                 r.try_get("gate_id")?,
                 format!(
-                    "{}|{}|{}|{}|{}",
-                    r.try_get::<i64, _>("last_seen_ms")?,
+                    "{}|{}|{}|{}",
+                    now - r.try_get::<i64, _>("last_seen_ms")? > SILENT_AFTER_MS,
                     r.try_get::<i64, _>("data_version")?,
-                    r.try_get::<i64, _>("clock_offset_ms")?,
                     r.try_get::<i64, _>("gap_alarm_seq")?,
                     r.try_get::<String, _>("health")?
                 ),
