@@ -52,12 +52,15 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 /// Who is calling through the mutual-TLS listener: the gate named by the client certificate
-/// the handshake verified. [`serve_mtls`] inserts it as a request extension; nothing a client
-/// sends can set it.
+/// the handshake verified. [`serve_mtls`] inserts it as a request extension, only once its
+/// gate check said the gate is enabled; nothing a client sends can set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GateIdentity {
     /// The gate's id (`gates.id` centrally, `gate.id` in its gate.toml).
     pub gate_id: i64,
+    /// How old, at most, the answer "enabled" this request was let through on is (the
+    /// listener's `recheck_after`): a handler that needs a fresher answer asks again.
+    pub checked_within: Duration,
 }
 
 /// Why TLS material could not be loaded or a configuration built. Each message names the file
@@ -678,7 +681,10 @@ async fn per_request(
 ) -> Response<Body> {
     let (status, code) = match checks.cached(gate_id).await {
         Ok(GateStatus::Enabled) => {
-            request.extensions_mut().insert(GateIdentity { gate_id });
+            request.extensions_mut().insert(GateIdentity {
+                gate_id,
+                checked_within: checks.ttl,
+            });
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));

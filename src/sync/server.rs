@@ -533,14 +533,20 @@ async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
     }
 }
 
-/// How long [`known_gate`]'s answer for a gate is reused: the same bound the mutual-TLS
-/// listener puts on its own per-request check (`MtlsOptions::recheck_after`), so disabling a
-/// gate shuts it out within a second either way. Asking the database on every request was
-/// the most frequent statement with 1,000 gates polling (`gatehouse sim fleet`).
+/// How old, at most, the answer that a gate is enabled may be: disabling a gate shuts it out
+/// within a second. Asking the database on every request was the most frequent statement
+/// with 1,000 gates polling (`gatehouse sim fleet`).
 const KNOWN_FOR: Duration = Duration::from_secs(1);
 
-/// Refuses a gate the centre does not know or has disabled.
+/// Refuses a gate the centre does not know or has disabled. The mutual-TLS listener asked
+/// already (it lets a request through only on an answer at most `checked_within` old): when
+/// that is within [`KNOWN_FOR`], as it is by default, its answer stands and the database is
+/// not asked twice for the same thing. A listener configured to recheck less often is
+/// backed by this instance's own answer, reused for [`KNOWN_FOR`].
 async fn known_gate(state: &SyncState, gate: GateIdentity) -> Result<(), SyncRefusal> {
+    if gate.checked_within <= KNOWN_FOR {
+        return Ok(());
+    }
     let now = tokio::time::Instant::now();
     let remembered = state
         .known
