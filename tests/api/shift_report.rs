@@ -259,8 +259,16 @@ async fn a_duty_shift_report_has_the_gates_figures_of_the_duty_and_exports_the_s
         assert_eq!(total("访客登记"), 1);
         assert_eq!(total("报警"), 1);
         assert_eq!(total("报警已确认"), 1);
-        assert_eq!(c[&("车道通行".into(), "入口 · 进".into())], 2);
-        assert_eq!(c[&("车道通行".into(), "出口 · 出".into())], 1);
+        assert_eq!(
+            c[&("车道通行".into(), "入口 · 进".into())],
+            2,
+            "{csv_rows:?}"
+        );
+        assert_eq!(
+            c[&("车道通行".into(), "出口 · 出".into())],
+            1,
+            "{csv_rows:?}"
+        );
         assert_eq!(c[&("拒绝原因".into(), "通行证已过期".into())], 2);
         let open = csv_rows.iter().find(|r| r[0] == "手动抬杆").unwrap();
         assert_eq!(open[4], "京E55555", "the plate of the manual open");
