@@ -870,7 +870,7 @@ pub async fn lane_latest(
         }
     }
     // UNION ALL keeps no order of its own.
-    found.sort_by(|a, b| (b.at, b.gate_id, b.seq).cmp(&(a.at, a.gate_id, a.seq)));
+    found.sort_by_key(|e| std::cmp::Reverse((e.at, e.gate_id, e.seq)));
     Ok((decision, override_, found))
 }
 
