@@ -823,6 +823,10 @@ pub async fn newest(db: &Db, q: &EventQuery, limit: i64) -> Result<Vec<PassageEv
     page_of(db, filter(q), Page { limit, offset: 0 }).await
 }
 
+/// The columns [`event`] reads, in the order of `passage_events`.
+const EVENT_COLUMNS: &str = "gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, \
+                             vehicle_id, permit_id, direction, granted, reason, body";
+
 /// A lane's newest decision, newest guard command (override) and newest `faults` lane faults,
 /// newest first, in one statement: what the live view shows of a lane, re-rendered on every
 /// upload of its gate.
@@ -839,11 +843,9 @@ pub async fn lane_latest(
     ),
     RepoError,
 > {
-    const COLUMNS: &str = "gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, \
-                           vehicle_id, permit_id, direction, granted, reason, body";
     let one = |kind: &str, limit: &str| {
         format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM passage_events WHERE gate_id = $1 \
+            "SELECT * FROM (SELECT {EVENT_COLUMNS} FROM passage_events WHERE gate_id = $1 \
              AND lane = $2 AND kind = '{kind}' \
              ORDER BY at_ms DESC, gate_id DESC, seq DESC LIMIT {limit}) {kind}_rows"
         )
@@ -877,9 +879,7 @@ pub async fn lane_latest(
 /// One page of the events `w` selects, newest first.
 async fn page_of(db: &Db, mut w: Filter, page: Page) -> Result<Vec<PassageEvent>, RepoError> {
     let sql = format!(
-        "SELECT gate_id, journal_no, seq, lane, kind, at_ms, received_ms, plate, vehicle_id, \
-         permit_id, direction, granted, reason, body FROM passage_events{} \
-         ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
+        "SELECT {EVENT_COLUMNS} FROM passage_events{} ORDER BY at_ms DESC, gate_id DESC, seq DESC {}",
         w.where_sql(),
         w.limit(page)
     );
