@@ -354,7 +354,12 @@ async fn event_upload_is_not_held_up_by_a_photo_upload_that_hangs() {
         "an event took {slowest:?} to reach the centre"
     );
     // The photos are on their way (the centre is trying to store the first), stuck: none
-    // confirmed, none at the centre.
+    // confirmed, none at the centre. The photo loop runs beside the events, so the events may
+    // all be in before it has made its first try: it is given a few seconds.
+    let waiting = Instant::now();
+    while tried.load(Ordering::SeqCst) == 0 && waiting.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
         tried.load(Ordering::SeqCst) >= 1,
         "the photo upload never started"
