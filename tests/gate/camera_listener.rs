@@ -475,14 +475,24 @@ async fn a_silent_camera_is_journalled_offline_and_online_again_at_its_next_push
     gate.shutdown().await;
 }
 
+/// A free loopback port below Linux's ephemeral range (32768–60999). gate.toml must name the
+/// camera listener's port before the controller binds it; a port from a `:0` bind, released
+/// for it, could meanwhile be handed to any other test's `:0` listener in this process. (CI
+/// saw the controller exit 1 once after its camera listener had answered; a port taken under
+/// it is the likely cause, and its log is now in the failure message.) A port below the range
+/// is never handed out that way.
+fn port_outside_the_ephemeral_range() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (start..32_000)
+        .chain(20_000..start)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below 32000")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gatehouse_gate_run_serves_the_camera_listener_named_in_gate_toml() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = port_outside_the_ephemeral_range();
     let config = dir.path().join("gate.toml");
     // The devices are absent (the lane retries them): the camera read is journalled anyway.
     std::fs::write(
@@ -504,7 +514,7 @@ async fn gatehouse_gate_run_serves_the_camera_listener_named_in_gate_toml() {
         .env("GATEHOUSE_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("gate.log")).unwrap())
         .spawn()
         .expect("the gatehouse binary starts");
     let http = http_client();
@@ -537,7 +547,11 @@ async fn gatehouse_gate_run_serves_the_camera_listener_named_in_gate_toml() {
             r#"{"Response_AlarmInfoPlate":{"info":"ok"}}"#.to_string()
         )
     );
-    assert!(status.success(), "{status:?}");
+    assert!(
+        status.success(),
+        "{status:?}; its log:\n{}",
+        std::fs::read_to_string(dir.path().join("gate.log")).unwrap_or_default()
+    );
     let journal = gatehouse::gate::journal::Journal::open(
         &dir.path().join("data").join("journal.db"),
         1_000_000,
