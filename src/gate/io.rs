@@ -77,8 +77,10 @@ impl IoLink {
                 path: config.port.display().to_string(),
                 source,
             })?;
+        // tokio-modbus flushes after every request; the port's own flush would block this
+        // lane's thread until the request left the wire (crate::serial::queued).
         Ok(IoLink::attach(
-            port,
+            crate::serial::queued::Queued(port),
             config.map,
             Duration::from_millis(config.timeout_ms),
         ))

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Announcement, Follower, LaneView, ScreenConfig, Templates};
+use crate::serial::queued::Queued;
 
 /// The lines an LED lane screen has.
 pub const LINES: usize = 4;
@@ -201,9 +202,11 @@ async fn connect(
     config: &ScreenConfig,
     layout: Layout,
     down: &mut bool,
-) -> Option<SerialScreen<tokio_serial::SerialStream>> {
+) -> Option<SerialScreen<Queued<tokio_serial::SerialStream>>> {
     let opened = match open(config) {
-        Ok(port) => SerialScreen::attach(port, layout, &config.password).await,
+        // `Queued`: the port's own flush would block a worker of the gate's runtime until the
+        // frame left the wire, out of the write timeout's reach (crate::serial::queued).
+        Ok(port) => SerialScreen::attach(Queued(port), layout, &config.password).await,
         Err(e) => Err(e),
     };
     match opened {
