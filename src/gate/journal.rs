@@ -164,6 +164,9 @@ struct Writer {
     /// Totals since opening.
     failures: u64,
     lost: u64,
+    /// `total_changes` of the connection right after the log was last restarted here
+    /// ([`Journal::checkpoint`]): the log is restarted again only once something else wrote.
+    changes_at_restart: u64,
 }
 
 /// An event that could not be committed when it happened.
@@ -569,6 +572,20 @@ impl Writer {
     }
 
     /// Records the centre's acknowledgement and prunes (see [`Journal::acknowledge`]).
+    /// Starts the write-ahead log over by counting the restart (SQLite writes nothing for a row
+    /// left as it was, and only a write starts the log over), when something was written since
+    /// the last restart (see [`Journal::checkpoint`]); returns whether it did.
+    fn restart_log(&mut self) -> Result<bool, rusqlite::Error> {
+        if self.conn.total_changes() == self.changes_at_restart {
+            return Ok(false);
+        }
+        self.conn
+            .prepare_cached("UPDATE log_restarts SET count = count + 1 WHERE id = 1")?
+            .execute([])?;
+        self.changes_at_restart = self.conn.total_changes();
+        Ok(true)
+    }
+
     fn acknowledge(&mut self, capacity: u64, seq: Seq) -> Result<(), JournalError> {
         let acked = seq.min(self.last_seq).max(self.acked_seq);
         if acked == self.acked_seq {
@@ -674,6 +691,7 @@ impl Journal {
             outage: None,
             failures: 0,
             lost: 0,
+            changes_at_restart: 0,
         };
         writer.alarm_raised = writer.stored() * 100 >= capacity.max(1) * ALARM_PERCENT;
         writer.give_up_waiting_reads(capacity.max(1))?;
@@ -876,11 +894,42 @@ impl Journal {
 
     /// Forces the write-ahead log to disk (a passive checkpoint syncs the WAL first). Run it
     /// every [`CHECKPOINT_INTERVAL`]; it does not block appends.
+    ///
+    /// **It also restarts the log, so that a lane's commit does not.** Once a checkpoint has
+    /// copied every frame of the log into the database, SQLite's next write starts the log
+    /// over from its beginning, and a connection at `synchronous = NORMAL` *syncs the new log
+    /// header* in that commit (an fsync: 0.3–0.6 ms on a virtual disk, milliseconds on an SD
+    /// card). With a checkpoint every quarter second that was the first commit after almost
+    /// every checkpoint, and at a vehicle a quarter second apart, most often the commit of a
+    /// decision and its OPEN: the OPEN waited for the disk (`benches/gate_latency.rs`: 630–750 µs
+    /// from the tag report to the OPEN with the fsync, 140–170 µs without). So after a
+    /// checkpoint that copied everything, this changes one row on the writer's connection, on
+    /// the blocking pool (`log_restarts`): the restart and its fsync happen here. A lane commit that comes in
+    /// the same half millisecond waits for the writer's lock; every other one appends to a
+    /// started log. An idle gate is not restarted again until something else is written.
     pub async fn checkpoint(&self) -> Result<(), JournalError> {
-        let mut conn = self.checkpointer.lock().await;
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&mut *conn)
-            .await?;
+        let (busy, log, copied): (i64, i64, i64) = {
+            let mut conn = self.checkpointer.lock().await;
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut *conn)
+                .await?
+        };
+        if busy == 0 && log > 0 && copied == log {
+            let writer = self.writer.clone();
+            let restarted = tokio::task::spawn_blocking(move || {
+                writer
+                    .lock()
+                    .expect("journal writer lock poisoned")
+                    .restart_log()
+            })
+            .await;
+            match restarted {
+                Ok(Ok(_)) => {}
+                // Not an error of the checkpoint: the next commit restarts the log itself.
+                Ok(Err(e)) => tracing::debug!(error = %e, "cannot restart the journal's log"),
+                Err(e) => tracing::debug!(error = %e, "the log restart did not run"),
+            }
+        }
         Ok(())
     }
 }
