@@ -54,10 +54,45 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Queued<T> {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
     use super::Queued;
     use crate::serial::pty::PtyDevice;
+
+    /// A port whose own flush never finishes (a UART that never drains).
+    struct NeverDrains(Vec<u8>);
+
+    impl AsyncWrite for NeverDrains {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.0.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queued_port_is_flushed_without_waiting_for_the_port_to_drain() {
+        let mut port = Queued(NeverDrains(Vec::new()));
+        port.write_all(b"\x01\x05\x00\x00\xff\x00").await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), port.flush())
+            .await
+            .expect("flush waited for the port")
+            .unwrap();
+        assert_eq!(port.0.0.len(), 6);
+    }
 
     #[tokio::test]
     async fn bytes_written_through_a_queued_port_arrive_in_order_and_flush_returns() {
