@@ -139,6 +139,7 @@ struct GateSeries {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
     latency: Family<LaneLabels, AtomicHistogram>,
+    tag_to_open: Family<LaneLabels, AtomicHistogram>,
     device_online: Family<DeviceLabels, Gauge>,
     journal_fill: Family<GateLabels, Gauge<f64, AtomicU64>>,
     journal_write_failing: Family<GateLabels, Gauge>,
@@ -170,6 +171,13 @@ static GATE: LazyLock<GateSeries> = LazyLock::new(|| {
         "gatehouse_decision_latency_seconds",
         "Time the decision engine took per credential read",
         latency.clone(),
+    );
+    let tag_to_open = Family::<LaneLabels, AtomicHistogram>::default();
+    registry.register(
+        "gatehouse_tag_to_open_seconds",
+        "Time from a tag report's decoding to its OPEN handed to the I/O module's link: the \
+         decision and the journal commit, the controller's own share of tag to OPEN",
+        tag_to_open.clone(),
     );
     let device_online = Family::<DeviceLabels, Gauge>::default();
     registry.register(
@@ -231,6 +239,7 @@ static GATE: LazyLock<GateSeries> = LazyLock::new(|| {
         camera_pushes,
         decisions,
         latency,
+        tag_to_open,
         device_online,
         journal_fill,
         journal_write_failing,
@@ -273,6 +282,7 @@ pub struct LaneMetrics {
     /// One counter per reason code, in [`ReasonCode::ALL`] order.
     decisions: Vec<Counter>,
     latency: AtomicHistogram,
+    tag_to_open: AtomicHistogram,
 }
 
 impl LaneMetrics {
@@ -293,14 +303,23 @@ impl LaneMetrics {
                     .clone()
             })
             .collect();
-        let latency = g
-            .latency
-            .get_or_create(&LaneLabels {
-                gate: gate.to_string(),
-                lane: lane.to_string(),
-            })
-            .clone();
-        LaneMetrics { decisions, latency }
+        let labels = LaneLabels {
+            gate: gate.to_string(),
+            lane: lane.to_string(),
+        };
+        let latency = g.latency.get_or_create(&labels).clone();
+        let tag_to_open = g.tag_to_open.get_or_create(&labels).clone();
+        LaneMetrics {
+            decisions,
+            latency,
+            tag_to_open,
+        }
+    }
+
+    /// Records the controller's share of one tag → OPEN: lock-free, allocation-free.
+    pub fn tag_to_open(&self, took: std::time::Duration) {
+        self.tag_to_open
+            .observe_ns(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// Counts a journalled decision and its latency: lock-free, allocation-free.

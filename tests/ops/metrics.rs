@@ -74,6 +74,18 @@ async fn gate_and_central_metrics_count_decisions_devices_journal_lag_ingest_and
         latency_sum > 0.0 && latency_sum < 0.01,
         "two decisions take microseconds, not {latency_sum} s"
     );
+    // The granted tag opened: its decision and commit, from the report's decoding, counted
+    // once (the denied one sent no OPEN).
+    assert_eq!(
+        sample(&text, "gatehouse_tag_to_open_seconds_count", &lane),
+        Some(1.0),
+        "{text}"
+    );
+    let to_open = sample(&text, "gatehouse_tag_to_open_seconds_sum", &lane).unwrap();
+    assert!(
+        to_open > 0.0 && to_open < 1.0,
+        "one tag to OPEN inside the controller takes well under a second, not {to_open} s"
+    );
     for device in ["reader", "io"] {
         assert_eq!(
             sample(

@@ -258,6 +258,8 @@ pub(super) struct LaneTask {
     departed: Option<Departed>,
     /// When a held read with no vehicle on the loop stops being shown.
     held_until: Option<Instant>,
+    /// When the tag report being decided was decoded, for `gatehouse_tag_to_open_seconds`.
+    tag_decoded_at: Option<std::time::Instant>,
 }
 
 impl LaneTask {
@@ -301,6 +303,7 @@ impl LaneTask {
             waiting: None,
             departed: None,
             held_until: None,
+            tag_decoded_at: None,
         }
     }
 
@@ -552,9 +555,11 @@ impl LaneTask {
             direction,
             at: now,
         });
+        self.tag_decoded_at = Some(read.at);
         let out = self.machine.step(self.now(), MachineInput::Read);
         self.handle(out, "grant", Vec::new()).await;
         self.decided(record, direction).await;
+        self.tag_decoded_at = None;
     }
 
     /// The decision record of a tag whose registered plate is not the camera's `sighting`
@@ -1076,8 +1081,12 @@ impl LaneTask {
         if out.commands.contains(&BarrierCommand::Open) {
             fault_after_open_commit();
         }
+        let opens = out.commands.contains(&BarrierCommand::Open);
         for command in out.commands {
             self.execute(command);
+        }
+        if opens && let Some(decoded) = self.tag_decoded_at.take() {
+            self.metrics.tag_to_open(decoded.elapsed());
         }
         self.deadline = out.deadline.map(|d| self.epoch + d);
         let state = state_name(self.machine.state());
