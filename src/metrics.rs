@@ -175,8 +175,8 @@ static GATE: LazyLock<GateSeries> = LazyLock::new(|| {
     let tag_to_open = Family::<LaneLabels, AtomicHistogram>::default();
     registry.register(
         "gatehouse_tag_to_open_seconds",
-        "Time from a tag report's decoding to its OPEN handed to the I/O module's link: the \
-         decision and the journal commit, the controller's own share of tag to OPEN",
+        "Time from a granted tag report's decoding until the lane has acted on it (its OPEN \
+         handed to the I/O module's link): the controller's own share of tag to OPEN",
         tag_to_open.clone(),
     );
     let device_online = Family::<DeviceLabels, Gauge>::default();

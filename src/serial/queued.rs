@@ -97,11 +97,10 @@ mod tests {
     #[tokio::test]
     async fn bytes_written_through_a_queued_port_arrive_in_order_and_flush_returns() {
         let mut device = PtyDevice::create(None).unwrap();
-        let port = crate::gate::io::open_serial(
-            device.tty_path(),
+        let port = tokio_serial::SerialPortBuilderExt::open_native_async(tokio_serial::new(
+            device.tty_path().to_string_lossy(),
             9600,
-            crate::gate::config::Parity::None,
-        )
+        ))
         .unwrap();
         let mut port = Queued(port);
         port.write_all(b"first ").await.unwrap();

@@ -258,8 +258,6 @@ pub(super) struct LaneTask {
     departed: Option<Departed>,
     /// When a held read with no vehicle on the loop stops being shown.
     held_until: Option<Instant>,
-    /// When the tag report being decided was decoded, for `gatehouse_tag_to_open_seconds`.
-    tag_decoded_at: Option<std::time::Instant>,
 }
 
 impl LaneTask {
@@ -303,7 +301,6 @@ impl LaneTask {
             waiting: None,
             departed: None,
             held_until: None,
-            tag_decoded_at: None,
         }
     }
 
@@ -555,11 +552,12 @@ impl LaneTask {
             direction,
             at: now,
         });
-        self.tag_decoded_at = Some(read.at);
         let out = self.machine.step(self.now(), MachineInput::Read);
         self.handle(out, "grant", Vec::new()).await;
-        self.decided(record, direction).await;
-        self.tag_decoded_at = None;
+        // Acted on: the OPEN (if the arm was not already up) is with the I/O task.
+        if self.decided(record, direction).await.0 {
+            self.metrics.tag_to_open(read.at.elapsed());
+        }
     }
 
     /// The decision record of a tag whose registered plate is not the camera's `sighting`
@@ -1081,12 +1079,8 @@ impl LaneTask {
         if out.commands.contains(&BarrierCommand::Open) {
             fault_after_open_commit();
         }
-        let opens = out.commands.contains(&BarrierCommand::Open);
         for command in out.commands {
             self.execute(command);
-        }
-        if opens && let Some(decoded) = self.tag_decoded_at.take() {
-            self.metrics.tag_to_open(decoded.elapsed());
         }
         self.deadline = out.deadline.map(|d| self.epoch + d);
         let state = state_name(self.machine.state());
