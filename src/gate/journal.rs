@@ -903,10 +903,11 @@ impl Journal {
     /// every checkpoint, and at a vehicle a quarter second apart, most often the commit of a
     /// decision and its OPEN: the OPEN waited for the disk (`benches/gate_latency.rs`: 630–750 µs
     /// from the tag report to the OPEN with the fsync, 140–170 µs without). So after a
-    /// checkpoint that copied everything, this changes one row on the writer's connection, on
-    /// the blocking pool (`log_restarts`): the restart and its fsync happen here. A lane commit that comes in
-    /// the same half millisecond waits for the writer's lock; every other one appends to a
-    /// started log. An idle gate is not restarted again until something else is written.
+    /// checkpoint that copied everything, this changes one row (`log_restarts`) on the
+    /// writer's connection, on the blocking pool: the restart and its fsync happen here. A lane
+    /// commit that comes in the same half millisecond waits for the writer's lock; every other
+    /// one appends to a started log. An idle gate is not restarted again until something else
+    /// is written.
     pub async fn checkpoint(&self) -> Result<(), JournalError> {
         let (busy, log, copied): (i64, i64, i64) = {
             let mut conn = self.checkpointer.lock().await;
